@@ -1,0 +1,128 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny")
+]
+
+let package = Package(
+    name: "switchyard",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "yard", targets: ["yard"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .target(
+            name: "YardCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "YardConfig",
+            dependencies: ["YardCore", .product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "YardStore",
+            dependencies: ["YardCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "YardRuntime",
+            dependencies: [
+                "YardCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "YardBuild",
+            dependencies: [
+                "YardCore", "YardConfig", "YardRuntime",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "YardRouter",
+            dependencies: [
+                "YardCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "YardControl",
+            dependencies: [
+                "YardCore", "YardConfig", "YardStore", "YardBuild", "YardRuntime", "YardRouter",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "YardAPI",
+            dependencies: [
+                "YardCore", "YardControl", "YardStore", "YardBuild",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "YardClient",
+            dependencies: [
+                "YardCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "YardCLI",
+            dependencies: [
+                "YardCore", "YardClient", "YardConfig", "YardControl", "YardAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "yard",
+            dependencies: ["YardCLI"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "YardCoreTests", dependencies: ["YardCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "YardConfigTests", dependencies: ["YardConfig"], swiftSettings: swiftSettings),
+        .testTarget(name: "YardStoreTests", dependencies: ["YardStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "YardRuntimeTests", dependencies: ["YardRuntime"], swiftSettings: swiftSettings),
+        .testTarget(name: "YardBuildTests", dependencies: ["YardBuild"], swiftSettings: swiftSettings),
+        .testTarget(name: "YardRouterTests", dependencies: ["YardRouter"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "YardEndToEndTests",
+            dependencies: ["YardClient", "YardCore"],
+            swiftSettings: swiftSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

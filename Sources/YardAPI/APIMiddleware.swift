@@ -1,0 +1,67 @@
+import Foundation
+import Hummingbird
+import YardCore
+import YardStore
+
+/// Requires `Authorization: Bearer <token>` on every route except the public ones; tokens
+/// are compared by their SHA-256, the only form the store keeps.
+struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
+    let store: SQLiteStore
+    let publicPaths: Set<String>
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if publicPaths.contains(request.uri.path) {
+            return try await next(request, context)
+        }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw YardError(.unauthorized, "missing bearer token: run `yard login` or set YARD_TOKEN")
+        }
+        let token = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
+        guard try store.token(hash: ContentHash.sha256(token)) != nil else {
+            throw YardError(.unauthorized, "the bearer token is not valid: run `yard login` with a token from the server's admin.token")
+        }
+        return try await next(request, context)
+    }
+}
+
+/// Turns every error into a JSON `ErrorView` with the HTTP status for its code: the one
+/// place codes map to statuses.
+struct ErrorMappingMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as YardError {
+            return Self.response(status: Self.status(for: error.code), code: error.code.description, message: error.message)
+        } catch let error as HTTPError {
+            return Self.response(status: error.status, code: "http_error", message: error.body ?? error.status.reasonPhrase)
+        } catch is DecodingError {
+            return Self.response(status: .badRequest, code: YardError.Code.invalidInput.description,
+                                 message: "the request body is not the JSON this endpoint expects (see /v1/openapi.json)")
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(error)"])
+            return Self.response(status: .internalServerError, code: YardError.Code.internal.description,
+                                 message: "internal error; the server log has details")
+        }
+    }
+
+    static func status(for code: YardError.Code) -> HTTPResponse.Status {
+        switch code {
+        case .invalidInput, .invalidConfig: .badRequest
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .unauthorized: .unauthorized
+        case .unavailable: .serviceUnavailable
+        case .buildFailed, .deployFailed: .unprocessableContent
+        default: .internalServerError
+        }
+    }
+
+    static func response(status: HTTPResponse.Status, code: String, message: String) -> Response {
+        let body = (try? YardJSON.encoder().encode(ErrorView(code: code, message: message))) ?? Data()
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body))
+        )
+    }
+}

@@ -1,0 +1,294 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import YardBuild
+import YardControl
+import YardCore
+import YardStore
+
+/// The `/v1` HTTP API: thin handlers that translate requests into calls on the
+/// orchestrator and the store.
+struct APIRoutes: Sendable {
+    let orchestrator: Orchestrator
+    let info: @Sendable () async -> ServerInfoView
+
+    var store: SQLiteStore { orchestrator.store }
+
+    func register(on router: Router<BasicRequestContext>) {
+        let v1 = router.group("v1")
+        v1.get("health") { _, _ in "ok" }
+        v1.get("openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
+        v1.get("info") { _, _ in try json(await info()) }
+
+        v1.get("projects") { _, _ in try json(try store.projects().map(projectView)) }
+        v1.post("projects") { request, context in
+            let body = try await request.decode(as: CreateProjectRequest.self, context: context)
+            let (project, _) = try store.createProject(name: body.name)
+            return try json(try projectView(project), status: .created)
+        }
+        v1.get("projects/:project") { _, context in
+            try json(try projectView(try store.project(try context.parameters.require("project"))))
+        }
+        v1.post("projects/:project/services") { request, context in
+            let project = try store.project(try context.parameters.require("project"))
+            let body = try await request.decode(as: CreateServiceRequest.self, context: context)
+            let service = try store.createService(projectID: project.id, name: body.name, configPath: body.configPath)
+            return try json(ServiceView(id: service.id, name: service.name, configPath: service.configPath), status: .created)
+        }
+        v1.get("projects/:project/environments/:environment/status") { _, context in
+            let (project, environment) = try scope(context)
+            var services: [ServiceStatusView] = []
+            for service in try store.services(projectID: project.id) {
+                services.append(try await serviceStatus(service, environment: environment))
+            }
+            return try json(StatusView(project: EnvironmentView(id: project.id, name: project.name),
+                                       environment: EnvironmentView(id: environment.id, name: environment.name),
+                                       isolation: orchestrator.isolation, services: services))
+        }
+
+        let service = v1.group("projects/:project/environments/:environment/services/:service")
+        service.get("deployments") { _, context in
+            let (_, environment, service) = try serviceScope(context)
+            var views: [DeploymentView] = []
+            for deployment in try store.deployments(serviceID: service.id, environmentID: environment.id, limit: 20) {
+                views.append(try await deploymentView(deployment))
+            }
+            return try json(views)
+        }
+        service.post("deployments") { request, context in
+            let (project, environment) = try scope(context)
+            let name = try context.parameters.require("service")
+            var found = try store.findService(projectID: project.id, name)
+            if found == nil, request.uri.queryParameters["create"] == "true" {
+                found = try store.createService(projectID: project.id, name: name,
+                                                configPath: request.uri.queryParameters["configPath"].map(String.init))
+            }
+            guard let service = found else {
+                throw YardError(.notFound, "no service '\(name)' in project \(project.name)")
+            }
+            let archive = try await receiveUpload(request)
+            let deployment = try await orchestrator.deploy(serviceID: service.id, environmentID: environment.id,
+                                                           archive: archive, trigger: "up")
+            return try json(try await deploymentView(deployment), status: .created)
+        }
+        service.post("redeploy") { _, context in
+            let (_, environment, service) = try serviceScope(context)
+            return try json(try await deploymentView(try await orchestrator.redeploy(serviceID: service.id, environmentID: environment.id)), status: .created)
+        }
+        service.post("restart") { _, context in
+            let (_, environment, service) = try serviceScope(context)
+            return try json(try await deploymentView(try await orchestrator.restart(serviceID: service.id, environmentID: environment.id)))
+        }
+        service.post("down") { _, context in
+            let (_, environment, service) = try serviceScope(context)
+            return try json(try await deploymentView(try await orchestrator.down(serviceID: service.id, environmentID: environment.id)))
+        }
+        service.get("variables") { _, context in
+            let (_, environment, service) = try serviceScope(context)
+            return try json(try store.variables(serviceID: service.id, environmentID: environment.id).map {
+                VariableView(key: $0.key, value: $0.sealed ? nil : $0.value, sealed: $0.sealed)
+            })
+        }
+        service.patch("variables") { request, context in
+            let (_, environment, service) = try serviceScope(context)
+            let change = try await request.decode(as: VariableChange.self, context: context)
+            for key in change.set.keys { try VariableName.validate(key) }
+            try store.changeVariables(serviceID: service.id, environmentID: environment.id, set: change.set, delete: change.delete)
+            return try json(try store.variables(serviceID: service.id, environmentID: environment.id).map {
+                VariableView(key: $0.key, value: $0.sealed ? nil : $0.value, sealed: $0.sealed)
+            })
+        }
+        service.get("domains") { _, context in
+            let (_, environment, service) = try serviceScope(context)
+            return try json(try await domainViews(serviceID: service.id, environmentID: environment.id))
+        }
+        service.post("domains") { request, context in
+            let (_, environment, service) = try serviceScope(context)
+            let body = try await request.decode(as: DomainRequest.self, context: context)
+            _ = try await orchestrator.addDomain(serviceID: service.id, environmentID: environment.id,
+                                                 hostname: body.hostname, targetPort: body.targetPort)
+            return try json(try await domainViews(serviceID: service.id, environmentID: environment.id), status: .created)
+        }
+
+        v1.get("deployments/:deployment") { _, context in
+            try json(try await deploymentView(try store.deployment(id: try context.parameters.require("deployment"))))
+        }
+        v1.get("deployments/:deployment/logs") { request, context in
+            let deployment = try store.deployment(id: try context.parameters.require("deployment"))
+            let kind = LogKind(rawValue: request.uri.queryParameters["kind"].map(String.init) ?? "deploy") ?? .deploy
+            let follow = request.uri.queryParameters["follow"] == "true"
+            return logResponse(deploymentID: deployment.id, kind: kind, follow: follow)
+        }
+        v1.get("deployments/:deployment/events") { _, context in
+            let deployment = try store.deployment(id: try context.parameters.require("deployment"))
+            return eventResponse(deploymentID: deployment.id)
+        }
+    }
+
+    // MARK: Scope
+
+    private func scope(_ context: BasicRequestContext) throws -> (ProjectRecord, EnvironmentRecord) {
+        let project = try store.project(try context.parameters.require("project"))
+        let environment = try store.environment(projectID: project.id, try context.parameters.require("environment"))
+        return (project, environment)
+    }
+
+    private func serviceScope(_ context: BasicRequestContext) throws -> (ProjectRecord, EnvironmentRecord, ServiceRecord) {
+        let (project, environment) = try scope(context)
+        let name = try context.parameters.require("service")
+        guard let service = try store.findService(projectID: project.id, name) else {
+            throw YardError(.notFound, "no service '\(name)' in project \(project.name); `yard status` lists them")
+        }
+        return (project, environment, service)
+    }
+
+    // MARK: Bodies
+
+    /// Streams the uploaded archive to a temporary file, never holding it all in memory.
+    private func receiveUpload(_ request: Request) async throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("yard-upload-\(UUID().uuidString).tar.gz")
+        FileManager.default.createFile(atPath: url.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: url)
+        defer { try? handle.close() }
+        var size = 0
+        for try await buffer in request.body {
+            size += buffer.readableBytes
+            guard size <= 2 << 30 else {
+                throw YardError(.invalidInput, "the upload is larger than 2 GiB; add large files to .railwayignore")
+            }
+            try handle.write(contentsOf: Data(buffer.readableBytesView))
+        }
+        guard size > 0 else { throw YardError(.invalidInput, "the upload is empty: send the source as a .tar.gz body") }
+        return url
+    }
+
+    /// Log lines as newline-delimited JSON; with `follow`, the response stays open and
+    /// streams new lines until the log closes or the client goes away.
+    private func logResponse(deploymentID: String, kind: LogKind, follow: Bool) -> Response {
+        let logs = orchestrator.logs
+        let body = ResponseBody { writer in
+            let encoder = YardJSON.encoder()
+            if follow {
+                for await line in logs.follow(deploymentID: deploymentID, kind: kind, closedWhenIdle: false) {
+                    var data = try encoder.encode(line)
+                    data.append(0x0A)
+                    try await writer.write(ByteBuffer(bytes: data))
+                }
+            } else {
+                var buffer = ByteBuffer()
+                for line in logs.lines(deploymentID: deploymentID, kind: kind) {
+                    buffer.writeBytes(try encoder.encode(line))
+                    buffer.writeString("\n")
+                }
+                try await writer.write(buffer)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/x-ndjson", .cacheControl: "no-cache"], body: body)
+    }
+
+    /// Server-sent events: the deployment as it is now, then again at every status change,
+    /// ending once it settles (live, failed, crashed or removed).
+    private func eventResponse(deploymentID: String) -> Response {
+        let statuses = orchestrator.statuses
+        let store = self.store
+        let body = ResponseBody { writer in
+            let changes = statuses.follow(deploymentID: deploymentID)
+            var current = try store.deployment(id: deploymentID)
+            try await writer.write(try sseEvent(try await deploymentView(current)))
+            if !Self.settled(current.status) {
+                for await _ in changes {
+                    current = try store.deployment(id: deploymentID)
+                    try await writer.write(try sseEvent(try await deploymentView(current)))
+                    if Self.settled(current.status) { break }
+                }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    static func settled(_ status: DeploymentStatus) -> Bool {
+        [.success, .failed, .crashed, .removed, .skipped, .sleeping].contains(status)
+    }
+
+    private func sseEvent(_ view: DeploymentView) throws -> ByteBuffer {
+        let data = try YardJSON.encoder().encode(view)
+        return ByteBuffer(string: "event: deployment\ndata: \(String(decoding: data, as: UTF8.self))\n\n")
+    }
+
+    // MARK: Views
+
+    private func projectView(_ project: ProjectRecord) throws -> ProjectView {
+        ProjectView(
+            id: project.id, name: project.name, createdAt: project.createdAt,
+            environments: try store.environments(projectID: project.id).map { EnvironmentView(id: $0.id, name: $0.name) },
+            services: try store.services(projectID: project.id).map { ServiceView(id: $0.id, name: $0.name, configPath: $0.configPath) }
+        )
+    }
+
+    private func domainViews(serviceID: String, environmentID: String) async throws -> [DomainView] {
+        var views: [DomainView] = []
+        for domain in try store.domains(serviceID: serviceID, environmentID: environmentID) {
+            views.append(DomainView(hostname: domain.hostname, targetPort: domain.targetPort, generated: domain.generated,
+                                    url: await orchestrator.url(forHostname: domain.hostname)))
+        }
+        return views
+    }
+
+    private func deploymentView(_ deployment: DeploymentRecord) async throws -> DeploymentView {
+        let service = try store.service(id: deployment.serviceID)
+        let result = deployment.buildResult.flatMap { try? YardJSON.decode(BuildResult.self, from: $0) }
+        let domain = try store.domains(serviceID: deployment.serviceID, environmentID: deployment.environmentID).first
+        return DeploymentView(
+            id: deployment.id, serviceID: service.id, serviceName: service.name, environmentID: deployment.environmentID,
+            status: deployment.status, reason: deployment.reason, trigger: deployment.trigger,
+            provider: result?.plan.provider, startCommand: result?.startCommand,
+            createdAt: deployment.createdAt, updatedAt: deployment.updatedAt,
+            history: try store.events(deploymentID: deployment.id).map { DeploymentEventView(status: $0.status, reason: $0.reason, at: $0.at) },
+            replicas: try store.replicas(deploymentID: deployment.id).filter { $0.status != .removed }.map {
+                ReplicaView(id: $0.id, status: $0.status, port: $0.port, pid: $0.pid, restarts: $0.restarts)
+            },
+            url: await domain.asyncMap { await orchestrator.url(forHostname: $0.hostname) }
+        )
+    }
+
+    private func serviceStatus(_ service: ServiceRecord, environment: EnvironmentRecord) async throws -> ServiceStatusView {
+        let deployments = try store.deployments(serviceID: service.id, environmentID: environment.id, limit: 20)
+        let liveID = await orchestrator.liveDeploymentID(serviceID: service.id, environmentID: environment.id)
+        return ServiceStatusView(
+            service: ServiceView(id: service.id, name: service.name, configPath: service.configPath),
+            domains: try await domainViews(serviceID: service.id, environmentID: environment.id),
+            latest: try await deployments.first.asyncMap { try await deploymentView($0) },
+            live: try await deployments.first(where: { $0.id == liveID }).asyncMap { try await deploymentView($0) }
+        )
+    }
+}
+
+/// Variable names: what a shell can export.
+enum VariableName {
+    static func validate(_ key: String) throws {
+        guard let first = key.first, first == "_" || first.isLetter,
+              key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
+        else {
+            throw YardError(.invalidInput, "'\(key)' is not a valid variable name: use letters, digits and _, not starting with a digit")
+        }
+    }
+}
+
+func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+    Response(status: status, headers: [.contentType: "application/json"],
+             body: ResponseBody(byteBuffer: ByteBuffer(bytes: try YardJSON.encoder().encode(value))))
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        switch self {
+        case .some(let value): try await transform(value)
+        case .none: nil
+        }
+    }
+}

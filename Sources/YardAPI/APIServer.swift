@@ -1,0 +1,75 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import YardControl
+import YardCore
+import YardStore
+
+/// Builds the API application: routes, auth and error mapping.
+public enum APIServer {
+    public static func makeApplication(
+        orchestrator: Orchestrator,
+        host: String,
+        port: Int,
+        info: @escaping @Sendable () async -> ServerInfoView,
+        onBound: @escaping @Sendable (Int) async -> Void,
+        logger: Logger
+    ) -> some ApplicationProtocol {
+        let router = Router(context: BasicRequestContext.self)
+        router.addMiddleware {
+            ErrorMappingMiddleware<BasicRequestContext>()
+            BearerAuthMiddleware<BasicRequestContext>(
+                store: orchestrator.store,
+                publicPaths: ["/v1/health", "/v1/openapi.json"]
+            )
+        }
+        APIRoutes(orchestrator: orchestrator, info: info).register(on: router)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "switchyard"),
+            onServerRunning: { channel in await onBound(channel.localAddress?.port ?? port) },
+            logger: logger
+        )
+    }
+}
+
+/// The admin token: created on first start, kept in the store only as a hash, and written
+/// to `<data-dir>/admin.token` (mode 0600) for the operator and the CLI.
+public enum AdminToken {
+    public static func fileURL(dataDirectory: URL) -> URL {
+        dataDirectory.appendingPathComponent("admin.token")
+    }
+
+    /// Returns the admin token, creating it on first start.
+    public static func ensure(store: SQLiteStore, dataDirectory: URL) throws -> String {
+        let file = fileURL(dataDirectory: dataDirectory)
+        if let existing = try? String(contentsOf: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+           !existing.isEmpty, try store.token(hash: ContentHash.sha256(existing)) != nil
+        {
+            return existing
+        }
+        let token = "yard_" + ContentHash.randomToken()
+        try store.insertToken(APITokenRecord(id: Identifier.make("tok"), name: "admin",
+                                             tokenHash: ContentHash.sha256(token), createdAt: Date()))
+        FileManager.default.createFile(atPath: file.path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
+        return token
+    }
+}
+
+/// The static file server the platform ships for the staticfile provider
+/// (`yard static-serve --root DIR --port N`).
+public enum StaticFileServer {
+    public static func makeApplication(root: String, host: String, port: Int, logger: Logger) -> some ApplicationProtocol {
+        let router = Router(context: BasicRequestContext.self)
+        router.addMiddleware {
+            FileMiddleware(root, searchForIndexHtml: true, logger: logger)
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "switchyard-static"),
+            logger: logger
+        )
+    }
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+
+/// The `yard` command: a thin layer that parses arguments and calls the libraries.
+public struct Yard: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "yard",
+        abstract: "Switchyard: deploy folders and repositories with Railway's config, on your own machine.",
+        version: SwitchyardVersion.current,
+        subcommands: [
+            Serve.self, Login.self, Init.self, Link.self, List.self, Up.self, Status.self, Logs.self,
+            Variables.self, Domain.self, Redeploy.self, Restart.self, Down.self, StaticServe.self,
+        ]
+    )
+
+    public init() {}
+}
+
+public enum SwitchyardVersion {
+    public static let current = "0.1.0"
+}
+
+extension Yard {
+    /// Parses the command line and runs the chosen command, async or not.
+    public static func runMain() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}

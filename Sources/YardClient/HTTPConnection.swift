@@ -1,0 +1,121 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import YardCore
+
+/// A response's status line and headers.
+public struct HTTPHead: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+
+    public func header(_ name: String) -> String? {
+        headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+}
+
+/// A minimal HTTP/1.1 client over SwiftNIO: one connection per request, the response
+/// body delivered as it arrives (for log and event streams).
+public enum HTTPConnection {
+    public struct Request: Sendable {
+        public var url: URL
+        public var method: HTTPMethod
+        public var headers: [(String, String)]
+        public var body: Data?
+        /// A file streamed as the body (uploads), instead of `body`.
+        public var bodyFile: URL?
+
+        public init(url: URL, method: HTTPMethod = .GET, headers: [(String, String)] = [], body: Data? = nil, bodyFile: URL? = nil) {
+            self.url = url
+            self.method = method
+            self.headers = headers
+            self.body = body
+            self.bodyFile = bodyFile
+        }
+    }
+
+    /// Sends the request; `onBody` receives each chunk of the body as it arrives.
+    /// Returns the head once the whole response has been read.
+    @discardableResult
+    public static func send(
+        _ request: Request,
+        onHead: @Sendable (HTTPHead) async throws -> Void = { _ in },
+        onBody: @Sendable (ByteBuffer) async throws -> Void
+    ) async throws -> HTTPHead {
+        guard let host = request.url.host, request.url.scheme == "http" else {
+            throw YardError(.invalidInput, "\(request.url) is not an http:// URL")
+        }
+        let port = request.url.port ?? 80
+        let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.seconds(10))
+                .connect(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                    }
+                }
+        } catch {
+            throw YardError(.unavailable, "cannot reach \(host):\(port): \(error); is `yard serve` running?", cause: error)
+        }
+        return try await channel.executeThenClose { inbound, outbound in
+            var path = request.url.path.isEmpty ? "/" : request.url.path
+            if let query = request.url.query { path += "?\(query)" }
+            var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: path)
+            head.headers.add(name: "Host", value: port == 80 ? host : "\(host):\(port)")
+            head.headers.add(name: "Connection", value: "close")
+            for (name, value) in request.headers { head.headers.add(name: name, value: value) }
+            if let file = request.bodyFile {
+                let size = try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int ?? 0
+                head.headers.add(name: "Content-Length", value: String(size))
+                try await outbound.write(.head(head))
+                let handle = try FileHandle(forReadingFrom: file)
+                defer { try? handle.close() }
+                while let chunk = try handle.read(upToCount: 256 * 1024), !chunk.isEmpty {
+                    try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: chunk))))
+                }
+            } else if let body = request.body {
+                head.headers.add(name: "Content-Length", value: String(body.count))
+                try await outbound.write(.head(head))
+                try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
+            } else {
+                try await outbound.write(.head(head))
+            }
+            try await outbound.write(.end(nil))
+
+            var responseHead: HTTPHead?
+            for try await part in inbound {
+                switch part {
+                case .head(let head):
+                    let converted = HTTPHead(status: Int(head.status.code), headers: head.headers.map { ($0.name, $0.value) })
+                    responseHead = converted
+                    try await onHead(converted)
+                case .body(let buffer):
+                    try await onBody(buffer)
+                case .end:
+                    if let responseHead { return responseHead }
+                }
+            }
+            guard let responseHead else {
+                throw YardError(.unavailable, "\(host):\(port) closed the connection without answering")
+            }
+            return responseHead
+        }
+    }
+
+    /// Sends the request and collects the whole body.
+    public static func fetch(_ request: Request) async throws -> (HTTPHead, Data) {
+        let collected = BodyCollector()
+        let head = try await send(request) { buffer in await collected.append(buffer) }
+        return (head, await collected.data)
+    }
+}
+
+private actor BodyCollector {
+    var data = Data()
+
+    func append(_ buffer: ByteBuffer) {
+        data.append(contentsOf: buffer.readableBytesView)
+    }
+}

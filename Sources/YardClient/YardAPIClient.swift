@@ -1,0 +1,180 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import YardCore
+
+/// Typed access to the `/v1` API, used by the CLI and the end-to-end tests.
+public struct YardAPIClient: Sendable {
+    public var baseURL: URL
+    public var token: String
+
+    public init(baseURL: URL, token: String) {
+        self.baseURL = baseURL
+        self.token = token
+    }
+
+    /// A service in one environment of one project, by names or ids.
+    public struct Scope: Sendable {
+        public var project: String
+        public var environment: String
+        public var service: String
+
+        public init(project: String, environment: String, service: String) {
+            self.project = project
+            self.environment = environment
+            self.service = service
+        }
+
+        var path: String {
+            "projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/services/\(service.pathEscaped)"
+        }
+    }
+
+    public func info() async throws -> ServerInfoView { try await get("info") }
+    public func projects() async throws -> [ProjectView] { try await get("projects") }
+    public func project(_ idOrName: String) async throws -> ProjectView { try await get("projects/\(idOrName.pathEscaped)") }
+    public func createProject(name: String) async throws -> ProjectView {
+        try await send(.POST, "projects", body: CreateProjectRequest(name: name))
+    }
+    public func status(project: String, environment: String) async throws -> StatusView {
+        try await get("projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/status")
+    }
+
+    /// Uploads a source archive; the service is created if it does not exist yet.
+    public func deploy(_ scope: Scope, archive: URL, configPath: String? = nil) async throws -> DeploymentView {
+        var query = "create=true"
+        if let configPath { query += "&configPath=\(configPath.queryEscaped)" }
+        let (head, data) = try await HTTPConnection.fetch(
+            HTTPConnection.Request(url: url("\(scope.path)/deployments", query: query), method: .POST,
+                                   headers: authHeaders + [("Content-Type", "application/gzip")], bodyFile: archive))
+        return try decode(head, data)
+    }
+
+    public func deployments(_ scope: Scope) async throws -> [DeploymentView] { try await get("\(scope.path)/deployments") }
+    public func deployment(id: String) async throws -> DeploymentView { try await get("deployments/\(id.pathEscaped)") }
+    public func redeploy(_ scope: Scope) async throws -> DeploymentView { try await send(.POST, "\(scope.path)/redeploy", body: Empty?.none) }
+    public func restart(_ scope: Scope) async throws -> DeploymentView { try await send(.POST, "\(scope.path)/restart", body: Empty?.none) }
+    public func down(_ scope: Scope) async throws -> DeploymentView { try await send(.POST, "\(scope.path)/down", body: Empty?.none) }
+
+    public func variables(_ scope: Scope) async throws -> [VariableView] { try await get("\(scope.path)/variables") }
+    public func changeVariables(_ scope: Scope, set: [String: String], delete: [String]) async throws -> [VariableView] {
+        try await send(.PATCH, "\(scope.path)/variables", body: VariableChange(set: set, delete: delete))
+    }
+
+    public func domains(_ scope: Scope) async throws -> [DomainView] { try await get("\(scope.path)/domains") }
+    public func addDomain(_ scope: Scope, hostname: String, targetPort: Int?) async throws -> [DomainView] {
+        try await send(.POST, "\(scope.path)/domains", body: DomainRequest(hostname: hostname, targetPort: targetPort))
+    }
+
+    /// Reads a deployment's log; with `follow`, calls `onLine` for each new line until the log closes.
+    public func logs(deploymentID: String, kind: LogKind, follow: Bool, onLine: @escaping @Sendable (LogLine) async throws -> Void) async throws {
+        let decoder = YardJSON.decoder()
+        let splitter = LineBuffer()
+        let head = try await HTTPConnection.send(
+            HTTPConnection.Request(url: url("deployments/\(deploymentID.pathEscaped)/logs", query: "kind=\(kind.rawValue)&follow=\(follow)"),
+                                   headers: authHeaders)
+        ) { buffer in
+            for line in await splitter.append(buffer) where !line.isEmpty {
+                try await onLine(try decoder.decode(LogLine.self, from: Data(line.utf8)))
+            }
+        }
+        try check(head, await splitter.rest)
+    }
+
+    /// Follows a deployment's status: `onUpdate` gets the deployment now and at every
+    /// change, until it settles. Returns the settled deployment.
+    public func watch(deploymentID: String, onUpdate: @escaping @Sendable (DeploymentView) async throws -> Void) async throws -> DeploymentView {
+        let decoder = YardJSON.decoder()
+        let splitter = LineBuffer()
+        let last = LastValue<DeploymentView>()
+        let head = try await HTTPConnection.send(
+            HTTPConnection.Request(url: url("deployments/\(deploymentID.pathEscaped)/events"), headers: authHeaders)
+        ) { buffer in
+            for line in await splitter.append(buffer) where line.hasPrefix("data: ") {
+                let view = try decoder.decode(DeploymentView.self, from: Data(line.dropFirst(6).utf8))
+                await last.set(view)
+                try await onUpdate(view)
+            }
+        }
+        try check(head, await splitter.rest)
+        guard let final = await last.value else {
+            throw YardError(.unavailable, "the server ended the event stream of \(deploymentID) without sending its status")
+        }
+        return final
+    }
+
+    // MARK: Plumbing
+
+    private struct Empty: Codable {}
+
+    private var authHeaders: [(String, String)] { [("Authorization", "Bearer \(token)")] }
+
+    private func url(_ path: String, query: String? = nil) -> URL {
+        var text = baseURL.absoluteString
+        if text.hasSuffix("/") { text.removeLast() }
+        text += "/v1/\(path)"
+        if let query { text += "?\(query)" }
+        return URL(string: text)!
+    }
+
+    private func get<T: Decodable>(_ path: String) async throws -> T {
+        let (head, data) = try await HTTPConnection.fetch(HTTPConnection.Request(url: url(path), headers: authHeaders))
+        return try decode(head, data)
+    }
+
+    private func send<T: Decodable, B: Encodable>(_ method: HTTPMethod, _ path: String, body: B?) async throws -> T {
+        var headers = authHeaders
+        var data: Data?
+        if let body {
+            data = try YardJSON.encoder().encode(body)
+            headers.append(("Content-Type", "application/json"))
+        }
+        let (head, response) = try await HTTPConnection.fetch(HTTPConnection.Request(url: url(path), method: method, headers: headers, body: data ?? Data()))
+        return try decode(head, response)
+    }
+
+    private func decode<T: Decodable>(_ head: HTTPHead, _ data: Data) throws -> T {
+        try check(head, data)
+        do {
+            return try YardJSON.decoder().decode(T.self, from: data)
+        } catch {
+            throw YardError(.internal, "the server's answer could not be read (\(error)); are the CLI and server the same version?")
+        }
+    }
+
+    private func check(_ head: HTTPHead, _ data: Data) throws {
+        guard (200..<300).contains(head.status) else {
+            if let error = try? YardJSON.decoder().decode(ErrorView.self, from: data) {
+                throw YardError(YardError.Code(rawValue: error.code) ?? .internal, error.message)
+            }
+            throw YardError(.internal, "the server answered HTTP \(head.status): \(String(decoding: data.prefix(500), as: UTF8.self))")
+        }
+    }
+}
+
+/// Splits a byte stream into lines across chunk boundaries.
+private actor LineBuffer {
+    private var pending = Data()
+
+    func append(_ buffer: ByteBuffer) -> [String] {
+        pending.append(contentsOf: buffer.readableBytesView)
+        var lines: [String] = []
+        while let newline = pending.firstIndex(of: 0x0A) {
+            lines.append(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
+            pending.removeSubrange(pending.startIndex...newline)
+        }
+        return lines
+    }
+
+    var rest: Data { pending }
+}
+
+private actor LastValue<T: Sendable> {
+    var value: T?
+    func set(_ value: T) { self.value = value }
+}
+
+extension String {
+    var pathEscaped: String { addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? self }
+    var queryEscaped: String { addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? self }
+}

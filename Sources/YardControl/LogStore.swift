@@ -1,0 +1,126 @@
+import Foundation
+import Synchronization
+import YardCore
+
+/// Persists every build and deploy log line of a deployment as JSON lines under
+/// `<data>/logs/<deployment>/<kind>.jsonl`, and hands new lines to followers.
+///
+/// A line is written to the file before `append` returns, so a crash of the platform
+/// after that loses nothing that was acknowledged.
+public final class LogStore: Sendable {
+    private struct Key: Hashable {
+        var deploymentID: String
+        var kind: LogKind
+    }
+
+    private struct OpenLog {
+        var handle: FileHandle
+        var nextSeq: Int
+    }
+
+    private struct State {
+        var open: [Key: OpenLog] = [:]
+        var followers: [Key: [UUID: AsyncStream<LogLine>.Continuation]] = [:]
+        var closed: Set<Key> = []
+    }
+
+    private let directory: URL
+    private let state = Mutex(State())
+    private let encoder = YardJSON.encoder()
+
+    public init(directory: URL) {
+        self.directory = directory
+    }
+
+    private func fileURL(_ key: Key) -> URL {
+        directory.appendingPathComponent(key.deploymentID).appendingPathComponent("\(key.kind.rawValue).jsonl")
+    }
+
+    /// Appends one line; never throws to the caller, because losing the ability to log must
+    /// not stop a deployment (the failure is reported on stderr instead).
+    public func append(deploymentID: String, kind: LogKind, stream: LogLine.Stream, replica: String? = nil, message: String) {
+        let key = Key(deploymentID: deploymentID, kind: kind)
+        state.withLock { state in
+            do {
+                var log = try openLog(key, in: &state)
+                let line = LogLine(seq: log.nextSeq, timestamp: Date(), stream: stream, replica: replica, message: message)
+                var data = try encoder.encode(line)
+                data.append(0x0A)
+                try log.handle.write(contentsOf: data)
+                log.nextSeq += 1
+                state.open[key] = log
+                for continuation in state.followers[key, default: [:]].values {
+                    continuation.yield(line)
+                }
+            } catch {
+                FileHandle.standardError.write(Data("switchyard: cannot write log of \(deploymentID): \(error)\n".utf8))
+            }
+        }
+    }
+
+    /// Marks a log finished: its followers' streams end once they have every line.
+    public func close(deploymentID: String, kind: LogKind) {
+        let key = Key(deploymentID: deploymentID, kind: kind)
+        let followers = state.withLock { state in
+            state.closed.insert(key)
+            if let log = state.open.removeValue(forKey: key) {
+                try? log.handle.close()
+            }
+            return state.followers.removeValue(forKey: key) ?? [:]
+        }
+        // Outside the lock: finishing runs the stream's onTermination, which takes it.
+        for continuation in followers.values {
+            continuation.finish()
+        }
+    }
+
+    /// Every line stored so far.
+    public func lines(deploymentID: String, kind: LogKind) -> [LogLine] {
+        let key = Key(deploymentID: deploymentID, kind: kind)
+        return state.withLock { _ in readLines(key) }
+    }
+
+    /// The stored lines, then new ones as they arrive; ends when the log is closed (or at
+    /// once after the stored lines, if it already was), or when the consumer stops.
+    public func follow(deploymentID: String, kind: LogKind, closedWhenIdle: Bool) -> AsyncStream<LogLine> {
+        let key = Key(deploymentID: deploymentID, kind: kind)
+        let (stream, continuation) = AsyncStream<LogLine>.makeStream(bufferingPolicy: .unbounded)
+        let id = UUID()
+        state.withLock { state in
+            // Read and register under one lock, so no line is missed or repeated.
+            for line in readLines(key) { continuation.yield(line) }
+            if state.closed.contains(key) || (closedWhenIdle && state.open[key] == nil) {
+                continuation.finish()
+            } else {
+                state.followers[key, default: [:]][id] = continuation
+            }
+        }
+        continuation.onTermination = { [weak self] _ in
+            self?.state.withLock { state in _ = state.followers[key]?.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    private func openLog(_ key: Key, in state: inout State) throws -> OpenLog {
+        if let log = state.open[key] { return log }
+        let url = fileURL(key)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let existing = readLines(key)
+        if !FileManager.default.fileExists(atPath: url.path) {
+            FileManager.default.createFile(atPath: url.path, contents: nil)
+        }
+        let handle = try FileHandle(forWritingTo: url)
+        try handle.seekToEnd()
+        let log = OpenLog(handle: handle, nextSeq: (existing.last?.seq ?? 0) + 1)
+        state.open[key] = log
+        state.closed.remove(key)
+        return log
+    }
+
+    private func readLines(_ key: Key) -> [LogLine] {
+        guard let data = FileManager.default.contents(atPath: fileURL(key).path) else { return [] }
+        let decoder = YardJSON.decoder()
+        // A torn last line (crash mid-write) is skipped rather than failing the whole log.
+        return data.split(separator: 0x0A).compactMap { try? decoder.decode(LogLine.self, from: $0) }
+    }
+}

@@ -1,0 +1,224 @@
+import Foundation
+
+// The JSON shapes of the HTTP API under /v1, shared by the server and the client.
+
+public struct ProjectView: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var createdAt: Date
+    public var environments: [EnvironmentView]
+    public var services: [ServiceView]
+
+    public init(id: String, name: String, createdAt: Date, environments: [EnvironmentView], services: [ServiceView]) {
+        self.id = id
+        self.name = name
+        self.createdAt = createdAt
+        self.environments = environments
+        self.services = services
+    }
+}
+
+public struct EnvironmentView: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+
+    public init(id: String, name: String) {
+        self.id = id
+        self.name = name
+    }
+}
+
+public struct ServiceView: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var configPath: String?
+
+    public init(id: String, name: String, configPath: String?) {
+        self.id = id
+        self.name = name
+        self.configPath = configPath
+    }
+}
+
+public struct DeploymentEventView: Codable, Sendable, Equatable {
+    public var status: DeploymentStatus
+    public var reason: String?
+    public var at: Date
+
+    public init(status: DeploymentStatus, reason: String?, at: Date) {
+        self.status = status
+        self.reason = reason
+        self.at = at
+    }
+}
+
+public struct ReplicaView: Codable, Sendable, Equatable {
+    public var id: String
+    public var status: ReplicaStatus
+    public var port: Int
+    public var pid: Int32?
+    public var restarts: Int
+
+    public init(id: String, status: ReplicaStatus, port: Int, pid: Int32?, restarts: Int) {
+        self.id = id
+        self.status = status
+        self.port = port
+        self.pid = pid
+        self.restarts = restarts
+    }
+}
+
+public struct DeploymentView: Codable, Sendable, Equatable {
+    public var id: String
+    public var serviceID: String
+    public var serviceName: String
+    public var environmentID: String
+    public var status: DeploymentStatus
+    public var reason: String?
+    public var trigger: String
+    public var provider: String?
+    public var startCommand: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var history: [DeploymentEventView]
+    public var replicas: [ReplicaView]
+    public var url: String?
+
+    public init(
+        id: String, serviceID: String, serviceName: String, environmentID: String, status: DeploymentStatus,
+        reason: String?, trigger: String, provider: String?, startCommand: String?, createdAt: Date, updatedAt: Date,
+        history: [DeploymentEventView], replicas: [ReplicaView], url: String?
+    ) {
+        self.id = id
+        self.serviceID = serviceID
+        self.serviceName = serviceName
+        self.environmentID = environmentID
+        self.status = status
+        self.reason = reason
+        self.trigger = trigger
+        self.provider = provider
+        self.startCommand = startCommand
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.history = history
+        self.replicas = replicas
+        self.url = url
+    }
+}
+
+public struct VariableView: Codable, Sendable, Equatable {
+    public var key: String
+    /// Nil for sealed variables: their value is never readable back.
+    public var value: String?
+    public var sealed: Bool
+
+    public init(key: String, value: String?, sealed: Bool) {
+        self.key = key
+        self.value = value
+        self.sealed = sealed
+    }
+}
+
+public struct VariableChange: Codable, Sendable, Equatable {
+    public var set: [String: String]
+    public var delete: [String]
+
+    public init(set: [String: String], delete: [String]) {
+        self.set = set
+        self.delete = delete
+    }
+}
+
+public struct DomainView: Codable, Sendable, Equatable {
+    public var hostname: String
+    public var targetPort: Int?
+    public var generated: Bool
+    public var url: String
+
+    public init(hostname: String, targetPort: Int?, generated: Bool, url: String) {
+        self.hostname = hostname
+        self.targetPort = targetPort
+        self.generated = generated
+        self.url = url
+    }
+}
+
+public struct DomainRequest: Codable, Sendable, Equatable {
+    public var hostname: String
+    public var targetPort: Int?
+
+    public init(hostname: String, targetPort: Int?) {
+        self.hostname = hostname
+        self.targetPort = targetPort
+    }
+}
+
+public struct ServiceStatusView: Codable, Sendable, Equatable {
+    public var service: ServiceView
+    public var domains: [DomainView]
+    public var latest: DeploymentView?
+    /// The deployment currently serving traffic, if any.
+    public var live: DeploymentView?
+
+    public init(service: ServiceView, domains: [DomainView], latest: DeploymentView?, live: DeploymentView?) {
+        self.service = service
+        self.domains = domains
+        self.latest = latest
+        self.live = live
+    }
+}
+
+public struct StatusView: Codable, Sendable, Equatable {
+    public var project: EnvironmentView
+    public var environment: EnvironmentView
+    public var isolation: String
+    public var services: [ServiceStatusView]
+
+    public init(project: EnvironmentView, environment: EnvironmentView, isolation: String, services: [ServiceStatusView]) {
+        self.project = project
+        self.environment = environment
+        self.isolation = isolation
+        self.services = services
+    }
+}
+
+public struct CreateProjectRequest: Codable, Sendable {
+    public var name: String
+
+    public init(name: String) { self.name = name }
+}
+
+public struct CreateServiceRequest: Codable, Sendable {
+    public var name: String
+    public var configPath: String?
+
+    public init(name: String, configPath: String?) {
+        self.name = name
+        self.configPath = configPath
+    }
+}
+
+/// The body of every API error: the stable code and the human message.
+public struct ErrorView: Codable, Sendable, Equatable {
+    public var code: String
+    public var message: String
+
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+public struct ServerInfoView: Codable, Sendable, Equatable {
+    public var version: String
+    public var routerURL: String
+    public var baseDomain: String
+    public var isolation: String
+
+    public init(version: String, routerURL: String, baseDomain: String, isolation: String) {
+        self.version = version
+        self.routerURL = routerURL
+        self.baseDomain = baseDomain
+        self.isolation = isolation
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+
+/// Railway's deployment statuses.
+public enum DeploymentStatus: String, Codable, Sendable, CaseIterable {
+    case queued = "QUEUED"
+    case waiting = "WAITING"
+    case initializing = "INITIALIZING"
+    case building = "BUILDING"
+    case deploying = "DEPLOYING"
+    case success = "SUCCESS"
+    case failed = "FAILED"
+    case crashed = "CRASHED"
+    case sleeping = "SLEEPING"
+    case skipped = "SKIPPED"
+    case removing = "REMOVING"
+    case removed = "REMOVED"
+
+    /// Statuses a deployment never leaves.
+    public var isFinal: Bool {
+        switch self {
+        case .failed, .skipped, .removed: true
+        default: false
+        }
+    }
+
+    /// Statuses in which the deployment's build or start is still in progress.
+    public var isInProgress: Bool {
+        switch self {
+        case .queued, .waiting, .initializing, .building, .deploying: true
+        default: false
+        }
+    }
+
+    /// The statuses this one may move to. Every transition is checked here, in one place.
+    public var allowedNext: Set<DeploymentStatus> {
+        switch self {
+        case .queued: [.waiting, .initializing, .skipped, .removed, .failed]
+        case .waiting: [.initializing, .skipped, .removed, .failed]
+        case .initializing: [.building, .failed, .removed]
+        case .building: [.deploying, .failed, .removed]
+        case .deploying: [.success, .failed, .crashed, .removing]
+        case .success: [.crashed, .sleeping, .removing, .deploying]
+        case .crashed: [.success, .removing, .deploying]
+        case .sleeping: [.success, .deploying, .removing]
+        case .removing: [.removed]
+        case .failed, .skipped, .removed: []
+        }
+    }
+
+    public func transition(to next: DeploymentStatus) throws(YardError) -> DeploymentStatus {
+        guard allowedNext.contains(next) else {
+            throw YardError(.conflict, "a deployment cannot go from \(rawValue) to \(next.rawValue)")
+        }
+        return next
+    }
+}
+
+/// Railway's replica statuses.
+public enum ReplicaStatus: String, Codable, Sendable, CaseIterable {
+    case created = "CREATED"
+    case initializing = "INITIALIZING"
+    case running = "RUNNING"
+    case restarting = "RESTARTING"
+    case crashed = "CRASHED"
+    case exited = "EXITED"
+    case stopped = "STOPPED"
+    case removed = "REMOVED"
+}

@@ -1,0 +1,101 @@
+import Foundation
+
+public enum BuilderKind: String, Codable, Sendable, CaseIterable {
+    case railpack = "RAILPACK"
+    case dockerfile = "DOCKERFILE"
+    case nixpacks = "NIXPACKS"
+}
+
+public enum RestartPolicyType: String, Codable, Sendable, CaseIterable {
+    case onFailure = "ON_FAILURE"
+    case always = "ALWAYS"
+    case never = "NEVER"
+}
+
+/// Build settings after every source (service settings, config file, environment
+/// overrides) has been merged.
+public struct BuildSettings: Codable, Sendable, Equatable {
+    public var builder: BuilderKind = .railpack
+    public var buildCommand: String?
+    public var watchPatterns: [String] = []
+    public var dockerfilePath: String?
+
+    public init() {}
+}
+
+/// Deploy settings after merging; defaults follow Railway's.
+public struct DeploySettings: Codable, Sendable, Equatable {
+    public var startCommand: String?
+    public var preDeployCommand: [String]?
+    public var healthcheckPath: String?
+    public var healthcheckTimeout: Int = 300
+    public var restartPolicyType: RestartPolicyType = .onFailure
+    public var restartPolicyMaxRetries: Int = 10
+    public var numReplicas: Int = 1
+    public var multiRegionConfig: [String: Int]?
+    public var cronSchedule: String?
+    public var sleepApplication: Bool = false
+    public var overlapSeconds: Int = 0
+    /// Railway's default is 0; a few seconds lets in-flight work finish after SIGTERM.
+    public var drainingSeconds: Int = 3
+    public var region: String?
+
+    public init() {}
+}
+
+/// One field of the build section, every one optional: a layer that may set it.
+public struct BuildOverrides: Codable, Sendable, Equatable {
+    public var builder: BuilderKind?
+    public var buildCommand: String??
+    public var watchPatterns: [String]?
+    public var dockerfilePath: String??
+
+    public init() {}
+
+    public func apply(to settings: inout BuildSettings) {
+        if let builder { settings.builder = builder }
+        if let buildCommand { settings.buildCommand = buildCommand }
+        if let watchPatterns { settings.watchPatterns = watchPatterns }
+        if let dockerfilePath { settings.dockerfilePath = dockerfilePath }
+    }
+}
+
+/// One field of the deploy section, every one optional. `String??` distinguishes
+/// "not set" (nil) from an explicit JSON/TOML null that clears the value.
+public struct DeployOverrides: Codable, Sendable, Equatable {
+    public var startCommand: String??
+    public var preDeployCommand: [String]?
+    public var healthcheckPath: String??
+    public var healthcheckTimeout: Int?
+    public var restartPolicyType: RestartPolicyType?
+    public var restartPolicyMaxRetries: Int?
+    public var numReplicas: Int?
+    public var multiRegionConfig: [String: Int]?
+    public var cronSchedule: String??
+    public var sleepApplication: Bool?
+    public var overlapSeconds: Int?
+    public var drainingSeconds: Int?
+    public var region: String??
+
+    public init() {}
+
+    public func apply(to settings: inout DeploySettings) {
+        if let startCommand { settings.startCommand = startCommand }
+        if let preDeployCommand { settings.preDeployCommand = preDeployCommand }
+        if let healthcheckPath { settings.healthcheckPath = healthcheckPath }
+        if let healthcheckTimeout { settings.healthcheckTimeout = healthcheckTimeout }
+        if let restartPolicyType { settings.restartPolicyType = restartPolicyType }
+        if let restartPolicyMaxRetries { settings.restartPolicyMaxRetries = restartPolicyMaxRetries }
+        if let numReplicas { settings.numReplicas = numReplicas }
+        if let multiRegionConfig {
+            settings.multiRegionConfig = multiRegionConfig
+            // One machine: the replicas of every region run here.
+            settings.numReplicas = max(1, multiRegionConfig.values.reduce(0, +))
+        }
+        if let cronSchedule { settings.cronSchedule = cronSchedule }
+        if let sleepApplication { settings.sleepApplication = sleepApplication }
+        if let overlapSeconds { settings.overlapSeconds = overlapSeconds }
+        if let drainingSeconds { settings.drainingSeconds = drainingSeconds }
+        if let region { settings.region = region }
+    }
+}

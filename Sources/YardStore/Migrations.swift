@@ -1,0 +1,95 @@
+import GRDB
+
+/// Append-only, named schema migrations. Never edit a shipped migration: add a new one.
+enum Migrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("001_core") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE project (
+                        id TEXT PRIMARY KEY,
+                        name TEXT NOT NULL UNIQUE,
+                        created_at DATETIME NOT NULL
+                    );
+                    CREATE TABLE environment (
+                        id TEXT PRIMARY KEY,
+                        project_id TEXT NOT NULL REFERENCES project(id) ON DELETE CASCADE,
+                        name TEXT NOT NULL,
+                        created_at DATETIME NOT NULL,
+                        UNIQUE (project_id, name)
+                    );
+                    CREATE TABLE service (
+                        id TEXT PRIMARY KEY,
+                        project_id TEXT NOT NULL REFERENCES project(id) ON DELETE CASCADE,
+                        name TEXT NOT NULL,
+                        config_path TEXT,
+                        build_overrides TEXT NOT NULL DEFAULT '{}',
+                        deploy_overrides TEXT NOT NULL DEFAULT '{}',
+                        created_at DATETIME NOT NULL,
+                        UNIQUE (project_id, name)
+                    );
+                    CREATE TABLE deployment (
+                        id TEXT PRIMARY KEY,
+                        service_id TEXT NOT NULL REFERENCES service(id) ON DELETE CASCADE,
+                        environment_id TEXT NOT NULL REFERENCES environment(id) ON DELETE CASCADE,
+                        status TEXT NOT NULL,
+                        reason TEXT,
+                        trigger TEXT NOT NULL,
+                        source_hash TEXT,
+                        source_path TEXT,
+                        artifact_path TEXT,
+                        build_result TEXT,
+                        deploy_settings TEXT,
+                        variables TEXT,
+                        created_at DATETIME NOT NULL,
+                        updated_at DATETIME NOT NULL
+                    );
+                    CREATE INDEX deployment_by_service ON deployment(service_id, environment_id, created_at);
+                    CREATE TABLE deployment_event (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        deployment_id TEXT NOT NULL REFERENCES deployment(id) ON DELETE CASCADE,
+                        status TEXT NOT NULL,
+                        reason TEXT,
+                        at DATETIME NOT NULL
+                    );
+                    CREATE INDEX deployment_event_by_deployment ON deployment_event(deployment_id, id);
+                    CREATE TABLE variable (
+                        service_id TEXT NOT NULL REFERENCES service(id) ON DELETE CASCADE,
+                        environment_id TEXT NOT NULL REFERENCES environment(id) ON DELETE CASCADE,
+                        key TEXT NOT NULL,
+                        value TEXT NOT NULL,
+                        sealed INTEGER NOT NULL DEFAULT 0,
+                        updated_at DATETIME NOT NULL,
+                        PRIMARY KEY (service_id, environment_id, key)
+                    );
+                    CREATE TABLE domain (
+                        hostname TEXT PRIMARY KEY,
+                        service_id TEXT NOT NULL REFERENCES service(id) ON DELETE CASCADE,
+                        environment_id TEXT NOT NULL REFERENCES environment(id) ON DELETE CASCADE,
+                        target_port INTEGER,
+                        generated INTEGER NOT NULL DEFAULT 0,
+                        created_at DATETIME NOT NULL
+                    );
+                    CREATE TABLE replica (
+                        id TEXT PRIMARY KEY,
+                        deployment_id TEXT NOT NULL REFERENCES deployment(id) ON DELETE CASCADE,
+                        ordinal INTEGER NOT NULL,
+                        port INTEGER NOT NULL,
+                        pid INTEGER,
+                        status TEXT NOT NULL,
+                        restarts INTEGER NOT NULL DEFAULT 0,
+                        updated_at DATETIME NOT NULL
+                    );
+                    CREATE TABLE api_token (
+                        id TEXT PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        token_hash TEXT NOT NULL UNIQUE,
+                        created_at DATETIME NOT NULL
+                    );
+                    """
+            )
+        }
+        return migrator
+    }
+}

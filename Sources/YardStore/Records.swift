@@ -1,0 +1,250 @@
+import Foundation
+import GRDB
+import YardCore
+
+public struct ProjectRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "project"
+    public var id: String
+    public var name: String
+    public var createdAt: Date
+
+    public init(id: String, name: String, createdAt: Date) {
+        self.id = id
+        self.name = name
+        self.createdAt = createdAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name
+        case createdAt = "created_at"
+    }
+}
+
+public struct EnvironmentRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "environment"
+    public var id: String
+    public var projectID: String
+    public var name: String
+    public var createdAt: Date
+
+    public init(id: String, projectID: String, name: String, createdAt: Date) {
+        self.id = id
+        self.projectID = projectID
+        self.name = name
+        self.createdAt = createdAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name
+        case projectID = "project_id"
+        case createdAt = "created_at"
+    }
+}
+
+public struct ServiceRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "service"
+    public var id: String
+    public var projectID: String
+    public var name: String
+    /// A config file other than railway.toml/json (seed 000 uses railway.web.toml).
+    public var configPath: String?
+    public var buildOverrides: String
+    public var deployOverrides: String
+    public var createdAt: Date
+
+    public init(id: String, projectID: String, name: String, configPath: String?, buildOverrides: String, deployOverrides: String, createdAt: Date) {
+        self.id = id
+        self.projectID = projectID
+        self.name = name
+        self.configPath = configPath
+        self.buildOverrides = buildOverrides
+        self.deployOverrides = deployOverrides
+        self.createdAt = createdAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name
+        case projectID = "project_id"
+        case configPath = "config_path"
+        case buildOverrides = "build_overrides"
+        case deployOverrides = "deploy_overrides"
+        case createdAt = "created_at"
+    }
+}
+
+public struct DeploymentRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "deployment"
+    public var id: String
+    public var serviceID: String
+    public var environmentID: String
+    public var status: DeploymentStatus
+    public var reason: String?
+    /// What started it: `up`, `redeploy`, `restart`.
+    public var trigger: String
+    public var sourceHash: String?
+    public var sourcePath: String?
+    public var artifactPath: String?
+    /// JSON of the build result (plan, start command, environment).
+    public var buildResult: String?
+    /// JSON of the merged deploy settings this deployment runs with.
+    public var deploySettings: String?
+    /// JSON of the variables snapshot; values are user secrets: never logged.
+    public var variables: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(id: String, serviceID: String, environmentID: String, status: DeploymentStatus, reason: String?, trigger: String, sourceHash: String?, sourcePath: String?, artifactPath: String?, buildResult: String?, deploySettings: String?, variables: String?, createdAt: Date, updatedAt: Date) {
+        self.id = id
+        self.serviceID = serviceID
+        self.environmentID = environmentID
+        self.status = status
+        self.reason = reason
+        self.trigger = trigger
+        self.sourceHash = sourceHash
+        self.sourcePath = sourcePath
+        self.artifactPath = artifactPath
+        self.buildResult = buildResult
+        self.deploySettings = deploySettings
+        self.variables = variables
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, status, reason, trigger, variables
+        case serviceID = "service_id"
+        case environmentID = "environment_id"
+        case sourceHash = "source_hash"
+        case sourcePath = "source_path"
+        case artifactPath = "artifact_path"
+        case buildResult = "build_result"
+        case deploySettings = "deploy_settings"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+}
+
+public struct DeploymentEventRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "deployment_event"
+    public var id: Int64?
+    public var deploymentID: String
+    public var status: DeploymentStatus
+    public var reason: String?
+    public var at: Date
+
+    public init(id: Int64?, deploymentID: String, status: DeploymentStatus, reason: String?, at: Date) {
+        self.id = id
+        self.deploymentID = deploymentID
+        self.status = status
+        self.reason = reason
+        self.at = at
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, status, reason, at
+        case deploymentID = "deployment_id"
+    }
+}
+
+public struct VariableRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "variable"
+    public var serviceID: String
+    public var environmentID: String
+    public var key: String
+    public var value: String
+    public var sealed: Bool
+    public var updatedAt: Date
+
+    public init(serviceID: String, environmentID: String, key: String, value: String, sealed: Bool, updatedAt: Date) {
+        self.serviceID = serviceID
+        self.environmentID = environmentID
+        self.key = key
+        self.value = value
+        self.sealed = sealed
+        self.updatedAt = updatedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case key, value, sealed
+        case serviceID = "service_id"
+        case environmentID = "environment_id"
+        case updatedAt = "updated_at"
+    }
+}
+
+public struct DomainRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "domain"
+    public var hostname: String
+    public var serviceID: String
+    public var environmentID: String
+    public var targetPort: Int?
+    public var generated: Bool
+    public var createdAt: Date
+
+    public init(hostname: String, serviceID: String, environmentID: String, targetPort: Int?, generated: Bool, createdAt: Date) {
+        self.hostname = hostname
+        self.serviceID = serviceID
+        self.environmentID = environmentID
+        self.targetPort = targetPort
+        self.generated = generated
+        self.createdAt = createdAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case hostname, generated
+        case serviceID = "service_id"
+        case environmentID = "environment_id"
+        case targetPort = "target_port"
+        case createdAt = "created_at"
+    }
+}
+
+public struct ReplicaRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "replica"
+    public var id: String
+    public var deploymentID: String
+    public var ordinal: Int
+    public var port: Int
+    public var pid: Int32?
+    public var status: ReplicaStatus
+    public var restarts: Int
+    public var updatedAt: Date
+
+    public init(id: String, deploymentID: String, ordinal: Int, port: Int, pid: Int32?, status: ReplicaStatus, restarts: Int, updatedAt: Date) {
+        self.id = id
+        self.deploymentID = deploymentID
+        self.ordinal = ordinal
+        self.port = port
+        self.pid = pid
+        self.status = status
+        self.restarts = restarts
+        self.updatedAt = updatedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, ordinal, port, pid, status, restarts
+        case deploymentID = "deployment_id"
+        case updatedAt = "updated_at"
+    }
+}
+
+public struct APITokenRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "api_token"
+    public var id: String
+    public var name: String
+    public var tokenHash: String
+    public var createdAt: Date
+
+    public init(id: String, name: String, tokenHash: String, createdAt: Date) {
+        self.id = id
+        self.name = name
+        self.tokenHash = tokenHash
+        self.createdAt = createdAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name
+        case tokenHash = "token_hash"
+        case createdAt = "created_at"
+    }
+}

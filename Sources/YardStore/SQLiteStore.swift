@@ -1,0 +1,319 @@
+import Foundation
+import GRDB
+import YardCore
+
+/// The platform's state in one SQLite database (WAL) under the data directory. The one
+/// type that owns the database; everything acknowledged to a user is written here first.
+public final class SQLiteStore: Sendable {
+    private let pool: DatabasePool
+
+    /// Opens (creating if needed) `<directory>/switchyard.sqlite` and applies migrations.
+    public init(directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(10)
+        pool = try DatabasePool(path: directory.appendingPathComponent("switchyard.sqlite").path, configuration: configuration)
+        try Migrations.migrator.migrate(pool)
+    }
+
+    /// The names of the migrations applied, in order.
+    public func appliedMigrations() throws -> [String] {
+        try pool.read { db in try Migrations.migrator.appliedMigrations(db) }
+    }
+
+    public func journalMode() throws -> String {
+        try pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
+    }
+
+    // MARK: Projects and environments
+
+    /// Creates a project with its default `production` environment.
+    public func createProject(name: String) throws -> (ProjectRecord, EnvironmentRecord) {
+        try ResourceName.validate(name, kind: "project")
+        return try write { db in
+            if try ProjectRecord.filter(Column("name") == name).fetchOne(db) != nil {
+                throw YardError(.conflict, "a project named '\(name)' already exists; link to it with `yard link \(name)`")
+            }
+            let now = Date()
+            let project = ProjectRecord(id: Identifier.make("prj"), name: name, createdAt: now)
+            try project.insert(db)
+            let environment = EnvironmentRecord(id: Identifier.make("env"), projectID: project.id, name: "production", createdAt: now)
+            try environment.insert(db)
+            return (project, environment)
+        }
+    }
+
+    public func projects() throws -> [ProjectRecord] {
+        try pool.read { db in try ProjectRecord.order(Column("name")).fetchAll(db) }
+    }
+
+    /// A project by id or by name.
+    public func project(_ idOrName: String) throws -> ProjectRecord {
+        let found = try pool.read { db in
+            try ProjectRecord.filter(Column("id") == idOrName || Column("name") == idOrName).fetchOne(db)
+        }
+        guard let found else { throw YardError(.notFound, "no project '\(idOrName)'; `yard list` shows the projects") }
+        return found
+    }
+
+    public func environments(projectID: String) throws -> [EnvironmentRecord] {
+        try pool.read { db in
+            try EnvironmentRecord.filter(Column("project_id") == projectID).order(Column("created_at")).fetchAll(db)
+        }
+    }
+
+    /// An environment of a project by id or by name.
+    public func environment(projectID: String, _ idOrName: String) throws -> EnvironmentRecord {
+        let found = try pool.read { db in
+            try EnvironmentRecord
+                .filter(Column("project_id") == projectID)
+                .filter(Column("id") == idOrName || Column("name") == idOrName)
+                .fetchOne(db)
+        }
+        guard let found else { throw YardError(.notFound, "no environment '\(idOrName)' in this project") }
+        return found
+    }
+
+    public func environment(id: String) throws -> EnvironmentRecord {
+        guard let found = try pool.read({ db in try EnvironmentRecord.fetchOne(db, key: id) }) else {
+            throw YardError(.notFound, "no environment '\(id)'")
+        }
+        return found
+    }
+
+    // MARK: Services
+
+    public func createService(projectID: String, name: String, configPath: String? = nil) throws -> ServiceRecord {
+        try ResourceName.validate(name, kind: "service")
+        return try write { db in
+            if try ServiceRecord.filter(Column("project_id") == projectID && Column("name") == name).fetchOne(db) != nil {
+                throw YardError(.conflict, "this project already has a service named '\(name)'")
+            }
+            let service = ServiceRecord(
+                id: Identifier.make("svc"),
+                projectID: projectID,
+                name: name,
+                configPath: configPath,
+                buildOverrides: "{}",
+                deployOverrides: "{}",
+                createdAt: Date()
+            )
+            try service.insert(db)
+            return service
+        }
+    }
+
+    public func services(projectID: String) throws -> [ServiceRecord] {
+        try pool.read { db in try ServiceRecord.filter(Column("project_id") == projectID).order(Column("name")).fetchAll(db) }
+    }
+
+    public func service(id: String) throws -> ServiceRecord {
+        guard let found = try pool.read({ db in try ServiceRecord.fetchOne(db, key: id) }) else {
+            throw YardError(.notFound, "no service '\(id)'")
+        }
+        return found
+    }
+
+    /// A service of a project by id or by name, or nil.
+    public func findService(projectID: String, _ idOrName: String) throws -> ServiceRecord? {
+        try pool.read { db in
+            try ServiceRecord
+                .filter(Column("project_id") == projectID)
+                .filter(Column("id") == idOrName || Column("name") == idOrName)
+                .fetchOne(db)
+        }
+    }
+
+    public func updateService(_ service: ServiceRecord) throws {
+        try write { db in try service.update(db) }
+    }
+
+    // MARK: Deployments
+
+    /// Inserts a new deployment and the first entry of its status history, together.
+    public func insertDeployment(_ deployment: DeploymentRecord) throws {
+        try write { db in
+            try deployment.insert(db)
+            try DeploymentEventRecord(
+                id: nil,
+                deploymentID: deployment.id,
+                status: deployment.status,
+                reason: deployment.reason,
+                at: deployment.createdAt
+            ).insert(db)
+        }
+    }
+
+    /// Moves a deployment to `status`, checking the transition is allowed, and records it in
+    /// the history in the same transaction. `change` may update other columns at once.
+    @discardableResult
+    public func transition(
+        deploymentID: String,
+        to status: DeploymentStatus,
+        reason: String? = nil,
+        change: @Sendable (inout DeploymentRecord) -> Void = { _ in }
+    ) throws -> DeploymentRecord {
+        try write { db in
+            guard var deployment = try DeploymentRecord.fetchOne(db, key: deploymentID) else {
+                throw YardError(.notFound, "no deployment '\(deploymentID)'")
+            }
+            if deployment.status != status {
+                deployment.status = try deployment.status.transition(to: status)
+            }
+            let now = Date()
+            deployment.reason = reason ?? (deployment.status == status ? deployment.reason : nil)
+            deployment.updatedAt = now
+            change(&deployment)
+            try deployment.update(db)
+            try DeploymentEventRecord(id: nil, deploymentID: deploymentID, status: status, reason: reason, at: now).insert(db)
+            return deployment
+        }
+    }
+
+    /// Updates columns other than the status.
+    public func updateDeployment(id: String, change: @Sendable (inout DeploymentRecord) -> Void) throws {
+        try write { db in
+            guard var deployment = try DeploymentRecord.fetchOne(db, key: id) else { return }
+            change(&deployment)
+            deployment.updatedAt = Date()
+            try deployment.update(db)
+        }
+    }
+
+    public func deployment(id: String) throws -> DeploymentRecord {
+        guard let found = try pool.read({ db in try DeploymentRecord.fetchOne(db, key: id) }) else {
+            throw YardError(.notFound, "no deployment '\(id)'")
+        }
+        return found
+    }
+
+    /// A service's deployments in one environment, newest first.
+    public func deployments(serviceID: String, environmentID: String, limit: Int = 50) throws -> [DeploymentRecord] {
+        try pool.read { db in
+            try DeploymentRecord
+                .filter(Column("service_id") == serviceID && Column("environment_id") == environmentID)
+                .order(Column("created_at").desc, Column("rowid").desc)
+                .limit(limit)
+                .fetchAll(db)
+        }
+    }
+
+    public func deployments(withStatus statuses: [DeploymentStatus]) throws -> [DeploymentRecord] {
+        try pool.read { db in
+            try DeploymentRecord.filter(statuses.map(\.rawValue).contains(Column("status"))).order(Column("created_at")).fetchAll(db)
+        }
+    }
+
+    public func events(deploymentID: String) throws -> [DeploymentEventRecord] {
+        try pool.read { db in
+            try DeploymentEventRecord.filter(Column("deployment_id") == deploymentID).order(Column("id")).fetchAll(db)
+        }
+    }
+
+    // MARK: Variables
+
+    public func variables(serviceID: String, environmentID: String) throws -> [VariableRecord] {
+        try pool.read { db in
+            try VariableRecord
+                .filter(Column("service_id") == serviceID && Column("environment_id") == environmentID)
+                .order(Column("key"))
+                .fetchAll(db)
+        }
+    }
+
+    /// Sets and deletes variables in one transaction.
+    public func changeVariables(serviceID: String, environmentID: String, set: [String: String], delete: [String]) throws {
+        try write { db in
+            let now = Date()
+            for (key, value) in set {
+                try VariableRecord(
+                    serviceID: serviceID,
+                    environmentID: environmentID,
+                    key: key,
+                    value: value,
+                    sealed: false,
+                    updatedAt: now
+                ).save(db)
+            }
+            for key in delete {
+                _ = try VariableRecord.deleteOne(db, key: ["service_id": serviceID, "environment_id": environmentID, "key": key])
+            }
+        }
+    }
+
+    // MARK: Domains
+
+    public func domains(serviceID: String, environmentID: String) throws -> [DomainRecord] {
+        try pool.read { db in
+            try DomainRecord
+                .filter(Column("service_id") == serviceID && Column("environment_id") == environmentID)
+                .order(Column("generated").desc, Column("hostname"))
+                .fetchAll(db)
+        }
+    }
+
+    public func allDomains() throws -> [DomainRecord] {
+        try pool.read { db in try DomainRecord.fetchAll(db) }
+    }
+
+    public func addDomain(_ domain: DomainRecord) throws {
+        try write { db in
+            if let existing = try DomainRecord.fetchOne(db, key: domain.hostname) {
+                if existing.serviceID == domain.serviceID && existing.environmentID == domain.environmentID { return }
+                throw YardError(.conflict, "the domain \(domain.hostname) is already routed to another service")
+            }
+            try domain.insert(db)
+        }
+    }
+
+    public func removeDomain(hostname: String, serviceID: String) throws {
+        try write { db in
+            _ = try DomainRecord.filter(Column("hostname") == hostname && Column("service_id") == serviceID).deleteAll(db)
+        }
+    }
+
+    // MARK: Replicas
+
+    public func saveReplica(_ replica: ReplicaRecord) throws {
+        try write { db in try replica.save(db) }
+    }
+
+    public func updateReplica(id: String, change: @Sendable (inout ReplicaRecord) -> Void) throws {
+        try write { db in
+            guard var replica = try ReplicaRecord.fetchOne(db, key: id) else { return }
+            change(&replica)
+            replica.updatedAt = Date()
+            try replica.update(db)
+        }
+    }
+
+    public func replicas(deploymentID: String) throws -> [ReplicaRecord] {
+        try pool.read { db in
+            try ReplicaRecord.filter(Column("deployment_id") == deploymentID).order(Column("ordinal")).fetchAll(db)
+        }
+    }
+
+    // MARK: API tokens
+
+    public func insertToken(_ token: APITokenRecord) throws {
+        try write { db in try token.insert(db) }
+    }
+
+    public func tokenCount() throws -> Int {
+        try pool.read { db in try APITokenRecord.fetchCount(db) }
+    }
+
+    public func token(hash: String) throws -> APITokenRecord? {
+        try pool.read { db in try APITokenRecord.filter(Column("token_hash") == hash).fetchOne(db) }
+    }
+
+    /// Runs a write transaction, passing YardErrors through unchanged.
+    private func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try pool.write { db in try body(db) }
+        } catch let error as YardError {
+            throw error
+        }
+    }
+}

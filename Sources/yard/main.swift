@@ -1,0 +1,3 @@
+import YardCLI
+
+await Yard.runMain()
