@@ -1,0 +1,243 @@
+import Foundation
+import Testing
+import YardClient
+import YardCore
+
+/// The issue's acceptance, end to end: the real `yard` binary against a real `yard serve`
+/// on free ports with a temporary data directory.
+@Suite("deploy end to end", .serialized)
+struct DeployEndToEndTests {
+    struct ProviderCase: CustomTestStringConvertible, Sendable {
+        var fixture: String
+        var provider: String
+        var expectedBody: String
+        var testDescription: String { fixture }
+    }
+
+    @Test(
+        "each first provider deploys from a folder and answers at its domain",
+        .timeLimit(.minutes(10)),
+        arguments: [
+            ProviderCase(fixture: "static-site", provider: "staticfile", expectedBody: "static fixture page"),
+            ProviderCase(fixture: "python-pip", provider: "python", expectedBody: "python fixture, six 1.17.0"),
+            ProviderCase(fixture: "shell-app", provider: "shell", expectedBody: "shell fixture on shell-app"),
+            ProviderCase(fixture: "node-app", provider: "node", expectedBody: "node fixture v"),
+            ProviderCase(fixture: "swift-app", provider: "swift", expectedBody: "swift fixture says hello"),
+        ]
+    )
+    func providerDeploys(_ testCase: ProviderCase) async throws {
+        let server = try YardServer()
+        try await server.start()
+        let folder = try await server.prepareApp(testCase.fixture, project: testCase.fixture)
+        let up = try await server.yard(["up"], in: folder)
+        #expect(up.status == 0, "yard up failed:\n\(up.output)\nserver:\n\(server.serveLog)")
+        #expect(up.stdout.contains("detected \(testCase.provider)"), "build log should name the provider:\n\(up.stdout)")
+        let host = "\(testCase.fixture)-\(testCase.fixture).localhost"
+        #expect(up.stdout.contains("URL: http://\(host):\(server.routerPort)"))
+        let answer = try await server.get(host: host)
+        #expect(answer.status == 200)
+        #expect(answer.body.contains(testCase.expectedBody), "got: \(answer.body)")
+        // Host matching ignores case and port.
+        let shouted = try await server.get(host: "\(host.uppercased()):\(server.routerPort)")
+        #expect(shouted.body == answer.body)
+        await server.shutdown()
+    }
+
+    @Test("an unknown host gets a 404 naming it", .timeLimit(.minutes(2)))
+    func unknownHost() async throws {
+        let server = try YardServer()
+        try await server.start()
+        let answer = try await server.get(host: "nobody-here.localhost")
+        #expect(answer.status == 404)
+        #expect(answer.body.contains("nobody-here.localhost"))
+        await server.shutdown()
+    }
+
+    @Test("railway.toml replicas: two run and alternate, a crash restarts, a failing health check keeps the old one",
+          .timeLimit(.minutes(10)))
+    func replicasRestartAndHealthCheck() async throws {
+        let server = try YardServer()
+        try await server.start()
+        let folder = try await server.prepareApp("replicas", project: "replicas")
+        let host = "replicas-replicas.localhost"
+        let up = try await server.yard(["up"], in: folder)
+        try #require(up.status == 0, "yard up failed:\n\(up.output)")
+        #expect(up.stdout.contains("live (2 replicas)"))
+
+        // Requests alternate between the two replicas.
+        var seen: [String] = []
+        for _ in 0..<6 {
+            let answer = try await server.get(host: host)
+            #expect(answer.status == 200)
+            seen.append(String(answer.body.split(separator: " ")[1]))
+        }
+        #expect(Set(seen).count == 2, "both replicas should answer: \(seen)")
+        for index in 1..<seen.count {
+            #expect(seen[index] != seen[index - 1], "round robin should alternate: \(seen)")
+        }
+
+        // A replica that crashes (exit 3) is restarted by ON_FAILURE.
+        let client = try server.client()
+        let scope = YardAPIClient.Scope(project: "replicas", environment: "production", service: "replicas")
+        let before = try #require(try await client.deployments(scope).first)
+        let crashed = try await server.get(host: host, path: "/crash")
+        #expect(crashed.body == "crashing")
+        var restarted = false
+        for _ in 0..<100 {
+            let now = try await client.deployment(id: before.id)
+            if now.replicas.contains(where: { $0.restarts >= 1 && $0.status == .running }) {
+                restarted = true
+                break
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(restarted, "a crashed replica should be restarted")
+        let logs = try await server.yard(["logs"], in: folder)
+        #expect(logs.stdout.contains("exited with code 3; restarting"), "deploy log should record the crash:\n\(logs.stdout)")
+        var answers: Set<String> = []
+        for _ in 0..<20 where answers.count < 2 {
+            let answer = try await server.get(host: host)
+            if answer.status == 200 { answers.insert(String(answer.body.split(separator: " ")[1])) }
+        }
+        #expect(answers.count == 2, "both replicas answer again after the restart")
+
+        // A deployment whose health check never passes ends FAILED; the old one keeps answering.
+        let config = folder.appendingPathComponent("railway.toml")
+        let text = try String(contentsOf: config, encoding: .utf8)
+            .replacingOccurrences(of: "healthcheckPath = \"/health\"", with: "healthcheckPath = \"/never\"")
+            .replacingOccurrences(of: "healthcheckTimeout = 60", with: "healthcheckTimeout = 3")
+        try text.write(to: config, atomically: true, encoding: .utf8)
+        let failing = try await server.yard(["up"], in: folder)
+        #expect(failing.status != 0)
+        #expect(failing.output.contains("FAILED"), "\(failing.output)")
+        #expect(failing.output.contains("/never"), "the reason should name the health check path:\n\(failing.output)")
+        let still = try await server.get(host: host)
+        #expect(still.status == 200)
+        #expect(still.body.hasPrefix("replica "))
+        let latest = try await client.deployments(scope)
+        #expect(latest.first?.status == .failed)
+        #expect(latest.first(where: { $0.id == before.id })?.status == .success)
+        await server.shutdown()
+    }
+
+    @Test("a broken railway.toml names file, field and line, and nothing is deployed", .timeLimit(.minutes(3)))
+    func brokenConfig() async throws {
+        let server = try YardServer()
+        try await server.start()
+        let folder = try await server.prepareApp("broken-toml", project: "broken")
+        let up = try await server.yard(["up"], in: folder)
+        #expect(up.status != 0)
+        #expect(up.stderr.contains("railway.toml"), "\(up.output)")
+        #expect(up.stderr.contains("line 6"), "\(up.output)")
+        #expect(up.stderr.contains("restartPolicyType"), "\(up.output)")
+        #expect(up.stderr.contains("SOMETIMES"), "\(up.output)")
+        let scope = YardAPIClient.Scope(project: "broken", environment: "production", service: "broken")
+        let status = try await server.client().status(project: "broken", environment: "production")
+        #expect(status.services.allSatisfy { $0.live == nil && $0.latest == nil }, "nothing may be deployed")
+        await #expect(throws: YardError.self) { _ = try await server.client().deployments(scope) }
+        let answer = try await server.get(host: "broken-broken.localhost")
+        #expect(answer.status == 404)
+        await server.shutdown()
+    }
+
+    @Test("a broken config uploaded anyway fails the deployment with the same message", .timeLimit(.minutes(3)))
+    func brokenConfigOnServer() async throws {
+        let server = try YardServer()
+        try await server.start()
+        let folder = try await server.prepareApp("broken-toml", project: "broken2")
+        // Bypass the CLI's own check to see the server reject it too.
+        let archive = server.root.appendingPathComponent("broken.tar.gz")
+        let tar = Process()
+        tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
+        tar.arguments = ["-czf", archive.path, "-C", folder.path, "railway.toml", "main.py"]
+        try tar.run()
+        tar.waitUntilExit()
+        let client = try server.client()
+        let scope = YardAPIClient.Scope(project: "broken2", environment: "production", service: "web")
+        let deployment = try await client.deploy(scope, archive: archive)
+        let final = try await client.watch(deploymentID: deployment.id) { _ in }
+        #expect(final.status == .failed)
+        #expect(final.reason?.contains("railway.toml line 6") == true, "\(final.reason ?? "")")
+        let deployLog = try await server.yard(["logs", "--deployment", deployment.id], in: folder)
+        #expect(!deployLog.stdout.contains("must never start"))
+        await server.shutdown()
+    }
+
+    @Test("variables set with the CLI reach the app after a redeploy", .timeLimit(.minutes(5)))
+    func variablesAndRedeploy() async throws {
+        let server = try YardServer()
+        try await server.start()
+        let folder = try await server.prepareApp("python-pip", project: "vars")
+        let host = "vars-vars.localhost"
+        try #require(try await server.yard(["up"], in: folder).status == 0)
+        #expect(try await server.get(host: host).body.hasSuffix("A="))
+        let set = try await server.yard(["variables", "--set", "A=B"], in: folder)
+        #expect(set.status == 0, "\(set.output)")
+        #expect(set.stdout.contains("A=B"))
+        let redeploy = try await server.yard(["redeploy"], in: folder)
+        #expect(redeploy.status == 0, "\(redeploy.output)")
+        let answer = try await server.get(host: host)
+        #expect(answer.body.hasSuffix("A=B"), "got \(answer.body)")
+        await server.shutdown()
+    }
+
+    @Test("after kill -9 and a restart the service answers with no redeploy and keeps its logs", .timeLimit(.minutes(5)))
+    func survivesKill9() async throws {
+        let server = try YardServer()
+        try await server.start()
+        let folder = try await server.prepareApp("python-pip", project: "durable")
+        let host = "durable-durable.localhost"
+        try #require(try await server.yard(["up"], in: folder).status == 0)
+        let client = try server.client()
+        let scope = YardAPIClient.Scope(project: "durable", environment: "production", service: "durable")
+        let deployed = try await client.deployments(scope)
+        let firstLogs = try await server.yard(["logs"], in: folder)
+        let firstLine = try #require(firstLogs.stdout.split(separator: "\n").first { $0.contains("python fixture listening on") })
+
+        await server.crash()
+        try await server.start()
+        let answer = try await server.eventually(host: host) { status, _ in status == 200 }
+        #expect(answer.status == 200)
+        #expect(answer.body.contains("python fixture"))
+        let after = try await server.client().deployments(scope)
+        #expect(after.map(\.id) == deployed.map(\.id), "no new deployment may be created")
+        #expect(after.first?.status == .success)
+        let logs = try await server.yard(["logs"], in: folder)
+        #expect(logs.stdout.contains(firstLine), "the earlier log line must survive:\n\(logs.stdout)")
+
+        // A graceful stop (SIGTERM) and start brings it back too.
+        await server.stop()
+        try await server.start()
+        let again = try await server.eventually(host: host) { status, _ in status == 200 }
+        #expect(again.status == 200)
+        _ = client
+        await server.shutdown()
+    }
+
+    @Test("a deployment that was building when yard serve died is FAILED with the reason", .timeLimit(.minutes(3)))
+    func midBuildCrash() async throws {
+        let server = try YardServer()
+        try await server.start()
+        let folder = try await server.prepareApp("shell-app", project: "midbuild")
+        try """
+            [build]
+            buildCommand = "sleep 60"
+            """.write(to: folder.appendingPathComponent("railway.toml"), atomically: true, encoding: .utf8)
+        let up = try await server.yard(["up", "--detach", "--json"], in: folder)
+        try #require(up.status == 0, "\(up.output)")
+        let id = try YardJSON.decoder().decode(DeploymentView.self, from: Data(up.stdout.utf8)).id
+        let client = try server.client()
+        for _ in 0..<100 {
+            if try await client.deployment(id: id).status == .building { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(try await client.deployment(id: id).status == .building)
+        await server.crash()
+        try await server.start()
+        let final = try await server.client().deployment(id: id)
+        #expect(final.status == .failed)
+        #expect(final.reason?.contains("interrupted") == true, "\(final.reason ?? "")")
+        #expect(final.history.map(\.status).contains(.building))
+        await server.shutdown()
+    }
+}

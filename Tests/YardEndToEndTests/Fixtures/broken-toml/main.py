@@ -1,0 +1,1 @@
+print("this app must never start")

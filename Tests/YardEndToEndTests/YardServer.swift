@@ -1,0 +1,191 @@
+import Foundation
+import Testing
+import YardClient
+import YardCore
+
+/// A real `yard serve` on free ports with a temporary data directory, driven through the
+/// real `yard` binary, as a user would.
+final class YardServer: @unchecked Sendable {
+    let root: URL
+    let dataDirectory: URL
+    let configDirectory: URL
+    private(set) var process: Process?
+    private(set) var apiURL = ""
+    private(set) var routerPort = 0
+    private var serveRuns = 0
+
+    /// The binary under test: `$YARD_BINARY`, else the debug build of this package.
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["YARD_BINARY"], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
+        return packageRoot.appendingPathComponent(".build/debug/yard")
+    }
+
+    static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    static func fixture(_ name: String) -> URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/\(name)")
+    }
+
+    init() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
+            throw YardError(.unavailable, "\(Self.binary.path) is missing: run `swift build` (or scripts/test.sh) before the end-to-end tests")
+        }
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("yard-e2e-\(UUID().uuidString.prefix(8))")
+        dataDirectory = root.appendingPathComponent("data")
+        configDirectory = root.appendingPathComponent("cli")
+        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+    }
+
+    /// Starts `yard serve` and waits until its API answers.
+    func start() async throws {
+        let endpoints = dataDirectory.appendingPathComponent("serve.json")
+        try? FileManager.default.removeItem(at: endpoints)
+        serveRuns += 1
+        let log = root.appendingPathComponent("serve-\(serveRuns).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = [
+            "serve", "--data-dir", dataDirectory.path, "--http-port", "0", "--api-port", "0", "--http-host", "127.0.0.1",
+        ]
+        process.environment = environment
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        self.process = process
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if let data = FileManager.default.contents(atPath: endpoints.path),
+               let values = try? JSONDecoder().decode([String: String].self, from: data),
+               let api = values["apiURL"], let port = values["routerPort"].flatMap(Int.init)
+            {
+                apiURL = api
+                routerPort = port
+                return
+            }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw YardError(.unavailable, "yard serve did not start; its output:\n\(serveLog)")
+    }
+
+    var serveLog: String {
+        (try? String(contentsOf: root.appendingPathComponent("serve-\(serveRuns).log"), encoding: .utf8)) ?? ""
+    }
+
+    /// The environment the server and the CLI run with: a private CLI config directory.
+    var environment: [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["YARD_CONFIG_DIR"] = configDirectory.path
+        env.removeValue(forKey: "YARD_API_URL")
+        env.removeValue(forKey: "YARD_TOKEN")
+        return env
+    }
+
+    /// SIGTERM, and waits for a graceful exit.
+    func stop() async {
+        guard let process, process.isRunning else { return }
+        process.terminate()
+        await Self.waitForExit(process, timeout: .seconds(30))
+    }
+
+    /// `kill -9` of the platform itself.
+    func crash() async {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        await Self.waitForExit(process, timeout: .seconds(10))
+    }
+
+    /// Stops the server and removes the temporary directory; replica processes are stopped
+    /// by the graceful shutdown.
+    func shutdown() async {
+        await stop()
+        try? FileManager.default.removeItem(at: root)
+    }
+
+    private static func waitForExit(_ process: Process, timeout: Duration) async {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    struct CommandResult {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var output: String { stdout + stderr }
+    }
+
+    /// Runs `yard <arguments>` in `directory` and returns its exit status and output.
+    @discardableResult
+    func yard(_ arguments: [String], in directory: URL, timeout: Duration = .seconds(600)) async throws -> CommandResult {
+        let id = UUID().uuidString.prefix(8)
+        let out = root.appendingPathComponent("cmd-\(id).out")
+        let err = root.appendingPathComponent("cmd-\(id).err")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        process.environment = environment
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        await Self.waitForExit(process, timeout: timeout)
+        return CommandResult(
+            status: process.terminationStatus,
+            stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+        )
+    }
+
+    /// Copies a fixture app into a fresh folder and links it to a new project.
+    func prepareApp(_ fixture: String, project: String) async throws -> URL {
+        let folder = root.appendingPathComponent("apps/\(project)")
+        try FileManager.default.createDirectory(at: folder.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Self.fixture(fixture), to: folder)
+        let result = try await yard(["init", "--name", project], in: folder)
+        try #require(result.status == 0, "yard init failed: \(result.output)")
+        return folder
+    }
+
+    /// GET through the router with the given Host header.
+    func get(host: String, path: String = "/") async throws -> (status: Int, body: String) {
+        let url = URL(string: "http://127.0.0.1:\(routerPort)\(path)")!
+        let (head, data) = try await HTTPConnection.fetch(.init(url: url, headers: [("Host", host)]))
+        return (head.status, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Polls `get` until `accept` holds or the timeout passes; returns the last answer.
+    func eventually(
+        host: String, path: String = "/", timeout: Duration = .seconds(30),
+        _ accept: (Int, String) -> Bool
+    ) async throws -> (status: Int, body: String) {
+        let deadline = ContinuousClock.now + timeout
+        var last: (status: Int, body: String) = (0, "")
+        while ContinuousClock.now < deadline {
+            if let answer = try? await get(host: host, path: path) {
+                last = answer
+                if accept(answer.status, answer.body) { return answer }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return last
+    }
+
+    /// The API client with the credentials `yard serve` wrote.
+    func client() throws -> YardAPIClient {
+        let token = try String(contentsOf: dataDirectory.appendingPathComponent("admin.token"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return YardAPIClient(baseURL: URL(string: apiURL)!, token: token)
+    }
+}

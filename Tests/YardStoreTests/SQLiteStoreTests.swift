@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+import YardCore
+import YardStore
+
+@Suite("SQLite store")
+struct SQLiteStoreTests {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("yard-store-\(UUID().uuidString)")
+
+    @Test("opens in WAL mode with the named migrations applied")
+    func migrations() throws {
+        let store = try SQLiteStore(directory: directory)
+        #expect(try store.journalMode() == "wal")
+        #expect(try store.appliedMigrations() == ["001_core"])
+        // Opening again applies nothing twice.
+        let again = try SQLiteStore(directory: directory)
+        #expect(try again.appliedMigrations() == ["001_core"])
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    @Test("a project comes with a production environment; names are unique")
+    func projects() throws {
+        let store = try SQLiteStore(directory: directory)
+        let (project, environment) = try store.createProject(name: "shop")
+        #expect(environment.name == "production")
+        #expect(try store.project("shop").id == project.id)
+        #expect(try store.environment(projectID: project.id, "production").id == environment.id)
+        #expect(throws: YardError.self) { try store.createProject(name: "shop") }
+        #expect(throws: YardError.self) { try store.createProject(name: "Bad Name") }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    @Test("deployment transitions are checked and every change is in the history")
+    func history() throws {
+        let store = try SQLiteStore(directory: directory)
+        let (project, environment) = try store.createProject(name: "p")
+        let service = try store.createService(projectID: project.id, name: "web")
+        let now = Date()
+        try store.insertDeployment(DeploymentRecord(
+            id: "dep_1", serviceID: service.id, environmentID: environment.id, status: .queued, reason: nil,
+            trigger: "up", sourceHash: nil, sourcePath: nil, artifactPath: nil, buildResult: nil,
+            deploySettings: nil, variables: nil, createdAt: now, updatedAt: now))
+        try store.transition(deploymentID: "dep_1", to: .initializing)
+        try store.transition(deploymentID: "dep_1", to: .building)
+        try store.transition(deploymentID: "dep_1", to: .failed, reason: "build step exited with code 1")
+        #expect(throws: YardError.self) { try store.transition(deploymentID: "dep_1", to: .success) }
+        let events = try store.events(deploymentID: "dep_1")
+        #expect(events.map(\.status) == [.queued, .initializing, .building, .failed])
+        #expect(events.last?.reason == "build step exited with code 1")
+        #expect(try store.deployment(id: "dep_1").status == .failed)
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    @Test("variables are set and deleted together, per service and environment")
+    func variables() throws {
+        let store = try SQLiteStore(directory: directory)
+        let (project, environment) = try store.createProject(name: "p")
+        let web = try store.createService(projectID: project.id, name: "web")
+        let worker = try store.createService(projectID: project.id, name: "worker")
+        try store.changeVariables(serviceID: web.id, environmentID: environment.id, set: ["A": "1", "B": "2"], delete: [])
+        try store.changeVariables(serviceID: web.id, environmentID: environment.id, set: ["A": "3"], delete: ["B"])
+        let values = try store.variables(serviceID: web.id, environmentID: environment.id)
+        #expect(values.map(\.key) == ["A"] && values.first?.value == "3")
+        #expect(try store.variables(serviceID: worker.id, environmentID: environment.id).isEmpty)
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    @Test("a domain routes to one service only")
+    func domains() throws {
+        let store = try SQLiteStore(directory: directory)
+        let (project, environment) = try store.createProject(name: "p")
+        let web = try store.createService(projectID: project.id, name: "web")
+        let api = try store.createService(projectID: project.id, name: "api")
+        try store.addDomain(DomainRecord(hostname: "a.test", serviceID: web.id, environmentID: environment.id,
+                                         targetPort: nil, generated: false, createdAt: Date()))
+        #expect(throws: YardError.self) {
+            try store.addDomain(DomainRecord(hostname: "a.test", serviceID: api.id, environmentID: environment.id,
+                                             targetPort: nil, generated: false, createdAt: Date()))
+        }
+        #expect(try store.allDomains().count == 1)
+        try? FileManager.default.removeItem(at: directory)
+    }
+}

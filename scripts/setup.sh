@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs every system package Switchyard needs and builds it. Idempotent; run as root on
+# Debian 12. Usage: scripts/setup.sh [debug|release]
+set -euo pipefail
+configuration="${1:-debug}"
+cd "$(dirname "$0")/.."
+
+need_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup: run as root (sudo $0) so system packages can be installed" >&2
+        exit 1
+    fi
+}
+
+# Packages the platform and its tests use: git (source packing, later git push), tar,
+# python3 with venv and pip (python provider), node and npm (node provider), curl,
+# procps and util-linux (process tools), bubblewrap and iproute2 (the sandbox runtime).
+packages=(git tar python3 python3-venv python3-pip curl ca-certificates procps util-linux bubblewrap iproute2)
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    need_root
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    for candidate in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
+        [ -x "$candidate/swift" ] && export PATH="$candidate:$PATH"
+    done
+fi
+if ! command -v swift >/dev/null 2>&1; then
+    echo "setup: Swift 6.3 is required and was not found on PATH; install it from swift.org into /opt/swift" >&2
+    exit 1
+fi
+
+echo "setup: building yard ($configuration)"
+swift build -c "$configuration" --product yard 2>&1 | grep -vE "^warning: .*(unhandled|Source files for target)" || true
+test -x ".build/$configuration/yard" || { echo "setup: the build failed (see above)" >&2; exit 1; }
+echo "setup: ready: .build/$configuration/yard"
