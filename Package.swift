@@ -121,6 +121,7 @@ let package = Package(
         .testTarget(
             name: "YardEndToEndTests",
             dependencies: ["YardClient", "YardCore"],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
     ],

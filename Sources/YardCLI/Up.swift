@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import YardClient
+import YardConfig
 import YardCore
 
 struct Up: AsyncParsableCommand {
@@ -24,6 +25,11 @@ struct Up: AsyncParsableCommand {
             let client = try options.client()
             let scope = try options.serviceScope()
             let folder = path.map { URL(fileURLWithPath: $0) } ?? options.folder
+            // Check the config here first: a broken file fails at once, and nothing is uploaded.
+            let resolved = try ConfigLoader.load(directory: folder, configPath: config, environment: scope.environment)
+            if !options.json {
+                for warning in resolved.warnings { print("warning: \(warning)") }
+            }
             let package = try SourcePackager.pack(folder: folder)
             defer { try? FileManager.default.removeItem(at: package.archive) }
             if !options.json {

@@ -63,7 +63,9 @@ public enum HTTPConnection {
             var path = request.url.path.isEmpty ? "/" : request.url.path
             if let query = request.url.query { path += "?\(query)" }
             var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: path)
-            head.headers.add(name: "Host", value: port == 80 ? host : "\(host):\(port)")
+            if !request.headers.contains(where: { $0.0.lowercased() == "host" }) {
+                head.headers.add(name: "Host", value: port == 80 ? host : "\(host):\(port)")
+            }
             head.headers.add(name: "Connection", value: "close")
             for (name, value) in request.headers { head.headers.add(name: name, value: value) }
             if let file = request.bodyFile {
