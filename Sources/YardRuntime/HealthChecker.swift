@@ -1,0 +1,191 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The outcome of a health check.
+public struct HealthResult: Sendable, Equatable, CustomStringConvertible {
+    public var passed: Bool
+    /// For people: "no HTTP 200 from /health within 30s; last answer: 503",
+    /// "process exited"; "passed" when it passed.
+    public var reason: String
+
+    public static let passed = HealthResult(passed: true, reason: "passed")
+
+    public static func failed(reason: String) -> HealthResult {
+        HealthResult(passed: false, reason: reason)
+    }
+
+    public var description: String { passed ? "passed" : "failed: \(reason)" }
+}
+
+/// Polls a replica until it answers, as Railway does before switching traffic to a deployment.
+public struct HealthChecker: Sendable {
+    /// Railway sends health checks with this Host header; apps may allow-list it.
+    public static let hostHeader = "healthcheck.railway.app"
+    /// How long one attempt (connect, request, response head) may take.
+    public static let attemptTimeout: Duration = .seconds(2)
+
+    /// Polls `GET path` until an HTTP 200 arrives, `timeout` passes, or `isAlive()` says the
+    /// process died.
+    public static func waitForHTTP(
+        host: String,
+        port: Int,
+        path: String,
+        timeout: Duration,
+        interval: Duration = .milliseconds(250),
+        isAlive: @Sendable () async -> Bool = { true }
+    ) async -> HealthResult {
+        await poll(
+            what: "no HTTP 200 from \(path) within \(format(timeout))",
+            timeout: timeout,
+            interval: interval,
+            isAlive: isAlive
+        ) { attemptTimeout in
+            let status = try await requestStatus(host: host, port: port, path: path, timeout: attemptTimeout)
+            return status == 200 ? nil : "\(status)"
+        }
+    }
+
+    /// Polls until a TCP connection to `host:port` succeeds.
+    public static func waitForPort(
+        host: String,
+        port: Int,
+        timeout: Duration,
+        interval: Duration = .milliseconds(250),
+        isAlive: @Sendable () async -> Bool = { true }
+    ) async -> HealthResult {
+        await poll(
+            what: "nothing accepted connections on port \(port) within \(format(timeout))",
+            timeout: timeout,
+            interval: interval,
+            isAlive: isAlive
+        ) { attemptTimeout in
+            let channel = try await connect(host: host, port: port, timeout: attemptTimeout)
+            try? await channel.close()
+            return nil
+        }
+    }
+
+    // MARK: - Polling
+
+    /// Runs `attempt` until it returns nil (passed). A non-nil return or a thrown error is the
+    /// "last answer" quoted in the failure reason.
+    private static func poll(
+        what: String,
+        timeout: Duration,
+        interval: Duration,
+        isAlive: @Sendable () async -> Bool,
+        attempt: (Duration) async throws -> String?
+    ) async -> HealthResult {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var lastAnswer: String?
+        while true {
+            if !(await isAlive()) { return .failed(reason: "process exited") }
+            let remaining = deadline - clock.now
+            do {
+                guard let answer = try await attempt(min(attemptTimeout, max(remaining, .milliseconds(1)))) else {
+                    return .passed
+                }
+                lastAnswer = answer
+            } catch {
+                lastAnswer = describe(error)
+            }
+            if Task.isCancelled { return .failed(reason: "\(what): the check was cancelled") }
+            if clock.now + interval >= deadline {
+                // One last look: a process that died makes a clearer reason than a timeout.
+                if !(await isAlive()) { return .failed(reason: "process exited") }
+                return .failed(reason: lastAnswer.map { "\(what); last answer: \($0)" } ?? what)
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    // MARK: - One attempt
+
+    private static func connect(host: String, port: Int, timeout: Duration) async throws -> any Channel {
+        // Hosts are IP literals or names in /etc/hosts here, so this blocking lookup is instant.
+        let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+        return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(TimeAmount(timeout))
+            .connect(to: address)
+            .get()
+    }
+
+    /// Sends one GET and returns the response's status code.
+    private static func requestStatus(host: String, port: Int, path: String, timeout: Duration) async throws -> Int {
+        let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+        let started = ContinuousClock.now
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(TimeAmount(timeout))
+            .connect(to: address) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                        wrappingChannelSynchronously: channel)
+                }
+            }
+        // The rest of the attempt's budget; closing the channel ends the response stream.
+        let remaining = max(timeout - (ContinuousClock.now - started), .milliseconds(1))
+        let deadline = channel.channel.eventLoop.scheduleTask(in: TimeAmount(remaining)) {
+            channel.channel.close(promise: nil)
+        }
+        defer { deadline.cancel() }
+        return try await channel.executeThenClose { inbound, outbound in
+            var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
+            head.headers.add(name: "Host", value: hostHeader)
+            head.headers.add(name: "User-Agent", value: "switchyard-healthcheck")
+            head.headers.add(name: "Connection", value: "close")
+            try await outbound.write(.head(head))
+            try await outbound.write(.end(nil))
+            for try await part in inbound {
+                if case .head(let response) = part { return Int(response.status.code) }
+            }
+            throw HealthCheckFailure(
+                ContinuousClock.now - started >= timeout
+                    ? "no answer within \(format(timeout))" : "connection closed without an answer")
+        }
+    }
+
+    private struct HealthCheckFailure: Error {
+        var reason: String
+        init(_ reason: String) { self.reason = reason }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let failure = error as? HealthCheckFailure { return failure.reason }
+        if let error = error as? IOError {
+            switch error.errnoCode {
+            case ECONNREFUSED: return "connection refused"
+            case ECONNRESET: return "connection reset"
+            case ETIMEDOUT: return "connect timed out"
+            case EHOSTUNREACH, ENETUNREACH: return "host unreachable"
+            default: return String(cString: strerror(error.errnoCode))
+            }
+        }
+        if let error = error as? ChannelError {
+            switch error {
+            case .connectTimeout: return "connect timed out"
+            case .ioOnClosedChannel, .alreadyClosed, .eof: return "connection closed without an answer"
+            default: return "\(error)"
+            }
+        }
+        if error is SocketAddressError { return "cannot resolve the host" }
+        if error is HTTPParserError { return "the answer was not valid HTTP" }
+        return "\(error)"
+    }
+
+    static func format(_ duration: Duration) -> String {
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        if seconds >= 1, seconds == seconds.rounded() { return "\(Int(seconds))s" }
+        if seconds >= 1 { return "\((seconds * 10).rounded() / 10)s" }
+        return "\(Int((seconds * 1000).rounded()))ms"
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import Synchronization
+import Testing
+import YardCore
+
+@testable import YardRuntime
+
+/// A python3 HTTP server on 127.0.0.1 answering `GET /health` with `status` only when the
+/// Host header is Railway's health-check host (anything else gets 421), after `delay` seconds.
+struct TestHTTPServer {
+    let port: Int
+    let process: any LaunchedProcess
+
+    static func start(status: Int, delay: Double = 0) async throws -> TestHTTPServer {
+        let port = try PortAllocator.freePort()
+        let script = """
+            import http.server, time
+            time.sleep(\(delay))
+            class Handler(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    ok = self.path == "/health" and self.headers["Host"] == "healthcheck.railway.app"
+                    self.send_response(\(status) if ok else 421)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                def log_message(self, *args):
+                    pass
+            http.server.HTTPServer(("127.0.0.1", \(port)), Handler).serve_forever()
+            """
+        let spec = LaunchSpec(
+            arguments: ["python3", "-c", script], environment: TestEnvironment.inherited, workingDirectory: "/",
+            label: "http")
+        return TestHTTPServer(port: port, process: try await PlainProcessLauncher().launch(spec, output: { _, _ in }))
+    }
+
+    /// A socket that accepts connections (via the kernel backlog) but never answers.
+    static func startSilent() async throws -> TestHTTPServer {
+        let port = try PortAllocator.freePort()
+        let script = """
+            import socket, time
+            s = socket.socket(); s.bind(("127.0.0.1", \(port))); s.listen(16)
+            time.sleep(1000)
+            """
+        let spec = LaunchSpec(
+            arguments: ["python3", "-c", script], environment: TestEnvironment.inherited, workingDirectory: "/",
+            label: "silent")
+        return TestHTTPServer(port: port, process: try await PlainProcessLauncher().launch(spec, output: { _, _ in }))
+    }
+
+    func stop() async {
+        process.signal(SIGKILL)
+        _ = await process.wait()
+    }
+}
+
+@Suite struct HealthCheckerTests {
+    @Test func passesOnHTTP200WithTheRailwayHostHeader() async throws {
+        let server = try await TestHTTPServer.start(status: 200)
+        let result = await HealthChecker.waitForHTTP(
+            host: "127.0.0.1", port: server.port, path: "/health", timeout: .seconds(15))
+        await server.stop()
+        #expect(result == .passed)
+    }
+
+    @Test func keepsPollingUntilALateServerAnswers() async throws {
+        let server = try await TestHTTPServer.start(status: 200, delay: 1)
+        let started = ContinuousClock.now
+        let result = await HealthChecker.waitForHTTP(
+            host: "127.0.0.1", port: server.port, path: "/health", timeout: .seconds(15),
+            interval: .milliseconds(100))
+        await server.stop()
+        #expect(result == .passed)
+        #expect(ContinuousClock.now - started >= .seconds(1))
+    }
+
+    @Test func failsWithTheLastAnswerWhenNever200() async throws {
+        let server = try await TestHTTPServer.start(status: 503)
+        // Let it come up, so the last answer is the 503 and not a refused connection.
+        #expect(await HealthChecker.waitForPort(host: "127.0.0.1", port: server.port, timeout: .seconds(15)) == .passed)
+        let result = await HealthChecker.waitForHTTP(
+            host: "127.0.0.1", port: server.port, path: "/health", timeout: .seconds(1),
+            interval: .milliseconds(100))
+        await server.stop()
+        #expect(result == .failed(reason: "no HTTP 200 from /health within 1s; last answer: 503"))
+    }
+
+    @Test func wrongPathIsNotHealthy() async throws {
+        let server = try await TestHTTPServer.start(status: 200)
+        #expect(await HealthChecker.waitForPort(host: "127.0.0.1", port: server.port, timeout: .seconds(15)) == .passed)
+        let result = await HealthChecker.waitForHTTP(
+            host: "127.0.0.1", port: server.port, path: "/other", timeout: .milliseconds(500))
+        await server.stop()
+        #expect(result == .failed(reason: "no HTTP 200 from /other within 500ms; last answer: 421"))
+    }
+
+    @Test func reportsConnectionRefused() async throws {
+        let port = try PortAllocator.freePort()
+        let result = await HealthChecker.waitForHTTP(
+            host: "127.0.0.1", port: port, path: "/health", timeout: .milliseconds(600),
+            interval: .milliseconds(100))
+        #expect(result == .failed(reason: "no HTTP 200 from /health within 600ms; last answer: connection refused"))
+    }
+
+    @Test func stopsEarlyWhenTheProcessDies() async throws {
+        let port = try PortAllocator.freePort()
+        let process = try await PlainProcessLauncher().launch(.sh("exit 1"), output: { _, _ in })
+        let exited = ExitFlag()
+        let watcher = Task {
+            _ = await process.wait()
+            exited.set()
+        }
+        let started = ContinuousClock.now
+        let result = await HealthChecker.waitForHTTP(
+            host: "127.0.0.1", port: port, path: "/health", timeout: .seconds(30), interval: .milliseconds(50),
+            isAlive: { !exited.isSet })
+        await watcher.value
+        #expect(result == .failed(reason: "process exited"))
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
+
+    @Test func anAttemptThatGetsNoAnswerTimesOut() async throws {
+        let server = try await TestHTTPServer.startSilent()
+        #expect(await HealthChecker.waitForPort(host: "127.0.0.1", port: server.port, timeout: .seconds(15)) == .passed)
+        let started = ContinuousClock.now
+        let result = await HealthChecker.waitForHTTP(
+            host: "127.0.0.1", port: server.port, path: "/health", timeout: .milliseconds(800))
+        let took = ContinuousClock.now - started
+        await server.stop()
+        #expect(result == .failed(reason: "no HTTP 200 from /health within 800ms; last answer: no answer within 800ms"))
+        #expect(took < .seconds(2))
+    }
+
+    @Test func portCheckPassesOnceSomethingListensAndFailsOtherwise() async throws {
+        let server = try await TestHTTPServer.start(status: 200)
+        let passed = await HealthChecker.waitForPort(host: "127.0.0.1", port: server.port, timeout: .seconds(15))
+        await server.stop()
+        #expect(passed == .passed)
+
+        let port = try PortAllocator.freePort()
+        let failed = await HealthChecker.waitForPort(host: "127.0.0.1", port: port, timeout: .milliseconds(300))
+        #expect(failed == .failed(reason: "nothing accepted connections on port \(port) within 300ms; last answer: connection refused"))
+    }
+
+    @Test func freePortsAreBindableAndDistinctFromListeningOnes() async throws {
+        let server = try await TestHTTPServer.start(status: 200)
+        #expect(await HealthChecker.waitForPort(host: "127.0.0.1", port: server.port, timeout: .seconds(15)) == .passed)
+        let port = try PortAllocator.freePort()
+        await server.stop()
+        #expect(port != server.port)
+        #expect((1024...65535).contains(port))
+        #expect(throws: YardError.self) { try PortAllocator.freePort(host: "not-an-ip") }
+    }
+}
+
+final class ExitFlag: Sendable {
+    private let flag = Mutex(false)
+    func set() { flag.withLock { $0 = true } }
+    var isSet: Bool { flag.withLock { $0 } }
+}
