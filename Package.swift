@@ -61,6 +61,7 @@ let package = Package(
             dependencies: [
                 "YardCore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -117,7 +118,19 @@ let package = Package(
         .testTarget(name: "YardStoreTests", dependencies: ["YardStore"], swiftSettings: swiftSettings),
         .testTarget(name: "YardRuntimeTests", dependencies: ["YardRuntime"], swiftSettings: swiftSettings),
         .testTarget(name: "YardBuildTests", dependencies: ["YardBuild"], swiftSettings: swiftSettings),
-        .testTarget(name: "YardRouterTests", dependencies: ["YardRouter"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "YardRouterTests",
+            dependencies: [
+                "YardRouter",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "YardEndToEndTests",
             dependencies: ["YardClient", "YardCore"],

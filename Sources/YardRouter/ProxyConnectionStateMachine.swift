@@ -1,0 +1,360 @@
+import NIOCore
+import NIOHTTP1
+
+/// Decides what one client connection does, one request at a time
+/// (`HTTPServerPipelineHandler` holds pipelined requests back until the previous response
+/// has been written). The channel handlers feed it events and carry out the actions it
+/// returns; it holds no channels, so it is tested as a plain value.
+struct ProxyConnectionStateMachine {
+    /// Request bodies arriving while the upstream connects are buffered up to this many
+    /// bytes; beyond it the client connection stops reading until the upstream is there.
+    static let maxBufferedRequestBytes = 1 << 20
+
+    /// A request in flight.
+    struct Request {
+        /// The head as sent upstream.
+        var head: HTTPRequestHead
+        var client: ClientRequestInfo
+        /// The normalized host, for messages.
+        var host: String
+        /// The replica this attempt goes to, and the others still available for one retry.
+        var upstream: Upstream
+        var alternatives: [Upstream]
+        var hasRetried = false
+        /// The client has sent (or declared) body bytes.
+        var hasBody: Bool
+        /// The client's `.end` has arrived.
+        var clientRequestComplete = false
+    }
+
+    /// One request/response exchange on a connected upstream.
+    struct Exchange {
+        var reusedConnection: Bool
+        var requestFullySent: Bool
+        /// A final (non-1xx) response head has been written to the client.
+        var responseStarted = false
+        var upstreamKeepAlive = false
+        var clientKeepAlive = false
+    }
+
+    enum State {
+        /// Waiting for a request head.
+        case idle
+        /// Waiting for an upstream connection; body parts are buffered.
+        case connecting(Request, buffered: [ByteBuffer], bufferedBytes: Int)
+        /// Request and response flow between the client and the upstream.
+        case forwarding(Request, Exchange)
+        /// The response is complete but the client is still sending its request body, which is discarded.
+        case draining(closeAfter: Bool)
+        /// The client connection is closing or closed; nothing more happens.
+        case closed
+    }
+
+    private(set) var state: State = .idle
+
+    // MARK: - Actions
+
+    enum ConnectTarget: Equatable {
+        /// Take an idle pooled connection to the upstream if one exists, otherwise connect.
+        case pooledOrNew(Upstream)
+        /// Open a new connection: a pooled one just turned out to be stale.
+        case new(Upstream)
+    }
+
+    enum RequestAction: Equatable {
+        case none
+        /// Get a connection to the upstream.
+        case connect(ConnectTarget)
+        /// Write this response to the client (then close it when the response says so).
+        case respond(LocalResponse)
+        /// Send this part to the upstream.
+        case forward(HTTPClientRequestPart)
+        /// The buffer is full: stop reading from the client until the upstream connects.
+        case pauseClientReads
+        /// The discarded rest of a request has arrived; close the client connection or read the next request.
+        case drained(closeConnection: Bool)
+    }
+
+    enum ConnectAction: Equatable {
+        case none
+        /// Send the buffered request to the now connected upstream; resume reading from the client.
+        case send([HTTPClientRequestPart])
+        /// The client is gone; the unused connection can go back to the pool.
+        case releaseUnused
+        case connect(ConnectTarget)
+        case respond(LocalResponse)
+    }
+
+    enum ResponseAction: Equatable {
+        case none
+        /// An interim (1xx) response for the client.
+        case sendInformational(HTTPResponseHead)
+        case sendHead(HTTPResponseHead)
+        case sendBody(ByteBuffer)
+        /// The response is complete: give the upstream connection back (to be reused or
+        /// closed), write the end to the client, and close the client connection if asked.
+        case finish(trailers: HTTPHeaders?, reuseUpstream: Bool, closeClient: Bool)
+    }
+
+    enum UpstreamClosedAction: Equatable {
+        case none
+        /// A pooled connection was stale: try again on a new connection.
+        case connect(ConnectTarget)
+        case respond(LocalResponse)
+        /// The response had started: the client connection has to close to signal the failure.
+        case closeClient
+    }
+
+    enum ClientClosedAction: Equatable {
+        case none
+        /// Close the upstream connection: it is mid-exchange and cannot be reused.
+        case closeUpstream
+    }
+
+    // MARK: - Client events
+
+    /// A request head arrived. `selection` is nil when the request has no `Host` header.
+    mutating func requestHeadReceived(
+        _ head: HTTPRequestHead,
+        selection: RouteSelection?,
+        clientIP: String?
+    ) -> RequestAction {
+        guard case .idle = self.state else {
+            // Only `.closed` gets here: a pipelined request after a closing response.
+            return .none
+        }
+        let client = ClientRequestInfo(head)
+        let declaresBody = head.declaresBody
+        let noReplica = { (host: String) in
+            "service at host \"\(host)\" has no running replica; deploy it or wait for its deployment to become active"
+        }
+        let response: LocalResponse
+        switch selection {
+        case nil:
+            response = self.respondLocally(
+                .badRequest,
+                "the request has no Host header; send the domain of the service you want to reach",
+                client: client,
+                requestComplete: false
+            )
+        case .unknownHost(let host):
+            response = self.respondLocally(
+                .notFound,
+                "no service is routed at host \"\(host)\"",
+                client: client,
+                requestComplete: false
+            )
+        case .noUpstreams(let host):
+            response = self.respondLocally(.serviceUnavailable, noReplica(host), client: client, requestComplete: false)
+        case .upstreams(let upstreams):
+            guard let first = upstreams.first else {
+                let host = RouteTable.normalizedHost(head.headers.first(name: "host") ?? "")
+                response = self.respondLocally(
+                    .serviceUnavailable,
+                    noReplica(host),
+                    client: client,
+                    requestComplete: false
+                )
+                break
+            }
+            let request = Request(
+                head: head.forwardedUpstream(clientIP: clientIP),
+                client: client,
+                host: RouteTable.normalizedHost(head.headers.first(name: "host") ?? ""),
+                upstream: first,
+                alternatives: Array(upstreams.dropFirst()),
+                hasBody: declaresBody
+            )
+            self.state = .connecting(request, buffered: [], bufferedBytes: 0)
+            return .connect(.pooledOrNew(first))
+        }
+        return .respond(response)
+    }
+
+    mutating func requestBodyReceived(_ buffer: ByteBuffer) -> RequestAction {
+        switch self.state {
+        case .connecting(var request, var buffered, let bytes):
+            request.hasBody = true
+            buffered.append(buffer)
+            let total = bytes + buffer.readableBytes
+            self.state = .connecting(request, buffered: buffered, bufferedBytes: total)
+            let crossedLimit = bytes <= Self.maxBufferedRequestBytes && total > Self.maxBufferedRequestBytes
+            return crossedLimit ? .pauseClientReads : .none
+        case .forwarding(var request, let exchange):
+            request.hasBody = true
+            self.state = .forwarding(request, exchange)
+            return .forward(.body(.byteBuffer(buffer)))
+        case .idle, .draining, .closed:
+            return .none
+        }
+    }
+
+    mutating func requestEndReceived(trailers: HTTPHeaders?) -> RequestAction {
+        switch self.state {
+        case .connecting(var request, let buffered, let bytes):
+            request.clientRequestComplete = true
+            self.state = .connecting(request, buffered: buffered, bufferedBytes: bytes)
+            return .none
+        case .forwarding(var request, var exchange):
+            request.clientRequestComplete = true
+            exchange.requestFullySent = true
+            self.state = .forwarding(request, exchange)
+            return .forward(.end(trailers))
+        case .draining(let closeAfter):
+            self.state = closeAfter ? .closed : .idle
+            return .drained(closeConnection: closeAfter)
+        case .idle, .closed:
+            return .none
+        }
+    }
+
+    /// The client connection closed.
+    mutating func clientClosed() -> ClientClosedAction {
+        let previous = self.state
+        self.state = .closed
+        if case .forwarding = previous { return .closeUpstream }
+        return .none
+    }
+
+    // MARK: - Upstream connection events
+
+    mutating func upstreamConnected(reused: Bool) -> ConnectAction {
+        switch self.state {
+        case .connecting(let request, let buffered, _):
+            var parts: [HTTPClientRequestPart] = [.head(request.head)]
+            parts += buffered.map { .body(.byteBuffer($0)) }
+            if request.clientRequestComplete {
+                parts.append(.end(nil))
+            }
+            let exchange = Exchange(reusedConnection: reused, requestFullySent: request.clientRequestComplete)
+            self.state = .forwarding(request, exchange)
+            return .send(parts)
+        case .closed:
+            return .releaseUnused
+        case .idle, .forwarding, .draining:
+            // Only one connect is ever outstanding, and only while connecting; hand the
+            // connection back rather than take down the connection over a bookkeeping bug.
+            assertionFailure("connected to an upstream in state \(self.state)")
+            return .releaseUnused
+        }
+    }
+
+    /// Connecting failed (refused, timed out, unreachable); nothing reached the upstream.
+    mutating func upstreamConnectFailed(reason: String) -> ConnectAction {
+        switch self.state {
+        case .connecting(var request, let buffered, let bytes):
+            if !request.hasRetried, request.client.isIdempotent, let next = request.alternatives.first {
+                request.hasRetried = true
+                request.alternatives.removeFirst()
+                request.upstream = next
+                self.state = .connecting(request, buffered: buffered, bufferedBytes: bytes)
+                return .connect(.pooledOrNew(next))
+            }
+            return .respond(
+                self.badGateway(
+                    request,
+                    "could not connect to replica \(request.upstream.replicaID) of host \"\(request.host)\" (\(reason)); check that the service listens on its PORT"
+                )
+            )
+        case .closed:
+            return .none
+        case .idle, .forwarding, .draining:
+            assertionFailure("connect failed in state \(self.state)")
+            return .none
+        }
+    }
+
+    mutating func responsePartReceived(_ part: HTTPClientResponsePart) -> ResponseAction {
+        guard case .forwarding(let request, var exchange) = self.state else {
+            return .none
+        }
+        switch part {
+        case .head(let head) where (100..<200).contains(head.status.code) && head.status != .switchingProtocols:
+            // Interim responses (100 Continue) only make sense to HTTP/1.1 clients.
+            guard request.client.version == .http1_1 else { return .none }
+            var interim = head
+            interim.headers.removeHopByHopHeaders()
+            interim.version = .http1_1
+            return .sendInformational(interim)
+        case .head(let head):
+            let (relayed, keepAlive) = head.relayed(to: request.client)
+            exchange.responseStarted = true
+            exchange.upstreamKeepAlive = head.isKeepAlive
+            exchange.clientKeepAlive = keepAlive
+            self.state = .forwarding(request, exchange)
+            return .sendHead(relayed)
+        case .body(let buffer):
+            return .sendBody(buffer)
+        case .end(let trailers):
+            let reuse = exchange.upstreamKeepAlive && exchange.requestFullySent
+            let closeClient = !exchange.clientKeepAlive
+            if request.clientRequestComplete || closeClient {
+                self.state = closeClient ? .closed : .idle
+            } else {
+                // The upstream answered before reading the whole body (e.g. 413): discard the rest.
+                self.state = .draining(closeAfter: false)
+            }
+            return .finish(trailers: trailers, reuseUpstream: reuse, closeClient: closeClient)
+        }
+    }
+
+    /// The upstream connection closed (or failed) before the response was complete.
+    mutating func upstreamClosed() -> UpstreamClosedAction {
+        guard case .forwarding(var request, let exchange) = self.state else {
+            return .none
+        }
+        if exchange.responseStarted {
+            self.state = .closed
+            return .closeClient
+        }
+        // A pooled connection the upstream had already closed: nothing was processed, so a
+        // body-less idempotent request is safely sent again on a fresh connection.
+        if exchange.reusedConnection, !request.hasRetried, request.client.isIdempotent, !request.hasBody,
+            request.clientRequestComplete
+        {
+            request.hasRetried = true
+            self.state = .connecting(request, buffered: [], bufferedBytes: 0)
+            return .connect(.new(request.upstream))
+        }
+        return .respond(
+            self.badGateway(
+                request,
+                "replica \(request.upstream.replicaID) of host \"\(request.host)\" closed the connection before sending a response"
+            )
+        )
+    }
+
+    // MARK: - Helpers
+
+    private mutating func badGateway(_ request: Request, _ message: String) -> LocalResponse {
+        self.respondLocally(
+            .badGateway,
+            message,
+            client: request.client,
+            requestComplete: request.clientRequestComplete
+        )
+    }
+
+    private mutating func respondLocally(
+        _ status: HTTPResponseStatus,
+        _ message: String,
+        client: ClientRequestInfo,
+        requestComplete: Bool
+    ) -> LocalResponse {
+        let response = LocalResponse(
+            status: status,
+            message: message,
+            version: client.responseVersion,
+            omitBody: client.method == .HEAD,
+            closeConnection: !client.keepAlive
+        )
+        if response.closeConnection {
+            self.state = .closed
+        } else if requestComplete {
+            self.state = .idle
+        } else {
+            self.state = .draining(closeAfter: false)
+        }
+        return response
+    }
+}

@@ -1,0 +1,153 @@
+import NIOCore
+import NIOHTTP1
+
+/// The parts of a client's request that decide how its response is framed and whether the
+/// client connection stays open.
+struct ClientRequestInfo: Equatable, Sendable {
+    var version: HTTPVersion
+    var method: HTTPMethod
+    var keepAlive: Bool
+
+    init(_ head: HTTPRequestHead) {
+        self.version = head.version
+        self.method = head.method
+        self.keepAlive = head.isKeepAlive
+    }
+
+    /// The version the proxy answers with: HTTP/1.0 clients get 1.0 (so no chunked
+    /// encoding), everyone else 1.1.
+    var responseVersion: HTTPVersion {
+        self.version == .http1_0 ? .http1_0 : .http1_1
+    }
+
+    /// GET, HEAD, OPTIONS, PUT and DELETE may be retried on another replica when nothing
+    /// of them reached the first one.
+    var isIdempotent: Bool {
+        switch self.method {
+        case .GET, .HEAD, .OPTIONS, .PUT, .DELETE: true
+        default: false
+        }
+    }
+}
+
+extension HTTPHeaders {
+    /// Headers that describe one connection rather than the message (RFC 9110 §7.6.1).
+    /// Framing (`Content-Length`, `Transfer-Encoding`) is handled separately.
+    static let hopByHopHeaderNames = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
+    ]
+
+    /// Removes hop-by-hop headers, including those the `Connection` header names.
+    mutating func removeHopByHopHeaders() {
+        let listed = self[canonicalForm: "connection"].map { $0.lowercased() }
+        for name in Self.hopByHopHeaderNames {
+            self.remove(name: name)
+        }
+        for name in listed where name != "close" && name != "keep-alive" {
+            // Never let a sender strip the framing, the host or the forwarding headers by naming them.
+            if ["content-length", "transfer-encoding", "host"].contains(name) || name.hasPrefix("x-forwarded-") {
+                continue
+            }
+            self.remove(name: name)
+        }
+    }
+}
+
+extension HTTPRequestHead {
+    /// The request as it is sent upstream: HTTP/1.1 on a keep-alive connection, hop-by-hop
+    /// headers removed, `Host` untouched and the `X-Forwarded-*` headers set.
+    func forwardedUpstream(clientIP: String?) -> HTTPRequestHead {
+        var headers = self.headers
+        let originalHost = headers.first(name: "host")
+        let isChunked = headers[canonicalForm: "transfer-encoding"].last?.lowercased() == "chunked"
+        headers.removeHopByHopHeaders()
+        // The request encoder re-frames the body; keep chunked framing when the client used it.
+        headers.remove(name: "transfer-encoding")
+        if isChunked && !headers.contains(name: "content-length") {
+            headers.add(name: "transfer-encoding", value: "chunked")
+        }
+
+        if let clientIP {
+            let existing = headers[canonicalForm: "x-forwarded-for"]
+            headers.remove(name: "x-forwarded-for")
+            let chain = existing.map(String.init).filter { !$0.isEmpty } + [clientIP]
+            headers.add(name: "X-Forwarded-For", value: chain.joined(separator: ", "))
+        }
+        headers.replaceOrAdd(name: "X-Forwarded-Proto", value: "http")
+        if let originalHost {
+            headers.replaceOrAdd(name: "X-Forwarded-Host", value: originalHost)
+        }
+        return HTTPRequestHead(version: .http1_1, method: self.method, uri: self.uri, headers: headers)
+    }
+
+    /// True when the request carries a body (a non-zero length or chunked framing).
+    var declaresBody: Bool {
+        if let length = self.headers.first(name: "content-length") {
+            return length.trimmingASCIISpaces != "0"
+        }
+        return self.headers.contains(name: "transfer-encoding")
+    }
+}
+
+extension HTTPResponseHead {
+    /// The upstream's response head as it is relayed to the client, and whether the client
+    /// connection can stay open after it.
+    ///
+    /// Hop-by-hop headers are removed; the response encoder re-frames the body (chunked for
+    /// HTTP/1.1 clients when the upstream gave no length). An HTTP/1.0 client gets a
+    /// close-delimited body when the length is unknown, so that connection must close.
+    func relayed(to request: ClientRequestInfo) -> (head: HTTPResponseHead, keepAlive: Bool) {
+        var headers = self.headers
+        headers.removeHopByHopHeaders()
+        headers.remove(name: "transfer-encoding")
+
+        let version = request.responseVersion
+        let hasBody =
+            request.method != .HEAD && self.status.code != 204 && self.status.code != 304
+            && !(100..<200).contains(self.status.code)
+        let lengthKnown = headers.contains(name: "content-length")
+        let closeDelimited = hasBody && !lengthKnown && version == .http1_0
+        let keepAlive = request.keepAlive && !closeDelimited
+
+        Self.setConnectionSemantics(&headers, version: version, keepAlive: keepAlive)
+        return (HTTPResponseHead(version: version, status: self.status, headers: headers), keepAlive)
+    }
+
+    /// Adds the `Connection` header a response needs for the client's version.
+    static func setConnectionSemantics(_ headers: inout HTTPHeaders, version: HTTPVersion, keepAlive: Bool) {
+        if !keepAlive {
+            headers.replaceOrAdd(name: "Connection", value: "close")
+        } else if version == .http1_0 {
+            headers.replaceOrAdd(name: "Connection", value: "keep-alive")
+        }
+    }
+}
+
+/// A response the proxy writes itself (404, 502, 503, …): plain text saying what went wrong.
+struct LocalResponse: Equatable, Sendable {
+    var status: HTTPResponseStatus
+    var message: String
+    var version: HTTPVersion
+    var omitBody: Bool
+    var closeConnection: Bool
+
+    var head: HTTPResponseHead {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(self.message.utf8.count + 1))
+        headers.add(name: "Cache-Control", value: "no-store")
+        HTTPResponseHead.setConnectionSemantics(&headers, version: self.version, keepAlive: !self.closeConnection)
+        return HTTPResponseHead(version: self.version, status: self.status, headers: headers)
+    }
+
+    var body: String { self.message + "\n" }
+}
+
+extension StringProtocol {
+    fileprivate var trimmingASCIISpaces: Substring {
+        var value = Substring(self)
+        while value.first == " " || value.first == "\t" { value = value.dropFirst() }
+        while value.last == " " || value.last == "\t" { value = value.dropLast() }
+        return value
+    }
+}

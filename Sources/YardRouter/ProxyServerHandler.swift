@@ -1,0 +1,326 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The last handler of a client connection's pipeline. It translates between channel
+/// events and `ProxyConnectionStateMachine`, which decides; this type only carries out
+/// the actions, leasing upstream connections from the event loop's pool.
+final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private var stateMachine = ProxyConnectionStateMachine()
+    private let pool: UpstreamConnectionPool
+    private let selectRoute: @Sendable (String) -> RouteSelection
+    private var logger: Logger
+    private var context: ChannelHandlerContext?
+    /// The leased upstream connection while a request is forwarded.
+    private var upstream: UpstreamConnection?
+    private var clientReadsPaused = false
+    private var upstreamNeedsFlush = false
+    /// How long the connection may sit between requests before it is closed.
+    private let idleTimeout: TimeAmount
+    private var idleTimer: Scheduled<Void>?
+
+    init(
+        pool: UpstreamConnectionPool,
+        idleTimeout: TimeAmount,
+        logger: Logger,
+        selectRoute: @escaping @Sendable (String) -> RouteSelection
+    ) {
+        self.pool = pool
+        self.idleTimeout = idleTimeout
+        self.logger = logger
+        self.selectRoute = selectRoute
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if let address = context.channel.remoteAddress?.ipAddress {
+            self.logger[metadataKey: "client.address"] = "\(address)"
+        }
+        self.updateIdleTimer()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.idleTimer?.cancel()
+        self.idleTimer = nil
+        self.context = nil
+    }
+
+    // MARK: - Client side
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch Self.unwrapInboundIn(data) {
+        case .head(let head):
+            let selection = head.headers.first(name: "host").map(self.selectRoute)
+            let action = self.stateMachine.requestHeadReceived(
+                head,
+                selection: selection,
+                clientIP: context.channel.remoteAddress?.ipAddress
+            )
+            self.run(action)
+        case .body(let buffer):
+            self.run(self.stateMachine.requestBodyReceived(buffer))
+        case .end(let trailers):
+            self.run(self.stateMachine.requestEndReceived(trailers: trailers))
+        }
+        self.updateIdleTimer()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if self.upstreamNeedsFlush {
+            self.upstreamNeedsFlush = false
+            self.upstream?.handler.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // Response backpressure: read from the upstream only while the client keeps up.
+        if let upstream {
+            Self.setAutoRead(upstream.channel, context.channel.isWritable)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.idleTimer?.cancel()
+        self.idleTimer = nil
+        switch self.stateMachine.clientClosed() {
+        case .closeUpstream:
+            if let upstream = self.takeUpstream() {
+                self.pool.release(upstream, reusable: false)
+            }
+        case .none:
+            break
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.logger.debug("client connection error", metadata: ["error": "\(error)"])
+        // HTTPServerProtocolErrorHandler answers malformed requests with 400 and closes.
+        if !(error is HTTPParserError) {
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: - Actions
+
+    private func run(_ action: ProxyConnectionStateMachine.RequestAction) {
+        switch action {
+        case .none:
+            break
+        case .connect(let target):
+            self.connect(target)
+        case .respond(let response):
+            self.respond(response)
+        case .forward(let part):
+            self.upstream?.handler.write(part)
+            self.upstreamNeedsFlush = true
+            // Request backpressure: stop reading from the client while the upstream is slow.
+            if let upstream, !upstream.channel.isWritable {
+                self.pauseClientReads()
+            }
+        case .pauseClientReads:
+            self.pauseClientReads()
+        case .drained(let closeConnection):
+            if closeConnection {
+                self.context?.close(promise: nil)
+            }
+        }
+    }
+
+    private func run(_ action: ProxyConnectionStateMachine.ConnectAction, connection: UpstreamConnection?) {
+        switch action {
+        case .none:
+            if let connection { self.pool.release(connection, reusable: false) }
+        case .send(let parts):
+            guard let connection else { preconditionFailure("send without a connection") }
+            self.upstream = connection
+            connection.handler.receiver = self
+            self.resumeClientReads()
+            connection.handler.send(parts)
+            if !connection.channel.isWritable {
+                self.pauseClientReads()
+            }
+        case .releaseUnused:
+            if let connection { self.pool.release(connection, reusable: true) }
+        case .connect(let target):
+            self.connect(target)
+        case .respond(let response):
+            self.respond(response)
+        }
+    }
+
+    private func connect(_ target: ProxyConnectionStateMachine.ConnectTarget) {
+        let upstream: Upstream
+        let allowIdle: Bool
+        switch target {
+        case .pooledOrNew(let u): (upstream, allowIdle) = (u, true)
+        case .new(let u): (upstream, allowIdle) = (u, false)
+        }
+        switch self.pool.lease(upstream, allowIdle: allowIdle) {
+        case .idle(let connection):
+            self.run(self.stateMachine.upstreamConnected(reused: true), connection: connection)
+        case .connecting(let future):
+            future.assumeIsolated().whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    do {
+                        let connection = try self.pool.connection(for: channel, upstream: upstream)
+                        self.run(self.stateMachine.upstreamConnected(reused: false), connection: connection)
+                        self.updateIdleTimer()
+                    } catch {
+                        channel.close(promise: nil)
+                        self.connectFailed(upstream, reason: "\(error)")
+                    }
+                case .failure(let error):
+                    self.connectFailed(upstream, reason: UpstreamConnectionPool.describeConnectError(error))
+                }
+            }
+        }
+    }
+
+    private func connectFailed(_ upstream: Upstream, reason: String) {
+        self.logger.warning(
+            "could not connect to upstream",
+            metadata: [
+                "replica.id": "\(upstream.replicaID)", "upstream.address": "\(upstream.host):\(upstream.port)",
+                "error": "\(reason)",
+            ]
+        )
+        self.run(self.stateMachine.upstreamConnectFailed(reason: reason), connection: nil)
+        self.updateIdleTimer()
+    }
+
+    private func respond(_ response: LocalResponse) {
+        guard let context else { return }
+        self.resumeClientReads()
+        context.write(Self.wrapOutboundOut(.head(response.head)), promise: nil)
+        if !response.omitBody {
+            let body = context.channel.allocator.buffer(string: response.body)
+            context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        self.writeEnd(nil, closeAfter: response.closeConnection)
+    }
+
+    /// Writes the end of a response; last, because it lets the pipeline handler deliver the
+    /// next pipelined request (re-entering this handler).
+    private func writeEnd(_ trailers: HTTPHeaders?, closeAfter: Bool) {
+        guard let context else { return }
+        let written = context.writeAndFlush(Self.wrapOutboundOut(.end(trailers)))
+        if closeAfter {
+            let loopBoundContext = context.loopBound
+            written.assumeIsolated().whenComplete { _ in
+                loopBoundContext.value.close(promise: nil)
+            }
+        }
+    }
+
+    /// Runs the idle timer exactly while no request is in flight.
+    private func updateIdleTimer() {
+        guard let context else { return }
+        guard case .idle = self.stateMachine.state else {
+            self.idleTimer?.cancel()
+            self.idleTimer = nil
+            return
+        }
+        guard self.idleTimer == nil else { return }
+        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.idleTimeout) {
+            self.idleTimer = nil
+            guard case .idle = self.stateMachine.state else { return }
+            self.logger.debug("closing idle client connection")
+            self.context?.close(promise: nil)
+        }
+    }
+
+    private func takeUpstream() -> UpstreamConnection? {
+        let upstream = self.upstream
+        self.upstream = nil
+        upstream?.handler.receiver = nil
+        return upstream
+    }
+
+    private func pauseClientReads() {
+        guard !self.clientReadsPaused, let context else { return }
+        self.clientReadsPaused = true
+        Self.setAutoRead(context.channel, false)
+    }
+
+    private func resumeClientReads() {
+        guard self.clientReadsPaused, let context else { return }
+        self.clientReadsPaused = false
+        Self.setAutoRead(context.channel, true)
+    }
+
+    private static func setAutoRead(_ channel: any Channel, _ value: Bool) {
+        try? channel.syncOptions?.setOption(.autoRead, value: value)
+    }
+}
+
+extension ProxyServerHandler: UpstreamResponseReceiver {
+    func upstreamReceived(_ part: HTTPClientResponsePart) {
+        guard let context else { return }
+        switch self.stateMachine.responsePartReceived(part) {
+        case .none:
+            break
+        case .sendInformational(let head):
+            context.writeAndFlush(Self.wrapOutboundOut(.head(head)), promise: nil)
+        case .sendHead(let head):
+            context.write(Self.wrapOutboundOut(.head(head)), promise: nil)
+        case .sendBody(let buffer):
+            context.write(Self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            if !context.channel.isWritable, let upstream {
+                Self.setAutoRead(upstream.channel, false)
+            }
+        case .finish(let trailers, let reuseUpstream, let closeClient):
+            if let upstream = self.takeUpstream() {
+                Self.setAutoRead(upstream.channel, true)
+                self.pool.release(upstream, reusable: reuseUpstream)
+            }
+            self.resumeClientReads()
+            self.writeEnd(trailers, closeAfter: closeClient)
+            self.updateIdleTimer()
+        }
+    }
+
+    func upstreamReadComplete() {
+        self.context?.flush()
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        if isWritable {
+            self.resumeClientReads()
+        } else if case .forwarding = self.stateMachine.state {
+            self.pauseClientReads()
+        }
+    }
+
+    func upstreamClosed(reason: String) {
+        let closed = self.takeUpstream()
+        let action = self.stateMachine.upstreamClosed()
+        if action != .none, let closed {
+            self.logger.warning(
+                "upstream connection closed mid-exchange",
+                metadata: ["replica.id": "\(closed.upstream.replicaID)", "reason": "\(reason)"]
+            )
+        }
+        switch action {
+        case .none:
+            break
+        case .connect(let target):
+            self.connect(target)
+        case .respond(let response):
+            self.respond(response)
+        case .closeClient:
+            self.context?.flush()
+            self.context?.close(promise: nil)
+        }
+        self.updateIdleTimer()
+    }
+}
+
+@available(*, unavailable)
+extension ProxyServerHandler: Sendable {}

@@ -1,0 +1,285 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+import YardCore
+
+/// The edge proxy: accepts HTTP/1.1 connections and forwards each request to a replica of
+/// the service routed at its `Host`, round-robin, over pooled keep-alive connections.
+///
+/// A `Service`: `run()` serves until graceful shutdown (then stops accepting, lets
+/// in-flight requests finish within `shutdownGracePeriod` and closes) or cancellation
+/// (then closes at once). Routes can be replaced at any time with `updateRoutes(_:)`.
+public final class Router: Service, Sendable {
+    public struct Configuration: Sendable {
+        /// The address to listen on.
+        public var host: String
+        /// The port to listen on; 0 picks a free one (see `boundPort()`).
+        public var port: Int
+        /// How long to wait for an upstream connection before answering 502.
+        public var connectTimeout: TimeAmount
+        /// How long an idle upstream connection is kept for reuse.
+        public var upstreamIdleTimeout: TimeAmount
+        /// At most this many idle connections are kept per upstream and event loop.
+        public var maxIdleConnectionsPerUpstream: Int
+        /// How long graceful shutdown waits for in-flight requests before closing connections.
+        public var shutdownGracePeriod: TimeAmount
+        /// How long a client connection may sit idle between requests before it is closed.
+        public var clientIdleTimeout: TimeAmount
+
+        public init(
+            host: String = "0.0.0.0",
+            port: Int = 8080,
+            connectTimeout: TimeAmount = .seconds(5),
+            upstreamIdleTimeout: TimeAmount = .seconds(60),
+            maxIdleConnectionsPerUpstream: Int = 16,
+            shutdownGracePeriod: TimeAmount = .seconds(10),
+            clientIdleTimeout: TimeAmount = .seconds(60)
+        ) {
+            self.host = host
+            self.port = port
+            self.connectTimeout = connectTimeout
+            self.upstreamIdleTimeout = upstreamIdleTimeout
+            self.maxIdleConnectionsPerUpstream = maxIdleConnectionsPerUpstream
+            self.shutdownGracePeriod = shutdownGracePeriod
+            self.clientIdleTimeout = clientIdleTimeout
+        }
+    }
+
+    private enum ListeningState {
+        case waiting(next: Int, waiters: [Int: CheckedContinuation<Int, any Error>])
+        case listening(port: Int)
+        case failed(any Error)
+    }
+
+    private struct ClientConnections {
+        var channels: [ObjectIdentifier: any Channel] = [:]
+        var isDraining = false
+    }
+
+    private let configuration: Configuration
+    private let logger: Logger
+    private let eventLoopGroup: any EventLoopGroup
+    private let selector = NIOLockedValueBox(UpstreamSelector())
+    private let listening = NIOLockedValueBox(ListeningState.waiting(next: 0, waiters: [:]))
+    private let clientConnections = NIOLockedValueBox(ClientConnections())
+    private let pools = NIOLockedValueBox([ObjectIdentifier: UpstreamConnectionPool]())
+
+    /// Creates a router that serves on the shared NIO event loops.
+    public convenience init(configuration: Configuration, logger: Logger) {
+        self.init(configuration: configuration, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
+    }
+
+    /// Creates a router that serves on `eventLoopGroup`; upstream connections use the same loops.
+    public init(configuration: Configuration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+    }
+
+    /// Replaces the route table. Requests that already picked a replica keep it; every
+    /// later request uses the new table. Callable from any task, before or during `run()`.
+    public func updateRoutes(_ table: RouteTable) {
+        self.selector.withLockedValue { $0.replaceTable(table) }
+    }
+
+    /// The route table in effect.
+    public var routes: RouteTable {
+        self.selector.withLockedValue { $0.table }
+    }
+
+    /// Waits until `run()` is listening and returns the bound port (useful with port 0).
+    /// Throws if binding failed or the waiting task is cancelled.
+    public func boundPort() async throws -> Int {
+        // Either the outcome is settled, or take a ticket to wait for it.
+        let ticket = self.listening.withLockedValue { state -> Int? in
+            guard case .waiting(let next, let waiters) = state else { return nil }
+            state = .waiting(next: next + 1, waiters: waiters)
+            return next
+        }
+        guard let ticket else {
+            return try self.listeningOutcome()
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int, any Error>) in
+                let immediate: Result<Int, any Error>? = self.listening.withLockedValue { state in
+                    switch state {
+                    case .listening(let port): return .success(port)
+                    case .failed(let error): return .failure(error)
+                    case .waiting(let next, var waiters):
+                        if Task.isCancelled { return .failure(CancellationError()) }
+                        waiters[ticket] = continuation
+                        state = .waiting(next: next, waiters: waiters)
+                        return nil
+                    }
+                }
+                if let immediate { continuation.resume(with: immediate) }
+            }
+        } onCancel: {
+            let continuation = self.listening.withLockedValue { state -> CheckedContinuation<Int, any Error>? in
+                guard case .waiting(let next, var waiters) = state else { return nil }
+                let continuation = waiters.removeValue(forKey: ticket)
+                state = .waiting(next: next, waiters: waiters)
+                return continuation
+            }
+            continuation?.resume(throwing: CancellationError())
+        }
+    }
+
+    private func listeningOutcome() throws -> Int {
+        try self.listening.withLockedValue { state in
+            switch state {
+            case .listening(let port): return port
+            case .failed(let error): throw error
+            case .waiting: throw CancellationError()  // unreachable: the state never returns to waiting
+            }
+        }
+    }
+
+    private func finishListening(_ result: Result<Int, any Error>) {
+        let waiters = self.listening.withLockedValue { state -> [CheckedContinuation<Int, any Error>] in
+            guard case .waiting(_, let waiters) = state else { return [] }
+            switch result {
+            case .success(let port): state = .listening(port: port)
+            case .failure(let error): state = .failed(error)
+            }
+            return Array(waiters.values)
+        }
+        for waiter in waiters { waiter.resume(with: result) }
+    }
+
+    // MARK: - Serving
+
+    public func run() async throws {
+        let server: any Channel
+        do {
+            server = try await ServerBootstrap(group: self.eventLoopGroup)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    self.initializeClientChannel(channel)
+                }
+                .bind(host: self.configuration.host, port: self.configuration.port)
+                .get()
+        } catch {
+            let failure = YardError(
+                .unavailable,
+                "the router could not listen on \(self.configuration.host):\(self.configuration.port) (\(error)); free that port or configure another one",
+                cause: error
+            )
+            self.finishListening(.failure(failure))
+            throw failure
+        }
+        let port = server.localAddress?.port ?? self.configuration.port
+        self.finishListening(.success(port))
+        self.logger.info("router listening", metadata: ["router.address": "\(self.configuration.host):\(port)"])
+
+        // Serve until asked to stop; closing the server channel stops accepting.
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                try? await server.closeFuture.get()
+            } onGracefulShutdown: {
+                server.close(promise: nil)
+            }
+        } onCancel: {
+            server.close(promise: nil)
+        }
+        self.logger.info(
+            "router stopped accepting connections; draining",
+            metadata: ["router.address": "\(self.configuration.host):\(port)"]
+        )
+        await self.drainClientConnections()
+        await self.closePools()
+        self.logger.info("router stopped")
+    }
+
+    private func initializeClientChannel(_ channel: any Channel) -> EventLoopFuture<Void> {
+        let pool = self.pool(for: channel.eventLoop)
+        let selector = self.selector
+        return channel.eventLoop.makeCompletedFuture {
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+            try pipeline.addHandler(
+                ProxyServerHandler(pool: pool, idleTimeout: self.configuration.clientIdleTimeout, logger: self.logger) {
+                    host in
+                    selector.withLockedValue { $0.select(host: host) }
+                }
+            )
+            try self.register(channel)
+        }
+    }
+
+    /// Tracks a client connection for graceful shutdown; refuses it once draining started.
+    private func register(_ channel: any Channel) throws {
+        let id = ObjectIdentifier(channel)
+        let accepted = self.clientConnections.withLockedValue { connections in
+            guard !connections.isDraining else { return false }
+            connections.channels[id] = channel
+            return true
+        }
+        guard accepted else {
+            throw ChannelError.ioOnClosedChannel
+        }
+        let clientConnections = self.clientConnections
+        channel.closeFuture.whenComplete { _ in
+            clientConnections.withLockedValue { _ = $0.channels.removeValue(forKey: id) }
+        }
+    }
+
+    /// Asks every client connection to finish its current request and close, then waits
+    /// for them, closing whatever is left after the grace period (or at once on cancellation).
+    private func drainClientConnections() async {
+        let channels = self.clientConnections.withLockedValue { connections in
+            connections.isDraining = true
+            return Array(connections.channels.values)
+        }
+        guard !channels.isEmpty else { return }
+        for channel in channels {
+            channel.eventLoop.execute {
+                channel.pipeline.syncOperations.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            }
+        }
+        let eventLoop = self.eventLoopGroup.any()
+        let allClosed = EventLoopFuture.andAllComplete(channels.map(\.closeFuture), on: eventLoop)
+        let deadline = eventLoop.scheduleTask(in: self.configuration.shutdownGracePeriod) {
+            for channel in channels { channel.close(promise: nil) }
+        }
+        await withTaskCancellationHandler {
+            try? await allClosed.get()
+        } onCancel: {
+            for channel in channels { channel.close(promise: nil) }
+        }
+        deadline.cancel()
+    }
+
+    private func pool(for eventLoop: any EventLoop) -> UpstreamConnectionPool {
+        self.pools.withLockedValue { pools in
+            let id = ObjectIdentifier(eventLoop)
+            if let pool = pools[id] { return pool }
+            let pool = UpstreamConnectionPool(
+                eventLoop: eventLoop,
+                configuration: .init(
+                    connectTimeout: self.configuration.connectTimeout,
+                    idleTimeout: self.configuration.upstreamIdleTimeout,
+                    maxIdleConnectionsPerUpstream: self.configuration.maxIdleConnectionsPerUpstream
+                ),
+                logger: self.logger
+            )
+            pools[id] = pool
+            return pool
+        }
+    }
+
+    private func closePools() async {
+        let pools = self.pools.withLockedValue { pools in
+            defer { pools = [:] }
+            return Array(pools.values)
+        }
+        for pool in pools {
+            try? await pool.eventLoop.submit { pool.close() }.get()
+        }
+    }
+}

@@ -1,0 +1,45 @@
+/// The outcome of looking a request's host up in the route table.
+enum RouteSelection: Equatable, Sendable {
+    /// No service is routed at the host.
+    case unknownHost(String)
+    /// The host is routed but no replica is ready.
+    case noUpstreams(String)
+    /// Replicas to try, in order: the first is this request's round-robin pick, the rest are
+    /// fallbacks in rotation order.
+    case upstreams([Upstream])
+}
+
+/// The current route table plus one round-robin counter per host. Lives behind the
+/// router's lock; every request on every event loop advances the same per-host counter, so
+/// consecutive requests alternate between replicas whichever connection they arrive on.
+struct UpstreamSelector: Sendable {
+    private(set) var table: RouteTable
+    private var nextIndex: [String: UInt] = [:]
+
+    init(table: RouteTable = RouteTable()) {
+        self.table = table
+    }
+
+    /// Replaces the table. Counters survive so a table update does not restart every host
+    /// at its first replica; counters of hosts that disappeared are dropped.
+    mutating func replaceTable(_ table: RouteTable) {
+        self.table = table
+        let hosts = Set(table.hosts)
+        self.nextIndex = self.nextIndex.filter { hosts.contains($0.key) }
+    }
+
+    /// Picks the replicas for a `Host` header value and advances that host's counter.
+    mutating func select(host: String) -> RouteSelection {
+        let name = RouteTable.normalizedHost(host)
+        guard let upstreams = self.table.upstreams(forHost: name) else {
+            return .unknownHost(name)
+        }
+        guard !upstreams.isEmpty else {
+            return .noUpstreams(name)
+        }
+        let counter = self.nextIndex[name, default: 0]
+        self.nextIndex[name] = counter &+ 1
+        let start = Int(counter % UInt(upstreams.count))
+        return .upstreams(Array(upstreams[start...] + upstreams[..<start]))
+    }
+}

@@ -1,0 +1,261 @@
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@testable import YardRouter
+
+@Suite("Proxy connection state machine")
+struct ProxyConnectionStateMachineTests {
+    typealias Machine = ProxyConnectionStateMachine
+
+    let a = Upstream(host: "127.0.0.1", port: 1001, replicaID: "a")
+    let b = Upstream(host: "127.0.0.1", port: 1002, replicaID: "b")
+
+    func request(
+        _ method: HTTPMethod = .GET,
+        version: HTTPVersion = .http1_1,
+        headers: HTTPHeaders = ["Host": "app.localhost"]
+    ) -> HTTPRequestHead {
+        HTTPRequestHead(version: version, method: method, uri: "/", headers: headers)
+    }
+
+    func okHead(_ headers: HTTPHeaders = ["Content-Length": "2"]) -> HTTPResponseHead {
+        HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)
+    }
+
+    func isState(_ machine: Machine, _ check: (Machine.State) -> Bool) -> Bool { check(machine.state) }
+
+    @Test func forwardsARequestAndReusesTheUpstreamAfterAKeepAliveResponse() throws {
+        var machine = Machine()
+        let head = request()
+        #expect(
+            machine.requestHeadReceived(head, selection: .upstreams([a, b]), clientIP: "127.0.0.1")
+                == .connect(.pooledOrNew(a))
+        )
+        #expect(machine.requestEndReceived(trailers: nil) == .none)
+        guard case .send(let parts) = machine.upstreamConnected(reused: false) else {
+            Issue.record("expected the buffered request to be sent")
+            return
+        }
+        #expect(parts == [.head(head.forwardedUpstream(clientIP: "127.0.0.1")), .end(nil)])
+        guard case .sendHead(let relayed) = machine.responsePartReceived(.head(okHead())) else {
+            Issue.record("expected the head to be relayed")
+            return
+        }
+        #expect(relayed.status == .ok)
+        let body = ByteBuffer(string: "hi")
+        #expect(machine.responsePartReceived(.body(body)) == .sendBody(body))
+        #expect(
+            machine.responsePartReceived(.end(nil)) == .finish(trailers: nil, reuseUpstream: true, closeClient: false)
+        )
+        #expect(isState(machine) { if case .idle = $0 { true } else { false } })
+    }
+
+    @Test func buffersBodyWhileConnectingAndForwardsItAfterwards() {
+        var machine = Machine()
+        let head = request(.POST, headers: ["Host": "app.localhost", "Content-Length": "6"])
+        _ = machine.requestHeadReceived(head, selection: .upstreams([a]), clientIP: nil)
+        let first = ByteBuffer(string: "abc")
+        let second = ByteBuffer(string: "def")
+        #expect(machine.requestBodyReceived(first) == .none)
+        #expect(
+            machine.upstreamConnected(reused: false)
+                == .send([.head(head.forwardedUpstream(clientIP: nil)), .body(.byteBuffer(first))])
+        )
+        #expect(machine.requestBodyReceived(second) == .forward(.body(.byteBuffer(second))))
+        #expect(machine.requestEndReceived(trailers: nil) == .forward(.end(nil)))
+    }
+
+    @Test func pausesTheClientWhenTheConnectBufferIsFull() {
+        var machine = Machine()
+        _ = machine.requestHeadReceived(request(.POST), selection: .upstreams([a]), clientIP: nil)
+        let chunk = ByteBuffer(repeating: 0x61, count: Machine.maxBufferedRequestBytes / 2)
+        #expect(machine.requestBodyReceived(chunk) == .none)
+        #expect(machine.requestBodyReceived(chunk) == .none)
+        #expect(machine.requestBodyReceived(ByteBuffer(string: "x")) == .pauseClientReads)
+        #expect(machine.requestBodyReceived(ByteBuffer(string: "y")) == .none)
+    }
+
+    @Test func answersUnknownHostsLocallyAndDrainsTheRequestBody() {
+        var machine = Machine()
+        let action = machine.requestHeadReceived(
+            request(.POST),
+            selection: .unknownHost("nope.localhost"),
+            clientIP: nil
+        )
+        guard case .respond(let response) = action else {
+            Issue.record("expected a local response, got \(action)")
+            return
+        }
+        #expect(response.status == .notFound)
+        #expect(response.message == #"no service is routed at host "nope.localhost""#)
+        #expect(!response.closeConnection)
+        #expect(machine.requestBodyReceived(ByteBuffer(string: "ignored")) == .none)
+        #expect(machine.requestEndReceived(trailers: nil) == .drained(closeConnection: false))
+        #expect(isState(machine) { if case .idle = $0 { true } else { false } })
+    }
+
+    @Test func answers503And400Locally() {
+        var machine = Machine()
+        guard
+            case .respond(let unavailable) = machine.requestHeadReceived(
+                request(),
+                selection: .noUpstreams("idle.localhost"),
+                clientIP: nil
+            )
+        else {
+            Issue.record("expected a local response")
+            return
+        }
+        #expect(unavailable.status == .serviceUnavailable)
+        _ = machine.requestEndReceived(trailers: nil)
+        guard
+            case .respond(let noHost) = machine.requestHeadReceived(
+                request(version: .http1_0, headers: [:]),
+                selection: nil,
+                clientIP: nil
+            )
+        else {
+            Issue.record("expected a local response")
+            return
+        }
+        #expect(noHost.status == .badRequest)
+        #expect(noHost.closeConnection, "an HTTP/1.0 request without keep-alive closes the connection")
+        #expect(noHost.version == .http1_0)
+    }
+
+    @Test func retriesARefusedIdempotentRequestOnceOnTheNextReplica() {
+        var machine = Machine()
+        _ = machine.requestHeadReceived(request(.GET), selection: .upstreams([a, b]), clientIP: nil)
+        _ = machine.requestEndReceived(trailers: nil)
+        #expect(machine.upstreamConnectFailed(reason: "connection refused") == .connect(.pooledOrNew(b)))
+        guard case .respond(let response) = machine.upstreamConnectFailed(reason: "connection refused") else {
+            Issue.record("expected a 502 after the retry failed too")
+            return
+        }
+        #expect(response.status == .badGateway)
+        #expect(response.message.contains("replica b"))
+        #expect(response.message.contains("connection refused"))
+    }
+
+    @Test func doesNotRetryNonIdempotentRequests() {
+        var machine = Machine()
+        _ = machine.requestHeadReceived(request(.POST), selection: .upstreams([a, b]), clientIP: nil)
+        guard case .respond(let response) = machine.upstreamConnectFailed(reason: "connection refused") else {
+            Issue.record("expected a 502")
+            return
+        }
+        #expect(response.status == .badGateway)
+        // The request body is still arriving: it is discarded, then the connection is reusable.
+        #expect(machine.requestBodyReceived(ByteBuffer(string: "x")) == .none)
+        #expect(machine.requestEndReceived(trailers: nil) == .drained(closeConnection: false))
+    }
+
+    @Test func retriesOnAFreshConnectionWhenAPooledOneTurnsOutStale() {
+        var machine = Machine()
+        _ = machine.requestHeadReceived(request(.GET), selection: .upstreams([a, b]), clientIP: nil)
+        _ = machine.requestEndReceived(trailers: nil)
+        _ = machine.upstreamConnected(reused: true)
+        #expect(machine.upstreamClosed() == .connect(.new(a)))
+        _ = machine.upstreamConnected(reused: false)
+        guard case .respond(let response) = machine.upstreamClosed() else {
+            Issue.record("a fresh connection closing without a response is a 502")
+            return
+        }
+        #expect(response.status == .badGateway)
+        #expect(response.message.contains("closed the connection before sending a response"))
+    }
+
+    @Test func closesTheClientWhenTheUpstreamFailsMidResponse() {
+        var machine = Machine()
+        _ = machine.requestHeadReceived(request(), selection: .upstreams([a]), clientIP: nil)
+        _ = machine.requestEndReceived(trailers: nil)
+        _ = machine.upstreamConnected(reused: true)
+        _ = machine.responsePartReceived(.head(okHead()))
+        #expect(machine.upstreamClosed() == .closeClient)
+        #expect(machine.clientClosed() == .none)
+    }
+
+    @Test func doesNotReuseAnUpstreamThatSaidCloseOrAnsweredEarly() {
+        var machine = Machine()
+        _ = machine.requestHeadReceived(request(), selection: .upstreams([a]), clientIP: nil)
+        _ = machine.requestEndReceived(trailers: nil)
+        _ = machine.upstreamConnected(reused: false)
+        _ = machine.responsePartReceived(.head(okHead(["Content-Length": "0", "Connection": "close"])))
+        #expect(
+            machine.responsePartReceived(.end(nil)) == .finish(trailers: nil, reuseUpstream: false, closeClient: false)
+        )
+
+        // The upstream answers (413) before the body is complete: neither reused nor left reading.
+        _ = machine.requestHeadReceived(request(.POST), selection: .upstreams([a]), clientIP: nil)
+        _ = machine.upstreamConnected(reused: false)
+        _ = machine.responsePartReceived(
+            .head(HTTPResponseHead(version: .http1_1, status: .payloadTooLarge, headers: ["Content-Length": "0"]))
+        )
+        #expect(
+            machine.responsePartReceived(.end(nil)) == .finish(trailers: nil, reuseUpstream: false, closeClient: false)
+        )
+        #expect(machine.requestBodyReceived(ByteBuffer(string: "late")) == .none)
+        #expect(machine.requestEndReceived(trailers: nil) == .drained(closeConnection: false))
+    }
+
+    @Test func closesTheClientAfterAResponseItCannotKeepAlive() {
+        var machine = Machine()
+        _ = machine.requestHeadReceived(
+            request(headers: ["Host": "a", "Connection": "close"]),
+            selection: .upstreams([a]),
+            clientIP: nil
+        )
+        _ = machine.requestEndReceived(trailers: nil)
+        _ = machine.upstreamConnected(reused: false)
+        guard case .sendHead(let head) = machine.responsePartReceived(.head(okHead())) else {
+            Issue.record("expected the head")
+            return
+        }
+        #expect(head.headers["connection"] == ["close"])
+        #expect(
+            machine.responsePartReceived(.end(nil)) == .finish(trailers: nil, reuseUpstream: true, closeClient: true)
+        )
+        // A pipelined request after the closing one is ignored.
+        #expect(machine.requestHeadReceived(request(), selection: .upstreams([a]), clientIP: nil) == .none)
+    }
+
+    @Test func relaysInterimResponsesOnlyToHTTP11Clients() {
+        var machine = Machine()
+        _ = machine.requestHeadReceived(
+            request(.POST, headers: ["Host": "a", "Expect": "100-continue"]),
+            selection: .upstreams([a]),
+            clientIP: nil
+        )
+        _ = machine.upstreamConnected(reused: false)
+        let interim = HTTPResponseHead(version: .http1_1, status: .continue)
+        #expect(machine.responsePartReceived(.head(interim)) == .sendInformational(interim))
+        // The final response still follows normally.
+        guard case .sendHead = machine.responsePartReceived(.head(okHead())) else {
+            Issue.record("expected the final head")
+            return
+        }
+
+        var old = Machine()
+        _ = old.requestHeadReceived(
+            request(.POST, version: .http1_0, headers: ["Host": "a"]),
+            selection: .upstreams([a]),
+            clientIP: nil
+        )
+        _ = old.upstreamConnected(reused: false)
+        #expect(old.responsePartReceived(.head(interim)) == .none)
+    }
+
+    @Test func handsBackAConnectionThatArrivesAfterTheClientLeft() {
+        var machine = Machine()
+        _ = machine.requestHeadReceived(request(), selection: .upstreams([a]), clientIP: nil)
+        #expect(machine.clientClosed() == .none)
+        #expect(machine.upstreamConnected(reused: false) == .releaseUnused)
+        #expect(machine.upstreamConnectFailed(reason: "late") == .none)
+
+        var forwarding = Machine()
+        _ = forwarding.requestHeadReceived(request(), selection: .upstreams([a]), clientIP: nil)
+        _ = forwarding.upstreamConnected(reused: false)
+        #expect(forwarding.clientClosed() == .closeUpstream)
+    }
+}

@@ -1,0 +1,130 @@
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@testable import YardRouter
+
+@Suite("Header rewriting")
+struct ProxyMessagesTests {
+    @Test func forwardsWithForwardingHeadersAndWithoutHopByHopHeaders() {
+        let head = HTTPRequestHead(
+            version: .http1_0,
+            method: .POST,
+            uri: "/submit?x=1",
+            headers: [
+                "Host": "Shop.Example.com:8080",
+                "Connection": "keep-alive, X-Private-Hop",
+                "X-Private-Hop": "1",
+                "Keep-Alive": "timeout=5",
+                "Proxy-Connection": "keep-alive",
+                "Upgrade": "websocket",
+                "TE": "trailers",
+                "Trailer": "X-Checksum",
+                "X-Forwarded-For": "198.51.100.7, 10.0.0.2",
+                "X-Forwarded-Proto": "https",
+                "Content-Length": "12",
+                "Authorization": "Bearer t",
+            ]
+        )
+        let forwarded = head.forwardedUpstream(clientIP: "192.0.2.1")
+        #expect(forwarded.version == .http1_1)
+        #expect(forwarded.method == .POST)
+        #expect(forwarded.uri == "/submit?x=1")
+        #expect(forwarded.headers["host"] == ["Shop.Example.com:8080"])
+        #expect(forwarded.headers["x-forwarded-for"] == ["198.51.100.7, 10.0.0.2, 192.0.2.1"])
+        #expect(forwarded.headers["x-forwarded-proto"] == ["http"])
+        #expect(forwarded.headers["x-forwarded-host"] == ["Shop.Example.com:8080"])
+        #expect(forwarded.headers["content-length"] == ["12"])
+        #expect(forwarded.headers["authorization"] == ["Bearer t"])
+        for name in ["connection", "x-private-hop", "keep-alive", "proxy-connection", "upgrade", "te", "trailer"] {
+            #expect(!forwarded.headers.contains(name: name), "\(name) was forwarded")
+        }
+    }
+
+    @Test func keepsChunkedFramingAndFramingHeadersNamedInConnection() {
+        let head = HTTPRequestHead(
+            version: .http1_1,
+            method: .PUT,
+            uri: "/",
+            headers: [
+                "Host": "a", "Transfer-Encoding": "chunked", "Connection": "content-length, host, x-forwarded-for",
+            ]
+        )
+        let forwarded = head.forwardedUpstream(clientIP: nil)
+        #expect(forwarded.headers["transfer-encoding"] == ["chunked"])
+        #expect(forwarded.headers["host"] == ["a"])
+        #expect(!forwarded.headers.contains(name: "x-forwarded-for"))
+        #expect(head.declaresBody)
+        #expect(
+            !HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: ["Content-Length": "0"]).declaresBody
+        )
+    }
+
+    @Test func relaysResponsesWithTheClientsConnectionSemantics() {
+        let upstream = HTTPResponseHead(
+            version: .http1_1,
+            status: .ok,
+            headers: [
+                "Content-Type": "text/html", "Connection": "close", "Keep-Alive": "timeout=3",
+                "Transfer-Encoding": "chunked",
+            ]
+        )
+        let get11 = ClientRequestInfo(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"))
+        let (relayed, keepAlive) = upstream.relayed(to: get11)
+        #expect(keepAlive)
+        #expect(relayed.version == .http1_1)
+        #expect(relayed.headers["content-type"] == ["text/html"])
+        for name in ["connection", "keep-alive", "transfer-encoding"] {
+            #expect(!relayed.headers.contains(name: name))
+        }
+
+        // HTTP/1.0 with keep-alive: fine with a length, impossible without one.
+        let get10 = ClientRequestInfo(
+            HTTPRequestHead(version: .http1_0, method: .GET, uri: "/", headers: ["Connection": "keep-alive"])
+        )
+        let unknownLength = upstream.relayed(to: get10)
+        #expect(unknownLength.head.version == .http1_0)
+        #expect(!unknownLength.keepAlive)
+        #expect(unknownLength.head.headers["connection"] == ["close"])
+        var withLength = upstream
+        withLength.headers.replaceOrAdd(name: "Content-Length", value: "5")
+        let knownLength = withLength.relayed(to: get10)
+        #expect(knownLength.keepAlive)
+        #expect(knownLength.head.headers["connection"] == ["keep-alive"])
+        // A HEAD response has no body, so its length does not matter.
+        let head10 = ClientRequestInfo(
+            HTTPRequestHead(version: .http1_0, method: .HEAD, uri: "/", headers: ["Connection": "keep-alive"])
+        )
+        #expect(upstream.relayed(to: head10).keepAlive)
+
+        let closing = ClientRequestInfo(
+            HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: ["Connection": "close"])
+        )
+        let relayedClosing = withLength.relayed(to: closing)
+        #expect(!relayedClosing.keepAlive)
+        #expect(relayedClosing.head.headers["connection"] == ["close"])
+    }
+
+    @Test func localResponsesAreFramedPlainText() {
+        let response = LocalResponse(
+            status: .notFound,
+            message: "no service",
+            version: .http1_1,
+            omitBody: false,
+            closeConnection: false
+        )
+        #expect(response.head.status == .notFound)
+        #expect(response.head.headers["content-type"] == ["text/plain; charset=utf-8"])
+        #expect(response.head.headers["content-length"] == [String(response.body.utf8.count)])
+        #expect(!response.head.headers.contains(name: "connection"))
+        let closing = LocalResponse(
+            status: .badGateway,
+            message: "x",
+            version: .http1_0,
+            omitBody: false,
+            closeConnection: true
+        )
+        #expect(closing.head.version == .http1_0)
+        #expect(closing.head.headers["connection"] == ["close"])
+    }
+}
