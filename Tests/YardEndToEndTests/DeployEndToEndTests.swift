@@ -174,10 +174,97 @@ struct DeployEndToEndTests {
         let set = try await server.yard(["variables", "--set", "A=B"], in: folder)
         #expect(set.status == 0, "\(set.output)")
         #expect(set.stdout.contains("A=B"))
+        let client = try server.client()
+        let scope = YardAPIClient.Scope(project: "vars", environment: "production", service: "vars")
+        let first = try #require(try await client.deployments(scope).first)
+        let firstPids = first.replicas.compactMap(\.pid)
         let redeploy = try await server.yard(["redeploy"], in: folder)
         #expect(redeploy.status == 0, "\(redeploy.output)")
         let answer = try await server.get(host: host)
         #expect(answer.body.hasSuffix("A=B"), "got \(answer.body)")
+
+        // The replaced deployment is stopped and removed.
+        let replaced = try await client.deployment(id: first.id)
+        #expect(replaced.status == .removed)
+        #expect(replaced.history.map(\.status).suffix(3) == [.success, .removing, .removed])
+        #expect(!firstPids.isEmpty && firstPids.allSatisfy { kill($0, 0) != 0 }, "old replica processes must be gone")
+
+        // A custom domain routes to the same service at once.
+        let domain = try await server.yard(["domain", "Shop.Example.test"], in: folder)
+        #expect(domain.status == 0, "\(domain.output)")
+        #expect(try await server.get(host: "shop.example.test").body.hasSuffix("A=B"))
+
+        // Credentials from the environment work without `yard login`.
+        var environment = server.environment
+        environment["YARD_CONFIG_DIR"] = server.root.appendingPathComponent("empty-cli").path
+        let anonymous = try await server.yard(["variables", "--project", "vars", "--service", "vars", "--json"], in: folder, environment: environment)
+        #expect(anonymous.status != 0 && anonymous.stderr.contains("yard login"))
+        environment["YARD_API_URL"] = server.apiURL
+        environment["YARD_TOKEN"] = client.token
+        let withEnv = try await server.yard(["variables", "--project", "vars", "--service", "vars", "--json"], in: folder, environment: environment)
+        #expect(withEnv.status == 0, "\(withEnv.output)")
+        let listed = try YardJSON.decoder().decode([VariableView].self, from: Data(withEnv.stdout.utf8))
+        #expect(listed == [VariableView(key: "A", value: "B", sealed: false)])
+        environment["YARD_TOKEN"] = "yard_wrong"
+        let wrong = try await server.yard(["status", "--project", "vars"], in: folder, environment: environment)
+        #expect(wrong.status != 0 && wrong.stderr.contains("not valid"), "\(wrong.output)")
+        await server.shutdown()
+    }
+
+    @Test("a failed build leaves the previous deployment serving; unknown fields warn", .timeLimit(.minutes(5)))
+    func failedBuildKeepsServing() async throws {
+        let server = try YardServer()
+        try await server.start()
+        let folder = try await server.prepareApp("static-site", project: "keep")
+        let host = "keep-keep.localhost"
+        try #require(try await server.yard(["up"], in: folder).status == 0)
+        let config = folder.appendingPathComponent("railway.toml")
+        try """
+            [build]
+            buildCommand = "echo compiling; exit 7"
+
+            [deploy]
+            fooBar = 1
+            """.write(to: config, atomically: true, encoding: .utf8)
+        try "<h1>new page</h1>".write(to: folder.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+        let up = try await server.yard(["up"], in: folder)
+        #expect(up.status != 0)
+        #expect(up.stdout.contains("warning: railway.toml line 5: unknown field deploy.fooBar"), "\(up.stdout)")
+        #expect(up.stdout.contains("compiling"), "build output streams into the build log:\n\(up.stdout)")
+        #expect(up.output.contains("exited with code 7"), "\(up.output)")
+        let build = try await server.yard(["logs", "--build"], in: folder)
+        #expect(build.stdout.contains("unknown field deploy.fooBar"), "the warning is in the build log:\n\(build.stdout)")
+        let answer = try await server.get(host: host)
+        #expect(answer.status == 200)
+        #expect(answer.body.contains("static fixture page"))
+        await server.shutdown()
+    }
+
+    @Test("the API describes itself and refuses requests without a token", .timeLimit(.minutes(2)))
+    func openAPIAndAuth() async throws {
+        let server = try YardServer()
+        try await server.start()
+        let (head, data) = try await HTTPConnection.fetch(.init(url: URL(string: "\(server.apiURL)/v1/openapi.json")!))
+        #expect(head.status == 200)
+        let document = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let paths = try #require(document["paths"] as? [String: Any])
+        for path in [
+            "/v1/projects", "/v1/projects/{project}/environments/{environment}/status",
+            "/v1/projects/{project}/environments/{environment}/services/{service}/deployments",
+            "/v1/projects/{project}/environments/{environment}/services/{service}/variables",
+            "/v1/projects/{project}/environments/{environment}/services/{service}/domains",
+            "/v1/projects/{project}/environments/{environment}/services/{service}/redeploy",
+            "/v1/deployments/{deployment}/logs", "/v1/deployments/{deployment}/events",
+        ] {
+            #expect(paths[path] != nil, "\(path) is not described")
+        }
+        let (denied, body) = try await HTTPConnection.fetch(.init(url: URL(string: "\(server.apiURL)/v1/projects")!))
+        #expect(denied.status == 401)
+        #expect(String(decoding: body, as: UTF8.self).contains("unauthorized"))
+        let token = try String(contentsOf: server.dataDirectory.appendingPathComponent("admin.token"), encoding: .utf8)
+        let attributes = try FileManager.default.attributesOfItem(atPath: server.dataDirectory.appendingPathComponent("admin.token").path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        #expect(!token.isEmpty)
         await server.shutdown()
     }
 

@@ -125,7 +125,9 @@ final class YardServer: @unchecked Sendable {
 
     /// Runs `yard <arguments>` in `directory` and returns its exit status and output.
     @discardableResult
-    func yard(_ arguments: [String], in directory: URL, timeout: Duration = .seconds(600)) async throws -> CommandResult {
+    func yard(
+        _ arguments: [String], in directory: URL, environment: [String: String]? = nil, timeout: Duration = .seconds(600)
+    ) async throws -> CommandResult {
         let id = UUID().uuidString.prefix(8)
         let out = root.appendingPathComponent("cmd-\(id).out")
         let err = root.appendingPathComponent("cmd-\(id).err")
@@ -135,7 +137,7 @@ final class YardServer: @unchecked Sendable {
         process.executableURL = Self.binary
         process.arguments = arguments
         process.currentDirectoryURL = directory
-        process.environment = environment
+        process.environment = environment ?? self.environment
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         process.standardInput = FileHandle.nullDevice
