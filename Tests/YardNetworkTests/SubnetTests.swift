@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+
+@testable import YardNetwork
+
+@Suite struct SubnetTests {
+    @Test func addressesDerivedFromTheIndex() {
+        let subnet = Subnet(index: 7)
+        #expect(subnet.network == "10.213.7.0")
+        #expect(subnet.gateway == "10.213.7.1")
+        #expect(subnet.prefixLength == 24)
+        #expect(subnet.cidr == "10.213.7.0/24")
+        #expect(subnet.address(host: 2) == "10.213.7.2")
+    }
+
+    @Test func encodesAndDecodesItsIndexAndBase() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let data = try encoder.encode(Subnet(index: 12, base: 220))
+        #expect(String(decoding: data, as: UTF8.self) == #"{"base":220,"index":12}"#)
+        #expect(try JSONDecoder().decode(Subnet.self, from: data) == Subnet(index: 12, base: 220))
+        // Subnets stored before the base existed are 10.213.x.
+        #expect(try JSONDecoder().decode(Subnet.self, from: Data(#"{"index":12}"#.utf8)).address(host: 1) == "10.213.12.1")
+        #expect(Subnet(index: 3, base: 220).gateway == "10.220.3.1")
+    }
+
+    @Test func rejectsAnIndexOutsideTheRange() {
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(Subnet.self, from: Data(#"{"index":0}"#.utf8)) }
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(Subnet.self, from: Data(#"{"index":255}"#.utf8)) }
+    }
+}
+
+@Suite struct NetworkNamesTests {
+    let names = NetworkNames(prefix: "yard")
+
+    @Test func interfaceNamesFitTheKernelLimitAndCarryThePrefix() {
+        let longest = NetworkNames(prefix: "abcdef")
+        for name in [longest.bridge(environmentID: "env_0123456789abcdef"), longest.hostVeth(replicaID: "rep_x-0-abcd")] {
+            #expect(name.count <= 15)
+            #expect(name.hasPrefix("abcdef"))
+            #expect(longest.isBridgeOrVeth(name))
+        }
+        #expect(names.bridge(environmentID: "env_a") != names.bridge(environmentID: "env_b"))
+        #expect(names.bridge(environmentID: "env_a") == names.bridge(environmentID: "env_a"))
+    }
+
+    @Test func namespaceNamesKeepShortIdsAndShortenOthers() {
+        #expect(names.namespace(replicaID: "rep_0123456789abcdef-0-a1b2") == "yard-rep_0123456789abcdef-0-a1b2")
+        let odd = names.namespace(replicaID: "rep/with spaces/" + String(repeating: "x", count: 60))
+        #expect(odd.count <= 5 + 31 + 9)
+        #expect(!odd.contains("/") && !odd.contains(" "))
+        #expect(names.isNamespace(odd))
+    }
+
+    @Test func recognisesOnlyItsOwnKernelObjects() {
+        #expect(names.isBridgeOrVeth("yardb0123abcd"))
+        #expect(names.isBridgeOrVeth("yardv0123abcd"))
+        #expect(!names.isBridgeOrVeth("yardx0123abcd"))
+        #expect(!names.isBridgeOrVeth("yardb0123"))
+        #expect(!names.isBridgeOrVeth("eth0"))
+        #expect(!names.isBridgeOrVeth("ytb0123abcd"))
+        #expect(!names.isNamespace("yt-rep_1"))
+        #expect(names.forwardChain == "YARD-FORWARD")
+        #expect(names.masqueradeChain == "YARD-POSTROUTING")
+    }
+
+    @Test func validatesPrefixes() {
+        #expect(NetworkNames.isValidPrefix("yard"))
+        #expect(NetworkNames.isValidPrefix("yt"))
+        #expect(!NetworkNames.isValidPrefix("y"))
+        #expect(!NetworkNames.isValidPrefix("toolong7"))
+        #expect(!NetworkNames.isValidPrefix("Yard"))
+        #expect(!NetworkNames.isValidPrefix("1yard"))
+        #expect(!NetworkNames.isValidPrefix("ya-d"))
+    }
+}
