@@ -4,6 +4,8 @@ import Foundation
 public enum ExitReason: Sendable, Equatable, CustomStringConvertible {
     case exited(code: Int32)
     case signaled(signal: Int32)
+    /// Killed by the kernel because its cgroup went over the memory limit.
+    case oomKilled
 
     public var isSuccess: Bool { self == .exited(code: 0) }
 
@@ -11,6 +13,7 @@ public enum ExitReason: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .exited(let code): "exited with code \(code)"
         case .signaled(let signal): "killed by signal \(signal)"
+        case .oomKilled: "OOM-killed: it went over its memory limit"
         }
     }
 }

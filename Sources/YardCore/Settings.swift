@@ -99,3 +99,29 @@ public struct DeployOverrides: Codable, Sendable, Equatable {
         if let region { settings.region = region }
     }
 }
+
+/// Limits applied through cgroups; nil means unlimited.
+public struct ResourceLimits: Sendable, Equatable, Codable {
+    public var memoryBytes: Int64?
+    /// CPU cores, e.g. 0.5 for half a core.
+    public var cpus: Double?
+    public var maxProcesses: Int?
+
+    public init(memoryBytes: Int64? = nil, cpus: Double? = nil, maxProcesses: Int? = nil) {
+        self.memoryBytes = memoryBytes
+        self.cpus = cpus
+        self.maxProcesses = maxProcesses
+    }
+}
+
+/// Live use read from a process's cgroup.
+public struct ResourceUsage: Sendable, Equatable, Codable {
+    /// Total CPU time used, in nanoseconds.
+    public var cpuNanoseconds: UInt64
+    public var memoryBytes: UInt64
+
+    public init(cpuNanoseconds: UInt64, memoryBytes: UInt64) {
+        self.cpuNanoseconds = cpuNanoseconds
+        self.memoryBytes = memoryBytes
+    }
+}

@@ -96,7 +96,9 @@ public struct HealthChecker: Sendable {
                 }
                 lastAnswer = answer
             } catch {
-                lastAnswer = describe(error)
+                // An attempt the deadline cut short says less than an earlier real answer.
+                let clipped = remaining < attemptTimeout
+                if lastAnswer == nil || !clipped { lastAnswer = describe(error) }
             }
             if Task.isCancelled { return .failed(reason: "\(what): the check was cancelled") }
             if clock.now + interval >= deadline {

@@ -11,12 +11,18 @@ public struct LaunchSpec: Sendable {
     public var workingDirectory: String
     /// Who this is for in logs (`replica.id`, or `build`).
     public var label: String
+    /// How to isolate the process; launchers that cannot isolate ignore it.
+    public var sandbox: SandboxSpec?
 
-    public init(arguments: [String], environment: [String: String], workingDirectory: String, label: String) {
+    public init(
+        arguments: [String], environment: [String: String], workingDirectory: String, label: String,
+        sandbox: SandboxSpec? = nil
+    ) {
         self.arguments = arguments
         self.environment = environment
         self.workingDirectory = workingDirectory
         self.label = label
+        self.sandbox = sandbox
     }
 
     /// A shell command line, run by `/bin/sh -c` as Railway does for start commands.
@@ -32,6 +38,55 @@ public struct LaunchSpec: Sendable {
             workingDirectory: workingDirectory,
             label: label
         )
+    }
+}
+
+/// A path of the host made visible inside the sandbox.
+public struct BindMount: Sendable, Equatable, Codable {
+    public var source: String
+    public var target: String
+
+    public init(source: String, target: String) {
+        self.source = source
+        self.target = target
+    }
+}
+
+/// The box a replica, build step or pre-deploy command runs in.
+public struct SandboxSpec: Sendable, Equatable {
+    /// Hostname inside the sandbox (the replica id).
+    public var hostname: String
+    /// `ip netns` name to run in; nil shares the host's network (build steps).
+    public var networkNamespace: String?
+    /// Bound read-only (the artifact, at its own path).
+    public var readOnlyBinds: [BindMount]
+    /// Bound read-write (the volume at its mount path).
+    public var writableBinds: [BindMount]
+    /// A generated hosts file bound at /etc/hosts.
+    public var hostsFile: String?
+    /// Host paths hidden behind an empty tmpfs (the platform's data directory), applied
+    /// before the binds so an artifact inside one can still be bound back.
+    public var hiddenPaths: [String]
+    /// `RAILWAY_RUN_UID=0`: run as root (still without the host's capabilities).
+    public var runAsRoot: Bool
+    public var limits: ResourceLimits
+    /// Name of the cgroup created for this process (unique, e.g. the replica id).
+    public var cgroupName: String
+
+    public init(
+        hostname: String, networkNamespace: String? = nil, readOnlyBinds: [BindMount] = [], writableBinds: [BindMount] = [],
+        hostsFile: String? = nil, hiddenPaths: [String] = [], runAsRoot: Bool = false, limits: ResourceLimits = .init(),
+        cgroupName: String
+    ) {
+        self.hiddenPaths = hiddenPaths
+        self.hostname = hostname
+        self.networkNamespace = networkNamespace
+        self.readOnlyBinds = readOnlyBinds
+        self.writableBinds = writableBinds
+        self.hostsFile = hostsFile
+        self.runAsRoot = runAsRoot
+        self.limits = limits
+        self.cgroupName = cgroupName
     }
 }
 
@@ -55,4 +110,10 @@ public protocol LaunchedProcess: Sendable {
     func signal(_ signal: Int32)
     /// Returns once the process has exited and all its output has been delivered.
     func wait() async -> ExitReason
+    /// CPU and memory use right now, where the launcher can measure it.
+    func usage() -> ResourceUsage?
+}
+
+extension LaunchedProcess {
+    public func usage() -> ResourceUsage? { nil }
 }

@@ -88,6 +88,11 @@ public actor Supervisor {
     public var replicaIDs: [String] { Array(replicas.keys).sorted() }
 
     /// The current process of a replica; nil while it waits to restart or is unknown.
+    /// Live CPU and memory use of a replica, where its launcher can measure it.
+    public func usage(of replicaID: String) -> ResourceUsage? {
+        replicas[replicaID]?.process?.usage()
+    }
+
     public func pid(of replicaID: String) -> Int32? {
         replicas[replicaID]?.process?.pid
     }

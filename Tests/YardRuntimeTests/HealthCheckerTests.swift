@@ -77,19 +77,19 @@ struct TestHTTPServer {
         // Let it come up, so the last answer is the 503 and not a refused connection.
         #expect(await HealthChecker.waitForPort(host: "127.0.0.1", port: server.port, timeout: .seconds(15)) == .passed)
         let result = await HealthChecker.waitForHTTP(
-            host: "127.0.0.1", port: server.port, path: "/health", timeout: .seconds(1),
+            host: "127.0.0.1", port: server.port, path: "/health", timeout: .seconds(3),
             interval: .milliseconds(100))
         await server.stop()
-        #expect(result == .failed(reason: "no HTTP 200 from /health within 1s; last answer: 503"))
+        #expect(result == .failed(reason: "no HTTP 200 from /health within 3s; last answer: 503"))
     }
 
     @Test func wrongPathIsNotHealthy() async throws {
         let server = try await TestHTTPServer.start(status: 200)
         #expect(await HealthChecker.waitForPort(host: "127.0.0.1", port: server.port, timeout: .seconds(15)) == .passed)
         let result = await HealthChecker.waitForHTTP(
-            host: "127.0.0.1", port: server.port, path: "/other", timeout: .milliseconds(500))
+            host: "127.0.0.1", port: server.port, path: "/other", timeout: .seconds(3))
         await server.stop()
-        #expect(result == .failed(reason: "no HTTP 200 from /other within 500ms; last answer: 421"))
+        #expect(result == .failed(reason: "no HTTP 200 from /other within 3s; last answer: 421"))
     }
 
     @Test func reportsConnectionRefused() async throws {

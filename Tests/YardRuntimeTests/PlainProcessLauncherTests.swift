@@ -105,7 +105,8 @@ import Glibc
         let output = OutputRecorder()
         // `setsid` moves the sleep out of the process group, so the group kill misses it.
         let process = try await launcher.launch(
-            .sh("setsid sh -c 'echo $$; exec sleep 30' & sleep 0.3; echo leader-done"), output: output.handler)
+            // The leader waits long enough for the escaped shell to print even on a loaded machine.
+            .sh("setsid sh -c 'echo $$; exec sleep 30' & sleep 1.5; echo leader-done"), output: output.handler)
         let reason = await process.wait()
         let escaped = try #require(output.lines(.stdout).compactMap { Int32($0) }.first)
         defer {
