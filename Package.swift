@@ -49,6 +49,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "YardNetwork",
+            dependencies: ["YardCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "YardBuild",
             dependencies: [
                 "YardCore", "YardConfig", "YardRuntime",
@@ -72,7 +77,7 @@ let package = Package(
         .target(
             name: "YardControl",
             dependencies: [
-                "YardCore", "YardConfig", "YardStore", "YardBuild", "YardRuntime", "YardRouter",
+                "YardCore", "YardConfig", "YardStore", "YardBuild", "YardRuntime", "YardNetwork", "YardRouter",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -100,7 +105,7 @@ let package = Package(
         .target(
             name: "YardCLI",
             dependencies: [
-                "YardCore", "YardClient", "YardConfig", "YardControl", "YardAPI",
+                "YardCore", "YardClient", "YardConfig", "YardControl", "YardAPI", "YardNetwork", "YardRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -113,10 +118,17 @@ let package = Package(
             dependencies: ["YardCLI"],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "SandboxStartBench",
+            dependencies: ["YardCore", "YardRuntime", "YardNetwork", .product(name: "Logging", package: "swift-log")],
+            path: "bench/SandboxStartBench",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "YardCoreTests", dependencies: ["YardCore"], swiftSettings: swiftSettings),
         .testTarget(name: "YardConfigTests", dependencies: ["YardConfig"], swiftSettings: swiftSettings),
         .testTarget(name: "YardStoreTests", dependencies: ["YardStore"], swiftSettings: swiftSettings),
         .testTarget(name: "YardRuntimeTests", dependencies: ["YardRuntime"], swiftSettings: swiftSettings),
+        .testTarget(name: "YardNetworkTests", dependencies: ["YardNetwork"], swiftSettings: swiftSettings),
         .testTarget(name: "YardBuildTests", dependencies: ["YardBuild"], swiftSettings: swiftSettings),
         .testTarget(
             name: "YardRouterTests",

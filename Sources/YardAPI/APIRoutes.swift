@@ -101,6 +101,29 @@ struct APIRoutes: Sendable {
                 VariableView(key: $0.key, value: $0.sealed ? nil : $0.value, sealed: $0.sealed)
             })
         }
+        service.get("settings") { _, context in
+            let (_, environment, service) = try serviceScope(context)
+            return try json(try settingsView(service, environmentID: environment.id))
+        }
+        service.patch("settings") { request, context in
+            let (_, environment, service) = try serviceScope(context)
+            let change = try await request.decode(as: ServiceSettingsChange.self, context: context)
+            let updated = try store.changeSettings(serviceID: service.id, change: change)
+            return try json(try settingsView(updated, environmentID: environment.id))
+        }
+        service.post("volumes") { request, context in
+            let (_, environment, service) = try serviceScope(context)
+            let body = try await request.decode(as: VolumeRequest.self, context: context)
+            try VolumePath.validate(body.mountPath)
+            try store.addVolume(VolumeRecord(
+                id: Identifier.make("vol"), serviceID: service.id, environmentID: environment.id,
+                name: body.name ?? "\(service.name)-volume", mountPath: body.mountPath, createdAt: Date()))
+            return try json(try settingsView(service, environmentID: environment.id), status: .created)
+        }
+        service.get("resolved-variables") { _, context in
+            let (_, environment, service) = try serviceScope(context)
+            return try json(try await orchestrator.resolvedVariables(serviceID: service.id, environmentID: environment.id))
+        }
         service.get("domains") { _, context in
             let (_, environment, service) = try serviceScope(context)
             return try json(try await domainViews(serviceID: service.id, environmentID: environment.id))
@@ -120,7 +143,14 @@ struct APIRoutes: Sendable {
             let deployment = try store.deployment(id: try context.parameters.require("deployment"))
             let kind = LogKind(rawValue: request.uri.queryParameters["kind"].map(String.init) ?? "deploy") ?? .deploy
             let follow = request.uri.queryParameters["follow"] == "true"
-            return logResponse(deploymentID: deployment.id, kind: kind, follow: follow)
+            // A log that can no longer grow ends the stream once its lines are sent, even
+            // after a restart of the server (which forgets which logs were closed).
+            let finished: Bool =
+                switch kind {
+                case .build: ![.queued, .waiting, .initializing, .building].contains(deployment.status)
+                case .deploy: deployment.status.isFinal
+                }
+            return logResponse(deploymentID: deployment.id, kind: kind, follow: follow, finished: finished)
         }
         v1.get("deployments/:deployment/events") { _, context in
             let deployment = try store.deployment(id: try context.parameters.require("deployment"))
@@ -167,12 +197,12 @@ struct APIRoutes: Sendable {
 
     /// Log lines as newline-delimited JSON; with `follow`, the response stays open and
     /// streams new lines until the log closes or the client goes away.
-    private func logResponse(deploymentID: String, kind: LogKind, follow: Bool) -> Response {
+    private func logResponse(deploymentID: String, kind: LogKind, follow: Bool, finished: Bool) -> Response {
         let logs = orchestrator.logs
         let body = ResponseBody { writer in
             let encoder = YardJSON.encoder()
             if follow {
-                for await line in logs.follow(deploymentID: deploymentID, kind: kind, closedWhenIdle: false) {
+                for await line in logs.follow(deploymentID: deploymentID, kind: kind, closedWhenIdle: finished) {
                     var data = try encoder.encode(line)
                     data.append(0x0A)
                     try await writer.write(ByteBuffer(bytes: data))
@@ -222,6 +252,15 @@ struct APIRoutes: Sendable {
 
     // MARK: Views
 
+    private func settingsView(_ service: ServiceRecord, environmentID: String) throws -> ServiceSettingsView {
+        let volume = try store.volume(serviceID: service.id, environmentID: environmentID)
+        return ServiceSettingsView(
+            limits: (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits(),
+            egress: service.egress,
+            volume: volume.map { VolumeView(name: $0.name, mountPath: $0.mountPath) }
+        )
+    }
+
     private func projectView(_ project: ProjectRecord) throws -> ProjectView {
         ProjectView(
             id: project.id, name: project.name, createdAt: project.createdAt,
@@ -249,11 +288,19 @@ struct APIRoutes: Sendable {
             provider: result?.plan.provider, startCommand: result?.startCommand,
             createdAt: deployment.createdAt, updatedAt: deployment.updatedAt,
             history: try store.events(deploymentID: deployment.id).map { DeploymentEventView(status: $0.status, reason: $0.reason, at: $0.at) },
-            replicas: try store.replicas(deploymentID: deployment.id).filter { $0.status != .removed }.map {
-                ReplicaView(id: $0.id, status: $0.status, port: $0.port, pid: $0.pid, restarts: $0.restarts)
-            },
+            replicas: try await replicaViews(deploymentID: deployment.id),
             url: await domain.asyncMap { await orchestrator.url(forHostname: $0.hostname) }
         )
+    }
+
+    private func replicaViews(deploymentID: String) async throws -> [ReplicaView] {
+        var views: [ReplicaView] = []
+        for replica in try store.replicas(deploymentID: deploymentID) where replica.status != .removed {
+            let usage = replica.status == .running ? await orchestrator.usage(replicaID: replica.id) : nil
+            views.append(ReplicaView(id: replica.id, status: replica.status, port: replica.port, pid: replica.pid,
+                                     restarts: replica.restarts, address: replica.address, lastExit: replica.lastExit, usage: usage))
+        }
+        return views
     }
 
     private func serviceStatus(_ service: ServiceRecord, environment: EnvironmentRecord) async throws -> ServiceStatusView {
@@ -265,6 +312,16 @@ struct APIRoutes: Sendable {
             latest: try await deployments.first.asyncMap { try await deploymentView($0) },
             live: try await deployments.first(where: { $0.id == liveID }).asyncMap { try await deploymentView($0) }
         )
+    }
+}
+
+/// Volume mount paths: absolute, not a system folder the sandbox needs.
+enum VolumePath {
+    static func validate(_ path: String) throws {
+        let reserved = ["/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/sbin", "/sys", "/tmp", "/usr", "/var"]
+        guard path.hasPrefix("/"), !path.contains(".."), !reserved.contains(path) else {
+            throw YardError(.invalidInput, "'\(path)' cannot be a volume mount path: use an absolute path such as /data, not a system folder")
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import YardCore
+import YardRuntime
 
 /// How one service is built and started: the detected provider's steps with every
 /// override (config file, Procfile, `RAILPACK_*` variables) already applied.
@@ -53,6 +54,8 @@ public struct BuildRequest: Sendable {
     public var variables: [String: String]
     /// The base environment of build steps (PATH, HOME, LANG).
     public var hostEnvironment: [String: String]
+    /// The sandbox every build step runs in; nil runs them as plain processes.
+    public var sandbox: SandboxSpec?
 
     public init(
         sourceDirectory: URL,
@@ -61,7 +64,8 @@ public struct BuildRequest: Sendable {
         startCommand: String? = nil,
         procfileWeb: String? = nil,
         variables: [String: String] = [:],
-        hostEnvironment: [String: String] = [:]
+        hostEnvironment: [String: String] = [:],
+        sandbox: SandboxSpec? = nil
     ) {
         self.sourceDirectory = sourceDirectory
         self.appDirectory = appDirectory
@@ -70,6 +74,7 @@ public struct BuildRequest: Sendable {
         self.procfileWeb = procfileWeb
         self.variables = variables
         self.hostEnvironment = hostEnvironment
+        self.sandbox = sandbox
     }
 }
 

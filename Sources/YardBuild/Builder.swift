@@ -48,7 +48,8 @@ public struct Builder: Sendable {
 
         for step in outcome.steps {
             log(.system, "$ \(step.command)")
-            let spec = LaunchSpec.shell(step.command, environment: environment, workingDirectory: directory, label: "build")
+            var spec = LaunchSpec.shell(step.command, environment: environment, workingDirectory: directory, label: "build")
+            spec.sandbox = request.sandbox
             let reason = try await runToCompletion(spec, command: step.command, output: log)
             guard reason.isSuccess else {
                 throw YardError(.buildFailed, failureMessage(step: step, reason: reason, provider: plan.provider))
@@ -110,6 +111,7 @@ public struct Builder: Sendable {
             switch reason {
             case .exited(let code): "exited with code \(code)"
             case .signaled(let signal): "was killed by signal \(signal)"
+            case .oomKilled: "was killed for going over its memory limit"
             }
         let message = "build step `\(step.command)` \(ended)"
         switch (step.phase, provider) {
@@ -168,12 +170,13 @@ public struct Builder: Sendable {
     ) async throws(YardError) -> String {
         let directory = request.appDirectory.standardizedFileURL
         let stdout = CapturedLines()
-        let spec = LaunchSpec.shell(
+        var spec = LaunchSpec.shell(
             "swift package dump-package",
             environment: environment,
             workingDirectory: directory.path,
             label: "build"
         )
+        spec.sandbox = request.sandbox
         let reason = try await runToCompletion(spec, command: "swift package dump-package") { stream, line in
             if stream == .stdout { stdout.append(line) } else { log(stream, line) }
         }

@@ -48,9 +48,13 @@ struct Init: AsyncParsableCommand {
         try await reportingErrors {
             let folder = options.folder
             let projectName = name ?? ResourceName.slug(folder.lastPathComponent)
-            let project = try await options.client().createProject(name: projectName)
+            let client = try options.client()
+            let project = try await client.createProject(name: projectName)
             var config = try CLIConfig.load()
             let service = options.service ?? ResourceName.slug(folder.lastPathComponent)
+            // The folder's service exists from now on, so variables, limits and volumes can be
+            // set before the first `yard up`.
+            _ = try await client.createService(project: project.name, name: service)
             config.links[folder.standardizedFileURL.path] = .init(project: project.name, environment: "production", service: service)
             try config.save()
             if options.json { try Output.json(project) } else {

@@ -58,7 +58,6 @@ enum Output {
 
     /// Makes printed lines visible at once when stdout is a pipe (tests, `| tee`).
     static func flush() {
-        _ = FileHandle.standardOutput
         fflush(nil)
     }
 

@@ -7,6 +7,7 @@ import YardAPI
 import YardClient
 import YardControl
 import YardCore
+import YardNetwork
 import YardRouter
 import YardRuntime
 import YardStore
@@ -37,9 +38,28 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Do not write the CLI credentials to the CLI config file.")
     var noCliLogin = false
 
+    @Option(help: "How replicas run: auto (the sandbox when the machine can isolate), sandbox, or plain.")
+    var runtime: RuntimeChoice = .auto
+
+    @Option(help: "Prefix of the namespaces, veths, bridges and cgroups this server creates (and cleans up at start).")
+    var networkPrefix = "yard"
+
+    @Option(help: "Private networks are 10.<octet>.<n>.0/24, one per environment.")
+    var privateNetworkOctet = 213
+
+    enum RuntimeChoice: String, ExpressibleByArgument, CaseIterable {
+        case auto, sandbox, plain
+    }
+
     func validate() throws {
         guard (0...65535).contains(httpPort), (0...65535).contains(apiPort) else {
             throw ValidationError("ports must be between 0 and 65535")
+        }
+        guard (1...254).contains(privateNetworkOctet) else {
+            throw ValidationError("--private-network-octet must be between 1 and 254")
+        }
+        guard (1...6).contains(networkPrefix.count), networkPrefix.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber) }) else {
+            throw ValidationError("--network-prefix must be 1-6 lower-case letters or digits (interface names are short)")
         }
     }
 
@@ -51,17 +71,21 @@ struct Serve: AsyncParsableCommand {
             let store = try SQLiteStore(directory: dataDirectory)
             let token = try AdminToken.ensure(store: store, dataDirectory: dataDirectory)
             Supervisor.becomeSubreaper()
-            let launcher = PlainProcessLauncher()
+            let (launcher, network) = try await chooseRuntime(logger: logger)
             let router = Router(configuration: .init(host: httpHost, port: httpPort), logger: logger)
+            var configuration = Orchestrator.Configuration(
+                dataDirectory: dataDirectory,
+                baseDomain: baseDomain,
+                platformExecutable: Self.executablePath(),
+                hostEnvironment: Self.replicaBaseEnvironment(isolated: network != nil)
+            )
+            configuration.privateNetworkBase = privateNetworkOctet
+            configuration.networkPrefix = networkPrefix
             let orchestrator = Orchestrator(
-                configuration: .init(
-                    dataDirectory: dataDirectory,
-                    baseDomain: baseDomain,
-                    platformExecutable: Self.executablePath(),
-                    hostEnvironment: Self.replicaBaseEnvironment()
-                ),
+                configuration: configuration,
                 store: store,
                 launcher: launcher,
+                network: network,
                 router: router,
                 logger: logger
             )
@@ -97,6 +121,10 @@ struct Serve: AsyncParsableCommand {
                 )
             )
             try await group.run()
+            if network != nil {
+                // Every replica is stopped by now: remove our cgroup tree itself.
+                _ = try? await SandboxLauncher.removeLeftovers(cgroupParent: networkPrefix)
+            }
         }
     }
 
@@ -138,6 +166,25 @@ struct Serve: AsyncParsableCommand {
         Output.flush()
     }
 
+    /// The sandbox when the machine can isolate (root, bwrap, namespaces, cgroups, ip);
+    /// plain processes on loopback otherwise, said loudly.
+    private func chooseRuntime(logger: Logger) async throws -> (any ProcessLauncher, NetworkFabric?) {
+        if runtime == .plain { return (PlainProcessLauncher(), nil) }
+        let (sandboxOK, sandboxReason) = SandboxLauncher.isAvailable(cgroupParent: networkPrefix)
+        let (networkOK, networkReason) = NetworkFabric.isAvailable()
+        guard sandboxOK && networkOK else {
+            let reason = [sandboxOK ? nil : sandboxReason, networkOK ? nil : networkReason].compactMap { $0 }.joined(separator: "; ")
+            if runtime == .sandbox {
+                throw YardError(.unavailable, "--runtime sandbox was asked for, but this machine cannot isolate: \(reason)")
+            }
+            return (PlainFallbackLauncher(reason: reason), nil)
+        }
+        // After a crash: cgroups the previous run left (their processes are stopped by recovery).
+        _ = try? await SandboxLauncher.removeLeftovers(cgroupParent: networkPrefix)
+        let launcher = SandboxLauncher(configuration: .init(cgroupParent: networkPrefix))
+        return (launcher, NetworkFabric(configuration: .init(namePrefix: networkPrefix), logger: logger))
+    }
+
     static func defaultDataDirectory() -> String {
         if getuid() == 0 { return "/var/lib/switchyard" }
         return NSHomeDirectory() + "/.local/share/switchyard"
@@ -149,10 +196,27 @@ struct Serve: AsyncParsableCommand {
 
     /// What every build step and replica starts from: a usable PATH and locale, nothing else of
     /// the operator's environment (it may hold secrets).
-    static func replicaBaseEnvironment() -> [String: String] {
+    static func replicaBaseEnvironment(isolated: Bool) -> [String: String] {
         let env = ProcessInfo.processInfo.environment
-        let path = env["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        return ["PATH": path, "LANG": "C.UTF-8", "HOME": env["HOME"] ?? "/root"]
+        let system = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        guard isolated else {
+            return ["PATH": env["PATH"] ?? system, "LANG": "C.UTF-8", "HOME": env["HOME"] ?? "/root"]
+        }
+        // Sandboxed replicas run as nobody: only system-wide toolchains are usable (a
+        // toolchain under /root is not). The Swift toolchain's folder is kept for builds.
+        var path = system
+        if let swift = Self.toolchainDirectory(), !system.split(separator: ":").contains(Substring(swift)) {
+            path += ":" + swift
+        }
+        return ["PATH": path, "LANG": "C.UTF-8", "HOME": "/tmp"]
+    }
+
+    /// The folder of the `swift` the server's PATH finds.
+    static func toolchainDirectory() -> String? {
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            if FileManager.default.isExecutableFile(atPath: "\(directory)/swift") { return String(directory) }
+        }
+        return nil
     }
 }
 
@@ -182,5 +246,17 @@ struct StaticServe: AsyncParsableCommand {
         logger.logLevel = .warning
         let app = StaticFileServer.makeApplication(root: root, host: host, port: port, logger: logger)
         try await app.runService()
+    }
+}
+
+/// The plain launcher, saying why the machine could not isolate.
+private struct PlainFallbackLauncher: ProcessLauncher {
+    let plain = PlainProcessLauncher()
+    let reason: String
+
+    var isolation: String { "none: plain processes on loopback (cannot isolate: \(reason))" }
+
+    func launch(_ spec: LaunchSpec, output: @escaping OutputHandler) async throws -> any LaunchedProcess {
+        try await plain.launch(spec, output: output)
     }
 }

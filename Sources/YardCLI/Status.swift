@@ -23,7 +23,14 @@ struct Status: AsyncParsableCommand {
                 if let live = service.live {
                     print("  live      \(live.id)  \(live.status.rawValue)  \(live.provider ?? "")  since \(Output.time(live.updatedAt))")
                     for replica in live.replicas {
-                        print("    replica \(replica.id)  \(replica.status.rawValue)  port \(replica.port)  pid \(replica.pid.map(String.init) ?? "-")  restarts \(replica.restarts)")
+                        var line = "    replica \(replica.id)  \(replica.status.rawValue)  \(replica.address ?? "127.0.0.1"):\(replica.port)"
+                        line += "  pid \(replica.pid.map(String.init) ?? "-")  restarts \(replica.restarts)"
+                        if let usage = replica.usage {
+                            let cpu = Double(usage.cpuNanoseconds) / 1e9
+                            line += "  cpu \(String(format: "%.2f", cpu))s  mem \(ByteSize.format(Int64(usage.memoryBytes)))"
+                        }
+                        if let lastExit = replica.lastExit { line += "  last exit: \(lastExit)" }
+                        print(line)
                     }
                 } else {
                     print("  live      none")

@@ -9,7 +9,8 @@ public struct Yard: AsyncParsableCommand {
         version: SwitchyardVersion.current,
         subcommands: [
             Serve.self, Login.self, Init.self, Link.self, List.self, Up.self, Status.self, Logs.self,
-            Variables.self, Domain.self, Redeploy.self, Restart.self, Down.self, StaticServe.self,
+            Variables.self, Domain.self, Redeploy.self, Restart.self, Down.self, Scale.self, Volume.self,
+            Shell.self, Run.self, StaticServe.self,
         ]
     )
 

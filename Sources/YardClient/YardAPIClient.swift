@@ -36,6 +36,9 @@ public struct YardAPIClient: Sendable {
     public func createProject(name: String) async throws -> ProjectView {
         try await send(.POST, "projects", body: CreateProjectRequest(name: name))
     }
+    public func createService(project: String, name: String, configPath: String? = nil) async throws -> ServiceView {
+        try await send(.POST, "projects/\(project.pathEscaped)/services", body: CreateServiceRequest(name: name, configPath: configPath))
+    }
     public func status(project: String, environment: String) async throws -> StatusView {
         try await get("projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/status")
     }
@@ -117,12 +120,12 @@ public struct YardAPIClient: Sendable {
         return URL(string: text)!
     }
 
-    private func get<T: Decodable>(_ path: String) async throws -> T {
+    fileprivate func get<T: Decodable>(_ path: String) async throws -> T {
         let (head, data) = try await HTTPConnection.fetch(HTTPConnection.Request(url: url(path), headers: authHeaders))
         return try decode(head, data)
     }
 
-    private func send<T: Decodable, B: Encodable>(_ method: HTTPMethod, _ path: String, body: B?) async throws -> T {
+    fileprivate func send<T: Decodable, B: Encodable>(_ method: HTTPMethod, _ path: String, body: B?) async throws -> T {
         var headers = authHeaders
         var data: Data?
         if let body {
@@ -177,4 +180,20 @@ private actor LastValue<T: Sendable> {
 extension String {
     var pathEscaped: String { addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? self }
     var queryEscaped: String { addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? self }
+}
+
+extension YardAPIClient {
+    public func settings(_ scope: Scope) async throws -> ServiceSettingsView { try await get("\(scope.path)/settings") }
+
+    public func changeSettings(_ scope: Scope, _ change: ServiceSettingsChange) async throws -> ServiceSettingsView {
+        try await send(.PATCH, "\(scope.path)/settings", body: change)
+    }
+
+    public func addVolume(_ scope: Scope, mountPath: String, name: String?) async throws -> ServiceSettingsView {
+        try await send(.POST, "\(scope.path)/volumes", body: VolumeRequest(mountPath: mountPath, name: name))
+    }
+
+    public func resolvedVariables(_ scope: Scope) async throws -> [String: String] {
+        try await get("\(scope.path)/resolved-variables")
+    }
 }

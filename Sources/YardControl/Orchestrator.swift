@@ -4,6 +4,7 @@ import ServiceLifecycle
 import YardBuild
 import YardConfig
 import YardCore
+import YardNetwork
 import YardRouter
 import YardRuntime
 import YardStore
@@ -23,6 +24,10 @@ public actor Orchestrator: Service {
         public var restartBaseBackoff: Duration = .seconds(1)
         /// Environment every build step and replica starts from.
         public var hostEnvironment: [String: String]
+        /// The /16 the environments' private /24s are carved from (second octet).
+        public var privateNetworkBase: Int = 213
+        /// Prefix of every namespace, veth and bridge this server creates (and removes at start).
+        public var networkPrefix: String = "yard"
 
         public init(dataDirectory: URL, baseDomain: String, platformExecutable: String, hostEnvironment: [String: String]) {
             self.dataDirectory = dataDirectory
@@ -44,7 +49,13 @@ public actor Orchestrator: Service {
     private struct ReplicaState {
         var id: String
         var deploymentID: String
+        var serviceName: String
+        var environmentID: String
         var port: Int
+        /// Where the router and the health checker reach it.
+        var address: String
+        /// Whether it has a network namespace to remove.
+        var isAttached: Bool
         var status: ReplicaStatus
     }
 
@@ -59,10 +70,12 @@ public actor Orchestrator: Service {
     public nonisolated let statuses = StatusBroadcast()
     public nonisolated let isolation: String
     private let launcher: any ProcessLauncher
+    /// The private networks; nil when replicas run as plain processes on loopback.
+    private let network: NetworkFabric?
     private let router: Router
     private let logger: Logger
     private let builder: Builder
-    private var supervisor: Supervisor!
+    private let supervisor: Supervisor
     private let supervisorEvents: AsyncStream<SupervisorEvent>
     private let supervisorEventsContinuation: AsyncStream<SupervisorEvent>.Continuation
     private let jobs: AsyncStream<(ServiceKey, Job)>
@@ -78,10 +91,12 @@ public actor Orchestrator: Service {
         configuration: Configuration,
         store: SQLiteStore,
         launcher: any ProcessLauncher,
+        network: NetworkFabric? = nil,
         router: Router,
         logger: Logger
     ) {
         self.configuration = configuration
+        self.network = network
         self.store = store
         self.logs = LogStore(directory: configuration.dataDirectory.appendingPathComponent("logs"))
         self.launcher = launcher
@@ -90,13 +105,19 @@ public actor Orchestrator: Service {
         self.logger = logger
         self.builder = Builder(
             configuration: .init(platformExecutable: configuration.platformExecutable),
-            launcher: launcher
+            launcher: BuildProcessRecorder(launcher: launcher)
         )
-        (supervisorEvents, supervisorEventsContinuation) = AsyncStream.makeStream()
+        let (events, eventsContinuation) = AsyncStream.makeStream(of: SupervisorEvent.self)
+        (supervisorEvents, supervisorEventsContinuation) = (events, eventsContinuation)
+        self.supervisor = Supervisor(launcher: launcher, logger: logger) { event in
+            eventsContinuation.yield(event)
+        }
         (jobs, jobsContinuation) = AsyncStream.makeStream()
     }
 
     private var artifactsDirectory: URL { configuration.dataDirectory.appendingPathComponent("artifacts") }
+    private var runDirectory: URL { configuration.dataDirectory.appendingPathComponent("run") }
+    private var volumesDirectory: URL { configuration.dataDirectory.appendingPathComponent("volumes") }
     private var sourcesDirectory: URL { configuration.dataDirectory.appendingPathComponent("sources") }
 
     /// The router's port, for the URLs the API shows.
@@ -111,12 +132,12 @@ public actor Orchestrator: Service {
     // MARK: Service
 
     public func run() async throws {
-        let continuation = supervisorEventsContinuation
-        let supervisor = Supervisor(launcher: launcher, logger: logger) { event in
-            continuation.yield(event)
-        }
-        self.supervisor = supervisor
         try recover()
+        if network != nil {
+            // After a crash: namespaces, veths and bridges of the previous run, whose
+            // processes recover() has just stopped.
+            await NetworkFabric.removeLeftovers(prefix: configuration.networkPrefix)
+        }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.consumeSupervisorEvents() }
@@ -132,6 +153,7 @@ public actor Orchestrator: Service {
         // Shutdown: stop every replica; their deployments stay SUCCESS and come back at
         // the next start.
         await supervisor.stopAll(gracePeriod: .seconds(5))
+        await network?.removeAll()
     }
 
     private func consumeSupervisorEvents() async {
@@ -214,6 +236,25 @@ public actor Orchestrator: Service {
         live[ServiceKey(serviceID: serviceID, environmentID: environmentID)]
     }
 
+    /// The variables a replica of this service would get now (`yard run`): the user's
+    /// variables and the `RAILWAY_*` ones, without the per-replica `PORT` and replica id.
+    public func resolvedVariables(serviceID: String, environmentID: String) throws -> [String: String] {
+        let key = ServiceKey(serviceID: serviceID, environmentID: environmentID)
+        let service = try store.service(id: serviceID)
+        let environment = try store.environment(id: environmentID)
+        let project = try store.project(service.projectID)
+        let domain = try store.domains(serviceID: serviceID, environmentID: environmentID).first?.hostname ?? ""
+        var result = try variables(key)
+        result.merge(railwayVariables(project: project, environment: environment, service: service,
+                                      deploymentID: live[key] ?? "", domain: domain)) { user, _ in user }
+        return result
+    }
+
+    /// Live CPU and memory use of a replica, read from its cgroup.
+    public func usage(replicaID: String) async -> ResourceUsage? {
+        await supervisor.usage(of: replicaID)
+    }
+
     // MARK: Queue
 
     /// Jobs of one service run one at a time, in order; different services run in parallel.
@@ -263,6 +304,27 @@ public actor Orchestrator: Service {
         return { stream, line in logs.append(deploymentID: id, kind: .build, stream: stream, message: line) }
     }
 
+    /// Build steps run boxed too, but on the host's network (they need package registries;
+    /// the private network does not exist during builds, as on Railway), as the same
+    /// unprivileged uid as replicas, with only the app folder (which it owns) writable.
+    private func buildSandbox(deploymentID: String, appDirectory: URL, service: ServiceRecord) -> SandboxSpec? {
+        guard network != nil else { return nil }
+        let limits = (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits()
+        return SandboxSpec(
+            hostname: "build",
+            networkNamespace: nil,
+            writableBinds: [BindMount(source: appDirectory.path, target: appDirectory.path)],
+            hiddenPaths: [configuration.dataDirectory.path],
+            runAsRoot: false,
+            limits: ResourceLimits(memoryBytes: limits.memoryBytes, cpus: nil, maxProcesses: limits.maxProcesses),
+            cgroupName: "build-\(deploymentID)"
+        )
+    }
+
+    private func buildPidsFile(_ deploymentID: String) -> URL {
+        artifactsDirectory.appendingPathComponent(deploymentID).appendingPathComponent("build.pids")
+    }
+
     private func runPipeline(deploymentID id: String, key: ServiceKey) async {
         let log = buildLog(id)
         var started: [String] = []
@@ -276,6 +338,10 @@ public actor Orchestrator: Service {
                 throw YardError(.internal, "deployment \(id) has no stored source")
             }
             try SourceArchive.extract(URL(fileURLWithPath: sourcePath), into: appDirectory)
+            if network != nil {
+                // The unprivileged build steps write dependencies into the app folder.
+                try SourceArchive.changeOwner(of: appDirectory, to: Self.sandboxUID)
+            }
             log(.system, "source unpacked (sha256 \(deployment.sourceHash?.prefix(12) ?? "?"))")
 
             let config = try ConfigLoader.load(
@@ -302,7 +368,11 @@ public actor Orchestrator: Service {
                     startCommand: deploy.startCommand,
                     procfileWeb: config.procfileWeb,
                     variables: userVariables,
-                    hostEnvironment: configuration.hostEnvironment
+                    hostEnvironment: configuration.hostEnvironment.merging(
+                        [BuildProcessRecorder.marker: id, BuildProcessRecorder.recordFile: buildPidsFile(id).path]
+                            .merging(network == nil ? [:] : ["HOME": "/tmp"]) { a, _ in a }
+                    ) { _, marker in marker },
+                    sandbox: buildSandbox(deploymentID: id, appDirectory: appDirectory, service: service)
                 ),
                 log: log
             )
@@ -319,14 +389,20 @@ public actor Orchestrator: Service {
             }
             logs.close(deploymentID: id, kind: .build)
 
+            if try store.volume(serviceID: key.serviceID, environmentID: key.environmentID) != nil, let previous = live[key] {
+                // A volume is never mounted into two running deployments: the old one stops first.
+                logs.append(deploymentID: id, kind: .deploy, stream: .system,
+                            message: "this service has a volume: stopping \(previous) before starting the new replicas")
+                live.removeValue(forKey: key)
+                await retire(deploymentID: previous, overlap: 0, draining: deploy.drainingSeconds)
+            }
             started = try await startReplicas(deployment: deployment, result: result, settings: deploy, variables: runtimeVariables)
             try await cutOver(to: id, key: key, settings: deploy)
         } catch {
             let message = Self.describe(error)
             log(.system, "error: \(message)")
             for replicaID in started {
-                await supervisor.stop(replicaID: replicaID, gracePeriod: .seconds(2))
-                markReplica(replicaID, .removed)
+                await removeReplica(replicaID, grace: .seconds(2))
             }
             _ = try? transition(id, .failed, reason: message)
             logs.close(deploymentID: id, kind: .build)
@@ -361,9 +437,7 @@ public actor Orchestrator: Service {
     private func stopReplicas(of deploymentID: String, grace: Duration) async {
         let ids = replicas.values.filter { $0.deploymentID == deploymentID }.map(\.id)
         for replicaID in ids {
-            await supervisor.stop(replicaID: replicaID, gracePeriod: grace)
-            markReplica(replicaID, .removed)
-            replicas.removeValue(forKey: replicaID)
+            await removeReplica(replicaID, grace: grace)
         }
     }
 
@@ -377,7 +451,15 @@ public actor Orchestrator: Service {
     ) async throws -> [String] {
         var started: [String] = []
         do {
-            for ordinal in 0..<max(1, settings.numReplicas) {
+            let service = try store.service(id: deployment.serviceID)
+            let limits = (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits()
+            let volume = try store.volume(serviceID: service.id, environmentID: deployment.environmentID)
+            let count = volume == nil ? max(1, settings.numReplicas) : 1
+            if volume != nil && settings.numReplicas > 1 {
+                logs.append(deploymentID: deployment.id, kind: .deploy, stream: .system,
+                            message: "warning: a service with a volume runs one replica (numReplicas \(settings.numReplicas) ignored)")
+            }
+            for ordinal in 0..<count {
                 let replicaID = "\(deployment.id.replacingOccurrences(of: "dep_", with: "rep_"))-\(ordinal)-\(Identifier.make("r").suffix(4))"
                 let port = try PortAllocator.freePort(host: configuration.replicaHost)
                 var environment = configuration.hostEnvironment
@@ -385,16 +467,26 @@ public actor Orchestrator: Service {
                 environment.merge(variables) { _, user in user }
                 environment["PORT"] = String(port)
                 environment["RAILWAY_REPLICA_ID"] = replicaID
+                let placement = try await place(
+                    replicaID: replicaID, deployment: deployment, service: service, limits: limits, volume: volume,
+                    runAsRoot: variables["RAILWAY_RUN_UID"] == "0", environment: &environment
+                )
                 try store.saveReplica(
                     ReplicaRecord(id: replicaID, deploymentID: deployment.id, ordinal: ordinal, port: port, pid: nil,
-                                  status: .initializing, restarts: 0, updatedAt: Date()))
-                replicas[replicaID] = ReplicaState(id: replicaID, deploymentID: deployment.id, port: port, status: .initializing)
+                                  status: .initializing, restarts: 0, updatedAt: Date(),
+                                  address: placement.sandbox == nil ? nil : placement.address))
+                replicas[replicaID] = ReplicaState(
+                    id: replicaID, deploymentID: deployment.id, serviceName: service.name,
+                    environmentID: deployment.environmentID, port: port, address: placement.address,
+                    isAttached: placement.sandbox != nil, status: .initializing)
                 started.append(replicaID)
+                refreshHosts(environmentID: deployment.environmentID)
                 let spec = ReplicaSpec(
                     id: replicaID,
                     deploymentID: deployment.id,
-                    launch: .shell(result.startCommand, environment: environment,
-                                   workingDirectory: deployment.artifactPath ?? "/", label: replicaID),
+                    launch: LaunchSpec(arguments: ["/bin/sh", "-c", result.startCommand], environment: environment,
+                                       workingDirectory: deployment.artifactPath ?? "/", label: replicaID,
+                                       sandbox: placement.sandbox),
                     restartPolicy: RestartPolicy(
                         type: settings.restartPolicyType,
                         maxRetries: settings.restartPolicyMaxRetries,
@@ -402,37 +494,110 @@ public actor Orchestrator: Service {
                     )
                 )
                 logs.append(deploymentID: deployment.id, kind: .deploy, stream: .system, replica: replicaID,
-                            message: "starting replica \(ordinal + 1) of \(settings.numReplicas) on port \(port): \(result.startCommand)")
+                            message: "starting replica \(ordinal + 1) of \(count) at \(placement.address):\(port): \(result.startCommand)")
                 try await supervisor.start(spec)
             }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for replicaID in started {
                     let port = replicas[replicaID]?.port ?? 0
-                    group.addTask { try await self.waitHealthy(replicaID: replicaID, port: port, deploymentID: deployment.id, settings: settings) }
+                    let address = replicas[replicaID]?.address ?? configuration.replicaHost
+                    group.addTask {
+                        try await self.waitHealthy(replicaID: replicaID, address: address, port: port,
+                                                   deploymentID: deployment.id, settings: settings)
+                    }
                 }
                 try await group.waitForAll()
             }
             return started
         } catch {
             for replicaID in started {
-                await supervisor.stop(replicaID: replicaID, gracePeriod: .seconds(2))
-                markReplica(replicaID, .removed)
-                replicas.removeValue(forKey: replicaID)
+                await removeReplica(replicaID, grace: .seconds(2))
             }
             throw error
         }
     }
 
-    private func waitHealthy(replicaID: String, port: Int, deploymentID: String, settings: DeploySettings) async throws {
+    /// Where a replica runs: its own network namespace and sandbox when the machine can
+    /// isolate, else a plain process on loopback. Adds the variables that depend on it.
+    private func place(
+        replicaID: String, deployment: DeploymentRecord, service: ServiceRecord, limits: ResourceLimits,
+        volume: VolumeRecord?, runAsRoot: Bool, environment: inout [String: String]
+    ) async throws -> (address: String, sandbox: SandboxSpec?) {
+        var volumeBind: BindMount?
+        if let volume {
+            let directory = volumesDirectory.appendingPathComponent(volume.id)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            // Replicas run unprivileged: the volume belongs to them.
+            _ = chown(directory.path, Self.sandboxUID, Self.sandboxUID)
+            environment["RAILWAY_VOLUME_NAME"] = volume.name
+            // Without a sandbox there is no bind mount: the app gets the host folder itself.
+            environment["RAILWAY_VOLUME_MOUNT_PATH"] = network == nil ? directory.path : volume.mountPath
+            volumeBind = BindMount(source: directory.path, target: volume.mountPath)
+        }
+        guard let network else { return (configuration.replicaHost, nil) }
+        let subnet = Subnet(index: try store.subnetIndex(environmentID: deployment.environmentID), base: configuration.privateNetworkBase)
+        _ = try await network.ensureEnvironment(environmentID: deployment.environmentID, subnet: subnet)
+        let attachment = try await network.attach(replicaID: replicaID, environmentID: deployment.environmentID, egress: service.egress)
+        let hosts = runDirectory.appendingPathComponent(replicaID).appendingPathComponent("hosts")
+        try FileManager.default.createDirectory(at: hosts.deletingLastPathComponent(), withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: hosts.path, contents: nil)
+        environment["HOME"] = "/tmp"
+        let app = deployment.artifactPath ?? "/"
+        let sandbox = SandboxSpec(
+            hostname: replicaID,
+            networkNamespace: attachment.namespace,
+            readOnlyBinds: [BindMount(source: app, target: app)],
+            writableBinds: volumeBind.map { [$0] } ?? [],
+            hostsFile: hosts.path,
+            hiddenPaths: [configuration.dataDirectory.path],
+            runAsRoot: runAsRoot,
+            limits: limits,
+            cgroupName: replicaID
+        )
+        return (attachment.address, sandbox)
+    }
+
+    /// The uid unprivileged replicas run as (nobody).
+    static let sandboxUID: UInt32 = 65534
+
+    /// Rewrites the hosts file of every replica of an environment: `<service>.railway.internal`
+    /// → that service's replica addresses, ordered per viewer to spread connections.
+    private func refreshHosts(environmentID: String) {
+        guard network != nil else { return }
+        let members = replicas.values.filter { $0.environmentID == environmentID && $0.isAttached && $0.status != .removed }
+        var services: [String: [String]] = [:]
+        for member in members.sorted(by: { $0.id < $1.id }) {
+            services[member.serviceName, default: []].append(member.address)
+        }
+        for member in members {
+            let text = HostsFile.render(hostname: member.id, services: services, viewer: member.id)
+            let path = runDirectory.appendingPathComponent(member.id).appendingPathComponent("hosts").path
+            try? HostsFile.write(text, to: path)
+        }
+    }
+
+    /// Stops a replica, frees its network namespace and forgets it.
+    private func removeReplica(_ replicaID: String, grace: Duration) async {
+        await supervisor.stop(replicaID: replicaID, gracePeriod: grace)
+        markReplica(replicaID, .removed)
+        guard let state = replicas.removeValue(forKey: replicaID) else { return }
+        if state.isAttached {
+            await network?.detach(replicaID: replicaID)
+            try? FileManager.default.removeItem(at: runDirectory.appendingPathComponent(replicaID))
+            refreshHosts(environmentID: state.environmentID)
+        }
+    }
+
+    private func waitHealthy(replicaID: String, address: String, port: Int, deploymentID: String, settings: DeploySettings) async throws {
         let timeout = Duration.seconds(max(1, settings.healthcheckTimeout))
         let isAlive: @Sendable () async -> Bool = { await self.isReplicaAlive(replicaID) }
         let result: HealthResult
         if let path = settings.healthcheckPath {
             logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID,
                         message: "health check: waiting for HTTP 200 from \(path) (timeout \(settings.healthcheckTimeout)s)")
-            result = await HealthChecker.waitForHTTP(host: configuration.replicaHost, port: port, path: path, timeout: timeout, isAlive: isAlive)
+            result = await HealthChecker.waitForHTTP(host: address, port: port, path: path, timeout: timeout, isAlive: isAlive)
         } else {
-            result = await HealthChecker.waitForPort(host: configuration.replicaHost, port: port, timeout: timeout, isAlive: isAlive)
+            result = await HealthChecker.waitForPort(host: address, port: port, timeout: timeout, isAlive: isAlive)
         }
         guard result.passed else {
             throw YardError(.deployFailed, "replica \(replicaID) did not become healthy: \(result.reason)")
@@ -460,11 +625,15 @@ public actor Orchestrator: Service {
             if deployment.status != .deploying {
                 _ = try transition(id, .deploying, reason: reason)
             }
+            if try store.volume(serviceID: key.serviceID, environmentID: key.environmentID) != nil {
+                // One deployment at a time holds the volume: stop the old replicas first.
+                for replicaID in previous {
+                    await removeReplica(replicaID, grace: .seconds(max(settings.drainingSeconds, 0)))
+                }
+            }
             _ = try await startReplicas(deployment: deployment, result: result, settings: settings, variables: variables)
-            for replicaID in previous {
-                await supervisor.stop(replicaID: replicaID, gracePeriod: .seconds(max(settings.drainingSeconds, 0)))
-                markReplica(replicaID, .removed)
-                replicas.removeValue(forKey: replicaID)
+            for replicaID in previous where replicas[replicaID] != nil {
+                await removeReplica(replicaID, grace: .seconds(max(settings.drainingSeconds, 0)))
             }
             try await cutOver(to: id, key: key, settings: settings)
         } catch {
@@ -515,6 +684,7 @@ public actor Orchestrator: Service {
             }
         case .exited(let replicaID, let reason, let decision):
             guard let state = replicas[replicaID] else { return }
+            try? store.updateReplica(id: replicaID) { $0.lastExit = reason.description }
             let text: String
             switch decision {
             case .restart(let after, let attempt):
@@ -573,7 +743,7 @@ public actor Orchestrator: Service {
                 replicas.values
                     .filter { $0.deploymentID == deploymentID && $0.status == .running }
                     .sorted { $0.id < $1.id }
-                    .map { Upstream(host: configuration.replicaHost, port: $0.port, replicaID: $0.id) }
+                    .map { Upstream(host: $0.address, port: $0.port, replicaID: $0.id) }
             } ?? []
             routes[domain.hostname.lowercased()] = upstreams
         }
@@ -609,6 +779,7 @@ public actor Orchestrator: Service {
             "RAILWAY_SERVICE_NAME": service.name,
             "RAILWAY_SERVICE_ID": service.id,
             "RAILWAY_DEPLOYMENT_ID": deploymentID,
+            "RAILWAY_PRIVATE_DOMAIN": "\(service.name).railway.internal",
         ]
     }
 
@@ -645,6 +816,7 @@ public actor Orchestrator: Service {
     private func recover() throws {
         for deployment in try store.deployments(withStatus: [.queued, .waiting, .initializing, .building, .deploying]) {
             killLeftovers(of: deployment.id)
+            BuildProcessRecorder.killLeftovers(recordedIn: buildPidsFile(deployment.id), deploymentID: deployment.id)
             _ = try? transition(deployment.id, .failed,
                                 reason: "interrupted: yard serve stopped while this deployment was \(deployment.status.rawValue)")
             logs.close(deploymentID: deployment.id, kind: .build)

@@ -3,6 +3,20 @@ import YardCore
 
 /// Unpacks an uploaded source tarball with the system's `tar`.
 enum SourceArchive {
+    /// `chown -R uid:uid directory`.
+    static func changeOwner(of directory: URL, to uid: UInt32) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["chown", "-R", "\(uid):\(uid)", directory.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw YardError(.internal, "cannot hand \(directory.path) to the build user (chown failed)")
+        }
+    }
+
     static func extract(_ archive: URL, into directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let process = Process()

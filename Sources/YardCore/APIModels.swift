@@ -58,13 +58,25 @@ public struct ReplicaView: Codable, Sendable, Equatable {
     public var port: Int
     public var pid: Int32?
     public var restarts: Int
+    /// Address on the environment's private network; nil when replicas run on loopback.
+    public var address: String?
+    /// How the process last ended ("OOM-killed: …"), if it did.
+    public var lastExit: String?
+    /// Live use read from the replica's cgroup, when isolated.
+    public var usage: ResourceUsage?
 
-    public init(id: String, status: ReplicaStatus, port: Int, pid: Int32?, restarts: Int) {
+    public init(
+        id: String, status: ReplicaStatus, port: Int, pid: Int32?, restarts: Int,
+        address: String? = nil, lastExit: String? = nil, usage: ResourceUsage? = nil
+    ) {
         self.id = id
         self.status = status
         self.port = port
         self.pid = pid
         self.restarts = restarts
+        self.address = address
+        self.lastExit = lastExit
+        self.usage = usage
     }
 }
 
@@ -220,5 +232,53 @@ public struct ServerInfoView: Codable, Sendable, Equatable {
         self.routerURL = routerURL
         self.baseDomain = baseDomain
         self.isolation = isolation
+    }
+}
+
+public struct VolumeView: Codable, Sendable, Equatable {
+    public var name: String
+    public var mountPath: String
+
+    public init(name: String, mountPath: String) {
+        self.name = name
+        self.mountPath = mountPath
+    }
+}
+
+public struct VolumeRequest: Codable, Sendable, Equatable {
+    public var mountPath: String
+    public var name: String?
+
+    public init(mountPath: String, name: String?) {
+        self.mountPath = mountPath
+        self.name = name
+    }
+}
+
+/// A service's runtime settings: limits (`yard scale`), egress, volume.
+public struct ServiceSettingsView: Codable, Sendable, Equatable {
+    public var limits: ResourceLimits
+    public var egress: Bool
+    public var volume: VolumeView?
+
+    public init(limits: ResourceLimits, egress: Bool, volume: VolumeView?) {
+        self.limits = limits
+        self.egress = egress
+        self.volume = volume
+    }
+}
+
+/// A change of settings; nil fields are left as they are, `clear` resets named limits.
+public struct ServiceSettingsChange: Codable, Sendable, Equatable {
+    public var memoryBytes: Int64?
+    public var cpus: Double?
+    public var maxProcesses: Int?
+    public var egress: Bool?
+
+    public init(memoryBytes: Int64? = nil, cpus: Double? = nil, maxProcesses: Int? = nil, egress: Bool? = nil) {
+        self.memoryBytes = memoryBytes
+        self.cpus = cpus
+        self.maxProcesses = maxProcesses
+        self.egress = egress
     }
 }

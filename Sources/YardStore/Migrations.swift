@@ -90,6 +90,29 @@ enum Migrations {
                     """
             )
         }
+        migrator.registerMigration("002_isolation") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE environment_network (
+                        environment_id TEXT PRIMARY KEY REFERENCES environment(id) ON DELETE CASCADE,
+                        subnet_index INTEGER NOT NULL UNIQUE
+                    );
+                    CREATE TABLE volume (
+                        id TEXT PRIMARY KEY,
+                        service_id TEXT NOT NULL REFERENCES service(id) ON DELETE CASCADE,
+                        environment_id TEXT NOT NULL REFERENCES environment(id) ON DELETE CASCADE,
+                        name TEXT NOT NULL,
+                        mount_path TEXT NOT NULL,
+                        created_at DATETIME NOT NULL,
+                        UNIQUE (service_id, environment_id)
+                    );
+                    ALTER TABLE service ADD COLUMN resource_limits TEXT NOT NULL DEFAULT '{}';
+                    ALTER TABLE service ADD COLUMN egress INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE replica ADD COLUMN address TEXT;
+                    ALTER TABLE replica ADD COLUMN last_exit TEXT;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -51,8 +51,15 @@ public struct ServiceRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
     public var buildOverrides: String
     public var deployOverrides: String
     public var createdAt: Date
+    /// JSON of the service's `ResourceLimits` (`yard scale`).
+    public var resourceLimits: String
+    /// Whether replicas get a route out of their private network.
+    public var egress: Bool
 
-    public init(id: String, projectID: String, name: String, configPath: String?, buildOverrides: String, deployOverrides: String, createdAt: Date) {
+    public init(
+        id: String, projectID: String, name: String, configPath: String?, buildOverrides: String, deployOverrides: String,
+        createdAt: Date, resourceLimits: String = "{}", egress: Bool = false
+    ) {
         self.id = id
         self.projectID = projectID
         self.name = name
@@ -60,6 +67,8 @@ public struct ServiceRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
         self.buildOverrides = buildOverrides
         self.deployOverrides = deployOverrides
         self.createdAt = createdAt
+        self.resourceLimits = resourceLimits
+        self.egress = egress
     }
 
     enum CodingKeys: String, CodingKey {
@@ -69,6 +78,8 @@ public struct ServiceRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
         case buildOverrides = "build_overrides"
         case deployOverrides = "deploy_overrides"
         case createdAt = "created_at"
+        case resourceLimits = "resource_limits"
+        case egress
     }
 }
 
@@ -209,8 +220,15 @@ public struct ReplicaRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
     public var status: ReplicaStatus
     public var restarts: Int
     public var updatedAt: Date
+    /// The replica's address on its environment's private network (nil: loopback).
+    public var address: String?
+    /// How its process last ended, e.g. "OOM-killed: it went over its memory limit".
+    public var lastExit: String?
 
-    public init(id: String, deploymentID: String, ordinal: Int, port: Int, pid: Int32?, status: ReplicaStatus, restarts: Int, updatedAt: Date) {
+    public init(
+        id: String, deploymentID: String, ordinal: Int, port: Int, pid: Int32?, status: ReplicaStatus, restarts: Int,
+        updatedAt: Date, address: String? = nil, lastExit: String? = nil
+    ) {
         self.id = id
         self.deploymentID = deploymentID
         self.ordinal = ordinal
@@ -219,12 +237,15 @@ public struct ReplicaRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
         self.status = status
         self.restarts = restarts
         self.updatedAt = updatedAt
+        self.address = address
+        self.lastExit = lastExit
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, ordinal, port, pid, status, restarts
+        case id, ordinal, port, pid, status, restarts, address
         case deploymentID = "deployment_id"
         case updatedAt = "updated_at"
+        case lastExit = "last_exit"
     }
 }
 
@@ -245,6 +266,33 @@ public struct APITokenRecord: Codable, Sendable, Equatable, FetchableRecord, Per
     enum CodingKeys: String, CodingKey {
         case id, name
         case tokenHash = "token_hash"
+        case createdAt = "created_at"
+    }
+}
+
+public struct VolumeRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "volume"
+    public var id: String
+    public var serviceID: String
+    public var environmentID: String
+    public var name: String
+    public var mountPath: String
+    public var createdAt: Date
+
+    public init(id: String, serviceID: String, environmentID: String, name: String, mountPath: String, createdAt: Date) {
+        self.id = id
+        self.serviceID = serviceID
+        self.environmentID = environmentID
+        self.name = name
+        self.mountPath = mountPath
+        self.createdAt = createdAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name
+        case serviceID = "service_id"
+        case environmentID = "environment_id"
+        case mountPath = "mount_path"
         case createdAt = "created_at"
     }
 }

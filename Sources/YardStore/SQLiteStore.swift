@@ -294,6 +294,71 @@ public final class SQLiteStore: Sendable {
         }
     }
 
+    // MARK: Networks and volumes
+
+    /// The subnet index of an environment's private network, allocated (lowest free, from 1)
+    /// and persisted on first use.
+    public func subnetIndex(environmentID: String) throws -> Int {
+        try write { db in
+            if let index = try Int.fetchOne(db, sql: "SELECT subnet_index FROM environment_network WHERE environment_id = ?", arguments: [environmentID]) {
+                return index
+            }
+            let used = Set(try Int.fetchAll(db, sql: "SELECT subnet_index FROM environment_network"))
+            guard let index = (1...250).first(where: { !used.contains($0) }) else {
+                throw YardError(.unavailable, "every private network range is in use (250 environments); delete an environment")
+            }
+            try db.execute(sql: "INSERT INTO environment_network (environment_id, subnet_index) VALUES (?, ?)", arguments: [environmentID, index])
+            return index
+        }
+    }
+
+    public func volume(serviceID: String, environmentID: String) throws -> VolumeRecord? {
+        try pool.read { db in
+            try VolumeRecord.filter(Column("service_id") == serviceID && Column("environment_id") == environmentID).fetchOne(db)
+        }
+    }
+
+    /// Adds the service's one volume in this environment.
+    public func addVolume(_ volume: VolumeRecord) throws {
+        try write { db in
+            if let existing = try VolumeRecord
+                .filter(Column("service_id") == volume.serviceID && Column("environment_id") == volume.environmentID)
+                .fetchOne(db)
+            {
+                throw YardError(.conflict, "this service already has a volume (\(existing.name) at \(existing.mountPath)); a service has one volume")
+            }
+            try volume.insert(db)
+        }
+    }
+
+    /// Applies a settings change (`yard scale`): only the fields it sets.
+    public func changeSettings(serviceID: String, change: ServiceSettingsChange) throws -> ServiceRecord {
+        try write { db in
+            guard var service = try ServiceRecord.fetchOne(db, key: serviceID) else {
+                throw YardError(.notFound, "no service '\(serviceID)'")
+            }
+            var limits = (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits()
+            if let memory = change.memoryBytes {
+                guard memory == 0 || memory >= 16 << 20 else {
+                    throw YardError(.invalidInput, "a memory limit below 16 MiB cannot run a process; use 0 to remove the limit")
+                }
+                limits.memoryBytes = memory == 0 ? nil : memory
+            }
+            if let cpus = change.cpus {
+                guard cpus >= 0 else { throw YardError(.invalidInput, "--cpu must be positive, or 0 to remove the limit") }
+                limits.cpus = cpus == 0 ? nil : cpus
+            }
+            if let processes = change.maxProcesses {
+                guard processes >= 0 else { throw YardError(.invalidInput, "--max-processes must be positive, or 0 to remove the limit") }
+                limits.maxProcesses = processes == 0 ? nil : processes
+            }
+            service.resourceLimits = try YardJSON.encodeString(limits)
+            if let egress = change.egress { service.egress = egress }
+            try service.update(db)
+            return service
+        }
+    }
+
     // MARK: API tokens
 
     public func insertToken(_ token: APITokenRecord) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import YardClient
 import YardCore
@@ -13,6 +14,20 @@ final class YardServer: @unchecked Sendable {
     private(set) var apiURL = ""
     private(set) var routerPort = 0
     private var serveRuns = 0
+    /// Names of this server's namespaces, veths, bridges and cgroups start with it, so a test
+    /// never touches another server's, and leftovers are easy to find.
+    let networkPrefix = "ye" + String(UUID().uuidString.lowercased().prefix(3))
+    /// Each server of this test run gets its own 10.<octet>.0.0/16 (the unit tests use 10.213).
+    let privateNetworkOctet = YardServer.nextOctet()
+
+    private static let octets = Mutex(214)
+
+    private static func nextOctet() -> Int {
+        octets.withLock { next in
+            defer { next = next >= 250 ? 214 : next + 1 }
+            return next
+        }
+    }
 
     /// The binary under test: `$YARD_BINARY`, else the debug build of this package.
     static var binary: URL {
@@ -40,6 +55,29 @@ final class YardServer: @unchecked Sendable {
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
     }
 
+    /// Runs `body` against a started server and always shuts it down, also when the body
+    /// fails, so no server, replica, namespace or cgroup outlives its test.
+    static func with(_ body: (YardServer) async throws -> Void) async throws {
+        let server = try YardServer()
+        do {
+            try await server.start()
+            try await body(server)
+        } catch {
+            await server.shutdown()
+            throw error
+        }
+        await server.shutdown()
+    }
+
+    /// Whether `pid` is a live process (not gone, not a zombie waiting to be reaped).
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)...].prefix(1)
+        return state != "Z" && state != "X"
+    }
+
     /// Starts `yard serve` and waits until its API answers.
     func start() async throws {
         let endpoints = dataDirectory.appendingPathComponent("serve.json")
@@ -51,6 +89,8 @@ final class YardServer: @unchecked Sendable {
         process.executableURL = Self.binary
         process.arguments = [
             "serve", "--data-dir", dataDirectory.path, "--http-port", "0", "--api-port", "0", "--http-host", "127.0.0.1",
+            // Private ranges apart from the unit tests' (10.213.x) so both can run at once.
+            "--network-prefix", networkPrefix, "--private-network-octet", String(privateNetworkOctet),
         ]
         process.environment = environment
         let handle = try FileHandle(forWritingTo: log)
@@ -182,6 +222,38 @@ final class YardServer: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(200))
         }
         return last
+    }
+
+    /// Pids of live processes whose argv is exactly `arguments`.
+    static func pids(withCommandLine arguments: [String]) -> [Int32] {
+        let wanted = Data(arguments.joined(separator: "\0").utf8) + Data([0])
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") == wanted && isAlive(pid)
+        }
+    }
+
+    /// Network namespaces and links whose names start with `prefix`.
+    static func networkObjects(prefix: String) -> [String] {
+        let namespaces = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
+        let links = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? []
+        return (namespaces + links).filter { $0.hasPrefix(prefix) }
+    }
+
+    /// Cgroup directories named `parent` anywhere in the cgroup hierarchies, with what is in them.
+    static func cgroups(parent: String) -> [String] {
+        guard let enumerator = FileManager.default.enumerator(atPath: "/sys/fs/cgroup") else { return [] }
+        var found: [String] = []
+        while let path = enumerator.nextObject() as? String {
+            let name = (path as NSString).lastPathComponent
+            if name == parent {
+                found.append(path)
+                enumerator.skipDescendants()
+            } else if path.split(separator: "/").count > 4 {
+                enumerator.skipDescendants()
+            }
+        }
+        return found
     }
 
     /// The API client with the credentials `yard serve` wrote.

@@ -464,14 +464,15 @@ struct RouterProxyTests {
 
     @Test func closesClientConnectionsIdleBetweenRequestsOnly() async throws {
         try await withUpstreams(["slow-1"]) { upstreams in
-            let configuration = Router.Configuration(host: "127.0.0.1", port: 0, clientIdleTimeout: .milliseconds(200))
+            // Generous enough that a loaded machine sends the first request within it.
+            let configuration = Router.Configuration(host: "127.0.0.1", port: 0, clientIdleTimeout: .seconds(1))
             try await withRouter(routes: ["slow.localhost": [upstreams[0].upstream]], configuration: configuration) {
                 _,
                 port in
-                try await withTimeout(seconds: 5) {
+                try await withTimeout(seconds: 10) {
                     try await TestConnection.with(port: port) { connection in
                         // A request that takes longer than the idle timeout is not cut off…
-                        let response = try await connection.request(.GET, "/slow?ms=500", host: "slow.localhost")
+                        let response = try await connection.request(.GET, "/slow?ms=2000", host: "slow.localhost")
                         #expect(response.status == .ok)
                         // …but the quiet connection afterwards is closed.
                         let closed = await connection.serverClosed()

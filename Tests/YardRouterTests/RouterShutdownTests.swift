@@ -32,7 +32,8 @@ struct RouterShutdownTests {
                                 HTTPRequestHead(
                                     version: .http1_1,
                                     method: .GET,
-                                    uri: "/slow?ms=400",
+                                    // Long enough that shutdown begins before the response does.
+                                    uri: "/slow?ms=2000",
                                     headers: ["Host": "slow.localhost"]
                                 )
                             )

@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import YardClient
+import YardCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Shell: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Open a shell inside a running replica's sandbox and network (on the server's machine, as root)."
+    )
+
+    @OptionGroup var options: ClientOptions
+
+    @Option(help: "A replica id (default: the first running replica of the live deployment).")
+    var replica: String?
+
+    @Option(help: "The shell to run.")
+    var shell = "/bin/sh"
+
+    func run() async throws {
+        try await reportingErrors {
+            let client = try options.client()
+            let scope = try options.serviceScope()
+            let status = try await client.status(project: scope.project, environment: scope.environment)
+            guard let live = status.services.first(where: { $0.service.name == scope.service })?.live else {
+                throw YardError(.notFound, "\(scope.service) has no live deployment to open a shell in")
+            }
+            guard let target = live.replicas.first(where: { replica == nil ? $0.status == .running : $0.id == replica }),
+                  let pid = target.pid
+            else {
+                throw YardError(.notFound, "no running replica\(replica.map { " \($0)" } ?? "") in \(live.id)")
+            }
+            guard target.address != nil else {
+                throw YardError(.unavailable, "this server runs replicas as plain processes (no sandbox to enter); use `yard run -- \(shell)`")
+            }
+            guard let inner = SandboxProcess.innermost(below: pid) else {
+                throw YardError(.unavailable, "cannot find replica \(target.id)'s sandbox on this machine: `yard shell` runs on the server's machine, as root")
+            }
+            var environment = try await client.resolvedVariables(scope)
+            environment["PORT"] = String(target.port)
+            environment["RAILWAY_REPLICA_ID"] = target.id
+            environment["TERM"] = ProcessInfo.processInfo.environment["TERM"] ?? "xterm"
+            environment["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+            environment["HOME"] = "/tmp"
+            let arguments = [
+                "nsenter", "--target", String(inner), "--mount", "--uts", "--ipc", "--net", "--pid", "--",
+                "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+                "--", shell,
+            ]
+            try Exec.replaceProcess(arguments, environment: environment)
+        }
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a local command with the service's resolved variables."
+    )
+
+    @OptionGroup var options: ClientOptions
+
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).")
+    var command: [String] = []
+
+    func run() async throws {
+        try await reportingErrors {
+            let arguments = command.first == "--" ? Array(command.dropFirst()) : command
+            guard !arguments.isEmpty else { throw YardError(.invalidInput, "give a command: yard run -- CMD [ARGS]") }
+            var environment = ProcessInfo.processInfo.environment
+            environment.merge(try await options.client().resolvedVariables(try options.serviceScope())) { _, service in service }
+            try Exec.replaceProcess(arguments, environment: environment)
+        }
+    }
+}
+
+/// Finds a replica's sandboxed process from the pid the platform launched.
+enum SandboxProcess {
+    /// The first descendant of `pid` (breadth first) that lives in another pid namespace.
+    static func innermost(below pid: Int32) -> Int32? {
+        let hostNamespace = namespace(of: getpid())
+        var queue = [pid]
+        while !queue.isEmpty {
+            let current = queue.removeFirst()
+            if let namespace = namespace(of: current), namespace != hostNamespace { return current }
+            queue.append(contentsOf: children(of: current))
+        }
+        return nil
+    }
+
+    private static func namespace(of pid: Int32) -> String? {
+        try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/pid")
+    }
+
+    private static func children(of pid: Int32) -> [Int32] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.flatMap { task -> [Int32] in
+            let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? ""
+            return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+    }
+}
+
+/// Replaces the CLI process with another program (keeping the terminal).
+enum Exec {
+    static func replaceProcess(_ arguments: [String], environment: [String: String]) throws -> Never {
+        // execvp searches PATH and passes `environ`, which is replaced first.
+        clearenv()
+        for (key, value) in environment { setenv(key, value, 1) }
+        let argv = arguments.map { strdup($0) } + [nil]
+        execvp(arguments[0], argv)
+        throw YardError(.unavailable, "cannot run \(arguments[0]): \(String(cString: strerror(errno)))")
+    }
+}
