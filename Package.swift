@@ -88,6 +88,7 @@ let package = Package(
             dependencies: [
                 "YardCore", "YardControl", "YardStore", "YardBuild",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

@@ -7,4 +7,8 @@ export PATH="/opt/swift/usr/bin:$PATH"
 # The end-to-end tests drive this binary.
 export YARD_BINARY="$PWD/.build/debug/yard"
 swift build --build-tests
-swift test --skip-build
+status=0
+swift test --skip-build || status=$?
+# Issue 3's acceptance: nothing the tests created may outlive them.
+scripts/check-leftovers.sh || status=1
+exit $status

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import ServiceLifecycle
 import YardBuild
 import YardControl
 import YardCore
@@ -202,7 +203,10 @@ struct APIRoutes: Sendable {
         let body = ResponseBody { writer in
             let encoder = YardJSON.encoder()
             if follow {
-                for await line in logs.follow(deploymentID: deploymentID, kind: kind, closedWhenIdle: finished) {
+                // A follower must not hold up a graceful shutdown of the server.
+                for await line in logs.follow(deploymentID: deploymentID, kind: kind, closedWhenIdle: finished)
+                    .cancelOnGracefulShutdown()
+                {
                     var data = try encoder.encode(line)
                     data.append(0x0A)
                     try await writer.write(ByteBuffer(bytes: data))
@@ -230,7 +234,7 @@ struct APIRoutes: Sendable {
             var current = try store.deployment(id: deploymentID)
             try await writer.write(try sseEvent(try await deploymentView(current)))
             if !Self.settled(current.status) {
-                for await _ in changes {
+                for await _ in changes.cancelOnGracefulShutdown() {
                     current = try store.deployment(id: deploymentID)
                     try await writer.write(try sseEvent(try await deploymentView(current)))
                     if Self.settled(current.status) { break }

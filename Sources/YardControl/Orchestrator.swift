@@ -313,6 +313,7 @@ public actor Orchestrator: Service {
         return SandboxSpec(
             hostname: "build",
             networkNamespace: nil,
+            readOnlyBinds: platformBinds,
             writableBinds: [BindMount(source: appDirectory.path, target: appDirectory.path)],
             hiddenPaths: [configuration.dataDirectory.path],
             runAsRoot: false,
@@ -546,7 +547,7 @@ public actor Orchestrator: Service {
         let sandbox = SandboxSpec(
             hostname: replicaID,
             networkNamespace: attachment.namespace,
-            readOnlyBinds: [BindMount(source: app, target: app)],
+            readOnlyBinds: platformBinds + [BindMount(source: app, target: app)],
             writableBinds: volumeBind.map { [$0] } ?? [],
             hostsFile: hosts.path,
             hiddenPaths: [configuration.dataDirectory.path],
@@ -555,6 +556,12 @@ public actor Orchestrator: Service {
             cgroupName: replicaID
         )
         return (attachment.address, sandbox)
+    }
+
+    /// The `yard` binary, bound into every sandbox: the static file server is `yard
+    /// static-serve`, and the binary may live where the sandbox has a private folder (/tmp).
+    private var platformBinds: [BindMount] {
+        [BindMount(source: configuration.platformExecutable, target: configuration.platformExecutable)]
     }
 
     /// The uid unprivileged replicas run as (nobody).

@@ -42,9 +42,16 @@ struct DeployEndToEndTests {
         }
     }
 
-    @Test("an unknown host gets a 404 naming it", .timeLimit(.minutes(2)))
-    func unknownHost() async throws {
-        try await YardServer.with { server in
+    @Test("plain runtime: an app deploys as a plain process, and serve and status say there is no sandbox; unknown hosts get 404",
+          .timeLimit(.minutes(3)))
+    func plainFallbackAndUnknownHost() async throws {
+        try await YardServer.with(runtime: "plain") { server in
+            #expect(server.serveLog.contains("WARNING: replicas run as plain processes"), "\(server.serveLog)")
+            let folder = try await server.prepareApp("static-site", project: "plain")
+            try #require(try await server.yard(["up"], in: folder).status == 0)
+            #expect(try await server.get(host: "plain-plain.localhost").body.contains("static fixture page"))
+            let status = try await server.yard(["status"], in: folder)
+            #expect(status.stdout.contains("Isolation: none: plain processes on loopback"), "\(status.stdout)")
             let answer = try await server.get(host: "nobody-here.localhost")
             #expect(answer.status == 404)
             #expect(answer.body.contains("nobody-here.localhost"))

@@ -92,6 +92,17 @@ struct IsolationEndToEndTests {
             let viaGateway = try decode(Connected.self, try await server.get(host: host, path: "/connect?host=\(gateway)&port=\(loopback.port)"))
             #expect(!viaGateway.connected)
             #expect(try await server.yard(["status"], in: folder).stdout.contains("bubblewrap"))
+
+            // `yard shell` enters the replica's sandbox and network; `yard run` gets its variables.
+            let shell = try await server.yard(["shell"], in: folder, input: "id -u; hostname; cat /etc/hosts | grep -c railway.internal\n")
+            #expect(shell.status == 0, "\(shell.output)")
+            let shellLines = shell.stdout.split(separator: "\n").map(String.init)
+            #expect(shellLines.first == "65534", "\(shell.output)")
+            #expect(shellLines.dropFirst().first?.hasPrefix("rep_") == true, "\(shell.output)")
+            #expect(shellLines.dropFirst(2).first == "2", "both services are named in the replica's hosts file: \(shell.output)")
+            let run = try await server.yard(["run", "--", "sh", "-c", "echo $RAILWAY_SERVICE_NAME $RAILWAY_PRIVATE_DOMAIN $PROBE_DATA_DIR"], in: folder)
+            #expect(run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                    == "iso iso.railway.internal \(server.dataDirectory.path)", "\(run.output)")
         }
     }
 

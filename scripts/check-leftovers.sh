@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# After the test suite: no network namespace, link, cgroup or iptables chain made by the
+# tests may remain
+# (tests use the prefixes yt, ys and ye…). Exits non-zero and lists them if any do.
+set -u
+found=$( {
+    ip netns list 2>/dev/null | awk '{print "netns " $1}'
+    ls /sys/class/net 2>/dev/null | sed 's/^/link /'
+    find /sys/fs/cgroup -maxdepth 4 -mindepth 1 -type d 2>/dev/null | sed 's/^/cgroup /'
+    { iptables-save 2>/dev/null || true; } | sed -n 's/^:\([^ ]*\) .*/chain \1/p' | tr 'A-Z' 'a-z'
+} | grep -E '^(netns|link|cgroup|chain) (.*/)?(yt|ys|ye)[0-9a-z_-]*$' )
+if [ -n "$found" ]; then
+    echo "leftovers after the tests:"
+    echo "$found"
+    exit 1
+fi
+echo "no namespace, link or cgroup left by the tests"
