@@ -114,7 +114,7 @@ struct TestHTTPServer {
             isAlive: { !exited.isSet })
         await watcher.value
         #expect(result == .failed(reason: "process exited"))
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(20), "stopped early, well before the 30 s timeout")
     }
 
     @Test func anAttemptThatGetsNoAnswerTimesOut() async throws {
@@ -126,7 +126,7 @@ struct TestHTTPServer {
         let took = ContinuousClock.now - started
         await server.stop()
         #expect(result == .failed(reason: "no HTTP 200 from /health within 800ms; last answer: no answer within 800ms"))
-        #expect(took < .seconds(2))
+        #expect(took < .seconds(6), "the attempt was cut at the deadline")
     }
 
     @Test func portCheckPassesOnceSomethingListensAndFailsOtherwise() async throws {

@@ -113,7 +113,8 @@ func isFinalExit(_ event: SupervisorEvent) -> Bool {
             })
         let started = ContinuousClock.now
         await supervisor.stop(replicaID: "r1", gracePeriod: .seconds(5))
-        #expect(ContinuousClock.now - started < .seconds(2))
+        // Far below the 30 s backoff, with room for a loaded machine.
+        #expect(ContinuousClock.now - started < .seconds(15))
         #expect(events.lifecycle.last == "stopped")
         #expect(await supervisor.replicaIDs.isEmpty)
         try await Task.sleep(for: .milliseconds(200))
@@ -145,7 +146,7 @@ func isFinalExit(_ event: SupervisorEvent) -> Bool {
         await supervisor.stop(replicaID: "r1", gracePeriod: .milliseconds(300))
         let took = ContinuousClock.now - started
         #expect(took >= .milliseconds(300))
-        #expect(took < .seconds(3))
+        #expect(took < .seconds(10), "killed after the grace, not after the sleep")
         #expect(events.lifecycle == ["started 0", "stopped"])
     }
 
