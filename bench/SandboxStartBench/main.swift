@@ -13,7 +13,8 @@ import YardNetwork
 import YardRuntime
 
 let starts = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 20
-let logger = Logger(label: "bench")
+var logger = Logger(label: "bench")
+logger.logLevel = .warning
 let clock = ContinuousClock()
 let command = ["/usr/bin/python3", "-m", "http.server"]
 
@@ -77,6 +78,7 @@ for index in 0..<starts {
     await fabric.detach(replicaID: "bench-\(index)")
 }
 await fabric.removeAll()
+_ = try? await SandboxLauncher.removeLeftovers(cgroupParent: "ybench")
 
 let bareMedian = median(bare)
 let boxedMedian = median(boxed)
