@@ -1,4 +1,5 @@
 import Foundation
+import YardConfig
 import YardCore
 
 /// Turns a source directory and a request's overrides into a `BuildPlan`, trying
@@ -202,6 +203,7 @@ struct BuildPlanner {
     private func procfileWeb() throws(YardError) -> String? {
         if let command = nonEmpty(request.procfileWeb) { return command }
         guard source.isFile("Procfile") else { return nil }
-        return Procfile.webCommand(in: try source.text("Procfile"))
+        // The same parser as the config loader, so both read a Procfile alike.
+        return try YardConfig.Procfile.parse(try source.text("Procfile")).web
     }
 }

@@ -278,12 +278,6 @@ struct PlanDetectionTests {
         #expect(!plan.notes.joined().contains("3.99.1"))
     }
 
-    @Test func procfileParsing() {
-        #expect(Procfile.webCommand(in: "# comment\nweb:   npm run serve  \n") == "npm run serve")
-        #expect(Procfile.webCommand(in: "worker: run\nrelease: x") == nil)
-        #expect(Procfile.webCommand(in: "web: python -c 'print(1)'") == "python -c 'print(1)'")
-    }
-
     @Test func shellQuoting() {
         #expect("start.sh".shellQuoted == "start.sh")
         #expect("my app.sh".shellQuoted == "'my app.sh'")
