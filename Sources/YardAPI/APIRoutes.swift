@@ -89,18 +89,14 @@ struct APIRoutes: Sendable {
         }
         service.get("variables") { _, context in
             let (_, environment, service) = try serviceScope(context)
-            return try json(try store.variables(serviceID: service.id, environmentID: environment.id).map {
-                VariableView(key: $0.key, value: $0.sealed ? nil : $0.value, sealed: $0.sealed)
-            })
+            return try json(try variableViews(serviceID: service.id, environmentID: environment.id))
         }
         service.patch("variables") { request, context in
             let (_, environment, service) = try serviceScope(context)
             let change = try await request.decode(as: VariableChange.self, context: context)
             for key in change.set.keys { try VariableName.validate(key) }
             try store.changeVariables(serviceID: service.id, environmentID: environment.id, set: change.set, delete: change.delete)
-            return try json(try store.variables(serviceID: service.id, environmentID: environment.id).map {
-                VariableView(key: $0.key, value: $0.sealed ? nil : $0.value, sealed: $0.sealed)
-            })
+            return try json(try variableViews(serviceID: service.id, environmentID: environment.id))
         }
         service.get("settings") { _, context in
             let (_, environment, service) = try serviceScope(context)
@@ -255,6 +251,13 @@ struct APIRoutes: Sendable {
     }
 
     // MARK: Views
+
+    /// Sealed values never leave the server.
+    private func variableViews(serviceID: String, environmentID: String) throws -> [VariableView] {
+        try store.variables(serviceID: serviceID, environmentID: environmentID).map {
+            VariableView(key: $0.key, value: $0.sealed ? nil : $0.value, sealed: $0.sealed)
+        }
+    }
 
     private func settingsView(_ service: ServiceRecord, environmentID: String) throws -> ServiceSettingsView {
         let volume = try store.volume(serviceID: service.id, environmentID: environmentID)

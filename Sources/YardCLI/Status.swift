@@ -11,8 +11,10 @@ struct Status: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let (project, environment) = try options.projectScope()
-            let status = try await options.client().status(project: project, environment: environment)
+            let client = try options.client()
+            let status = try await client.status(project: project, environment: environment)
             if options.json { try Output.json(status); return }
+            let cpuShares = try await Self.cpuShares(client: client, first: status, project: project, environment: environment)
             print("Project \(status.project.name), environment \(status.environment.name)")
             print("Isolation: \(status.isolation)")
             if status.services.isEmpty { print("No services yet: `yard up` deploys this folder.") }
@@ -26,8 +28,9 @@ struct Status: AsyncParsableCommand {
                         var line = "    replica \(replica.id)  \(replica.status.rawValue)  \(replica.address ?? "127.0.0.1"):\(replica.port)"
                         line += "  pid \(replica.pid.map(String.init) ?? "-")  restarts \(replica.restarts)"
                         if let usage = replica.usage {
-                            let cpu = Double(usage.cpuNanoseconds) / 1e9
-                            line += "  cpu \(String(format: "%.2f", cpu))s  mem \(ByteSize.format(Int64(usage.memoryBytes)))"
+                            let share = cpuShares[replica.id].map { String(format: "%.0f%%", $0 * 100) } ?? "-"
+                            line += "  cpu \(share) (\(String(format: "%.2f", Double(usage.cpuNanoseconds) / 1e9))s)"
+                            line += "  mem \(ByteSize.format(Int64(usage.memoryBytes)))"
                         }
                         if let lastExit = replica.lastExit { line += "  last exit: \(lastExit)" }
                         print(line)
@@ -40,6 +43,27 @@ struct Status: AsyncParsableCommand {
                 }
             }
         }
+    }
+}
+
+extension Status {
+    /// Live CPU use per replica: a second sample half a second later, compared with the
+    /// first (cgroups count CPU time, not a rate).
+    static func cpuShares(client: YardAPIClient, first: StatusView, project: String, environment: String) async throws -> [String: Double] {
+        let before = first.services.flatMap { $0.live?.replicas ?? [] }.filter { $0.usage != nil }
+        guard !before.isEmpty else { return [:] }
+        let started = ContinuousClock.now
+        try await Task.sleep(for: .milliseconds(500))
+        let second = try await client.status(project: project, environment: environment)
+        let wall = Double((ContinuousClock.now - started) / .nanoseconds(1))
+        var shares: [String: Double] = [:]
+        for replica in second.services.flatMap({ $0.live?.replicas ?? [] }) {
+            guard let now = replica.usage, let then = before.first(where: { $0.id == replica.id })?.usage,
+                  now.cpuNanoseconds >= then.cpuNanoseconds
+            else { continue }
+            shares[replica.id] = Double(now.cpuNanoseconds - then.cpuNanoseconds) / wall
+        }
+        return shares
     }
 }
 

@@ -842,7 +842,9 @@ public actor Orchestrator: Service {
     }
 
     /// Stops replica processes a previous run left behind, checking each pid still belongs
-    /// to that replica before signalling it (pids get reused).
+    /// to that replica before signalling it (pids get reused). Sandboxed replicas do not
+    /// show their variables to /proc; `yard serve` stops those through their cgroups
+    /// (`SandboxLauncher.removeLeftovers`) before recovery.
     private func killLeftovers(of deploymentID: String) {
         for replica in (try? store.replicas(deploymentID: deploymentID)) ?? [] where replica.status != .removed {
             if let pid = replica.pid, LeftoverProcess.belongs(pid: pid, toReplica: replica.id) {
