@@ -35,6 +35,9 @@ struct ProxyConnectionStateMachine {
         var responseStarted = false
         var upstreamKeepAlive = false
         var clientKeepAlive = false
+        /// Request body parts went up or interim responses came back since the response head
+        /// timer last started: the exchange is moving, so the timer starts over instead of firing.
+        var progressedSinceTimerStarted = false
     }
 
     enum State {
@@ -77,7 +80,8 @@ struct ProxyConnectionStateMachine {
 
     enum ConnectAction: Equatable {
         case none
-        /// Send the buffered request to the now connected upstream; resume reading from the client.
+        /// Send the buffered request to the now connected upstream; resume reading from the
+        /// client; start the response head timer (see `responseHeadTimedOut(after:)`).
         case send([HTTPClientRequestPart])
         /// The client is gone; the unused connection can go back to the pool.
         case releaseUnused
@@ -94,6 +98,15 @@ struct ProxyConnectionStateMachine {
         /// The response is complete: give the upstream connection back (to be reused or
         /// closed), write the end to the client, and close the client connection if asked.
         case finish(trailers: HTTPHeaders?, reuseUpstream: Bool, closeClient: Bool)
+    }
+
+    enum ResponseHeadTimeoutAction: Equatable {
+        /// The response head arrived or the exchange ended: the timer is stale.
+        case none
+        /// The exchange is still moving: start the timer again.
+        case restartTimer
+        /// Close the upstream connection (never reuse it) and write this response to the client.
+        case closeUpstreamAndRespond(LocalResponse)
     }
 
     enum UpstreamClosedAction: Equatable {
@@ -180,8 +193,9 @@ struct ProxyConnectionStateMachine {
             self.state = .connecting(request, buffered: buffered, bufferedBytes: total)
             let crossedLimit = bytes <= Self.maxBufferedRequestBytes && total > Self.maxBufferedRequestBytes
             return crossedLimit ? .pauseClientReads : .none
-        case .forwarding(var request, let exchange):
+        case .forwarding(var request, var exchange):
             request.hasBody = true
+            exchange.progressedSinceTimerStarted = true
             self.state = .forwarding(request, exchange)
             return .forward(.body(.byteBuffer(buffer)))
         case .idle, .draining, .closed:
@@ -270,6 +284,8 @@ struct ProxyConnectionStateMachine {
         }
         switch part {
         case .head(let head) where (100..<200).contains(head.status.code) && head.status != .switchingProtocols:
+            exchange.progressedSinceTimerStarted = true
+            self.state = .forwarding(request, exchange)
             // Interim responses (100 Continue) only make sense to HTTP/1.1 clients.
             guard request.client.version == .http1_1 else { return .none }
             var interim = head
@@ -296,6 +312,26 @@ struct ProxyConnectionStateMachine {
             }
             return .finish(trailers: trailers, reuseUpstream: reuse, closeClient: closeClient)
         }
+    }
+
+    /// The response head timer fired: `timeout` passed since the request head went upstream
+    /// (or since the exchange last moved) without a final response head.
+    mutating func responseHeadTimedOut(after timeout: TimeAmount) -> ResponseHeadTimeoutAction {
+        guard case .forwarding(let request, var exchange) = self.state, !exchange.responseStarted else {
+            return .none
+        }
+        // A slow upload (or an upstream sending 102 Processing) is not a silent upstream.
+        if exchange.progressedSinceTimerStarted {
+            exchange.progressedSinceTimerStarted = false
+            self.state = .forwarding(request, exchange)
+            return .restartTimer
+        }
+        return .closeUpstreamAndRespond(
+            self.badGateway(
+                request,
+                "replica \(request.upstream.replicaID) did not answer within \(timeout.shortDescription) (host \"\(request.host)\"); check that the service is not stuck, or raise the router's responseHeadTimeout for slow endpoints"
+            )
+        )
     }
 
     /// The upstream connection closed (or failed) before the response was complete.

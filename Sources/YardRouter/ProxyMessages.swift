@@ -151,3 +151,15 @@ extension StringProtocol {
         return value
     }
 }
+
+extension TimeAmount {
+    /// "60s", "500ms", "1500ms": whole seconds when exact, milliseconds otherwise, for messages.
+    var shortDescription: String {
+        let nanoseconds = self.nanoseconds
+        if nanoseconds % 1_000_000_000 == 0 {
+            return "\(nanoseconds / 1_000_000_000)s"
+        }
+        let milliseconds = (Double(nanoseconds) / 1_000_000).rounded()
+        return "\(Int64(milliseconds))ms"
+    }
+}

@@ -21,15 +21,21 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// How long the connection may sit between requests before it is closed.
     private let idleTimeout: TimeAmount
     private var idleTimer: Scheduled<Void>?
+    /// How long the leased upstream may take to send a response head.
+    private let responseHeadTimeout: TimeAmount
+    /// Runs from sending a request upstream until its response head arrives or the exchange ends.
+    private var responseHeadTimer: Scheduled<Void>?
 
     init(
         pool: UpstreamConnectionPool,
         idleTimeout: TimeAmount,
+        responseHeadTimeout: TimeAmount,
         logger: Logger,
         selectRoute: @escaping @Sendable (String) -> RouteSelection
     ) {
         self.pool = pool
         self.idleTimeout = idleTimeout
+        self.responseHeadTimeout = responseHeadTimeout
         self.logger = logger
         self.selectRoute = selectRoute
     }
@@ -45,6 +51,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         self.idleTimer?.cancel()
         self.idleTimer = nil
+        self.cancelResponseHeadTimer()
         self.context = nil
     }
 
@@ -142,6 +149,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             connection.handler.receiver = self
             self.resumeClientReads()
             connection.handler.send(parts)
+            self.startResponseHeadTimer()
             if !connection.channel.isWritable {
                 self.pauseClientReads()
             }
@@ -236,7 +244,45 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    private func startResponseHeadTimer() {
+        guard let context else { return }
+        self.responseHeadTimer?.cancel()
+        self.responseHeadTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.responseHeadTimeout) {
+            self.responseHeadTimer = nil
+            self.responseHeadTimedOut()
+        }
+    }
+
+    private func cancelResponseHeadTimer() {
+        self.responseHeadTimer?.cancel()
+        self.responseHeadTimer = nil
+    }
+
+    private func responseHeadTimedOut() {
+        switch self.stateMachine.responseHeadTimedOut(after: self.responseHeadTimeout) {
+        case .none:
+            break
+        case .restartTimer:
+            self.startResponseHeadTimer()
+        case .closeUpstreamAndRespond(let response):
+            if let upstream = self.takeUpstream() {
+                self.logger.warning(
+                    "upstream sent no response head in time; closing its connection",
+                    metadata: [
+                        "replica.id": "\(upstream.upstream.replicaID)",
+                        "router.response_head_timeout": "\(self.responseHeadTimeout.shortDescription)",
+                    ]
+                )
+                self.pool.release(upstream, reusable: false)
+            }
+            self.respond(response)
+            self.updateIdleTimer()
+        }
+    }
+
+    /// Hands back the leased upstream connection; its exchange is over, and so is its timer.
     private func takeUpstream() -> UpstreamConnection? {
+        self.cancelResponseHeadTimer()
         let upstream = self.upstream
         self.upstream = nil
         upstream?.handler.receiver = nil
@@ -269,6 +315,8 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
         case .sendInformational(let head):
             context.writeAndFlush(Self.wrapOutboundOut(.head(head)), promise: nil)
         case .sendHead(let head):
+            // Streaming the body may take as long as it takes.
+            self.cancelResponseHeadTimer()
             context.write(Self.wrapOutboundOut(.head(head)), promise: nil)
         case .sendBody(let buffer):
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)

@@ -28,6 +28,11 @@ public final class Router: Service, Sendable {
         public var shutdownGracePeriod: TimeAmount
         /// How long a client connection may sit idle between requests before it is closed.
         public var clientIdleTimeout: TimeAmount
+        /// How long a replica may take to send a response head once the request head went to
+        /// it (the clock starts over while the request body is still streaming up). When it
+        /// runs out the client gets 502 and that upstream connection is closed; response
+        /// bodies are not limited by it.
+        public var responseHeadTimeout: TimeAmount
 
         public init(
             host: String = "0.0.0.0",
@@ -36,7 +41,8 @@ public final class Router: Service, Sendable {
             upstreamIdleTimeout: TimeAmount = .seconds(60),
             maxIdleConnectionsPerUpstream: Int = 16,
             shutdownGracePeriod: TimeAmount = .seconds(10),
-            clientIdleTimeout: TimeAmount = .seconds(60)
+            clientIdleTimeout: TimeAmount = .seconds(60),
+            responseHeadTimeout: TimeAmount = .seconds(60)
         ) {
             self.host = host
             self.port = port
@@ -45,6 +51,7 @@ public final class Router: Service, Sendable {
             self.maxIdleConnectionsPerUpstream = maxIdleConnectionsPerUpstream
             self.shutdownGracePeriod = shutdownGracePeriod
             self.clientIdleTimeout = clientIdleTimeout
+            self.responseHeadTimeout = responseHeadTimeout
         }
     }
 
@@ -203,8 +210,12 @@ public final class Router: Service, Sendable {
             let pipeline = channel.pipeline.syncOperations
             try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
             try pipeline.addHandler(
-                ProxyServerHandler(pool: pool, idleTimeout: self.configuration.clientIdleTimeout, logger: self.logger) {
-                    host in
+                ProxyServerHandler(
+                    pool: pool,
+                    idleTimeout: self.configuration.clientIdleTimeout,
+                    responseHeadTimeout: self.configuration.responseHeadTimeout,
+                    logger: self.logger
+                ) { host in
                     selector.withLockedValue { $0.select(host: host) }
                 }
             )

@@ -200,8 +200,12 @@ struct DeployEndToEndTests {
             let answer = try await server.get(host: host)
             #expect(answer.body.hasSuffix("A=B"), "got \(answer.body)")
 
-            // The replaced deployment is stopped and removed.
-            let replaced = try await client.deployment(id: first.id)
+            // The replaced deployment is stopped (SIGTERM, then up to drainingSeconds) and removed.
+            var replaced = try await client.deployment(id: first.id)
+            for _ in 0..<100 where replaced.status != .removed {
+                try await Task.sleep(for: .milliseconds(150))
+                replaced = try await client.deployment(id: first.id)
+            }
             #expect(replaced.status == .removed)
             #expect(replaced.history.map(\.status).suffix(3) == [.success, .removing, .removed])
             #expect(!firstPids.isEmpty && !firstPids.contains(where: YardServer.isAlive), "old replica processes must be gone")

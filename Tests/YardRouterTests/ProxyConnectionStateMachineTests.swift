@@ -246,6 +246,56 @@ struct ProxyConnectionStateMachineTests {
         #expect(old.responsePartReceived(.head(interim)) == .none)
     }
 
+    @Test func answers502WhenTheUpstreamSendsNoResponseHeadInTime() {
+        var machine = Machine()
+        _ = machine.requestHeadReceived(request(), selection: .upstreams([a, b]), clientIP: nil)
+        _ = machine.requestEndReceived(trailers: nil)
+        _ = machine.upstreamConnected(reused: false)
+        guard case .closeUpstreamAndRespond(let response) = machine.responseHeadTimedOut(after: .milliseconds(500))
+        else {
+            Issue.record("a silent upstream is a 502")
+            return
+        }
+        #expect(response.status == .badGateway)
+        #expect(response.message.contains("replica a did not answer within 500ms"))
+        #expect(!response.closeConnection)
+        // The client connection carries on with the next request.
+        #expect(isState(machine) { if case .idle = $0 { true } else { false } })
+        #expect(machine.responseHeadTimedOut(after: .milliseconds(500)) == .none)
+        #expect(
+            machine.requestHeadReceived(request(), selection: .upstreams([b]), clientIP: nil)
+                == .connect(.pooledOrNew(b))
+        )
+    }
+
+    @Test func aResponseHeadStopsTheResponseHeadTimeout() {
+        var machine = Machine()
+        _ = machine.requestHeadReceived(request(), selection: .upstreams([a]), clientIP: nil)
+        _ = machine.requestEndReceived(trailers: nil)
+        _ = machine.upstreamConnected(reused: true)
+        _ = machine.responsePartReceived(.head(okHead()))
+        #expect(machine.responseHeadTimedOut(after: .seconds(1)) == .none)
+        #expect(machine.responsePartReceived(.body(ByteBuffer(string: "ok"))) == .sendBody(ByteBuffer(string: "ok")))
+    }
+
+    @Test func aStreamingRequestBodyOrInterimResponseRestartsTheResponseHeadTimeout() {
+        var machine = Machine()
+        _ = machine.requestHeadReceived(request(.POST), selection: .upstreams([a]), clientIP: nil)
+        _ = machine.upstreamConnected(reused: false)
+        _ = machine.requestBodyReceived(ByteBuffer(string: "part"))
+        #expect(machine.responseHeadTimedOut(after: .seconds(1)) == .restartTimer)
+        _ = machine.responsePartReceived(.head(HTTPResponseHead(version: .http1_1, status: .processing)))
+        #expect(machine.responseHeadTimedOut(after: .seconds(1)) == .restartTimer)
+        guard case .closeUpstreamAndRespond(let response) = machine.responseHeadTimedOut(after: .seconds(1)) else {
+            Issue.record("no progress for a whole timeout is a 502")
+            return
+        }
+        #expect(response.message.contains("replica a did not answer within 1s"))
+        // The rest of the request body is discarded, then the connection is ready again.
+        #expect(machine.requestBodyReceived(ByteBuffer(string: "late")) == .none)
+        #expect(machine.requestEndReceived(trailers: nil) == .drained(closeConnection: false))
+    }
+
     @Test func handsBackAConnectionThatArrivesAfterTheClientLeft() {
         var machine = Machine()
         _ = machine.requestHeadReceived(request(), selection: .upstreams([a]), clientIP: nil)

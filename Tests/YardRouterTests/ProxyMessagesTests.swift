@@ -105,6 +105,13 @@ struct ProxyMessagesTests {
         #expect(relayedClosing.head.headers["connection"] == ["close"])
     }
 
+    @Test func describesTimeoutsShortly() {
+        #expect(TimeAmount.seconds(60).shortDescription == "60s")
+        #expect(TimeAmount.milliseconds(500).shortDescription == "500ms")
+        #expect(TimeAmount.milliseconds(1500).shortDescription == "1500ms")
+        #expect(TimeAmount.microseconds(2600).shortDescription == "3ms")
+    }
+
     @Test func localResponsesAreFramedPlainText() {
         let response = LocalResponse(
             status: .notFound,

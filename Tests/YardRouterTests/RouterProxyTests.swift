@@ -402,6 +402,86 @@ struct RouterProxyTests {
         }
     }
 
+    @Test func silentUpstreamGets502AfterTheResponseHeadTimeout() async throws {
+        try await withUpstreams(["silent-1"]) { upstreams in
+            let configuration = Router.Configuration(
+                host: "127.0.0.1",
+                port: 0,
+                responseHeadTimeout: .milliseconds(500)
+            )
+            try await withRouter(routes: ["silent.localhost": [upstreams[0].upstream]], configuration: configuration) {
+                _,
+                port in
+                try await withTimeout(seconds: 20) {
+                    try await TestConnection.with(port: port) { connection in
+                        let start = ContinuousClock.now
+                        let response = try await connection.request(.GET, "/silent", host: "silent.localhost")
+                        let elapsed = ContinuousClock.now - start
+                        #expect(response.status == .badGateway)
+                        #expect(response.text.contains("replica silent-1 did not answer within 500ms"))
+                        #expect(elapsed >= .milliseconds(500))
+                        // Generous: the machine running the tests may be loaded.
+                        #expect(elapsed < .seconds(10))
+                        #expect(response.head.headers["connection"] != ["close"])
+                        // The client connection carries on; the stuck upstream connection is not reused.
+                        let next = try await connection.request(host: "silent.localhost")
+                        #expect(next.status == .ok)
+                        #expect(next.upstreamName == "silent-1")
+                    }
+                }
+                #expect(upstreams[0].acceptedConnections == 2)
+                #expect(try await eventually { upstreams[0].closedConnections >= 1 })
+            }
+        }
+    }
+
+    @Test func slowUpstreamWithinTheResponseHeadTimeoutSucceeds() async throws {
+        try await withUpstreams(["slow-1"]) { upstreams in
+            let configuration = Router.Configuration(host: "127.0.0.1", port: 0, responseHeadTimeout: .seconds(3))
+            try await withRouter(routes: ["slow.localhost": [upstreams[0].upstream]], configuration: configuration) {
+                _,
+                port in
+                try await withTimeout(seconds: 20) {
+                    try await TestConnection.with(port: port) { connection in
+                        let response = try await connection.request(.GET, "/slow?ms=300", host: "slow.localhost")
+                        #expect(response.status == .ok)
+                        #expect(response.upstreamName == "slow-1")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func responseHeadTimeoutDoesNotLimitAStreamingResponse() async throws {
+        try await withUpstreams(["echo-1"]) { upstreams in
+            let configuration = Router.Configuration(
+                host: "127.0.0.1",
+                port: 0,
+                responseHeadTimeout: .seconds(2)
+            )
+            try await withRouter(routes: ["echo.localhost": [upstreams[0].upstream]], configuration: configuration) {
+                _,
+                port in
+                try await withTimeout(seconds: 20) {
+                    try await TestConnection.with(port: port) { connection in
+                        let headers = HTTPHeaders([("Host", "echo.localhost"), ("Transfer-Encoding", "chunked")])
+                        try await connection.send(
+                            .head(HTTPRequestHead(version: .http1_1, method: .POST, uri: "/echo", headers: headers))
+                        )
+                        #expect(try await connection.readHead().status == .ok)
+                        // Well past the timeout, the response keeps streaming.
+                        try await Task.sleep(for: .seconds(4))
+                        try await connection.send(.body(.byteBuffer(ByteBuffer(string: "late chunk"))))
+                        try await connection.send(.end(nil))
+                        var echoed = ""
+                        while let part = try await connection.readBodyPart() { echoed += String(buffer: part) }
+                        #expect(echoed == "late chunk")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func honoursConnectionCloseFromTheClient() async throws {
         try await withUpstreams(["app-1"]) { upstreams in
             try await withRouter(routes: ["app.localhost": [upstreams[0].upstream]]) { _, port in

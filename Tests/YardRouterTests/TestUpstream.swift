@@ -9,7 +9,8 @@ import YardRouter
 /// counts connections, and has a few paths for the proxy's edge cases:
 /// `/echo` streams the request body back as it arrives, `/large?bytes=N` sends N bytes,
 /// `/slow?ms=N` answers after a delay, `/close` answers with `Connection: close`,
-/// `/hangup` closes without answering, `/truncate` closes halfway through a body.
+/// `/hangup` closes without answering, `/silent` never answers and keeps the connection open,
+/// `/truncate` closes halfway through a body.
 final class TestUpstream: Sendable {
     struct Stats: Sendable {
         var accepted = 0
@@ -148,6 +149,8 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
             context.close(promise: nil)
         case "/hangup":
             context.close(promise: nil)
+        case "/silent":
+            break
         case "/truncate":
             context.write(
                 Self.wrapOutboundOut(.head(self.responseHead(.ok, [("Content-Length", "100")]))),
