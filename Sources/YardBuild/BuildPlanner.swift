@@ -198,7 +198,8 @@ struct BuildPlanner {
         return (directories + [hostPath]).joined(separator: ":")
     }
 
-    var appPath: String { request.appDirectory.standardizedFileURL.path }
+    /// Where steps and the app see the app directory (`/app` in the sandbox).
+    var appPath: String { request.mountPath ?? request.appDirectory.standardizedFileURL.path }
 
     private func procfileWeb() throws(YardError) -> String? {
         if let command = nonEmpty(request.procfileWeb) { return command }
