@@ -35,7 +35,8 @@ public enum ConfigLoader {
 
     /// Looks up the config file in `directory`: `configPath` if given (error naming it if missing),
     /// else railway.toml, else railway.json (if both exist use railway.toml and warn that railway.json is ignored).
-    /// Priority: environments.<environment> in the file > the file's base > service overrides > defaults.
+    /// Priority: environments.<environment> in the file > the file's base > `railpackDeploy` >
+    /// service overrides > defaults.
     ///
     /// - `configPath` is relative to `directory`; a leading `/` (how Railway writes it) is
     ///   dropped, and a path that leads outside `directory` is refused. A name ending in
@@ -45,13 +46,17 @@ public enum ConfigLoader {
     /// - When no layer chooses a builder, a `Dockerfile` in `directory` or a
     ///   `dockerfilePath` selects DOCKERFILE, as on Railway.
     /// - A `Procfile` in `directory` is parsed; its `web` command is returned as `procfileWeb`.
+    /// - `railpackDeploy` (a `railpack.json`'s `deploy`, or a service's in seed 002's `services`
+    ///   map) supplies the start command and health check path and timeout where the file
+    ///   does not set them. Its variables are not merged here.
     public static func load(
         directory: URL,
         configPath: String? = nil,
         environment: String,
         isPullRequestEnvironment: Bool = false,
         serviceBuild: BuildOverrides = .init(),
-        serviceDeploy: DeployOverrides = .init()
+        serviceDeploy: DeployOverrides = .init(),
+        railpackDeploy: RailpackDeploy? = nil
     ) throws(YardError) -> ResolvedConfig {
         var warnings: [ConfigWarning] = []
         let file = try findConfigFile(in: directory, configPath: configPath, warnings: &warnings)
@@ -65,8 +70,10 @@ public enum ConfigLoader {
                 : try ConfigParser.parseTOML(text, fileName: file.name)
         }
 
+        let railpackLayers = railpackDeploy.map { [EnvironmentOverrides(deploy: $0.deployOverrides)] } ?? []
         let layers =
-            configFile?.layers(environment: environment, isPullRequestEnvironment: isPullRequestEnvironment) ?? []
+            railpackLayers
+            + (configFile?.layers(environment: environment, isPullRequestEnvironment: isPullRequestEnvironment) ?? [])
         let settings = ConfigFile.merge(layers, serviceBuild: serviceBuild, serviceDeploy: serviceDeploy)
         var resolved = ResolvedConfig(build: settings.build, deploy: settings.deploy, configFile: file?.name)
 
@@ -83,6 +90,34 @@ public enum ConfigLoader {
 
         resolved.warnings = warnings + (configFile?.warnings ?? [])
         return resolved
+    }
+
+    /// Reads a service's `railpack.json`: `fileName` (the `RAILPACK_CONFIG_FILE` setting) if
+    /// given, else `railpack.json` if present; nil when there is none.
+    ///
+    /// `fileName` is relative to `directory` (a leading `/` is dropped, as Railpack joins it to
+    /// the app folder); a path leading outside `directory` is refused, and a missing file is
+    /// an error naming it. Size limit and text checks are those of `railway.toml`.
+    public static func loadRailpack(directory: URL, fileName: String? = nil) throws(YardError) -> RailpackConfig? {
+        if let requested = fileName?.trimmingCharacters(in: .whitespaces), !requested.isEmpty {
+            let name = String(requested.drop(while: { $0 == "/" }))
+            guard !name.isEmpty else {
+                throw YardError(
+                    .invalidConfig,
+                    "RAILPACK_CONFIG_FILE '\(requested)' names a directory; give a file such as railpack.json"
+                )
+            }
+            guard let url = try containedFile(name, in: directory) else {
+                throw YardError(
+                    .invalidConfig,
+                    "railpack config file '\(name)' (RAILPACK_CONFIG_FILE) was not found in the service directory; "
+                        + "add it or change RAILPACK_CONFIG_FILE"
+                )
+            }
+            return try RailpackConfig.parse(readText(url, name: name), fileName: name)
+        }
+        guard let url = try containedFile("railpack.json", in: directory) else { return nil }
+        return try RailpackConfig.parse(readText(url, name: "railpack.json"), fileName: "railpack.json")
     }
 
     private struct LocatedFile {

@@ -138,3 +138,16 @@ public struct RailpackService: Sendable, Equatable {
         self.config = config
     }
 }
+
+extension RailpackDeploy {
+    /// The settings `railway.toml` also has (start command, health check path and timeout),
+    /// as a layer for ``ConfigLoader/load(directory:configPath:environment:isPullRequestEnvironment:serviceBuild:serviceDeploy:railpackDeploy:)``.
+    /// Unset fields stay unset, so lower layers show through.
+    public var deployOverrides: DeployOverrides {
+        var overrides = DeployOverrides()
+        if let startCommand { overrides.startCommand = .some(startCommand) }
+        if let healthcheckPath { overrides.healthcheckPath = .some(healthcheckPath) }
+        overrides.healthcheckTimeout = healthcheckTimeout
+        return overrides
+    }
+}
