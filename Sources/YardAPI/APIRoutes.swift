@@ -36,8 +36,9 @@ struct APIRoutes: Sendable {
         v1.post("projects/:project/services") { request, context in
             let project = try store.project(try context.parameters.require("project"))
             let body = try await request.decode(as: CreateServiceRequest.self, context: context)
-            let service = try store.createService(projectID: project.id, name: body.name, configPath: body.configPath)
-            return try json(ServiceView(id: service.id, name: service.name, configPath: service.configPath), status: .created)
+            let service = try store.createService(
+                projectID: project.id, name: body.name, configPath: body.configPath, rootDirectory: body.rootDirectory)
+            return try json(Self.serviceView(service), status: .created)
         }
         v1.get("projects/:project/environments/:environment/status") { _, context in
             let (project, environment) = try scope(context)
@@ -72,7 +73,8 @@ struct APIRoutes: Sendable {
             }
             let archive = try await receiveUpload(request)
             let deployment = try await orchestrator.deploy(serviceID: service.id, environmentID: environment.id,
-                                                           archive: archive, trigger: "up")
+                                                           archive: archive, trigger: "up",
+                                                           noCache: request.uri.queryParameters["noCache"] == "true")
             return try json(try await deploymentView(deployment), status: .created)
         }
         service.post("redeploy") { _, context in
@@ -95,7 +97,12 @@ struct APIRoutes: Sendable {
             let (_, environment, service) = try serviceScope(context)
             let change = try await request.decode(as: VariableChange.self, context: context)
             for key in change.set.keys { try VariableName.validate(key) }
-            try store.changeVariables(serviceID: service.id, environmentID: environment.id, set: change.set, delete: change.delete)
+            let secrets = Set(change.buildSecrets ?? [])
+            if let stray = secrets.subtracting(change.set.keys).sorted().first {
+                throw YardError(.invalidInput, "buildSecrets names \(stray), which this change does not set: set its value too")
+            }
+            try store.changeVariables(serviceID: service.id, environmentID: environment.id, set: change.set,
+                                      delete: change.delete, buildSecrets: secrets)
             return try json(try variableViews(serviceID: service.id, environmentID: environment.id))
         }
         service.get("settings") { _, context in
@@ -133,6 +140,30 @@ struct APIRoutes: Sendable {
             return try json(try await domainViews(serviceID: service.id, environmentID: environment.id), status: .created)
         }
 
+        v1.post("projects/:project/environments/:environment/deployments") { request, context in
+            let (project, environment) = try scope(context)
+            let archive = try await receiveUpload(request)
+            let deployments = try await orchestrator.deployServices(
+                projectID: project.id, environmentID: environment.id, archive: archive, trigger: "up",
+                noCache: request.uri.queryParameters["noCache"] == "true")
+            var views: [DeploymentView] = []
+            for deployment in deployments { views.append(try await deploymentView(deployment)) }
+            return try json(views, status: .created)
+        }
+        v1.post("deployments/:deployment/cancel") { _, context in
+            let id = try context.parameters.require("deployment")
+            return try json(try await deploymentView(try await orchestrator.cancel(deploymentID: id)))
+        }
+        v1.post("deployments/:deployment/rollback") { _, context in
+            let id = try context.parameters.require("deployment")
+            return try json(try await deploymentView(try await orchestrator.rollback(deploymentID: id)), status: .created)
+        }
+        v1.get("cache") { _, _ in
+            try json(orchestrator.cacheEntries())
+        }
+        v1.post("cache/prune") { request, _ in
+            try json(orchestrator.pruneCache(all: request.uri.queryParameters["all"] == "true"))
+        }
         v1.get("deployments/:deployment") { _, context in
             try json(try await deploymentView(try store.deployment(id: try context.parameters.require("deployment"))))
         }
@@ -252,11 +283,16 @@ struct APIRoutes: Sendable {
 
     // MARK: Views
 
-    /// Sealed values never leave the server.
+    /// Sealed values and build secrets never leave the server.
     private func variableViews(serviceID: String, environmentID: String) throws -> [VariableView] {
         try store.variables(serviceID: serviceID, environmentID: environmentID).map {
-            VariableView(key: $0.key, value: $0.sealed ? nil : $0.value, sealed: $0.sealed)
+            VariableView(key: $0.key, value: $0.sealed || $0.buildSecret ? nil : $0.value, sealed: $0.sealed,
+                         buildSecret: $0.buildSecret ? true : nil)
         }
+    }
+
+    static func serviceView(_ service: ServiceRecord) -> ServiceView {
+        ServiceView(id: service.id, name: service.name, configPath: service.configPath, rootDirectory: service.rootDirectory)
     }
 
     private func settingsView(_ service: ServiceRecord, environmentID: String) throws -> ServiceSettingsView {
@@ -264,7 +300,8 @@ struct APIRoutes: Sendable {
         return ServiceSettingsView(
             limits: (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits(),
             egress: service.egress,
-            volume: volume.map { VolumeView(name: $0.name, mountPath: $0.mountPath) }
+            volume: volume.map { VolumeView(name: $0.name, mountPath: $0.mountPath) },
+            rootDirectory: service.rootDirectory
         )
     }
 
@@ -272,7 +309,7 @@ struct APIRoutes: Sendable {
         ProjectView(
             id: project.id, name: project.name, createdAt: project.createdAt,
             environments: try store.environments(projectID: project.id).map { EnvironmentView(id: $0.id, name: $0.name) },
-            services: try store.services(projectID: project.id).map { ServiceView(id: $0.id, name: $0.name, configPath: $0.configPath) }
+            services: try store.services(projectID: project.id).map(Self.serviceView)
         )
     }
 

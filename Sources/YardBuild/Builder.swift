@@ -10,10 +10,25 @@ public struct Builder: Sendable {
         /// Absolute path of the `yard` binary; static sites are started as
         /// `<yard> static-serve --root <dir> --port $PORT`.
         public var platformExecutable: String
+        /// The install cache; nil builds every dependency set from scratch.
+        public var cache: BuildCache?
 
-        public init(platformExecutable: String) {
+        public init(platformExecutable: String, cache: BuildCache? = nil) {
             self.platformExecutable = platformExecutable
+            self.cache = cache
         }
+    }
+
+    /// A plan checked against the machine and the build's identity, before anything runs.
+    public struct PreparedBuild: Sendable {
+        public var plan: BuildPlan
+        /// Each toolchain's `--version` line, by toolchain name.
+        public var toolchainVersions: [String: String]
+        /// Content address of the artifact this build would produce: the source tree, the
+        /// plan, the build settings, the build-visible variables and the toolchain
+        /// versions. Equal keys mean the build can be skipped.
+        public var artifactKey: String
+        fileprivate var outcome: BuildPlanner.Outcome
     }
 
     public let configuration: Configuration
@@ -29,30 +44,103 @@ public struct Builder: Sendable {
         try planner(for: request).plan().plan
     }
 
+    /// Plans the build, checks that its toolchains exist and computes its artifact key.
+    /// Reads the source directory and runs only the toolchains' version commands.
+    public func prepare(_ request: BuildRequest) throws(YardError) -> PreparedBuild {
+        let outcome = try planner(for: request).plan()
+        let path = request.hostEnvironment["PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/local/bin:/usr/bin:/bin"
+        var versions: [String: String] = [:]
+        for toolchain in outcome.plan.toolchains {
+            guard let executable = HostCommand.find(toolchain.executable, path: path) else {
+                throw YardError(
+                    .buildFailed,
+                    "the \(outcome.plan.provider) build needs \(toolchain.executable), which is not installed on this machine: "
+                        + "install it with `\(toolchain.installHint)`"
+                )
+            }
+            let output = HostCommand.run(executable, toolchain.versionArguments) ?? ""
+            versions[toolchain.name] = output.split(whereSeparator: \.isNewline).first.map(String.init) ?? "unknown"
+        }
+
+        var hasher = ContentHasher()
+        hasher.add("switchyard-artifact-v1")
+        do {
+            hasher.add(try ContentHash.sha256(treeAt: request.sourceDirectory))
+        } catch {
+            throw YardError(.buildFailed, "could not read the source folder to hash it", cause: error)
+        }
+        hasher.add((try? YardJSON.encodeString(outcome.plan)) ?? "")
+        hasher.add((try? YardJSON.encodeString(request.build)) ?? "")
+        hasher.add(request.mountPath ?? request.appDirectory.standardizedFileURL.path)
+        for name in versions.keys.sorted() { hasher.add("\(name)=\(versions[name] ?? "")") }
+        // Values are hashed, never stored: the key is a digest.
+        for name in request.variables.keys.sorted() { hasher.add("\(name)=\(request.variables[name] ?? "")") }
+        return PreparedBuild(plan: outcome.plan, toolchainVersions: versions, artifactKey: hasher.finish(), outcome: outcome)
+    }
+
+    /// The names of the build's secrets: the service's and the plan's.
+    public static func secretNames(of request: BuildRequest, plan: BuildPlan) -> Set<String> {
+        request.secretNames.union(plan.secrets)
+    }
+
     /// Copies the source into the app directory and runs the install and build steps,
-    /// streaming their output to `log`. Stops at the first failing step.
+    /// streaming their output to `log` with every secret value masked. Stops at the first
+    /// failing step.
     public func build(
         _ request: BuildRequest,
         log: @escaping @Sendable (LogLine.Stream, String) -> Void
     ) async throws(YardError) -> BuildResult {
-        let outcome = try planner(for: request).plan()
-        var plan = outcome.plan
+        try await build(prepare(request), request, log: log)
+    }
+
+    public func build(
+        _ prepared: PreparedBuild,
+        _ request: BuildRequest,
+        log unmaskedLog: @escaping @Sendable (LogLine.Stream, String) -> Void
+    ) async throws(YardError) -> BuildResult {
+        let secrets = Self.secretNames(of: request, plan: prepared.plan)
+        let secretValues = secrets.compactMap { request.variables[$0] }.filter { !$0.isEmpty }
+        let masker = SecretMasker(secretValues)
+        let log: @Sendable (LogLine.Stream, String) -> Void = { stream, line in unmaskedLog(stream, masker.mask(line)) }
+
+        let outcome = prepared.outcome
+        var plan = prepared.plan
         for note in plan.notes { log(.system, note) }
+        for name in secrets.sorted() where (request.variables[name]?.count ?? 0) > 0 && request.variables[name]!.count < SecretMasker.minimumLength {
+            log(.system, "warning: secret \(name) is shorter than \(SecretMasker.minimumLength) characters, so it cannot be masked in logs")
+        }
+        if !prepared.toolchainVersions.isEmpty {
+            log(.system, "toolchains: " + prepared.toolchainVersions.keys.sorted().map { "\($0) \(prepared.toolchainVersions[$0] ?? "")" }.joined(separator: ", "))
+        }
 
         try prepareAppDirectory(for: request)
-        let directory = request.appDirectory.standardizedFileURL.path
+        let appDirectory = request.appDirectory.standardizedFileURL
+        let directory = request.mountPath ?? appDirectory.path
         // Variables come last: a service may deliberately set PATH or PIP_INDEX_URL.
         let environment = request.hostEnvironment
             .merging(plan.environment) { $1 }
             .merging(request.variables) { $1 }
 
+        let cacheUse = installCache(for: prepared, request: request, log: log)
+        var skipInstall = false
+        if let cacheUse, let cache = configuration.cache {
+            if cache.restore(key: cacheUse.key, directories: cacheUse.settings.directories, into: appDirectory) {
+                skipInstall = cacheUse.settings.skipInstallOnHit
+                log(.system, "install cache hit (\(cacheUse.key.prefix(12))): restored \(cacheUse.settings.directories.joined(separator: ", "))"
+                    + (skipInstall ? "; skipping the install step" : "; running the install step over them"))
+            } else {
+                log(.system, "install cache miss (\(cacheUse.key.prefix(12))): installing from scratch")
+            }
+        }
+
         for step in outcome.steps {
+            if skipInstall, step.phase == .setup || step.phase == .install { continue }
             log(.system, "$ \(step.command)")
             var spec = LaunchSpec.shell(step.command, environment: environment, workingDirectory: directory, label: "build")
             spec.sandbox = request.sandbox
             let reason = try await runToCompletion(spec, command: step.command, output: log)
             guard reason.isSuccess else {
-                throw YardError(.buildFailed, failureMessage(step: step, reason: reason, provider: plan.provider))
+                throw YardError(.buildFailed, masker.mask(failureMessage(step: step, reason: reason, provider: plan.provider)))
             }
         }
 
@@ -64,8 +152,76 @@ public struct Builder: Sendable {
                 log: log
             )
         }
+        try checkNoSecretWritten(request: request, secrets: secrets, log: log)
+        if let cacheUse, let cache = configuration.cache, !skipInstall {
+            if let bytes = cache.save(key: cacheUse.key, directories: cacheUse.settings.directories, from: appDirectory) {
+                log(.system, "install cache saved (\(cacheUse.key.prefix(12)), \(Self.describe(bytes: bytes)))")
+            }
+        }
         log(.system, "build finished; start command: \(plan.startCommand)")
         return BuildResult(plan: plan, startCommand: plan.startCommand, environment: plan.environment)
+    }
+
+    /// Whether and under which key the install step is cached for this build.
+    private func installCache(
+        for prepared: PreparedBuild,
+        request: BuildRequest,
+        log: @Sendable (LogLine.Stream, String) -> Void
+    ) -> (key: String, settings: InstallCache)? {
+        guard let settings = prepared.plan.cache, configuration.cache != nil else { return nil }
+        if request.noCache {
+            log(.system, "install cache bypassed (NO_CACHE=1 or --no-cache)")
+            return nil
+        }
+        guard let mountPath = request.mountPath else {
+            // Cached folders hold absolute paths (a venv's scripts, SwiftPM's build
+            // records); without the sandbox the app's folder moves with every deployment.
+            log(.system, "install cache off: builds run without the sandbox, so the app folder moves with every deployment")
+            return nil
+        }
+        let key = BuildCache.key(
+            plan: prepared.plan,
+            cache: settings,
+            toolchainVersions: prepared.toolchainVersions,
+            mountPath: mountPath,
+            app: request.sourceDirectory.standardizedFileURL
+        )
+        return (key, settings)
+    }
+
+    /// A secret's value must not end up in the artifact: the build fails naming the secret
+    /// and the files (never the value).
+    private func checkNoSecretWritten(
+        request: BuildRequest,
+        secrets: Set<String>,
+        log: @Sendable (LogLine.Stream, String) -> Void
+    ) throws(YardError) {
+        let app = request.appDirectory.standardizedFileURL.path
+        for name in secrets.sorted() {
+            guard let value = request.variables[name], value.count >= SecretMasker.minimumLength else { continue }
+            // grep exits 1 when nothing matches.
+            guard let output = HostCommand.run("/bin/grep", ["-rlF", "--", value, app], acceptedExitCodes: [0, 1]) else {
+                log(.system, "warning: could not search the artifact for secret \(name)")
+                continue
+            }
+            let files = output.split(whereSeparator: \.isNewline).map { line -> String in
+                let path = String(line)
+                return path.hasPrefix(app + "/") ? String(path.dropFirst(app.count + 1)) : path
+            }
+            guard files.isEmpty else {
+                throw YardError(
+                    .buildFailed,
+                    "the build wrote the value of secret \(name) into \(files.prefix(5).joined(separator: ", ")): "
+                        + "secrets are for build steps only and must not be stored in the artifact; "
+                        + "remove the command that writes it, or make \(name) a plain variable"
+                )
+            }
+        }
+    }
+
+    static func describe(bytes: Int64) -> String {
+        let mebibytes = Double(bytes) / 1_048_576
+        return mebibytes >= 1 ? String(format: "%.1f MiB", mebibytes) : "\(bytes / 1024) KiB"
     }
 
     private func planner(for request: BuildRequest) -> BuildPlanner {
@@ -173,7 +329,7 @@ public struct Builder: Sendable {
         var spec = LaunchSpec.shell(
             "swift package dump-package",
             environment: environment,
-            workingDirectory: directory.path,
+            workingDirectory: request.mountPath ?? directory.path,
             label: "build"
         )
         spec.sandbox = request.sandbox

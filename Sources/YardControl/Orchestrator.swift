@@ -28,6 +28,21 @@ public actor Orchestrator: Service {
         public var privateNetworkBase: Int = 213
         /// Prefix of every namespace, veth and bridge this server creates (and removes at start).
         public var networkPrefix: String = "yard"
+        /// Upper bound of the install cache; the least recently used entries go first.
+        public var cacheMaximumBytes: Int64 = 10 << 30
+        /// Built artifacts kept per service (the newest ones), for reuse and rollback.
+        public var artifactRetention: Int = 10
+        /// A build running longer than this is stopped and its deployment FAILED.
+        public var buildTimeout: Duration = .seconds(30 * 60)
+        /// CPU and memory bounds of every build, so a build cannot starve running replicas.
+        /// A service's own memory limit, when lower, applies to its builds too.
+        public var buildLimits = ResourceLimits(
+            memoryBytes: 4 << 30,
+            cpus: max(0.5, Double(ProcessInfo.processInfo.activeProcessorCount) - 0.5),
+            maxProcesses: nil
+        )
+        /// Where the sandbox shows the app to build steps and replicas, as on Railway.
+        public static let sandboxAppPath = "/app"
 
         public init(dataDirectory: URL, baseDomain: String, platformExecutable: String, hostEnvironment: [String: String]) {
             self.dataDirectory = dataDirectory
@@ -42,6 +57,8 @@ public actor Orchestrator: Service {
         case pipeline(deploymentID: String)
         /// Start fresh replicas of an already built deployment (restart, recovery).
         case restart(deploymentID: String, reason: String)
+        /// Deploy a new deployment from an existing artifact, with no build (rollback).
+        case rollout(deploymentID: String)
         /// Stop the live deployment of a service.
         case down(deploymentID: String)
     }
@@ -82,6 +99,10 @@ public actor Orchestrator: Service {
     private let jobsContinuation: AsyncStream<(ServiceKey, Job)>.Continuation
 
     private var replicas: [String: ReplicaState] = [:]
+    /// Running pipelines, so `cancel` and the build timeout can stop them.
+    private var pipelineTasks: [String: Task<Void, Never>] = [:]
+    /// Why a pipeline was stopped: the cancel request or the timeout.
+    private var stopReasons: [String: (status: DeploymentStatus, reason: String)] = [:]
     private var live: [ServiceKey: String] = [:]
     private var queues: [ServiceKey: [Job]] = [:]
     private var busy: Set<ServiceKey> = []
@@ -104,7 +125,13 @@ public actor Orchestrator: Service {
         self.router = router
         self.logger = logger
         self.builder = Builder(
-            configuration: .init(platformExecutable: configuration.platformExecutable),
+            configuration: .init(
+                platformExecutable: configuration.platformExecutable,
+                cache: BuildCache(
+                    directory: configuration.dataDirectory.appendingPathComponent("cache"),
+                    maximumBytes: configuration.cacheMaximumBytes
+                )
+            ),
             launcher: BuildProcessRecorder(launcher: launcher)
         )
         let (events, eventsContinuation) = AsyncStream.makeStream(of: SupervisorEvent.self)
@@ -116,6 +143,8 @@ public actor Orchestrator: Service {
     }
 
     private var artifactsDirectory: URL { configuration.dataDirectory.appendingPathComponent("artifacts") }
+    private var artifacts: ArtifactStore { ArtifactStore(directory: artifactsDirectory) }
+    private var buildsDirectory: URL { configuration.dataDirectory.appendingPathComponent("builds") }
     private var runDirectory: URL { configuration.dataDirectory.appendingPathComponent("run") }
     private var volumesDirectory: URL { configuration.dataDirectory.appendingPathComponent("volumes") }
     private var sourcesDirectory: URL { configuration.dataDirectory.appendingPathComponent("sources") }
@@ -132,6 +161,10 @@ public actor Orchestrator: Service {
     // MARK: Service
 
     public func run() async throws {
+        if network != nil {
+            // The sandbox binds each app at /app, which must exist as a mount point.
+            try FileManager.default.createDirectory(atPath: Configuration.sandboxAppPath, withIntermediateDirectories: true)
+        }
         try recover()
         if network != nil {
             // After a crash: namespaces, veths and bridges of the previous run, whose
@@ -165,7 +198,9 @@ public actor Orchestrator: Service {
     // MARK: Requests
 
     /// Stores an uploaded source archive and queues its deployment.
-    public func deploy(serviceID: String, environmentID: String, archive: URL, trigger: String) throws -> DeploymentRecord {
+    public func deploy(
+        serviceID: String, environmentID: String, archive: URL, trigger: String, noCache: Bool = false
+    ) throws -> DeploymentRecord {
         let id = Identifier.make("dep")
         try FileManager.default.createDirectory(at: sourcesDirectory, withIntermediateDirectories: true)
         let stored = sourcesDirectory.appendingPathComponent("\(id).tar.gz")
@@ -177,9 +212,11 @@ public actor Orchestrator: Service {
             trigger: trigger, sourceHash: hash, sourcePath: stored.path, artifactPath: nil, buildResult: nil,
             deploySettings: nil, variables: nil, createdAt: now, updatedAt: now
         )
-        try store.insertDeployment(deployment)
+        var record = deployment
+        record.noCache = noCache
+        try store.insertDeployment(record)
         enqueue(.pipeline(deploymentID: id), key: ServiceKey(serviceID: serviceID, environmentID: environmentID))
-        return deployment
+        return record
     }
 
     /// A new deployment built again from the source of the service's latest deployment.
@@ -194,6 +231,124 @@ public actor Orchestrator: Service {
         let copy = FileManager.default.temporaryDirectory.appendingPathComponent("\(UUID().uuidString).tar.gz")
         try FileManager.default.copyItem(at: URL(fileURLWithPath: sourcePath), to: copy)
         return try deploy(serviceID: serviceID, environmentID: environmentID, archive: copy, trigger: "redeploy")
+    }
+
+    /// Deploys every service of a root `railpack.json` `services` map (seed 002) from one
+    /// upload: each service is created if missing, its root directory set from the map.
+    public func deployServices(
+        projectID: String, environmentID: String, archive: URL, trigger: String, noCache: Bool = false
+    ) throws -> [DeploymentRecord] {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("yard-services-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        try SourceArchive.extract(archive, into: scratch)
+        guard let railpack = try ConfigLoader.loadRailpack(directory: scratch), !railpack.services.isEmpty else {
+            throw YardError(
+                .invalidInput,
+                "deploying a whole project needs a railpack.json with a `services` map at the root of the upload; "
+                    + "deploy one service with `yard up --service NAME` instead"
+            )
+        }
+        for entry in railpack.services {
+            let folder = entry.root == "." ? scratch : scratch.appendingPathComponent(entry.root)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw YardError(.invalidConfig, "\(railpack.fileName): services.\(entry.name).root is '\(entry.root)', which is not a folder of the upload")
+            }
+        }
+        var deployments: [DeploymentRecord] = []
+        for (index, entry) in railpack.services.enumerated() {
+            let root = entry.root == "." ? "" : entry.root
+            var service = try store.findService(projectID: projectID, entry.name)
+            if service == nil {
+                service = try store.createService(projectID: projectID, name: entry.name, rootDirectory: root)
+            } else if let existing = service, (existing.rootDirectory ?? "") != root {
+                service = try store.changeSettings(serviceID: existing.id, change: ServiceSettingsChange(rootDirectory: root))
+            }
+            guard let service else { continue }
+            // Each deployment keeps its own copy of the source: redeploys and rollbacks use it.
+            let copy = FileManager.default.temporaryDirectory.appendingPathComponent("\(UUID().uuidString).tar.gz")
+            if index == railpack.services.count - 1 {
+                try FileManager.default.moveItem(at: archive, to: copy)
+            } else {
+                try FileManager.default.copyItem(at: archive, to: copy)
+            }
+            deployments.append(try deploy(serviceID: service.id, environmentID: environmentID, archive: copy,
+                                          trigger: trigger, noCache: noCache))
+        }
+        return deployments
+    }
+
+    /// A new deployment that runs an earlier deployment's artifact again, with its deploy
+    /// settings and variables, without building.
+    public func rollback(deploymentID: String) throws -> DeploymentRecord {
+        let old = try store.deployment(id: deploymentID)
+        guard let resultJSON = old.buildResult, let artifactPath = old.artifactPath else {
+            throw YardError(.conflict, "deployment \(deploymentID) never finished a build, so there is nothing to roll back to")
+        }
+        let stillThere = old.artifactKey.map { artifacts.existing(key: $0) != nil }
+            ?? FileManager.default.fileExists(atPath: artifactPath)
+        guard stillThere else {
+            throw YardError(
+                .conflict,
+                "the artifact of \(deploymentID) has been removed (artifacts are kept for the last \(configuration.artifactRetention) "
+                    + "deployments of each service): redeploy its source instead"
+            )
+        }
+        let now = Date()
+        var record = DeploymentRecord(
+            id: Identifier.make("dep"), serviceID: old.serviceID, environmentID: old.environmentID, status: .queued,
+            reason: "rollback to \(deploymentID)", trigger: "rollback", sourceHash: old.sourceHash, sourcePath: old.sourcePath,
+            artifactPath: artifactPath, buildResult: resultJSON, deploySettings: old.deploySettings,
+            variables: old.variables, createdAt: now, updatedAt: now
+        )
+        record.artifactKey = old.artifactKey
+        record.rollbackOf = deploymentID
+        try store.insertDeployment(record)
+        enqueue(.rollout(deploymentID: record.id), key: ServiceKey(serviceID: old.serviceID, environmentID: old.environmentID))
+        return record
+    }
+
+    /// Stops a deployment that has not gone live yet: a queued one never starts, a running
+    /// build is killed. Either ends REMOVED.
+    public func cancel(deploymentID: String) throws -> DeploymentRecord {
+        let deployment = try store.deployment(id: deploymentID)
+        let key = ServiceKey(serviceID: deployment.serviceID, environmentID: deployment.environmentID)
+        switch deployment.status {
+        case .queued, .waiting:
+            if var queue = queues[key] {
+                queue.removeAll { job in
+                    if case .pipeline(let id) = job { return id == deploymentID }
+                    if case .rollout(let id) = job { return id == deploymentID }
+                    return false
+                }
+                queues[key] = queue
+            }
+            return try transition(deploymentID, .removed, reason: "cancelled before it started")
+        case .initializing, .building:
+            guard let task = pipelineTasks[deploymentID] else {
+                return try transition(deploymentID, .removed, reason: "cancelled")
+            }
+            stopReasons[deploymentID] = (.removed, "cancelled during the build")
+            task.cancel()
+            return deployment
+        default:
+            throw YardError(
+                .conflict,
+                "deployment \(deploymentID) is \(deployment.status.rawValue): only a queued or building deployment can be cancelled; "
+                    + "use `yard down` to stop a running one"
+            )
+        }
+    }
+
+    /// The install cache's entries, most recently used first.
+    public nonisolated func cacheEntries() -> [BuildCache.Entry] {
+        builder.configuration.cache?.entries() ?? []
+    }
+
+    /// Empties the install cache (`all`), or evicts it down to its bound.
+    public nonisolated func pruneCache(all: Bool) -> BuildCache.PruneResult {
+        builder.configuration.cache?.prune(all: all)
+            ?? BuildCache.PruneResult(removedEntries: 0, freedBytes: 0, remainingEntries: 0, remainingBytes: 0)
     }
 
     /// Starts the live deployment's artifact again on fresh replicas, with no rebuild.
@@ -279,8 +434,14 @@ public actor Orchestrator: Service {
 
     private func execute(_ job: Job, key: ServiceKey) async {
         switch job {
-        case .pipeline(let id): await runPipeline(deploymentID: id, key: key)
+        case .pipeline(let id):
+            let task = Task { await self.runPipeline(deploymentID: id, key: key) }
+            pipelineTasks[id] = task
+            await task.value
+            pipelineTasks[id] = nil
+            stopReasons[id] = nil
         case .restart(let id, let reason): await restartReplicas(deploymentID: id, key: key, reason: reason)
+        case .rollout(let id): await rollOut(deploymentID: id, key: key)
         case .down(let id): await takeDown(deploymentID: id, key: key)
         }
         jobFinished(key: key)
@@ -306,108 +467,273 @@ public actor Orchestrator: Service {
 
     /// Build steps run boxed too, but on the host's network (they need package registries;
     /// the private network does not exist during builds, as on Railway), as the same
-    /// unprivileged uid as replicas, with only the app folder (which it owns) writable.
+    /// unprivileged uid as replicas, with only the app folder (which it owns) writable, at
+    /// /app. They get the build limits, or the service's memory limit when lower.
     private func buildSandbox(deploymentID: String, appDirectory: URL, service: ServiceRecord) -> SandboxSpec? {
         guard network != nil else { return nil }
-        let limits = (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits()
+        let serviceLimits = (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits()
+        var limits = configuration.buildLimits
+        if let memory = serviceLimits.memoryBytes, memory < limits.memoryBytes ?? .max { limits.memoryBytes = memory }
+        limits.maxProcesses = serviceLimits.maxProcesses ?? limits.maxProcesses
         return SandboxSpec(
             hostname: "build",
             networkNamespace: nil,
             readOnlyBinds: platformBinds,
-            writableBinds: [BindMount(source: appDirectory.path, target: appDirectory.path)],
+            writableBinds: [BindMount(source: appDirectory.path, target: Configuration.sandboxAppPath)],
             hiddenPaths: [configuration.dataDirectory.path],
             runAsRoot: false,
-            limits: ResourceLimits(memoryBytes: limits.memoryBytes, cpus: nil, maxProcesses: limits.maxProcesses),
+            limits: limits,
             cgroupName: "build-\(deploymentID)"
         )
     }
 
     private func buildPidsFile(_ deploymentID: String) -> URL {
-        artifactsDirectory.appendingPathComponent(deploymentID).appendingPathComponent("build.pids")
+        buildsDirectory.appendingPathComponent(deploymentID).appendingPathComponent("build.pids")
+    }
+
+    /// The railpack.json of a service: its entry in a root file's `services` map, else the
+    /// file in its root directory (or the one `RAILPACK_CONFIG_FILE` names). Returns the
+    /// root directory too, which a `services` entry decides.
+    private func railpackConfig(
+        source: URL, service: ServiceRecord, variables: [String: String]
+    ) throws -> (config: RailpackConfig?, root: String?) {
+        if let top = try ConfigLoader.loadRailpack(directory: source), !top.services.isEmpty {
+            if let entry = top.services.first(where: { $0.name == service.name }) {
+                var config = entry.config
+                config.warnings = top.warnings + config.warnings
+                return (config, entry.root == "." ? nil : entry.root)
+            }
+        }
+        let root = service.rootDirectory
+        let folder = root.map { source.appendingPathComponent($0) } ?? source
+        let fileName = variables["RAILPACK_CONFIG_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        return (try ConfigLoader.loadRailpack(directory: folder, fileName: fileName), root)
     }
 
     private func runPipeline(deploymentID id: String, key: ServiceKey) async {
         let log = buildLog(id)
         var started: [String] = []
+        let staging = buildsDirectory.appendingPathComponent(id)
+        var buildFolder: (app: URL, addressed: Bool)?
+        var committed = false
+        var timeout: Task<Void, Never>?
+        defer { timeout?.cancel() }
         do {
-            let appDirectory = artifactsDirectory.appendingPathComponent(id).appendingPathComponent("app")
-            var deployment = try transition(id, .initializing) { $0.artifactPath = appDirectory.path }
+            guard try store.deployment(id: id).status == .queued else { return }
+            var deployment = try transition(id, .initializing)
             let service = try store.service(id: key.serviceID)
             let environment = try store.environment(id: key.environmentID)
             let project = try store.project(service.projectID)
             guard let sourcePath = deployment.sourcePath else {
                 throw YardError(.internal, "deployment \(id) has no stored source")
             }
-            try SourceArchive.extract(URL(fileURLWithPath: sourcePath), into: appDirectory)
-            if network != nil {
-                // The unprivileged build steps write dependencies into the app folder.
-                try SourceArchive.changeOwner(of: appDirectory, to: Self.sandboxUID)
-            }
+            let source = staging.appendingPathComponent("source")
+            try? FileManager.default.removeItem(at: staging)
+            try SourceArchive.extract(URL(fileURLWithPath: sourcePath), into: source)
             log(.system, "source unpacked (sha256 \(deployment.sourceHash?.prefix(12) ?? "?"))")
 
+            let records = try store.variables(serviceID: key.serviceID, environmentID: key.environmentID)
+            let plainVariables = Dictionary(records.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
+            let (railpack, root) = try railpackConfig(source: source, service: service, variables: plainVariables)
+            let context = root.map { source.appendingPathComponent($0) } ?? source
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: context.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw YardError(.invalidConfig, "the service's root directory '\(root ?? ".")' is not a folder of the upload")
+            }
+            if let root { log(.system, "root directory: \(root)") }
+            if let railpack {
+                log(.system, "railpack config: \(railpack.fileName)" + (railpack.provider.map { " (provider \($0))" } ?? ""))
+                for warning in railpack.warnings { log(.system, "warning: \(warning)") }
+            }
+
             let config = try ConfigLoader.load(
-                directory: appDirectory,
+                directory: context,
                 configPath: service.configPath,
                 environment: environment.name,
                 serviceBuild: YardJSON.decode(BuildOverrides.self, from: service.buildOverrides),
-                serviceDeploy: YardJSON.decode(DeployOverrides.self, from: service.deployOverrides)
+                serviceDeploy: YardJSON.decode(DeployOverrides.self, from: service.deployOverrides),
+                railpackDeploy: railpack?.deploy
             )
             log(.system, "config: \(config.configFile ?? "no railway.toml or railway.json; using defaults")")
             for warning in config.warnings {
                 log(.system, "warning: \(warning)")
             }
 
-            let userVariables = try variables(key)
-            var deploy = config.deploy
-            applySettingVariables(userVariables, to: &deploy)
-            deployment = try transition(id, .building)
-            let result = try await builder.build(
-                BuildRequest(
-                    sourceDirectory: appDirectory,
-                    appDirectory: appDirectory,
-                    build: config.build,
-                    startCommand: deploy.startCommand,
-                    procfileWeb: config.procfileWeb,
-                    variables: userVariables,
-                    hostEnvironment: configuration.hostEnvironment.merging(
-                        [BuildProcessRecorder.marker: id, BuildProcessRecorder.recordFile: buildPidsFile(id).path]
-                            .merging(network == nil ? [:] : ["HOME": "/tmp"]) { a, _ in a }
-                    ) { _, marker in marker },
-                    sandbox: buildSandbox(deploymentID: id, appDirectory: appDirectory, service: service)
-                ),
-                log: log
-            )
-            try Task.checkCancellation()
             let domain = try ensureGeneratedDomain(service: service, project: project, environmentID: key.environmentID)
-            var runtimeVariables = userVariables
-            runtimeVariables.merge(railwayVariables(project: project, environment: environment, service: service, deploymentID: id, domain: domain)) { user, _ in user }
+            let railway = railwayVariables(project: project, environment: environment, service: service, deploymentID: id, domain: domain)
+            let resolved = try resolveReferences(
+                in: plainVariables, service: service, environmentID: key.environmentID, railway: railway)
+            let secretNames = Set(records.filter(\.buildSecret).map(\.key))
+            var deploy = config.deploy
+            applySettingVariables(resolved, to: &deploy)
+            let noCache = deployment.noCache || resolved["NO_CACHE"] == "1"
+
+            deployment = try transition(id, .building)
+            timeout = startBuildTimer(deploymentID: id)
+            var request = BuildRequest(
+                sourceDirectory: context,
+                appDirectory: context,
+                build: config.build,
+                startCommand: deploy.startCommand,
+                procfileWeb: config.procfileWeb,
+                variables: resolved,
+                hostEnvironment: configuration.hostEnvironment.merging(
+                    [BuildProcessRecorder.marker: id, BuildProcessRecorder.recordFile: buildPidsFile(id).path]
+                        .merging(network == nil ? [:] : ["HOME": "/tmp"]) { a, _ in a }
+                ) { _, marker in marker },
+                sandbox: nil,
+                mountPath: network == nil ? nil : Configuration.sandboxAppPath,
+                railpack: railpack,
+                noCache: noCache,
+                secretNames: secretNames
+            )
+            // The app is planned and hashed where it was unpacked, then moved to its final
+            // folder: paths inside a plain-process build must be the ones it runs from.
+            let prepared = try builder.prepare(request)
+            let result: BuildResult
+            let artifactPath: URL
+            if let existing = artifacts.existing(key: prepared.artifactKey) {
+                for note in prepared.plan.notes { log(.system, note) }
+                log(.system, "artifact \(prepared.artifactKey.prefix(12)) was already built from the same source, plan, "
+                    + "variables and toolchains: reusing it, skipping the build")
+                result = existing
+                artifactPath = artifacts.appDirectory(forKey: prepared.artifactKey)
+            } else {
+                let folder = artifacts.buildDirectory(forKey: prepared.artifactKey, deploymentID: id)
+                buildFolder = folder
+                try FileManager.default.createDirectory(at: folder.app.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try FileManager.default.moveItem(at: context, to: folder.app)
+                if network != nil {
+                    // The unprivileged build steps write dependencies into the app folder.
+                    try SourceArchive.changeOwner(of: folder.app, to: Self.sandboxUID)
+                }
+                request.sourceDirectory = folder.app
+                request.appDirectory = folder.app
+                if network == nil { request.mountPath = nil }
+                request.sandbox = buildSandbox(deploymentID: id, appDirectory: folder.app, service: service)
+                result = try await builder.build(prepared, request, log: log)
+                try Task.checkCancellation()
+                if folder.addressed { try artifacts.commit(key: prepared.artifactKey, result: result) }
+                committed = true
+                artifactPath = folder.app
+            }
+            timeout?.cancel()
+            try? FileManager.default.removeItem(at: staging)
+
+            var runtimeVariables = railpack?.deploy?.variables ?? [:]
+            runtimeVariables.merge(resolved.filter { !secretNames.contains($0.key) }) { _, user in user }
+            runtimeVariables.merge(railway) { user, _ in user }
+            runtimeVariables = try resolveReferences(
+                in: runtimeVariables, service: service, environmentID: key.environmentID, railway: railway)
             let snapshot = runtimeVariables
             let settings = deploy
+            let artifactKey = prepared.artifactKey
             deployment = try transition(id, .deploying) {
+                $0.artifactPath = artifactPath.path
+                $0.artifactKey = artifactKey
                 $0.buildResult = try? YardJSON.encodeString(result)
                 $0.deploySettings = try? YardJSON.encodeString(settings)
                 $0.variables = try? YardJSON.encodeString(snapshot)
             }
             logs.close(deploymentID: id, kind: .build)
-
-            if try store.volume(serviceID: key.serviceID, environmentID: key.environmentID) != nil, let previous = live[key] {
-                // A volume is never mounted into two running deployments: the old one stops first.
-                logs.append(deploymentID: id, kind: .deploy, stream: .system,
-                            message: "this service has a volume: stopping \(previous) before starting the new replicas")
-                live.removeValue(forKey: key)
-                await retire(deploymentID: previous, overlap: 0, draining: deploy.drainingSeconds)
-            }
-            started = try await startReplicas(deployment: deployment, result: result, settings: deploy, variables: runtimeVariables)
-            try await cutOver(to: id, key: key, settings: deploy)
+            started = try await goLive(deployment: deployment, result: result, settings: deploy, variables: runtimeVariables, key: key)
+            collectArtifacts()
         } catch {
-            let message = Self.describe(error)
+            var message = Self.describe(error)
+            var status = DeploymentStatus.failed
+            if let stop = stopReasons[id] {
+                (status, message) = stop
+            }
             log(.system, "error: \(message)")
             for replicaID in started {
                 await removeReplica(replicaID, grace: .seconds(2))
             }
-            _ = try? transition(id, .failed, reason: message)
+            if let buildFolder, !committed {
+                // A failed build leaves nothing behind that could be taken for an artifact.
+                try? FileManager.default.removeItem(at: buildFolder.app.deletingLastPathComponent())
+            }
+            try? FileManager.default.removeItem(at: staging)
+            _ = try? transition(id, status, reason: message)
             logs.close(deploymentID: id, kind: .build)
             logs.close(deploymentID: id, kind: .deploy)
+        }
+    }
+
+    /// Stops the build when it runs past the build timeout.
+    private func startBuildTimer(deploymentID id: String) -> Task<Void, Never> {
+        let timeout = configuration.buildTimeout
+        return Task {
+            try? await Task.sleep(for: timeout)
+            guard !Task.isCancelled else { return }
+            self.buildTimedOut(id, after: timeout)
+        }
+    }
+
+    private func buildTimedOut(_ id: String, after timeout: Duration) {
+        guard let task = pipelineTasks[id], stopReasons[id] == nil,
+            let status = try? store.deployment(id: id).status, status == .building
+        else { return }
+        stopReasons[id] = (.failed, "the build ran longer than its timeout of \(timeout) (yard serve --build-timeout) and was stopped")
+        task.cancel()
+    }
+
+    /// Starts the replicas of a built deployment and makes it live: the shared end of a
+    /// build and of a rollback.
+    private func goLive(
+        deployment: DeploymentRecord, result: BuildResult, settings: DeploySettings, variables: [String: String], key: ServiceKey
+    ) async throws -> [String] {
+        if try store.volume(serviceID: key.serviceID, environmentID: key.environmentID) != nil, let previous = live[key] {
+            // A volume is never mounted into two running deployments: the old one stops first.
+            logs.append(deploymentID: deployment.id, kind: .deploy, stream: .system,
+                        message: "this service has a volume: stopping \(previous) before starting the new replicas")
+            live.removeValue(forKey: key)
+            await retire(deploymentID: previous, overlap: 0, draining: settings.drainingSeconds)
+        }
+        let started = try await startReplicas(deployment: deployment, result: result, settings: settings, variables: variables)
+        try await cutOver(to: deployment.id, key: key, settings: settings)
+        return started
+    }
+
+    /// A rollback: the old artifact, settings and variables on fresh replicas.
+    private func rollOut(deploymentID id: String, key: ServiceKey) async {
+        var started: [String] = []
+        do {
+            guard try store.deployment(id: id).status == .queued else { return }
+            var deployment = try transition(id, .initializing)
+            guard let resultJSON = deployment.buildResult, let settingsJSON = deployment.deploySettings,
+                let path = deployment.artifactPath, FileManager.default.fileExists(atPath: path)
+            else {
+                throw YardError(.conflict, "the artifact to roll back to is gone (removed by artifact retention)")
+            }
+            let result = try YardJSON.decode(BuildResult.self, from: resultJSON)
+            let settings = try YardJSON.decode(DeploySettings.self, from: settingsJSON)
+            var variables = try deployment.variables.map { try YardJSON.decode([String: String].self, from: $0) } ?? [:]
+            variables["RAILWAY_DEPLOYMENT_ID"] = id
+            let snapshot = variables
+            logs.append(deploymentID: id, kind: .deploy, stream: .system,
+                        message: "rolling back to \(deployment.rollbackOf ?? "?"): its artifact runs again, no build")
+            deployment = try transition(id, .deploying) { $0.variables = try? YardJSON.encodeString(snapshot) }
+            started = try await goLive(deployment: deployment, result: result, settings: settings, variables: variables, key: key)
+        } catch {
+            let message = Self.describe(error)
+            logs.append(deploymentID: id, kind: .deploy, stream: .system, message: "error: \(message)")
+            for replicaID in started { await removeReplica(replicaID, grace: .seconds(2)) }
+            _ = try? transition(id, .failed, reason: message)
+            logs.close(deploymentID: id, kind: .deploy)
+        }
+    }
+
+    /// Keeps the artifacts of each service's newest `artifactRetention` built deployments
+    /// and of every deployment that is running or about to; removes the others.
+    private func collectArtifacts() {
+        do {
+            let retained = try store.retainedArtifacts(perService: configuration.artifactRetention)
+            let removed = artifacts.collect(retainedKeys: retained.keys, retainedDeployments: retained.deployments)
+            if !removed.isEmpty {
+                logger.info("artifacts removed by retention", metadata: ["count": "\(removed.count)"])
+            }
+        } catch {
+            logger.error("could not collect old artifacts", metadata: ["error": "\(error)"])
         }
     }
 
@@ -486,7 +812,8 @@ public actor Orchestrator: Service {
                     id: replicaID,
                     deploymentID: deployment.id,
                     launch: LaunchSpec(arguments: ["/bin/sh", "-c", result.startCommand], environment: environment,
-                                       workingDirectory: deployment.artifactPath ?? "/", label: replicaID,
+                                       workingDirectory: placement.sandbox == nil ? deployment.artifactPath ?? "/" : Self.appMountPath(of: deployment),
+                                       label: replicaID,
                                        sandbox: placement.sandbox),
                     restartPolicy: RestartPolicy(
                         type: settings.restartPolicyType,
@@ -547,7 +874,7 @@ public actor Orchestrator: Service {
         let sandbox = SandboxSpec(
             hostname: replicaID,
             networkNamespace: attachment.namespace,
-            readOnlyBinds: platformBinds + [BindMount(source: app, target: app)],
+            readOnlyBinds: platformBinds + [BindMount(source: app, target: Self.appMountPath(of: deployment))],
             writableBinds: volumeBind.map { [$0] } ?? [],
             hostsFile: hosts.path,
             hiddenPaths: [configuration.dataDirectory.path],
@@ -556,6 +883,12 @@ public actor Orchestrator: Service {
             cgroupName: replicaID
         )
         return (attachment.address, sandbox)
+    }
+
+    /// Where a sandboxed replica sees its artifact: /app, except for deployments built
+    /// before artifacts were content-addressed, which were built at their own path.
+    static func appMountPath(of deployment: DeploymentRecord) -> String {
+        deployment.artifactKey == nil ? deployment.artifactPath ?? "/" : Configuration.sandboxAppPath
     }
 
     /// The `yard` binary, bound into every sandbox: the static file server is `yard
@@ -763,6 +1096,48 @@ public actor Orchestrator: Service {
         var result: [String: String] = [:]
         for variable in try store.variables(serviceID: key.serviceID, environmentID: key.environmentID) {
             result[variable.key] = variable.value
+        }
+        return result
+    }
+
+    /// Resolves `${{service.KEY}}`, `${{KEY}}` and `${{shared.KEY}}` in every value. Another
+    /// service's `RAILWAY_PUBLIC_DOMAIN` is its generated domain (created if needed), its
+    /// `RAILWAY_PRIVATE_DOMAIN` its internal name; other keys are its variables.
+    private func resolveReferences(
+        in variables: [String: String], service: ServiceRecord, environmentID: String, railway: [String: String]
+    ) throws -> [String: String] {
+        let own = railway.merging(variables) { _, user in user }
+        var result: [String: String] = [:]
+        for (name, value) in variables {
+            result[name] = try VariableReferences.resolve(value) { reference throws -> String in
+                guard let other = reference.service, other != service.name else {
+                    if let found = own[reference.key], !found.contains("${{") { return found }
+                    throw YardError(.invalidConfig, "variable \(name) of service \(service.name) references ${{\(reference.key)}}, which this service does not define")
+                }
+                if other == "shared" {
+                    throw YardError(.invalidConfig, "variable \(name) of service \(service.name) references ${{shared.\(reference.key)}}, but shared variables are not supported yet")
+                }
+                guard let target = try store.findService(projectID: service.projectID, other) else {
+                    throw YardError(.invalidConfig, "variable \(name) of service \(service.name) references ${{\(other).\(reference.key)}}, but the project has no service named \(other)")
+                }
+                switch reference.key {
+                case "RAILWAY_PUBLIC_DOMAIN":
+                    let project = try store.project(target.projectID)
+                    return try ensureGeneratedDomain(service: target, project: project, environmentID: environmentID)
+                case "RAILWAY_PRIVATE_DOMAIN":
+                    return "\(target.name).railway.internal"
+                case "RAILWAY_SERVICE_NAME":
+                    return target.name
+                case "RAILWAY_SERVICE_ID":
+                    return target.id
+                default:
+                    let theirs = try store.variables(serviceID: target.id, environmentID: environmentID)
+                    if let found = theirs.first(where: { $0.key == reference.key && !$0.buildSecret }), !found.value.contains("${{") {
+                        return found.value
+                    }
+                    throw YardError(.invalidConfig, "variable \(name) of service \(service.name) references ${{\(other).\(reference.key)}}, but \(other) has no variable \(reference.key)")
+                }
+            }
         }
         return result
     }

@@ -32,11 +32,13 @@ public struct ServiceView: Codable, Sendable, Equatable {
     public var id: String
     public var name: String
     public var configPath: String?
+    public var rootDirectory: String?
 
-    public init(id: String, name: String, configPath: String?) {
+    public init(id: String, name: String, configPath: String?, rootDirectory: String? = nil) {
         self.id = id
         self.name = name
         self.configPath = configPath
+        self.rootDirectory = rootDirectory
     }
 }
 
@@ -123,21 +125,27 @@ public struct VariableView: Codable, Sendable, Equatable {
     /// Nil for sealed variables: their value is never readable back.
     public var value: String?
     public var sealed: Bool
+    /// Visible to build steps only.
+    public var buildSecret: Bool?
 
-    public init(key: String, value: String?, sealed: Bool) {
+    public init(key: String, value: String?, sealed: Bool, buildSecret: Bool? = nil) {
         self.key = key
         self.value = value
         self.sealed = sealed
+        self.buildSecret = buildSecret
     }
 }
 
 public struct VariableChange: Codable, Sendable, Equatable {
     public var set: [String: String]
     public var delete: [String]
+    /// Keys of `set` that are build-only secrets.
+    public var buildSecrets: [String]?
 
-    public init(set: [String: String], delete: [String]) {
+    public init(set: [String: String], delete: [String], buildSecrets: [String]? = nil) {
         self.set = set
         self.delete = delete
+        self.buildSecrets = buildSecrets
     }
 }
 
@@ -203,10 +211,12 @@ public struct CreateProjectRequest: Codable, Sendable {
 public struct CreateServiceRequest: Codable, Sendable {
     public var name: String
     public var configPath: String?
+    public var rootDirectory: String?
 
-    public init(name: String, configPath: String?) {
+    public init(name: String, configPath: String?, rootDirectory: String? = nil) {
         self.name = name
         self.configPath = configPath
+        self.rootDirectory = rootDirectory
     }
 }
 
@@ -260,11 +270,13 @@ public struct ServiceSettingsView: Codable, Sendable, Equatable {
     public var limits: ResourceLimits
     public var egress: Bool
     public var volume: VolumeView?
+    public var rootDirectory: String?
 
-    public init(limits: ResourceLimits, egress: Bool, volume: VolumeView?) {
+    public init(limits: ResourceLimits, egress: Bool, volume: VolumeView?, rootDirectory: String? = nil) {
         self.limits = limits
         self.egress = egress
         self.volume = volume
+        self.rootDirectory = rootDirectory
     }
 }
 
@@ -274,11 +286,27 @@ public struct ServiceSettingsChange: Codable, Sendable, Equatable {
     public var cpus: Double?
     public var maxProcesses: Int?
     public var egress: Bool?
+    /// The service's root directory inside the upload; "" or "." sets it back to the root.
+    public var rootDirectory: String?
 
-    public init(memoryBytes: Int64? = nil, cpus: Double? = nil, maxProcesses: Int? = nil, egress: Bool? = nil) {
+    public init(
+        memoryBytes: Int64? = nil, cpus: Double? = nil, maxProcesses: Int? = nil, egress: Bool? = nil, rootDirectory: String? = nil
+    ) {
         self.memoryBytes = memoryBytes
         self.cpus = cpus
         self.maxProcesses = maxProcesses
         self.egress = egress
+        self.rootDirectory = rootDirectory
+    }
+
+    /// A root directory as stored: relative, no `..`, no `./` or trailing `/`; nil for the
+    /// upload's root.
+    public static func normalizedRoot(_ root: String) throws(YardError) -> String? {
+        // Railway writes root directories as `/apps/web`: relative to the repository.
+        let parts = root.split(separator: "/").map(String.init).filter { $0 != "." && !$0.isEmpty }
+        guard !parts.contains("..") else {
+            throw YardError(.invalidInput, "the root directory '\(root)' leaves the upload: use a folder inside it, such as packages/web")
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: "/")
     }
 }

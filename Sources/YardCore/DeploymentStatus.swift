@@ -36,7 +36,7 @@ public enum DeploymentStatus: String, Codable, Sendable, CaseIterable {
         switch self {
         case .queued: [.waiting, .initializing, .skipped, .removed, .failed]
         case .waiting: [.initializing, .skipped, .removed, .failed]
-        case .initializing: [.building, .failed, .removed]
+        case .initializing: [.building, .deploying, .failed, .removed]
         case .building: [.deploying, .failed, .removed]
         case .deploying: [.success, .failed, .crashed, .removing]
         case .success: [.crashed, .sleeping, .removing, .deploying]

@@ -113,6 +113,17 @@ enum Migrations {
                     """
             )
         }
+        migrator.registerMigration("003_builds") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE service ADD COLUMN root_directory TEXT;
+                    ALTER TABLE variable ADD COLUMN build_secret INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE deployment ADD COLUMN artifact_key TEXT;
+                    ALTER TABLE deployment ADD COLUMN no_cache INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE deployment ADD COLUMN rollback_of TEXT;
+                    """
+            )
+        }
         return migrator
     }
 }

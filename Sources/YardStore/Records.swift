@@ -55,11 +55,15 @@ public struct ServiceRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
     public var resourceLimits: String
     /// Whether replicas get a route out of their private network.
     public var egress: Bool
+    /// The folder of the upload this service builds from (a monorepo's `packages/web`);
+    /// nil is the upload's root.
+    public var rootDirectory: String?
 
     public init(
         id: String, projectID: String, name: String, configPath: String?, buildOverrides: String, deployOverrides: String,
-        createdAt: Date, resourceLimits: String = "{}", egress: Bool = false
+        createdAt: Date, resourceLimits: String = "{}", egress: Bool = false, rootDirectory: String? = nil
     ) {
+        self.rootDirectory = rootDirectory
         self.id = id
         self.projectID = projectID
         self.name = name
@@ -80,6 +84,7 @@ public struct ServiceRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
         case createdAt = "created_at"
         case resourceLimits = "resource_limits"
         case egress
+        case rootDirectory = "root_directory"
     }
 }
 
@@ -103,6 +108,12 @@ public struct DeploymentRecord: Codable, Sendable, Equatable, FetchableRecord, P
     public var variables: String?
     public var createdAt: Date
     public var updatedAt: Date
+    /// Content address of the artifact (`Builder.PreparedBuild.artifactKey`).
+    public var artifactKey: String?
+    /// `yard up --no-cache`: the install step runs from scratch.
+    public var noCache: Bool = false
+    /// For a rollback: the deployment whose artifact this one runs again.
+    public var rollbackOf: String?
 
     public init(id: String, serviceID: String, environmentID: String, status: DeploymentStatus, reason: String?, trigger: String, sourceHash: String?, sourcePath: String?, artifactPath: String?, buildResult: String?, deploySettings: String?, variables: String?, createdAt: Date, updatedAt: Date) {
         self.id = id
@@ -132,6 +143,9 @@ public struct DeploymentRecord: Codable, Sendable, Equatable, FetchableRecord, P
         case deploySettings = "deploy_settings"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case artifactKey = "artifact_key"
+        case noCache = "no_cache"
+        case rollbackOf = "rollback_of"
     }
 }
 
@@ -165,8 +179,11 @@ public struct VariableRecord: Codable, Sendable, Equatable, FetchableRecord, Per
     public var value: String
     public var sealed: Bool
     public var updatedAt: Date
+    /// Visible to build steps only: never given to replicas, masked in build logs.
+    public var buildSecret: Bool = false
 
-    public init(serviceID: String, environmentID: String, key: String, value: String, sealed: Bool, updatedAt: Date) {
+    public init(serviceID: String, environmentID: String, key: String, value: String, sealed: Bool, updatedAt: Date, buildSecret: Bool = false) {
+        self.buildSecret = buildSecret
         self.serviceID = serviceID
         self.environmentID = environmentID
         self.key = key
@@ -177,6 +194,7 @@ public struct VariableRecord: Codable, Sendable, Equatable, FetchableRecord, Per
 
     enum CodingKeys: String, CodingKey {
         case key, value, sealed
+        case buildSecret = "build_secret"
         case serviceID = "service_id"
         case environmentID = "environment_id"
         case updatedAt = "updated_at"

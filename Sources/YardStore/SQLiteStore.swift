@@ -84,7 +84,10 @@ public final class SQLiteStore: Sendable {
 
     // MARK: Services
 
-    public func createService(projectID: String, name: String, configPath: String? = nil) throws -> ServiceRecord {
+    public func createService(
+        projectID: String, name: String, configPath: String? = nil, rootDirectory: String? = nil
+    ) throws -> ServiceRecord {
+        let rootDirectory = try rootDirectory.flatMap { try ServiceSettingsChange.normalizedRoot($0) }
         try ResourceName.validate(name, kind: "service")
         return try write { db in
             if try ServiceRecord.filter(Column("project_id") == projectID && Column("name") == name).fetchOne(db) != nil {
@@ -97,7 +100,8 @@ public final class SQLiteStore: Sendable {
                 configPath: configPath,
                 buildOverrides: "{}",
                 deployOverrides: "{}",
-                createdAt: Date()
+                createdAt: Date(),
+                rootDirectory: rootDirectory
             )
             try service.insert(db)
             return service
@@ -222,8 +226,11 @@ public final class SQLiteStore: Sendable {
         }
     }
 
-    /// Sets and deletes variables in one transaction.
-    public func changeVariables(serviceID: String, environmentID: String, set: [String: String], delete: [String]) throws {
+    /// Sets and deletes variables in one transaction. Keys in `buildSecrets` are stored as
+    /// build-only secrets; other set keys as plain variables.
+    public func changeVariables(
+        serviceID: String, environmentID: String, set: [String: String], delete: [String], buildSecrets: Set<String> = []
+    ) throws {
         try write { db in
             let now = Date()
             for (key, value) in set {
@@ -233,7 +240,8 @@ public final class SQLiteStore: Sendable {
                     key: key,
                     value: value,
                     sealed: false,
-                    updatedAt: now
+                    updatedAt: now,
+                    buildSecret: buildSecrets.contains(key)
                 ).save(db)
             }
             for key in delete {
@@ -354,8 +362,40 @@ public final class SQLiteStore: Sendable {
             }
             service.resourceLimits = try YardJSON.encodeString(limits)
             if let egress = change.egress { service.egress = egress }
+            if let root = change.rootDirectory {
+                service.rootDirectory = try ServiceSettingsChange.normalizedRoot(root)
+            }
             try service.update(db)
             return service
+        }
+    }
+
+    // MARK: Artifacts
+
+    /// The artifact keys to keep: those of each service's newest `perService` deployments
+    /// that built one, and of every deployment that is running or not finished yet; and
+    /// those deployments' ids (for artifacts not stored by key).
+    public func retainedArtifacts(perService: Int) throws -> (keys: Set<String>, deployments: Set<String>) {
+        try pool.read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, artifact_key FROM (
+                        SELECT id, artifact_key, status,
+                               ROW_NUMBER() OVER (PARTITION BY service_id ORDER BY created_at DESC) AS newest
+                        FROM deployment WHERE artifact_key IS NOT NULL
+                    )
+                    WHERE newest <= ? OR status NOT IN ('FAILED', 'REMOVED', 'SKIPPED')
+                    """,
+                arguments: [perService]
+            )
+            var keys = Set<String>()
+            var deployments = Set<String>()
+            for row in rows {
+                deployments.insert(row["id"])
+                if let key: String = row["artifact_key"] { keys.insert(key) }
+            }
+            return (keys, deployments)
         }
     }
 
