@@ -58,6 +58,7 @@ let package = Package(
             dependencies: [
                 "YardCore", "YardConfig", "YardRuntime",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -106,7 +107,7 @@ let package = Package(
         .target(
             name: "YardCLI",
             dependencies: [
-                "YardCore", "YardClient", "YardConfig", "YardControl", "YardAPI", "YardNetwork", "YardRuntime",
+                "YardCore", "YardClient", "YardConfig", "YardControl", "YardAPI", "YardBuild", "YardNetwork", "YardRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -130,7 +131,7 @@ let package = Package(
         .testTarget(name: "YardStoreTests", dependencies: ["YardStore"], swiftSettings: swiftSettings),
         .testTarget(name: "YardRuntimeTests", dependencies: ["YardRuntime"], swiftSettings: swiftSettings),
         .testTarget(name: "YardNetworkTests", dependencies: ["YardNetwork"], swiftSettings: swiftSettings),
-        .testTarget(name: "YardBuildTests", dependencies: ["YardBuild"], swiftSettings: swiftSettings),
+        .testTarget(name: "YardBuildTests", dependencies: ["YardBuild"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(
             name: "YardRouterTests",
             dependencies: [

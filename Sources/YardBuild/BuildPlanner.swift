@@ -3,11 +3,17 @@ import YardConfig
 import YardCore
 
 /// Turns a source directory and a request's overrides into a `BuildPlan`, trying
-/// providers in Railpack's order (first match wins). It only reads files.
+/// providers in Railpack's order (first match wins). It only reads files: it runs no
+/// process, so the host's toolchain versions come in through `hostVersions`.
 struct BuildPlanner {
     let source: SourceTree
     let request: BuildRequest
     let platformExecutable: String
+    /// The host's toolchain versions by `Toolchain.name` ("python", "node", "go"): the
+    /// first line each toolchain's version command printed ("Python 3.11.7", "v20.20.2").
+    /// The builder fills it after a first plan told it which toolchains to ask, then plans
+    /// again; checks whose version is missing (engines.node, `packages`) are skipped.
+    var hostVersions: [String: String] = [:]
 
     /// One step of the plan and the phase it belongs to, so a failure can be explained.
     struct Step: Sendable, Equatable {
@@ -16,9 +22,14 @@ struct BuildPlanner {
             case setup
             case install
             case build
+            /// A `railpack.json` step other than install and build, by name; runs after build.
+            case custom(String)
         }
         var command: String
         var phase: Phase
+        /// What to tell the user when this step fails, beyond its exit status (for example
+        /// that Maven Central may be unreachable from this machine).
+        var failureHint: String? = nil
     }
 
     /// The plan plus what the builder needs to know about how it was decided.
@@ -28,6 +39,27 @@ struct BuildPlanner {
         /// The executable product the swift provider guessed from Package.swift, when its
         /// start command is the one used; the build confirms it with SwiftPM.
         var swiftExecutable: String?
+        /// Arguments the swift start command passes after the product (Vapor's `serve …`);
+        /// `swiftStartCommand(product:arguments:)` puts them back after confirming it.
+        var swiftStartArguments: String? = nil
+    }
+
+    /// A toolchain a provider needs, and when.
+    struct ToolRequirement: Sendable, Equatable {
+        var toolchain: Toolchain
+        /// nil: always. `.install` / `.build`: only while that step's default commands run.
+        var phase: Step.Phase?
+        /// Why it is needed, when the provider name does not say ("for yarn.lock").
+        var purpose: String?
+        /// Said after the install command ("it comes from the npm registry …").
+        var advice: String?
+
+        init(_ toolchain: Toolchain, phase: Step.Phase? = nil, purpose: String? = nil, advice: String? = nil) {
+            self.toolchain = toolchain
+            self.phase = phase
+            self.purpose = purpose
+            self.advice = advice
+        }
     }
 
     /// A provider's defaults, before any override is applied.
@@ -35,39 +67,111 @@ struct BuildPlanner {
         var provider: String
         /// The file (or variable) that selected the provider, for the log.
         var detectedFrom: String
+        /// True when railpack.json's `provider` chose it rather than detection.
+        var forced = false
         var setupCommands: [String] = []
         var installCommands: [String] = []
         var buildCommands: [String] = []
         var startCommand: String?
         /// The swift provider's executable product, which `startCommand` runs.
         var swiftExecutable: String?
+        var swiftStartArguments: String?
         /// What the user can add so the provider finds a start command.
         var startHint: String
         var environment: [String: String] = [:]
         var notes: [String] = []
+        var cache: InstallCache?
+        var tools: [ToolRequirement] = []
+        var installFailureHint: String?
+        var buildFailureHint: String?
+        /// Version requirements the app states, checked against `hostVersions` as notes:
+        /// (toolchain name, range, where it was written).
+        var versionWishes: [(toolchain: String, range: String, origin: String)] = []
+
+        init(provider: String, detectedFrom: String, startHint: String) {
+            self.provider = provider
+            self.detectedFrom = detectedFrom
+            self.startHint = startHint
+        }
+
+        /// "detected golang from go.mod", or how railpack.json chose it.
+        var detection: String {
+            forced ? "railpack.json sets provider \(provider)" : "detected \(provider) from \(detectedFrom)"
+        }
     }
 
     func plan() throws(YardError) -> Outcome {
         let detected = try detect()
-        var notes = ["detected \(detected.provider) from \(detected.detectedFrom)"] + detected.notes
+        var notes = [detected.detection] + detected.notes
+        let railpack = request.railpack
 
+        // Install: RAILPACK_INSTALL_CMD replaces the provider's commands; railpack.json's
+        // install step then replaces or ("...") extends whichever of them stands.
         var install = detected.installCommands
+        var installDefaultsKept = true
+        var cache = detected.cache
         if let command = variable("RAILPACK_INSTALL_CMD") {
             install = [command]
+            installDefaultsKept = false
+            cache = nil
             notes.append("install command from RAILPACK_INSTALL_CMD")
         }
+        var paths: [String] = []
+        if let step = railpack?.step(named: "install"), let commands = step.commands {
+            let expanded = expand(commands, defaults: install)
+            install = expanded.commands
+            paths += expanded.paths
+            if expanded.keptDefaults {
+                notes.append("railpack.json steps.install extends the install commands (\"...\")")
+                // Own commands next to the defaults may write anywhere: re-run them on a hit.
+                if expanded.addedOwn { cache?.skipInstallOnHit = false }
+            } else {
+                notes.append("railpack.json steps.install replaces the install commands")
+                installDefaultsKept = false
+                cache = nil
+            }
+        }
+        if install.isEmpty { cache = nil }
 
+        // Build: build.buildCommand (service settings, railway.toml) or RAILPACK_BUILD_CMD
+        // replace the provider's commands; railpack.json's build step works on the result.
         var build = detected.buildCommands
+        var buildDefaultsKept = true
         if let command = nonEmpty(request.build.buildCommand) {
             build = [command]
+            buildDefaultsKept = false
             notes.append("build command from build.buildCommand")
         } else if let command = variable("RAILPACK_BUILD_CMD") {
             build = [command]
+            buildDefaultsKept = false
             notes.append("build command from RAILPACK_BUILD_CMD")
+        }
+        if let step = railpack?.step(named: "build"), let commands = step.commands {
+            let expanded = expand(commands, defaults: build)
+            build = expanded.commands
+            paths += expanded.paths
+            buildDefaultsKept = buildDefaultsKept && expanded.keptDefaults
+            notes.append(
+                expanded.keptDefaults
+                    ? "railpack.json steps.build extends the build commands (\"...\")"
+                    : "railpack.json steps.build replaces the build commands")
+        }
+
+        // Other railpack.json steps run after build, in file order.
+        var customSteps: [Step] = []
+        for step in railpack?.steps ?? [] where step.name != "install" && step.name != "build" {
+            guard let commands = step.commands else { continue }
+            let expanded = expand(commands, defaults: [])
+            paths += expanded.paths
+            customSteps += expanded.commands.map { Step(command: $0, phase: .custom(step.name)) }
+            if !expanded.commands.isEmpty {
+                notes.append("railpack.json step \(step.name) runs after the build")
+            }
         }
 
         let start: String
         var swiftExecutable: String?
+        var swiftStartArguments: String?
         if let command = nonEmpty(request.startCommand) {
             start = command
             notes.append("start command from deploy.startCommand")
@@ -80,104 +184,201 @@ struct BuildPlanner {
         } else if let command = detected.startCommand {
             start = command
             swiftExecutable = detected.swiftExecutable
+            swiftStartArguments = detected.swiftStartArguments
         } else {
             throw YardError(
                 .buildFailed,
-                "detected \(detected.provider) from \(detected.detectedFrom), but found no start command: "
+                "\(detected.detection), but found no start command: "
                     + "\(detected.startHint), add a Procfile with a web: line, or set deploy.startCommand"
             )
         }
 
-        for key in request.variables.keys.sorted() where key.hasPrefix("RAILPACK_") {
-            if key.hasSuffix("_VERSION") || key == "RAILPACK_PACKAGES" {
-                notes.append("\(key) is not honoured yet: the build uses the toolchains installed on this machine")
+        var environment = detected.environment
+        if let railpack {
+            for step in railpack.steps where !step.variables.isEmpty {
+                environment.merge(step.variables) { $1 }
+                notes.append(
+                    "railpack.json steps.\(step.name) sets \(step.variables.keys.sorted().joined(separator: ", ")) "
+                        + "for the build and the app")
             }
+            paths += railpack.deploy?.paths.map(absolutePath) ?? []
+        }
+        if !paths.isEmpty {
+            environment["PATH"] = (paths + [environment["PATH"] ?? hostPath]).joined(separator: ":")
+            notes.append("railpack.json adds \(paths.joined(separator: ", ")) to PATH")
+        }
+
+        notes += versionNotes(detected) + railpackNotes()
+
+        // Toolchains of default commands the user replaced are not needed.
+        let tools = detected.tools.filter { requirement in
+            switch requirement.phase {
+            case .install?: installDefaultsKept && !install.isEmpty
+            case .build?: buildDefaultsKept && !build.isEmpty
+            default: true
+            }
+        }
+        try checkInstalled(tools, detected: detected)
+        var toolchains: [Toolchain] = []
+        for tool in tools where !toolchains.contains(where: { $0.name == tool.toolchain.name }) {
+            toolchains.append(tool.toolchain)
+        }
+
+        var secrets = Set(request.secretNames)
+        if let railpack {
+            secrets.formUnion(railpack.secrets)
+            for step in railpack.steps { secrets.formUnion(step.secrets.filter { $0 != "*" }) }
         }
 
         let steps =
             detected.setupCommands.map { Step(command: $0, phase: .setup) }
-            + install.map { Step(command: $0, phase: .install) }
-            + build.map { Step(command: $0, phase: .build) }
+            + install.map { Step(command: $0, phase: .install, failureHint: detected.installFailureHint) }
+            + build.map { Step(command: $0, phase: .build, failureHint: detected.buildFailureHint) }
+            + customSteps
         let plan = BuildPlan(
             provider: detected.provider,
             installCommands: detected.setupCommands + install,
-            buildCommands: build,
+            buildCommands: build + customSteps.map(\.command),
             startCommand: start,
-            environment: detected.environment,
-            notes: notes
+            environment: environment,
+            notes: notes,
+            detectedFrom: detected.detectedFrom,
+            cache: cache,
+            toolchains: toolchains,
+            secrets: secrets.sorted()
         )
-        return Outcome(plan: plan, steps: steps, swiftExecutable: swiftExecutable)
+        return Outcome(plan: plan, steps: steps, swiftExecutable: swiftExecutable, swiftStartArguments: swiftStartArguments)
     }
 
-    // MARK: Detection order
+    // MARK: Toolchains
 
-    /// Railpack providers Switchyard cannot build yet, each with the files that select it.
-    /// They keep their place in the order so such an app fails clearly instead of being
-    /// built by a later provider that merely matches a stray file.
-    private struct UnsupportedLanguage {
-        var name: String
-        /// Root entry names; a leading or trailing `*` matches any suffix or prefix.
-        var markers: [String]
-
-        func match(in entries: [String]) -> String? {
-            for marker in markers {
-                let hit = entries.first { entry in
-                    if marker.hasPrefix("*") { return entry.hasSuffix(marker.dropFirst()) }
-                    if marker.hasSuffix("*") { return entry.hasPrefix(marker.dropLast()) }
-                    return entry == marker
-                }
-                if let hit { return hit }
-            }
-            return nil
+    private func checkInstalled(_ tools: [ToolRequirement], detected: ProviderPlan) throws(YardError) {
+        for tool in tools where findExecutable(tool.toolchain.executable) == nil {
+            let what = tool.purpose.map { "\(tool.toolchain.executable) (\($0))" } ?? tool.toolchain.executable
+            let advice = tool.advice.map { "; \($0)" } ?? ""
+            throw YardError(
+                .buildFailed,
+                "\(detected.detection), but \(what) is not installed on this machine: "
+                    + "install it with `\(tool.toolchain.installHint)`\(advice)"
+            )
         }
     }
 
-    private static let unsupportedBeforePython: [UnsupportedLanguage] = [
-        UnsupportedLanguage(name: "php", markers: ["index.php", "composer.json"]),
-        UnsupportedLanguage(name: "golang", markers: ["go.mod", "go.work", "main.go"]),
-        UnsupportedLanguage(name: "java", markers: ["pom.*", "gradlew"]),
-        UnsupportedLanguage(name: "rust", markers: ["Cargo.toml"]),
-        UnsupportedLanguage(name: "ruby", markers: ["Gemfile"]),
-        UnsupportedLanguage(name: "elixir", markers: ["mix.exs"]),
-    ]
-    private static let unsupportedBeforeNode: [UnsupportedLanguage] = [
-        UnsupportedLanguage(name: "deno", markers: ["deno.json", "deno.jsonc"]),
-        UnsupportedLanguage(name: "dotnet", markers: ["*.csproj"]),
-    ]
-    private static let unsupportedBeforeStaticfile: [UnsupportedLanguage] = [
-        UnsupportedLanguage(name: "gleam", markers: ["gleam.toml"]),
-        UnsupportedLanguage(name: "cpp", markers: ["CMakeLists.txt", "meson.build"]),
-    ]
-
-    private func detect() throws(YardError) -> ProviderPlan {
-        let entries = try source.entries()
-        try rejectUnsupported(Self.unsupportedBeforePython, entries: entries)
-        if let plan = python() { return plan }
-        // Switchyard's own provider; Railpack has none for Swift.
-        if let plan = try swift() { return plan }
-        try rejectUnsupported(Self.unsupportedBeforeNode, entries: entries)
-        if let plan = try node() { return plan }
-        try rejectUnsupported(Self.unsupportedBeforeStaticfile, entries: entries)
-        if let plan = try staticfile() { return plan }
-        if let plan = try shell() { return plan }
-        throw YardError(
-            .buildFailed,
-            "could not detect how to build this app: looked for python (\(Self.pythonMarkers.joined(separator: ", "))), "
-                + "swift (Package.swift), node (package.json), static files (Staticfile, public/, index.html) "
-                + "and shell (start.sh) at the root of the source; add one of them, or set RAILPACK_STATIC_FILE_ROOT "
-                + "or RAILPACK_SHELL_SCRIPT"
-        )
+    /// The executable's path on the host's PATH, like `command -v`; nil when missing.
+    func findExecutable(_ name: String) -> String? {
+        for directory in hostPath.split(separator: ":") where !directory.isEmpty {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
     }
 
-    private func rejectUnsupported(_ languages: [UnsupportedLanguage], entries: [String]) throws(YardError) {
-        for language in languages {
-            if let file = language.match(in: entries) {
-                throw YardError(
-                    .buildFailed,
-                    "detected \(language.name) from \(file), but the \(language.name) provider is not supported yet"
-                )
+    /// The host's version of a toolchain, from `hostVersions`.
+    func hostVersion(of toolchain: String) -> ToolVersion? {
+        hostVersions[toolchain].flatMap { ToolVersion(firstIn: $0) }
+    }
+
+    /// Notes for versions the app asks for that this machine does not have: the build
+    /// always uses the host's toolchains.
+    private func versionNotes(_ detected: ProviderPlan) -> [String] {
+        var notes: [String] = []
+        for wish in detected.versionWishes {
+            guard let host = hostVersion(of: wish.toolchain) else { continue }
+            if let range = VersionRange(wish.range), range.contains(host) { continue }
+            notes.append("\(wish.origin) asks \(wish.toolchain) \(wish.range); this machine has \(host) — building with \(host)")
+        }
+        for key in request.variables.keys.sorted() where key.hasPrefix("RAILPACK_") {
+            // Values are not echoed: any variable may hold something private.
+            if key.hasSuffix("_VERSION") {
+                let language = Self.toolchainName(forPackage: String(key.dropFirst("RAILPACK_".count).dropLast("_VERSION".count)))
+                let host = hostVersion(of: language).map { "this machine's \(language) \($0)" } ?? "the toolchains installed on this machine"
+                notes.append("\(key) is not honoured: the build uses \(host)")
+            } else if key == "RAILPACK_PACKAGES" {
+                notes.append("RAILPACK_PACKAGES is not honoured: the build uses the toolchains installed on this machine")
+            } else if key == "RAILPACK_BUILD_APT_PACKAGES" || key == "RAILPACK_DEPLOY_APT_PACKAGES" {
+                notes.append("\(key) is not installed per build: this machine's packages are used")
             }
         }
+        return notes
+    }
+
+    /// railpack.json settings Switchyard reads but does not act on per build.
+    private func railpackNotes() -> [String] {
+        guard let railpack = request.railpack else { return [] }
+        var notes: [String] = []
+        for name in railpack.packages.keys.sorted() {
+            let wanted = railpack.packages[name] ?? ""
+            let toolchain = Self.toolchainName(forPackage: name)
+            guard let host = hostVersion(of: toolchain) else {
+                notes.append("railpack.json asks \(name) \(wanted): packages are not installed per build; the build uses this machine's \(name)")
+                continue
+            }
+            if wanted == "latest" || wanted == "*" || VersionRange(wanted)?.contains(host) == true { continue }
+            notes.append("railpack.json asks \(name) \(wanted); this machine has \(host) — building with \(host)")
+        }
+        if !railpack.buildAptPackages.isEmpty {
+            notes.append(
+                "railpack.json buildAptPackages (\(railpack.buildAptPackages.joined(separator: ", "))) are not installed per build: "
+                    + "this machine's packages are used")
+        }
+        if let apt = railpack.deploy?.aptPackages, !apt.isEmpty {
+            notes.append(
+                "railpack.json deploy.aptPackages (\(apt.joined(separator: ", "))) are not installed per build: "
+                    + "this machine's packages are used")
+        }
+        return notes
+    }
+
+    /// Railpack's (mise's) package names mapped to toolchain names.
+    static func toolchainName(forPackage name: String) -> String {
+        switch name.lowercased() {
+        case "golang": "go"
+        case "nodejs": "node"
+        case "jdk": "java"
+        case "cargo": "rust"
+        case let other: other
+        }
+    }
+
+    // MARK: railpack.json commands
+
+    struct ExpandedCommands {
+        var commands: [String] = []
+        /// Directories `{"path": …}` adds to PATH, absolute.
+        var paths: [String] = []
+        /// The list held `"..."`, so the provider's commands are in it.
+        var keptDefaults = false
+        /// The list held commands of the user's own (commands or copies).
+        var addedOwn = false
+    }
+
+    func expand(_ commands: [RailpackCommand], defaults: [String]) -> ExpandedCommands {
+        var result = ExpandedCommands()
+        for command in commands {
+            switch command {
+            case .exec(let line):
+                result.commands.append(line)
+                result.addedOwn = true
+            case .extend:
+                result.commands += defaults
+                result.keptDefaults = true
+            case .path(let directory):
+                result.paths.append(absolutePath(directory))
+            case .copy(let source, let destination):
+                result.commands.append("cp -R -- \(source.shellQuoted) \(destination.shellQuoted)")
+                result.addedOwn = true
+            }
+        }
+        return result
+    }
+
+    /// A railpack.json path as steps and the app see it: relative ones are inside the app.
+    private func absolutePath(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var relative = Substring(path)
+        while relative.hasPrefix("./") { relative = relative.dropFirst(2) }
+        if relative.isEmpty || relative == "." { return appPath }
+        return appPath + "/" + relative
     }
 
     // MARK: Helpers shared by the providers
@@ -192,10 +393,14 @@ struct BuildPlanner {
         return value
     }
 
+    /// The host's PATH, which build steps start from and toolchains are looked up on.
+    var hostPath: String {
+        nonEmpty(request.hostEnvironment["PATH"]) ?? "/usr/local/bin:/usr/bin:/bin"
+    }
+
     /// PATH for build steps and the app: `directories` first, then the host's PATH.
     func path(prepending directories: [String]) -> String {
-        let hostPath = nonEmpty(request.hostEnvironment["PATH"]) ?? "/usr/local/bin:/usr/bin:/bin"
-        return (directories + [hostPath]).joined(separator: ":")
+        (directories + [hostPath]).joined(separator: ":")
     }
 
     /// Where steps and the app see the app directory (`/app` in the sandbox).
