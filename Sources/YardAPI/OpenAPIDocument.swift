@@ -7,6 +7,38 @@ enum OpenAPIDocument {
 {
   "components": {
     "schemas": {
+      "CacheEntry": {
+        "properties": {
+          "bytes": {
+            "type": "integer"
+          },
+          "key": {
+            "type": "string"
+          },
+          "lastUsed": {
+            "format": "date-time",
+            "type": "string"
+          }
+        },
+        "type": "object"
+      },
+      "CachePruneResult": {
+        "properties": {
+          "freedBytes": {
+            "type": "integer"
+          },
+          "remainingBytes": {
+            "type": "integer"
+          },
+          "remainingEntries": {
+            "type": "integer"
+          },
+          "removedEntries": {
+            "type": "integer"
+          }
+        },
+        "type": "object"
+      },
       "CreateProject": {
         "properties": {
           "name": {
@@ -24,6 +56,10 @@ enum OpenAPIDocument {
             "type": "string"
           },
           "name": {
+            "type": "string"
+          },
+          "rootDirectory": {
+            "description": "folder of the upload the service is built from",
             "type": "string"
           }
         },
@@ -235,7 +271,15 @@ enum OpenAPIDocument {
       },
       "Replica": {
         "properties": {
+          "address": {
+            "nullable": true,
+            "type": "string"
+          },
           "id": {
+            "type": "string"
+          },
+          "lastExit": {
+            "nullable": true,
             "type": "string"
           },
           "pid": {
@@ -250,6 +294,37 @@ enum OpenAPIDocument {
           },
           "status": {
             "type": "string"
+          },
+          "usage": {
+            "$ref": "#/components/schemas/ResourceUsage"
+          }
+        },
+        "type": "object"
+      },
+      "ResourceLimits": {
+        "properties": {
+          "cpus": {
+            "nullable": true,
+            "type": "number"
+          },
+          "maxProcesses": {
+            "nullable": true,
+            "type": "integer"
+          },
+          "memoryBytes": {
+            "nullable": true,
+            "type": "integer"
+          }
+        },
+        "type": "object"
+      },
+      "ResourceUsage": {
+        "properties": {
+          "cpuNanoseconds": {
+            "type": "integer"
+          },
+          "memoryBytes": {
+            "type": "integer"
           }
         },
         "type": "object"
@@ -281,6 +356,51 @@ enum OpenAPIDocument {
             "type": "string"
           },
           "name": {
+            "type": "string"
+          },
+          "rootDirectory": {
+            "description": "folder of the upload the service is built from; null for the upload's root",
+            "nullable": true,
+            "type": "string"
+          }
+        },
+        "type": "object"
+      },
+      "ServiceSettings": {
+        "properties": {
+          "egress": {
+            "type": "boolean"
+          },
+          "limits": {
+            "$ref": "#/components/schemas/ResourceLimits"
+          },
+          "rootDirectory": {
+            "nullable": true,
+            "type": "string"
+          },
+          "volume": {
+            "$ref": "#/components/schemas/Volume"
+          }
+        },
+        "type": "object"
+      },
+      "ServiceSettingsChange": {
+        "description": "absent fields are left as they are",
+        "properties": {
+          "cpus": {
+            "type": "number"
+          },
+          "egress": {
+            "type": "boolean"
+          },
+          "maxProcesses": {
+            "type": "integer"
+          },
+          "memoryBytes": {
+            "type": "integer"
+          },
+          "rootDirectory": {
+            "description": "folder of the upload the service is built from; \"\" or \".\" resets it to the root",
             "type": "string"
           }
         },
@@ -328,6 +448,11 @@ enum OpenAPIDocument {
       },
       "Variable": {
         "properties": {
+          "buildSecret": {
+            "description": "true for a build secret: visible to build steps only; its value is never returned",
+            "nullable": true,
+            "type": "boolean"
+          },
           "key": {
             "type": "string"
           },
@@ -335,6 +460,7 @@ enum OpenAPIDocument {
             "type": "boolean"
           },
           "value": {
+            "description": "null for sealed variables and build secrets",
             "nullable": true,
             "type": "string"
           }
@@ -343,6 +469,13 @@ enum OpenAPIDocument {
       },
       "VariableChange": {
         "properties": {
+          "buildSecrets": {
+            "description": "keys of `set` that are build-only secrets",
+            "items": {
+              "type": "string"
+            },
+            "type": "array"
+          },
           "delete": {
             "items": {
               "type": "string"
@@ -361,6 +494,31 @@ enum OpenAPIDocument {
           "delete"
         ],
         "type": "object"
+      },
+      "Volume": {
+        "properties": {
+          "mountPath": {
+            "type": "string"
+          },
+          "name": {
+            "type": "string"
+          }
+        },
+        "type": "object"
+      },
+      "VolumeRequest": {
+        "properties": {
+          "mountPath": {
+            "type": "string"
+          },
+          "name": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "mountPath"
+        ],
+        "type": "object"
       }
     },
     "securitySchemes": {
@@ -376,6 +534,74 @@ enum OpenAPIDocument {
   },
   "openapi": "3.0.3",
   "paths": {
+    "/v1/cache": {
+      "get": {
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "items": {
+                    "$ref": "#/components/schemas/CacheEntry"
+                  },
+                  "type": "array"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "The install cache's entries, most recently used first"
+      }
+    },
+    "/v1/cache/prune": {
+      "post": {
+        "parameters": [
+          {
+            "description": "remove every entry",
+            "in": "query",
+            "name": "all",
+            "required": false,
+            "schema": {
+              "type": "boolean"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/CachePruneResult"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Evict the install cache down to its size bound, or empty it"
+      }
+    },
     "/v1/deployments/{deployment}": {
       "get": {
         "parameters": [
@@ -411,6 +637,44 @@ enum OpenAPIDocument {
           }
         },
         "summary": "One deployment with its status history"
+      }
+    },
+    "/v1/deployments/{deployment}/cancel": {
+      "post": {
+        "parameters": [
+          {
+            "description": "deployment id",
+            "in": "path",
+            "name": "deployment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Deployment"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Cancel a queued deployment (REMOVED at once) or stop a running build (the deployment ends REMOVED shortly after); 409 once it is deploying or live"
       }
     },
     "/v1/deployments/{deployment}/events": {
@@ -505,6 +769,44 @@ enum OpenAPIDocument {
           }
         },
         "summary": "Log lines as newline-delimited JSON; follow streams until the log closes"
+      }
+    },
+    "/v1/deployments/{deployment}/rollback": {
+      "post": {
+        "parameters": [
+          {
+            "description": "deployment id",
+            "in": "path",
+            "name": "deployment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Deployment"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "A new deployment running this deployment's artifact, deploy settings and variables, with no build; 409 when its artifact is no longer retained"
       }
     },
     "/v1/health": {
@@ -692,6 +994,76 @@ enum OpenAPIDocument {
         "summary": "One project"
       }
     },
+    "/v1/projects/{project}/environments/{environment}/deployments": {
+      "post": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "build without the install cache (as NO_CACHE=1 does)",
+            "in": "query",
+            "name": "noCache",
+            "required": false,
+            "schema": {
+              "type": "boolean"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/gzip": {
+              "schema": {
+                "format": "binary",
+                "type": "string"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "201": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "items": {
+                    "$ref": "#/components/schemas/Deployment"
+                  },
+                  "type": "array"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Upload a .tar.gz whose root railpack.json has a `services` map and deploy every service of it (missing services are created with the entry's root directory)"
+      }
+    },
     "/v1/projects/{project}/environments/{environment}/services/{service}/deployments": {
       "get": {
         "parameters": [
@@ -795,6 +1167,15 @@ enum OpenAPIDocument {
             "required": false,
             "schema": {
               "type": "string"
+            }
+          },
+          {
+            "description": "build without the install cache (as NO_CACHE=1 does)",
+            "in": "query",
+            "name": "noCache",
+            "required": false,
+            "schema": {
+              "type": "boolean"
             }
           }
         ],
@@ -1072,6 +1453,65 @@ enum OpenAPIDocument {
         "summary": "Build and deploy the latest source again"
       }
     },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/resolved-variables": {
+      "get": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "additionalProperties": {
+                    "type": "string"
+                  },
+                  "type": "object"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "The variables a replica gets, references resolved, RAILWAY_* included"
+      }
+    },
     "/v1/projects/{project}/environments/{environment}/services/{service}/restart": {
       "post": {
         "parameters": [
@@ -1126,6 +1566,126 @@ enum OpenAPIDocument {
           }
         },
         "summary": "Start the live deployment's artifact on fresh replicas"
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/settings": {
+      "get": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ServiceSettings"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Limits, egress, volume and root directory"
+      },
+      "patch": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/ServiceSettingsChange"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ServiceSettings"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Change limits, egress or the root directory (applied from the next deployment)"
       }
     },
     "/v1/projects/{project}/environments/{environment}/services/{service}/variables": {
@@ -1184,7 +1744,7 @@ enum OpenAPIDocument {
             "description": "error"
           }
         },
-        "summary": "Variables; sealed values are null"
+        "summary": "Variables; sealed values and build secrets are null"
       },
       "patch": {
         "parameters": [
@@ -1252,6 +1812,72 @@ enum OpenAPIDocument {
           }
         },
         "summary": "Set and delete variables"
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/volumes": {
+      "post": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/VolumeRequest"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "201": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ServiceSettings"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Add the service's volume"
       }
     },
     "/v1/projects/{project}/environments/{environment}/status": {

@@ -36,21 +36,32 @@ public struct YardAPIClient: Sendable {
     public func createProject(name: String) async throws -> ProjectView {
         try await send(.POST, "projects", body: CreateProjectRequest(name: name))
     }
-    public func createService(project: String, name: String, configPath: String? = nil) async throws -> ServiceView {
-        try await send(.POST, "projects/\(project.pathEscaped)/services", body: CreateServiceRequest(name: name, configPath: configPath))
+    public func createService(
+        project: String, name: String, configPath: String? = nil, rootDirectory: String? = nil
+    ) async throws -> ServiceView {
+        try await send(.POST, "projects/\(project.pathEscaped)/services",
+                       body: CreateServiceRequest(name: name, configPath: configPath, rootDirectory: rootDirectory))
     }
     public func status(project: String, environment: String) async throws -> StatusView {
         try await get("projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/status")
     }
 
-    /// Uploads a source archive; the service is created if it does not exist yet.
-    public func deploy(_ scope: Scope, archive: URL, configPath: String? = nil) async throws -> DeploymentView {
+    /// Uploads a source archive; the service is created if it does not exist yet. With
+    /// `noCache` the build ignores the install cache.
+    public func deploy(_ scope: Scope, archive: URL, configPath: String? = nil, noCache: Bool = false) async throws -> DeploymentView {
         var query = "create=true"
         if let configPath { query += "&configPath=\(configPath.queryEscaped)" }
-        let (head, data) = try await HTTPConnection.fetch(
-            HTTPConnection.Request(url: url("\(scope.path)/deployments", query: query), method: .POST,
-                                   headers: authHeaders + [("Content-Type", "application/gzip")], bodyFile: archive))
-        return try decode(head, data)
+        if noCache { query += "&noCache=true" }
+        return try await upload("\(scope.path)/deployments", query: query, archive: archive)
+    }
+
+    /// Uploads a source archive whose root `railpack.json` has a `services` map and deploys
+    /// every service of it (creating the missing ones): one deployment per service.
+    public func deployServices(
+        project: String, environment: String, archive: URL, noCache: Bool = false
+    ) async throws -> [DeploymentView] {
+        try await upload("projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/deployments",
+                         query: noCache ? "noCache=true" : nil, archive: archive)
     }
 
     public func deployments(_ scope: Scope) async throws -> [DeploymentView] { try await get("\(scope.path)/deployments") }
@@ -59,9 +70,26 @@ public struct YardAPIClient: Sendable {
     public func restart(_ scope: Scope) async throws -> DeploymentView { try await send(.POST, "\(scope.path)/restart", body: Empty?.none) }
     public func down(_ scope: Scope) async throws -> DeploymentView { try await send(.POST, "\(scope.path)/down", body: Empty?.none) }
 
+    /// Stops a queued deployment (it ends REMOVED at once) or a running build (the answer
+    /// is the deployment as it is; it ends REMOVED once the build has stopped).
+    public func cancel(deploymentID: String) async throws -> DeploymentView {
+        try await send(.POST, "deployments/\(deploymentID.pathEscaped)/cancel", body: Empty?.none)
+    }
+
+    /// A new deployment that runs `deploymentID`'s artifact, deploy settings and variables
+    /// again, without building.
+    public func rollback(deploymentID: String) async throws -> DeploymentView {
+        try await send(.POST, "deployments/\(deploymentID.pathEscaped)/rollback", body: Empty?.none)
+    }
+
     public func variables(_ scope: Scope) async throws -> [VariableView] { try await get("\(scope.path)/variables") }
-    public func changeVariables(_ scope: Scope, set: [String: String], delete: [String]) async throws -> [VariableView] {
-        try await send(.PATCH, "\(scope.path)/variables", body: VariableChange(set: set, delete: delete))
+    /// Sets and deletes variables; keys in `buildSecrets` (which must be keys of `set`) are
+    /// visible to build steps only and never readable back.
+    public func changeVariables(
+        _ scope: Scope, set: [String: String], delete: [String], buildSecrets: [String] = []
+    ) async throws -> [VariableView] {
+        try await send(.PATCH, "\(scope.path)/variables",
+                       body: VariableChange(set: set, delete: delete, buildSecrets: buildSecrets.isEmpty ? nil : buildSecrets))
     }
 
     public func domains(_ scope: Scope) async throws -> [DomainView] { try await get("\(scope.path)/domains") }
@@ -106,6 +134,44 @@ public struct YardAPIClient: Sendable {
         return final
     }
 
+    // MARK: Install cache
+
+    /// One entry of the server's install cache (`GET /v1/cache`).
+    public struct CacheEntry: Codable, Sendable, Equatable {
+        public var key: String
+        public var bytes: Int64
+        public var lastUsed: Date
+
+        public init(key: String, bytes: Int64, lastUsed: Date) {
+            self.key = key
+            self.bytes = bytes
+            self.lastUsed = lastUsed
+        }
+    }
+
+    /// What `POST /v1/cache/prune` removed and what is left.
+    public struct CachePruneResult: Codable, Sendable, Equatable {
+        public var removedEntries: Int
+        public var freedBytes: Int64
+        public var remainingEntries: Int
+        public var remainingBytes: Int64
+
+        public init(removedEntries: Int, freedBytes: Int64, remainingEntries: Int, remainingBytes: Int64) {
+            self.removedEntries = removedEntries
+            self.freedBytes = freedBytes
+            self.remainingEntries = remainingEntries
+            self.remainingBytes = remainingBytes
+        }
+    }
+
+    /// The install cache's entries, most recently used first.
+    public func cacheEntries() async throws -> [CacheEntry] { try await get("cache") }
+
+    /// Evicts the install cache down to its size bound, or empties it (`all`).
+    public func pruneCache(all: Bool) async throws -> CachePruneResult {
+        try await send(.POST, "cache/prune", query: "all=\(all)", body: Empty?.none)
+    }
+
     // MARK: Plumbing
 
     private struct Empty: Codable {}
@@ -125,15 +191,22 @@ public struct YardAPIClient: Sendable {
         return try decode(head, data)
     }
 
-    fileprivate func send<T: Decodable, B: Encodable>(_ method: HTTPMethod, _ path: String, body: B?) async throws -> T {
+    fileprivate func send<T: Decodable, B: Encodable>(_ method: HTTPMethod, _ path: String, query: String? = nil, body: B?) async throws -> T {
         var headers = authHeaders
         var data: Data?
         if let body {
             data = try YardJSON.encoder().encode(body)
             headers.append(("Content-Type", "application/json"))
         }
-        let (head, response) = try await HTTPConnection.fetch(HTTPConnection.Request(url: url(path), method: method, headers: headers, body: data ?? Data()))
+        let (head, response) = try await HTTPConnection.fetch(HTTPConnection.Request(url: url(path, query: query), method: method, headers: headers, body: data ?? Data()))
         return try decode(head, response)
+    }
+
+    private func upload<T: Decodable>(_ path: String, query: String?, archive: URL) async throws -> T {
+        let (head, data) = try await HTTPConnection.fetch(
+            HTTPConnection.Request(url: url(path, query: query), method: .POST,
+                                   headers: authHeaders + [("Content-Type", "application/gzip")], bodyFile: archive))
+        return try decode(head, data)
     }
 
     private func decode<T: Decodable>(_ head: HTTPHead, _ data: Data) throws -> T {
