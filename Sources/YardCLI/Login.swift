@@ -37,28 +37,65 @@ struct Login: AsyncParsableCommand {
 }
 
 struct Init: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create a project and link this folder to it.")
+    static let configuration = CommandConfiguration(
+        abstract: "Create a project and link this folder to it.",
+        discussion: """
+            The folder's service is created too, so variables and limits can be set before the first `yard up`. \
+            A folder whose root railpack.json has a `services` map gets one service per entry instead, each with \
+            the entry's root directory.
+            """
+    )
 
     @Option(help: "Project name (default: this folder's name).")
     var name: String?
 
+    @Option(help: "The service's root directory inside this folder (e.g. packages/web); `yard service --root` changes it later.")
+    var root: String?
+
     @OptionGroup var options: ClientOptions
+
+    func validate() throws {
+        if let root { _ = try ServiceSettingsChange.normalizedRoot(root) }
+    }
 
     func run() async throws {
         try await reportingErrors {
             let folder = options.folder
             let projectName = name ?? ResourceName.slug(folder.lastPathComponent)
             let client = try options.client()
+            let map = try ServiceLayout.servicesMap(in: folder)
+            if let map, options.service == nil {
+                if let root {
+                    throw YardError(
+                        .invalidInput,
+                        "\(map.fileName) has a `services` map, which sets each service's root directory; drop --root '\(root)'")
+                }
+                let project = try await client.createProject(name: projectName)
+                for entry in map.services {
+                    _ = try await client.createService(project: project.name, name: entry.name, rootDirectory: entry.root)
+                }
+                var config = try CLIConfig.load()
+                config.links[folder.standardizedFileURL.path] = .init(project: project.name, environment: "production", service: nil)
+                try config.save()
+                if options.json { try Output.json(try await client.project(project.name)) } else {
+                    let names = map.services.map { "\($0.name) (root \($0.root))" }.joined(separator: ", ")
+                    print("Created project \(project.name) with environment production; \(folder.path) is linked to it.")
+                    print("Services from \(map.fileName): \(names).")
+                    print("Next: `yard up` deploys them all; `yard up --service NAME` deploys one.")
+                }
+                return
+            }
             let project = try await client.createProject(name: projectName)
             var config = try CLIConfig.load()
             let service = options.service ?? ResourceName.slug(folder.lastPathComponent)
             // The folder's service exists from now on, so variables, limits and volumes can be
             // set before the first `yard up`.
-            _ = try await client.createService(project: project.name, name: service)
+            let created = try await client.createService(project: project.name, name: service, rootDirectory: root)
             config.links[folder.standardizedFileURL.path] = .init(project: project.name, environment: "production", service: service)
             try config.save()
             if options.json { try Output.json(project) } else {
-                print("Created project \(project.name) with environment production; \(folder.path) is linked to it (service \(service)).")
+                let rootNote = created.rootDirectory.map { ", root directory \($0)" } ?? ""
+                print("Created project \(project.name) with environment production; \(folder.path) is linked to it (service \(service)\(rootNote)).")
                 print("Next: `yard up` deploys this folder.")
             }
         }

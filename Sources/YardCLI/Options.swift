@@ -18,17 +18,7 @@ struct ClientOptions: ParsableArguments {
     var service: String?
 
     /// The API client, from YARD_API_URL/YARD_TOKEN or the saved login.
-    func client() throws -> YardAPIClient {
-        let env = ProcessInfo.processInfo.environment
-        let config = try CLIConfig.load()
-        guard let urlText = env["YARD_API_URL"] ?? config.apiURL, let url = URL(string: urlText) else {
-            throw YardError(.unauthorized, "not logged in: run `yard login --api-url URL --token TOKEN`, or set YARD_API_URL and YARD_TOKEN")
-        }
-        guard let token = env["YARD_TOKEN"] ?? config.token, !token.isEmpty else {
-            throw YardError(.unauthorized, "no API token: run `yard login`, or set YARD_TOKEN (the server writes one to <data-dir>/admin.token)")
-        }
-        return YardAPIClient(baseURL: url, token: token)
-    }
+    func client() throws -> YardAPIClient { try ServerOptions.makeClient() }
 
     var folder: URL { URL(fileURLWithPath: FileManager.default.currentDirectoryPath) }
 
@@ -47,6 +37,27 @@ struct ClientOptions: ParsableArguments {
         let link = try CLIConfig.load().link(for: folder)
         let name = service ?? link?.service ?? ResourceName.slug(folder.lastPathComponent)
         return YardAPIClient.Scope(project: project, environment: environment, service: name)
+    }
+}
+
+/// Flags of commands that talk to the server as a whole (no project or service).
+struct ServerOptions: ParsableArguments {
+    @Flag(help: "Print machine-readable JSON.")
+    var json = false
+
+    func client() throws -> YardAPIClient { try Self.makeClient() }
+
+    /// The API client, from YARD_API_URL/YARD_TOKEN or the saved login.
+    static func makeClient() throws -> YardAPIClient {
+        let env = ProcessInfo.processInfo.environment
+        let config = try CLIConfig.load()
+        guard let urlText = env["YARD_API_URL"] ?? config.apiURL, let url = URL(string: urlText) else {
+            throw YardError(.unauthorized, "not logged in: run `yard login --api-url URL --token TOKEN`, or set YARD_API_URL and YARD_TOKEN")
+        }
+        guard let token = env["YARD_TOKEN"] ?? config.token, !token.isEmpty else {
+            throw YardError(.unauthorized, "no API token: run `yard login`, or set YARD_TOKEN (the server writes one to <data-dir>/admin.token)")
+        }
+        return YardAPIClient(baseURL: url, token: token)
     }
 }
 

@@ -35,15 +35,23 @@ struct Scale: AsyncParsableCommand {
             let settings = change == ServiceSettingsChange()
                 ? try await client.settings(scope) : try await client.changeSettings(scope, change)
             if options.json { try Output.json(settings); return }
-            print("memory: \(settings.limits.memoryBytes.map(ByteSize.format) ?? "unlimited")")
-            print("cpu: \(settings.limits.cpus.map { "\($0) cores" } ?? "unlimited")")
-            print("processes: \(settings.limits.maxProcesses.map(String.init) ?? "unlimited")")
-            print("egress: \(settings.egress ? "yes" : "no")")
-            if let volume = settings.volume { print("volume: \(volume.name) at \(volume.mountPath)") }
+            Self.show(settings)
             if change != ServiceSettingsChange() {
                 print("Applies from the next deployment: `yard restart` to apply it now.")
             }
         }
+    }
+}
+
+extension Scale {
+    /// The settings as `yard scale` and `yard service` print them.
+    static func show(_ settings: ServiceSettingsView) {
+        print("root directory: \(settings.rootDirectory ?? ". (the upload's root)")")
+        print("memory: \(settings.limits.memoryBytes.map(ByteSize.format) ?? "unlimited")")
+        print("cpu: \(settings.limits.cpus.map { "\($0) cores" } ?? "unlimited")")
+        print("processes: \(settings.limits.maxProcesses.map(String.init) ?? "unlimited")")
+        print("egress: \(settings.egress ? "yes" : "no")")
+        if let volume = settings.volume { print("volume: \(volume.name) at \(volume.mountPath)") }
     }
 }
 

@@ -47,6 +47,21 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Private networks are 10.<octet>.<n>.0/24, one per environment.")
     var privateNetworkOctet = 213
 
+    @Option(help: "Upper bound of the install cache, e.g. 10G; least recently used entries are evicted.")
+    var cacheSize = "10G"
+
+    @Option(help: "Built artifacts kept per service (the newest ones), for reuse and `yard rollback`.")
+    var artifactRetention = 10
+
+    @Option(help: "A build running longer than this is stopped and fails, e.g. 30m, 1h, 900s.")
+    var buildTimeout = "30m"
+
+    @Option(help: "CPU cores every build may use (default: all cores but half a core).")
+    var buildCpus: Double?
+
+    @Option(help: "Memory every build may use, e.g. 8G (a service's lower memory limit wins).")
+    var buildMemory = "8G"
+
     enum RuntimeChoice: String, ExpressibleByArgument, CaseIterable {
         case auto, sandbox, plain
     }
@@ -54,6 +69,15 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         guard (0...65535).contains(httpPort), (0...65535).contains(apiPort) else {
             throw ValidationError("ports must be between 0 and 65535")
+        }
+        _ = try ByteSize.parse(cacheSize)
+        _ = try ByteSize.parse(buildMemory)
+        _ = try DurationText.parse(buildTimeout)
+        guard artifactRetention >= 1 else {
+            throw ValidationError("--artifact-retention must be at least 1: the live deployment's artifact is always needed")
+        }
+        if let buildCpus, buildCpus <= 0 {
+            throw ValidationError("--build-cpus must be more than 0, e.g. 1.5")
         }
         guard (1...254).contains(privateNetworkOctet) else {
             throw ValidationError("--private-network-octet must be between 1 and 254")
@@ -81,6 +105,11 @@ struct Serve: AsyncParsableCommand {
             )
             configuration.privateNetworkBase = privateNetworkOctet
             configuration.networkPrefix = networkPrefix
+            configuration.cacheMaximumBytes = try ByteSize.parse(cacheSize)
+            configuration.artifactRetention = artifactRetention
+            configuration.buildTimeout = try DurationText.parse(buildTimeout)
+            configuration.buildLimits.memoryBytes = try ByteSize.parse(buildMemory)
+            if let buildCpus { configuration.buildLimits.cpus = buildCpus }
             let orchestrator = Orchestrator(
                 configuration: configuration,
                 store: store,
@@ -217,6 +246,19 @@ struct Serve: AsyncParsableCommand {
             if FileManager.default.isExecutableFile(atPath: "\(directory)/swift") { return String(directory) }
         }
         return nil
+    }
+}
+
+/// `90s`, `30m`, `2h`, `900` (seconds) → a duration.
+enum DurationText {
+    static func parse(_ text: String) throws -> Duration {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let units: [(String, Double)] = [("h", 3600), ("m", 60), ("s", 1)]
+        for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
+            if let number = Double(trimmed.dropLast(suffix.count)), number > 0 { return .seconds(number * factor) }
+        }
+        if let number = Double(trimmed), number > 0 { return .seconds(number) }
+        throw ValidationError("'\(text)' is not a duration: use a number with s, m or h, e.g. 30m")
     }
 }
 

@@ -41,6 +41,13 @@ enum SourcePackager {
         return Package(archive: archive, fileCount: files.count, bytes: bytes)
     }
 
+    /// Unpacks an archive the way the server does (files owned by the caller, modes under
+    /// its umask), so a local plan sees what the server will see.
+    static func unpack(_ archive: URL, into directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        _ = try run(["tar", "-xzf", archive.path, "-C", directory.path, "--no-same-owner", "--no-same-permissions"], in: directory)
+    }
+
     private static func run(_ arguments: [String], in folder: URL) throws -> Data {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

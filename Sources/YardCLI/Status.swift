@@ -107,45 +107,120 @@ struct Logs: AsyncParsableCommand {
 }
 
 struct Variables: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List, set and delete the service's variables.")
+    static let configuration = CommandConfiguration(
+        abstract: "List, set and delete the service's variables.",
+        subcommands: [VariablesList.self, VariablesSet.self, VariablesDelete.self],
+        defaultSubcommand: VariablesList.self
+    )
+}
+
+/// `yard variables [--set K=V]… [--build-secret K=V]… [--delete K]…`: lists, after the
+/// changes if any.
+struct VariablesList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the service's variables; --set, --build-secret and --delete change them first.")
 
     @OptionGroup var options: ClientOptions
 
     @Option(name: .customLong("set"), help: "KEY=VALUE to set (repeatable).")
     var assignments: [String] = []
 
+    @Option(name: .customLong("build-secret"), help: "KEY=VALUE to set as a build secret: seen by build steps only, never shown (repeatable).")
+    var secrets: [String] = []
+
     @Option(name: .customLong("delete"), help: "KEY to delete (repeatable).")
     var deletions: [String] = []
 
     func validate() throws {
-        for assignment in assignments where !assignment.contains("=") {
-            throw ValidationError("--set takes KEY=VALUE; '\(assignment.prefix(40))' has no '='")
-        }
+        try VariableAssignments.validate(assignments, flag: "--set")
+        try VariableAssignments.validate(secrets, flag: "--build-secret")
     }
 
     func run() async throws {
+        try await VariableAssignments.apply(options: options, plain: assignments, secrets: secrets, deletions: deletions)
+    }
+}
+
+struct VariablesSet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set", abstract: "Set variables; they apply from the next deployment.")
+
+    @OptionGroup var options: ClientOptions
+
+    @Argument(help: "KEY=VALUE pairs to set.")
+    var assignments: [String] = []
+
+    @Option(name: .customLong("build-secret"), help: "KEY=VALUE to set as a build secret: seen by build steps only, never shown (repeatable).")
+    var secrets: [String] = []
+
+    func validate() throws {
+        if assignments.isEmpty && secrets.isEmpty {
+            throw ValidationError("give KEY=VALUE pairs to set, or --build-secret KEY=VALUE")
+        }
+        try VariableAssignments.validate(assignments, flag: "set")
+        try VariableAssignments.validate(secrets, flag: "--build-secret")
+    }
+
+    func run() async throws {
+        try await VariableAssignments.apply(options: options, plain: assignments, secrets: secrets, deletions: [])
+    }
+}
+
+struct VariablesDelete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete variables.")
+
+    @OptionGroup var options: ClientOptions
+
+    @Argument(help: "Keys to delete.")
+    var keys: [String]
+
+    func run() async throws {
+        try await VariableAssignments.apply(options: options, plain: [], secrets: [], deletions: keys)
+    }
+}
+
+/// The shared work of the `variables` commands.
+enum VariableAssignments {
+    static func validate(_ assignments: [String], flag: String) throws {
+        for assignment in assignments where !assignment.contains("=") {
+            throw ValidationError("\(flag) takes KEY=VALUE; '\(assignment.prefix(40))' has no '='")
+        }
+    }
+
+    /// Applies the changes (if any), then prints the variables. Build secrets and sealed
+    /// variables never show a value.
+    static func apply(options: ClientOptions, plain: [String], secrets: [String], deletions: [String]) async throws {
         try await reportingErrors {
             let client = try options.client()
             let scope = try options.serviceScope()
             let variables: [VariableView]
-            if assignments.isEmpty && deletions.isEmpty {
+            if plain.isEmpty && secrets.isEmpty && deletions.isEmpty {
                 variables = try await client.variables(scope)
             } else {
-                var set: [String: String] = [:]
-                for assignment in assignments {
-                    let parts = assignment.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                    set[String(parts[0])] = String(parts[1])
+                var set = Assignments.parse(plain)
+                let secretValues = Assignments.parse(secrets)
+                if let clash = secretValues.keys.sorted().first(where: { set[$0] != nil }) {
+                    throw YardError(.invalidInput, "\(clash) is given both as a variable and as a build secret: give it once")
                 }
-                variables = try await client.changeVariables(scope, set: set, delete: deletions)
+                set.merge(secretValues) { _, secret in secret }
+                variables = try await client.changeVariables(
+                    scope, set: set, delete: deletions, buildSecrets: secretValues.keys.sorted())
                 if !options.json {
-                    print("Updated \(set.count + deletions.count) variable\(set.count + deletions.count == 1 ? "" : "s"); they apply from the next deployment (`yard redeploy`).")
+                    let count = set.count + deletions.count
+                    print("Updated \(count) variable\(count == 1 ? "" : "s"); they apply from the next deployment (`yard redeploy`).")
                 }
             }
             if options.json { try Output.json(variables); return }
             for variable in variables {
-                print("\(variable.key)=\(variable.sealed ? "<sealed>" : variable.value ?? "")")
+                print(line(variable))
             }
         }
+    }
+
+    static func line(_ variable: VariableView) -> String {
+        if variable.buildSecret == true { return "\(variable.key) (build secret)" }
+        if variable.sealed { return "\(variable.key)=<sealed>" }
+        return "\(variable.key)=\(variable.value ?? "")"
     }
 }
 

@@ -8,9 +8,9 @@ public struct Yard: AsyncParsableCommand {
         abstract: "Switchyard: deploy folders and repositories with Railway's config, on your own machine.",
         version: SwitchyardVersion.current,
         subcommands: [
-            Serve.self, Login.self, Init.self, Link.self, List.self, Up.self, Status.self, Logs.self,
-            Variables.self, Domain.self, Redeploy.self, Restart.self, Down.self, Scale.self, Volume.self,
-            Shell.self, Run.self, StaticServe.self,
+            Serve.self, Login.self, Init.self, Link.self, List.self, Up.self, Build.self, Status.self, Logs.self,
+            Deployments.self, Variables.self, Domain.self, Redeploy.self, Restart.self, Down.self, Cancel.self,
+            Rollback.self, Scale.self, ServiceSettings.self, Volume.self, Cache.self, Shell.self, Run.self, StaticServe.self,
         ]
     )
 
