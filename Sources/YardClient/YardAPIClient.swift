@@ -99,6 +99,31 @@ public struct YardAPIClient: Sendable {
 
     /// Reads a deployment's log; with `follow`, calls `onLine` for each new line until the log closes.
     public func logs(deploymentID: String, kind: LogKind, follow: Bool, onLine: @escaping @Sendable (LogLine) async throws -> Void) async throws {
+        try await streamLogs(deploymentID: deploymentID, kind: kind, follow: follow, onLine: onLine)
+    }
+
+    /// Reads a deployment's log, calling `onLine` in the caller's task for each line (so it
+    /// may collect lines into a local variable); with `follow`, until the log closes.
+    public func logs(deploymentID: String, kind: LogKind, follow: Bool, onLine: (LogLine) throws -> Void) async throws {
+        let (lines, continuation) = AsyncThrowingStream.makeStream(of: LogLine.self)
+        async let reading: Void = {
+            do {
+                try await streamLogs(deploymentID: deploymentID, kind: kind, follow: follow) { line in
+                    // The caller stopped reading (its closure threw): stop the request too.
+                    if case .terminated = continuation.yield(line) { throw CancellationError() }
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }()
+        for try await line in lines { try onLine(line) }
+        try await reading
+    }
+
+    private func streamLogs(
+        deploymentID: String, kind: LogKind, follow: Bool, onLine: @escaping @Sendable (LogLine) async throws -> Void
+    ) async throws {
         let decoder = YardJSON.decoder()
         let splitter = LineBuffer()
         let head = try await HTTPConnection.send(
