@@ -1,0 +1,1 @@
+Deno.serve({ port: Number(Deno.env.get("PORT")) }, () => new Response("hi"));

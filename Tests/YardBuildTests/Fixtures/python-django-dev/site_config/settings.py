@@ -1,0 +1,1 @@
+WSGI_APPLICATION = "site_config.wsgi.application"

@@ -1,0 +1,2 @@
+from flask import Flask
+web = Flask(__name__)

@@ -1,0 +1,2 @@
+import flask
+application = flask.Flask(__name__)
