@@ -51,7 +51,7 @@ extension BuildPlanner {
             }
             plan.cache = InstallCache(
                 directories: ["node_modules"], keyFiles: ["package.json"] + (lockfile.map { [$0] } ?? []), skipInstallOnHit: true)
-            plan.installFailureHint = "the npm registry (registry.npmjs.org) may be unreachable from this machine"
+            plan.installFailureHint = "the node dependencies could not be installed; the npm registry (registry.npmjs.org) may be unreachable from this machine"
         } else {
             plan.notes.append("package.json lists no dependencies: skipping \(manager.rawValue) install")
         }

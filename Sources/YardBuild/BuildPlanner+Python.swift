@@ -41,6 +41,9 @@ extension BuildPlanner {
             plan.environment["UV_PROJECT_ENVIRONMENT"] = venv
             plan.environment["UV_PYTHON_DOWNLOADS"] = "never"
             plan.environment["UV_LINK_MODE"] = "copy"
+            // uv trusts only its bundled roots by default; pip uses the system's store, which
+            // is the one that knows a TLS-inspecting proxy's authority.
+            plan.environment["UV_SYSTEM_CERTS"] = "1"
         case .poetry:
             plan.notes.append("using poetry (\(project.lockfile ?? "pyproject.toml [tool.poetry]"))")
             // poetry's own installer needs PyPI's per-version JSON API; exporting the lock and
@@ -83,7 +86,7 @@ extension BuildPlanner {
         }
         if !plan.installCommands.isEmpty {
             plan.cache = InstallCache(directories: [".venv"], keyFiles: project.keyFiles, skipInstallOnHit: skipInstallOnHit)
-            plan.installFailureHint = "the python dependencies could not be installed from PyPI (see the output above)"
+            plan.installFailureHint = "the python dependencies could not be installed from PyPI"
         }
         plan.versionWishes = pythonVersionWishes()
 

@@ -47,7 +47,7 @@ public struct Builder: Sendable {
     /// Plans the build, checks that its toolchains exist and computes its artifact key.
     /// Reads the source directory and runs only the toolchains' version commands.
     public func prepare(_ request: BuildRequest) throws(YardError) -> PreparedBuild {
-        let outcome = try planner(for: request).plan()
+        var outcome = try planner(for: request).plan()
         let path = request.hostEnvironment["PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/local/bin:/usr/bin:/bin"
         var versions: [String: String] = [:]
         for toolchain in outcome.plan.toolchains {
@@ -60,6 +60,13 @@ public struct Builder: Sendable {
             }
             let output = HostCommand.run(executable, toolchain.versionArguments) ?? ""
             versions[toolchain.name] = output.split(whereSeparator: \.isNewline).first.map(String.init) ?? "unknown"
+        }
+        if !versions.isEmpty {
+            // The planner reads files only; with the versions known it checks the app's
+            // stated requirements (engines.node, railpack packages) against them.
+            var planner = planner(for: request)
+            planner.hostVersions = versions
+            outcome = try planner.plan()
         }
 
         var hasher = ContentHasher()
@@ -148,6 +155,7 @@ public struct Builder: Sendable {
             plan.startCommand = try await confirmSwiftExecutable(
                 request: request,
                 guessed: guessed,
+                arguments: outcome.swiftStartArguments,
                 environment: environment,
                 log: log
             )
@@ -270,6 +278,9 @@ public struct Builder: Sendable {
             case .oomKilled: "was killed for going over its memory limit"
             }
         let message = "build step `\(step.command)` \(ended)"
+        if let hint = step.failureHint {
+            return message + ": " + hint + " (see the output above)"
+        }
         switch (step.phase, provider) {
         case (.install, "node"):
             return message
@@ -321,6 +332,7 @@ public struct Builder: Sendable {
     private func confirmSwiftExecutable(
         request: BuildRequest,
         guessed: String,
+        arguments: String?,
         environment: [String: String],
         log: @escaping OutputHandler
     ) async throws(YardError) -> String {
@@ -353,7 +365,7 @@ public struct Builder: Sendable {
                 "swift build finished but .build/release/\(product) is not an executable: declare an executable product in Package.swift or set deploy.startCommand"
             )
         }
-        return BuildPlanner.swiftStartCommand(product: product)
+        return BuildPlanner.swiftStartCommand(product: product, arguments: arguments)
     }
 }
 
