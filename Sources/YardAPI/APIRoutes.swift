@@ -77,9 +77,11 @@ struct APIRoutes: Sendable {
                                                            noCache: request.uri.queryParameters["noCache"] == "true")
             return try json(try await deploymentView(deployment), status: .created)
         }
-        service.post("redeploy") { _, context in
+        service.post("redeploy") { request, context in
             let (_, environment, service) = try serviceScope(context)
-            return try json(try await deploymentView(try await orchestrator.redeploy(serviceID: service.id, environmentID: environment.id)), status: .created)
+            let deployment = try await orchestrator.redeploy(serviceID: service.id, environmentID: environment.id,
+                                                             noCache: request.uri.queryParameters["noCache"] == "true")
+            return try json(try await deploymentView(deployment), status: .created)
         }
         service.post("restart") { _, context in
             let (_, environment, service) = try serviceScope(context)
@@ -333,7 +335,8 @@ struct APIRoutes: Sendable {
             createdAt: deployment.createdAt, updatedAt: deployment.updatedAt,
             history: try store.events(deploymentID: deployment.id).map { DeploymentEventView(status: $0.status, reason: $0.reason, at: $0.at) },
             replicas: try await replicaViews(deploymentID: deployment.id),
-            url: await domain.asyncMap { await orchestrator.url(forHostname: $0.hostname) }
+            url: await domain.asyncMap { await orchestrator.url(forHostname: $0.hostname) },
+            artifactKey: deployment.artifactKey, rollbackOf: deployment.rollbackOf
         )
     }
 
@@ -351,7 +354,7 @@ struct APIRoutes: Sendable {
         let deployments = try store.deployments(serviceID: service.id, environmentID: environment.id, limit: 20)
         let liveID = await orchestrator.liveDeploymentID(serviceID: service.id, environmentID: environment.id)
         return ServiceStatusView(
-            service: ServiceView(id: service.id, name: service.name, configPath: service.configPath),
+            service: ServiceView(id: service.id, name: service.name, configPath: service.configPath, rootDirectory: service.rootDirectory),
             domains: try await domainViews(serviceID: service.id, environmentID: environment.id),
             latest: try await deployments.first.asyncMap { try await deploymentView($0) },
             live: try await deployments.first(where: { $0.id == liveID }).asyncMap { try await deploymentView($0) }

@@ -70,6 +70,11 @@ enum OpenAPIDocument {
       },
       "Deployment": {
         "properties": {
+          "artifactKey": {
+            "description": "content address of the built artifact; equal keys mean the same build",
+            "nullable": true,
+            "type": "string"
+          },
           "createdAt": {
             "format": "date-time",
             "type": "string"
@@ -132,6 +137,11 @@ enum OpenAPIDocument {
           },
           "updatedAt": {
             "format": "date-time",
+            "type": "string"
+          },
+          "rollbackOf": {
+            "description": "the deployment whose artifact this one rolled back to",
+            "nullable": true,
             "type": "string"
           },
           "url": {
@@ -1425,6 +1435,15 @@ enum OpenAPIDocument {
             "required": true,
             "schema": {
               "type": "string"
+            }
+          },
+          {
+            "description": "build without the install cache (as NO_CACHE=1 does)",
+            "in": "query",
+            "name": "noCache",
+            "required": false,
+            "schema": {
+              "type": "boolean"
             }
           }
         ],

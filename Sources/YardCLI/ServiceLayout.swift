@@ -96,9 +96,7 @@ struct ServiceLayout {
             directory: directory, configPath: configPath, environment: environment, railpackDeploy: railpack?.deploy)
         var deploy = config.deploy
         // The same variables the server reads as deploy settings.
-        if let value = variables["RAILWAY_HEALTHCHECK_TIMEOUT_SEC"].flatMap(Int.init) { deploy.healthcheckTimeout = value }
-        if let value = variables["RAILWAY_DEPLOYMENT_OVERLAP_SECONDS"].flatMap(Int.init) { deploy.overlapSeconds = value }
-        if let value = variables["RAILWAY_DEPLOYMENT_DRAINING_SECONDS"].flatMap(Int.init) { deploy.drainingSeconds = value }
+        deploy.applySettingVariables(variables)
         return Service(name: name, root: root, directory: directory, railpack: railpack, config: config, deploy: deploy)
     }
 

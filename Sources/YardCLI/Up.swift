@@ -204,10 +204,13 @@ struct Redeploy: AsyncParsableCommand {
     @Flag(help: "Do not wait for the result.")
     var detach = false
 
+    @Flag(name: .customLong("no-cache"), help: "Ignore the install cache and the previous artifact: install and build from scratch.")
+    var noCache = false
+
     func run() async throws {
         try await reportingErrors {
             let client = try options.client()
-            let deployment = try await client.redeploy(try options.serviceScope())
+            let deployment = try await client.redeploy(try options.serviceScope(), noCache: noCache)
             if detach {
                 if options.json { try Output.json(deployment) } else { print("Deployment \(deployment.id) queued.") }
                 return

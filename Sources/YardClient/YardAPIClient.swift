@@ -66,7 +66,9 @@ public struct YardAPIClient: Sendable {
 
     public func deployments(_ scope: Scope) async throws -> [DeploymentView] { try await get("\(scope.path)/deployments") }
     public func deployment(id: String) async throws -> DeploymentView { try await get("deployments/\(id.pathEscaped)") }
-    public func redeploy(_ scope: Scope) async throws -> DeploymentView { try await send(.POST, "\(scope.path)/redeploy", body: Empty?.none) }
+    public func redeploy(_ scope: Scope, noCache: Bool = false) async throws -> DeploymentView {
+        try await send(.POST, "\(scope.path)/redeploy" + (noCache ? "?noCache=true" : ""), body: Empty?.none)
+    }
     public func restart(_ scope: Scope) async throws -> DeploymentView { try await send(.POST, "\(scope.path)/restart", body: Empty?.none) }
     public func down(_ scope: Scope) async throws -> DeploymentView { try await send(.POST, "\(scope.path)/down", body: Empty?.none) }
 

@@ -37,7 +37,7 @@ public actor Orchestrator: Service {
         /// CPU and memory bounds of every build, so a build cannot starve running replicas.
         /// A service's own memory limit, when lower, applies to its builds too.
         public var buildLimits = ResourceLimits(
-            memoryBytes: 4 << 30,
+            memoryBytes: 8 << 30,
             cpus: max(0.5, Double(ProcessInfo.processInfo.activeProcessorCount) - 0.5),
             maxProcesses: nil
         )
@@ -220,7 +220,7 @@ public actor Orchestrator: Service {
     }
 
     /// A new deployment built again from the source of the service's latest deployment.
-    public func redeploy(serviceID: String, environmentID: String) throws -> DeploymentRecord {
+    public func redeploy(serviceID: String, environmentID: String, noCache: Bool = false) throws -> DeploymentRecord {
         guard
             let latest = try store.deployments(serviceID: serviceID, environmentID: environmentID)
                 .first(where: { $0.sourcePath.map { FileManager.default.fileExists(atPath: $0) } ?? false }),
@@ -230,7 +230,7 @@ public actor Orchestrator: Service {
         }
         let copy = FileManager.default.temporaryDirectory.appendingPathComponent("\(UUID().uuidString).tar.gz")
         try FileManager.default.copyItem(at: URL(fileURLWithPath: sourcePath), to: copy)
-        return try deploy(serviceID: serviceID, environmentID: environmentID, archive: copy, trigger: "redeploy")
+        return try deploy(serviceID: serviceID, environmentID: environmentID, archive: copy, trigger: "redeploy", noCache: noCache)
     }
 
     /// Deploys every service of a root `railpack.json` `services` map (seed 002) from one
@@ -399,7 +399,11 @@ public actor Orchestrator: Service {
         let environment = try store.environment(id: environmentID)
         let project = try store.project(service.projectID)
         let domain = try store.domains(serviceID: serviceID, environmentID: environmentID).first?.hostname ?? ""
-        var result = try variables(key)
+        // Build secrets reach build steps only: `yard run` gets what a replica gets.
+        var result: [String: String] = [:]
+        for variable in try store.variables(serviceID: serviceID, environmentID: environmentID) where !variable.buildSecret {
+            result[variable.key] = variable.value
+        }
         result.merge(railwayVariables(project: project, environment: environment, service: service,
                                       deploymentID: live[key] ?? "", domain: domain)) { user, _ in user }
         return result
@@ -478,13 +482,27 @@ public actor Orchestrator: Service {
         return SandboxSpec(
             hostname: "build",
             networkNamespace: nil,
-            readOnlyBinds: platformBinds,
+            readOnlyBinds: platformBinds + (buildGitConfig().map { [BindMount(source: $0, target: $0)] } ?? []),
             writableBinds: [BindMount(source: appDirectory.path, target: Configuration.sandboxAppPath)],
             hiddenPaths: [configuration.dataDirectory.path],
             runAsRoot: false,
             limits: limits,
             cgroupName: "build-\(deploymentID)"
         )
+    }
+
+    /// The git config build steps read as their global one (`GIT_CONFIG_GLOBAL`): it trusts
+    /// repositories owned by other users. Build steps run as nobody, and git refuses to
+    /// read a root-owned repository otherwise, such as a local mirror that the system git
+    /// config redirects dependency URLs to (SwiftPM's `url.insteadOf`). Nil if it cannot
+    /// be written.
+    private func buildGitConfig() -> String? {
+        let file = buildsDirectory.appendingPathComponent("gitconfig")
+        if !FileManager.default.fileExists(atPath: file.path) {
+            let text = "# Written by Switchyard for build steps, which run as nobody.\n[safe]\n\tdirectory = *\n"
+            guard (try? Data(text.utf8).write(to: file, options: .atomic)) != nil else { return nil }
+        }
+        return file.path
     }
 
     private func buildPidsFile(_ deploymentID: String) -> URL {
@@ -565,8 +583,15 @@ public actor Orchestrator: Service {
                 in: plainVariables, service: service, environmentID: key.environmentID, railway: railway)
             let secretNames = Set(records.filter(\.buildSecret).map(\.key))
             var deploy = config.deploy
-            applySettingVariables(resolved, to: &deploy)
+            deploy.applySettingVariables(resolved)
             let noCache = deployment.noCache || resolved["NO_CACHE"] == "1"
+
+            var buildEnvironment = [BuildProcessRecorder.marker: id, BuildProcessRecorder.recordFile: buildPidsFile(id).path]
+            if network != nil {
+                // Sandboxed steps run as nobody with a private /tmp for a home.
+                buildEnvironment["HOME"] = "/tmp"
+                if let gitConfig = buildGitConfig() { buildEnvironment["GIT_CONFIG_GLOBAL"] = gitConfig }
+            }
 
             deployment = try transition(id, .building)
             timeout = startBuildTimer(deploymentID: id)
@@ -577,10 +602,7 @@ public actor Orchestrator: Service {
                 startCommand: deploy.startCommand,
                 procfileWeb: config.procfileWeb,
                 variables: resolved,
-                hostEnvironment: configuration.hostEnvironment.merging(
-                    [BuildProcessRecorder.marker: id, BuildProcessRecorder.recordFile: buildPidsFile(id).path]
-                        .merging(network == nil ? [:] : ["HOME": "/tmp"]) { a, _ in a }
-                ) { _, marker in marker },
+                hostEnvironment: configuration.hostEnvironment.merging(buildEnvironment) { _, own in own },
                 sandbox: nil,
                 mountPath: network == nil ? nil : Configuration.sandboxAppPath,
                 railpack: railpack,
@@ -592,7 +614,11 @@ public actor Orchestrator: Service {
             let prepared = try builder.prepare(request)
             let result: BuildResult
             let artifactPath: URL
-            if let existing = artifacts.existing(key: prepared.artifactKey) {
+            let reusable = artifacts.existing(key: prepared.artifactKey)
+            if reusable != nil, noCache {
+                log(.system, "artifact \(prepared.artifactKey.prefix(12)) exists, but this deployment asked for no cache: building again")
+            }
+            if let existing = reusable, !noCache {
                 for note in prepared.plan.notes { log(.system, note) }
                 log(.system, "artifact \(prepared.artifactKey.prefix(12)) was already built from the same source, plan, "
                     + "variables and toolchains: reusing it, skipping the build")
@@ -609,9 +635,16 @@ public actor Orchestrator: Service {
                 }
                 request.sourceDirectory = folder.app
                 request.appDirectory = folder.app
-                if network == nil { request.mountPath = nil }
                 request.sandbox = buildSandbox(deploymentID: id, appDirectory: folder.app, service: service)
-                result = try await builder.build(prepared, request, log: log)
+                var ready = prepared
+                if network == nil {
+                    // Plain builds run where they landed, so the plan's paths (the venv's
+                    // bin on PATH) must name this folder, not the unpack folder.
+                    request.mountPath = nil
+                    ready = try builder.prepare(request)
+                    ready.artifactKey = prepared.artifactKey
+                }
+                result = try await builder.build(ready, request, log: log)
                 try Task.checkCancellation()
                 if folder.addressed { try artifacts.commit(key: prepared.artifactKey, result: result) }
                 committed = true
@@ -620,8 +653,16 @@ public actor Orchestrator: Service {
             timeout?.cancel()
             try? FileManager.default.removeItem(at: staging)
 
+            // Build secrets, from the service settings or named by railpack.json, stay out
+            // of the replicas.
+            let buildOnly = Builder.secretNames(of: request, plan: prepared.plan)
+            let withheld = buildOnly.intersection(resolved.keys).sorted()
+            if !withheld.isEmpty {
+                logs.append(deploymentID: id, kind: .deploy, stream: .system,
+                            message: "build secrets not given to replicas: \(withheld.joined(separator: ", "))")
+            }
             var runtimeVariables = railpack?.deploy?.variables ?? [:]
-            runtimeVariables.merge(resolved.filter { !secretNames.contains($0.key) }) { _, user in user }
+            runtimeVariables.merge(resolved.filter { !buildOnly.contains($0.key) }) { _, user in user }
             runtimeVariables.merge(railway) { user, _ in user }
             runtimeVariables = try resolveReferences(
                 in: runtimeVariables, service: service, environmentID: key.environmentID, railway: railway)
@@ -1143,12 +1184,6 @@ public actor Orchestrator: Service {
     }
 
     /// Railway's variables that act as settings.
-    private func applySettingVariables(_ variables: [String: String], to settings: inout DeploySettings) {
-        if let value = variables["RAILWAY_HEALTHCHECK_TIMEOUT_SEC"].flatMap(Int.init) { settings.healthcheckTimeout = value }
-        if let value = variables["RAILWAY_DEPLOYMENT_OVERLAP_SECONDS"].flatMap(Int.init) { settings.overlapSeconds = value }
-        if let value = variables["RAILWAY_DEPLOYMENT_DRAINING_SECONDS"].flatMap(Int.init) { settings.drainingSeconds = value }
-    }
-
     private func railwayVariables(
         project: ProjectRecord, environment: EnvironmentRecord, service: ServiceRecord, deploymentID: String, domain: String
     ) -> [String: String] {

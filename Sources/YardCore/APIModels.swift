@@ -97,12 +97,19 @@ public struct DeploymentView: Codable, Sendable, Equatable {
     public var history: [DeploymentEventView]
     public var replicas: [ReplicaView]
     public var url: String?
+    /// The content address of the built artifact, once built; equal keys mean the same build.
+    public var artifactKey: String?
+    /// The deployment whose artifact this one rolled back to.
+    public var rollbackOf: String?
 
     public init(
         id: String, serviceID: String, serviceName: String, environmentID: String, status: DeploymentStatus,
         reason: String?, trigger: String, provider: String?, startCommand: String?, createdAt: Date, updatedAt: Date,
-        history: [DeploymentEventView], replicas: [ReplicaView], url: String?
+        history: [DeploymentEventView], replicas: [ReplicaView], url: String?,
+        artifactKey: String? = nil, rollbackOf: String? = nil
     ) {
+        self.artifactKey = artifactKey
+        self.rollbackOf = rollbackOf
         self.id = id
         self.serviceID = serviceID
         self.serviceName = serviceName

@@ -125,3 +125,14 @@ public struct ResourceUsage: Sendable, Equatable, Codable {
         self.memoryBytes = memoryBytes
     }
 }
+
+extension DeploySettings {
+    /// Railway's setting variables (`RAILWAY_HEALTHCHECK_TIMEOUT_SEC`,
+    /// `RAILWAY_DEPLOYMENT_OVERLAP_SECONDS`, `RAILWAY_DEPLOYMENT_DRAINING_SECONDS`) override
+    /// the config's values; read by the server and by `yard build --plan` alike.
+    public mutating func applySettingVariables(_ variables: [String: String]) {
+        if let value = variables["RAILWAY_HEALTHCHECK_TIMEOUT_SEC"].flatMap(Int.init) { healthcheckTimeout = value }
+        if let value = variables["RAILWAY_DEPLOYMENT_OVERLAP_SECONDS"].flatMap(Int.init) { overlapSeconds = value }
+        if let value = variables["RAILWAY_DEPLOYMENT_DRAINING_SECONDS"].flatMap(Int.init) { drainingSeconds = value }
+    }
+}

@@ -314,6 +314,12 @@ struct CLIEndToEndTests {
             #expect(token.buildSecret == true)
             #expect(token.value == nil)
             #expect(json.first { $0.key == "PLAIN" }?.value == "visible")
+            // `yard run` gets what a replica gets: no build secret.
+            let resolved = try await server.client().resolvedVariables(
+                YardAPIClient.Scope(project: "vault", environment: "production", service: "vault"))
+            #expect(resolved["PLAIN"] == "visible")
+            #expect(resolved["TOKEN"] == nil, "a build secret reached the run-time variables")
+            #expect(!resolved.values.contains(secret))
 
             // The flag form on the list command, and delete.
             let flagForm = try await server.yard(["variables", "--build-secret", "OTHER=\(secret)x", "--delete", "PLAIN"], in: folder)
