@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): a code-only redeploy of the FastAPI fixture with the install
+# cache, against the same redeploy with NO_CACHE=1, in the same run on the same server.
+# Prints each run, the medians and their ratio. Issue 4's goal: the cached redeploy takes
+# no more than 20% of the uncached one.
+#
+#   bench/build-cache.sh [ROUNDS]      (default 3 rounds of each; needs root and PyPI)
+#
+# Uses the release build (built if missing) and the sandbox runtime, as `scripts/serve.sh`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds="${1:-3}"
+export PATH="/opt/swift/usr/bin:$PATH"
+[ -x .build/release/yard ] || swift build -c release --product yard
+yard="$PWD/.build/release/yard"
+
+work="$(mktemp -d /tmp/yard-bench-cache-XXXXXX)"
+serve_pid=""
+cleanup() {
+    if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2>/dev/null; then
+        kill -TERM "$serve_pid"
+        wait "$serve_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+export YARD_CONFIG_DIR="$work/cli"
+"$yard" serve --data-dir "$work/data" --http-port 0 --api-port 0 --http-host 127.0.0.1 \
+    --network-prefix ybc --private-network-octet 212 >"$work/serve.log" 2>&1 &
+serve_pid=$!
+for _ in $(seq 1 300); do
+    [ -s "$work/data/serve.json" ] && break
+    sleep 0.1
+done
+[ -s "$work/data/serve.json" ] || { echo "yard serve did not start:"; cat "$work/serve.log"; exit 1; }
+
+app="$work/app"
+cp -r Tests/YardEndToEndTests/Fixtures/fastapi-app "$app"
+cd "$app"
+"$yard" init --name bench >/dev/null
+echo "first deploy (fills the install cache)..."
+"$yard" up >"$work/first.log" 2>&1 || { cat "$work/first.log"; exit 1; }
+
+now_ms() { date +%s%3N; }
+
+# One code-only change and redeploy; prints the milliseconds `yard up` took (upload,
+# build, health check, cutover).
+redeploy() {
+    echo "# change $1" >>main.py
+    local start end
+    start=$(now_ms)
+    "$yard" up >"$work/up-$1.log" 2>&1 || { cat "$work/up-$1.log"; exit 1; }
+    end=$(now_ms)
+    echo $((end - start))
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+cached=()
+for i in $(seq 1 "$rounds"); do
+    ms=$(redeploy "cached-$i")
+    grep -q "install cache hit" "$work/up-cached-$i.log" || { echo "expected a cache hit:"; cat "$work/up-cached-$i.log"; exit 1; }
+    cached+=("$ms")
+    echo "cached redeploy $i: ${ms} ms"
+done
+
+"$yard" variables set NO_CACHE=1 >/dev/null
+uncached=()
+for i in $(seq 1 "$rounds"); do
+    ms=$(redeploy "uncached-$i")
+    grep -q "install cache bypassed" "$work/up-uncached-$i.log" || { echo "expected a bypass:"; cat "$work/up-uncached-$i.log"; exit 1; }
+    uncached+=("$ms")
+    echo "uncached redeploy $i (NO_CACHE=1): ${ms} ms"
+done
+
+cached_median=$(printf '%s\n' "${cached[@]}" | median)
+uncached_median=$(printf '%s\n' "${uncached[@]}" | median)
+ratio=$(awk -v c="$cached_median" -v u="$uncached_median" 'BEGIN { printf "%.3f", c / u }')
+echo
+echo "median code-only redeploy: cached ${cached_median} ms, uncached ${uncached_median} ms"
+echo "ratio cached/uncached: ${ratio} (goal: <= 0.200)"
