@@ -56,6 +56,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A build running longer than this is stopped and fails, e.g. 30m, 1h, 900s.")
     var buildTimeout = "30m"
 
+    @Option(help: "How long the router holds a request for a service with no ready replica (deploying, restarting) before answering 503, e.g. 30s.")
+    var holdTimeout = "30s"
+
+    @Option(help: "The largest request body the router forwards, e.g. 100M; larger ones get 413.")
+    var maxBodySize = "100M"
+
     @Option(help: "CPU cores every build may use (default: all cores but half a core).")
     var buildCpus: Double?
 
@@ -73,6 +79,8 @@ struct Serve: AsyncParsableCommand {
         _ = try ByteSize.parse(cacheSize)
         _ = try ByteSize.parse(buildMemory)
         _ = try DurationText.parse(buildTimeout)
+        _ = try DurationText.parse(holdTimeout)
+        _ = try ByteSize.parse(maxBodySize)
         guard artifactRetention >= 1 else {
             throw ValidationError("--artifact-retention must be at least 1: the live deployment's artifact is always needed")
         }
@@ -96,7 +104,11 @@ struct Serve: AsyncParsableCommand {
             let token = try AdminToken.ensure(store: store, dataDirectory: dataDirectory)
             Supervisor.becomeSubreaper()
             let (launcher, network) = try await chooseRuntime(logger: logger)
-            let router = Router(configuration: .init(host: httpHost, port: httpPort), logger: logger)
+            var routerConfiguration = Router.Configuration(host: httpHost, port: httpPort)
+            let hold = try DurationText.parse(holdTimeout)
+            routerConfiguration.holdTimeout = .nanoseconds(hold.components.seconds * 1_000_000_000 + hold.components.attoseconds / 1_000_000_000)
+            routerConfiguration.maxRequestBodyBytes = Int(try ByteSize.parse(maxBodySize))
+            let router = Router(configuration: routerConfiguration, logger: logger)
             var configuration = Orchestrator.Configuration(
                 dataDirectory: dataDirectory,
                 baseDomain: baseDomain,

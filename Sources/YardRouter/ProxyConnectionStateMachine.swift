@@ -10,6 +10,28 @@ struct ProxyConnectionStateMachine {
     /// bytes; beyond it the client connection stops reading until the upstream is there.
     static let maxBufferedRequestBytes = 1 << 20
 
+    /// The largest request body forwarded; a larger declared one gets 413, and a chunked
+    /// one that grows past it is cut off (413 if no response has started, else a close).
+    let maxRequestBodyBytes: Int
+    /// Whether a request for a known host with no ready replica waits for one (`.hold`)
+    /// instead of getting 503 at once.
+    let holdsRequests: Bool
+
+    init(maxRequestBodyBytes: Int = Router.Configuration.defaultMaxRequestBodyBytes, holdsRequests: Bool = false) {
+        self.maxRequestBodyBytes = maxRequestBodyBytes
+        self.holdsRequests = holdsRequests
+    }
+
+    /// A request waiting for its host to get a ready replica.
+    struct HeldRequest {
+        var head: HTTPRequestHead
+        var client: ClientRequestInfo
+        var host: String
+        var hasBody: Bool
+        var clientRequestComplete = false
+        var bodyBytes = 0
+    }
+
     /// A request in flight.
     struct Request {
         /// The head as sent upstream.
@@ -25,6 +47,8 @@ struct ProxyConnectionStateMachine {
         var hasBody: Bool
         /// The client's `.end` has arrived.
         var clientRequestComplete = false
+        /// Body bytes received from the client so far.
+        var bodyBytes = 0
     }
 
     /// One request/response exchange on a connected upstream.
@@ -43,6 +67,9 @@ struct ProxyConnectionStateMachine {
     enum State {
         /// Waiting for a request head.
         case idle
+        /// Waiting for the host to get a ready replica (deploying, restarting, waking from
+        /// sleep); body parts are buffered.
+        case holding(HeldRequest, buffered: [ByteBuffer], bufferedBytes: Int)
         /// Waiting for an upstream connection; body parts are buffered.
         case connecting(Request, buffered: [ByteBuffer], bufferedBytes: Int)
         /// Request and response flow between the client and the upstream.
@@ -76,6 +103,21 @@ struct ProxyConnectionStateMachine {
         case pauseClientReads
         /// The discarded rest of a request has arrived; close the client connection or read the next request.
         case drained(closeConnection: Bool)
+        /// The request went over a limit: drop the upstream connection if one is leased
+        /// (never reuse it), then write the response and close, or just close when a
+        /// response has already started.
+        case abort(LocalResponse?)
+        /// Wait until the host has a ready replica, then call `replicasChanged(_:)`; call
+        /// `holdTimedOut(after:)` if none comes in time.
+        case hold(host: String)
+    }
+
+    enum HoldAction: Equatable {
+        case none
+        /// Still no replica: keep waiting.
+        case keepHolding
+        case connect(ConnectTarget)
+        case respond(LocalResponse)
     }
 
     enum ConnectAction: Equatable {
@@ -138,6 +180,21 @@ struct ProxyConnectionStateMachine {
         }
         let client = ClientRequestInfo(head)
         let declaresBody = head.declaresBody
+        if head.headers[canonicalForm: "host"].count > 1 {
+            // Two Host headers could route one way here and another way upstream.
+            return .respond(self.refuse(.badRequest, "the request has more than one Host header", client: client))
+        }
+        if let length = head.headers.first(name: "content-length").flatMap({ Int($0.trimmingASCIISpaces) }),
+            length > self.maxRequestBodyBytes
+        {
+            return .respond(
+                self.refuse(
+                    .payloadTooLarge,
+                    "the request body (\(length) bytes) is larger than the router's limit of \(self.maxRequestBodyBytes) bytes",
+                    client: client
+                )
+            )
+        }
         let noReplica = { (host: String) in
             "service at host \"\(host)\" has no running replica; deploy it or wait for its deployment to become active"
         }
@@ -157,6 +214,10 @@ struct ProxyConnectionStateMachine {
                 client: client,
                 requestComplete: false
             )
+        case .noUpstreams(let host) where self.holdsRequests:
+            let held = HeldRequest(head: head.forwardedUpstream(clientIP: clientIP), client: client, host: host, hasBody: declaresBody)
+            self.state = .holding(held, buffered: [], bufferedBytes: 0)
+            return .hold(host: host)
         case .noUpstreams(let host):
             response = self.respondLocally(.serviceUnavailable, noReplica(host), client: client, requestComplete: false)
         case .upstreams(let upstreams):
@@ -188,13 +249,42 @@ struct ProxyConnectionStateMachine {
         switch self.state {
         case .connecting(var request, var buffered, let bytes):
             request.hasBody = true
+            request.bodyBytes += buffer.readableBytes
+            if request.bodyBytes > self.maxRequestBodyBytes {
+                return .abort(self.bodyTooLarge(request))
+            }
             buffered.append(buffer)
             let total = bytes + buffer.readableBytes
             self.state = .connecting(request, buffered: buffered, bufferedBytes: total)
             let crossedLimit = bytes <= Self.maxBufferedRequestBytes && total > Self.maxBufferedRequestBytes
             return crossedLimit ? .pauseClientReads : .none
+        case .holding(var held, var buffered, let bytes):
+            held.hasBody = true
+            held.bodyBytes += buffer.readableBytes
+            if held.bodyBytes > self.maxRequestBodyBytes {
+                return .abort(
+                    self.refuse(
+                        .payloadTooLarge,
+                        "the request body is larger than the router's limit of \(self.maxRequestBodyBytes) bytes",
+                        client: held.client
+                    )
+                )
+            }
+            buffered.append(buffer)
+            let total = bytes + buffer.readableBytes
+            self.state = .holding(held, buffered: buffered, bufferedBytes: total)
+            let crossedLimit = bytes <= Self.maxBufferedRequestBytes && total > Self.maxBufferedRequestBytes
+            return crossedLimit ? .pauseClientReads : .none
         case .forwarding(var request, var exchange):
             request.hasBody = true
+            request.bodyBytes += buffer.readableBytes
+            if request.bodyBytes > self.maxRequestBodyBytes {
+                if exchange.responseStarted {
+                    self.state = .closed
+                    return .abort(nil)
+                }
+                return .abort(self.bodyTooLarge(request))
+            }
             exchange.progressedSinceTimerStarted = true
             self.state = .forwarding(request, exchange)
             return .forward(.body(.byteBuffer(buffer)))
@@ -208,6 +298,10 @@ struct ProxyConnectionStateMachine {
         case .connecting(var request, let buffered, let bytes):
             request.clientRequestComplete = true
             self.state = .connecting(request, buffered: buffered, bufferedBytes: bytes)
+            return .none
+        case .holding(var held, let buffered, let bytes):
+            held.clientRequestComplete = true
+            self.state = .holding(held, buffered: buffered, bufferedBytes: bytes)
             return .none
         case .forwarding(var request, var exchange):
             request.clientRequestComplete = true
@@ -230,6 +324,44 @@ struct ProxyConnectionStateMachine {
         return .none
     }
 
+    // MARK: - Held requests
+
+    /// The route table changed while a request was held: `selection` is its host's entry now.
+    mutating func replicasChanged(_ selection: RouteSelection) -> HoldAction {
+        guard case .holding(let held, let buffered, let bytes) = self.state else { return .none }
+        switch selection {
+        case .noUpstreams:
+            return .keepHolding
+        case .unknownHost(let host):
+            return .respond(
+                self.respondLocally(
+                    .notFound, "no service is routed at host \"\(host)\" any more", client: held.client,
+                    requestComplete: held.clientRequestComplete)
+            )
+        case .upstreams(let upstreams):
+            guard let first = upstreams.first else { return .keepHolding }
+            var request = Request(
+                head: held.head, client: held.client, host: held.host, upstream: first,
+                alternatives: Array(upstreams.dropFirst()), hasBody: held.hasBody
+            )
+            request.clientRequestComplete = held.clientRequestComplete
+            request.bodyBytes = held.bodyBytes
+            self.state = .connecting(request, buffered: buffered, bufferedBytes: bytes)
+            return .connect(.pooledOrNew(first))
+        }
+    }
+
+    /// No replica became ready while the request was held.
+    mutating func holdTimedOut(after timeout: TimeAmount) -> LocalResponse? {
+        guard case .holding(let held, _, _) = self.state else { return nil }
+        return self.respondLocally(
+            .serviceUnavailable,
+            "no replica of host \"\(held.host)\" became ready within \(timeout.shortDescription); the service may be deploying, crashed or stopped: check `yard status`",
+            client: held.client,
+            requestComplete: held.clientRequestComplete
+        )
+    }
+
     // MARK: - Upstream connection events
 
     mutating func upstreamConnected(reused: Bool) -> ConnectAction {
@@ -245,7 +377,7 @@ struct ProxyConnectionStateMachine {
             return .send(parts)
         case .closed:
             return .releaseUnused
-        case .idle, .forwarding, .draining:
+        case .idle, .holding, .forwarding, .draining:
             // Only one connect is ever outstanding, and only while connecting; hand the
             // connection back rather than take down the connection over a bookkeeping bug.
             assertionFailure("connected to an upstream in state \(self.state)")
@@ -272,7 +404,7 @@ struct ProxyConnectionStateMachine {
             )
         case .closed:
             return .none
-        case .idle, .forwarding, .draining:
+        case .idle, .holding, .forwarding, .draining:
             assertionFailure("connect failed in state \(self.state)")
             return .none
         }
@@ -361,6 +493,26 @@ struct ProxyConnectionStateMachine {
     }
 
     // MARK: - Helpers
+
+    /// A refusal that closes the connection: what follows the head cannot be trusted.
+    private mutating func refuse(_ status: HTTPResponseStatus, _ message: String, client: ClientRequestInfo) -> LocalResponse {
+        self.state = .closed
+        return LocalResponse(
+            status: status,
+            message: message,
+            version: client.responseVersion,
+            omitBody: client.method == .HEAD,
+            closeConnection: true
+        )
+    }
+
+    private mutating func bodyTooLarge(_ request: Request) -> LocalResponse {
+        self.refuse(
+            .payloadTooLarge,
+            "the request body is larger than the router's limit of \(self.maxRequestBodyBytes) bytes",
+            client: request.client
+        )
+    }
 
     private mutating func badGateway(_ request: Request, _ message: String) -> LocalResponse {
         self.respondLocally(

@@ -144,7 +144,7 @@ struct LocalResponse: Equatable, Sendable {
 }
 
 extension StringProtocol {
-    fileprivate var trimmingASCIISpaces: Substring {
+    var trimmingASCIISpaces: Substring {
         var value = Substring(self)
         while value.first == " " || value.first == "\t" { value = value.dropFirst() }
         while value.last == " " || value.last == "\t" { value = value.dropLast() }

@@ -9,7 +9,21 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private var stateMachine = ProxyConnectionStateMachine()
+    /// Where requests for a host without a ready replica wait, and for how long.
+    struct Hold {
+        var requests: HeldRequests
+        var timeout: TimeAmount
+    }
+
+    private var stateMachine: ProxyConnectionStateMachine
+    private let hold: Hold
+    /// The registration of the request held now, and its deadline.
+    private var heldAs: (host: String, id: UInt64)?
+    private var holdTimer: Scheduled<Void>?
+    private let eject: @Sendable (Upstream) -> Void
+    /// The connection's first handler, told when heads arrive and when the connection is
+    /// between requests.
+    private let headTimer: RequestHeadTimeoutHandler
     private let pool: UpstreamConnectionPool
     private let selectRoute: @Sendable (String) -> RouteSelection
     private var logger: Logger
@@ -30,9 +44,18 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         pool: UpstreamConnectionPool,
         idleTimeout: TimeAmount,
         responseHeadTimeout: TimeAmount,
+        maxRequestBodyBytes: Int,
+        headTimer: RequestHeadTimeoutHandler,
+        hold: Hold,
+        eject: @escaping @Sendable (Upstream) -> Void,
         logger: Logger,
         selectRoute: @escaping @Sendable (String) -> RouteSelection
     ) {
+        self.stateMachine = ProxyConnectionStateMachine(
+            maxRequestBodyBytes: maxRequestBodyBytes, holdsRequests: hold.timeout > .zero)
+        self.hold = hold
+        self.eject = eject
+        self.headTimer = headTimer
         self.pool = pool
         self.idleTimeout = idleTimeout
         self.responseHeadTimeout = responseHeadTimeout
@@ -49,6 +72,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        self.stopHolding()
         self.idleTimer?.cancel()
         self.idleTimer = nil
         self.cancelResponseHeadTimer()
@@ -60,6 +84,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch Self.unwrapInboundIn(data) {
         case .head(let head):
+            self.headTimer.headReceived()
             let selection = head.headers.first(name: "host").map(self.selectRoute)
             let action = self.stateMachine.requestHeadReceived(
                 head,
@@ -92,6 +117,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.stopHolding()
         self.idleTimer?.cancel()
         self.idleTimer = nil
         switch self.stateMachine.clientClosed() {
@@ -136,6 +162,71 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             if closeConnection {
                 self.context?.close(promise: nil)
             }
+        case .abort(let response):
+            if let upstream = self.takeUpstream() {
+                Self.setAutoRead(upstream.channel, true)
+                self.pool.release(upstream, reusable: false)
+            }
+            self.stopHolding()
+            if let response {
+                self.respond(response)
+            } else {
+                self.context?.close(promise: nil)
+            }
+        case .hold(let host):
+            self.startHolding(host: host)
+        }
+    }
+
+    // MARK: - Held requests
+
+    private func startHolding(host: String) {
+        guard let context else { return }
+        self.holdTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.hold.timeout) {
+            self.holdTimer = nil
+            self.stopHolding()
+            if let response = self.stateMachine.holdTimedOut(after: self.hold.timeout) {
+                self.respond(response)
+                self.updateIdleTimer()
+            }
+        }
+        self.waitForReplicas(host: host)
+        // The table may have changed between the lookup and the registration.
+        self.replicasMayHaveChanged(host: host)
+    }
+
+    private func waitForReplicas(host: String) {
+        guard let context else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let id = self.hold.requests.add(host: host, eventLoop: context.eventLoop) {
+            loopBound.value.heldAs = nil
+            loopBound.value.replicasMayHaveChanged(host: host)
+        }
+        self.heldAs = (host, id)
+    }
+
+    private func replicasMayHaveChanged(host: String) {
+        switch self.stateMachine.replicasChanged(self.selectRoute(host)) {
+        case .none:
+            break
+        case .keepHolding:
+            if self.heldAs == nil { self.waitForReplicas(host: host) }
+        case .connect(let target):
+            self.stopHolding()
+            self.connect(target)
+        case .respond(let response):
+            self.stopHolding()
+            self.respond(response)
+            self.updateIdleTimer()
+        }
+    }
+
+    private func stopHolding() {
+        self.holdTimer?.cancel()
+        self.holdTimer = nil
+        if let heldAs {
+            self.hold.requests.remove(host: heldAs.host, id: heldAs.id)
+            self.heldAs = nil
         }
     }
 
@@ -192,6 +283,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func connectFailed(_ upstream: Upstream, reason: String) {
+        self.eject(upstream)
         self.logger.warning(
             "could not connect to upstream",
             metadata: [
@@ -235,6 +327,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.idleTimer = nil
             return
         }
+        self.headTimer.awaitNextHead()
         guard self.idleTimer == nil else { return }
         self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.idleTimeout) {
             self.idleTimer = nil

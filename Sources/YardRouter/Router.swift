@@ -33,6 +33,22 @@ public final class Router: Service, Sendable {
         /// runs out the client gets 502 and that upstream connection is closed; response
         /// bodies are not limited by it.
         public var responseHeadTimeout: TimeAmount
+        /// The largest request body forwarded (413 beyond it).
+        public var maxRequestBodyBytes: Int = Self.defaultMaxRequestBodyBytes
+        /// The largest request head, all header lines together (431 beyond it).
+        public var maxRequestHeaderBytes: Int = 64 * 1024
+        /// How long a client may take to send a whole request head once its first byte
+        /// arrived; a slower one (the slowloris pattern) gets 408 and is closed.
+        public var requestHeadTimeout: TimeAmount = .seconds(10)
+        /// Open connections allowed from one client address; more get 429 and are closed.
+        public var maxConnectionsPerClient: Int = 1024
+        /// How long a request for a known host with no ready replica (deploying, restarting,
+        /// asleep) is held waiting for one before it gets 503. Zero answers 503 at once.
+        public var holdTimeout: TimeAmount = .seconds(30)
+        /// How long a replica that refused a connection (or timed out) stays out of rotation.
+        public var ejectionPeriod: TimeAmount = .seconds(5)
+
+        public static let defaultMaxRequestBodyBytes = 100 * 1024 * 1024
 
         public init(
             host: String = "0.0.0.0",
@@ -63,6 +79,8 @@ public final class Router: Service, Sendable {
 
     private struct ClientConnections {
         var channels: [ObjectIdentifier: any Channel] = [:]
+        /// Open connections by client address.
+        var perClient: [String: Int] = [:]
         var isDraining = false
     }
 
@@ -73,6 +91,7 @@ public final class Router: Service, Sendable {
     private let listening = NIOLockedValueBox(ListeningState.waiting(next: 0, waiters: [:]))
     private let clientConnections = NIOLockedValueBox(ClientConnections())
     private let pools = NIOLockedValueBox([ObjectIdentifier: UpstreamConnectionPool]())
+    private let held = HeldRequests()
 
     /// Creates a router that serves on the shared NIO event loops.
     public convenience init(configuration: Configuration, logger: Logger) {
@@ -90,7 +109,11 @@ public final class Router: Service, Sendable {
     /// later request uses the new table. Callable from any task, before or during `run()`.
     public func updateRoutes(_ table: RouteTable) {
         self.selector.withLockedValue { $0.replaceTable(table) }
+        self.held.tableChanged(table)
     }
+
+    /// Requests held now, waiting for a host to get a ready replica.
+    public var heldRequestCount: Int { self.held.count }
 
     /// The route table in effect.
     public var routes: RouteTable {
@@ -206,38 +229,74 @@ public final class Router: Service, Sendable {
     private func initializeClientChannel(_ channel: any Channel) -> EventLoopFuture<Void> {
         let pool = self.pool(for: channel.eventLoop)
         let selector = self.selector
+        let ejectionPeriod = self.configuration.ejectionPeriod
+        let configuration = self.configuration
         return channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
-            try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+            guard try self.register(channel) else {
+                try pipeline.addHandler(RefusingHandler(
+                    status: .tooManyRequests,
+                    message: "too many connections from this address (the limit is \(configuration.maxConnectionsPerClient)); close some and retry"
+                ))
+                return
+            }
+            let headTimer = RequestHeadTimeoutHandler(timeout: configuration.requestHeadTimeout)
+            try pipeline.addHandler(headTimer)
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderListSize = configuration.maxRequestHeaderBytes
+            limits.maxHeaderFieldSize = configuration.maxRequestHeaderBytes
+            try pipeline.configureHTTPServerPipeline(
+                withPipeliningAssistance: true,
+                withErrorHandling: false,
+                withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
+                withDecoderLimitConfiguration: limits
+            )
+            try pipeline.addHandler(ProxyProtocolErrorHandler())
             try pipeline.addHandler(
                 ProxyServerHandler(
                     pool: pool,
-                    idleTimeout: self.configuration.clientIdleTimeout,
-                    responseHeadTimeout: self.configuration.responseHeadTimeout,
+                    idleTimeout: configuration.clientIdleTimeout,
+                    responseHeadTimeout: configuration.responseHeadTimeout,
+                    maxRequestBodyBytes: configuration.maxRequestBodyBytes,
+                    headTimer: headTimer,
+                    hold: ProxyServerHandler.Hold(requests: self.held, timeout: configuration.holdTimeout),
+                    eject: { upstream in
+                        selector.withLockedValue { $0.eject(upstream, until: .now() + ejectionPeriod) }
+                    },
                     logger: self.logger
                 ) { host in
                     selector.withLockedValue { $0.select(host: host) }
                 }
             )
-            try self.register(channel)
         }
     }
 
     /// Tracks a client connection for graceful shutdown; refuses it once draining started.
-    private func register(_ channel: any Channel) throws {
+    /// Returns false when its address already has `maxConnectionsPerClient` open.
+    private func register(_ channel: any Channel) throws -> Bool {
         let id = ObjectIdentifier(channel)
-        let accepted = self.clientConnections.withLockedValue { connections in
-            guard !connections.isDraining else { return false }
+        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        let limit = self.configuration.maxConnectionsPerClient
+        let admitted = try self.clientConnections.withLockedValue { connections -> Bool in
+            guard !connections.isDraining else { throw ChannelError.ioOnClosedChannel }
+            guard connections.perClient[address, default: 0] < limit else { return false }
             connections.channels[id] = channel
+            connections.perClient[address, default: 0] += 1
             return true
         }
-        guard accepted else {
-            throw ChannelError.ioOnClosedChannel
+        guard admitted else {
+            self.logger.warning("refusing a connection over the per-client limit", metadata: ["client.address": "\(address)"])
+            return false
         }
         let clientConnections = self.clientConnections
         channel.closeFuture.whenComplete { _ in
-            clientConnections.withLockedValue { _ = $0.channels.removeValue(forKey: id) }
+            clientConnections.withLockedValue { connections in
+                _ = connections.channels.removeValue(forKey: id)
+                let left = connections.perClient[address, default: 1] - 1
+                connections.perClient[address] = left > 0 ? left : nil
+            }
         }
+        return true
     }
 
     /// Asks every client connection to finish its current request and close, then waits

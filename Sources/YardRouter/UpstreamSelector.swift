@@ -1,3 +1,5 @@
+import NIOCore
+
 /// The outcome of looking a request's host up in the route table.
 enum RouteSelection: Equatable, Sendable {
     /// No service is routed at the host.
@@ -15,6 +17,9 @@ enum RouteSelection: Equatable, Sendable {
 struct UpstreamSelector: Sendable {
     private(set) var table: RouteTable
     private var nextIndex: [String: UInt] = [:]
+    /// Replicas a connection to recently failed, until when they are skipped. A replica
+    /// that stops answering leaves the rotation at once, before any health check notices.
+    private var ejected: [Upstream: NIODeadline] = [:]
 
     init(table: RouteTable = RouteTable()) {
         self.table = table
@@ -26,16 +31,38 @@ struct UpstreamSelector: Sendable {
         self.table = table
         let hosts = Set(table.hosts)
         self.nextIndex = self.nextIndex.filter { hosts.contains($0.key) }
+        if !self.ejected.isEmpty {
+            let present = Set(hosts.flatMap { table.upstreams(forHost: $0) ?? [] })
+            self.ejected = self.ejected.filter { present.contains($0.key) }
+        }
+    }
+
+    /// Takes a replica out of rotation until `deadline` (a connection to it failed).
+    mutating func eject(_ upstream: Upstream, until deadline: NIODeadline) {
+        self.ejected[upstream] = deadline
     }
 
     /// Picks the replicas for a `Host` header value and advances that host's counter.
-    mutating func select(host: String) -> RouteSelection {
+    /// Ejected replicas come last, as fallbacks, until their ejection ends.
+    mutating func select(host: String, now: NIODeadline? = nil) -> RouteSelection {
         let name = RouteTable.normalizedHost(host)
         guard let upstreams = self.table.upstreams(forHost: name) else {
             return .unknownHost(name)
         }
         guard !upstreams.isEmpty else {
             return .noUpstreams(name)
+        }
+        if !self.ejected.isEmpty {
+            let now = now ?? .now()
+            self.ejected = self.ejected.filter { $0.value > now }
+            let healthy = upstreams.filter { self.ejected[$0] == nil }
+            if !healthy.isEmpty, healthy.count < upstreams.count {
+                let counter = self.nextIndex[name, default: 0]
+                self.nextIndex[name] = counter &+ 1
+                let start = Int(counter % UInt(healthy.count))
+                let rotated = Array(healthy[start...] + healthy[..<start])
+                return .upstreams(rotated + upstreams.filter { self.ejected[$0] != nil })
+            }
         }
         let counter = self.nextIndex[name, default: 0]
         self.nextIndex[name] = counter &+ 1

@@ -96,6 +96,9 @@ final class YardServer: @unchecked Sendable {
             // Private ranges apart from the unit tests' (10.213.x) so both can run at once.
             "--network-prefix", networkPrefix, "--private-network-octet", String(privateNetworkOctet),
             "--runtime", runtime,
+            // Requests for a service without a replica are held this long, then 503: short,
+            // so checks of a crashed service do not wait the default 30 s.
+            "--hold-timeout", "3s",
         ]
         process.environment = environment
         let handle = try FileHandle(forWritingTo: log)

@@ -124,6 +124,65 @@ struct ProxyConnectionStateMachineTests {
         #expect(noHost.version == .http1_0)
     }
 
+    @Test func holdsARequestWithoutAReplicaAndSendsItsBufferedBodyWhenOneComes() {
+        var machine = Machine(holdsRequests: true)
+        let head = request(.POST, headers: ["Host": "app.localhost", "Content-Length": "4"])
+        #expect(machine.requestHeadReceived(head, selection: .noUpstreams("app.localhost"), clientIP: nil) == .hold(host: "app.localhost"))
+        #expect(machine.requestBodyReceived(ByteBuffer(string: "data")) == .none)
+        #expect(machine.requestEndReceived(trailers: nil) == .none)
+        #expect(machine.replicasChanged(.noUpstreams("app.localhost")) == .keepHolding)
+        #expect(machine.replicasChanged(.upstreams([a, b])) == .connect(.pooledOrNew(a)))
+        guard case .send(let parts) = machine.upstreamConnected(reused: false) else {
+            Issue.record("expected the held request to be sent")
+            return
+        }
+        #expect(parts.count == 3, "head, the buffered body and the end: \(parts)")
+        // Nothing is held any more, so a late timer does nothing.
+        #expect(machine.holdTimedOut(after: .seconds(1)) == nil)
+    }
+
+    @Test func aHeldRequestGets503WhenNoReplicaComesInTime() {
+        var machine = Machine(holdsRequests: true)
+        _ = machine.requestHeadReceived(request(), selection: .noUpstreams("app.localhost"), clientIP: nil)
+        _ = machine.requestEndReceived(trailers: nil)
+        let response = machine.holdTimedOut(after: .seconds(30))
+        #expect(response?.status == .serviceUnavailable)
+        #expect(response?.message.contains("became ready within 30s") == true)
+        #expect(isState(machine) { if case .idle = $0 { true } else { false } }, "the connection serves the next request")
+    }
+
+    @Test func refusesTwoHostHeadersAndOversizedBodies() {
+        var machine = Machine(maxRequestBodyBytes: 10)
+        guard case .respond(let twoHosts) = machine.requestHeadReceived(
+            request(headers: ["Host": "app.localhost", "host": "other.localhost"]), selection: .upstreams([a]), clientIP: nil)
+        else {
+            Issue.record("expected a 400")
+            return
+        }
+        #expect(twoHosts.status == .badRequest)
+        #expect(twoHosts.closeConnection)
+
+        var declared = Machine(maxRequestBodyBytes: 10)
+        guard case .respond(let tooLarge) = declared.requestHeadReceived(
+            request(.POST, headers: ["Host": "app.localhost", "Content-Length": "11"]), selection: .upstreams([a]), clientIP: nil)
+        else {
+            Issue.record("expected a 413")
+            return
+        }
+        #expect(tooLarge.status == .payloadTooLarge)
+
+        var streamed = Machine(maxRequestBodyBytes: 10)
+        _ = streamed.requestHeadReceived(
+            request(.POST, headers: ["Host": "app.localhost", "Transfer-Encoding": "chunked"]), selection: .upstreams([a]), clientIP: nil)
+        _ = streamed.upstreamConnected(reused: false)
+        #expect(streamed.requestBodyReceived(ByteBuffer(string: "123456")) == .forward(.body(.byteBuffer(ByteBuffer(string: "123456")))))
+        guard case .abort(let cut) = streamed.requestBodyReceived(ByteBuffer(string: "123456")) else {
+            Issue.record("expected the request to be cut off")
+            return
+        }
+        #expect(cut?.status == .payloadTooLarge)
+    }
+
     @Test func retriesARefusedIdempotentRequestOnceOnTheNextReplica() {
         var machine = Machine()
         _ = machine.requestHeadReceived(request(.GET), selection: .upstreams([a, b]), clientIP: nil)

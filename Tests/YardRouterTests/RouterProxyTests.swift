@@ -35,12 +35,87 @@ struct RouterProxyTests {
         }
     }
 
-    @Test func knownHostWithoutReplicasGets503() async throws {
-        try await withRouter(routes: ["idle.localhost": []]) { _, port in
+    @Test func knownHostWithoutReplicasGets503AtOnceWhenHoldingIsOff() async throws {
+        var configuration = Router.Configuration(host: "127.0.0.1", port: 0)
+        configuration.holdTimeout = .zero
+        try await withRouter(routes: ["idle.localhost": []], configuration: configuration) { _, port in
             try await TestConnection.with(port: port) { connection in
                 let response = try await connection.request(host: "idle.localhost")
                 #expect(response.status == .serviceUnavailable)
                 #expect(response.text.contains(#"service at host "idle.localhost" has no running replica"#))
+            }
+        }
+    }
+
+    @Test func aRequestWithoutAReplicaIsHeldThenAnswered503() async throws {
+        var configuration = Router.Configuration(host: "127.0.0.1", port: 0)
+        configuration.holdTimeout = .milliseconds(400)
+        try await withRouter(routes: ["idle.localhost": []], configuration: configuration) { router, port in
+            try await TestConnection.with(port: port) { connection in
+                let start = ContinuousClock.now
+                let response = try await connection.request(host: "idle.localhost")
+                #expect(ContinuousClock.now - start >= .milliseconds(350))
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.text.contains(#"no replica of host "idle.localhost" became ready within 400ms"#), "\(response.text)")
+                #expect(router.heldRequestCount == 0)
+                // The connection stays usable.
+                let again = try await connection.request(host: "idle.localhost")
+                #expect(again.status == .serviceUnavailable)
+            }
+        }
+    }
+
+    @Test func heldRequestsAreServedWhenAReplicaBecomesReady() async throws {
+        try await withUpstreams(["late-1"]) { upstreams in
+            try await withRouter(routes: ["late.localhost": []]) { router, port in
+                try await withThrowingTaskGroup(of: (Int, TestResponse).self) { group in
+                    for index in 0..<5 {
+                        group.addTask {
+                            let response = try await TestConnection.with(port: port) { connection in
+                                index.isMultiple(of: 2)
+                                    ? try await connection.request(host: "late.localhost")
+                                    : try await connection.request(.POST, "/echo", host: "late.localhost", body: "held body \(index)")
+                            }
+                            return (index, response)
+                        }
+                    }
+                    #expect(try await eventually { router.heldRequestCount == 5 })
+                    router.updateRoutes(RouteTable(routes: ["late.localhost": [upstreams[0].upstream]]))
+                    var answered = 0
+                    for try await (index, response) in group {
+                        #expect(response.status == .ok)
+                        #expect(response.upstreamName == "late-1")
+                        if !index.isMultiple(of: 2) {
+                            #expect(response.text == "held body \(index)", "the held body arrives whole")
+                        }
+                        answered += 1
+                    }
+                    #expect(answered == 5)
+                    #expect(router.heldRequestCount == 0)
+                }
+            }
+        }
+    }
+
+    @Test func aReplicaThatRefusesConnectionsLeavesTheRotationAtOnce() async throws {
+        let dead = Upstream(host: "127.0.0.1", port: try await deadPort(), replicaID: "dead-1")
+        try await withUpstreams(["live-1"]) { upstreams in
+            try await withRouter(routes: ["mixed.localhost": [dead, upstreams[0].upstream]]) { _, port in
+                try await TestConnection.with(port: port) { connection in
+                    // Every GET answers 200: a refused connect is retried on the live replica,
+                    // and after the first refusal the dead one is not tried first any more.
+                    for _ in 0..<6 {
+                        let response = try await connection.request(host: "mixed.localhost")
+                        #expect(response.status == .ok)
+                        #expect(response.upstreamName == "live-1")
+                    }
+                    // A POST is never retried, so it reaches the dead replica only if it is
+                    // still in rotation: it is not.
+                    for _ in 0..<4 {
+                        let post = try await connection.request(.POST, "/", host: "mixed.localhost", body: "x")
+                        #expect(post.status == .ok, "\(post.text)")
+                    }
+                }
             }
         }
     }
@@ -65,7 +140,10 @@ struct RouterProxyTests {
     @Test func refusedReplicaIsRetriedOnAnotherForIdempotentRequestsOnly() async throws {
         let dead = Upstream(host: "127.0.0.1", port: try await deadPort(), replicaID: "dead-1")
         try await withUpstreams(["live-1"]) { upstreams in
-            try await withRouter(routes: ["app.localhost": [dead, upstreams[0].upstream]]) { _, port in
+            var configuration = Router.Configuration(host: "127.0.0.1", port: 0)
+            // Without ejection every other request tries the dead replica first.
+            configuration.ejectionPeriod = .zero
+            try await withRouter(routes: ["app.localhost": [dead, upstreams[0].upstream]], configuration: configuration) { _, port in
                 try await TestConnection.with(port: port) { connection in
                     for method in [HTTPMethod.GET, .GET, .PUT, .DELETE] {
                         let response = try await connection.request(method, "/", host: "app.localhost")
@@ -272,9 +350,9 @@ struct RouterProxyTests {
                     router.updateRoutes(RouteTable(routes: ["app.localhost": [upstreams[1].upstream]]))
                     let response8 = try await connection.request(host: "app.localhost")
                     #expect(response8.upstreamName == "v2")
-                    router.updateRoutes(RouteTable(routes: ["app.localhost": []]))
+                    router.updateRoutes(RouteTable(routes: [:]))
                     let response9 = try await connection.request(host: "app.localhost")
-                    #expect(response9.status == .serviceUnavailable)
+                    #expect(response9.status == .notFound)
                 }
             }
         }

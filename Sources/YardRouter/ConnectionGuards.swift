@@ -1,0 +1,172 @@
+import NIOCore
+import NIOHTTP1
+
+extension LocalResponse {
+    /// The response as bytes, for handlers that sit below the HTTP encoder (or replace it).
+    var encoded: ByteBuffer {
+        var text = "HTTP/1.1 \(self.status.code) \(self.status.reasonPhrase)\r\n"
+        for (name, value) in self.head.headers { text += "\(name): \(value)\r\n" }
+        text += "\r\n"
+        if !self.omitBody { text += self.body }
+        return ByteBuffer(string: text)
+    }
+
+    /// A refusal sent before (or instead of) any HTTP parsing: HTTP/1.1, closing.
+    static func refusal(_ status: HTTPResponseStatus, _ message: String) -> LocalResponse {
+        LocalResponse(status: status, message: message, version: .http1_1, omitBody: false, closeConnection: true)
+    }
+}
+
+/// Answers a connection the router will not serve (over the per-client limit) with one
+/// response and closes it, without reading a request.
+final class RefusingHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let response: LocalResponse
+    private var answered = false
+
+    init(status: HTTPResponseStatus, message: String) {
+        self.response = .refusal(status, message)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { self.answer(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.answer(context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // Nothing the client sends is read.
+    }
+
+    private func answer(_ context: ChannelHandlerContext) {
+        guard !self.answered else { return }
+        self.answered = true
+        let loopBound = context.loopBound
+        context.writeAndFlush(NIOAny(self.response.encoded)).assumeIsolated().whenComplete { _ in
+            loopBound.value.close(promise: nil)
+        }
+    }
+}
+
+/// The first handler of a client connection: once the first byte of a request arrives,
+/// the whole head must follow within `timeout`, or the client gets 408 and the connection
+/// closes. This bounds slowloris-style clients that trickle header bytes; the idle time
+/// between requests is the proxy handler's (longer) idle timeout.
+final class RequestHeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let timeout: TimeAmount
+    private var context: ChannelHandlerContext?
+    /// True between requests: the next byte starts a head.
+    private var waitingForHead = true
+    private var timer: Scheduled<Void>?
+
+    init(timeout: TimeAmount) {
+        self.timeout = timeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.cancel()
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if self.waitingForHead, self.timer == nil {
+            self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: self.timeout) {
+                self.timer = nil
+                self.timedOut()
+            }
+        }
+        context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.cancel()
+        context.fireChannelInactive()
+    }
+
+    /// A complete request head was parsed.
+    func headReceived() {
+        self.waitingForHead = false
+        self.cancel()
+    }
+
+    /// The connection is between requests again.
+    func awaitNextHead() {
+        self.waitingForHead = true
+    }
+
+    private func cancel() {
+        self.timer?.cancel()
+        self.timer = nil
+    }
+
+    private func timedOut() {
+        guard self.waitingForHead, let context else { return }
+        let response = LocalResponse.refusal(
+            .requestTimeout,
+            "the request head did not arrive within \(self.timeout.shortDescription)"
+        )
+        let loopBound = context.loopBound
+        context.writeAndFlush(NIOAny(response.encoded)).assumeIsolated().whenComplete { _ in
+            loopBound.value.close(promise: nil)
+        }
+    }
+}
+
+/// Answers requests the HTTP parser rejects: 431 when the head is over the size limit,
+/// 400 for everything else (conflicting `Content-Length` and `Transfer-Encoding`,
+/// duplicate lengths, invalid header names or values). The parser then closes the
+/// connection, so nothing of such a request is forwarded.
+final class ProxyProtocolErrorHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// A response head went out and its end has not: no second response can start.
+    private var responseInProgress = false
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        if !self.responseInProgress {
+            let response: LocalResponse =
+                parserError == .headerOverflow
+                ? .refusal(.requestHeaderFieldsTooLarge, "the request head is larger than the router accepts")
+                : .refusal(.badRequest, "the request is not valid HTTP/1.1 (\(parserError)); it was not forwarded")
+            context.write(Self.wrapOutboundOut(.head(response.head)), promise: nil)
+            context.write(Self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: response.body)))), promise: nil)
+            let loopBound = context.loopBound
+            context.writeAndFlush(Self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                loopBound.value.close(promise: nil)
+            }
+        } else {
+            context.close(promise: nil)
+        }
+        context.fireErrorCaught(error)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch Self.unwrapOutboundIn(data) {
+        case .head(let head) where head.status.code >= 200 || head.status == .switchingProtocols:
+            self.responseInProgress = true
+        case .end:
+            self.responseInProgress = false
+        case .head, .body:
+            break
+        }
+        context.write(data, promise: promise)
+    }
+}
