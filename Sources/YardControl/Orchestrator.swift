@@ -959,6 +959,8 @@ public actor Orchestrator: Service {
 
     /// Stops a replica, frees its network namespace and forgets it.
     private func removeReplica(_ replicaID: String, grace: Duration) async {
+        // WebSocket clients get a close frame (going away) before the process is signalled.
+        await router.closeTunnels(toReplicas: [replicaID])
         await supervisor.stop(replicaID: replicaID, gracePeriod: grace)
         markReplica(replicaID, .removed)
         guard let state = replicas.removeValue(forKey: replicaID) else { return }

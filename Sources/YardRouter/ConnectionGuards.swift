@@ -65,6 +65,11 @@ final class RequestHeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHa
     /// True between requests: the next byte starts a head.
     private var waitingForHead = true
     private var timer: Scheduled<Void>?
+    /// After an upgrade every byte goes to the tunnel rather than to the HTTP parser
+    /// (which would drop what arrives before it is removed); held until the tunnel is ready.
+    private var tunnel: TunnelHandler?
+    private var tunnelReady = false
+    private var heldForTunnel: [ByteBuffer] = []
 
     init(timeout: TimeAmount) {
         self.timeout = timeout
@@ -80,6 +85,15 @@ final class RequestHeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHa
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if let tunnel {
+            let buffer = Self.unwrapInboundIn(data)
+            if self.tunnelReady {
+                tunnel.forwardFromClient(buffer)
+            } else {
+                self.heldForTunnel.append(buffer)
+            }
+            return
+        }
         if self.waitingForHead, self.timer == nil {
             self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: self.timeout) {
                 self.timer = nil
@@ -94,6 +108,30 @@ final class RequestHeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHa
         context.fireChannelInactive()
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if self.tunnel != nil {
+            if self.tunnelReady { self.tunnel?.flushToReplica() }
+            return
+        }
+        context.fireChannelReadComplete()
+    }
+
+    /// From now on the connection's bytes belong to `tunnel`; they are held until
+    /// `tunnelIsReady()`.
+    func divert(to tunnel: TunnelHandler) {
+        self.cancel()
+        self.waitingForHead = false
+        self.tunnel = tunnel
+    }
+
+    func tunnelIsReady() {
+        guard let tunnel, !self.tunnelReady else { return }
+        self.tunnelReady = true
+        for buffer in self.heldForTunnel { tunnel.forwardFromClient(buffer) }
+        self.heldForTunnel = []
+        tunnel.flushToReplica()
+    }
+
     /// A complete request head was parsed.
     func headReceived() {
         self.waitingForHead = false
@@ -102,6 +140,7 @@ final class RequestHeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHa
 
     /// The connection is between requests again.
     func awaitNextHead() {
+        guard self.tunnel == nil else { return }
         self.waitingForHead = true
     }
 

@@ -30,6 +30,7 @@ struct ProxyConnectionStateMachine {
         var hasBody: Bool
         var clientRequestComplete = false
         var bodyBytes = 0
+        var upgrade: String? = nil
     }
 
     /// A request in flight.
@@ -49,6 +50,8 @@ struct ProxyConnectionStateMachine {
         var clientRequestComplete = false
         /// Body bytes received from the client so far.
         var bodyBytes = 0
+        /// The protocol the client asked to switch to (`websocket`), if any.
+        var upgrade: String? = nil
     }
 
     /// One request/response exchange on a connected upstream.
@@ -76,6 +79,8 @@ struct ProxyConnectionStateMachine {
         case forwarding(Request, Exchange)
         /// The response is complete but the client is still sending its request body, which is discarded.
         case draining(closeAfter: Bool)
+        /// The replica switched protocols: the connection is a byte tunnel now.
+        case upgraded
         /// The client connection is closing or closed; nothing more happens.
         case closed
     }
@@ -140,6 +145,9 @@ struct ProxyConnectionStateMachine {
         /// The response is complete: give the upstream connection back (to be reused or
         /// closed), write the end to the client, and close the client connection if asked.
         case finish(trailers: HTTPHeaders?, reuseUpstream: Bool, closeClient: Bool)
+        /// The replica accepted the upgrade: write this 101 and turn both connections into a
+        /// tunnel (`websocket` says whether to track WebSocket frames).
+        case upgrade(HTTPResponseHead, websocket: Bool)
     }
 
     enum ResponseHeadTimeoutAction: Equatable {
@@ -215,7 +223,8 @@ struct ProxyConnectionStateMachine {
                 requestComplete: false
             )
         case .noUpstreams(let host) where self.holdsRequests:
-            let held = HeldRequest(head: head.forwardedUpstream(clientIP: clientIP), client: client, host: host, hasBody: declaresBody)
+            var held = HeldRequest(head: head.forwardedUpstream(clientIP: clientIP), client: client, host: host, hasBody: declaresBody)
+            held.upgrade = head.upgradeProtocol
             self.state = .holding(held, buffered: [], bufferedBytes: 0)
             return .hold(host: host)
         case .noUpstreams(let host):
@@ -231,7 +240,7 @@ struct ProxyConnectionStateMachine {
                 )
                 break
             }
-            let request = Request(
+            var request = Request(
                 head: head.forwardedUpstream(clientIP: clientIP),
                 client: client,
                 host: RouteTable.normalizedHost(head.headers.first(name: "host") ?? ""),
@@ -239,6 +248,7 @@ struct ProxyConnectionStateMachine {
                 alternatives: Array(upstreams.dropFirst()),
                 hasBody: declaresBody
             )
+            request.upgrade = head.upgradeProtocol
             self.state = .connecting(request, buffered: [], bufferedBytes: 0)
             return .connect(.pooledOrNew(first))
         }
@@ -288,7 +298,7 @@ struct ProxyConnectionStateMachine {
             exchange.progressedSinceTimerStarted = true
             self.state = .forwarding(request, exchange)
             return .forward(.body(.byteBuffer(buffer)))
-        case .idle, .draining, .closed:
+        case .idle, .draining, .upgraded, .closed:
             return .none
         }
     }
@@ -311,7 +321,7 @@ struct ProxyConnectionStateMachine {
         case .draining(let closeAfter):
             self.state = closeAfter ? .closed : .idle
             return .drained(closeConnection: closeAfter)
-        case .idle, .closed:
+        case .idle, .upgraded, .closed:
             return .none
         }
     }
@@ -346,6 +356,7 @@ struct ProxyConnectionStateMachine {
             )
             request.clientRequestComplete = held.clientRequestComplete
             request.bodyBytes = held.bodyBytes
+            request.upgrade = held.upgrade
             self.state = .connecting(request, buffered: buffered, bufferedBytes: bytes)
             return .connect(.pooledOrNew(first))
         }
@@ -377,7 +388,7 @@ struct ProxyConnectionStateMachine {
             return .send(parts)
         case .closed:
             return .releaseUnused
-        case .idle, .holding, .forwarding, .draining:
+        case .idle, .holding, .forwarding, .draining, .upgraded:
             // Only one connect is ever outstanding, and only while connecting; hand the
             // connection back rather than take down the connection over a bookkeeping bug.
             assertionFailure("connected to an upstream in state \(self.state)")
@@ -404,7 +415,7 @@ struct ProxyConnectionStateMachine {
             )
         case .closed:
             return .none
-        case .idle, .holding, .forwarding, .draining:
+        case .idle, .holding, .forwarding, .draining, .upgraded:
             assertionFailure("connect failed in state \(self.state)")
             return .none
         }
@@ -424,10 +435,23 @@ struct ProxyConnectionStateMachine {
             interim.headers.removeHopByHopHeaders()
             interim.version = .http1_1
             return .sendInformational(interim)
+        case .head(let head) where head.status == .switchingProtocols:
+            guard let upgrade = request.upgrade else {
+                // A switch nobody asked for: the connection cannot be trusted any more.
+                self.state = .closed
+                return .none
+            }
+            self.state = .upgraded
+            return .upgrade(head.relayedSwitch(to: upgrade), websocket: upgrade.lowercased() == "websocket")
         case .head(let head):
-            let (relayed, keepAlive) = head.relayed(to: request.client)
+            var (relayed, keepAlive) = head.relayed(to: request.client)
+            if request.upgrade != nil, keepAlive {
+                // The request parser stops after an upgrade request, refused or not: close.
+                keepAlive = false
+                HTTPResponseHead.setConnectionSemantics(&relayed.headers, version: relayed.version, keepAlive: false)
+            }
             exchange.responseStarted = true
-            exchange.upstreamKeepAlive = head.isKeepAlive
+            exchange.upstreamKeepAlive = head.isKeepAlive && request.upgrade == nil
             exchange.clientKeepAlive = keepAlive
             self.state = .forwarding(request, exchange)
             return .sendHead(relayed)

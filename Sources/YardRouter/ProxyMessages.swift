@@ -77,7 +77,22 @@ extension HTTPRequestHead {
         if let originalHost {
             headers.replaceOrAdd(name: "X-Forwarded-Host", value: originalHost)
         }
+        if let upgrade = self.upgradeProtocol {
+            // The one hop-by-hop exchange a proxy passes on: the replica decides the upgrade.
+            headers.add(name: "Connection", value: "Upgrade")
+            headers.add(name: "Upgrade", value: upgrade)
+        }
         return HTTPRequestHead(version: .http1_1, method: self.method, uri: self.uri, headers: headers)
+    }
+
+    /// The protocol an HTTP/1.1 GET asks to switch to (`Upgrade: websocket` with
+    /// `Connection: upgrade`), else nil.
+    var upgradeProtocol: String? {
+        guard self.version == .http1_1, self.method == .GET,
+            let upgrade = self.headers.first(name: "upgrade"), !upgrade.isEmpty,
+            self.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "upgrade" })
+        else { return nil }
+        return upgrade
     }
 
     /// True when the request carries a body (a non-zero length or chunked framing).
@@ -111,6 +126,18 @@ extension HTTPResponseHead {
 
         Self.setConnectionSemantics(&headers, version: version, keepAlive: keepAlive)
         return (HTTPResponseHead(version: version, status: self.status, headers: headers), keepAlive)
+    }
+
+    /// A replica's 101 as the client gets it: hop-by-hop headers removed except the upgrade.
+    func relayedSwitch(to upgrade: String) -> HTTPResponseHead {
+        var headers = self.headers
+        let chosen = headers.first(name: "upgrade") ?? upgrade
+        headers.removeHopByHopHeaders()
+        headers.remove(name: "transfer-encoding")
+        headers.remove(name: "content-length")
+        headers.add(name: "Connection", value: "Upgrade")
+        headers.add(name: "Upgrade", value: chosen)
+        return HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers)
     }
 
     /// Adds the `Connection` header a response needs for the client's version.

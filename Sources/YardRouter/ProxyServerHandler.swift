@@ -15,6 +15,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         var timeout: TimeAmount
     }
 
+    private let tunnels: Tunnels
+
     private var stateMachine: ProxyConnectionStateMachine
     private let hold: Hold
     /// The registration of the request held now, and its deadline.
@@ -47,6 +49,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         maxRequestBodyBytes: Int,
         headTimer: RequestHeadTimeoutHandler,
         hold: Hold,
+        tunnels: Tunnels,
         eject: @escaping @Sendable (Upstream) -> Void,
         logger: Logger,
         selectRoute: @escaping @Sendable (String) -> RouteSelection
@@ -54,6 +57,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.stateMachine = ProxyConnectionStateMachine(
             maxRequestBodyBytes: maxRequestBodyBytes, holdsRequests: hold.timeout > .zero)
         self.hold = hold
+        self.tunnels = tunnels
         self.eject = eject
         self.headTimer = headTimer
         self.pool = pool
@@ -424,7 +428,75 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             self.resumeClientReads()
             self.writeEnd(trailers, closeAfter: closeClient)
             self.updateIdleTimer()
+        case .upgrade(let head, let websocket):
+            self.cancelResponseHeadTimer()
+            // The connection stays attached (its decoder may still deliver the 101's end)
+            // until the tunnel replaces its handlers.
+            guard let upstream = self.upstream else {
+                context.close(promise: nil)
+                return
+            }
+            let clientSide = TunnelHandler(tracksWebSocketFrames: false)
+            let replicaSide = TunnelHandler(tracksWebSocketFrames: websocket)
+            clientSide.partner = replicaSide
+            replicaSide.partner = clientSide
+            // The client's next bytes are frames: keep them from the HTTP parser.
+            self.headTimer.divert(to: clientSide)
+            context.write(Self.wrapOutboundOut(.head(head)), promise: nil)
+            context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+            // Out of the decoders' read loops before their handlers are removed.
+            let loopBound = NIOLoopBound((self, upstream, clientSide, replicaSide), eventLoop: context.eventLoop)
+            context.eventLoop.execute {
+                let (handler, upstream, clientSide, replicaSide) = loopBound.value
+                handler.becomeTunnel(to: upstream, clientSide: clientSide, replicaSide: replicaSide)
+            }
         }
+    }
+
+    /// Replaces the HTTP handlers of both connections with a byte tunnel between them.
+    private func becomeTunnel(to upstream: UpstreamConnection, clientSide: TunnelHandler, replicaSide: TunnelHandler) {
+        self.upstream = nil
+        upstream.handler.receiver = nil
+        guard let context, context.channel.isActive, upstream.channel.isActive else {
+            self.context?.close(promise: nil)
+            upstream.channel.close(promise: nil)
+            return
+        }
+        do {
+            let client = context.channel.pipeline.syncOperations
+            let replica = upstream.channel.pipeline.syncOperations
+            try client.addHandler(clientSide)
+            try replica.addHandler(replicaSide)
+            // The client's HTTP handlers go first: removing the replica's decoder passes on
+            // the bytes that came with the 101, which are written to the client as they are.
+            client.removeHandler(try client.handler(type: ProxyProtocolErrorHandler.self), promise: nil)
+            client.removeHandler(try client.handler(type: HTTPServerPipelineHandler.self), promise: nil)
+            client.removeHandler(try client.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
+            client.removeHandler(try client.handler(type: HTTPResponseEncoder.self), promise: nil)
+            client.removeHandler(try client.handler(type: NIOHTTPResponseHeadersValidator.self), promise: nil)
+            client.removeHandler(context: context, promise: nil)
+            replica.removeHandler(upstream.handler, promise: nil)
+            replica.removeHandler(try replica.handler(type: HTTPRequestEncoder.self), promise: nil)
+            replica.removeHandler(try replica.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
+        } catch {
+            self.logger.warning("could not set up the upgraded connection", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+            upstream.channel.close(promise: nil)
+            return
+        }
+        Self.setAutoRead(context.channel, true)
+        Self.setAutoRead(upstream.channel, true)
+        // The HTTP pipeline handler may have held back a read it will never issue now.
+        context.channel.read()
+        upstream.channel.read()
+        self.headTimer.tunnelIsReady()
+        let loopBound = NIOLoopBound(replicaSide, eventLoop: upstream.channel.eventLoop)
+        let id = self.tunnels.add(replicaID: upstream.upstream.replicaID, eventLoop: upstream.channel.eventLoop) {
+            loopBound.value.goAway()
+        }
+        let tunnels = self.tunnels
+        upstream.channel.closeFuture.whenComplete { _ in tunnels.remove(id) }
+        context.channel.closeFuture.whenComplete { _ in tunnels.remove(id) }
     }
 
     func upstreamReadComplete() {

@@ -92,6 +92,7 @@ public final class Router: Service, Sendable {
     private let clientConnections = NIOLockedValueBox(ClientConnections())
     private let pools = NIOLockedValueBox([ObjectIdentifier: UpstreamConnectionPool]())
     private let held = HeldRequests()
+    private let tunnels = Tunnels()
 
     /// Creates a router that serves on the shared NIO event loops.
     public convenience init(configuration: Configuration, logger: Logger) {
@@ -114,6 +115,23 @@ public final class Router: Service, Sendable {
 
     /// Requests held now, waiting for a host to get a ready replica.
     public var heldRequestCount: Int { self.held.count }
+
+    /// Open upgraded connections (WebSockets) through the router.
+    public var tunnelCount: Int { self.tunnels.count }
+
+    /// Before replicas are stopped: their WebSocket clients get a close frame (1001, going
+    /// away) between two frames, and other upgraded connections are closed. Waits up to
+    /// `timeout` for those connections to end; returns how many there were.
+    @discardableResult
+    public func closeTunnels(toReplicas replicaIDs: Set<String>, timeout: Duration = .seconds(2)) async -> Int {
+        let count = self.tunnels.goAway(replicaIDs: replicaIDs)
+        guard count > 0 else { return 0 }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline, self.tunnels.contains(replicaIDs: replicaIDs) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return count
+    }
 
     /// The route table in effect.
     public var routes: RouteTable {
@@ -260,6 +278,7 @@ public final class Router: Service, Sendable {
                     maxRequestBodyBytes: configuration.maxRequestBodyBytes,
                     headTimer: headTimer,
                     hold: ProxyServerHandler.Hold(requests: self.held, timeout: configuration.holdTimeout),
+                    tunnels: self.tunnels,
                     eject: { upstream in
                         selector.withLockedValue { $0.eject(upstream, until: .now() + ejectionPeriod) }
                     },

@@ -13,7 +13,7 @@ protocol UpstreamResponseReceiver: AnyObject {
 
 /// The last handler of an upstream connection's pipeline: relays response parts to the
 /// client connection that leased it and writes request parts upstream.
-final class UpstreamConnectionHandler: ChannelInboundHandler {
+final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 

@@ -74,7 +74,8 @@ final class UpstreamConnectionPool: Sendable {
                     try pipeline.addHandler(
                         ByteToMessageHandler(
                             HTTPResponseDecoder(
-                                leftOverBytesStrategy: .dropBytes,
+                                // Bytes a replica sends right after a 101 belong to the tunnel.
+                                leftOverBytesStrategy: .forwardBytes,
                                 informationalResponseStrategy: .forward
                             )
                         )
