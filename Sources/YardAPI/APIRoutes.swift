@@ -87,6 +87,10 @@ struct APIRoutes: Sendable {
             let (_, environment, service) = try serviceScope(context)
             return try json(try await deploymentView(try await orchestrator.restart(serviceID: service.id, environmentID: environment.id)))
         }
+        service.post("sleep") { _, context in
+            let (_, environment, service) = try serviceScope(context)
+            return try json(try await deploymentView(try await orchestrator.sleep(serviceID: service.id, environmentID: environment.id)))
+        }
         service.post("down") { _, context in
             let (_, environment, service) = try serviceScope(context)
             return try json(try await deploymentView(try await orchestrator.down(serviceID: service.id, environmentID: environment.id)))

@@ -1587,6 +1587,62 @@ enum OpenAPIDocument {
         "summary": "Start the live deployment's artifact on fresh replicas"
       }
     },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/sleep": {
+      "post": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Deployment"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Put a service with sleepApplication to sleep now; its next request wakes it"
+      }
+    },
     "/v1/projects/{project}/environments/{environment}/services/{service}/settings": {
       "get": {
         "parameters": [

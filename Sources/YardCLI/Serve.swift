@@ -59,6 +59,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How long the router holds a request for a service with no ready replica (deploying, restarting) before answering 503, e.g. 30s.")
     var holdTimeout = "30s"
 
+    @Option(help: "A service with sleepApplication sleeps after this long without a request, e.g. 10m.")
+    var sleepAfter = "10m"
+
     @Option(help: "The largest request body the router forwards, e.g. 100M; larger ones get 413.")
     var maxBodySize = "100M"
 
@@ -80,6 +83,7 @@ struct Serve: AsyncParsableCommand {
         _ = try ByteSize.parse(buildMemory)
         _ = try DurationText.parse(buildTimeout)
         _ = try DurationText.parse(holdTimeout)
+        _ = try DurationText.parse(sleepAfter)
         _ = try ByteSize.parse(maxBodySize)
         guard artifactRetention >= 1 else {
             throw ValidationError("--artifact-retention must be at least 1: the live deployment's artifact is always needed")
@@ -120,6 +124,8 @@ struct Serve: AsyncParsableCommand {
             configuration.cacheMaximumBytes = try ByteSize.parse(cacheSize)
             configuration.artifactRetention = artifactRetention
             configuration.buildTimeout = try DurationText.parse(buildTimeout)
+            configuration.sleepAfter = try DurationText.parse(sleepAfter)
+            configuration.sleepCheckInterval = min(.seconds(5), configuration.sleepAfter / 4)
             configuration.buildLimits.memoryBytes = try ByteSize.parse(buildMemory)
             if let buildCpus { configuration.buildLimits.cpus = buildCpus }
             let orchestrator = Orchestrator(

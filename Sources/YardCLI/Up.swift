@@ -239,6 +239,25 @@ struct Restart: AsyncParsableCommand {
     }
 }
 
+struct Sleep: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Put a service with sleepApplication to sleep now; its next request wakes it, and is answered.")
+
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let client = try options.client()
+            let deployment = try await client.sleep(try options.serviceScope())
+            let final = try await client.watch(deploymentID: deployment.id) { _ in }
+            if options.json { try Output.json(final) } else {
+                print("Deployment \(final.id) is \(final.status.rawValue).")
+            }
+            guard final.status == .sleeping else { throw ExitCode.failure }
+        }
+    }
+}
+
 struct Down: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Remove the service's latest deployment.")
 

@@ -71,6 +71,8 @@ public struct YardAPIClient: Sendable {
     }
     public func restart(_ scope: Scope) async throws -> DeploymentView { try await send(.POST, "\(scope.path)/restart", body: Empty?.none) }
     public func down(_ scope: Scope) async throws -> DeploymentView { try await send(.POST, "\(scope.path)/down", body: Empty?.none) }
+    /// Puts a service with `sleepApplication` to sleep now; its next request wakes it.
+    public func sleep(_ scope: Scope) async throws -> DeploymentView { try await send(.POST, "\(scope.path)/sleep", body: Empty?.none) }
 
     /// Stops a queued deployment (it ends REMOVED at once) or a running build (the answer
     /// is the deployment as it is; it ends REMOVED once the build has stopped).

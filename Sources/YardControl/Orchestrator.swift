@@ -41,6 +41,10 @@ public actor Orchestrator: Service {
             cpus: max(0.5, Double(ProcessInfo.processInfo.activeProcessorCount) - 0.5),
             maxProcesses: nil
         )
+        /// A service with `sleepApplication` sleeps after this long without a request.
+        public var sleepAfter: Duration = .seconds(10 * 60)
+        /// How often idle services are looked for.
+        public var sleepCheckInterval: Duration = .seconds(5)
         /// Where the sandbox shows the app to build steps and replicas, as on Railway.
         public static let sandboxAppPath = "/app"
 
@@ -61,6 +65,8 @@ public actor Orchestrator: Service {
         case rollout(deploymentID: String)
         /// Stop the live deployment of a service.
         case down(deploymentID: String)
+        /// Stop the replicas of an idle service that sleeps (`sleepApplication`).
+        case sleep(deploymentID: String, reason: String)
     }
 
     private struct ReplicaState {
@@ -106,6 +112,10 @@ public actor Orchestrator: Service {
     private var live: [ServiceKey: String] = [:]
     private var queues: [ServiceKey: [Job]] = [:]
     private var busy: Set<ServiceKey> = []
+    /// When a sleeping service last woke (its idle time counts from then at the latest).
+    private var awakeSince: [ServiceKey: Date] = [:]
+    /// Services whose wake-up is queued or running.
+    private var waking: Set<ServiceKey> = []
     private var routerPort = 0
 
     public init(
@@ -172,8 +182,12 @@ public actor Orchestrator: Service {
             await NetworkFabric.removeLeftovers(prefix: configuration.networkPrefix)
         }
         await withGracefulShutdownHandler {
+            router.onHeldRequest { host in
+                Task { await self.wake(host: host) }
+            }
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.consumeSupervisorEvents() }
+                group.addTask { await self.watchIdleServices() }
                 for await (key, job) in jobs {
                     group.addTask { await self.execute(job, key: key) }
                 }
@@ -447,6 +461,7 @@ public actor Orchestrator: Service {
         case .restart(let id, let reason): await restartReplicas(deploymentID: id, key: key, reason: reason)
         case .rollout(let id): await rollOut(deploymentID: id, key: key)
         case .down(let id): await takeDown(deploymentID: id, key: key)
+        case .sleep(let id, let reason): await putToSleep(deploymentID: id, key: key, reason: reason)
         }
         jobFinished(key: key)
     }
@@ -1019,7 +1034,10 @@ public actor Orchestrator: Service {
                 await removeReplica(replicaID, grace: .seconds(max(settings.drainingSeconds, 0)))
             }
             try await cutOver(to: id, key: key, settings: settings)
+            awakeSince[key] = Date()
+            waking.remove(key)
         } catch {
+            waking.remove(key)
             let message = Self.describe(error)
             logs.append(deploymentID: id, kind: .deploy, stream: .system, message: "error: \(message)")
             _ = try? transition(id, .crashed, reason: message)
@@ -1248,9 +1266,103 @@ public actor Orchestrator: Service {
             killLeftovers(of: deployment.id)
             let key = ServiceKey(serviceID: deployment.serviceID, environmentID: deployment.environmentID)
             live[key] = deployment.id
-            enqueue(.restart(deploymentID: deployment.id, reason: "yard serve started again"), key: key)
+            // A sleeping service stays asleep until a request comes.
+            if deployment.status == .success {
+                enqueue(.restart(deploymentID: deployment.id, reason: "yard serve started again"), key: key)
+            }
         }
         updateRoutes()
+    }
+
+    // MARK: Sleeping services
+
+    /// Puts a service with `sleepApplication` to sleep now (`yard sleep`, tests); it wakes
+    /// at its next request.
+    public func sleep(serviceID: String, environmentID: String) throws -> DeploymentRecord {
+        let key = ServiceKey(serviceID: serviceID, environmentID: environmentID)
+        guard let id = live[key] else {
+            throw YardError(.notFound, "this service has no live deployment to put to sleep")
+        }
+        let deployment = try store.deployment(id: id)
+        guard deployment.status == .success else {
+            throw YardError(.conflict, "the live deployment is \(deployment.status.rawValue); only a SUCCESS deployment can sleep")
+        }
+        return try beginSleep(deploymentID: id, key: key, reason: "put to sleep by `yard sleep`")
+    }
+
+    /// Every `sleepCheckInterval`: services with `sleepApplication` whose domains had no
+    /// request for `sleepAfter` (and no open WebSocket) go to sleep.
+    private func watchIdleServices() async {
+        while true {
+            do {
+                try await Task.sleep(for: configuration.sleepCheckInterval)
+            } catch {
+                return
+            }
+            for (key, id) in live {
+                guard !busy.contains(key), let deployment = try? store.deployment(id: id), deployment.status == .success,
+                    let settingsJSON = deployment.deploySettings,
+                    let settings = try? YardJSON.decode(DeploySettings.self, from: settingsJSON), settings.sleepApplication
+                else { continue }
+                let hosts = (try? store.domains(serviceID: key.serviceID, environmentID: key.environmentID).map(\.hostname)) ?? []
+                let replicaIDs = Set(replicas.values.filter { $0.deploymentID == id }.map(\.id))
+                if router.hasTunnels(toReplicas: replicaIDs) { continue }
+                // Idle since the last request, or since it went live if none came.
+                let wentLive = awakeSince[key] ?? deployment.updatedAt
+                let sinceRequest = hosts.compactMap { router.timeSinceLastRequest(forHost: $0) }.min()
+                let idleFor: Duration
+                if let sinceRequest {
+                    idleFor = min(sinceRequest, .seconds(Date().timeIntervalSince(wentLive)))
+                } else {
+                    idleFor = .seconds(Date().timeIntervalSince(wentLive))
+                }
+                if idleFor >= configuration.sleepAfter {
+                    _ = try? beginSleep(deploymentID: id, key: key,
+                                        reason: "no request for \(Self.describe(duration: configuration.sleepAfter))")
+                }
+            }
+        }
+    }
+
+    /// Asleep at once: requests from now on are held (and wake it) instead of going to
+    /// replicas that are stopping; the job that stops them is queued.
+    private func beginSleep(deploymentID id: String, key: ServiceKey, reason: String) throws -> DeploymentRecord {
+        let record = try transition(id, .sleeping, reason: reason)
+        for replicaID in replicas.values.filter({ $0.deploymentID == id }).map(\.id) {
+            markReplica(replicaID, .stopped)
+        }
+        updateRoutes()
+        awakeSince[key] = nil
+        enqueue(.sleep(deploymentID: id, reason: reason), key: key)
+        return record
+    }
+
+    private func putToSleep(deploymentID id: String, key: ServiceKey, reason: String) async {
+        guard live[key] == id, let deployment = try? store.deployment(id: id), deployment.status == .sleeping else { return }
+        let settings = deployment.deploySettings.flatMap { try? YardJSON.decode(DeploySettings.self, from: $0) }
+        for replicaID in replicas.values.filter({ $0.deploymentID == id }).map(\.id) {
+            await removeReplica(replicaID, grace: .seconds(max(settings?.drainingSeconds ?? 0, 0)))
+        }
+        logs.append(deploymentID: id, kind: .deploy, stream: .system, message: "asleep: \(reason); the next request wakes it")
+    }
+
+    /// A request is held for `host`: if its service sleeps, start it again.
+    private func wake(host: String) {
+        let name = host.lowercased()
+        guard let domain = (try? store.allDomains())?.first(where: { $0.hostname.lowercased() == name }) else { return }
+        let key = ServiceKey(serviceID: domain.serviceID, environmentID: domain.environmentID)
+        guard let id = live[key], !waking.contains(key), let deployment = try? store.deployment(id: id),
+            deployment.status == .sleeping
+        else { return }
+        waking.insert(key)
+        logs.append(deploymentID: id, kind: .deploy, stream: .system, message: "waking: a request arrived for \(host)")
+        enqueue(.restart(deploymentID: id, reason: "woken by a request to \(host)"), key: key)
+    }
+
+    static func describe(duration: Duration) -> String {
+        let seconds = duration.components.seconds
+        if seconds % 60 == 0, seconds >= 60 { return "\(seconds / 60) min" }
+        return "\(seconds) s"
     }
 
     /// Stops replica processes a previous run left behind, checking each pid still belongs

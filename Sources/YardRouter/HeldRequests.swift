@@ -15,14 +15,22 @@ final class HeldRequests: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+    /// Told the host of every request that starts waiting (a sleeping service wakes).
+    private let observer = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
+
+    func observe(_ observer: @escaping @Sendable (String) -> Void) {
+        self.observer.withLockedValue { $0 = observer }
+    }
 
     /// Registers a waiter for `host` (normalized); `wake` runs once on `eventLoop`.
     func add(host: String, eventLoop: any EventLoop, wake: @escaping @Sendable () -> Void) -> UInt64 {
-        self.state.withLockedValue { state in
+        let id = self.state.withLockedValue { state in
             state.nextID &+= 1
             state.waiters[host, default: [:]][state.nextID] = Waiter(eventLoop: eventLoop, wake: wake)
             return state.nextID
         }
+        self.observer.withLockedValue { $0 }?(host)
+        return id
     }
 
     func remove(host: String, id: UInt64) {

@@ -119,6 +119,25 @@ public final class Router: Service, Sendable {
     /// Open upgraded connections (WebSockets) through the router.
     public var tunnelCount: Int { self.tunnels.count }
 
+    /// Calls `observer` with the host of every request that starts waiting for a replica,
+    /// from the event loop that holds it: the platform wakes sleeping services with it.
+    public func onHeldRequest(_ observer: @escaping @Sendable (String) -> Void) {
+        self.held.observe(observer)
+    }
+
+    /// How long ago `host` last got a request (any request that reached routing), nil if
+    /// none came since it was routed.
+    public func timeSinceLastRequest(forHost host: String) -> Duration? {
+        let name = RouteTable.normalizedHost(host)
+        guard let last = self.selector.withLockedValue({ $0.lastRequest[name] }) else { return nil }
+        return .nanoseconds((NIODeadline.now() - last).nanoseconds)
+    }
+
+    /// Whether upgraded connections (WebSockets) to any of `replicaIDs` are open.
+    public func hasTunnels(toReplicas replicaIDs: Set<String>) -> Bool {
+        self.tunnels.contains(replicaIDs: replicaIDs)
+    }
+
     /// Before replicas are stopped: their WebSocket clients get a close frame (1001, going
     /// away) between two frames, and other upgraded connections are closed. Waits up to
     /// `timeout` for those connections to end; returns how many there were.

@@ -20,6 +20,8 @@ struct UpstreamSelector: Sendable {
     /// Replicas a connection to recently failed, until when they are skipped. A replica
     /// that stops answering leaves the rotation at once, before any health check notices.
     private var ejected: [Upstream: NIODeadline] = [:]
+    /// When each routed host last got a request (sleeping services wake and fall asleep by it).
+    private(set) var lastRequest: [String: NIODeadline] = [:]
 
     init(table: RouteTable = RouteTable()) {
         self.table = table
@@ -31,6 +33,7 @@ struct UpstreamSelector: Sendable {
         self.table = table
         let hosts = Set(table.hosts)
         self.nextIndex = self.nextIndex.filter { hosts.contains($0.key) }
+        self.lastRequest = self.lastRequest.filter { hosts.contains($0.key) }
         if !self.ejected.isEmpty {
             let present = Set(hosts.flatMap { table.upstreams(forHost: $0) ?? [] })
             self.ejected = self.ejected.filter { present.contains($0.key) }
@@ -49,11 +52,12 @@ struct UpstreamSelector: Sendable {
         guard let upstreams = self.table.upstreams(forHost: name) else {
             return .unknownHost(name)
         }
+        self.lastRequest[name] = now ?? .now()
         guard !upstreams.isEmpty else {
             return .noUpstreams(name)
         }
         if !self.ejected.isEmpty {
-            let now = now ?? .now()
+            let now = self.lastRequest[name] ?? .now()
             self.ejected = self.ejected.filter { $0.value > now }
             let healthy = upstreams.filter { self.ejected[$0] == nil }
             if !healthy.isEmpty, healthy.count < upstreams.count {

@@ -47,9 +47,12 @@ final class YardServer: @unchecked Sendable {
 
     /// `auto` (the sandbox where the machine can isolate, as `yard serve` defaults to), or `plain`.
     let runtime: String
+    /// More `yard serve` flags; later ones win over the defaults below.
+    let serveArguments: [String]
 
-    init(runtime: String = "auto") throws {
+    init(runtime: String = "auto", serveArguments: [String] = []) throws {
         self.runtime = runtime
+        self.serveArguments = serveArguments
         guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
             throw YardError(.unavailable, "\(Self.binary.path) is missing: run `swift build` (or scripts/test.sh) before the end-to-end tests")
         }
@@ -61,8 +64,10 @@ final class YardServer: @unchecked Sendable {
 
     /// Runs `body` against a started server and always shuts it down, also when the body
     /// fails, so no server, replica, namespace or cgroup outlives its test.
-    static func with(runtime: String = "auto", _ body: (YardServer) async throws -> Void) async throws {
-        let server = try YardServer(runtime: runtime)
+    static func with(
+        runtime: String = "auto", serveArguments: [String] = [], _ body: (YardServer) async throws -> Void
+    ) async throws {
+        let server = try YardServer(runtime: runtime, serveArguments: serveArguments)
         do {
             try await server.start()
             try await body(server)
@@ -99,7 +104,7 @@ final class YardServer: @unchecked Sendable {
             // Requests for a service without a replica are held this long, then 503: short,
             // so checks of a crashed service do not wait the default 30 s.
             "--hold-timeout", "3s",
-        ]
+        ] + serveArguments
         process.environment = environment
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
