@@ -149,7 +149,12 @@ let package = Package(
         ),
         .testTarget(
             name: "YardEndToEndTests",
-            dependencies: ["YardClient", "YardCore"],
+            dependencies: [
+                "YardClient", "YardCore",
+                // A raw WebSocket client holds a connection open across deploys.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),

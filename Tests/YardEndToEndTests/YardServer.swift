@@ -238,6 +238,14 @@ final class YardServer: @unchecked Sendable {
         return (head.status, String(decoding: data, as: UTF8.self))
     }
 
+    /// One GET through the router with no retry: a transport error (reset, refused,
+    /// timeout) is thrown, for the tests that count them.
+    func getOnce(host: String, path: String = "/") async throws -> (status: Int, body: String) {
+        let url = URL(string: "http://127.0.0.1:\(routerPort)\(path)")!
+        let (head, data) = try await HTTPConnection.fetch(HTTPConnection.Request(url: url, headers: [("Host", host)]))
+        return (head.status, String(decoding: data, as: UTF8.self))
+    }
+
     /// Polls `get` until `accept` holds or the timeout passes; returns the last answer.
     func eventually(
         host: String, path: String = "/", timeout: Duration = .seconds(30),
