@@ -77,14 +77,17 @@ public enum HTTPConnection {
                 while let chunk = try handle.read(upToCount: 256 * 1024), !chunk.isEmpty {
                     try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: chunk))))
                 }
+                try await outbound.write(.end(nil))
             } else if let body = request.body {
                 head.headers.add(name: "Content-Length", value: String(body.count))
                 try await outbound.write(.head(head))
                 try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
+                try await outbound.write(.end(nil))
             } else {
-                try await outbound.write(.head(head))
+                // In one write: a bodiless request is complete at its head, so the server may
+                // answer and close (we ask for close) before a separate end could be written.
+                try await outbound.write(contentsOf: [.head(head), .end(nil)])
             }
-            try await outbound.write(.end(nil))
 
             var responseHead: HTTPHead?
             for try await part in inbound {

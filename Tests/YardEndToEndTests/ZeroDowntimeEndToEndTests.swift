@@ -43,11 +43,12 @@ struct ZeroDowntimeEndToEndTests {
                     let path = worker < 6 ? "/" : "/slow"
                     group.addTask {
                         while !stop.value {
+                            let started = Date()
                             do {
                                 let answer = try await server.getOnce(host: Self.host, path: path)
                                 if answer.status == 200 { tally.succeeded() } else { tally.fail("\(path) \(answer.status): \(answer.body)") }
                             } catch {
-                                tally.fail("\(path) error: \(error)")
+                                tally.fail("\(path) error at \(started.timeIntervalSince1970) after \(Date().timeIntervalSince(started)) s: \(error)")
                             }
                         }
                     }
@@ -70,7 +71,9 @@ struct ZeroDowntimeEndToEndTests {
                 }
                 try await group.waitForAll()
             }
-            #expect(quick.failures.isEmpty, "\(quick.failures.count) failed quick requests: \(quick.failures.prefix(5))")
+            let serverWarnings = server.serveLog.split(separator: "\n").filter { $0.contains("warning") || $0.contains("error") }
+            #expect(quick.failures.isEmpty,
+                    "\(quick.failures.count) failed quick requests: \(quick.failures.prefix(5)); server warnings: \(serverWarnings.suffix(15))")
             #expect(slow.failures.isEmpty, "\(slow.failures.count) failed 2-second requests: \(slow.failures.prefix(5))")
             #expect(quick.okCount > 100, "the load generator ran: \(quick.okCount) quick requests")
             #expect(slow.okCount > 10, "\(slow.okCount) slow requests")
