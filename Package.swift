@@ -126,6 +126,17 @@ let package = Package(
             path: "bench/SandboxStartBench",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "ProxyBench",
+            dependencies: [
+                "YardRouter",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "bench/ProxyBench",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "YardCoreTests", dependencies: ["YardCore"], swiftSettings: swiftSettings),
         .testTarget(name: "YardConfigTests", dependencies: ["YardConfig"], swiftSettings: swiftSettings),
         .testTarget(name: "YardStoreTests", dependencies: ["YardStore"], swiftSettings: swiftSettings),

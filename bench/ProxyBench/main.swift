@@ -1,0 +1,76 @@
+// Switchyard's router alone, for bench/proxy/run.sh: one event loop, one route.
+//
+//   swift build -c release --product ProxyBench
+//   ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N]
+//
+// Routes NAME (default `bench.local`, the Host header the load generator sends) to the
+// upstream, listens on 127.0.0.1 (port 0 unless given), prints `port N` once it listens and
+// serves until SIGTERM or SIGINT. `--max-idle` is the idle upstream pool per event loop
+// (default 64, the size of nginx's `keepalive` pool in the comparison).
+import Foundation
+import Logging
+import NIOPosix
+import ServiceLifecycle
+import YardRouter
+
+func usage(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("ProxyBench: \(message)\nusage: ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N]\n".utf8))
+    exit(2)
+}
+
+func number(_ text: String, for option: String) -> Int {
+    guard let value = Int(text), value >= 0 else { usage("\(option) takes a number, not '\(text)'") }
+    return value
+}
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+var routedHost = "bench.local"
+var listenPort = 0
+var maxIdle = 64
+var upstreamAddress: String?
+while !arguments.isEmpty {
+    let argument = arguments.removeFirst()
+    func value() -> String {
+        guard !arguments.isEmpty else { usage("\(argument) needs a value") }
+        return arguments.removeFirst()
+    }
+    switch argument {
+    case "--host": routedHost = value()
+    case "--listen-port": listenPort = number(value(), for: argument)
+    case "--max-idle": maxIdle = number(value(), for: argument)
+    default:
+        guard upstreamAddress == nil, !argument.hasPrefix("-") else { usage("unexpected argument '\(argument)'") }
+        upstreamAddress = argument
+    }
+}
+guard let upstreamAddress, let colon = upstreamAddress.lastIndex(of: ":"),
+    let upstreamPort = Int(upstreamAddress[upstreamAddress.index(after: colon)...])
+else { usage("give the upstream as HOST:PORT") }
+let upstreamHost = String(upstreamAddress[..<colon])
+
+var logger = Logger(label: "proxybench")
+logger.logLevel = .warning
+// One event loop, so the router gets one thread like nginx's one worker and HAProxy's one thread.
+let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+let router = Router(
+    configuration: .init(
+        host: "127.0.0.1", port: listenPort, maxIdleConnectionsPerUpstream: maxIdle,
+        shutdownGracePeriod: .seconds(1)),
+    eventLoopGroup: eventLoopGroup,
+    logger: logger
+)
+router.updateRoutes(RouteTable(routes: [routedHost: [Upstream(host: upstreamHost, port: upstreamPort, replicaID: "bench")]]))
+
+let group = ServiceGroup(
+    configuration: .init(services: [.init(service: router)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+)
+try await withThrowingTaskGroup(of: Void.self) { tasks in
+    tasks.addTask { try await group.run() }
+    tasks.addTask {
+        let port = try await router.boundPort()
+        // Unbuffered, so a caller reading a pipe sees it at once.
+        FileHandle.standardOutput.write(Data("port \(port)\n".utf8))
+    }
+    try await tasks.waitForAll()
+}
+try await eventLoopGroup.shutdownGracefully()
