@@ -64,13 +64,18 @@ router.updateRoutes(RouteTable(routes: [routedHost: [Upstream(host: upstreamHost
 let group = ServiceGroup(
     configuration: .init(services: [.init(service: router)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
 )
-try await withThrowingTaskGroup(of: Void.self) { tasks in
-    tasks.addTask { try await group.run() }
-    tasks.addTask {
-        let port = try await router.boundPort()
-        // Unbuffered, so a caller reading a pipe sees it at once.
-        FileHandle.standardOutput.write(Data("port \(port)\n".utf8))
+do {
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        tasks.addTask {
+            let port = try await router.boundPort()
+            // Unbuffered, so a caller reading a pipe sees it at once.
+            FileHandle.standardOutput.write(Data("port \(port)\n".utf8))
+        }
+        try await tasks.waitForAll()
     }
-    try await tasks.waitForAll()
+} catch {
+    FileHandle.standardError.write(Data("ProxyBench: \(error)\n".utf8))
+    exit(1)
 }
 try await eventLoopGroup.shutdownGracefully()

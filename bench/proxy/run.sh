@@ -130,17 +130,33 @@ start() {
     pids+=($!)
 }
 
+# A port below the ephemeral range (an outgoing connection could hold one above) that no
+# socket uses. The routers pick their own (port 0) and say which.
 used_ports=" "
+read -r ephemeral_low _ </proc/sys/net/ipv4/ip_local_port_range
 free_port() {
     local port
     while :; do
-        port=$((20000 + RANDOM % 30000))
+        port=$((10000 + RANDOM % (ephemeral_low - 10000)))
         [[ $used_ports == *" $port "* ]] && continue
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+        [[ -n $(ss -Htan "( sport = :$port )") ]] && continue
         used_ports+="$port "
         echo "$port"
         return
     done
+}
+
+# Waits (bounded) for ProxyBench's "port N" line and prints N.
+router_port() {
+    local name=$1 tries line
+    for ((tries = 0; tries < 200; tries++)); do
+        line=$(grep -m1 '^port ' "$work/$name.log" || true)
+        [[ -n $line ]] && { echo "${line#port }"; return 0; }
+        sleep 0.05
+    done
+    echo "run.sh: $name did not say which port it listens on; its log:" >&2
+    cat "$work/$name.log" >&2
+    exit 1
 }
 
 # Waits (bounded) until something accepts connections on the port.
@@ -156,10 +172,8 @@ wait_for_port() {
 }
 
 upstream_port=$(free_port)
-switchyard_port=$(free_port)
 nginx_port=$(free_port)
 haproxy_port=$(free_port)
-pool16_port=$(free_port)
 
 nginx_common="worker_processes 1;
 daemon off;
@@ -252,8 +266,9 @@ EOF
 
 start upstream "$CLIENT_CORE" /usr/sbin/nginx -p "$work/upstream" -e "$work/upstream/error.log" -c "$work/upstream/nginx.conf"
 upstream_pid=${pids[-1]}
-start switchyard "$PROXY_CORE" "$proxybench" "127.0.0.1:$upstream_port" --host "$HOST_HEADER" --listen-port "$switchyard_port"
+start switchyard "$PROXY_CORE" "$proxybench" "127.0.0.1:$upstream_port" --host "$HOST_HEADER"
 switchyard_pid=${pids[-1]}
+switchyard_port=$(router_port switchyard)
 start nginx "$PROXY_CORE" /usr/sbin/nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf"
 nginx_pid=${pids[-1]}
 start haproxy "$PROXY_CORE" /usr/sbin/haproxy -db -f "$work/haproxy.cfg"
@@ -263,9 +278,9 @@ declare -A port_of=([direct]=$upstream_port [switchyard]=$switchyard_port [nginx
 declare -A pid_of=([direct]=$upstream_pid [switchyard]=$switchyard_pid [nginx]=$nginx_pid [haproxy]=$haproxy_pid)
 if [[ $DEFAULT_POOL == 1 ]]; then
     start switchyard-pool16 "$PROXY_CORE" "$proxybench" "127.0.0.1:$upstream_port" --host "$HOST_HEADER" \
-        --listen-port "$pool16_port" --max-idle 16
+        --max-idle 16
     targets+=(switchyard-pool16)
-    port_of[switchyard-pool16]=$pool16_port
+    port_of[switchyard-pool16]=$(router_port switchyard-pool16)
     pid_of[switchyard-pool16]=${pids[-1]}
 fi
 for target in "${targets[@]}"; do
