@@ -376,7 +376,7 @@ cores_busy() {
 
 # Anything else running on these cores (a build, say) turns the figures into noise. Between
 # measurements nothing of ours runs, so wait (up to QUIET_WAIT seconds) for both cores to be
-# idle; a measurement that could not wait is marked noisy.
+# idle; a measurement that could not wait, or after which the cores are still busy, is marked noisy.
 QUIET_WAIT=${QUIET_WAIT:-300}
 wait_for_quiet() {
     local waited=0 busy0 busy1 said=0
@@ -419,6 +419,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
         read -r core0_busy_after core0_total_after < <(core_ticks "$PROXY_CORE")
         read -r core1_busy_after core1_total_after < <(core_ticks "$CLIENT_CORE")
         ticks_after=$(process_ticks "${pid_of[$target]}")
+        # Other work still running right after is likely to have started during the measurement.
+        read -r busy0 busy1 < <(cores_busy)
+        ((busy0 <= 10 && busy1 <= 10)) || noisy=1
         read -r rps p50 p99 errors < <(parse_report "$report")
         if [[ -z $rps || -z $p99 ]]; then
             echo "run.sh: could not read the $LOADGEN report for $target:" >&2
@@ -473,7 +476,7 @@ for target in "${targets[@]}"; do
 done
 noisy_count=$(awk '$10 == 1' "$work/results" | wc -l)
 if ((noisy_count)); then
-    echo "WARNING: $noisy_count measurement(s) started while something else kept the cores busy; treat the table as noise"
+    echo "WARNING: something else kept the cores busy around $noisy_count measurement(s), marked (noisy) above; compare the rounds"
 fi
 
 switchyard_rps=$(median switchyard 2)
