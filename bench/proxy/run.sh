@@ -9,8 +9,10 @@
 # CLIENT_CORE (default 1). Every round measures each target once after a warmup; the table
 # shows the median over rounds and the ratios to nginx. Installs wrk, hey, nginx and haproxy
 # from Debian if missing (needs root then) and builds the ProxyBench product.
-# Environment: DURATION, CONNECTIONS, ROUNDS, WARMUP, LOADGEN, PROXY_CORE, CLIENT_CORE, and
-# DEFAULT_POOL=1 to add a row for the router with its default idle pool of 16.
+# Before each measurement it waits (up to QUIET_WAIT seconds, default 300) for both cores to
+# be idle, and marks a measurement (noisy) when other work ran around it.
+# Environment: DURATION, CONNECTIONS, ROUNDS, WARMUP, LOADGEN, PROXY_CORE, CLIENT_CORE,
+# QUIET_WAIT, and DEFAULT_POOL=1 to add a row for the router with its default idle pool of 16.
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
@@ -32,7 +34,8 @@ while getopts "d:c:r:w:l:h" option; do
         r) ROUNDS=$OPTARG ;;
         w) WARMUP=$OPTARG ;;
         l) LOADGEN=$OPTARG ;;
-        *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+        h) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+        *) echo "run.sh: see bash $0 -h" >&2; exit 2 ;;
     esac
 done
 case $LOADGEN in wrk | hey) ;; *) echo "run.sh: -l takes wrk or hey, not '$LOADGEN'" >&2; exit 2 ;; esac
@@ -63,6 +66,7 @@ if ((${#missing[@]})); then
         printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
         chmod 755 /usr/sbin/policy-rc.d
         policy_added=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
     fi
     apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }
     if ! apt_install "${missing[@]}"; then
@@ -71,7 +75,10 @@ if ((${#missing[@]})); then
             apt_install "$package" || echo "run.sh: Debian has no installable '$package' here" >&2
         done
     fi
-    ((policy_added)) && rm -f /usr/sbin/policy-rc.d
+    if ((policy_added)); then
+        rm -f /usr/sbin/policy-rc.d
+        trap - EXIT
+    fi
 fi
 for tool in nginx haproxy; do
     [[ -x /usr/sbin/$tool ]] || { echo "run.sh: /usr/sbin/$tool is missing: apt-get install $tool" >&2; exit 1; }
