@@ -14,7 +14,8 @@ import ServiceLifecycle
 import YardRouter
 
 func usage(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("ProxyBench: \(message)\nusage: ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N]\n".utf8))
+    let usage = "usage: ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N]"
+    FileHandle.standardError.write(Data("ProxyBench: \(message)\n\(usage)\n".utf8))
     exit(2)
 }
 
