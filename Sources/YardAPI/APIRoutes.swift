@@ -119,6 +119,9 @@ struct APIRoutes: Sendable {
             let (_, environment, service) = try serviceScope(context)
             let change = try await request.decode(as: ServiceSettingsChange.self, context: context)
             let updated = try store.changeSettings(serviceID: service.id, change: change)
+            if change.sleepApplication != nil {
+                await orchestrator.sleepSettingChanged(serviceID: service.id, environmentID: environment.id)
+            }
             return try json(try settingsView(updated, environmentID: environment.id))
         }
         service.post("volumes") { request, context in
@@ -307,7 +310,8 @@ struct APIRoutes: Sendable {
             limits: (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits(),
             egress: service.egress,
             volume: volume.map { VolumeView(name: $0.name, mountPath: $0.mountPath) },
-            rootDirectory: service.rootDirectory
+            rootDirectory: service.rootDirectory,
+            sleepApplication: service.sleepApplication
         )
     }
 

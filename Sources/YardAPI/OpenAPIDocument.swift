@@ -388,6 +388,11 @@ enum OpenAPIDocument {
             "nullable": true,
             "type": "string"
           },
+          "sleepApplication": {
+            "description": "whether the service sleeps when idle; null when its config file's sleepApplication decides",
+            "nullable": true,
+            "type": "boolean"
+          },
           "volume": {
             "$ref": "#/components/schemas/Volume"
           }
@@ -411,6 +416,11 @@ enum OpenAPIDocument {
           },
           "rootDirectory": {
             "description": "folder of the upload the service is built from; \"\" or \".\" resets it to the root",
+            "type": "string"
+          },
+          "sleepApplication": {
+            "description": "on or off override the config file's sleepApplication at once; config defers to it again (a sleeping service set off wakes)",
+            "enum": ["on", "off", "config"],
             "type": "string"
           }
         },

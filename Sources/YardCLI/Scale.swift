@@ -51,6 +51,7 @@ extension Scale {
         print("cpu: \(settings.limits.cpus.map { "\($0) cores" } ?? "unlimited")")
         print("processes: \(settings.limits.maxProcesses.map(String.init) ?? "unlimited")")
         print("egress: \(settings.egress ? "yes" : "no")")
+        print("sleeps when idle: \(settings.sleepApplication.map { $0 ? "yes (yard service --sleep on)" : "no (yard service --sleep off)" } ?? "as the config file's sleepApplication says")")
         if let volume = settings.volume { print("volume: \(volume.name) at \(volume.mountPath)") }
     }
 }

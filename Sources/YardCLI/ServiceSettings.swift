@@ -4,17 +4,20 @@ import YardClient
 import YardCore
 
 /// `yard service`: the service's settings that are not resource limits (those are `yard
-/// scale`), today its root directory.
+/// scale`): its root directory and whether it sleeps when idle.
 struct ServiceSettings: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "service",
-        abstract: "Show the service's settings, or change its root directory (applied from the next deployment)."
+        abstract: "Show the service's settings, or change its root directory (from the next deployment) or whether it sleeps when idle (at once)."
     )
 
     @OptionGroup var options: ClientOptions
 
     @Option(help: "The folder inside the upload the service is built from, e.g. packages/web; \".\" for the upload's root.")
     var root: String?
+
+    @Option(help: "Sleep when idle: on, off, or config (as the config file's sleepApplication says). Applies to the live deployment at once.")
+    var sleep: SleepSetting?
 
     func validate() throws {
         if let root { _ = try ServiceSettingsChange.normalizedRoot(root) }
@@ -24,9 +27,11 @@ struct ServiceSettings: AsyncParsableCommand {
         try await reportingErrors {
             let client = try options.client()
             let scope = try options.serviceScope()
-            let settings = if let root {
+            let settings = if root != nil || sleep != nil {
                 // "" is how the API spells the upload's root.
-                try await client.changeSettings(scope, ServiceSettingsChange(rootDirectory: try ServiceSettingsChange.normalizedRoot(root) ?? ""))
+                try await client.changeSettings(scope, ServiceSettingsChange(
+                    rootDirectory: try root.map { try ServiceSettingsChange.normalizedRoot($0) ?? "" },
+                    sleepApplication: sleep))
             } else {
                 try await client.settings(scope)
             }
@@ -39,3 +44,5 @@ struct ServiceSettings: AsyncParsableCommand {
         }
     }
 }
+
+extension SleepSetting: ExpressibleByArgument {}

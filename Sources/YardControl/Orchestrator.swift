@@ -1301,8 +1301,7 @@ public actor Orchestrator: Service {
             }
             for (key, id) in live {
                 guard !busy.contains(key), let deployment = try? store.deployment(id: id), deployment.status == .success,
-                    let settingsJSON = deployment.deploySettings,
-                    let settings = try? YardJSON.decode(DeploySettings.self, from: settingsJSON), settings.sleepApplication
+                    sleeps(deployment)
                 else { continue }
                 let hosts = (try? store.domains(serviceID: key.serviceID, environmentID: key.environmentID).map(\.hostname)) ?? []
                 let replicaIDs = Set(replicas.values.filter { $0.deploymentID == id }.map(\.id))
@@ -1350,13 +1349,35 @@ public actor Orchestrator: Service {
     private func wake(host: String) {
         let name = host.lowercased()
         guard let domain = (try? store.allDomains())?.first(where: { $0.hostname.lowercased() == name }) else { return }
-        let key = ServiceKey(serviceID: domain.serviceID, environmentID: domain.environmentID)
+        wake(ServiceKey(serviceID: domain.serviceID, environmentID: domain.environmentID),
+             log: "waking: a request arrived for \(host)", reason: "woken by a request to \(host)")
+    }
+
+    private func wake(_ key: ServiceKey, log: String, reason: String) {
         guard let id = live[key], !waking.contains(key), let deployment = try? store.deployment(id: id),
             deployment.status == .sleeping
         else { return }
         waking.insert(key)
-        logs.append(deploymentID: id, kind: .deploy, stream: .system, message: "waking: a request arrived for \(host)")
-        enqueue(.restart(deploymentID: id, reason: "woken by a request to \(host)"), key: key)
+        logs.append(deploymentID: id, kind: .deploy, stream: .system, message: log)
+        enqueue(.restart(deploymentID: id, reason: reason), key: key)
+    }
+
+    /// Whether a deployment sleeps when idle: as `yard service --sleep` set it for the
+    /// service, else as its config's `sleepApplication` says.
+    private func sleeps(_ deployment: DeploymentRecord) -> Bool {
+        if let setting = (try? store.service(id: deployment.serviceID))?.sleepApplication { return setting }
+        guard let json = deployment.deploySettings, let settings = try? YardJSON.decode(DeploySettings.self, from: json) else {
+            return false
+        }
+        return settings.sleepApplication
+    }
+
+    /// After a service's sleep setting changed (`yard service --sleep off`): a service
+    /// asleep that no longer sleeps wakes now rather than at its next request.
+    public func sleepSettingChanged(serviceID: String, environmentID: String) {
+        let key = ServiceKey(serviceID: serviceID, environmentID: environmentID)
+        guard let id = live[key], let deployment = try? store.deployment(id: id), !sleeps(deployment) else { return }
+        wake(key, log: "waking: sleeping was turned off for this service", reason: "sleeping turned off")
     }
 
     static func describe(duration: Duration) -> String {

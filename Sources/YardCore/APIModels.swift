@@ -278,12 +278,31 @@ public struct ServiceSettingsView: Codable, Sendable, Equatable {
     public var egress: Bool
     public var volume: VolumeView?
     public var rootDirectory: String?
+    /// Set with `yard service --sleep on|off`; nil when the config file's
+    /// `sleepApplication` decides.
+    public var sleepApplication: Bool?
 
-    public init(limits: ResourceLimits, egress: Bool, volume: VolumeView?, rootDirectory: String? = nil) {
+    public init(limits: ResourceLimits, egress: Bool, volume: VolumeView?, rootDirectory: String? = nil, sleepApplication: Bool? = nil) {
         self.limits = limits
         self.egress = egress
         self.volume = volume
         self.rootDirectory = rootDirectory
+        self.sleepApplication = sleepApplication
+    }
+}
+
+/// Whether a service sleeps when idle: always, never, or as its config file's
+/// `sleepApplication` says.
+public enum SleepSetting: String, Codable, Sendable, Equatable, CaseIterable {
+    case on, off, config
+
+    /// The stored value: nil defers to the config file.
+    public var value: Bool? {
+        switch self {
+        case .on: true
+        case .off: false
+        case .config: nil
+        }
     }
 }
 
@@ -295,15 +314,20 @@ public struct ServiceSettingsChange: Codable, Sendable, Equatable {
     public var egress: Bool?
     /// The service's root directory inside the upload; "" or "." sets it back to the root.
     public var rootDirectory: String?
+    /// Sleeping when idle, overriding the config file's `sleepApplication` (`config` defers
+    /// to it again). Applies to the live deployment at once.
+    public var sleepApplication: SleepSetting?
 
     public init(
-        memoryBytes: Int64? = nil, cpus: Double? = nil, maxProcesses: Int? = nil, egress: Bool? = nil, rootDirectory: String? = nil
+        memoryBytes: Int64? = nil, cpus: Double? = nil, maxProcesses: Int? = nil, egress: Bool? = nil, rootDirectory: String? = nil,
+        sleepApplication: SleepSetting? = nil
     ) {
         self.memoryBytes = memoryBytes
         self.cpus = cpus
         self.maxProcesses = maxProcesses
         self.egress = egress
         self.rootDirectory = rootDirectory
+        self.sleepApplication = sleepApplication
     }
 
     /// A root directory as stored: relative, no `..`, no `./` or trailing `/`; nil for the

@@ -124,6 +124,10 @@ enum Migrations {
                     """
             )
         }
+        migrator.registerMigration("004_sleep_setting") { db in
+            // NULL: the config file's `sleepApplication` decides.
+            try db.execute(sql: "ALTER TABLE service ADD COLUMN sleep_application INTEGER;")
+        }
         return migrator
     }
 }

@@ -58,12 +58,17 @@ public struct ServiceRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
     /// The folder of the upload this service builds from (a monorepo's `packages/web`);
     /// nil is the upload's root.
     public var rootDirectory: String?
+    /// Whether the service sleeps when idle, set with `yard service --sleep`; nil follows
+    /// the config file's `sleepApplication`.
+    public var sleepApplication: Bool?
 
     public init(
         id: String, projectID: String, name: String, configPath: String?, buildOverrides: String, deployOverrides: String,
-        createdAt: Date, resourceLimits: String = "{}", egress: Bool = false, rootDirectory: String? = nil
+        createdAt: Date, resourceLimits: String = "{}", egress: Bool = false, rootDirectory: String? = nil,
+        sleepApplication: Bool? = nil
     ) {
         self.rootDirectory = rootDirectory
+        self.sleepApplication = sleepApplication
         self.id = id
         self.projectID = projectID
         self.name = name
@@ -85,6 +90,7 @@ public struct ServiceRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
         case resourceLimits = "resource_limits"
         case egress
         case rootDirectory = "root_directory"
+        case sleepApplication = "sleep_application"
     }
 }
 

@@ -365,6 +365,7 @@ public final class SQLiteStore: Sendable {
             if let root = change.rootDirectory {
                 service.rootDirectory = try ServiceSettingsChange.normalizedRoot(root)
             }
+            if let sleep = change.sleepApplication { service.sleepApplication = sleep.value }
             try service.update(db)
             return service
         }

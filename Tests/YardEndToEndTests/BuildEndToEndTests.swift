@@ -29,7 +29,7 @@ struct BuildEndToEndTests {
         try await YardServer.with(runtime: "sandbox") { server in
             let folder = try await server.prepareApp(testCase.fixture, project: testCase.fixture)
             let up = try await server.yard(["up"], in: folder)
-            try #require(up.status == 0, "yard up failed:\n\(up.output)\nserver:\n\(server.serveLog)")
+            try #require(up.status == 0, "yard up failed:\n\(up.outputTail)\nserver:\n\(YardServer.lastLines(of: server.serveLog, 30))")
             for fragment in testCase.logFragments {
                 #expect(up.stdout.contains(fragment), "the build log should mention \(fragment):\n\(up.stdout)")
             }
@@ -132,7 +132,7 @@ struct BuildEndToEndTests {
         try await YardServer.with(runtime: "sandbox") { server in
             let folder = try await server.prepareApp("monorepo-railpack", project: "monkey")
             let up = try await server.yard(["up"], in: folder)
-            try #require(up.status == 0, "yard up failed:\n\(up.output)\nserver:\n\(server.serveLog)")
+            try #require(up.status == 0, "yard up failed:\n\(up.outputTail)\nserver:\n\(YardServer.lastLines(of: server.serveLog, 30))")
             let backend = try await server.get(host: "backend-monkey.localhost", path: "/health")
             #expect(backend.status == 200, "\(backend)")
             let frontendHealth = try await server.get(host: "frontend-monkey.localhost", path: "/api/health")
@@ -214,7 +214,7 @@ struct BuildEndToEndTests {
         try await YardServer.with(runtime: "sandbox") { server in
             let folder = try await server.prepareApp("hummingbird-app", project: "bird")
             let up = try await server.yard(["up"], in: folder, timeout: .seconds(1500))
-            try #require(up.status == 0, "yard up failed:\n\(up.output)\nserver:\n\(server.serveLog)")
+            try #require(up.status == 0, "yard up failed:\n\(up.outputTail)\nserver:\n\(YardServer.lastLines(of: server.serveLog, 30))")
             #expect(up.stdout.contains("Hummingbird"), "\(up.stdout)")
             #expect(up.stdout.contains("swift build -c release"), "\(up.stdout)")
             let answer = try await server.get(host: "bird-bird.localhost")

@@ -29,7 +29,7 @@ struct DeployEndToEndTests {
         try await YardServer.with { server in
             let folder = try await server.prepareApp(testCase.fixture, project: testCase.fixture)
             let up = try await server.yard(["up"], in: folder)
-            #expect(up.status == 0, "yard up failed:\n\(up.output)\nserver:\n\(server.serveLog)")
+            #expect(up.status == 0, "yard up failed:\n\(up.outputTail)\nserver:\n\(YardServer.lastLines(of: server.serveLog, 30))")
             #expect(up.stdout.contains("detected \(testCase.provider)"), "build log should name the provider:\n\(up.stdout)")
             let host = "\(testCase.fixture)-\(testCase.fixture).localhost"
             #expect(up.stdout.contains("URL: http://\(host):\(server.routerPort)"))

@@ -63,4 +63,45 @@ struct SleepEndToEndTests {
             #expect(try await client.deployments(Self.scope).first?.status == .success)
         }
     }
+
+    @Test("yard service --sleep overrides the config at once: off keeps it awake and wakes it, on puts it to sleep", .timeLimit(.minutes(5)))
+    func sleepSettingFromTheCLI() async throws {
+        try await YardServer.with(serveArguments: ["--hold-timeout", "30s", "--sleep-after", "2s"]) { server in
+            let folder = try await server.prepareApp("sleepy", project: "sleepy")
+            try #require(try await server.yard(["up"], in: folder).status == 0)
+            let client = try server.client()
+            let off = try await server.yard(["service", "--sleep", "off"], in: folder)
+            #expect(off.status == 0, "\(off.output)")
+            #expect(off.stdout.contains("sleeps when idle: no"), "\(off.stdout)")
+            // Three idle checks' worth past --sleep-after: the config alone would have slept by now.
+            try await Task.sleep(for: .seconds(5))
+            #expect(try await client.deployments(Self.scope).first?.status == .success, "--sleep off should keep it awake")
+
+            #expect(try await server.yard(["service", "--sleep", "on"], in: folder).status == 0)
+            #expect(try await Self.waitFor(.sleeping, client: client), "--sleep on and 2 s idle should put it to sleep")
+
+            // Turning sleep off wakes it with no request.
+            #expect(try await server.yard(["service", "--sleep", "off"], in: folder).status == 0)
+            #expect(try await Self.waitFor(.success, client: client), "--sleep off should wake a sleeping service")
+            let answer = try await server.get(host: Self.host)
+            #expect(answer.status == 200, "\(answer)")
+
+            let back = try await server.yard(["service", "--sleep", "config", "--json"], in: folder)
+            #expect(back.status == 0, "\(back.output)")
+            let settings = try YardJSON.decoder().decode(ServiceSettingsView.self, from: Data(back.stdout.utf8))
+            #expect(settings.sleepApplication == nil)
+            let wrong = try await server.yard(["service", "--sleep", "sometimes"], in: folder)
+            #expect(wrong.status != 0)
+            #expect(wrong.output.contains("on") && wrong.output.contains("config"), "\(wrong.output)")
+        }
+    }
+
+    static func waitFor(_ wanted: DeploymentStatus, client: YardAPIClient) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if try await client.deployments(scope).first?.status == wanted { return true }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return false
+    }
 }

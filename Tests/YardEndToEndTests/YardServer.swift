@@ -174,6 +174,16 @@ final class YardServer: @unchecked Sendable {
         var stdout: String
         var stderr: String
         var output: String { stdout + stderr }
+        /// The last lines of standard output, then standard error: for failure messages
+        /// about long output (a build log), whose end says what went wrong.
+        var outputTail: String { YardServer.lastLines(of: stdout, 60) + "\n" + stderr }
+    }
+
+    /// The last `count` lines of `text`, after a line saying how many were left out.
+    static func lastLines(of text: String, _ count: Int) -> String {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count > count else { return text }
+        return "[\(lines.count - count) earlier lines left out]\n" + lines.suffix(count).joined(separator: "\n")
     }
 
     /// Runs `yard <arguments>` in `directory` and returns its exit status and output.

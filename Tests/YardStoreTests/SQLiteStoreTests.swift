@@ -11,10 +11,10 @@ struct SQLiteStoreTests {
     func migrations() throws {
         let store = try SQLiteStore(directory: directory)
         #expect(try store.journalMode() == "wal")
-        #expect(try store.appliedMigrations() == ["001_core", "002_isolation", "003_builds"])
+        #expect(try store.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting"])
         // Opening again applies nothing twice.
         let again = try SQLiteStore(directory: directory)
-        #expect(try again.appliedMigrations() == ["001_core", "002_isolation", "003_builds"])
+        #expect(try again.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting"])
         try? FileManager.default.removeItem(at: directory)
     }
 
