@@ -92,9 +92,9 @@ public actor Orchestrator: Service {
     public nonisolated let logs: LogStore
     public nonisolated let statuses = StatusBroadcast()
     public nonisolated let isolation: String
-    private let launcher: any ProcessLauncher
+    let launcher: any ProcessLauncher
     /// The private networks; nil when replicas run as plain processes on loopback.
-    private let network: NetworkFabric?
+    let network: NetworkFabric?
     private let router: Router
     private let logger: Logger
     private let builder: Builder
@@ -692,6 +692,7 @@ public actor Orchestrator: Service {
                 $0.variables = try? YardJSON.encodeString(snapshot)
             }
             logs.close(deploymentID: id, kind: .build)
+            try await runPreDeploy(deploy.preDeployCommand ?? [], deployment: deployment, result: result, variables: runtimeVariables)
             started = try await goLive(deployment: deployment, result: result, settings: deploy, variables: runtimeVariables, key: key)
             collectArtifacts()
         } catch {
@@ -903,7 +904,7 @@ public actor Orchestrator: Service {
 
     /// Where a replica runs: its own network namespace and sandbox when the machine can
     /// isolate, else a plain process on loopback. Adds the variables that depend on it.
-    private func place(
+    func place(
         replicaID: String, deployment: DeploymentRecord, service: ServiceRecord, limits: ResourceLimits,
         volume: VolumeRecord?, runAsRoot: Bool, environment: inout [String: String]
     ) async throws -> (address: String, sandbox: SandboxSpec?) {
@@ -960,16 +961,33 @@ public actor Orchestrator: Service {
     /// → that service's replica addresses, ordered per viewer to spread connections.
     private func refreshHosts(environmentID: String) {
         guard network != nil else { return }
-        let members = replicas.values.filter { $0.environmentID == environmentID && $0.isAttached && $0.status != .removed }
-        var services: [String: [String]] = [:]
-        for member in members.sorted(by: { $0.id < $1.id }) {
-            services[member.serviceName, default: []].append(member.address)
-        }
+        let members = attachedReplicas(environmentID: environmentID)
+        let services = privateAddresses(of: members)
         for member in members {
             let text = HostsFile.render(hostname: member.id, services: services, viewer: member.id)
             let path = runDirectory.appendingPathComponent(member.id).appendingPathComponent("hosts").path
             try? HostsFile.write(text, to: path)
         }
+    }
+
+    private func attachedReplicas(environmentID: String) -> [ReplicaState] {
+        replicas.values.filter { $0.environmentID == environmentID && $0.isAttached && $0.status != .removed }
+    }
+
+    /// Service name → its replicas' private addresses.
+    private func privateAddresses(of members: [ReplicaState]) -> [String: [String]] {
+        var services: [String: [String]] = [:]
+        for member in members.sorted(by: { $0.id < $1.id }) {
+            services[member.serviceName, default: []].append(member.address)
+        }
+        return services
+    }
+
+    /// The hosts file of a sandbox that is not a replica (a pre-deploy command): every
+    /// service of the environment by its `.railway.internal` name.
+    func writeHostsFile(for hostname: String, environmentID: String, at path: String) throws {
+        let services = privateAddresses(of: attachedReplicas(environmentID: environmentID))
+        try HostsFile.write(HostsFile.render(hostname: hostname, services: services, viewer: hostname), to: path)
     }
 
     /// Stops a replica, frees its network namespace and forgets it.
