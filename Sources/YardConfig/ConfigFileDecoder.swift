@@ -213,6 +213,11 @@ struct ConfigFileDecoder {
                 )
             )
         }
+        do {
+            _ = try CronSchedule(schedule)
+        } catch {
+            throw failure(at: path, .invalid(error.message))
+        }
         return .some(schedule)
     }
 

@@ -223,6 +223,10 @@ struct JSONConfigTests {
             #"{"deploy": {"cronSchedule": "* * *"}}"#,
             "railway.json at $.deploy.cronSchedule: must be a 5-field crontab expression (minute hour day-of-month month day-of-week, UTC), got '* * *' with 3 fields"
         ),
+        (
+            #"{"deploy": {"cronSchedule": "61 * * * *"}}"#,
+            "railway.json at $.deploy.cronSchedule: cronSchedule '61 * * * *': the minute field '61' has 61, outside 0-59"
+        ),
         ("[1, 2]", "railway.json at $: expected an object, got an array"),
     ])
     func errorsNameFileAndPath(text: String, message: String) {
