@@ -73,7 +73,8 @@ extension HTTPRequestHead {
             let chain = existing.map(String.init).filter { !$0.isEmpty } + [clientIP]
             headers.add(name: "X-Forwarded-For", value: chain.joined(separator: ", "))
         }
-        headers.replaceOrAdd(name: "X-Forwarded-Proto", value: "http")
+        let overTLS = headers.removeHTTPSMark()
+        headers.replaceOrAdd(name: "X-Forwarded-Proto", value: overTLS ? "https" : "http")
         if let originalHost {
             headers.replaceOrAdd(name: "X-Forwarded-Host", value: originalHost)
         }

@@ -47,6 +47,8 @@ public final class Router: Service, Sendable {
         public var holdTimeout: TimeAmount = .seconds(30)
         /// How long a replica that refused a connection (or timed out) stays out of rotation.
         public var ejectionPeriod: TimeAmount = .seconds(5)
+        /// A second listener serving the same routes over TLS; nil serves plain HTTP only.
+        public var https: HTTPSConfiguration? = nil
 
         public static let defaultMaxRequestBodyBytes = 100 * 1024 * 1024
 
@@ -84,9 +86,10 @@ public final class Router: Service, Sendable {
         var isDraining = false
     }
 
-    private let configuration: Configuration
-    private let logger: Logger
-    private let eventLoopGroup: any EventLoopGroup
+    let configuration: Configuration
+    let logger: Logger
+    let eventLoopGroup: any EventLoopGroup
+    let https = HTTPSState()
     private let selector = NIOLockedValueBox(UpstreamSelector())
     private let listening = NIOLockedValueBox(ListeningState.waiting(next: 0, waiters: [:]))
     private let clientConnections = NIOLockedValueBox(ClientConnections())
@@ -240,6 +243,14 @@ public final class Router: Service, Sendable {
             self.finishListening(.failure(failure))
             throw failure
         }
+        let httpsServer: (any Channel)?
+        do {
+            httpsServer = try await self.bindHTTPS(host: self.configuration.host)
+        } catch {
+            server.close(promise: nil)
+            self.finishListening(.failure(error))
+            throw error
+        }
         let port = server.localAddress?.port ?? self.configuration.port
         self.finishListening(.success(port))
         self.logger.info("router listening", metadata: ["router.address": "\(self.configuration.host):\(port)"])
@@ -248,11 +259,15 @@ public final class Router: Service, Sendable {
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 try? await server.closeFuture.get()
+                httpsServer?.close(promise: nil)
+                try? await httpsServer?.closeFuture.get()
             } onGracefulShutdown: {
                 server.close(promise: nil)
+                httpsServer?.close(promise: nil)
             }
         } onCancel: {
             server.close(promise: nil)
+            httpsServer?.close(promise: nil)
         }
         self.logger.info(
             "router stopped accepting connections; draining",
@@ -263,7 +278,7 @@ public final class Router: Service, Sendable {
         self.logger.info("router stopped")
     }
 
-    private func initializeClientChannel(_ channel: any Channel) -> EventLoopFuture<Void> {
+    func initializeClientChannel(_ channel: any Channel) -> EventLoopFuture<Void> {
         let pool = self.pool(for: channel.eventLoop)
         let selector = self.selector
         let ejectionPeriod = self.configuration.ejectionPeriod
