@@ -144,8 +144,14 @@ struct APIRoutes: Sendable {
         service.post("domains") { request, context in
             let (_, environment, service) = try serviceScope(context)
             let body = try await request.decode(as: DomainRequest.self, context: context)
+            let upload: DomainCertificateUpload?
+            switch (body.certificate, body.privateKey) {
+            case (nil, nil): upload = nil
+            case (let certificate?, let key?): upload = DomainCertificateUpload(certificatePEM: certificate, privateKeyPEM: key)
+            default: throw YardError(.invalidInput, "certificate and privateKey go together: give both or neither")
+            }
             _ = try await orchestrator.addDomain(serviceID: service.id, environmentID: environment.id,
-                                                 hostname: body.hostname, targetPort: body.targetPort)
+                                                 hostname: body.hostname, targetPort: body.targetPort, certificate: upload)
             return try json(try await domainViews(serviceID: service.id, environmentID: environment.id), status: .created)
         }
 
@@ -327,7 +333,9 @@ struct APIRoutes: Sendable {
         var views: [DomainView] = []
         for domain in try store.domains(serviceID: serviceID, environmentID: environmentID) {
             views.append(DomainView(hostname: domain.hostname, targetPort: domain.targetPort, generated: domain.generated,
-                                    url: await orchestrator.url(forHostname: domain.hostname)))
+                                    url: await orchestrator.url(forHostname: domain.hostname),
+                                    httpsURL: await orchestrator.httpsURL(forHostname: domain.hostname),
+                                    certificate: orchestrator.certificateSource(forHostname: domain.hostname)?.rawValue))
         }
         return views
     }

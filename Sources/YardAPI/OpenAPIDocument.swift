@@ -169,10 +169,23 @@ enum OpenAPIDocument {
       },
       "Domain": {
         "properties": {
+          "certificate": {
+            "description": "Where the HTTPS certificate comes from: files (given with the domain) or local (Switchyard's local authority); absent when HTTPS is off.",
+            "enum": [
+              "files",
+              "local"
+            ],
+            "nullable": true,
+            "type": "string"
+          },
           "generated": {
             "type": "boolean"
           },
           "hostname": {
+            "type": "string"
+          },
+          "httpsURL": {
+            "nullable": true,
             "type": "string"
           },
           "targetPort": {
@@ -187,7 +200,15 @@ enum OpenAPIDocument {
       },
       "DomainRequest": {
         "properties": {
+          "certificate": {
+            "description": "PEM certificate chain, leaf first, covering hostname; with privateKey. Checked: PEM, key match, names, validity dates.",
+            "type": "string"
+          },
           "hostname": {
+            "type": "string"
+          },
+          "privateKey": {
+            "description": "PEM private key of certificate (unencrypted). Stored 0600 in the data directory and never returned.",
             "type": "string"
           },
           "targetPort": {
@@ -341,7 +362,16 @@ enum OpenAPIDocument {
       },
       "ServerInfo": {
         "properties": {
+          "authorityCertificate": {
+            "description": "Path on the server of the local certificate authority's certificate (trust it to avoid warnings); absent when HTTPS is off.",
+            "nullable": true,
+            "type": "string"
+          },
           "baseDomain": {
+            "type": "string"
+          },
+          "httpsURL": {
+            "nullable": true,
             "type": "string"
           },
           "isolation": {

@@ -97,8 +97,14 @@ public struct YardAPIClient: Sendable {
     }
 
     public func domains(_ scope: Scope) async throws -> [DomainView] { try await get("\(scope.path)/domains") }
-    public func addDomain(_ scope: Scope, hostname: String, targetPort: Int?) async throws -> [DomainView] {
-        try await send(.POST, "\(scope.path)/domains", body: DomainRequest(hostname: hostname, targetPort: targetPort))
+    /// Adds a custom domain; with `certificate` and `privateKey` (PEM), HTTPS serves that certificate.
+    public func addDomain(
+        _ scope: Scope, hostname: String, targetPort: Int?, certificate: String? = nil, privateKey: String? = nil
+    ) async throws -> [DomainView] {
+        try await send(
+            .POST, "\(scope.path)/domains",
+            body: DomainRequest(hostname: hostname, targetPort: targetPort, certificate: certificate, privateKey: privateKey)
+        )
     }
 
     /// Reads a deployment's log; with `follow`, calls `onLine` for each new line until the log closes.

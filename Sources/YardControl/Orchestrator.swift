@@ -95,7 +95,7 @@ public actor Orchestrator: Service {
     let launcher: any ProcessLauncher
     /// The private networks; nil when replicas run as plain processes on loopback.
     let network: NetworkFabric?
-    private let router: Router
+    let router: Router
     private let logger: Logger
     private let builder: Builder
     private let supervisor: Supervisor
@@ -117,6 +117,10 @@ public actor Orchestrator: Service {
     /// Services whose wake-up is queued or running.
     private var waking: Set<ServiceKey> = []
     private var routerPort = 0
+    /// The router's HTTPS port; nil when HTTPS is off.
+    var httpsPort: Int?
+    /// Domains' HTTPS certificates; nil when HTTPS is off.
+    public nonisolated let certificates: DomainCertificates?
 
     public init(
         configuration: Configuration,
@@ -124,9 +128,11 @@ public actor Orchestrator: Service {
         launcher: any ProcessLauncher,
         network: NetworkFabric? = nil,
         router: Router,
+        certificates: DomainCertificates? = nil,
         logger: Logger
     ) {
         self.configuration = configuration
+        self.certificates = certificates
         self.network = network
         self.store = store
         self.logs = LogStore(directory: configuration.dataDirectory.appendingPathComponent("logs"))
@@ -1252,14 +1258,23 @@ public actor Orchestrator: Service {
     }
 
     /// Adds a custom domain and routes it at once.
-    public func addDomain(serviceID: String, environmentID: String, hostname: String, targetPort: Int?) throws -> DomainRecord {
+    /// With `certificate`, HTTPS for it uses that certificate from the next handshake on
+    /// (replacing any before); without, the local authority's.
+    public func addDomain(
+        serviceID: String, environmentID: String, hostname: String, targetPort: Int?,
+        certificate: DomainCertificateUpload? = nil
+    ) async throws -> DomainRecord {
         let name = hostname.lowercased()
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." }) else {
             throw YardError(.invalidInput, "'\(hostname)' is not a valid hostname")
         }
         let domain = DomainRecord(hostname: name, serviceID: serviceID, environmentID: environmentID,
                                   targetPort: targetPort, generated: false, createdAt: Date())
+        let checked = try certificate.map { try checkedCertificate($0, forHost: name) }
         try store.addDomain(domain)
+        if let certificate, let checked {
+            try await installCertificate(checked, upload: certificate, forHost: name)
+        }
         updateRoutes()
         return domain
     }

@@ -161,22 +161,35 @@ public struct DomainView: Codable, Sendable, Equatable {
     public var targetPort: Int?
     public var generated: Bool
     public var url: String
+    /// The HTTPS URL; nil when the server runs without HTTPS.
+    public var httpsURL: String?
+    /// Where its HTTPS certificate comes from: `files` (given with `--cert`/`--key`) or
+    /// `local` (Switchyard's local authority); nil when the server runs without HTTPS.
+    public var certificate: String?
 
-    public init(hostname: String, targetPort: Int?, generated: Bool, url: String) {
+    public init(hostname: String, targetPort: Int?, generated: Bool, url: String, httpsURL: String? = nil, certificate: String? = nil) {
         self.hostname = hostname
         self.targetPort = targetPort
         self.generated = generated
         self.url = url
+        self.httpsURL = httpsURL
+        self.certificate = certificate
     }
 }
 
 public struct DomainRequest: Codable, Sendable, Equatable {
     public var hostname: String
     public var targetPort: Int?
+    /// PEM certificate chain (leaf first) to serve over HTTPS, with `privateKey`.
+    public var certificate: String?
+    /// PEM private key of `certificate`; never returned by the API.
+    public var privateKey: String?
 
-    public init(hostname: String, targetPort: Int?) {
+    public init(hostname: String, targetPort: Int?, certificate: String? = nil, privateKey: String? = nil) {
         self.hostname = hostname
         self.targetPort = targetPort
+        self.certificate = certificate
+        self.privateKey = privateKey
     }
 }
 
@@ -243,12 +256,22 @@ public struct ServerInfoView: Codable, Sendable, Equatable {
     public var routerURL: String
     public var baseDomain: String
     public var isolation: String
+    /// The router's HTTPS URL; nil when HTTPS is off.
+    public var httpsURL: String?
+    /// Path (on the server's machine) of the local authority's certificate, to trust it;
+    /// nil when HTTPS is off.
+    public var authorityCertificate: String?
 
-    public init(version: String, routerURL: String, baseDomain: String, isolation: String) {
+    public init(
+        version: String, routerURL: String, baseDomain: String, isolation: String,
+        httpsURL: String? = nil, authorityCertificate: String? = nil
+    ) {
         self.version = version
         self.routerURL = routerURL
         self.baseDomain = baseDomain
         self.isolation = isolation
+        self.httpsURL = httpsURL
+        self.authorityCertificate = authorityCertificate
     }
 }
 
