@@ -26,6 +26,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address the router listens on.")
     var httpHost = "0.0.0.0"
 
+    @Option(help: "Port of the router's HTTPS listener, same address (0 picks a free one); certificates chosen by SNI.")
+    var httpsPort = 8443
+
+    @Flag(help: "Serve apps over plain HTTP only: no HTTPS listener, no local certificate authority.")
+    var noHttps = false
+
     @Option(help: "Port of the API (0 picks a free one).")
     var apiPort = 8787
 
@@ -76,7 +82,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func validate() throws {
-        guard (0...65535).contains(httpPort), (0...65535).contains(apiPort) else {
+        guard (0...65535).contains(httpPort), (0...65535).contains(apiPort), (0...65535).contains(httpsPort) else {
             throw ValidationError("ports must be between 0 and 65535")
         }
         _ = try ByteSize.parse(cacheSize)
@@ -112,6 +118,10 @@ struct Serve: AsyncParsableCommand {
             let hold = try DurationText.parse(holdTimeout)
             routerConfiguration.holdTimeout = .nanoseconds(hold.components.seconds * 1_000_000_000 + hold.components.attoseconds / 1_000_000_000)
             routerConfiguration.maxRequestBodyBytes = Int(try ByteSize.parse(maxBodySize))
+            let certificates = noHttps ? nil : DomainCertificates(directory: dataDirectory.appendingPathComponent("tls"))
+            if let certificates {
+                routerConfiguration.https = .init(port: httpsPort, certificates: certificates)
+            }
             let router = Router(configuration: routerConfiguration, logger: logger)
             var configuration = Orchestrator.Configuration(
                 dataDirectory: dataDirectory,
@@ -134,6 +144,7 @@ struct Serve: AsyncParsableCommand {
                 launcher: launcher,
                 network: network,
                 router: router,
+                certificates: certificates,
                 logger: logger
             )
             let baseDomain = self.baseDomain
@@ -146,7 +157,9 @@ struct Serve: AsyncParsableCommand {
                 port: apiPort,
                 info: {
                     ServerInfoView(version: SwitchyardVersion.current, routerURL: await routerURLBox.value,
-                                   baseDomain: baseDomain, isolation: launcher.isolation)
+                                   baseDomain: baseDomain, isolation: launcher.isolation,
+                                   httpsURL: await routerURLBox.httpsValue,
+                                   authorityCertificate: certificates?.authorityCertificateFile.path)
                 },
                 onBound: { apiPort in
                     let routerPort = (try? await router.boundPort()) ?? 0
@@ -154,9 +167,13 @@ struct Serve: AsyncParsableCommand {
                     let apiURL = "http://\(apiHost == "0.0.0.0" ? "127.0.0.1" : apiHost):\(apiPort)"
                     let routerURL = "http://127.0.0.1:\(routerPort)"
                     await routerURLBox.set(routerURL)
+                    let httpsPort = try? await router.boundHTTPSPort()
+                    await orchestrator.setHTTPSPort(httpsPort)
+                    await routerURLBox.setHTTPS(httpsPort.map { "https://127.0.0.1:\($0)" })
                     Self.announce(apiURL: apiURL, routerURL: routerURL, token: token, dataDirectory: dataDirectory,
                                   baseDomain: baseDomain, routerPort: routerPort, isolation: launcher.isolation,
-                                  writeCredentials: writeCredentials)
+                                  writeCredentials: writeCredentials,
+                                  https: httpsPort.map { ($0, certificates?.authorityCertificateFile.path ?? "") })
                 },
                 logger: logger
             )
@@ -177,7 +194,7 @@ struct Serve: AsyncParsableCommand {
 
     private static func announce(
         apiURL: String, routerURL: String, token: String, dataDirectory: URL, baseDomain: String,
-        routerPort: Int, isolation: String, writeCredentials: Bool
+        routerPort: Int, isolation: String, writeCredentials: Bool, https: (port: Int, authority: String)? = nil
     ) {
         var credentialsNote = "not written (--no-cli-login); use YARD_API_URL and YARD_TOKEN"
         if writeCredentials {
@@ -191,10 +208,11 @@ struct Serve: AsyncParsableCommand {
                 credentialsNote = "could not be written: \(error)"
             }
         }
-        let endpoints: [String: String] = [
+        var endpoints: [String: String] = [
             "apiURL": apiURL, "routerURL": routerURL, "routerPort": String(routerPort),
             "pid": String(ProcessInfo.processInfo.processIdentifier),
         ]
+        if let https { endpoints["httpsPort"] = String(https.port) }
         if let data = try? YardJSON.encoder(pretty: true).encode(endpoints) {
             try? data.write(to: dataDirectory.appendingPathComponent("serve.json"), options: .atomic)
         }
@@ -207,6 +225,14 @@ struct Serve: AsyncParsableCommand {
               CLI credentials:  \(credentialsNote)
               Isolation:        \(isolation)
             """)
+        if let https {
+            print("""
+                  HTTPS:            port \(https.port), certificates by SNI (apps at https://<service>-<project>.\(baseDomain):\(https.port))
+                  Local authority:  \(https.authority) (created on first need; trust it to avoid certificate warnings)
+                """)
+        } else {
+            print("  HTTPS:            off (--no-https)")
+        }
         if isolation.hasPrefix("none") {
             print("  WARNING: replicas run as plain processes with no sandbox; do not deploy untrusted code.")
         }
@@ -282,7 +308,9 @@ enum DurationText {
 
 private actor RouterURL {
     var value = ""
+    var httpsValue: String?
     func set(_ value: String) { self.value = value }
+    func setHTTPS(_ value: String?) { self.httpsValue = value }
 }
 
 struct StaticServe: AsyncParsableCommand {

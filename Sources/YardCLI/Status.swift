@@ -223,32 +223,3 @@ enum VariableAssignments {
         return "\(variable.key)=\(variable.value ?? "")"
     }
 }
-
-struct Domain: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the service's domains, or add a custom one.")
-
-    @OptionGroup var options: ClientOptions
-
-    @Argument(help: "A hostname to route to this service.")
-    var hostname: String?
-
-    @Option(help: "The port the domain targets.")
-    var port: Int?
-
-    func run() async throws {
-        try await reportingErrors {
-            let client = try options.client()
-            let scope = try options.serviceScope()
-            let domains = if let hostname {
-                try await client.addDomain(scope, hostname: hostname, targetPort: port)
-            } else {
-                try await client.domains(scope)
-            }
-            if options.json { try Output.json(domains); return }
-            if domains.isEmpty { print("No domains yet: the first `yard up` generates one.") }
-            for domain in domains {
-                print("\(domain.url)\(domain.generated ? "  (generated)" : "")\(domain.targetPort.map { "  → port \($0)" } ?? "")")
-            }
-        }
-    }
-}

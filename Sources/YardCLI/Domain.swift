@@ -1,0 +1,153 @@
+import ArgumentParser
+import Foundation
+import YardClient
+import YardCore
+
+struct Domain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the service's domains, add a custom one (with its own HTTPS certificate or one from the local authority), or show the local authority.",
+        subcommands: [List.self, Add.self, Authority.self],
+        defaultSubcommand: List.self
+    )
+
+    /// `yard domain [HOST] [--port N]`: lists, or adds HOST with a local-authority certificate.
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the service's domains, or add a custom one.")
+
+        @OptionGroup var options: ClientOptions
+
+        @Argument(help: "A hostname to route to this service.")
+        var hostname: String?
+
+        @Option(help: "The port the domain targets.")
+        var port: Int?
+
+        func run() async throws {
+            try await reportingErrors {
+                let client = try options.client()
+                let scope = try options.serviceScope()
+                let domains = if let hostname {
+                    try await client.addDomain(scope, hostname: hostname, targetPort: port)
+                } else {
+                    try await client.domains(scope)
+                }
+                Domain.print(domains, json: options.json)
+            }
+        }
+    }
+
+    /// `yard domain add HOST [--cert FILE --key FILE] [--port N]`.
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Route a custom domain to the service; --cert and --key give its HTTPS certificate (else the local authority issues one)."
+        )
+
+        @OptionGroup var options: ClientOptions
+
+        @Argument(help: "The hostname to route to this service.")
+        var hostname: String
+
+        @Option(help: "The port the domain targets.")
+        var port: Int?
+
+        @Option(help: "PEM file with the certificate chain for HTTPS, leaf first; needs --key. Replaces the domain's certificate without a restart.")
+        var cert: String?
+
+        @Option(help: "PEM file with the certificate's private key (not encrypted); needs --cert.")
+        var key: String?
+
+        func validate() throws {
+            if (cert == nil) != (key == nil) {
+                throw ValidationError("--cert and --key go together: give both, or neither for a certificate from the local authority")
+            }
+        }
+
+        func run() async throws {
+            try await reportingErrors {
+                var certificatePEM: String?
+                var keyPEM: String?
+                if let cert, let key {
+                    certificatePEM = try Self.readPEM(cert, flag: "--cert", marker: "-----BEGIN CERTIFICATE-----", what: "a PEM certificate")
+                    keyPEM = try Self.readPEM(key, flag: "--key", marker: "PRIVATE KEY-----", what: "a PEM private key")
+                }
+                let client = try options.client()
+                let scope = try options.serviceScope()
+                let domains: [DomainView]
+                do {
+                    domains = try await client.addDomain(
+                        scope, hostname: hostname, targetPort: port, certificate: certificatePEM, privateKey: keyPEM
+                    )
+                } catch let error as YardError {
+                    // The server names the part; say which file it was.
+                    var message = error.message
+                    if let cert, message.hasPrefix("certificate: ") {
+                        message = "--cert \(cert): " + message.dropFirst("certificate: ".count)
+                    } else if let key, message.hasPrefix("private key: ") {
+                        message = "--key \(key): " + message.dropFirst("private key: ".count)
+                    }
+                    throw YardError(error.code, message)
+                }
+                Domain.print(domains, json: options.json)
+            }
+        }
+
+        static func readPEM(_ path: String, flag: String, marker: String, what: String) throws -> String {
+            let data: Data
+            do {
+                data = try Data(contentsOf: URL(fileURLWithPath: path))
+            } catch {
+                throw YardError(.invalidInput, "\(flag) \(path): cannot be read (\(error.localizedDescription))")
+            }
+            guard let text = String(data: data, encoding: .utf8), text.contains(marker) else {
+                throw YardError(.invalidInput, "\(flag) \(path): not \(what) (no \(marker) line)")
+            }
+            return text
+        }
+    }
+
+    /// `yard domain ca`: where the local authority's certificate is, to trust it.
+    struct Authority: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ca",
+            abstract: "Show where the local certificate authority's certificate is, to trust it in browsers and clients."
+        )
+
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let info = try await options.client().info()
+                if options.json {
+                    try Output.json(["authorityCertificate": info.authorityCertificate, "httpsURL": info.httpsURL])
+                    return
+                }
+                guard let path = info.authorityCertificate else {
+                    Swift.print("HTTPS is off on this server (yard serve --no-https): there is no local authority.")
+                    return
+                }
+                Swift.print("""
+                    Local certificate authority: \(path)
+                    It is created on the first HTTPS request for a domain without its own certificate.
+                    Trust it, e.g. curl --cacert \(path) https://HOST:PORT/, or add it to the system's store
+                    (Debian: cp it to /usr/local/share/ca-certificates/switchyard.crt and run update-ca-certificates).
+                    """)
+            }
+        }
+    }
+
+    static func print(_ domains: [DomainView], json: Bool) {
+        if json {
+            try? Output.json(domains)
+            return
+        }
+        if domains.isEmpty { Swift.print("No domains yet: the first `yard up` generates one.") }
+        for domain in domains {
+            let port = domain.targetPort.map { "  → port \($0)" } ?? ""
+            Swift.print("\(domain.url)\(domain.generated ? "  (generated)" : "")\(port)")
+            if let https = domain.httpsURL {
+                let source = domain.certificate == "files" ? "certificate from files" : "certificate from the local authority"
+                Swift.print("\(https)  (\(source))")
+            }
+        }
+    }
+}
