@@ -15,8 +15,9 @@ need_root() {
 # Packages the platform and its tests use: git (source packing, later git push), tar,
 # python3 with venv and pip (python provider), node and npm (node provider), curl,
 # procps and util-linux (process tools, nsenter, setpriv), bubblewrap, iproute2 and
-# iptables (the sandbox runtime and private networks).
-packages=(git tar python3 python3-venv python3-pip curl ca-certificates procps util-linux bubblewrap iproute2 iptables)
+# iptables (the sandbox runtime and private networks), openssl (the local certificate
+# authority for HTTPS).
+packages=(git tar openssl python3 python3-venv python3-pip curl ca-certificates procps util-linux bubblewrap iproute2 iptables)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

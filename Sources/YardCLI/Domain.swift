@@ -127,7 +127,7 @@ struct Domain: AsyncParsableCommand {
                 }
                 Swift.print("""
                     Local certificate authority: \(path)
-                    It is created on the first HTTPS request for a domain without its own certificate.
+                    It issues the HTTPS certificate of every domain that has none of its own.
                     Trust it, e.g. curl --cacert \(path) https://HOST:PORT/, or add it to the system's store
                     (Debian: cp it to /usr/local/share/ca-certificates/switchyard.crt and run update-ca-certificates).
                     """)

@@ -120,6 +120,7 @@ struct Serve: AsyncParsableCommand {
             routerConfiguration.maxRequestBodyBytes = Int(try ByteSize.parse(maxBodySize))
             let certificates = noHttps ? nil : DomainCertificates(directory: dataDirectory.appendingPathComponent("tls"))
             if let certificates {
+                try await certificates.prepareAuthority()
                 routerConfiguration.https = .init(port: httpsPort, certificates: certificates)
             }
             let router = Router(configuration: routerConfiguration, logger: logger)
@@ -228,7 +229,7 @@ struct Serve: AsyncParsableCommand {
         if let https {
             print("""
                   HTTPS:            port \(https.port), certificates by SNI (apps at https://<service>-<project>.\(baseDomain):\(https.port))
-                  Local authority:  \(https.authority) (created on first need; trust it to avoid certificate warnings)
+                  Local authority:  \(https.authority) (trust it to avoid certificate warnings)
                 """)
         } else {
             print("  HTTPS:            off (--no-https)")

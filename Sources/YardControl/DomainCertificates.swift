@@ -9,7 +9,8 @@ import YardRouter
 /// The HTTPS certificates of domains, under `<data>/tls` (0700):
 /// - `files/<host>.pem` and `.key`: what the user gave with `yard domain add --cert --key`;
 /// - `local/<host>.pem` and `.key`: issued on first need by Switchyard's own authority,
-///   `ca.pem` and `ca.key`, created on first need too (users trust `ca.pem` to avoid warnings).
+///   `ca.pem` and `ca.key`, created when `yard serve` starts with HTTPS (users trust `ca.pem`
+///   to avoid warnings).
 ///
 /// Private keys are written 0600 and never read back into anything but the TLS library.
 public actor DomainCertificates: CertificateSource {
@@ -68,6 +69,12 @@ public actor DomainCertificates: CertificateSource {
     }
 
     // MARK: The local authority
+
+    /// Creates the local authority unless it exists, so users can trust `ca.pem` before the
+    /// first HTTPS request. Throws when the `openssl` command is missing.
+    public func prepareAuthority() async throws {
+        try await self.ensureAuthority()
+    }
 
     private func issue(host: String, into paths: (certificate: URL, key: URL)) async throws -> TLSCertificate {
         try await self.ensureAuthority()

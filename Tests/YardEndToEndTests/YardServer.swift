@@ -13,6 +13,8 @@ final class YardServer: @unchecked Sendable {
     private(set) var process: Process?
     private(set) var apiURL = ""
     private(set) var routerPort = 0
+    /// The router's HTTPS port (0 when the server runs with --no-https).
+    private(set) var httpsPort = 0
     private var serveRuns = 0
     /// Names of this server's namespaces, veths, bridges and cgroups start with it, so a test
     /// never touches another server's, and leftovers are easy to find.
@@ -98,6 +100,7 @@ final class YardServer: @unchecked Sendable {
         process.executableURL = Self.binary
         process.arguments = [
             "serve", "--data-dir", dataDirectory.path, "--http-port", "0", "--api-port", "0", "--http-host", "127.0.0.1",
+            "--https-port", "0",
             // Private ranges apart from the unit tests' (10.213.x) so both can run at once.
             "--network-prefix", networkPrefix, "--private-network-octet", String(privateNetworkOctet),
             "--runtime", runtime,
@@ -119,6 +122,7 @@ final class YardServer: @unchecked Sendable {
             {
                 apiURL = api
                 routerPort = port
+                httpsPort = values["httpsPort"].flatMap(Int.init) ?? 0
                 return
             }
             guard process.isRunning else { break }
