@@ -62,6 +62,19 @@ struct HTTPSEndToEndTests {
             // The refused pair did not replace the working one.
             #expect(try Self.curl(host: "shop.example.test", port: server.httpsPort, trusting: userCA.appendingPathComponent("ca.pem").path).status == 0)
 
+            // A new certificate for the domain is served from the next handshake on, with no restart.
+            try Self.issue(in: userCA, name: "shop2", hosts: ["shop.example.test", "www.shop.example.test"])
+            let replace = try await server.yard([
+                "domain", "add", "shop.example.test",
+                "--cert", userCA.appendingPathComponent("shop2.pem").path, "--key", userCA.appendingPathComponent("shop2.key").path,
+            ], in: folder)
+            #expect(replace.status == 0, "\(replace.output)")
+            let served = try Self.run("/bin/sh", [
+                "-c",
+                "openssl s_client -connect 127.0.0.1:\(server.httpsPort) -servername shop.example.test </dev/null 2>/dev/null | openssl x509 -noout -ext subjectAltName",
+            ])
+            #expect(served.stdout.contains("DNS:www.shop.example.test"), "\(served.output)")
+
             // Private keys: never in the API's answers or the server's log; 0600 on disk.
             let keyBody = try String(contentsOfFile: shopKey, encoding: .utf8)
                 .split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()

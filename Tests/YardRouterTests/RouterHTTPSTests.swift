@@ -93,6 +93,34 @@ struct RouterHTTPSTests {
         }
     }
 
+    @Test func aWebSocketUpgradesOverHTTPS() async throws {
+        let authority = try TestCertificateAuthority.make()
+        defer { authority.remove() }
+        let source = StaticCertificateSource(["ws.localhost": try authority.loaded(["ws.localhost"], file: "ws")])
+        let replica = try await TestWebSocketUpstream.start()
+        defer { Task { await replica.stop() } }
+        try await withHTTPSRouter(routes: ["ws.localhost": [replica.upstream("ws-1")]], source: source) { router, _, httpsPort in
+            var tls = NIOSSL.TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .certificates([try authority.certificate])
+            let context = try NIOSSLContext(configuration: tls)
+            try await RawStream.with(port: httpsPort, tls: context, serverName: "ws.localhost") { stream in
+                try await stream.send(
+                    "GET /ws HTTP/1.1\r\nHost: ws.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                )
+                let head = try await stream.readHead()
+                #expect(head.hasPrefix("HTTP/1.1 101 "), "\(head)")
+                let greeting = try #require(try await stream.readFrame())
+                #expect(String(decoding: greeting.payload, as: UTF8.self) == "hello")
+                // Frames cross the TLS connection both ways once the marker has left the pipeline.
+                try await stream.send(RawStream.clientFrame(opcode: 0x1, Array("over tls".utf8)))
+                let echo = try #require(try await stream.readFrame())
+                #expect(String(decoding: echo.payload, as: UTF8.self) == "over tls")
+                #expect(router.tunnelCount == 1)
+            }
+        }
+    }
+
     @Test func plainHTTPCannotClaimHTTPS() async throws {
         let authority = try TestCertificateAuthority.make()
         defer { authority.remove() }

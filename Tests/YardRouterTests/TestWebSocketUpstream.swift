@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 import YardRouter
 
@@ -91,12 +92,18 @@ final class RawStream {
         self.outbound = outbound
     }
 
-    /// Connects to 127.0.0.1:`port`, runs `body` with the stream, then closes it.
-    static func with<Result>(port: Int, _ body: (RawStream) async throws -> Result) async throws -> Result {
+    /// Connects to 127.0.0.1:`port` (over TLS with `tls`, sending `serverName` as SNI), runs
+    /// `body` with the stream, then closes it.
+    static func with<Result>(
+        port: Int, tls: NIOSSLContext? = nil, serverName: String? = nil, _ body: (RawStream) async throws -> Result
+    ) async throws -> Result {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                    }
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in
