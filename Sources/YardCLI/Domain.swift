@@ -5,7 +5,8 @@ import YardCore
 
 struct Domain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the service's domains, add a custom one (with its own HTTPS certificate or one from the local authority), or show the local authority.",
+        abstract:
+            "List the service's domains, add a custom one (with its own HTTPS certificate or one from the local authority), or show the local authority.",
         subcommands: [List.self, Add.self, Authority.self],
         defaultSubcommand: List.self
     )
@@ -26,11 +27,12 @@ struct Domain: AsyncParsableCommand {
             try await reportingErrors {
                 let client = try options.client()
                 let scope = try options.serviceScope()
-                let domains = if let hostname {
-                    try await client.addDomain(scope, hostname: hostname, targetPort: port)
-                } else {
-                    try await client.domains(scope)
-                }
+                let domains =
+                    if let hostname {
+                        try await client.addDomain(scope, hostname: hostname, targetPort: port)
+                    } else {
+                        try await client.domains(scope)
+                    }
                 Domain.print(domains, json: options.json)
             }
         }
@@ -39,7 +41,8 @@ struct Domain: AsyncParsableCommand {
     /// `yard domain add HOST [--cert FILE --key FILE] [--port N]`.
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Route a custom domain to the service; --cert and --key give its HTTPS certificate (else the local authority issues one)."
+            abstract:
+                "Route a custom domain to the service; --cert and --key give its HTTPS certificate (else the local authority issues one)."
         )
 
         @OptionGroup var options: ClientOptions
@@ -50,7 +53,10 @@ struct Domain: AsyncParsableCommand {
         @Option(help: "The port the domain targets.")
         var port: Int?
 
-        @Option(help: "PEM file with the certificate chain for HTTPS, leaf first; needs --key. Replaces the domain's certificate without a restart.")
+        @Option(
+            help:
+                "PEM file with the certificate chain for HTTPS, leaf first; needs --key. Replaces the domain's certificate without a restart."
+        )
         var cert: String?
 
         @Option(help: "PEM file with the certificate's private key (not encrypted); needs --cert.")
@@ -67,7 +73,8 @@ struct Domain: AsyncParsableCommand {
                 var certificatePEM: String?
                 var keyPEM: String?
                 if let cert, let key {
-                    certificatePEM = try Self.readPEM(cert, flag: "--cert", marker: "-----BEGIN CERTIFICATE-----", what: "a PEM certificate")
+                    certificatePEM = try Self.readPEM(
+                        cert, flag: "--cert", marker: "-----BEGIN CERTIFICATE-----", what: "a PEM certificate")
                     keyPEM = try Self.readPEM(key, flag: "--key", marker: "PRIVATE KEY-----", what: "a PEM private key")
                 }
                 let client = try options.client()
@@ -125,7 +132,8 @@ struct Domain: AsyncParsableCommand {
                     Swift.print("HTTPS is off on this server (yard serve --no-https): there is no local authority.")
                     return
                 }
-                Swift.print("""
+                Swift.print(
+                    """
                     Local certificate authority: \(path)
                     It issues the HTTPS certificate of every domain that has none of its own.
                     Trust it, e.g. curl --cacert \(path) https://HOST:PORT/, or add it to the system's store

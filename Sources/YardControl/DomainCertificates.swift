@@ -1,10 +1,10 @@
 import Foundation
+import YardCore
+import YardRouter
 
 #if canImport(Glibc)
     import Glibc
 #endif
-import YardCore
-import YardRouter
 
 /// The HTTPS certificates of domains, under `<data>/tls` (0700):
 /// - `files/<host>.pem` and `.key`: what the user gave with `yard domain add --cert --key`;
@@ -205,7 +205,8 @@ public actor DomainCertificates: CertificateSource {
     /// file or the new one, never half of one.
     private static func move(_ source: URL, over destination: URL) throws {
         guard rename(source.path, destination.path) == 0 else {
-            throw YardError(.internal, "could not move \(source.lastPathComponent) to \(destination.path): \(String(cString: strerror(errno)))")
+            throw YardError(
+                .internal, "could not move \(source.lastPathComponent) to \(destination.path): \(String(cString: strerror(errno)))")
         }
     }
 

@@ -40,7 +40,8 @@ struct HTTPSEndToEndTests {
             #expect(add.stdout.contains("https://shop.example.test:\(server.httpsPort)  (certificate from files)"), "\(add.output)")
             #expect(add.stdout.contains("https://\(generated):\(server.httpsPort)  (certificate from the local authority)"))
 
-            let shop = try Self.curl(host: "shop.example.test", port: server.httpsPort, trusting: userCA.appendingPathComponent("ca.pem").path)
+            let shop = try Self.curl(
+                host: "shop.example.test", port: server.httpsPort, trusting: userCA.appendingPathComponent("ca.pem").path)
             #expect(shop.status == 0, "\(shop.output)")
             #expect(shop.stdout.contains("static fixture page"))
             // Each name got its own certificate: the other authority's chain does not verify.
@@ -52,27 +53,34 @@ struct HTTPSEndToEndTests {
 
             // Bad input is refused, naming the file and what is wrong.
             let otherKey = userCA.appendingPathComponent("other.key").path
-            let mismatched = try await server.yard(["domain", "add", "shop.example.test", "--cert", shopPEM, "--key", otherKey], in: folder)
+            let mismatched = try await server.yard(
+                ["domain", "add", "shop.example.test", "--cert", shopPEM, "--key", otherKey], in: folder)
             #expect(mismatched.status != 0)
             #expect(mismatched.stderr.contains("--key \(otherKey): it does not match the certificate"), "\(mismatched.output)")
-            let notPEM = try await server.yard(["domain", "add", "shop.example.test", "--cert", "/etc/hostname", "--key", shopKey], in: folder)
+            let notPEM = try await server.yard(
+                ["domain", "add", "shop.example.test", "--cert", "/etc/hostname", "--key", shopKey], in: folder)
             #expect(notPEM.stderr.contains("--cert /etc/hostname: not a PEM certificate"), "\(notPEM.output)")
             let foreign = try await server.yard(["domain", "add", "www.example.test", "--cert", shopPEM, "--key", shopKey], in: folder)
             #expect(foreign.stderr.contains("does not cover www.example.test"), "\(foreign.output)")
             // The refused pair did not replace the working one.
-            #expect(try Self.curl(host: "shop.example.test", port: server.httpsPort, trusting: userCA.appendingPathComponent("ca.pem").path).status == 0)
+            #expect(
+                try Self.curl(host: "shop.example.test", port: server.httpsPort, trusting: userCA.appendingPathComponent("ca.pem").path)
+                    .status == 0)
 
             // A new certificate for the domain is served from the next handshake on, with no restart.
             try Self.issue(in: userCA, name: "shop2", hosts: ["shop.example.test", "www.shop.example.test"])
-            let replace = try await server.yard([
-                "domain", "add", "shop.example.test",
-                "--cert", userCA.appendingPathComponent("shop2.pem").path, "--key", userCA.appendingPathComponent("shop2.key").path,
-            ], in: folder)
+            let replace = try await server.yard(
+                [
+                    "domain", "add", "shop.example.test",
+                    "--cert", userCA.appendingPathComponent("shop2.pem").path, "--key", userCA.appendingPathComponent("shop2.key").path,
+                ], in: folder)
             #expect(replace.status == 0, "\(replace.output)")
-            let served = try Self.run("/bin/sh", [
-                "-c",
-                "openssl s_client -connect 127.0.0.1:\(server.httpsPort) -servername shop.example.test </dev/null 2>/dev/null | openssl x509 -noout -ext subjectAltName",
-            ])
+            let served = try Self.run(
+                "/bin/sh",
+                [
+                    "-c",
+                    "openssl s_client -connect 127.0.0.1:\(server.httpsPort) -servername shop.example.test </dev/null 2>/dev/null | openssl x509 -noout -ext subjectAltName",
+                ])
             #expect(served.stdout.contains("DNS:www.shop.example.test"), "\(served.output)")
 
             // Private keys: never in the API's answers or the server's log; 0600 on disk.
@@ -112,34 +120,42 @@ struct HTTPSEndToEndTests {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
     }
 
     /// GET https://host:port/ with the name resolved to 127.0.0.1 (SNI = host), trusting only `trusting`.
     static func curl(host: String, port: Int, trusting: String) throws -> Result {
-        try run("/usr/bin/curl", [
-            "-sS", "--max-time", "10", "--resolve", "\(host):\(port):127.0.0.1", "--cacert", trusting, "https://\(host):\(port)/",
-        ])
+        try run(
+            "/usr/bin/curl",
+            [
+                "-sS", "--max-time", "10", "--resolve", "\(host):\(port):127.0.0.1", "--cacert", trusting, "https://\(host):\(port)/",
+            ])
     }
 
     static func makeAuthority(in directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try "[req]\ndistinguished_name = dn\n[dn]\n".write(to: directory.appendingPathComponent("openssl.cnf"), atomically: true, encoding: .utf8)
-        let made = try run("/usr/bin/openssl", [
-            "req", "-x509", "-config", "openssl.cnf", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/CN=User test authority",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
-        ], in: directory)
+        try "[req]\ndistinguished_name = dn\n[dn]\n".write(
+            to: directory.appendingPathComponent("openssl.cnf"), atomically: true, encoding: .utf8)
+        let made = try run(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-config", "openssl.cnf", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/CN=User test authority",
+                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+            ], in: directory)
         try #require(made.status == 0, "\(made.output)")
     }
 
     static func issue(in directory: URL, name: String, hosts: [String]) throws {
-        let made = try run("/usr/bin/openssl", [
-            "req", "-x509", "-config", "openssl.cnf", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", "\(name).key", "-out", "\(name).pem", "-days", "10", "-subj", "/CN=\(hosts[0])",
-            "-CA", "ca.pem", "-CAkey", "ca.key", "-addext", "subjectAltName=" + hosts.map { "DNS:\($0)" }.joined(separator: ","),
-        ], in: directory)
+        let made = try run(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-config", "openssl.cnf", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", "\(name).key", "-out", "\(name).pem", "-days", "10", "-subj", "/CN=\(hosts[0])",
+                "-CA", "ca.pem", "-CAkey", "ca.key", "-addext", "subjectAltName=" + hosts.map { "DNS:\($0)" }.joined(separator: ","),
+            ], in: directory)
         try #require(made.status == 0, "\(made.output)")
     }
 }

@@ -178,12 +178,16 @@ struct TLSCertificateTests {
         let certificatePEM = Array(try Data(contentsOf: shop.certificate))
         let keyPEM = Array(try Data(contentsOf: shop.key))
         let badCertificate = try #require(throws: YardErrorProbe.self) {
-            try YardErrorProbe.catching { _ = try TLSCertificate(certificatePEM: Array("hello".utf8), privateKeyPEM: keyPEM, source: .files) }
+            try YardErrorProbe.catching {
+                _ = try TLSCertificate(certificatePEM: Array("hello".utf8), privateKeyPEM: keyPEM, source: .files)
+            }
         }
         #expect(badCertificate.message.hasPrefix("certificate: not a PEM certificate"))
         let badKey = try #require(throws: YardErrorProbe.self) {
             // A certificate where the key should be.
-            try YardErrorProbe.catching { _ = try TLSCertificate(certificatePEM: certificatePEM, privateKeyPEM: certificatePEM, source: .files) }
+            try YardErrorProbe.catching {
+                _ = try TLSCertificate(certificatePEM: certificatePEM, privateKeyPEM: certificatePEM, source: .files)
+            }
         }
         #expect(badKey.message.hasPrefix("private key: not a PEM private key"))
     }
@@ -198,7 +202,9 @@ struct TLSCertificateTests {
         #expect(other.message.contains("does not cover www.example.test (its DNS names: shop.example.test)"))
         // Issued for 10 days: a year from now it has expired, and the message says when.
         let expired = try #require(throws: YardErrorProbe.self) {
-            try YardErrorProbe.catching { try certificate.validate(forHost: "shop.example.test", now: Date().addingTimeInterval(365 * 86400)) }
+            try YardErrorProbe.catching {
+                try certificate.validate(forHost: "shop.example.test", now: Date().addingTimeInterval(365 * 86400))
+            }
         }
         let year = Calendar(identifier: .gregorian).component(.year, from: certificate.notValidAfter)
         #expect(expired.message.hasPrefix("certificate: it expired on \(year)-"))
