@@ -21,7 +21,9 @@ struct Status: AsyncParsableCommand {
             for service in status.services where options.service == nil || options.service == service.service.name {
                 print("")
                 print("Service \(service.service.name)")
-                for domain in service.domains { print("  domain    \(domain.url)") }
+                for domain in service.domains {
+                    print("  domain    \(domain.url)\(domain.httpsURL.map { "  \($0)" } ?? "")")
+                }
                 if let live = service.live {
                     print("  live      \(live.id)  \(live.status.rawValue)  \(live.provider ?? "")  since \(Output.time(live.updatedAt))")
                     for replica in live.replicas {

@@ -48,7 +48,7 @@ public actor DomainCertificates: CertificateSource {
         }
         let local = try self.paths(host, .localAuthority)
         if let existing = try? TLSCertificate(certificateFile: local.certificate, privateKeyFile: local.key, source: .localAuthority),
-            existing.notValidAfter.timeIntervalSinceNow > Self.renewalMargin
+            !existing.isDueForRenewal(margin: Self.renewalMargin)
         {
             return existing
         }

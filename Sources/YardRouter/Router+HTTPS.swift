@@ -111,7 +111,7 @@ extension Router {
             promise.fail(HTTPSHandshakeRefusal(reason: "no domain \(host) is routed here"))
             return
         }
-        if let certificate = self.https.certificates.withLockedValue({ $0[host] }) {
+        if let certificate = self.https.certificates.withLockedValue({ $0[host] }), !certificate.isDueForRenewal() {
             promise.succeed(certificate.contextOverride)
             return
         }
@@ -122,7 +122,7 @@ extension Router {
                 let certificate = try await source.certificate(forHost: host)
                 // A certificate installed meanwhile (`replaceCertificate`) wins.
                 let served = https.certificates.withLockedValue { certificates in
-                    if let installed = certificates[host] { return installed }
+                    if let installed = certificates[host], !installed.isDueForRenewal() { return installed }
                     certificates[host] = certificate
                     return certificate
                 }

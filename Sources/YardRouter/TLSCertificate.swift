@@ -116,6 +116,13 @@ public struct TLSCertificate: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether the source should be asked again: a local-authority certificate with less than
+    /// `margin` left (the authority issues a new one). A user's certificate is served until
+    /// they replace it.
+    public func isDueForRenewal(now: Date = Date(), margin: TimeInterval = 30 * 24 * 3600) -> Bool {
+        self.source == .localAuthority && self.notValidAfter.timeIntervalSince(now) < margin
+    }
+
     /// What a handshake applies for this certificate.
     var contextOverride: NIOSSLContextConfigurationOverride {
         var override = NIOSSLContextConfigurationOverride()

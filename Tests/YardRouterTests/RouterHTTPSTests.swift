@@ -121,6 +121,26 @@ struct RouterHTTPSTests {
         }
     }
 
+    @Test func aLocalCertificateCloseToExpiryIsAskedForAgain() async throws {
+        let authority = try TestCertificateAuthority.make()
+        defer { authority.remove() }
+        // Issued for 10 days: inside the 30-day renewal window of local-authority certificates.
+        let files = try authority.issue(["shop.localhost"], file: "shop")
+        let local = try TLSCertificate(certificateFile: files.certificate, privateKeyFile: files.key, source: .localAuthority)
+        #expect(local.isDueForRenewal())
+        let source = StaticCertificateSource(["shop.localhost": local])
+        try await withUpstreams(["shop-1"]) { upstreams in
+            try await withHTTPSRouter(routes: ["shop.localhost": [upstreams[0].upstream]], source: source) { _, _, httpsPort in
+                for _ in 0..<2 {
+                    let exchange = try await httpsRequest(
+                        port: httpsPort, serverName: "shop.localhost", trusting: try authority.certificate)
+                    #expect(exchange.response.status == .ok)
+                }
+                #expect(source.requests == ["shop.localhost", "shop.localhost"])
+            }
+        }
+    }
+
     @Test func plainHTTPCannotClaimHTTPS() async throws {
         let authority = try TestCertificateAuthority.make()
         defer { authority.remove() }
