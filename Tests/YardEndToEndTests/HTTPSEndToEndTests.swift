@@ -96,6 +96,20 @@ struct HTTPSEndToEndTests {
                 let attributes = try FileManager.default.attributesOfItem(atPath: server.dataDirectory.appendingPathComponent(key).path)
                 #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(key)")
             }
+
+            // After a restart: the same authority (already trusted), the user's certificate kept.
+            let authorityBefore = try Data(contentsOf: localCA)
+            await server.stop()
+            try await server.start()
+            #expect(try Data(contentsOf: localCA) == authorityBefore)
+            let userCAFile = userCA.appendingPathComponent("ca.pem").path
+            // The replica comes back from its artifact; then both domains answer over HTTPS.
+            let back = try await server.eventually(host: generated) { status, _ in status == 200 }
+            #expect(back.status == 200)
+            let generatedAgain = try Self.curl(host: generated, port: server.httpsPort, trusting: localCA.path)
+            #expect(generatedAgain.stdout.contains("static fixture page"), "\(generatedAgain.output)")
+            let shopAgain = try Self.curl(host: "shop.example.test", port: server.httpsPort, trusting: userCAFile)
+            #expect(shopAgain.stdout.contains("static fixture page"), "\(shopAgain.output)")
         }
     }
 
