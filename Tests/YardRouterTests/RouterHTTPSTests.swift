@@ -177,6 +177,25 @@ struct TLSCertificateTests {
         #expect(!"\(certificate)".contains("PRIVATE"))
     }
 
+    @Test func anRSACertificateServesAHandshake() async throws {
+        let authority = try TestCertificateAuthority.make()
+        defer { authority.remove() }
+        let files = try authority.issue(["rsa.localhost"], file: "rsa", rsa: true)
+        let certificate = try TLSCertificate(certificateFile: files.certificate, privateKeyFile: files.key, source: .files)
+        try certificate.validate(forHost: "rsa.localhost")
+        let source = StaticCertificateSource(["rsa.localhost": certificate])
+        try await withUpstreams(["rsa-1"]) { upstreams in
+            var configuration = Router.Configuration(host: "127.0.0.1", port: 0)
+            configuration.https = .init(port: 0, certificates: source)
+            try await withRouter(routes: ["rsa.localhost": [upstreams[0].upstream]], configuration: configuration) { router, _ in
+                let httpsPort = try #require(try await router.boundHTTPSPort())
+                let exchange = try await httpsRequest(port: httpsPort, serverName: "rsa.localhost", trusting: try authority.certificate)
+                #expect(exchange.peerDNSNames == ["rsa.localhost"])
+                #expect(exchange.response.upstreamName == "rsa-1")
+            }
+        }
+    }
+
     @Test func aKeyOfAnotherCertificateIsRejected() throws {
         let authority = try TestCertificateAuthority.make()
         defer { authority.remove() }

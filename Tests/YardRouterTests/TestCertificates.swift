@@ -26,13 +26,15 @@ struct TestCertificateAuthority {
     }
 
     /// Issues a certificate for `names` (DNS SANs); returns the PEM files (certificate, key).
-    func issue(_ names: [String], file: String) throws -> (certificate: URL, key: URL) {
-        try self.openssl([
-            "req", "-x509", "-config", "openssl.cnf", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", "\(file).key", "-out", "\(file).pem", "-days", "10", "-subj", "/CN=\(names[0])",
-            "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-addext", "subjectAltName=" + names.map { "DNS:\($0)" }.joined(separator: ","),
-        ])
+    func issue(_ names: [String], file: String, rsa: Bool = false) throws -> (certificate: URL, key: URL) {
+        let key = rsa ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        try self.openssl(
+            ["req", "-x509", "-config", "openssl.cnf"] + key + [
+                "-nodes",
+                "-keyout", "\(file).key", "-out", "\(file).pem", "-days", "10", "-subj", "/CN=\(names[0])",
+                "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-addext", "subjectAltName=" + names.map { "DNS:\($0)" }.joined(separator: ","),
+            ])
         return (self.directory.appendingPathComponent("\(file).pem"), self.directory.appendingPathComponent("\(file).key"))
     }
 
