@@ -52,6 +52,14 @@ struct APIRoutes: Sendable {
         }
 
         let service = v1.group("projects/:project/environments/:environment/services/:service")
+        service.get("cron-runs") { _, context in
+            let (_, environment, service) = try serviceScope(context)
+            let runs = try await orchestrator.cronRuns(serviceID: service.id, environmentID: environment.id)
+            return try json(runs.map {
+                CronRunView(id: $0.id, deploymentID: $0.deploymentID, scheduledAt: $0.scheduledAt, startedAt: $0.startedAt,
+                            endedAt: $0.endedAt, status: $0.status, exitCode: $0.exitCode, reason: $0.reason)
+            })
+        }
         service.get("deployments") { _, context in
             let (_, environment, service) = try serviceScope(context)
             var views: [DeploymentView] = []

@@ -68,6 +68,44 @@ enum OpenAPIDocument {
         ],
         "type": "object"
       },
+      "CronRun": {
+        "properties": {
+          "deploymentID": {
+            "type": "string"
+          },
+          "endedAt": {
+            "format": "date-time",
+            "nullable": true,
+            "type": "string"
+          },
+          "exitCode": {
+            "nullable": true,
+            "type": "integer"
+          },
+          "id": {
+            "type": "string"
+          },
+          "reason": {
+            "nullable": true,
+            "type": "string"
+          },
+          "scheduledAt": {
+            "description": "the minute the schedule named (UTC)",
+            "format": "date-time",
+            "type": "string"
+          },
+          "startedAt": {
+            "format": "date-time",
+            "nullable": true,
+            "type": "string"
+          },
+          "status": {
+            "enum": ["RUNNING", "SUCCEEDED", "FAILED", "SKIPPED", "INTERRUPTED"],
+            "type": "string"
+          }
+        },
+        "type": "object"
+      },
       "Deployment": {
         "properties": {
           "artifactKey": {
@@ -1112,6 +1150,65 @@ enum OpenAPIDocument {
           }
         },
         "summary": "Upload a .tar.gz whose root railpack.json has a `services` map and deploy every service of it (missing services are created with the entry's root directory)"
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/cron-runs": {
+      "get": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "items": {
+                    "$ref": "#/components/schemas/CronRun"
+                  },
+                  "type": "array"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "A cron service's recent runs (and skipped runs), newest first"
       }
     },
     "/v1/projects/{project}/environments/{environment}/services/{service}/deployments": {

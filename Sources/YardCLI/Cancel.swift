@@ -124,3 +124,29 @@ struct Deployments: AsyncParsableCommand {
         }
     }
 }
+
+/// `yard runs`: a cron service's runs, with the skipped ones.
+struct Runs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List a cron service's recent runs, newest first: when each was due, how it ended, its exit code.")
+
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let runs = try await options.client().cronRuns(try options.serviceScope())
+            if options.json { try Output.json(runs); return }
+            if runs.isEmpty { print("No runs yet: a service with a cronSchedule runs its start command on that schedule (UTC).") }
+            for run in runs {
+                var line = "\(run.id)  due \(Output.time(run.scheduledAt))  \(run.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0))"
+                if let code = run.exitCode { line += "  exit \(code)" }
+                if let started = run.startedAt, let ended = run.endedAt {
+                    line += String(format: "  %.1f s", ended.timeIntervalSince(started))
+                }
+                if let reason = run.reason { line += "  \(reason)" }
+                print(line)
+            }
+            if !runs.isEmpty { print("Their output is in the deploy log: yard logs") }
+        }
+    }
+}

@@ -68,6 +68,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A service with sleepApplication sleeps after this long without a request, e.g. 10m.")
     var sleepAfter = "10m"
 
+    @Option(help: .hidden)
+    var cronTimeScale: Double = 1
+
     @Option(help: "The largest request body the router forwards, e.g. 100M; larger ones get 413.")
     var maxBodySize = "100M"
 
@@ -94,6 +97,7 @@ struct Serve: AsyncParsableCommand {
         guard artifactRetention >= 1 else {
             throw ValidationError("--artifact-retention must be at least 1: the live deployment's artifact is always needed")
         }
+        guard cronTimeScale >= 1 else { throw ValidationError("--cron-time-scale must be at least 1") }
         if let buildCpus, buildCpus <= 0 {
             throw ValidationError("--build-cpus must be more than 0, e.g. 1.5")
         }
@@ -136,6 +140,13 @@ struct Serve: AsyncParsableCommand {
             configuration.artifactRetention = artifactRetention
             configuration.buildTimeout = try DurationText.parse(buildTimeout)
             configuration.sleepAfter = try DurationText.parse(sleepAfter)
+            if cronTimeScale > 1 {
+                // For tests only: cron schedules read a clock that runs this many times
+                // faster than real time, so `* * * * *` fires every 60/scale seconds.
+                let start = Date()
+                let scale = cronTimeScale
+                configuration.cronClock = { start.addingTimeInterval(Date().timeIntervalSince(start) * scale) }
+            }
             configuration.sleepCheckInterval = min(.seconds(5), configuration.sleepAfter / 4)
             configuration.buildLimits.memoryBytes = try ByteSize.parse(buildMemory)
             if let buildCpus { configuration.buildLimits.cpus = buildCpus }

@@ -65,6 +65,8 @@ public struct YardAPIClient: Sendable {
     }
 
     public func deployments(_ scope: Scope) async throws -> [DeploymentView] { try await get("\(scope.path)/deployments") }
+    /// A cron service's recent runs, newest first.
+    public func cronRuns(_ scope: Scope) async throws -> [CronRunView] { try await get("\(scope.path)/cron-runs") }
     public func deployment(id: String) async throws -> DeploymentView { try await get("deployments/\(id.pathEscaped)") }
     public func redeploy(_ scope: Scope, noCache: Bool = false) async throws -> DeploymentView {
         try await send(.POST, "\(scope.path)/redeploy" + (noCache ? "?noCache=true" : ""), body: Empty?.none)

@@ -45,6 +45,9 @@ public actor Orchestrator: Service {
         public var sleepAfter: Duration = .seconds(10 * 60)
         /// How often idle services are looked for.
         public var sleepCheckInterval: Duration = .seconds(5)
+        /// The time cron schedules are read against. Tests run it faster than real time
+        /// (`yard serve --cron-time-scale`, hidden): the one fake clock of the platform.
+        public var cronClock: @Sendable () -> Date = { Date() }
         /// Where the sandbox shows the app to build steps and replicas, as on Railway.
         public static let sandboxAppPath = "/app"
 
@@ -82,7 +85,7 @@ public actor Orchestrator: Service {
         var status: ReplicaStatus
     }
 
-    private struct ServiceKey: Hashable {
+    struct ServiceKey: Hashable {
         var serviceID: String
         var environmentID: String
     }
@@ -109,7 +112,7 @@ public actor Orchestrator: Service {
     private var pipelineTasks: [String: Task<Void, Never>] = [:]
     /// Why a pipeline was stopped: the cancel request or the timeout.
     private var stopReasons: [String: (status: DeploymentStatus, reason: String)] = [:]
-    private var live: [ServiceKey: String] = [:]
+    var live: [ServiceKey: String] = [:]
     private var queues: [ServiceKey: [Job]] = [:]
     private var busy: Set<ServiceKey> = []
     /// When a sleeping service last woke (its idle time counts from then at the latest).
@@ -117,6 +120,8 @@ public actor Orchestrator: Service {
     /// Services whose wake-up is queued or running.
     private var waking: Set<ServiceKey> = []
     private var routerPort = 0
+    /// Cron services' next runs and running processes.
+    var cron = CronState()
     /// The router's HTTPS port; nil when HTTPS is off.
     var httpsPort: Int?
     /// Domains' HTTPS certificates; nil when HTTPS is off.
@@ -194,6 +199,7 @@ public actor Orchestrator: Service {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.consumeSupervisorEvents() }
                 group.addTask { await self.watchIdleServices() }
+                group.addTask { await self.watchCronServices() }
                 for await (key, job) in jobs {
                     group.addTask { await self.execute(job, key: key) }
                 }
@@ -205,6 +211,7 @@ public actor Orchestrator: Service {
         }
         // Shutdown: stop every replica; their deployments stay SUCCESS and come back at
         // the next start.
+        await stopCronRuns(gracePeriod: .seconds(5))
         await supervisor.stopAll(gracePeriod: .seconds(5))
         await network?.removeAll()
     }
@@ -598,7 +605,9 @@ public actor Orchestrator: Service {
                 log(.system, "warning: \(warning)")
             }
 
-            let domain = try ensureGeneratedDomain(service: service, project: project, environmentID: key.environmentID)
+            // Cron services take no public domain.
+            let isCron = config.deploy.cronSchedule != nil
+            let domain = isCron ? nil : try ensureGeneratedDomain(service: service, project: project, environmentID: key.environmentID)
             let railway = railwayVariables(project: project, environment: environment, service: service, deploymentID: id, domain: domain)
             let resolved = try resolveReferences(
                 in: plainVariables, service: service, environmentID: key.environmentID, railway: railway)
@@ -840,6 +849,13 @@ public actor Orchestrator: Service {
         variables: [String: String]
     ) async throws -> [String] {
         var started: [String] = []
+        if let schedule = settings.cronSchedule {
+            // A cron service is not kept running: its start command runs on schedule.
+            logs.append(deploymentID: deployment.id, kind: .deploy, stream: .system,
+                        message: "cron service: `\(result.startCommand)` runs on the schedule \(schedule) (UTC); no replica is kept running"
+                            + " and there is no health check")
+            return []
+        }
         do {
             let service = try store.service(id: deployment.serviceID)
             let limits = (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits()
@@ -1229,10 +1245,9 @@ public actor Orchestrator: Service {
 
     /// Railway's variables that act as settings.
     private func railwayVariables(
-        project: ProjectRecord, environment: EnvironmentRecord, service: ServiceRecord, deploymentID: String, domain: String
+        project: ProjectRecord, environment: EnvironmentRecord, service: ServiceRecord, deploymentID: String, domain: String?
     ) -> [String: String] {
-        [
-            "RAILWAY_PUBLIC_DOMAIN": domain,
+        var variables = [
             "RAILWAY_PROJECT_NAME": project.name,
             "RAILWAY_PROJECT_ID": project.id,
             "RAILWAY_ENVIRONMENT_NAME": environment.name,
@@ -1242,6 +1257,8 @@ public actor Orchestrator: Service {
             "RAILWAY_DEPLOYMENT_ID": deploymentID,
             "RAILWAY_PRIVATE_DOMAIN": "\(service.name).railway.internal",
         ]
+        if let domain { variables["RAILWAY_PUBLIC_DOMAIN"] = domain }
+        return variables
     }
 
     /// The generated domain `<service>-<project>.<base-domain>` (`<service>-<project>-<env>`
@@ -1268,6 +1285,9 @@ public actor Orchestrator: Service {
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." }) else {
             throw YardError(.invalidInput, "'\(hostname)' is not a valid hostname")
         }
+        if let id = live[ServiceKey(serviceID: serviceID, environmentID: environmentID)], cronSchedule(ofDeployment: id) != nil {
+            throw YardError(.conflict, "this is a cron service: it runs on its schedule and takes no domain")
+        }
         let domain = DomainRecord(hostname: name, serviceID: serviceID, environmentID: environmentID,
                                   targetPort: targetPort, generated: false, createdAt: Date())
         let checked = try certificate.map { try checkedCertificate($0, forHost: name) }
@@ -1284,6 +1304,7 @@ public actor Orchestrator: Service {
     /// After a stop or a crash of the platform: builds that were under way are FAILED with
     /// the reason; deployments that were live get fresh replicas from their artifact.
     private func recover() throws {
+        try store.interruptRunningCronRuns(reason: "interrupted: yard serve stopped while it ran")
         for deployment in try store.deployments(withStatus: [.queued, .waiting, .initializing, .building, .deploying]) {
             killLeftovers(of: deployment.id)
             BuildProcessRecorder.killLeftovers(recordedIn: buildPidsFile(deployment.id), deploymentID: deployment.id)

@@ -364,3 +364,43 @@ public struct ServiceSettingsChange: Codable, Sendable, Equatable {
         return parts.isEmpty ? nil : parts.joined(separator: "/")
     }
 }
+
+/// How a cron run went.
+public enum CronRunStatus: String, Codable, Sendable, CaseIterable {
+    /// Its process is running now.
+    case running = "RUNNING"
+    /// It exited with code 0.
+    case succeeded = "SUCCEEDED"
+    /// It exited with another code, was killed, or could not start.
+    case failed = "FAILED"
+    /// It was due while the previous run was still running, and did not start.
+    case skipped = "SKIPPED"
+    /// `yard serve` stopped while it ran.
+    case interrupted = "INTERRUPTED"
+}
+
+/// One run of a cron service (`yard runs`).
+public struct CronRunView: Codable, Sendable, Equatable {
+    public var id: String
+    public var deploymentID: String
+    public var scheduledAt: Date
+    public var startedAt: Date?
+    public var endedAt: Date?
+    public var status: CronRunStatus
+    public var exitCode: Int?
+    public var reason: String?
+
+    public init(
+        id: String, deploymentID: String, scheduledAt: Date, startedAt: Date?, endedAt: Date?, status: CronRunStatus, exitCode: Int?,
+        reason: String?
+    ) {
+        self.id = id
+        self.deploymentID = deploymentID
+        self.scheduledAt = scheduledAt
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.status = status
+        self.exitCode = exitCode
+        self.reason = reason
+    }
+}

@@ -128,6 +128,25 @@ enum Migrations {
             // NULL: the config file's `sleepApplication` decides.
             try db.execute(sql: "ALTER TABLE service ADD COLUMN sleep_application INTEGER;")
         }
+        migrator.registerMigration("005_cron_runs") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE cron_run (
+                        id TEXT PRIMARY KEY,
+                        deployment_id TEXT NOT NULL REFERENCES deployment(id) ON DELETE CASCADE,
+                        service_id TEXT NOT NULL REFERENCES service(id) ON DELETE CASCADE,
+                        environment_id TEXT NOT NULL REFERENCES environment(id) ON DELETE CASCADE,
+                        scheduled_at DATETIME NOT NULL,
+                        started_at DATETIME,
+                        ended_at DATETIME,
+                        status TEXT NOT NULL,
+                        exit_code INTEGER,
+                        reason TEXT
+                    );
+                    CREATE INDEX cron_run_by_service ON cron_run (service_id, environment_id, scheduled_at);
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -320,3 +320,47 @@ public struct VolumeRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
         case createdAt = "created_at"
     }
 }
+
+/// One run of a cron service's start command, or a run that was due and skipped.
+public struct CronRunRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "cron_run"
+    public var id: String
+    public var deploymentID: String
+    public var serviceID: String
+    public var environmentID: String
+    /// The minute the schedule named.
+    public var scheduledAt: Date
+    public var startedAt: Date?
+    public var endedAt: Date?
+    public var status: CronRunStatus
+    public var exitCode: Int?
+    /// Why it was skipped, failed or interrupted.
+    public var reason: String?
+
+    public init(
+        id: String, deploymentID: String, serviceID: String, environmentID: String, scheduledAt: Date, startedAt: Date? = nil,
+        endedAt: Date? = nil, status: CronRunStatus, exitCode: Int? = nil, reason: String? = nil
+    ) {
+        self.id = id
+        self.deploymentID = deploymentID
+        self.serviceID = serviceID
+        self.environmentID = environmentID
+        self.scheduledAt = scheduledAt
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.status = status
+        self.exitCode = exitCode
+        self.reason = reason
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, status, reason
+        case deploymentID = "deployment_id"
+        case serviceID = "service_id"
+        case environmentID = "environment_id"
+        case scheduledAt = "scheduled_at"
+        case startedAt = "started_at"
+        case endedAt = "ended_at"
+        case exitCode = "exit_code"
+    }
+}

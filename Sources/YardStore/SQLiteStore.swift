@@ -302,6 +302,34 @@ public final class SQLiteStore: Sendable {
         }
     }
 
+    // MARK: Cron runs
+
+    public func saveCronRun(_ run: CronRunRecord) throws {
+        try write { db in try run.save(db) }
+    }
+
+    /// A service's cron runs, newest first.
+    public func cronRuns(serviceID: String, environmentID: String, limit: Int = 50) throws -> [CronRunRecord] {
+        try pool.read { db in
+            try CronRunRecord
+                .filter(Column("service_id") == serviceID && Column("environment_id") == environmentID)
+                .order(Column("scheduled_at").desc, Column("id").desc)
+                .limit(limit)
+                .fetchAll(db)
+        }
+    }
+
+    /// Runs a stopped `yard serve` left RUNNING end INTERRUPTED; returns how many.
+    @discardableResult
+    public func interruptRunningCronRuns(reason: String) throws -> Int {
+        try write { db in
+            try db.execute(
+                sql: "UPDATE cron_run SET status = ?, reason = ?, ended_at = ? WHERE status = ?",
+                arguments: [CronRunStatus.interrupted.rawValue, reason, Date(), CronRunStatus.running.rawValue])
+            return db.changesCount
+        }
+    }
+
     // MARK: Networks and volumes
 
     /// The subnet index of an environment's private network, allocated (lowest free, from 1)
