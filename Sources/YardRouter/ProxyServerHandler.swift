@@ -16,6 +16,9 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private let tunnels: Tunnels
+    private let accessLog: AccessLog
+    /// The access log fields of the request in flight.
+    private var access: AccessLogRecord?
 
     private var stateMachine: ProxyConnectionStateMachine
     private let hold: Hold
@@ -50,6 +53,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         headTimer: RequestHeadTimeoutHandler,
         hold: Hold,
         tunnels: Tunnels,
+        accessLog: AccessLog,
         eject: @escaping @Sendable (Upstream) -> Void,
         logger: Logger,
         selectRoute: @escaping @Sendable (String) -> RouteSelection
@@ -58,6 +62,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             maxRequestBodyBytes: maxRequestBodyBytes, holdsRequests: hold.timeout > .zero)
         self.hold = hold
         self.tunnels = tunnels
+        self.accessLog = accessLog
         self.eject = eject
         self.headTimer = headTimer
         self.pool = pool
@@ -89,6 +94,9 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch Self.unwrapInboundIn(data) {
         case .head(let head):
             self.headTimer.headReceived()
+            if case .idle = self.stateMachine.state {
+                self.access = AccessLogRecord(head: head)
+            }
             let selection = head.headers.first(name: "host").map(self.selectRoute)
             let action = self.stateMachine.requestHeadReceived(
                 head,
@@ -97,6 +105,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             )
             self.run(action)
         case .body(let buffer):
+            self.access?.bytesIn += buffer.readableBytes
             self.run(self.stateMachine.requestBodyReceived(buffer))
         case .end(let trailers):
             self.run(self.stateMachine.requestEndReceived(trailers: trailers))
@@ -121,6 +130,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.emitAccessLog()
         self.stopHolding()
         self.idleTimer?.cancel()
         self.idleTimer = nil
@@ -241,6 +251,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .send(let parts):
             guard let connection else { preconditionFailure("send without a connection") }
             self.upstream = connection
+            self.access?.replicaID = connection.upstream.replicaID
             connection.handler.receiver = self
             self.resumeClientReads()
             connection.handler.send(parts)
@@ -302,9 +313,12 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func respond(_ response: LocalResponse) {
         guard let context else { return }
         self.resumeClientReads()
+        self.access?.status = Int(response.status.code)
+        self.access?.replicaID = nil
         context.write(Self.wrapOutboundOut(.head(response.head)), promise: nil)
         if !response.omitBody {
             let body = context.channel.allocator.buffer(string: response.body)
+            self.access?.bytesOut += body.readableBytes
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }
         self.writeEnd(nil, closeAfter: response.closeConnection)
@@ -314,6 +328,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// next pipelined request (re-entering this handler).
     private func writeEnd(_ trailers: HTTPHeaders?, closeAfter: Bool) {
         guard let context else { return }
+        self.emitAccessLog()
         let written = context.writeAndFlush(Self.wrapOutboundOut(.end(trailers)))
         if closeAfter {
             let loopBoundContext = context.loopBound
@@ -321,6 +336,13 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
                 loopBoundContext.value.close(promise: nil)
             }
         }
+    }
+
+    /// Hands the finished request's access log entry over, once.
+    private func emitAccessLog() {
+        guard let access = self.access else { return }
+        self.access = nil
+        self.accessLog.record(access.entry())
     }
 
     /// Runs the idle timer exactly while no request is in flight.
@@ -414,8 +436,11 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
         case .sendHead(let head):
             // Streaming the body may take as long as it takes.
             self.cancelResponseHeadTimer()
+            self.access?.status = Int(head.status.code)
+            self.access?.replicaID = self.upstream?.upstream.replicaID
             context.write(Self.wrapOutboundOut(.head(head)), promise: nil)
         case .sendBody(let buffer):
+            self.access?.bytesOut += buffer.readableBytes
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             if !context.channel.isWritable, let upstream {
                 Self.setAutoRead(upstream.channel, false)
@@ -436,6 +461,9 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
                 context.close(promise: nil)
                 return
             }
+            self.access?.status = Int(head.status.code)
+            self.access?.replicaID = upstream.upstream.replicaID
+            self.emitAccessLog()
             let clientSide = TunnelHandler(tracksWebSocketFrames: false)
             let replicaSide = TunnelHandler(tracksWebSocketFrames: websocket)
             clientSide.partner = replicaSide

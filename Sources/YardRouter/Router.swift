@@ -96,6 +96,7 @@ public final class Router: Service, Sendable {
     private let pools = NIOLockedValueBox([ObjectIdentifier: UpstreamConnectionPool]())
     private let held = HeldRequests()
     private let tunnels = Tunnels()
+    private let accessLog = AccessLog()
 
     /// Creates a router that serves on the shared NIO event loops.
     public convenience init(configuration: Configuration, logger: Logger) {
@@ -126,6 +127,13 @@ public final class Router: Service, Sendable {
     /// from the event loop that holds it: the platform wakes sleeping services with it.
     public func onHeldRequest(_ observer: @escaping @Sendable (String) -> Void) {
         self.held.observe(observer)
+    }
+
+    /// Calls `observer` with the access log entry of every request once its response ended
+    /// (or its connection closed), from the event loop that served it: return at once.
+    /// Requests the router answered itself are included, with no replica.
+    public func onAccessLog(_ observer: @escaping @Sendable (AccessLogEntry) -> Void) {
+        self.accessLog.observe(observer)
     }
 
     /// How long ago `host` last got a request (any request that reached routing), nil if
@@ -313,6 +321,7 @@ public final class Router: Service, Sendable {
                     headTimer: headTimer,
                     hold: ProxyServerHandler.Hold(requests: self.held, timeout: configuration.holdTimeout),
                     tunnels: self.tunnels,
+                    accessLog: self.accessLog,
                     eject: { upstream in
                         selector.withLockedValue { $0.eject(upstream, until: .now() + ejectionPeriod) }
                     },

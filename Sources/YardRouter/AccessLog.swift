@@ -1,0 +1,105 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+
+/// One request the router answered, as its access log records it. Never holds headers
+/// (so no `Authorization` or `Cookie`) and never the query string, where tokens travel.
+public struct AccessLogEntry: Sendable, Equatable {
+    /// When the request head arrived.
+    public var timestamp: Date
+    /// The `Host` header, normalized (`-` when the request had none).
+    public var host: String
+    public var method: String
+    /// The request target without its query string (and at most `maxPathLength` characters).
+    public var path: String
+    /// The status sent to the client; 499 when the client closed the connection before a
+    /// response started.
+    public var status: Int
+    /// From the request head's arrival to the response's end (or the connection's close).
+    public var duration: Duration
+    /// The replica the request went to; nil when the router answered itself (404, 502,
+    /// 503, 400…), even after a replica failed to answer.
+    public var replicaID: String?
+    /// Request body bytes received from the client.
+    public var bytesIn: Int
+    /// Response body bytes sent to the client.
+    public var bytesOut: Int
+
+    public static let maxPathLength = 2048
+    /// The status logged for a request whose client went away before any response.
+    public static let clientClosedStatus = 499
+
+    public init(
+        timestamp: Date, host: String, method: String, path: String, status: Int, duration: Duration,
+        replicaID: String?, bytesIn: Int, bytesOut: Int
+    ) {
+        self.timestamp = timestamp
+        self.host = host
+        self.method = method
+        self.path = path
+        self.status = status
+        self.duration = duration
+        self.replicaID = replicaID
+        self.bytesIn = bytesIn
+        self.bytesOut = bytesOut
+    }
+
+    /// The path of a request target: the query string and fragment dropped, long ones cut.
+    static func path(ofTarget uri: String) -> String {
+        let end = uri.firstIndex { $0 == "?" || $0 == "#" } ?? uri.endIndex
+        let path = uri[..<end]
+        return path.count > Self.maxPathLength ? String(path.prefix(Self.maxPathLength)) : String(path)
+    }
+}
+
+/// Where the router's access log entries go: one observer, set by the platform. Entries are
+/// handed over on the event loop that served the request, so the observer must return at
+/// once (buffer and write elsewhere).
+final class AccessLog: Sendable {
+    private let observer = NIOLockedValueBox<(@Sendable (AccessLogEntry) -> Void)?>(nil)
+
+    func observe(_ observer: @escaping @Sendable (AccessLogEntry) -> Void) {
+        self.observer.withLockedValue { $0 = observer }
+    }
+
+    func record(_ entry: AccessLogEntry) {
+        self.observer.withLockedValue { $0 }?(entry)
+    }
+}
+
+/// The access log fields of the request in flight on one client connection, filled in by
+/// the proxy handler as the exchange goes and emitted once at its end.
+struct AccessLogRecord {
+    var timestamp: Date
+    var started: NIODeadline
+    var host: String
+    var method: String
+    var path: String
+    var status: Int?
+    var replicaID: String?
+    var bytesIn = 0
+    var bytesOut = 0
+
+    init(head: HTTPRequestHead, now: NIODeadline = .now()) {
+        self.timestamp = Date()
+        self.started = now
+        self.host = head.headers.first(name: "host").map { RouteTable.normalizedHost($0) } ?? "-"
+        self.method = head.method.rawValue
+        self.path = AccessLogEntry.path(ofTarget: head.uri)
+    }
+
+    func entry(now: NIODeadline = .now()) -> AccessLogEntry {
+        AccessLogEntry(
+            timestamp: self.timestamp,
+            host: self.host.isEmpty ? "-" : self.host,
+            method: self.method,
+            path: self.path,
+            status: self.status ?? AccessLogEntry.clientClosedStatus,
+            duration: .nanoseconds((now - self.started).nanoseconds),
+            replicaID: self.replicaID,
+            bytesIn: self.bytesIn,
+            bytesOut: self.bytesOut
+        )
+    }
+}
