@@ -1,3 +1,4 @@
+import Logging
 import Testing
 
 @testable import YardRouter
@@ -56,5 +57,82 @@ struct RouteTableTests {
         #expect(selector.select(host: "web.localhost") == .upstreams([c]))
         selector.replaceTable(RouteTable(routes: [:]))
         #expect(selector.select(host: "web.localhost") == .unknownHost("web.localhost"))
+    }
+}
+
+@Suite("Large route tables and atomic updates", .timeLimit(.minutes(2)))
+struct LargeRouteTableTests {
+    static let hostCount = 10_000
+
+    /// Host i goes to `ports[(i + shift) % ports.count]`.
+    static func table(ports: [Int], shift: Int, hosts: Int = hostCount) -> RouteTable {
+        var routes: [String: [Upstream]] = [:]
+        for index in 0..<hosts {
+            let port = ports[(index + shift) % ports.count]
+            routes["Host-\(index).Example.test"] = [Upstream(host: "127.0.0.1", port: port, replicaID: "r\(port)")]
+        }
+        return RouteTable(routes: routes)
+    }
+
+    @Test func looksUpEveryHostOfATenThousandHostTable() {
+        let table = Self.table(ports: [1, 2, 3], shift: 0)
+        #expect(table.hosts.count == Self.hostCount)
+        for index in 0..<Self.hostCount {
+            #expect(table.upstreams(forHost: "host-\(index).example.TEST:443")?.map(\.port) == [[1, 2, 3][index % 3]])
+        }
+        #expect(table.upstreams(forHost: "host-\(Self.hostCount).example.test") == nil)
+    }
+
+    @Test func routesRequestsAcrossATenThousandHostTableAndSwapsItWhole() async throws {
+        try await withUpstreams(["even", "odd"]) { upstreams in
+            let ports = upstreams.map(\.port)
+            try await withRouter(routes: [:]) { router, port in
+                router.updateRoutes(Self.table(ports: ports, shift: 0))
+                let sample = (0..<150).map { _ in Int.random(in: 0..<Self.hostCount) } + [0, Self.hostCount - 1]
+                try await TestConnection.with(port: port) { connection in
+                    for index in sample {
+                        let response = try await connection.request(host: "HOST-\(index).example.test")
+                        #expect(response.upstreamName == (index.isMultiple(of: 2) ? "even" : "odd"), "host-\(index)")
+                    }
+                    // Once updateRoutes returns, every request sees the new table, none the old.
+                    router.updateRoutes(Self.table(ports: ports, shift: 1))
+                    for index in sample {
+                        let response = try await connection.request(host: "host-\(index).example.test")
+                        #expect(response.upstreamName == (index.isMultiple(of: 2) ? "odd" : "even"), "host-\(index)")
+                    }
+                    router.updateRoutes(RouteTable(routes: ["only.example.test": [upstreams[0].upstream]]))
+                    #expect(try await connection.request(host: "host-0.example.test").status == .notFound)
+                    #expect(try await connection.request(host: "only.example.test").upstreamName == "even")
+                }
+            }
+        }
+    }
+
+    @Test func concurrentReadersNeverSeeAMixOfTwoTables() async throws {
+        let router = Router(configuration: .init(host: "127.0.0.1", port: 0), logger: .init(label: "test"))
+        let first = Self.table(ports: [1], shift: 0, hosts: 2_000)
+        let second = Self.table(ports: [2], shift: 0, hosts: 2_000)
+        router.updateRoutes(first)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for round in 0..<200 {
+                    router.updateRoutes(round.isMultiple(of: 2) ? second : first)
+                    await Task.yield()
+                }
+            }
+            for _ in 0..<2 {
+                group.addTask {
+                    for _ in 0..<200 {
+                        let snapshot = router.routes
+                        let ports = Set(snapshot.hosts.flatMap { snapshot.upstreams(forHost: $0) ?? [] }.map(\.port))
+                        #expect(ports.count == 1, "a table with replicas of both tables: \(ports)")
+                        #expect(snapshot.hosts.count == 2_000)
+                        await Task.yield()
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(router.routes == first)
     }
 }
