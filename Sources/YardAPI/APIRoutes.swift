@@ -162,6 +162,12 @@ struct APIRoutes: Sendable {
                                                  hostname: body.hostname, targetPort: body.targetPort, certificate: upload)
             return try json(try await domainViews(serviceID: service.id, environmentID: environment.id), status: .created)
         }
+        service.delete("domains/:hostname") { _, context in
+            let (_, environment, service) = try serviceScope(context)
+            try await orchestrator.removeDomain(serviceID: service.id, environmentID: environment.id,
+                                                hostname: try context.parameters.require("hostname"))
+            return try json(try await domainViews(serviceID: service.id, environmentID: environment.id))
+        }
 
         v1.post("projects/:project/environments/:environment/deployments") { request, context in
             let (project, environment) = try scope(context)

@@ -108,6 +108,10 @@ public struct YardAPIClient: Sendable {
             body: DomainRequest(hostname: hostname, targetPort: targetPort, certificate: certificate, privateKey: privateKey)
         )
     }
+    /// Removes a domain of the service; returns the domains left.
+    public func removeDomain(_ scope: Scope, hostname: String) async throws -> [DomainView] {
+        try await send(.DELETE, "\(scope.path)/domains/\(hostname.pathEscaped)", body: Empty?.none)
+    }
 
     /// Reads a deployment's log; with `follow`, calls `onLine` for each new line until the log closes.
     public func logs(deploymentID: String, kind: LogKind, follow: Bool, onLine: @escaping @Sendable (LogLine) async throws -> Void) async throws {

@@ -1175,18 +1175,23 @@ public actor Orchestrator: Service {
     // MARK: Routing
 
     /// Rebuilds the whole route table from the domains and the running replicas, and swaps it in.
+    /// A domain with a target port goes to that port of each replica's own address (sandbox
+    /// runtime); without one, to each replica's `PORT`.
     private func updateRoutes() {
         guard let domains = try? store.allDomains() else { return }
         var routes: [String: [Upstream]] = [:]
         for domain in domains {
             let key = ServiceKey(serviceID: domain.serviceID, environmentID: domain.environmentID)
+            let hostname = RouteTable.normalizedHost(domain.hostname)
+            // Plain replicas share the host's ports; such a domain stays unrouted (see recover()).
+            if domain.targetPort != nil && network == nil { continue }
             let upstreams = live[key].map { deploymentID in
                 replicas.values
                     .filter { $0.deploymentID == deploymentID && $0.status == .running }
                     .sorted { $0.id < $1.id }
-                    .map { Upstream(host: $0.address, port: $0.port, replicaID: $0.id) }
+                    .map { Upstream(host: $0.address, port: domain.targetPort ?? $0.port, replicaID: $0.id) }
             } ?? []
-            routes[domain.hostname.lowercased()] = upstreams
+            routes[hostname] = upstreams
         }
         router.updateRoutes(RouteTable(routes: routes))
     }
@@ -1274,7 +1279,7 @@ public actor Orchestrator: Service {
         return hostname
     }
 
-    /// Adds a custom domain and routes it at once.
+    /// Adds a custom domain (or changes its target port) and routes it at once.
     /// With `certificate`, HTTPS for it uses that certificate from the next handshake on
     /// (replacing any before); without, the local authority's.
     public func addDomain(
@@ -1288,6 +1293,17 @@ public actor Orchestrator: Service {
         if let id = live[ServiceKey(serviceID: serviceID, environmentID: environmentID)], cronSchedule(ofDeployment: id) != nil {
             throw YardError(.conflict, "this is a cron service: it runs on its schedule and takes no domain")
         }
+        if let targetPort {
+            guard (1...65535).contains(targetPort) else {
+                throw YardError(.invalidInput, "target port \(targetPort) of \(name) is not a TCP port (1-65535)")
+            }
+            guard network != nil else {
+                throw YardError(
+                    .invalidInput,
+                    "target port \(targetPort) for \(name) needs the sandbox runtime, where each replica has its own address; with plain processes replicas share the host's ports, so domains go to each replica's PORT: add \(name) without a port, or run `yard serve --runtime sandbox`"
+                )
+            }
+        }
         let domain = DomainRecord(hostname: name, serviceID: serviceID, environmentID: environmentID,
                                   targetPort: targetPort, generated: false, createdAt: Date())
         let checked = try certificate.map { try checkedCertificate($0, forHost: name) }
@@ -1297,6 +1313,16 @@ public actor Orchestrator: Service {
         }
         updateRoutes()
         return domain
+    }
+
+    /// Removes a domain of the service; requests for it get 404 from now on.
+    public func removeDomain(serviceID: String, environmentID: String, hostname: String) throws {
+        let name = RouteTable.normalizedHost(hostname)
+        guard try store.domains(serviceID: serviceID, environmentID: environmentID).contains(where: { $0.hostname == name }) else {
+            throw YardError(.notFound, "the service has no domain \(name); `yard domain list` shows its domains")
+        }
+        try store.removeDomain(hostname: name, serviceID: serviceID)
+        updateRoutes()
     }
 
     // MARK: Recovery
@@ -1315,6 +1341,13 @@ public actor Orchestrator: Service {
         for deployment in try store.deployments(withStatus: [.removing]) {
             killLeftovers(of: deployment.id)
             _ = try? transition(deployment.id, .removed)
+        }
+        if network == nil {
+            for domain in try store.allDomains() where domain.targetPort != nil {
+                logger.warning(
+                    "domain has a target port, which needs the sandbox runtime; it is not routed",
+                    metadata: ["domain.hostname": "\(domain.hostname)", "domain.target_port": "\(domain.targetPort ?? 0)"])
+            }
         }
         for deployment in try store.deployments(withStatus: [.success, .sleeping]) {
             killLeftovers(of: deployment.id)

@@ -265,10 +265,18 @@ public final class SQLiteStore: Sendable {
         try pool.read { db in try DomainRecord.fetchAll(db) }
     }
 
+    /// Adds a domain; adding one the service already has sets its target port.
     public func addDomain(_ domain: DomainRecord) throws {
         try write { db in
-            if let existing = try DomainRecord.fetchOne(db, key: domain.hostname) {
-                if existing.serviceID == domain.serviceID && existing.environmentID == domain.environmentID { return }
+            if var existing = try DomainRecord.fetchOne(db, key: domain.hostname) {
+                if existing.serviceID == domain.serviceID && existing.environmentID == domain.environmentID {
+                    // Adding it again changes its target port.
+                    if existing.targetPort != domain.targetPort {
+                        existing.targetPort = domain.targetPort
+                        try existing.update(db)
+                    }
+                    return
+                }
                 throw YardError(.conflict, "the domain \(domain.hostname) is already routed to another service")
             }
             try domain.insert(db)
