@@ -205,7 +205,7 @@ struct APIRoutes: Sendable {
             let finished: Bool =
                 switch kind {
                 case .build: ![.queued, .waiting, .initializing, .building].contains(deployment.status)
-                case .deploy: deployment.status.isFinal
+                case .deploy, .http: deployment.status.isFinal
                 }
             return logResponse(deploymentID: deployment.id, kind: kind, follow: follow, finished: finished)
         }

@@ -300,13 +300,28 @@ enum OpenAPIDocument {
             "enum": [
               "stdout",
               "stderr",
-              "system"
+              "system",
+              "http"
             ],
             "type": "string"
           },
           "timestamp": {
             "format": "date-time",
             "type": "string"
+          },
+          "http": {
+            "description": "lines of the http log: one request through the router (no headers, no query string)",
+            "properties": {
+              "host": { "type": "string" },
+              "method": { "type": "string" },
+              "path": { "type": "string" },
+              "status": { "type": "integer" },
+              "durationMs": { "type": "number" },
+              "upstream": { "nullable": true, "type": "string", "description": "the replica id; absent when the router answered itself" },
+              "bytesIn": { "type": "integer" },
+              "bytesOut": { "type": "integer" }
+            },
+            "type": "object"
           }
         },
         "type": "object"
@@ -820,7 +835,8 @@ enum OpenAPIDocument {
             "schema": {
               "enum": [
                 "build",
-                "deploy"
+                "deploy",
+                "http"
               ],
               "type": "string"
             }

@@ -70,18 +70,25 @@ extension Status {
 }
 
 struct Logs: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a deployment's logs (the latest deployment of the service by default).")
+    static let configuration = CommandConfiguration(abstract: "Show a deployment's logs (the latest deployment of the service by default; with --http the live one).")
 
     @OptionGroup var options: ClientOptions
 
     @Flag(help: "Show the build log instead of the deploy log.")
     var build = false
 
+    @Flag(help: "Show the HTTP access log (one line per request through the router) of the live deployment.")
+    var http = false
+
     @Flag(name: .shortAndLong, help: "Keep printing new lines as they arrive.")
     var follow = false
 
     @Option(help: "A deployment id.")
     var deployment: String?
+
+    func validate() throws {
+        if build && http { throw ValidationError("--build and --http show different logs: give one of them") }
+    }
 
     func run() async throws {
         try await reportingErrors {
@@ -90,13 +97,17 @@ struct Logs: AsyncParsableCommand {
             if let deployment {
                 deploymentID = deployment
             } else {
-                guard let latest = try await client.deployments(try options.serviceScope()).first else {
+                let deployments = try await client.deployments(try options.serviceScope())
+                // Requests go to the live deployment, which need not be the latest.
+                let serving = http ? deployments.first { [.success, .sleeping, .crashed].contains($0.status) } : nil
+                guard let chosen = serving ?? deployments.first else {
                     throw YardError(.notFound, "this service has no deployments yet")
                 }
-                deploymentID = latest.id
+                deploymentID = chosen.id
             }
             let json = options.json
-            try await client.logs(deploymentID: deploymentID, kind: build ? .build : .deploy, follow: follow) { line in
+            let kind: LogKind = build ? .build : http ? .http : .deploy
+            try await client.logs(deploymentID: deploymentID, kind: kind, follow: follow) { line in
                 if json {
                     print(String(decoding: try YardJSON.encoder().encode(line), as: UTF8.self))
                 } else {

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 import YardCore
 
-/// Persists every build and deploy log line of a deployment as JSON lines under
+/// Persists every build, deploy and HTTP access log line of a deployment as JSON lines under
 /// `<data>/logs/<deployment>/<kind>.jsonl`, and hands new lines to followers.
 ///
 /// A line is written to the file before `append` returns, so a crash of the platform
@@ -51,6 +51,35 @@ public final class LogStore: Sendable {
                 state.open[key] = log
                 for continuation in state.followers[key, default: [:]].values {
                     continuation.yield(line)
+                }
+            } catch {
+                FileHandle.standardError.write(Data("switchyard: cannot write log of \(deploymentID): \(error)\n".utf8))
+            }
+        }
+    }
+
+    /// Appends several lines in one write (the access log's batches); their `seq` is
+    /// assigned here. Never throws, like `append`.
+    public func append(deploymentID: String, kind: LogKind, lines: [LogLine]) {
+        guard !lines.isEmpty else { return }
+        let key = Key(deploymentID: deploymentID, kind: kind)
+        state.withLock { state in
+            do {
+                var log = try openLog(key, in: &state)
+                var data = Data()
+                var numbered: [LogLine] = []
+                numbered.reserveCapacity(lines.count)
+                for var line in lines {
+                    line.seq = log.nextSeq + numbered.count
+                    data.append(try encoder.encode(line))
+                    data.append(0x0A)
+                    numbered.append(line)
+                }
+                try log.handle.write(contentsOf: data)
+                log.nextSeq += numbered.count
+                state.open[key] = log
+                for continuation in state.followers[key, default: [:]].values {
+                    for line in numbered { continuation.yield(line) }
                 }
             } catch {
                 FileHandle.standardError.write(Data("switchyard: cannot write log of \(deploymentID): \(error)\n".utf8))

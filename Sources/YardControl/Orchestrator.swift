@@ -126,6 +126,12 @@ public actor Orchestrator: Service {
     var httpsPort: Int?
     /// Domains' HTTPS certificates; nil when HTTPS is off.
     public nonisolated let certificates: DomainCertificates?
+    /// Routed hostname → its service, as of the last route table (access logs use it).
+    private var routedHosts: [String: ServiceKey] = [:]
+    /// Access log entries on their way from the router to the `http` logs.
+    private let accessLogBuffer = AccessLogBuffer()
+    /// Access log lines dropped because the writer fell behind, since the start.
+    public private(set) var droppedAccessLogLines = 0
 
     public init(
         configuration: Configuration,
@@ -196,8 +202,10 @@ public actor Orchestrator: Service {
             router.onHeldRequest { host in
                 Task { await self.wake(host: host) }
             }
+            router.onAccessLog { [accessLogBuffer] entry in accessLogBuffer.add(entry) }
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.consumeSupervisorEvents() }
+                group.addTask { await self.writeAccessLogs() }
                 group.addTask { await self.watchIdleServices() }
                 group.addTask { await self.watchCronServices() }
                 for await (key, job) in jobs {
@@ -208,6 +216,7 @@ public actor Orchestrator: Service {
         } onGracefulShutdown: {
             self.jobsContinuation.finish()
             self.supervisorEventsContinuation.finish()
+            self.accessLogBuffer.finish()
         }
         // Shutdown: stop every replica; their deployments stay SUCCESS and come back at
         // the next start.
@@ -831,6 +840,7 @@ public actor Orchestrator: Service {
             logger.error("could not retire deployment", metadata: ["deployment.id": "\(deploymentID)", "error": "\(error)"])
         }
         logs.close(deploymentID: deploymentID, kind: .deploy)
+        logs.close(deploymentID: deploymentID, kind: .http)
     }
 
     private func stopReplicas(of deploymentID: String, grace: Duration) async {
@@ -1102,6 +1112,7 @@ public actor Orchestrator: Service {
             await stopReplicas(of: id, grace: .seconds(3))
             _ = try transition(id, .removed)
             logs.close(deploymentID: id, kind: .deploy)
+            logs.close(deploymentID: id, kind: .http)
         } catch {
             logger.error("could not take down deployment", metadata: ["deployment.id": "\(id)", "error": "\(error)"])
         }
@@ -1180,9 +1191,11 @@ public actor Orchestrator: Service {
     private func updateRoutes() {
         guard let domains = try? store.allDomains() else { return }
         var routes: [String: [Upstream]] = [:]
+        var hosts: [String: ServiceKey] = [:]
         for domain in domains {
             let key = ServiceKey(serviceID: domain.serviceID, environmentID: domain.environmentID)
             let hostname = RouteTable.normalizedHost(domain.hostname)
+            hosts[hostname] = key
             // Plain replicas share the host's ports; such a domain stays unrouted (see recover()).
             if domain.targetPort != nil && network == nil { continue }
             let upstreams = live[key].map { deploymentID in
@@ -1193,7 +1206,51 @@ public actor Orchestrator: Service {
             } ?? []
             routes[hostname] = upstreams
         }
+        routedHosts = hosts
         router.updateRoutes(RouteTable(routes: routes))
+    }
+
+    // MARK: Access logs
+
+    /// Writes the router's access log entries into the `http` log of the deployment that
+    /// served each, one batch per wake-up, off the router's event loops.
+    private nonisolated func writeAccessLogs() async {
+        for await _ in accessLogBuffer.arrivals {
+            await writeBufferedAccessLogs()
+        }
+        await writeBufferedAccessLogs()
+    }
+
+    private nonisolated func writeBufferedAccessLogs() async {
+        let (entries, dropped) = accessLogBuffer.take()
+        guard !entries.isEmpty || dropped > 0 else { return }
+        let batches = await accessLogBatches(entries, dropped: dropped)
+        for (deploymentID, lines) in batches {
+            logs.append(deploymentID: deploymentID, kind: .http, lines: lines)
+        }
+    }
+
+    /// Groups entries by the deployment that served them: the replica's, else the live
+    /// deployment of the host's service. Entries for unrouted hosts are not kept.
+    private func accessLogBatches(_ entries: [AccessLogEntry], dropped: Int) -> [String: [LogLine]] {
+        if dropped > 0 {
+            droppedAccessLogLines += dropped
+            logger.warning("the access log fell behind; lines were dropped", metadata: ["http.dropped_lines": "\(dropped)"])
+        }
+        var batches: [String: [LogLine]] = [:]
+        for entry in entries {
+            let deploymentID =
+                entry.replicaID.flatMap { replicas[$0]?.deploymentID } ?? routedHosts[entry.host].flatMap { live[$0] }
+            guard let deploymentID else { continue }
+            let record = HTTPRequestLog(
+                host: entry.host, method: entry.method, path: entry.path, status: entry.status,
+                durationMs: Double(entry.duration.components.seconds) * 1000 + Double(entry.duration.components.attoseconds) / 1e15,
+                upstream: entry.replicaID, bytesIn: entry.bytesIn, bytesOut: entry.bytesOut
+            )
+            batches[deploymentID, default: []].append(
+                LogLine(seq: 0, timestamp: entry.timestamp, stream: .http, replica: entry.replicaID, message: record.summary, http: record))
+        }
+        return batches
     }
 
     // MARK: Variables and domains
