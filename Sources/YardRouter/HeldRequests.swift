@@ -50,11 +50,12 @@ final class HeldRequests: Sendable {
         self.state.withLockedValue { Array($0.waiters.keys) }
     }
 
-    /// Wakes the waiters of every host that `table` now gives replicas or no longer routes.
+    /// Wakes the waiters of every host that `table` now gives replicas (on some route: a
+    /// waiter whose own path still has none waits again) or no longer routes.
     func tableChanged(_ table: RouteTable) {
         let woken: [Waiter] = self.state.withLockedValue { state in
             var woken: [Waiter] = []
-            for host in Array(state.waiters.keys) where table.upstreams(forHost: host)?.isEmpty != true {
+            for host in Array(state.waiters.keys) where table.mayServeOrRefuse(host: host) {
                 woken += state.waiters.removeValue(forKey: host)?.values.map { $0 } ?? []
             }
             return woken

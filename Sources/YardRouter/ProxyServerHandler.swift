@@ -30,7 +30,10 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// between requests.
     private let headTimer: RequestHeadTimeoutHandler
     private let pool: UpstreamConnectionPool
-    private let selectRoute: @Sendable (String) -> RouteSelection
+    /// Looks a `Host` value and request target up in the route table.
+    private let selectRoute: @Sendable (String, String) -> RouteSelection
+    /// The target of the request in flight, to look it up again while it is held.
+    private var target = "/"
     private var logger: Logger
     private var context: ChannelHandlerContext?
     /// The leased upstream connection while a request is forwarded.
@@ -56,7 +59,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         accessLog: AccessLog,
         eject: @escaping @Sendable (Upstream) -> Void,
         logger: Logger,
-        selectRoute: @escaping @Sendable (String) -> RouteSelection
+        selectRoute: @escaping @Sendable (String, String) -> RouteSelection
     ) {
         self.stateMachine = ProxyConnectionStateMachine(
             maxRequestBodyBytes: maxRequestBodyBytes, holdsRequests: hold.timeout > .zero)
@@ -97,7 +100,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             if case .idle = self.stateMachine.state {
                 self.access = AccessLogRecord(head: head)
             }
-            let selection = head.headers.first(name: "host").map(self.selectRoute)
+            let selection = head.headers.first(name: "host").map { self.selectRoute($0, head.uri) }
+            self.target = head.uri
             let action = self.stateMachine.requestHeadReceived(
                 head,
                 selection: selection,
@@ -220,7 +224,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func replicasMayHaveChanged(host: String) {
-        switch self.stateMachine.replicasChanged(self.selectRoute(host)) {
+        switch self.stateMachine.replicasChanged(self.selectRoute(host, self.target)) {
         case .none:
             break
         case .keepHolding:

@@ -1,6 +1,36 @@
-/// Which replicas serve which hostname. A value: the router swaps whole tables atomically.
+/// Which replicas serve which hostname, and optionally which path prefix under it. A value:
+/// the router swaps whole tables atomically.
 public struct RouteTable: Sendable, Equatable {
-    private var routes: [String: [Upstream]]
+    /// One routed hostname, or one path prefix under it.
+    public struct Route: Sendable, Equatable {
+        /// The hostname, normalized like a `Host` header.
+        public var host: String
+        /// nil for the whole host; else a path such as `/api` that matches `/api`, `/api/…`
+        /// and `/api?…`, never `/apis` (see `normalizedPathPrefix`).
+        public var pathPrefix: String?
+        /// The replicas ready to serve it; empty when it is known but none is ready (503, not 404).
+        public var upstreams: [Upstream]
+        /// Who owns the route (the platform puts its service there), for the caller's use.
+        public var owner: String?
+
+        public init(host: String, pathPrefix: String? = nil, upstreams: [Upstream], owner: String? = nil) {
+            self.host = RouteTable.normalizedHost(host)
+            self.pathPrefix = pathPrefix.flatMap(RouteTable.normalizedPathPrefix)
+            self.upstreams = upstreams
+            self.owner = owner
+        }
+
+        /// Identifies the route within a table (round-robin counters are kept per route).
+        var key: String { self.host + (self.pathPrefix ?? "") }
+    }
+
+    /// A host's routes: the prefixed ones longest first, then the whole-host one.
+    private struct HostRoutes: Sendable, Equatable {
+        var prefixed: [Route] = []
+        var whole: Route?
+    }
+
+    private var routes: [String: HostRoutes]
 
     /// An empty table: every host is unknown.
     public init() {
@@ -11,21 +41,71 @@ public struct RouteTable: Sendable, Equatable {
     ///   compared case-insensitively and a port in the key is ignored. An empty array marks
     ///   a known host with no ready replica (the router answers 503 rather than 404).
     public init(routes: [String: [Upstream]]) {
-        var normalized: [String: [Upstream]] = [:]
-        for (host, upstreams) in routes {
-            normalized[Self.normalizedHost(host), default: []].append(contentsOf: upstreams)
-        }
-        self.routes = normalized
+        self.init(routes: routes.map { Route(host: $0.key, upstreams: $0.value) })
     }
 
-    /// The replicas for a `Host` header value: `nil` when no service is routed at the host,
-    /// `[]` when the host is known but no replica is ready.
+    /// - Parameter routes: whole hosts and path prefixes; for the same host and prefix twice,
+    ///   the replicas are merged and the first owner kept.
+    public init(routes: [Route]) {
+        var table: [String: HostRoutes] = [:]
+        for route in routes {
+            var entry = table[route.host, default: HostRoutes()]
+            if let prefix = route.pathPrefix {
+                if let index = entry.prefixed.firstIndex(where: { $0.pathPrefix == prefix }) {
+                    entry.prefixed[index].upstreams += route.upstreams
+                } else {
+                    entry.prefixed.append(route)
+                }
+            } else if entry.whole != nil {
+                entry.whole?.upstreams += route.upstreams
+            } else {
+                entry.whole = route
+            }
+            table[route.host] = entry
+        }
+        for host in table.keys {
+            table[host]?.prefixed.sort { ($0.pathPrefix?.count ?? 0) > ($1.pathPrefix?.count ?? 0) }
+        }
+        self.routes = table
+    }
+
+    /// The replicas of a whole host (`Host` header value): `nil` when no service is routed
+    /// at the host as a whole, `[]` when it is but no replica is ready.
     public func upstreams(forHost host: String) -> [Upstream]? {
-        self.routes[Self.normalizedHost(host)]
+        self.routes[Self.normalizedHost(host)]?.whole?.upstreams
+    }
+
+    /// The route for a request: the longest path prefix of the host that matches the
+    /// request target, else the whole host; nil when neither exists.
+    public func route(forHost host: String, target: String) -> Route? {
+        guard let entry = self.routes[Self.normalizedHost(host)] else { return nil }
+        if !entry.prefixed.isEmpty, target.hasPrefix("/") {
+            let path = target.prefix { $0 != "?" && $0 != "#" }
+            for route in entry.prefixed {
+                guard let prefix = route.pathPrefix, path.hasPrefix(prefix) else { continue }
+                // A segment boundary: /api matches /api and /api/x, not /apix.
+                if path.count == prefix.count || path[path.index(path.startIndex, offsetBy: prefix.count)] == "/" {
+                    return route
+                }
+            }
+        }
+        return entry.whole
+    }
+
+    /// Whether a request to `host` could be served now or will never be: it has a route with
+    /// ready replicas, or no route at all. Held requests for it are worth another look.
+    func mayServeOrRefuse(host: String) -> Bool {
+        guard let entry = self.routes[host] else { return true }
+        return entry.prefixed.contains { !$0.upstreams.isEmpty } || entry.whole?.upstreams.isEmpty == false
     }
 
     /// The hostnames in the table, normalized.
     public var hosts: [String] { Array(self.routes.keys) }
+
+    /// Every route, in no particular order.
+    public var allRoutes: [Route] {
+        self.routes.values.flatMap { $0.prefixed + ($0.whole.map { [$0] } ?? []) }
+    }
 
     /// Lower-cases a `Host` value and drops its port and any trailing dot, keeping the
     /// brackets of an IPv6 literal (`[::1]:8080` → `[::1]`).
@@ -44,5 +124,14 @@ public struct RouteTable: Sendable, Equatable {
         }
         while value.hasSuffix(".") { value = value.dropLast() }
         return String(value)
+    }
+
+    /// A path prefix as routes compare it: trailing slashes dropped, so `/api/` is `/api`;
+    /// nil for `/` or an empty path, which mean the whole host. Paths are case-sensitive.
+    public static func normalizedPathPrefix(_ prefix: String) -> String? {
+        var value = Substring(prefix)
+        while value.hasSuffix("/") { value = value.dropLast() }
+        guard !value.isEmpty else { return nil }
+        return value.hasPrefix("/") ? String(value) : "/" + value
     }
 }

@@ -326,8 +326,8 @@ public final class Router: Service, Sendable {
                         selector.withLockedValue { $0.eject(upstream, until: .now() + ejectionPeriod) }
                     },
                     logger: self.logger
-                ) { host in
-                    selector.withLockedValue { $0.select(host: host) }
+                ) { host, target in
+                    selector.withLockedValue { $0.select(host: host, target: target) }
                 }
             )
         }

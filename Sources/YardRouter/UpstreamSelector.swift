@@ -11,7 +11,7 @@ enum RouteSelection: Equatable, Sendable {
     case upstreams([Upstream])
 }
 
-/// The current route table plus one round-robin counter per host. Lives behind the
+/// The current route table plus one round-robin counter per route (host or path prefix). Lives behind the
 /// router's lock; every request on every event loop advances the same per-host counter, so
 /// consecutive requests alternate between replicas whichever connection they arrive on.
 struct UpstreamSelector: Sendable {
@@ -32,10 +32,12 @@ struct UpstreamSelector: Sendable {
     mutating func replaceTable(_ table: RouteTable) {
         self.table = table
         let hosts = Set(table.hosts)
-        self.nextIndex = self.nextIndex.filter { hosts.contains($0.key) }
+        let routes = table.allRoutes
+        let keys = Set(routes.map(\.key))
+        self.nextIndex = self.nextIndex.filter { keys.contains($0.key) }
         self.lastRequest = self.lastRequest.filter { hosts.contains($0.key) }
         if !self.ejected.isEmpty {
-            let present = Set(hosts.flatMap { table.upstreams(forHost: $0) ?? [] })
+            let present = Set(routes.flatMap(\.upstreams))
             self.ejected = self.ejected.filter { present.contains($0.key) }
         }
     }
@@ -45,31 +47,34 @@ struct UpstreamSelector: Sendable {
         self.ejected[upstream] = deadline
     }
 
-    /// Picks the replicas for a `Host` header value and advances that host's counter.
-    /// Ejected replicas come last, as fallbacks, until their ejection ends.
-    mutating func select(host: String, now: NIODeadline? = nil) -> RouteSelection {
+    /// Picks the replicas for a `Host` header value and request target (its path picks
+    /// among the host's path prefixes) and advances that route's counter. Ejected replicas
+    /// come last, as fallbacks, until their ejection ends.
+    mutating func select(host: String, target: String = "/", now: NIODeadline? = nil) -> RouteSelection {
         let name = RouteTable.normalizedHost(host)
-        guard let upstreams = self.table.upstreams(forHost: name) else {
+        guard let route = self.table.route(forHost: name, target: target) else {
             return .unknownHost(name)
         }
         self.lastRequest[name] = now ?? .now()
+        let upstreams = route.upstreams
         guard !upstreams.isEmpty else {
             return .noUpstreams(name)
         }
+        let counterKey = route.key
         if !self.ejected.isEmpty {
             let now = self.lastRequest[name] ?? .now()
             self.ejected = self.ejected.filter { $0.value > now }
             let healthy = upstreams.filter { self.ejected[$0] == nil }
             if !healthy.isEmpty, healthy.count < upstreams.count {
-                let counter = self.nextIndex[name, default: 0]
-                self.nextIndex[name] = counter &+ 1
+                let counter = self.nextIndex[counterKey, default: 0]
+                self.nextIndex[counterKey] = counter &+ 1
                 let start = Int(counter % UInt(healthy.count))
                 let rotated = Array(healthy[start...] + healthy[..<start])
                 return .upstreams(rotated + upstreams.filter { self.ejected[$0] != nil })
             }
         }
-        let counter = self.nextIndex[name, default: 0]
-        self.nextIndex[name] = counter &+ 1
+        let counter = self.nextIndex[counterKey, default: 0]
+        self.nextIndex[counterKey] = counter &+ 1
         let start = Int(counter % UInt(upstreams.count))
         return .upstreams(Array(upstreams[start...] + upstreams[..<start]))
     }

@@ -136,3 +136,58 @@ struct LargeRouteTableTests {
         #expect(router.routes == first)
     }
 }
+
+@Suite("Path-prefix routes")
+struct PathPrefixRouteTests {
+    let site = Upstream(host: "127.0.0.1", port: 2001, replicaID: "site")
+    let api = Upstream(host: "127.0.0.1", port: 2002, replicaID: "api")
+    let v2 = Upstream(host: "127.0.0.1", port: 2003, replicaID: "v2")
+
+    var table: RouteTable {
+        RouteTable(routes: [
+            .init(host: "Example.test", upstreams: [site], owner: "site"),
+            .init(host: "example.test", pathPrefix: "/api/", upstreams: [api], owner: "api"),
+            .init(host: "example.test", pathPrefix: "/api/v2", upstreams: [v2], owner: "v2"),
+            .init(host: "only-api.test", pathPrefix: "/api", upstreams: [api]),
+        ])
+    }
+
+    @Test(arguments: [
+        ("/", "site"), ("/index.html", "site"), ("/apis", "site"), ("/ap", "site"), ("/API", "site"),
+        ("/api", "api"), ("/api/", "api"), ("/api/users?id=1", "api"), ("/api?x=/v2", "api"), ("/api/v20", "api"),
+        ("/api/v2", "v2"), ("/api/v2/items", "v2"), ("/api/v2?q", "v2"), ("/api/v2#top", "v2"),
+        ("http://example.test/api", "site"),
+    ])
+    func theLongestMatchingPrefixOnASegmentBoundaryWins(target: String, owner: String) {
+        #expect(table.route(forHost: "EXAMPLE.test:8080", target: target)?.owner == owner)
+    }
+
+    @Test func aHostWithOnlyPrefixesIsUnknownOutsideThem() {
+        #expect(table.route(forHost: "only-api.test", target: "/api/x")?.upstreams == [api])
+        #expect(table.route(forHost: "only-api.test", target: "/") == nil)
+        var selector = UpstreamSelector(table: table)
+        #expect(selector.select(host: "only-api.test", target: "/other") == .unknownHost("only-api.test"))
+        #expect(selector.select(host: "only-api.test", target: "/api") == .upstreams([api]))
+    }
+
+    @Test func normalizesPrefixes() {
+        #expect(RouteTable.normalizedPathPrefix("/api/") == "/api")
+        #expect(RouteTable.normalizedPathPrefix("api") == "/api")
+        #expect(RouteTable.normalizedPathPrefix("/") == nil)
+        #expect(RouteTable.normalizedPathPrefix("") == nil)
+    }
+
+    @Test func roundRobinCountsPerRouteAndEmptyPrefixesAreKnown() {
+        let a = Upstream(host: "127.0.0.1", port: 1, replicaID: "a")
+        let b = Upstream(host: "127.0.0.1", port: 2, replicaID: "b")
+        var selector = UpstreamSelector(table: RouteTable(routes: [
+            .init(host: "x.test", upstreams: [a, b]),
+            .init(host: "x.test", pathPrefix: "/api", upstreams: [a, b]),
+            .init(host: "x.test", pathPrefix: "/idle", upstreams: []),
+        ]))
+        #expect(selector.select(host: "x.test", target: "/") == .upstreams([a, b]))
+        #expect(selector.select(host: "x.test", target: "/api") == .upstreams([a, b]))
+        #expect(selector.select(host: "x.test", target: "/") == .upstreams([b, a]))
+        #expect(selector.select(host: "x.test", target: "/idle/1") == .noUpstreams("x.test"))
+    }
+}

@@ -115,3 +115,36 @@ struct RouterAccessLogTests {
         }
     }
 }
+
+@Suite("Router path-prefix routing", .timeLimit(.minutes(2)))
+struct RouterPathPrefixTests {
+    @Test func routesByLongestPrefixAndWakesAHeldPrefixRequestWhenItsRouteGetsAReplica() async throws {
+        try await withUpstreams(["site-1", "api-1"]) { upstreams in
+            let (site, api) = (upstreams[0].upstream, upstreams[1].upstream)
+            let held = RouteTable(routes: [
+                .init(host: "shop.localhost", upstreams: [site]),
+                .init(host: "shop.localhost", pathPrefix: "/api", upstreams: []),
+            ])
+            try await withRouter(routes: [:]) { router, port in
+                router.updateRoutes(held)
+                try await TestConnection.with(port: port) { connection in
+                    let page = try await connection.request(.GET, "/apiary", host: "shop.localhost")
+                    #expect(page.upstreamName == "site-1")
+                }
+                // /api has no replica yet: the request waits; the path is forwarded as it came.
+                async let answer = TestConnection.with(port: port) { connection in
+                    try await connection.request(.GET, "/api/items?page=2", host: "shop.localhost")
+                }
+                #expect(try await eventually { router.heldRequestCount == 1 })
+                router.updateRoutes(RouteTable(routes: [
+                    .init(host: "shop.localhost", upstreams: [site]),
+                    .init(host: "shop.localhost", pathPrefix: "/api", upstreams: [api]),
+                ]))
+                let response = try await answer
+                #expect(response.status == .ok)
+                #expect(response.upstreamName == "api-1")
+                #expect(response.text.contains("uri: /api/items?page=2"))
+            }
+        }
+    }
+}
