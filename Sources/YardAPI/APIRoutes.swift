@@ -159,13 +159,14 @@ struct APIRoutes: Sendable {
             default: throw YardError(.invalidInput, "certificate and privateKey go together: give both or neither")
             }
             _ = try await orchestrator.addDomain(serviceID: service.id, environmentID: environment.id,
-                                                 hostname: body.hostname, targetPort: body.targetPort, certificate: upload)
+                                                 hostname: body.hostname, targetPort: body.targetPort, path: body.path, certificate: upload)
             return try json(try await domainViews(serviceID: service.id, environmentID: environment.id), status: .created)
         }
-        service.delete("domains/:hostname") { _, context in
+        service.delete("domains/:hostname") { request, context in
             let (_, environment, service) = try serviceScope(context)
             try await orchestrator.removeDomain(serviceID: service.id, environmentID: environment.id,
-                                                hostname: try context.parameters.require("hostname"))
+                                                hostname: try context.parameters.require("hostname"),
+                                                path: request.uri.queryParameters["path"].map(String.init))
             return try json(try await domainViews(serviceID: service.id, environmentID: environment.id))
         }
 
@@ -346,9 +347,10 @@ struct APIRoutes: Sendable {
     private func domainViews(serviceID: String, environmentID: String) async throws -> [DomainView] {
         var views: [DomainView] = []
         for domain in try store.domains(serviceID: serviceID, environmentID: environmentID) {
-            views.append(DomainView(hostname: domain.hostname, targetPort: domain.targetPort, generated: domain.generated,
-                                    url: await orchestrator.url(forHostname: domain.hostname),
-                                    httpsURL: await orchestrator.httpsURL(forHostname: domain.hostname),
+            views.append(DomainView(hostname: domain.hostname, path: domain.pathPrefix.isEmpty ? nil : domain.pathPrefix,
+                                    targetPort: domain.targetPort, generated: domain.generated,
+                                    url: await orchestrator.url(forHostname: domain.hostname) + domain.pathPrefix,
+                                    httpsURL: await orchestrator.httpsURL(forHostname: domain.hostname).map { $0 + domain.pathPrefix },
                                     certificate: orchestrator.certificateSource(forHostname: domain.hostname)?.rawValue))
         }
         return views

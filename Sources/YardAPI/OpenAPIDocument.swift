@@ -226,6 +226,11 @@ enum OpenAPIDocument {
             "nullable": true,
             "type": "string"
           },
+          "path": {
+            "description": "the path prefix routed; absent for the whole host",
+            "nullable": true,
+            "type": "string"
+          },
           "targetPort": {
             "nullable": true,
             "type": "integer"
@@ -243,6 +248,10 @@ enum OpenAPIDocument {
             "type": "string"
           },
           "hostname": {
+            "type": "string"
+          },
+          "path": {
+            "description": "route only requests whose path starts with this prefix (e.g. /api); the longest prefix wins",
             "type": "string"
           },
           "privateKey": {
@@ -1413,6 +1422,15 @@ enum OpenAPIDocument {
             "in": "path",
             "name": "hostname",
             "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "the domain's path prefix; absent for the whole host",
+            "in": "query",
+            "name": "path",
+            "required": false,
             "schema": {
               "type": "string"
             }

@@ -7,7 +7,7 @@ struct Domain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
             "List the service's domains, add a custom one (with its own HTTPS certificate or one from the local authority), or show the local authority.",
-        subcommands: [List.self, Add.self, Authority.self],
+        subcommands: [List.self, Add.self, Remove.self, Authority.self],
         defaultSubcommand: List.self
     )
 
@@ -20,8 +20,18 @@ struct Domain: AsyncParsableCommand {
         @Argument(help: "A hostname to route to this service.")
         var hostname: String?
 
-        @Option(help: "The port the domain targets.")
+        @Option(help: "The port of each replica the domain goes to (default: the replica's PORT).")
         var port: Int?
+
+        @Option(help: "Route only requests whose path starts with this prefix (e.g. /api); the longest prefix wins.")
+        var path: String?
+
+        func validate() throws {
+            try Domain.validate(port: port)
+            if (port != nil || path != nil) && hostname == nil {
+                throw ValidationError("--port and --path need a hostname: yard domain add HOST [--port N] [--path /prefix]")
+            }
+        }
 
         func run() async throws {
             try await reportingErrors {
@@ -29,7 +39,7 @@ struct Domain: AsyncParsableCommand {
                 let scope = try options.serviceScope()
                 let domains =
                     if let hostname {
-                        try await client.addDomain(scope, hostname: hostname, targetPort: port)
+                        try await client.addDomain(scope, hostname: hostname, targetPort: port, path: path)
                     } else {
                         try await client.domains(scope)
                     }
@@ -50,8 +60,11 @@ struct Domain: AsyncParsableCommand {
         @Argument(help: "The hostname to route to this service.")
         var hostname: String
 
-        @Option(help: "The port the domain targets.")
+        @Option(help: "The port of each replica the domain goes to (default: the replica's PORT; sandbox runtime only).")
         var port: Int?
+
+        @Option(help: "Route only requests whose path starts with this prefix (e.g. /api); the longest prefix wins.")
+        var path: String?
 
         @Option(
             help:
@@ -63,6 +76,7 @@ struct Domain: AsyncParsableCommand {
         var key: String?
 
         func validate() throws {
+            try Domain.validate(port: port)
             if (cert == nil) != (key == nil) {
                 throw ValidationError("--cert and --key go together: give both, or neither for a certificate from the local authority")
             }
@@ -82,7 +96,7 @@ struct Domain: AsyncParsableCommand {
                 let domains: [DomainView]
                 do {
                     domains = try await client.addDomain(
-                        scope, hostname: hostname, targetPort: port, certificate: certificatePEM, privateKey: keyPEM
+                        scope, hostname: hostname, targetPort: port, path: path, certificate: certificatePEM, privateKey: keyPEM
                     )
                 } catch let error as YardError {
                     // The server names the part; say which file it was.
@@ -109,6 +123,32 @@ struct Domain: AsyncParsableCommand {
                 throw YardError(.invalidInput, "\(flag) \(path): not \(what) (no \(marker) line)")
             }
             return text
+        }
+    }
+
+    /// `yard domain remove HOST [--path /prefix]`
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop routing a hostname (or one path prefix of it) to this service.")
+
+        @OptionGroup var options: ClientOptions
+
+        @Argument(help: "The hostname to remove.")
+        var hostname: String
+
+        @Option(help: "The path prefix of the domain to remove (default: the whole host).")
+        var path: String?
+
+        func run() async throws {
+            try await reportingErrors {
+                let domains = try await options.client().removeDomain(try options.serviceScope(), hostname: hostname, path: path)
+                Domain.print(domains, json: options.json)
+            }
+        }
+    }
+
+    static func validate(port: Int?) throws {
+        if let port, !(1...65535).contains(port) {
+            throw ValidationError("--port \(port) is not a TCP port (1-65535)")
         }
     }
 

@@ -99,18 +99,20 @@ public struct YardAPIClient: Sendable {
     }
 
     public func domains(_ scope: Scope) async throws -> [DomainView] { try await get("\(scope.path)/domains") }
-    /// Adds a custom domain; with `certificate` and `privateKey` (PEM), HTTPS serves that certificate.
+    /// Adds a custom domain (a path prefix of it with `path`); with `certificate` and
+    /// `privateKey` (PEM), HTTPS serves that certificate.
     public func addDomain(
-        _ scope: Scope, hostname: String, targetPort: Int?, certificate: String? = nil, privateKey: String? = nil
+        _ scope: Scope, hostname: String, targetPort: Int?, path: String? = nil, certificate: String? = nil, privateKey: String? = nil
     ) async throws -> [DomainView] {
         try await send(
             .POST, "\(scope.path)/domains",
-            body: DomainRequest(hostname: hostname, targetPort: targetPort, certificate: certificate, privateKey: privateKey)
+            body: DomainRequest(hostname: hostname, targetPort: targetPort, path: path, certificate: certificate, privateKey: privateKey)
         )
     }
     /// Removes a domain of the service; returns the domains left.
-    public func removeDomain(_ scope: Scope, hostname: String) async throws -> [DomainView] {
-        try await send(.DELETE, "\(scope.path)/domains/\(hostname.pathEscaped)", body: Empty?.none)
+    public func removeDomain(_ scope: Scope, hostname: String, path: String? = nil) async throws -> [DomainView] {
+        try await send(.DELETE, "\(scope.path)/domains/\(hostname.pathEscaped)", query: path.map { "path=\($0.queryEscaped)" },
+                       body: Empty?.none)
     }
 
     /// Reads a deployment's log; with `follow`, calls `onLine` for each new line until the log closes.

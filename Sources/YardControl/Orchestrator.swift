@@ -88,6 +88,20 @@ public actor Orchestrator: Service {
     struct ServiceKey: Hashable {
         var serviceID: String
         var environmentID: String
+
+        init(serviceID: String, environmentID: String) {
+            self.serviceID = serviceID
+            self.environmentID = environmentID
+        }
+
+        /// As a route's owner in the route table.
+        var owner: String { "\(serviceID) \(environmentID)" }
+
+        init?(owner: String) {
+            let parts = owner.split(separator: " ")
+            guard parts.count == 2 else { return nil }
+            (serviceID, environmentID) = (String(parts[0]), String(parts[1]))
+        }
     }
 
     public nonisolated let configuration: Configuration
@@ -126,8 +140,8 @@ public actor Orchestrator: Service {
     var httpsPort: Int?
     /// Domains' HTTPS certificates; nil when HTTPS is off.
     public nonisolated let certificates: DomainCertificates?
-    /// Routed hostname → its service, as of the last route table (access logs use it).
-    private var routedHosts: [String: ServiceKey] = [:]
+    /// The last route table, each route's owner its service key (access logs use it).
+    private var routeTable = RouteTable()
     /// Access log entries on their way from the router to the `http` logs.
     private let accessLogBuffer = AccessLogBuffer()
     /// Access log lines dropped because the writer fell behind, since the start.
@@ -1190,12 +1204,9 @@ public actor Orchestrator: Service {
     /// runtime); without one, to each replica's `PORT`.
     private func updateRoutes() {
         guard let domains = try? store.allDomains() else { return }
-        var routes: [String: [Upstream]] = [:]
-        var hosts: [String: ServiceKey] = [:]
+        var routes: [RouteTable.Route] = []
         for domain in domains {
             let key = ServiceKey(serviceID: domain.serviceID, environmentID: domain.environmentID)
-            let hostname = RouteTable.normalizedHost(domain.hostname)
-            hosts[hostname] = key
             // Plain replicas share the host's ports; such a domain stays unrouted (see recover()).
             if domain.targetPort != nil && network == nil { continue }
             let upstreams = live[key].map { deploymentID in
@@ -1204,10 +1215,12 @@ public actor Orchestrator: Service {
                     .sorted { $0.id < $1.id }
                     .map { Upstream(host: $0.address, port: domain.targetPort ?? $0.port, replicaID: $0.id) }
             } ?? []
-            routes[hostname] = upstreams
+            routes.append(RouteTable.Route(
+                host: domain.hostname, pathPrefix: domain.pathPrefix.isEmpty ? nil : domain.pathPrefix, upstreams: upstreams,
+                owner: key.owner))
         }
-        routedHosts = hosts
-        router.updateRoutes(RouteTable(routes: routes))
+        routeTable = RouteTable(routes: routes)
+        router.updateRoutes(routeTable)
     }
 
     // MARK: Access logs
@@ -1231,7 +1244,8 @@ public actor Orchestrator: Service {
     }
 
     /// Groups entries by the deployment that served them: the replica's, else the live
-    /// deployment of the host's service. Entries for unrouted hosts are not kept.
+    /// deployment of the service routed at the host and path. Entries for unrouted hosts
+    /// are not kept.
     private func accessLogBatches(_ entries: [AccessLogEntry], dropped: Int) -> [String: [LogLine]] {
         if dropped > 0 {
             droppedAccessLogLines += dropped
@@ -1240,7 +1254,8 @@ public actor Orchestrator: Service {
         var batches: [String: [LogLine]] = [:]
         for entry in entries {
             let deploymentID =
-                entry.replicaID.flatMap { replicas[$0]?.deploymentID } ?? routedHosts[entry.host].flatMap { live[$0] }
+                entry.replicaID.flatMap { replicas[$0]?.deploymentID }
+                ?? routeTable.route(forHost: entry.host, target: entry.path)?.owner.flatMap(ServiceKey.init(owner:)).flatMap { live[$0] }
             guard let deploymentID else { continue }
             let record = HTTPRequestLog(
                 host: entry.host, method: entry.method, path: entry.path, status: entry.status,
@@ -1340,7 +1355,7 @@ public actor Orchestrator: Service {
     /// With `certificate`, HTTPS for it uses that certificate from the next handshake on
     /// (replacing any before); without, the local authority's.
     public func addDomain(
-        serviceID: String, environmentID: String, hostname: String, targetPort: Int?,
+        serviceID: String, environmentID: String, hostname: String, targetPort: Int?, path: String? = nil,
         certificate: DomainCertificateUpload? = nil
     ) async throws -> DomainRecord {
         let name = hostname.lowercased()
@@ -1350,6 +1365,7 @@ public actor Orchestrator: Service {
         if let id = live[ServiceKey(serviceID: serviceID, environmentID: environmentID)], cronSchedule(ofDeployment: id) != nil {
             throw YardError(.conflict, "this is a cron service: it runs on its schedule and takes no domain")
         }
+        let pathPrefix = try Self.pathPrefix(path)
         if let targetPort {
             guard (1...65535).contains(targetPort) else {
                 throw YardError(.invalidInput, "target port \(targetPort) of \(name) is not a TCP port (1-65535)")
@@ -1361,7 +1377,7 @@ public actor Orchestrator: Service {
                 )
             }
         }
-        let domain = DomainRecord(hostname: name, serviceID: serviceID, environmentID: environmentID,
+        let domain = DomainRecord(hostname: name, pathPrefix: pathPrefix, serviceID: serviceID, environmentID: environmentID,
                                   targetPort: targetPort, generated: false, createdAt: Date())
         let checked = try certificate.map { try checkedCertificate($0, forHost: name) }
         try store.addDomain(domain)
@@ -1373,13 +1389,26 @@ public actor Orchestrator: Service {
     }
 
     /// Removes a domain of the service; requests for it get 404 from now on.
-    public func removeDomain(serviceID: String, environmentID: String, hostname: String) throws {
+    public func removeDomain(serviceID: String, environmentID: String, hostname: String, path: String? = nil) throws {
         let name = RouteTable.normalizedHost(hostname)
-        guard try store.domains(serviceID: serviceID, environmentID: environmentID).contains(where: { $0.hostname == name }) else {
-            throw YardError(.notFound, "the service has no domain \(name); `yard domain list` shows its domains")
+        let pathPrefix = try Self.pathPrefix(path)
+        guard try store.domains(serviceID: serviceID, environmentID: environmentID)
+            .contains(where: { $0.hostname == name && $0.pathPrefix == pathPrefix })
+        else {
+            throw YardError(.notFound, "the service has no domain \(name)\(pathPrefix); `yard domain list` shows its domains")
         }
-        try store.removeDomain(hostname: name, serviceID: serviceID)
+        try store.removeDomain(hostname: name, pathPrefix: pathPrefix, serviceID: serviceID)
         updateRoutes()
+    }
+
+    /// A domain's path prefix as stored: normalized (`/api/` → `/api`), empty for the whole host.
+    static func pathPrefix(_ path: String?) throws -> String {
+        guard let path else { return "" }
+        let allowed = Set("-._~!$&'()*+,;=:@/%")
+        guard path.hasPrefix("/"), path.count <= 256, path.allSatisfy({ ($0.isASCII && ($0.isLetter || $0.isNumber)) || allowed.contains($0) }) else {
+            throw YardError(.invalidInput, "path '\(path)' is not a path prefix: it starts with / and has no spaces, ? or # (e.g. /api)")
+        }
+        return RouteTable.normalizedPathPrefix(path) ?? ""
     }
 
     // MARK: Recovery
@@ -1492,9 +1521,12 @@ public actor Orchestrator: Service {
     /// A request is held for `host`: if its service sleeps, start it again.
     private func wake(host: String) {
         let name = host.lowercased()
-        guard let domain = (try? store.allDomains())?.first(where: { $0.hostname.lowercased() == name }) else { return }
-        wake(ServiceKey(serviceID: domain.serviceID, environmentID: domain.environmentID),
-             log: "waking: a request arrived for \(host)", reason: "woken by a request to \(host)")
+        // Services sharing the hostname by path prefix all wake: the router holds by host.
+        let keys = Set(((try? store.allDomains()) ?? []).filter { $0.hostname.lowercased() == name }
+            .map { ServiceKey(serviceID: $0.serviceID, environmentID: $0.environmentID) })
+        for key in keys {
+            wake(key, log: "waking: a request arrived for \(host)", reason: "woken by a request to \(host)")
+        }
     }
 
     private func wake(_ key: ServiceKey, log: String, reason: String) {

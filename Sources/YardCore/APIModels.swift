@@ -158,6 +158,8 @@ public struct VariableChange: Codable, Sendable, Equatable {
 
 public struct DomainView: Codable, Sendable, Equatable {
     public var hostname: String
+    /// The path prefix routed (`/api`); nil for the whole host.
+    public var path: String?
     public var targetPort: Int?
     public var generated: Bool
     public var url: String
@@ -167,8 +169,12 @@ public struct DomainView: Codable, Sendable, Equatable {
     /// `local` (Switchyard's local authority); nil when the server runs without HTTPS.
     public var certificate: String?
 
-    public init(hostname: String, targetPort: Int?, generated: Bool, url: String, httpsURL: String? = nil, certificate: String? = nil) {
+    public init(
+        hostname: String, path: String? = nil, targetPort: Int?, generated: Bool, url: String, httpsURL: String? = nil,
+        certificate: String? = nil
+    ) {
         self.hostname = hostname
+        self.path = path
         self.targetPort = targetPort
         self.generated = generated
         self.url = url
@@ -180,14 +186,17 @@ public struct DomainView: Codable, Sendable, Equatable {
 public struct DomainRequest: Codable, Sendable, Equatable {
     public var hostname: String
     public var targetPort: Int?
+    /// Route only requests whose path starts with this prefix (`/api`); nil for the whole host.
+    public var path: String?
     /// PEM certificate chain (leaf first) to serve over HTTPS, with `privateKey`.
     public var certificate: String?
     /// PEM private key of `certificate`; never returned by the API.
     public var privateKey: String?
 
-    public init(hostname: String, targetPort: Int?, certificate: String? = nil, privateKey: String? = nil) {
+    public init(hostname: String, targetPort: Int?, path: String? = nil, certificate: String? = nil, privateKey: String? = nil) {
         self.hostname = hostname
         self.targetPort = targetPort
+        self.path = path
         self.certificate = certificate
         self.privateKey = privateKey
     }

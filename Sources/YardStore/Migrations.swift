@@ -147,6 +147,27 @@ enum Migrations {
                     """
             )
         }
+        // A hostname may be split between services by path prefix ('' is the whole host).
+        migrator.registerMigration("006_domain_paths") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE domain_new (
+                        hostname TEXT NOT NULL,
+                        path_prefix TEXT NOT NULL DEFAULT '',
+                        service_id TEXT NOT NULL REFERENCES service(id) ON DELETE CASCADE,
+                        environment_id TEXT NOT NULL REFERENCES environment(id) ON DELETE CASCADE,
+                        target_port INTEGER,
+                        generated INTEGER NOT NULL DEFAULT 0,
+                        created_at DATETIME NOT NULL,
+                        PRIMARY KEY (hostname, path_prefix)
+                    );
+                    INSERT INTO domain_new (hostname, service_id, environment_id, target_port, generated, created_at)
+                        SELECT hostname, service_id, environment_id, target_port, generated, created_at FROM domain;
+                    DROP TABLE domain;
+                    ALTER TABLE domain_new RENAME TO domain;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -210,14 +210,20 @@ public struct VariableRecord: Codable, Sendable, Equatable, FetchableRecord, Per
 public struct DomainRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "domain"
     public var hostname: String
+    /// The path prefix the domain routes (`/api`), or empty for the whole host.
+    public var pathPrefix: String
     public var serviceID: String
     public var environmentID: String
     public var targetPort: Int?
     public var generated: Bool
     public var createdAt: Date
 
-    public init(hostname: String, serviceID: String, environmentID: String, targetPort: Int?, generated: Bool, createdAt: Date) {
+    public init(
+        hostname: String, pathPrefix: String = "", serviceID: String, environmentID: String, targetPort: Int?, generated: Bool,
+        createdAt: Date
+    ) {
         self.hostname = hostname
+        self.pathPrefix = pathPrefix
         self.serviceID = serviceID
         self.environmentID = environmentID
         self.targetPort = targetPort
@@ -227,6 +233,7 @@ public struct DomainRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
 
     enum CodingKeys: String, CodingKey {
         case hostname, generated
+        case pathPrefix = "path_prefix"
         case serviceID = "service_id"
         case environmentID = "environment_id"
         case targetPort = "target_port"

@@ -256,7 +256,7 @@ public final class SQLiteStore: Sendable {
         try pool.read { db in
             try DomainRecord
                 .filter(Column("service_id") == serviceID && Column("environment_id") == environmentID)
-                .order(Column("generated").desc, Column("hostname"))
+                .order(Column("generated").desc, Column("hostname"), Column("path_prefix"))
                 .fetchAll(db)
         }
     }
@@ -265,10 +265,11 @@ public final class SQLiteStore: Sendable {
         try pool.read { db in try DomainRecord.fetchAll(db) }
     }
 
-    /// Adds a domain; adding one the service already has sets its target port.
+    /// Adds a domain (a hostname and path prefix); adding one the service already has sets
+    /// its target port. The same hostname may go to other services under other path prefixes.
     public func addDomain(_ domain: DomainRecord) throws {
         try write { db in
-            if var existing = try DomainRecord.fetchOne(db, key: domain.hostname) {
+            if var existing = try DomainRecord.fetchOne(db, key: ["hostname": domain.hostname, "path_prefix": domain.pathPrefix]) {
                 if existing.serviceID == domain.serviceID && existing.environmentID == domain.environmentID {
                     // Adding it again changes its target port.
                     if existing.targetPort != domain.targetPort {
@@ -277,15 +278,17 @@ public final class SQLiteStore: Sendable {
                     }
                     return
                 }
-                throw YardError(.conflict, "the domain \(domain.hostname) is already routed to another service")
+                throw YardError(.conflict, "the domain \(domain.hostname)\(domain.pathPrefix) is already routed to another service")
             }
             try domain.insert(db)
         }
     }
 
-    public func removeDomain(hostname: String, serviceID: String) throws {
+    public func removeDomain(hostname: String, pathPrefix: String = "", serviceID: String) throws {
         try write { db in
-            _ = try DomainRecord.filter(Column("hostname") == hostname && Column("service_id") == serviceID).deleteAll(db)
+            _ = try DomainRecord
+                .filter(Column("hostname") == hostname && Column("path_prefix") == pathPrefix && Column("service_id") == serviceID)
+                .deleteAll(db)
         }
     }
 

@@ -11,10 +11,10 @@ struct SQLiteStoreTests {
     func migrations() throws {
         let store = try SQLiteStore(directory: directory)
         #expect(try store.journalMode() == "wal")
-        #expect(try store.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting", "005_cron_runs"])
+        #expect(try store.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting", "005_cron_runs", "006_domain_paths"])
         // Opening again applies nothing twice.
         let again = try SQLiteStore(directory: directory)
-        #expect(try again.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting", "005_cron_runs"])
+        #expect(try again.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting", "005_cron_runs", "006_domain_paths"])
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -78,6 +78,28 @@ struct SQLiteStoreTests {
                                              targetPort: nil, generated: false, createdAt: Date()))
         }
         #expect(try store.allDomains().count == 1)
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    @Test("one hostname is split between services by path prefix; adding again sets the target port")
+    func domainPaths() throws {
+        let store = try SQLiteStore(directory: directory)
+        let (project, environment) = try store.createProject(name: "p")
+        let web = try store.createService(projectID: project.id, name: "web")
+        let api = try store.createService(projectID: project.id, name: "api")
+        func add(_ path: String, _ service: ServiceRecord, port: Int? = nil) throws {
+            try store.addDomain(DomainRecord(hostname: "a.test", pathPrefix: path, serviceID: service.id, environmentID: environment.id,
+                                             targetPort: port, generated: false, createdAt: Date()))
+        }
+        try add("", web)
+        try add("/api", api)
+        #expect(throws: YardError.self) { try add("/api", web) }
+        try add("/api", api, port: 8080)
+        let apiDomains = try store.domains(serviceID: api.id, environmentID: environment.id)
+        #expect(apiDomains.map(\.pathPrefix) == ["/api"] && apiDomains.first?.targetPort == 8080)
+        #expect(try store.domains(serviceID: web.id, environmentID: environment.id).map(\.pathPrefix) == [""])
+        try store.removeDomain(hostname: "a.test", pathPrefix: "/api", serviceID: api.id)
+        #expect(try store.allDomains().map(\.pathPrefix) == [""])
         try? FileManager.default.removeItem(at: directory)
     }
 }
