@@ -40,6 +40,20 @@ struct RoutingEndToEndTests {
             #expect(bad.status != 0)
             #expect(bad.output.contains("70000 is not a TCP port"), "\(bad.output)")
 
+            // One hostname split by path prefix: /api to PORT, the rest to port 8080.
+            #expect(try await server.yard(["domain", "add", "split.test", "--port", "8080"], in: folder).status == 0)
+            let api = try await server.yard(["domain", "add", "split.test", "--path", "/api/"], in: folder)
+            try #require(api.status == 0, "\(api.output)")
+            #expect(api.stdout.contains("split.test:\(server.routerPort)/api"), "\(api.stdout)")
+            #expect(try await server.get(host: "split.test", path: "/api/items?x=1").body.hasSuffix("app \(try #require(app.body.split(separator: " ").dropFirst().first)) /api/items?x=1"))
+            #expect(try await server.get(host: "split.test", path: "/api").body.hasPrefix("app "))
+            #expect(try await server.get(host: "split.test", path: "/apiary").body.hasPrefix("admin "))
+            #expect(try await server.get(host: "split.test", path: "/").body.hasPrefix("admin "))
+            let badPath = try await server.yard(["domain", "add", "split.test", "--path", "api now"], in: folder)
+            #expect(badPath.status != 0 && badPath.output.contains("is not a path prefix"), "\(badPath.output)")
+            #expect(try await server.yard(["domain", "remove", "split.test", "--path", "/api"], in: folder).status == 0)
+            #expect(try await server.get(host: "split.test", path: "/api").body.hasPrefix("admin "))
+
             // The access log, in text and as JSON (written in batches: wait for the last request).
             var text = ""
             let deadline = ContinuousClock.now + .seconds(15)
