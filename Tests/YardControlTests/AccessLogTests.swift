@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+import YardCore
+import YardRouter
+
+@testable import YardControl
+
+@Suite("Access log buffer and store")
+struct AccessLogTests {
+    static func entry(_ path: String) -> AccessLogEntry {
+        AccessLogEntry(
+            timestamp: Date(), host: "app.test", method: "GET", path: path, status: 200, duration: .milliseconds(3),
+            replicaID: "rep_1", bytesIn: 0, bytesOut: 10)
+    }
+
+    @Test func keepsAtMostItsCapacityAndCountsWhatItDropped() async {
+        let buffer = AccessLogBuffer(capacity: 3)
+        for index in 0..<5 { buffer.add(Self.entry("/\(index)")) }
+        let (entries, dropped) = buffer.take()
+        #expect(entries.map(\.path) == ["/0", "/1", "/2"])
+        #expect(dropped == 2)
+        // Emptied: room again, and the count starts over.
+        buffer.add(Self.entry("/5"))
+        let again = buffer.take()
+        #expect(again.entries.map(\.path) == ["/5"] && again.dropped == 0)
+    }
+
+    @Test func signalsWhenItStopsBeingEmptyAndEndsOnFinish() async {
+        let buffer = AccessLogBuffer(capacity: 10)
+        buffer.add(Self.entry("/a"))
+        buffer.add(Self.entry("/b"))
+        var arrivals = buffer.arrivals.makeAsyncIterator()
+        #expect(await arrivals.next() != nil)
+        #expect(buffer.take().entries.count == 2)
+        buffer.add(Self.entry("/c"))
+        #expect(await arrivals.next() != nil)
+        buffer.finish()
+        _ = buffer.take()
+        #expect(await arrivals.next() == nil)
+    }
+
+    @Test func theStoreAppendsBatchesNumberedAfterEarlierLinesAndFollowersGetThem() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("yard-logs-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = LogStore(directory: directory)
+        store.append(deploymentID: "dep_1", kind: .http, stream: .system, message: "first")
+        let follower = store.follow(deploymentID: "dep_1", kind: .http, closedWhenIdle: false)
+        let request = HTTPRequestLog(
+            host: "app.test", method: "GET", path: "/x", status: 200, durationMs: 1.5, upstream: nil, bytesIn: 0, bytesOut: 7)
+        store.append(
+            deploymentID: "dep_1", kind: .http,
+            lines: ["/x", "/y"].map { _ in LogLine(seq: 0, timestamp: Date(), stream: .http, message: request.summary, http: request) })
+        store.close(deploymentID: "dep_1", kind: .http)
+        var followed: [LogLine] = []
+        for await line in follower { followed.append(line) }
+        #expect(followed.map(\.seq) == [1, 2, 3])
+        let stored = store.lines(deploymentID: "dep_1", kind: .http)
+        #expect(stored.map(\.seq) == [1, 2, 3])
+        #expect(stored.last?.http == request)
+        #expect(stored.last?.message == "GET app.test/x 200 1.5ms upstream=- in=0B out=7B")
+    }
+}
