@@ -95,4 +95,19 @@ struct RoutingEndToEndTests {
             #expect(list.stdout.contains(generated) && list.stdout.contains("plain.test") && !list.stdout.contains("admin.test"))
         }
     }
+
+    @Test("plain runtime: a target port is refused with the reason, a domain without one routes to PORT", .timeLimit(.minutes(3)))
+    func targetPortNeedsTheSandbox() async throws {
+        try await YardServer.with(runtime: "plain") { server in
+            let folder = try await server.prepareApp("static-site", project: "flat")
+            try #require(try await server.yard(["up"], in: folder).status == 0)
+            let refused = try await server.yard(["domain", "add", "admin.test", "--port", "8080"], in: folder)
+            #expect(refused.status != 0)
+            #expect(refused.output.contains("needs the sandbox runtime"), "\(refused.output)")
+            #expect(try await server.get(host: "admin.test").status == 404, "nothing was added")
+            let added = try await server.yard(["domain", "add", "www.flat.test", "--path", "/"], in: folder)
+            #expect(added.status == 0, "\(added.output)")
+            #expect(try await server.get(host: "WWW.flat.test").body.contains("static fixture page"))
+        }
+    }
 }
