@@ -180,11 +180,12 @@ struct PathPrefixRouteTests {
     @Test func roundRobinCountsPerRouteAndEmptyPrefixesAreKnown() {
         let a = Upstream(host: "127.0.0.1", port: 1, replicaID: "a")
         let b = Upstream(host: "127.0.0.1", port: 2, replicaID: "b")
-        var selector = UpstreamSelector(table: RouteTable(routes: [
-            .init(host: "x.test", upstreams: [a, b]),
-            .init(host: "x.test", pathPrefix: "/api", upstreams: [a, b]),
-            .init(host: "x.test", pathPrefix: "/idle", upstreams: []),
-        ]))
+        var selector = UpstreamSelector(
+            table: RouteTable(routes: [
+                .init(host: "x.test", upstreams: [a, b]),
+                .init(host: "x.test", pathPrefix: "/api", upstreams: [a, b]),
+                .init(host: "x.test", pathPrefix: "/idle", upstreams: []),
+            ]))
         #expect(selector.select(host: "x.test", target: "/") == .upstreams([a, b]))
         #expect(selector.select(host: "x.test", target: "/api") == .upstreams([a, b]))
         #expect(selector.select(host: "x.test", target: "/") == .upstreams([b, a]))

@@ -136,10 +136,11 @@ struct RouterPathPrefixTests {
                     try await connection.request(.GET, "/api/items?page=2", host: "shop.localhost")
                 }
                 #expect(try await eventually { router.heldRequestCount == 1 })
-                router.updateRoutes(RouteTable(routes: [
-                    .init(host: "shop.localhost", upstreams: [site]),
-                    .init(host: "shop.localhost", pathPrefix: "/api", upstreams: [api]),
-                ]))
+                router.updateRoutes(
+                    RouteTable(routes: [
+                        .init(host: "shop.localhost", upstreams: [site]),
+                        .init(host: "shop.localhost", pathPrefix: "/api", upstreams: [api]),
+                    ]))
                 let response = try await answer
                 #expect(response.status == .ok)
                 #expect(response.upstreamName == "api-1")
