@@ -19,7 +19,7 @@ struct PreDeployEndToEndTests {
             try #require(try await server.yard(["variables", "set", "MIGRATION_TARGET=schema-7"], in: folder).status == 0)
             try """
                 [deploy]
-                preDeployCommand = ["echo migrating to $MIGRATION_TARGET", "ip -4 -o addr show scope global", "test ! -e /srv/yard-migrate-volume && echo no volume here"]
+                preDeployCommand = ["echo migrating to $MIGRATION_TARGET", "ip -4 -o addr show scope global", "touch /srv/yard-migrate-volume/probe 2>/dev/null && echo volume writable || echo no volume here"]
                 """.write(to: folder.appendingPathComponent("railway.toml"), atomically: true, encoding: .utf8)
             let up = try await server.yard(["up"], in: folder)
             try #require(up.status == 0, "\(up.outputTail)")
