@@ -184,6 +184,10 @@ struct APIRoutes: Sendable {
             let id = try context.parameters.require("deployment")
             return try json(try await deploymentView(try await orchestrator.cancel(deploymentID: id)))
         }
+        v1.post("deployments/:deployment/remove") { _, context in
+            let id = try context.parameters.require("deployment")
+            return try json(try await deploymentView(try await orchestrator.remove(deploymentID: id)))
+        }
         v1.post("deployments/:deployment/rollback") { _, context in
             let id = try context.parameters.require("deployment")
             return try json(try await deploymentView(try await orchestrator.rollback(deploymentID: id)), status: .created)

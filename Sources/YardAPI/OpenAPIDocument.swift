@@ -884,6 +884,44 @@ enum OpenAPIDocument {
         "summary": "Log lines as newline-delimited JSON; follow streams until the log closes"
       }
     },
+    "/v1/deployments/{deployment}/remove": {
+      "post": {
+        "parameters": [
+          {
+            "description": "deployment id",
+            "in": "path",
+            "name": "deployment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Deployment"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Remove a deployment: a queued or building one is cancelled, a running one (live, crashed, asleep) stops and stops routing; it ends REMOVED. 409 when it already ended"
+      }
+    },
     "/v1/deployments/{deployment}/rollback": {
       "post": {
         "parameters": [

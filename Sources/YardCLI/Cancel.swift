@@ -150,3 +150,27 @@ struct Runs: AsyncParsableCommand {
         }
     }
 }
+
+/// `yard remove ID`: one deployment, whatever its state.
+struct Remove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove a deployment: cancel it while queued or building, stop it (and its routing) once running. It ends REMOVED.")
+
+    @OptionGroup var options: ClientOptions
+
+    @Argument(help: "The deployment id (`yard deployments` lists them).")
+    var deployment: String
+
+    @Flag(help: "Return at once instead of waiting for it to end REMOVED.")
+    var detach = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let client = try options.client()
+            let answer = try await client.remove(deploymentID: deployment)
+            let final = detach ? answer : try await client.watch(deploymentID: deployment) { _ in }
+            if options.json { try Output.json(final); return }
+            print("Deployment \(final.id) of \(final.serviceName) is \(final.status.rawValue).")
+        }
+    }
+}

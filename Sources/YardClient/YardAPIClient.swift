@@ -81,6 +81,10 @@ public struct YardAPIClient: Sendable {
     public func cancel(deploymentID: String) async throws -> DeploymentView {
         try await send(.POST, "deployments/\(deploymentID.pathEscaped)/cancel", body: Empty?.none)
     }
+    /// Removes one deployment: cancels it before it is live, stops it after.
+    public func remove(deploymentID: String) async throws -> DeploymentView {
+        try await send(.POST, "deployments/\(deploymentID.pathEscaped)/remove", body: Empty?.none)
+    }
 
     /// A new deployment that runs `deploymentID`'s artifact, deploy settings and variables
     /// again, without building.

@@ -414,6 +414,25 @@ public actor Orchestrator: Service {
         return record
     }
 
+    /// Removes one deployment (`yard remove ID`): a queued or building one is cancelled, a
+    /// running one (live, crashed or asleep) stops and stops routing. Ends REMOVED.
+    public func remove(deploymentID: String) throws -> DeploymentRecord {
+        let deployment = try store.deployment(id: deploymentID)
+        switch deployment.status {
+        case .queued, .waiting, .initializing, .building:
+            return try cancel(deploymentID: deploymentID)
+        case .removing:
+            return deployment
+        case .failed, .skipped, .removed:
+            throw YardError(.conflict, "deployment \(deploymentID) already ended \(deployment.status.rawValue): there is nothing to remove")
+        case .deploying, .success, .crashed, .sleeping:
+            let key = ServiceKey(serviceID: deployment.serviceID, environmentID: deployment.environmentID)
+            let record = try transition(deploymentID, .removing, reason: "removed by `yard remove`")
+            enqueue(.down(deploymentID: deploymentID), key: key)
+            return record
+        }
+    }
+
     /// Removes the service's latest deployment: its replicas stop and its domains stop routing.
     public func down(serviceID: String, environmentID: String) throws -> DeploymentRecord {
         let key = ServiceKey(serviceID: serviceID, environmentID: environmentID)
@@ -469,11 +488,36 @@ public actor Orchestrator: Service {
     /// Jobs of one service run one at a time, in order; different services run in parallel.
     private func enqueue(_ job: Job, key: ServiceKey) {
         if busy.contains(key) {
+            supersedeQueuedDeployments(key: key, by: job)
             queues[key, default: []].append(job)
         } else {
             busy.insert(key)
             jobsContinuation.yield((key, job))
         }
+    }
+
+    /// A new deployment queued behind a running one replaces the deployments still waiting
+    /// in the queue: only the newest source matters. They end SKIPPED, naming the newer one.
+    private func supersedeQueuedDeployments(key: ServiceKey, by job: Job) {
+        let newer: String
+        switch job {
+        case .pipeline(let id), .rollout(let id): newer = id
+        default: return
+        }
+        guard var queue = queues[key] else { return }
+        queue.removeAll { queued in
+            let older: String
+            switch queued {
+            case .pipeline(let id), .rollout(let id): older = id
+            default: return false
+            }
+            guard (try? transition(older, .skipped, reason: "superseded by the newer deployment \(newer) before it started")) != nil
+            else { return false }
+            logs.close(deploymentID: older, kind: .build)
+            logs.close(deploymentID: older, kind: .deploy)
+            return true
+        }
+        queues[key] = queue
     }
 
     private func jobFinished(key: ServiceKey) {
