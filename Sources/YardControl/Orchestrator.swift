@@ -1322,44 +1322,43 @@ public actor Orchestrator: Service {
         return result
     }
 
-    /// Resolves `${{service.KEY}}`, `${{KEY}}` and `${{shared.KEY}}` in every value. Another
-    /// service's `RAILWAY_PUBLIC_DOMAIN` is its generated domain (created if needed), its
-    /// `RAILWAY_PRIVATE_DOMAIN` its internal name; other keys are its variables.
-    private func resolveReferences(
+    /// Resolves `${{service.KEY}}`, `${{KEY}}` and `${{shared.KEY}}` anywhere in every value,
+    /// following chains; a cycle or a reference to nothing fails with the variable, its
+    /// service and the reference. Another service's `RAILWAY_PUBLIC_DOMAIN` is its
+    /// generated domain (created if needed), its `RAILWAY_PRIVATE_DOMAIN` its internal
+    /// name; other keys are its variables (never its build secrets).
+    func resolveReferences(
         in variables: [String: String], service: ServiceRecord, environmentID: String, railway: [String: String]
     ) throws -> [String: String] {
         let own = railway.merging(variables) { _, user in user }
+        let shared = Dictionary(
+            try store.sharedVariables(environmentID: environmentID).map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
+        var resolver = VariableResolver { name throws -> VariableResolver.Lookup in
+            if name.owner == service.name {
+                return own[name.key].map { .value($0) } ?? .missingVariable
+            }
+            if name.owner == VariableResolver.sharedOwner {
+                return shared[name.key].map { .value($0) } ?? .missingVariable
+            }
+            guard let target = try self.store.findService(projectID: service.projectID, name.owner) else { return .missingService }
+            switch name.key {
+            case "RAILWAY_PUBLIC_DOMAIN":
+                let project = try self.store.project(target.projectID)
+                return .value(try self.ensureGeneratedDomain(service: target, project: project, environmentID: environmentID))
+            case "RAILWAY_PRIVATE_DOMAIN":
+                return .value("\(target.name).railway.internal")
+            case "RAILWAY_SERVICE_NAME":
+                return .value(target.name)
+            case "RAILWAY_SERVICE_ID":
+                return .value(target.id)
+            default:
+                let theirs = try self.store.variables(serviceID: target.id, environmentID: environmentID)
+                return theirs.first { $0.key == name.key && !$0.buildSecret }.map { .value($0.value) } ?? .missingVariable
+            }
+        }
         var result: [String: String] = [:]
         for (name, value) in variables {
-            result[name] = try VariableReferences.resolve(value) { reference throws -> String in
-                guard let other = reference.service, other != service.name else {
-                    if let found = own[reference.key], !found.contains("${{") { return found }
-                    throw YardError(.invalidConfig, "variable \(name) of service \(service.name) references ${{\(reference.key)}}, which this service does not define")
-                }
-                if other == "shared" {
-                    throw YardError(.invalidConfig, "variable \(name) of service \(service.name) references ${{shared.\(reference.key)}}, but shared variables are not supported yet")
-                }
-                guard let target = try store.findService(projectID: service.projectID, other) else {
-                    throw YardError(.invalidConfig, "variable \(name) of service \(service.name) references ${{\(other).\(reference.key)}}, but the project has no service named \(other)")
-                }
-                switch reference.key {
-                case "RAILWAY_PUBLIC_DOMAIN":
-                    let project = try store.project(target.projectID)
-                    return try ensureGeneratedDomain(service: target, project: project, environmentID: environmentID)
-                case "RAILWAY_PRIVATE_DOMAIN":
-                    return "\(target.name).railway.internal"
-                case "RAILWAY_SERVICE_NAME":
-                    return target.name
-                case "RAILWAY_SERVICE_ID":
-                    return target.id
-                default:
-                    let theirs = try store.variables(serviceID: target.id, environmentID: environmentID)
-                    if let found = theirs.first(where: { $0.key == reference.key && !$0.buildSecret }), !found.value.contains("${{") {
-                        return found.value
-                    }
-                    throw YardError(.invalidConfig, "variable \(name) of service \(service.name) references ${{\(other).\(reference.key)}}, but \(other) has no variable \(reference.key)")
-                }
-            }
+            result[name] = try resolver.resolve(value, as: VariableResolver.Name(owner: service.name, key: name))
         }
         return result
     }

@@ -168,6 +168,21 @@ enum Migrations {
                     """
             )
         }
+        // `${{shared.KEY}}`: variables of an environment, not of one service.
+        migrator.registerMigration("009_shared_variables") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE shared_variable (
+                        environment_id TEXT NOT NULL REFERENCES environment(id) ON DELETE CASCADE,
+                        key TEXT NOT NULL,
+                        value TEXT NOT NULL,
+                        sealed INTEGER NOT NULL DEFAULT 0,
+                        updated_at DATETIME NOT NULL,
+                        PRIMARY KEY (environment_id, key)
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

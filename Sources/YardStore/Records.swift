@@ -371,3 +371,27 @@ public struct CronRunRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
         case exitCode = "exit_code"
     }
 }
+
+/// A variable of an environment that every service can reference as `${{shared.KEY}}`.
+public struct SharedVariableRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "shared_variable"
+    public var environmentID: String
+    public var key: String
+    public var value: String
+    public var sealed: Bool
+    public var updatedAt: Date
+
+    public init(environmentID: String, key: String, value: String, sealed: Bool = false, updatedAt: Date) {
+        self.environmentID = environmentID
+        self.key = key
+        self.value = value
+        self.sealed = sealed
+        self.updatedAt = updatedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case key, value, sealed
+        case environmentID = "environment_id"
+        case updatedAt = "updated_at"
+    }
+}

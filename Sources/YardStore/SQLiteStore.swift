@@ -250,6 +250,26 @@ public final class SQLiteStore: Sendable {
         }
     }
 
+    /// The environment's shared variables (`${{shared.KEY}}`), by key.
+    public func sharedVariables(environmentID: String) throws -> [SharedVariableRecord] {
+        try pool.read { db in
+            try SharedVariableRecord.filter(Column("environment_id") == environmentID).order(Column("key")).fetchAll(db)
+        }
+    }
+
+    /// Sets and deletes shared variables of an environment in one transaction.
+    public func changeSharedVariables(environmentID: String, set: [String: String], delete: [String]) throws {
+        try write { db in
+            let now = Date()
+            for (key, value) in set {
+                try SharedVariableRecord(environmentID: environmentID, key: key, value: value, updatedAt: now).save(db)
+            }
+            for key in delete {
+                _ = try SharedVariableRecord.deleteOne(db, key: ["environment_id": environmentID, "key": key])
+            }
+        }
+    }
+
     // MARK: Domains
 
     public func domains(serviceID: String, environmentID: String) throws -> [DomainRecord] {
