@@ -64,7 +64,12 @@ final class RequestHeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHa
     private var context: ChannelHandlerContext?
     /// True between requests: the next byte starts a head.
     private var waitingForHead = true
+    /// When the head being received must be complete; nil while none is.
+    private var deadline: NIODeadline?
+    /// Armed for `deadline` or earlier: a head arriving leaves it armed, and when it fires
+    /// early it re-arms for the current deadline, so requests schedule no timer of their own.
     private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
     /// After an upgrade every byte goes to the tunnel rather than to the HTTP parser
     /// (which would drop what arrives before it is removed); held until the tunnel is ready.
     private var tunnel: TunnelHandler?
@@ -94,11 +99,10 @@ final class RequestHeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHa
             }
             return
         }
-        if self.waitingForHead, self.timer == nil {
-            self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: self.timeout) {
-                self.timer = nil
-                self.timedOut()
-            }
+        if self.waitingForHead, self.deadline == nil {
+            let deadline = NIODeadline.now() + self.timeout
+            self.deadline = deadline
+            self.armTimer(at: deadline, context: context)
         }
         context.fireChannelRead(data)
     }
@@ -135,7 +139,7 @@ final class RequestHeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHa
     /// A complete request head was parsed.
     func headReceived() {
         self.waitingForHead = false
-        self.cancel()
+        self.deadline = nil
     }
 
     /// The connection is between requests again.
@@ -147,6 +151,29 @@ final class RequestHeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHa
     private func cancel() {
         self.timer?.cancel()
         self.timer = nil
+        self.timerDeadline = nil
+        self.deadline = nil
+    }
+
+    private func armTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        if let armed = self.timerDeadline, armed <= deadline { return }
+        self.timer?.cancel()
+        self.timerDeadline = deadline
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.timer = nil
+            self.timerDeadline = nil
+            self.timerFired()
+        }
+    }
+
+    private func timerFired() {
+        guard let deadline = self.deadline, let context else { return }
+        if deadline <= .now() {
+            self.deadline = nil
+            self.timedOut()
+        } else {
+            self.armTimer(at: deadline, context: context)
+        }
     }
 
     private func timedOut() {

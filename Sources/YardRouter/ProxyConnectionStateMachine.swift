@@ -485,9 +485,55 @@ struct ProxyConnectionStateMachine {
         return .closeUpstreamAndRespond(
             self.badGateway(
                 request,
-                "replica \(request.upstream.replicaID) did not answer within \(timeout.shortDescription) (host \"\(request.host)\"); check that the service is not stuck, or raise the router's responseHeadTimeout for slow endpoints"
+                "replica \(request.upstream.replicaID) did not answer within \(timeout.shortDescription) (host \"\(request.host)\"); check that the service is not stuck, or raise the router's --upstream-header-timeout for slow endpoints"
             )
         )
+    }
+
+    /// The upstream's connections were all in use and its queue was full, or the request
+    /// waited in the queue too long; nothing reached the upstream.
+    mutating func upstreamBusy(_ refusal: UpstreamConnectionPool.QueueRefusal) -> ConnectAction {
+        guard case .connecting(let request, _, _) = self.state else { return .none }
+        let why: String
+        switch refusal {
+        case .queueFull(let connections, let queued):
+            why = "all \(connections) connections the router may open to it are in use and \(queued) requests are already waiting"
+        case .timedOut(let timeout, let connections):
+            why = "none of the \(connections) connections the router may open to it became free within \(timeout.shortDescription)"
+        }
+        return .respond(
+            self.respondLocally(
+                .serviceUnavailable,
+                "replica \(request.upstream.replicaID) of host \"\(request.host)\" is busy: \(why); retry later, add replicas, or raise the router's --upstream-max-connections",
+                client: request.client,
+                requestComplete: request.clientRequestComplete
+            )
+        )
+    }
+
+    /// The request's whole exchange has taken longer than `limit` (from its head arriving):
+    /// 504 if no response has started, otherwise the connection closes mid-response.
+    mutating func requestDurationExceeded(limit: TimeAmount) -> RequestAction {
+        let message = { (host: String) in
+            "the request to host \"\(host)\" took longer than the router's limit of \(limit.shortDescription) and was cut off; raise --max-request-duration for longer requests"
+        }
+        switch self.state {
+        case .holding(let held, _, _):
+            return .abort(self.refuse(.gatewayTimeout, message(held.host), client: held.client))
+        case .connecting(let request, _, _):
+            return .abort(self.refuse(.gatewayTimeout, message(request.host), client: request.client))
+        case .forwarding(let request, let exchange):
+            guard !exchange.responseStarted else {
+                self.state = .closed
+                return .abort(nil)
+            }
+            return .abort(self.refuse(.gatewayTimeout, message(request.host), client: request.client))
+        case .draining:
+            self.state = .closed
+            return .abort(nil)
+        case .idle, .upgraded, .closed:
+            return .none
+        }
     }
 
     /// The upstream connection closed (or failed) before the response was complete.

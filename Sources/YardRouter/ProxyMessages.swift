@@ -181,9 +181,13 @@ extension StringProtocol {
 }
 
 extension TimeAmount {
-    /// "60s", "500ms", "1500ms": whole seconds when exact, milliseconds otherwise, for messages.
+    /// "15m", "60s", "500ms", "1500ms": whole minutes above a minute when exact, whole seconds
+    /// when exact, milliseconds otherwise, for messages.
     var shortDescription: String {
         let nanoseconds = self.nanoseconds
+        if nanoseconds > 60_000_000_000, nanoseconds % 60_000_000_000 == 0 {
+            return "\(nanoseconds / 60_000_000_000)m"
+        }
         if nanoseconds % 1_000_000_000 == 0 {
             return "\(nanoseconds / 1_000_000_000)s"
         }

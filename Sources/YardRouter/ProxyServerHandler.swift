@@ -40,18 +40,31 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var upstream: UpstreamConnection?
     private var clientReadsPaused = false
     private var upstreamNeedsFlush = false
+    /// The place of the request in the upstream's queue while it waits for a connection.
+    private var queuedAs: (upstream: Upstream, ticket: UInt64)?
     /// How long the connection may sit between requests before it is closed.
     private let idleTimeout: TimeAmount
-    private var idleTimer: Scheduled<Void>?
     /// How long the leased upstream may take to send a response head.
     private let responseHeadTimeout: TimeAmount
-    /// Runs from sending a request upstream until its response head arrives or the exchange ends.
-    private var responseHeadTimer: Scheduled<Void>?
+    /// How long a request's whole exchange may take, from its head arriving.
+    private let maxRequestDuration: TimeAmount
+    /// Set exactly while no request is in flight.
+    private var idleDeadline: NIODeadline?
+    /// Set from sending a request upstream until its response head arrives or the exchange ends.
+    private var responseHeadDeadline: NIODeadline?
+    /// Set from a request head arriving until its exchange ends.
+    private var requestDeadline: NIODeadline?
+    /// The connection's one timer, for the earliest deadline; deadlines only ever move it
+    /// earlier, and when it fires with nothing due it re-arms for the next one. Requests
+    /// thus schedule no timer of their own.
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
 
     init(
         pool: UpstreamConnectionPool,
         idleTimeout: TimeAmount,
         responseHeadTimeout: TimeAmount,
+        maxRequestDuration: TimeAmount = .minutes(15),
         maxRequestBodyBytes: Int,
         headTimer: RequestHeadTimeoutHandler,
         hold: Hold,
@@ -71,6 +84,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.pool = pool
         self.idleTimeout = idleTimeout
         self.responseHeadTimeout = responseHeadTimeout
+        self.maxRequestDuration = maxRequestDuration
         self.logger = logger
         self.selectRoute = selectRoute
     }
@@ -85,9 +99,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.stopHolding()
-        self.idleTimer?.cancel()
-        self.idleTimer = nil
-        self.cancelResponseHeadTimer()
+        self.cancelQueuedLease()
+        self.stopTimer()
         self.context = nil
     }
 
@@ -100,6 +113,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             if case .idle = self.stateMachine.state {
                 self.access = AccessLogRecord(head: head)
             }
+            // A new exchange: its own duration limit.
+            self.requestDeadline = nil
             let selection = head.headers.first(name: "host").map { self.selectRoute($0, head.uri) }
             self.target = head.uri
             let action = self.stateMachine.requestHeadReceived(
@@ -136,8 +151,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         self.emitAccessLog()
         self.stopHolding()
-        self.idleTimer?.cancel()
-        self.idleTimer = nil
+        self.cancelQueuedLease()
+        self.stopTimer()
         switch self.stateMachine.clientClosed() {
         case .closeUpstream:
             if let upstream = self.takeUpstream() {
@@ -186,6 +201,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
                 self.pool.release(upstream, reusable: false)
             }
             self.stopHolding()
+            self.cancelQueuedLease()
             if let response {
                 self.respond(response)
             } else {
@@ -279,25 +295,64 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .pooledOrNew(let u): (upstream, allowIdle) = (u, true)
         case .new(let u): (upstream, allowIdle) = (u, false)
         }
-        switch self.pool.lease(upstream, allowIdle: allowIdle) {
+        let lease = self.pool.lease(upstream, allowIdle: allowIdle) { grant in
+            self.queuedAs = nil
+            switch grant {
+            case .idle(let connection):
+                self.run(self.stateMachine.upstreamConnected(reused: true), connection: connection)
+            case .connecting(let future):
+                self.awaitConnection(future, to: upstream)
+            case .refused(let refusal):
+                self.upstreamBusy(upstream, refusal)
+            }
+            self.updateIdleTimer()
+        }
+        switch lease {
         case .idle(let connection):
             self.run(self.stateMachine.upstreamConnected(reused: true), connection: connection)
         case .connecting(let future):
-            future.assumeIsolated().whenComplete { result in
-                switch result {
-                case .success(let channel):
-                    do {
-                        let connection = try self.pool.connection(for: channel, upstream: upstream)
-                        self.run(self.stateMachine.upstreamConnected(reused: false), connection: connection)
-                        self.updateIdleTimer()
-                    } catch {
-                        channel.close(promise: nil)
-                        self.connectFailed(upstream, reason: "\(error)")
-                    }
-                case .failure(let error):
-                    self.connectFailed(upstream, reason: UpstreamConnectionPool.describeConnectError(error))
+            self.awaitConnection(future, to: upstream)
+        case .queued(let ticket):
+            self.queuedAs = (upstream, ticket)
+        case .refused(let refusal):
+            self.upstreamBusy(upstream, refusal)
+        }
+    }
+
+    private func awaitConnection(_ future: EventLoopFuture<any Channel>, to upstream: Upstream) {
+        future.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let channel):
+                do {
+                    let connection = try self.pool.connection(for: channel, upstream: upstream)
+                    self.run(self.stateMachine.upstreamConnected(reused: false), connection: connection)
+                    self.updateIdleTimer()
+                } catch {
+                    channel.close(promise: nil)
+                    self.connectFailed(upstream, reason: "\(error)")
                 }
+            case .failure(let error):
+                self.connectFailed(upstream, reason: UpstreamConnectionPool.describeConnectError(error))
             }
+        }
+    }
+
+    private func upstreamBusy(_ upstream: Upstream, _ refusal: UpstreamConnectionPool.QueueRefusal) {
+        self.logger.warning(
+            "upstream busy: no connection for the request",
+            metadata: [
+                "replica.id": "\(upstream.replicaID)", "upstream.address": "\(upstream.host):\(upstream.port)",
+                "reason": "\(refusal)",
+            ]
+        )
+        self.run(self.stateMachine.upstreamBusy(refusal), connection: nil)
+        self.updateIdleTimer()
+    }
+
+    private func cancelQueuedLease() {
+        if let queuedAs {
+            self.queuedAs = nil
+            self.pool.cancelWait(queuedAs.ticket, upstream: queuedAs.upstream)
         }
     }
 
@@ -349,36 +404,92 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.accessLog.record(access.entry())
     }
 
-    /// Runs the idle timer exactly while no request is in flight.
+    /// Sets the idle deadline exactly while no request is in flight, and the request
+    /// deadline exactly while one is.
     private func updateIdleTimer() {
-        guard let context else { return }
-        guard case .idle = self.stateMachine.state else {
-            self.idleTimer?.cancel()
-            self.idleTimer = nil
-            return
+        guard self.context != nil else { return }
+        switch self.stateMachine.state {
+        case .idle:
+            self.requestDeadline = nil
+            self.headTimer.awaitNextHead()
+            if self.idleDeadline == nil { self.idleDeadline = .now() + self.idleTimeout }
+        case .upgraded, .closed:
+            self.idleDeadline = nil
+            self.requestDeadline = nil
+        case .holding, .connecting, .forwarding, .draining:
+            self.idleDeadline = nil
+            if self.requestDeadline == nil { self.requestDeadline = .now() + self.maxRequestDuration }
         }
-        self.headTimer.awaitNextHead()
-        guard self.idleTimer == nil else { return }
-        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.idleTimeout) {
-            self.idleTimer = nil
-            guard case .idle = self.stateMachine.state else { return }
-            self.logger.debug("closing idle client connection")
-            self.context?.close(promise: nil)
-        }
+        self.armTimer()
     }
 
     private func startResponseHeadTimer() {
-        guard let context else { return }
-        self.responseHeadTimer?.cancel()
-        self.responseHeadTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.responseHeadTimeout) {
-            self.responseHeadTimer = nil
-            self.responseHeadTimedOut()
-        }
+        self.responseHeadDeadline = .now() + self.responseHeadTimeout
+        self.armTimer()
     }
 
     private func cancelResponseHeadTimer() {
-        self.responseHeadTimer?.cancel()
-        self.responseHeadTimer = nil
+        self.responseHeadDeadline = nil
+    }
+
+    /// Makes sure the timer fires by the earliest deadline.
+    private func armTimer() {
+        guard let context else { return }
+        let earliest = { (a: NIODeadline?, b: NIODeadline?) -> NIODeadline? in
+            guard let a, let b else { return a ?? b }
+            return min(a, b)
+        }
+        guard let next = earliest(earliest(self.idleDeadline, self.responseHeadDeadline), self.requestDeadline) else {
+            return  // a timer still armed fires, finds nothing due and stops
+        }
+        if let armed = self.timerDeadline, armed <= next { return }
+        self.timer?.cancel()
+        self.timerDeadline = next
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: next) {
+            self.timer = nil
+            self.timerDeadline = nil
+            self.timerFired()
+        }
+    }
+
+    private func stopTimer() {
+        self.timer?.cancel()
+        self.timer = nil
+        self.timerDeadline = nil
+        self.idleDeadline = nil
+        self.responseHeadDeadline = nil
+        self.requestDeadline = nil
+    }
+
+    private func timerFired() {
+        let now = NIODeadline.now()
+        if let deadline = self.requestDeadline, deadline <= now {
+            self.requestDeadline = nil
+            self.requestDurationExceeded()
+        } else if let deadline = self.responseHeadDeadline, deadline <= now {
+            self.responseHeadDeadline = nil
+            self.responseHeadTimedOut()
+        } else if let deadline = self.idleDeadline, deadline <= now {
+            self.idleDeadline = nil
+            if case .idle = self.stateMachine.state {
+                self.logger.debug("closing idle client connection")
+                self.context?.close(promise: nil)
+            }
+        }
+        self.armTimer()
+    }
+
+    private func requestDurationExceeded() {
+        let action = self.stateMachine.requestDurationExceeded(limit: self.maxRequestDuration)
+        guard action != .none else { return }
+        self.logger.warning(
+            "request exceeded the maximum duration; cutting it off",
+            metadata: [
+                "replica.id": "\(self.upstream?.upstream.replicaID ?? "none")",
+                "router.max_request_duration": "\(self.maxRequestDuration.shortDescription)",
+            ]
+        )
+        self.run(action)
     }
 
     private func responseHeadTimedOut() {
@@ -488,7 +599,8 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
     /// Replaces the HTTP handlers of both connections with a byte tunnel between them.
     private func becomeTunnel(to upstream: UpstreamConnection, clientSide: TunnelHandler, replicaSide: TunnelHandler) {
         self.upstream = nil
-        upstream.handler.receiver = nil
+        // A tunnel may stay open for hours: it stops counting against the upstream's limit.
+        self.pool.detach(upstream)
         guard let context, context.channel.isActive, upstream.channel.isActive else {
             self.context?.close(promise: nil)
             upstream.channel.close(promise: nil)

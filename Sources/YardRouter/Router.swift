@@ -24,6 +24,19 @@ public final class Router: Service, Sendable {
         public var upstreamIdleTimeout: TimeAmount
         /// At most this many idle connections are kept per upstream and event loop.
         public var maxIdleConnectionsPerUpstream: Int
+        /// At most this many connections to one upstream are open (leased, connecting or
+        /// idle) per event loop, so the router opens at most this many times its loop count
+        /// (`System.coreCount` by default). Requests beyond it queue for a free connection.
+        public var maxConnectionsPerUpstream: Int = Self.defaultMaxConnectionsPerUpstream
+        /// At most this many requests per upstream and event loop wait for a connection; more
+        /// get 503 at once and are never sent.
+        public var maxQueuedRequestsPerUpstream: Int = 1024
+        /// How long a request waits in that queue before it gets 503 (never sent).
+        public var upstreamQueueTimeout: TimeAmount = .seconds(10)
+        /// The longest a request's whole exchange may take, from its head arriving to its
+        /// response's end: 504 if no response head was sent by then, else the client
+        /// connection is closed. Upgraded connections (WebSockets) are not limited.
+        public var maxRequestDuration: TimeAmount = .minutes(15)
         /// How long graceful shutdown waits for in-flight requests before closing connections.
         public var shutdownGracePeriod: TimeAmount
         /// How long a client connection may sit idle between requests before it is closed.
@@ -51,13 +64,14 @@ public final class Router: Service, Sendable {
         public var https: HTTPSConfiguration? = nil
 
         public static let defaultMaxRequestBodyBytes = 100 * 1024 * 1024
+        public static let defaultMaxConnectionsPerUpstream = 256
 
         public init(
             host: String = "0.0.0.0",
             port: Int = 8080,
             connectTimeout: TimeAmount = .seconds(5),
             upstreamIdleTimeout: TimeAmount = .seconds(60),
-            maxIdleConnectionsPerUpstream: Int = 16,
+            maxIdleConnectionsPerUpstream: Int = Self.defaultMaxConnectionsPerUpstream,
             shutdownGracePeriod: TimeAmount = .seconds(10),
             clientIdleTimeout: TimeAmount = .seconds(60),
             responseHeadTimeout: TimeAmount = .seconds(60)
@@ -94,6 +108,7 @@ public final class Router: Service, Sendable {
     private let listening = NIOLockedValueBox(ListeningState.waiting(next: 0, waiters: [:]))
     private let clientConnections = NIOLockedValueBox(ClientConnections())
     private let pools = NIOLockedValueBox([ObjectIdentifier: UpstreamConnectionPool]())
+    private let queuedLeases = NIOLockedValueBox(0)
     private let held = HeldRequests()
     private let tunnels = Tunnels()
     private let accessLog = AccessLog()
@@ -119,6 +134,9 @@ public final class Router: Service, Sendable {
 
     /// Requests held now, waiting for a host to get a ready replica.
     public var heldRequestCount: Int { self.held.count }
+
+    /// Requests waiting now for a connection to a busy upstream (see `maxConnectionsPerUpstream`).
+    public var queuedRequestCount: Int { self.queuedLeases.withLockedValue { $0 } }
 
     /// Open upgraded connections (WebSockets) through the router.
     public var tunnelCount: Int { self.tunnels.count }
@@ -317,6 +335,7 @@ public final class Router: Service, Sendable {
                     pool: pool,
                     idleTimeout: configuration.clientIdleTimeout,
                     responseHeadTimeout: configuration.responseHeadTimeout,
+                    maxRequestDuration: configuration.maxRequestDuration,
                     maxRequestBodyBytes: configuration.maxRequestBodyBytes,
                     headTimer: headTimer,
                     hold: ProxyServerHandler.Hold(requests: self.held, timeout: configuration.holdTimeout),
@@ -396,8 +415,12 @@ public final class Router: Service, Sendable {
                 configuration: .init(
                     connectTimeout: self.configuration.connectTimeout,
                     idleTimeout: self.configuration.upstreamIdleTimeout,
-                    maxIdleConnectionsPerUpstream: self.configuration.maxIdleConnectionsPerUpstream
+                    maxIdleConnectionsPerUpstream: self.configuration.maxIdleConnectionsPerUpstream,
+                    maxConnectionsPerUpstream: self.configuration.maxConnectionsPerUpstream,
+                    maxQueuedRequestsPerUpstream: self.configuration.maxQueuedRequestsPerUpstream,
+                    queueTimeout: self.configuration.upstreamQueueTimeout
                 ),
+                queuedCounter: self.queuedLeases,
                 logger: self.logger
             )
             pools[id] = pool

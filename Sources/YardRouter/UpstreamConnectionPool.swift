@@ -1,16 +1,25 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// Idle keep-alive connections to upstreams, for one event loop. Client connections on that
+/// Keep-alive connections to upstreams, for one event loop. Client connections on that
 /// loop lease from it, so a client connection and its upstream connection always share a
 /// loop and talk to each other without hops. Every method must be called on `eventLoop`.
+///
+/// At most `maxConnectionsPerUpstream` connections to one upstream are open from this loop
+/// (leased, connecting or idle). Beyond that a lease waits in a bounded FIFO queue until a
+/// connection comes back or a slot frees up; a full queue or a wait longer than
+/// `queueTimeout` refuses it, and nothing is sent upstream.
 final class UpstreamConnectionPool: Sendable {
     struct Configuration: Sendable {
         var connectTimeout: TimeAmount
         var idleTimeout: TimeAmount
         var maxIdleConnectionsPerUpstream: Int
+        var maxConnectionsPerUpstream: Int = .max
+        var maxQueuedRequestsPerUpstream: Int = 0
+        var queueTimeout: TimeAmount = .seconds(10)
     }
 
     /// What `lease` found.
@@ -19,15 +28,50 @@ final class UpstreamConnectionPool: Sendable {
         case idle(UpstreamConnection)
         /// A new connection being opened; turn the channel into a connection with `connection(for:upstream:)`.
         case connecting(EventLoopFuture<any Channel>)
+        /// The upstream has all its connections in use: the lease waits as `ticket` (cancel
+        /// it with `cancelWait(_:)`); `granted` is called once with the outcome.
+        case queued(ticket: UInt64)
+        /// All connections are in use and the queue is full.
+        case refused(QueueRefusal)
+    }
+
+    /// Why a lease got no connection without anything being sent.
+    enum QueueRefusal: Equatable {
+        case queueFull(connections: Int, queued: Int)
+        case timedOut(after: TimeAmount, connections: Int)
+    }
+
+    /// The outcome of a queued lease, delivered on the pool's loop.
+    enum Grant {
+        case idle(UpstreamConnection)
+        case connecting(EventLoopFuture<any Channel>)
+        case refused(QueueRefusal)
     }
 
     private struct IdleConnection {
         var connection: UpstreamConnection
-        var expiry: Scheduled<Void>
+        var expiry: NIODeadline
+    }
+
+    private struct Waiter {
+        var ticket: UInt64
+        var allowIdle: Bool
+        var timer: Scheduled<Void>
+        var granted: (Grant) -> Void
     }
 
     private struct State {
+        /// Idle connections per upstream, least recently used first.
         var idle: [Upstream: [IdleConnection]] = [:]
+        /// Connections open (or opening) per upstream: the ones the limit counts.
+        var open: [Upstream: Int] = [:]
+        /// Channels counted in `open`, to uncount each exactly once.
+        var counted: Set<ObjectIdentifier> = []
+        var waiters: [Upstream: CircularBuffer<Waiter>] = [:]
+        var nextTicket: UInt64 = 0
+        /// One timer closes expired idle connections, armed for the earliest expiry.
+        var sweep: Scheduled<Void>?
+        var sweepDeadline: NIODeadline?
         var isClosed = false
     }
 
@@ -35,10 +79,18 @@ final class UpstreamConnectionPool: Sendable {
     private let configuration: Configuration
     private let logger: Logger
     private let state: NIOLoopBoundBox<State>
+    /// Leases queued across the router's pools (for `Router.queuedRequestCount`).
+    private let queuedCounter: NIOLockedValueBox<Int>
 
-    init(eventLoop: any EventLoop, configuration: Configuration, logger: Logger) {
+    init(
+        eventLoop: any EventLoop,
+        configuration: Configuration,
+        queuedCounter: NIOLockedValueBox<Int> = NIOLockedValueBox(0),
+        logger: Logger
+    ) {
         self.eventLoop = eventLoop
         self.configuration = configuration
+        self.queuedCounter = queuedCounter
         self.logger = logger
         self.state = .makeBoxSendingValue(State(), eventLoop: eventLoop)
     }
@@ -48,23 +100,55 @@ final class UpstreamConnectionPool: Sendable {
         self.state.value.idle[upstream]?.count ?? 0
     }
 
-    /// A connection to `upstream`: the most recently used idle one unless `allowIdle` is
-    /// false, otherwise a new one.
-    func lease(_ upstream: Upstream, allowIdle: Bool) -> Lease {
-        if allowIdle {
-            while let idle = self.state.value.idle[upstream]?.popLast() {
-                idle.expiry.cancel()
-                if idle.connection.channel.isActive {
-                    return .idle(idle.connection)
-                }
-            }
-        }
-        return .connecting(self.connect(upstream))
+    /// The number of open connections to an upstream from this loop: leased, connecting or idle.
+    func openCount(for upstream: Upstream) -> Int {
+        self.state.value.open[upstream] ?? 0
     }
 
-    /// Opens a new connection to `upstream` on this pool's event loop.
-    func connect(_ upstream: Upstream) -> EventLoopFuture<any Channel> {
-        ClientBootstrap(group: self.eventLoop)
+    /// A connection to `upstream`: the most recently used idle one unless `allowIdle` is
+    /// false, otherwise a new one if the upstream is under its limit, otherwise a place in
+    /// its queue (`granted` is called only for `.queued`).
+    func lease(_ upstream: Upstream, allowIdle: Bool, granted: @escaping (Grant) -> Void) -> Lease {
+        if allowIdle, let connection = self.popIdle(upstream) {
+            return .idle(connection)
+        }
+        let open = self.openCount(for: upstream)
+        let queued = self.state.value.waiters[upstream]?.count ?? 0
+        if open < self.configuration.maxConnectionsPerUpstream, queued == 0 {
+            return .connecting(self.connect(upstream))
+        }
+        guard queued < self.configuration.maxQueuedRequestsPerUpstream, !self.state.value.isClosed else {
+            return .refused(.queueFull(connections: open, queued: queued))
+        }
+        let ticket = self.state.value.nextTicket
+        self.state.value.nextTicket += 1
+        let timeout = self.configuration.queueTimeout
+        let timer = self.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+            guard let waiter = self.removeWaiter(ticket, upstream: upstream) else { return }
+            waiter.granted(.refused(.timedOut(after: timeout, connections: self.openCount(for: upstream))))
+        }
+        self.state.value.waiters[upstream, default: []].append(
+            Waiter(ticket: ticket, allowIdle: allowIdle, timer: timer, granted: granted)
+        )
+        self.queuedCounter.withLockedValue { $0 += 1 }
+        if !allowIdle, let connection = self.popIdle(upstream) {
+            // A retry after a stale connection must not take another idle one: close one to
+            // free its slot (`forget` serves the queue once it has closed).
+            connection.channel.close(promise: nil)
+        }
+        return .queued(ticket: ticket)
+    }
+
+    /// Gives up a queued lease (its client went away or its request was cut).
+    func cancelWait(_ ticket: UInt64, upstream: Upstream) {
+        self.removeWaiter(ticket, upstream: upstream)?.timer.cancel()
+    }
+
+    /// Opens a new connection to `upstream` on this pool's event loop; it counts against
+    /// the upstream's limit until it closes (or fails to connect).
+    private func connect(_ upstream: Upstream) -> EventLoopFuture<any Channel> {
+        self.state.value.open[upstream, default: 0] += 1
+        let future = ClientBootstrap(group: self.eventLoop)
             .connectTimeout(self.configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -84,56 +168,174 @@ final class UpstreamConnectionPool: Sendable {
                 }
             }
             .connect(host: upstream.host, port: upstream.port)
+        future.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let channel):
+                let id = ObjectIdentifier(channel)
+                self.state.value.counted.insert(id)
+                channel.closeFuture.assumeIsolated().whenComplete { _ in
+                    self.forget(id, upstream: upstream)
+                }
+            case .failure:
+                self.uncount(upstream)
+            }
+        }
+        return future
     }
 
-    /// Wraps a newly connected channel; from now on the pool forgets it once it closes.
+    /// Wraps a newly connected channel.
     func connection(for channel: any Channel, upstream: Upstream) throws -> UpstreamConnection {
         let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
-        let id = ObjectIdentifier(channel)
-        channel.closeFuture.assumeIsolated().whenComplete { _ in
-            self.forget(id, upstream: upstream)
-        }
         return UpstreamConnection(upstream: upstream, channel: channel, handler: handler)
     }
 
-    /// Takes a connection back after an exchange. It is kept for reuse when `reusable`, still
-    /// open and there is room; otherwise it is closed.
+    /// Takes a connection back after an exchange. It is kept for reuse (or handed to a
+    /// queued lease) when `reusable`, still open and there is room; otherwise it is closed.
     func release(_ connection: UpstreamConnection, reusable: Bool) {
         connection.handler.receiver = nil
         let channel = connection.channel
         let upstream = connection.upstream
         guard reusable, !self.state.value.isClosed, channel.isActive,
             self.idleCount(for: upstream) < self.configuration.maxIdleConnectionsPerUpstream
+                || !(self.state.value.waiters[upstream]?.isEmpty ?? true)
         else {
             channel.close(promise: nil)
             return
         }
         // An idle connection must read so that the upstream closing it is noticed.
         try? channel.syncOptions?.setOption(.autoRead, value: true)
-        let expiry = self.eventLoop.assumeIsolated().scheduleTask(in: self.configuration.idleTimeout) {
-            channel.close(promise: nil)
-        }
+        let expiry = NIODeadline.now() + self.configuration.idleTimeout
         self.state.value.idle[upstream, default: []].append(IdleConnection(connection: connection, expiry: expiry))
+        self.armSweep(at: expiry)
+        if !(self.state.value.waiters[upstream]?.isEmpty ?? true) {
+            // Outside the caller's read loop: the waiter writes to this connection at once.
+            self.eventLoop.assumeIsolated().execute { self.serveWaiters(upstream) }
+        }
     }
 
-    /// Closes every idle connection; connections released afterwards are closed too.
+    /// An upgraded connection became a tunnel: it no longer counts against the limit.
+    func detach(_ connection: UpstreamConnection) {
+        connection.handler.receiver = nil
+        if self.state.value.counted.remove(ObjectIdentifier(connection.channel)) != nil {
+            self.uncount(connection.upstream)
+        }
+    }
+
+    /// Closes every idle connection and refuses queued leases; connections released
+    /// afterwards are closed too.
     func close() {
         self.state.value.isClosed = true
         let idle = self.state.value.idle.values.flatMap { $0 }
         self.state.value.idle = [:]
+        self.state.value.sweep?.cancel()
+        self.state.value.sweep = nil
         for entry in idle {
-            entry.expiry.cancel()
             entry.connection.channel.close(promise: nil)
+        }
+        let waiters = self.state.value.waiters
+        self.state.value.waiters = [:]
+        for (upstream, queue) in waiters {
+            self.queuedCounter.withLockedValue { $0 -= queue.count }
+            for waiter in queue {
+                waiter.timer.cancel()
+                waiter.granted(.refused(.queueFull(connections: self.openCount(for: upstream), queued: queue.count)))
+            }
+        }
+    }
+
+    /// Gives queued leases what has become available: idle connections, then free slots.
+    private func serveWaiters(_ upstream: Upstream) {
+        while let waiter = self.state.value.waiters[upstream]?.first {
+            if waiter.allowIdle, let connection = self.popIdle(upstream) {
+                self.dequeue(upstream)
+                waiter.granted(.idle(connection))
+            } else if self.openCount(for: upstream) < self.configuration.maxConnectionsPerUpstream {
+                self.dequeue(upstream)
+                waiter.granted(.connecting(self.connect(upstream)))
+            } else if !waiter.allowIdle, let connection = self.popIdle(upstream) {
+                // Its slot frees when it has closed; `forget` serves the queue again then.
+                connection.channel.close(promise: nil)
+                return
+            } else {
+                return
+            }
+        }
+    }
+
+    private func dequeue(_ upstream: Upstream) {
+        guard let waiter = self.state.value.waiters[upstream]?.popFirst() else { return }
+        waiter.timer.cancel()
+        if self.state.value.waiters[upstream]?.isEmpty == true { self.state.value.waiters[upstream] = nil }
+        self.queuedCounter.withLockedValue { $0 -= 1 }
+    }
+
+    private func removeWaiter(_ ticket: UInt64, upstream: Upstream) -> Waiter? {
+        guard var queue = self.state.value.waiters[upstream],
+            let index = queue.firstIndex(where: { $0.ticket == ticket })
+        else { return nil }
+        let waiter = queue.remove(at: index)
+        self.state.value.waiters[upstream] = queue.isEmpty ? nil : queue
+        self.queuedCounter.withLockedValue { $0 -= 1 }
+        return waiter
+    }
+
+    /// The most recently used idle connection that is still open.
+    private func popIdle(_ upstream: Upstream) -> UpstreamConnection? {
+        while let idle = self.state.value.idle[upstream]?.popLast() {
+            if self.state.value.idle[upstream]?.isEmpty == true { self.state.value.idle[upstream] = nil }
+            if idle.connection.channel.isActive {
+                return idle.connection
+            }
+        }
+        return nil
+    }
+
+    private func uncount(_ upstream: Upstream) {
+        let left = self.openCount(for: upstream) - 1
+        self.state.value.open[upstream] = left > 0 ? left : nil
+        if !(self.state.value.waiters[upstream]?.isEmpty ?? true) {
+            self.serveWaiters(upstream)
         }
     }
 
     private func forget(_ id: ObjectIdentifier, upstream: Upstream) {
-        guard var entries = self.state.value.idle[upstream] else { return }
-        if let index = entries.firstIndex(where: { ObjectIdentifier($0.connection.channel) == id }) {
-            entries[index].expiry.cancel()
+        if var entries = self.state.value.idle[upstream],
+            let index = entries.firstIndex(where: { ObjectIdentifier($0.connection.channel) == id })
+        {
             entries.remove(at: index)
             self.state.value.idle[upstream] = entries.isEmpty ? nil : entries
         }
+        if self.state.value.counted.remove(id) != nil {
+            self.uncount(upstream)
+        }
+    }
+
+    /// Makes sure the sweep runs by `deadline`; a later sweep re-arms itself when it fires.
+    private func armSweep(at deadline: NIODeadline) {
+        if let armed = self.state.value.sweepDeadline, armed <= deadline { return }
+        self.state.value.sweep?.cancel()
+        self.state.value.sweepDeadline = deadline
+        self.state.value.sweep = self.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.state.value.sweep = nil
+            self.state.value.sweepDeadline = nil
+            self.closeExpiredIdleConnections()
+        }
+    }
+
+    private func closeExpiredIdleConnections() {
+        let now = NIODeadline.now()
+        var expired: [UpstreamConnection] = []
+        var next: NIODeadline?
+        for (upstream, entries) in self.state.value.idle {
+            // Least recently used first: the expired ones are a prefix.
+            let split = entries.firstIndex(where: { $0.expiry > now }) ?? entries.endIndex
+            expired += entries[..<split].map(\.connection)
+            let kept = Array(entries[split...])
+            self.state.value.idle[upstream] = kept.isEmpty ? nil : kept
+            if let first = kept.first { next = min(next ?? first.expiry, first.expiry) }
+        }
+        for connection in expired { connection.channel.close(promise: nil) }
+        if let next { self.armSweep(at: next) }
     }
 }
 

@@ -367,4 +367,48 @@ struct ProxyConnectionStateMachineTests {
         _ = forwarding.upstreamConnected(reused: false)
         #expect(forwarding.clientClosed() == .closeUpstream)
     }
+    @Test func aBusyUpstreamGets503WithoutAnythingSent() {
+        var machine = Machine()
+        _ = machine.requestHeadReceived(request(), selection: .upstreams([a]), clientIP: nil)
+        _ = machine.requestEndReceived(trailers: nil)
+        guard case .respond(let response) = machine.upstreamBusy(.queueFull(connections: 4, queued: 8)) else {
+            Issue.record("expected a local response")
+            return
+        }
+        #expect(response.status == .serviceUnavailable)
+        #expect(response.message.contains("replica a of host \"app.localhost\" is busy"))
+        #expect(response.message.contains("all 4 connections the router may open to it are in use and 8 requests are already waiting"))
+        #expect(!response.closeConnection)
+        #expect(isState(machine) { if case .idle = $0 { true } else { false } })
+        // A grant arriving after that is handed back.
+        #expect(machine.upstreamBusy(.timedOut(after: .seconds(1), connections: 4)) == .none)
+    }
+
+    @Test func aRequestOverTheMaximumDurationGets504BeforeTheResponseStarts() {
+        var machine = Machine()
+        _ = machine.requestHeadReceived(request(), selection: .upstreams([a]), clientIP: nil)
+        _ = machine.requestEndReceived(trailers: nil)
+        _ = machine.upstreamConnected(reused: false)
+        guard case .abort(let response?) = machine.requestDurationExceeded(limit: .minutes(15)) else {
+            Issue.record("expected a 504")
+            return
+        }
+        #expect(response.status == .gatewayTimeout)
+        #expect(response.message.contains("took longer than the router's limit of 15m"))
+        #expect(response.closeConnection)
+        #expect(isState(machine) { if case .closed = $0 { true } else { false } })
+    }
+
+    @Test func aRequestOverTheMaximumDurationIsCutOffOnceTheResponseStarted() {
+        var machine = Machine()
+        _ = machine.requestHeadReceived(request(), selection: .upstreams([a]), clientIP: nil)
+        _ = machine.requestEndReceived(trailers: nil)
+        _ = machine.upstreamConnected(reused: false)
+        _ = machine.responsePartReceived(.head(okHead()))
+        #expect(machine.requestDurationExceeded(limit: .seconds(1)) == .abort(nil))
+        #expect(isState(machine) { if case .closed = $0 { true } else { false } })
+        // Between requests there is nothing to cut.
+        var idle = Machine()
+        #expect(idle.requestDurationExceeded(limit: .seconds(1)) == .none)
+    }
 }

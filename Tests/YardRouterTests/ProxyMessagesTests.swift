@@ -107,6 +107,8 @@ struct ProxyMessagesTests {
 
     @Test func describesTimeoutsShortly() {
         #expect(TimeAmount.seconds(60).shortDescription == "60s")
+        #expect(TimeAmount.minutes(15).shortDescription == "15m")
+        #expect(TimeAmount.seconds(90).shortDescription == "90s")
         #expect(TimeAmount.milliseconds(500).shortDescription == "500ms")
         #expect(TimeAmount.milliseconds(1500).shortDescription == "1500ms")
         #expect(TimeAmount.microseconds(2600).shortDescription == "3ms")

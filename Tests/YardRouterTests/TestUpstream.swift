@@ -10,12 +10,19 @@ import YardRouter
 /// `/echo` streams the request body back as it arrives, `/large?bytes=N` sends N bytes,
 /// `/slow?ms=N` answers after a delay, `/close` answers with `Connection: close`,
 /// `/hangup` closes without answering, `/silent` never answers and keeps the connection open,
-/// `/truncate` closes halfway through a body.
+/// `/truncate` closes halfway through a body, `/stream?bytes=N` generates N bytes only as
+/// fast as the connection takes them (counting what reached the socket), `/stall` stops
+/// reading the request and never answers.
 final class TestUpstream: Sendable {
     struct Stats: Sendable {
         var accepted = 0
         var closed = 0
         var requests: [HTTPRequestHead] = []
+        /// Bytes of `/stream` bodies written to the socket so far.
+        var streamedBytes = 0
+        /// `/slow` requests being answered now, and the most there ever were at once.
+        var slowInFlight = 0
+        var peakSlowInFlight = 0
     }
 
     let name: String
@@ -51,6 +58,8 @@ final class TestUpstream: Sendable {
     var acceptedConnections: Int { self.stats.withLockedValue { $0.accepted } }
     var closedConnections: Int { self.stats.withLockedValue { $0.closed } }
     var requests: [HTTPRequestHead] { self.stats.withLockedValue { $0.requests } }
+    var streamedBytes: Int { self.stats.withLockedValue { $0.streamedBytes } }
+    var peakSlowInFlight: Int { self.stats.withLockedValue { $0.peakSlowInFlight } }
 
     func stop() async {
         try? await self.channel.close()
@@ -76,6 +85,8 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
     private var head: HTTPRequestHead?
     private var body = ByteBuffer()
     private var echoing = false
+    /// Bytes of a `/stream` body still to write.
+    private var streamRemaining = 0
 
     init(name: String, stats: NIOLockedValueBox<TestUpstream.Stats>) {
         self.name = name
@@ -92,6 +103,10 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
                 // Answer at once and echo every body part as it arrives.
                 self.echoing = true
                 context.writeAndFlush(Self.wrapOutboundOut(.head(self.responseHead(.ok))), promise: nil)
+            }
+            if head.uri.hasPrefix("/stall") {
+                // Never read again: whatever the client sends piles up in front of us.
+                try? context.channel.syncOptions?.setOption(.autoRead, value: false)
             }
         case .body(var part):
             if self.echoing {
@@ -141,9 +156,24 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
             let delay = Int64(query["ms"] ?? "") ?? 200
             let response = self.describe(head)
             let loopBound = context.loopBound
+            self.stats.withLockedValue {
+                $0.slowInFlight += 1
+                $0.peakSlowInFlight = max($0.peakSlowInFlight, $0.slowInFlight)
+            }
             context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(delay)) {
+                self.stats.withLockedValue { $0.slowInFlight -= 1 }
                 self.write(response, status: .ok, context: loopBound.value)
             }
+        case "/stream":
+            let total = Int(query["bytes"] ?? "") ?? 1_000_000
+            context.write(
+                Self.wrapOutboundOut(.head(self.responseHead(.ok, [("Content-Length", String(total))]))),
+                promise: nil
+            )
+            self.streamRemaining = total
+            self.pumpStream(context: context)
+        case "/stall":
+            break  // never reached: it stops reading at the head
         case "/close":
             self.write(self.describe(head), status: .ok, extraHeaders: [("Connection", "close")], context: context)
             context.close(promise: nil)
@@ -166,6 +196,32 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
             self.write(self.describe(head), status: HTTPResponseStatus(statusCode: code), context: context)
         default:
             self.write(self.describe(head), status: .ok, context: context)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, self.streamRemaining > 0 {
+            self.pumpStream(context: context)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Writes `/stream` chunks while the connection is writable; the rest waits for
+    /// `channelWritabilityChanged`. Only bytes that reached the socket are counted.
+    private func pumpStream(context: ChannelHandlerContext) {
+        let chunk = ByteBuffer(bytes: (0..<(64 * 1024)).map { UInt8(truncatingIfNeeded: $0) })
+        let stats = self.stats
+        while self.streamRemaining > 0, context.channel.isWritable {
+            let size = min(chunk.readableBytes, self.streamRemaining)
+            self.streamRemaining -= size
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            promise.futureResult.whenSuccess { stats.withLockedValue { $0.streamedBytes += size } }
+            context.write(Self.wrapOutboundOut(.body(.byteBuffer(chunk.getSlice(at: 0, length: size)!))), promise: promise)
+        }
+        if self.streamRemaining == 0 {
+            context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            context.flush()
         }
     }
 
