@@ -74,6 +74,21 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The largest request body the router forwards, e.g. 100M; larger ones get 413.")
     var maxBodySize = "100M"
 
+    @Option(help: "How long the router waits to connect to a replica before answering 502, e.g. 5s.")
+    var upstreamConnectTimeout = "5s"
+
+    @Option(help: "How long a replica may take to send a response head before the router answers 502, e.g. 60s.")
+    var upstreamHeaderTimeout = "60s"
+
+    @Option(help: "How long an idle keep-alive connection to a replica is kept for reuse, e.g. 60s.")
+    var upstreamIdleTimeout = "60s"
+
+    @Option(help: "Connections the router may open to one replica per event loop (one loop per core); more requests queue, then get 503.")
+    var upstreamMaxConnections = Router.Configuration.defaultMaxConnectionsPerUpstream
+
+    @Option(help: "The longest a whole request may take, e.g. 15m: then 504, or a close once the response started.")
+    var maxRequestDuration = "15m"
+
     @Option(help: "CPU cores every build may use (default: all cores but half a core).")
     var buildCpus: Double?
 
@@ -94,6 +109,10 @@ struct Serve: AsyncParsableCommand {
         _ = try DurationText.parse(holdTimeout)
         _ = try DurationText.parse(sleepAfter)
         _ = try ByteSize.parse(maxBodySize)
+        _ = try self.routerTimeouts()
+        guard upstreamMaxConnections >= 1 else {
+            throw ValidationError("--upstream-max-connections must be at least 1")
+        }
         guard artifactRetention >= 1 else {
             throw ValidationError("--artifact-retention must be at least 1: the live deployment's artifact is always needed")
         }
@@ -122,6 +141,13 @@ struct Serve: AsyncParsableCommand {
             let hold = try DurationText.parse(holdTimeout)
             routerConfiguration.holdTimeout = .nanoseconds(hold.components.seconds * 1_000_000_000 + hold.components.attoseconds / 1_000_000_000)
             routerConfiguration.maxRequestBodyBytes = Int(try ByteSize.parse(maxBodySize))
+            let timeouts = try self.routerTimeouts()
+            routerConfiguration.connectTimeout = .init(timeouts.connect)
+            routerConfiguration.responseHeadTimeout = .init(timeouts.header)
+            routerConfiguration.upstreamIdleTimeout = .init(timeouts.idle)
+            routerConfiguration.maxRequestDuration = .init(timeouts.request)
+            routerConfiguration.maxConnectionsPerUpstream = upstreamMaxConnections
+            routerConfiguration.maxIdleConnectionsPerUpstream = upstreamMaxConnections
             let certificates = noHttps ? nil : DomainCertificates(directory: dataDirectory.appendingPathComponent("tls"))
             if let certificates {
                 try await certificates.prepareAuthority()
@@ -202,6 +228,16 @@ struct Serve: AsyncParsableCommand {
                 _ = try? await SandboxLauncher.removeLeftovers(cgroupParent: networkPrefix)
             }
         }
+    }
+
+    /// The router's upstream timeouts from their flags.
+    private func routerTimeouts() throws -> (connect: Duration, header: Duration, idle: Duration, request: Duration) {
+        (
+            connect: try DurationText.parse(upstreamConnectTimeout, flag: "--upstream-connect-timeout"),
+            header: try DurationText.parse(upstreamHeaderTimeout, flag: "--upstream-header-timeout"),
+            idle: try DurationText.parse(upstreamIdleTimeout, flag: "--upstream-idle-timeout"),
+            request: try DurationText.parse(maxRequestDuration, flag: "--max-request-duration")
+        )
     }
 
     private static func announce(
@@ -315,6 +351,15 @@ enum DurationText {
         }
         if let number = Double(trimmed), number > 0 { return .seconds(number) }
         throw ValidationError("'\(text)' is not a duration: use a number with s, m or h, e.g. 30m")
+    }
+
+    /// The same, with an error that names the flag the text came from.
+    static func parse(_ text: String, flag: String) throws -> Duration {
+        do {
+            return try Self.parse(text)
+        } catch let error as ValidationError {
+            throw ValidationError("\(flag): \(error.message)")
+        }
     }
 }
 

@@ -165,6 +165,25 @@ struct CLIEndToEndTests {
         }
     }
 
+    @Test("serve: router timeouts that are not durations are refused, naming the flag", .timeLimit(.minutes(1)))
+    func serveRefusesBadRouterTimeouts() async throws {
+        try await Self.withCLI { cli in
+            let dataDir = cli.root.appendingPathComponent("never-started").path
+            for flag in ["--upstream-connect-timeout", "--upstream-header-timeout", "--upstream-idle-timeout", "--max-request-duration"] {
+                let result = try await cli.yard(["serve", "--data-dir", dataDir, flag, "soon"], in: cli.root, timeout: .seconds(20))
+                #expect(result.status != 0)
+                #expect(result.stderr.contains("\(flag): 'soon' is not a duration"), "\(result.output)")
+            }
+            let zero = try await cli.yard(["serve", "--data-dir", dataDir, "--max-request-duration", "0"], in: cli.root, timeout: .seconds(20))
+            #expect(zero.status != 0)
+            #expect(zero.stderr.contains("--max-request-duration: '0' is not a duration"), "\(zero.output)")
+            let noConnections = try await cli.yard(["serve", "--data-dir", dataDir, "--upstream-max-connections", "0"], in: cli.root, timeout: .seconds(20))
+            #expect(noConnections.status != 0)
+            #expect(noConnections.stderr.contains("--upstream-max-connections must be at least 1"), "\(noConnections.output)")
+            #expect(!FileManager.default.fileExists(atPath: dataDir))
+        }
+    }
+
     // MARK: Against a server
 
     @Test("cancel: a queued deployment by id, then the building one by default; a live one is refused", .timeLimit(.minutes(5)))
