@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import Testing
 @testable import YardRouter
 
@@ -56,6 +57,33 @@ struct RouterWebSocketTests {
             }
             #expect(try await eventually { router.tunnelCount == 0 })
         }
+    }
+
+    @Test func anOpenWebSocketDoesNotCountAgainstTheConnectionLimit() async throws {
+        let replica = try await TestWebSocketUpstream.start()
+        defer { Task { await replica.stop() } }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var configuration = Router.Configuration(host: "127.0.0.1", port: 0)
+        configuration.maxConnectionsPerUpstream = 1
+        configuration.upstreamQueueTimeout = .milliseconds(300)
+        try await withRouter(
+            routes: ["ws.localhost": [replica.upstream("ws-1")]],
+            configuration: configuration,
+            eventLoopGroup: group
+        ) { router, port in
+            try await RawStream.with(port: port) { first in
+                try await first.send(Self.handshake)
+                #expect(try await first.readHead().hasPrefix("HTTP/1.1 101 "))
+                #expect(try await eventually { router.tunnelCount == 1 })
+                // The tunnel holds its upstream connection, but not a place under the limit.
+                try await RawStream.with(port: port) { second in
+                    try await second.send(Self.handshake)
+                    let head = try await second.readHead()
+                    #expect(head.hasPrefix("HTTP/1.1 101 "), "\(head)")
+                }
+            }
+        }
+        try await group.shutdownGracefully()
     }
 
     @Test func framesAreTrackedAcrossReadsAndSizes() {
