@@ -12,7 +12,7 @@
 # Before each measurement it waits (up to QUIET_WAIT seconds, default 300) for both cores to
 # be idle, and marks a measurement (noisy) when other work ran around it.
 # Environment: DURATION, CONNECTIONS, ROUNDS, WARMUP, LOADGEN, PROXY_CORE, CLIENT_CORE,
-# QUIET_WAIT, and DEFAULT_POOL=1 to add a row for the router with its default idle pool of 16.
+# QUIET_WAIT, and DEFAULT_POOL=1 to add a row for the router with an idle pool of 16 (its old default).
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
