@@ -51,6 +51,21 @@ struct APIRoutes: Sendable {
                                        isolation: orchestrator.isolation, services: services))
         }
 
+        v1.get("projects/:project/environments/:environment/variables") { _, context in
+            let (_, environment) = try scope(context)
+            return try json(try sharedVariableViews(environmentID: environment.id))
+        }
+        v1.patch("projects/:project/environments/:environment/variables") { request, context in
+            let (_, environment) = try scope(context)
+            let change = try await request.decode(as: VariableChange.self, context: context)
+            for key in change.set.keys { try VariableName.validate(key) }
+            guard (change.buildSecrets ?? []).isEmpty else {
+                throw YardError(.invalidInput, "shared variables cannot be build secrets: set build secrets on the service that builds with them")
+            }
+            try store.changeSharedVariables(environmentID: environment.id, set: change.set, delete: change.delete)
+            return try json(try sharedVariableViews(environmentID: environment.id))
+        }
+
         let service = v1.group("projects/:project/environments/:environment/services/:service")
         service.get("cron-runs") { _, context in
             let (_, environment, service) = try serviceScope(context)
@@ -325,6 +340,12 @@ struct APIRoutes: Sendable {
         }
     }
 
+    private func sharedVariableViews(environmentID: String) throws -> [VariableView] {
+        try store.sharedVariables(environmentID: environmentID).map {
+            VariableView(key: $0.key, value: $0.sealed ? nil : $0.value, sealed: $0.sealed)
+        }
+    }
+
     static func serviceView(_ service: ServiceRecord) -> ServiceView {
         ServiceView(id: service.id, name: service.name, configPath: service.configPath, rootDirectory: service.rootDirectory)
     }
@@ -393,7 +414,8 @@ struct APIRoutes: Sendable {
             service: ServiceView(id: service.id, name: service.name, configPath: service.configPath, rootDirectory: service.rootDirectory),
             domains: try await domainViews(serviceID: service.id, environmentID: environment.id),
             latest: try await deployments.first.asyncMap { try await deploymentView($0) },
-            live: try await deployments.first(where: { $0.id == liveID }).asyncMap { try await deploymentView($0) }
+            live: try await deployments.first(where: { $0.id == liveID }).asyncMap { try await deploymentView($0) },
+            needsRedeploy: await orchestrator.pendingVariableChange(serviceID: service.id, environmentID: environment.id)
         )
     }
 }

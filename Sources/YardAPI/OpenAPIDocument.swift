@@ -532,6 +532,11 @@ enum OpenAPIDocument {
           "live": {
             "$ref": "#/components/schemas/Deployment"
           },
+          "needsRedeploy": {
+            "description": "why the live deployment should be redeployed (its variables changed); absent if not",
+            "nullable": true,
+            "type": "string"
+          },
           "service": {
             "$ref": "#/components/schemas/Service"
           }
@@ -2277,6 +2282,114 @@ enum OpenAPIDocument {
           }
         },
         "summary": "Services, domains, live and latest deployments"
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/variables": {
+      "get": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "items": {
+                    "$ref": "#/components/schemas/Variable"
+                  },
+                  "type": "array"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "The environment's shared variables (${{shared.KEY}}); sealed values are null"
+      },
+      "patch": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/VariableChange"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "items": {
+                    "$ref": "#/components/schemas/Variable"
+                  },
+                  "type": "array"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Set and delete shared variables; services referencing them show needsRedeploy in the status"
       }
     },
     "/v1/projects/{project}/services": {

@@ -43,6 +43,9 @@ struct Status: AsyncParsableCommand {
                 if let latest = service.latest, latest.id != service.live?.id {
                     print("  latest    \(latest.id)  \(latest.status.rawValue)\(latest.reason.map { ": \($0)" } ?? "")")
                 }
+                if let reason = service.needsRedeploy {
+                    print("  NEEDS REDEPLOY  \(reason)")
+                }
             }
         }
     }
@@ -144,19 +147,26 @@ struct VariablesList: AsyncParsableCommand {
     @Option(name: .customLong("delete"), help: "KEY to delete (repeatable).")
     var deletions: [String] = []
 
+    @Flag(help: "The environment's shared variables (referenced as ${{shared.KEY}}) instead of the service's.")
+    var shared = false
+
+    @Flag(help: "Only record the change: do not redeploy the services whose variables it changes.")
+    var skipDeploys = false
+
     func validate() throws {
         try VariableAssignments.validate(assignments, flag: "--set")
         try VariableAssignments.validate(secrets, flag: "--build-secret")
     }
 
     func run() async throws {
-        try await VariableAssignments.apply(options: options, plain: assignments, secrets: secrets, deletions: deletions)
+        try await VariableAssignments.apply(
+            options: options, plain: assignments, secrets: secrets, deletions: deletions, shared: shared, skipDeploys: skipDeploys)
     }
 }
 
 struct VariablesSet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "set", abstract: "Set variables; they apply from the next deployment.")
+        commandName: "set", abstract: "Set variables; services using them are redeployed (--skip-deploys only records the change).")
 
     @OptionGroup var options: ClientOptions
 
@@ -165,6 +175,12 @@ struct VariablesSet: AsyncParsableCommand {
 
     @Option(name: .customLong("build-secret"), help: "KEY=VALUE to set as a build secret: seen by build steps only, never shown (repeatable).")
     var secrets: [String] = []
+
+    @Flag(help: "The environment's shared variables (referenced as ${{shared.KEY}}) instead of the service's.")
+    var shared = false
+
+    @Flag(help: "Only record the change: do not redeploy the services whose variables it changes.")
+    var skipDeploys = false
 
     func validate() throws {
         if assignments.isEmpty && secrets.isEmpty {
@@ -175,7 +191,8 @@ struct VariablesSet: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await VariableAssignments.apply(options: options, plain: assignments, secrets: secrets, deletions: [])
+        try await VariableAssignments.apply(
+            options: options, plain: assignments, secrets: secrets, deletions: [], shared: shared, skipDeploys: skipDeploys)
     }
 }
 
@@ -187,8 +204,15 @@ struct VariablesDelete: AsyncParsableCommand {
     @Argument(help: "Keys to delete.")
     var keys: [String]
 
+    @Flag(help: "The environment's shared variables (referenced as ${{shared.KEY}}) instead of the service's.")
+    var shared = false
+
+    @Flag(help: "Only record the change: do not redeploy the services whose variables it changes.")
+    var skipDeploys = false
+
     func run() async throws {
-        try await VariableAssignments.apply(options: options, plain: [], secrets: [], deletions: keys)
+        try await VariableAssignments.apply(
+            options: options, plain: [], secrets: [], deletions: keys, shared: shared, skipDeploys: skipDeploys)
     }
 }
 
@@ -201,26 +225,47 @@ enum VariableAssignments {
     }
 
     /// Applies the changes (if any), then prints the variables. Build secrets and sealed
-    /// variables never show a value.
-    static func apply(options: ClientOptions, plain: [String], secrets: [String], deletions: [String]) async throws {
+    /// variables never show a value. After a change, every service of the environment
+    /// whose live deployment now has other variables than it would get is redeployed,
+    /// unless `skipDeploys` (then `yard status` shows them as needing a redeploy).
+    static func apply(
+        options: ClientOptions, plain: [String], secrets: [String], deletions: [String], shared: Bool = false, skipDeploys: Bool = false
+    ) async throws {
         try await reportingErrors {
             let client = try options.client()
-            let scope = try options.serviceScope()
+            let (project, environment) = try options.projectScope()
             let variables: [VariableView]
             if plain.isEmpty && secrets.isEmpty && deletions.isEmpty {
-                variables = try await client.variables(scope)
+                variables = shared
+                    ? try await client.sharedVariables(project: project, environment: environment)
+                    : try await client.variables(try options.serviceScope())
             } else {
                 var set = Assignments.parse(plain)
                 let secretValues = Assignments.parse(secrets)
+                if shared && !secretValues.isEmpty {
+                    throw YardError(.invalidInput, "shared variables cannot be build secrets: set --build-secret on the service that builds with it")
+                }
                 if let clash = secretValues.keys.sorted().first(where: { set[$0] != nil }) {
                     throw YardError(.invalidInput, "\(clash) is given both as a variable and as a build secret: give it once")
                 }
                 set.merge(secretValues) { _, secret in secret }
-                variables = try await client.changeVariables(
-                    scope, set: set, delete: deletions, buildSecrets: secretValues.keys.sorted())
+                if shared {
+                    variables = try await client.changeSharedVariables(project: project, environment: environment, set: set, delete: deletions)
+                } else {
+                    variables = try await client.changeVariables(
+                        try options.serviceScope(), set: set, delete: deletions, buildSecrets: secretValues.keys.sorted())
+                }
+                let count = set.count + deletions.count
+                let what = "Updated \(count) \(shared ? "shared " : "")variable\(count == 1 ? "" : "s")"
+                let redeployed = skipDeploys ? [] : try await redeployChanged(client: client, project: project, environment: environment)
                 if !options.json {
-                    let count = set.count + deletions.count
-                    print("Updated \(count) variable\(count == 1 ? "" : "s"); they apply from the next deployment (`yard redeploy`).")
+                    if skipDeploys {
+                        print("\(what); not deployed (--skip-deploys): `yard status` shows the services that need a redeploy.")
+                    } else if redeployed.isEmpty {
+                        print("\(what); no running deployment uses them yet: they apply from the next deployment.")
+                    } else {
+                        print("\(what); redeploying \(redeployed.map { "\($0.serviceName) (\($0.id))" }.joined(separator: ", ")) with them.")
+                    }
                 }
             }
             if options.json { try Output.json(variables); return }
@@ -228,6 +273,16 @@ enum VariableAssignments {
                 print(line(variable))
             }
         }
+    }
+
+    /// Redeploys the services of the environment that the status shows as needing it.
+    static func redeployChanged(client: YardAPIClient, project: String, environment: String) async throws -> [DeploymentView] {
+        var started: [DeploymentView] = []
+        for service in try await client.status(project: project, environment: environment).services where service.needsRedeploy != nil {
+            let scope = YardAPIClient.Scope(project: project, environment: environment, service: service.service.name)
+            started.append(try await client.redeploy(scope))
+        }
+        return started
     }
 
     static func line(_ variable: VariableView) -> String {

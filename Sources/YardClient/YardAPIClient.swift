@@ -45,6 +45,15 @@ public struct YardAPIClient: Sendable {
     public func status(project: String, environment: String) async throws -> StatusView {
         try await get("projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/status")
     }
+    /// The environment's shared variables (`${{shared.KEY}}`).
+    public func sharedVariables(project: String, environment: String) async throws -> [VariableView] {
+        try await get("projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/variables")
+    }
+    /// Sets and deletes shared variables of an environment.
+    public func changeSharedVariables(project: String, environment: String, set: [String: String], delete: [String]) async throws -> [VariableView] {
+        try await send(.PATCH, "projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/variables",
+                       body: VariableChange(set: set, delete: delete, buildSecrets: nil))
+    }
 
     /// Uploads a source archive; the service is created if it does not exist yet. With
     /// `noCache` the build ignores the install cache.

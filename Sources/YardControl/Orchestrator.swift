@@ -353,6 +353,7 @@ public actor Orchestrator: Service {
         )
         record.artifactKey = old.artifactKey
         record.rollbackOf = deploymentID
+        record.variablesDigest = old.variablesDigest
         try store.insertDeployment(record)
         enqueue(.rollout(deploymentID: record.id), key: ServiceKey(serviceID: old.serviceID, environmentID: old.environmentID))
         return record
@@ -772,6 +773,7 @@ public actor Orchestrator: Service {
                 $0.buildResult = try? YardJSON.encodeString(result)
                 $0.deploySettings = try? YardJSON.encodeString(settings)
                 $0.variables = try? YardJSON.encodeString(snapshot)
+                $0.variablesDigest = Self.digest(of: resolved)
             }
             logs.close(deploymentID: id, kind: .build)
             try await runPreDeploy(deploy.preDeployCommand ?? [], deployment: deployment, result: result, variables: runtimeVariables)
@@ -1364,7 +1366,7 @@ public actor Orchestrator: Service {
     }
 
     /// Railway's variables that act as settings.
-    private func railwayVariables(
+    func railwayVariables(
         project: ProjectRecord, environment: EnvironmentRecord, service: ServiceRecord, deploymentID: String, domain: String?
     ) -> [String: String] {
         var variables = [
@@ -1383,7 +1385,7 @@ public actor Orchestrator: Service {
 
     /// The generated domain `<service>-<project>.<base-domain>` (`<service>-<project>-<env>`
     /// outside production), created on first deploy.
-    private func ensureGeneratedDomain(service: ServiceRecord, project: ProjectRecord, environmentID: String) throws -> String {
+    func ensureGeneratedDomain(service: ServiceRecord, project: ProjectRecord, environmentID: String) throws -> String {
         let existing = try store.domains(serviceID: service.id, environmentID: environmentID)
         if let generated = existing.first(where: \.generated) ?? existing.first { return generated.hostname }
         let environment = try store.environment(id: environmentID)

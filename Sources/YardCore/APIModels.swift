@@ -208,12 +208,15 @@ public struct ServiceStatusView: Codable, Sendable, Equatable {
     public var latest: DeploymentView?
     /// The deployment currently serving traffic, if any.
     public var live: DeploymentView?
+    /// Why the live deployment should be redeployed (its variables changed); nil if not.
+    public var needsRedeploy: String?
 
-    public init(service: ServiceView, domains: [DomainView], latest: DeploymentView?, live: DeploymentView?) {
+    public init(service: ServiceView, domains: [DomainView], latest: DeploymentView?, live: DeploymentView?, needsRedeploy: String? = nil) {
         self.service = service
         self.domains = domains
         self.latest = latest
         self.live = live
+        self.needsRedeploy = needsRedeploy
     }
 }
 

@@ -183,6 +183,10 @@ enum Migrations {
                     """
             )
         }
+        // What the deployment's variables resolved to, hashed: `yard status` compares it.
+        migrator.registerMigration("010_variables_digest") { db in
+            try db.execute(sql: "ALTER TABLE deployment ADD COLUMN variables_digest TEXT;")
+        }
         return migrator
     }
 }

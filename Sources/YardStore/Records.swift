@@ -120,6 +120,9 @@ public struct DeploymentRecord: Codable, Sendable, Equatable, FetchableRecord, P
     public var noCache: Bool = false
     /// For a rollback: the deployment whose artifact this one runs again.
     public var rollbackOf: String?
+    /// SHA-256 of the service's variables as resolved for this deployment (references
+    /// followed, build secrets included); nil for deployments from before it was kept.
+    public var variablesDigest: String?
 
     public init(id: String, serviceID: String, environmentID: String, status: DeploymentStatus, reason: String?, trigger: String, sourceHash: String?, sourcePath: String?, artifactPath: String?, buildResult: String?, deploySettings: String?, variables: String?, createdAt: Date, updatedAt: Date) {
         self.id = id
@@ -152,6 +155,7 @@ public struct DeploymentRecord: Codable, Sendable, Equatable, FetchableRecord, P
         case artifactKey = "artifact_key"
         case noCache = "no_cache"
         case rollbackOf = "rollback_of"
+        case variablesDigest = "variables_digest"
     }
 }
 

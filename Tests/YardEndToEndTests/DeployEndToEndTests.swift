@@ -188,9 +188,11 @@ struct DeployEndToEndTests {
             let host = "vars-vars.localhost"
             try #require(try await server.yard(["up"], in: folder).status == 0)
             #expect(try await server.get(host: host).body.hasSuffix("A="))
-            let set = try await server.yard(["variables", "--set", "A=B"], in: folder)
+            // Staged with --skip-deploys: the status says a redeploy is due until it happens.
+            let set = try await server.yard(["variables", "--set", "A=B", "--skip-deploys"], in: folder)
             #expect(set.status == 0, "\(set.output)")
             #expect(set.stdout.contains("A=B"))
+            #expect(try await server.yard(["status"], in: folder).stdout.contains("NEEDS REDEPLOY"))
             let client = try server.client()
             let scope = YardAPIClient.Scope(project: "vars", environment: "production", service: "vars")
             let first = try #require(try await client.deployments(scope).first)
@@ -199,6 +201,7 @@ struct DeployEndToEndTests {
             #expect(redeploy.status == 0, "\(redeploy.output)")
             let answer = try await server.get(host: host)
             #expect(answer.body.hasSuffix("A=B"), "got \(answer.body)")
+            #expect(!(try await server.yard(["status"], in: folder)).stdout.contains("NEEDS REDEPLOY"))
 
             // The replaced deployment is stopped (SIGTERM, then up to drainingSeconds) and removed.
             var replaced = try await client.deployment(id: first.id)
