@@ -33,3 +33,69 @@ extension Orchestrator {
         }
     }
 }
+
+extension Orchestrator {
+    /// The services whose variables `service`'s variables reference (`${{Other.KEY}}`),
+    /// by name; `shared` and the service itself are left out.
+    static func referencedServices(in values: some Sequence<String>, of service: String) -> Set<String> {
+        var names = Set<String>()
+        for value in values {
+            _ = try? VariableReferences.resolve(value) { reference in
+                if let owner = reference.service, owner != service, owner != VariableResolver.sharedOwner { names.insert(owner) }
+                return ""
+            }
+        }
+        return names
+    }
+
+    /// Batch deploys in reference order: before its replicas start, a deployment waits for
+    /// the services its variables reference to finish deploying (a database before the
+    /// app that reads `${{Postgres.DATABASE_URL}}`). Services that reference each other,
+    /// directly or through others, do not wait for each other: they deploy together.
+    /// Waits at most the build timeout; a referenced deployment that fails is reported,
+    /// not waited for again.
+    /// `ownValues`: this deployment's raw variable values, its `railpack.json` ones included.
+    func waitForReferencedServices(deploymentID id: String, service: ServiceRecord, environmentID: String, ownValues: [String]) async throws {
+        let services = try store.services(projectID: service.projectID)
+        var graph: [String: Set<String>] = [:]
+        for other in services {
+            let values = try store.variables(serviceID: other.id, environmentID: environmentID).map(\.value)
+            graph[other.name] = Self.referencedServices(in: values, of: other.name)
+        }
+        graph[service.name, default: []].formUnion(Self.referencedServices(in: ownValues, of: service.name))
+        func reaches(_ start: String, _ goal: String) -> Bool {
+            var seen: Set<String> = [start]
+            var frontier = [start]
+            while let next = frontier.popLast() {
+                for neighbour in graph[next] ?? [] where !seen.contains(neighbour) {
+                    if neighbour == goal { return true }
+                    seen.insert(neighbour)
+                    frontier.append(neighbour)
+                }
+            }
+            return false
+        }
+        let awaited = (graph[service.name] ?? []).filter { !reaches($0, service.name) }.sorted()
+        let deadline = ContinuousClock.now + configuration.buildTimeout
+        for name in awaited {
+            guard let other = services.first(where: { $0.name == name }) else { continue }
+            var announced = false
+            while ContinuousClock.now < deadline {
+                let pending = try store.deployments(serviceID: other.id, environmentID: environmentID, limit: 5)
+                    .first { $0.status.isInProgress }
+                guard let pending else { break }
+                if !announced {
+                    logs.append(deploymentID: id, kind: .deploy, stream: .system,
+                                message: "waiting for \(name) (\(pending.id), \(pending.status.rawValue)): this service's variables reference it")
+                    announced = true
+                }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            if announced {
+                let isLive = live[ServiceKey(serviceID: other.id, environmentID: environmentID)] != nil
+                logs.append(deploymentID: id, kind: .deploy, stream: .system,
+                            message: isLive ? "\(name) is live: starting" : "\(name) did not go live: starting anyway")
+            }
+        }
+    }
+}

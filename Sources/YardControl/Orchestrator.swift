@@ -776,6 +776,9 @@ public actor Orchestrator: Service {
                 $0.variablesDigest = Self.digest(of: resolved)
             }
             logs.close(deploymentID: id, kind: .build)
+            try await waitForReferencedServices(
+                deploymentID: id, service: service, environmentID: key.environmentID,
+                ownValues: Array(plainVariables.values) + Array((railpack?.deploy?.variables ?? [:]).values))
             try await runPreDeploy(deploy.preDeployCommand ?? [], deployment: deployment, result: result, variables: runtimeVariables)
             started = try await goLive(deployment: deployment, result: result, settings: deploy, variables: runtimeVariables, key: key)
             collectArtifacts()

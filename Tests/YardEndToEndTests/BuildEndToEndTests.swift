@@ -153,6 +153,10 @@ struct BuildEndToEndTests {
             try await client.logs(deploymentID: frontendDeployment.id, kind: .build, follow: false) { frontendLog.append($0.message) }
             #expect(frontendLog.contains { $0.contains("root directory: packages/web") }, "\(frontendLog)")
             #expect(frontendLog.contains { $0.contains("railpack.json sets provider node") }, "\(frontendLog)")
+            // The frontend references the backend: it went live only after the backend did.
+            let backendLive = try #require(backendDeployment.history.first { $0.status == .success }?.at)
+            let frontendLive = try #require(frontendDeployment.history.first { $0.status == .success }?.at)
+            #expect(frontendLive >= backendLive, "frontend live at \(frontendLive), backend at \(backendLive)")
         }
     }
 
