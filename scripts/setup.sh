@@ -16,8 +16,10 @@ need_root() {
 # python3 with venv and pip (python provider), node and npm (node provider), curl,
 # procps and util-linux (process tools, nsenter, setpriv), bubblewrap, iproute2 and
 # iptables (the sandbox runtime and private networks), openssl (the local certificate
-# authority for HTTPS).
-packages=(git tar openssl python3 python3-venv python3-pip curl ca-certificates procps util-linux bubblewrap iproute2 iptables)
+# authority for HTTPS), postgresql and redis-server (the servers `yard add --database`
+# runs, and their psql and redis-cli clients).
+packages=(git tar openssl python3 python3-venv python3-pip curl ca-certificates procps util-linux bubblewrap iproute2 iptables
+    postgresql redis-server)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
@@ -29,8 +31,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
     need_root
     echo "setup: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # The database packages would start system-wide servers; Switchyard runs its own.
+    policy_added=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        policy_added=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ "$policy_added" -eq 1 ]; then
+        rm -f /usr/sbin/policy-rc.d
+        trap - EXIT
+    fi
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

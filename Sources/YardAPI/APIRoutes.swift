@@ -40,6 +40,18 @@ struct APIRoutes: Sendable {
                 projectID: project.id, name: body.name, configPath: body.configPath, rootDirectory: body.rootDirectory)
             return try json(Self.serviceView(service), status: .created)
         }
+        v1.post("projects/:project/environments/:environment/databases") { request, context in
+            let (project, environment) = try scope(context)
+            let body = try await request.decode(as: CreateDatabaseRequest.self, context: context)
+            let kind = try DatabaseKind(argument: body.database)
+            let (service, deployment) = try await orchestrator.addDatabase(
+                projectID: project.id, environmentID: environment.id, kind: kind, name: body.name)
+            let variables = try variableViews(serviceID: service.id, environmentID: environment.id)
+            let host = variables.first { $0.key.hasSuffix("HOST") }?.value ?? ""
+            let port = variables.first { $0.key == kind.portVariable }?.value.flatMap { Int($0) } ?? kind.port
+            return try json(DatabaseView(service: Self.serviceView(service), host: host, port: port, variables: variables,
+                                         deployment: try await deploymentView(deployment)), status: .created)
+        }
         v1.get("projects/:project/environments/:environment/status") { _, context in
             let (project, environment) = try scope(context)
             var services: [ServiceStatusView] = []
@@ -347,7 +359,8 @@ struct APIRoutes: Sendable {
     }
 
     static func serviceView(_ service: ServiceRecord) -> ServiceView {
-        ServiceView(id: service.id, name: service.name, configPath: service.configPath, rootDirectory: service.rootDirectory)
+        ServiceView(id: service.id, name: service.name, configPath: service.configPath, rootDirectory: service.rootDirectory,
+                    database: service.database)
     }
 
     private func settingsView(_ service: ServiceRecord, environmentID: String) throws -> ServiceSettingsView {
@@ -411,7 +424,7 @@ struct APIRoutes: Sendable {
         let deployments = try store.deployments(serviceID: service.id, environmentID: environment.id, limit: 20)
         let liveID = await orchestrator.liveDeploymentID(serviceID: service.id, environmentID: environment.id)
         return ServiceStatusView(
-            service: ServiceView(id: service.id, name: service.name, configPath: service.configPath, rootDirectory: service.rootDirectory),
+            service: Self.serviceView(service),
             domains: try await domainViews(serviceID: service.id, environmentID: environment.id),
             latest: try await deployments.first.asyncMap { try await deploymentView($0) },
             live: try await deployments.first(where: { $0.id == liveID }).asyncMap { try await deploymentView($0) },

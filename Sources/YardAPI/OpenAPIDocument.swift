@@ -106,6 +106,48 @@ enum OpenAPIDocument {
         },
         "type": "object"
       },
+        "CreateDatabase": {
+          "properties": {
+            "database": {
+              "description": "postgres, redis or mysql (not supported yet)",
+              "type": "string"
+            },
+            "name": {
+              "description": "service name; Postgres, Redis or MySQL when null",
+              "nullable": true,
+              "type": "string"
+            }
+          },
+          "required": [
+            "database"
+          ],
+          "type": "object"
+        },
+        "Database": {
+          "properties": {
+            "deployment": {
+              "$ref": "#/components/schemas/Deployment"
+            },
+            "host": {
+              "description": "where other services reach it: <name>.railway.internal",
+              "type": "string"
+            },
+            "port": {
+              "type": "integer"
+            },
+            "service": {
+              "$ref": "#/components/schemas/Service"
+            },
+            "variables": {
+              "description": "generated variables; sealed ones (the password and URLs) have no value",
+              "items": {
+                "$ref": "#/components/schemas/Variable"
+              },
+              "type": "array"
+            }
+          },
+          "type": "object"
+        },
       "Deployment": {
         "properties": {
           "artifactKey": {
@@ -458,6 +500,11 @@ enum OpenAPIDocument {
             "type": "string"
           },
           "name": {
+            "type": "string"
+          },
+          "database": {
+            "description": "the database a database service runs (postgres, redis); absent for an app",
+            "nullable": true,
             "type": "string"
           },
           "rootDirectory": {
@@ -2237,6 +2284,63 @@ enum OpenAPIDocument {
         "summary": "Add the service's volume"
       }
     },
+      "/v1/projects/{project}/environments/{environment}/databases": {
+        "post": {
+          "parameters": [
+            {
+              "description": "project id or name",
+              "in": "path",
+              "name": "project",
+              "required": true,
+              "schema": {
+                "type": "string"
+              }
+            },
+            {
+              "description": "environment id or name",
+              "in": "path",
+              "name": "environment",
+              "required": true,
+              "schema": {
+                "type": "string"
+              }
+            }
+          ],
+          "requestBody": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/CreateDatabase"
+                }
+              }
+            },
+            "required": true
+          },
+          "responses": {
+            "201": {
+              "content": {
+                "application/json": {
+                  "schema": {
+                    "$ref": "#/components/schemas/Database"
+                  }
+                }
+              },
+              "description": "OK"
+            },
+            "default": {
+              "content": {
+                "application/json": {
+                  "schema": {
+                    "$ref": "#/components/schemas/Error"
+                  }
+                }
+              },
+              "description": "error"
+            }
+          },
+          "summary": "Add a database service (postgres or redis) and deploy it"
+        }
+      },
     "/v1/projects/{project}/environments/{environment}/status": {
       "get": {
         "parameters": [

@@ -42,6 +42,11 @@ public struct YardAPIClient: Sendable {
         try await send(.POST, "projects/\(project.pathEscaped)/services",
                        body: CreateServiceRequest(name: name, configPath: configPath, rootDirectory: rootDirectory))
     }
+    /// Adds a database service (`yard add --database`) and queues its first deployment.
+    public func addDatabase(project: String, environment: String, database: String, name: String?) async throws -> DatabaseView {
+        try await send(.POST, "projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/databases",
+                       body: CreateDatabaseRequest(database: database, name: name))
+    }
     public func status(project: String, environment: String) async throws -> StatusView {
         try await get("projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/status")
     }

@@ -70,6 +70,8 @@ public actor Orchestrator: Service {
         case down(deploymentID: String)
         /// Stop the replicas of an idle service that sleeps (`sleepApplication`).
         case sleep(deploymentID: String, reason: String)
+        /// Start a database service's server: a fixed plan, no build.
+        case database(deploymentID: String)
     }
 
     private struct ReplicaState {
@@ -251,6 +253,15 @@ public actor Orchestrator: Service {
     public func deploy(
         serviceID: String, environmentID: String, archive: URL, trigger: String, noCache: Bool = false
     ) throws -> DeploymentRecord {
+        let service = try store.service(id: serviceID)
+        if let kind = service.database {
+            try? FileManager.default.removeItem(at: archive)
+            throw YardError(
+                .conflict,
+                "\(service.name) is a \(kind.rawValue) database service: it runs its server, not an upload; "
+                    + "deploy this folder to another service (`yard up --service NAME`)"
+            )
+        }
         let id = Identifier.make("dep")
         try FileManager.default.createDirectory(at: sourcesDirectory, withIntermediateDirectories: true)
         let stored = sourcesDirectory.appendingPathComponent("\(id).tar.gz")
@@ -271,6 +282,10 @@ public actor Orchestrator: Service {
 
     /// A new deployment built again from the source of the service's latest deployment.
     public func redeploy(serviceID: String, environmentID: String, noCache: Bool = false) throws -> DeploymentRecord {
+        let service = try store.service(id: serviceID)
+        if service.database != nil {
+            return try deployDatabase(service: service, environmentID: environmentID, trigger: "redeploy")
+        }
         guard
             let latest = try store.deployments(serviceID: serviceID, environmentID: environmentID)
                 .first(where: { $0.sourcePath.map { FileManager.default.fileExists(atPath: $0) } ?? false }),
@@ -328,10 +343,116 @@ public actor Orchestrator: Service {
         return deployments
     }
 
+    /// Creates a database service in an environment (`yard add --database`): its variables
+    /// with a random password (sealed), a volume for its data, and its first deployment.
+    public func addDatabase(
+        projectID: String, environmentID: String, kind: DatabaseKind, name: String?
+    ) throws -> (service: ServiceRecord, deployment: DeploymentRecord) {
+        guard kind.isSupported else {
+            throw YardError(.invalidInput, "\(kind.defaultServiceName) databases are not supported yet: add postgres or redis")
+        }
+        if network == nil, kind == .postgres, getuid() == 0 {
+            throw YardError(.unavailable, "postgres refuses to run as root, and this server runs replicas as plain root "
+                + "processes (--runtime plain): start `yard serve` with the sandbox runtime")
+        }
+        let name = name ?? kind.defaultServiceName
+        // In the sandbox each replica has its own address, so the usual port is free; plain
+        // processes share loopback, so the database gets a free port there.
+        let host = network == nil ? configuration.replicaHost : "\(name.lowercased()).\(HostsFile.privateDomain)"
+        let port = network == nil ? try PortAllocator.freePort(host: configuration.replicaHost) : kind.port
+        let variables = kind.variables(host: host, port: port, password: DatabaseKind.makePassword())
+        let (service, _) = try store.createDatabaseService(
+            projectID: projectID, environmentID: environmentID, name: name, kind: kind, variables: variables)
+        logger.info("database service created", metadata: ["service.name": "\(name)", "database": "\(kind.rawValue)"])
+        return (service, try deployDatabase(service: service, environmentID: environmentID, trigger: "add"))
+    }
+
+    /// Queues a deployment of a database service: its server from the machine's packages,
+    /// with the fixed plan and settings, no source and no build.
+    private func deployDatabase(service: ServiceRecord, environmentID: String, trigger: String) throws -> DeploymentRecord {
+        guard let kind = service.database else {
+            throw YardError(.internal, "\(service.name) is not a database service")
+        }
+        let now = Date()
+        let deployment = DeploymentRecord(
+            id: Identifier.make("dep"), serviceID: service.id, environmentID: environmentID, status: .queued,
+            reason: nil, trigger: trigger, sourceHash: nil, sourcePath: nil, artifactPath: nil,
+            buildResult: try YardJSON.encodeString(Self.databaseResult(kind)),
+            deploySettings: try YardJSON.encodeString(Self.databaseSettings(kind)),
+            variables: nil, createdAt: now, updatedAt: now
+        )
+        try store.insertDeployment(deployment)
+        enqueue(.database(deploymentID: deployment.id), key: ServiceKey(serviceID: service.id, environmentID: environmentID))
+        return deployment
+    }
+
+    static func databaseResult(_ kind: DatabaseKind) -> BuildResult {
+        let plan = BuildPlan(provider: kind.rawValue, startCommand: kind.startScript,
+                             detectedFrom: "yard add --database \(kind.rawValue)")
+        return BuildResult(plan: plan, startCommand: kind.startScript, environment: [:])
+    }
+
+    /// A database restarts whatever the exit, and gets time to flush its data when stopped.
+    static func databaseSettings(_ kind: DatabaseKind) -> DeploySettings {
+        var settings = DeploySettings()
+        settings.restartPolicyType = .always
+        settings.restartPolicyMaxRetries = 10
+        settings.numReplicas = 1
+        settings.healthcheckTimeout = 120
+        settings.drainingSeconds = 30
+        return settings
+    }
+
+    /// Runs a database deployment: the service's variables (its password among them) and
+    /// the `RAILWAY_*` ones, then the old server stops and the new one starts on the volume.
+    private func runDatabase(deploymentID id: String, key: ServiceKey) async {
+        var started: [String] = []
+        do {
+            guard try store.deployment(id: id).status == .queued else { return }
+            var deployment = try transition(id, .initializing)
+            let service = try store.service(id: key.serviceID)
+            let environment = try store.environment(id: key.environmentID)
+            let project = try store.project(service.projectID)
+            guard let resultJSON = deployment.buildResult, let settingsJSON = deployment.deploySettings,
+                let kind = service.database
+            else {
+                throw YardError(.internal, "deployment \(id) of \(service.name) has no database plan")
+            }
+            let result = try YardJSON.decode(BuildResult.self, from: resultJSON)
+            let settings = try YardJSON.decode(DeploySettings.self, from: settingsJSON)
+            logs.append(deploymentID: id, kind: .build, stream: .system,
+                        message: "\(kind.rawValue) database: no build, the server comes from the machine's \(kind.debianPackage) package")
+            logs.close(deploymentID: id, kind: .build)
+            let own = try variables(key)
+            guard own[kind.portVariable] != nil else {
+                throw YardError(.invalidConfig, "\(service.name) has no \(kind.portVariable) variable in environment "
+                    + "\(environment.name); it was added in another environment")
+            }
+            let railway = railwayVariables(project: project, environment: environment, service: service,
+                                           deploymentID: id, domain: "")
+            var runtime = try resolveReferences(in: own, service: service, environmentID: key.environmentID, railway: railway)
+            runtime.merge(railway) { user, _ in user }
+            let snapshot = runtime
+            deployment = try transition(id, .deploying) { $0.variables = try? YardJSON.encodeString(snapshot) }
+            started = try await goLive(deployment: deployment, result: result, settings: settings, variables: runtime, key: key)
+        } catch {
+            let message = Self.describe(error)
+            logs.append(deploymentID: id, kind: .deploy, stream: .system, message: "error: \(message)")
+            for replicaID in started { await removeReplica(replicaID, grace: .seconds(5)) }
+            _ = try? transition(id, .failed, reason: message)
+            logs.close(deploymentID: id, kind: .build)
+            logs.close(deploymentID: id, kind: .deploy)
+        }
+    }
+
     /// A new deployment that runs an earlier deployment's artifact again, with its deploy
     /// settings and variables, without building.
     public func rollback(deploymentID: String) throws -> DeploymentRecord {
         let old = try store.deployment(id: deploymentID)
+        if try store.service(id: old.serviceID).database != nil {
+            throw YardError(.conflict, "a database service has no builds to roll back to (its data lives in its volume); "
+                + "`yard redeploy` starts its server again")
+        }
         guard let resultJSON = old.buildResult, let artifactPath = old.artifactPath else {
             throw YardError(.conflict, "deployment \(deploymentID) never finished a build, so there is nothing to roll back to")
         }
@@ -370,6 +491,7 @@ public actor Orchestrator: Service {
                 queue.removeAll { job in
                     if case .pipeline(let id) = job { return id == deploymentID }
                     if case .rollout(let id) = job { return id == deploymentID }
+                    if case .database(let id) = job { return id == deploymentID }
                     return false
                 }
                 queues[key] = queue
@@ -543,6 +665,7 @@ public actor Orchestrator: Service {
         case .rollout(let id): await rollOut(deploymentID: id, key: key)
         case .down(let id): await takeDown(deploymentID: id, key: key)
         case .sleep(let id, let reason): await putToSleep(deploymentID: id, key: key, reason: reason)
+        case .database(let id): await runDatabase(deploymentID: id, key: key)
         }
         jobFinished(key: key)
     }
@@ -940,7 +1063,9 @@ public actor Orchestrator: Service {
             }
             for ordinal in 0..<count {
                 let replicaID = "\(deployment.id.replacingOccurrences(of: "dep_", with: "rep_"))-\(ordinal)-\(Identifier.make("r").suffix(4))"
-                let port = try PortAllocator.freePort(host: configuration.replicaHost)
+                // A database listens where its variables say (other services connect there).
+                let fixedPort = service.database.flatMap { variables[$0.portVariable] }.flatMap { Int($0) }
+                let port = try fixedPort ?? PortAllocator.freePort(host: configuration.replicaHost)
                 var environment = configuration.hostEnvironment
                 environment.merge(result.environment) { _, plan in plan }
                 environment.merge(variables) { _, user in user }
@@ -973,8 +1098,9 @@ public actor Orchestrator: Service {
                         baseBackoff: configuration.restartBaseBackoff
                     )
                 )
+                let command = service.database.map { "the \($0.rawValue) server" } ?? result.startCommand
                 logs.append(deploymentID: deployment.id, kind: .deploy, stream: .system, replica: replicaID,
-                            message: "starting replica \(ordinal + 1) of \(count) at \(placement.address):\(port): \(result.startCommand)")
+                            message: "starting replica \(ordinal + 1) of \(count) at \(placement.address):\(port): \(command)")
                 try await supervisor.start(spec)
             }
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -1022,11 +1148,12 @@ public actor Orchestrator: Service {
         try FileManager.default.createDirectory(at: hosts.deletingLastPathComponent(), withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: hosts.path, contents: nil)
         environment["HOME"] = "/tmp"
-        let app = deployment.artifactPath ?? "/"
+        // A database service has no artifact: its server comes from the read-only host root.
+        let appBind = deployment.artifactPath.map { [BindMount(source: $0, target: Self.appMountPath(of: deployment))] } ?? []
         let sandbox = SandboxSpec(
             hostname: replicaID,
             networkNamespace: attachment.namespace,
-            readOnlyBinds: platformBinds + [BindMount(source: app, target: Self.appMountPath(of: deployment))],
+            readOnlyBinds: platformBinds + appBind,
             writableBinds: volumeBind.map { [$0] } ?? [],
             hostsFile: hosts.path,
             hiddenPaths: [configuration.dataDirectory.path],
@@ -1073,7 +1200,8 @@ public actor Orchestrator: Service {
     private func privateAddresses(of members: [ReplicaState]) -> [String: [String]] {
         var services: [String: [String]] = [:]
         for member in members.sorted(by: { $0.id < $1.id }) {
-            services[member.serviceName, default: []].append(member.address)
+            // Hostnames are lower case: service `Postgres` is `postgres.railway.internal`.
+            services[member.serviceName.lowercased(), default: []].append(member.address)
         }
         return services
     }
@@ -1339,7 +1467,7 @@ public actor Orchestrator: Service {
         let shared = Dictionary(
             try store.sharedVariables(environmentID: environmentID).map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
         var resolver = VariableResolver { name throws -> VariableResolver.Lookup in
-            if name.owner == service.name {
+            if name.owner.lowercased() == service.name.lowercased() {
                 return own[name.key].map { .value($0) } ?? .missingVariable
             }
             if name.owner == VariableResolver.sharedOwner {
@@ -1351,7 +1479,7 @@ public actor Orchestrator: Service {
                 let project = try self.store.project(target.projectID)
                 return .value(try self.ensureGeneratedDomain(service: target, project: project, environmentID: environmentID))
             case "RAILWAY_PRIVATE_DOMAIN":
-                return .value("\(target.name).railway.internal")
+                return .value("\(target.name.lowercased()).\(HostsFile.privateDomain)")
             case "RAILWAY_SERVICE_NAME":
                 return .value(target.name)
             case "RAILWAY_SERVICE_ID":
@@ -1380,7 +1508,7 @@ public actor Orchestrator: Service {
             "RAILWAY_SERVICE_NAME": service.name,
             "RAILWAY_SERVICE_ID": service.id,
             "RAILWAY_DEPLOYMENT_ID": deploymentID,
-            "RAILWAY_PRIVATE_DOMAIN": "\(service.name).railway.internal",
+            "RAILWAY_PRIVATE_DOMAIN": "\(service.name.lowercased()).\(HostsFile.privateDomain)",
         ]
         if let domain { variables["RAILWAY_PUBLIC_DOMAIN"] = domain }
         return variables

@@ -33,12 +33,45 @@ public struct ServiceView: Codable, Sendable, Equatable {
     public var name: String
     public var configPath: String?
     public var rootDirectory: String?
+    /// For a database service: the database it runs (`postgres`, `redis`).
+    public var database: DatabaseKind?
 
-    public init(id: String, name: String, configPath: String?, rootDirectory: String? = nil) {
+    public init(id: String, name: String, configPath: String?, rootDirectory: String? = nil, database: DatabaseKind? = nil) {
         self.id = id
         self.name = name
         self.configPath = configPath
         self.rootDirectory = rootDirectory
+        self.database = database
+    }
+}
+
+/// `yard add --database`: the database to run, and the service name (Railway's default
+/// name for the kind when nil).
+public struct CreateDatabaseRequest: Codable, Sendable, Equatable {
+    public var database: String
+    public var name: String?
+
+    public init(database: String, name: String?) {
+        self.database = database
+        self.name = name
+    }
+}
+
+/// A new database service: where other services reach it, its variables (sealed values
+/// left out) and its first deployment.
+public struct DatabaseView: Codable, Sendable, Equatable {
+    public var service: ServiceView
+    public var host: String
+    public var port: Int
+    public var variables: [VariableView]
+    public var deployment: DeploymentView
+
+    public init(service: ServiceView, host: String, port: Int, variables: [VariableView], deployment: DeploymentView) {
+        self.service = service
+        self.host = host
+        self.port = port
+        self.variables = variables
+        self.deployment = deployment
     }
 }
 

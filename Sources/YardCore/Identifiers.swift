@@ -11,6 +11,19 @@ public enum Identifier {
 /// Names users give to projects, services and environments: lower-case letters, digits
 /// and dashes, so they can appear in domains and paths.
 public enum ResourceName {
+    /// Service names may also hold upper-case letters, as Railway's `Postgres` and
+    /// `${{Postgres.DATABASE_URL}}` do; they are unique ignoring case, and their private
+    /// domain is the lower-cased name (`postgres.railway.internal`).
+    public static func validateService(_ name: String) throws(YardError) {
+        let allowed = name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+        guard !name.isEmpty, name.count <= 48, allowed, name.first != "-", name.last != "-" else {
+            throw YardError(
+                .invalidInput,
+                "service name '\(name)' is not valid: use 1-48 letters, digits and dashes, not starting or ending with a dash"
+            )
+        }
+    }
+
     public static func validate(_ name: String, kind: String) throws(YardError) {
         let allowed = name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }
         guard !name.isEmpty, name.count <= 48, allowed, name.first != "-", name.last != "-" else {

@@ -187,6 +187,10 @@ enum Migrations {
         migrator.registerMigration("010_variables_digest") { db in
             try db.execute(sql: "ALTER TABLE deployment ADD COLUMN variables_digest TEXT;")
         }
+        migrator.registerMigration("011_databases") { db in
+            // NULL: an app built from uploads; else the database it runs (`DatabaseKind`).
+            try db.execute(sql: "ALTER TABLE service ADD COLUMN database TEXT;")
+        }
         return migrator
     }
 }

@@ -61,12 +61,15 @@ public struct ServiceRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
     /// Whether the service sleeps when idle, set with `yard service --sleep`; nil follows
     /// the config file's `sleepApplication`.
     public var sleepApplication: Bool?
+    /// The database a database service runs (`yard add --database`); nil for an app.
+    public var database: DatabaseKind?
 
     public init(
         id: String, projectID: String, name: String, configPath: String?, buildOverrides: String, deployOverrides: String,
         createdAt: Date, resourceLimits: String = "{}", egress: Bool = false, rootDirectory: String? = nil,
-        sleepApplication: Bool? = nil
+        sleepApplication: Bool? = nil, database: DatabaseKind? = nil
     ) {
+        self.database = database
         self.rootDirectory = rootDirectory
         self.sleepApplication = sleepApplication
         self.id = id
@@ -91,6 +94,7 @@ public struct ServiceRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
         case egress
         case rootDirectory = "root_directory"
         case sleepApplication = "sleep_application"
+        case database
     }
 }
 

@@ -88,11 +88,8 @@ public final class SQLiteStore: Sendable {
         projectID: String, name: String, configPath: String? = nil, rootDirectory: String? = nil
     ) throws -> ServiceRecord {
         let rootDirectory = try rootDirectory.flatMap { try ServiceSettingsChange.normalizedRoot($0) }
-        try ResourceName.validate(name, kind: "service")
+        try ResourceName.validateService(name)
         return try write { db in
-            if try ServiceRecord.filter(Column("project_id") == projectID && Column("name") == name).fetchOne(db) != nil {
-                throw YardError(.conflict, "this project already has a service named '\(name)'")
-            }
             let service = ServiceRecord(
                 id: Identifier.make("svc"),
                 projectID: projectID,
@@ -103,9 +100,46 @@ public final class SQLiteStore: Sendable {
                 createdAt: Date(),
                 rootDirectory: rootDirectory
             )
-            try service.insert(db)
+            try insertService(service, db)
             return service
         }
+    }
+
+    /// Creates a database service (`yard add --database`) with its generated variables
+    /// (the password ones sealed) and its data volume in one environment, all at once.
+    public func createDatabaseService(
+        projectID: String, environmentID: String, name: String, kind: DatabaseKind, variables: [DatabaseKind.Variable]
+    ) throws -> (ServiceRecord, VolumeRecord) {
+        try ResourceName.validateService(name)
+        return try write { db in
+            let now = Date()
+            let service = ServiceRecord(
+                id: Identifier.make("svc"), projectID: projectID, name: name, configPath: nil, buildOverrides: "{}",
+                deployOverrides: "{}", createdAt: now, database: kind
+            )
+            try insertService(service, db)
+            for variable in variables {
+                try VariableRecord(serviceID: service.id, environmentID: environmentID, key: variable.key,
+                                   value: variable.value, sealed: variable.sealed, updatedAt: now).insert(db)
+            }
+            let volume = VolumeRecord(
+                id: Identifier.make("vol"), serviceID: service.id, environmentID: environmentID,
+                name: "\(name.lowercased())-volume", mountPath: kind.volumeMountPath, createdAt: now
+            )
+            try volume.insert(db)
+            return (service, volume)
+        }
+    }
+
+    /// Names are unique in a project ignoring case: they become hostnames.
+    private func insertService(_ service: ServiceRecord, _ db: Database) throws {
+        if let existing = try ServiceRecord
+            .filter(Column("project_id") == service.projectID && Column("name").collating(.nocase) == service.name)
+            .fetchOne(db)
+        {
+            throw YardError(.conflict, "this project already has a service named '\(existing.name)'")
+        }
+        try service.insert(db)
     }
 
     public func services(projectID: String) throws -> [ServiceRecord] {
@@ -124,7 +158,7 @@ public final class SQLiteStore: Sendable {
         try pool.read { db in
             try ServiceRecord
                 .filter(Column("project_id") == projectID)
-                .filter(Column("id") == idOrName || Column("name") == idOrName)
+                .filter(Column("id") == idOrName || Column("name").collating(.nocase) == idOrName)
                 .fetchOne(db)
         }
     }
@@ -234,12 +268,15 @@ public final class SQLiteStore: Sendable {
         try write { db in
             let now = Date()
             for (key, value) in set {
+                // A sealed variable stays sealed when its value changes.
+                let existing = try VariableRecord.fetchOne(
+                    db, key: ["service_id": serviceID, "environment_id": environmentID, "key": key])
                 try VariableRecord(
                     serviceID: serviceID,
                     environmentID: environmentID,
                     key: key,
                     value: value,
-                    sealed: false,
+                    sealed: existing?.sealed ?? false,
                     updatedAt: now,
                     buildSecret: buildSecrets.contains(key)
                 ).save(db)

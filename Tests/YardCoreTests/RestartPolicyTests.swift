@@ -87,6 +87,9 @@ struct SettingsTests {
     func names() throws {
         try ResourceName.validate("my-app-2", kind: "service")
         #expect(throws: YardError.self) { try ResourceName.validate("My_App", kind: "service") }
+        try ResourceName.validateService("Postgres")
+        #expect(throws: YardError.self) { try ResourceName.validateService("My_App") }
+        #expect(throws: YardError.self) { try ResourceName.validateService("-Redis") }
         #expect(throws: YardError.self) { try ResourceName.validate("-x", kind: "project") }
         #expect(ResourceName.slug("My_App 2") == "my-app-2")
         #expect(ResourceName.slug("___") == "app")

@@ -11,10 +11,10 @@ struct SQLiteStoreTests {
     func migrations() throws {
         let store = try SQLiteStore(directory: directory)
         #expect(try store.journalMode() == "wal")
-        #expect(try store.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting", "005_cron_runs", "006_domain_paths", "009_shared_variables", "010_variables_digest"])
+        #expect(try store.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting", "005_cron_runs", "006_domain_paths", "009_shared_variables", "010_variables_digest", "011_databases"])
         // Opening again applies nothing twice.
         let again = try SQLiteStore(directory: directory)
-        #expect(try again.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting", "005_cron_runs", "006_domain_paths", "009_shared_variables", "010_variables_digest"])
+        #expect(try again.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting", "005_cron_runs", "006_domain_paths", "009_shared_variables", "010_variables_digest", "011_databases"])
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -101,5 +101,62 @@ struct SQLiteStoreTests {
         try store.removeDomain(hostname: "a.test", pathPrefix: "/api", serviceID: api.id)
         #expect(try store.allDomains().map(\.pathPrefix) == [""])
         try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+@Suite("SQLite store: database services")
+struct DatabaseServiceStoreTests {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("yard-store-\(UUID().uuidString)")
+
+    @Test("a database service comes with its variables (password ones sealed) and its volume, in one environment")
+    func createsDatabaseService() throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(directory: directory)
+        let (project, environment) = try store.createProject(name: "shop")
+        let variables = DatabaseKind.postgres.variables(host: "postgres.railway.internal", port: 5432, password: "pw123")
+        let (service, volume) = try store.createDatabaseService(
+            projectID: project.id, environmentID: environment.id, name: "Postgres", kind: .postgres, variables: variables)
+        #expect(try store.service(id: service.id).database == .postgres)
+        #expect(volume.mountPath == "/var/lib/postgresql/data")
+        #expect(try store.volume(serviceID: service.id, environmentID: environment.id)?.id == volume.id)
+        let stored = try store.variables(serviceID: service.id, environmentID: environment.id)
+        #expect(Set(stored.map(\.key)) == Set(variables.map(\.key)))
+        #expect(Set(stored.filter(\.sealed).map(\.key)) == ["PGPASSWORD", "POSTGRES_PASSWORD", "DATABASE_URL"])
+        // An app service is no database.
+        #expect(try store.createService(projectID: project.id, name: "web").database == nil)
+    }
+
+    @Test("service names are unique ignoring case and found ignoring case")
+    func namesIgnoreCase() throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(directory: directory)
+        let (project, environment) = try store.createProject(name: "shop")
+        let (service, _) = try store.createDatabaseService(
+            projectID: project.id, environmentID: environment.id, name: "Redis", kind: .redis,
+            variables: DatabaseKind.redis.variables(host: "redis.railway.internal", port: 6379, password: "pw"))
+        #expect(try store.findService(projectID: project.id, "redis")?.id == service.id)
+        #expect(try store.findService(projectID: project.id, "Redis")?.id == service.id)
+        let error = #expect(throws: YardError.self) { try store.createService(projectID: project.id, name: "redis") }
+        #expect(error?.message.contains("already has a service named 'Redis'") == true)
+        #expect(throws: YardError.self) {
+            try store.createDatabaseService(projectID: project.id, environmentID: environment.id, name: "REDIS", kind: .redis, variables: [])
+        }
+    }
+
+    @Test("a sealed variable stays sealed when it is set again")
+    func sealedStaysSealed() throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(directory: directory)
+        let (project, environment) = try store.createProject(name: "shop")
+        let (service, _) = try store.createDatabaseService(
+            projectID: project.id, environmentID: environment.id, name: "Redis", kind: .redis,
+            variables: DatabaseKind.redis.variables(host: "redis.railway.internal", port: 6379, password: "pw"))
+        try store.changeVariables(serviceID: service.id, environmentID: environment.id,
+                                  set: ["REDISPASSWORD": "other", "EXTRA": "1"], delete: [])
+        let stored = try store.variables(serviceID: service.id, environmentID: environment.id)
+        let password = stored.first { $0.key == "REDISPASSWORD" }
+        #expect(password?.value == "other")
+        #expect(password?.sealed == true)
+        #expect(stored.first { $0.key == "EXTRA" }?.sealed == false)
     }
 }
