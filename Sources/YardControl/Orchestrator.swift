@@ -616,6 +616,8 @@ public actor Orchestrator: Service {
         } else {
             busy.insert(key)
             jobsContinuation.yield((key, job))
+            // Something is coming for it: requests without a replica are held from now.
+            updateRoutes()
         }
     }
 
@@ -650,6 +652,8 @@ public actor Orchestrator: Service {
             jobsContinuation.yield((key, next))
         } else {
             busy.remove(key)
+            // Nothing more is coming for it: held requests may be answered now.
+            updateRoutes()
         }
     }
 
@@ -1367,6 +1371,8 @@ public actor Orchestrator: Service {
               mine.contains(where: { $0.status == .crashed })
         else { return }
         _ = try? transition(deploymentID, .crashed, reason: "every replica crashed and the restart policy gave up")
+        // Requests held for it get their 503 now: no replica is coming.
+        updateRoutes()
     }
 
     private func liveDeploymentRecovered(_ deploymentID: String) {
@@ -1375,6 +1381,15 @@ public actor Orchestrator: Service {
     }
 
     // MARK: Routing
+
+    /// Whether a service without a ready replica will get one without anyone acting: a job
+    /// of it is queued or running (a deploy, restart or wake), or its live deployment is
+    /// up, starting or asleep. Not when it crashed for good, failed or was taken down.
+    private func replicaExpected(_ key: ServiceKey) -> Bool {
+        if busy.contains(key) { return true }
+        guard let id = live[key], let deployment = try? store.deployment(id: id) else { return false }
+        return [.success, .deploying, .sleeping].contains(deployment.status)
+    }
 
     /// Rebuilds the whole route table from the domains and the running replicas, and swaps it in.
     /// A domain with a target port goes to that port of each replica's own address (sandbox
@@ -1394,7 +1409,7 @@ public actor Orchestrator: Service {
             } ?? []
             routes.append(RouteTable.Route(
                 host: domain.hostname, pathPrefix: domain.pathPrefix.isEmpty ? nil : domain.pathPrefix, upstreams: upstreams,
-                owner: key.owner))
+                owner: key.owner, waitsForReplicas: upstreams.isEmpty ? replicaExpected(key) : true))
         }
         routeTable = RouteTable(routes: routes)
         router.updateRoutes(routeTable)

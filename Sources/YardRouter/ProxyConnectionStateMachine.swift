@@ -229,6 +229,8 @@ struct ProxyConnectionStateMachine {
             return .hold(host: host)
         case .noUpstreams(let host):
             response = self.respondLocally(.serviceUnavailable, noReplica(host), client: client, requestComplete: false)
+        case .stopped(let host):
+            response = self.respondLocally(.serviceUnavailable, Self.stoppedMessage(host), client: client, requestComplete: false)
         case .upstreams(let upstreams):
             guard let first = upstreams.first else {
                 let host = RouteTable.normalizedHost(head.headers.first(name: "host") ?? "")
@@ -336,12 +338,21 @@ struct ProxyConnectionStateMachine {
 
     // MARK: - Held requests
 
+    static func stoppedMessage(_ host: String) -> String {
+        "service at host \"\(host)\" has no running replica and none is starting (its deployment crashed, failed or was taken down); `yard status` and `yard logs` say why"
+    }
+
     /// The route table changed while a request was held: `selection` is its host's entry now.
     mutating func replicasChanged(_ selection: RouteSelection) -> HoldAction {
         guard case .holding(let held, let buffered, let bytes) = self.state else { return .none }
         switch selection {
         case .noUpstreams:
             return .keepHolding
+        case .stopped(let host):
+            return .respond(
+                self.respondLocally(
+                    .serviceUnavailable, Self.stoppedMessage(host), client: held.client, requestComplete: held.clientRequestComplete)
+            )
         case .unknownHost(let host):
             return .respond(
                 self.respondLocally(

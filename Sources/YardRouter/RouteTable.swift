@@ -12,12 +12,16 @@ public struct RouteTable: Sendable, Equatable {
         public var upstreams: [Upstream]
         /// Who owns the route (the platform puts its service there), for the caller's use.
         public var owner: String?
+        /// With no upstream: whether one is on its way (deploying, restarting, waking), so a
+        /// request is worth holding; false answers 503 at once (crashed, failed, taken down).
+        public var waitsForReplicas: Bool
 
-        public init(host: String, pathPrefix: String? = nil, upstreams: [Upstream], owner: String? = nil) {
+        public init(host: String, pathPrefix: String? = nil, upstreams: [Upstream], owner: String? = nil, waitsForReplicas: Bool = true) {
             self.host = RouteTable.normalizedHost(host)
             self.pathPrefix = pathPrefix.flatMap(RouteTable.normalizedPathPrefix)
             self.upstreams = upstreams
             self.owner = owner
+            self.waitsForReplicas = waitsForReplicas
         }
 
         /// Identifies the route within a table (round-robin counters are kept per route).

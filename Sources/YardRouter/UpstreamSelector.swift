@@ -4,8 +4,11 @@ import NIOCore
 enum RouteSelection: Equatable, Sendable {
     /// No service is routed at the host.
     case unknownHost(String)
-    /// The host is routed but no replica is ready.
+    /// The host is routed but no replica is ready; one is on its way.
     case noUpstreams(String)
+    /// The host is routed but no replica is ready, and none is coming (crashed, failed,
+    /// taken down): no point in holding the request.
+    case stopped(String)
     /// Replicas to try, in order: the first is this request's round-robin pick, the rest are
     /// fallbacks in rotation order.
     case upstreams([Upstream])
@@ -58,7 +61,7 @@ struct UpstreamSelector: Sendable {
         self.lastRequest[name] = now ?? .now()
         let upstreams = route.upstreams
         guard !upstreams.isEmpty else {
-            return .noUpstreams(name)
+            return route.waitsForReplicas ? .noUpstreams(name) : .stopped(name)
         }
         let counterKey = route.key
         if !self.ejected.isEmpty {

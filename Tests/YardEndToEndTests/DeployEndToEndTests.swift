@@ -327,7 +327,8 @@ struct DeployEndToEndTests {
 
     @Test("with restartPolicyType NEVER a crash leaves the deployment CRASHED and unrouted", .timeLimit(.minutes(3)))
     func crashedWhenRetriesRunOut() async throws {
-        try await YardServer.with { server in
+        // A long hold: a crashed service's requests must not wait for it.
+        try await YardServer.with(serveArguments: ["--hold-timeout", "120s"]) { server in
             let folder = try await server.prepareApp("replicas", project: "fragile")
             let config = folder.appendingPathComponent("railway.toml")
             let text = try String(contentsOf: config, encoding: .utf8)
@@ -346,6 +347,7 @@ struct DeployEndToEndTests {
             #expect(status == .crashed)
             let answer = try await server.get(host: "fragile-fragile.localhost")
             #expect(answer.status == 503, "a crashed service has no replica to route to: \(answer)")
+            #expect(answer.body.contains("none is starting"), "answered at once, not held: \(answer.body)")
             let shown = try await server.yard(["status"], in: folder)
             #expect(shown.stdout.contains("CRASHED"), "\(shown.stdout)")
         }

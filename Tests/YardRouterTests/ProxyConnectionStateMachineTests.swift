@@ -412,3 +412,46 @@ struct ProxyConnectionStateMachineTests {
         #expect(idle.requestDurationExceeded(limit: .seconds(1)) == .none)
     }
 }
+
+@Suite("requests for a service with no replica coming")
+struct StoppedServiceTests {
+    static func request() -> HTTPRequestHead {
+        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+        head.headers.add(name: "Host", value: "app.localhost")
+        return head
+    }
+
+    @Test("a stopped service's request is answered 503 at once, not held")
+    func stoppedIsNotHeld() {
+        var machine = ProxyConnectionStateMachine(holdsRequests: true)
+        let action = machine.requestHeadReceived(Self.request(), selection: .stopped("app.localhost"), clientIP: nil)
+        guard case .respond(let response) = action else {
+            Issue.record("expected a local response, got \(action)")
+            return
+        }
+        #expect(response.status == .serviceUnavailable)
+        #expect(response.message.contains("none is starting"), "\(response.message)")
+    }
+
+    @Test("a held request is answered 503 once its service's deployment crashes for good")
+    func heldThenStopped() {
+        var machine = ProxyConnectionStateMachine(holdsRequests: true)
+        #expect(machine.requestHeadReceived(Self.request(), selection: .noUpstreams("app.localhost"), clientIP: nil) == .hold(host: "app.localhost"))
+        guard case .respond(let response) = machine.replicasChanged(.stopped("app.localhost")) else {
+            Issue.record("a held request should be answered")
+            return
+        }
+        #expect(response.status == .serviceUnavailable)
+    }
+
+    @Test("the selector says stopped for a route that waits for no replica, and noUpstreams for one that does")
+    func selectorDistinguishes() {
+        var selector = UpstreamSelector()
+        selector.replaceTable(RouteTable(routes: [
+            .init(host: "crashed.test", upstreams: [], waitsForReplicas: false),
+            .init(host: "deploying.test", upstreams: []),
+        ]))
+        #expect(selector.select(host: "crashed.test") == .stopped("crashed.test"))
+        #expect(selector.select(host: "deploying.test") == .noUpstreams("deploying.test"))
+    }
+}
