@@ -160,8 +160,10 @@ final class YardServer: @unchecked Sendable {
 
     /// Stops the server and removes the temporary directory; replica processes are stopped
     /// by the graceful shutdown.
+    /// `YARD_E2E_KEEP=1` keeps the directory (logs, data) for a look after a failure.
     func shutdown() async {
         await stop()
+        if ProcessInfo.processInfo.environment["YARD_E2E_KEEP"] == "1" { return }
         try? FileManager.default.removeItem(at: root)
     }
 
