@@ -5,7 +5,7 @@ import YardCore
 /// The platform's state in one SQLite database (WAL) under the data directory. The one
 /// type that owns the database; everything acknowledged to a user is written here first.
 public final class SQLiteStore: Sendable {
-    private let pool: DatabasePool
+    let pool: DatabasePool
 
     /// Opens (creating if needed) `<directory>/switchyard.sqlite` and applies migrations.
     public init(directory: URL) throws {
@@ -261,9 +261,11 @@ public final class SQLiteStore: Sendable {
     }
 
     /// Sets and deletes variables in one transaction. Keys in `buildSecrets` are stored as
-    /// build-only secrets; other set keys as plain variables.
+    /// build-only secrets, keys in `sealed` as sealed (never readable back, not copied to a
+    /// new environment); other set keys as plain variables.
     public func changeVariables(
-        serviceID: String, environmentID: String, set: [String: String], delete: [String], buildSecrets: Set<String> = []
+        serviceID: String, environmentID: String, set: [String: String], delete: [String], buildSecrets: Set<String> = [],
+        sealed: Set<String> = []
     ) throws {
         try write { db in
             let now = Date()
@@ -276,7 +278,7 @@ public final class SQLiteStore: Sendable {
                     environmentID: environmentID,
                     key: key,
                     value: value,
-                    sealed: existing?.sealed ?? false,
+                    sealed: sealed.contains(key) || (existing?.sealed ?? false),
                     updatedAt: now,
                     buildSecret: buildSecrets.contains(key)
                 ).save(db)
@@ -511,7 +513,7 @@ public final class SQLiteStore: Sendable {
     }
 
     /// Runs a write transaction, passing YardErrors through unchanged.
-    private func write<T>(_ body: (Database) throws -> T) throws -> T {
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
         do {
             return try pool.write { db in try body(db) }
         } catch let error as YardError {
