@@ -48,7 +48,8 @@ extension SQLiteStore {
             try environment.insert(db)
             var services: [EnvironmentCopy.ServiceCopy] = []
             for service in try ServiceRecord.filter(Column("project_id") == projectID).order(Column("name")).fetchAll(db) {
-                let variables = try VariableRecord
+                let variables =
+                    try VariableRecord
                     .filter(Column("service_id") == service.id && Column("environment_id") == source.id)
                     .order(Column("key"))
                     .fetchAll(db)
@@ -66,7 +67,8 @@ extension SQLiteStore {
                     copied.append(variable.key)
                 }
                 var mountPath: String?
-                if let volume = try VolumeRecord
+                if let volume =
+                    try VolumeRecord
                     .filter(Column("service_id") == service.id && Column("environment_id") == source.id)
                     .fetchOne(db)
                 {
@@ -76,9 +78,10 @@ extension SQLiteStore {
                     ).insert(db)
                     mountPath = volume.mountPath
                 }
-                services.append(EnvironmentCopy.ServiceCopy(
-                    serviceID: service.id, serviceName: service.name, copiedVariables: copied, sealedNotCopied: sealed,
-                    volumeMountPath: mountPath))
+                services.append(
+                    EnvironmentCopy.ServiceCopy(
+                        serviceID: service.id, serviceName: service.name, copiedVariables: copied, sealedNotCopied: sealed,
+                        volumeMountPath: mountPath))
             }
             return EnvironmentCopy(environment: environment, source: source, services: services)
         }

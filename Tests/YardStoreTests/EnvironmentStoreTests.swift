@@ -19,12 +19,14 @@ struct EnvironmentStoreTests {
             set: ["PAGE": "prod", "NPM_TOKEN": "t0ken", "STRIPE_KEY": "sk_live_1"], delete: [],
             buildSecrets: ["NPM_TOKEN"], sealed: ["STRIPE_KEY"])
         try store.changeVariables(serviceID: worker.id, environmentID: production.id, set: ["QUEUE": "jobs"], delete: [])
-        try store.addVolume(VolumeRecord(
-            id: "vol_1", serviceID: worker.id, environmentID: production.id, name: "worker-data", mountPath: "/data",
-            createdAt: Date()))
-        try store.addDomain(DomainRecord(
-            hostname: "web-shop.localhost", serviceID: web.id, environmentID: production.id, targetPort: nil, generated: true,
-            createdAt: Date()))
+        try store.addVolume(
+            VolumeRecord(
+                id: "vol_1", serviceID: worker.id, environmentID: production.id, name: "worker-data", mountPath: "/data",
+                createdAt: Date()))
+        try store.addDomain(
+            DomainRecord(
+                hostname: "web-shop.localhost", serviceID: web.id, environmentID: production.id, targetPort: nil, generated: true,
+                createdAt: Date()))
 
         let copy = try store.createEnvironment(projectID: project.id, name: "staging", copying: production.id)
         #expect(copy.environment.name == "staging")
@@ -88,21 +90,25 @@ struct EnvironmentStoreTests {
         let (project, production) = try store.createProject(name: "shop")
         let web = try store.createService(projectID: project.id, name: "web")
         try store.changeVariables(serviceID: web.id, environmentID: production.id, set: ["A": "1"], delete: [])
-        try store.addVolume(VolumeRecord(
-            id: "vol_p", serviceID: web.id, environmentID: production.id, name: "v", mountPath: "/data", createdAt: Date()))
+        try store.addVolume(
+            VolumeRecord(
+                id: "vol_p", serviceID: web.id, environmentID: production.id, name: "v", mountPath: "/data", createdAt: Date()))
         let staging = try store.createEnvironment(projectID: project.id, name: "staging", copying: production.id).environment
         for (environment, host) in [(production, "web-shop.localhost"), (staging, "web-shop-staging.localhost")] {
-            try store.addDomain(DomainRecord(
-                hostname: host, serviceID: web.id, environmentID: environment.id, targetPort: nil, generated: true,
-                createdAt: Date()))
+            try store.addDomain(
+                DomainRecord(
+                    hostname: host, serviceID: web.id, environmentID: environment.id, targetPort: nil, generated: true,
+                    createdAt: Date()))
             let now = Date()
-            try store.insertDeployment(DeploymentRecord(
-                id: "dep_\(environment.name)", serviceID: web.id, environmentID: environment.id, status: .queued, reason: nil,
-                trigger: "up", sourceHash: nil, sourcePath: nil, artifactPath: nil, buildResult: nil, deploySettings: nil,
-                variables: nil, createdAt: now, updatedAt: now))
-            try store.saveReplica(ReplicaRecord(
-                id: "rep_\(environment.name)", deploymentID: "dep_\(environment.name)", ordinal: 0, port: 1, pid: nil,
-                status: .running, restarts: 0, updatedAt: now))
+            try store.insertDeployment(
+                DeploymentRecord(
+                    id: "dep_\(environment.name)", serviceID: web.id, environmentID: environment.id, status: .queued, reason: nil,
+                    trigger: "up", sourceHash: nil, sourcePath: nil, artifactPath: nil, buildResult: nil, deploySettings: nil,
+                    variables: nil, createdAt: now, updatedAt: now))
+            try store.saveReplica(
+                ReplicaRecord(
+                    id: "rep_\(environment.name)", deploymentID: "dep_\(environment.name)", ordinal: 0, port: 1, pid: nil,
+                    status: .running, restarts: 0, updatedAt: now))
             _ = try store.subnetIndex(environmentID: environment.id)
         }
         let stagingVolume = try #require(try store.volume(serviceID: web.id, environmentID: staging.id))
