@@ -52,6 +52,30 @@ struct APIRoutes: Sendable {
             return try json(DatabaseView(service: Self.serviceView(service), host: host, port: port, variables: variables,
                                          deployment: try await deploymentView(deployment)), status: .created)
         }
+        v1.get("projects/:project/environments") { _, context in
+            let project = try store.project(try context.parameters.require("project"))
+            return try json(try store.environments(projectID: project.id).map { EnvironmentView(id: $0.id, name: $0.name) })
+        }
+        v1.post("projects/:project/environments") { request, context in
+            let project = try store.project(try context.parameters.require("project"))
+            let body = try await request.decode(as: CreateEnvironmentRequest.self, context: context)
+            let source = try store.environment(projectID: project.id, body.from ?? "production")
+            let copy = try store.createEnvironment(projectID: project.id, name: body.name, copying: source.id)
+            return try json(EnvironmentCopyView(
+                environment: EnvironmentView(id: copy.environment.id, name: copy.environment.name),
+                from: EnvironmentView(id: copy.source.id, name: copy.source.name),
+                services: copy.services.map {
+                    EnvironmentCopyView.ServiceCopy(service: $0.serviceName, copiedVariables: $0.copiedVariables,
+                                                    sealedNotCopied: $0.sealedNotCopied, volume: $0.volumeMountPath)
+                }), status: .created)
+        }
+        v1.delete("projects/:project/environments/:environment") { _, context in
+            let (_, environment) = try scope(context)
+            let (removal, stopped) = try await orchestrator.deleteEnvironment(environmentID: environment.id)
+            return try json(EnvironmentDeletionView(
+                environment: EnvironmentView(id: environment.id, name: environment.name), stoppedDeployments: stopped,
+                removedDomains: removal.domains.sorted(), removedVolumes: removal.volumeIDs.count))
+        }
         v1.get("projects/:project/environments/:environment/status") { _, context in
             let (project, environment) = try scope(context)
             var services: [ServiceStatusView] = []
@@ -142,8 +166,15 @@ struct APIRoutes: Sendable {
             if let stray = secrets.subtracting(change.set.keys).sorted().first {
                 throw YardError(.invalidInput, "buildSecrets names \(stray), which this change does not set: set its value too")
             }
+            let sealed = Set(change.sealed ?? [])
+            if let stray = sealed.subtracting(change.set.keys).sorted().first {
+                throw YardError(.invalidInput, "sealed names \(stray), which this change does not set: set its value too")
+            }
+            if let both = sealed.intersection(secrets).sorted().first {
+                throw YardError(.invalidInput, "\(both) is both sealed and a build secret: a variable is one or the other")
+            }
             try store.changeVariables(serviceID: service.id, environmentID: environment.id, set: change.set,
-                                      delete: change.delete, buildSecrets: secrets)
+                                      delete: change.delete, buildSecrets: secrets, sealed: sealed)
             return try json(try variableViews(serviceID: service.id, environmentID: environment.id))
         }
         service.get("settings") { _, context in

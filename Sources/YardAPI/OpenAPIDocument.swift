@@ -68,6 +68,21 @@ enum OpenAPIDocument {
         ],
         "type": "object"
       },
+      "CreateEnvironment": {
+        "properties": {
+          "from": {
+            "description": "environment to copy (name or id); production when absent",
+            "type": "string"
+          },
+          "name": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "name"
+        ],
+        "type": "object"
+      },
       "CronRun": {
         "properties": {
           "deploymentID": {
@@ -316,6 +331,65 @@ enum OpenAPIDocument {
           },
           "name": {
             "type": "string"
+          }
+        },
+        "type": "object"
+      },
+      "EnvironmentCopy": {
+        "properties": {
+          "environment": {
+            "$ref": "#/components/schemas/Environment"
+          },
+          "from": {
+            "$ref": "#/components/schemas/Environment"
+          },
+          "services": {
+            "items": {
+              "properties": {
+                "copiedVariables": {
+                  "items": {
+                    "type": "string"
+                  },
+                  "type": "array"
+                },
+                "sealedNotCopied": {
+                  "description": "sealed variables left behind: set them again",
+                  "items": {
+                    "type": "string"
+                  },
+                  "type": "array"
+                },
+                "service": {
+                  "type": "string"
+                },
+                "volume": {
+                  "description": "mount path of the new, empty volume",
+                  "type": "string"
+                }
+              },
+              "type": "object"
+            },
+            "type": "array"
+          }
+        },
+        "type": "object"
+      },
+      "EnvironmentDeletion": {
+        "properties": {
+          "environment": {
+            "$ref": "#/components/schemas/Environment"
+          },
+          "removedDomains": {
+            "items": {
+              "type": "string"
+            },
+            "type": "array"
+          },
+          "removedVolumes": {
+            "type": "integer"
+          },
+          "stoppedDeployments": {
+            "type": "integer"
           }
         },
         "type": "object"
@@ -641,6 +715,13 @@ enum OpenAPIDocument {
             "type": "array"
           },
           "delete": {
+            "items": {
+              "type": "string"
+            },
+            "type": "array"
+          },
+          "sealed": {
+            "description": "keys of `set` that are sealed: never readable back, not copied to new environments",
             "items": {
               "type": "string"
             },
@@ -1195,6 +1276,136 @@ enum OpenAPIDocument {
           }
         },
         "summary": "One project"
+      }
+    },
+    "/v1/projects/{project}/environments": {
+      "get": {
+        "parameters": [
+          {
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "items": {
+                    "$ref": "#/components/schemas/Environment"
+                  },
+                  "type": "array"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "List the project's environments"
+      },
+      "post": {
+        "parameters": [
+          {
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/CreateEnvironment"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "201": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/EnvironmentCopy"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Create an environment as a copy of another: plain variables, build secrets and (empty) volumes; sealed variables, domains and deployments are not copied"
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}": {
+      "delete": {
+        "parameters": [
+          {
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/EnvironmentDeletion"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Delete an environment (not the project's last): stops its deployments, removes its domains, variables, volumes' data and private network"
       }
     },
     "/v1/projects/{project}/environments/{environment}/deployments": {

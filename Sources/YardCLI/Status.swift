@@ -144,6 +144,9 @@ struct VariablesList: AsyncParsableCommand {
     @Option(name: .customLong("build-secret"), help: "KEY=VALUE to set as a build secret: seen by build steps only, never shown (repeatable).")
     var secrets: [String] = []
 
+    @Option(name: .customLong("sealed"), help: "KEY=VALUE to set sealed: replicas and builds see it, it is never shown again and not copied to new environments (repeatable).")
+    var sealed: [String] = []
+
     @Option(name: .customLong("delete"), help: "KEY to delete (repeatable).")
     var deletions: [String] = []
 
@@ -156,11 +159,13 @@ struct VariablesList: AsyncParsableCommand {
     func validate() throws {
         try VariableAssignments.validate(assignments, flag: "--set")
         try VariableAssignments.validate(secrets, flag: "--build-secret")
+        try VariableAssignments.validate(sealed, flag: "--sealed")
     }
 
     func run() async throws {
         try await VariableAssignments.apply(
-            options: options, plain: assignments, secrets: secrets, deletions: deletions, shared: shared, skipDeploys: skipDeploys)
+            options: options, plain: assignments, secrets: secrets, sealed: sealed, deletions: deletions, shared: shared,
+            skipDeploys: skipDeploys)
     }
 }
 
@@ -182,17 +187,21 @@ struct VariablesSet: AsyncParsableCommand {
     @Flag(help: "Only record the change: do not redeploy the services whose variables it changes.")
     var skipDeploys = false
 
+    @Option(name: .customLong("sealed"), help: "KEY=VALUE to set sealed: replicas and builds see it, it is never shown again and not copied to new environments (repeatable).")
+    var sealed: [String] = []
+
     func validate() throws {
-        if assignments.isEmpty && secrets.isEmpty {
-            throw ValidationError("give KEY=VALUE pairs to set, or --build-secret KEY=VALUE")
+        if assignments.isEmpty && secrets.isEmpty && sealed.isEmpty {
+            throw ValidationError("give KEY=VALUE pairs to set, or --build-secret KEY=VALUE, or --sealed KEY=VALUE")
         }
         try VariableAssignments.validate(assignments, flag: "set")
         try VariableAssignments.validate(secrets, flag: "--build-secret")
+        try VariableAssignments.validate(sealed, flag: "--sealed")
     }
 
     func run() async throws {
         try await VariableAssignments.apply(
-            options: options, plain: assignments, secrets: secrets, deletions: [], shared: shared, skipDeploys: skipDeploys)
+            options: options, plain: assignments, secrets: secrets, sealed: sealed, deletions: [], shared: shared, skipDeploys: skipDeploys)
     }
 }
 
@@ -229,13 +238,14 @@ enum VariableAssignments {
     /// whose live deployment now has other variables than it would get is redeployed,
     /// unless `skipDeploys` (then `yard status` shows them as needing a redeploy).
     static func apply(
-        options: ClientOptions, plain: [String], secrets: [String], deletions: [String], shared: Bool = false, skipDeploys: Bool = false
+        options: ClientOptions, plain: [String], secrets: [String], sealed: [String] = [], deletions: [String], shared: Bool = false,
+        skipDeploys: Bool = false
     ) async throws {
         try await reportingErrors {
             let client = try options.client()
             let (project, environment) = try options.projectScope()
             let variables: [VariableView]
-            if plain.isEmpty && secrets.isEmpty && deletions.isEmpty {
+            if plain.isEmpty && secrets.isEmpty && sealed.isEmpty && deletions.isEmpty {
                 variables = shared
                     ? try await client.sharedVariables(project: project, environment: environment)
                     : try await client.variables(try options.serviceScope())
@@ -249,11 +259,20 @@ enum VariableAssignments {
                     throw YardError(.invalidInput, "\(clash) is given both as a variable and as a build secret: give it once")
                 }
                 set.merge(secretValues) { _, secret in secret }
+                let sealedValues = Assignments.parse(sealed)
+                if let clash = sealedValues.keys.sorted().first(where: { set[$0] != nil }) {
+                    throw YardError(.invalidInput, "\(clash) is given sealed and also otherwise: give it once")
+                }
+                if shared && !sealedValues.isEmpty {
+                    throw YardError(.invalidInput, "shared variables cannot be sealed yet: seal the variable on the service that uses it")
+                }
+                set.merge(sealedValues) { _, value in value }
                 if shared {
                     variables = try await client.changeSharedVariables(project: project, environment: environment, set: set, delete: deletions)
                 } else {
                     variables = try await client.changeVariables(
-                        try options.serviceScope(), set: set, delete: deletions, buildSecrets: secretValues.keys.sorted())
+                        try options.serviceScope(), set: set, delete: deletions, buildSecrets: secretValues.keys.sorted(),
+                        sealed: sealedValues.keys.sorted())
                 }
                 let count = set.count + deletions.count
                 let what = "Updated \(count) \(shared ? "shared " : "")variable\(count == 1 ? "" : "s")"

@@ -8,7 +8,7 @@ public struct Yard: AsyncParsableCommand {
         abstract: "Switchyard: deploy folders and repositories with Railway's config, on your own machine.",
         version: SwitchyardVersion.current,
         subcommands: [
-            Serve.self, Login.self, Init.self, Link.self, List.self, Up.self, Build.self, Status.self, Logs.self,
+            Serve.self, Login.self, Init.self, Link.self, List.self, EnvironmentCommand.self, Up.self, Build.self, Status.self, Logs.self,
             Deployments.self, Runs.self, Variables.self, Domain.self, Redeploy.self, Restart.self, Sleep.self, Down.self, Remove.self, Cancel.self,
             Rollback.self, Scale.self, ServiceSettings.self, Volume.self, Add.self, Cache.self, Shell.self, Run.self, StaticServe.self,
         ]

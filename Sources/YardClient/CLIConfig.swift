@@ -65,9 +65,14 @@ public struct CLIConfig: Codable, Sendable, Equatable {
 
     /// The link of `folder` or of its nearest linked parent.
     public func link(for folder: URL) -> Link? {
+        linkedFolder(for: folder).flatMap { links[$0] }
+    }
+
+    /// The path of `folder` or of its nearest parent that has a link (the key in `links`).
+    public func linkedFolder(for folder: URL) -> String? {
         var path = folder.standardizedFileURL.path
         while true {
-            if let link = links[path] { return link }
+            if links[path] != nil { return path }
             let parent = (path as NSString).deletingLastPathComponent
             if parent == path || parent.isEmpty { return nil }
             path = parent

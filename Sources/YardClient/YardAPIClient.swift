@@ -47,6 +47,17 @@ public struct YardAPIClient: Sendable {
         try await send(.POST, "projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/databases",
                        body: CreateDatabaseRequest(database: database, name: name))
     }
+    public func environments(project: String) async throws -> [EnvironmentView] {
+        try await get("projects/\(project.pathEscaped)/environments")
+    }
+    /// Creates environment `name` as a copy of `from` (production when nil).
+    public func createEnvironment(project: String, name: String, from: String?) async throws -> EnvironmentCopyView {
+        try await send(.POST, "projects/\(project.pathEscaped)/environments", body: CreateEnvironmentRequest(name: name, from: from))
+    }
+    /// Deletes an environment with everything in it; the server stops its deployments first.
+    public func deleteEnvironment(project: String, environment: String) async throws -> EnvironmentDeletionView {
+        try await send(.DELETE, "projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)", body: Empty?.none)
+    }
     public func status(project: String, environment: String) async throws -> StatusView {
         try await get("projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/status")
     }
@@ -110,10 +121,11 @@ public struct YardAPIClient: Sendable {
     /// Sets and deletes variables; keys in `buildSecrets` (which must be keys of `set`) are
     /// visible to build steps only and never readable back.
     public func changeVariables(
-        _ scope: Scope, set: [String: String], delete: [String], buildSecrets: [String] = []
+        _ scope: Scope, set: [String: String], delete: [String], buildSecrets: [String] = [], sealed: [String] = []
     ) async throws -> [VariableView] {
         try await send(.PATCH, "\(scope.path)/variables",
-                       body: VariableChange(set: set, delete: delete, buildSecrets: buildSecrets.isEmpty ? nil : buildSecrets))
+                       body: VariableChange(set: set, delete: delete, buildSecrets: buildSecrets.isEmpty ? nil : buildSecrets,
+                                            sealed: sealed.isEmpty ? nil : sealed))
     }
 
     public func domains(_ scope: Scope) async throws -> [DomainView] { try await get("\(scope.path)/domains") }

@@ -130,6 +130,8 @@ public actor Orchestrator: Service {
     private var stopReasons: [String: (status: DeploymentStatus, reason: String)] = [:]
     var live: [ServiceKey: String] = [:]
     private var queues: [ServiceKey: [Job]] = [:]
+    /// Environments being deleted: no job of theirs starts any more.
+    private var deletingEnvironments: Set<String> = []
     private var busy: Set<ServiceKey> = []
     /// When a sleeping service last woke (its idle time counts from then at the latest).
     private var awakeSince: [ServiceKey: Date] = [:]
@@ -610,6 +612,14 @@ public actor Orchestrator: Service {
 
     /// Jobs of one service run one at a time, in order; different services run in parallel.
     private func enqueue(_ job: Job, key: ServiceKey) {
+        if deletingEnvironments.contains(key.environmentID) {
+            switch job {
+            case .pipeline(let id), .rollout(let id):
+                _ = try? transition(id, .removed, reason: "its environment is being deleted")
+            default: break
+            }
+            return
+        }
         if busy.contains(key) {
             supersedeQueuedDeployments(key: key, by: job)
             queues[key, default: []].append(job)
@@ -1600,6 +1610,74 @@ public actor Orchestrator: Service {
             throw YardError(.invalidInput, "path '\(path)' is not a path prefix: it starts with / and has no spaces, ? or # (e.g. /api)")
         }
         return RouteTable.normalizedPathPrefix(path) ?? ""
+    }
+
+    // MARK: Environments
+
+    /// Deletes an environment (not the project's last): queued deployments never start,
+    /// running builds stop, every replica and cron run of the environment stops, its domains
+    /// stop routing, its private network goes, its volumes' data and its deployments' logs
+    /// and sources are removed, then its rows. Other environments are not touched.
+    public func deleteEnvironment(environmentID: String) async throws -> (EnvironmentRemoval, stopped: Int) {
+        let environment = try store.environment(id: environmentID)
+        guard try store.environments(projectID: environment.projectID).count > 1 else {
+            throw YardError(
+                .conflict, "'\(environment.name)' is the project's only environment and cannot be deleted; create another first")
+        }
+        guard deletingEnvironments.insert(environmentID).inserted else {
+            throw YardError(.conflict, "environment '\(environment.name)' is already being deleted")
+        }
+        defer { deletingEnvironments.remove(environmentID) }
+        let reason = "its environment \(environment.name) was deleted"
+        // Queued jobs never start; running builds are stopped.
+        for key in queues.keys where key.environmentID == environmentID {
+            for job in queues[key] ?? [] {
+                if case .pipeline(let id) = job { _ = try? transition(id, .removed, reason: reason) }
+                if case .rollout(let id) = job { _ = try? transition(id, .removed, reason: reason) }
+            }
+            queues[key] = []
+        }
+        for (id, task) in pipelineTasks where (try? store.deployment(id: id))?.environmentID == environmentID {
+            stopReasons[id] = (.removed, "cancelled: \(reason)")
+            task.cancel()
+        }
+        // Jobs already running (a build winding down, a restart, a rollout) finish first.
+        let deadline = ContinuousClock.now + .seconds(120)
+        while busy.contains(where: { $0.environmentID == environmentID }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        let running = try store.deployments(
+            environmentID: environmentID, withStatus: [.deploying, .success, .crashed, .sleeping, .removing])
+        for key in live.keys where key.environmentID == environmentID {
+            live.removeValue(forKey: key)
+        }
+        updateRoutes()
+        for run in cron.active where run.key.environmentID == environmentID {
+            run.value.process.signal(SIGKILL)
+        }
+        let killed = ContinuousClock.now + .seconds(3)
+        while cron.active.keys.contains(where: { $0.environmentID == environmentID }), ContinuousClock.now < killed {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        for deployment in running {
+            if deployment.status != .removing { _ = try? transition(deployment.id, .removing, reason: reason) }
+            await stopReplicas(of: deployment.id, grace: .seconds(3))
+            _ = try? transition(deployment.id, .removed, reason: reason)
+            logs.close(deploymentID: deployment.id, kind: .deploy)
+            logs.close(deploymentID: deployment.id, kind: .http)
+        }
+        await network?.removeEnvironment(environmentID: environmentID)
+        let removal = try store.deleteEnvironment(id: environmentID)
+        updateRoutes()
+        for id in removal.volumeIDs {
+            try? FileManager.default.removeItem(at: volumesDirectory.appendingPathComponent(id))
+        }
+        for id in removal.deploymentIDs {
+            try? FileManager.default.removeItem(at: configuration.dataDirectory.appendingPathComponent("logs").appendingPathComponent(id))
+            try? FileManager.default.removeItem(at: sourcesDirectory.appendingPathComponent("\(id).tar.gz"))
+        }
+        logger.info("environment deleted", metadata: ["environment.id": "\(environmentID)", "environment.name": "\(environment.name)"])
+        return (removal, running.count)
     }
 
     // MARK: Recovery

@@ -181,11 +181,72 @@ public struct VariableChange: Codable, Sendable, Equatable {
     public var delete: [String]
     /// Keys of `set` that are build-only secrets.
     public var buildSecrets: [String]?
+    /// Keys of `set` that are sealed: never readable back, not copied to new environments.
+    public var sealed: [String]?
 
-    public init(set: [String: String], delete: [String], buildSecrets: [String]? = nil) {
+    public init(set: [String: String], delete: [String], buildSecrets: [String]? = nil, sealed: [String]? = nil) {
         self.set = set
         self.delete = delete
         self.buildSecrets = buildSecrets
+        self.sealed = sealed
+    }
+}
+
+/// `POST /v1/projects/{project}/environments`.
+public struct CreateEnvironmentRequest: Codable, Sendable, Equatable {
+    public var name: String
+    /// The environment to copy (name or id); production when absent.
+    public var from: String?
+
+    public init(name: String, from: String? = nil) {
+        self.name = name
+        self.from = from
+    }
+}
+
+/// A new environment and what was copied into it from its source.
+public struct EnvironmentCopyView: Codable, Sendable, Equatable {
+    public struct ServiceCopy: Codable, Sendable, Equatable {
+        public var service: String
+        /// Plain variables and build secrets copied (keys only).
+        public var copiedVariables: [String]
+        /// Sealed variables not copied: set them again in the new environment.
+        public var sealedNotCopied: [String]
+        /// The mount path of the empty volume made for the service, if its source had one.
+        public var volume: String?
+
+        public init(service: String, copiedVariables: [String], sealedNotCopied: [String], volume: String?) {
+            self.service = service
+            self.copiedVariables = copiedVariables
+            self.sealedNotCopied = sealedNotCopied
+            self.volume = volume
+        }
+    }
+
+    public var environment: EnvironmentView
+    public var from: EnvironmentView
+    public var services: [ServiceCopy]
+
+    public init(environment: EnvironmentView, from: EnvironmentView, services: [ServiceCopy]) {
+        self.environment = environment
+        self.from = from
+        self.services = services
+    }
+}
+
+/// What deleting an environment removed.
+public struct EnvironmentDeletionView: Codable, Sendable, Equatable {
+    public var environment: EnvironmentView
+    /// Deployments that were running (or building) and were stopped.
+    public var stoppedDeployments: Int
+    public var removedDomains: [String]
+    public var removedVolumes: Int
+
+    public init(environment: EnvironmentView, stoppedDeployments: Int, removedDomains: [String], removedVolumes: Int) {
+        self.environment = environment
+        self.stoppedDeployments = stoppedDeployments
+        self.removedDomains = removedDomains
+        self.removedVolumes = removedVolumes
     }
 }
 

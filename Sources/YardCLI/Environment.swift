@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+import YardClient
+import YardCore
+
+/// `yard environment`: a project's environments, each with its own private network,
+/// domains, variables and volumes.
+struct EnvironmentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "environment",
+        abstract: "List, create, switch to and delete the project's environments.",
+        subcommands: [EnvironmentList.self, EnvironmentNew.self, EnvironmentUse.self, EnvironmentDelete.self],
+        defaultSubcommand: EnvironmentList.self
+    )
+}
+
+struct EnvironmentList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the project's environments; * marks the one this folder uses.")
+
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let (project, current) = try options.projectScope()
+            let environments = try await options.client().environments(project: project)
+            if options.json { try Output.json(environments); return }
+            for environment in environments {
+                let mark = environment.name == current || environment.id == current ? "*" : " "
+                print("\(mark) \(environment.name)  (\(environment.id))")
+            }
+        }
+    }
+}
+
+struct EnvironmentNew: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "new",
+        abstract: "Create an environment as a copy of another: variables and volumes (empty), not sealed values, domains or deployments."
+    )
+
+    @Argument(help: "The new environment's name: lower-case letters, digits and dashes.")
+    var name: String
+
+    @Option(help: "The environment to copy; defaults to the one this folder uses.")
+    var from: String?
+
+    @OptionGroup var options: ClientOptions
+
+    func validate() throws {
+        do {
+            try ResourceName.validate(name, kind: "environment")
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let (project, current) = try options.projectScope()
+            let copy = try await options.client().createEnvironment(project: project, name: name, from: from ?? current)
+            if options.json { try Output.json(copy); return }
+            print("Created environment \(copy.environment.name) from \(copy.from.name). Nothing is deployed in it yet.")
+            for service in copy.services {
+                var parts: [String] = []
+                let count = service.copiedVariables.count
+                parts.append(count == 0 ? "no variables" : "\(count) variable\(count == 1 ? "" : "s") copied")
+                if let volume = service.volume { parts.append("an empty volume at \(volume)") }
+                print("  \(service.service): \(parts.joined(separator: ", "))")
+                if !service.sealedNotCopied.isEmpty {
+                    print("    sealed variables not copied, set them again: \(service.sealedNotCopied.joined(separator: ", "))")
+                    print("    (`yard variables --environment \(copy.environment.name) --service \(service.service) --sealed KEY=VALUE`)")
+                }
+            }
+            print("Switch this folder to it with `yard environment use \(copy.environment.name)`, then `yard up`.")
+        }
+    }
+}
+
+struct EnvironmentUse: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "use", abstract: "Make this folder's commands act on another environment of its project.")
+
+    @Argument(help: "Environment name or id.")
+    var name: String
+
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            var config = try CLIConfig.load()
+            guard let folder = config.linkedFolder(for: options.folder), var link = config.links[folder] else {
+                throw YardError(.invalidInput, "this folder is not linked to a project: run `yard init` or `yard link PROJECT` first")
+            }
+            let environments = try await options.client().environments(project: options.project ?? link.project)
+            guard let environment = environments.first(where: { $0.name == name || $0.id == name }) else {
+                let names = environments.map(\.name).joined(separator: ", ")
+                throw YardError(
+                    .notFound,
+                    "project \(link.project) has no environment '\(name)' (it has \(names)); create it with `yard environment new \(name)`")
+            }
+            link.environment = environment.name
+            config.links[folder] = link
+            try config.save()
+            if options.json { try Output.json(environment); return }
+            print("\(folder) now uses environment \(environment.name) of \(link.project).")
+        }
+    }
+}
+
+struct EnvironmentDelete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delete",
+        abstract: "Delete an environment: its deployments stop; its domains, variables, volumes' data and private network go."
+    )
+
+    @Argument(help: "Environment name or id.")
+    var name: String
+
+    @Flag(name: .shortAndLong, help: "Do not ask for confirmation.")
+    var yes = false
+
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let (project, _) = try options.projectScope()
+            if !yes {
+                print(
+                    "Delete environment \(name) of \(project), stopping its deployments and removing its domains, variables and volumes' data?"
+                )
+                print("Type the environment's name to confirm: ", terminator: "")
+                Output.flush()
+                guard let answer = readLine(), answer.trimmingCharacters(in: .whitespaces) == name else {
+                    throw YardError(.invalidInput, "not confirmed: nothing was deleted (pass --yes to skip the question)")
+                }
+            }
+            let deletion = try await options.client().deleteEnvironment(project: project, environment: name)
+            // A folder that used the deleted environment goes back to production (or another).
+            var config = try CLIConfig.load()
+            var switched: String?
+            if let folder = config.linkedFolder(for: options.folder), var link = config.links[folder],
+                link.environment == deletion.environment.name || link.environment == deletion.environment.id
+            {
+                let remaining = try await options.client().environments(project: link.project)
+                if let next = remaining.first(where: { $0.name == "production" }) ?? remaining.first {
+                    link.environment = next.name
+                    config.links[folder] = link
+                    try config.save()
+                    switched = next.name
+                }
+            }
+            if options.json { try Output.json(deletion); return }
+            let stopped = deletion.stoppedDeployments
+            print(
+                "Deleted environment \(deletion.environment.name): \(stopped) deployment\(stopped == 1 ? "" : "s") stopped, "
+                    + "\(deletion.removedDomains.count) domain\(deletion.removedDomains.count == 1 ? "" : "s") and "
+                    + "\(deletion.removedVolumes) volume\(deletion.removedVolumes == 1 ? "" : "s") removed.")
+            if let switched { print("This folder now uses environment \(switched).") }
+        }
+    }
+}
