@@ -21,6 +21,8 @@ struct EnvironmentEndToEndTests {
             let set = try await server.yard(["variables", "--set", "GREETING=hello", "--sealed", "SECRET=s3cret-value"], in: folder)
             #expect(set.status == 0, "\(set.output)")
             #expect(set.stdout.contains("SECRET=<sealed>") && !set.output.contains("s3cret-value"), "\(set.stdout)")
+            let volume = try await server.yard(["volume", "add", "--mount", "/data"], in: folder)
+            #expect(volume.status == 0, "\(volume.output)")
             let up = try await server.yard(["up"], in: folder)
             try #require(up.status == 0, "yard up failed:\n\(up.outputTail)")
             #expect(try await server.get(host: production).body.contains("base page in production; GREETING=hello; SECRET set"))
@@ -31,6 +33,7 @@ struct EnvironmentEndToEndTests {
             #expect(created.stdout.contains("Created environment staging from production"), "\(created.stdout)")
             #expect(created.stdout.contains("sealed variables not copied, set them again: SECRET"), "\(created.stdout)")
             #expect(!created.output.contains("s3cret-value"))
+            #expect(created.stdout.contains("envs: 1 variable copied, an empty volume at /data"), "\(created.stdout)")
             #expect(try await server.get(host: staging).status == 404)
             let again = try await server.yard(["environment", "new", "staging"], in: folder)
             #expect(again.status != 0 && again.stderr.contains("already has an environment named 'staging'"), "\(again.output)")
@@ -79,6 +82,11 @@ struct EnvironmentEndToEndTests {
             #expect(before.contains(bridge), "staging has its own bridge: \(before)")
             #expect(!Set(before).isDisjoint(with: namespaces), "staging's replicas have namespaces: \(before)")
 
+            // Each environment's volume has its own folder.
+            let volumes = server.dataDirectory.appendingPathComponent("volumes")
+            let volumeFolders = try FileManager.default.contentsOfDirectory(atPath: volumes.path)
+            #expect(volumeFolders.count == 2, "\(volumeFolders)")
+
             // Deleting asks first; a wrong answer deletes nothing.
             let refused = try await server.yard(["environment", "delete", "staging"], in: folder, input: "nope\n")
             #expect(refused.status != 0 && refused.stderr.contains("not confirmed"), "\(refused.output)")
@@ -87,6 +95,10 @@ struct EnvironmentEndToEndTests {
             #expect(deleted.status == 0, "\(deleted.output)\n\(YardServer.lastLines(of: server.serveLog, 30))")
             #expect(deleted.stdout.contains("Deleted environment staging: 1 deployment stopped, 1 domain"), "\(deleted.stdout)")
             #expect(deleted.stdout.contains("This folder now uses environment production"), "\(deleted.stdout)")
+            #expect(deleted.stdout.contains("1 volume removed"), "\(deleted.stdout)")
+            // Staging's volume data is gone; production's stays.
+            let foldersLeft = try FileManager.default.contentsOfDirectory(atPath: volumes.path)
+            #expect(foldersLeft.count == 1 && Set(foldersLeft).isSubset(of: volumeFolders), "\(foldersLeft)")
 
             #expect(try await server.get(host: staging).status == 404)
             #expect(try await server.get(host: production).body.contains("base page in production; GREETING=hello; SECRET set"))
