@@ -1635,7 +1635,7 @@ public actor Orchestrator: Service {
                 if case .pipeline(let id) = job { _ = try? transition(id, .removed, reason: reason) }
                 if case .rollout(let id) = job { _ = try? transition(id, .removed, reason: reason) }
             }
-            queues[key] = []
+            queues[key] = nil
         }
         for (id, task) in pipelineTasks where (try? store.deployment(id: id))?.environmentID == environmentID {
             stopReasons[id] = (.removed, "cancelled: \(reason)")
@@ -1666,6 +1666,10 @@ public actor Orchestrator: Service {
             logs.close(deploymentID: deployment.id, kind: .deploy)
             logs.close(deploymentID: deployment.id, kind: .http)
         }
+        let inEnvironment: (ServiceKey) -> Bool = { $0.environmentID == environmentID }
+        for key in awakeSince.keys where inEnvironment(key) { awakeSince[key] = nil }
+        waking = waking.filter { !inEnvironment($0) }
+        for key in cron.next.keys where inEnvironment(key) { cron.next[key] = nil }
         await network?.removeEnvironment(environmentID: environmentID)
         let removal = try store.deleteEnvironment(id: environmentID)
         updateRoutes()
