@@ -57,14 +57,37 @@ public struct AccessLogEntry: Sendable, Equatable {
 /// handed over on the event loop that served the request, so the observer must return at
 /// once (buffer and write elsewhere).
 final class AccessLog: Sendable {
-    private let observer = NIOLockedValueBox<(@Sendable (AccessLogEntry) -> Void)?>(nil)
+    private let observer = ObserverSlot<AccessLogEntry>()
 
     func observe(_ observer: @escaping @Sendable (AccessLogEntry) -> Void) {
-        self.observer.withLockedValue { $0 = observer }
+        self.observer.set(observer)
     }
 
     func record(_ entry: AccessLogEntry) {
-        self.observer.withLockedValue { $0 }?(entry)
+        self.observer.call(entry)
+    }
+}
+
+/// One observer closure behind a lock, called from any thread.
+///
+/// The closure is kept inside a struct on purpose. A bare function value in the box is
+/// reabstracted on every read through `withLockedValue`'s inout access and again on its
+/// write-back, so each call wrapped the stored closure in two more thunks; after some tens
+/// of thousands of requests calling it overflowed the event loop's stack.
+final class ObserverSlot<Argument>: Sendable {
+    private struct Held: Sendable {
+        let call: @Sendable (Argument) -> Void
+    }
+
+    private let held = NIOLockedValueBox<Held?>(nil)
+
+    func set(_ call: @escaping @Sendable (Argument) -> Void) {
+        self.held.withLockedValue { $0 = Held(call: call) }
+    }
+
+    func call(_ argument: Argument) {
+        let held = self.held.withLockedValue { $0 }
+        held?.call(argument)
     }
 }
 

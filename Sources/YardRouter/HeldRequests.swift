@@ -16,10 +16,10 @@ final class HeldRequests: Sendable {
 
     private let state = NIOLockedValueBox(State())
     /// Told the host of every request that starts waiting (a sleeping service wakes).
-    private let observer = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
+    private let observer = ObserverSlot<String>()
 
     func observe(_ observer: @escaping @Sendable (String) -> Void) {
-        self.observer.withLockedValue { $0 = observer }
+        self.observer.set(observer)
     }
 
     /// Registers a waiter for `host` (normalized); `wake` runs once on `eventLoop`.
@@ -29,7 +29,7 @@ final class HeldRequests: Sendable {
             state.waiters[host, default: [:]][state.nextID] = Waiter(eventLoop: eventLoop, wake: wake)
             return state.nextID
         }
-        self.observer.withLockedValue { $0 }?(host)
+        self.observer.call(host)
         return id
     }
 

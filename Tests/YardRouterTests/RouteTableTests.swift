@@ -1,4 +1,6 @@
+import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import Testing
 
 @testable import YardRouter
@@ -190,5 +192,27 @@ struct PathPrefixRouteTests {
         #expect(selector.select(host: "x.test", target: "/api") == .upstreams([a, b]))
         #expect(selector.select(host: "x.test", target: "/") == .upstreams([b, a]))
         #expect(selector.select(host: "x.test", target: "/idle/1") == .noUpstreams("x.test"))
+    }
+}
+
+@Suite("observer slots")
+struct ObserverSlotTests {
+    /// The router calls its observers once per request. Kept as a bare function value in a
+    /// lock box, the closure gained two reabstraction thunks per call, and `yard serve`
+    /// died of a stack overflow after some tens of thousands of requests.
+    @Test("an observer called half a million times stays one closure deep")
+    func manyCallsDoNotNest() {
+        let slot = ObserverSlot<Int>()
+        let total = NIOLockedValueBox(0)
+        slot.set { value in total.withLockedValue { $0 += value } }
+        for _ in 0..<500_000 { slot.call(1) }
+        #expect(total.withLockedValue { $0 } == 500_000)
+        let log = AccessLog()
+        let seen = NIOLockedValueBox(0)
+        log.observe { _ in seen.withLockedValue { $0 += 1 } }
+        let entry = AccessLogEntry(timestamp: Date(), host: "a.test", method: "GET", path: "/", status: 200, duration: .zero,
+                                   replicaID: nil, bytesIn: 0, bytesOut: 0)
+        for _ in 0..<200_000 { log.record(entry) }
+        #expect(seen.withLockedValue { $0 } == 200_000)
     }
 }
