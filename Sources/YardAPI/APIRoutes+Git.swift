@@ -46,12 +46,11 @@ extension APIRoutes {
             let followed = outcomes.compactMap { outcome in
                 outcome.deployment.flatMap { $0.status == .skipped ? nil : ($0.id, outcome.serviceName ?? "?") }
             }
-            // One limit for the whole push, however many deployments it started.
-            let deadline = ContinuousClock.now + Self.pushFollowLimit
             for (id, name) in followed {
                 let changes = statuses.follow(deploymentID: id)
                 var last: DeploymentStatus?
                 var current = try store.deployment(id: id)
+                let deadline = ContinuousClock.now + Self.pushFollowLimit
                 while true {
                     if current.status != last {
                         last = current.status
