@@ -59,11 +59,8 @@ extension APIRoutes {
                     if Self.settled(current.status) { break }
                     let next = await Self.nextChange(changes, before: deadline)
                     guard next else {
-                        try await writer.write(
-                            ByteBuffer(
-                                string:
-                                    "switchyard: \(name): still \(current.status.rawValue); follow it with `yard logs --deployment \(id)`\n"
-                            ))
+                        try await writer.write(ByteBuffer(
+                            string: "switchyard: \(name): still \(current.status.rawValue); follow it with `yard logs --deployment \(id)`\n"))
                         break
                     }
                     current = try store.deployment(id: id)

@@ -44,9 +44,8 @@ final class GitHTTPBackend: Sendable {
             return Response(
                 status: .unauthorized,
                 headers: [.wwwAuthenticate: "Basic realm=\"Switchyard\"", .contentType: "text/plain; charset=utf-8"],
-                body: ResponseBody(
-                    byteBuffer: ByteBuffer(
-                        string: "authentication required: use an API token as the password (`yard git remote` shows how)\n"))
+                body: ResponseBody(byteBuffer: ByteBuffer(
+                    string: "authentication required: use an API token as the password (`yard git remote` shows how)\n"))
             )
         }
         let repository = try context.parameters.require("repository")
@@ -114,7 +113,7 @@ final class GitHTTPBackend: Sendable {
     /// The request body in a temporary file: git sends a whole pack before it reads the answer.
     private static func receiveBody(_ request: Request) async throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("yard-git-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+        FileManager.default.createFile(atPath: url.path, contents: nil)
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }
         for try await buffer in request.body {
@@ -150,7 +149,7 @@ struct CGIProcess: Sendable {
         process.environment = environment
         process.standardInput = try FileHandle(forReadingFrom: input)
         let errors = FileManager.default.temporaryDirectory.appendingPathComponent("yard-cgi-\(UUID().uuidString).err")
-        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        FileManager.default.createFile(atPath: errors.path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: errors)
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -165,9 +164,7 @@ struct CGIProcess: Sendable {
             }
         }
         let (exitStream, exitContinuation) = AsyncStream.makeStream(of: Int32.self)
-        process.terminationHandler = {
-            exitContinuation.yield($0.terminationStatus); exitContinuation.finish()
-        }
+        process.terminationHandler = { exitContinuation.yield($0.terminationStatus); exitContinuation.finish() }
         do {
             try process.run()
         } catch {

@@ -44,14 +44,12 @@ struct GitRemote: AsyncParsableCommand {
             }
             print(shown)
             if !withToken {
-                FileHandle.standardError.write(
-                    Data(
-                        """
-                        git asks for a user name (any) and a password: give an API token (`yard login` saved yours; \
-                        `yard git remote --with-token` prints a URL that carries it).
-                        Pushing a branch deploys the services linked to it: yard service link --branch main
+                FileHandle.standardError.write(Data("""
+                    git asks for a user name (any) and a password: give an API token (`yard login` saved yours; \
+                    `yard git remote --with-token` prints a URL that carries it).
+                    Pushing a branch deploys the services linked to it: yard service link --branch main
 
-                        """.utf8))
+                    """.utf8))
             }
         }
     }

@@ -37,10 +37,8 @@ extension Orchestrator {
             }
             let links = try store.branchLinks(projectID: projectID, branch: branch)
             guard !links.isEmpty else {
-                outcomes.append(
-                    PushOutcome(
-                        message: "no service is linked to branch \(branch): nothing deployed "
-                            + "(link one with `yard service link --branch \(branch)`)"))
+                outcomes.append(PushOutcome(message: "no service is linked to branch \(branch): nothing deployed "
+                    + "(link one with `yard service link --branch \(branch)`)"))
                 continue
             }
             outcomes += try await deployBranch(repository: repository, update: update, branch: branch, links: links)
@@ -71,23 +69,17 @@ extension Orchestrator {
             if watch.matchesAny(of: changed) {
                 let copy = FileManager.default.temporaryDirectory.appendingPathComponent("\(UUID().uuidString).tar.gz")
                 try FileManager.default.copyItem(at: archive, to: copy)
-                let deployment = try deploy(
-                    serviceID: service.id, environmentID: environment.id, archive: copy,
-                    trigger: "git push", commit: commit)
+                let deployment = try deploy(serviceID: service.id, environmentID: environment.id, archive: copy,
+                                            trigger: "git push", commit: commit)
                 let why = watch.isEmpty ? "" : " (a changed path matches its watch patterns)"
-                outcomes.append(
-                    PushOutcome(
-                        deployment: deployment, serviceName: service.name, environmentName: environment.name,
-                        message: "deploying \(service.name) in \(environment.name) from \(commit.sha.prefix(7))\(why)"))
+                outcomes.append(PushOutcome(deployment: deployment, serviceName: service.name, environmentName: environment.name,
+                                            message: "deploying \(service.name) in \(environment.name) from \(commit.sha.prefix(7))\(why)"))
             } else {
-                let reason =
-                    "no changed path matches its watch patterns (\(patterns.joined(separator: ", "))): "
+                let reason = "no changed path matches its watch patterns (\(patterns.joined(separator: ", "))): "
                     + "\(changed.count) changed path\(changed.count == 1 ? "" : "s"), e.g. \(changed.prefix(3).joined(separator: ", "))"
                 let deployment = try skippedDeployment(service: service, environment: environment, commit: commit, reason: reason)
-                outcomes.append(
-                    PushOutcome(
-                        deployment: deployment, serviceName: service.name, environmentName: environment.name,
-                        message: "skipped \(service.name) in \(environment.name): \(reason)"))
+                outcomes.append(PushOutcome(deployment: deployment, serviceName: service.name, environmentName: environment.name,
+                                            message: "skipped \(service.name) in \(environment.name): \(reason)"))
             }
         }
         return outcomes

@@ -22,9 +22,8 @@ struct GitRepositoryTests {
         #expect(try await repository.git(["config", "http.receivepack"]).trimmingCharacters(in: .whitespacesAndNewlines) == "true")
         // Preparing again keeps the repository.
         try await repository.prepare(platformExecutable: "/usr/bin/yard")
-        #expect(
-            try String(contentsOf: repository.directory.appendingPathComponent("hooks/post-receive"), encoding: .utf8)
-                .contains("exec '/usr/bin/yard'"))
+        #expect(try String(contentsOf: repository.directory.appendingPathComponent("hooks/post-receive"), encoding: .utf8)
+            .contains("exec '/usr/bin/yard'"))
 
         let work = root.appendingPathComponent("work")
         try FileManager.default.createDirectory(at: work.appendingPathComponent("api"), withIntermediateDirectories: true)
@@ -41,9 +40,8 @@ struct GitRepositoryTests {
         let second = try await repository.git(["rev-parse", "main"]).trimmingCharacters(in: .whitespacesAndNewlines)
         let first = try await repository.git(["rev-parse", "main~1"]).trimmingCharacters(in: .whitespacesAndNewlines)
 
-        #expect(
-            try await repository.commit(first, branch: "main")
-                == GitCommit(sha: first, branch: "main", message: "first", author: "Ada Lovelace"))
+        #expect(try await repository.commit(first, branch: "main")
+            == GitCommit(sha: first, branch: "main", message: "first", author: "Ada Lovelace"))
         #expect(try await repository.changedPaths(from: nil, to: first) == ["api/a.py", "web/index.js"])
         #expect(try await repository.changedPaths(from: first, to: second) == ["web/index.js"])
 
