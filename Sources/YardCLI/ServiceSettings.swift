@@ -3,22 +3,13 @@ import Foundation
 import YardClient
 import YardCore
 
-/// `yard service`: `yard service [settings]` (the default) and `yard service link`.
-struct Service: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "service",
-        abstract: "Show or change the service's settings (the default), or link it to a git branch (`link`).",
-        subcommands: [ServiceSettings.self, ServiceLink.self],
-        defaultSubcommand: ServiceSettings.self
-    )
-}
-
-/// `yard service settings`: the service's settings that are not resource limits (those are `yard
+/// `yard service`: the service's settings that are not resource limits (those are `yard
 /// scale`): its root directory and whether it sleeps when idle.
 struct ServiceSettings: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "settings",
-        abstract: "Show the service's settings, or change its root directory (from the next deployment) or whether it sleeps when idle (at once)."
+        commandName: "service",
+        abstract: "Show the service's settings, or change its root directory (from the next deployment) or whether it sleeps when idle (at once).",
+        subcommands: [ServiceLink.self]
     )
 
     @OptionGroup var options: ClientOptions
