@@ -170,10 +170,6 @@ enum OpenAPIDocument {
             "nullable": true,
             "type": "string"
           },
-          "commit": {
-            "$ref": "#/components/schemas/GitCommit",
-            "description": "for a deployment a git push started: the commit it was built from"
-          },
           "createdAt": {
             "format": "date-time",
             "type": "string"
@@ -413,50 +409,6 @@ enum OpenAPIDocument {
         ],
         "type": "object"
       },
-      "GitCommit": {
-        "properties": {
-          "author": {
-            "type": "string"
-          },
-          "branch": {
-            "type": "string"
-          },
-          "message": {
-            "description": "the first line of the commit message",
-            "type": "string"
-          },
-          "sha": {
-            "type": "string"
-          }
-        },
-        "type": "object"
-      },
-      "GitPush": {
-        "properties": {
-          "updates": {
-            "items": {
-              "properties": {
-                "new": {
-                  "type": "string"
-                },
-                "old": {
-                  "description": "all zeros for a new branch",
-                  "type": "string"
-                },
-                "ref": {
-                  "type": "string"
-                }
-              },
-              "type": "object"
-            },
-            "type": "array"
-          }
-        },
-        "required": [
-          "updates"
-        ],
-        "type": "object"
-      },
       "LogLine": {
         "properties": {
           "message": {
@@ -631,15 +583,6 @@ enum OpenAPIDocument {
           },
           "rootDirectory": {
             "description": "folder of the upload the service is built from; null for the upload's root",
-            "nullable": true,
-            "type": "string"
-          }
-        },
-        "type": "object"
-      },
-      "ServiceBranchLink": {
-        "properties": {
-          "branch": {
             "nullable": true,
             "type": "string"
           }
@@ -1533,126 +1476,6 @@ enum OpenAPIDocument {
           }
         },
         "summary": "Upload a .tar.gz whose root railpack.json has a `services` map and deploy every service of it (missing services are created with the entry's root directory)"
-      }
-    },
-    "/v1/projects/{project}/environments/{environment}/services/{service}/branch": {
-      "get": {
-        "parameters": [
-          {
-            "description": "project id or name",
-            "in": "path",
-            "name": "project",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "environment id or name",
-            "in": "path",
-            "name": "environment",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "service name",
-            "in": "path",
-            "name": "service",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          }
-        ],
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/ServiceBranchLink"
-                }
-              }
-            },
-            "description": "OK"
-          },
-          "default": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "description": "error"
-          }
-        },
-        "summary": "The branch whose pushes deploy the service in this environment"
-      },
-      "put": {
-        "parameters": [
-          {
-            "description": "project id or name",
-            "in": "path",
-            "name": "project",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "environment id or name",
-            "in": "path",
-            "name": "environment",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "service name",
-            "in": "path",
-            "name": "service",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          }
-        ],
-        "requestBody": {
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/ServiceBranchLink"
-              }
-            }
-          },
-          "required": true
-        },
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/ServiceBranchLink"
-                }
-              }
-            },
-            "description": "OK"
-          },
-          "default": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "description": "error"
-          }
-        },
-        "summary": "Link the service to a branch (null unlinks): pushes to it deploy the service"
       }
     },
     "/v1/projects/{project}/environments/{environment}/services/{service}/cron-runs": {
@@ -2882,54 +2705,6 @@ enum OpenAPIDocument {
           }
         },
         "summary": "Set and delete shared variables; services referencing them show needsRedeploy in the status"
-      }
-    },
-    "/v1/projects/{project}/git/push": {
-      "post": {
-        "parameters": [
-          {
-            "description": "project id or name",
-            "in": "path",
-            "name": "project",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          }
-        ],
-        "requestBody": {
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/GitPush"
-              }
-            }
-          },
-          "required": true
-        },
-        "responses": {
-          "200": {
-            "content": {
-              "text/plain": {
-                "schema": {
-                  "type": "string"
-                }
-              }
-            },
-            "description": "streamed lines: what was deployed or skipped and why, then each deployment's progress"
-          },
-          "default": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "description": "error"
-          }
-        },
-        "summary": "Report pushed refs (the repository's post-receive hook calls this): deploys the services linked to each branch, skipping those whose watch patterns match no changed path"
       }
     },
     "/v1/projects/{project}/services": {

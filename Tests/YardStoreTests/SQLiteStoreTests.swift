@@ -11,45 +11,10 @@ struct SQLiteStoreTests {
     func migrations() throws {
         let store = try SQLiteStore(directory: directory)
         #expect(try store.journalMode() == "wal")
-        #expect(try store.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting", "005_cron_runs", "006_domain_paths", "009_shared_variables", "010_variables_digest", "011_databases", "007_git"])
+        #expect(try store.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting", "005_cron_runs", "006_domain_paths", "009_shared_variables", "010_variables_digest", "011_databases"])
         // Opening again applies nothing twice.
         let again = try SQLiteStore(directory: directory)
-        #expect(try again.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting", "005_cron_runs", "006_domain_paths", "009_shared_variables", "010_variables_digest", "011_databases", "007_git"])
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    @Test("branch links: one branch per service and environment, found by project and branch; a deployment keeps its commit")
-    func branchLinks() throws {
-        let store = try SQLiteStore(directory: directory)
-        let (project, production) = try store.createProject(name: "mono")
-        let (other, otherProduction) = try store.createProject(name: "other")
-        let api = try store.createService(projectID: project.id, name: "api")
-        let web = try store.createService(projectID: project.id, name: "web")
-        let elsewhere = try store.createService(projectID: other.id, name: "api")
-        try store.linkBranch(serviceID: web.id, environmentID: production.id, branch: "main")
-        try store.linkBranch(serviceID: api.id, environmentID: production.id, branch: "release")
-        try store.linkBranch(serviceID: elsewhere.id, environmentID: otherProduction.id, branch: "main")
-        #expect(try store.branchLinks(projectID: project.id, branch: "main").map(\.serviceID) == [web.id])
-        // Linking again replaces the branch.
-        try store.linkBranch(serviceID: api.id, environmentID: production.id, branch: "main")
-        #expect(try store.linkedBranch(serviceID: api.id, environmentID: production.id) == "main")
-        #expect(try store.branchLinks(projectID: project.id, branch: "main").map(\.serviceID) == [api.id, web.id])
-        #expect(try store.branchLinks(projectID: project.id, branch: "release").isEmpty)
-        try store.linkBranch(serviceID: web.id, environmentID: production.id, branch: nil)
-        #expect(try store.linkedBranch(serviceID: web.id, environmentID: production.id) == nil)
-        #expect(try store.branchLinks(projectID: project.id, branch: "main").map(\.serviceID) == [api.id])
-
-        let commit = GitCommit(sha: "abc123", branch: "main", message: "fix", author: "Ada")
-        var record = DeploymentRecord(
-            id: "dep_git", serviceID: api.id, environmentID: production.id, status: .skipped, reason: "no match",
-            trigger: "git push", sourceHash: nil, sourcePath: nil, artifactPath: nil, buildResult: nil,
-            deploySettings: nil, variables: nil, createdAt: Date(), updatedAt: Date())
-        record.gitCommit = try YardJSON.encodeString(commit)
-        try store.insertDeployment(record)
-        let stored = try store.deployment(id: "dep_git")
-        #expect(try stored.gitCommit.map { try YardJSON.decode(GitCommit.self, from: $0) } == commit)
-        #expect(commit.variables["RAILWAY_GIT_COMMIT_SHA"] == "abc123")
-        #expect(commit.variables["RAILWAY_GIT_AUTHOR"] == "Ada")
+        #expect(try again.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting", "005_cron_runs", "006_domain_paths", "009_shared_variables", "010_variables_digest", "011_databases"])
         try? FileManager.default.removeItem(at: directory)
     }
 
