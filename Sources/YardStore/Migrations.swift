@@ -191,6 +191,37 @@ enum Migrations {
             // NULL: an app built from uploads; else the database it runs (`DatabaseKind`).
             try db.execute(sql: "ALTER TABLE service ADD COLUMN database TEXT;")
         }
+        migrator.registerMigration("012_backups") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE backup (
+                        id TEXT PRIMARY KEY,
+                        service_id TEXT NOT NULL REFERENCES service(id) ON DELETE CASCADE,
+                        environment_id TEXT NOT NULL REFERENCES environment(id) ON DELETE CASCADE,
+                        trigger TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        path TEXT,
+                        base_path TEXT,
+                        size_bytes INTEGER,
+                        objects INTEGER,
+                        started_at DATETIME NOT NULL,
+                        finished_at DATETIME,
+                        reason TEXT,
+                        check_status TEXT,
+                        check_reason TEXT
+                    );
+                    CREATE INDEX backup_by_service ON backup (service_id, environment_id, started_at);
+                    CREATE TABLE backup_schedule (
+                        service_id TEXT NOT NULL REFERENCES service(id) ON DELETE CASCADE,
+                        environment_id TEXT NOT NULL REFERENCES environment(id) ON DELETE CASCADE,
+                        frequency TEXT NOT NULL,
+                        keep INTEGER NOT NULL,
+                        updated_at DATETIME NOT NULL,
+                        PRIMARY KEY (service_id, environment_id)
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }
