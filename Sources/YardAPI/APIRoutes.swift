@@ -111,6 +111,27 @@ struct APIRoutes: Sendable {
                             endedAt: $0.endedAt, status: $0.status, exitCode: $0.exitCode, reason: $0.reason)
             })
         }
+        service.get("backups") { _, context in
+            let (_, environment, service) = try serviceScope(context)
+            return try json(try await backupList(service, environmentID: environment.id))
+        }
+        service.post("backups") { _, context in
+            let (_, environment, service) = try serviceScope(context)
+            let record = try await orchestrator.createBackup(serviceID: service.id, environmentID: environment.id)
+            return try json(Self.backupView(record, service: service.name), status: .created)
+        }
+        service.post("backups/restore") { request, context in
+            let (_, environment, service) = try serviceScope(context)
+            let body = try await request.decode(as: BackupRestoreRequest.self, context: context)
+            return try json(try await orchestrator.restoreBackup(serviceID: service.id, environmentID: environment.id, request: body))
+        }
+        service.put("backup-schedule") { request, context in
+            let (_, environment, service) = try serviceScope(context)
+            let body = try await request.decode(as: BackupScheduleRequest.self, context: context)
+            try await orchestrator.setBackupSchedule(serviceID: service.id, environmentID: environment.id,
+                                                     frequency: body.frequency, keep: body.keep)
+            return try json(try await backupList(service, environmentID: environment.id))
+        }
         service.get("deployments") { _, context in
             let (_, environment, service) = try serviceScope(context)
             var views: [DeploymentView] = []
@@ -451,6 +472,20 @@ struct APIRoutes: Sendable {
         return views
     }
 
+    private func backupList(_ service: ServiceRecord, environmentID: String) async throws -> BackupListView {
+        let (schedule, next, records) = try await orchestrator.backupList(serviceID: service.id, environmentID: environmentID)
+        return BackupListView(
+            schedule: schedule.map { BackupScheduleView(frequency: $0.frequency, keep: $0.keep, nextAt: next) },
+            backups: records.map { Self.backupView($0, service: service.name) })
+    }
+
+    static func backupView(_ record: BackupRecord, service: String) -> BackupView {
+        BackupView(id: record.id, service: service, trigger: record.trigger, status: record.status, startedAt: record.startedAt,
+                   finishedAt: record.finishedAt, sizeBytes: record.sizeBytes, objects: record.objects,
+                   pointInTime: record.basePath != nil, reason: record.reason, check: record.checkStatus,
+                   checkReason: record.checkReason)
+    }
+
     private func serviceStatus(_ service: ServiceRecord, environment: EnvironmentRecord) async throws -> ServiceStatusView {
         let deployments = try store.deployments(serviceID: service.id, environmentID: environment.id, limit: 20)
         let liveID = await orchestrator.liveDeploymentID(serviceID: service.id, environmentID: environment.id)
@@ -459,7 +494,9 @@ struct APIRoutes: Sendable {
             domains: try await domainViews(serviceID: service.id, environmentID: environment.id),
             latest: try await deployments.first.asyncMap { try await deploymentView($0) },
             live: try await deployments.first(where: { $0.id == liveID }).asyncMap { try await deploymentView($0) },
-            needsRedeploy: await orchestrator.pendingVariableChange(serviceID: service.id, environmentID: environment.id)
+            needsRedeploy: await orchestrator.pendingVariableChange(serviceID: service.id, environmentID: environment.id),
+            backupProblem: try store.backups(serviceID: service.id, environmentID: environment.id).first
+                .flatMap { Self.backupView($0, service: service.name).problem }
         )
     }
 }

@@ -658,6 +658,11 @@ enum OpenAPIDocument {
             "nullable": true,
             "type": "string"
           },
+          "backupProblem": {
+            "description": "a database service's newest backup FAILED, or its restore check did: when and why; absent if not",
+            "nullable": true,
+            "type": "string"
+          },
           "service": {
             "$ref": "#/components/schemas/Service"
           }
@@ -762,6 +767,196 @@ enum OpenAPIDocument {
         },
         "required": [
           "mountPath"
+        ],
+        "type": "object"
+      },
+      "Backup": {
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "service": {
+            "type": "string"
+          },
+          "trigger": {
+            "description": "manual (yard backup create) or scheduled",
+            "type": "string"
+          },
+          "status": {
+            "enum": [
+              "RUNNING",
+              "SUCCEEDED",
+              "FAILED"
+            ],
+            "type": "string"
+          },
+          "startedAt": {
+            "format": "date-time",
+            "type": "string"
+          },
+          "finishedAt": {
+            "format": "date-time",
+            "nullable": true,
+            "type": "string"
+          },
+          "sizeBytes": {
+            "description": "bytes on disk: the dump plus, for postgres, the base backup",
+            "nullable": true,
+            "type": "integer"
+          },
+          "objects": {
+            "description": "tables in the dump (postgres) or keys in the snapshot (redis)",
+            "nullable": true,
+            "type": "integer"
+          },
+          "pointInTime": {
+            "description": "whether it has a base backup a --to restore can start from (postgres)",
+            "type": "boolean"
+          },
+          "reason": {
+            "description": "why the backup failed",
+            "nullable": true,
+            "type": "string"
+          },
+          "check": {
+            "description": "the test restore into a throwaway server",
+            "enum": [
+              "RUNNING",
+              "PASSED",
+              "FAILED"
+            ],
+            "nullable": true,
+            "type": "string"
+          },
+          "checkReason": {
+            "description": "what the check found, or why it failed",
+            "nullable": true,
+            "type": "string"
+          }
+        },
+        "required": [
+          "id",
+          "service",
+          "trigger",
+          "status",
+          "startedAt",
+          "pointInTime"
+        ],
+        "type": "object"
+      },
+      "BackupSchedule": {
+        "properties": {
+          "frequency": {
+            "description": "due at 00:00 UTC: every day, on Sundays, on the 1st",
+            "enum": [
+              "daily",
+              "weekly",
+              "monthly"
+            ],
+            "type": "string"
+          },
+          "keep": {
+            "description": "scheduled backups kept; older ones are deleted",
+            "type": "integer"
+          },
+          "nextAt": {
+            "format": "date-time",
+            "nullable": true,
+            "type": "string"
+          }
+        },
+        "required": [
+          "frequency",
+          "keep"
+        ],
+        "type": "object"
+      },
+      "BackupList": {
+        "properties": {
+          "schedule": {
+            "allOf": [
+              {
+                "$ref": "#/components/schemas/BackupSchedule"
+              }
+            ],
+            "nullable": true,
+            "description": "null: no schedule"
+          },
+          "backups": {
+            "items": {
+              "$ref": "#/components/schemas/Backup"
+            },
+            "type": "array"
+          }
+        },
+        "required": [
+          "backups"
+        ],
+        "type": "object"
+      },
+      "BackupScheduleRequest": {
+        "properties": {
+          "frequency": {
+            "description": "daily, weekly or monthly; null turns the schedule off",
+            "enum": [
+              "daily",
+              "weekly",
+              "monthly"
+            ],
+            "nullable": true,
+            "type": "string"
+          },
+          "keep": {
+            "description": "scheduled backups to keep (default 7)",
+            "nullable": true,
+            "type": "integer"
+          }
+        },
+        "type": "object"
+      },
+      "BackupRestoreRequest": {
+        "properties": {
+          "backup": {
+            "description": "backup id; null: the newest (with `to`, the newest base backup finished before it)",
+            "nullable": true,
+            "type": "string"
+          },
+          "to": {
+            "description": "point-in-time recovery (postgres): replay the WAL archive up to this moment",
+            "format": "date-time",
+            "nullable": true,
+            "type": "string"
+          },
+          "into": {
+            "description": "restore into a new database service of this name (own credentials); the service is untouched",
+            "nullable": true,
+            "type": "string"
+          }
+        },
+        "type": "object"
+      },
+      "BackupRestore": {
+        "properties": {
+          "backup": {
+            "type": "string"
+          },
+          "service": {
+            "description": "the service the data went into",
+            "type": "string"
+          },
+          "pointInTime": {
+            "format": "date-time",
+            "nullable": true,
+            "type": "string"
+          },
+          "message": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "backup",
+          "service",
+          "message"
         ],
         "type": "object"
       }
@@ -2752,6 +2947,248 @@ enum OpenAPIDocument {
           }
         },
         "summary": "Create a service"
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/backups": {
+      "get": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/BackupList"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "A database service's backups, newest first, with their restore checks, and its schedule"
+      },
+      "post": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Backup"
+                }
+              }
+            },
+            "description": "Created"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Back a database service up now (postgres: pg_dump and a base backup; redis: an RDB snapshot) and test-restore it into a throwaway server; answers when done"
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/backups/restore": {
+      "post": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/BackupRestore"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Restore a backup into the service (its data is replaced), into a new database service (`into`), or, for postgres, to a moment (`to`)",
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/BackupRestoreRequest"
+              }
+            }
+          },
+          "required": true
+        }
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/backup-schedule": {
+      "put": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/BackupList"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Set or turn off (null frequency) a database service's backup schedule",
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/BackupScheduleRequest"
+              }
+            }
+          },
+          "required": true
+        }
       }
     }
   },

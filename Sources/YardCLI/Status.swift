@@ -46,6 +46,9 @@ struct Status: AsyncParsableCommand {
                 if let reason = service.needsRedeploy {
                     print("  NEEDS REDEPLOY  \(reason)")
                 }
+                if let problem = service.backupProblem {
+                    print("  \(service.service.name): last \(problem)")
+                }
             }
         }
     }

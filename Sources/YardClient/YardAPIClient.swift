@@ -92,6 +92,20 @@ public struct YardAPIClient: Sendable {
     public func deployments(_ scope: Scope) async throws -> [DeploymentView] { try await get("\(scope.path)/deployments") }
     /// A cron service's recent runs, newest first.
     public func cronRuns(_ scope: Scope) async throws -> [CronRunView] { try await get("\(scope.path)/cron-runs") }
+    /// A database service's backups, newest first, and its schedule.
+    public func backups(_ scope: Scope) async throws -> BackupListView { try await get("\(scope.path)/backups") }
+    /// Backs a database service up now (and test-restores the backup); returns when done.
+    public func createBackup(_ scope: Scope) async throws -> BackupView {
+        try await send(.POST, "\(scope.path)/backups", body: Empty?.none)
+    }
+    /// Restores a backup into the service, into a new service, or to a moment (postgres).
+    public func restoreBackup(_ scope: Scope, _ request: BackupRestoreRequest) async throws -> BackupRestoreView {
+        try await send(.POST, "\(scope.path)/backups/restore", body: request)
+    }
+    /// Sets (or, with a nil frequency, turns off) the backup schedule.
+    public func setBackupSchedule(_ scope: Scope, _ request: BackupScheduleRequest) async throws -> BackupListView {
+        try await send(.PUT, "\(scope.path)/backup-schedule", body: request)
+    }
     public func deployment(id: String) async throws -> DeploymentView { try await get("deployments/\(id.pathEscaped)") }
     public func redeploy(_ scope: Scope, noCache: Bool = false) async throws -> DeploymentView {
         try await send(.POST, "\(scope.path)/redeploy" + (noCache ? "?noCache=true" : ""), body: Empty?.none)

@@ -115,7 +115,7 @@ public actor Orchestrator: Service {
     /// The private networks; nil when replicas run as plain processes on loopback.
     let network: NetworkFabric?
     let router: Router
-    private let logger: Logger
+    let logger: Logger
     private let builder: Builder
     private let supervisor: Supervisor
     private let supervisorEvents: AsyncStream<SupervisorEvent>
@@ -140,6 +140,8 @@ public actor Orchestrator: Service {
     private var routerPort = 0
     /// Cron services' next runs and running processes.
     var cron = CronState()
+    /// Backup schedules' next due times and the services being backed up or restored.
+    var backups = BackupState()
     /// The router's HTTPS port; nil when HTTPS is off.
     var httpsPort: Int?
     /// Domains' HTTPS certificates; nil when HTTPS is off.
@@ -226,6 +228,7 @@ public actor Orchestrator: Service {
                 group.addTask { await self.writeAccessLogs() }
                 group.addTask { await self.watchIdleServices() }
                 group.addTask { await self.watchCronServices() }
+                group.addTask { await self.watchBackupSchedules() }
                 for await (key, job) in jobs {
                     group.addTask { await self.execute(job, key: key) }
                 }
@@ -371,7 +374,7 @@ public actor Orchestrator: Service {
 
     /// Queues a deployment of a database service: its server from the machine's packages,
     /// with the fixed plan and settings, no source and no build.
-    private func deployDatabase(service: ServiceRecord, environmentID: String, trigger: String) throws -> DeploymentRecord {
+    func deployDatabase(service: ServiceRecord, environmentID: String, trigger: String) throws -> DeploymentRecord {
         guard let kind = service.database else {
             throw YardError(.internal, "\(service.name) is not a database service")
         }
@@ -1690,6 +1693,7 @@ public actor Orchestrator: Service {
     /// the reason; deployments that were live get fresh replicas from their artifact.
     private func recover() throws {
         try store.interruptRunningCronRuns(reason: "interrupted: yard serve stopped while it ran")
+        try store.interruptRunningBackups(reason: "interrupted: yard serve stopped while it ran")
         for deployment in try store.deployments(withStatus: [.queued, .waiting, .initializing, .building, .deploying]) {
             killLeftovers(of: deployment.id)
             BuildProcessRecorder.killLeftovers(recordedIn: buildPidsFile(deployment.id), deploymentID: deployment.id)

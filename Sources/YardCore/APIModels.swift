@@ -304,13 +304,19 @@ public struct ServiceStatusView: Codable, Sendable, Equatable {
     public var live: DeploymentView?
     /// Why the live deployment should be redeployed (its variables changed); nil if not.
     public var needsRedeploy: String?
+    /// The newest backup failed, or its restore check did (database services).
+    public var backupProblem: String?
 
-    public init(service: ServiceView, domains: [DomainView], latest: DeploymentView?, live: DeploymentView?, needsRedeploy: String? = nil) {
+    public init(
+        service: ServiceView, domains: [DomainView], latest: DeploymentView?, live: DeploymentView?, needsRedeploy: String? = nil,
+        backupProblem: String? = nil
+    ) {
         self.service = service
         self.domains = domains
         self.latest = latest
         self.live = live
         self.needsRedeploy = needsRedeploy
+        self.backupProblem = backupProblem
     }
 }
 

@@ -159,6 +159,21 @@ public enum DatabaseKind: String, Codable, Sendable, CaseIterable {
           printf 'CREATE DATABASE "%s";\n' "$POSTGRES_DB" | "$bin/postgres" --single -D "$PGDATA" postgres >/dev/null
           echo "database $POSTGRES_DB created"
         fi
+        # Point-in-time recovery (`yard backup`): every finished WAL segment is copied into the
+        # volume's wal-archive, base backups come over replication connections, and a restore
+        # leaves yard-recovery.conf with recovery.signal (the file goes once recovery is over).
+        archive="$RAILWAY_VOLUME_MOUNT_PATH/wal-archive"
+        mkdir -p "$archive"
+        cat > "$PGDATA/yard-archive.conf" <<EOF
+        wal_level = replica
+        archive_mode = on
+        archive_command = 'test ! -f "$archive/%f" && cp "%p" "$archive/%f.part" && mv "$archive/%f.part" "$archive/%f"'
+        EOF
+        grep -q "yard-archive.conf" "$PGDATA/postgresql.conf" \
+          || printf "include_if_exists = 'yard-archive.conf'\ninclude_if_exists = 'yard-recovery.conf'\n" >> "$PGDATA/postgresql.conf"
+        grep -q "^host replication all 0.0.0.0/0" "$PGDATA/pg_hba.conf" \
+          || printf 'host replication all 0.0.0.0/0 scram-sha-256\nhost replication all ::/0 scram-sha-256\n' >> "$PGDATA/pg_hba.conf"
+        [ -f "$PGDATA/recovery.signal" ] || rm -f "$PGDATA/yard-recovery.conf"
         exec env -u PGPASSWORD -u POSTGRES_PASSWORD -u DATABASE_URL /bin/sh -c '
         "$0/postgres" -D "$PGDATA" -p "$PGPORT" -k /tmp -c listen_addresses="*" &
         server=$!

@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+import YardCore
+import YardStore
+
+@testable import YardControl
+
+@Suite("backups")
+struct BackupTests {
+    func backup(_ id: String, _ trigger: String, minutesAgo: Double, status: BackupStatus = .succeeded) -> BackupRecord {
+        BackupRecord(id: id, serviceID: "svc", environmentID: "env", trigger: trigger, status: status,
+                     startedAt: Date(timeIntervalSinceNow: -minutesAgo * 60))
+    }
+
+    @Test("retention removes the oldest scheduled backups beyond keep, never manual or running ones")
+    func retention() {
+        let all = [
+            backup("s1", "scheduled", minutesAgo: 1), backup("m1", "manual", minutesAgo: 2), backup("s2", "scheduled", minutesAgo: 3),
+            backup("s3", "scheduled", minutesAgo: 4, status: .failed), backup("r1", "scheduled", minutesAgo: 0, status: .running),
+            backup("m2", "manual", minutesAgo: 10),
+        ]
+        #expect(BackupRetention.expired(all, keep: 2).map(\.id) == ["s3"])
+        #expect(BackupRetention.expired(all, keep: 1).map(\.id) == ["s2", "s3"])
+        #expect(BackupRetention.expired(all, keep: 5).isEmpty)
+    }
+
+    @Test("tables are counted from pg_restore's listing, not their data entries")
+    func tableCount() {
+        let listing = """
+            ;
+            ; Archive created at 2026-11-26 04:00:00 UTC
+            ;     dbname: railway
+            215; 1259 16385 TABLE public items postgres
+            216; 1259 16390 TABLE public extra postgres
+            3340; 0 16385 TABLE DATA public items postgres
+            3341; 0 16390 TABLE DATA public extra postgres
+            3190; 2606 16394 CONSTRAINT public items items_pkey postgres
+            """
+        #expect(PostgresTools.tableCount(inListing: listing) == 2)
+    }
+
+    @Test("recovery target times are UTC with microseconds")
+    func timestamp() {
+        let date = Date(timeIntervalSince1970: 1_795_000_000.25)
+        #expect(PostgresTools.timestamp(date) == "2026-11-18 11:06:40.250000+00")
+    }
+}
