@@ -45,3 +45,39 @@ struct BackupTests {
         #expect(PostgresTools.timestamp(date) == "2026-11-18 11:06:40.250000+00")
     }
 }
+
+/// The restore check against real servers: a damaged backup must fail it, with the reason.
+@Suite("restore checks", .serialized)
+struct RestoreCheckTests {
+    func damaged(_ name: String) throws -> (BackupRecord, URL) {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("yard-damaged-\(UUID().uuidString.prefix(8))-\(name)")
+        try Data("PGDMP this is not a dump\n".utf8).write(to: file)
+        let record = BackupRecord(id: "bak_damaged\(UUID().uuidString.prefix(6))", serviceID: "svc", environmentID: "env",
+                                  trigger: "scheduled", status: .succeeded, startedAt: Date(), path: file.path, objects: 1)
+        return (record, file)
+    }
+
+    @Test("a damaged postgres dump fails the check and the throwaway server is removed")
+    func damagedDump() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: PostgresTools.binary("initdb")),
+                     "postgres is missing: apt-get install -y postgresql")
+        let (record, file) = try damaged("dump")
+        defer { try? FileManager.default.removeItem(at: file) }
+        await #expect(throws: YardError.self) { try await RestoreCheck(kind: .postgres).run(record: record) }
+        do {
+            _ = try await RestoreCheck(kind: .postgres).run(record: record)
+        } catch {
+            #expect("\(error)".contains("pg_restore into a throwaway server failed"), "\(error)")
+        }
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("yard-check-\(record.id)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path))
+    }
+
+    @Test("a damaged redis snapshot fails the check")
+    func damagedSnapshot() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-server"), "redis is missing: apt-get install -y redis-server")
+        let (record, file) = try damaged("rdb")
+        defer { try? FileManager.default.removeItem(at: file) }
+        await #expect(throws: YardError.self) { try await RestoreCheck(kind: .redis).run(record: record) }
+    }
+}
