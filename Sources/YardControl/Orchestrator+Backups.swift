@@ -158,8 +158,10 @@ extension Orchestrator {
 
     @discardableResult
     private func runTool(_ executable: String, _ arguments: [String], environment: [String: String], what: String,
-                         secret: String) async throws -> String {
-        let result = try await ToolCommand(executable, arguments, environment: environment).result()
+                         secret: String, input: String? = nil) async throws -> String {
+        var command = ToolCommand(executable, arguments, environment: environment)
+        command.input = input
+        let result = try await command.result()
         guard result.status == 0 else {
             let detail = result.standardError.replacingOccurrences(of: secret, with: "<sealed>")
                 .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").suffix(3).joined(separator: " / ")
@@ -233,6 +235,7 @@ extension Orchestrator {
                 backups.next[key] = (schedule.updatedAt, schedule.frequency.next(after: now))
                 _ = try? await createBackup(serviceID: key.serviceID, environmentID: key.environmentID, trigger: "scheduled")
                 pruneScheduledBackups(key: key, keep: schedule.keep)
+                await pruneWALArchive(key: key)
             }
         }
     }
@@ -243,6 +246,25 @@ extension Orchestrator {
         for old in BackupRetention.expired(all, keep: keep) {
             removeBackupFiles(old)
             try? store.deleteBackup(id: old.id)
+        }
+    }
+
+    /// Removes archived WAL that precedes the oldest base backup still kept: no restore can
+    /// start before it. (The archive is the server's own, in its volume.)
+    private func pruneWALArchive(key: ServiceKey) async {
+        guard let kept = try? store.backups(serviceID: key.serviceID, environmentID: key.environmentID),
+              let oldest = kept.filter({ $0.status == .succeeded && $0.basePath != nil }).last?.basePath,
+              let volume = try? store.volume(serviceID: key.serviceID, environmentID: key.environmentID)
+        else { return }
+        let archive = configuration.dataDirectory.appendingPathComponent("volumes").appendingPathComponent(volume.id)
+            .appendingPathComponent("wal-archive")
+        guard let label = try? await ToolCommand("/usr/bin/tar", ["-xzOf", oldest, "backup_label"], environment: ["PATH": "/usr/bin:/bin"])
+                .result(), label.status == 0, let segment = PostgresTools.startSegment(inBackupLabel: label.standardOutput)
+        else { return }
+        let cleanup = try? await ToolCommand(PostgresTools.binary("pg_archivecleanup"), [archive.path, segment],
+                                             environment: ["PATH": "/usr/bin:/bin"]).result()
+        if let cleanup, cleanup.status != 0 {
+            logger.warning("could not prune the WAL archive", metadata: ["error": "\(cleanup.standardError)"])
         }
     }
 
@@ -269,10 +291,6 @@ extension Orchestrator {
             guard kind == .postgres else {
                 throw YardError(.invalidInput, "--to is point-in-time recovery, which only postgres has: restore a redis backup without it")
             }
-            guard request.into == nil else {
-                throw YardError(.invalidInput, "--to and --into together are not supported: restore to the moment in place, "
-                    + "or a backup into a new service")
-            }
         }
         guard !backups.busy.contains(key) else {
             throw YardError(.conflict, "a backup or restore of \(service.name) is already running: wait for it to finish")
@@ -291,7 +309,7 @@ extension Orchestrator {
         }
         switch (kind, request.to) {
         case (.postgres, let moment?):
-            try await restorePointInTime(backup: backup, key: key, moment: moment)
+            try await restorePointInTime(backup: backup, source: key, destination: targetKey, moment: moment)
         case (.postgres, nil):
             try await restoreDump(backup: backup, target: databaseTarget(targetKey))
         default:
@@ -341,18 +359,23 @@ extension Orchestrator {
                           environment: target.environment, what: "pg_restore", secret: target.password)
     }
 
-    /// Point-in-time recovery in place: the live server archives its current WAL segment
-    /// and stops; its cluster is replaced by the base backup with a recovery target; the
-    /// server starts, replays the archive up to the moment, and is promoted. The previous
-    /// cluster is put back if that fails.
-    private func restorePointInTime(backup: BackupRecord, key: ServiceKey, moment: Date) async throws {
-        guard let base = backup.basePath else { throw YardError(.internal, "backup \(backup.id) has no base backup") }
+    private func volumeDirectory(_ key: ServiceKey) throws -> URL {
         guard let volume = try store.volume(serviceID: key.serviceID, environmentID: key.environmentID) else {
             throw YardError(.internal, "the database service has no volume")
         }
+        return configuration.dataDirectory.appendingPathComponent("volumes").appendingPathComponent(volume.id)
+    }
+
+    /// Point-in-time recovery: the source server archives its current WAL segment; the
+    /// destination (the source itself, or a new service given a copy of the archive)
+    /// stops, its cluster is replaced by the base backup with a recovery target, and it
+    /// starts, replays the archive up to the moment and is promoted. In place, the previous
+    /// cluster is put back if that fails. A new service then gets its own password back
+    /// (the base backup holds the source's).
+    private func restorePointInTime(backup: BackupRecord, source key: ServiceKey, destination: ServiceKey, moment: Date) async throws {
+        guard let base = backup.basePath else { throw YardError(.internal, "backup \(backup.id) has no base backup") }
         let target = try databaseTarget(key)
-        let volumeDirectory = configuration.dataDirectory.appendingPathComponent("volumes").appendingPathComponent(volume.id)
-        let archive = volumeDirectory.appendingPathComponent("wal-archive")
+        let archive = try volumeDirectory(key).appendingPathComponent("wal-archive")
         // Whatever was written up to now must be in the archive for the replay.
         let segment = try await switchWAL(target)
         let deadline = ContinuousClock.now + .seconds(60)
@@ -362,7 +385,19 @@ extension Orchestrator {
             }
             try await Task.sleep(for: .milliseconds(200))
         }
-        try await stopDatabase(key)
+        let inPlace = destination == key
+        let volumeDirectory = try self.volumeDirectory(destination)
+        try await stopDatabase(destination)
+        if !inPlace {
+            // The new server replays the source's WAL from its own volume.
+            let own = volumeDirectory.appendingPathComponent("wal-archive")
+            try? FileManager.default.removeItem(at: own)
+            try FileManager.default.createDirectory(at: own, withIntermediateDirectories: true)
+            for name in try FileManager.default.contentsOfDirectory(atPath: archive.path) where !name.hasSuffix(".part") {
+                try FileManager.default.copyItem(at: archive.appendingPathComponent(name), to: own.appendingPathComponent(name))
+            }
+            try Self.giveToOwner(of: volumeDirectory, own)
+        }
         let pgdata = volumeDirectory.appendingPathComponent("pgdata")
         let previous = volumeDirectory.appendingPathComponent("pgdata.before-restore")
         try? FileManager.default.removeItem(at: previous)
@@ -374,7 +409,8 @@ extension Orchestrator {
                 throw YardError(.unavailable, "could not unpack base backup \(backup.id): \(untar.standardError)")
             }
             // The server sees the archive where its volume is mounted.
-            let archiveSeen = network == nil ? archive.path : "\(DatabaseKind.postgres.volumeMountPath)/wal-archive"
+            let archiveSeen = network == nil
+                ? volumeDirectory.appendingPathComponent("wal-archive").path : "\(DatabaseKind.postgres.volumeMountPath)/wal-archive"
             let recovery = """
                 restore_command = 'cp "\(archiveSeen)/%f" "%p"'
                 recovery_target_time = '\(PostgresTools.timestamp(moment))'
@@ -384,17 +420,27 @@ extension Orchestrator {
             try Data(recovery.utf8).write(to: pgdata.appendingPathComponent("yard-recovery.conf"))
             FileManager.default.createFile(atPath: pgdata.appendingPathComponent("recovery.signal").path, contents: Data())
             try Self.giveToOwner(of: volumeDirectory, pgdata)
-            try await startDatabase(key, trigger: "restore")
-            try await waitRecovered(key)
+            try await startDatabase(destination, trigger: "restore")
+            try await waitRecovered(destination, password: target.password)
+            if !inPlace {
+                let own = try databaseTarget(destination)
+                var asSource = own
+                asSource.password = target.password
+                // Through stdin: the new password never reaches a command line.
+                let role = own.user.replacingOccurrences(of: "\"", with: "\"\"")
+                try await runTool(PostgresTools.binary("psql"), asSource.connection + ["-d", own.database, "-X", "-q"],
+                                  environment: asSource.environment, what: "psql", secret: own.password,
+                                  input: "ALTER ROLE \"\(role)\" WITH PASSWORD '\(own.password)';\n")
+            }
             try? FileManager.default.removeItem(at: pgdata.appendingPathComponent("yard-recovery.conf"))
             try? FileManager.default.removeItem(at: previous)
         } catch {
             logger.error("point-in-time restore failed, putting the previous cluster back",
                          metadata: ["service.name": "\(target.service.name)", "error": "\(Self.describe(error))"])
-            try? await stopDatabase(key)
+            try? await stopDatabase(destination)
             try? FileManager.default.removeItem(at: pgdata)
             try? FileManager.default.moveItem(at: previous, to: pgdata)
-            try? await startDatabase(key, trigger: "restore failed: previous data")
+            try? await startDatabase(destination, trigger: "restore failed: previous data")
             throw YardError(.unavailable, "point-in-time restore to \(Self.cronTime(moment)) failed, the previous data is back: "
                 + Self.describe(error), cause: error)
         }
@@ -452,11 +498,12 @@ extension Orchestrator {
     }
 
     /// Waits until the server has replayed the WAL and been promoted.
-    private func waitRecovered(_ key: ServiceKey) async throws {
+    private func waitRecovered(_ key: ServiceKey, password: String) async throws {
         let deadline = ContinuousClock.now + .seconds(120)
         var last = ""
         while ContinuousClock.now < deadline {
-            if let target = try? databaseTarget(key) {
+            if var target = try? databaseTarget(key) {
+                target.password = password
                 let result = try await ToolCommand(
                     PostgresTools.binary("psql"), target.connection + ["-d", target.database, "-XAtc", "SELECT pg_is_in_recovery()"],
                     environment: target.environment

@@ -131,6 +131,16 @@ enum PostgresTools {
         }.count
     }
 
+    /// The first WAL segment a base backup needs, from its `backup_label`:
+    /// `START WAL LOCATION: 0/2000028 (file 000000010000000000000002)`.
+    static func startSegment(inBackupLabel label: String) -> String? {
+        guard let line = label.split(separator: "\n").first(where: { $0.hasPrefix("START WAL LOCATION:") }),
+              let open = line.range(of: "(file "), let close = line.range(of: ")", range: open.upperBound..<line.endIndex)
+        else { return nil }
+        let name = String(line[open.upperBound..<close.lowerBound])
+        return name.count == 24 && name.allSatisfy(\.isHexDigit) ? name : nil
+    }
+
     /// A moment as postgres reads it in `recovery_target_time`, in UTC with microseconds.
     static func timestamp(_ date: Date) -> String {
         let formatter = DateFormatter()
@@ -145,6 +155,8 @@ enum PostgresTools {
 struct ToolCommand {
     var arguments: [String]
     var environment: [String: String]
+    /// Written to the tool's stdin (through a private temporary file), for secrets.
+    var input: String?
 
     init(_ executable: String, _ arguments: [String], environment: [String: String]) {
         self.arguments = [executable] + arguments
@@ -167,17 +179,24 @@ struct ToolCommand {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("yard-tool-\(UUID().uuidString)")
         let out = scratch.appendingPathExtension("out")
         let err = scratch.appendingPathExtension("err")
+        let inputFile = scratch.appendingPathExtension("in")
         FileManager.default.createFile(atPath: out.path, contents: nil)
         FileManager.default.createFile(atPath: err.path, contents: nil)
         defer {
             try? FileManager.default.removeItem(at: out)
             try? FileManager.default.removeItem(at: err)
+            try? FileManager.default.removeItem(at: inputFile)
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: arguments[0])
         process.arguments = Array(arguments.dropFirst())
         process.environment = environment
-        process.standardInput = FileHandle.nullDevice
+        if let input {
+            FileManager.default.createFile(atPath: inputFile.path, contents: Data(input.utf8), attributes: [.posixPermissions: 0o600])
+            process.standardInput = try FileHandle(forReadingFrom: inputFile)
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in

@@ -39,6 +39,18 @@ struct BackupTests {
         #expect(PostgresTools.tableCount(inListing: listing) == 2)
     }
 
+    @Test("the WAL archive is pruned from the oldest kept base backup's first segment")
+    func startSegment() {
+        let label = """
+            START WAL LOCATION: 0/4000028 (file 000000020000000000000004)
+            CHECKPOINT LOCATION: 0/4000060
+            BACKUP METHOD: streamed
+            """
+        #expect(PostgresTools.startSegment(inBackupLabel: label) == "000000020000000000000004")
+        #expect(PostgresTools.startSegment(inBackupLabel: "START WAL LOCATION: 0/4000028 (file ../../etc)") == nil)
+        #expect(PostgresTools.startSegment(inBackupLabel: "") == nil)
+    }
+
     @Test("recovery target times are UTC with microseconds")
     func timestamp() {
         let date = Date(timeIntervalSince1970: 1_795_000_000.25)

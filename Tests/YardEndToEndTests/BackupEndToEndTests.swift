@@ -142,6 +142,12 @@ struct BackupEndToEndTests {
             #expect(try await Self.sql(server, "PostgresCopy", "SELECT string_agg(v, ',' ORDER BY v) FROM items") == "a,b")
             #expect(try await Self.sql(server, "Postgres", "SELECT string_agg(v, ',' ORDER BY v) FROM items") == "a,after,b,pitr-A")
             #expect(try await Self.database(server, "PostgresCopy").password != password)
+            // A moment into a new service: the WAL replayed there, then its own password works.
+            let pitrInto = try await server.yard(["backup", "restore", "Postgres", "--to", moment, "--into", "PostgresAtT"], in: folder)
+            try #require(pitrInto.status == 0, "\(pitrInto.output)\n\(server.serveLog)")
+            #expect(try await Self.database(server, "PostgresAtT").password != password)
+            #expect(try await Self.sql(server, "PostgresAtT", "SELECT string_agg(v, ',' ORDER BY v) FROM items") == "a,b,pitr-A")
+            #expect(try await Self.sql(server, "Postgres", "SELECT string_agg(v, ',' ORDER BY v) FROM items") == "a,after,b,pitr-A")
 
             // The schedule, on the fast clock: backups appear, test-restored; --keep 1 keeps one.
             let schedule = try await server.yard(["backup", "schedule", "daily", "Postgres", "--keep", "1"], in: folder)
@@ -195,7 +201,7 @@ struct BackupEndToEndTests {
             let status = try await server.yard(["status"], in: folder)
             #expect(status.stdout.contains("Redis: last backup FAILED at"), "\(status.stdout)")
 
-            for output in [created.output, restored.output, pitr.output, into.output, listing.output, server.serveLog] {
+            for output in [created.output, restored.output, pitr.output, into.output, pitrInto.output, listing.output, server.serveLog] {
                 #expect(!output.contains(password), "the password leaked")
             }
         }
