@@ -116,8 +116,10 @@ struct BackupRestore: AsyncParsableCommand {
             let scope = try databaseScope(options, serviceName)
             if into == nil, !yes {
                 guard isatty(STDIN_FILENO) == 1 else {
-                    throw YardError(.invalidInput, "restoring replaces the data of \(scope.service), and there is no terminal to confirm "
-                        + "on: pass --yes, or --into NEW to restore into a new service")
+                    throw YardError(
+                        .invalidInput,
+                        "restoring replaces the data of \(scope.service), and there is no terminal to confirm "
+                            + "on: pass --yes, or --into NEW to restore into a new service")
                 }
                 print("Replace the data of \(scope.service) with \(to.map { "its state at \($0)" } ?? backup ?? "its newest backup")?")
                 print("Type the service's name to confirm: ", terminator: "")
@@ -173,7 +175,8 @@ struct BackupSchedule: AsyncParsableCommand {
             print("Schedule: off (`yard backup schedule daily` turns it on)")
             return
         }
-        print("Schedule: \(schedule.frequency.rawValue), keeping \(schedule.keep) scheduled backups"
-            + (schedule.nextAt.map { ", next at \(Output.time($0))" } ?? ""))
+        print(
+            "Schedule: \(schedule.frequency.rawValue), keeping \(schedule.keep) scheduled backups"
+                + (schedule.nextAt.map { ", next at \(Output.time($0))" } ?? ""))
     }
 }

@@ -60,8 +60,9 @@ extension Orchestrator {
         backups.busy.insert(key)
         defer { backups.busy.remove(key) }
 
-        var record = BackupRecord(id: Identifier.make("bak"), serviceID: serviceID, environmentID: environmentID,
-                                  trigger: trigger, status: .running, startedAt: Date())
+        var record = BackupRecord(
+            id: Identifier.make("bak"), serviceID: serviceID, environmentID: environmentID,
+            trigger: trigger, status: .running, startedAt: Date())
         try store.saveBackup(record)
         let directory = backupsDirectory.appendingPathComponent(serviceID)
         do {
@@ -70,26 +71,31 @@ extension Orchestrator {
             switch kind {
             case .postgres:
                 let dump = directory.appendingPathComponent("\(record.id).dump")
-                try await runTool(PostgresTools.binary("pg_dump"), target.connection + ["-Fc", "-d", target.database, "-f", dump.path],
-                                  environment: target.environment, what: "pg_dump", secret: target.password)
+                try await runTool(
+                    PostgresTools.binary("pg_dump"), target.connection + ["-Fc", "-d", target.database, "-f", dump.path],
+                    environment: target.environment, what: "pg_dump", secret: target.password)
                 record.path = dump.path
                 record.objects = try await PostgresTools.tableCount(ofDump: dump.path)
                 // The base backup a `--to` restore starts from; WAL from here on is archived.
                 let base = directory.appendingPathComponent("\(record.id).base")
-                try await runTool(PostgresTools.binary("pg_basebackup"),
-                                  target.connection + ["-D", base.path, "-Ft", "-z", "-X", "fetch", "--checkpoint=fast"],
-                                  environment: target.environment, what: "pg_basebackup", secret: target.password)
+                try await runTool(
+                    PostgresTools.binary("pg_basebackup"),
+                    target.connection + ["-D", base.path, "-Ft", "-z", "-X", "fetch", "--checkpoint=fast"],
+                    environment: target.environment, what: "pg_basebackup", secret: target.password)
                 record.basePath = base.appendingPathComponent("base.tar.gz").path
                 _ = try await switchWAL(target)
             case .redis:
                 let snapshot = directory.appendingPathComponent("\(record.id).rdb")
-                try await runTool("/usr/bin/redis-cli", target.connection + ["--rdb", snapshot.path],
-                                  environment: target.environment, what: "redis-cli --rdb", secret: target.password)
+                try await runTool(
+                    "/usr/bin/redis-cli", target.connection + ["--rdb", snapshot.path],
+                    environment: target.environment, what: "redis-cli --rdb", secret: target.password)
                 record.path = snapshot.path
             case .mysql:
                 break
             }
-            record.sizeBytes = Self.diskSize(of: [record.path, record.basePath.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }])
+            record.sizeBytes = Self.diskSize(of: [
+                record.path, record.basePath.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path },
+            ])
             record.status = .succeeded
             record.finishedAt = Date()
             record.checkStatus = .running
@@ -111,11 +117,16 @@ extension Orchestrator {
         } catch {
             record.checkStatus = .failed
             record.checkReason = Self.describe(error)
-            reportBackupProblem(service: service, key: key, message: "restore check of backup \(record.id) FAILED: \(record.checkReason ?? "")")
+            reportBackupProblem(
+                service: service, key: key, message: "restore check of backup \(record.id) FAILED: \(record.checkReason ?? "")")
         }
         try store.saveBackup(record)
-        logger.info("backup made", metadata: ["service.name": "\(service.name)", "backup.id": "\(record.id)",
-                                              "backup.check": "\(record.checkStatus?.rawValue ?? "")"])
+        logger.info(
+            "backup made",
+            metadata: [
+                "service.name": "\(service.name)", "backup.id": "\(record.id)",
+                "backup.check": "\(record.checkStatus?.rawValue ?? "")",
+            ])
         return record
     }
 
@@ -136,7 +147,8 @@ extension Orchestrator {
             throw YardError(.invalidInput, "\(service.name) is not a database service")
         }
         guard let liveID = live[key], let replica = try store.replicas(deploymentID: liveID).first else {
-            throw YardError(.conflict, "\(service.name) is not running: `yard redeploy --service \(service.name)` starts it, then back it up")
+            throw YardError(
+                .conflict, "\(service.name) is not running: `yard redeploy --service \(service.name)` starts it, then back it up")
         }
         let variables = try resolvedVariables(serviceID: key.serviceID, environmentID: key.environmentID)
         let password = kind == .redis ? variables["REDISPASSWORD"] : variables["PGPASSWORD"]
@@ -157,8 +169,10 @@ extension Orchestrator {
     }
 
     @discardableResult
-    private func runTool(_ executable: String, _ arguments: [String], environment: [String: String], what: String,
-                         secret: String, input: String? = nil) async throws -> String {
+    private func runTool(
+        _ executable: String, _ arguments: [String], environment: [String: String], what: String,
+        secret: String, input: String? = nil
+    ) async throws -> String {
         var command = ToolCommand(executable, arguments, environment: environment)
         command.input = input
         let result = try await command.result()
@@ -175,7 +189,8 @@ extension Orchestrator {
         for path in paths.compactMap({ $0 }) {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
-            let files = isDirectory.boolValue
+            let files =
+                isDirectory.boolValue
                 ? (FileManager.default.subpaths(atPath: path) ?? []).map { "\(path)/\($0)" } : [path]
             for file in files {
                 total += ((try? FileManager.default.attributesOfItem(atPath: file)[.size]) as? NSNumber)?.int64Value ?? 0
@@ -186,7 +201,9 @@ extension Orchestrator {
 
     // MARK: List and schedule
 
-    public func backupList(serviceID: String, environmentID: String) throws -> (schedule: BackupScheduleRecord?, nextAt: Date?, backups: [BackupRecord]) {
+    public func backupList(serviceID: String, environmentID: String) throws -> (
+        schedule: BackupScheduleRecord?, nextAt: Date?, backups: [BackupRecord]
+    ) {
         let key = ServiceKey(serviceID: serviceID, environmentID: environmentID)
         let schedule = try store.backupSchedule(serviceID: serviceID, environmentID: environmentID)
         var next: Date?
@@ -204,8 +221,9 @@ extension Orchestrator {
             throw YardError(.invalidInput, "--keep \(keep): keep at least 1 scheduled backup")
         }
         let record = frequency.map {
-            BackupScheduleRecord(serviceID: serviceID, environmentID: environmentID, frequency: $0,
-                                 keep: keep ?? Self.defaultBackupRetention, updatedAt: Date())
+            BackupScheduleRecord(
+                serviceID: serviceID, environmentID: environmentID, frequency: $0,
+                keep: keep ?? Self.defaultBackupRetention, updatedAt: Date())
         }
         try store.setBackupSchedule(record, serviceID: serviceID, environmentID: environmentID)
         backups.next[ServiceKey(serviceID: serviceID, environmentID: environmentID)] = nil
@@ -253,16 +271,19 @@ extension Orchestrator {
     /// start before it. (The archive is the server's own, in its volume.)
     private func pruneWALArchive(key: ServiceKey) async {
         guard let kept = try? store.backups(serviceID: key.serviceID, environmentID: key.environmentID),
-              let oldest = kept.filter({ $0.status == .succeeded && $0.basePath != nil }).last?.basePath,
-              let volume = try? store.volume(serviceID: key.serviceID, environmentID: key.environmentID)
+            let oldest = kept.filter({ $0.status == .succeeded && $0.basePath != nil }).last?.basePath,
+            let volume = try? store.volume(serviceID: key.serviceID, environmentID: key.environmentID)
         else { return }
         let archive = configuration.dataDirectory.appendingPathComponent("volumes").appendingPathComponent(volume.id)
             .appendingPathComponent("wal-archive")
-        guard let label = try? await ToolCommand("/usr/bin/tar", ["-xzOf", oldest, "backup_label"], environment: ["PATH": "/usr/bin:/bin"])
+        guard
+            let label = try? await ToolCommand("/usr/bin/tar", ["-xzOf", oldest, "backup_label"], environment: ["PATH": "/usr/bin:/bin"])
                 .result(), label.status == 0, let segment = PostgresTools.startSegment(inBackupLabel: label.standardOutput)
         else { return }
-        let cleanup = try? await ToolCommand(PostgresTools.binary("pg_archivecleanup"), [archive.path, segment],
-                                             environment: ["PATH": "/usr/bin:/bin"]).result()
+        let cleanup = try? await ToolCommand(
+            PostgresTools.binary("pg_archivecleanup"), [archive.path, segment],
+            environment: ["PATH": "/usr/bin:/bin"]
+        ).result()
         if let cleanup, cleanup.status != 0 {
             logger.warning("could not prune the WAL archive", metadata: ["error": "\(cleanup.standardError)"])
         }
@@ -316,7 +337,8 @@ extension Orchestrator {
             try await restoreSnapshot(backup: backup, key: targetKey)
         }
         logger.info("backup restored", metadata: ["backup.id": "\(backup.id)", "service.name": "\(targetName)"])
-        let message = request.to.map { "\(targetName) was restored to \(Self.cronTime($0)) from base backup \(backup.id) and the WAL archive" }
+        let message =
+            request.to.map { "\(targetName) was restored to \(Self.cronTime($0)) from base backup \(backup.id) and the WAL archive" }
             ?? "backup \(backup.id) of \(service.name) was restored into \(targetName)"
         return BackupRestoreView(backup: backup.id, service: targetName, pointInTime: request.to, message: message)
     }
@@ -334,8 +356,10 @@ extension Orchestrator {
         }
         if let moment = request.to {
             guard let found = all.first(where: { $0.basePath != nil && ($0.finishedAt ?? .distantFuture) <= moment }) else {
-                throw YardError(.invalidInput, "no backup of \(service.name) finished before \(Self.cronTime(moment)): "
-                    + "point-in-time recovery starts from a base backup taken before the moment")
+                throw YardError(
+                    .invalidInput,
+                    "no backup of \(service.name) finished before \(Self.cronTime(moment)): "
+                        + "point-in-time recovery starts from a base backup taken before the moment")
             }
             return found
         }
@@ -351,12 +375,14 @@ extension Orchestrator {
         guard let dump = backup.path else { throw YardError(.internal, "backup \(backup.id) has no dump") }
         let name = target.database.replacingOccurrences(of: "\"", with: "\"\"")
         for statement in ["DROP DATABASE IF EXISTS \"\(name)\" WITH (FORCE)", "CREATE DATABASE \"\(name)\""] {
-            try await runTool(PostgresTools.binary("psql"), target.connection + ["-d", "postgres", "-XAtc", statement],
-                              environment: target.environment, what: "psql", secret: target.password)
+            try await runTool(
+                PostgresTools.binary("psql"), target.connection + ["-d", "postgres", "-XAtc", statement],
+                environment: target.environment, what: "psql", secret: target.password)
         }
-        try await runTool(PostgresTools.binary("pg_restore"),
-                          target.connection + ["-d", target.database, "--no-owner", "--exit-on-error", dump],
-                          environment: target.environment, what: "pg_restore", secret: target.password)
+        try await runTool(
+            PostgresTools.binary("pg_restore"),
+            target.connection + ["-d", target.database, "--no-owner", "--exit-on-error", dump],
+            environment: target.environment, what: "pg_restore", secret: target.password)
     }
 
     private func volumeDirectory(_ key: ServiceKey) throws -> URL {
@@ -381,7 +407,8 @@ extension Orchestrator {
         let deadline = ContinuousClock.now + .seconds(60)
         while !FileManager.default.fileExists(atPath: archive.appendingPathComponent(segment).path) {
             guard ContinuousClock.now < deadline else {
-                throw YardError(.unavailable, "WAL segment \(segment) was not archived within 60 s: see `yard logs --service \(target.service.name)`")
+                throw YardError(
+                    .unavailable, "WAL segment \(segment) was not archived within 60 s: see `yard logs --service \(target.service.name)`")
             }
             try await Task.sleep(for: .milliseconds(200))
         }
@@ -404,12 +431,14 @@ extension Orchestrator {
         try FileManager.default.moveItem(at: pgdata, to: previous)
         do {
             try FileManager.default.createDirectory(at: pgdata, withIntermediateDirectories: false)
-            let untar = try await ToolCommand("/usr/bin/tar", ["-xzf", base, "-C", pgdata.path], environment: ["PATH": "/usr/bin:/bin"]).result()
+            let untar = try await ToolCommand("/usr/bin/tar", ["-xzf", base, "-C", pgdata.path], environment: ["PATH": "/usr/bin:/bin"])
+                .result()
             guard untar.status == 0 else {
                 throw YardError(.unavailable, "could not unpack base backup \(backup.id): \(untar.standardError)")
             }
             // The server sees the archive where its volume is mounted.
-            let archiveSeen = network == nil
+            let archiveSeen =
+                network == nil
                 ? volumeDirectory.appendingPathComponent("wal-archive").path : "\(DatabaseKind.postgres.volumeMountPath)/wal-archive"
             let recovery = """
                 restore_command = 'cp "\(archiveSeen)/%f" "%p"'
@@ -428,21 +457,25 @@ extension Orchestrator {
                 asSource.password = target.password
                 // Through stdin: the new password never reaches a command line.
                 let role = own.user.replacingOccurrences(of: "\"", with: "\"\"")
-                try await runTool(PostgresTools.binary("psql"), asSource.connection + ["-d", own.database, "-X", "-q"],
-                                  environment: asSource.environment, what: "psql", secret: own.password,
-                                  input: "ALTER ROLE \"\(role)\" WITH PASSWORD '\(own.password)';\n")
+                try await runTool(
+                    PostgresTools.binary("psql"), asSource.connection + ["-d", own.database, "-X", "-q"],
+                    environment: asSource.environment, what: "psql", secret: own.password,
+                    input: "ALTER ROLE \"\(role)\" WITH PASSWORD '\(own.password)';\n")
             }
             try? FileManager.default.removeItem(at: pgdata.appendingPathComponent("yard-recovery.conf"))
             try? FileManager.default.removeItem(at: previous)
         } catch {
-            logger.error("point-in-time restore failed, putting the previous cluster back",
-                         metadata: ["service.name": "\(target.service.name)", "error": "\(Self.describe(error))"])
+            logger.error(
+                "point-in-time restore failed, putting the previous cluster back",
+                metadata: ["service.name": "\(target.service.name)", "error": "\(Self.describe(error))"])
             try? await stopDatabase(destination)
             try? FileManager.default.removeItem(at: pgdata)
             try? FileManager.default.moveItem(at: previous, to: pgdata)
             try? await startDatabase(destination, trigger: "restore failed: previous data")
-            throw YardError(.unavailable, "point-in-time restore to \(Self.cronTime(moment)) failed, the previous data is back: "
-                + Self.describe(error), cause: error)
+            throw YardError(
+                .unavailable,
+                "point-in-time restore to \(Self.cronTime(moment)) failed, the previous data is back: "
+                    + Self.describe(error), cause: error)
         }
     }
 
@@ -488,7 +521,9 @@ extension Orchestrator {
             let deployment = try store.deployment(id: deploymentID)
             if deployment.status == .success { return }
             if deployment.status.isFinal || deployment.status == .crashed {
-                throw YardError(.deployFailed, "\(name) did not start (\(deployment.status.rawValue)): \(deployment.reason ?? "see `yard logs --service \(name)`")")
+                throw YardError(
+                    .deployFailed,
+                    "\(name) did not start (\(deployment.status.rawValue)): \(deployment.reason ?? "see `yard logs --service \(name)`")")
             }
             guard ContinuousClock.now < deadline else {
                 throw YardError(.unavailable, "\(name) did not start within 150 s: see `yard logs --service \(name)`")
@@ -521,7 +556,7 @@ extension Orchestrator {
     static func giveToOwner(of volume: URL, _ tree: URL) throws {
         let attributes = try FileManager.default.attributesOfItem(atPath: volume.path)
         guard let uid = (attributes[.ownerAccountID] as? NSNumber)?.uint32Value,
-              let gid = (attributes[.groupOwnerAccountID] as? NSNumber)?.uint32Value
+            let gid = (attributes[.groupOwnerAccountID] as? NSNumber)?.uint32Value
         else { return }
         let paths = [tree.path] + (FileManager.default.subpaths(atPath: tree.path) ?? []).map { "\(tree.path)/\($0)" }
         for path in paths { _ = lchown(path, uid, gid) }

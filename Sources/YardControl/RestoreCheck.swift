@@ -28,37 +28,48 @@ struct RestoreCheck {
 
     /// As root, the throwaway server runs as nobody.
     private var unprivileged: [String] {
-        getuid() == 0 ? ["/usr/bin/setpriv", "--reuid=\(Orchestrator.sandboxUID)", "--regid=\(Orchestrator.sandboxUID)", "--clear-groups", "--"] : []
+        getuid() == 0
+            ? ["/usr/bin/setpriv", "--reuid=\(Orchestrator.sandboxUID)", "--regid=\(Orchestrator.sandboxUID)", "--clear-groups", "--"] : []
     }
 
     private func checkPostgres(dump: String, expectedTables: Int?, scratch: URL) async throws -> String {
         let environment = ["PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"]
         let data = scratch.appendingPathComponent("pgdata").path
         let initdb = try await ToolCommand(
-            unprivileged + [PostgresTools.binary("initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"],
+            unprivileged + [
+                PostgresTools.binary("initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8",
+            ],
             environment: environment
         ).result()
         guard initdb.status == 0 else { throw YardError(.unavailable, "initdb of the throwaway server failed: \(initdb.standardError)") }
         let server = try ToolCommand.start(
-            unprivileged + [PostgresTools.binary("postgres"), "-D", data, "-k", scratch.path, "-c", "listen_addresses=", "-p", "5432",
-                            "-c", "fsync=off"],
+            unprivileged + [
+                PostgresTools.binary("postgres"), "-D", data, "-k", scratch.path, "-c", "listen_addresses=", "-p", "5432",
+                "-c", "fsync=off",
+            ],
             environment: environment, log: scratch.appendingPathComponent("server.log"))
         defer { ToolCommand.stop(server) }
         let socket = ["-h", scratch.path, "-p", "5432", "-U", "postgres"]
         try await Self.waitUntil(server, what: "the throwaway postgres") {
             try await ToolCommand([PostgresTools.binary("pg_isready")] + socket, environment: environment).result().status == 0
         }
-        for step in [[PostgresTools.binary("psql")] + socket + ["-d", "postgres", "-XAtc", "CREATE DATABASE railway"],
-                     [PostgresTools.binary("pg_restore")] + socket + ["-d", "railway", "--no-owner", "--exit-on-error", dump]] {
+        for step in [
+            [PostgresTools.binary("psql")] + socket + ["-d", "postgres", "-XAtc", "CREATE DATABASE railway"],
+            [PostgresTools.binary("pg_restore")] + socket + ["-d", "railway", "--no-owner", "--exit-on-error", dump],
+        ] {
             let result = try await ToolCommand(step, environment: environment).result()
             guard result.status == 0 else {
-                throw YardError(.unavailable, "\(URL(fileURLWithPath: step[0]).lastPathComponent) into a throwaway server failed: "
-                    + result.standardError.trimmingCharacters(in: .whitespacesAndNewlines))
+                throw YardError(
+                    .unavailable,
+                    "\(URL(fileURLWithPath: step[0]).lastPathComponent) into a throwaway server failed: "
+                        + result.standardError.trimmingCharacters(in: .whitespacesAndNewlines))
             }
         }
         let count = try await ToolCommand(
             [PostgresTools.binary("psql")] + socket
-                + ["-d", "railway", "-XAtc", "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"],
+                + [
+                    "-d", "railway", "-XAtc", "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+                ],
             environment: environment
         ).result()
         guard count.status == 0, let tables = Int(count.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)) else {
@@ -77,8 +88,10 @@ struct RestoreCheck {
         let socket = scratch.appendingPathComponent("redis.sock").path
         let environment = ["PATH": "/usr/bin:/bin"]
         let server = try ToolCommand.start(
-            unprivileged + ["/usr/bin/redis-server", "--port", "0", "--unixsocket", socket, "--dir", scratch.path,
-                            "--dbfilename", "dump.rdb", "--appendonly", "no", "--save", ""],
+            unprivileged + [
+                "/usr/bin/redis-server", "--port", "0", "--unixsocket", socket, "--dir", scratch.path,
+                "--dbfilename", "dump.rdb", "--appendonly", "no", "--save", "",
+            ],
             environment: environment, log: scratch.appendingPathComponent("server.log"))
         defer { ToolCommand.stop(server) }
         try await Self.waitUntil(server, what: "the throwaway redis (it loads the snapshot first)") {
@@ -135,7 +148,7 @@ enum PostgresTools {
     /// `START WAL LOCATION: 0/2000028 (file 000000010000000000000002)`.
     static func startSegment(inBackupLabel label: String) -> String? {
         guard let line = label.split(separator: "\n").first(where: { $0.hasPrefix("START WAL LOCATION:") }),
-              let open = line.range(of: "(file "), let close = line.range(of: ")", range: open.upperBound..<line.endIndex)
+            let open = line.range(of: "(file "), let close = line.range(of: ")", range: open.upperBound..<line.endIndex)
         else { return nil }
         let name = String(line[open.upperBound..<close.lowerBound])
         return name.count == 24 && name.allSatisfy(\.isHexDigit) ? name : nil
@@ -204,12 +217,15 @@ struct ToolCommand {
             do {
                 try process.run()
             } catch {
-                continuation.resume(throwing: YardError(
-                    .unavailable, "\(arguments[0]) could not be started: \(error); is its package installed? (scripts/setup.sh)", cause: error))
+                continuation.resume(
+                    throwing: YardError(
+                        .unavailable, "\(arguments[0]) could not be started: \(error); is its package installed? (scripts/setup.sh)",
+                        cause: error))
             }
         }
-        return Result(status: status, standardOutput: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-                      standardError: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+        return Result(
+            status: status, standardOutput: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+            standardError: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
     }
 
     /// Starts a server in the background, its output into `log`.

@@ -134,8 +134,9 @@ extension SQLiteStore {
     /// Sets the schedule, or removes it with nil.
     public func setBackupSchedule(_ schedule: BackupScheduleRecord?, serviceID: String, environmentID: String) throws {
         try write { db in
-            try db.execute(sql: "DELETE FROM backup_schedule WHERE service_id = ? AND environment_id = ?",
-                           arguments: [serviceID, environmentID])
+            try db.execute(
+                sql: "DELETE FROM backup_schedule WHERE service_id = ? AND environment_id = ?",
+                arguments: [serviceID, environmentID])
             try schedule?.insert(db)
         }
     }

@@ -8,8 +8,9 @@ import YardStore
 @Suite("backups")
 struct BackupTests {
     func backup(_ id: String, _ trigger: String, minutesAgo: Double, status: BackupStatus = .succeeded) -> BackupRecord {
-        BackupRecord(id: id, serviceID: "svc", environmentID: "env", trigger: trigger, status: status,
-                     startedAt: Date(timeIntervalSinceNow: -minutesAgo * 60))
+        BackupRecord(
+            id: id, serviceID: "svc", environmentID: "env", trigger: trigger, status: status,
+            startedAt: Date(timeIntervalSinceNow: -minutesAgo * 60))
     }
 
     @Test("retention removes the oldest scheduled backups beyond keep, never manual or running ones")
@@ -64,15 +65,17 @@ struct RestoreCheckTests {
     func damaged(_ name: String) throws -> (BackupRecord, URL) {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("yard-damaged-\(UUID().uuidString.prefix(8))-\(name)")
         try Data("PGDMP this is not a dump\n".utf8).write(to: file)
-        let record = BackupRecord(id: "bak_damaged\(UUID().uuidString.prefix(6))", serviceID: "svc", environmentID: "env",
-                                  trigger: "scheduled", status: .succeeded, startedAt: Date(), path: file.path, objects: 1)
+        let record = BackupRecord(
+            id: "bak_damaged\(UUID().uuidString.prefix(6))", serviceID: "svc", environmentID: "env",
+            trigger: "scheduled", status: .succeeded, startedAt: Date(), path: file.path, objects: 1)
         return (record, file)
     }
 
     @Test("a damaged postgres dump fails the check and the throwaway server is removed")
     func damagedDump() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: PostgresTools.binary("initdb")),
-                     "postgres is missing: apt-get install -y postgresql")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: PostgresTools.binary("initdb")),
+            "postgres is missing: apt-get install -y postgresql")
         let (record, file) = try damaged("dump")
         defer { try? FileManager.default.removeItem(at: file) }
         await #expect(throws: YardError.self) { try await RestoreCheck(kind: .postgres).run(record: record) }
@@ -87,7 +90,8 @@ struct RestoreCheckTests {
 
     @Test("a damaged redis snapshot fails the check")
     func damagedSnapshot() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-server"), "redis is missing: apt-get install -y redis-server")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-server"), "redis is missing: apt-get install -y redis-server")
         let (record, file) = try damaged("rdb")
         defer { try? FileManager.default.removeItem(at: file) }
         await #expect(throws: YardError.self) { try await RestoreCheck(kind: .redis).run(record: record) }

@@ -36,9 +36,10 @@ struct BackupFrequencyTests {
     @Test("a failed backup or a failed restore check is a problem; a passed one is not")
     func problems() {
         let start = Self.date("2026-11-25T10:30:00Z")
-        var backup = BackupView(id: "bak_1", service: "Postgres", trigger: "scheduled", status: .succeeded, startedAt: start,
-                                finishedAt: start, sizeBytes: 10, objects: 1, pointInTime: true, reason: nil, check: .passed,
-                                checkReason: "1 tables restored")
+        var backup = BackupView(
+            id: "bak_1", service: "Postgres", trigger: "scheduled", status: .succeeded, startedAt: start,
+            finishedAt: start, sizeBytes: 10, objects: 1, pointInTime: true, reason: nil, check: .passed,
+            checkReason: "1 tables restored")
         #expect(backup.problem == nil)
         backup.check = .failed
         backup.checkReason = "pg_restore failed"

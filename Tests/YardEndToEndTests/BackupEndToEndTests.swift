@@ -10,7 +10,9 @@ import YardCore
 struct BackupEndToEndTests {
     /// Runs a client tool from the host against a database's private address, the password
     /// in the environment.
-    static func tool(_ tool: String, _ arguments: [String], password: String, variable: String) throws -> (status: Int32, out: String, err: String) {
+    static func tool(_ tool: String, _ arguments: [String], password: String, variable: String) throws -> (
+        status: Int32, out: String, err: String
+    ) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
@@ -24,8 +26,10 @@ struct BackupEndToEndTests {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
-                String(decoding: stderr, as: UTF8.self))
+        return (
+            process.terminationStatus, String(decoding: stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
+            String(decoding: stderr, as: UTF8.self)
+        )
     }
 
     struct Database {
@@ -41,7 +45,7 @@ struct BackupEndToEndTests {
         while ContinuousClock.now < deadline {
             let status = try await client.status(project: "bk", environment: "production")
             if let live = status.services.first(where: { $0.service.name == service })?.live,
-               let replica = live.replicas.first, replica.status == .running
+                let replica = live.replicas.first, replica.status == .running
             {
                 let variables = try await client.resolvedVariables(.init(project: "bk", environment: "production", service: service))
                 let password = try #require(variables["PGPASSWORD"] ?? variables["REDISPASSWORD"])
@@ -57,8 +61,9 @@ struct BackupEndToEndTests {
         var last = ""
         for _ in 0..<60 {
             let db = try await database(server, service)
-            let result = try tool("/usr/bin/psql", ["-h", db.host, "-p", String(db.port), "-U", "postgres", "-d", "railway", "-XAtc", statement],
-                                  password: db.password, variable: "PGPASSWORD")
+            let result = try tool(
+                "/usr/bin/psql", ["-h", db.host, "-p", String(db.port), "-U", "postgres", "-d", "railway", "-XAtc", statement],
+                password: db.password, variable: "PGPASSWORD")
             if result.status == 0 { return result.out }
             last = result.err
             try await Task.sleep(for: .milliseconds(500))
@@ -68,8 +73,9 @@ struct BackupEndToEndTests {
 
     static func redis(_ server: YardServer, _ arguments: [String]) async throws -> String {
         let db = try await database(server, "Redis")
-        let result = try tool("/usr/bin/redis-cli", ["-h", db.host, "-p", String(db.port), "--no-auth-warning"] + arguments,
-                              password: db.password, variable: "REDISCLI_AUTH")
+        let result = try tool(
+            "/usr/bin/redis-cli", ["-h", db.host, "-p", String(db.port), "--no-auth-warning"] + arguments,
+            password: db.password, variable: "REDISCLI_AUTH")
         try #require(result.status == 0, "redis-cli failed: \(result.err)")
         return result.out
     }
@@ -80,12 +86,15 @@ struct BackupEndToEndTests {
         return try YardJSON.decoder().decode(BackupListView.self, from: Data(listed.stdout.utf8))
     }
 
-    @Test("postgres: restore to a backup, to a moment (PITR), into a new service; scheduled backups are test-restored; redis round trip; failures show in status",
-          .timeLimit(.minutes(12)))
+    @Test(
+        "postgres: restore to a backup, to a moment (PITR), into a new service; scheduled backups are test-restored; redis round trip; failures show in status",
+        .timeLimit(.minutes(12)))
     func backupsRestore() async throws {
         try DatabaseEndToEndTests.requireDatabases()
         for tool in ["pg_dump", "pg_restore", "pg_basebackup"] {
-            try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/\(tool)"), "\(tool) is missing: apt-get install -y postgresql-client")
+            try #require(
+                FileManager.default.isExecutableFile(atPath: "/usr/bin/\(tool)"), "\(tool) is missing: apt-get install -y postgresql-client"
+            )
         }
         // A fake day lasts 10 s: the schedule fires without waiting for midnight.
         try await YardServer.with(serveArguments: ["--cron-time-scale", "8640"]) { server in
