@@ -110,7 +110,7 @@ extension Orchestrator {
         }
         // The check: the backup must restore into a fresh server of its own.
         do {
-            let found = try await RestoreCheck(kind: kind).run(record: record)
+            let found = try await RestoreCheck(kind: kind, database: (try? databaseTarget(key).database) ?? "railway").run(record: record)
             record.checkStatus = .passed
             record.checkReason = found
             if kind == .redis { record.objects = Int(found.split(separator: " ").first ?? "") }

@@ -11,6 +11,8 @@ import YardStore
 /// Unix socket in that folder, and removed afterwards. Returns what it found.
 struct RestoreCheck {
     var kind: DatabaseKind
+    /// The database the base backup's check counts tables in.
+    var database = "railway"
 
     func run(record: BackupRecord) async throws -> String {
         guard let path = record.path else { throw YardError(.internal, "backup \(record.id) has no file to check") }
@@ -22,7 +24,12 @@ struct RestoreCheck {
         defer { try? FileManager.default.removeItem(at: scratch) }
         switch kind {
         case .redis: return try await checkRedis(snapshot: path, scratch: scratch)
-        default: return try await checkPostgres(dump: path, expectedTables: record.objects, scratch: scratch)
+        default:
+            var found = try await checkPostgres(dump: path, expectedTables: record.objects, scratch: scratch)
+            if let base = record.basePath {
+                found += "; " + (try await checkBaseBackup(base, scratch: scratch))
+            }
+            return found
         }
     }
 
@@ -79,6 +86,46 @@ struct RestoreCheck {
             throw YardError(.unavailable, "the dump lists \(expectedTables) tables but \(tables) were restored")
         }
         return "\(tables) tables restored into a throwaway server"
+    }
+
+    /// The base backup a `--to` restore starts from: unpacked, the server must recover it
+    /// to a consistent state from the WAL it holds and answer queries. Its own settings are
+    /// overridden: no archiving (its command names the service's archive), no TCP, and a
+    /// trust-only `hba_file` on the private socket.
+    private func checkBaseBackup(_ base: String, scratch: URL) async throws -> String {
+        let environment = ["PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"]
+        let data = scratch.appendingPathComponent("base")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: false)
+        let untar = try await ToolCommand("/usr/bin/tar", ["-xzf", base, "-C", data.path], environment: environment).result()
+        guard untar.status == 0 else { throw YardError(.unavailable, "the base backup does not unpack: \(untar.standardError)") }
+        let hba = scratch.appendingPathComponent("hba.conf")
+        try Data("local all all trust\n".utf8).write(to: hba)
+        try Orchestrator.giveToOwner(of: scratch, data)
+        _ = chown(hba.path, Orchestrator.sandboxUID, Orchestrator.sandboxUID)
+        let server = try ToolCommand.start(
+            unprivileged + [
+                PostgresTools.binary("postgres"), "-D", data.path, "-k", scratch.path, "-c", "listen_addresses=", "-p", "5433",
+                "-c", "archive_mode=off", "-c", "hba_file=\(hba.path)", "-c", "fsync=off",
+            ],
+            environment: environment, log: scratch.appendingPathComponent("base.log"))
+        defer { ToolCommand.stop(server) }
+        let socket = ["-h", scratch.path, "-p", "5433", "-U", "postgres"]
+        try await Self.waitUntil(server, what: "the throwaway server recovering the base backup") {
+            let ready = try await ToolCommand(
+                [PostgresTools.binary("psql")] + socket + ["-d", database, "-XAtc", "SELECT 1"],
+                environment: environment
+            ).result()
+            return ready.status == 0
+        }
+        let count = try await ToolCommand(
+            [PostgresTools.binary("psql")] + socket
+                + ["-d", database, "-XAtc", "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"],
+            environment: environment
+        ).result()
+        guard count.status == 0, let tables = Int(count.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw YardError(.unavailable, "could not query the recovered base backup: \(count.standardError)")
+        }
+        return "the base backup recovers (\(tables) tables)"
     }
 
     private func checkRedis(snapshot: String, scratch: URL) async throws -> String {

@@ -113,6 +113,8 @@ struct BackupEndToEndTests {
             #expect(created.stdout.contains("1 tables") && created.stdout.contains("point-in-time base"), "\(created.stdout)")
             let first = try #require(try await list(server, folder, "Postgres").backups.first)
             #expect(first.check == .passed && first.pointInTime && (first.sizeBytes ?? 0) > 0)
+            #expect(first.checkReason?.contains("1 tables restored into a throwaway server") == true, "\(first.checkReason ?? "")")
+            #expect(first.checkReason?.contains("the base backup recovers (1 tables)") == true, "\(first.checkReason ?? "")")
             _ = try await Self.sql(server, "Postgres", "INSERT INTO items VALUES ('c'); CREATE TABLE extra (n int)")
 
             let refused = try await server.yard(["backup", "restore", "Postgres"], in: folder)
