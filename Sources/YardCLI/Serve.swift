@@ -71,6 +71,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: .hidden)
     var cronTimeScale: Double = 1
 
+    @Option(help: "A shell command run when a deployment fails or crashes or a backup fails, with the event as JSON on stdin and its kind in YARD_EVENT.")
+    var notifyCommand: String?
+
     @Option(help: "The largest request body the router forwards, e.g. 100M; larger ones get 413.")
     var maxBodySize = "100M"
 
@@ -173,6 +176,7 @@ struct Serve: AsyncParsableCommand {
                 let scale = cronTimeScale
                 configuration.cronClock = { start.addingTimeInterval(Date().timeIntervalSince(start) * scale) }
             }
+            configuration.notifyCommand = notifyCommand
             configuration.sleepCheckInterval = min(.seconds(5), configuration.sleepAfter / 4)
             configuration.buildLimits.memoryBytes = try ByteSize.parse(buildMemory)
             if let buildCpus { configuration.buildLimits.cpus = buildCpus }

@@ -118,7 +118,7 @@ extension Orchestrator {
             record.checkStatus = .failed
             record.checkReason = Self.describe(error)
             reportBackupProblem(
-                service: service, key: key, message: "restore check of backup \(record.id) FAILED: \(record.checkReason ?? "")")
+                service: service, key: key, event: "backup.check-failed", message: "restore check of backup \(record.id) FAILED: \(record.checkReason ?? "")")
         }
         try store.saveBackup(record)
         logger.info(
@@ -131,10 +131,14 @@ extension Orchestrator {
     }
 
     /// A failed backup or check: in the server's log and the service's deploy log, and on
-    /// `yard status` and `yard backup list` through its record. (There is no notification
-    /// hook in Switchyard yet; this is where one would be called.)
-    private func reportBackupProblem(service: ServiceRecord, key: ServiceKey, message: String) {
+    /// `yard status` and `yard backup list` through its record, and to the notification hook
+    /// (`yard serve --notify-command`).
+    private func reportBackupProblem(service: ServiceRecord, key: ServiceKey, event: String = "backup.failed", message: String) {
         logger.error("backup problem", metadata: ["service.name": "\(service.name)", "problem": "\(message)"])
+        notifier.send(
+            Notifier.Event(
+                event: event, projectID: service.projectID, environmentID: key.environmentID, serviceID: service.id,
+                serviceName: service.name, deploymentID: live[key], message: message))
         if let id = live[key] {
             logs.append(deploymentID: id, kind: .deploy, stream: .system, message: message)
         }

@@ -48,6 +48,9 @@ public actor Orchestrator: Service {
         /// The time cron schedules are read against. Tests run it faster than real time
         /// (`yard serve --cron-time-scale`, hidden): the one fake clock of the platform.
         public var cronClock: @Sendable () -> Date = { Date() }
+        /// The notification hook (`yard serve --notify-command`): run for failed and crashed
+        /// deployments and failed backups, with the event as JSON on stdin.
+        public var notifyCommand: String?
         /// Where the sandbox shows the app to build steps and replicas, as on Railway.
         public static let sandboxAppPath = "/app"
 
@@ -116,6 +119,8 @@ public actor Orchestrator: Service {
     let network: NetworkFabric?
     let router: Router
     let logger: Logger
+    /// Tells the operator's hook about failures (`Configuration.notifyCommand`).
+    let notifier: Notifier
     private let builder: Builder
     private let supervisor: Supervisor
     private let supervisorEvents: AsyncStream<SupervisorEvent>
@@ -171,6 +176,7 @@ public actor Orchestrator: Service {
         self.isolation = launcher.isolation
         self.router = router
         self.logger = logger
+        self.notifier = Notifier(command: configuration.notifyCommand, logger: logger)
         self.builder = Builder(
             configuration: .init(
                 platformExecutable: configuration.platformExecutable,
@@ -697,6 +703,9 @@ public actor Orchestrator: Service {
         logs.append(deploymentID: id, kind: status.isInProgress && status != .deploying ? .build : .deploy, stream: .system, message: "status → \(line)")
         statuses.publish(deploymentID: id, status: status)
         logger.info("deployment status", metadata: ["deployment.id": "\(id)", "deployment.status": "\(status.rawValue)"])
+        if status == .failed || status == .crashed {
+            notify("deployment.\(status.rawValue.lowercased())", deployment: record, message: reason ?? status.rawValue)
+        }
         return record
     }
 

@@ -97,7 +97,10 @@ struct BackupEndToEndTests {
             )
         }
         // A fake day lasts 10 s: the schedule fires without waiting for midnight.
-        try await YardServer.with(serveArguments: ["--cron-time-scale", "8640"]) { server in
+        // The notification hook appends every event it gets to a file.
+        let events = FileManager.default.temporaryDirectory.appendingPathComponent("yard-backup-events-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: events) }
+        try await YardServer.with(serveArguments: ["--cron-time-scale", "8640", "--notify-command", "cat >> '\(events.path)'"]) { server in
             let folder = try await server.prepareApp("db-client", project: "bk")
             let added = try await server.yard(["add", "--database", "postgres"], in: folder)
             try #require(added.status == 0, "\(added.output)\n\(server.serveLog)")
@@ -211,6 +214,14 @@ struct BackupEndToEndTests {
             #expect(try await list(server, folder, "Redis").backups.first?.status == .failed)
             let status = try await server.yard(["status"], in: folder)
             #expect(status.stdout.contains("Redis: last backup FAILED at"), "\(status.stdout)")
+            // …and the hook heard of it, with the service named.
+            var heard = ""
+            for _ in 0..<50 where !heard.contains("backup.failed") {
+                try await Task.sleep(for: .milliseconds(100))
+                heard = (try? String(contentsOf: events, encoding: .utf8)) ?? ""
+            }
+            #expect(heard.contains("\"event\":\"backup.failed\"") && heard.contains("\"serviceName\":\"Redis\""), "\(heard)")
+            #expect(!heard.contains(password), "the password leaked into an event")
 
             for output in [created.output, restored.output, pitr.output, into.output, pitrInto.output, listing.output, server.serveLog] {
                 #expect(!output.contains(password), "the password leaked")

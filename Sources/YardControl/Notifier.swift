@@ -1,0 +1,109 @@
+import Foundation
+import Logging
+import YardCore
+import YardStore
+
+/// The notification hook (`yard serve --notify-command CMD`): what an operator must hear
+/// about without watching a terminal — a deployment that failed or crashed, a backup or a
+/// restore check that failed — runs `CMD` through `/bin/sh -c` with the event as one JSON
+/// object on standard input and its kind in `YARD_EVENT`. Railway sends such events to a
+/// webhook; a command can post them anywhere (`curl -d @- …`), write them to a file, or page.
+///
+/// Events carry names, ids and the reason already shown by `yard status`; never a variable.
+/// The command runs detached: a slow or failing hook never delays a deployment, and its
+/// failure is logged, not retried.
+public struct Notifier: Sendable {
+    public struct Event: Codable, Sendable, Equatable {
+        /// `deployment.failed`, `deployment.crashed`, `backup.failed`, `backup.check-failed`.
+        public var event: String
+        public var at: Date
+        public var projectID: String?
+        public var environmentID: String?
+        public var serviceID: String?
+        public var serviceName: String?
+        public var deploymentID: String?
+        public var message: String
+
+        public init(
+            event: String, at: Date = Date(), projectID: String? = nil, environmentID: String? = nil, serviceID: String? = nil,
+            serviceName: String? = nil, deploymentID: String? = nil, message: String
+        ) {
+            self.event = event
+            self.at = at
+            self.projectID = projectID
+            self.environmentID = environmentID
+            self.serviceID = serviceID
+            self.serviceName = serviceName
+            self.deploymentID = deploymentID
+            self.message = message
+        }
+    }
+
+    /// The shell command, or nil when no hook is configured.
+    public let command: String?
+    /// A hook still running after this long is killed.
+    public var timeout: Duration = .seconds(30)
+    private let logger: Logger
+
+    public init(command: String?, logger: Logger) {
+        self.command = command.flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
+        self.logger = logger
+    }
+
+    /// Runs the hook for `event` in the background; returns at once.
+    public func send(_ event: Event) {
+        guard let command else { return }
+        let logger = self.logger
+        let timeout = self.timeout
+        Task.detached {
+            do {
+                let status = try await Self.run(command: command, event: event, timeout: timeout)
+                if status != 0 {
+                    logger.warning(
+                        "the notify command failed", metadata: ["event": "\(event.event)", "exit": "\(status)"])
+                }
+            } catch {
+                logger.warning("the notify command could not run", metadata: ["event": "\(event.event)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Runs `command` with `event` on stdin; returns its exit status (killed: 128 + signal).
+    static func run(command: String, event: Event, timeout: Duration) async throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        var environment = ProcessInfo.processInfo.environment
+        environment["YARD_EVENT"] = event.event
+        process.environment = environment
+        let input = Pipe()
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        let (exits, exited) = AsyncStream.makeStream(of: Int32.self)
+        process.terminationHandler = { exited.yield($0.terminationStatus); exited.finish() }
+        try process.run()
+        var body = try YardJSON.encoder().encode(event)
+        body.append(0x0A)
+        try? input.fileHandleForWriting.write(contentsOf: body)
+        try? input.fileHandleForWriting.close()
+        let pid = process.processIdentifier
+        let killer = Task {
+            try await Task.sleep(for: timeout)
+            kill(pid, SIGKILL)
+        }
+        defer { killer.cancel() }
+        return await exits.first { _ in true } ?? -1
+    }
+}
+
+extension Orchestrator {
+    /// Sends a deployment's event to the hook, with its service's name and project.
+    func notify(_ event: String, deployment: DeploymentRecord, message: String) {
+        guard notifier.command != nil else { return }
+        let service = try? store.service(id: deployment.serviceID)
+        notifier.send(
+            Notifier.Event(
+                event: event, projectID: service?.projectID, environmentID: deployment.environmentID, serviceID: deployment.serviceID,
+                serviceName: service?.name, deploymentID: deployment.id, message: message))
+    }
+}
