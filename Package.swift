@@ -35,7 +35,9 @@ let package = Package(
         ),
         .target(
             name: "YardStore",
-            dependencies: ["YardCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "YardCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

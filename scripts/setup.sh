@@ -19,7 +19,7 @@ need_root() {
 # authority for HTTPS), postgresql and redis-server (the servers `yard add --database`
 # runs, and their psql and redis-cli clients).
 packages=(git tar openssl python3 python3-venv python3-pip curl ca-certificates procps util-linux bubblewrap iproute2 iptables
-    postgresql redis-server)
+    postgresql redis-server sqlite3)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

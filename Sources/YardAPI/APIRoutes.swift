@@ -398,14 +398,14 @@ struct APIRoutes: Sendable {
 
     /// Sealed values and build secrets never leave the server.
     private func variableViews(serviceID: String, environmentID: String) throws -> [VariableView] {
-        try store.variables(serviceID: serviceID, environmentID: environmentID).map {
+        try store.variables(serviceID: serviceID, environmentID: environmentID, revealing: false).map {
             VariableView(key: $0.key, value: $0.sealed || $0.buildSecret ? nil : $0.value, sealed: $0.sealed,
                          buildSecret: $0.buildSecret ? true : nil)
         }
     }
 
     private func sharedVariableViews(environmentID: String) throws -> [VariableView] {
-        try store.sharedVariables(environmentID: environmentID).map {
+        try store.sharedVariables(environmentID: environmentID, revealing: false).map {
             VariableView(key: $0.key, value: $0.sealed ? nil : $0.value, sealed: $0.sealed)
         }
     }

@@ -22,6 +22,8 @@ public final class LogStore: Sendable {
         var open: [Key: OpenLog] = [:]
         var followers: [Key: [UUID: AsyncStream<LogLine>.Continuation]] = [:]
         var closed: Set<Key> = []
+        /// Sealed values each deployment's lines must not show.
+        var maskers: [String: SecretMasker] = [:]
     }
 
     private let directory: URL
@@ -36,6 +38,15 @@ public final class LogStore: Sendable {
         directory.appendingPathComponent(key.deploymentID).appendingPathComponent("\(key.kind.rawValue).jsonl")
     }
 
+    /// From now on, `values` (sealed variable values) are written as `***` in every line of
+    /// the deployment's logs, whatever prints them.
+    public func mask(deploymentID: String, values: some Sequence<String>) {
+        let masker = SecretMasker(values)
+        state.withLock { state in
+            state.maskers[deploymentID] = masker.isEmpty ? nil : masker
+        }
+    }
+
     /// Appends one line; never throws to the caller, because losing the ability to log must
     /// not stop a deployment (the failure is reported on stderr instead).
     public func append(deploymentID: String, kind: LogKind, stream: LogLine.Stream, replica: String? = nil, message: String) {
@@ -43,6 +54,7 @@ public final class LogStore: Sendable {
         state.withLock { state in
             do {
                 var log = try openLog(key, in: &state)
+                let message = state.maskers[deploymentID]?.mask(message) ?? message
                 let line = LogLine(seq: log.nextSeq, timestamp: Date(), stream: stream, replica: replica, message: message)
                 var data = try encoder.encode(line)
                 data.append(0x0A)
@@ -69,8 +81,10 @@ public final class LogStore: Sendable {
                 var data = Data()
                 var numbered: [LogLine] = []
                 numbered.reserveCapacity(lines.count)
+                let masker = state.maskers[deploymentID]
                 for var line in lines {
                     line.seq = log.nextSeq + numbered.count
+                    if let masker { line.message = masker.mask(line.message) }
                     data.append(try encoder.encode(line))
                     data.append(0x0A)
                     numbered.append(line)

@@ -92,7 +92,8 @@ extension Orchestrator {
                 throw YardError(.internal, "deployment \(id) has no build result to run")
             }
             let result = try YardJSON.decode(BuildResult.self, from: resultJSON)
-            let variables = try deployment.variables.map { try YardJSON.decode([String: String].self, from: $0) } ?? [:]
+            let variables = try store.openSnapshot(deployment.variables)
+            maskSealedValues(deploymentID: id, environmentID: key.environmentID, variables: variables)
             let service = try store.service(id: key.serviceID)
             let limits = (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits()
             let volume = try store.volume(serviceID: key.serviceID, environmentID: key.environmentID)

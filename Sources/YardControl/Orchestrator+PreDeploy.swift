@@ -16,6 +16,7 @@ extension Orchestrator {
     ) async throws {
         let commands = commands.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
         guard !commands.isEmpty else { return }
+        maskSealedValues(deploymentID: deployment.id, environmentID: deployment.environmentID, variables: variables)
         let logs = self.logs
         let id = deployment.id
         let label = "pre-\(id.replacingOccurrences(of: "dep_", with: ""))"

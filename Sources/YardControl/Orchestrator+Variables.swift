@@ -35,6 +35,17 @@ extension Orchestrator {
 }
 
 extension Orchestrator {
+    /// Masks in a deployment's logs every sealed value of its environment that its variables
+    /// carry (a sealed variable of its own, or one inside a reference such as
+    /// `${{Postgres.DATABASE_URL}}`), so an app that prints it does not put it in a log.
+    func maskSealedValues(deploymentID: String, environmentID: String, variables: [String: String]) {
+        guard let sealed = try? store.sealedValues(environmentID: environmentID) else { return }
+        let carried = sealed.filter { value in variables.values.contains { $0.contains(value) } }
+        logs.mask(deploymentID: deploymentID, values: carried)
+    }
+}
+
+extension Orchestrator {
     /// The services whose variables `service`'s variables reference (`${{Other.KEY}}`),
     /// by name; `shared` and the service itself are left out.
     static func referencedServices(in values: some Sequence<String>, of service: String) -> Set<String> {

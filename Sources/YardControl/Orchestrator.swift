@@ -443,8 +443,8 @@ public actor Orchestrator: Service {
                                            deploymentID: id, domain: "")
             var runtime = try resolveReferences(in: own, service: service, environmentID: key.environmentID, railway: railway)
             runtime.merge(railway) { user, _ in user }
-            let snapshot = runtime
-            deployment = try transition(id, .deploying) { $0.variables = try? YardJSON.encodeString(snapshot) }
+            let snapshot = try store.sealedSnapshot(runtime)
+            deployment = try transition(id, .deploying) { $0.variables = snapshot }
             started = try await goLive(deployment: deployment, result: result, settings: settings, variables: runtime, key: key)
         } catch {
             let message = Self.describe(error)
@@ -828,6 +828,7 @@ public actor Orchestrator: Service {
             let railway = railwayVariables(project: project, environment: environment, service: service, deploymentID: id, domain: domain)
             let resolved = try resolveReferences(
                 in: plainVariables, service: service, environmentID: key.environmentID, railway: railway)
+            maskSealedValues(deploymentID: id, environmentID: key.environmentID, variables: resolved)
             let secretNames = Set(records.filter(\.buildSecret).map(\.key))
             var deploy = config.deploy
             deploy.applySettingVariables(resolved)
@@ -913,7 +914,7 @@ public actor Orchestrator: Service {
             runtimeVariables.merge(railway) { user, _ in user }
             runtimeVariables = try resolveReferences(
                 in: runtimeVariables, service: service, environmentID: key.environmentID, railway: railway)
-            let snapshot = runtimeVariables
+            let snapshot = try store.sealedSnapshot(runtimeVariables)
             let settings = deploy
             let artifactKey = prepared.artifactKey
             deployment = try transition(id, .deploying) {
@@ -921,7 +922,7 @@ public actor Orchestrator: Service {
                 $0.artifactKey = artifactKey
                 $0.buildResult = try? YardJSON.encodeString(result)
                 $0.deploySettings = try? YardJSON.encodeString(settings)
-                $0.variables = try? YardJSON.encodeString(snapshot)
+                $0.variables = snapshot
                 $0.variablesDigest = Self.digest(of: resolved)
             }
             logs.close(deploymentID: id, kind: .build)
@@ -1000,12 +1001,12 @@ public actor Orchestrator: Service {
             }
             let result = try YardJSON.decode(BuildResult.self, from: resultJSON)
             let settings = try YardJSON.decode(DeploySettings.self, from: settingsJSON)
-            var variables = try deployment.variables.map { try YardJSON.decode([String: String].self, from: $0) } ?? [:]
+            var variables = try store.openSnapshot(deployment.variables)
             variables["RAILWAY_DEPLOYMENT_ID"] = id
-            let snapshot = variables
+            let snapshot = try store.sealedSnapshot(variables)
             logs.append(deploymentID: id, kind: .deploy, stream: .system,
                         message: "rolling back to \(deployment.rollbackOf ?? "?"): its artifact runs again, no build")
-            deployment = try transition(id, .deploying) { $0.variables = try? YardJSON.encodeString(snapshot) }
+            deployment = try transition(id, .deploying) { $0.variables = snapshot }
             started = try await goLive(deployment: deployment, result: result, settings: settings, variables: variables, key: key)
         } catch {
             let message = Self.describe(error)
@@ -1071,6 +1072,7 @@ public actor Orchestrator: Service {
         variables: [String: String]
     ) async throws -> [String] {
         var started: [String] = []
+        maskSealedValues(deploymentID: deployment.id, environmentID: deployment.environmentID, variables: variables)
         if let schedule = settings.cronSchedule {
             // A cron service is not kept running: its start command runs on schedule.
             logs.append(deploymentID: deployment.id, kind: .deploy, stream: .system,
@@ -1284,7 +1286,7 @@ public actor Orchestrator: Service {
             }
             let result = try YardJSON.decode(BuildResult.self, from: resultJSON)
             let settings = try YardJSON.decode(DeploySettings.self, from: settingsJSON)
-            let variables = try deployment.variables.map { try YardJSON.decode([String: String].self, from: $0) } ?? [:]
+            let variables = try store.openSnapshot(deployment.variables)
             let previous = replicas.values.filter { $0.deploymentID == id }.map(\.id)
             logs.append(deploymentID: id, kind: .deploy, stream: .system, message: "starting replicas again: \(reason)")
             if deployment.status != .deploying {

@@ -2,7 +2,7 @@ import GRDB
 
 /// Append-only, named schema migrations. Never edit a shipped migration: add a new one.
 enum Migrations {
-    static var migrator: DatabaseMigrator {
+    static func migrator(sealing cipher: SealedValueCipher) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("001_core") { db in
             try db.execute(
@@ -221,6 +221,10 @@ enum Migrations {
                     );
                     """
             )
+        }
+        // Sealed values, build secrets and deployments' variables encrypted at rest.
+        migrator.registerMigration("014_sealed_at_rest") { db in
+            try SQLiteStore.sealClearRows(db, with: cipher)
         }
         return migrator
     }

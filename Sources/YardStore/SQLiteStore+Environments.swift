@@ -31,7 +31,8 @@ public struct EnvironmentRemoval: Sendable, Equatable {
 extension SQLiteStore {
     /// Creates environment `name` in the project as a copy of `source`, in one transaction:
     /// every service's plain variables and build secrets are copied; sealed variables are
-    /// not (their values never leave the environment they were set in); each volume is
+    /// not (their values never leave the environment they were set in), except that a
+    /// database service gets new ones, with a new password; each volume is
     /// recreated empty with the same name and mount path. Domains, deployments and replicas
     /// are not copied. Service settings belong to the service and so apply in both.
     public func createEnvironment(projectID: String, name: String, copying sourceID: String) throws -> EnvironmentCopy {
@@ -65,6 +66,23 @@ extension SQLiteStore {
                     copy.updatedAt = now
                     try copy.insert(db)
                     copied.append(variable.key)
+                }
+                // A database gets its own credentials: a new password, at the same host and port.
+                if let kind = service.database, !sealed.isEmpty {
+                    let plain = Dictionary(variables.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
+                    let template = kind.variables(host: "", port: 0, password: "-")
+                    if let host = plain[template[0].key], let port = plain[kind.portVariable].flatMap(Int.init) {
+                        var regenerated: [String] = []
+                        for variable in kind.variables(host: host, port: port, password: DatabaseKind.makePassword())
+                        where variable.sealed && sealed.contains(variable.key) {
+                            try VariableRecord(
+                                serviceID: service.id, environmentID: environment.id, key: variable.key,
+                                value: cipher.seal(variable.value), sealed: true, updatedAt: now
+                            ).insert(db)
+                            regenerated.append(variable.key)
+                        }
+                        sealed.removeAll { regenerated.contains($0) }
+                    }
                 }
                 var mountPath: String?
                 if let volume =

@@ -6,20 +6,26 @@ import YardCore
 /// type that owns the database; everything acknowledged to a user is written here first.
 public final class SQLiteStore: Sendable {
     let pool: DatabasePool
+    /// Seals sealed values, build secrets and deployments' variables at rest.
+    let cipher: SealedValueCipher
 
     /// Opens (creating if needed) `<directory>/switchyard.sqlite` and applies migrations.
+    /// The key for sealed values is `<directory>/keys/sealed.key`, generated on first start;
+    /// a missing or wrong key, once values are sealed with it, fails here naming the file.
     public init(directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
         pool = try DatabasePool(path: directory.appendingPathComponent("switchyard.sqlite").path, configuration: configuration)
-        try Migrations.migrator.migrate(pool)
+        cipher = try SealedValueCipher.load(directory: directory, mustExist: try Self.hasSealedValues(pool))
+        try Migrations.migrator(sealing: cipher).migrate(pool)
+        try Self.checkKey(pool, cipher, directory: directory)
     }
 
     /// The names of the migrations applied, in order.
     public func appliedMigrations() throws -> [String] {
-        try pool.read { db in try Migrations.migrator.appliedMigrations(db) }
+        try pool.read { db in try Migrations.migrator(sealing: cipher).appliedMigrations(db) }
     }
 
     public func journalMode() throws -> String {
@@ -120,7 +126,8 @@ public final class SQLiteStore: Sendable {
             try insertService(service, db)
             for variable in variables {
                 try VariableRecord(serviceID: service.id, environmentID: environmentID, key: variable.key,
-                                   value: variable.value, sealed: variable.sealed, updatedAt: now).insert(db)
+                                   value: variable.sealed ? cipher.seal(variable.value) : variable.value, sealed: variable.sealed,
+                                   updatedAt: now).insert(db)
             }
             let volume = VolumeRecord(
                 id: Identifier.make("vol"), serviceID: service.id, environmentID: environmentID,
@@ -251,13 +258,15 @@ public final class SQLiteStore: Sendable {
 
     // MARK: Variables
 
-    public func variables(serviceID: String, environmentID: String) throws -> [VariableRecord] {
+    /// A service's variables in an environment. Sealed values and build secrets are opened
+    /// when `revealing` (to inject them); otherwise their `value` is the sealed form.
+    public func variables(serviceID: String, environmentID: String, revealing: Bool = true) throws -> [VariableRecord] {
         try pool.read { db in
             try VariableRecord
                 .filter(Column("service_id") == serviceID && Column("environment_id") == environmentID)
                 .order(Column("key"))
                 .fetchAll(db)
-        }
+        }.map { try revealed($0, revealing: revealing) }
     }
 
     /// Sets and deletes variables in one transaction. Keys in `buildSecrets` are stored as
@@ -273,14 +282,16 @@ public final class SQLiteStore: Sendable {
                 // A sealed variable stays sealed when its value changes.
                 let existing = try VariableRecord.fetchOne(
                     db, key: ["service_id": serviceID, "environment_id": environmentID, "key": key])
+                let isSealed = sealed.contains(key) || (existing?.sealed ?? false)
+                let isBuildSecret = buildSecrets.contains(key)
                 try VariableRecord(
                     serviceID: serviceID,
                     environmentID: environmentID,
                     key: key,
-                    value: value,
-                    sealed: sealed.contains(key) || (existing?.sealed ?? false),
+                    value: Self.storesSealed(sealed: isSealed, buildSecret: isBuildSecret) ? cipher.seal(value) : value,
+                    sealed: isSealed,
                     updatedAt: now,
-                    buildSecret: buildSecrets.contains(key)
+                    buildSecret: isBuildSecret
                 ).save(db)
             }
             for key in delete {
@@ -290,9 +301,15 @@ public final class SQLiteStore: Sendable {
     }
 
     /// The environment's shared variables (`${{shared.KEY}}`), by key.
-    public func sharedVariables(environmentID: String) throws -> [SharedVariableRecord] {
+    /// Sealed values are opened when `revealing` (to inject them).
+    public func sharedVariables(environmentID: String, revealing: Bool = true) throws -> [SharedVariableRecord] {
         try pool.read { db in
             try SharedVariableRecord.filter(Column("environment_id") == environmentID).order(Column("key")).fetchAll(db)
+        }.map { record in
+            guard revealing, record.sealed, SealedValueCipher.isSealed(record.value) else { return record }
+            var clear = record
+            clear.value = try cipher.open(record.value)
+            return clear
         }
     }
 

@@ -1,0 +1,218 @@
+import Foundation
+import Testing
+import YardCore
+import YardStore
+
+/// Issue 6, point 3: sealed values, build secrets and deployments' variables are encrypted
+/// in switchyard.sqlite with a key kept in `<data>/keys/sealed.key`. The checks read the
+/// database file itself, and query it with the sqlite3 client, as someone with a copy would.
+@Suite("sealed values at rest")
+struct SealedAtRestTests {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("yard-sealed-\(UUID().uuidString)")
+    var keyFile: URL { directory.appendingPathComponent("keys/sealed.key") }
+
+    static func requireSQLite() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3"),
+                     "/usr/bin/sqlite3 is missing: apt-get install -y sqlite3 (or run scripts/setup.sh)")
+    }
+
+    /// Every byte of the database and its write-ahead log.
+    func databaseBytes() -> Data {
+        ["switchyard.sqlite", "switchyard.sqlite-wal"].reduce(into: Data()) { bytes, name in
+            bytes += FileManager.default.contents(atPath: directory.appendingPathComponent(name).path) ?? Data()
+        }
+    }
+
+    /// Runs SQL with the sqlite3 client on the store's database file.
+    func sqlite(_ sql: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        process.arguments = [directory.appendingPathComponent("switchyard.sqlite").path, sql]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(process.terminationStatus == 0, "sqlite3 failed: \(text)")
+        return text
+    }
+
+    func contains(_ value: String) -> Bool {
+        databaseBytes().range(of: Data(value.utf8)) != nil
+    }
+
+    @Test("sealed values, build secrets, database passwords and deployment snapshots are not in the database file; they round-trip")
+    func encryptedAndRoundTrips() throws {
+        try Self.requireSQLite()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let secret = "sealed-\(UUID().uuidString)"
+        let buildSecret = "build-\(UUID().uuidString)"
+        let password = DatabaseKind.makePassword()
+        let snapshotSecret = "snapshot-\(UUID().uuidString)"
+        let (serviceID, environmentID): (String, String)
+        do {
+            let store = try SQLiteStore(directory: directory)
+            let (project, environment) = try store.createProject(name: "shop")
+            let service = try store.createService(projectID: project.id, name: "web")
+            (serviceID, environmentID) = (service.id, environment.id)
+            try store.changeVariables(
+                serviceID: service.id, environmentID: environment.id,
+                set: ["PLAIN": "visible-value", "SECRET": secret, "NPM_TOKEN": buildSecret], delete: [],
+                buildSecrets: ["NPM_TOKEN"], sealed: ["SECRET"])
+            _ = try store.createDatabaseService(
+                projectID: project.id, environmentID: environment.id, name: "Postgres", kind: .postgres,
+                variables: DatabaseKind.postgres.variables(host: "postgres.railway.internal", port: 5432, password: password))
+            let now = Date()
+            try store.insertDeployment(
+                DeploymentRecord(
+                    id: "dep_1", serviceID: service.id, environmentID: environment.id, status: .queued, reason: nil,
+                    trigger: "up", sourceHash: nil, sourcePath: nil, artifactPath: nil, buildResult: nil, deploySettings: nil,
+                    variables: try store.sealedSnapshot(["DATABASE_URL": "postgresql://u:\(snapshotSecret)@h/db"]),
+                    createdAt: now, updatedAt: now))
+
+            // Round trip: what replicas and builds get.
+            let values = Dictionary(
+                try store.variables(serviceID: service.id, environmentID: environment.id).map { ($0.key, $0.value) },
+                uniquingKeysWith: { $1 })
+            #expect(values == ["PLAIN": "visible-value", "SECRET": secret, "NPM_TOKEN": buildSecret])
+            #expect(try store.openSnapshot(store.deployment(id: "dep_1").variables)["DATABASE_URL"]?.contains(snapshotSecret) == true)
+            // Unrevealed (the API's read), a sealed value is only its sealed form.
+            let stored = try store.variables(serviceID: service.id, environmentID: environment.id, revealing: false)
+            #expect(stored.first { $0.key == "SECRET" }?.value.hasPrefix("yse1:") == true)
+            #expect(Set(try store.sealedValues(environmentID: environment.id)).isSuperset(of: [secret, password]))
+        }
+        // The file, and a query of it, hold none of them; the plain value is there.
+        #expect(contains("visible-value"), "the check must be able to find a plain value")
+        for value in [secret, buildSecret, password, snapshotSecret] {
+            #expect(!contains(value), "a sealed value is in the database file in clear")
+        }
+        let rows = try sqlite("SELECT key || '=' || value FROM variable; SELECT variables FROM deployment;")
+        #expect(rows.contains("PLAIN=visible-value"))
+        #expect(!rows.contains(secret) && !rows.contains(buildSecret) && !rows.contains(password) && !rows.contains(snapshotSecret))
+        #expect(rows.contains("SECRET=yse1:") && rows.contains("PGPASSWORD=yse1:") && rows.contains("DATABASE_URL=yse1:"), "\(rows)")
+        #expect(try sqlite("SELECT value FROM variable WHERE key = 'PGUSER'") == "postgres")
+
+        // The key: 32 bytes, 0600 in a 0700 folder; a second start reads it and opens the values.
+        let attributes = try FileManager.default.attributesOfItem(atPath: keyFile.path)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        #expect((attributes[.size] as? NSNumber)?.intValue == 32)
+        let folder = try FileManager.default.attributesOfItem(atPath: keyFile.deletingLastPathComponent().path)
+        #expect((folder[.posixPermissions] as? NSNumber)?.intValue == 0o700)
+        let reopened = try SQLiteStore(directory: directory)
+        #expect(try reopened.variables(serviceID: serviceID, environmentID: environmentID).first { $0.key == "SECRET" }?.value == secret)
+        #expect(try reopened.appliedMigrations().last == "014_sealed_at_rest")
+    }
+
+    @Test("a missing or wrong key fails the start with an error naming the key file; nothing is lost")
+    func missingOrWrongKey() throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        do {
+            let store = try SQLiteStore(directory: directory)
+            let (project, environment) = try store.createProject(name: "shop")
+            let service = try store.createService(projectID: project.id, name: "web")
+            try store.changeVariables(serviceID: service.id, environmentID: environment.id, set: ["SECRET": "kept-secret"], delete: [],
+                                      sealed: ["SECRET"])
+        }
+        let original = try #require(FileManager.default.contents(atPath: keyFile.path))
+        try FileManager.default.removeItem(at: keyFile)
+        let missing = #expect(throws: YardError.self) { try SQLiteStore(directory: directory) }
+        #expect(missing?.message.contains(keyFile.path) == true && missing?.message.contains("missing") == true, "\(String(describing: missing))")
+        #expect(!FileManager.default.fileExists(atPath: keyFile.path), "no new key may replace the lost one")
+
+        var other = Data((0..<32).map { _ in UInt8.random(in: 0...255) })
+        if other == original { other[0] ^= 1 }
+        #expect(FileManager.default.createFile(atPath: keyFile.path, contents: other, attributes: [.posixPermissions: 0o600]))
+        let wrong = #expect(throws: YardError.self) { try SQLiteStore(directory: directory) }
+        #expect(wrong?.message.contains(keyFile.path) == true && wrong?.message.contains("not the key") == true, "\(String(describing: wrong))")
+
+        try Data("short".utf8).write(to: keyFile)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: keyFile.path)
+        let short = #expect(throws: YardError.self) { try SQLiteStore(directory: directory) }
+        #expect(short?.message.contains("holds 5 bytes") == true, "\(String(describing: short))")
+
+        try original.write(to: keyFile)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: keyFile.path)
+        let open = #expect(throws: YardError.self) { try SQLiteStore(directory: directory) }
+        #expect(open?.message.contains("chmod 600") == true, "\(String(describing: open))")
+
+        // The right key back: everything opens.
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: keyFile.path)
+        let store = try SQLiteStore(directory: directory)
+        let project = try store.project("shop")
+        let service = try #require(try store.findService(projectID: project.id, "web"))
+        let environment = try store.environment(projectID: project.id, "production")
+        #expect(try store.variables(serviceID: service.id, environmentID: environment.id).first?.value == "kept-secret")
+    }
+
+    @Test("a data directory from before sealing at rest: its clear rows are sealed in place at start")
+    func migratesClearRows() throws {
+        try Self.requireSQLite()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        do {
+            let store = try SQLiteStore(directory: directory)
+            let (project, environment) = try store.createProject(name: "shop")
+            let service = try store.createService(projectID: project.id, name: "web")
+            try store.changeVariables(serviceID: service.id, environmentID: environment.id, set: ["SECRET": "x", "PLAIN": "p"],
+                                      delete: [], sealed: ["SECRET"])
+            let now = Date()
+            try store.insertDeployment(
+                DeploymentRecord(
+                    id: "dep_old", serviceID: service.id, environmentID: environment.id, status: .queued, reason: nil,
+                    trigger: "up", sourceHash: nil, sourcePath: nil, artifactPath: nil, buildResult: nil, deploySettings: nil,
+                    variables: nil, createdAt: now, updatedAt: now))
+        }
+        // As an older Switchyard left it: values in clear, no key, migration 014 not applied.
+        _ = try sqlite(
+            """
+            UPDATE variable SET value = 'old-clear-secret' WHERE key = 'SECRET';
+            UPDATE deployment SET variables = '{"SECRET":"old-clear-secret"}' WHERE id = 'dep_old';
+            DROP TABLE sealed_key_check;
+            DELETE FROM grdb_migrations WHERE identifier = '014_sealed_at_rest';
+            PRAGMA wal_checkpoint(TRUNCATE);
+            """)
+        try FileManager.default.removeItem(at: keyFile.deletingLastPathComponent())
+        #expect(contains("old-clear-secret"))
+
+        let store = try SQLiteStore(directory: directory)
+        _ = try sqlite("PRAGMA wal_checkpoint(TRUNCATE);")
+        #expect(FileManager.default.fileExists(atPath: keyFile.path))
+        #expect(try sqlite("SELECT value FROM variable WHERE key = 'SECRET'").hasPrefix("yse1:"))
+        #expect(try sqlite("SELECT value FROM variable WHERE key = 'PLAIN'") == "p")
+        #expect(try sqlite("SELECT variables FROM deployment WHERE id = 'dep_old'").hasPrefix("yse1:"))
+        let project = try store.project("shop")
+        let service = try #require(try store.findService(projectID: project.id, "web"))
+        let environment = try store.environment(projectID: project.id, "production")
+        #expect(try store.variables(serviceID: service.id, environmentID: environment.id).first { $0.key == "SECRET" }?.value
+            == "old-clear-secret")
+        #expect(try store.openSnapshot(store.deployment(id: "dep_old").variables) == ["SECRET": "old-clear-secret"])
+    }
+
+    @Test("a copied environment: a database gets new sealed credentials at the same host; other sealed values stay behind")
+    func environmentCopyRegeneratesDatabaseCredentials() throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(directory: directory)
+        let (project, production) = try store.createProject(name: "shop")
+        let web = try store.createService(projectID: project.id, name: "web")
+        try store.changeVariables(serviceID: web.id, environmentID: production.id, set: ["API_KEY": "abc-secret"], delete: [],
+                                  sealed: ["API_KEY"])
+        let password = DatabaseKind.makePassword()
+        let (postgres, _) = try store.createDatabaseService(
+            projectID: project.id, environmentID: production.id, name: "Postgres", kind: .postgres,
+            variables: DatabaseKind.postgres.variables(host: "postgres.railway.internal", port: 5432, password: password))
+        let copy = try store.createEnvironment(projectID: project.id, name: "staging", copying: production.id)
+        #expect(copy.services.first { $0.serviceName == "web" }?.sealedNotCopied == ["API_KEY"])
+        #expect(copy.services.first { $0.serviceName == "Postgres" }?.sealedNotCopied == [])
+
+        let staging = Dictionary(
+            try store.variables(serviceID: postgres.id, environmentID: copy.environment.id).map { ($0.key, $0) },
+            uniquingKeysWith: { $1 })
+        let newPassword = try #require(staging["PGPASSWORD"]?.value)
+        #expect(newPassword.count == 32 && newPassword != password)
+        #expect(staging["POSTGRES_PASSWORD"]?.value == newPassword && staging["PGPASSWORD"]?.sealed == true)
+        #expect(staging["DATABASE_URL"]?.value == "postgresql://postgres:\(newPassword)@postgres.railway.internal:5432/railway")
+        #expect(staging["PGHOST"]?.value == "postgres.railway.internal" && staging["PGUSER"]?.value == "postgres")
+        #expect(!contains(newPassword) && !contains(password))
+    }
+}
