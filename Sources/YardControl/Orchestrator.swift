@@ -1516,7 +1516,8 @@ public actor Orchestrator: Service {
             switch name.key {
             case "RAILWAY_PUBLIC_DOMAIN":
                 let project = try self.store.project(target.projectID)
-                return .value(try self.ensureGeneratedDomain(service: target, project: project, environmentID: environmentID))
+                return try self.ensureGeneratedDomain(service: target, project: project, environmentID: environmentID)
+                    .map { .value($0) } ?? .missingVariable
             case "RAILWAY_PRIVATE_DOMAIN":
                 return .value("\(target.name.lowercased()).\(HostsFile.privateDomain)")
             case "RAILWAY_SERVICE_NAME":
@@ -1554,10 +1555,12 @@ public actor Orchestrator: Service {
     }
 
     /// The generated domain `<service>-<project>.<base-domain>` (`<service>-<project>-<env>`
-    /// outside production), created on first deploy.
-    func ensureGeneratedDomain(service: ServiceRecord, project: ProjectRecord, environmentID: String) throws -> String {
+    /// outside production), created on first deploy; nil when the service has no domain
+    /// because its generated one was removed (a worker).
+    func ensureGeneratedDomain(service: ServiceRecord, project: ProjectRecord, environmentID: String) throws -> String? {
         let existing = try store.domains(serviceID: service.id, environmentID: environmentID)
         if let generated = existing.first(where: \.generated) ?? existing.first { return generated.hostname }
+        if try store.generatedDomainRemoved(serviceID: service.id, environmentID: environmentID) { return nil }
         let environment = try store.environment(id: environmentID)
         let suffix = environment.name == "production" ? "" : "-\(environment.name)"
         let hostname = "\(service.name)-\(project.name)\(suffix).\(configuration.baseDomain)".lowercased()

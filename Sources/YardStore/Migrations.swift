@@ -225,6 +225,16 @@ enum Migrations {
         // Sealed values, build secrets and deployments' variables encrypted at rest.
         migrator.registerMigration("014_sealed_at_rest") { db in
             try SQLiteStore.sealClearRows(db, with: cipher)
+            // Services whose generated domain was removed (a worker): no new one at the next deploy.
+            try db.execute(
+                sql: """
+                    CREATE TABLE generated_domain_removed (
+                        service_id TEXT NOT NULL REFERENCES service(id) ON DELETE CASCADE,
+                        environment_id TEXT NOT NULL REFERENCES environment(id) ON DELETE CASCADE,
+                        PRIMARY KEY (service_id, environment_id)
+                    );
+                    """
+            )
         }
         return migrator
     }

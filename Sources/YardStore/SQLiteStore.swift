@@ -357,14 +357,33 @@ public final class SQLiteStore: Sendable {
                 throw YardError(.conflict, "the domain \(domain.hostname)\(domain.pathPrefix) is already routed to another service")
             }
             try domain.insert(db)
+            try db.execute(
+                sql: "DELETE FROM generated_domain_removed WHERE service_id = ? AND environment_id = ?",
+                arguments: [domain.serviceID, domain.environmentID])
         }
     }
 
+    /// Removes a domain. Removing the generated one is remembered: the service gets no new
+    /// one at its next deploy there (a worker with no public domain).
     public func removeDomain(hostname: String, pathPrefix: String = "", serviceID: String) throws {
         try write { db in
-            _ = try DomainRecord
+            let request = DomainRecord
                 .filter(Column("hostname") == hostname && Column("path_prefix") == pathPrefix && Column("service_id") == serviceID)
-                .deleteAll(db)
+            for domain in try request.fetchAll(db) where domain.generated {
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO generated_domain_removed (service_id, environment_id) VALUES (?, ?)",
+                    arguments: [domain.serviceID, domain.environmentID])
+            }
+            _ = try request.deleteAll(db)
+        }
+    }
+
+    /// Whether the service's generated domain in the environment was removed (and so is not made again).
+    public func generatedDomainRemoved(serviceID: String, environmentID: String) throws -> Bool {
+        try pool.read { db in
+            try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM generated_domain_removed WHERE service_id = ? AND environment_id = ?",
+                arguments: [serviceID, environmentID]) ?? 0 > 0
         }
     }
 

@@ -169,6 +169,7 @@ struct SealedAtRestTests {
             UPDATE variable SET value = 'old-clear-secret' WHERE key = 'SECRET';
             UPDATE deployment SET variables = '{"SECRET":"old-clear-secret"}' WHERE id = 'dep_old';
             DROP TABLE sealed_key_check;
+            DROP TABLE generated_domain_removed;
             DELETE FROM grdb_migrations WHERE identifier = '014_sealed_at_rest';
             PRAGMA wal_checkpoint(TRUNCATE);
             """)
