@@ -15,7 +15,8 @@ extension SQLiteStore {
     /// records the key check. Part of migration `014_sealed_at_rest`.
     static func sealClearRows(_ db: Database, with cipher: SealedValueCipher) throws {
         try db.execute(sql: "CREATE TABLE sealed_key_check (id INTEGER PRIMARY KEY CHECK (id = 1), value TEXT NOT NULL)")
-        try db.execute(sql: "INSERT INTO sealed_key_check (id, value) VALUES (1, ?)", arguments: [cipher.seal(SealedValueCipher.checkValue)])
+        try db.execute(
+            sql: "INSERT INTO sealed_key_check (id, value) VALUES (1, ?)", arguments: [cipher.seal(SealedValueCipher.checkValue)])
         for row in try Row.fetchAll(db, sql: "SELECT rowid, value FROM variable WHERE sealed = 1 OR build_secret = 1") {
             let value: String = row["value"]
             guard !SealedValueCipher.isSealed(value) else { continue }
@@ -81,7 +82,8 @@ extension SQLiteStore {
     public func sealedValues(environmentID: String) throws -> [String] {
         let stored = try pool.read { db in
             try String.fetchAll(db, sql: "SELECT value FROM variable WHERE environment_id = ? AND sealed = 1", arguments: [environmentID])
-                + String.fetchAll(db, sql: "SELECT value FROM shared_variable WHERE environment_id = ? AND sealed = 1", arguments: [environmentID])
+                + String.fetchAll(
+                    db, sql: "SELECT value FROM shared_variable WHERE environment_id = ? AND sealed = 1", arguments: [environmentID])
         }
         return try stored.map { SealedValueCipher.isSealed($0) ? try cipher.open($0) : $0 }
     }

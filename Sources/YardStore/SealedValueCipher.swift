@@ -92,7 +92,8 @@ public struct SealedValueCipher: Sendable {
         guard bytes.count == 32 else {
             throw YardError(
                 .unavailable,
-                "\(file.path) holds \(bytes.count) bytes, not the 32 of an AES-256 key: restore the key this data directory was created with")
+                "\(file.path) holds \(bytes.count) bytes, not the 32 of an AES-256 key: restore the key this data directory was created with"
+            )
         }
         return SealedValueCipher(keyBytes: bytes, keyFile: file)
     }

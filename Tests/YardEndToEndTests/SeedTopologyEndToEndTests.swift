@@ -75,8 +75,10 @@ struct SeedTopologyEndToEndTests {
             _ = try await client.createService(project: "jobs", name: "web", configPath: "railway.web.toml")
             let secret = "api-secret-\(UUID().uuidString)"
             let webVariables = try await server.yard(
-                ["variables", "--service", "web", "--set", "DATABASE_URL=${{Postgres.DATABASE_URL}}",
-                 "--set", "REDIS_URL=${{Redis.REDIS_URL}}", "--sealed", "API_SECRET=\(secret)"], in: folder)
+                [
+                    "variables", "--service", "web", "--set", "DATABASE_URL=${{Postgres.DATABASE_URL}}",
+                    "--set", "REDIS_URL=${{Redis.REDIS_URL}}", "--sealed", "API_SECRET=\(secret)",
+                ], in: folder)
             try #require(webVariables.status == 0, "\(webVariables.output)")
             let workerVariables = try await server.yard(
                 ["variables", "--service", "worker", "--set", "DATABASE_URL=${{Postgres.DATABASE_URL}}"], in: folder)
@@ -146,7 +148,8 @@ struct SeedTopologyEndToEndTests {
             // Postgres's DATABASE_URL is sealed whole, so the whole address is masked.
             #expect(workerLogs.stdout.contains("🧠 orchestrator running against ***"), "\(workerLogs.stdout)")
             #expect(!workerLogs.output.contains(pgPassword))
-            let logFiles = FileManager.default.enumerator(atPath: server.dataDirectory.appendingPathComponent("logs").path)?
+            let logFiles =
+                FileManager.default.enumerator(atPath: server.dataDirectory.appendingPathComponent("logs").path)?
                 .compactMap { $0 as? String }.filter { $0.hasSuffix(".jsonl") } ?? []
             #expect(!logFiles.isEmpty)
             for file in logFiles {
@@ -155,20 +158,26 @@ struct SeedTopologyEndToEndTests {
             }
             #expect(!server.serveLog.contains(secret) && !server.serveLog.contains(pgPassword))
             let bytes = Self.databaseBytes(server)
-            #expect(bytes.range(of: Data(secret.utf8)) == nil && bytes.range(of: Data(pgPassword.utf8)) == nil,
-                    "a sealed value is in switchyard.sqlite in clear")
+            #expect(
+                bytes.range(of: Data(secret.utf8)) == nil && bytes.range(of: Data(pgPassword.utf8)) == nil,
+                "a sealed value is in switchyard.sqlite in clear")
 
             // A reference to a missing variable fails the deploy, naming the variable, the
             // service and the reference; the live deployment keeps serving.
-            #expect(try await server.yard(["variables", "--service", "web", "--set", "BROKEN=x${{Postgres.NOPE}}", "--skip-deploys"],
-                                          in: folder).status == 0)
+            #expect(
+                try await server.yard(
+                    ["variables", "--service", "web", "--set", "BROKEN=x${{Postgres.NOPE}}", "--skip-deploys"],
+                    in: folder
+                ).status == 0)
             let broken = try await server.yard(["redeploy", "--service", "web"], in: folder)
             #expect(broken.status != 0)
-            #expect(broken.output.contains("variable BROKEN of") && broken.output.contains("web references ${{Postgres.NOPE}}")
-                        && broken.output.contains("Postgres has no variable NOPE"),
-                    "\(broken.outputTail)")
+            #expect(
+                broken.output.contains("variable BROKEN of") && broken.output.contains("web references ${{Postgres.NOPE}}")
+                    && broken.output.contains("Postgres has no variable NOPE"),
+                "\(broken.outputTail)")
             #expect(try await server.get(host: Self.webHost, path: "/health").status == 200)
-            #expect(try await server.yard(["variables", "--service", "web", "--delete", "BROKEN", "--skip-deploys"], in: folder).status == 0)
+            #expect(
+                try await server.yard(["variables", "--service", "web", "--delete", "BROKEN", "--skip-deploys"], in: folder).status == 0)
 
             // A restart of `yard serve`: the same data directory and key; everything comes back.
             await server.stop()
@@ -184,8 +193,9 @@ struct SeedTopologyEndToEndTests {
         }
     }
 
-    @Test("issue 7: staging's Postgres starts empty with its own credentials; each environment's app reaches its own database",
-          .timeLimit(.minutes(8)))
+    @Test(
+        "issue 7: staging's Postgres starts empty with its own credentials; each environment's app reaches its own database",
+        .timeLimit(.minutes(8)))
     func stagingDatabaseIsSeparate() async throws {
         try DatabaseEndToEndTests.requireDatabases()
         try await YardServer.with { server in

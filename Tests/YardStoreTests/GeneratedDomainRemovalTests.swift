@@ -16,12 +16,14 @@ struct GeneratedDomainRemovalTests {
         let staging = try store.createEnvironment(projectID: project.id, name: "staging", copying: production.id).environment
         for environment in [production, staging] {
             try store.addDomain(
-                DomainRecord(hostname: "worker-jobs-\(environment.name).localhost", serviceID: worker.id, environmentID: environment.id,
-                             targetPort: nil, generated: true, createdAt: Date()))
+                DomainRecord(
+                    hostname: "worker-jobs-\(environment.name).localhost", serviceID: worker.id, environmentID: environment.id,
+                    targetPort: nil, generated: true, createdAt: Date()))
         }
         try store.addDomain(
-            DomainRecord(hostname: "custom.example", serviceID: worker.id, environmentID: production.id, targetPort: nil,
-                         generated: false, createdAt: Date()))
+            DomainRecord(
+                hostname: "custom.example", serviceID: worker.id, environmentID: production.id, targetPort: nil,
+                generated: false, createdAt: Date()))
         // A custom domain removed: nothing remembered.
         try store.removeDomain(hostname: "custom.example", serviceID: worker.id)
         #expect(!(try store.generatedDomainRemoved(serviceID: worker.id, environmentID: production.id)))
@@ -30,8 +32,9 @@ struct GeneratedDomainRemovalTests {
         #expect(!(try store.generatedDomainRemoved(serviceID: worker.id, environmentID: staging.id)))
         #expect(try store.domains(serviceID: worker.id, environmentID: production.id).isEmpty)
         try store.addDomain(
-            DomainRecord(hostname: "worker.example", serviceID: worker.id, environmentID: production.id, targetPort: nil,
-                         generated: false, createdAt: Date()))
+            DomainRecord(
+                hostname: "worker.example", serviceID: worker.id, environmentID: production.id, targetPort: nil,
+                generated: false, createdAt: Date()))
         #expect(!(try store.generatedDomainRemoved(serviceID: worker.id, environmentID: production.id)))
     }
 }

@@ -12,8 +12,9 @@ struct SealedAtRestTests {
     var keyFile: URL { directory.appendingPathComponent("keys/sealed.key") }
 
     static func requireSQLite() throws {
-        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3"),
-                     "/usr/bin/sqlite3 is missing: apt-get install -y sqlite3 (or run scripts/setup.sh)")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3"),
+            "/usr/bin/sqlite3 is missing: apt-get install -y sqlite3 (or run scripts/setup.sh)")
     }
 
     /// Every byte of the database and its write-ahead log.
@@ -112,20 +113,24 @@ struct SealedAtRestTests {
             let store = try SQLiteStore(directory: directory)
             let (project, environment) = try store.createProject(name: "shop")
             let service = try store.createService(projectID: project.id, name: "web")
-            try store.changeVariables(serviceID: service.id, environmentID: environment.id, set: ["SECRET": "kept-secret"], delete: [],
-                                      sealed: ["SECRET"])
+            try store.changeVariables(
+                serviceID: service.id, environmentID: environment.id, set: ["SECRET": "kept-secret"], delete: [],
+                sealed: ["SECRET"])
         }
         let original = try #require(FileManager.default.contents(atPath: keyFile.path))
         try FileManager.default.removeItem(at: keyFile)
         let missing = #expect(throws: YardError.self) { try SQLiteStore(directory: directory) }
-        #expect(missing?.message.contains(keyFile.path) == true && missing?.message.contains("missing") == true, "\(String(describing: missing))")
+        #expect(
+            missing?.message.contains(keyFile.path) == true && missing?.message.contains("missing") == true,
+            "\(String(describing: missing))")
         #expect(!FileManager.default.fileExists(atPath: keyFile.path), "no new key may replace the lost one")
 
         var other = Data((0..<32).map { _ in UInt8.random(in: 0...255) })
         if other == original { other[0] ^= 1 }
         #expect(FileManager.default.createFile(atPath: keyFile.path, contents: other, attributes: [.posixPermissions: 0o600]))
         let wrong = #expect(throws: YardError.self) { try SQLiteStore(directory: directory) }
-        #expect(wrong?.message.contains(keyFile.path) == true && wrong?.message.contains("not the key") == true, "\(String(describing: wrong))")
+        #expect(
+            wrong?.message.contains(keyFile.path) == true && wrong?.message.contains("not the key") == true, "\(String(describing: wrong))")
 
         try Data("short".utf8).write(to: keyFile)
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: keyFile.path)
@@ -154,8 +159,9 @@ struct SealedAtRestTests {
             let store = try SQLiteStore(directory: directory)
             let (project, environment) = try store.createProject(name: "shop")
             let service = try store.createService(projectID: project.id, name: "web")
-            try store.changeVariables(serviceID: service.id, environmentID: environment.id, set: ["SECRET": "x", "PLAIN": "p"],
-                                      delete: [], sealed: ["SECRET"])
+            try store.changeVariables(
+                serviceID: service.id, environmentID: environment.id, set: ["SECRET": "x", "PLAIN": "p"],
+                delete: [], sealed: ["SECRET"])
             let now = Date()
             try store.insertDeployment(
                 DeploymentRecord(
@@ -185,8 +191,9 @@ struct SealedAtRestTests {
         let project = try store.project("shop")
         let service = try #require(try store.findService(projectID: project.id, "web"))
         let environment = try store.environment(projectID: project.id, "production")
-        #expect(try store.variables(serviceID: service.id, environmentID: environment.id).first { $0.key == "SECRET" }?.value
-            == "old-clear-secret")
+        #expect(
+            try store.variables(serviceID: service.id, environmentID: environment.id).first { $0.key == "SECRET" }?.value
+                == "old-clear-secret")
         #expect(try store.openSnapshot(store.deployment(id: "dep_old").variables) == ["SECRET": "old-clear-secret"])
     }
 
@@ -196,8 +203,9 @@ struct SealedAtRestTests {
         let store = try SQLiteStore(directory: directory)
         let (project, production) = try store.createProject(name: "shop")
         let web = try store.createService(projectID: project.id, name: "web")
-        try store.changeVariables(serviceID: web.id, environmentID: production.id, set: ["API_KEY": "abc-secret"], delete: [],
-                                  sealed: ["API_KEY"])
+        try store.changeVariables(
+            serviceID: web.id, environmentID: production.id, set: ["API_KEY": "abc-secret"], delete: [],
+            sealed: ["API_KEY"])
         let password = DatabaseKind.makePassword()
         let (postgres, _) = try store.createDatabaseService(
             projectID: project.id, environmentID: production.id, name: "Postgres", kind: .postgres,
