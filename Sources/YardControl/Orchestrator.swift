@@ -1131,13 +1131,21 @@ public actor Orchestrator: Service {
                             message: "starting replica \(ordinal + 1) of \(count) at \(placement.address):\(port): \(command)")
                 try await supervisor.start(spec)
             }
+            // Nothing routes to a service without a domain (a worker): with no health check
+            // path either, it is live once its process runs, whether or not it opens PORT.
+            let domains = try store.domains(serviceID: service.id, environmentID: deployment.environmentID)
+            let unrouted = service.database == nil && settings.healthcheckPath == nil && domains.isEmpty
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for replicaID in started {
                     let port = replicas[replicaID]?.port ?? 0
                     let address = replicas[replicaID]?.address ?? configuration.replicaHost
                     group.addTask {
-                        try await self.waitHealthy(replicaID: replicaID, address: address, port: port,
-                                                   deploymentID: deployment.id, settings: settings)
+                        if unrouted {
+                            try await self.waitRunning(replicaID: replicaID, deploymentID: deployment.id)
+                        } else {
+                            try await self.waitHealthy(replicaID: replicaID, address: address, port: port,
+                                                       deploymentID: deployment.id, settings: settings)
+                        }
                     }
                 }
                 try await group.waitForAll()
@@ -1272,6 +1280,21 @@ public actor Orchestrator: Service {
         logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID, message: "health check passed")
         markReplica(replicaID, .running)
     }
+
+    /// A replica nothing routes to: live when its process is still up a moment after it started.
+    private func waitRunning(replicaID: String, deploymentID: String) async throws {
+        logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID,
+                    message: "no domain and no health check path: live once its process runs (no port check)")
+        try await Task.sleep(for: Self.unroutedSettleTime)
+        guard isReplicaAlive(replicaID) else {
+            throw YardError(.deployFailed, "replica \(replicaID) exited right after it started; `yard logs` shows its output")
+        }
+        logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID, message: "process running")
+        markReplica(replicaID, .running)
+    }
+
+    /// How long a replica nothing routes to must stay up to count as started.
+    static let unroutedSettleTime = Duration.seconds(1)
 
     private func isReplicaAlive(_ replicaID: String) -> Bool {
         guard let state = replicas[replicaID] else { return false }
@@ -1561,12 +1584,15 @@ public actor Orchestrator: Service {
         let existing = try store.domains(serviceID: service.id, environmentID: environmentID)
         if let generated = existing.first(where: \.generated) ?? existing.first { return generated.hostname }
         if try store.generatedDomainRemoved(serviceID: service.id, environmentID: environmentID) { return nil }
-        let environment = try store.environment(id: environmentID)
-        let suffix = environment.name == "production" ? "" : "-\(environment.name)"
-        let hostname = "\(service.name)-\(project.name)\(suffix).\(configuration.baseDomain)".lowercased()
+        let hostname = generatedHostname(service: service, project: project, environment: try store.environment(id: environmentID))
         try store.addDomain(DomainRecord(hostname: hostname, serviceID: service.id, environmentID: environmentID,
                                          targetPort: nil, generated: true, createdAt: Date()))
         return hostname
+    }
+
+    func generatedHostname(service: ServiceRecord, project: ProjectRecord, environment: EnvironmentRecord) -> String {
+        let suffix = environment.name == "production" ? "" : "-\(environment.name)"
+        return "\(service.name)-\(project.name)\(suffix).\(configuration.baseDomain)".lowercased()
     }
 
     /// Adds a custom domain (or changes its target port) and routes it at once.
@@ -1610,9 +1636,18 @@ public actor Orchestrator: Service {
     public func removeDomain(serviceID: String, environmentID: String, hostname: String, path: String? = nil) throws {
         let name = RouteTable.normalizedHost(hostname)
         let pathPrefix = try Self.pathPrefix(path)
-        guard try store.domains(serviceID: serviceID, environmentID: environmentID)
-            .contains(where: { $0.hostname == name && $0.pathPrefix == pathPrefix })
-        else {
+        let domains = try store.domains(serviceID: serviceID, environmentID: environmentID)
+        guard domains.contains(where: { $0.hostname == name && $0.pathPrefix == pathPrefix }) else {
+            // Before the first deploy: the generated domain it would get is refused in advance
+            // (a worker that never listens then needs no port check either).
+            let service = try store.service(id: serviceID)
+            if domains.isEmpty, pathPrefix.isEmpty, service.database == nil,
+                name == generatedHostname(service: service, project: try store.project(service.projectID),
+                                          environment: try store.environment(id: environmentID))
+            {
+                try store.rememberGeneratedDomainRemoved(serviceID: serviceID, environmentID: environmentID)
+                return
+            }
             throw YardError(.notFound, "the service has no domain \(name)\(pathPrefix); `yard domain list` shows its domains")
         }
         try store.removeDomain(hostname: name, pathPrefix: pathPrefix, serviceID: serviceID)

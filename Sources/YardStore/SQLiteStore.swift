@@ -378,6 +378,16 @@ public final class SQLiteStore: Sendable {
         }
     }
 
+    /// Records that the service is to have no generated domain in the environment (removed
+    /// before its first deploy).
+    public func rememberGeneratedDomainRemoved(serviceID: String, environmentID: String) throws {
+        try write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO generated_domain_removed (service_id, environment_id) VALUES (?, ?)",
+                arguments: [serviceID, environmentID])
+        }
+    }
+
     /// Whether the service's generated domain in the environment was removed (and so is not made again).
     public func generatedDomainRemoved(serviceID: String, environmentID: String) throws -> Bool {
         try pool.read { db in

@@ -84,17 +84,22 @@ struct SeedTopologyEndToEndTests {
                 ["variables", "--service", "worker", "--set", "DATABASE_URL=${{Postgres.DATABASE_URL}}"], in: folder)
             try #require(workerVariables.status == 0, "\(workerVariables.output)")
 
+            // The worker takes no public domain: the one it would get is removed before its
+            // first deploy, and since it opens no port, it is live once its process runs.
+            let removed = try await server.yard(["domain", "remove", Self.workerHost, "--service", "worker"], in: folder)
+            #expect(removed.status == 0, "\(removed.output)")
             let workerUp = try await server.yard(["up", "--service", "worker"], in: folder)
             try #require(workerUp.status == 0, "worker failed:\n\(workerUp.outputTail)")
             #expect(workerUp.stdout.contains("config: railway.toml"), "\(workerUp.stdout)")
+            #expect(!workerUp.stdout.contains("URL:"), "\(workerUp.stdout)")
             let webUp = try await server.yard(["up", "--service", "web"], in: folder)
             try #require(webUp.status == 0, "web failed:\n\(webUp.outputTail)")
             #expect(webUp.stdout.contains("config: railway.web.toml"), "\(webUp.stdout)")
-
-            // The worker gets no public domain: its generated one removed stays removed.
-            let removed = try await server.yard(["domain", "remove", Self.workerHost, "--service", "worker"], in: folder)
-            #expect(removed.status == 0, "\(removed.output)")
-            #expect(try await server.get(host: Self.workerHost, path: "/health").status == 404)
+            #expect(try await server.get(host: Self.workerHost).status == 404)
+            #expect(try await client.domains(Self.worker).isEmpty)
+            // A hostname that is neither a domain of the service nor the one it would get is refused.
+            let wrong = try await server.yard(["domain", "remove", "nope.localhost", "--service", "worker"], in: folder)
+            #expect(wrong.status != 0 && wrong.stderr.contains("has no domain nope.localhost"), "\(wrong.output)")
 
             let first = try await roundTrip(server, "hello")
             let firstWorker = try await liveDeployment(client, Self.worker)
@@ -110,9 +115,14 @@ struct SeedTopologyEndToEndTests {
             try #require(workerRedeploy.status == 0, "\(workerRedeploy.outputTail)")
             let secondWorker = try await liveDeployment(client, Self.worker)
             #expect(secondWorker != firstWorker)
+            // The old worker stops after the new one is live; from then on only the new one works.
+            let retired = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < retired, try await client.deployment(id: firstWorker).status != .removed {
+                try await Task.sleep(for: .milliseconds(200))
+            }
             let afterWorker = try await roundTrip(server, "after-worker")
             #expect(afterWorker.result == "AFTER-WORKER" && afterWorker.processedBy == secondWorker, "\(afterWorker)")
-            #expect(try await server.get(host: Self.workerHost, path: "/health").status == 404, "the redeploy made a domain again")
+            #expect(try await server.get(host: Self.workerHost).status == 404, "the redeploy made a domain again")
             #expect(try await client.domains(Self.worker).isEmpty)
 
             // Redis keeps the count across a redeploy of the Redis service itself.
@@ -148,6 +158,7 @@ struct SeedTopologyEndToEndTests {
             // Postgres's DATABASE_URL is sealed whole, so the whole address is masked.
             #expect(workerLogs.stdout.contains("🧠 orchestrator running against ***"), "\(workerLogs.stdout)")
             #expect(!workerLogs.output.contains(pgPassword))
+            #expect(workerLogs.stdout.contains("no domain and no health check path: live once its process runs"), "\(workerLogs.stdout)")
             let logFiles =
                 FileManager.default.enumerator(atPath: server.dataDirectory.appendingPathComponent("logs").path)?
                 .compactMap { $0 as? String }.filter { $0.hasSuffix(".jsonl") } ?? []
@@ -189,7 +200,7 @@ struct SeedTopologyEndToEndTests {
             #expect(try await count(server) == 4)
             let again = try await server.eventually(host: Self.webHost, path: "/secret") { $1.contains(digest) }
             #expect(again.body.contains(digest), "API_SECRET after the restart: \(again.body)")
-            #expect(try await server.get(host: Self.workerHost, path: "/health").status == 404)
+            #expect(try await server.get(host: Self.workerHost).status == 404)
         }
     }
 

@@ -1,25 +1,12 @@
 # The worker of seed 000's topology (Python standing in for workers/orchestrator.mjs): it has
 # no public domain; it polls Postgres every half second and processes the jobs the web
-# service wrote (result = the payload in upper case, and which deployment did it).
-# The platform checks that it opens $PORT, so it answers /health there, and nothing else.
-import http.server
+# service wrote (result = the payload in upper case, and which deployment did it). Like the
+# seed's worker it opens no port at all.
 import os
-import threading
 import time
 import urllib.parse
 
 import pg8000.native
-
-
-class Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        status = 200 if self.path == "/health" else 404
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
 
 
 def connect():
@@ -36,8 +23,6 @@ def process(db, deployment):
         print(f"worker: job {job_id} done", flush=True)
 
 
-server = http.server.ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Health)
-threading.Thread(target=server.serve_forever, daemon=True).start()
 deployment = os.environ.get("RAILWAY_DEPLOYMENT_ID", "?")
 # As careless as the seed's logs: the address, password and all (the platform masks it).
 print(f"🧠 orchestrator running against {os.environ['DATABASE_URL']}", flush=True)
