@@ -200,6 +200,11 @@ struct SeedTopologyEndToEndTests {
             #expect(try await count(server) == 4)
             let again = try await server.eventually(host: Self.webHost, path: "/secret") { $1.contains(digest) }
             #expect(again.body.contains(digest), "API_SECRET after the restart: \(again.body)")
+            // The restarted replica printed it again: masked again.
+            let liveWeb = try await liveDeployment(try server.client(), Self.web)  // the API has a new port now
+            let restartedLogs = try await server.yard(["logs", "--service", "web", "--deployment", liveWeb], in: folder)
+            #expect(restartedLogs.stdout.components(separatedBy: "web: the API secret is ***").count >= 3, "\(restartedLogs.stdout)")
+            #expect(!restartedLogs.output.contains(secret))
             #expect(try await server.get(host: Self.workerHost).status == 404)
         }
     }
