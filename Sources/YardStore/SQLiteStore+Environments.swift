@@ -70,8 +70,9 @@ extension SQLiteStore {
                 // A database gets its own credentials: a new password, at the same host and port.
                 if let kind = service.database, !sealed.isEmpty {
                     let plain = Dictionary(variables.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
-                    let template = kind.variables(host: "", port: 0, password: "-")
-                    if let host = plain[template[0].key], let port = plain[kind.portVariable].flatMap(Int.init) {
+                    // The host variable (PGHOST, REDISHOST, MYSQLHOST) comes first in every kind's set.
+                    let hostKey = kind.variables(host: "", port: 0, password: "-")[0].key
+                    if let host = plain[hostKey], let port = plain[kind.portVariable].flatMap(Int.init) {
                         var regenerated: [String] = []
                         for variable in kind.variables(host: host, port: port, password: DatabaseKind.makePassword())
                         where variable.sealed && sealed.contains(variable.key) {
