@@ -16,10 +16,11 @@ need_root() {
 # python3 with venv and pip (python provider), node and npm (node provider), curl,
 # procps and util-linux (process tools, nsenter, setpriv), bubblewrap, iproute2 and
 # iptables (the sandbox runtime and private networks), openssl (the local certificate
-# authority for HTTPS), postgresql and redis-server (the servers `yard add --database`
-# runs, and their psql and redis-cli clients).
+# authority for HTTPS), postgresql, redis-server and mariadb-server (the servers `yard add
+# --database` runs), and their psql, redis-cli and mysql clients (mariadb-client), and
+# sqlite3 (the store tests read the database file with it).
 packages=(git tar openssl python3 python3-venv python3-pip curl ca-certificates procps util-linux bubblewrap iproute2 iptables
-    postgresql redis-server sqlite3)
+    postgresql redis-server mariadb-server mariadb-client sqlite3)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

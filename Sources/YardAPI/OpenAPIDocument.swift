@@ -2744,7 +2744,7 @@ enum OpenAPIDocument {
               "description": "error"
             }
           },
-          "summary": "Add a database service (postgres or redis) and deploy it"
+          "summary": "Add a database service (postgres, redis or mysql) and deploy it"
         }
       },
     "/v1/projects/{project}/environments/{environment}/status": {

@@ -3,25 +3,25 @@ import Foundation
 import YardClient
 import YardCore
 
-/// `yard add --database postgres|redis [--name N]`: a database service in the current
+/// `yard add --database postgres|redis|mysql [--name N]`: a database service in the current
 /// environment, running the real server, reachable at `<name>.railway.internal`.
 struct Add: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Add a database service (postgres or redis) to the environment and deploy it.",
+        abstract: "Add a database service (postgres, redis or mysql) to the environment and deploy it.",
         discussion: """
             The service runs the server from the machine's packages in its own sandbox, on the \
             environment's private network, with a volume for its data. Its variables (PGHOST, \
-            DATABASE_URL, REDIS_URL, ...) are named as on Railway; the password ones are sealed. \
+            DATABASE_URL, REDIS_URL, MYSQL_URL, ...) are named as on Railway; the password ones are sealed. \
             Other services use them by reference, e.g. DATABASE_URL=${{Postgres.DATABASE_URL}}.
             """
     )
 
     @OptionGroup var options: ClientOptions
 
-    @Option(name: .shortAndLong, help: "The database: postgres or redis.")
+    @Option(name: .shortAndLong, help: "The database: postgres, redis or mysql (MariaDB).")
     var database: String
 
-    @Option(help: "Service name (default: Postgres, Redis, as on Railway).")
+    @Option(help: "Service name (default: Postgres, Redis, MySQL, as on Railway).")
     var name: String?
 
     @Flag(help: "Do not wait for the database to be live.")

@@ -359,11 +359,8 @@ public actor Orchestrator: Service {
     public func addDatabase(
         projectID: String, environmentID: String, kind: DatabaseKind, name: String?
     ) throws -> (service: ServiceRecord, deployment: DeploymentRecord) {
-        guard kind.isSupported else {
-            throw YardError(.invalidInput, "\(kind.defaultServiceName) databases are not supported yet: add postgres or redis")
-        }
-        if network == nil, kind == .postgres, getuid() == 0 {
-            throw YardError(.unavailable, "postgres refuses to run as root, and this server runs replicas as plain root "
+        if network == nil, kind != .redis, getuid() == 0 {
+            throw YardError(.unavailable, "\(kind.rawValue) refuses to run as root, and this server runs replicas as plain root "
                 + "processes (--runtime plain): start `yard serve` with the sandbox runtime")
         }
         let name = name ?? kind.defaultServiceName

@@ -43,9 +43,6 @@ public enum DatabaseKind: String, Codable, Sendable, CaseIterable {
         }
     }
 
-    /// Whether `yard add --database` can create it yet.
-    public var isSupported: Bool { self != .mysql }
-
     /// The Debian package that provides the server, for error messages.
     public var debianPackage: String {
         switch self {
@@ -113,6 +110,45 @@ public enum DatabaseKind: String, Codable, Sendable, CaseIterable {
         return pairs.map { Variable(key: $0.0, value: $0.1, sealed: $0.1.contains(password)) }
     }
 
+    /// The variable with the address from outside, through the TCP proxy (`yard domain --tcp`).
+    public var publicURLVariable: String {
+        switch self {
+        case .postgres: "DATABASE_PUBLIC_URL"
+        case .redis: "REDIS_PUBLIC_URL"
+        case .mysql: "MYSQL_PUBLIC_URL"
+        }
+    }
+
+    /// The credentials in a database service's variables: user, password and database (none
+    /// for redis). Nil when one is missing (deleted by hand).
+    public func credentials(in variables: [String: String]) -> (user: String, password: String, database: String?)? {
+        let keys: (user: String, password: String, database: String?) =
+            switch self {
+            case .postgres: ("PGUSER", "PGPASSWORD", "PGDATABASE")
+            case .redis: ("REDISUSER", "REDISPASSWORD", nil)
+            case .mysql: ("MYSQLUSER", "MYSQLPASSWORD", "MYSQLDATABASE")
+            }
+        guard let user = variables[keys.user], let password = variables[keys.password] else { return nil }
+        if let databaseKey = keys.database {
+            guard let database = variables[databaseKey] else { return nil }
+            return (user, password, database)
+        }
+        return (user, password, nil)
+    }
+
+    /// The public URL variable for a TCP proxy at `host:port` (sealed: it holds the password),
+    /// in the URL form of the service's private one.
+    public func publicURL(variables: [String: String], host: String, port: Int) -> Variable? {
+        guard let (user, password, database) = credentials(in: variables) else { return nil }
+        let value =
+            switch self {
+            case .postgres: "postgresql://\(user):\(password)@\(host):\(port)/\(database ?? "")"
+            case .redis: "redis://\(user):\(password)@\(host):\(port)"
+            case .mysql: "mysql://\(user):\(password)@\(host):\(port)/\(database ?? "")"
+            }
+        return Variable(key: publicURLVariable, value: value, sealed: true)
+    }
+
     /// A random password: 32 letters and digits (about 190 bits), safe in URLs and config
     /// files without quoting.
     public static func makePassword() -> String {
@@ -174,7 +210,7 @@ public enum DatabaseKind: String, Codable, Sendable, CaseIterable {
         grep -q "^host replication all 0.0.0.0/0" "$PGDATA/pg_hba.conf" \
           || printf 'host replication all 0.0.0.0/0 scram-sha-256\nhost replication all ::/0 scram-sha-256\n' >> "$PGDATA/pg_hba.conf"
         [ -f "$PGDATA/recovery.signal" ] || rm -f "$PGDATA/yard-recovery.conf"
-        exec env -u PGPASSWORD -u POSTGRES_PASSWORD -u DATABASE_URL /bin/sh -c '
+        exec env -u PGPASSWORD -u POSTGRES_PASSWORD -u DATABASE_URL -u DATABASE_PUBLIC_URL /bin/sh -c '
         "$0/postgres" -D "$PGDATA" -p "$PGPORT" -k /tmp -c listen_addresses="*" &
         server=$!
         trap "kill -INT $server 2>/dev/null" TERM INT
@@ -193,7 +229,7 @@ public enum DatabaseKind: String, Codable, Sendable, CaseIterable {
           exit 1
         fi
         password=$REDISPASSWORD
-        unset REDISPASSWORD REDIS_URL
+        unset REDISPASSWORD REDIS_URL REDIS_PUBLIC_URL
         exec redis-server - <<EOF
         port $REDISPORT
         bind * -::*
@@ -204,8 +240,43 @@ public enum DatabaseKind: String, Codable, Sendable, CaseIterable {
         EOF
         """
 
+    // MariaDB from Debian's mariadb-server. On first start: mariadb-install-db, then a
+    // bootstrap run (no network) that drops the password-less root accounts it made, gives
+    // root the password (from stdin, never argv) at localhost and at '%', and creates the
+    // database. `--no-defaults` keeps the system's /etc/mysql config (its /run socket, its
+    // log files) out; the socket goes to a private temporary folder. SIGTERM is mariadbd's
+    // clean shutdown.
     private static let mysqlScript = """
-        echo "MySQL databases are not supported yet: add postgres or redis" >&2
-        exit 1
+        set -eu
+        if [ ! -x /usr/sbin/mariadbd ] || ! command -v mariadb-install-db >/dev/null; then
+          echo "mariadb is not installed on this machine: apt-get install -y mariadb-server" >&2
+          exit 1
+        fi
+        datadir="$RAILWAY_VOLUME_MOUNT_PATH/mariadb"
+        run=$(mktemp -d)
+        umask 077
+        if [ ! -d "$datadir/mysql" ]; then
+          echo "initializing a new database in the volume"
+          rm -rf "$datadir"
+          if ! mariadb-install-db --no-defaults --datadir="$datadir" --auth-root-authentication-method=normal \
+            --skip-test-db >"$run/install.log" 2>&1; then
+            cat "$run/install.log" >&2
+            exit 1
+          fi
+          /usr/sbin/mariadbd --no-defaults --datadir="$datadir" --bootstrap --skip-networking --socket="$run/bootstrap.sock" \
+            --log-error="$run/bootstrap.log" <<SQL || { cat "$run/bootstrap.log" >&2; exit 1; }
+        FLUSH PRIVILEGES;
+        DELETE FROM mysql.global_priv WHERE Host <> 'localhost';
+        FLUSH PRIVILEGES;
+        ALTER USER 'root'@'localhost' IDENTIFIED BY '$MYSQL_ROOT_PASSWORD';
+        CREATE USER 'root'@'%' IDENTIFIED BY '$MYSQL_ROOT_PASSWORD';
+        GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;
+        CREATE DATABASE \\`$MYSQL_DATABASE\\`;
+        SQL
+          echo "database $MYSQL_DATABASE created"
+        fi
+        exec env -u MYSQLPASSWORD -u MYSQL_ROOT_PASSWORD -u MYSQL_URL -u MYSQL_PUBLIC_URL /usr/sbin/mariadbd --no-defaults \
+          --datadir="$datadir" --port="$MYSQLPORT" --bind-address='*' --socket="$run/mysqld.sock" \
+          --pid-file="$run/mysqld.pid" --skip-name-resolve
         """
 }

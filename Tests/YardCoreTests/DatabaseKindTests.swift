@@ -29,12 +29,15 @@ struct DatabaseKindTests {
         #expect(Set(variables.filter(\.sealed).map(\.key)) == ["REDISPASSWORD", "REDIS_URL"])
     }
 
-    @Test("MySQL gets MYSQL* and MYSQL_URL (its server is not run yet)")
+    @Test("MySQL gets MYSQL*, MYSQL_ROOT_PASSWORD, MYSQL_DATABASE and MYSQL_URL with the user root")
     func mysql() {
         let variables = DatabaseKind.mysql.variables(host: "mysql.railway.internal", port: 3306, password: "pw")
-        #expect(values(variables)["MYSQL_URL"] == "mysql://root:pw@mysql.railway.internal:3306/railway")
-        #expect(Set(variables.map(\.key)).isSuperset(of: ["MYSQLHOST", "MYSQLPORT", "MYSQLUSER", "MYSQLPASSWORD", "MYSQLDATABASE"]))
-        #expect(!DatabaseKind.mysql.isSupported)
+        #expect(values(variables) == [
+            "MYSQLHOST": "mysql.railway.internal", "MYSQLPORT": "3306", "MYSQLUSER": "root", "MYSQLPASSWORD": "pw",
+            "MYSQLDATABASE": "railway", "MYSQL_ROOT_PASSWORD": "pw", "MYSQL_DATABASE": "railway",
+            "MYSQL_URL": "mysql://root:pw@mysql.railway.internal:3306/railway",
+        ])
+        #expect(Set(variables.filter(\.sealed).map(\.key)) == ["MYSQLPASSWORD", "MYSQL_ROOT_PASSWORD", "MYSQL_URL"])
     }
 
     @Test("defaults as on Railway; --database accepts the usual spellings and rejects others")

@@ -177,4 +177,50 @@ struct DatabaseScriptTests {
         #expect(try cli(["GET", "note"], password).output == "kept")
         _ = await Self.stop(server)
     }
+
+    @Test("mysql (MariaDB): install-db and the bootstrap on first start, root only with the password, clean shutdown on SIGTERM, data kept",
+          .timeLimit(.minutes(3)))
+    func mysql() async throws {
+        for (tool, package) in [("/usr/sbin/mariadbd", "mariadb-server"), ("/usr/bin/mysql", "mariadb-client")] {
+            try #require(FileManager.default.isExecutableFile(atPath: tool), "\(tool) is missing: apt-get install -y \(package)")
+        }
+        let volume = try Self.volume()
+        defer { try? FileManager.default.removeItem(at: volume) }
+        let port = try PortAllocator.freePort()
+        let password = DatabaseKind.makePassword()
+        var environment = ["RAILWAY_VOLUME_MOUNT_PATH": volume.path]
+        for variable in DatabaseKind.mysql.variables(host: "127.0.0.1", port: port, password: password) {
+            environment[variable.key] = variable.value
+        }
+        let mysql = { (sql: String, password: String) throws -> (status: Int32, output: String) in
+            try Self.run(["/usr/bin/mysql", "--protocol=TCP", "-h", "127.0.0.1", "-P", String(port), "-u", "root", "-N", "-B",
+                          "railway", "-e", sql], environment: ["MYSQL_PWD": password])
+        }
+        var server = try await Self.start(.mysql, environment: environment)
+        let ready = try await Self.waitUntil { try mysql("SELECT 1", password).status == 0 }
+        let firstLog = server.log
+        try #require(ready, "mariadb did not start: \(firstLog)")
+        #expect(firstLog.contains("database railway created"))
+        #expect(try mysql("CREATE TABLE notes (v TEXT); INSERT INTO notes VALUES ('kept')", password).status == 0)
+        // mariadb-install-db's password-less root accounts (root@127.0.0.1, root@<hostname>) are gone.
+        let empty = try mysql("SELECT 1", "")
+        #expect(empty.status != 0 && empty.output.contains("Access denied"), "\(empty.output)")
+        let wrong = try mysql("SELECT 1", "not-the-password")
+        #expect(wrong.status != 0 && wrong.output.contains("Access denied"), "\(wrong.output)")
+        #expect(try mysql("SELECT CONCAT(user, '@', host) FROM mysql.user WHERE user = 'root' ORDER BY host", password).output
+            == "root@%\nroot@localhost")
+        #expect(Self.processesShowing(password).isEmpty, "the password shows in /proc: \(Self.processesShowing(password))")
+
+        let ended = await Self.stop(server)
+        #expect(ended == .exited(code: 0), "mariadbd on SIGTERM: \(String(describing: ended))\n\(server.log)")
+        #expect(server.log.contains("Shutdown complete"), "\(server.log)")
+        server = try await Self.start(.mysql, environment: environment)
+        let again = try await Self.waitUntil { try mysql("SELECT 1", password).status == 0 }
+        let secondLog = server.log
+        try #require(again, "mariadb did not start again: \(secondLog)")
+        #expect(try mysql("SELECT v FROM notes", password).output == "kept")
+        #expect(!secondLog.contains("initializing a new database"), "the second start must reuse the data directory")
+        #expect(!secondLog.contains("crash recovery"), "SIGTERM must be a clean shutdown: \(secondLog)")
+        _ = await Self.stop(server)
+    }
 }
