@@ -1,0 +1,162 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+import YardCore
+import YardRouter
+
+/// The TCP proxy over real sockets: a byte tunnel to the current upstream, which speaks
+/// first like MySQL and echoes what it gets.
+@Suite("TCP proxy", .timeLimit(.minutes(1)))
+struct TCPProxyTests {
+    /// A server that greets each connection with `greeting\n`, then echoes.
+    struct GreetingServer {
+        var channel: any Channel
+        var port: Int { channel.localAddress!.port! }
+
+        static func start(_ greeting: String) async throws -> GreetingServer {
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(GreetingHandler(greeting: greeting))
+                    }
+                }
+                .bind(host: "127.0.0.1", port: 0)
+                .get()
+            return GreetingServer(channel: channel)
+        }
+
+        func upstream(_ id: String) -> Upstream { Upstream(host: "127.0.0.1", port: port, replicaID: id) }
+    }
+
+    final class GreetingHandler: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        let greeting: String
+        init(greeting: String) { self.greeting = greeting }
+
+        func channelActive(context: ChannelHandlerContext) {
+            context.writeAndFlush(Self.wrapOutboundOut(ByteBuffer(string: greeting + "\n")), promise: nil)
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            context.writeAndFlush(data, promise: nil)
+        }
+    }
+
+    /// A client connection through the proxy.
+    struct Client {
+        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+
+        init(port: Int) async throws {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+        }
+    }
+
+    func makeProxy() -> TCPProxy {
+        var logger = Logger(label: "yard.tcp-proxy.test")
+        logger.logLevel = .critical
+        return TCPProxy(host: "127.0.0.1", logger: logger)
+    }
+
+    /// Connects through the proxy, reads the greeting, sends `ping`, reads it back.
+    func exchange(port: Int) async throws -> (greeting: String, echo: String, closed: Bool) {
+        let client = try await Client(port: port)
+        return try await client.channel.executeThenClose { inbound, outbound in
+            var iterator = inbound.makeAsyncIterator()
+            var text = ""
+            while !text.contains("\n") {
+                guard let buffer = try await iterator.next() else { return (text, "", true) }
+                text += String(buffer: buffer)
+            }
+            try await outbound.write(ByteBuffer(string: "ping"))
+            var echo = ""
+            while echo.count < 4 {
+                guard let buffer = try await iterator.next() else { return (text, echo, true) }
+                echo += String(buffer: buffer)
+            }
+            return (text, echo, false)
+        }
+    }
+
+    @Test("forwards bytes both ways, server-first greeting included; new connections follow the upstream")
+    func forwardsAndFollows() async throws {
+        let first = try await GreetingServer.start("one")
+        let second = try await GreetingServer.start("two")
+        defer {
+            first.channel.close(promise: nil)
+            second.channel.close(promise: nil)
+        }
+        let proxy = makeProxy()
+        let port = try await deadPort()
+        try await proxy.open(port: port)
+        proxy.setUpstreams([first.upstream("r1")], port: port)
+
+        let viaFirst = try await exchange(port: port)
+        #expect(viaFirst.greeting == "one\n" && viaFirst.echo == "ping" && !viaFirst.closed)
+
+        // An open connection stays with its replica; the next one goes to the new one.
+        let held = try await Client(port: port)
+        try await held.channel.executeThenClose { inbound, outbound in
+            var iterator = inbound.makeAsyncIterator()
+            let greeting = try await iterator.next().map { String(buffer: $0) }
+            #expect(greeting == "one\n")
+            proxy.setUpstreams([second.upstream("r2")], port: port)
+            let viaSecond = try await exchange(port: port)
+            #expect(viaSecond.greeting == "two\n" && viaSecond.echo == "ping")
+            try await outbound.write(ByteBuffer(string: "still"))
+            var echo = ""
+            while echo.count < 5, let buffer = try await iterator.next() { echo += String(buffer: buffer) }
+            #expect(echo == "still")
+        }
+        await proxy.close(port: port)
+    }
+
+    @Test("with no replica running a connection closes at once; a replica that refuses closes it too")
+    func noUpstream() async throws {
+        let proxy = makeProxy()
+        let port = try await deadPort()
+        try await proxy.open(port: port)
+        let none = try await exchange(port: port)
+        #expect(none.closed && none.greeting.isEmpty)
+        proxy.setUpstreams([Upstream(host: "127.0.0.1", port: try await deadPort(), replicaID: "gone")], port: port)
+        let refused = try await exchange(port: port)
+        #expect(refused.closed && refused.greeting.isEmpty)
+        await proxy.close(port: port)
+    }
+
+    @Test("closing a port closes its open connections and refuses new ones; a taken port is a clear error")
+    func closing() async throws {
+        let server = try await GreetingServer.start("one")
+        defer { server.channel.close(promise: nil) }
+        let proxy = makeProxy()
+        let port = try await deadPort()
+        try await proxy.open(port: port)
+        #expect(proxy.openPorts == [port])
+        proxy.setUpstreams([server.upstream("r1")], port: port)
+        let client = try await Client(port: port)
+        try await client.channel.executeThenClose { inbound, _ in
+            var iterator = inbound.makeAsyncIterator()
+            let greeting = try await iterator.next().map { String(buffer: $0) }
+            #expect(greeting == "one\n")
+            #expect(proxy.connectionCount(port: port) == 1)
+            await proxy.close(port: port)
+            // The proxy closed the connection: the stream ends.
+            let next = try? await iterator.next()
+            #expect(next == nil)
+        }
+        #expect(proxy.openPorts.isEmpty)
+        await #expect(throws: (any Error).self) { _ = try await Client(port: port) }
+
+        // The greeting server holds its port: the proxy cannot take it.
+        let error = await #expect(throws: YardError.self) { try await proxy.open(port: server.port) }
+        #expect(error?.message.contains("cannot listen on 127.0.0.1:\(server.port)") == true)
+        #expect(proxy.openPorts.isEmpty)
+    }
+}
