@@ -241,6 +241,36 @@ struct APIRoutes: Sendable {
                                                  hostname: body.hostname, targetPort: body.targetPort, path: body.path, certificate: upload)
             return try json(try await domainViews(serviceID: service.id, environmentID: environment.id), status: .created)
         }
+        service.get("tcp-proxies") { _, context in
+            let (_, environment, service) = try serviceScope(context)
+            return try json(try await tcpProxyViews(serviceID: service.id, environmentID: environment.id))
+        }
+        service.post("tcp-proxies") { request, context in
+            let (_, environment, service) = try serviceScope(context)
+            let body = try await request.decode(as: TCPProxyRequest.self, context: context)
+            _ = try await orchestrator.addTCPProxy(serviceID: service.id, environmentID: environment.id, targetPort: body.targetPort)
+            return try json(try await tcpProxyViews(serviceID: service.id, environmentID: environment.id), status: .created)
+        }
+        service.delete("tcp-proxies") { request, context in
+            let (_, environment, service) = try serviceScope(context)
+            let port: Int?
+            if let text = request.uri.queryParameters["port"] {
+                guard let value = Int(String(text)) else { throw YardError(.invalidInput, "port '\(text)' is not a number") }
+                port = value
+            } else {
+                port = nil
+            }
+            _ = try await orchestrator.removeTCPProxy(serviceID: service.id, environmentID: environment.id, targetPort: port)
+            return try json(try await tcpProxyViews(serviceID: service.id, environmentID: environment.id))
+        }
+        // The one answer with a sealed value (a database's password), for `yard connect` to
+        // start the client on the user's terminal; never logged, not cached.
+        service.post("connect") { _, context in
+            let (_, environment, service) = try serviceScope(context)
+            var response = try json(try await orchestrator.databaseConnection(serviceID: service.id, environmentID: environment.id))
+            response.headers[.cacheControl] = "no-store"
+            return response
+        }
         service.delete("domains/:hostname") { request, context in
             let (_, environment, service) = try serviceScope(context)
             try await orchestrator.removeDomain(serviceID: service.id, environmentID: environment.id,
@@ -297,6 +327,12 @@ struct APIRoutes: Sendable {
             let deployment = try store.deployment(id: try context.parameters.require("deployment"))
             return eventResponse(deploymentID: deployment.id)
         }
+    }
+
+    private func tcpProxyViews(serviceID: String, environmentID: String) async throws -> [TCPProxyView] {
+        let host = orchestrator.tcpProxy.host
+        return try await orchestrator.tcpProxies(serviceID: serviceID, environmentID: environmentID)
+            .map { TCPProxyView(host: host, hostPort: $0.hostPort, targetPort: $0.targetPort) }
     }
 
     // MARK: Scope

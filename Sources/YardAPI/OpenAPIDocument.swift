@@ -163,6 +163,41 @@ enum OpenAPIDocument {
           },
           "type": "object"
         },
+      "DatabaseConnection": {
+        "properties": {
+          "database": {
+            "enum": [
+              "postgres",
+              "redis",
+              "mysql"
+            ],
+            "type": "string"
+          },
+          "databaseName": {
+            "type": "string"
+          },
+          "host": {
+            "description": "the TCP proxy's address; absent without a TCP proxy",
+            "type": "string"
+          },
+          "password": {
+            "type": "string"
+          },
+          "port": {
+            "description": "the TCP proxy's host port; absent without a TCP proxy",
+            "type": "integer"
+          },
+          "user": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "database",
+          "user",
+          "password"
+        ],
+        "type": "object"
+      },
       "Deployment": {
         "properties": {
           "artifactKey": {
@@ -687,6 +722,36 @@ enum OpenAPIDocument {
             "type": "array"
           }
         },
+        "type": "object"
+      },
+      "TCPProxy": {
+        "properties": {
+          "host": {
+            "type": "string"
+          },
+          "hostPort": {
+            "type": "integer"
+          },
+          "targetPort": {
+            "type": "integer"
+          }
+        },
+        "required": [
+          "host",
+          "hostPort",
+          "targetPort"
+        ],
+        "type": "object"
+      },
+      "TCPProxyRequest": {
+        "properties": {
+          "targetPort": {
+            "type": "integer"
+          }
+        },
+        "required": [
+          "targetPort"
+        ],
         "type": "object"
       },
       "Variable": {
@@ -1673,6 +1738,62 @@ enum OpenAPIDocument {
         "summary": "Upload a .tar.gz whose root railpack.json has a `services` map and deploy every service of it (missing services are created with the entry's root directory)"
       }
     },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/connect": {
+      "post": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/DatabaseConnection"
+                }
+              }
+            },
+            "description": "the database's credentials and TCP proxy address; the response carries the password (Cache-Control: no-store)"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Connection parameters of a database service for `yard connect`, password included: the one route that returns a sealed value, on explicit request with the API token"
+      }
+    },
     "/v1/projects/{project}/environments/{environment}/services/{service}/cron-runs": {
       "get": {
         "parameters": [
@@ -2496,6 +2617,198 @@ enum OpenAPIDocument {
           }
         },
         "summary": "Change limits, egress or the root directory (applied from the next deployment)"
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/tcp-proxies": {
+      "delete": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "the service port whose proxy to close; absent for the service's only one",
+            "in": "query",
+            "name": "port",
+            "required": false,
+            "schema": {
+              "type": "integer"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "items": {
+                    "$ref": "#/components/schemas/TCPProxy"
+                  },
+                  "type": "array"
+                }
+              }
+            },
+            "description": "the TCP proxies left"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Close a TCP proxy and the connections open through it; a database's *_PUBLIC_URL variable goes too"
+      },
+      "get": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "items": {
+                    "$ref": "#/components/schemas/TCPProxy"
+                  },
+                  "type": "array"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "TCP proxies of the service"
+      },
+      "post": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/TCPProxyRequest"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "201": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "items": {
+                    "$ref": "#/components/schemas/TCPProxy"
+                  },
+                  "type": "array"
+                }
+              }
+            },
+            "description": "the service's TCP proxies"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Expose a service port on a host port (allocated from yard serve --tcp-proxy-ports); a database gets its *_PUBLIC_URL variable (sealed)"
       }
     },
     "/v1/projects/{project}/environments/{environment}/services/{service}/variables": {

@@ -12,13 +12,18 @@ struct Domain: AsyncParsableCommand {
     )
 
     /// `yard domain [HOST] [--port N]`: lists, or adds HOST with a local-authority certificate.
+    /// `yard domain --tcp PORT [SERVICE]`: a TCP proxy to the service's PORT.
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the service's domains, or add a custom one.")
+        static let configuration = CommandConfiguration(
+            abstract: "List the service's domains and TCP proxies, add a custom domain, or add a TCP proxy (--tcp PORT [SERVICE]).")
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "A hostname to route to this service.")
+        @Argument(help: "A hostname to route to this service; with --tcp, the service (default: --service, then this folder's link).")
         var hostname: String?
+
+        @Option(help: "Expose this port of the service on a host port of 127.0.0.1 (a TCP proxy, e.g. a database's 5432).")
+        var tcp: Int?
 
         @Option(help: "The port of each replica the domain goes to (default: the replica's PORT).")
         var port: Int?
@@ -28,6 +33,13 @@ struct Domain: AsyncParsableCommand {
 
         func validate() throws {
             try Domain.validate(port: port)
+            if let tcp {
+                try Domain.validate(port: tcp, flag: "--tcp")
+                if port != nil || path != nil {
+                    throw ValidationError("--tcp takes no --port or --path: yard domain --tcp PORT [SERVICE]")
+                }
+                return
+            }
             if (port != nil || path != nil) && hostname == nil {
                 throw ValidationError("--port and --path need a hostname: yard domain add HOST [--port N] [--path /prefix]")
             }
@@ -36,7 +48,13 @@ struct Domain: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let client = try options.client()
-                let scope = try options.serviceScope()
+                var scope = try options.serviceScope()
+                if let tcp {
+                    if let hostname { scope.service = hostname }
+                    let proxies = try await client.addTCPProxy(scope, targetPort: tcp)
+                    Domain.print(proxies, service: scope.service, json: options.json)
+                    return
+                }
                 let domains =
                     if let hostname {
                         try await client.addDomain(scope, hostname: hostname, targetPort: port, path: path)
@@ -44,6 +62,10 @@ struct Domain: AsyncParsableCommand {
                         try await client.domains(scope)
                     }
                 Domain.print(domains, json: options.json)
+                if hostname == nil, !options.json {
+                    let proxies = try await client.tcpProxies(scope)
+                    if !proxies.isEmpty { Domain.print(proxies, service: scope.service, json: false) }
+                }
             }
         }
     }
@@ -126,29 +148,68 @@ struct Domain: AsyncParsableCommand {
         }
     }
 
-    /// `yard domain remove HOST [--path /prefix]`
+    /// `yard domain remove HOST [--path /prefix]`, or `yard domain remove --tcp [SERVICE] [--port N]`.
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop routing a hostname (or one path prefix of it) to this service.")
+        static let configuration = CommandConfiguration(
+            abstract: "Stop routing a hostname (or one path prefix of it) to this service, or close its TCP proxy (--tcp).")
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The hostname to remove.")
-        var hostname: String
+        @Argument(help: "The hostname to remove; with --tcp, the service (default: --service, then this folder's link).")
+        var hostname: String?
 
         @Option(help: "The path prefix of the domain to remove (default: the whole host).")
         var path: String?
 
+        @Flag(help: "Close the service's TCP proxy (and the connections open through it) instead.")
+        var tcp = false
+
+        @Option(help: "With --tcp: the service port whose proxy to close (needed when it has several).")
+        var port: Int?
+
+        func validate() throws {
+            if tcp {
+                try Domain.validate(port: port)
+                if path != nil { throw ValidationError("--tcp takes no --path: yard domain remove --tcp [SERVICE] [--port N]") }
+            } else {
+                if hostname == nil { throw ValidationError("give the hostname to remove, or --tcp for the TCP proxy") }
+                if port != nil { throw ValidationError("--port goes with --tcp: yard domain remove --tcp [SERVICE] --port N") }
+            }
+        }
+
         func run() async throws {
             try await reportingErrors {
-                let domains = try await options.client().removeDomain(try options.serviceScope(), hostname: hostname, path: path)
+                var scope = try options.serviceScope()
+                if tcp {
+                    if let hostname { scope.service = hostname }
+                    let proxies = try await options.client().removeTCPProxy(scope, targetPort: port)
+                    if !options.json { Swift.print("TCP proxy of \(scope.service) closed.") }
+                    Domain.print(proxies, service: scope.service, json: options.json, quietWhenEmpty: !options.json)
+                    return
+                }
+                let domains = try await options.client().removeDomain(scope, hostname: hostname ?? "", path: path)
                 Domain.print(domains, json: options.json)
             }
         }
     }
 
-    static func validate(port: Int?) throws {
+    static func validate(port: Int?, flag: String = "--port") throws {
         if let port, !(1...65535).contains(port) {
-            throw ValidationError("--port \(port) is not a TCP port (1-65535)")
+            throw ValidationError("\(flag) \(port) is not a TCP port (1-65535)")
+        }
+    }
+
+    static func print(_ proxies: [TCPProxyView], service: String, json: Bool, quietWhenEmpty: Bool = false) {
+        if json {
+            try? Output.json(proxies)
+            return
+        }
+        if proxies.isEmpty {
+            if !quietWhenEmpty { Swift.print("\(service) has no TCP proxy.") }
+            return
+        }
+        for proxy in proxies {
+            Swift.print("tcp://\(proxy.host):\(proxy.hostPort)  → port \(proxy.targetPort)  (TCP proxy)")
         }
     }
 

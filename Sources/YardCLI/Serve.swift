@@ -98,6 +98,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Memory every build may use, e.g. 8G (a service's lower memory limit wins).")
     var buildMemory = "8G"
 
+    @Option(help: "Host ports `yard domain --tcp` allocates from, on 127.0.0.1, e.g. 20000-20999.")
+    var tcpProxyPorts = "20000-20999"
+
     enum RuntimeChoice: String, ExpressibleByArgument, CaseIterable {
         case auto, sandbox, plain
     }
@@ -113,6 +116,7 @@ struct Serve: AsyncParsableCommand {
         _ = try DurationText.parse(sleepAfter)
         _ = try ByteSize.parse(maxBodySize)
         _ = try self.routerTimeouts()
+        _ = try Self.portRange(tcpProxyPorts)
         guard upstreamMaxConnections >= 1 else {
             throw ValidationError("--upstream-max-connections must be at least 1")
         }
@@ -180,12 +184,15 @@ struct Serve: AsyncParsableCommand {
             configuration.sleepCheckInterval = min(.seconds(5), configuration.sleepAfter / 4)
             configuration.buildLimits.memoryBytes = try ByteSize.parse(buildMemory)
             if let buildCpus { configuration.buildLimits.cpus = buildCpus }
+            configuration.tcpProxyPorts = try Self.portRange(tcpProxyPorts)
+            let tcpProxy = TCPProxy(host: "127.0.0.1", logger: logger)
             let orchestrator = Orchestrator(
                 configuration: configuration,
                 store: store,
                 launcher: launcher,
                 network: network,
                 router: router,
+                tcpProxy: tcpProxy,
                 certificates: certificates,
                 logger: logger
             )
@@ -221,7 +228,7 @@ struct Serve: AsyncParsableCommand {
             )
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: orchestrator), .init(service: router), .init(service: api)],
+                    services: [.init(service: orchestrator), .init(service: router), .init(service: tcpProxy), .init(service: api)],
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger
                 )
@@ -232,6 +239,17 @@ struct Serve: AsyncParsableCommand {
                 _ = try? await SandboxLauncher.removeLeftovers(cgroupParent: networkPrefix)
             }
         }
+    }
+
+    /// `--tcp-proxy-ports`: `FIRST-LAST`, both ports, FIRST not above LAST.
+    static func portRange(_ text: String) throws -> ClosedRange<Int> {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let first = Int(parts[0]), let last = Int(parts[1]), (1...65535).contains(first),
+            (1...65535).contains(last), first <= last
+        else {
+            throw ValidationError("--tcp-proxy-ports '\(text)' is not a port range FIRST-LAST, e.g. 20000-20999")
+        }
+        return first...last
     }
 
     /// The router's upstream timeouts from their flags.

@@ -357,3 +357,21 @@ extension YardAPIClient {
         try await get("\(scope.path)/resolved-variables")
     }
 }
+
+extension YardAPIClient {
+    public func tcpProxies(_ scope: Scope) async throws -> [TCPProxyView] { try await get("\(scope.path)/tcp-proxies") }
+
+    public func addTCPProxy(_ scope: Scope, targetPort: Int) async throws -> [TCPProxyView] {
+        try await send(.POST, "\(scope.path)/tcp-proxies", body: TCPProxyRequest(targetPort: targetPort))
+    }
+
+    /// Removes the TCP proxy of `targetPort`, or the service's only one when nil.
+    public func removeTCPProxy(_ scope: Scope, targetPort: Int?) async throws -> [TCPProxyView] {
+        try await send(.DELETE, "\(scope.path)/tcp-proxies", query: targetPort.map { "port=\($0)" }, body: Empty?.none)
+    }
+
+    /// A database's credentials and TCP proxy address, password included (`yard connect`).
+    public func databaseConnection(_ scope: Scope) async throws -> DatabaseConnectionView {
+        try await send(.POST, "\(scope.path)/connect", body: Empty?.none)
+    }
+}

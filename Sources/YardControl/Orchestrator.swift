@@ -53,6 +53,8 @@ public actor Orchestrator: Service {
         public var notifyCommand: String?
         /// Where the sandbox shows the app to build steps and replicas, as on Railway.
         public static let sandboxAppPath = "/app"
+        /// Host ports `yard domain --tcp` allocates from (on the TCP proxy's address).
+        public var tcpProxyPorts: ClosedRange<Int> = 20000...20999
 
         public init(dataDirectory: URL, baseDomain: String, platformExecutable: String, hostEnvironment: [String: String]) {
             self.dataDirectory = dataDirectory
@@ -118,6 +120,8 @@ public actor Orchestrator: Service {
     /// The private networks; nil when replicas run as plain processes on loopback.
     let network: NetworkFabric?
     let router: Router
+    /// Host ports forwarded to service ports (`yard domain --tcp`).
+    public nonisolated let tcpProxy: TCPProxy
     let logger: Logger
     /// Tells the operator's hook about failures (`Configuration.notifyCommand`).
     let notifier: Notifier
@@ -164,9 +168,11 @@ public actor Orchestrator: Service {
         launcher: any ProcessLauncher,
         network: NetworkFabric? = nil,
         router: Router,
+        tcpProxy: TCPProxy? = nil,
         certificates: DomainCertificates? = nil,
         logger: Logger
     ) {
+        self.tcpProxy = tcpProxy ?? TCPProxy(logger: logger)
         self.configuration = configuration
         self.certificates = certificates
         self.network = network
@@ -224,6 +230,7 @@ public actor Orchestrator: Service {
             // processes recover() has just stopped.
             await NetworkFabric.removeLeftovers(prefix: configuration.networkPrefix)
         }
+        await reconcileTCPProxies()
         await withGracefulShutdownHandler {
             router.onHeldRequest { host in
                 Task { await self.wake(host: host) }
@@ -1457,6 +1464,24 @@ public actor Orchestrator: Service {
         }
         routeTable = RouteTable(routes: routes)
         router.updateRoutes(routeTable)
+        updateTCPProxyUpstreams()
+    }
+
+    /// Points every TCP proxy at the running replicas of its service's live deployment: the
+    /// service port on each replica's own address (sandbox), or its `PORT` (plain processes,
+    /// which share the host's ports).
+    func updateTCPProxyUpstreams() {
+        guard let proxies = try? store.allTCPProxies() else { return }
+        for proxy in proxies {
+            let key = ServiceKey(serviceID: proxy.serviceID, environmentID: proxy.environmentID)
+            let upstreams = live[key].map { deploymentID in
+                replicas.values
+                    .filter { $0.deploymentID == deploymentID && $0.status == .running }
+                    .sorted { $0.id < $1.id }
+                    .map { Upstream(host: $0.address, port: network == nil ? $0.port : proxy.targetPort, replicaID: $0.id) }
+            } ?? []
+            tcpProxy.setUpstreams(upstreams, port: proxy.hostPort)
+        }
     }
 
     // MARK: Access logs
@@ -1571,6 +1596,10 @@ public actor Orchestrator: Service {
             "RAILWAY_PRIVATE_DOMAIN": "\(service.name.lowercased()).\(HostsFile.privateDomain)",
         ]
         if let domain { variables["RAILWAY_PUBLIC_DOMAIN"] = domain }
+        if let proxy = try? store.tcpProxies(serviceID: service.id, environmentID: environment.id).first {
+            variables["RAILWAY_TCP_PROXY_DOMAIN"] = tcpProxy.host
+            variables["RAILWAY_TCP_PROXY_PORT"] = String(proxy.hostPort)
+        }
         return variables
     }
 
@@ -1722,6 +1751,7 @@ public actor Orchestrator: Service {
         await network?.removeEnvironment(environmentID: environmentID)
         let removal = try store.deleteEnvironment(id: environmentID)
         updateRoutes()
+        await reconcileTCPProxies()
         for id in removal.volumeIDs {
             try? FileManager.default.removeItem(at: volumesDirectory.appendingPathComponent(id))
         }

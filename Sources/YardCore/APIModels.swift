@@ -516,3 +516,46 @@ public struct CronRunView: Codable, Sendable, Equatable {
         self.reason = reason
     }
 }
+
+/// A TCP proxy (`yard domain --tcp`): `host:hostPort` forwards to `targetPort` of the
+/// service's replicas.
+public struct TCPProxyView: Codable, Sendable, Equatable {
+    public var host: String
+    public var hostPort: Int
+    public var targetPort: Int
+
+    public init(host: String, hostPort: Int, targetPort: Int) {
+        self.host = host
+        self.hostPort = hostPort
+        self.targetPort = targetPort
+    }
+}
+
+public struct TCPProxyRequest: Codable, Sendable, Equatable {
+    public var targetPort: Int
+
+    public init(targetPort: Int) {
+        self.targetPort = targetPort
+    }
+}
+
+/// What `yard connect` needs to start a database's client on the user's terminal: the
+/// only API answer that carries a sealed value (the password), on purpose and on request
+/// (`POST …/connect`). `host` and `port` are the TCP proxy's; nil when it has none.
+public struct DatabaseConnectionView: Codable, Sendable, Equatable {
+    public var database: DatabaseKind
+    public var host: String?
+    public var port: Int?
+    public var user: String
+    public var password: String
+    public var databaseName: String?
+
+    public init(database: DatabaseKind, host: String?, port: Int?, user: String, password: String, databaseName: String?) {
+        self.database = database
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.databaseName = databaseName
+    }
+}

@@ -232,6 +232,18 @@ enum Migrations {
                         service_id TEXT NOT NULL REFERENCES service(id) ON DELETE CASCADE,
                         environment_id TEXT NOT NULL REFERENCES environment(id) ON DELETE CASCADE,
                         PRIMARY KEY (service_id, environment_id)
+        }
+        // `yard domain --tcp`: a host port forwarded to a service port (Railway's TCP proxy).
+        migrator.registerMigration("013_tcp_proxy") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE tcp_proxy (
+                        service_id TEXT NOT NULL REFERENCES service(id) ON DELETE CASCADE,
+                        environment_id TEXT NOT NULL REFERENCES environment(id) ON DELETE CASCADE,
+                        target_port INTEGER NOT NULL,
+                        host_port INTEGER NOT NULL UNIQUE,
+                        created_at DATETIME NOT NULL,
+                        PRIMARY KEY (service_id, environment_id, target_port)
                     );
                     """
             )

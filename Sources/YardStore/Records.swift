@@ -403,3 +403,30 @@ public struct SharedVariableRecord: Codable, Sendable, Equatable, FetchableRecor
         case updatedAt = "updated_at"
     }
 }
+
+/// A TCP proxy (`yard domain --tcp`): `hostPort` on the server's address forwards to
+/// `targetPort` of the service's replicas in one environment.
+public struct TCPProxyRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "tcp_proxy"
+    public var serviceID: String
+    public var environmentID: String
+    public var targetPort: Int
+    public var hostPort: Int
+    public var createdAt: Date
+
+    public init(serviceID: String, environmentID: String, targetPort: Int, hostPort: Int, createdAt: Date) {
+        self.serviceID = serviceID
+        self.environmentID = environmentID
+        self.targetPort = targetPort
+        self.hostPort = hostPort
+        self.createdAt = createdAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case serviceID = "service_id"
+        case environmentID = "environment_id"
+        case targetPort = "target_port"
+        case hostPort = "host_port"
+        case createdAt = "created_at"
+    }
+}

@@ -397,6 +397,45 @@ public final class SQLiteStore: Sendable {
         }
     }
 
+    // MARK: TCP proxies
+
+    public func tcpProxies(serviceID: String, environmentID: String) throws -> [TCPProxyRecord] {
+        try pool.read { db in
+            try TCPProxyRecord
+                .filter(Column("service_id") == serviceID && Column("environment_id") == environmentID)
+                .order(Column("created_at"), Column("target_port"))
+                .fetchAll(db)
+        }
+    }
+
+    public func allTCPProxies() throws -> [TCPProxyRecord] {
+        try pool.read { db in try TCPProxyRecord.order(Column("host_port")).fetchAll(db) }
+    }
+
+    /// Adds a TCP proxy; a service port has one host port, and a host port one service port.
+    public func addTCPProxy(_ proxy: TCPProxyRecord) throws {
+        try write { db in
+            if let existing = try TCPProxyRecord.fetchOne(
+                db, key: ["service_id": proxy.serviceID, "environment_id": proxy.environmentID, "target_port": proxy.targetPort])
+            {
+                throw YardError(.conflict, "port \(proxy.targetPort) of this service already has a TCP proxy (host port \(existing.hostPort))")
+            }
+            if try TCPProxyRecord.filter(Column("host_port") == proxy.hostPort).fetchCount(db) > 0 {
+                throw YardError(.conflict, "host port \(proxy.hostPort) is already a TCP proxy")
+            }
+            try proxy.insert(db)
+        }
+    }
+
+    /// Removes a service's TCP proxy of `targetPort`; returns whether there was one.
+    @discardableResult
+    public func removeTCPProxy(serviceID: String, environmentID: String, targetPort: Int) throws -> Bool {
+        try write { db in
+            try TCPProxyRecord.deleteOne(
+                db, key: ["service_id": serviceID, "environment_id": environmentID, "target_port": targetPort])
+        }
+    }
+
     // MARK: Replicas
 
     public func saveReplica(_ replica: ReplicaRecord) throws {

@@ -40,6 +40,22 @@ struct DatabaseKindTests {
         #expect(Set(variables.filter(\.sealed).map(\.key)) == ["MYSQLPASSWORD", "MYSQL_ROOT_PASSWORD", "MYSQL_URL"])
     }
 
+    @Test("the public URL through the TCP proxy: DATABASE_PUBLIC_URL, REDIS_PUBLIC_URL, MYSQL_PUBLIC_URL, sealed, from the stored credentials")
+    func publicURLs() {
+        func publicURL(_ kind: DatabaseKind) -> DatabaseKind.Variable? {
+            let stored = values(kind.variables(host: "db.railway.internal", port: kind.port, password: "Secret42"))
+            return kind.publicURL(variables: stored, host: "127.0.0.1", port: 20001)
+        }
+        #expect(publicURL(.postgres) == .init(key: "DATABASE_PUBLIC_URL", value: "postgresql://postgres:Secret42@127.0.0.1:20001/railway", sealed: true))
+        #expect(publicURL(.redis) == .init(key: "REDIS_PUBLIC_URL", value: "redis://default:Secret42@127.0.0.1:20001", sealed: true))
+        #expect(publicURL(.mysql) == .init(key: "MYSQL_PUBLIC_URL", value: "mysql://root:Secret42@127.0.0.1:20001/railway", sealed: true))
+        // Without its password variable there is no URL to make.
+        #expect(DatabaseKind.postgres.publicURL(variables: ["PGUSER": "postgres", "PGDATABASE": "railway"], host: "127.0.0.1", port: 1) == nil)
+        let credentials = DatabaseKind.mysql.credentials(in: values(DatabaseKind.mysql.variables(host: "h", port: 3306, password: "pw")))
+        #expect(credentials?.user == "root" && credentials?.password == "pw" && credentials?.database == "railway")
+        #expect(DatabaseKind.redis.credentials(in: ["REDISUSER": "default", "REDISPASSWORD": "pw"])?.database == nil)
+    }
+
     @Test("defaults as on Railway; --database accepts the usual spellings and rejects others")
     func names() throws {
         #expect(DatabaseKind.allCases.map(\.defaultServiceName) == ["Postgres", "Redis", "MySQL"])
