@@ -137,4 +137,57 @@ struct DatabaseEndToEndTests {
             #expect(mongo.status != 0 && mongo.stderr.contains("postgres, redis or mysql"), "\(mongo.output)")
         }
     }
+
+    /// Fails, with the command that fixes it, when MariaDB's server or client is missing.
+    static func requireMySQL() throws {
+        try IsolationEndToEndTests.requireIsolation()
+        for (tool, package) in [("/usr/sbin/mariadbd", "mariadb-server"), ("/usr/bin/mysql", "mariadb-client")] {
+            try #require(FileManager.default.isExecutableFile(atPath: tool), "\(tool) is missing: apt-get install -y \(package)")
+        }
+    }
+
+    @Test("mysql: MariaDB on the private network; an app writes and reads; the data survives a redeploy and a restart of yard serve; the password stays sealed",
+          .timeLimit(.minutes(6)))
+    func mysqlKeepsItsData() async throws {
+        try Self.requireMySQL()
+        try await YardServer.with { server in
+            let folder = try await server.prepareApp("db-client", project: "my")
+            let mysql = try await server.yard(["add", "--database", "mysql"], in: folder)
+            try #require(mysql.status == 0, "\(mysql.output)\n\(server.serveLog)")
+            #expect(mysql.stdout.contains("service MySQL"), "\(mysql.stdout)")
+            #expect(mysql.stdout.contains("mysql.railway.internal:3306"), "\(mysql.stdout)")
+            for sealed in ["MYSQLPASSWORD", "MYSQL_ROOT_PASSWORD", "MYSQL_URL"] {
+                #expect(mysql.stdout.contains("\(sealed)=<sealed>"), "\(sealed): \(mysql.stdout)")
+            }
+            #expect(mysql.stdout.contains("MYSQLUSER=root") && mysql.stdout.contains("MYSQLDATABASE=railway"))
+            let values = try await server.client().resolvedVariables(.init(project: "my", environment: "production", service: "MySQL"))
+            let password = try #require(values["MYSQLPASSWORD"])
+            #expect(values["MYSQL_URL"] == "mysql://root:\(password)@mysql.railway.internal:3306/railway")
+            #expect(!mysql.output.contains(password))
+
+            let app = try await server.yard(["variables", "--set", "MYSQL_URL=${{MySQL.MYSQL_URL}}"], in: folder)
+            try #require(app.status == 0, "\(app.output)")
+            let up = try await server.yard(["up"], in: folder)
+            try #require(up.status == 0, "\(up.outputTail)\n\(server.serveLog)")
+            let host = "my-my.localhost"
+            let write = try await answer(server, host, "/mysql/write?value=kept")
+            try #require(write.code == 0, "mysql failed: \(write.err)")
+            #expect(try await answer(server, host, "/mysql/read").out == "kept")
+            #expect(Self.commandLines(containing: password).isEmpty, "the password is visible in ps")
+
+            let redeploy = try await server.yard(["redeploy", "--service", "MySQL"], in: folder)
+            #expect(redeploy.status == 0, "\(redeploy.outputTail)")
+            #expect(try await eventuallyReads(server, host, "/mysql/read", "kept").out == "kept")
+            #expect(try await answer(server, host, "/mysql/write?value=more").code == 0)
+
+            await server.stop()
+            try await server.start()
+            let afterRestart = try await eventuallyReads(server, host, "/mysql/read", "kept,more")
+            #expect(afterRestart.out == "kept,more", "mysql after a restart of yard serve: \(afterRestart.err)")
+
+            let logs = try await server.yard(["logs", "--service", "MySQL"], in: folder)
+            #expect(!logs.stdout.contains("crash recovery"), "the redeploy and the restart shut mariadbd down cleanly: \(logs.stdout)")
+            #expect(!server.serveLog.contains(password) && !logs.output.contains(password))
+        }
+    }
 }

@@ -1,5 +1,5 @@
-# Writes and reads through the database services of its environment, with the psql and
-# redis-cli clients of the host (visible read-only in the sandbox), for the database tests.
+# Writes and reads through the database services of its environment, with the psql,
+# redis-cli and mysql clients of the host (visible read-only in the sandbox), for the database tests.
 import http.server
 import json
 import os
@@ -9,7 +9,7 @@ import urllib.parse
 
 def run(arguments, password):
     # The password goes through the environment, never argv, as a careful app would do.
-    environment = dict(os.environ, PGPASSWORD=password, REDISCLI_AUTH=password)
+    environment = dict(os.environ, PGPASSWORD=password, REDISCLI_AUTH=password, MYSQL_PWD=password)
     done = subprocess.run(arguments, capture_output=True, text=True, timeout=20, env=environment)
     return done.returncode, done.stdout.strip(), done.stderr.strip()
 
@@ -25,6 +25,12 @@ def redis(*arguments):
     return run(["redis-cli", "-h", url.hostname, "-p", str(url.port), "--user", url.username, *arguments], url.password)
 
 
+def mysql(sql):
+    url = urllib.parse.urlparse(os.environ["MYSQL_URL"])
+    return run(["mysql", "--protocol=TCP", "-h", url.hostname, "-P", str(url.port), "-u", url.username, "-N", "-B",
+                "-e", sql, url.path.lstrip("/")], url.password)
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -36,6 +42,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             result = psql(f"CREATE TABLE IF NOT EXISTS notes (v text); INSERT INTO notes VALUES ('{value}');")
         elif url.path == "/pg/read":
             result = psql("SELECT string_agg(v, ',' ORDER BY v) FROM notes;")
+        elif url.path == "/mysql/write":
+            value = query["value"].replace("'", "''")
+            result = mysql(f"CREATE TABLE IF NOT EXISTS notes (v TEXT); INSERT INTO notes VALUES ('{value}');")
+        elif url.path == "/mysql/read":
+            result = mysql("SELECT GROUP_CONCAT(v ORDER BY v SEPARATOR ',') FROM notes;")
         elif url.path == "/redis/write":
             result = redis("SET", "note", query["value"])
         elif url.path == "/redis/read":
