@@ -5,6 +5,10 @@ import Testing
 import YardCore
 import YardRouter
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The TCP proxy over real sockets: a byte tunnel to the current upstream, which speaks
 /// first like MySQL and echoes what it gets.
 @Suite("TCP proxy", .timeLimit(.minutes(1)))
@@ -158,5 +162,62 @@ struct TCPProxyTests {
         let error = await #expect(throws: YardError.self) { try await proxy.open(port: server.port) }
         #expect(error?.message.contains("cannot listen on 127.0.0.1:\(server.port)") == true)
         #expect(proxy.openPorts.isEmpty)
+    }
+
+    @Test("32 MiB go through and come back intact and in order")
+    func bulk() async throws {
+        let server = try await GreetingServer.start("bulk")
+        defer { server.channel.close(promise: nil) }
+        let proxy = makeProxy()
+        let port = try await deadPort()
+        try await proxy.open(port: port)
+        proxy.setUpstreams([server.upstream("r1")], port: port)
+        let chunk = (0..<65536).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        let chunks = 512
+        let pattern = chunk + chunk
+        let started = ContinuousClock.now
+        let client = try await Client(port: port)
+        let (received, intact) = try await client.channel.executeThenClose { inbound, outbound in
+            try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+                group.addTask {
+                    for _ in 0..<chunks { try await outbound.write(ByteBuffer(bytes: chunk)) }
+                    return (0, true)
+                }
+                group.addTask {
+                    var total = 0
+                    var intact = true
+                    var greeting = "bulk\n".utf8.count
+                    for try await var buffer in inbound {
+                        if greeting > 0 {
+                            let skip = min(greeting, buffer.readableBytes)
+                            buffer.moveReaderIndex(forwardBy: skip)
+                            greeting -= skip
+                        }
+                        // memcmp against the pattern (twice over, so any offset has a whole chunk after it).
+                        buffer.withUnsafeReadableBytes { raw in
+                            var offset = 0
+                            while offset < raw.count {
+                                let count = min(raw.count - offset, chunk.count)
+                                let start = (total + offset) % chunk.count
+                                pattern.withUnsafeBytes { expected in
+                                    if memcmp(raw.baseAddress! + offset, expected.baseAddress! + start, count) != 0 { intact = false }
+                                }
+                                offset += count
+                            }
+                            total += raw.count
+                        }
+                        if total >= chunk.count * chunks { break }
+                    }
+                    return (total, intact)
+                }
+                var result = (0, true)
+                for try await (total, intact) in group where total > 0 { result = (total, intact) }
+                return result
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        #expect(received == chunk.count * chunks && intact)
+        #expect(elapsed < .seconds(20), "32 MiB each way took \(elapsed)")
+        await proxy.close(port: port)
     }
 }
