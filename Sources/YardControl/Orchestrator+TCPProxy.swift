@@ -21,13 +21,10 @@ extension Orchestrator {
         var chosen: Int?
         // The first port of the range that no proxy has and that can be bound now.
         for port in configuration.tcpProxyPorts where !taken.contains(port) {
-            do {
-                try await tcpProxy.open(port: port)
-                chosen = port
-                break
-            } catch {
-                continue
-            }
+            // Another add may have opened it meanwhile (this actor is reentrant at each await).
+            guard (try? await tcpProxy.open(port: port)) == true else { continue }
+            chosen = port
+            break
         }
         guard let hostPort = chosen else {
             throw YardError(

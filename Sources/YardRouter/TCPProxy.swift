@@ -30,15 +30,16 @@ public final class TCPProxy: Service, Sendable {
         self.logger = logger
     }
 
-    /// Opens `port` on `host` (a port already open stays as it is). Throws, naming the
-    /// port, when it cannot be bound.
-    public func open(port: Int) async throws {
+    /// Opens `port` on `host`; returns false, changing nothing, when this proxy has it open
+    /// already. Throws, naming the port, when it cannot be bound.
+    @discardableResult
+    public func open(port: Int) async throws -> Bool {
         let claimed = self.listeners.withLockedValue { listeners -> Bool in
             guard listeners[port] == nil else { return false }
             listeners[port] = Listener()
             return true
         }
-        guard claimed else { return }
+        guard claimed else { return false }
         do {
             let channel = try await ServerBootstrap(group: self.eventLoopGroup)
                 .serverChannelOption(.backlog, value: 128)
@@ -55,12 +56,16 @@ public final class TCPProxy: Service, Sendable {
                 return true
             }
             // Closed while it was being bound.
-            if !kept { try? await channel.close() }
+            if !kept {
+                try? await channel.close()
+                return false
+            }
         } catch {
             _ = self.listeners.withLockedValue { $0.removeValue(forKey: port) }
             throw YardError(.unavailable, "TCP proxy: cannot listen on \(self.host):\(port) (\(error)); the port is taken", cause: error)
         }
         self.logger.info("TCP proxy listening", metadata: ["proxy.address": "\(self.host):\(port)"])
+        return true
     }
 
     /// Where new connections to `port` go: the first of `upstreams` in turn; none makes

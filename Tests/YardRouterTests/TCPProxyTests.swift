@@ -143,6 +143,7 @@ struct TCPProxyTests {
         let port = try await deadPort()
         try await proxy.open(port: port)
         #expect(proxy.openPorts == [port])
+        #expect(try await proxy.open(port: port) == false, "a port open already is left as it is")
         proxy.setUpstreams([server.upstream("r1")], port: port)
         let client = try await Client(port: port)
         try await client.channel.executeThenClose { inbound, _ in
