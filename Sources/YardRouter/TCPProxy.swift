@@ -47,6 +47,8 @@ public final class TCPProxy: Service, Sendable {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 // Nothing is read from the client until its replica's connection is up.
                 .childChannelOption(.autoRead, value: false)
+                // A client that stops sending (shutdown(SHUT_WR)) still gets the answer.
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .childChannelInitializer { channel in self.accept(channel, port: port) }
                 .bind(host: self.host, port: port)
                 .get()
@@ -119,8 +121,8 @@ public final class TCPProxy: Service, Sendable {
         client.closeFuture.whenComplete { _ in
             self.listeners.withLockedValue { _ = $0[port]?.connections.removeValue(forKey: id) }
         }
-        let clientSide = TunnelHandler(tracksWebSocketFrames: false)
-        let replicaSide = TunnelHandler(tracksWebSocketFrames: false)
+        let clientSide = TunnelHandler(tracksWebSocketFrames: false, forwardsHalfClosure: true)
+        let replicaSide = TunnelHandler(tracksWebSocketFrames: false, forwardsHalfClosure: true)
         clientSide.partner = replicaSide
         replicaSide.partner = clientSide
         let handlers = NIOLoopBound((client: clientSide, replica: replicaSide), eventLoop: client.eventLoop)
@@ -130,6 +132,7 @@ public final class TCPProxy: Service, Sendable {
             .connectTimeout(.seconds(5))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.autoRead, value: false)
+            .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { upstreamChannel in
                 upstreamChannel.eventLoop.makeCompletedFuture {
                     try upstreamChannel.pipeline.syncOperations.addHandler(handlers.value.replica)

@@ -221,4 +221,57 @@ struct TCPProxyTests {
         #expect(elapsed < .seconds(20), "32 MiB each way took \(elapsed)")
         await proxy.close(port: port)
     }
+
+    @Test("a client that stops sending still gets the answer, and the connection closes once both sides are done")
+    func halfClose() async throws {
+        // Answers with everything it got once the client has stopped sending, then closes.
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AnswerAtEndHandler())
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        defer { server.close(promise: nil) }
+        let proxy = makeProxy()
+        let port = try await deadPort()
+        try await proxy.open(port: port)
+        proxy.setUpstreams([Upstream(host: "127.0.0.1", port: server.localAddress!.port!, replicaID: "r1")], port: port)
+        let client = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                        wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                }
+            }
+        let answer = try await client.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: "question"))
+            outbound.finish()  // shutdown(SHUT_WR): the proxy passes it on to the server
+            var text = ""
+            for try await buffer in inbound { text += String(buffer: buffer) }
+            return text
+        }
+        #expect(answer == "got: question")
+        await proxy.close(port: port)
+    }
+
+    final class AnswerAtEndHandler: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        private var received = ""
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            received += String(buffer: Self.unwrapInboundIn(data))
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            guard let closed = event as? ChannelEvent, closed == .inputClosed else { return }
+            context.writeAndFlush(Self.wrapOutboundOut(ByteBuffer(string: "got: " + received))).whenComplete { _ in
+                context.close(promise: nil)
+            }
+        }
+    }
 }
