@@ -149,6 +149,11 @@ let package = Package(
         .testTarget(name: "YardBuildTests", dependencies: ["YardBuild"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "YardControlTests", dependencies: ["YardControl", "YardCore", "YardRouter"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "YardAPITests",
+            dependencies: ["YardAPI", "YardCore", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "YardRouterTests",
             dependencies: [
                 "YardRouter",

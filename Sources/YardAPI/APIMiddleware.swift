@@ -8,9 +8,11 @@ import YardStore
 struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let store: SQLiteStore
     let publicPaths: Set<String>
+    /// Paths that check credentials themselves (git's smart HTTP uses Basic auth).
+    var ownAuthPrefixes: [String] = []
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if publicPaths.contains(request.uri.path) {
+        if publicPaths.contains(request.uri.path) || ownAuthPrefixes.contains(where: request.uri.path.hasPrefix) {
             return try await next(request, context)
         }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {

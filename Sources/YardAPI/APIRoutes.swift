@@ -279,6 +279,8 @@ struct APIRoutes: Sendable {
             return try json(try await domainViews(serviceID: service.id, environmentID: environment.id))
         }
 
+        registerGit(on: v1)
+
         v1.post("projects/:project/environments/:environment/deployments") { request, context in
             let (project, environment) = try scope(context)
             let archive = try await receiveUpload(request)
@@ -343,7 +345,7 @@ struct APIRoutes: Sendable {
         return (project, environment)
     }
 
-    private func serviceScope(_ context: BasicRequestContext) throws -> (ProjectRecord, EnvironmentRecord, ServiceRecord) {
+    func serviceScope(_ context: BasicRequestContext) throws -> (ProjectRecord, EnvironmentRecord, ServiceRecord) {
         let (project, environment) = try scope(context)
         let name = try context.parameters.require("service")
         guard let service = try store.findService(projectID: project.id, name) else {
@@ -486,7 +488,7 @@ struct APIRoutes: Sendable {
         let service = try store.service(id: deployment.serviceID)
         let result = deployment.buildResult.flatMap { try? YardJSON.decode(BuildResult.self, from: $0) }
         let domain = try store.domains(serviceID: deployment.serviceID, environmentID: deployment.environmentID).first
-        return DeploymentView(
+        var view = DeploymentView(
             id: deployment.id, serviceID: service.id, serviceName: service.name, environmentID: deployment.environmentID,
             status: deployment.status, reason: deployment.reason, trigger: deployment.trigger,
             provider: result?.plan.provider, startCommand: result?.startCommand,
@@ -496,6 +498,8 @@ struct APIRoutes: Sendable {
             url: await domain.asyncMap { await orchestrator.url(forHostname: $0.hostname) },
             artifactKey: deployment.artifactKey, rollbackOf: deployment.rollbackOf
         )
+        view.commit = deployment.gitCommit.flatMap { try? YardJSON.decode(GitCommit.self, from: $0) }
+        return view
     }
 
     private func replicaViews(deploymentID: String) async throws -> [ReplicaView] {

@@ -21,14 +21,21 @@ public enum APIServer {
             ErrorMappingMiddleware<BasicRequestContext>()
             BearerAuthMiddleware<BasicRequestContext>(
                 store: orchestrator.store,
-                publicPaths: ["/v1/health", "/v1/openapi.json"]
+                publicPaths: ["/v1/health", "/v1/openapi.json"],
+                ownAuthPrefixes: ["/git/"]
             )
         }
         APIRoutes(orchestrator: orchestrator, info: info).register(on: router)
+        let git = GitHTTPBackend(orchestrator: orchestrator, apiHost: host)
+        git.register(on: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "switchyard"),
-            onServerRunning: { channel in await onBound(channel.localAddress?.port ?? port) },
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? port
+                git.setBoundPort(bound)
+                await onBound(bound)
+            },
             logger: logger
         )
     }

@@ -7,6 +7,196 @@ enum OpenAPIDocument {
 {
   "components": {
     "schemas": {
+      "Backup": {
+        "properties": {
+          "check": {
+            "description": "the test restore into a throwaway server",
+            "enum": [
+              "RUNNING",
+              "PASSED",
+              "FAILED"
+            ],
+            "nullable": true,
+            "type": "string"
+          },
+          "checkReason": {
+            "description": "what the check found, or why it failed",
+            "nullable": true,
+            "type": "string"
+          },
+          "finishedAt": {
+            "format": "date-time",
+            "nullable": true,
+            "type": "string"
+          },
+          "id": {
+            "type": "string"
+          },
+          "objects": {
+            "description": "tables in the dump (postgres) or keys in the snapshot (redis)",
+            "nullable": true,
+            "type": "integer"
+          },
+          "pointInTime": {
+            "description": "whether it has a base backup a --to restore can start from (postgres)",
+            "type": "boolean"
+          },
+          "reason": {
+            "description": "why the backup failed",
+            "nullable": true,
+            "type": "string"
+          },
+          "service": {
+            "type": "string"
+          },
+          "sizeBytes": {
+            "description": "bytes on disk: the dump plus, for postgres, the base backup",
+            "nullable": true,
+            "type": "integer"
+          },
+          "startedAt": {
+            "format": "date-time",
+            "type": "string"
+          },
+          "status": {
+            "enum": [
+              "RUNNING",
+              "SUCCEEDED",
+              "FAILED"
+            ],
+            "type": "string"
+          },
+          "trigger": {
+            "description": "manual (yard backup create) or scheduled",
+            "type": "string"
+          }
+        },
+        "required": [
+          "id",
+          "service",
+          "trigger",
+          "status",
+          "startedAt",
+          "pointInTime"
+        ],
+        "type": "object"
+      },
+      "BackupList": {
+        "properties": {
+          "backups": {
+            "items": {
+              "$ref": "#/components/schemas/Backup"
+            },
+            "type": "array"
+          },
+          "schedule": {
+            "allOf": [
+              {
+                "$ref": "#/components/schemas/BackupSchedule"
+              }
+            ],
+            "description": "null: no schedule",
+            "nullable": true
+          }
+        },
+        "required": [
+          "backups"
+        ],
+        "type": "object"
+      },
+      "BackupRestore": {
+        "properties": {
+          "backup": {
+            "type": "string"
+          },
+          "message": {
+            "type": "string"
+          },
+          "pointInTime": {
+            "format": "date-time",
+            "nullable": true,
+            "type": "string"
+          },
+          "service": {
+            "description": "the service the data went into",
+            "type": "string"
+          }
+        },
+        "required": [
+          "backup",
+          "service",
+          "message"
+        ],
+        "type": "object"
+      },
+      "BackupRestoreRequest": {
+        "properties": {
+          "backup": {
+            "description": "backup id; null: the newest (with `to`, the newest base backup finished before it)",
+            "nullable": true,
+            "type": "string"
+          },
+          "into": {
+            "description": "restore into a new database service of this name (own credentials); the service is untouched",
+            "nullable": true,
+            "type": "string"
+          },
+          "to": {
+            "description": "point-in-time recovery (postgres): replay the WAL archive up to this moment",
+            "format": "date-time",
+            "nullable": true,
+            "type": "string"
+          }
+        },
+        "type": "object"
+      },
+      "BackupSchedule": {
+        "properties": {
+          "frequency": {
+            "description": "due at 00:00 UTC: every day, on Sundays, on the 1st",
+            "enum": [
+              "daily",
+              "weekly",
+              "monthly"
+            ],
+            "type": "string"
+          },
+          "keep": {
+            "description": "scheduled backups kept; older ones are deleted",
+            "type": "integer"
+          },
+          "nextAt": {
+            "format": "date-time",
+            "nullable": true,
+            "type": "string"
+          }
+        },
+        "required": [
+          "frequency",
+          "keep"
+        ],
+        "type": "object"
+      },
+      "BackupScheduleRequest": {
+        "properties": {
+          "frequency": {
+            "description": "daily, weekly or monthly; null turns the schedule off",
+            "enum": [
+              "daily",
+              "weekly",
+              "monthly"
+            ],
+            "nullable": true,
+            "type": "string"
+          },
+          "keep": {
+            "description": "scheduled backups to keep (default 7)",
+            "nullable": true,
+            "type": "integer"
+          }
+        },
+        "type": "object"
+      },
       "CacheEntry": {
         "properties": {
           "bytes": {
@@ -39,6 +229,38 @@ enum OpenAPIDocument {
         },
         "type": "object"
       },
+      "CreateDatabase": {
+        "properties": {
+          "database": {
+            "description": "postgres, redis or mysql (not supported yet)",
+            "type": "string"
+          },
+          "name": {
+            "description": "service name; Postgres, Redis or MySQL when null",
+            "nullable": true,
+            "type": "string"
+          }
+        },
+        "required": [
+          "database"
+        ],
+        "type": "object"
+      },
+      "CreateEnvironment": {
+        "properties": {
+          "from": {
+            "description": "environment to copy (name or id); production when absent",
+            "type": "string"
+          },
+          "name": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "name"
+        ],
+        "type": "object"
+      },
       "CreateProject": {
         "properties": {
           "name": {
@@ -60,21 +282,6 @@ enum OpenAPIDocument {
           },
           "rootDirectory": {
             "description": "folder of the upload the service is built from",
-            "type": "string"
-          }
-        },
-        "required": [
-          "name"
-        ],
-        "type": "object"
-      },
-      "CreateEnvironment": {
-        "properties": {
-          "from": {
-            "description": "environment to copy (name or id); production when absent",
-            "type": "string"
-          },
-          "name": {
             "type": "string"
           }
         },
@@ -115,54 +322,43 @@ enum OpenAPIDocument {
             "type": "string"
           },
           "status": {
-            "enum": ["RUNNING", "SUCCEEDED", "FAILED", "SKIPPED", "INTERRUPTED"],
+            "enum": [
+              "RUNNING",
+              "SUCCEEDED",
+              "FAILED",
+              "SKIPPED",
+              "INTERRUPTED"
+            ],
             "type": "string"
           }
         },
         "type": "object"
       },
-        "CreateDatabase": {
-          "properties": {
-            "database": {
-              "description": "postgres, redis or mysql (not supported yet)",
-              "type": "string"
-            },
-            "name": {
-              "description": "service name; Postgres, Redis or MySQL when null",
-              "nullable": true,
-              "type": "string"
-            }
+      "Database": {
+        "properties": {
+          "deployment": {
+            "$ref": "#/components/schemas/Deployment"
           },
-          "required": [
-            "database"
-          ],
-          "type": "object"
-        },
-        "Database": {
-          "properties": {
-            "deployment": {
-              "$ref": "#/components/schemas/Deployment"
-            },
-            "host": {
-              "description": "where other services reach it: <name>.railway.internal",
-              "type": "string"
-            },
-            "port": {
-              "type": "integer"
-            },
-            "service": {
-              "$ref": "#/components/schemas/Service"
-            },
-            "variables": {
-              "description": "generated variables; sealed ones (the password and URLs) have no value",
-              "items": {
-                "$ref": "#/components/schemas/Variable"
-              },
-              "type": "array"
-            }
+          "host": {
+            "description": "where other services reach it: <name>.railway.internal",
+            "type": "string"
           },
-          "type": "object"
+          "port": {
+            "type": "integer"
+          },
+          "service": {
+            "$ref": "#/components/schemas/Service"
+          },
+          "variables": {
+            "description": "generated variables; sealed ones (the password and URLs) have no value",
+            "items": {
+              "$ref": "#/components/schemas/Variable"
+            },
+            "type": "array"
+          }
         },
+        "type": "object"
+      },
       "DatabaseConnection": {
         "properties": {
           "database": {
@@ -205,6 +401,10 @@ enum OpenAPIDocument {
             "nullable": true,
             "type": "string"
           },
+          "commit": {
+            "$ref": "#/components/schemas/GitCommit",
+            "description": "for a deployment a git push started: the commit it was built from"
+          },
           "createdAt": {
             "format": "date-time",
             "type": "string"
@@ -234,6 +434,11 @@ enum OpenAPIDocument {
               "$ref": "#/components/schemas/Replica"
             },
             "type": "array"
+          },
+          "rollbackOf": {
+            "description": "the deployment whose artifact this one rolled back to",
+            "nullable": true,
+            "type": "string"
           },
           "serviceID": {
             "type": "string"
@@ -267,11 +472,6 @@ enum OpenAPIDocument {
           },
           "updatedAt": {
             "format": "date-time",
-            "type": "string"
-          },
-          "rollbackOf": {
-            "description": "the deployment whose artifact this one rolled back to",
-            "nullable": true,
             "type": "string"
           },
           "url": {
@@ -444,8 +644,84 @@ enum OpenAPIDocument {
         ],
         "type": "object"
       },
+      "GitCommit": {
+        "properties": {
+          "author": {
+            "type": "string"
+          },
+          "branch": {
+            "type": "string"
+          },
+          "message": {
+            "description": "the first line of the commit message",
+            "type": "string"
+          },
+          "sha": {
+            "type": "string"
+          }
+        },
+        "type": "object"
+      },
+      "GitPush": {
+        "properties": {
+          "updates": {
+            "items": {
+              "properties": {
+                "new": {
+                  "type": "string"
+                },
+                "old": {
+                  "description": "all zeros for a new branch",
+                  "type": "string"
+                },
+                "ref": {
+                  "type": "string"
+                }
+              },
+              "type": "object"
+            },
+            "type": "array"
+          }
+        },
+        "required": [
+          "updates"
+        ],
+        "type": "object"
+      },
       "LogLine": {
         "properties": {
+          "http": {
+            "description": "lines of the http log: one request through the router (no headers, no query string)",
+            "properties": {
+              "bytesIn": {
+                "type": "integer"
+              },
+              "bytesOut": {
+                "type": "integer"
+              },
+              "durationMs": {
+                "type": "number"
+              },
+              "host": {
+                "type": "string"
+              },
+              "method": {
+                "type": "string"
+              },
+              "path": {
+                "type": "string"
+              },
+              "status": {
+                "type": "integer"
+              },
+              "upstream": {
+                "description": "the replica id; absent when the router answered itself",
+                "nullable": true,
+                "type": "string"
+              }
+            },
+            "type": "object"
+          },
           "message": {
             "type": "string"
           },
@@ -468,20 +744,6 @@ enum OpenAPIDocument {
           "timestamp": {
             "format": "date-time",
             "type": "string"
-          },
-          "http": {
-            "description": "lines of the http log: one request through the router (no headers, no query string)",
-            "properties": {
-              "host": { "type": "string" },
-              "method": { "type": "string" },
-              "path": { "type": "string" },
-              "status": { "type": "integer" },
-              "durationMs": { "type": "number" },
-              "upstream": { "nullable": true, "type": "string", "description": "the replica id; absent when the router answered itself" },
-              "bytesIn": { "type": "integer" },
-              "bytesOut": { "type": "integer" }
-            },
-            "type": "object"
           }
         },
         "type": "object"
@@ -605,19 +867,28 @@ enum OpenAPIDocument {
             "nullable": true,
             "type": "string"
           },
+          "database": {
+            "description": "the database a database service runs (postgres, redis); absent for an app",
+            "nullable": true,
+            "type": "string"
+          },
           "id": {
             "type": "string"
           },
           "name": {
             "type": "string"
           },
-          "database": {
-            "description": "the database a database service runs (postgres, redis); absent for an app",
-            "nullable": true,
-            "type": "string"
-          },
           "rootDirectory": {
             "description": "folder of the upload the service is built from; null for the upload's root",
+            "nullable": true,
+            "type": "string"
+          }
+        },
+        "type": "object"
+      },
+      "ServiceBranchLink": {
+        "properties": {
+          "branch": {
             "nullable": true,
             "type": "string"
           }
@@ -668,7 +939,11 @@ enum OpenAPIDocument {
           },
           "sleepApplication": {
             "description": "on or off override the config file's sleepApplication at once; config defers to it again (a sleeping service set off wakes)",
-            "enum": ["on", "off", "config"],
+            "enum": [
+              "on",
+              "off",
+              "config"
+            ],
             "type": "string"
           }
         },
@@ -676,6 +951,11 @@ enum OpenAPIDocument {
       },
       "ServiceStatus": {
         "properties": {
+          "backupProblem": {
+            "description": "a database service's newest backup FAILED, or its restore check did: when and why; absent if not",
+            "nullable": true,
+            "type": "string"
+          },
           "domains": {
             "items": {
               "$ref": "#/components/schemas/Domain"
@@ -690,11 +970,6 @@ enum OpenAPIDocument {
           },
           "needsRedeploy": {
             "description": "why the live deployment should be redeployed (its variables changed); absent if not",
-            "nullable": true,
-            "type": "string"
-          },
-          "backupProblem": {
-            "description": "a database service's newest backup FAILED, or its restore check did: when and why; absent if not",
             "nullable": true,
             "type": "string"
           },
@@ -832,196 +1107,6 @@ enum OpenAPIDocument {
         },
         "required": [
           "mountPath"
-        ],
-        "type": "object"
-      },
-      "Backup": {
-        "properties": {
-          "id": {
-            "type": "string"
-          },
-          "service": {
-            "type": "string"
-          },
-          "trigger": {
-            "description": "manual (yard backup create) or scheduled",
-            "type": "string"
-          },
-          "status": {
-            "enum": [
-              "RUNNING",
-              "SUCCEEDED",
-              "FAILED"
-            ],
-            "type": "string"
-          },
-          "startedAt": {
-            "format": "date-time",
-            "type": "string"
-          },
-          "finishedAt": {
-            "format": "date-time",
-            "nullable": true,
-            "type": "string"
-          },
-          "sizeBytes": {
-            "description": "bytes on disk: the dump plus, for postgres, the base backup",
-            "nullable": true,
-            "type": "integer"
-          },
-          "objects": {
-            "description": "tables in the dump (postgres) or keys in the snapshot (redis)",
-            "nullable": true,
-            "type": "integer"
-          },
-          "pointInTime": {
-            "description": "whether it has a base backup a --to restore can start from (postgres)",
-            "type": "boolean"
-          },
-          "reason": {
-            "description": "why the backup failed",
-            "nullable": true,
-            "type": "string"
-          },
-          "check": {
-            "description": "the test restore into a throwaway server",
-            "enum": [
-              "RUNNING",
-              "PASSED",
-              "FAILED"
-            ],
-            "nullable": true,
-            "type": "string"
-          },
-          "checkReason": {
-            "description": "what the check found, or why it failed",
-            "nullable": true,
-            "type": "string"
-          }
-        },
-        "required": [
-          "id",
-          "service",
-          "trigger",
-          "status",
-          "startedAt",
-          "pointInTime"
-        ],
-        "type": "object"
-      },
-      "BackupSchedule": {
-        "properties": {
-          "frequency": {
-            "description": "due at 00:00 UTC: every day, on Sundays, on the 1st",
-            "enum": [
-              "daily",
-              "weekly",
-              "monthly"
-            ],
-            "type": "string"
-          },
-          "keep": {
-            "description": "scheduled backups kept; older ones are deleted",
-            "type": "integer"
-          },
-          "nextAt": {
-            "format": "date-time",
-            "nullable": true,
-            "type": "string"
-          }
-        },
-        "required": [
-          "frequency",
-          "keep"
-        ],
-        "type": "object"
-      },
-      "BackupList": {
-        "properties": {
-          "schedule": {
-            "allOf": [
-              {
-                "$ref": "#/components/schemas/BackupSchedule"
-              }
-            ],
-            "nullable": true,
-            "description": "null: no schedule"
-          },
-          "backups": {
-            "items": {
-              "$ref": "#/components/schemas/Backup"
-            },
-            "type": "array"
-          }
-        },
-        "required": [
-          "backups"
-        ],
-        "type": "object"
-      },
-      "BackupScheduleRequest": {
-        "properties": {
-          "frequency": {
-            "description": "daily, weekly or monthly; null turns the schedule off",
-            "enum": [
-              "daily",
-              "weekly",
-              "monthly"
-            ],
-            "nullable": true,
-            "type": "string"
-          },
-          "keep": {
-            "description": "scheduled backups to keep (default 7)",
-            "nullable": true,
-            "type": "integer"
-          }
-        },
-        "type": "object"
-      },
-      "BackupRestoreRequest": {
-        "properties": {
-          "backup": {
-            "description": "backup id; null: the newest (with `to`, the newest base backup finished before it)",
-            "nullable": true,
-            "type": "string"
-          },
-          "to": {
-            "description": "point-in-time recovery (postgres): replay the WAL archive up to this moment",
-            "format": "date-time",
-            "nullable": true,
-            "type": "string"
-          },
-          "into": {
-            "description": "restore into a new database service of this name (own credentials); the service is untouched",
-            "nullable": true,
-            "type": "string"
-          }
-        },
-        "type": "object"
-      },
-      "BackupRestore": {
-        "properties": {
-          "backup": {
-            "type": "string"
-          },
-          "service": {
-            "description": "the service the data went into",
-            "type": "string"
-          },
-          "pointInTime": {
-            "format": "date-time",
-            "nullable": true,
-            "type": "string"
-          },
-          "message": {
-            "type": "string"
-          }
-        },
-        "required": [
-          "backup",
-          "service",
-          "message"
         ],
         "type": "object"
       }
@@ -1668,6 +1753,63 @@ enum OpenAPIDocument {
         "summary": "Delete an environment (not the project's last): stops its deployments, removes its domains, variables, volumes' data and private network"
       }
     },
+    "/v1/projects/{project}/environments/{environment}/databases": {
+      "post": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/CreateDatabase"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "201": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Database"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Add a database service (postgres, redis or mysql) and deploy it"
+      }
+    },
     "/v1/projects/{project}/environments/{environment}/deployments": {
       "post": {
         "parameters": [
@@ -1736,6 +1878,368 @@ enum OpenAPIDocument {
           }
         },
         "summary": "Upload a .tar.gz whose root railpack.json has a `services` map and deploy every service of it (missing services are created with the entry's root directory)"
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/backup-schedule": {
+      "put": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/BackupScheduleRequest"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/BackupList"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Set or turn off (null frequency) a database service's backup schedule"
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/backups": {
+      "get": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/BackupList"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "A database service's backups, newest first, with their restore checks, and its schedule"
+      },
+      "post": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Backup"
+                }
+              }
+            },
+            "description": "Created"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Back a database service up now (postgres: pg_dump and a base backup; redis: an RDB snapshot) and test-restore it into a throwaway server; answers when done"
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/backups/restore": {
+      "post": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/BackupRestoreRequest"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/BackupRestore"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Restore a backup into the service (its data is replaced), into a new database service (`into`), or, for postgres, to a moment (`to`)"
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/branch": {
+      "get": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ServiceBranchLink"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "The branch whose pushes deploy the service in this environment"
+      },
+      "put": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/ServiceBranchLink"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ServiceBranchLink"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Link the service to a branch (null unlinks): pushes to it deploy the service"
       }
     },
     "/v1/projects/{project}/environments/{environment}/services/{service}/connect": {
@@ -2004,83 +2508,6 @@ enum OpenAPIDocument {
         "summary": "Upload a .tar.gz of the source and deploy it"
       }
     },
-    "/v1/projects/{project}/environments/{environment}/services/{service}/domains/{hostname}": {
-      "delete": {
-        "parameters": [
-          {
-            "description": "project id or name",
-            "in": "path",
-            "name": "project",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "environment id or name",
-            "in": "path",
-            "name": "environment",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "service name",
-            "in": "path",
-            "name": "service",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "the domain's hostname",
-            "in": "path",
-            "name": "hostname",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "the domain's path prefix; absent for the whole host",
-            "in": "query",
-            "name": "path",
-            "required": false,
-            "schema": {
-              "type": "string"
-            }
-          }
-        ],
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "items": {
-                    "$ref": "#/components/schemas/Domain"
-                  },
-                  "type": "array"
-                }
-              }
-            },
-            "description": "the domains left"
-          },
-          "default": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "description": "error"
-          }
-        },
-        "summary": "Remove a domain"
-      }
-    },
     "/v1/projects/{project}/environments/{environment}/services/{service}/domains": {
       "get": {
         "parameters": [
@@ -2205,6 +2632,83 @@ enum OpenAPIDocument {
           }
         },
         "summary": "Add a custom domain"
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/domains/{hostname}": {
+      "delete": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "the domain's hostname",
+            "in": "path",
+            "name": "hostname",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "the domain's path prefix; absent for the whole host",
+            "in": "query",
+            "name": "path",
+            "required": false,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "items": {
+                    "$ref": "#/components/schemas/Domain"
+                  },
+                  "type": "array"
+                }
+              }
+            },
+            "description": "the domains left"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Remove a domain"
       }
     },
     "/v1/projects/{project}/environments/{environment}/services/{service}/down": {
@@ -2443,62 +2947,6 @@ enum OpenAPIDocument {
         "summary": "Start the live deployment's artifact on fresh replicas"
       }
     },
-    "/v1/projects/{project}/environments/{environment}/services/{service}/sleep": {
-      "post": {
-        "parameters": [
-          {
-            "description": "project id or name",
-            "in": "path",
-            "name": "project",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "environment id or name",
-            "in": "path",
-            "name": "environment",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "service name",
-            "in": "path",
-            "name": "service",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          }
-        ],
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Deployment"
-                }
-              }
-            },
-            "description": "OK"
-          },
-          "default": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "description": "error"
-          }
-        },
-        "summary": "Put a service with sleepApplication to sleep now; its next request wakes it"
-      }
-    },
     "/v1/projects/{project}/environments/{environment}/services/{service}/settings": {
       "get": {
         "parameters": [
@@ -2617,6 +3065,62 @@ enum OpenAPIDocument {
           }
         },
         "summary": "Change limits, egress or the root directory (applied from the next deployment)"
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/sleep": {
+      "post": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Deployment"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Put a service with sleepApplication to sleep now; its next request wakes it"
       }
     },
     "/v1/projects/{project}/environments/{environment}/services/{service}/tcp-proxies": {
@@ -3003,63 +3507,6 @@ enum OpenAPIDocument {
         "summary": "Add the service's volume"
       }
     },
-      "/v1/projects/{project}/environments/{environment}/databases": {
-        "post": {
-          "parameters": [
-            {
-              "description": "project id or name",
-              "in": "path",
-              "name": "project",
-              "required": true,
-              "schema": {
-                "type": "string"
-              }
-            },
-            {
-              "description": "environment id or name",
-              "in": "path",
-              "name": "environment",
-              "required": true,
-              "schema": {
-                "type": "string"
-              }
-            }
-          ],
-          "requestBody": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/CreateDatabase"
-                }
-              }
-            },
-            "required": true
-          },
-          "responses": {
-            "201": {
-              "content": {
-                "application/json": {
-                  "schema": {
-                    "$ref": "#/components/schemas/Database"
-                  }
-                }
-              },
-              "description": "OK"
-            },
-            "default": {
-              "content": {
-                "application/json": {
-                  "schema": {
-                    "$ref": "#/components/schemas/Error"
-                  }
-                }
-              },
-              "description": "error"
-            }
-          },
-          "summary": "Add a database service (postgres, redis or mysql) and deploy it"
-        }
-      },
     "/v1/projects/{project}/environments/{environment}/status": {
       "get": {
         "parameters": [
@@ -3215,6 +3662,54 @@ enum OpenAPIDocument {
         "summary": "Set and delete shared variables; services referencing them show needsRedeploy in the status"
       }
     },
+    "/v1/projects/{project}/git/push": {
+      "post": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/GitPush"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "200": {
+            "content": {
+              "text/plain": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "description": "streamed lines: what was deployed or skipped and why, then each deployment's progress"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Report pushed refs (the repository's post-receive hook calls this): deploys the services linked to each branch, skipping those whose watch patterns match no changed path"
+      }
+    },
     "/v1/projects/{project}/services": {
       "post": {
         "parameters": [
@@ -3260,248 +3755,6 @@ enum OpenAPIDocument {
           }
         },
         "summary": "Create a service"
-      }
-    },
-    "/v1/projects/{project}/environments/{environment}/services/{service}/backups": {
-      "get": {
-        "parameters": [
-          {
-            "description": "project id or name",
-            "in": "path",
-            "name": "project",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "environment id or name",
-            "in": "path",
-            "name": "environment",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "service name",
-            "in": "path",
-            "name": "service",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          }
-        ],
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/BackupList"
-                }
-              }
-            },
-            "description": "OK"
-          },
-          "default": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "description": "error"
-          }
-        },
-        "summary": "A database service's backups, newest first, with their restore checks, and its schedule"
-      },
-      "post": {
-        "parameters": [
-          {
-            "description": "project id or name",
-            "in": "path",
-            "name": "project",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "environment id or name",
-            "in": "path",
-            "name": "environment",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "service name",
-            "in": "path",
-            "name": "service",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          }
-        ],
-        "responses": {
-          "201": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Backup"
-                }
-              }
-            },
-            "description": "Created"
-          },
-          "default": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "description": "error"
-          }
-        },
-        "summary": "Back a database service up now (postgres: pg_dump and a base backup; redis: an RDB snapshot) and test-restore it into a throwaway server; answers when done"
-      }
-    },
-    "/v1/projects/{project}/environments/{environment}/services/{service}/backups/restore": {
-      "post": {
-        "parameters": [
-          {
-            "description": "project id or name",
-            "in": "path",
-            "name": "project",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "environment id or name",
-            "in": "path",
-            "name": "environment",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "service name",
-            "in": "path",
-            "name": "service",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          }
-        ],
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/BackupRestore"
-                }
-              }
-            },
-            "description": "OK"
-          },
-          "default": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "description": "error"
-          }
-        },
-        "summary": "Restore a backup into the service (its data is replaced), into a new database service (`into`), or, for postgres, to a moment (`to`)",
-        "requestBody": {
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/BackupRestoreRequest"
-              }
-            }
-          },
-          "required": true
-        }
-      }
-    },
-    "/v1/projects/{project}/environments/{environment}/services/{service}/backup-schedule": {
-      "put": {
-        "parameters": [
-          {
-            "description": "project id or name",
-            "in": "path",
-            "name": "project",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "environment id or name",
-            "in": "path",
-            "name": "environment",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          },
-          {
-            "description": "service name",
-            "in": "path",
-            "name": "service",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
-          }
-        ],
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/BackupList"
-                }
-              }
-            },
-            "description": "OK"
-          },
-          "default": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "description": "error"
-          }
-        },
-        "summary": "Set or turn off (null frequency) a database service's backup schedule",
-        "requestBody": {
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/BackupScheduleRequest"
-              }
-            }
-          },
-          "required": true
-        }
       }
     }
   },

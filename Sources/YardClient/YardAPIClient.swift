@@ -263,9 +263,9 @@ public struct YardAPIClient: Sendable {
 
     private struct Empty: Codable {}
 
-    private var authHeaders: [(String, String)] { [("Authorization", "Bearer \(token)")] }
+    fileprivate var authHeaders: [(String, String)] { [("Authorization", "Bearer \(token)")] }
 
-    private func url(_ path: String, query: String? = nil) -> URL {
+    fileprivate func url(_ path: String, query: String? = nil) -> URL {
         var text = baseURL.absoluteString
         if text.hasSuffix("/") { text.removeLast() }
         text += "/v1/\(path)"
@@ -305,7 +305,7 @@ public struct YardAPIClient: Sendable {
         }
     }
 
-    private func check(_ head: HTTPHead, _ data: Data) throws {
+    fileprivate func check(_ head: HTTPHead, _ data: Data) throws {
         guard (200..<300).contains(head.status) else {
             if let error = try? YardJSON.decoder().decode(ErrorView.self, from: data) {
                 throw YardError(YardError.Code(rawValue: error.code) ?? .internal, error.message)
@@ -373,5 +373,37 @@ extension YardAPIClient {
     /// A database's credentials and TCP proxy address, password included (`yard connect`).
     public func databaseConnection(_ scope: Scope) async throws -> DatabaseConnectionView {
         try await send(.POST, "\(scope.path)/connect", body: Empty?.none)
+    }
+
+    /// The branch whose pushes deploy the service in this environment.
+    public func linkedBranch(_ scope: Scope) async throws -> ServiceBranchLink { try await get("\(scope.path)/branch") }
+
+    /// Links the service in this environment to a branch; nil unlinks it.
+    public func linkBranch(_ scope: Scope, branch: String?) async throws -> ServiceBranchLink {
+        try await send(.PUT, "\(scope.path)/branch", body: ServiceBranchLink(branch: branch))
+    }
+
+    /// Reports pushed refs (what a post-receive hook reads) and passes each line of the
+    /// server's answer to `onLine` as it arrives: what was deployed or skipped, and the
+    /// deployments' progress.
+    public func reportPush(
+        project: String, updates: [GitRefUpdate], onLine: @escaping @Sendable (String) async throws -> Void
+    ) async throws {
+        let splitter = LineBuffer()
+        let body = try YardJSON.encoder().encode(GitPushRequest(updates: updates))
+        let head = try await HTTPConnection.send(
+            HTTPConnection.Request(url: url("projects/\(project.pathEscaped)/git/push"), method: .POST,
+                                   headers: authHeaders + [("Content-Type", "application/json")], body: body)
+        ) { buffer in
+            for line in await splitter.append(buffer) { try await onLine(line) }
+        }
+        try check(head, await splitter.rest)
+    }
+
+    /// The URL `git` pushes to: `<api>/git/<project-id>.git`.
+    public func gitRemoteURL(projectID: String) -> URL {
+        var text = baseURL.absoluteString
+        if text.hasSuffix("/") { text.removeLast() }
+        return URL(string: "\(text)/git/\(projectID.pathEscaped).git")!
     }
 }

@@ -269,7 +269,7 @@ public actor Orchestrator: Service {
 
     /// Stores an uploaded source archive and queues its deployment.
     public func deploy(
-        serviceID: String, environmentID: String, archive: URL, trigger: String, noCache: Bool = false
+        serviceID: String, environmentID: String, archive: URL, trigger: String, noCache: Bool = false, commit: GitCommit? = nil
     ) throws -> DeploymentRecord {
         let service = try store.service(id: serviceID)
         if let kind = service.database {
@@ -293,6 +293,7 @@ public actor Orchestrator: Service {
         )
         var record = deployment
         record.noCache = noCache
+        record.gitCommit = try commit.map { try YardJSON.encodeString($0) }
         try store.insertDeployment(record)
         enqueue(.pipeline(deploymentID: id), key: ServiceKey(serviceID: serviceID, environmentID: environmentID))
         return record
@@ -761,7 +762,7 @@ public actor Orchestrator: Service {
     /// The railpack.json of a service: its entry in a root file's `services` map, else the
     /// file in its root directory (or the one `RAILPACK_CONFIG_FILE` names). Returns the
     /// root directory too, which a `services` entry decides.
-    private func railpackConfig(
+    func railpackConfig(
         source: URL, service: ServiceRecord, variables: [String: String]
     ) throws -> (config: RailpackConfig?, root: String?) {
         if let top = try ConfigLoader.loadRailpack(directory: source), !top.services.isEmpty {
@@ -829,7 +830,11 @@ public actor Orchestrator: Service {
             // Cron services take no public domain.
             let isCron = config.deploy.cronSchedule != nil
             let domain = isCron ? nil : try ensureGeneratedDomain(service: service, project: project, environmentID: key.environmentID)
-            let railway = railwayVariables(project: project, environment: environment, service: service, deploymentID: id, domain: domain)
+            var railway = railwayVariables(project: project, environment: environment, service: service, deploymentID: id, domain: domain)
+            if let commit = deployment.gitCommit.flatMap({ try? YardJSON.decode(GitCommit.self, from: $0) }) {
+                railway.merge(commit.variables) { _, git in git }
+                log(.system, "commit \(commit.sha.prefix(12)) on \(commit.branch): \(commit.message)")
+            }
             let resolved = try resolveReferences(
                 in: plainVariables, service: service, environmentID: key.environmentID, railway: railway)
             maskSealedValues(deploymentID: id, environmentID: key.environmentID, variables: resolved)

@@ -134,6 +134,8 @@ public struct DeploymentView: Codable, Sendable, Equatable {
     public var artifactKey: String?
     /// The deployment whose artifact this one rolled back to.
     public var rollbackOf: String?
+    /// For a deployment a `git push` started: the commit it was built from.
+    public var commit: GitCommit?
 
     public init(
         id: String, serviceID: String, serviceName: String, environmentID: String, status: DeploymentStatus,

@@ -245,6 +245,21 @@ enum Migrations {
                         created_at DATETIME NOT NULL,
                         PRIMARY KEY (service_id, environment_id, target_port)
                     );
+        }
+        // `git push` deploys: the branch a service follows per environment, and the commit
+        // a deployment was built from (JSON of `GitCommit`).
+        migrator.registerMigration("007_git") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE service_branch (
+                        service_id TEXT NOT NULL REFERENCES service(id) ON DELETE CASCADE,
+                        environment_id TEXT NOT NULL REFERENCES environment(id) ON DELETE CASCADE,
+                        branch TEXT NOT NULL,
+                        created_at DATETIME NOT NULL,
+                        PRIMARY KEY (service_id, environment_id)
+                    );
+                    CREATE INDEX service_branch_by_branch ON service_branch (branch);
+                    ALTER TABLE deployment ADD COLUMN git_commit TEXT;
                     """
             )
         }

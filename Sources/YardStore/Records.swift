@@ -127,6 +127,8 @@ public struct DeploymentRecord: Codable, Sendable, Equatable, FetchableRecord, P
     /// SHA-256 of the service's variables as resolved for this deployment (references
     /// followed, build secrets included); nil for deployments from before it was kept.
     public var variablesDigest: String?
+    /// For a `git push` deployment: JSON of its `GitCommit`.
+    public var gitCommit: String?
 
     public init(id: String, serviceID: String, environmentID: String, status: DeploymentStatus, reason: String?, trigger: String, sourceHash: String?, sourcePath: String?, artifactPath: String?, buildResult: String?, deploySettings: String?, variables: String?, createdAt: Date, updatedAt: Date) {
         self.id = id
@@ -160,6 +162,7 @@ public struct DeploymentRecord: Codable, Sendable, Equatable, FetchableRecord, P
         case noCache = "no_cache"
         case rollbackOf = "rollback_of"
         case variablesDigest = "variables_digest"
+        case gitCommit = "git_commit"
     }
 }
 
@@ -427,6 +430,29 @@ public struct TCPProxyRecord: Codable, Sendable, Equatable, FetchableRecord, Per
         case environmentID = "environment_id"
         case targetPort = "target_port"
         case hostPort = "host_port"
+        case createdAt = "created_at"
+    }
+}
+
+/// The branch whose pushes deploy a service in one environment (`yard service link --branch`).
+public struct ServiceBranchRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "service_branch"
+    public var serviceID: String
+    public var environmentID: String
+    public var branch: String
+    public var createdAt: Date
+
+    public init(serviceID: String, environmentID: String, branch: String, createdAt: Date) {
+        self.serviceID = serviceID
+        self.environmentID = environmentID
+        self.branch = branch
+        self.createdAt = createdAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case branch
+        case serviceID = "service_id"
+        case environmentID = "environment_id"
         case createdAt = "created_at"
     }
 }

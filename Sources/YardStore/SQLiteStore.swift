@@ -597,6 +597,40 @@ public final class SQLiteStore: Sendable {
         try pool.read { db in try APITokenRecord.filter(Column("token_hash") == hash).fetchOne(db) }
     }
 
+    /// Links the service in this environment to a branch (nil unlinks it).
+    public func linkBranch(serviceID: String, environmentID: String, branch: String?) throws {
+        try write { db in
+            _ = try ServiceBranchRecord
+                .filter(Column("service_id") == serviceID && Column("environment_id") == environmentID)
+                .deleteAll(db)
+            if let branch {
+                try ServiceBranchRecord(serviceID: serviceID, environmentID: environmentID, branch: branch, createdAt: Date()).insert(db)
+            }
+        }
+    }
+
+    public func linkedBranch(serviceID: String, environmentID: String) throws -> String? {
+        try pool.read { db in
+            try ServiceBranchRecord
+                .filter(Column("service_id") == serviceID && Column("environment_id") == environmentID)
+                .fetchOne(db)?.branch
+        }
+    }
+
+    /// The services of a project linked to a branch, with the environment of each link.
+    public func branchLinks(projectID: String, branch: String) throws -> [ServiceBranchRecord] {
+        try pool.read { db in
+            try ServiceBranchRecord.fetchAll(
+                db,
+                sql: """
+                    SELECT service_branch.* FROM service_branch JOIN service ON service.id = service_branch.service_id
+                    WHERE service.project_id = ? AND service_branch.branch = ?
+                    ORDER BY service.name, service_branch.environment_id
+                    """,
+                arguments: [projectID, branch])
+        }
+    }
+
     /// Runs a write transaction, passing YardErrors through unchanged.
     func write<T>(_ body: (Database) throws -> T) throws -> T {
         do {

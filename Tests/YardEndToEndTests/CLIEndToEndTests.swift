@@ -509,8 +509,9 @@ struct CLIEndToEndTests {
 
     /// Every `METHOD path` APIRoutes registers, read from its source, as OpenAPI paths.
     static func registeredRoutes() throws -> [(String, String)] {
-        let source = try String(
-            contentsOf: YardServer.packageRoot.appendingPathComponent("Sources/YardAPI/APIRoutes.swift"), encoding: .utf8)
+        let source = try ["APIRoutes.swift", "APIRoutes+Git.swift"].map {
+            try String(contentsOf: YardServer.packageRoot.appendingPathComponent("Sources/YardAPI/\($0)"), encoding: .utf8)
+        }.joined(separator: "\n")
         let groups: [String: String] = ["v1": "/v1/", "service": "/v1/projects/:project/environments/:environment/services/:service/"]
         let pattern = try NSRegularExpression(pattern: #"\b(v1|service)\.(get|post|patch|put|delete)\("([^"]*)""#)
         let range = NSRange(source.startIndex..., in: source)
