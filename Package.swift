@@ -91,7 +91,7 @@ let package = Package(
         .target(
             name: "YardAPI",
             dependencies: [
-                "YardCore", "YardControl", "YardStore", "YardBuild",
+                "YardCore", "YardControl", "YardStore", "YardBuild", "YardRuntime",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -6,6 +6,7 @@ import NIOCore
 import Synchronization
 import YardControl
 import YardCore
+import YardRuntime
 import YardStore
 
 /// Git's smart HTTP protocol under `/git/<project>.git/…`, served by `git http-backend` run
@@ -81,7 +82,8 @@ final class GitHTTPBackend: Sendable {
         environment["YARD_TOKEN"] = token
         environment["YARD_GIT_PROJECT"] = project.id
 
-        let cgi = try CGIProcess.start(arguments: ["git", "http-backend"], environment: environment, input: input)
+        let cgi = try CGIProcess.start(
+            arguments: ["git", "http-backend"], environment: environment, input: input, logger: context.logger)
         let (head, leftover) = try await cgi.readHead()
         let logger = context.logger
         let body = ResponseBody { writer in
@@ -143,19 +145,33 @@ struct CGIProcess: Sendable {
         init(_ base: AsyncStream<Data>.Iterator) { self.base = base }
     }
 
-    static func start(arguments: [String], environment: [String: String], input: URL) throws -> CGIProcess {
+    /// How long the output may stay open after the program exited: its last bytes are in the
+    /// pipe by then; only a process that inherited the write end could hold it open longer.
+    static let outputGraceAfterExit: Duration = .seconds(2)
+
+    static func start(arguments: [String], environment: [String: String], input: URL, logger: Logger) throws -> CGIProcess {
+        let label = "git http-backend"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
         process.environment = environment
-        process.standardInput = try FileHandle(forReadingFrom: input)
+        // Every descriptor is close-on-exec from birth: yard spawns builds and replicas while a
+        // push is in flight (its hook deploys), and a replica that inherited the output's
+        // write end would keep the response open for as long as it runs.
         let errors = FileManager.default.temporaryDirectory.appendingPathComponent("yard-cgi-\(UUID().uuidString).err")
-        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: errors)
-        let pipe = Pipe()
-        process.standardOutput = pipe
+        let stdin = FileHandle(
+            fileDescriptor: try CloseOnExecPipe.openFile(input.path, flags: O_RDONLY, label: label), closeOnDealloc: true)
+        let stderr = FileHandle(
+            fileDescriptor: try CloseOnExecPipe.openFile(errors.path, flags: O_WRONLY | O_CREAT | O_TRUNC, label: label),
+            closeOnDealloc: true)
+        let pipe = try CloseOnExecPipe.make(label: label)
+        let reader = FileHandle(fileDescriptor: pipe.read, closeOnDealloc: true)
+        let writer = FileHandle(fileDescriptor: pipe.write, closeOnDealloc: true)
+        process.standardInput = stdin
+        process.standardError = stderr
+        process.standardOutput = writer
         let (stream, continuation) = AsyncStream.makeStream(of: Data.self, bufferingPolicy: .unbounded)
-        pipe.fileHandleForReading.readabilityHandler = { handle in
+        reader.readabilityHandler = { handle in
             let data = handle.availableData
             if data.isEmpty {
                 handle.readabilityHandler = nil
@@ -171,10 +187,28 @@ struct CGIProcess: Sendable {
         do {
             try process.run()
         } catch {
+            reader.readabilityHandler = nil
             throw YardError(.unavailable, "git http-backend could not be started: \(error); install git", cause: error)
         }
-        try? pipe.fileHandleForWriting.close()
+        try? writer.close()
+        try? stdin.close()
+        try? stderr.close()
         let exit = Task { await exitStream.first { _ in true } ?? -1 }
+        // The answer ends at end-of-file, or at the latest shortly after the program exits:
+        // a descriptor leaked into a long-lived process must never hang the client.
+        let watchdog = Task {
+            let status = await exit.value
+            try? await Task.sleep(for: outputGraceAfterExit)
+            guard !Task.isCancelled else { return }
+            if reader.readabilityHandler != nil {
+                logger.warning(
+                    "git http-backend exited but its output stayed open (another process holds the pipe); ending the answer",
+                    metadata: ["git.exit": "\(status)"])
+                reader.readabilityHandler = nil
+                continuation.finish()
+            }
+        }
+        continuation.onTermination = { _ in watchdog.cancel() }
         let iterator = Iterator(stream.makeAsyncIterator())
         let output = AsyncStream<Data> {
             await iterator.base.next()

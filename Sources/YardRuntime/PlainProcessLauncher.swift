@@ -117,18 +117,9 @@ public struct PlainProcessLauncher: ProcessLauncher {
     // MARK: - Spawning
 
     private static func makePipe(label: String) throws -> (read: Int32, write: Int32) {
-        var fds: [Int32] = [0, 0]
         // Close-on-exec, so processes spawned concurrently elsewhere never inherit our write
         // ends (which would delay EOF until they exit); dup2 into the child clears the flag.
-        #if os(Linux)
-        let created = LinuxCalls.pipe2(&fds, O_CLOEXEC)
-        #else
-        let created = pipe(&fds) == 0 && fds.allSatisfy { fcntl($0, F_SETFD, FD_CLOEXEC) == 0 } ? 0 : -1
-        #endif
-        guard created == 0 else {
-            throw YardError(.internal, "\(label): could not create an output pipe: \(String(cString: strerror(errno)))")
-        }
-        return (fds[0], fds[1])
+        try CloseOnExecPipe.make(label: "\(label): output pipe")
     }
 
     private static func makeReader(
@@ -165,8 +156,15 @@ public struct PlainProcessLauncher: ProcessLauncher {
             throw YardError(.unavailable, "\(spec.label): this C library cannot set a child's working directory (needs glibc 2.29 or newer)")
         }
         _ = addChdir(&actions, spec.workingDirectory)
-        // Belt and braces: descriptors opened without close-on-exec by other code stay out.
-        if let addClosefrom = LinuxCalls.addClosefrom { _ = addClosefrom(&actions, 3) }
+        // Descriptors opened without close-on-exec by other code (a library's pipe, a CGI's
+        // output) stay out: a long-lived child holding a pipe's write end would keep its
+        // reader from ever seeing end-of-file. glibc 2.34+ closes them all in the child;
+        // older C libraries get one close per descriptor open now.
+        if let addClosefrom = LinuxCalls.addClosefrom {
+            _ = addClosefrom(&actions, 3)
+        } else {
+            for fd in OpenDescriptors.list() where fd >= 3 { posix_spawn_file_actions_addclose(&actions, fd) }
+        }
         let newSessionFlag = LinuxCalls.POSIX_SPAWN_SETSID
         #else
         _ = posix_spawn_file_actions_addchdir_np(&actions, spec.workingDirectory)

@@ -136,9 +136,14 @@ struct GitPushEndToEndTests {
         var output: String
     }
 
-    /// Runs the real git; fails the test unless `allowFailure`.
+    /// Runs the real git; fails the test unless `allowFailure`. A git that has not finished
+    /// after `timeout` (a push whose answer never ends) is killed and fails the test with
+    /// what it printed, instead of hanging the run. Output goes to files, not pipes, so no
+    /// process that inherited a descriptor can hold the wait open.
     @discardableResult
-    static func git(_ arguments: [String], in directory: URL, allowFailure: Bool = false) throws -> GitResult {
+    static func git(
+        _ arguments: [String], in directory: URL, allowFailure: Bool = false, timeout: Duration = .seconds(240)
+    ) throws -> GitResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments =
@@ -153,18 +158,36 @@ struct GitPushEndToEndTests {
         environment.removeValue(forKey: "GIT_ASKPASS")
         environment.removeValue(forKey: "SSH_ASKPASS")
         process.environment = environment
-        let out = Pipe()
-        let err = Pipe()
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("yard-test-git-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let outURL = scratch.appendingPathComponent("out")
+        let errURL = scratch.appendingPathComponent("err")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let out = try FileHandle(forWritingTo: outURL)
+        let err = try FileHandle(forWritingTo: errURL)
+        defer {
+            try? out.close()
+            try? err.close()
+        }
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
+        let finished = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in finished.signal() }
         try process.run()
-        // git's output is small; stderr carries the remote: lines of a push.
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let stdout = String(decoding: output, as: UTF8.self)
-        let result = GitResult(status: process.terminationStatus, stdout: stdout, output: stdout + String(decoding: errors, as: UTF8.self))
+        let seconds = Double(timeout.components.seconds)
+        if finished.wait(timeout: .now() + seconds) == .timedOut {
+            kill(process.processIdentifier, SIGKILL)
+            finished.wait()
+            let printed = ((try? String(contentsOf: outURL, encoding: .utf8)) ?? "") + ((try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+            Issue.record("git \(arguments.joined(separator: " ")) did not finish within \(Int(seconds)) s (killed); it printed:\n\(printed)")
+            throw YardError(.internal, "git timed out")
+        }
+        let stdout = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
+        let result = GitResult(status: process.terminationStatus, stdout: stdout, output: stdout + stderr)
         if !allowFailure && result.status != 0 {
             Issue.record("git \(arguments.joined(separator: " ")) failed (\(result.status)):\n\(result.output)")
             throw YardError(.internal, "git failed")

@@ -31,6 +31,33 @@ import Glibc
         #expect(lines.last == "after")
     }
 
+    /// The git push hang: a pipe some other code opened without close-on-exec (Foundation's
+    /// `Pipe()`, a CGI's output) must not reach a long-lived child, or its reader never sees
+    /// end-of-file while that child runs.
+    @Test func childInheritsNoDescriptorBeyondStdio() async throws {
+        var leaky: [Int32] = [0, 0]
+        #expect(pipe(&leaky) == 0)
+        defer { leaky.forEach { close($0) } }
+        #expect(fcntl(leaky[1], F_GETFD) & FD_CLOEXEC == 0, "the test needs a descriptor that is not close-on-exec")
+        let leakedPipe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(leaky[1])")
+        let process = try await launcher.launch(.sh("exec sleep 30"), output: { _, _ in })
+        defer { process.signal(SIGKILL) }
+        // The shell execs sleep; the descriptors are those of the spawned pid either way.
+        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.pid)/fd")
+        let targets = descriptors.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(process.pid)/fd/\($0)") }
+        #expect(!targets.contains(leakedPipe), "the child holds the parent's pipe \(leakedPipe): \(targets)")
+        #expect(descriptors.compactMap { Int32($0) }.allSatisfy { $0 <= 2 }, "descriptors beyond stdio: \(descriptors.sorted()) → \(targets)")
+        process.signal(SIGKILL)
+        _ = await process.wait()
+    }
+
+    @Test func closeOnExecPipeIsCloseOnExecAtBothEnds() throws {
+        let pipe = try CloseOnExecPipe.make(label: "test")
+        defer { close(pipe.read); close(pipe.write) }
+        #expect(fcntl(pipe.read, F_GETFD) & FD_CLOEXEC != 0)
+        #expect(fcntl(pipe.write, F_GETFD) & FD_CLOEXEC != 0)
+    }
+
     @Test func reportsExitCodes() async throws {
         let process = try await launcher.launch(.sh("exit 3"), output: { _, _ in })
         #expect(await process.wait() == .exited(code: 3))
