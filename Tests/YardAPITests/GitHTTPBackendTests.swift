@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Logging
 import Testing
 
 @testable import YardAPI
@@ -31,5 +32,33 @@ struct GitHTTPBackendTests {
         #expect(head.headers.count == 2)
         let ok = CGIProcess.parseHead("Content-Type: application/x-git-receive-pack-advertisement")
         #expect(ok.status == .ok)
+    }
+
+    @Test(
+        "the answer ends soon after the CGI program exits, even while a process it left behind holds its output open",
+        .timeLimit(.minutes(1)))
+    func outputEndsAfterExitDespiteAnInheritedPipe() async throws {
+        let input = FileManager.default.temporaryDirectory.appendingPathComponent("cgi-test-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: input.path, contents: Data())
+        defer { try? FileManager.default.removeItem(at: input) }
+        // The background sleep keeps the output pipe's write end for 30 s, as a leaked
+        // descriptor in a long-lived replica would.
+        let cgi = try CGIProcess.start(
+            arguments: ["sh", "-c", "printf 'Status: 201 Created\\r\\nX-Test: yes\\r\\n\\r\\nbody'; sleep 30 & echo $! > \(input.path).pid; exit 3"],
+            environment: ["PATH": "/usr/bin:/bin"], input: input, logger: Logger(label: "test"))
+        let started = ContinuousClock.now
+        let (head, leftover) = try await cgi.readHead()
+        #expect(head.status.code == 201)
+        var body = leftover
+        for await chunk in cgi.output { body.append(chunk) }
+        let elapsed = ContinuousClock.now - started
+        #expect(String(decoding: body, as: UTF8.self) == "body")
+        #expect(elapsed < .seconds(10), "the answer stayed open \(elapsed) while the program had exited")
+        let (status, _) = await cgi.finish()
+        #expect(status == 3, "the exit status, read from the kernel while Foundation still waits")
+        if let text = try? String(contentsOfFile: input.path + ".pid", encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            kill(pid, SIGKILL)
+        }
+        try? FileManager.default.removeItem(atPath: input.path + ".pid")
     }
 }
