@@ -10,9 +10,14 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let publicPaths: Set<String>
     /// Paths that check credentials themselves (git's smart HTTP uses Basic auth).
     var ownAuthPrefixes: [String] = []
+    /// POST routes under `/v1/projects/` ending so that check a signature themselves (webhooks).
+    var ownAuthPostSuffixes: [String] = []
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if publicPaths.contains(request.uri.path) || ownAuthPrefixes.contains(where: request.uri.path.hasPrefix) {
+        let path = request.uri.path
+        let signedPost =
+            request.method == .post && path.hasPrefix("/v1/projects/") && ownAuthPostSuffixes.contains(where: path.hasSuffix)
+        if publicPaths.contains(path) || ownAuthPrefixes.contains(where: path.hasPrefix) || signedPost {
             return try await next(request, context)
         }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {

@@ -280,6 +280,7 @@ struct APIRoutes: Sendable {
         }
 
         registerGit(on: v1)
+        registerWebhooks(on: v1)
 
         v1.post("projects/:project/environments/:environment/deployments") { request, context in
             let (project, environment) = try scope(context)

@@ -22,7 +22,8 @@ public enum APIServer {
             BearerAuthMiddleware<BasicRequestContext>(
                 store: orchestrator.store,
                 publicPaths: ["/v1/health", "/v1/openapi.json"],
-                ownAuthPrefixes: ["/git/"]
+                ownAuthPrefixes: ["/git/"],
+                ownAuthPostSuffixes: ["/webhooks/github"]
             )
         }
         APIRoutes(orchestrator: orchestrator, info: info).register(on: router)

@@ -662,6 +662,77 @@ enum OpenAPIDocument {
         },
         "type": "object"
       },
+      "PullRequestEnvironment": {
+        "properties": {
+          "baseBranch": {
+            "description": "the branch the PR merges into: the environment following it is copied (else production)",
+            "type": "string"
+          },
+          "branch": {
+            "description": "the PR's head branch",
+            "type": "string"
+          },
+          "number": {
+            "type": "integer"
+          },
+          "sha": {
+            "description": "head commit; default: the branch's head in the project's repository",
+            "type": "string"
+          }
+        },
+        "required": [
+          "number",
+          "branch"
+        ],
+        "type": "object"
+      },
+      "Webhook": {
+        "properties": {
+          "path": {
+            "type": "string"
+          },
+          "secret": {
+            "description": "only in the answer that generated it",
+            "type": "string"
+          },
+          "secretConfigured": {
+            "type": "boolean"
+          }
+        },
+        "required": [
+          "path",
+          "secretConfigured"
+        ],
+        "type": "object"
+      },
+      "WebhookResult": {
+        "properties": {
+          "action": {
+            "type": "string"
+          },
+          "deploymentIDs": {
+            "items": {
+              "type": "string"
+            },
+            "type": "array"
+          },
+          "environment": {
+            "$ref": "#/components/schemas/Environment"
+          },
+          "event": {
+            "type": "string"
+          },
+          "message": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "event",
+          "message",
+          "deploymentIDs"
+        ],
+        "type": "object"
+      },
       "GitPush": {
         "properties": {
           "updates": {
@@ -3708,6 +3779,236 @@ enum OpenAPIDocument {
           }
         },
         "summary": "Report pushed refs (the repository's post-receive hook calls this): deploys the services linked to each branch, skipping those whose watch patterns match no changed path"
+      }
+    },
+    "/v1/projects/{project}/pull-requests": {
+      "post": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/PullRequestEnvironment"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/WebhookResult"
+                }
+              }
+            },
+            "description": "environment existed; redeploying"
+          },
+          "201": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/WebhookResult"
+                }
+              }
+            },
+            "description": "environment created, its services deploying"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Open PR environment pr-<number> from a branch of the project's repository (as a pull_request opened event); redeploys it when it exists"
+      }
+    },
+    "/v1/projects/{project}/webhooks/github": {
+      "get": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Webhook"
+                }
+              }
+            },
+            "description": "the webhook"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "The webhook's path and whether the project has a secret (never the secret)"
+      },
+      "post": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "sha256=<hex HMAC-SHA256 of the raw body, keyed with the project's webhook secret>",
+            "in": "header",
+            "name": "X-Hub-Signature-256",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "pull_request, push or ping; other events are ignored (202)",
+            "in": "header",
+            "name": "X-GitHub-Event",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "description": "GitHub's event payload: action, number, pull_request.head.ref/sha, pull_request.base.ref; or ref, before, after",
+                "type": "object"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/WebhookResult"
+                }
+              }
+            },
+            "description": "handled"
+          },
+          "201": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/WebhookResult"
+                }
+              }
+            },
+            "description": "PR environment created"
+          },
+          "202": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/WebhookResult"
+                }
+              }
+            },
+            "description": "event or action ignored"
+          },
+          "401": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "security": [],
+        "summary": "GitHub webhook delivery: pull_request (opened, reopened, synchronize: open or redeploy pr-<n>; closed: delete it with every process, network and volume), push (deploy the linked services from a commit already in the project's repository), ping. Authenticated by X-Hub-Signature-256 (HMAC-SHA256 of the raw body with the project's webhook secret), not by the bearer token; unsigned or wrongly signed deliveries get 401 and change nothing."
+      }
+    },
+    "/v1/projects/{project}/webhooks/github/secret": {
+      "post": {
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Webhook"
+                }
+              }
+            },
+            "description": "the new secret, shown once"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Generate a new webhook secret; this answer is the only one that contains it"
       }
     },
     "/v1/projects/{project}/services": {

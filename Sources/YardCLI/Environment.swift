@@ -36,18 +36,47 @@ struct EnvironmentList: AsyncParsableCommand {
 struct EnvironmentNew: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "new",
-        abstract: "Create an environment as a copy of another: variables and volumes (empty), not sealed values, domains or deployments."
+        abstract: "Create an environment as a copy of another: variables and volumes (empty), not sealed values, domains or deployments.",
+        discussion: """
+            With --pr N --branch BRANCH it opens PR environment pr-N as a GitHub pull_request opened event does: \
+            a copy of the environment whose services follow --base (else production), with `environments.pr` \
+            of the config applied, deploying BRANCH from the project's git repository at its own domains. \
+            Again for an existing pr-N, it redeploys. `yard environment delete pr-N` removes it.
+            """
     )
 
-    @Argument(help: "The new environment's name: lower-case letters, digits and dashes.")
-    var name: String
+    @Argument(help: "The new environment's name: lower-case letters, digits and dashes (pr-<N> with --pr).")
+    var name: String?
 
     @Option(help: "The environment to copy; defaults to the one this folder uses.")
     var from: String?
 
+    @Option(help: "Open the environment of pull request N (pr-N); needs --branch.")
+    var pr: Int?
+
+    @Option(help: "With --pr: the PR's head branch, deployed from the project's git repository.")
+    var branch: String?
+
+    @Option(help: "With --pr: the branch the PR merges into (chooses the environment to copy).")
+    var base: String?
+
     @OptionGroup var options: ClientOptions
 
     func validate() throws {
+        if let pr {
+            guard pr > 0 else { throw ValidationError("--pr takes the pull request's number, e.g. --pr 42") }
+            guard let branch else { throw ValidationError("--pr needs --branch: the PR's head branch to deploy") }
+            for value in [branch] + (base.map { [$0] } ?? []) {
+                do { try ServiceBranchLink.validate(value) } catch { throw ValidationError(error.message) }
+            }
+            if let name, name != PullRequestEnvironmentRequest.environmentName(number: pr) {
+                throw ValidationError("with --pr \(pr) the environment is named pr-\(pr); leave out '\(name)'")
+            }
+            if from != nil { throw ValidationError("--from does not apply with --pr: the base is the environment following --base, else production") }
+            return
+        }
+        if branch != nil || base != nil { throw ValidationError("--branch and --base go with --pr") }
+        guard let name else { throw ValidationError("give the new environment's name (or --pr N --branch BRANCH)") }
         do {
             try ResourceName.validate(name, kind: "environment")
         } catch {
@@ -58,7 +87,17 @@ struct EnvironmentNew: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let (project, current) = try options.projectScope()
-            let copy = try await options.client().createEnvironment(project: project, name: name, from: from ?? current)
+            if let pr, let branch {
+                let result = try await options.client().openPullRequestEnvironment(
+                    project: project, request: PullRequestEnvironmentRequest(number: pr, branch: branch, baseBranch: base))
+                if options.json { try Output.json(result); return }
+                print(result.message.prefix(1).uppercased() + result.message.dropFirst() + ".")
+                if !result.deploymentIDs.isEmpty {
+                    print("Follow it with `yard status --environment pr-\(pr)`; delete it with `yard environment delete pr-\(pr)`.")
+                }
+                return
+            }
+            let copy = try await options.client().createEnvironment(project: project, name: name ?? "", from: from ?? current)
             if options.json { try Output.json(copy); return }
             print("Created environment \(copy.environment.name) from \(copy.from.name). Nothing is deployed in it yet.")
             for service in copy.services {

@@ -401,6 +401,25 @@ extension YardAPIClient {
     }
 
     /// The URL `git` pushes to: `<api>/git/<project-id>.git`.
+    /// Where GitHub should send the project's webhooks, and whether a secret exists.
+    public func webhook(project: String) async throws -> WebhookView {
+        try await get("projects/\(project.pathEscaped)/webhooks/github")
+    }
+    /// Generates a new webhook secret; the answer is the only place it is shown.
+    public func generateWebhookSecret(project: String) async throws -> WebhookView {
+        try await send(.POST, "projects/\(project.pathEscaped)/webhooks/github/secret", body: Empty?.none)
+    }
+    /// Opens (or redeploys) PR environment `pr-<number>` from `branch`, as a pull_request opened event does.
+    public func openPullRequestEnvironment(project: String, request: PullRequestEnvironmentRequest) async throws -> WebhookResultView {
+        try await send(.POST, "projects/\(project.pathEscaped)/pull-requests", body: request)
+    }
+    /// A path of the API as a full URL.
+    public func apiURL(path: String) -> URL {
+        var text = baseURL.absoluteString
+        if text.hasSuffix("/") { text.removeLast() }
+        return URL(string: text + path)!
+    }
+
     public func gitRemoteURL(projectID: String) -> URL {
         var text = baseURL.absoluteString
         if text.hasSuffix("/") { text.removeLast() }

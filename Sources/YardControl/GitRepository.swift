@@ -66,6 +66,19 @@ public struct GitRepository: Sendable {
         return output.split(separator: "\0").map(String.init)
     }
 
+    /// Whether the repository has `sha` as a commit.
+    public func hasCommit(_ sha: String) async -> Bool {
+        guard !sha.isEmpty, sha.allSatisfy(\.isHexDigit) else { return false }
+        return (try? await git(["cat-file", "-e", "\(sha)^{commit}"])) != nil
+    }
+
+    /// The commit branch `branch` points at, or nil when the repository has no such branch.
+    public func branchHead(_ branch: String) async -> String? {
+        guard let output = try? await git(["rev-parse", "--verify", "--quiet", "refs/heads/\(branch)^{commit}"]) else { return nil }
+        let sha = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        return sha.isEmpty ? nil : sha
+    }
+
     /// The commit's tree as a `.tar.gz`, the format `yard up` uploads.
     public func archive(_ sha: String, to file: URL) async throws {
         _ = try await git(["archive", "--format=tar.gz", "--output=\(file.path)", sha])

@@ -43,13 +43,13 @@ extension Orchestrator {
                             + "(link one with `yard service link --branch \(branch)`)"))
                 continue
             }
-            outcomes += try await deployBranch(repository: repository, update: update, branch: branch, links: links)
+            outcomes += try await deployBranch(repository: repository, update: update, branch: branch, links: links, trigger: "git push")
         }
         return outcomes
     }
 
-    private func deployBranch(
-        repository: GitRepository, update: GitRefUpdate, branch: String, links: [ServiceBranchRecord]
+    func deployBranch(
+        repository: GitRepository, update: GitRefUpdate, branch: String, links: [ServiceBranchRecord], trigger: String
     ) async throws -> [PushOutcome] {
         let commit = try await repository.commit(update.new, branch: branch)
         let old = GitRefUpdate.isZero(update.old) ? nil : update.old
@@ -73,7 +73,7 @@ extension Orchestrator {
                 try FileManager.default.copyItem(at: archive, to: copy)
                 let deployment = try deploy(
                     serviceID: service.id, environmentID: environment.id, archive: copy,
-                    trigger: "git push", commit: commit)
+                    trigger: trigger, commit: commit)
                 let why = watch.isEmpty ? "" : " (a changed path matches its watch patterns)"
                 outcomes.append(
                     PushOutcome(
@@ -83,7 +83,8 @@ extension Orchestrator {
                 let reason =
                     "no changed path matches its watch patterns (\(patterns.joined(separator: ", "))): "
                     + "\(changed.count) changed path\(changed.count == 1 ? "" : "s"), e.g. \(changed.prefix(3).joined(separator: ", "))"
-                let deployment = try skippedDeployment(service: service, environment: environment, commit: commit, reason: reason)
+                let deployment = try skippedDeployment(
+                    service: service, environment: environment, commit: commit, reason: reason, trigger: trigger)
                 outcomes.append(
                     PushOutcome(
                         deployment: deployment, serviceName: service.name, environmentName: environment.name,
@@ -106,6 +107,7 @@ extension Orchestrator {
                 directory: context,
                 configPath: service.configPath,
                 environment: environment.name,
+                isPullRequestEnvironment: PullRequestEnvironmentRequest.isPullRequestEnvironment(environment.name),
                 serviceBuild: YardJSON.decode(BuildOverrides.self, from: service.buildOverrides),
                 serviceDeploy: YardJSON.decode(DeployOverrides.self, from: service.deployOverrides),
                 railpackDeploy: railpack?.deploy
@@ -118,12 +120,12 @@ extension Orchestrator {
 
     /// A deployment that never runs: recorded SKIPPED with the reason at once.
     private func skippedDeployment(
-        service: ServiceRecord, environment: EnvironmentRecord, commit: GitCommit, reason: String
+        service: ServiceRecord, environment: EnvironmentRecord, commit: GitCommit, reason: String, trigger: String
     ) throws -> DeploymentRecord {
         let now = Date()
         var record = DeploymentRecord(
             id: Identifier.make("dep"), serviceID: service.id, environmentID: environment.id, status: .skipped, reason: reason,
-            trigger: "git push", sourceHash: nil, sourcePath: nil, artifactPath: nil, buildResult: nil,
+            trigger: trigger, sourceHash: nil, sourcePath: nil, artifactPath: nil, buildResult: nil,
             deploySettings: nil, variables: nil, createdAt: now, updatedAt: now
         )
         record.gitCommit = try YardJSON.encodeString(commit)

@@ -818,6 +818,8 @@ public actor Orchestrator: Service {
                 directory: context,
                 configPath: service.configPath,
                 environment: environment.name,
+                // pr-<n> environments take `environments.pr`, as on Railway.
+                isPullRequestEnvironment: PullRequestEnvironmentRequest.isPullRequestEnvironment(environment.name),
                 serviceBuild: YardJSON.decode(BuildOverrides.self, from: service.buildOverrides),
                 serviceDeploy: YardJSON.decode(DeployOverrides.self, from: service.deployOverrides),
                 railpackDeploy: railpack?.deploy

@@ -263,6 +263,19 @@ enum Migrations {
                     """
             )
         }
+        // PR environments: each project's webhook secret (GitHub signs deliveries with it;
+        // kept like a sealed variable: never returned after it is generated).
+        migrator.registerMigration("015_webhooks") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE webhook_secret (
+                        project_id TEXT PRIMARY KEY NOT NULL REFERENCES project(id) ON DELETE CASCADE,
+                        secret TEXT NOT NULL,
+                        created_at DATETIME NOT NULL
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

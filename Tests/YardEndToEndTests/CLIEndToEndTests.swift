@@ -509,7 +509,7 @@ struct CLIEndToEndTests {
 
     /// Every `METHOD path` APIRoutes registers, read from its source, as OpenAPI paths.
     static func registeredRoutes() throws -> [(String, String)] {
-        let source = try ["APIRoutes.swift", "APIRoutes+Git.swift"].map {
+        let source = try ["APIRoutes.swift", "APIRoutes+Git.swift", "APIRoutes+Webhooks.swift"].map {
             try String(contentsOf: YardServer.packageRoot.appendingPathComponent("Sources/YardAPI/\($0)"), encoding: .utf8)
         }.joined(separator: "\n")
         let groups: [String: String] = ["v1": "/v1/", "service": "/v1/projects/:project/environments/:environment/services/:service/"]

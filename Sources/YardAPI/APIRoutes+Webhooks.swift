@@ -1,0 +1,141 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import YardControl
+import YardCore
+import YardStore
+
+extension APIRoutes {
+    /// The largest webhook body read (GitHub's own limit is 25 MB; push payloads are far smaller).
+    static let webhookBodyLimit = 5 << 20
+
+    /// PR environments: GitHub-style webhooks, signed with the project's secret (not the
+    /// bearer token: GitHub cannot send one), and the CLI's `yard environment new --pr`.
+    func registerWebhooks(on v1: RouterGroup<BasicRequestContext>) {
+        v1.post("projects/:project/webhooks/github") { request, context in
+            let project = try store.project(try context.parameters.require("project"))
+            let body = Data(buffer: try await request.body.collect(upTo: Self.webhookBodyLimit))
+            guard let secret = try store.webhookSecret(projectID: project.id) else {
+                throw YardError(
+                    .unauthorized,
+                    "project \(project.name) has no webhook secret: generate one with `yard webhook secret` and give it to GitHub; nothing was done"
+                )
+            }
+            let signature = request.headers[HTTPField.Name(WebhookSignature.headerName)!]
+            guard WebhookSignature.isValid(header: signature, body: body, secret: secret) else {
+                context.logger.warning(
+                    "webhook refused", metadata: ["project.id": "\(project.id)", "webhook.signed": "\(signature != nil)"])
+                throw YardError(
+                    .unauthorized,
+                    signature == nil
+                        ? "the webhook is not signed (no \(WebhookSignature.headerName) header); nothing was done"
+                        : "the webhook's \(WebhookSignature.headerName) does not match the project's secret; nothing was done")
+            }
+            let event = request.headers[HTTPField.Name("X-GitHub-Event")!] ?? ""
+            context.logger.info("webhook", metadata: ["project.id": "\(project.id)", "webhook.event": "\(event)"])
+            switch event {
+            case "ping":
+                return try json(WebhookResultView(event: event, message: "pong: the signature matches"))
+            case "pull_request":
+                let payload = try YardJSON.decoder().decode(GitHubPullRequestEvent.self, from: body)
+                return try await pullRequest(payload, projectID: project.id)
+            case "push":
+                let payload = try YardJSON.decoder().decode(GitHubPushEvent.self, from: body)
+                let outcomes = try await orchestrator.deployPushEvent(
+                    projectID: project.id, update: GitRefUpdate(ref: payload.ref, old: payload.before, new: payload.after))
+                return try json(
+                    WebhookResultView(
+                        event: event, message: outcomes.map(\.message).joined(separator: "; "),
+                        deploymentIDs: outcomes.compactMap(\.deployment?.id)))
+            default:
+                return try json(
+                    WebhookResultView(event: event, message: "event '\(event)' is not handled (pull_request, push and ping are); ignored"),
+                    status: .accepted)
+            }
+        }
+        v1.get("projects/:project/webhooks/github") { _, context in
+            let project = try store.project(try context.parameters.require("project"))
+            return try json(
+                WebhookView(path: Self.webhookPath(project), secretConfigured: try store.webhookSecret(projectID: project.id) != nil))
+        }
+        // A new secret, shown in this answer only; deliveries signed with the old one fail from now on.
+        v1.post("projects/:project/webhooks/github/secret") { _, context in
+            let project = try store.project(try context.parameters.require("project"))
+            let secret = ContentHash.randomToken()
+            try store.setWebhookSecret(projectID: project.id, secret: secret)
+            context.logger.info("webhook secret generated", metadata: ["project.id": "\(project.id)"])
+            return try json(WebhookView(path: Self.webhookPath(project), secretConfigured: true, secret: secret), status: .created)
+        }
+        v1.post("projects/:project/pull-requests") { request, context in
+            let project = try store.project(try context.parameters.require("project"))
+            let body = try await request.decode(as: PullRequestEnvironmentRequest.self, context: context)
+            let outcome = try await orchestrator.openPullRequestEnvironment(
+                projectID: project.id, number: body.number, branch: body.branch, baseBranch: body.baseBranch, sha: body.sha)
+            return try json(view(outcome, event: "pull_request", action: "opened"), status: outcome.created ? .created : .ok)
+        }
+    }
+
+    private func pullRequest(_ payload: GitHubPullRequestEvent, projectID: String) async throws -> Response {
+        let number = payload.pullRequest?.number ?? payload.number
+        switch payload.action {
+        case "opened", "reopened", "synchronize":
+            guard let head = payload.pullRequest?.head else {
+                throw YardError(.invalidInput, "pull_request event without pull_request.head: cannot tell which branch to deploy")
+            }
+            let outcome = try await orchestrator.openPullRequestEnvironment(
+                projectID: projectID, number: number, branch: head.ref, baseBranch: payload.pullRequest?.base?.ref, sha: head.sha)
+            return try json(view(outcome, event: "pull_request", action: payload.action), status: outcome.created ? .created : .ok)
+        case "closed":
+            let outcome = try await orchestrator.closePullRequestEnvironment(projectID: projectID, number: number)
+            return try json(view(outcome, event: "pull_request", action: payload.action))
+        default:
+            return try json(
+                WebhookResultView(
+                    event: "pull_request", action: payload.action,
+                    message:
+                        "pull_request action '\(payload.action)' changes nothing here (opened, reopened, synchronize and closed do); ignored"
+                ),
+                status: .accepted)
+        }
+    }
+
+    private func view(_ outcome: Orchestrator.PullRequestOutcome, event: String, action: String) -> WebhookResultView {
+        WebhookResultView(
+            event: event, action: action, message: outcome.message,
+            environment: outcome.environment.map { EnvironmentView(id: $0.id, name: $0.name) },
+            deploymentIDs: outcome.deployments.map(\.id))
+    }
+
+    static func webhookPath(_ project: ProjectRecord) -> String {
+        "/v1/projects/\(project.name)/webhooks/github"
+    }
+}
+
+/// The parts of GitHub's `pull_request` event payload that matter here.
+struct GitHubPullRequestEvent: Decodable {
+    struct PullRequest: Decodable {
+        struct Ref: Decodable {
+            var ref: String
+            var sha: String?
+        }
+        var number: Int
+        var head: Ref?
+        var base: Ref?
+    }
+    var action: String
+    var number: Int
+    var pullRequest: PullRequest?
+
+    enum CodingKeys: String, CodingKey {
+        case action, number
+        case pullRequest = "pull_request"
+    }
+}
+
+/// The parts of GitHub's `push` event payload that matter here.
+struct GitHubPushEvent: Decodable {
+    var ref: String
+    var before: String
+    var after: String
+}
