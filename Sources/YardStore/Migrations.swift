@@ -232,6 +232,9 @@ enum Migrations {
                         service_id TEXT NOT NULL REFERENCES service(id) ON DELETE CASCADE,
                         environment_id TEXT NOT NULL REFERENCES environment(id) ON DELETE CASCADE,
                         PRIMARY KEY (service_id, environment_id)
+                    );
+                    """
+            )
         }
         // `yard domain --tcp`: a host port forwarded to a service port (Railway's TCP proxy).
         migrator.registerMigration("013_tcp_proxy") { db in
@@ -245,6 +248,8 @@ enum Migrations {
                         created_at DATETIME NOT NULL,
                         PRIMARY KEY (service_id, environment_id, target_port)
                     );
+                    """
+            )
         }
         // `git push` deploys: the branch a service follows per environment, and the commit
         // a deployment was built from (JSON of `GitCommit`).
