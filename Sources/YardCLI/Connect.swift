@@ -22,6 +22,9 @@ struct Connect: AsyncParsableCommand {
     @Argument(help: "The database service (default: --service, then this folder's link).")
     var serviceName: String?
 
+    @Flag(help: "Print the public URL (the *_PUBLIC_URL variable, password included) instead of opening a client, e.g. psql \"$(yard connect Postgres --url)\".")
+    var url = false
+
     @Argument(parsing: .postTerminator, help: "Arguments for the client (after --).")
     var clientArguments: [String] = []
 
@@ -35,6 +38,11 @@ struct Connect: AsyncParsableCommand {
                     .conflict,
                     "\(scope.service) has no TCP proxy, so nothing on this machine reaches it: run "
                         + "`yard domain --tcp \(connection.database.port) \(scope.service)` first")
+            }
+            if url {
+                // The one way to read a sealed *_PUBLIC_URL: asked for by name, on stdout only.
+                print(connection.publicURL ?? Self.publicURL(connection, host: host, port: port))
+                return
             }
             let (arguments, environment) = Self.command(connection, host: host, port: port, extra: clientArguments)
             var processEnvironment = ProcessInfo.processInfo.environment
@@ -70,6 +78,19 @@ struct Connect: AsyncParsableCommand {
                 ["MYSQL_PWD": connection.password]
             )
         }
+    }
+
+    /// The URL a client reaches the database at through the proxy, as the `*_PUBLIC_URL`
+    /// variable has it (for a proxy added before the variable existed).
+    static func publicURL(_ connection: DatabaseConnectionView, host: String, port: Int) -> String {
+        var components = URLComponents()
+        components.scheme = connection.database == .postgres ? "postgresql" : connection.database.rawValue
+        components.user = connection.user
+        components.password = connection.password
+        components.host = host
+        components.port = port
+        components.path = connection.databaseName.map { "/\($0)" } ?? ""
+        return components.string ?? ""
     }
 
     static func clientPackage(_ kind: DatabaseKind) -> String {

@@ -38,7 +38,9 @@ struct Shell: AsyncParsableCommand {
             guard let inner = SandboxProcess.innermost(below: pid) else {
                 throw YardError(.unavailable, "cannot find replica \(target.id)'s sandbox on this machine: `yard shell` runs on the server's machine, as root")
             }
-            var environment = try await client.resolvedVariables(scope)
+            // The replica's own environment, sealed values included: the shell runs inside
+            // its sandbox, as root on the server's machine, where /proc shows it anyway.
+            var environment = try SandboxProcess.environment(of: inner)
             environment["PORT"] = String(target.port)
             environment["RAILWAY_REPLICA_ID"] = target.id
             environment["TERM"] = ProcessInfo.processInfo.environment["TERM"] ?? "xterm"
@@ -56,7 +58,7 @@ struct Shell: AsyncParsableCommand {
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a local command with the service's resolved variables."
+        abstract: "Run a local command with the service's resolved variables (sealed ones withheld)."
     )
 
     @OptionGroup var options: ClientOptions
@@ -69,7 +71,14 @@ struct Run: AsyncParsableCommand {
             let arguments = command.first == "--" ? Array(command.dropFirst()) : command
             guard !arguments.isEmpty else { throw YardError(.invalidInput, "give a command: yard run -- CMD [ARGS]") }
             var environment = ProcessInfo.processInfo.environment
-            environment.merge(try await options.client().resolvedVariables(try options.serviceScope())) { _, service in service }
+            let client = try options.client()
+            let scope = try options.serviceScope()
+            environment.merge(try await client.resolvedVariables(scope)) { _, service in service }
+            // Sealed values never leave the server, so a local command goes without them.
+            let sealed = try await client.variables(scope).filter(\.sealed).map(\.key)
+            if !sealed.isEmpty {
+                FileHandle.standardError.write(Data("yard run: sealed variables are not given to local commands: \(sealed.joined(separator: ", "))\n".utf8))
+            }
             try Exec.replaceProcess(arguments, environment: environment)
         }
     }
@@ -77,6 +86,20 @@ struct Run: AsyncParsableCommand {
 
 /// Finds a replica's sandboxed process from the pid the platform launched.
 enum SandboxProcess {
+    /// The environment a process started with, from /proc/<pid>/environ.
+    static func environment(of pid: Int32) throws -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else {
+            throw YardError(.unavailable, "cannot read the environment of process \(pid): `yard shell` runs on the server's machine, as root")
+        }
+        var environment: [String: String] = [:]
+        for entry in data.split(separator: 0) {
+            let text = String(decoding: entry, as: UTF8.self)
+            guard let equals = text.firstIndex(of: "=") else { continue }
+            environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
+        }
+        return environment
+    }
+
     /// The first descendant of `pid` (breadth first) that lives in another pid namespace.
     static func innermost(below pid: Int32) -> Int32? {
         let hostNamespace = namespace(of: getpid())

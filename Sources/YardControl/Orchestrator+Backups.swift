@@ -154,7 +154,7 @@ extension Orchestrator {
             throw YardError(
                 .conflict, "\(service.name) is not running: `yard redeploy --service \(service.name)` starts it, then back it up")
         }
-        let variables = try resolvedVariables(serviceID: key.serviceID, environmentID: key.environmentID)
+        let variables = try resolvedVariables(serviceID: key.serviceID, environmentID: key.environmentID, revealingSealed: true)
         let password = kind == .redis ? variables["REDISPASSWORD"] : variables["PGPASSWORD"]
         guard let password else {
             throw YardError(.invalidConfig, "\(service.name) has no password variable: it was not made by `yard add --database`")

@@ -145,6 +145,6 @@ extension Orchestrator {
         let proxy = proxies.first { $0.targetPort == serverPort || network == nil } ?? proxies.first { $0.targetPort == kind.port }
         return DatabaseConnectionView(
             database: kind, host: proxy.map { _ in tcpProxy.host }, port: proxy?.hostPort,
-            user: user, password: password, databaseName: database)
+            user: user, password: password, databaseName: database, publicURL: proxy.flatMap { _ in values[kind.publicURLVariable] })
     }
 }

@@ -601,7 +601,10 @@ public actor Orchestrator: Service {
 
     /// The variables a replica of this service would get now (`yard run`): the user's
     /// variables and the `RAILWAY_*` ones, without the per-replica `PORT` and replica id.
-    public func resolvedVariables(serviceID: String, environmentID: String) throws -> [String: String] {
+    /// What a replica of the service gets (user variables and `RAILWAY_*`), for `yard run`:
+    /// sealed values are withheld unless `revealingSealed` (the platform's own use, such as
+    /// backups), since the API never returns them.
+    public func resolvedVariables(serviceID: String, environmentID: String, revealingSealed: Bool = false) throws -> [String: String] {
         let key = ServiceKey(serviceID: serviceID, environmentID: environmentID)
         let service = try store.service(id: serviceID)
         let environment = try store.environment(id: environmentID)
@@ -609,7 +612,8 @@ public actor Orchestrator: Service {
         let domain = try store.domains(serviceID: serviceID, environmentID: environmentID).first?.hostname ?? ""
         // Build secrets reach build steps only: `yard run` gets what a replica gets.
         var result: [String: String] = [:]
-        for variable in try store.variables(serviceID: serviceID, environmentID: environmentID) where !variable.buildSecret {
+        for variable in try store.variables(serviceID: serviceID, environmentID: environmentID)
+        where !variable.buildSecret && (revealingSealed || !variable.sealed) {
             result[variable.key] = variable.value
         }
         result.merge(railwayVariables(project: project, environment: environment, service: service,

@@ -551,13 +551,18 @@ public struct DatabaseConnectionView: Codable, Sendable, Equatable {
     public var user: String
     public var password: String
     public var databaseName: String?
+    /// The `*_PUBLIC_URL` (through the TCP proxy), password included; nil with no proxy.
+    public var publicURL: String?
 
-    public init(database: DatabaseKind, host: String?, port: Int?, user: String, password: String, databaseName: String?) {
+    public init(
+        database: DatabaseKind, host: String?, port: Int?, user: String, password: String, databaseName: String?, publicURL: String? = nil
+    ) {
         self.database = database
         self.host = host
         self.port = port
         self.user = user
         self.password = password
         self.databaseName = databaseName
+        self.publicURL = publicURL
     }
 }

@@ -47,8 +47,7 @@ struct BackupEndToEndTests {
             if let live = status.services.first(where: { $0.service.name == service })?.live,
                 let replica = live.replicas.first, replica.status == .running
             {
-                let variables = try await client.resolvedVariables(.init(project: "bk", environment: "production", service: service))
-                let password = try #require(variables["PGPASSWORD"] ?? variables["REDISPASSWORD"])
+                let password = try await client.databaseConnection(.init(project: "bk", environment: "production", service: service)).password
                 return Database(host: replica.address ?? "127.0.0.1", port: replica.port, password: password)
             }
             try await Task.sleep(for: .milliseconds(300))

@@ -73,12 +73,14 @@ struct DatabaseEndToEndTests {
 
             // The values exist (a replica gets them) but never come back through the CLI.
             let client = try server.client()
-            let pg = try await client.resolvedVariables(.init(project: "dbs", environment: "production", service: "Postgres"))
-            let pgPassword = try #require(pg["PGPASSWORD"])
+            let pgScope = YardAPIClient.Scope(project: "dbs", environment: "production", service: "Postgres")
+            let pg = try await client.resolvedVariables(pgScope)
+            #expect(pg["PGPASSWORD"] == nil && pg["DATABASE_URL"] == nil, "yard run's route returned sealed values: \(pg.keys.sorted())")
+            #expect(pg["PGUSER"] == "postgres" && pg["PGHOST"] == "postgres.railway.internal", "\(pg.keys.sorted())")
+            // Only `yard connect`'s route hands the password out.
+            let pgPassword = try await client.databaseConnection(pgScope).password
             #expect(pgPassword.count == 32)
-            #expect(pg["DATABASE_URL"] == "postgresql://postgres:\(pgPassword)@postgres.railway.internal:5432/railway")
-            let rd = try await client.resolvedVariables(.init(project: "dbs", environment: "production", service: "Redis"))
-            let redisPassword = try #require(rd["REDISPASSWORD"])
+            let redisPassword = try await client.databaseConnection(.init(project: "dbs", environment: "production", service: "Redis")).password
             #expect(pgPassword != redisPassword)
             let listed = try await server.yard(["variables", "--service", "Postgres"], in: folder)
             #expect(listed.status == 0 && listed.stdout.contains("POSTGRES_PASSWORD=<sealed>"), "\(listed.output)")
@@ -160,9 +162,11 @@ struct DatabaseEndToEndTests {
                 #expect(mysql.stdout.contains("\(sealed)=<sealed>"), "\(sealed): \(mysql.stdout)")
             }
             #expect(mysql.stdout.contains("MYSQLUSER=root") && mysql.stdout.contains("MYSQLDATABASE=railway"))
-            let values = try await server.client().resolvedVariables(.init(project: "my", environment: "production", service: "MySQL"))
-            let password = try #require(values["MYSQLPASSWORD"])
-            #expect(values["MYSQL_URL"] == "mysql://root:\(password)@mysql.railway.internal:3306/railway")
+            let myScope = YardAPIClient.Scope(project: "my", environment: "production", service: "MySQL")
+            let values = try await server.client().resolvedVariables(myScope)
+            #expect(values["MYSQLPASSWORD"] == nil && values["MYSQL_URL"] == nil && values["MYSQLUSER"] == "root", "\(values.keys.sorted())")
+            let password = try await server.client().databaseConnection(myScope).password
+            #expect(password.count >= 16)
             #expect(!mysql.output.contains(password))
 
             let app = try await server.yard(["variables", "--set", "MYSQL_URL=${{MySQL.MYSQL_URL}}"], in: folder)

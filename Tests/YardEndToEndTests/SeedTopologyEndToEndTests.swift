@@ -145,15 +145,14 @@ struct SeedTopologyEndToEndTests {
                 if path == "variables" {
                     #expect(head.status == 200 && text.contains("API_SECRET") && !text.contains(secret), "\(head.status) \(text)")
                 } else {
-                    // `yard run`'s route hands values to the owner of the token, as Railway's `railway run` does.
-                    #expect(head.status == 200, "\(head.status)")
+                    // `yard run`'s route withholds sealed values too.
+                    #expect(head.status == 200 && !text.contains("API_SECRET") && !text.contains(secret), "\(head.status) \(text)")
                 }
             }
             let webLogs = try await server.yard(["logs", "--service", "web"], in: folder)
             #expect(webLogs.stdout.contains("web: the API secret is ***"), "\(webLogs.stdout)")
             #expect(!webLogs.output.contains(secret))
-            let pgPassword = try #require(
-                try await client.resolvedVariables(.init(project: "jobs", environment: "production", service: "Postgres"))["PGPASSWORD"])
+            let pgPassword = try await client.databaseConnection(.init(project: "jobs", environment: "production", service: "Postgres")).password
             let workerLogs = try await server.yard(["logs", "--service", "worker"], in: folder)
             // Postgres's DATABASE_URL is sealed whole, so the whole address is masked.
             #expect(workerLogs.stdout.contains("🧠 orchestrator running against ***"), "\(workerLogs.stdout)")
@@ -237,10 +236,9 @@ struct SeedTopologyEndToEndTests {
             try #require(stagingUp.status == 0, "\(stagingUp.outputTail)")
 
             let client = try server.client()
-            let productionPG = try await client.resolvedVariables(.init(project: "stage", environment: "production", service: "Postgres"))
-            let stagingPG = try await client.resolvedVariables(.init(project: "stage", environment: "staging", service: "Postgres"))
-            let stagingPassword = try #require(stagingPG["PGPASSWORD"])
-            #expect(stagingPassword.count == 32 && stagingPassword != productionPG["PGPASSWORD"])
+            let productionPassword = try await client.databaseConnection(.init(project: "stage", environment: "production", service: "Postgres")).password
+            let stagingPassword = try await client.databaseConnection(.init(project: "stage", environment: "staging", service: "Postgres")).password
+            #expect(stagingPassword.count == 32 && stagingPassword != productionPassword)
 
             // Empty: production's table is not there; staging writes its own.
             let empty = try await server.get(host: staging, path: "/pg/read")
