@@ -68,4 +68,54 @@ struct PreDeployEndToEndTests {
             #expect(!lines.contains { $0.hasPrefix("starting replica") }, "\(lines)")
         }
     }
+
+    @Test(
+        "seed 001: a migration against Postgres creates the table the app reads; a failing one leaves the old deployment serving",
+        .timeLimit(.minutes(6)))
+    func migrationAgainstPostgres() async throws {
+        try DatabaseEndToEndTests.requireDatabases()
+        try await YardServer.with(runtime: "sandbox") { server in
+            let folder = try await server.prepareApp("migrate-app", project: "shop")
+            let added = try await server.yard(["add", "--database", "postgres"], in: folder)
+            try #require(added.status == 0, "\(added.output)\n\(server.serveLog)")
+            let set = try await server.yard(
+                ["variables", "--set", "DATABASE_URL=${{Postgres.DATABASE_URL}}", "--set", "SCHEMA_VERSION=1", "--set", "BUILD=first"],
+                in: folder)
+            try #require(set.status == 0, "\(set.output)")
+            let up = try await server.yard(["up"], in: folder)
+            try #require(up.status == 0, "\(up.outputTail)\n\(YardServer.lastLines(of: server.serveLog, 40))")
+            let host = "shop-shop.localhost"
+            let page = try await server.get(host: host)
+            // The app exits at start without its table: it answering proves the order.
+            #expect(page.status == 200 && page.body.contains("schema versions 1; build first"), "\(page)")
+            let client = try server.client()
+            let scope = YardAPIClient.Scope(project: "shop", environment: "production", service: "shop")
+            let first = try #require(try await client.deployments(scope).first)
+            var lines: [String] = []
+            try await client.logs(deploymentID: first.id, kind: .deploy, follow: false) { lines.append($0.message) }
+            #expect(lines.contains("migrated to schema 1"), "\(lines)")
+
+            // A broken migration: the deployment fails, the old one keeps serving.
+            let breaking = try await server.yard(
+                ["variables", "--set", "MIGRATION_FAIL=1", "--set", "BUILD=second", "--skip-deploys"], in: folder)
+            try #require(breaking.status == 0, "\(breaking.output)")
+            let broken = try await server.yard(["redeploy"], in: folder)
+            #expect(broken.status != 0, "\(broken.outputTail)")
+            let afterBroken = try await client.deployments(scope)
+            let failed = try #require(afterBroken.first)
+            #expect(failed.id != first.id && failed.status == .failed, "\(failed)")
+            #expect(failed.reason?.contains("pre-deploy command") == true, "\(failed.reason ?? "")")
+            #expect(afterBroken.first { $0.id == first.id }?.status == .success, "the live deployment must stay live")
+            #expect(try await server.get(host: host).body.contains("schema versions 1; build first"))
+
+            // Fixed: the next migration runs, and the new app sees its schema.
+            let fixing = try await server.yard(
+                ["variables", "--delete", "MIGRATION_FAIL", "--set", "SCHEMA_VERSION=2", "--set", "BUILD=third", "--skip-deploys"], in: folder)
+            try #require(fixing.status == 0, "\(fixing.output)")
+            let fixed = try await server.yard(["redeploy"], in: folder)
+            try #require(fixed.status == 0, "\(fixed.outputTail)")
+            let after = try await server.get(host: host)
+            #expect(after.body.contains("schema versions 1,2; build third"), "\(after)")
+        }
+    }
 }
