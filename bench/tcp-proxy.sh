@@ -55,7 +55,7 @@ status = json.load(sys.stdin)
 for entry in status["services"]:
     if entry["service"]["name"] == "Postgres":
         replica = entry["live"]["replicas"][0]
-        print(f"{replica[\"address\"]}:{replica[\"port\"]}")
+        print("%s:%s" % (replica["address"], replica["port"]))
 ')"
 direct_url="$(python3 -c '
 import sys, urllib.parse
