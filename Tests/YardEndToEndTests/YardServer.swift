@@ -22,13 +22,41 @@ final class YardServer: @unchecked Sendable {
     /// Each server of this test run gets its own 10.<octet>.0.0/16 (the unit tests use 10.213).
     let privateNetworkOctet = YardServer.nextOctet()
 
-    private static let octets = Mutex(214)
+    /// Where this test process starts: spread by pid, so two test processes on one machine
+    /// (two clones' runs) rarely start on the same /16.
+    private static let octets = Mutex(214 + Int(getpid() % 37))
 
+    /// The next 10.<octet>.0.0/16 no interface of this machine has an address or route in:
+    /// a /16 another server (of another test process) uses would send this server's
+    /// traffic into that server's namespaces.
     private static func nextOctet() -> Int {
-        octets.withLock { next in
-            defer { next = next >= 250 ? 214 : next + 1 }
+        let taken = routedOctets()
+        return octets.withLock { next in
+            for _ in 214...250 {
+                let candidate = next
+                next = next >= 250 ? 214 : next + 1
+                if !taken.contains(candidate) { return candidate }
+            }
             return next
         }
+    }
+
+    /// Second octets of the 10.x routes on this machine (`ip -4 route`).
+    private static func routedOctets() -> Set<Int> {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["-4", "route", "show"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return [] }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        var octets = Set<Int>()
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where line.hasPrefix("10.") {
+            if let second = line.split(separator: ".").dropFirst().first, let octet = Int(second) { octets.insert(octet) }
+        }
+        return octets
     }
 
     /// The binary under test: `$YARD_BINARY`, else the debug build of this package.
