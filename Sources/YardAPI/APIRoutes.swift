@@ -61,20 +61,23 @@ struct APIRoutes: Sendable {
             let body = try await request.decode(as: CreateEnvironmentRequest.self, context: context)
             let source = try store.environment(projectID: project.id, body.from ?? "production")
             let copy = try store.createEnvironment(projectID: project.id, name: body.name, copying: source.id)
+            let data = body.withData == true
+                ? try await orchestrator.copyDatabaseData(projectID: project.id, from: source.id, into: copy.environment.id) : nil
             return try json(EnvironmentCopyView(
                 environment: EnvironmentView(id: copy.environment.id, name: copy.environment.name),
                 from: EnvironmentView(id: copy.source.id, name: copy.source.name),
                 services: copy.services.map {
                     EnvironmentCopyView.ServiceCopy(service: $0.serviceName, copiedVariables: $0.copiedVariables,
                                                     sealedNotCopied: $0.sealedNotCopied, volume: $0.volumeMountPath)
-                }), status: .created)
+                }, data: data), status: .created)
         }
         v1.delete("projects/:project/environments/:environment") { _, context in
             let (_, environment) = try scope(context)
             let (removal, stopped) = try await orchestrator.deleteEnvironment(environmentID: environment.id)
             return try json(EnvironmentDeletionView(
                 environment: EnvironmentView(id: environment.id, name: environment.name), stoppedDeployments: stopped,
-                removedDomains: removal.domains.sorted(), removedVolumes: removal.volumeIDs.count))
+                removedDomains: removal.domains.sorted(), removedVolumes: removal.volumeIDs.count,
+                removedBackups: removal.backups.count))
         }
         v1.get("projects/:project/environments/:environment/status") { _, context in
             let (project, environment) = try scope(context)

@@ -254,6 +254,10 @@ enum OpenAPIDocument {
           },
           "name": {
             "type": "string"
+          },
+          "withData": {
+            "description": "start the copy's postgres and redis databases from the source's latest backup (one is taken first when there is none); without it they start empty",
+            "type": "boolean"
           }
         },
         "required": [
@@ -605,6 +609,44 @@ enum OpenAPIDocument {
               "type": "object"
             },
             "type": "array"
+          },
+          "data": {
+            "description": "with withData: what each database service of the copy started from",
+            "items": {
+              "properties": {
+                "backup": {
+                  "description": "the source's backup restored; absent when the database started empty",
+                  "type": "string"
+                },
+                "backupTakenNow": {
+                  "description": "the source had no backup, so this one was taken for the copy",
+                  "type": "boolean"
+                },
+                "database": {
+                  "enum": [
+                    "postgres",
+                    "redis",
+                    "mysql"
+                  ],
+                  "type": "string"
+                },
+                "message": {
+                  "type": "string"
+                },
+                "restored": {
+                  "type": "boolean"
+                },
+                "service": {
+                  "type": "string"
+                },
+                "takenAt": {
+                  "format": "date-time",
+                  "type": "string"
+                }
+              },
+              "type": "object"
+            },
+            "type": "array"
           }
         },
         "type": "object"
@@ -619,6 +661,10 @@ enum OpenAPIDocument {
               "type": "string"
             },
             "type": "array"
+          },
+          "removedBackups": {
+            "description": "backups of its database services, removed with their files",
+            "type": "integer"
           },
           "removedVolumes": {
             "type": "integer"
@@ -1776,7 +1822,7 @@ enum OpenAPIDocument {
             "description": "error"
           }
         },
-        "summary": "Create an environment as a copy of another: plain variables, build secrets and (empty) volumes; sealed variables, domains and deployments are not copied"
+        "summary": "Create an environment as a copy of another: plain variables, build secrets and (empty) volumes; sealed variables, domains and deployments are not copied; with withData its databases start from the source's latest backup"
       }
     },
     "/v1/projects/{project}/environments/{environment}": {
@@ -1821,7 +1867,7 @@ enum OpenAPIDocument {
             "description": "error"
           }
         },
-        "summary": "Delete an environment (not the project's last): stops its deployments, removes its domains, variables, volumes' data and private network"
+        "summary": "Delete an environment (not the project's last): stops its deployments, removes its domains, variables, volumes' data, backups (with their files) and private network"
       }
     },
     "/v1/projects/{project}/environments/{environment}/databases": {

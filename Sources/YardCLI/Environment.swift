@@ -38,6 +38,11 @@ struct EnvironmentNew: AsyncParsableCommand {
         commandName: "new",
         abstract: "Create an environment as a copy of another: variables and volumes (empty), not sealed values, domains or deployments.",
         discussion: """
+            Databases in the copy start empty, with their own passwords. With --with-data their servers start \
+            at once, postgres filled from the source database's latest backup (its pg_dump restored, the copy \
+            keeping its own password) and redis from its RDB snapshot; a source without a backup is backed up \
+            first. MySQL has no backups and starts empty.
+
             With --pr N --branch BRANCH it opens PR environment pr-N as a GitHub pull_request opened event does: \
             a copy of the environment whose services follow --base (else production), with `environments.pr` \
             of the config applied, deploying BRANCH from the project's git repository at its own domains. \
@@ -60,6 +65,11 @@ struct EnvironmentNew: AsyncParsableCommand {
     @Option(help: "With --pr: the branch the PR merges into (chooses the environment to copy).")
     var base: String?
 
+    @Flag(
+        help: "Start the copy's postgres and redis databases from the source's latest backup (taking one first if it has none) instead of empty."
+    )
+    var withData = false
+
     @OptionGroup var options: ClientOptions
 
     func validate() throws {
@@ -73,6 +83,7 @@ struct EnvironmentNew: AsyncParsableCommand {
                 throw ValidationError("with --pr \(pr) the environment is named pr-\(pr); leave out '\(name)'")
             }
             if from != nil { throw ValidationError("--from does not apply with --pr: the base is the environment following --base, else production") }
+            if withData { throw ValidationError("--with-data does not apply with --pr: a PR environment's databases start empty") }
             return
         }
         if branch != nil || base != nil { throw ValidationError("--branch and --base go with --pr") }
@@ -97,9 +108,17 @@ struct EnvironmentNew: AsyncParsableCommand {
                 }
                 return
             }
-            let copy = try await options.client().createEnvironment(project: project, name: name ?? "", from: from ?? current)
+            if withData, !options.json {
+                print("Copying the environment and its databases' data (from their latest backups)…")
+                Output.flush()
+            }
+            let copy = try await options.client().createEnvironment(
+                project: project, name: name ?? "", from: from ?? current, withData: withData)
             if options.json { try Output.json(copy); return }
-            print("Created environment \(copy.environment.name) from \(copy.from.name). Nothing is deployed in it yet.")
+            let data = copy.data ?? []
+            print(
+                "Created environment \(copy.environment.name) from \(copy.from.name). "
+                    + (data.isEmpty ? "Nothing is deployed in it yet." : "Its database services were started; nothing else is deployed in it yet."))
             for service in copy.services {
                 var parts: [String] = []
                 let count = service.copiedVariables.count
@@ -111,7 +130,16 @@ struct EnvironmentNew: AsyncParsableCommand {
                     print("    (`yard variables --environment \(copy.environment.name) --service \(service.service) --sealed KEY=VALUE`)")
                 }
             }
+            for database in data { print("  \(database.message)") }
             print("Switch this folder to it with `yard environment use \(copy.environment.name)`, then `yard up`.")
+            // Asked for data that did not arrive: the environment exists, but say so by the exit status too.
+            let missing = data.filter { !$0.restored && $0.database != .mysql }.map(\.service)
+            if !missing.isEmpty {
+                throw YardError(
+                    .unavailable,
+                    "environment \(copy.environment.name) was created, but \(missing.joined(separator: ", ")) did not get "
+                        + "\(copy.from.name)'s data: see above")
+            }
         }
     }
 }
@@ -150,7 +178,7 @@ struct EnvironmentUse: AsyncParsableCommand {
 struct EnvironmentDelete: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "delete",
-        abstract: "Delete an environment: its deployments stop; its domains, variables, volumes' data and private network go."
+        abstract: "Delete an environment: its deployments stop; its domains, variables, volumes' data, backups and private network go."
     )
 
     @Argument(help: "Environment name or id.")
@@ -166,7 +194,8 @@ struct EnvironmentDelete: AsyncParsableCommand {
             let (project, _) = try options.projectScope()
             if !yes {
                 print(
-                    "Delete environment \(name) of \(project), stopping its deployments and removing its domains, variables and volumes' data?"
+                    "Delete environment \(name) of \(project), stopping its deployments and removing its domains, variables, "
+                        + "volumes' data and backups?"
                 )
                 print("Type the environment's name to confirm: ", terminator: "")
                 Output.flush()
@@ -194,7 +223,11 @@ struct EnvironmentDelete: AsyncParsableCommand {
             print(
                 "Deleted environment \(deletion.environment.name): \(stopped) deployment\(stopped == 1 ? "" : "s") stopped, "
                     + "\(deletion.removedDomains.count) domain\(deletion.removedDomains.count == 1 ? "" : "s") and "
-                    + "\(deletion.removedVolumes) volume\(deletion.removedVolumes == 1 ? "" : "s") removed.")
+                    + "\(deletion.removedVolumes) volume\(deletion.removedVolumes == 1 ? "" : "s") removed"
+                    + (deletion.removedBackups == 0
+                        ? "."
+                        : "; its \(deletion.removedBackups) backup\(deletion.removedBackups == 1 ? "" : "s") went with it, "
+                            + "files included."))
             if let switched { print("This folder now uses environment \(switched).") }
         }
     }

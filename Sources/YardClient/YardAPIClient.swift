@@ -50,9 +50,14 @@ public struct YardAPIClient: Sendable {
     public func environments(project: String) async throws -> [EnvironmentView] {
         try await get("projects/\(project.pathEscaped)/environments")
     }
-    /// Creates environment `name` as a copy of `from` (production when nil).
-    public func createEnvironment(project: String, name: String, from: String?) async throws -> EnvironmentCopyView {
-        try await send(.POST, "projects/\(project.pathEscaped)/environments", body: CreateEnvironmentRequest(name: name, from: from))
+    /// Creates environment `name` as a copy of `from` (production when nil); `withData` starts
+    /// its databases from the source's latest backups.
+    public func createEnvironment(
+        project: String, name: String, from: String?, withData: Bool = false
+    ) async throws -> EnvironmentCopyView {
+        try await send(
+            .POST, "projects/\(project.pathEscaped)/environments",
+            body: CreateEnvironmentRequest(name: name, from: from, withData: withData))
     }
     /// Deletes an environment with everything in it; the server stops its deployments first.
     public func deleteEnvironment(project: String, environment: String) async throws -> EnvironmentDeletionView {

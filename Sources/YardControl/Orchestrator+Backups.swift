@@ -121,6 +121,9 @@ extension Orchestrator {
                 service: service, key: key, event: "backup.check-failed", message: "restore check of backup \(record.id) FAILED: \(record.checkReason ?? "")")
         }
         try store.saveBackup(record)
+        // Manual backups are kept until removed, so the archive goes back to the oldest on
+        // record, not further (a schedule prunes after its retention).
+        if kind == .postgres, trigger != "scheduled" { await pruneWALArchive(key: key) }
         logger.info(
             "backup made",
             metadata: [
@@ -273,7 +276,7 @@ extension Orchestrator {
 
     /// Removes archived WAL that precedes the oldest base backup still kept: no restore can
     /// start before it. (The archive is the server's own, in its volume.)
-    private func pruneWALArchive(key: ServiceKey) async {
+    func pruneWALArchive(key: ServiceKey) async {
         guard let kept = try? store.backups(serviceID: key.serviceID, environmentID: key.environmentID),
             let oldest = kept.filter({ $0.status == .succeeded && $0.basePath != nil }).last?.basePath,
             let volume = try? store.volume(serviceID: key.serviceID, environmentID: key.environmentID)
@@ -297,6 +300,31 @@ extension Orchestrator {
         if let path = backup.path { try? FileManager.default.removeItem(atPath: path) }
         if let base = backup.basePath {
             try? FileManager.default.removeItem(at: URL(fileURLWithPath: base).deletingLastPathComponent())
+        }
+    }
+
+    /// Removes the files of backups whose rows are gone (a deleted environment's): each one's
+    /// dump or snapshot and base backup, whatever a failed run of it left, and a service's
+    /// folder once empty. Other environments' backups of the same service stay.
+    func removeBackupFiles(of removed: [BackupRecord]) {
+        Self.removeFiles(of: removed, in: backupsDirectory)
+    }
+
+    /// Every file of a backup is `<service id>/<backup id>.<kind>` under `backupsDirectory`
+    /// (`.dump`, `.base`, `.rdb`), so that is what goes, whatever the rows recorded.
+    static func removeFiles(of removed: [BackupRecord], in backupsDirectory: URL) {
+        for backup in removed {
+            let directory = backupsDirectory.appendingPathComponent(backup.serviceID)
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+            where name.hasPrefix("\(backup.id).") {
+                try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+            }
+        }
+        for serviceID in Set(removed.map(\.serviceID)) {
+            let directory = backupsDirectory.appendingPathComponent(serviceID)
+            if (try? FileManager.default.contentsOfDirectory(atPath: directory.path))?.isEmpty == true {
+                try? FileManager.default.removeItem(at: directory)
+            }
         }
     }
 
@@ -375,7 +403,7 @@ extension Orchestrator {
 
     /// Replaces the database's contents with the dump: the database is dropped (its
     /// sessions ended) and created again, then `pg_restore` fills it.
-    private func restoreDump(backup: BackupRecord, target: DatabaseTarget) async throws {
+    func restoreDump(backup: BackupRecord, target: DatabaseTarget) async throws {
         guard let dump = backup.path else { throw YardError(.internal, "backup \(backup.id) has no dump") }
         let name = target.database.replacingOccurrences(of: "\"", with: "\"\"")
         for statement in ["DROP DATABASE IF EXISTS \"\(name)\" WITH (FORCE)", "CREATE DATABASE \"\(name)\""] {
@@ -485,7 +513,7 @@ extension Orchestrator {
 
     /// Replaces a redis server's data with the snapshot: the server stops, the snapshot
     /// becomes the base of a fresh append-only file, the server starts and loads it.
-    private func restoreSnapshot(backup: BackupRecord, key: ServiceKey) async throws {
+    func restoreSnapshot(backup: BackupRecord, key: ServiceKey) async throws {
         guard let snapshot = backup.path else { throw YardError(.internal, "backup \(backup.id) has no snapshot") }
         guard let volume = try store.volume(serviceID: key.serviceID, environmentID: key.environmentID) else {
             throw YardError(.internal, "the database service has no volume")
@@ -519,7 +547,7 @@ extension Orchestrator {
         try await waitLive(deploymentID: deployment.id, name: service.name)
     }
 
-    private func waitLive(deploymentID: String, name: String) async throws {
+    func waitLive(deploymentID: String, name: String) async throws {
         let deadline = ContinuousClock.now + .seconds(150)
         while true {
             let deployment = try store.deployment(id: deploymentID)

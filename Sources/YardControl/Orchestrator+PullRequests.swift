@@ -101,7 +101,8 @@ extension Orchestrator {
         return PullRequestOutcome(
             environment: environment, created: false, deployments: [],
             message: "deleted environment \(name): \(stopped) deployment\(stopped == 1 ? "" : "s") stopped, "
-                + "\(removal.volumeIDs.count) volume\(removal.volumeIDs.count == 1 ? "" : "s") removed")
+                + "\(removal.volumeIDs.count) volume\(removal.volumeIDs.count == 1 ? "" : "s") and "
+                + "\(removal.backups.count) backup\(removal.backups.count == 1 ? "" : "s") removed")
     }
 
     /// A `push` webhook: deploys like a `git push` of that commit, which must already be in

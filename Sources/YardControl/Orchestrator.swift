@@ -1705,8 +1705,8 @@ public actor Orchestrator: Service {
 
     /// Deletes an environment (not the project's last): queued deployments never start,
     /// running builds stop, every replica and cron run of the environment stops, its domains
-    /// stop routing, its private network goes, its volumes' data and its deployments' logs
-    /// and sources are removed, then its rows. Other environments are not touched.
+    /// stop routing, its private network goes, its volumes' data, its deployments' logs and
+    /// sources and its backups' files are removed, then its rows. Other environments are not touched.
     public func deleteEnvironment(environmentID: String) async throws -> (EnvironmentRemoval, stopped: Int) {
         let environment = try store.environment(id: environmentID)
         guard try store.environments(projectID: environment.projectID).count > 1 else {
@@ -1730,9 +1730,11 @@ public actor Orchestrator: Service {
             stopReasons[id] = (.removed, "cancelled: \(reason)")
             task.cancel()
         }
-        // Jobs already running (a build winding down, a restart, a rollout) finish first.
+        // Jobs already running (a build winding down, a restart, a rollout, a backup) finish first.
         let deadline = ContinuousClock.now + .seconds(120)
-        while busy.contains(where: { $0.environmentID == environmentID }), ContinuousClock.now < deadline {
+        while busy.contains(where: { $0.environmentID == environmentID })
+            || backups.busy.contains(where: { $0.environmentID == environmentID }), ContinuousClock.now < deadline
+        {
             try? await Task.sleep(for: .milliseconds(100))
         }
         let running = try store.deployments(
@@ -1766,6 +1768,7 @@ public actor Orchestrator: Service {
         for id in removal.volumeIDs {
             try? FileManager.default.removeItem(at: volumesDirectory.appendingPathComponent(id))
         }
+        removeBackupFiles(of: removal.backups)
         for id in removal.deploymentIDs {
             try? FileManager.default.removeItem(at: configuration.dataDirectory.appendingPathComponent("logs").appendingPathComponent(id))
             try? FileManager.default.removeItem(at: sourcesDirectory.appendingPathComponent("\(id).tar.gz"))

@@ -199,10 +199,43 @@ public struct CreateEnvironmentRequest: Codable, Sendable, Equatable {
     public var name: String
     /// The environment to copy (name or id); production when absent.
     public var from: String?
+    /// Start the copy's postgres and redis databases from the source's latest backup
+    /// (taken first when there is none) instead of empty.
+    public var withData: Bool?
 
-    public init(name: String, from: String? = nil) {
+    public init(name: String, from: String? = nil, withData: Bool = false) {
         self.name = name
         self.from = from
+        self.withData = withData ? true : nil
+    }
+}
+
+/// What `withData` did for one database service of a new environment.
+public struct DatabaseDataCopyView: Codable, Sendable, Equatable {
+    public var service: String
+    public var database: DatabaseKind
+    /// The source's backup restored into the copy; nil when the copy's database started empty.
+    public var backup: String?
+    /// When that backup finished.
+    public var takenAt: Date?
+    /// The source had no backup, so this one was taken for the copy.
+    public var backupTakenNow: Bool
+    /// The backup's data is in the copy's database.
+    public var restored: Bool
+    /// What happened: "Postgres: restored from backup bak_… taken at …".
+    public var message: String
+
+    public init(
+        service: String, database: DatabaseKind, backup: String?, takenAt: Date?, backupTakenNow: Bool, restored: Bool,
+        message: String
+    ) {
+        self.service = service
+        self.database = database
+        self.backup = backup
+        self.takenAt = takenAt
+        self.backupTakenNow = backupTakenNow
+        self.restored = restored
+        self.message = message
     }
 }
 
@@ -228,11 +261,14 @@ public struct EnvironmentCopyView: Codable, Sendable, Equatable {
     public var environment: EnvironmentView
     public var from: EnvironmentView
     public var services: [ServiceCopy]
+    /// With `withData`: each database service's data, started in the new environment.
+    public var data: [DatabaseDataCopyView]?
 
-    public init(environment: EnvironmentView, from: EnvironmentView, services: [ServiceCopy]) {
+    public init(environment: EnvironmentView, from: EnvironmentView, services: [ServiceCopy], data: [DatabaseDataCopyView]? = nil) {
         self.environment = environment
         self.from = from
         self.services = services
+        self.data = data
     }
 }
 
@@ -243,12 +279,17 @@ public struct EnvironmentDeletionView: Codable, Sendable, Equatable {
     public var stoppedDeployments: Int
     public var removedDomains: [String]
     public var removedVolumes: Int
+    /// Backups of its database services, removed with their files.
+    public var removedBackups: Int
 
-    public init(environment: EnvironmentView, stoppedDeployments: Int, removedDomains: [String], removedVolumes: Int) {
+    public init(
+        environment: EnvironmentView, stoppedDeployments: Int, removedDomains: [String], removedVolumes: Int, removedBackups: Int = 0
+    ) {
         self.environment = environment
         self.stoppedDeployments = stoppedDeployments
         self.removedDomains = removedDomains
         self.removedVolumes = removedVolumes
+        self.removedBackups = removedBackups
     }
 }
 

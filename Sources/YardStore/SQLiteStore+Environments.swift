@@ -26,6 +26,8 @@ public struct EnvironmentRemoval: Sendable, Equatable {
     public var deploymentIDs: [String]
     public var domains: [String]
     public var volumeIDs: [String]
+    /// Its database services' backups: the rows go with it, the files are the caller's to remove.
+    public var backups: [BackupRecord] = []
 }
 
 extension SQLiteStore {
@@ -107,7 +109,7 @@ extension SQLiteStore {
     }
 
     /// Deletes an environment and, with it, its deployments (and their replicas, history and
-    /// cron runs), variables, domains, volumes and private network index. Refuses to delete
+    /// cron runs), variables, domains, volumes, backups and private network index. Refuses to delete
     /// the project's last environment. Other environments' rows are never touched: every
     /// row goes through its `environment_id`.
     @discardableResult
@@ -128,7 +130,8 @@ extension SQLiteStore {
                 environment: environment,
                 deploymentIDs: try String.fetchAll(db, DeploymentRecord.filter(scope).select(Column("id"))),
                 domains: try String.fetchAll(db, DomainRecord.filter(scope).select(Column("hostname"))),
-                volumeIDs: try String.fetchAll(db, VolumeRecord.filter(scope).select(Column("id")))
+                volumeIDs: try String.fetchAll(db, VolumeRecord.filter(scope).select(Column("id"))),
+                backups: try BackupRecord.filter(scope).order(Column("started_at")).fetchAll(db)
             )
             // The foreign keys cascade to everything else of the environment.
             _ = try EnvironmentRecord.deleteOne(db, key: id)

@@ -10,7 +10,7 @@ struct BackupTests {
     func backup(_ id: String, _ trigger: String, minutesAgo: Double, status: BackupStatus = .succeeded) -> BackupRecord {
         BackupRecord(
             id: id, serviceID: "svc", environmentID: "env", trigger: trigger, status: status,
-            startedAt: Date(timeIntervalSinceNow: -minutesAgo * 60))
+            startedAt: Date(timeIntervalSinceNow: -minutesAgo * 60), path: "/\(id).dump")
     }
 
     @Test("retention removes the oldest scheduled backups beyond keep, never manual or running ones")
@@ -23,6 +23,52 @@ struct BackupTests {
         #expect(BackupRetention.expired(all, keep: 2).map(\.id) == ["s3"])
         #expect(BackupRetention.expired(all, keep: 1).map(\.id) == ["s2", "s3"])
         #expect(BackupRetention.expired(all, keep: 5).isEmpty)
+    }
+
+    @Test("a copied environment starts from the newest backup that succeeded, passed its check and still has its file")
+    func selection() {
+        var failedCheck = backup("c1", "manual", minutesAgo: 1)
+        failedCheck.checkStatus = .failed
+        var gone = backup("g1", "manual", minutesAgo: 2)
+        gone.path = "/gone.dump"
+        var good = backup("s1", "scheduled", minutesAgo: 3)
+        good.checkStatus = .passed
+        var older = backup("m1", "manual", minutesAgo: 4)
+        older.checkStatus = .passed
+        let all = [backup("r1", "manual", minutesAgo: 0, status: .running), failedCheck, gone, good, older]
+        let exists: (String) -> Bool = { $0 != "/gone.dump" }
+        #expect(BackupSelection.newestRestorable(all, fileExists: exists)?.id == "s1")
+        #expect(BackupSelection.newestRestorable([older], fileExists: exists)?.id == "m1")
+        #expect(BackupSelection.newestRestorable([failedCheck, gone], fileExists: exists) == nil)
+        #expect(BackupSelection.newestRestorable([], fileExists: exists) == nil)
+    }
+
+    @Test("a deleted environment's backup files go, every file of each; other environments' stay")
+    func removeFiles() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("yard-backup-files-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let postgres = directory.appendingPathComponent("svc_pg")
+        let redis = directory.appendingPathComponent("svc_redis")
+        for folder in [postgres.appendingPathComponent("bak_staging.base"), postgres.appendingPathComponent("bak_prod.base"), redis] {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        }
+        for file in [
+            "svc_pg/bak_staging.dump", "svc_pg/bak_staging.base/base.tar.gz", "svc_pg/bak_failed.dump", "svc_pg/bak_prod.dump",
+            "svc_pg/bak_prod.base/base.tar.gz", "svc_pg/bak_stagingx.dump", "svc_redis/bak_r.rdb",
+        ] {
+            try Data("x".utf8).write(to: directory.appendingPathComponent(file))
+        }
+        var staging = backup("bak_staging", "manual", minutesAgo: 1)
+        staging.serviceID = "svc_pg"
+        var failed = backup("bak_failed", "manual", minutesAgo: 2, status: .failed)
+        failed.serviceID = "svc_pg"
+        var redisBackup = backup("bak_r", "scheduled", minutesAgo: 3)
+        redisBackup.serviceID = "svc_redis"
+        Orchestrator.removeFiles(of: [staging, failed, redisBackup], in: directory)
+        let left = try FileManager.default.contentsOfDirectory(atPath: postgres.path).sorted()
+        #expect(left == ["bak_prod.base", "bak_prod.dump", "bak_stagingx.dump"])
+        #expect(FileManager.default.fileExists(atPath: postgres.appendingPathComponent("bak_prod.base/base.tar.gz").path))
+        #expect(!FileManager.default.fileExists(atPath: redis.path), "an emptied service folder goes too")
     }
 
     @Test("tables are counted from pg_restore's listing, not their data entries")

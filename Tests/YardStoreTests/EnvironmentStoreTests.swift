@@ -112,8 +112,18 @@ struct EnvironmentStoreTests {
             _ = try store.subnetIndex(environmentID: environment.id)
         }
         let stagingVolume = try #require(try store.volume(serviceID: web.id, environmentID: staging.id))
+        for (environment, id) in [(production, "bak_p"), (staging, "bak_s1"), (staging, "bak_s2")] {
+            try store.saveBackup(
+                BackupRecord(
+                    id: id, serviceID: web.id, environmentID: environment.id, trigger: "manual", status: .succeeded,
+                    startedAt: Date(timeIntervalSinceNow: id == "bak_s1" ? -60 : 0), path: "/backups/\(web.id)/\(id).dump"))
+        }
 
         let removal = try store.deleteEnvironment(id: staging.id)
+        // Its backups' rows go with it; their files are for the caller, so the removal lists them, oldest first.
+        #expect(removal.backups.map(\.id) == ["bak_s1", "bak_s2"])
+        #expect(try store.backups(serviceID: web.id, environmentID: staging.id).isEmpty)
+        #expect(try store.backups(serviceID: web.id, environmentID: production.id).map(\.id) == ["bak_p"])
         #expect(removal.deploymentIDs == ["dep_staging"])
         #expect(removal.domains == ["web-shop-staging.localhost"])
         #expect(removal.volumeIDs == [stagingVolume.id])
