@@ -57,7 +57,7 @@ extension APIRoutes {
         v1.get("projects/:project/webhooks/github") { _, context in
             let project = try store.project(try context.parameters.require("project"))
             return try json(
-                WebhookView(path: Self.webhookPath(project), secretConfigured: try store.webhookSecret(projectID: project.id) != nil))
+                WebhookView(path: Self.webhookPath(project), secretConfigured: try store.hasWebhookSecret(projectID: project.id)))
         }
         // A new secret, shown in this answer only; deliveries signed with the old one fail from now on.
         v1.post("projects/:project/webhooks/github/secret") { _, context in

@@ -281,6 +281,10 @@ enum Migrations {
                     """
             )
         }
+        // Webhook secrets sealed at rest, like sealed variables (015 stored them in clear).
+        migrator.registerMigration("016_webhook_secret_sealed") { db in
+            try SQLiteStore.sealClearWebhookSecrets(db, with: cipher)
+        }
         return migrator
     }
 }

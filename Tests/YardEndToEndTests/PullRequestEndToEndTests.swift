@@ -55,6 +55,10 @@ struct PullRequestEndToEndTests {
             let shown = try await server.yard(["webhook"], in: repo)
             #expect(shown.stdout.contains("Secret: set") && !shown.output.contains(secret), "\(shown.output)")
             #expect(!server.serveLog.contains(secret), "the webhook secret must never be logged")
+            let database = ["switchyard.sqlite", "switchyard.sqlite-wal"].reduce(into: Data()) { bytes, name in
+                bytes += FileManager.default.contents(atPath: server.dataDirectory.appendingPathComponent(name).path) ?? Data()
+            }
+            #expect(!database.isEmpty && database.range(of: Data(secret.utf8)) == nil, "the webhook secret is in the database in clear")
 
             // Unsigned and wrongly signed: 401, nothing created.
             let unsigned = try await Self.deliver(server, event: "pull_request", body: opened, secret: nil)

@@ -197,6 +197,67 @@ struct SealedAtRestTests {
         #expect(try store.openSnapshot(store.deployment(id: "dep_old").variables) == ["SECRET": "old-clear-secret"])
     }
 
+    @Test("the webhook secret is sealed in the database file; signatures still verify after a reopen; a clear one is sealed at start")
+    func webhookSecretSealed() throws {
+        try Self.requireSQLite()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let secret = ContentHash.randomToken()
+        let body = Data(#"{"action":"opened","number":7}"#.utf8)
+        let projectID: String
+        var others: [String] = []
+        do {
+            let store = try SQLiteStore(directory: directory)
+            let (project, _) = try store.createProject(name: "shop")
+            projectID = project.id
+            #expect(try !store.hasWebhookSecret(projectID: project.id))
+            try store.setWebhookSecret(projectID: project.id, secret: secret)
+            #expect(try store.webhookSecret(projectID: project.id) == secret)
+            // More rows on the page, so an updated row's old bytes could stay in its free space.
+            for name in ["blog", "wiki"] {
+                let (other, _) = try store.createProject(name: name)
+                try store.setWebhookSecret(projectID: other.id, secret: ContentHash.randomToken())
+                others.append(other.id)
+            }
+        }
+        #expect(!contains(secret), "the webhook secret is in the database file in clear")
+        let stored = try sqlite("SELECT secret FROM webhook_secret WHERE project_id = '\(projectID)'")
+        #expect(stored.hasPrefix("yse1:") && !stored.contains(secret), "\(stored.prefix(5))")
+
+        // A reopened store opens it: a delivery signed with the secret verifies, a forged one does not.
+        do {
+            let reopened = try SQLiteStore(directory: directory)
+            #expect(try reopened.hasWebhookSecret(projectID: projectID))
+            let opened = try #require(try reopened.webhookSecret(projectID: projectID))
+            #expect(WebhookSignature.isValid(header: WebhookSignature.header(body: body, secret: secret), body: body, secret: opened))
+            #expect(!WebhookSignature.isValid(header: WebhookSignature.header(body: body, secret: "forged"), body: body, secret: opened))
+        }
+
+        // As 015 left them: the secrets in clear and 016 not applied (VACUUM packs the page as
+        // rows written clear in the first place would be). The next start seals them in place.
+        let clears = Dictionary(uniqueKeysWithValues: ([projectID] + others).map { ($0, ContentHash.randomToken()) })
+        let clear = try #require(clears[projectID])
+        _ = try sqlite(
+            clears.map { "UPDATE webhook_secret SET secret = '\($0.value)' WHERE project_id = '\($0.key)';" }.joined(separator: "\n")
+                + """
+
+                DELETE FROM grdb_migrations WHERE identifier = '016_webhook_secret_sealed';
+                VACUUM;
+                PRAGMA wal_checkpoint(TRUNCATE);
+                """)
+        #expect(clears.values.allSatisfy(contains), "the check must be able to find a clear secret")
+        let migrated = try SQLiteStore(directory: directory)
+        _ = try sqlite("PRAGMA wal_checkpoint(TRUNCATE);")
+        #expect(try migrated.appliedMigrations().contains("016_webhook_secret_sealed"))
+        #expect(try sqlite("SELECT secret FROM webhook_secret").split(separator: "\n").allSatisfy { $0.hasPrefix("yse1:") })
+        for (id, value) in clears {
+            #expect(!contains(value), "016 left a clear secret in the database file (free space of its page)")
+            #expect(try migrated.webhookSecret(projectID: id) == value)
+        }
+        let opened = try #require(try migrated.webhookSecret(projectID: projectID))
+        #expect(opened == clear)
+        #expect(WebhookSignature.isValid(header: WebhookSignature.header(body: body, secret: clear), body: body, secret: opened))
+    }
+
     @Test("a copied environment: a database gets new sealed credentials at the same host; other sealed values stay behind")
     func environmentCopyRegeneratesDatabaseCredentials() throws {
         defer { try? FileManager.default.removeItem(at: directory) }
