@@ -68,7 +68,8 @@ struct APIRoutes: Sendable {
                 from: EnvironmentView(id: copy.source.id, name: copy.source.name),
                 services: copy.services.map {
                     EnvironmentCopyView.ServiceCopy(service: $0.serviceName, copiedVariables: $0.copiedVariables,
-                                                    sealedNotCopied: $0.sealedNotCopied, volume: $0.volumeMountPath)
+                                                    sealedNotCopied: $0.sealedNotCopied, volume: $0.volumeMountPath,
+                                                    newCredentials: $0.newCredentials)
                 }, data: data), status: .created)
         }
         v1.delete("projects/:project/environments/:environment") { _, context in

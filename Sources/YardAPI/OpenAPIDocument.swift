@@ -591,6 +591,13 @@ enum OpenAPIDocument {
                   },
                   "type": "array"
                 },
+                "newCredentials": {
+                  "description": "sealed variables given new generated values (a database's new credentials); absent from older servers",
+                  "items": {
+                    "type": "string"
+                  },
+                  "type": "array"
+                },
                 "sealedNotCopied": {
                   "description": "sealed variables left behind: set them again",
                   "items": {

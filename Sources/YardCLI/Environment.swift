@@ -124,6 +124,7 @@ struct EnvironmentNew: AsyncParsableCommand {
                 let count = service.copiedVariables.count
                 parts.append(count == 0 ? "no variables" : "\(count) variable\(count == 1 ? "" : "s") copied")
                 if let volume = service.volume { parts.append("an empty volume at \(volume)") }
+                if !(service.newCredentials ?? []).isEmpty { parts.append("new credentials (sealed)") }
                 print("  \(service.service): \(parts.joined(separator: ", "))")
                 if !service.sealedNotCopied.isEmpty {
                     print("    sealed variables not copied, set them again: \(service.sealedNotCopied.joined(separator: ", "))")

@@ -44,6 +44,7 @@ extension Orchestrator {
         let name = PullRequestEnvironmentRequest.environmentName(number: number)
         let environments = try store.environments(projectID: projectID)
         var created = false
+        var copyNotes: [String] = []
         let environment: EnvironmentRecord
         if let existing = environments.first(where: { $0.name == name }) {
             environment = existing
@@ -52,6 +53,7 @@ extension Orchestrator {
             let copy = try store.createEnvironment(projectID: projectID, name: name, copying: base.id)
             environment = copy.environment
             created = true
+            copyNotes = Self.copyNotes(copy)
             // The services that follow a branch in the base environment follow the PR's
             // branch here (so a push to it redeploys); with none linked, every app service.
             let services = try store.services(projectID: projectID)
@@ -64,7 +66,11 @@ extension Orchestrator {
             }
             logger.info(
                 "pull request environment created",
-                metadata: ["environment.name": "\(name)", "environment.base": "\(base.name)", "git.branch": "\(branch)"])
+                metadata: [
+                    "environment.name": "\(name)", "environment.base": "\(base.name)", "git.branch": "\(branch)",
+                    "environment.new_credentials": "\(copy.services.filter { !$0.newCredentials.isEmpty }.map(\.serviceName))",
+                    "environment.sealed_not_copied": "\(copy.services.filter { !$0.sealedNotCopied.isEmpty }.map(\.serviceName))",
+                ])
         }
         var deployments: [DeploymentRecord] = []
         if created {
@@ -73,18 +79,20 @@ extension Orchestrator {
                 deployments.append(try redeploy(serviceID: service.id, environmentID: environment.id))
             }
         }
+        let notes = copyNotes.isEmpty ? "" : " (\(copyNotes.joined(separator: "; ")))"
         let links = try store.branchLinks(projectID: projectID, branch: branch).filter { $0.environmentID == environment.id }
         guard !links.isEmpty else {
+            let subject = created ? "created environment \(name)\(notes); it" : "environment \(name)"
             return PullRequestOutcome(
                 environment: environment, created: created, deployments: deployments,
-                message: "environment \(name) has no service linked to branch \(branch): nothing deployed "
+                message: "\(subject) has no service linked to branch \(branch): nothing deployed "
                     + "(`yard service link --branch \(branch) --environment \(name)`)")
         }
         let update = GitRefUpdate(ref: "refs/heads/\(branch)", old: String(repeating: "0", count: 40), new: head)
         let outcomes = try await deployBranch(
             repository: repository, update: update, branch: branch, links: links, trigger: "pull request #\(number)")
         deployments += outcomes.compactMap(\.deployment)
-        let verb = created ? "created environment \(name)" : "environment \(name) exists"
+        let verb = created ? "created environment \(name)\(notes)" : "environment \(name) exists"
         return PullRequestOutcome(
             environment: environment, created: created, deployments: deployments,
             message: "\(verb); deploying \(outcomes.compactMap(\.serviceName).joined(separator: ", ")) from \(branch) at \(head.prefix(7))")
@@ -123,6 +131,19 @@ extension Orchestrator {
             update.old = String(repeating: "0", count: 40)
         }
         return try await deployPush(projectID: projectID, updates: [update])
+    }
+
+    /// What a new PR environment's creation says about sealed values: the databases that got
+    /// new credentials, and the sealed variables (keys only) that were not copied.
+    static func copyNotes(_ copy: EnvironmentCopy) -> [String] {
+        copy.services.compactMap { service in
+            var notes: [String] = []
+            if !service.newCredentials.isEmpty { notes.append("new credentials (sealed)") }
+            if !service.sealedNotCopied.isEmpty {
+                notes.append("sealed variables not copied, set them again: \(service.sealedNotCopied.joined(separator: ", "))")
+            }
+            return notes.isEmpty ? nil : "\(service.serviceName): \(notes.joined(separator: ", "))"
+        }
     }
 
     private func baseEnvironment(projectID: String, baseBranch: String?, among environments: [EnvironmentRecord]) throws

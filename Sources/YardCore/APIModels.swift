@@ -249,12 +249,18 @@ public struct EnvironmentCopyView: Codable, Sendable, Equatable {
         public var sealedNotCopied: [String]
         /// The mount path of the empty volume made for the service, if its source had one.
         public var volume: String?
+        /// Sealed variables given new generated values (a database's new credentials), keys
+        /// only. Absent in answers of servers from before the field.
+        public var newCredentials: [String]?
 
-        public init(service: String, copiedVariables: [String], sealedNotCopied: [String], volume: String?) {
+        public init(
+            service: String, copiedVariables: [String], sealedNotCopied: [String], volume: String?, newCredentials: [String]? = nil
+        ) {
             self.service = service
             self.copiedVariables = copiedVariables
             self.sealedNotCopied = sealedNotCopied
             self.volume = volume
+            self.newCredentials = newCredentials
         }
     }
 

@@ -11,6 +11,9 @@ public struct EnvironmentCopy: Sendable, Equatable {
         public var copiedVariables: [String]
         /// Keys of the sealed variables left behind: their values must be set again.
         public var sealedNotCopied: [String]
+        /// Keys of the sealed variables given new generated values (a database's new
+        /// password and the URLs holding it), sorted.
+        public var newCredentials: [String] = []
         /// The mount path of the empty volume made for the new environment, if the source had one.
         public var volumeMountPath: String?
     }
@@ -58,6 +61,7 @@ extension SQLiteStore {
                     .fetchAll(db)
                 var copied: [String] = []
                 var sealed: [String] = []
+                var regenerated: [String] = []
                 for variable in variables {
                     if variable.sealed {
                         sealed.append(variable.key)
@@ -75,7 +79,6 @@ extension SQLiteStore {
                     // The host variable (PGHOST, REDISHOST, MYSQLHOST) comes first in every kind's set.
                     let hostKey = kind.variables(host: "", port: 0, password: "-")[0].key
                     if let host = plain[hostKey], let port = plain[kind.portVariable].flatMap(Int.init) {
-                        var regenerated: [String] = []
                         for variable in kind.variables(host: host, port: port, password: DatabaseKind.makePassword())
                         where variable.sealed && sealed.contains(variable.key) {
                             try VariableRecord(
@@ -102,7 +105,7 @@ extension SQLiteStore {
                 services.append(
                     EnvironmentCopy.ServiceCopy(
                         serviceID: service.id, serviceName: service.name, copiedVariables: copied, sealedNotCopied: sealed,
-                        volumeMountPath: mountPath))
+                        newCredentials: regenerated.sorted(), volumeMountPath: mountPath))
             }
             return EnvironmentCopy(environment: environment, source: source, services: services)
         }

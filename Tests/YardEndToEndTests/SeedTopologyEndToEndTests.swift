@@ -229,6 +229,9 @@ struct SeedTopologyEndToEndTests {
             try #require(created.status == 0, "\(created.output)")
             // A database's credentials are made anew in the copy, not left out.
             #expect(!created.stdout.contains("PGPASSWORD") && !created.stdout.contains("sealed variables not copied"), "\(created.stdout)")
+            // …and said so.
+            let postgresLine = created.stdout.split(separator: "\n").first { $0.hasPrefix("  Postgres: ") } ?? ""
+            #expect(postgresLine.hasSuffix(", new credentials (sealed)"), "\(created.stdout)")
             #expect(try await server.yard(["environment", "use", "staging"], in: folder).status == 0)
             let database = try await server.yard(["redeploy", "--service", "Postgres"], in: folder)
             try #require(database.status == 0, "staging's Postgres did not start:\n\(database.outputTail)")

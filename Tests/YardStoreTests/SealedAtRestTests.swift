@@ -274,6 +274,10 @@ struct SealedAtRestTests {
         let copy = try store.createEnvironment(projectID: project.id, name: "staging", copying: production.id)
         #expect(copy.services.first { $0.serviceName == "web" }?.sealedNotCopied == ["API_KEY"])
         #expect(copy.services.first { $0.serviceName == "Postgres" }?.sealedNotCopied == [])
+        #expect(
+            copy.services.first { $0.serviceName == "Postgres" }?.newCredentials == ["DATABASE_URL", "PGPASSWORD", "POSTGRES_PASSWORD"],
+            "\(copy.services)")
+        #expect(copy.services.first { $0.serviceName == "web" }?.newCredentials == [])
 
         let staging = Dictionary(
             try store.variables(serviceID: postgres.id, environmentID: copy.environment.id).map { ($0.key, $0) },
