@@ -23,23 +23,32 @@ extension Orchestrator {
         try ServiceBranchLink.validate(branch)
         if let baseBranch { try ServiceBranchLink.validate(baseBranch) }
         let repository = try await gitRepository(projectID: projectID)
+        // The repository must hold what to deploy: a webhook carries no objects. Checked
+        // before anything is created, so a refusal leaves nothing behind.
+        let push = "`git push <yard git remote> \(branch)` (`yard git remote` prints the URL)"
+        let branchHead = await repository.branchHead(branch)
         let head: String
         if let sha {
             guard await repository.hasCommit(sha) else {
+                guard let branchHead else {
+                    throw YardError(
+                        .notFound,
+                        "branch \(branch) of pull request #\(number) is not in the project's repository: nothing was created; "
+                            + "push it there first: \(push)")
+                }
                 throw YardError(
                     .notFound,
-                    "commit \(sha.prefix(12)) of pull request #\(number) is not in the project's repository: "
-                        + "push branch \(branch) to it first (`yard git remote` prints its URL)")
+                    "commit \(sha.prefix(12)) of pull request #\(number) is not in the project's repository (its branch \(branch) "
+                        + "is at \(branchHead.prefix(12)) there): nothing was created or deployed; push the branch again first: \(push)")
             }
             head = sha
         } else {
-            guard let found = await repository.branchHead(branch) else {
+            guard let branchHead else {
                 throw YardError(
                     .notFound,
-                    "branch \(branch) is not in the project's repository: push it first "
-                        + "(`git push yard \(branch)`; `yard git remote` prints the URL)")
+                    "branch \(branch) is not in the project's repository: nothing was created; push it there first: \(push)")
             }
-            head = found
+            head = branchHead
         }
         let name = PullRequestEnvironmentRequest.environmentName(number: number)
         let environments = try store.environments(projectID: projectID)

@@ -74,6 +74,25 @@ struct PullRequestEndToEndTests {
             #expect(try await client.environments(project: "prs").map(\.name) == ["production"])
             #expect(try await server.get(host: pr7).status == 404)
 
+            // Signed, but the PR's branch was never pushed here: 404 naming the branch and the push; nothing created.
+            let unknownSHA = String(repeating: "cd", count: 20)
+            let unpushed = try await Self.deliver(
+                server, event: "pull_request",
+                body: Self.pullRequestEvent(action: "opened", number: 9, head: "feature-y", sha: unknownSHA, base: "main"), secret: secret)
+            #expect(
+                unpushed.status == 404 && unpushed.body.contains("branch feature-y of pull request #9 is not in the project's repository")
+                    && unpushed.body.contains("nothing was created") && unpushed.body.contains("git push <yard git remote> feature-y"),
+                "\(unpushed.body)")
+            // Its branch is here, but not the PR's head commit: push the branch again.
+            let behind = try await Self.deliver(
+                server, event: "pull_request",
+                body: Self.pullRequestEvent(action: "opened", number: 9, head: "feature-x", sha: unknownSHA, base: "main"), secret: secret)
+            #expect(
+                behind.status == 404 && behind.body.contains("its branch feature-x is at \(featureSHA.prefix(12)) there")
+                    && behind.body.contains("git push <yard git remote> feature-x"),
+                "\(behind.body)")
+            #expect(try await client.environments(project: "prs").map(\.name) == ["production"])
+
             // Signed opened: pr-7 from feature-x with environments.pr applied, at its own domain.
             let created = try await Self.deliver(server, event: "pull_request", body: opened, secret: secret)
             #expect(created.status == 201, "\(created.body)\n\(YardServer.lastLines(of: server.serveLog, 30))")
