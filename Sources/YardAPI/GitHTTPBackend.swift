@@ -199,19 +199,7 @@ struct CGIProcess: Sendable {
         // too, so a process it left behind (a detached `git gc --auto`, a leak) would delay
         // terminationHandler for as long as it runs; the kernel's zombie state does not wait.
         let pid = process.processIdentifier
-        let exit = Task {
-            await withTaskGroup(of: Int32?.self) { group in
-                group.addTask { await exitStream.first { _ in true } }
-                group.addTask { await ExitedProcess.status(of: pid) }
-                for await result in group {
-                    if let result {
-                        group.cancelAll()
-                        return result
-                    }
-                }
-                return -1
-            }
-        }
+        let exit = Task { await ExitedProcess.status(of: pid, reported: exitStream) }
         // The answer ends at end-of-file, or at the latest shortly after the program exits:
         // a descriptor leaked into a long-lived process must never hang the client.
         Task {
@@ -277,26 +265,5 @@ struct CGIProcess: Sendable {
             }
         }
         return Head(status: status, headers: headers)
-    }
-}
-
-/// What the kernel says about a child that may have exited but not been reaped yet.
-enum ExitedProcess {
-    /// The child's exit status once it is a zombie (`/proc/<pid>/stat` field 52, Linux 3.5+),
-    /// polled; nil when it was reaped first (its reaper reports the status) or on cancellation.
-    static func status(of pid: Int32) async -> Int32? {
-        while !Task.isCancelled {
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")")
-            else { return nil }
-            let fields = stat[stat.index(after: close)...].split(whereSeparator: \.isWhitespace)
-            // fields[0] is the state (field 3); exit_code is field 52.
-            if let state = fields.first, state == "Z" || state == "X" {
-                guard fields.count >= 50, let code = Int32(fields[49]) else { return -1 }
-                return code & 0x7f == 0 ? (code >> 8) & 0xff : 128 + (code & 0x7f)
-            }
-            try? await Task.sleep(for: .milliseconds(200))
-        }
-        return nil
     }
 }

@@ -89,6 +89,9 @@ public struct GitRepository: Sendable {
     }
 
     /// Runs git to completion; output goes to an unlinked file so nothing has to drain a pipe.
+    /// The commands run here (plumbing on a bare repository) leave no process behind, so
+    /// `terminationHandler`, which waits for any such (see `ExitedProcess`), is exact; one
+    /// that could (`gc --auto` after writing objects) runs only under `git http-backend`.
     static func git(_ arguments: [String]) async throws -> String {
         let output = try scratchFile()
         let errors = try scratchFile()

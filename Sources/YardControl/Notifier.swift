@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import YardCore
+import YardRuntime
 import YardStore
 
 /// The notification hook (`yard serve --notify-command CMD`): what an operator must hear
@@ -41,7 +42,7 @@ public struct Notifier: Sendable {
 
     /// The shell command, or nil when no hook is configured.
     public let command: String?
-    /// A hook still running after this long is killed.
+    /// A hook still running after this long is killed, with every process it started.
     public var timeout: Duration = .seconds(30)
     private let logger: Logger
 
@@ -68,7 +69,9 @@ public struct Notifier: Sendable {
         }
     }
 
-    /// Runs `command` with `event` on stdin; returns its exit status (killed: 128 + signal).
+    /// Runs `command` with `event` on stdin; returns its exit status (killed: 128 + signal)
+    /// as soon as the shell exits, even if it left a process running (`curl … &`): that one
+    /// would hold Foundation's exit report back (see `ExitedProcess`).
     static func run(command: String, event: Event, timeout: Duration) async throws -> Int32 {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -80,7 +83,11 @@ public struct Notifier: Sendable {
         process.standardInput = input
         process.standardOutput = FileHandle.nullDevice
         let (exits, exited) = AsyncStream.makeStream(of: Int32.self)
-        process.terminationHandler = { exited.yield($0.terminationStatus); exited.finish() }
+        process.terminationHandler = {
+            // Foundation gives a killing signal's number; the shell's convention is 128 + it.
+            exited.yield($0.terminationReason == .uncaughtSignal ? 128 + $0.terminationStatus : $0.terminationStatus)
+            exited.finish()
+        }
         try process.run()
         var body = try YardJSON.encoder().encode(event)
         body.append(0x0A)
@@ -89,10 +96,12 @@ public struct Notifier: Sendable {
         let pid = process.processIdentifier
         let killer = Task {
             try await Task.sleep(for: timeout)
+            // Foundation starts it as the leader of its own process group: the group goes too.
+            kill(-pid, SIGKILL)
             kill(pid, SIGKILL)
         }
         defer { killer.cancel() }
-        return await exits.first { _ in true } ?? -1
+        return await ExitedProcess.status(of: pid, reported: exits)
     }
 }
 

@@ -235,6 +235,8 @@ struct ToolCommand {
     }
 
     /// Runs it to completion; output goes to temporary files, so nothing has to drain pipes.
+    /// Only for tools that wait for every process they start (tar, the postgres and redis
+    /// clients, initdb): `terminationHandler` also waits for any left behind (`ExitedProcess`).
     func result() async throws -> Result {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("yard-tool-\(UUID().uuidString)")
         let out = scratch.appendingPathExtension("out")

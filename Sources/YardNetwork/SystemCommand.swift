@@ -40,7 +40,8 @@ struct SystemCommand: Sendable {
     /// Runs the command to completion; a non-zero exit is returned, not thrown.
     ///
     /// Output goes to unlinked temporary files rather than pipes: nothing has to drain them
-    /// while the tool runs, so a long listing can never stall it.
+    /// while the tool runs, so a long listing can never stall it. `ip` and `iptables` leave no
+    /// process behind, which Foundation's exit report would also wait for (`ExitedProcess`).
     func result() async throws -> CommandResult {
         let stdout = try Self.scratchFile()
         let stderr = try Self.scratchFile()

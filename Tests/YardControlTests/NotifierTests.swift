@@ -34,6 +34,56 @@ struct NotifierTests {
         #expect(ContinuousClock.now - started < .seconds(20))
     }
 
+    /// A process's state from `/proc`: nil once it is gone.
+    static func state(of pid: Int32) -> Character? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")")
+        else { return nil }
+        return stat[stat.index(after: close)...].first { !$0.isWhitespace }
+    }
+
+    static func pid(in file: URL) async throws -> Int32 {
+        for _ in 0..<50 {
+            let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+            if let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) { return pid }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw YardError(.internal, "the hook did not write its background pid to \(file.path)")
+    }
+
+    @Test func aHookThatLeavesAProcessRunningIsDoneWhenTheShellExits() async throws {
+        let file = Self.scratchFile()
+        defer { try? FileManager.default.removeItem(at: file) }
+        let started = ContinuousClock.now
+        // Foundation's exit report would wait for the background sleep (it inherits the report's socket).
+        let status = try await Notifier.run(
+            command: "sleep 30 & echo $! > '\(file.path)'; exit 3", event: .init(event: "backup.failed", message: "x"),
+            timeout: .seconds(60))
+        let waited = ContinuousClock.now - started
+        let background = try await Self.pid(in: file)
+        defer { kill(background, SIGKILL) }
+        #expect(status == 3)
+        #expect(waited < .seconds(10), "the hook's exit was reported after \(waited)")
+        #expect(Self.state(of: background).map { $0 != "Z" } == true, "the background process was left alone")
+    }
+
+    @Test func aTimedOutHookIsKilledWithWhatItStarted() async throws {
+        let file = Self.scratchFile()
+        defer { try? FileManager.default.removeItem(at: file) }
+        let started = ContinuousClock.now
+        let status = try await Notifier.run(
+            command: "sleep 30 & echo $! > '\(file.path)'; wait", event: .init(event: "backup.failed", message: "x"),
+            timeout: .milliseconds(500))
+        #expect(status == 128 + SIGKILL, "\(status)")
+        #expect(ContinuousClock.now - started < .seconds(10))
+        let background = try await Self.pid(in: file)
+        var state = Self.state(of: background)
+        for _ in 0..<50 where state != nil && state != "Z" {
+            try await Task.sleep(for: .milliseconds(100))
+            state = Self.state(of: background)
+        }
+        #expect(state == nil || state == "Z", "the hook's background process survived its timeout (state \(String(describing: state)))")
+    }
+
     @Test func sendReturnsAtOnceAndTheHookStillRuns() async throws {
         let file = Self.scratchFile()
         defer { try? FileManager.default.removeItem(at: file) }
