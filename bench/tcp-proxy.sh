@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): Postgres through the TCP proxy (`yard domain --tcp 5432`) against
-# a direct connection to the same server's private address, in the same run. pgbench's
+# a direct connection to the same server's private address and against HAProxy in TCP mode
+# (one thread, when installed: apt-get install -y haproxy) in front of it, in the same run. pgbench's
 # select-only workload, first on kept connections (the proxy's byte forwarding), then with
 # a new connection per transaction (-C: the proxy's accept and upstream connect). Prints
-# transactions per second of each and the ratio proxy/direct.
+# transactions per second of each and the ratios to the direct connection.
 #
 #   bench/tcp-proxy.sh [SECONDS] [CLIENTS]      (default 10 s, 8 clients; needs root)
 #
@@ -23,7 +24,9 @@ yard="${YARD_BINARY:-$PWD/.build/release/yard}"
 
 work="$(mktemp -d /tmp/yard-bench-tcp-XXXXXX)"
 serve_pid=""
+haproxy_pid=""
 cleanup() {
+    [ -n "$haproxy_pid" ] && kill "$haproxy_pid" 2>/dev/null || true
     if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2>/dev/null; then
         kill -TERM "$serve_pid"
         wait "$serve_pid" 2>/dev/null || true
@@ -75,12 +78,45 @@ tps() { # URL [extra pgbench flags]
         awk '/^tps = / { printf "%d", $3 }'
 }
 
+haproxy_url=""
+if command -v haproxy >/dev/null; then
+    cat >"$work/haproxy.cfg" <<EOF
+global
+    nbthread 1
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+listen postgres
+    bind 127.0.0.1:24899
+    server db $direct
+EOF
+    haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
+    haproxy_pid=$!
+    sleep 0.5
+    haproxy_url="$(python3 -c '
+import sys, urllib.parse
+url = urllib.parse.urlsplit(sys.argv[1])
+print(url._replace(netloc=url.netloc.rsplit("@", 1)[0] + "@127.0.0.1:24899").geturl())
+' "$proxy_url")"
+fi
+
 echo "pgbench -S, $clients clients, ${seconds}s each (Postgres at $direct; proxy at ${proxy_url##*@})"
-kept_direct=$(tps "$direct_url")
-kept_proxy=$(tps "$proxy_url")
-new_direct=$(tps "$direct_url" -C)
-new_proxy=$(tps "$proxy_url" -C)
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
-printf '%-34s %10s %10s %8s\n' "workload" "direct" "proxy" "ratio"
-printf '%-34s %10s %10s %8s\n' "kept connections (tps)" "$kept_direct" "$kept_proxy" "$(ratio "$kept_proxy" "$kept_direct")"
-printf '%-34s %10s %10s %8s\n' "new connection per transaction" "$new_direct" "$new_proxy" "$(ratio "$new_proxy" "$new_direct")"
+row() { # LABEL [pgbench flags]
+    local label="$1"
+    shift
+    local direct_tps proxy_tps haproxy_tps="-" haproxy_ratio="-"
+    direct_tps=$(tps "$direct_url" "$@")
+    proxy_tps=$(tps "$proxy_url" "$@")
+    if [ -n "$haproxy_url" ]; then
+        haproxy_tps=$(tps "$haproxy_url" "$@")
+        haproxy_ratio=$(ratio "$haproxy_tps" "$direct_tps")
+    fi
+    printf '%-32s %9s %9s %9s %12s %15s\n' "$label" "$direct_tps" "$proxy_tps" "$haproxy_tps" \
+        "$(ratio "$proxy_tps" "$direct_tps")" "$haproxy_ratio"
+}
+printf '%-32s %9s %9s %9s %12s %15s\n' "workload (tps)" "direct" "yard" "haproxy" "yard/direct" "haproxy/direct"
+row "kept connections"
+row "new connection per transaction" -C
