@@ -185,22 +185,24 @@ extension BuildPlanner {
         return nil
     }
 
+    /// Railpack's Django start: the migrations run first, so a fresh app starts with its
+    /// tables (and a deploy whose migration fails never goes live).
     private func djangoStart(_ project: PythonProject) -> (command: String?, note: String?) {
-        let runserver = "python manage.py runserver 0.0.0.0:$PORT"
+        let migrate = "python manage.py migrate && "
+        let runserver = migrate + "python manage.py runserver 0.0.0.0:$PORT"
         guard project.uses("gunicorn") else {
             return (runserver, "detected a Django app (manage.py); gunicorn is not a dependency, so it runs on Django's development server")
         }
         // The value is not echoed: it comes from a variable.
         if let fromVariable = variable("RAILPACK_DJANGO_APP_NAME") {
-            return ("gunicorn \(fromVariable.shellQuoted) --bind 0.0.0.0:$PORT", "detected a Django app (manage.py): WSGI module from RAILPACK_DJANGO_APP_NAME")
+            return (migrate + "gunicorn \(fromVariable.shellQuoted) --bind 0.0.0.0:$PORT", "detected a Django app (manage.py): WSGI module from RAILPACK_DJANGO_APP_NAME")
         }
         if let module = djangoWSGIModule() {
-            return ("gunicorn \(module.shellQuoted) --bind 0.0.0.0:$PORT", "detected a Django app (manage.py): serving \(module) with gunicorn")
+            return (migrate + "gunicorn \(module.shellQuoted) --bind 0.0.0.0:$PORT", "detected a Django app (manage.py): serving \(module) with gunicorn")
         }
         return (runserver, "detected a Django app (manage.py), but found no wsgi.py: running Django's development server")
     }
 
-    /// `pkg.wsgi` (or `pkg.wsgi:name`) from the settings' WSGI_APPLICATION, or a */wsgi.py.
     func djangoWSGIModule() -> String? {
         let manage = source.optionalText("manage.py") ?? ""
         let settingsModule = manage.firstMatch(of: /DJANGO_SETTINGS_MODULE["']\s*,\s*["']([A-Za-z0-9_.]+)["']/).map { String($0.1) }

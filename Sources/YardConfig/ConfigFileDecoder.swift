@@ -264,7 +264,8 @@ struct ConfigFileDecoder {
         }
     }
 
-    /// nil for null. Integral floats (`300.0`) are accepted as integers.
+    /// nil for null. Integral floats (`300.0`) are accepted as integers, and so are numeric
+    /// strings (`"60"`): Railway's own config reference writes `"overlapSeconds": "60"`.
     private func integer(_ value: ConfigValue, at path: ConfigPath, minimum: Int) throws(YardError) -> Int? {
         let number: Int
         switch value {
@@ -274,6 +275,11 @@ struct ConfigFileDecoder {
             number = integer
         case .float(let float) where float.rounded() == float && abs(float) < 1e15:
             number = Int(float)
+        case .string(let text):
+            guard let parsed = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                throw failure(at: path, .wrongType(expected: "an integer", got: value))
+            }
+            number = parsed
         default:
             throw failure(at: path, .wrongType(expected: "an integer", got: value))
         }

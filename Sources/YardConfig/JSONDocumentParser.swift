@@ -1,7 +1,19 @@
 /// A small strict JSON parser (RFC 8259) that keeps member order and exact types
 /// (integer vs float vs boolean) and reports syntax errors by line and column, which
-/// Foundation's `JSONSerialization` does not do portably.
+/// Foundation's `JSONSerialization` does not do portably. `railpack.json` is read with
+/// `.railpack`: comments and trailing commas, as Railpack itself accepts them.
 struct JSONDocumentParser {
+    /// What a document may have beyond RFC 8259.
+    struct Extensions: OptionSet, Sendable {
+        let rawValue: Int
+        /// `// line` and `/* block */` comments wherever whitespace may stand.
+        static let comments = Extensions(rawValue: 1 << 0)
+        /// A `,` before the closing `}` or `]`.
+        static let trailingCommas = Extensions(rawValue: 1 << 1)
+        /// What Railpack's own parser takes (its examples carry comments).
+        static let railpack: Extensions = [.comments, .trailingCommas]
+    }
+
     struct SyntaxError: Error, Equatable {
         var line: Int
         var column: Int
@@ -9,33 +21,62 @@ struct JSONDocumentParser {
     }
 
     private let bytes: [UInt8]
+    private let extensions: Extensions
     private var offset = 0
     private var depth = 0
     /// Deeper nesting than any config file needs; stops runaway recursion on hostile input.
     private static let maximumDepth = 128
 
-    static func parse(_ text: String) throws(SyntaxError) -> ConfigValue {
-        var parser = JSONDocumentParser(bytes: Array(text.utf8))
+    static func parse(_ text: String, allowing extensions: Extensions = []) throws(SyntaxError) -> ConfigValue {
+        var parser = JSONDocumentParser(bytes: Array(text.utf8), extensions: extensions)
         // A UTF-8 byte order mark is harmless; editors on Windows write one.
         if parser.bytes.starts(with: [0xEF, 0xBB, 0xBF]) { parser.offset = 3 }
-        parser.skipWhitespace()
+        try parser.skipWhitespace()
         let value = try parser.parseValue()
-        parser.skipWhitespace()
+        try parser.skipWhitespace()
         guard parser.offset == parser.bytes.count else {
             throw parser.error("unexpected \(parser.describeCurrent()) after the end of the document")
         }
         return value
     }
 
-    private init(bytes: [UInt8]) {
+    private init(bytes: [UInt8], extensions: Extensions) {
         self.bytes = bytes
+        self.extensions = extensions
     }
 
     private var current: UInt8? { offset < bytes.count ? bytes[offset] : nil }
 
-    private mutating func skipWhitespace() {
-        while let byte = current, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 {
-            offset += 1
+    /// Whitespace, and comments when they are allowed.
+    private mutating func skipWhitespace() throws(SyntaxError) {
+        while let byte = current {
+            if byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 {
+                offset += 1
+            } else if byte == UInt8(ascii: "/"), extensions.contains(.comments) {
+                try skipComment()
+            } else {
+                return
+            }
+        }
+    }
+
+    private mutating func skipComment() throws(SyntaxError) {
+        let following: UInt8 = offset + 1 < bytes.count ? bytes[offset + 1] : 0
+        switch following {
+        case UInt8(ascii: "/"):
+            while let byte = current, byte != 0x0A { offset += 1 }
+        case UInt8(ascii: "*"):
+            let start = position()
+            offset += 2
+            while offset + 1 < bytes.count, !(bytes[offset] == UInt8(ascii: "*") && bytes[offset + 1] == UInt8(ascii: "/")) {
+                offset += 1
+            }
+            guard offset + 1 < bytes.count else {
+                throw SyntaxError(line: start.line, column: start.column, message: "a /* comment is never closed with */")
+            }
+            offset += 2
+        default:
+            throw error("unexpected '/', expected a value (comments start with // or /*)")
         }
     }
 
@@ -69,13 +110,13 @@ struct JSONDocumentParser {
         defer { depth -= 1 }
         offset += 1
         var members: [ConfigValue.Member] = []
-        skipWhitespace()
+        try skipWhitespace()
         if current == UInt8(ascii: "}") {
             offset += 1
             return .table(members)
         }
         while true {
-            skipWhitespace()
+            try skipWhitespace()
             guard current == UInt8(ascii: "\"") else {
                 throw error("unexpected \(describeCurrent()), expected a member name in double quotes")
             }
@@ -84,16 +125,22 @@ struct JSONDocumentParser {
             if members.contains(where: { $0.key == key }) {
                 throw SyntaxError(line: keyStart.line, column: keyStart.column, message: "duplicate member \"\(key)\"")
             }
-            skipWhitespace()
+            try skipWhitespace()
             guard current == UInt8(ascii: ":") else {
                 throw error("unexpected \(describeCurrent()), expected ':' after member name")
             }
             offset += 1
-            skipWhitespace()
+            try skipWhitespace()
             members.append((key, try parseValue()))
-            skipWhitespace()
+            try skipWhitespace()
             switch current {
-            case UInt8(ascii: ","): offset += 1
+            case UInt8(ascii: ","):
+                offset += 1
+                try skipWhitespace()
+                if current == UInt8(ascii: "}"), extensions.contains(.trailingCommas) {
+                    offset += 1
+                    return .table(members)
+                }
             case UInt8(ascii: "}"):
                 offset += 1
                 return .table(members)
@@ -107,17 +154,23 @@ struct JSONDocumentParser {
         defer { depth -= 1 }
         offset += 1
         var elements: [ConfigValue] = []
-        skipWhitespace()
+        try skipWhitespace()
         if current == UInt8(ascii: "]") {
             offset += 1
             return .array(elements)
         }
         while true {
-            skipWhitespace()
+            try skipWhitespace()
             elements.append(try parseValue())
-            skipWhitespace()
+            try skipWhitespace()
             switch current {
-            case UInt8(ascii: ","): offset += 1
+            case UInt8(ascii: ","):
+                offset += 1
+                try skipWhitespace()
+                if current == UInt8(ascii: "]"), extensions.contains(.trailingCommas) {
+                    offset += 1
+                    return .array(elements)
+                }
             case UInt8(ascii: "]"):
                 offset += 1
                 return .array(elements)

@@ -18,7 +18,7 @@ extension RailpackConfig {
     public static func parse(_ text: String, fileName: String) throws(YardError) -> RailpackConfig {
         let document: ConfigValue
         do {
-            document = try JSONDocumentParser.parse(text)
+            document = try JSONDocumentParser.parse(text, allowing: .railpack)
         } catch {
             throw YardError(
                 .invalidConfig,

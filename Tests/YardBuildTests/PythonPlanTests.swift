@@ -17,7 +17,7 @@ struct PythonPlanTests {
         #expect(plan.provider == "python")
         #expect(plan.notes.first == "detected python from requirements.txt")
         #expect(plan.installCommands == [Self.venvSetup, "pip install -r requirements.txt"])
-        #expect(plan.startCommand == "gunicorn shop.wsgi --bind 0.0.0.0:$PORT")
+        #expect(plan.startCommand == "python manage.py migrate && gunicorn shop.wsgi --bind 0.0.0.0:$PORT")
         #expect(plan.notes.contains("detected a Django app (manage.py): serving shop.wsgi with gunicorn"))
         #expect(plan.environment["VIRTUAL_ENV"] == "/app/.venv")
         #expect(plan.environment["PATH"]?.hasPrefix("/app/.venv/bin:") == true)
@@ -27,13 +27,13 @@ struct PythonPlanTests {
 
     @Test func djangoWithoutGunicornRunsTheDevelopmentServer() throws {
         let plan = try makePlan(fixture("python-django-dev"))
-        #expect(plan.startCommand == "python manage.py runserver 0.0.0.0:$PORT")
+        #expect(plan.startCommand == "python manage.py migrate && python manage.py runserver 0.0.0.0:$PORT")
         #expect(plan.notes.contains { $0.contains("Django's development server") })
     }
 
     @Test func djangoWSGIModuleFromAVariableIsNotEchoed() throws {
         let plan = try makePlan(fixture("python-django"), variables: ["RAILPACK_DJANGO_APP_NAME": "custom.wsgi"])
-        #expect(plan.startCommand == "gunicorn custom.wsgi --bind 0.0.0.0:$PORT")
+        #expect(plan.startCommand == "python manage.py migrate && gunicorn custom.wsgi --bind 0.0.0.0:$PORT")
         #expect(!plan.notes.joined().contains("custom.wsgi"))
     }
 
@@ -41,7 +41,7 @@ struct PythonPlanTests {
         let app = try TemporaryApp([
             "manage.py": "import django\n", "requirements.txt": "Django\ngunicorn\n", "backend/wsgi.py": "application = None\n",
         ])
-        #expect(try makePlan(app.source).startCommand == "gunicorn backend.wsgi --bind 0.0.0.0:$PORT")
+        #expect(try makePlan(app.source).startCommand == "python manage.py migrate && gunicorn backend.wsgi --bind 0.0.0.0:$PORT")
     }
 
     @Test func fastAPIModuleAndObjectAreFound() throws {

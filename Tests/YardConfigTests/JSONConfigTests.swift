@@ -157,6 +157,27 @@ struct JSONConfigTests {
         #expect(file.environments["pr"]?.deploy.sleepApplication == true)
     }
 
+    /// railway.json stays strict JSON: only railpack.json takes Railpack's comments.
+    @Test func railwayJSONRefusesComments() {
+        let error = #expect(throws: YardError.self) {
+            try ConfigParser.parseJSON("{\n  // note\n  \"deploy\": {}\n}", fileName: "railway.json")
+        }
+        #expect(error?.message.hasPrefix("railway.json line 2 column 3: JSON syntax error:") == true)
+    }
+
+    /// Railway's config reference writes these two as strings; they must not be refused.
+    @Test func numericStringsAreIntegers() throws {
+        let text = #"{"deploy": {"overlapSeconds": "60", "drainingSeconds": "10", "numReplicas": " 2 "}}"#
+        let file = try ConfigParser.parseJSON(text, fileName: "railway.json")
+        #expect(file.deploy.overlapSeconds == 60)
+        #expect(file.deploy.drainingSeconds == 10)
+        #expect(file.deploy.numReplicas == 2)
+        #expect(file.warnings.isEmpty)
+        let toml = try ConfigParser.parseTOML("[deploy]\noverlapSeconds = \"60\"\ndrainingSeconds = \"10\"\n", fileName: "railway.toml")
+        #expect(toml.deploy.overlapSeconds == 60)
+        #expect(toml.deploy.drainingSeconds == 10)
+    }
+
     @Test(arguments: [
         (
             #"{"deploy": {"numReplicas": "two"}}"#,
@@ -216,8 +237,8 @@ struct JSONConfigTests {
             #"railway.json at $.environments.staging.deploy: expected an object, got string "x""#
         ),
         (
-            #"{"deploy": {"multiRegionConfig": {"us": {"numReplicas": "1"}}}}"#,
-            #"railway.json at $.deploy.multiRegionConfig.us.numReplicas: expected an integer, got string "1""#
+            #"{"deploy": {"multiRegionConfig": {"us": {"numReplicas": "one"}}}}"#,
+            #"railway.json at $.deploy.multiRegionConfig.us.numReplicas: expected an integer, got string "one""#
         ),
         (
             #"{"deploy": {"cronSchedule": "* * *"}}"#,

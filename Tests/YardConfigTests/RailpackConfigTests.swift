@@ -391,8 +391,34 @@ struct RailpackConfigTests {
     }
 
     @Test func syntaxErrorsGiveLineAndColumn() {
-        let error = parseError("{\n  \"provider\": \"node\",\n}", fileName: "railpack.json")
-        #expect(error?.message.hasPrefix("railpack.json line 3 column 1: JSON syntax error:") == true)
+        let error = parseError("{\n  \"provider\": \"node\"\n  \"steps\": {}}", fileName: "railpack.json")
+        #expect(error?.message.hasPrefix("railpack.json line 3 column 3: JSON syntax error:") == true)
+    }
+
+    /// Railpack's own examples carry comments and trailing commas; its parser takes them.
+    @Test func commentsAndTrailingCommasAreAccepted() throws {
+        let text = """
+            {
+              // the provider Railpack would detect anyway
+              "provider": "python", /* inline */
+              "steps": {
+                "install": {"commands": ["pip install -r requirements.txt",],},
+              },
+              "deploy": {"startCommand": "python main.py // not a comment inside a string"},
+            }
+            """
+        let config = try RailpackConfig.parse(text, fileName: "railpack.json")
+        #expect(config.provider == "python")
+        #expect(config.step(named: "install")?.commands == [.exec("pip install -r requirements.txt")])
+        #expect(config.deploy?.startCommand == "python main.py // not a comment inside a string")
+        #expect(config.warnings.isEmpty)
+    }
+
+    @Test func anUnclosedCommentIsASyntaxError() {
+        let error = parseError("{\n  /* provider\n  \"provider\": \"node\"}", fileName: "railpack.json")
+        #expect(error?.message == "railpack.json line 2 column 3: JSON syntax error: a /* comment is never closed with */")
+        let slash = parseError("{\"provider\": / \"node\"}", fileName: "railpack.json")
+        #expect(slash?.message.contains("comments start with // or /*") == true)
     }
 
     // MARK: Unknown fields
