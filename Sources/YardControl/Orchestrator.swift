@@ -262,8 +262,11 @@ public actor Orchestrator: Service {
         }
         // Shutdown: stop every replica; their deployments stay SUCCESS and come back at
         // the next start.
-        await stopCronRuns(gracePeriod: .seconds(5))
-        await supervisor.stopAll(gracePeriod: .seconds(5))
+        // Both at once, so shutdown waits one grace period, not two.
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.stopCronRuns(gracePeriod: .seconds(5)) }
+            group.addTask { await self.supervisor.stopAll(gracePeriod: .seconds(5)) }
+        }
         await network?.removeAll()
     }
 

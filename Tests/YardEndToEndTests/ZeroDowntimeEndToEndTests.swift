@@ -73,6 +73,8 @@ struct ZeroDowntimeEndToEndTests {
                 }
                 try await group.waitForAll()
             }
+            print("zero-downtime on default settings: \(quick.okCount) quick and \(slow.okCount) 2-second requests answered 200, "
+                + "\(quick.failures.count + slow.failures.count) failed, over 20 redeploys")
             let serverWarnings = server.serveLog.split(separator: "\n").filter { $0.contains("warning") || $0.contains("error") }
             #expect(quick.failures.isEmpty,
                     "\(quick.failures.count) failed quick requests: \(quick.failures.prefix(5)); server warnings: \(serverWarnings.suffix(15))")
