@@ -1305,7 +1305,10 @@ public actor Orchestrator: Service {
         // At shutdown run() stops every replica at once, with a kill after its grace period.
         guard !isShuttingDown else { return }
         await drainReplicas([replicaID], timeout: grace)
-        await supervisor.stop(replicaID: replicaID, gracePeriod: grace)
+        // Not cancelled with its job (shutdown): a cancelled stop would skip its SIGKILL and
+        // wait for a process that ignores SIGTERM; this one ends within `grace`.
+        let supervisor = self.supervisor
+        await Task { await supervisor.stop(replicaID: replicaID, gracePeriod: grace) }.value
         markReplica(replicaID, .removed)
         guard let state = replicas.removeValue(forKey: replicaID) else { return }
         if state.isAttached {
