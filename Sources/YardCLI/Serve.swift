@@ -155,6 +155,9 @@ struct Serve: AsyncParsableCommand {
             routerConfiguration.maxRequestDuration = .init(timeouts.request)
             routerConfiguration.maxConnectionsPerUpstream = upstreamMaxConnections
             routerConfiguration.maxIdleConnectionsPerUpstream = upstreamMaxConnections
+            // At shutdown requests in flight get this long, then the replicas 5 s: stopping
+            // takes at most about 10 s whatever is in flight.
+            routerConfiguration.shutdownGracePeriod = .seconds(5)
             let certificates = noHttps ? nil : DomainCertificates(directory: dataDirectory.appendingPathComponent("tls"))
             if let certificates {
                 try await certificates.prepareAuthority()

@@ -90,6 +90,8 @@ public actor Orchestrator: Service {
         /// Whether it has a network namespace to remove.
         var isAttached: Bool
         var status: ReplicaStatus
+        /// Out of the route table, waiting for its requests before it is stopped.
+        var isDraining = false
     }
 
     struct ServiceKey: Hashable {
@@ -146,6 +148,9 @@ public actor Orchestrator: Service {
     private var awakeSince: [ServiceKey: Date] = [:]
     /// Services whose wake-up is queued or running.
     private var waking: Set<ServiceKey> = []
+    /// Set once graceful shutdown began: running jobs are cancelled and leave their
+    /// deployments to the next start (see `recover()`).
+    private var isShuttingDown = false
     private var routerPort = 0
     /// Cron services' next runs and running processes.
     var cron = CronState()
@@ -245,6 +250,9 @@ public actor Orchestrator: Service {
                 for await (key, job) in jobs {
                     group.addTask { await self.execute(job, key: key) }
                 }
+                // Shutdown: running jobs are cut short (a health check may wait minutes);
+                // the deployments they leave in progress are settled by the next start.
+                isShuttingDown = true
                 group.cancelAll()
             }
         } onGracefulShutdown: {
@@ -254,8 +262,11 @@ public actor Orchestrator: Service {
         }
         // Shutdown: stop every replica; their deployments stay SUCCESS and come back at
         // the next start.
-        await stopCronRuns(gracePeriod: .seconds(5))
-        await supervisor.stopAll(gracePeriod: .seconds(5))
+        // Both at once, so shutdown waits one grace period, not two.
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.stopCronRuns(gracePeriod: .seconds(5)) }
+            group.addTask { await self.supervisor.stopAll(gracePeriod: .seconds(5)) }
+        }
         await network?.removeAll()
     }
 
@@ -690,7 +701,7 @@ public actor Orchestrator: Service {
         case .pipeline(let id):
             let task = Task { await self.runPipeline(deploymentID: id, key: key) }
             pipelineTasks[id] = task
-            await task.value
+            await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
             pipelineTasks[id] = nil
             stopReasons[id] = nil
         case .restart(let id, let reason): await restartReplicas(deploymentID: id, key: key, reason: reason)
@@ -953,7 +964,15 @@ public actor Orchestrator: Service {
             if let stop = stopReasons[id] {
                 (status, message) = stop
             }
-            log(.system, "error: \(message)")
+            let interrupted = isShuttingDown && stopReasons[id] == nil
+            if interrupted {
+                let current = try? store.deployment(id: id).status
+                logs.append(deploymentID: id, kind: current == .deploying ? .deploy : .build, stream: .system,
+                            message: "interrupted: yard serve is stopping while this deployment is \(current?.rawValue ?? "in progress"); the next start records it")
+            } else {
+                log(.system, "error: \(message)")
+            }
+            // At shutdown run() stops them (removeReplica returns at once).
             for replicaID in started {
                 await removeReplica(replicaID, grace: .seconds(2))
             }
@@ -962,6 +981,12 @@ public actor Orchestrator: Service {
                 try? FileManager.default.removeItem(at: buildFolder.app.deletingLastPathComponent())
             }
             try? FileManager.default.removeItem(at: staging)
+            if interrupted {
+                // Left in progress: the next start records it as interrupted (recover()).
+                logs.close(deploymentID: id, kind: .build)
+                logs.close(deploymentID: id, kind: .deploy)
+                return
+            }
             _ = try? transition(id, status, reason: message)
             logs.close(deploymentID: id, kind: .build)
             logs.close(deploymentID: id, kind: .deploy)
@@ -1025,6 +1050,13 @@ public actor Orchestrator: Service {
             started = try await goLive(deployment: deployment, result: result, settings: settings, variables: variables, key: key)
         } catch {
             let message = Self.describe(error)
+            if isShuttingDown {
+                // Left DEPLOYING: the next start records it as interrupted (recover()).
+                logs.append(deploymentID: id, kind: .deploy, stream: .system,
+                            message: "interrupted: yard serve is stopping while this rollback deploys; the next start records it")
+                logs.close(deploymentID: id, kind: .deploy)
+                return
+            }
             logs.append(deploymentID: id, kind: .deploy, stream: .system, message: "error: \(message)")
             for replicaID in started { await removeReplica(replicaID, grace: .seconds(2)) }
             _ = try? transition(id, .failed, reason: message)
@@ -1057,7 +1089,8 @@ public actor Orchestrator: Service {
         }
     }
 
-    /// Old deployment: `overlapSeconds` more of running, then SIGTERM, `drainingSeconds`, SIGKILL.
+    /// Old deployment: `overlapSeconds` more of running, then drained (out of the route table,
+    /// up to `drainingSeconds` for its requests in flight), SIGTERM, `drainingSeconds`, SIGKILL.
     private func retire(deploymentID: String, overlap: Int, draining: Int) async {
         do {
             _ = try transition(deploymentID, .removing, reason: "replaced by a newer deployment")
@@ -1073,6 +1106,8 @@ public actor Orchestrator: Service {
 
     private func stopReplicas(of deploymentID: String, grace: Duration) async {
         let ids = replicas.values.filter { $0.deploymentID == deploymentID }.map(\.id)
+        // All of them at once, so their requests finish in parallel.
+        await drainReplicas(ids, timeout: grace)
         for replicaID in ids {
             await removeReplica(replicaID, grace: grace)
         }
@@ -1264,17 +1299,46 @@ public actor Orchestrator: Service {
         try HostsFile.write(HostsFile.render(hostname: hostname, services: services, viewer: hostname), to: path)
     }
 
-    /// Stops a replica, frees its network namespace and forgets it.
+    /// Stops a replica, frees its network namespace and forgets it: drained first (up to
+    /// `grace`), then SIGTERM and SIGKILL after `grace`.
     private func removeReplica(_ replicaID: String, grace: Duration) async {
-        // WebSocket clients get a close frame (going away) before the process is signalled.
-        await router.closeTunnels(toReplicas: [replicaID])
-        await supervisor.stop(replicaID: replicaID, gracePeriod: grace)
+        // At shutdown run() stops every replica at once, with a kill after its grace period.
+        guard !isShuttingDown else { return }
+        await drainReplicas([replicaID], timeout: grace)
+        // Not cancelled with its job (shutdown): a cancelled stop would skip its SIGKILL and
+        // wait for a process that ignores SIGTERM; this one ends within `grace`.
+        let supervisor = self.supervisor
+        await Task { await supervisor.stop(replicaID: replicaID, gracePeriod: grace) }.value
         markReplica(replicaID, .removed)
         guard let state = replicas.removeValue(forKey: replicaID) else { return }
         if state.isAttached {
             await network?.detach(replicaID: replicaID)
             try? FileManager.default.removeItem(at: runDirectory.appendingPathComponent(replicaID))
             refreshHosts(environmentID: state.environmentID)
+        }
+    }
+
+    /// Takes replicas out of the route table, then waits up to `timeout` until the router
+    /// has no request in flight on them (their idle pooled connections close at once), so
+    /// their SIGTERM cuts no request. WebSocket clients get a close frame (going away).
+    private func drainReplicas(_ replicaIDs: [String], timeout: Duration) async {
+        let draining = replicaIDs.filter { replicas[$0] != nil }
+        guard !draining.isEmpty else { return }
+        var wasRouted: [String] = []
+        for replicaID in draining where replicas[replicaID]?.isDraining == false {
+            if replicas[replicaID]?.status == .running { wasRouted.append(replicaID) }
+            replicas[replicaID]?.isDraining = true
+        }
+        if !wasRouted.isEmpty { updateRoutes() }
+        await router.closeTunnels(toReplicas: Set(draining))
+        let outcome = await router.drain(replicaIDs: Set(draining), timeout: timeout)
+        guard outcome.inFlightAtStart > 0 || !outcome.isComplete else { return }
+        let deploymentIDs = Set(draining.compactMap { replicas[$0]?.deploymentID })
+        let message = outcome.isComplete
+            ? "drained: \(outcome.inFlightAtStart) requests in flight finished before the stop"
+            : "draining ran out after \(timeout): \(outcome.stillInFlight) of \(outcome.inFlightAtStart) requests still in flight are cut by the stop"
+        for deploymentID in deploymentIDs {
+            logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, message: message)
         }
     }
 
@@ -1345,6 +1409,16 @@ public actor Orchestrator: Service {
             waking.remove(key)
         } catch {
             waking.remove(key)
+            if isShuttingDown {
+                // A live deployment whose replicas were starting again: still live, so the
+                // next start starts them once more (recover() restarts SUCCESS deployments).
+                logs.append(deploymentID: id, kind: .deploy, stream: .system,
+                            message: "interrupted: yard serve is stopping while the replicas start; they start again at the next start")
+                if (try? store.deployment(id: id).status) == .deploying {
+                    _ = try? transition(id, .success, reason: "interrupted by the shutdown of yard serve; restarted at the next start")
+                }
+                return
+            }
             let message = Self.describe(error)
             logs.append(deploymentID: id, kind: .deploy, stream: .system, message: "error: \(message)")
             _ = try? transition(id, .crashed, reason: message)
@@ -1465,7 +1539,7 @@ public actor Orchestrator: Service {
             if domain.targetPort != nil && network == nil { continue }
             let upstreams = live[key].map { deploymentID in
                 replicas.values
-                    .filter { $0.deploymentID == deploymentID && $0.status == .running }
+                    .filter { $0.deploymentID == deploymentID && $0.status == .running && !$0.isDraining }
                     .sorted { $0.id < $1.id }
                     .map { Upstream(host: $0.address, port: domain.targetPort ?? $0.port, replicaID: $0.id) }
             } ?? []
@@ -1487,7 +1561,7 @@ public actor Orchestrator: Service {
             let key = ServiceKey(serviceID: proxy.serviceID, environmentID: proxy.environmentID)
             let upstreams = live[key].map { deploymentID in
                 replicas.values
-                    .filter { $0.deploymentID == deploymentID && $0.status == .running }
+                    .filter { $0.deploymentID == deploymentID && $0.status == .running && !$0.isDraining }
                     .sorted { $0.id < $1.id }
                     .map { Upstream(host: $0.address, port: network == nil ? $0.port : proxy.targetPort, replicaID: $0.id) }
             } ?? []

@@ -109,6 +109,7 @@ public final class Router: Service, Sendable {
     private let clientConnections = NIOLockedValueBox(ClientConnections())
     private let pools = NIOLockedValueBox([ObjectIdentifier: UpstreamConnectionPool]())
     private let queuedLeases = NIOLockedValueBox(0)
+    let nextDrainToken = NIOLockedValueBox<UInt64>(0)
     private let held = HeldRequests()
     private let tunnels = Tunnels()
     private let accessLog = AccessLog()
@@ -426,6 +427,11 @@ public final class Router: Service, Sendable {
             pools[id] = pool
             return pool
         }
+    }
+
+    /// Every event loop's pool, created where missing, so a drain covers every loop.
+    func allPools() -> [UpstreamConnectionPool] {
+        self.eventLoopGroup.makeIterator().map { self.pool(for: $0) }
     }
 
     private func closePools() async {

@@ -73,6 +73,16 @@ final class UpstreamConnectionPool: Sendable {
         var sweep: Scheduled<Void>?
         var sweepDeadline: NIODeadline?
         var isClosed = false
+        /// Replicas being drained (see `drain(replicaIDs:)`): none of their connections is kept idle.
+        var draining: [String: Int] = [:]
+        var drainWaiters: [DrainWaiter] = []
+        var drainCheckScheduled = false
+    }
+
+    private struct DrainWaiter {
+        var token: UInt64
+        var replicaIDs: Set<String>
+        var promise: EventLoopPromise<Void>
     }
 
     let eventLoop: any EventLoop
@@ -103,6 +113,71 @@ final class UpstreamConnectionPool: Sendable {
     /// The number of open connections to an upstream from this loop: leased, connecting or idle.
     func openCount(for upstream: Upstream) -> Int {
         self.state.value.open[upstream] ?? 0
+    }
+
+    /// Requests on this loop that hold or wait for a connection to one of `replicaIDs`:
+    /// leased and connecting connections plus queued leases. Upgraded connections (tunnels)
+    /// are not counted.
+    func inFlightCount(replicaIDs: Set<String>) -> Int {
+        var count = 0
+        for (upstream, open) in self.state.value.open where replicaIDs.contains(upstream.replicaID) {
+            count += open - (self.state.value.idle[upstream]?.count ?? 0)
+        }
+        for (upstream, queue) in self.state.value.waiters where replicaIDs.contains(upstream.replicaID) {
+            count += queue.count
+        }
+        return count
+    }
+
+    /// Starts draining replicas that left the route table: their idle connections close now,
+    /// connections to them that come back are closed instead of kept, and the future
+    /// succeeds once no request on this loop holds or waits for a connection to them.
+    /// Requests already on them finish normally. End it with `endDrain(token:replicaIDs:)`.
+    func drain(token: UInt64, replicaIDs: Set<String>) -> EventLoopFuture<Void> {
+        for id in replicaIDs { self.state.value.draining[id, default: 0] += 1 }
+        var closing: [UpstreamConnection] = []
+        for (upstream, entries) in self.state.value.idle where replicaIDs.contains(upstream.replicaID) {
+            closing += entries.map(\.connection)
+            self.state.value.idle[upstream] = nil
+        }
+        // Still counted as open until they have closed (`forget`), which checks again.
+        for connection in closing { connection.channel.close(promise: nil) }
+        let promise = self.eventLoop.makePromise(of: Void.self)
+        self.state.value.drainWaiters.append(DrainWaiter(token: token, replicaIDs: replicaIDs, promise: promise))
+        self.scheduleDrainCheck()
+        return promise.futureResult
+    }
+
+    /// Ends a drain begun with `drain(token:replicaIDs:)`; its future succeeds if it has not yet.
+    func endDrain(token: UInt64, replicaIDs: Set<String>) {
+        for id in replicaIDs {
+            let left = self.state.value.draining[id, default: 1] - 1
+            self.state.value.draining[id] = left > 0 ? left : nil
+        }
+        var kept: [DrainWaiter] = []
+        for waiter in self.state.value.drainWaiters {
+            if waiter.token == token { waiter.promise.succeed() } else { kept.append(waiter) }
+        }
+        self.state.value.drainWaiters = kept
+    }
+
+    /// Checks the drains on the next loop tick, not in the middle of a callback: a request
+    /// whose connect just failed takes its next replica in the same tick, and must be counted.
+    private func scheduleDrainCheck() {
+        guard !self.state.value.drainWaiters.isEmpty, !self.state.value.drainCheckScheduled else { return }
+        self.state.value.drainCheckScheduled = true
+        self.eventLoop.assumeIsolated().execute {
+            self.state.value.drainCheckScheduled = false
+            var kept: [DrainWaiter] = []
+            for waiter in self.state.value.drainWaiters {
+                if self.inFlightCount(replicaIDs: waiter.replicaIDs) == 0 { waiter.promise.succeed() } else { kept.append(waiter) }
+            }
+            self.state.value.drainWaiters = kept
+        }
+    }
+
+    private func isDraining(_ upstream: Upstream) -> Bool {
+        !self.state.value.draining.isEmpty && self.state.value.draining[upstream.replicaID] != nil
     }
 
     /// A connection to `upstream`: the most recently used idle one unless `allowIdle` is
@@ -195,7 +270,7 @@ final class UpstreamConnectionPool: Sendable {
         connection.handler.receiver = nil
         let channel = connection.channel
         let upstream = connection.upstream
-        guard reusable, !self.state.value.isClosed, channel.isActive,
+        guard reusable, !self.state.value.isClosed, channel.isActive, !self.isDraining(upstream),
             self.idleCount(for: upstream) < self.configuration.maxIdleConnectionsPerUpstream
                 || !(self.state.value.waiters[upstream]?.isEmpty ?? true)
         else {
@@ -232,6 +307,9 @@ final class UpstreamConnectionPool: Sendable {
         for entry in idle {
             entry.connection.channel.close(promise: nil)
         }
+        let drains = self.state.value.drainWaiters
+        self.state.value.drainWaiters = []
+        for waiter in drains { waiter.promise.succeed() }
         let waiters = self.state.value.waiters
         self.state.value.waiters = [:]
         for (upstream, queue) in waiters {
@@ -276,6 +354,7 @@ final class UpstreamConnectionPool: Sendable {
         let waiter = queue.remove(at: index)
         self.state.value.waiters[upstream] = queue.isEmpty ? nil : queue
         self.queuedCounter.withLockedValue { $0 -= 1 }
+        self.scheduleDrainCheck()
         return waiter
     }
 
@@ -296,6 +375,7 @@ final class UpstreamConnectionPool: Sendable {
         if !(self.state.value.waiters[upstream]?.isEmpty ?? true) {
             self.serveWaiters(upstream)
         }
+        self.scheduleDrainCheck()
     }
 
     private func forget(_ id: ObjectIdentifier, upstream: Upstream) {

@@ -6,7 +6,9 @@ import Testing
 import YardClient
 import YardCore
 
-/// Issue 5's acceptance: redeploys under load drop nothing.
+/// Issue 5's and issue 12's acceptance: redeploys under load drop nothing, with default
+/// settings (no overlapSeconds, default drainingSeconds) and an app that exits at once on
+/// SIGTERM: the old replicas are drained before they are stopped.
 @Suite("zero-downtime deploys end to end", .serialized)
 struct ZeroDowntimeEndToEndTests {
     static let scope = YardAPIClient.Scope(project: "steady", environment: "production", service: "steady")
@@ -21,7 +23,7 @@ struct ZeroDowntimeEndToEndTests {
         var failures: [String] { state.withLock { $0.failures } }
     }
 
-    @Test("20 redeploys of a two-replica service under load, with 2-second requests and a WebSocket held across a deploy: no failed request",
+    @Test("20 redeploys of a two-replica service on default settings under load, with 2-second requests and a WebSocket held across a deploy: no failed request",
           .timeLimit(.minutes(15)))
     func redeploysUnderLoadDropNothing() async throws {
         try await YardServer.with { server in
@@ -60,17 +62,19 @@ struct ZeroDowntimeEndToEndTests {
                         let final = try await client.watch(deploymentID: deployment.id) { _ in }
                         #expect(final.status == .success, "redeploy \(round) ended \(final.status): \(final.reason ?? "")")
                         if round == 1 {
-                            // The first deployment's replicas are stopped after the overlap:
-                            // the WebSocket gets a close frame (1001), not a reset.
+                            // The first deployment's replicas are drained and stopped: the
+                            // WebSocket gets a close frame (1001), not a reset.
                             let closing = try await socket.waitForClose(timeout: .seconds(20))
                             #expect(closing == .closeFrame(1001), "\(closing)")
                         }
                     }
-                    // Let the last overlap and drain pass under load too.
+                    // Let the last drain and stop pass under load too.
                     try await Task.sleep(for: .seconds(4))
                 }
                 try await group.waitForAll()
             }
+            print("zero-downtime on default settings: \(quick.okCount) quick and \(slow.okCount) 2-second requests answered 200, "
+                + "\(quick.failures.count + slow.failures.count) failed, over 20 redeploys")
             let serverWarnings = server.serveLog.split(separator: "\n").filter { $0.contains("warning") || $0.contains("error") }
             #expect(quick.failures.isEmpty,
                     "\(quick.failures.count) failed quick requests: \(quick.failures.prefix(5)); server warnings: \(serverWarnings.suffix(15))")

@@ -1,5 +1,6 @@
 // Switchyard end-to-end fixture for zero-downtime deploys: quick and 2-second requests,
-// and a WebSocket endpoint written with the standard library only.
+// and a WebSocket endpoint written with the standard library only. It exits at once on
+// SIGTERM and runs with default settings.
 const http = require("http");
 const crypto = require("crypto");
 
@@ -39,3 +40,7 @@ server.on("upgrade", (req, socket) => {
 });
 
 server.listen(Number(process.env.PORT), () => console.log(`listening for ${deployment}`));
+
+// No graceful shutdown: SIGTERM ends the process at once, whatever it is serving, so only
+// the platform's draining keeps requests from being cut.
+process.on("SIGTERM", () => process.exit(0));
