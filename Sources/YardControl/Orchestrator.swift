@@ -1141,9 +1141,13 @@ public actor Orchestrator: Service {
             }
             for ordinal in 0..<count {
                 let replicaID = "\(deployment.id.replacingOccurrences(of: "dep_", with: "rep_"))-\(ordinal)-\(Identifier.make("r").suffix(4))"
-                // A database listens where its variables say (other services connect there).
-                let fixedPort = service.database.flatMap { variables[$0.portVariable] }.flatMap { Int($0) }
-                let port = try fixedPort ?? PortAllocator.freePort(host: configuration.replicaHost)
+                let choice = try ReplicaPort.choose(
+                    userPort: variables["PORT"], databasePort: service.database.flatMap { variables[$0.portVariable] }.flatMap { Int($0) },
+                    ownAddress: network != nil)
+                if let warning = choice.warning, ordinal == 0 {
+                    logs.append(deploymentID: deployment.id, kind: .deploy, stream: .system, message: warning)
+                }
+                let port = try choice.fixed ?? PortAllocator.freePort(host: configuration.replicaHost)
                 var environment = configuration.hostEnvironment
                 environment.merge(result.environment) { _, plan in plan }
                 environment.merge(variables) { _, user in user }

@@ -152,7 +152,10 @@ public actor NetworkFabric {
         Self.writeSysctl("/proc/sys/net/ipv6/conf/\(bridge)/disable_ipv6", "1")
         try await SystemCommand(
             ip, ["-batch", "-"],
-            input: "addr flush dev \(bridge)\naddr add \(subnet.gateway)/\(subnet.prefixLength) dev \(bridge)\nlink set \(bridge) up\n"
+            // A MAC of its own: a bridge without one takes its ports' lowest, so it would change
+            // as replicas come and go, and replicas would send to the host at a stale address.
+            input: "addr flush dev \(bridge)\naddr add \(subnet.gateway)/\(subnet.prefixLength) dev \(bridge)\n"
+                + "link set \(bridge) address \(subnet.macAddress(host: 1))\nlink set \(bridge) up\n"
         ).run()
         if let firewall = ForwardingFirewall(names: names) {
             try await installFirewall(firewall)
@@ -201,8 +204,10 @@ public actor NetworkFabric {
 
     /// Creates a network namespace and veth pair for a replica: the host end becomes a port of
     /// the environment's bridge, the other end becomes `eth0` inside the namespace with the
-    /// lowest free address of the subnet; `lo` is up. The only route is to the subnet, unless
-    /// `egress` is true: then a default route via the gateway, with the subnet masqueraded.
+    /// lowest free address of the subnet and the MAC derived from it (`Subnet.macAddress`), so
+    /// an address reused after a detach never meets a stale neighbour entry; `lo` is up. The
+    /// only route is to the subnet, unless `egress` is true: then a default route via the
+    /// gateway, with the subnet masqueraded.
     public func attach(replicaID: String, environmentID: String, egress: Bool = false) async throws -> ReplicaAttachment {
         await acquire()
         defer { release() }
@@ -236,12 +241,13 @@ public actor NetworkFabric {
 
         do {
             try await SystemCommand(ip, ["netns", "add", attachment.namespace]).run()
+            // eth0's MAC follows from its address, and the host's neighbour entry for the address
+            // goes: an address a previous replica had must not be sent to that replica's MAC.
+            let bridge = environment.network.bridge
             try await SystemCommand(
-                ip,
-                [
-                    "link", "add", hostVeth, "up", "master", environment.network.bridge,
-                    "type", "veth", "peer", "name", "eth0", "netns", attachment.namespace,
-                ]
+                ip, ["-batch", "-"],
+                input: "link add \(hostVeth) up master \(bridge) type veth peer name eth0 address \(subnet.macAddress(host: host))"
+                    + " netns \(attachment.namespace)\nneigh flush to \(attachment.address) dev \(bridge)\n"
             ).run()
             Self.writeSysctl("/proc/sys/net/ipv6/conf/\(hostVeth)/disable_ipv6", "1")
             var inside = "addr add \(attachment.address)/\(subnet.prefixLength) dev eth0\nlink set lo up\nlink set eth0 up\n"

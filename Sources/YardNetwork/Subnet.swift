@@ -38,6 +38,19 @@ public struct Subnet: Sendable, Hashable, Codable, CustomStringConvertible {
         return "10.\(base).\(index).\(host)"
     }
 
+    /// The link-layer address of host number `host` (0…255): `02:59` (locally administered,
+    /// unicast) then the four bytes of its IPv4 address, e.g. host 7 of 10.213.1.0/24 →
+    /// "02:59:0a:d5:01:07". A replica that gets an address a predecessor had also gets its
+    /// MAC, so the neighbour (ARP) entries the host and other replicas still hold for that
+    /// address stay right, instead of sending to a veth that no longer exists until they expire.
+    public func macAddress(host: Int) -> String {
+        precondition((0...255).contains(host), "host number \(host) is outside 0...255")
+        return ([0x02, 0x59, 10, base, index, host] as [Int]).map { byte in
+            let digits = String(byte, radix: 16)
+            return digits.count == 1 ? "0" + digits : digits
+        }.joined(separator: ":")
+    }
+
     private enum CodingKeys: String, CodingKey { case index, base }
 
     public init(from decoder: any Decoder) throws {

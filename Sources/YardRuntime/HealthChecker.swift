@@ -26,11 +26,13 @@ public struct HealthResult: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Polls a replica until it answers, as Railway does before switching traffic to a deployment.
+///
+/// Each attempt is a new connection; `HealthCheckSchedule` says how long it may take and
+/// when the next one starts (a connect that hangs is given up after a second and tried again
+/// at once; a refusal is tried again after a pause of a tenth of the time waited so far).
 public struct HealthChecker: Sendable {
     /// Railway sends health checks with this Host header; apps may allow-list it.
     public static let hostHeader = "healthcheck.railway.app"
-    /// How long one attempt (connect, request, response head) may take.
-    public static let attemptTimeout: Duration = .seconds(2)
 
     /// Polls `GET path` until an HTTP 200 arrives, `timeout` passes, or `isAlive()` says the
     /// process died.
@@ -39,16 +41,16 @@ public struct HealthChecker: Sendable {
         port: Int,
         path: String,
         timeout: Duration,
-        interval: Duration = .milliseconds(250),
+        schedule: HealthCheckSchedule = HealthCheckSchedule(),
         isAlive: @Sendable () async -> Bool = { true }
     ) async -> HealthResult {
         await poll(
             what: "no HTTP 200 from \(path) within \(format(timeout))",
             timeout: timeout,
-            interval: interval,
+            schedule: schedule,
             isAlive: isAlive
-        ) { attemptTimeout in
-            let status = try await requestStatus(host: host, port: port, path: path, timeout: attemptTimeout)
+        ) { deadline in
+            let status = try await requestStatus(host: host, port: port, path: path, schedule: schedule, deadline: deadline)
             return status == 200 ? nil : "\(status)"
         }
     }
@@ -58,16 +60,17 @@ public struct HealthChecker: Sendable {
         host: String,
         port: Int,
         timeout: Duration,
-        interval: Duration = .milliseconds(250),
+        schedule: HealthCheckSchedule = HealthCheckSchedule(),
         isAlive: @Sendable () async -> Bool = { true }
     ) async -> HealthResult {
         await poll(
             what: "nothing accepted connections on port \(port) within \(format(timeout))",
             timeout: timeout,
-            interval: interval,
+            schedule: schedule,
             isAlive: isAlive
-        ) { attemptTimeout in
-            let channel = try await connect(host: host, port: port, timeout: attemptTimeout)
+        ) { deadline in
+            let channel = try await connect(
+                host: host, port: port, timeout: schedule.connectBudget(remaining: deadline - .now))
             try? await channel.close()
             return nil
         }
@@ -75,38 +78,39 @@ public struct HealthChecker: Sendable {
 
     // MARK: - Polling
 
-    /// Runs `attempt` until it returns nil (passed). A non-nil return or a thrown error is the
-    /// "last answer" quoted in the failure reason.
+    /// Runs `attempt` (given the check's deadline) until it returns nil (passed). A non-nil
+    /// return or a thrown error is the "last answer" quoted in the failure reason.
     private static func poll(
         what: String,
         timeout: Duration,
-        interval: Duration,
+        schedule: HealthCheckSchedule,
         isAlive: @Sendable () async -> Bool,
-        attempt: (Duration) async throws -> String?
+        attempt: (ContinuousClock.Instant) async throws -> String?
     ) async -> HealthResult {
         let clock = ContinuousClock()
-        let deadline = clock.now + timeout
+        let started = clock.now
+        let deadline = started + timeout
         var lastAnswer: String?
         while true {
             if !(await isAlive()) { return .failed(reason: "process exited") }
-            let remaining = deadline - clock.now
+            var outcome = HealthCheckSchedule.Outcome.failed
             do {
-                guard let answer = try await attempt(min(attemptTimeout, max(remaining, .milliseconds(1)))) else {
-                    return .passed
-                }
+                guard let answer = try await attempt(deadline) else { return .passed }
                 lastAnswer = answer
             } catch {
+                if isConnectTimeout(error) { outcome = .connectTimedOut }
                 // An attempt the deadline cut short says less than an earlier real answer.
-                let clipped = remaining < attemptTimeout
-                if lastAnswer == nil || !clipped { lastAnswer = describe(error) }
+                if lastAnswer == nil || clock.now < deadline { lastAnswer = describe(error) }
             }
             if Task.isCancelled { return .failed(reason: "\(what): the check was cancelled") }
-            if clock.now + interval >= deadline {
+            let remaining = deadline - clock.now
+            let pause = schedule.pause(after: outcome, elapsed: clock.now - started, remaining: remaining)
+            if remaining <= .zero || pause >= remaining {
                 // One last look: a process that died makes a clearer reason than a timeout.
                 if !(await isAlive()) { return .failed(reason: "process exited") }
                 return .failed(reason: lastAnswer.map { "\(what); last answer: \($0)" } ?? what)
             }
-            try? await Task.sleep(for: interval)
+            if pause > .zero { try? await Task.sleep(for: pause) }
         }
     }
 
@@ -121,12 +125,15 @@ public struct HealthChecker: Sendable {
             .get()
     }
 
-    /// Sends one GET and returns the response's status code.
-    private static func requestStatus(host: String, port: Int, path: String, timeout: Duration) async throws -> Int {
+    /// Sends one GET and returns the response's status code: the connect within the
+    /// schedule's connect budget, the response head within its answer budget.
+    private static func requestStatus(
+        host: String, port: Int, path: String, schedule: HealthCheckSchedule, deadline: ContinuousClock.Instant
+    ) async throws -> Int {
         let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
         let started = ContinuousClock.now
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(TimeAmount(timeout))
+            .connectTimeout(TimeAmount(schedule.connectBudget(remaining: deadline - started)))
             .connect(to: address) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
@@ -134,12 +141,13 @@ public struct HealthChecker: Sendable {
                         wrappingChannelSynchronously: channel)
                 }
             }
-        // The rest of the attempt's budget; closing the channel ends the response stream.
-        let remaining = max(timeout - (ContinuousClock.now - started), .milliseconds(1))
-        let deadline = channel.channel.eventLoop.scheduleTask(in: TimeAmount(remaining)) {
+        // Closing the channel at the answer budget's end ends the response stream.
+        let budget = schedule.answerBudget(remaining: deadline - .now)
+        let connected = ContinuousClock.now
+        let timer = channel.channel.eventLoop.scheduleTask(in: TimeAmount(budget)) {
             channel.channel.close(promise: nil)
         }
-        defer { deadline.cancel() }
+        defer { timer.cancel() }
         return try await channel.executeThenClose { inbound, outbound in
             var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
             head.headers.add(name: "Host", value: hostHeader)
@@ -150,10 +158,18 @@ public struct HealthChecker: Sendable {
             for try await part in inbound {
                 if case .head(let response) = part { return Int(response.status.code) }
             }
+            // The attempt's whole allowance: what the connect took and the answer budget.
             throw HealthCheckFailure(
-                ContinuousClock.now - started >= timeout
-                    ? "no answer within \(format(timeout))" : "connection closed without an answer")
+                ContinuousClock.now - connected >= budget
+                    ? "no answer within \(format(connected - started + budget))" : "connection closed without an answer")
         }
+    }
+
+    /// Whether a connect got no answer in time (as opposed to being refused or reset).
+    static func isConnectTimeout(_ error: any Error) -> Bool {
+        if let error = error as? ChannelError, case .connectTimeout = error { return true }
+        if let error = error as? IOError, error.errnoCode == ETIMEDOUT { return true }
+        return false
     }
 
     private struct HealthCheckFailure: Error {

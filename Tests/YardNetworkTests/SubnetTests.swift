@@ -74,3 +74,28 @@ import Testing
         #expect(!NetworkNames.isValidPrefix("ya-d"))
     }
 }
+
+@Suite struct ReplicaMACTests {
+    @Test func theMACCarriesTheAddressBehindALocallyAdministeredPrefix() {
+        #expect(Subnet(index: 1).macAddress(host: 7) == "02:59:0a:d5:01:07")
+        #expect(Subnet(index: 254, base: 250).macAddress(host: 254) == "02:59:0a:fa:fe:fe")
+        #expect(Subnet(index: 12, base: 220).macAddress(host: 1) == "02:59:0a:dc:0c:01")
+    }
+
+    @Test func everyAddressOfEverySubnetHasItsOwnMACAndTheSameOneEachTime() {
+        var seen = Set<String>()
+        for base in [213, 214] {
+            for index in [1, 2, 254] {
+                for host in Subnet.replicaHosts {
+                    let subnet = Subnet(index: index, base: base)
+                    let mac = subnet.macAddress(host: host)
+                    #expect(mac == subnet.macAddress(host: host))
+                    #expect(seen.insert(mac).inserted, "\(mac) given twice")
+                }
+            }
+        }
+        // Unicast (lowest bit of the first byte clear) and locally administered (second bit set).
+        let first = UInt8(Subnet(index: 3).macAddress(host: 2).prefix(2), radix: 16)!
+        #expect(first & 0x01 == 0 && first & 0x02 == 2)
+    }
+}

@@ -46,6 +46,37 @@ struct TestHTTPServer {
         return TestHTTPServer(port: port, process: try await PlainProcessLauncher().launch(spec, output: { _, _ in }))
     }
 
+    /// A listener whose accept queue is full for `fullFor` seconds (it connects to itself
+    /// and accepts nothing), so the kernel drops new SYNs and connects hang as they do to an
+    /// address whose neighbour entry is stale; then it accepts. `events` yields the
+    /// wall-clock time its queue was full, then the time it began to accept.
+    static func startBlackholed(fullFor: Double) async throws -> (server: TestHTTPServer, events: AsyncStream<Double>) {
+        let port = try PortAllocator.freePort()
+        let script = """
+            import socket, time
+            s = socket.socket(); s.bind(("127.0.0.1", \(port))); s.listen(0)
+            fill = []
+            for _ in range(2):
+                c = socket.socket(); c.setblocking(False)
+                try: c.connect(("127.0.0.1", \(port)))
+                except BlockingIOError: pass
+                fill.append(c)
+            time.sleep(0.1)
+            print(time.time(), flush=True)
+            time.sleep(\(fullFor))
+            print(time.time(), flush=True)
+            while True: s.accept()
+            """
+        let spec = LaunchSpec(
+            arguments: ["python3", "-c", script], environment: TestEnvironment.inherited, workingDirectory: "/",
+            label: "blackholed")
+        let (events, continuation) = AsyncStream.makeStream(of: Double.self)
+        let process = try await PlainProcessLauncher().launch(spec) { stream, line in
+            if stream == .stdout, let time = Double(line.trimmingCharacters(in: .whitespaces)) { continuation.yield(time) }
+        }
+        return (TestHTTPServer(port: port, process: process), events)
+    }
+
     func stop() async {
         process.signal(SIGKILL)
         _ = await process.wait()
@@ -66,7 +97,7 @@ struct TestHTTPServer {
         let started = ContinuousClock.now
         let result = await HealthChecker.waitForHTTP(
             host: "127.0.0.1", port: server.port, path: "/health", timeout: .seconds(15),
-            interval: .milliseconds(100))
+            schedule: HealthCheckSchedule(longestPause: .milliseconds(100)))
         await server.stop()
         #expect(result == .passed)
         #expect(ContinuousClock.now - started >= .seconds(1))
@@ -78,7 +109,7 @@ struct TestHTTPServer {
         #expect(await HealthChecker.waitForPort(host: "127.0.0.1", port: server.port, timeout: .seconds(15)) == .passed)
         let result = await HealthChecker.waitForHTTP(
             host: "127.0.0.1", port: server.port, path: "/health", timeout: .seconds(3),
-            interval: .milliseconds(100))
+            schedule: HealthCheckSchedule(longestPause: .milliseconds(100)))
         await server.stop()
         #expect(result == .failed(reason: "no HTTP 200 from /health within 3s; last answer: 503"))
     }
@@ -96,7 +127,7 @@ struct TestHTTPServer {
         let port = try PortAllocator.freePort()
         let result = await HealthChecker.waitForHTTP(
             host: "127.0.0.1", port: port, path: "/health", timeout: .milliseconds(600),
-            interval: .milliseconds(100))
+            schedule: HealthCheckSchedule(longestPause: .milliseconds(100)))
         #expect(result == .failed(reason: "no HTTP 200 from /health within 600ms; last answer: connection refused"))
     }
 
@@ -110,7 +141,8 @@ struct TestHTTPServer {
         }
         let started = ContinuousClock.now
         let result = await HealthChecker.waitForHTTP(
-            host: "127.0.0.1", port: port, path: "/health", timeout: .seconds(30), interval: .milliseconds(50),
+            host: "127.0.0.1", port: port, path: "/health", timeout: .seconds(30),
+            schedule: HealthCheckSchedule(longestPause: .milliseconds(50)),
             isAlive: { !exited.isSet })
         await watcher.value
         #expect(result == .failed(reason: "process exited"))
@@ -127,6 +159,36 @@ struct TestHTTPServer {
         await server.stop()
         #expect(result == .failed(reason: "no HTTP 200 from /health within 800ms; last answer: no answer within 800ms"))
         #expect(took < .seconds(6), "the attempt was cut at the deadline")
+    }
+
+    @Test func aConnectThatHangsIsGivenUpAndTriedAgainAtOnce() async throws {
+        let (server, events) = try await TestHTTPServer.startBlackholed(fullFor: 1.5)
+        var times = events.makeAsyncIterator()
+        _ = await times.next()  // full
+        // While the queue is full every connect hangs: each is cut at the schedule's connect
+        // timeout and a new one sent, instead of waiting for the kernel's SYN retransmission
+        // (1 s, then 3 s after the first SYN).
+        let schedule = HealthCheckSchedule(connectTimeout: .milliseconds(300))
+        let result = await HealthChecker.waitForPort(host: "127.0.0.1", port: server.port, timeout: .seconds(10), schedule: schedule)
+        let passedAt = Date().timeIntervalSince1970
+        let opened = await times.next()
+        await server.stop()
+        #expect(result == .passed)
+        let openedAt = try #require(opened, "the listener never said when it began to accept")
+        #expect(passedAt - openedAt < 0.6, "passed \(passedAt - openedAt) s after the listener began to accept")
+    }
+
+    @Test func aConnectThatNeverGetsAnAnswerIsReportedAsTimedOut() async throws {
+        let (server, events) = try await TestHTTPServer.startBlackholed(fullFor: 60)
+        var times = events.makeAsyncIterator()
+        _ = await times.next()  // full
+        let started = ContinuousClock.now
+        let result = await HealthChecker.waitForHTTP(
+            host: "127.0.0.1", port: server.port, path: "/health", timeout: .milliseconds(2500))
+        let took = ContinuousClock.now - started
+        await server.stop()
+        #expect(result == .failed(reason: "no HTTP 200 from /health within 2.5s; last answer: connect timed out"))
+        #expect(took < .seconds(4), "took \(took)")
     }
 
     @Test func portCheckPassesOnceSomethingListensAndFailsOtherwise() async throws {
@@ -155,4 +217,38 @@ final class ExitFlag: Sendable {
     private let flag = Mutex(false)
     func set() { flag.withLock { $0 = true } }
     var isSet: Bool { flag.withLock { $0 } }
+}
+
+@Suite struct HealthCheckScheduleTests {
+    let schedule = HealthCheckSchedule()
+
+    @Test func aConnectGetsASecondAndAnAnswerTwoBothCutAtTheDeadline() {
+        #expect(schedule.connectBudget(remaining: .seconds(30)) == .seconds(1))
+        #expect(schedule.connectBudget(remaining: .milliseconds(400)) == .milliseconds(400))
+        #expect(schedule.answerBudget(remaining: .seconds(30)) == .seconds(2))
+        #expect(schedule.answerBudget(remaining: .milliseconds(1500)) == .milliseconds(1500))
+        // A budget is never zero or negative: NIO would fail at once without trying.
+        #expect(schedule.connectBudget(remaining: .zero) == .milliseconds(1))
+        #expect(schedule.answerBudget(remaining: .seconds(-1)) == .milliseconds(1))
+    }
+
+    @Test func aConnectThatTimedOutIsTriedAgainWithoutAPause() {
+        #expect(schedule.pause(after: .connectTimedOut, elapsed: .seconds(1), remaining: .seconds(29)) == .zero)
+        #expect(schedule.pause(after: .connectTimedOut, elapsed: .seconds(20), remaining: .seconds(10)) == .zero)
+    }
+
+    @Test func otherFailuresPauseATenthOfTheWaitFrom25To250Milliseconds() {
+        #expect(schedule.pause(after: .failed, elapsed: .zero, remaining: .seconds(30)) == .milliseconds(25))
+        #expect(schedule.pause(after: .failed, elapsed: .milliseconds(100), remaining: .seconds(30)) == .milliseconds(25))
+        #expect(schedule.pause(after: .failed, elapsed: .milliseconds(600), remaining: .seconds(30)) == .milliseconds(60))
+        #expect(schedule.pause(after: .failed, elapsed: .seconds(2), remaining: .seconds(28)) == .milliseconds(200))
+        #expect(schedule.pause(after: .failed, elapsed: .seconds(10), remaining: .seconds(20)) == .milliseconds(250))
+        #expect(schedule.pause(after: .failed, elapsed: .seconds(10), remaining: .milliseconds(40)) == .milliseconds(40))
+        #expect(schedule.pause(after: .failed, elapsed: .seconds(10), remaining: .seconds(-1)) == .zero)
+    }
+
+    @Test func theLongestPauseCanBeSetForQuickerTests() {
+        let quick = HealthCheckSchedule(longestPause: .milliseconds(50))
+        #expect(quick.pause(after: .failed, elapsed: .seconds(5), remaining: .seconds(5)) == .milliseconds(50))
+    }
 }

@@ -36,7 +36,8 @@ func startAndWait(
         workingDirectory: "/tmp", label: "bench", sandbox: sandbox)
     spec.sandbox = sandbox
     let process = try await launcher.launch(spec) { _, _ in }
-    let result = await HealthChecker.waitForPort(host: host, port: port, timeout: .seconds(10), interval: .milliseconds(1))
+    let result = await HealthChecker.waitForPort(host: host, port: port, timeout: .seconds(10),
+        schedule: HealthCheckSchedule(shortestPause: .milliseconds(1), longestPause: .milliseconds(1)))
     guard result.passed else { throw YardError(.unavailable, "not ready: \(result.reason)") }
     return (process, clock.now - started)
 }
