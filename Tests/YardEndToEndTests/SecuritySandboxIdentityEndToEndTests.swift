@@ -226,6 +226,36 @@ struct SecuritySandboxIdentityEndToEndTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: "/etc/shadow")) == shadowBefore)
     }
 
+    /// 13.12: the backup's restore check restores what the tenant wrote. A function a CHECK
+    /// constraint calls runs `COPY … TO PROGRAM` while the rows are loaded; it must run in a
+    /// box, not as a host process.
+    @Test("a tenant's dump cannot run a program on the host during the restore check", .timeLimit(.minutes(8)))
+    func restoreCheckRunsBoxed() async throws {
+        try IsolationEndToEndTests.requireIsolation()
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/psql"), "psql is missing: apt-get install -y postgresql")
+        let marker = "/tmp/yard-e2e-restore-\(UUID().uuidString.prefix(8).lowercased())"
+        defer { try? FileManager.default.removeItem(atPath: marker) }
+        try await YardServer.with { server in
+            // BackupEndToEndTests' helpers use project "bk".
+            let folder = try await server.prepareApp("db-client", project: "bk")
+            let added = try await server.yard(["add", "--database", "postgres"], in: folder)
+            try #require(added.status == 0, "\(added.output)\n\(server.serveLog)")
+            let statements = [
+                "CREATE FUNCTION pwn(x int) RETURNS int LANGUAGE plpgsql AS $f$ BEGIN EXECUTE 'COPY (SELECT 1) TO PROGRAM ''id > \(marker)'''; RETURN x; END $f$",
+                "CREATE TABLE pwn (x int CHECK (pwn(x) = x))",
+                "INSERT INTO pwn VALUES (1)",
+            ]
+            _ = try await BackupEndToEndTests.sql(server, "Postgres", statements.joined(separator: "; "))
+            // The insert ran the program once, inside the database's own box: not on the host.
+            #expect(!FileManager.default.fileExists(atPath: marker), "the database's own box keeps its /tmp")
+            let created = try await server.yard(["backup", "create", "Postgres"], in: folder)
+            try #require(created.status == 0, "\(created.output)\n\(YardServer.lastLines(of: server.serveLog, 30))")
+            #expect(created.stdout.contains("restore check PASSED"), "the restore check still works: \(created.stdout)")
+            #expect(!FileManager.default.fileExists(atPath: marker),
+                    "the tenant's program ran on the host during the restore check: \((try? String(contentsOfFile: marker, encoding: .utf8)) ?? "")")
+        }
+    }
+
     @Test("--runtime auto as root refuses to start without bubblewrap instead of running apps as root", .timeLimit(.minutes(2)))
     func autoRuntimeFailsClosed() async throws {
         try IsolationEndToEndTests.requireIsolation()
