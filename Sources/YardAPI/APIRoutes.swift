@@ -5,6 +5,7 @@ import ServiceLifecycle
 import YardBuild
 import YardControl
 import YardCore
+import YardRuntime
 import YardStore
 
 /// The `/v1` HTTP API: thin handlers that translate requests into calls on the
@@ -546,12 +547,12 @@ struct APIRoutes: Sendable {
     }
 }
 
-/// Volume mount paths: absolute, not a system folder the sandbox needs.
+/// Volume mount paths: absolute, not in a system folder (the sandbox would have to make the
+/// mount point there on the host).
 enum VolumePath {
     static func validate(_ path: String) throws {
-        let reserved = ["/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/sbin", "/sys", "/tmp", "/usr", "/var"]
-        guard path.hasPrefix("/"), !path.contains(".."), !reserved.contains(path) else {
-            throw YardError(.invalidInput, "'\(path)' cannot be a volume mount path: use an absolute path such as /data, not a system folder")
+        if let problem = SandboxMountPoint.problem(with: path) {
+            throw YardError(.invalidInput, "\(problem): it cannot be a volume mount path; use an absolute path such as /data")
         }
     }
 }

@@ -79,6 +79,8 @@ public final class BuildCache: Sendable {
                     for name in directories { try? FileManager.default.removeItem(at: app.appendingPathComponent(name)) }
                     return false
                 }
+                // An entry saved from another service's build belongs to that service's uid.
+                _ = HostCommand.run("/bin/chown", ["-R", "--reference=\(app.path)", "--", target.path])
             }
             touch(entry)
             return true

@@ -44,7 +44,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Do not write the CLI credentials to the CLI config file.")
     var noCliLogin = false
 
-    @Option(help: "How replicas run: auto (the sandbox when the machine can isolate), sandbox, or plain.")
+    @Option(help: "How replicas run: auto (the sandbox when the machine can isolate; as root, refuses to start without it), sandbox, or plain.")
     var runtime: RuntimeChoice = .auto
 
     @Option(help: "Prefix of the namespaces, veths, bridges and cgroups this server creates (and cleans up at start).")
@@ -313,7 +313,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// The sandbox when the machine can isolate (root, bwrap, namespaces, cgroups, ip);
-    /// plain processes on loopback otherwise, said loudly.
+    /// plain processes on loopback otherwise, said loudly, but never for root unless asked.
     private func chooseRuntime(logger: Logger) async throws -> (any ProcessLauncher, NetworkFabric?) {
         if runtime == .plain { return (PlainProcessLauncher(), nil) }
         let (sandboxOK, sandboxReason) = SandboxLauncher.isAvailable(cgroupParent: networkPrefix)
@@ -322,6 +322,13 @@ struct Serve: AsyncParsableCommand {
             let reason = [sandboxOK ? nil : sandboxReason, networkOK ? nil : networkReason].compactMap { $0 }.joined(separator: "; ")
             if runtime == .sandbox {
                 throw YardError(.unavailable, "--runtime sandbox was asked for, but this machine cannot isolate: \(reason)")
+            }
+            // As root, plain processes would be root processes: fail closed, never fall back silently.
+            if geteuid() == 0 {
+                throw YardError(
+                    .unavailable,
+                    "this machine cannot isolate replicas (\(reason)), and as root plain processes would run apps as root: fix that, or pass --runtime plain to run them unsandboxed on purpose"
+                )
             }
             return (PlainFallbackLauncher(reason: reason), nil)
         }

@@ -2,13 +2,14 @@ import ArgumentParser
 import Foundation
 import YardClient
 import YardCore
+import YardRuntime
 #if canImport(Glibc)
 import Glibc
 #endif
 
 struct Shell: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Open a shell inside a running replica's sandbox and network (on the server's machine, as root)."
+        abstract: "Open a shell inside a running replica's sandbox and network (on the server's machine, as root); it runs as a uid of its own, not the app's."
     )
 
     @OptionGroup var options: ClientOptions
@@ -38,20 +39,25 @@ struct Shell: AsyncParsableCommand {
             guard let inner = SandboxProcess.innermost(below: pid) else {
                 throw YardError(.unavailable, "cannot find replica \(target.id)'s sandbox on this machine: `yard shell` runs on the server's machine, as root")
             }
-            // The replica's own environment, sealed values included: the shell runs inside
-            // its sandbox, as root on the server's machine, where /proc shows it anyway.
-            var environment = try SandboxProcess.environment(of: inner)
+            // The replica's own variables, sealed values included: the shell runs inside its
+            // sandbox, as root on the server's machine, where /proc shows them anyway.
+            var environment = try SandboxProcess.appEnvironment(of: inner)
             environment["PORT"] = String(target.port)
             environment["RAILWAY_REPLICA_ID"] = target.id
             environment["TERM"] = ProcessInfo.processInfo.environment["TERM"] ?? "xterm"
             environment["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
             environment["HOME"] = "/tmp"
+            // The shell gets a session and terminal of its own (the operator's terminal never
+            // reaches the box), no_new_privs, and a uid no replica has, so the app can neither
+            // trace it nor read its /proc entries nor signal it.
+            let uid = SandboxIdentity.shellUID
             let arguments = [
-                "nsenter", "--target", String(inner), "--mount", "--uts", "--ipc", "--net", "--pid", "--",
-                "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-                "--", shell,
+                "/usr/bin/nsenter", "--target", String(inner), "--mount", "--uts", "--ipc", "--net",
+                "--pid", "--", "/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--inh-caps=-all",
+                "--bounding-set=-all", "--no-new-privs", "--", shell,
             ]
-            try Exec.replaceProcess(arguments, environment: environment)
+            let exitStatus = try ShellTerminal.run(arguments, environment: environment)
+            if exitStatus != 0 { throw ExitCode(exitStatus) }  // its message, if any, the shell printed
         }
     }
 }
@@ -86,6 +92,19 @@ struct Run: AsyncParsableCommand {
 
 /// Finds a replica's sandboxed process from the pid the platform launched.
 enum SandboxProcess {
+    /// The app's variables: the sandbox chain carries them encoded
+    /// (`__YARD_SANDBOX_ENV_<n>` = `KEY=VALUE`) until the unprivileged command; the shell
+    /// gets them decoded, and nothing else of the chain's environment.
+    static func appEnvironment(of pid: Int32) throws -> [String: String] {
+        let prefix = "__YARD_SANDBOX_ENV_"
+        var decoded: [String: String] = [:]
+        for (key, entry) in try environment(of: pid) where key.hasPrefix(prefix) {
+            guard let equals = entry.firstIndex(of: "=") else { continue }
+            decoded[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
+        }
+        return decoded
+    }
+
     /// The environment a process started with, from /proc/<pid>/environ.
     static func environment(of pid: Int32) throws -> [String: String] {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else {

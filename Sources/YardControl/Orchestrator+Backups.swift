@@ -110,7 +110,14 @@ extension Orchestrator {
         }
         // The check: the backup must restore into a fresh server of its own.
         do {
-            let found = try await RestoreCheck(kind: kind, database: (try? databaseTarget(key).database) ?? "railway").run(record: record)
+            var check = RestoreCheck(kind: kind, database: (try? databaseTarget(key).database) ?? "railway")
+            if network != nil {
+                // The dump is the tenant's: its server runs boxed, as the service's uid.
+                check.uid = Self.hostUID(of: service.id)
+                check.sandbox = RestoreCheck.Box(
+                    accountBinds: try accountBinds(uid: check.uid), hiddenPaths: [configuration.dataDirectory.path])
+            }
+            let found = try await check.run(record: record)
             record.checkStatus = .passed
             record.checkReason = found
             if kind == .redis { record.objects = Int(found.split(separator: " ").first ?? "") }

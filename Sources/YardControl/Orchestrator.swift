@@ -744,15 +744,18 @@ public actor Orchestrator: Service {
         var limits = configuration.buildLimits
         if let memory = serviceLimits.memoryBytes, memory < limits.memoryBytes ?? .max { limits.memoryBytes = memory }
         limits.maxProcesses = serviceLimits.maxProcesses ?? limits.maxProcesses
+        let uid = Self.hostUID(of: service.id)
+        let accounts = (try? accountBinds(uid: uid)) ?? []
         return SandboxSpec(
             hostname: "build",
             networkNamespace: nil,
-            readOnlyBinds: platformBinds + (buildGitConfig().map { [BindMount(source: $0, target: $0)] } ?? []),
+            readOnlyBinds: platformBinds + (buildGitConfig().map { [BindMount(source: $0, target: $0)] } ?? []) + accounts,
             writableBinds: [BindMount(source: appDirectory.path, target: Configuration.sandboxAppPath)],
             hiddenPaths: [configuration.dataDirectory.path],
             runAsRoot: false,
             limits: limits,
-            cgroupName: "build-\(deploymentID)"
+            cgroupName: "build-\(deploymentID)",
+            hostUID: uid
         )
     }
 
@@ -905,7 +908,7 @@ public actor Orchestrator: Service {
                 try FileManager.default.moveItem(at: context, to: folder.app)
                 if network != nil {
                     // The unprivileged build steps write dependencies into the app folder.
-                    try SourceArchive.changeOwner(of: folder.app, to: Self.sandboxUID)
+                    try SourceArchive.changeOwner(of: folder.app, to: Self.hostUID(of: service.id))
                 }
                 request.sourceDirectory = folder.app
                 request.appDirectory = folder.app
@@ -1223,8 +1226,9 @@ public actor Orchestrator: Service {
         if let volume {
             let directory = volumesDirectory.appendingPathComponent(volume.id)
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            // Replicas run unprivileged: the volume belongs to them.
-            _ = chown(directory.path, Self.sandboxUID, Self.sandboxUID)
+            // Replicas run unprivileged as their service's uid: the volume belongs to it.
+            SandboxIdentity.handOver(directory.path, to: Self.hostUID(of: service.id))
+            _ = chmod(directory.path, 0o700)
             environment["RAILWAY_VOLUME_NAME"] = volume.name
             // Without a sandbox there is no bind mount: the app gets the host folder itself.
             environment["RAILWAY_VOLUME_MOUNT_PATH"] = network == nil ? directory.path : volume.mountPath
@@ -1240,16 +1244,18 @@ public actor Orchestrator: Service {
         environment["HOME"] = "/tmp"
         // A database service has no artifact: its server comes from the read-only host root.
         let appBind = deployment.artifactPath.map { [BindMount(source: $0, target: Self.appMountPath(of: deployment))] } ?? []
+        let accounts = try accountBinds(uid: Self.hostUID(of: service.id))
         let sandbox = SandboxSpec(
             hostname: replicaID,
             networkNamespace: attachment.namespace,
-            readOnlyBinds: platformBinds + appBind,
+            readOnlyBinds: platformBinds + appBind + accounts,
             writableBinds: volumeBind.map { [$0] } ?? [],
             hostsFile: hosts.path,
             hiddenPaths: [configuration.dataDirectory.path],
             runAsRoot: runAsRoot,
             limits: limits,
-            cgroupName: replicaID
+            cgroupName: replicaID,
+            hostUID: Self.hostUID(of: service.id)
         )
         return (attachment.address, sandbox)
     }

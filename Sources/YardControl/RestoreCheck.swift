@@ -1,5 +1,6 @@
 import Foundation
 import YardCore
+import YardRuntime
 import YardStore
 
 #if canImport(Glibc)
@@ -9,17 +10,33 @@ import YardStore
 /// Test-restores a backup into a throwaway server: a fresh postgres cluster (or redis) in
 /// a temporary folder, run as the unprivileged sandbox user, reachable only through a
 /// Unix socket in that folder, and removed afterwards. Returns what it found.
+///
+/// A backup holds what the tenant wrote (functions an index calls, `COPY … TO PROGRAM`),
+/// so under the sandbox runtime the server runs boxed like a replica (`sandbox`): as the
+/// service's uid, in its own pid/ipc/uts/network namespaces, read-only root, private
+/// `/tmp`, the data directory hidden, only the scratch folder writable.
 struct RestoreCheck {
     var kind: DatabaseKind
     /// The database the base backup's check counts tables in.
     var database = "railway"
+    /// The uid the throwaway server runs as when this process is root.
+    var uid: UInt32 = Orchestrator.sandboxUID
+    /// The box, under the sandbox runtime; nil runs the server as a plain process.
+    var sandbox: Box?
+
+    struct Box {
+        /// `/etc/passwd` and `/etc/group` naming `uid`.
+        var accountBinds: [BindMount]
+        /// Hidden behind an empty tmpfs (the data directory).
+        var hiddenPaths: [String]
+    }
 
     func run(record: BackupRecord) async throws -> String {
         guard let path = record.path else { throw YardError(.internal, "backup \(record.id) has no file to check") }
         let scratch = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("yard-check-\(record.id)")
         try? FileManager.default.removeItem(at: scratch)
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        _ = chown(scratch.path, Orchestrator.sandboxUID, Orchestrator.sandboxUID)
+        _ = chown(scratch.path, uid, uid)
         _ = chmod(scratch.path, 0o700)
         defer { try? FileManager.default.removeItem(at: scratch) }
         switch kind {
@@ -33,24 +50,38 @@ struct RestoreCheck {
         }
     }
 
-    /// As root, the throwaway server runs as nobody.
-    private var unprivileged: [String] {
-        getuid() == 0
-            ? ["/usr/bin/setpriv", "--reuid=\(Orchestrator.sandboxUID)", "--regid=\(Orchestrator.sandboxUID)", "--clear-groups", "--"] : []
+    /// As root, the throwaway server runs as `uid`, boxed under the sandbox runtime, where
+    /// `scratch` is the only place it may write.
+    private func unprivileged(_ scratch: URL) -> [String] {
+        guard getuid() == 0 else { return [] }
+        let drop = [
+            "/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+            "--no-new-privs", "--",
+        ]
+        guard let sandbox else { return drop }
+        var box = [
+            "/usr/bin/bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
+            "--hostname", "restore-check", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm",
+        ]
+        for hidden in sandbox.hiddenPaths where access(hidden, F_OK) == 0 { box += ["--tmpfs", hidden] }
+        box += ["--bind", scratch.path, scratch.path]
+        for bind in sandbox.accountBinds { box += ["--ro-bind", bind.source, bind.target] }
+        return box + ["--"] + drop
     }
 
     private func checkPostgres(dump: String, expectedTables: Int?, scratch: URL) async throws -> String {
         let environment = ["PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"]
         let data = scratch.appendingPathComponent("pgdata").path
         let initdb = try await ToolCommand(
-            unprivileged + [
+            unprivileged(scratch) + [
                 PostgresTools.binary("initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8",
             ],
             environment: environment
         ).result()
         guard initdb.status == 0 else { throw YardError(.unavailable, "initdb of the throwaway server failed: \(initdb.standardError)") }
         let server = try ToolCommand.start(
-            unprivileged + [
+            unprivileged(scratch) + [
                 PostgresTools.binary("postgres"), "-D", data, "-k", scratch.path, "-c", "listen_addresses=", "-p", "5432",
                 "-c", "fsync=off",
             ],
@@ -101,9 +132,9 @@ struct RestoreCheck {
         let hba = scratch.appendingPathComponent("hba.conf")
         try Data("local all all trust\n".utf8).write(to: hba)
         try Orchestrator.giveToOwner(of: scratch, data)
-        _ = chown(hba.path, Orchestrator.sandboxUID, Orchestrator.sandboxUID)
+        _ = chown(hba.path, uid, uid)
         let server = try ToolCommand.start(
-            unprivileged + [
+            unprivileged(scratch) + [
                 PostgresTools.binary("postgres"), "-D", data.path, "-k", scratch.path, "-c", "listen_addresses=", "-p", "5433",
                 "-c", "archive_mode=off", "-c", "hba_file=\(hba.path)", "-c", "fsync=off",
             ],
@@ -131,11 +162,11 @@ struct RestoreCheck {
     private func checkRedis(snapshot: String, scratch: URL) async throws -> String {
         let copy = scratch.appendingPathComponent("dump.rdb")
         try FileManager.default.copyItem(atPath: snapshot, toPath: copy.path)
-        _ = chown(copy.path, Orchestrator.sandboxUID, Orchestrator.sandboxUID)
+        _ = chown(copy.path, uid, uid)
         let socket = scratch.appendingPathComponent("redis.sock").path
         let environment = ["PATH": "/usr/bin:/bin"]
         let server = try ToolCommand.start(
-            unprivileged + [
+            unprivileged(scratch) + [
                 "/usr/bin/redis-server", "--port", "0", "--unixsocket", socket, "--dir", scratch.path,
                 "--dbfilename", "dump.rdb", "--appendonly", "no", "--save", "",
             ],

@@ -67,8 +67,12 @@ public struct SandboxSpec: Sendable, Equatable {
     /// Host paths hidden behind an empty tmpfs (the platform's data directory), applied
     /// before the binds so an artifact inside one can still be bound back.
     public var hiddenPaths: [String]
-    /// `RAILWAY_RUN_UID=0`: run as root (still without the host's capabilities).
+    /// `RAILWAY_RUN_UID=0`: run as root inside a user namespace of its own, mapped to
+    /// `hostUID` on the host (no capabilities there, no host file it does not own).
     public var runAsRoot: Bool
+    /// The host uid (and gid) of this box: the service's own (`SandboxIdentity`); nil is the
+    /// launcher's default.
+    public var hostUID: UInt32?
     public var limits: ResourceLimits
     /// Name of the cgroup created for this process (unique, e.g. the replica id).
     public var cgroupName: String
@@ -76,8 +80,9 @@ public struct SandboxSpec: Sendable, Equatable {
     public init(
         hostname: String, networkNamespace: String? = nil, readOnlyBinds: [BindMount] = [], writableBinds: [BindMount] = [],
         hostsFile: String? = nil, hiddenPaths: [String] = [], runAsRoot: Bool = false, limits: ResourceLimits = .init(),
-        cgroupName: String
+        cgroupName: String, hostUID: UInt32? = nil
     ) {
+        self.hostUID = hostUID
         self.hiddenPaths = hiddenPaths
         self.hostname = hostname
         self.networkNamespace = networkNamespace

@@ -18,7 +18,7 @@ import YardCore
 /// `/dev/shm`, the hidden paths covered by empty tmpfs, the spec's read-only and writable
 /// binds, the hosts file at `/etc/hosts`, its own ipc and uts namespaces with the hostname
 /// set, the network namespace it is given (else the host's), an unprivileged uid (or root
-/// when asked) with no capabilities, an empty bounding set and `no_new_privs`. It dies
+/// in a user namespace mapped to that uid, when asked) with no capabilities, an empty bounding set and `no_new_privs`. It dies
 /// with the sandbox's first process (`--die-with-parent`).
 ///
 /// The chain, all `exec`s of one pid that leads its own session and process group:
@@ -75,14 +75,16 @@ public struct SandboxLauncher: ProcessLauncher {
         }
         // Nothing to hide where nothing exists (and bwrap could not create the mount point).
         sandbox.hiddenPaths = sandbox.hiddenPaths.filter { access($0, F_OK) == 0 }
+        let (uid, gid) = (sandbox.hostUID ?? configuration.uid, sandbox.hostUID ?? configuration.gid)
         let filesystem = SandboxFilesystem(sandbox: sandbox)
-        try filesystem.prepareMounts(sandboxUID: configuration.uid, label: spec.label)
+        try filesystem.checkMountPoints(label: spec.label)
+        try filesystem.prepareMounts(sandboxUID: uid, label: spec.label)
         try filesystem.checkWorkingDirectory(spec.workingDirectory, label: spec.label)
         try filesystem.checkExecutable(
             command,
             searchPath: spec.environment["PATH"] ?? PlainProcessLauncher.defaultSearchPath,
             workingDirectory: spec.workingDirectory,
-            runningAs: sandbox.runAsRoot ? nil : (configuration.uid, configuration.gid),
+            runningAs: sandbox.runAsRoot ? nil : (uid, gid),
             label: spec.label)
 
         let cgroup: Cgroup
@@ -96,7 +98,7 @@ public struct SandboxLauncher: ProcessLauncher {
         let oomBaseline = cgroup.oomKillCount() ?? 0
         let chain = SandboxCommand(
             spec: spec, sandbox: sandbox, tools: tools, cgroupProcessFiles: cgroup.processFiles,
-            uid: configuration.uid, gid: configuration.gid)
+            uid: uid, gid: gid)
         let leader: any LaunchedProcess
         do {
             leader = try await plain.launch(
@@ -264,11 +266,11 @@ struct SandboxCommand: Equatable {
         }
         bwrap += ["--chdir", spec.workingDirectory, "--"]
 
-        // Root in the sandbox keeps uid 0 but, with an empty bounding set, execs into a
-        // process with no capabilities at all.
-        var drop = [tools.setpriv]
-        if !sandbox.runAsRoot { drop += ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups"] }
-        drop += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+        // Root in the sandbox is root in a user namespace only (`rootInUserNamespace`).
+        let drop = [
+            tools.setpriv, "--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+            "--no-new-privs", "--",
+        ]
 
         let variables = spec.environment.sorted { $0.key < $1.key }
         let setEnvironment =
@@ -278,7 +280,12 @@ struct SandboxCommand: Equatable {
         let join =
             [tools.shell, "-c", Self.joinScript, "sandbox-join", String(cgroupProcessFiles.count)] + cgroupProcessFiles
 
-        arguments = join + network + bwrap + drop + setEnvironment
+        if sandbox.runAsRoot {
+            let boxed = Self.rootInUserNamespace(bwrap: bwrap, tools: tools, uid: uid, gid: gid)
+            arguments = join + network + boxed + setEnvironment
+        } else {
+            arguments = join + network + bwrap + drop + setEnvironment
+        }
         environment = [:]
         for (index, variable) in variables.enumerated() {
             environment[Self.environmentPrefix + String(index)] = "\(variable.key)=\(variable.value)"

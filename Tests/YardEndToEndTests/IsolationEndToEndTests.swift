@@ -97,7 +97,8 @@ struct IsolationEndToEndTests {
             let shell = try await server.yard(["shell"], in: folder, input: "id -u; hostname; cat /etc/hosts | grep -c railway.internal\n")
             #expect(shell.status == 0, "\(shell.output)")
             let shellLines = shell.stdout.split(separator: "\n").map(String.init)
-            #expect(shellLines.first == "65534", "\(shell.output)")
+            // The shell's own uid (SandboxIdentity.shellUID), one no replica has.
+            #expect(shellLines.first == String(0x7000_0000 + (1 << 24)), "\(shell.output)")
             #expect(shellLines.dropFirst().first?.hasPrefix("rep_") == true, "\(shell.output)")
             #expect(shellLines.dropFirst(2).first == "2", "both services are named in the replica's hosts file: \(shell.output)")
             let run = try await server.yard(["run", "--", "sh", "-c", "echo $RAILWAY_SERVICE_NAME $RAILWAY_PRIVATE_DOMAIN $PROBE_DATA_DIR"], in: folder)

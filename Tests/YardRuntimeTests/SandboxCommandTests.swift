@@ -54,15 +54,41 @@ import YardCore
         #expect(!arguments.contains("--cap-drop"))
     }
 
-    @Test func rootKeepsItsUIDButLosesTheBoundingSetAndTheHostNetworkIsShared() {
+    /// Root inside is root of a user namespace only: the chain drops to the box's uid before
+    /// bwrap, which maps that uid to 0 (bwrap started as root would map the host's root).
+    @Test func rootIsRootOnlyInAUserNamespaceOfTheBoxUIDAndTheHostNetworkIsShared() throws {
         let arguments = command(SandboxSpec(hostname: "build", runAsRoot: true, cgroupName: "b1")).arguments
         #expect(!arguments.contains("/usr/bin/nsenter"))
-        #expect(!arguments.contains { $0.hasPrefix("--reuid") })
-        let setpriv = arguments.firstIndex(of: "/usr/bin/setpriv")!
+        let setpriv = try #require(arguments.firstIndex(of: "/usr/bin/setpriv"))
+        let bwrap = try #require(arguments.firstIndex(of: "/usr/bin/bwrap"))
+        #expect(setpriv < bwrap, "the uid is dropped before bwrap runs")
         #expect(
-            Array(arguments[setpriv...].prefix(5)) == [
-                "/usr/bin/setpriv", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
+            Array(arguments[setpriv...].prefix(9)) == [
+                "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+                "--no-new-privs", "--", "/usr/bin/bwrap",
             ])
+        #expect(Array(arguments[bwrap...].prefix(6)) == ["/usr/bin/bwrap", "--unshare-user", "--uid", "0", "--gid", "0"])
+        #expect(arguments.filter { $0 == "/usr/bin/setpriv" }.count == 1, "nothing runs between bwrap and the command")
+    }
+
+    @Test func serviceUIDsAreStableDistinctAndOutsideTheSystemRanges() {
+        let first = SandboxIdentity.uid(forService: "svc_01HZX")
+        #expect(first == SandboxIdentity.uid(forService: "svc_01HZX"))
+        #expect(first != SandboxIdentity.uid(forService: "svc_01HZY"))
+        #expect(SandboxIdentity.isServiceUID(first) && first != 65534)
+        #expect(!SandboxIdentity.isServiceUID(SandboxIdentity.shellUID))
+        let files = SandboxIdentity.accountFiles(uid: first, hostPasswd: "root:x:0:0::/root:/bin/sh", hostGroup: "root:x:0:\n")
+        #expect(files.passwd == "root:x:0:0::/root:/bin/sh\napp:x:\(first):\(first):Switchyard service:/tmp:/usr/sbin/nologin\n")
+        #expect(files.group == "root:x:0:\napp:x:\(first):\n")
+    }
+
+    @Test func mountPointsInSystemFoldersAreRefused() {
+        for bad in ["/etc/nologin", "/etc", "/usr/local/x", "/", "/var/run/x", "/data/../etc", "relative", "/root/.ssh"] {
+            #expect(SandboxMountPoint.problem(with: bad) != nil, "\(bad)")
+        }
+        for good in ["/data", "/app/data", "/var/lib/postgresql/data", "/var/lib/mysql", "/srv/files", "/mnt/x"] {
+            #expect(SandboxMountPoint.problem(with: good) == nil, "\(good)")
+        }
     }
 
     /// Privileged programs in the chain must not see variables like LD_PRELOAD; values are

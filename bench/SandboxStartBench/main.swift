@@ -5,7 +5,8 @@
 // Each start launches `python3 -m http.server $PORT` and waits until the port accepts a
 // connection; bare runs on 127.0.0.1 with the plain launcher, sandboxed runs get a network
 // namespace on a bridge (10.212.250.0/24), bubblewrap and cgroups, exactly as replicas do.
-// Prints the medians, the ratio and the time the sandbox adds. Needs root, bwrap and ip.
+// Prints the medians, the ratio and the time the sandbox adds, and the start of a box whose
+// root is root of a user namespace (RAILWAY_RUN_UID=0). Needs root, bwrap and ip.
 import Foundation
 import Logging
 import YardCore
@@ -62,6 +63,7 @@ _ = try await fabric.ensureEnvironment(environmentID: "bench", subnet: Subnet(in
 var bare: [Duration] = []
 var boxed: [Duration] = []
 var attaching: [Duration] = []
+var rooted: [Duration] = []
 for index in 0..<starts {
     let port = try PortAllocator.freePort()
     let (process, elapsed) = try await startAndWait(launcher: plain, host: "127.0.0.1", port: port, sandbox: nil)
@@ -77,6 +79,17 @@ for index in 0..<starts {
     boxed.append(attached + boxedElapsed)
     await stop(boxedProcess)
     await fabric.detach(replicaID: "bench-\(index)")
+
+    // RAILWAY_RUN_UID=0: the same box as a service uid that is root in a user namespace.
+    let rootAttachment = try await fabric.attach(replicaID: "benchr-\(index)", environmentID: "bench")
+    let rootSpec = SandboxSpec(
+        hostname: "benchr-\(index)", networkNamespace: rootAttachment.namespace, runAsRoot: true, cgroupName: "benchr-\(index)",
+        hostUID: SandboxIdentity.uid(forService: "bench"))
+    let (rootProcess, rootElapsed) = try await startAndWait(
+        launcher: sandbox, host: rootAttachment.address, port: 8080, sandbox: rootSpec)
+    rooted.append(attached + rootElapsed)
+    await stop(rootProcess)
+    await fabric.detach(replicaID: "benchr-\(index)")
 }
 await fabric.removeAll()
 _ = try? await SandboxLauncher.removeLeftovers(cgroupParent: "ybench")
@@ -88,3 +101,4 @@ print("  bare process on loopback:          \(milliseconds(bareMedian))")
 print("  sandbox (netns + bwrap + cgroups): \(milliseconds(boxedMedian))  (of which network attach \(milliseconds(median(attaching))))")
 print(String(format: "  ratio sandbox/bare: %.2f", Double(boxedMedian / .microseconds(1)) / Double(bareMedian / .microseconds(1))))
 print("  added per replica: \(milliseconds(boxedMedian - bareMedian))  (goal: at most 30 ms)")
+print("  sandbox as root in a user namespace (RAILWAY_RUN_UID=0): \(milliseconds(median(rooted)))")
