@@ -151,7 +151,7 @@ struct SecurityUploadsEndToEndTests {
             let servicesMap = try Self.archive(in: server) { folder in
                 try Self.write("""
                     {"services": {"web": {"root": "./sub",
-                      "build": {"provider": "shell", "steps": {"build": {"commands": ["\(probe)"]}}},
+                      "build": {"provider": "staticfile", "steps": {"build": {"commands": ["\(probe)"]}}},
                       "deploy": {"startCommand": "sleep 600"}}}}
                     """, "railpack.json", in: folder)
                 try Self.link("sub", to: "../..", in: folder)
@@ -166,11 +166,12 @@ struct SecurityUploadsEndToEndTests {
             // 13.2: the same through the service's root directory setting (`yard service --root sub`).
             _ = try await client.createService(project: "tenant", name: "rooted", rootDirectory: "sub")
             let rooted = YardAPIClient.Scope(project: "tenant", environment: "production", service: "rooted")
+            // Variables, not files, pick the provider and the build: the root holds none of the upload's.
+            _ = try await client.changeVariables(
+                rooted, set: ["RAILPACK_STATIC_FILE_ROOT": ".", "RAILPACK_BUILD_CMD": probe.replacingOccurrences(of: "\\\"", with: "\"")],
+                delete: [])
             let rootedUpload = try Self.archive(in: server) { folder in
-                try Self.write("""
-                    {"provider": "shell", "steps": {"build": {"commands": ["\(probe)"]}}, "deploy": {"startCommand": "sleep 600"}}
-                    """, "railpack.json", in: folder)
-                try Self.link("sub", to: "../../..", in: folder)
+                try Self.link("sub", to: "../..", in: folder)
             }
             let viaSetting = await Self.outcome({ [try await client.deploy(rooted, archive: rootedUpload)] }, client: client)
             #expect(viaSetting.text.contains("lead outside it"), "\(viaSetting.text)")
