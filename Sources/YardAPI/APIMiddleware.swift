@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import YardCore
 import YardStore
 
@@ -41,6 +42,11 @@ struct ErrorMappingMiddleware<Context: RequestContext>: RouterMiddleware {
             return Self.response(status: Self.status(for: error.code), code: error.code.description, message: error.message)
         } catch let error as HTTPError {
             return Self.response(status: error.status, code: "http_error", message: error.body ?? error.status.reasonPhrase)
+        } catch is NIOTooManyBytesError {
+            // Hummingbird's JSON decoding collects at most the context's maxUploadSize.
+            return Self.response(status: .contentTooLarge, code: YardError.Code.tooLarge.description,
+                                 message: "the request body is larger than \(Self.jsonBodyLimitText), the most a JSON request may be; "
+                                     + "send less (source goes to the upload endpoints as a .tar.gz)")
         } catch is DecodingError {
             return Self.response(status: .badRequest, code: YardError.Code.invalidInput.description,
                                  message: "the request body is not the JSON this endpoint expects (see /v1/openapi.json)")
@@ -58,10 +64,14 @@ struct ErrorMappingMiddleware<Context: RequestContext>: RouterMiddleware {
         case .conflict: .conflict
         case .unauthorized: .unauthorized
         case .unavailable: .serviceUnavailable
+        case .tooLarge: .contentTooLarge
         case .buildFailed, .deployFailed: .unprocessableContent
         default: .internalServerError
         }
     }
+
+    /// Hummingbird's default `maxUploadSize` for collected bodies, as people read it.
+    static var jsonBodyLimitText: String { "2 MiB" }
 
     static func response(status: HTTPResponse.Status, code: String, message: String) -> Response {
         let body = (try? YardJSON.encoder().encode(ErrorView(code: code, message: message))) ?? Data()

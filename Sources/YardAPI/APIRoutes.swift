@@ -157,6 +157,8 @@ struct APIRoutes: Sendable {
                 throw YardError(.notFound, "no service '\(name)' in project \(project.name)")
             }
             let archive = try await receiveUpload(request)
+            // Gone already when the deployment took it; removed here when it was refused.
+            defer { try? FileManager.default.removeItem(at: archive) }
             let deployment = try await orchestrator.deploy(serviceID: service.id, environmentID: environment.id,
                                                            archive: archive, trigger: "up",
                                                            noCache: request.uri.queryParameters["noCache"] == "true")
@@ -290,6 +292,8 @@ struct APIRoutes: Sendable {
         v1.post("projects/:project/environments/:environment/deployments") { request, context in
             let (project, environment) = try scope(context)
             let archive = try await receiveUpload(request)
+            // Gone already when the deployment took it; removed here when it was refused.
+            defer { try? FileManager.default.removeItem(at: archive) }
             let deployments = try await orchestrator.deployServices(
                 projectID: project.id, environmentID: environment.id, archive: archive, trigger: "up",
                 noCache: request.uri.queryParameters["noCache"] == "true")
@@ -362,22 +366,53 @@ struct APIRoutes: Sendable {
 
     // MARK: Bodies
 
-    /// Streams the uploaded archive to a temporary file, never holding it all in memory.
+    /// Streams the uploaded archive to a private temporary file, never holding it all in
+    /// memory; the file is removed when the upload fails or is too large.
     private func receiveUpload(_ request: Request) async throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("yard-upload-\(UUID().uuidString).tar.gz")
-        FileManager.default.createFile(atPath: url.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: url)
-        defer { try? handle.close() }
-        var size = 0
-        for try await buffer in request.body {
-            size += buffer.readableBytes
-            guard size <= 2 << 30 else {
-                throw YardError(.invalidInput, "the upload is larger than 2 GiB; add large files to .railwayignore")
-            }
-            try handle.write(contentsOf: Data(buffer.readableBytesView))
+        let limit = orchestrator.configuration.maximumUploadBytes
+        let url = try orchestrator.temporaryFile("upload", suffix: ".tar.gz")
+        let size = try await Self.receiveBody(request, to: url, limit: limit) {
+            "the upload is larger than \(Self.bytesText(limit)) (the server's --max-upload-size); add large files to .railwayignore"
         }
-        guard size > 0 else { throw YardError(.invalidInput, "the upload is empty: send the source as a .tar.gz body") }
+        do {
+            guard size > 0 else { throw YardError(.invalidInput, "the upload is empty: send the source as a .tar.gz body") }
+            try orchestrator.checkUpload(url)
+        } catch {
+            try? FileManager.default.removeItem(at: url)
+            throw error
+        }
         return url
+    }
+
+    /// `2.0 GiB`, `64 MiB`, `512 KiB`: a limit as people read it.
+    static func bytesText(_ bytes: Int64) -> String {
+        if bytes >= 1 << 30 { return String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) }
+        if bytes >= 1 << 20 { return String(format: "%.0f MiB", Double(bytes) / Double(1 << 20)) }
+        return "\(bytes / 1024) KiB"
+    }
+
+    /// Writes the request body to `url` (created 0600) and returns its size; past `limit`
+    /// bytes, or on any error, removes the file and throws (`tooLarge` → 413).
+    static func receiveBody(
+        _ request: Request, to url: URL, limit: Int64, tooLarge: () -> String
+    ) async throws -> Int64 {
+        guard FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            throw YardError(.internal, "could not create a temporary file for the request body in \(url.deletingLastPathComponent().path)")
+        }
+        do {
+            let handle = try FileHandle(forWritingTo: url)
+            defer { try? handle.close() }
+            var size: Int64 = 0
+            for try await buffer in request.body {
+                size += Int64(buffer.readableBytes)
+                guard size <= limit else { throw YardError(.tooLarge, tooLarge()) }
+                try handle.write(contentsOf: Data(buffer.readableBytesView))
+            }
+            return size
+        } catch {
+            try? FileManager.default.removeItem(at: url)
+            throw error
+        }
     }
 
     /// Log lines as newline-delimited JSON; with `follow`, the response stays open and

@@ -60,7 +60,13 @@ final class GitHTTPBackend: Sendable {
         context.logger.info("git request", metadata: ["project.id": "\(project.id)", "git.path": "\(rest)", "git.push": "\(isPush)"])
 
         _ = try await orchestrator.gitRepository(projectID: project.id)
-        let input = try await Self.receiveBody(request)
+        // A push's pack goes to a private file under the data directory, bounded like an upload.
+        let input = try orchestrator.temporaryFile("git")
+        let limit = orchestrator.configuration.maximumUploadBytes
+        _ = try await APIRoutes.receiveBody(request, to: input, limit: limit) {
+            "the git request is larger than \(APIRoutes.bytesText(limit)) (the server's --max-upload-size); "
+                + "push fewer or smaller objects, or ask the operator to raise the limit"
+        }
         defer { try? FileManager.default.removeItem(at: input) }
 
         var environment = ProcessInfo.processInfo.environment.filter { ["PATH", "HOME", "LANG", "TMPDIR"].contains($0.key) }
@@ -82,11 +88,22 @@ final class GitHTTPBackend: Sendable {
         environment["YARD_TOKEN"] = token
         environment["YARD_GIT_PROJECT"] = project.id
 
-        let cgi = try CGIProcess.start(
-            arguments: ["git", "http-backend"], environment: environment, input: input, logger: context.logger)
-        let (head, leftover) = try await cgi.readHead()
+        let errorsFile = input.appendingPathExtension("err")
+        let cgi: CGIProcess
+        let head: CGIProcess.Head
+        let leftover: Data
+        do {
+            cgi = try CGIProcess.start(
+                arguments: ["git", "http-backend"], environment: environment, input: input, logger: context.logger)
+            (head, leftover) = try await cgi.readHead()
+        } catch {
+            try? FileManager.default.removeItem(at: errorsFile)
+            throw error
+        }
         let logger = context.logger
         let body = ResponseBody { writer in
+            // finish() removes it; a client that left early must not leave it behind.
+            defer { try? FileManager.default.removeItem(at: errorsFile) }
             if !leftover.isEmpty { try await writer.write(ByteBuffer(bytes: leftover)) }
             for await chunk in cgi.output {
                 try await writer.write(ByteBuffer(bytes: chunk))
@@ -111,18 +128,6 @@ final class GitHTTPBackend: Sendable {
         let user = String(text[..<colon])
         let token = password.isEmpty ? user : password
         return token.isEmpty ? nil : token
-    }
-
-    /// The request body in a temporary file: git sends a whole pack before it reads the answer.
-    private static func receiveBody(_ request: Request) async throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("yard-git-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: url)
-        defer { try? handle.close() }
-        for try await buffer in request.body {
-            try handle.write(contentsOf: Data(buffer.readableBytesView))
-        }
-        return url
     }
 }
 
@@ -158,7 +163,7 @@ struct CGIProcess: Sendable {
         // Every descriptor is close-on-exec from birth: yard spawns builds and replicas while a
         // push is in flight (its hook deploys), and a replica that inherited the output's
         // write end would keep the response open for as long as it runs.
-        let errors = FileManager.default.temporaryDirectory.appendingPathComponent("yard-cgi-\(UUID().uuidString).err")
+        let errors = input.appendingPathExtension("err")
         let stdin = FileHandle(
             fileDescriptor: try CloseOnExecPipe.openFile(input.path, flags: O_RDONLY, label: label), closeOnDealloc: true)
         let stderr = FileHandle(

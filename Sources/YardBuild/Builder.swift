@@ -204,26 +204,19 @@ public struct Builder: Sendable {
         secrets: Set<String>,
         log: @Sendable (LogLine.Stream, String) -> Void
     ) throws(YardError) {
-        let app = request.appDirectory.standardizedFileURL.path
-        for name in secrets.sorted() {
-            guard let value = request.variables[name], value.count >= SecretMasker.minimumLength else { continue }
-            // grep exits 1 when nothing matches.
-            guard let output = HostCommand.run("/bin/grep", ["-rlF", "--", value, app], acceptedExitCodes: [0, 1]) else {
-                log(.system, "warning: could not search the artifact for secret \(name)")
-                continue
-            }
-            let files = output.split(whereSeparator: \.isNewline).map { line -> String in
-                let path = String(line)
-                return path.hasPrefix(app + "/") ? String(path.dropFirst(app.count + 1)) : path
-            }
-            guard files.isEmpty else {
-                throw YardError(
-                    .buildFailed,
-                    "the build wrote the value of secret \(name) into \(files.prefix(5).joined(separator: ", ")): "
-                        + "secrets are for build steps only and must not be stored in the artifact; "
-                        + "remove the command that writes it, or make \(name) a plain variable"
-                )
-            }
+        let values = Dictionary(uniqueKeysWithValues: secrets.sorted().compactMap { name -> (String, String)? in
+            guard let value = request.variables[name], value.count >= SecretMasker.minimumLength else { return nil }
+            return (name, value)
+        })
+        // In this process, never on a command line: see SecretScan.
+        let found = SecretScan.files(containing: values, under: request.appDirectory)
+        if let name = found.keys.sorted().first, let files = found[name] {
+            throw YardError(
+                .buildFailed,
+                "the build wrote the value of secret \(name) into \(files.prefix(5).joined(separator: ", ")): "
+                    + "secrets are for build steps only and must not be stored in the artifact; "
+                    + "remove the command that writes it, or make \(name) a plain variable"
+            )
         }
     }
 

@@ -77,6 +77,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The largest request body the router forwards, e.g. 100M; larger ones get 413.")
     var maxBodySize = "100M"
 
+    @Option(help: "The largest source upload or git push body the API accepts, e.g. 2G; larger ones get 413.")
+    var maxUploadSize = "2G"
+
+    @Option(help: "The most an uploaded source may unpack to, e.g. 2G; a larger one is refused before it is unpacked.")
+    var maxSourceSize = "2G"
+
+    @Option(help: "The most files, folders and links an uploaded source may hold.")
+    var maxSourceEntries = 200_000
+
     @Option(help: "How long the router waits to connect to a replica before answering 502, e.g. 5s.")
     var upstreamConnectTimeout = "5s"
 
@@ -123,6 +132,12 @@ struct Serve: AsyncParsableCommand {
         guard artifactRetention >= 1 else {
             throw ValidationError("--artifact-retention must be at least 1: the live deployment's artifact is always needed")
         }
+        guard maxSourceEntries >= 1 else { throw ValidationError("--max-source-entries must be at least 1") }
+        for (flag, value) in [("--max-upload-size", maxUploadSize), ("--max-source-size", maxSourceSize)] {
+            guard let bytes = try? ByteSize.parse(value), bytes > 0 else {
+                throw ValidationError("\(flag) '\(value)' is not a size such as 512M or 2G")
+            }
+        }
         guard cronTimeScale >= 1 else { throw ValidationError("--cron-time-scale must be at least 1") }
         if let buildCpus, buildCpus <= 0 {
             throw ValidationError("--build-cpus must be more than 0, e.g. 1.5")
@@ -142,6 +157,7 @@ struct Serve: AsyncParsableCommand {
         try await reportingErrors {
             let store = try SQLiteStore(directory: dataDirectory)
             let token = try AdminToken.ensure(store: store, dataDirectory: dataDirectory)
+            try DataDirectoryPrivacy.secure(dataDirectory)
             Supervisor.becomeSubreaper()
             let (launcher, network) = try await chooseRuntime(logger: logger)
             var routerConfiguration = Router.Configuration(host: httpHost, port: httpPort)
@@ -188,6 +204,9 @@ struct Serve: AsyncParsableCommand {
             configuration.buildLimits.memoryBytes = try ByteSize.parse(buildMemory)
             if let buildCpus { configuration.buildLimits.cpus = buildCpus }
             configuration.tcpProxyPorts = try Self.portRange(tcpProxyPorts)
+            configuration.maximumUploadBytes = try ByteSize.parse(maxUploadSize)
+            configuration.maximumSourceBytes = try ByteSize.parse(maxSourceSize)
+            configuration.maximumSourceEntries = maxSourceEntries
             let tcpProxy = TCPProxy(host: "127.0.0.1", logger: logger)
             let orchestrator = Orchestrator(
                 configuration: configuration,

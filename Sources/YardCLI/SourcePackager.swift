@@ -36,7 +36,8 @@ enum SourcePackager {
         let list = scratch.appendingPathComponent("files")
         try Data(files.joined(separator: "\0").utf8).write(to: list)
         let archive = FileManager.default.temporaryDirectory.appendingPathComponent("yard-up-\(UUID().uuidString).tar.gz")
-        _ = try run(["tar", "-czf", archive.path, "-C", folder.path, "--null", "-T", list.path], in: folder)
+        // Hard links go as plain files: the server accepts only files, folders and symlinks.
+        _ = try run(["tar", "-czf", archive.path, "--hard-dereference", "-C", folder.path, "--null", "-T", list.path], in: folder)
         let bytes = (try FileManager.default.attributesOfItem(atPath: archive.path)[.size] as? Int) ?? 0
         return Package(archive: archive, fileCount: files.count, bytes: bytes)
     }

@@ -54,13 +54,13 @@ extension Orchestrator {
         let commit = try await repository.commit(update.new, branch: branch)
         let old = GitRefUpdate.isZero(update.old) ? nil : update.old
         let changed = try await repository.changedPaths(from: old, to: update.new)
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("yard-push-\(UUID().uuidString)")
+        let scratch = try temporaryFile("push")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let archive = scratch.appendingPathComponent("source.tar.gz")
         let tree = scratch.appendingPathComponent("tree")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         try await repository.archive(update.new, to: archive)
-        try SourceArchive.extract(archive, into: tree)
+        try SourceArchive.extract(archive, into: tree, limits: configuration.sourceLimits)
 
         var outcomes: [PushOutcome] = []
         for link in links {
@@ -69,7 +69,7 @@ extension Orchestrator {
             let patterns = watchPatterns(of: service, environment: environment, tree: tree)
             let watch = WatchPatterns(patterns)
             if watch.matchesAny(of: changed) {
-                let copy = FileManager.default.temporaryDirectory.appendingPathComponent("\(UUID().uuidString).tar.gz")
+                let copy = try temporaryFile("push", suffix: ".tar.gz")
                 try FileManager.default.copyItem(at: archive, to: copy)
                 let deployment = try deploy(
                     serviceID: service.id, environmentID: environment.id, archive: copy,

@@ -55,6 +55,19 @@ public actor Orchestrator: Service {
         public static let sandboxAppPath = "/app"
         /// Host ports `yard domain --tcp` allocates from (on the TCP proxy's address).
         public var tcpProxyPorts: ClosedRange<Int> = 20000...20999
+        /// The largest request body an upload or a git push may send
+        /// (`yard serve --max-upload-size`); larger ones get 413.
+        public var maximumUploadBytes: Int64 = 2 << 30
+        /// The most an upload may unpack to, and the most entries it may hold
+        /// (`yard serve --max-source-size`, `--max-source-entries`).
+        public var maximumSourceBytes: Int64 = TarEntryCheck.Limits.default.maximumBytes
+        public var maximumSourceEntries: Int = TarEntryCheck.Limits.default.maximumEntries
+        var sourceLimits: TarEntryCheck.Limits {
+            TarEntryCheck.Limits(maximumBytes: maximumSourceBytes, maximumEntries: maximumSourceEntries)
+        }
+        /// Upload and git request bodies, scratch folders: private, under the data directory
+        /// (not the shared /tmp), emptied when the server starts.
+        public var temporaryDirectory: URL { dataDirectory.appendingPathComponent("tmp") }
 
         public init(dataDirectory: URL, baseDomain: String, platformExecutable: String, hostEnvironment: [String: String]) {
             self.dataDirectory = dataDirectory
@@ -211,6 +224,20 @@ public actor Orchestrator: Service {
     private var buildsDirectory: URL { configuration.dataDirectory.appendingPathComponent("builds") }
     private var runDirectory: URL { configuration.dataDirectory.appendingPathComponent("run") }
     private var volumesDirectory: URL { configuration.dataDirectory.appendingPathComponent("volumes") }
+    /// Refuses an upload whose entries `TarEntryCheck` refuses (device nodes, FIFOs, hard
+    /// links, more than the size or entry limit) before it is stored, so the client hears why
+    /// at once; the pipeline checks again when it unpacks.
+    public nonisolated func checkUpload(_ archive: URL) throws {
+        try SourceArchive.check(archive, limits: configuration.sourceLimits)
+    }
+
+    /// A fresh path in the private temporary folder (created when missing, 0700).
+    public nonisolated func temporaryFile(_ label: String, suffix: String = "") throws -> URL {
+        let folder = configuration.temporaryDirectory
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        return folder.appendingPathComponent("yard-\(label)-\(UUID().uuidString)\(suffix)")
+    }
+
     private var sourcesDirectory: URL { configuration.dataDirectory.appendingPathComponent("sources") }
 
     /// The router's port, for the URLs the API shows.
@@ -292,7 +319,8 @@ public actor Orchestrator: Service {
             )
         }
         let id = Identifier.make("dep")
-        try FileManager.default.createDirectory(at: sourcesDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: sourcesDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let stored = sourcesDirectory.appendingPathComponent("\(id).tar.gz")
         try FileManager.default.moveItem(at: archive, to: stored)
         let hash = try ContentHash.sha256(fileAt: stored)
@@ -323,7 +351,7 @@ public actor Orchestrator: Service {
         else {
             throw YardError(.notFound, "this service has no deployment to redeploy; deploy it first with `yard up`")
         }
-        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("\(UUID().uuidString).tar.gz")
+        let copy = try temporaryFile("redeploy", suffix: ".tar.gz")
         try FileManager.default.copyItem(at: URL(fileURLWithPath: sourcePath), to: copy)
         return try deploy(serviceID: serviceID, environmentID: environmentID, archive: copy, trigger: "redeploy", noCache: noCache)
     }
@@ -333,9 +361,9 @@ public actor Orchestrator: Service {
     public func deployServices(
         projectID: String, environmentID: String, archive: URL, trigger: String, noCache: Bool = false
     ) throws -> [DeploymentRecord] {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("yard-services-\(UUID().uuidString)")
+        let scratch = try temporaryFile("services")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        try SourceArchive.extract(archive, into: scratch)
+        try SourceArchive.extract(archive, into: scratch, limits: configuration.sourceLimits)
         guard let railpack = try ConfigLoader.loadRailpack(directory: scratch), !railpack.services.isEmpty else {
             throw YardError(
                 .invalidInput,
@@ -344,7 +372,12 @@ public actor Orchestrator: Service {
             )
         }
         for entry in railpack.services {
-            let folder = entry.root == "." ? scratch : scratch.appendingPathComponent(entry.root)
+            let folder: URL
+            do throws(UploadPath.Escape) {
+                folder = try UploadPath.resolve(entry.root, in: scratch)
+            } catch {
+                throw YardError(.invalidConfig, "\(railpack.fileName): services.\(entry.name).root: \(error); a root must be a folder inside the upload")
+            }
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw YardError(.invalidConfig, "\(railpack.fileName): services.\(entry.name).root is '\(entry.root)', which is not a folder of the upload")
@@ -361,7 +394,7 @@ public actor Orchestrator: Service {
             }
             guard let service else { continue }
             // Each deployment keeps its own copy of the source: redeploys and rollbacks use it.
-            let copy = FileManager.default.temporaryDirectory.appendingPathComponent("\(UUID().uuidString).tar.gz")
+            let copy = try temporaryFile("service", suffix: ".tar.gz")
             if index == railpack.services.count - 1 {
                 try FileManager.default.moveItem(at: archive, to: copy)
             } else {
@@ -791,7 +824,12 @@ public actor Orchestrator: Service {
             }
         }
         let root = service.rootDirectory
-        let folder = root.map { source.appendingPathComponent($0) } ?? source
+        let folder: URL
+        do throws(UploadPath.Escape) {
+            folder = try UploadPath.resolve(root ?? ".", in: source)
+        } catch {
+            throw YardError(.invalidConfig, "the service's root directory: \(error); set a root that is a folder inside the upload")
+        }
         let fileName = variables["RAILPACK_CONFIG_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         return (try ConfigLoader.loadRailpack(directory: folder, fileName: fileName), root)
     }
@@ -815,13 +853,20 @@ public actor Orchestrator: Service {
             }
             let source = staging.appendingPathComponent("source")
             try? FileManager.default.removeItem(at: staging)
-            try SourceArchive.extract(URL(fileURLWithPath: sourcePath), into: source)
+            try SourceArchive.extract(URL(fileURLWithPath: sourcePath), into: source, limits: configuration.sourceLimits)
             log(.system, "source unpacked (sha256 \(deployment.sourceHash?.prefix(12) ?? "?"))")
 
             let records = try store.variables(serviceID: key.serviceID, environmentID: key.environmentID)
             let plainVariables = Dictionary(records.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
             let (railpack, root) = try railpackConfig(source: source, service: service, variables: plainVariables)
-            let context = root.map { source.appendingPathComponent($0) } ?? source
+            // Followed inside the upload only: a root that is (or passes through) a link out
+            // of it would make the data directory the build's writable /app.
+            let context: URL
+            do throws(UploadPath.Escape) {
+                context = try UploadPath.resolve(root ?? ".", in: source)
+            } catch {
+                throw YardError(.invalidConfig, "the service's root directory: \(error); set a root that is a folder inside the upload")
+            }
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: context.path, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw YardError(.invalidConfig, "the service's root directory '\(root ?? ".")' is not a folder of the upload")

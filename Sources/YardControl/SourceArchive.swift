@@ -17,7 +17,11 @@ enum SourceArchive {
         }
     }
 
-    static func extract(_ archive: URL, into directory: URL) throws {
+    /// Unpacks `archive` (a .tar.gz) into `directory` after `TarEntryCheck` read every
+    /// header, then refuses the result if a symlink in it leads outside it: the planner,
+    /// the config loader and bwrap may then follow any link of the tree on the host.
+    static func extract(_ archive: URL, into directory: URL, limits: TarEntryCheck.Limits = .default) throws {
+        try check(archive, limits: limits)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -32,6 +36,53 @@ enum SourceArchive {
         guard process.terminationStatus == 0 else {
             let text = String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             throw YardError(.invalidInput, "the uploaded source is not a readable .tar.gz archive: \(text)")
+        }
+        let escapes = UploadPath.escapingLinks(in: directory)
+        if !escapes.isEmpty {
+            throw YardError(
+                .invalidInput,
+                "the upload holds symlinks that lead outside it, which Switchyard does not follow: "
+                    + escapes.prefix(3).map { "'\($0.link ?? $0.path)' -> '\($0.target ?? "?")'" }.joined(separator: ", ")
+                    + "; replace them with the files they point to, or make them relative links inside the folder"
+            )
+        }
+    }
+
+    /// Reads the archive's headers (decompressed by `gzip`, nothing written) and throws the
+    /// first `TarEntryCheck` refusal as an invalid-input error.
+    static func check(_ archive: URL, limits: TarEntryCheck.Limits) throws {
+        let gzip = Process()
+        gzip.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        gzip.arguments = ["gzip", "-dc", "--", archive.path]
+        let output = Pipe()
+        gzip.standardOutput = output
+        gzip.standardError = FileHandle.nullDevice
+        try gzip.run()
+        var entryCheck = TarEntryCheck(limits: limits)
+        var refusal: TarEntryCheck.Refusal?
+        let reader = output.fileHandleForReading
+        // Stops at the end-of-archive blocks, as tar does: what follows is not unpacked.
+        while refusal == nil, !entryCheck.finished {
+            let chunk = reader.availableData
+            if chunk.isEmpty { break }
+            do throws(TarEntryCheck.Refusal) {
+                try entryCheck.feed(chunk)
+            } catch {
+                refusal = error
+            }
+        }
+        let stoppedEarly = refusal != nil || entryCheck.finished
+        if stoppedEarly { gzip.terminate() }
+        try? reader.close()
+        gzip.waitUntilExit()
+        if let refusal { throw YardError(.invalidInput, refusal.description) }
+        guard stoppedEarly || gzip.terminationStatus == 0 else {
+            throw YardError(.invalidInput, "the uploaded source is not a readable .tar.gz archive: gzip could not decompress it")
+        }
+        do throws(TarEntryCheck.Refusal) {
+            try entryCheck.finish()
+        } catch {
+            throw YardError(.invalidInput, error.description)
         }
     }
 }

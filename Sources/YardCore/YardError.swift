@@ -14,6 +14,7 @@ public struct YardError: Error, Sendable, CustomStringConvertible {
             case buildFailed = "build_failed"
             case deployFailed = "deploy_failed"
             case unavailable = "unavailable"
+            case tooLarge = "too_large"
             case `internal` = "internal"
         }
         private let base: Base
@@ -27,6 +28,8 @@ public struct YardError: Error, Sendable, CustomStringConvertible {
         public static let buildFailed = Code(.buildFailed)
         public static let deployFailed = Code(.deployFailed)
         public static let unavailable = Code(.unavailable)
+        /// A request body or an upload past a limit (HTTP 413).
+        public static let tooLarge = Code(.tooLarge)
         public static let `internal` = Code(.internal)
 
         public var description: String { base.rawValue }
