@@ -166,7 +166,7 @@ struct SecurityEdgeEndToEndTests {
             #expect(constraints.output.contains("Permitted") && constraints.output.contains("DNS:localhost"), "\(constraints.output)")
             // The base domain is still served.
             let generated = try HTTPSEndToEndTests.curl(host: host, port: server.httpsPort, trusting: tls.appendingPathComponent("ca.pem").path)
-            #expect(generated.status == 0 && generated.output.contains("x-forwarded-proto"), "\(generated.output)")
+            #expect(generated.status == 0 && generated.output.lowercased().contains("\"x-forwarded-proto\", \"https\""), "\(generated.output)")
 
             // Sealed values are bound to their row: another project's sealed value, copied into
             // this service's row by someone who can write the database but has no key, does not
@@ -295,7 +295,8 @@ struct SecurityEdgeEndToEndTests {
         var body = String(response[start.upperBound...])
         // A chunked body (HTTP/1.1 with no length): the JSON sits between the chunk lines.
         if let open = body.firstIndex(of: "["), let close = body.lastIndex(of: "]") { body = String(body[open...close]) }
-        let pairs = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [[String]] ?? []
+        // Not JSON (a raw tunnel's bytes): no headers; the caller's expectations then fail, and the test goes on.
+        let pairs = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [[String]] ?? []
         return Dictionary(grouping: pairs.filter { $0.count == 2 }, by: { $0[0].lowercased() }).mapValues { $0.map { $0[1] } }
     }
 }
