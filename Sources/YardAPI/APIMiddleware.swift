@@ -11,13 +11,13 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let publicPaths: Set<String>
     /// Paths that check credentials themselves (git's smart HTTP uses Basic auth).
     var ownAuthPrefixes: [String] = []
-    /// POST routes under `/v1/projects/` ending so that check a signature themselves (webhooks).
+    /// POST routes `/v1/projects/{project}/<suffix>` that check a signature themselves
+    /// (webhooks): matched as that whole route, one project segment, never as a path suffix.
     var ownAuthPostSuffixes: [String] = []
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        let signedPost =
-            request.method == .post && path.hasPrefix("/v1/projects/") && ownAuthPostSuffixes.contains(where: path.hasSuffix)
+        let signedPost = request.method == .post && Self.isSignedRoute(path, suffixes: ownAuthPostSuffixes)
         if publicPaths.contains(path) || ownAuthPrefixes.contains(where: path.hasPrefix) || signedPost {
             return try await next(request, context)
         }
@@ -29,6 +29,19 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
             throw YardError(.unauthorized, "the bearer token is not valid: run `yard login` with a token from the server's admin.token")
         }
         return try await next(request, context)
+    }
+}
+
+extension BearerAuthMiddleware {
+    /// Whether `path` is exactly `/v1/projects/<one segment>` followed by one of `suffixes`.
+    static func isSignedRoute(_ path: String, suffixes: [String]) -> Bool {
+        let prefix = "/v1/projects/"
+        guard path.hasPrefix(prefix) else { return false }
+        let rest = path.dropFirst(prefix.count)
+        guard let slash = rest.firstIndex(of: "/") else { return false }
+        let project = rest[..<slash]
+        guard !project.isEmpty, project != ".", project != "..", !project.contains("%") else { return false }
+        return suffixes.contains(String(rest[slash...]))
     }
 }
 

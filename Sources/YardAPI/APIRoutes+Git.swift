@@ -27,6 +27,7 @@ extension APIRoutes {
         v1.post("projects/:project/git/push") { request, context in
             let project = try store.project(try context.parameters.require("project"))
             let push = try await request.decode(as: GitPushRequest.self, context: context)
+            for update in push.updates { try update.validate() }
             let outcomes = try await orchestrator.deployPush(projectID: project.id, updates: push.updates)
             return pushResponse(outcomes)
         }

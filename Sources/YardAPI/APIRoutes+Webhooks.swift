@@ -14,44 +14,37 @@ extension APIRoutes {
     /// bearer token: GitHub cannot send one), and the CLI's `yard environment new --pr`.
     func registerWebhooks(on v1: RouterGroup<BasicRequestContext>) {
         v1.post("projects/:project/webhooks/github") { request, context in
-            let project = try store.project(try context.parameters.require("project"))
             let body = Data(buffer: try await request.body.collect(upTo: Self.webhookBodyLimit))
-            guard let secret = try store.webhookSecret(projectID: project.id) else {
-                throw YardError(
-                    .unauthorized,
-                    "project \(project.name) has no webhook secret: generate one with `yard webhook secret` and give it to GitHub; nothing was done"
-                )
-            }
             let signature = request.headers[HTTPField.Name(WebhookSignature.headerName)!]
-            guard WebhookSignature.isValid(header: signature, body: body, secret: secret) else {
-                context.logger.warning(
-                    "webhook refused", metadata: ["project.id": "\(project.id)", "webhook.signed": "\(signature != nil)"])
+            // One answer for an unknown project, a project without a secret and a bad
+            // signature: an anonymous caller learns nothing about which projects exist.
+            let name = try context.parameters.require("project")
+            guard let project = try? store.project(name), let secret = try store.webhookSecret(projectID: project.id),
+                WebhookSignature.isValid(header: signature, body: body, secret: secret)
+            else {
+                context.logger.warning("webhook refused", metadata: ["webhook.signed": "\(signature != nil)"])
                 throw YardError(
                     .unauthorized,
-                    signature == nil
-                        ? "the webhook is not signed (no \(WebhookSignature.headerName) header); nothing was done"
-                        : "the webhook's \(WebhookSignature.headerName) does not match the project's secret; nothing was done")
+                    "the delivery is not signed, or its \(WebhookSignature.headerName) does not match the project's webhook secret "
+                        + "(`yard webhook secret` makes one to give GitHub); nothing was done")
             }
-            let event = request.headers[HTTPField.Name("X-GitHub-Event")!] ?? ""
-            context.logger.info("webhook", metadata: ["project.id": "\(project.id)", "webhook.event": "\(event)"])
-            switch event {
-            case "ping":
-                return try json(WebhookResultView(event: event, message: "pong: the signature matches"))
-            case "pull_request":
-                let payload = try YardJSON.decoder().decode(GitHubPullRequestEvent.self, from: body)
-                return try await pullRequest(payload, projectID: project.id)
-            case "push":
-                let payload = try YardJSON.decoder().decode(GitHubPushEvent.self, from: body)
-                let outcomes = try await orchestrator.deployPushEvent(
-                    projectID: project.id, update: GitRefUpdate(ref: payload.ref, old: payload.before, new: payload.after))
-                return try json(
-                    WebhookResultView(
-                        event: event, message: outcomes.map(\.message).joined(separator: "; "),
-                        deploymentIDs: outcomes.compactMap(\.deployment?.id)))
-            default:
-                return try json(
-                    WebhookResultView(event: event, message: "event '\(event)' is not handled (pull_request, push and ping are); ignored"),
-                    status: .accepted)
+            guard let delivery = request.headers[HTTPField.Name("X-GitHub-Delivery")!], !delivery.isEmpty, delivery.utf8.count <= 200
+            else {
+                throw YardError(.invalidInput, "the delivery has no X-GitHub-Delivery header (GitHub sends one); nothing was done")
+            }
+            // A signature covers the body only: a captured delivery could be sent again under a
+            // new id, so its body counts as seen too.
+            guard try store.recordWebhookDelivery(projectID: project.id, deliveryID: delivery, bodyDigest: ContentHash.sha256(body))
+            else {
+                context.logger.warning("webhook replay refused", metadata: ["project.id": "\(project.id)"])
+                throw YardError(
+                    .conflict, "delivery \(delivery.prefix(64)) (or one with the same body) was already received: a replay is refused; nothing was done")
+            }
+            do {
+                return try await handleDelivery(request, body: body, project: project, context: context)
+            } catch {
+                try? store.forgetWebhookDelivery(projectID: project.id, deliveryID: delivery)
+                throw error
             }
         }
         v1.get("projects/:project/webhooks/github") { _, context in
@@ -73,6 +66,33 @@ extension APIRoutes {
             let outcome = try await orchestrator.openPullRequestEnvironment(
                 projectID: project.id, number: body.number, branch: body.branch, baseBranch: body.baseBranch, sha: body.sha)
             return try json(view(outcome, event: "pull_request", action: "opened"), status: outcome.created ? .created : .ok)
+        }
+    }
+
+    /// A signed, first-seen delivery: what its event asks for.
+    private func handleDelivery(
+        _ request: Request, body: Data, project: ProjectRecord, context: BasicRequestContext
+    ) async throws -> Response {
+        let event = request.headers[HTTPField.Name("X-GitHub-Event")!] ?? ""
+        context.logger.info("webhook", metadata: ["project.id": "\(project.id)", "webhook.event": "\(event)"])
+        switch event {
+        case "ping":
+            return try json(WebhookResultView(event: event, message: "pong: the signature matches"))
+        case "pull_request":
+            let payload = try YardJSON.decoder().decode(GitHubPullRequestEvent.self, from: body)
+            return try await pullRequest(payload, projectID: project.id)
+        case "push":
+            let payload = try YardJSON.decoder().decode(GitHubPushEvent.self, from: body)
+            let outcomes = try await orchestrator.deployPushEvent(
+                projectID: project.id, update: GitRefUpdate(ref: payload.ref, old: payload.before, new: payload.after))
+            return try json(
+                WebhookResultView(
+                    event: event, message: outcomes.map(\.message).joined(separator: "; "),
+                    deploymentIDs: outcomes.compactMap(\.deployment?.id)))
+        default:
+            return try json(
+                WebhookResultView(event: event, message: "event '\(event)' is not handled (pull_request, push and ping are); ignored"),
+                status: .accepted)
         }
     }
 

@@ -110,6 +110,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Host ports `yard domain --tcp` allocates from, on 127.0.0.1, e.g. 20000-20999.")
     var tcpProxyPorts = "20000-20999"
 
+    @Option(
+        name: .customLong("trusted-proxy"),
+        help: "An address or CIDR range (repeatable) of a proxy in front of the router whose X-Forwarded-*, Forwarded and X-Real-IP headers are kept; from anyone else they are replaced.")
+    var trustedProxies: [String] = []
+
     enum RuntimeChoice: String, ExpressibleByArgument, CaseIterable {
         case auto, sandbox, plain
     }
@@ -126,6 +131,9 @@ struct Serve: AsyncParsableCommand {
         _ = try ByteSize.parse(maxBodySize)
         _ = try self.routerTimeouts()
         _ = try Self.portRange(tcpProxyPorts)
+        for range in trustedProxies where AddressRange(range) == nil {
+            throw ValidationError("--trusted-proxy '\(range)' is not an address or CIDR range, e.g. 10.0.0.0/8, 192.0.2.7 or 2001:db8::/32")
+        }
         guard upstreamMaxConnections >= 1 else {
             throw ValidationError("--upstream-max-connections must be at least 1")
         }
@@ -174,7 +182,8 @@ struct Serve: AsyncParsableCommand {
             // At shutdown requests in flight get this long, then the replicas 5 s: stopping
             // takes at most about 10 s whatever is in flight.
             routerConfiguration.shutdownGracePeriod = .seconds(5)
-            let certificates = noHttps ? nil : DomainCertificates(directory: dataDirectory.appendingPathComponent("tls"))
+            routerConfiguration.trustedProxies = trustedProxies.compactMap(AddressRange.init)
+            let certificates = noHttps ? nil : DomainCertificates(directory: dataDirectory.appendingPathComponent("tls"), localAuthorityDomain: baseDomain)
             if let certificates {
                 try await certificates.prepareAuthority()
                 routerConfiguration.https = .init(port: httpsPort, certificates: certificates)

@@ -25,9 +25,23 @@ public actor DomainCertificates: CertificateSource {
     /// ...and issued again when less than this is left.
     static let renewalMargin: TimeInterval = 30 * 24 * 3600
 
-    public init(directory: URL, openssl: String = "/usr/bin/openssl") {
+    /// The only names the local authority signs: this domain and the names under it (the
+    /// base domain of generated domains). A new authority carries it as an X.509 name
+    /// constraint too, so even its key cannot vouch for anything else; nil signs any name.
+    public nonisolated let localAuthorityDomain: String?
+
+    public init(directory: URL, localAuthorityDomain: String? = nil, openssl: String = "/usr/bin/openssl") {
         self.directory = directory
+        self.localAuthorityDomain = localAuthorityDomain.map(RouteTable.normalizedHost)
         self.openssl = openssl
+    }
+
+    /// Whether `host` is `domain` or a name under it (label boundary, case-insensitive).
+    public static func isCovered(host: String, by domain: String) -> Bool {
+        let host = RouteTable.normalizedHost(host)
+        let domain = RouteTable.normalizedHost(domain)
+        guard !host.isEmpty, !domain.isEmpty else { return false }
+        return host == domain || host.hasSuffix("." + domain)
     }
 
     /// The local authority's certificate, for users to trust (exists once one was needed).
@@ -45,6 +59,12 @@ public actor DomainCertificates: CertificateSource {
         let files = try self.paths(host, .files)
         if FileManager.default.fileExists(atPath: files.certificate.path) {
             return try TLSCertificate(certificateFile: files.certificate, privateKeyFile: files.key, source: .files)
+        }
+        if let domain = self.localAuthorityDomain, !Self.isCovered(host: host, by: domain) {
+            throw YardError(
+                .invalidInput,
+                "the local certificate authority signs only names under \(domain), not \(RouteTable.normalizedHost(host)); "
+                    + "give the domain its own certificate: yard domain add \(RouteTable.normalizedHost(host)) --cert FILE --key FILE")
         }
         let local = try self.paths(host, .localAuthority)
         if let existing = try? TLSCertificate(certificateFile: local.certificate, privateKeyFile: local.key, source: .localAuthority),
@@ -121,7 +141,11 @@ public actor DomainCertificates: CertificateSource {
             try? manager.removeItem(at: certificate)
         }
         let machine = ProcessInfo.processInfo.hostName
-        try await self.runOpenSSL([
+        // Clients that check name constraints (OpenSSL, browsers) refuse anything it signs
+        // outside the base domain, whoever gets hold of ca.key.
+        let constraint = self.localAuthorityDomain.map { ["-addext", "nameConstraints=critical,permitted;DNS:\($0)"] } ?? []
+        try await self.runOpenSSL(
+            [
             "req", "-x509", "-config", try self.opensslConfig().path,
             "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
             "-keyout", key.path, "-out", certificate.path, "-days", "3650",
@@ -129,7 +153,7 @@ public actor DomainCertificates: CertificateSource {
             "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
             "-addext", "subjectKeyIdentifier=hash",
-        ])
+        ] + constraint)
         try Self.restrict(key)
         try Self.move(key, over: self.authorityKeyFile)
         try Self.move(certificate, over: self.authorityCertificateFile)

@@ -48,7 +48,8 @@ public struct GitRepository: Sendable {
 
     /// The commit's first message line, author and the branch it was pushed to.
     public func commit(_ sha: String, branch: String) async throws -> GitCommit {
-        let output = try await git(["log", "-1", "--format=%H%x00%an%x00%s", sha, "--"])
+        try Self.requireObjectID(sha)
+        let output = try await git(["log", "-1", "--format=%H%x00%an%x00%s", "--end-of-options", sha, "--"])
         let fields = output.trimmingCharacters(in: .newlines).split(separator: "\0", omittingEmptySubsequences: false)
         guard fields.count == 3 else { throw YardError(.internal, "git log printed an unexpected line for \(sha)") }
         return GitCommit(sha: String(fields[0]), branch: branch, message: String(fields[2]), author: String(fields[1]))
@@ -57,11 +58,13 @@ public struct GitRepository: Sendable {
     /// Paths (from the repository root) that differ between two commits; with no old
     /// commit (a new branch), every file of the new one.
     public func changedPaths(from old: String?, to new: String) async throws -> [String] {
+        try Self.requireObjectID(new)
+        if let old { try Self.requireObjectID(old) }
         let output =
             if let old {
-                try await git(["diff", "--name-only", "--no-renames", "-z", old, new, "--"])
+                try await git(["diff", "--name-only", "--no-renames", "-z", "--end-of-options", old, new, "--"])
             } else {
-                try await git(["ls-tree", "-r", "--name-only", "-z", new])
+                try await git(["ls-tree", "-r", "--name-only", "-z", "--end-of-options", new])
             }
         return output.split(separator: "\0").map(String.init)
     }
@@ -69,19 +72,40 @@ public struct GitRepository: Sendable {
     /// Whether the repository has `sha` as a commit.
     public func hasCommit(_ sha: String) async -> Bool {
         guard !sha.isEmpty, sha.allSatisfy(\.isHexDigit) else { return false }
-        return (try? await git(["cat-file", "-e", "\(sha)^{commit}"])) != nil
+        return (try? await git(["cat-file", "-e", "--end-of-options", "\(sha)^{commit}"])) != nil
+    }
+
+    /// The full id of the commit `sha` (hex, possibly abbreviated) names, or nil when the
+    /// repository has no such commit.
+    public func resolveCommit(_ sha: String) async -> String? {
+        guard !sha.isEmpty, sha.utf8.count <= 64, sha.allSatisfy(\.isHexDigit),
+            let output = try? await git(["rev-parse", "--verify", "--quiet", "--end-of-options", "\(sha)^{commit}"])
+        else { return nil }
+        let full = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        return GitObjectID.isValid(full) ? full : nil
     }
 
     /// The commit branch `branch` points at, or nil when the repository has no such branch.
     public func branchHead(_ branch: String) async -> String? {
-        guard let output = try? await git(["rev-parse", "--verify", "--quiet", "refs/heads/\(branch)^{commit}"]) else { return nil }
+        guard (try? ServiceBranchLink.validate(branch)) != nil,
+            let output = try? await git(["rev-parse", "--verify", "--quiet", "--end-of-options", "refs/heads/\(branch)^{commit}"])
+        else { return nil }
         let sha = output.trimmingCharacters(in: .whitespacesAndNewlines)
         return sha.isEmpty ? nil : sha
     }
 
     /// The commit's tree as a `.tar.gz`, the format `yard up` uploads.
     public func archive(_ sha: String, to file: URL) async throws {
-        _ = try await git(["archive", "--format=tar.gz", "--output=\(file.path)", sha])
+        try Self.requireObjectID(sha)
+        _ = try await git(["archive", "--format=tar.gz", "--output=\(file.path)", "--end-of-options", sha])
+    }
+
+    /// Revisions that reach git from outside are full object ids, never options or expressions;
+    /// callers check first with a clearer message, this is the last line.
+    static func requireObjectID(_ id: String) throws(YardError) {
+        guard GitObjectID.isValid(id) else {
+            throw YardError(.invalidInput, "'\(id.prefix(80))' is not a full git object id (40 or 64 hex digits)")
+        }
     }
 
     func git(_ arguments: [String]) async throws -> String {

@@ -72,7 +72,7 @@ extension Orchestrator {
             case .postgres:
                 let dump = directory.appendingPathComponent("\(record.id).dump")
                 try await runTool(
-                    PostgresTools.binary("pg_dump"), target.connection + ["-Fc", "-d", target.database, "-f", dump.path],
+                    PostgresTools.binary("pg_dump"), target.connection + ["-Fc", "-d", PostgresTools.dbname(target.database), "-f", dump.path],
                     environment: target.environment, what: "pg_dump", secret: target.password)
                 record.path = dump.path
                 record.objects = try await PostgresTools.tableCount(ofDump: dump.path)
@@ -177,7 +177,7 @@ extension Orchestrator {
     /// Ends the current WAL segment so it is archived; returns its file name.
     private func switchWAL(_ target: DatabaseTarget) async throws -> String {
         let output = try await runTool(
-            PostgresTools.binary("psql"), target.connection + ["-d", target.database, "-XAtc", "SELECT pg_walfile_name(pg_switch_wal())"],
+            PostgresTools.binary("psql"), target.connection + ["-d", PostgresTools.dbname(target.database), "-XAtc", "SELECT pg_walfile_name(pg_switch_wal())"],
             environment: target.environment, what: "psql", secret: target.password)
         return output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -420,7 +420,7 @@ extension Orchestrator {
         }
         try await runTool(
             PostgresTools.binary("pg_restore"),
-            target.connection + ["-d", target.database, "--no-owner", "--exit-on-error", dump],
+            target.connection + ["-d", PostgresTools.dbname(target.database), "--no-owner", "--exit-on-error", dump],
             environment: target.environment, what: "pg_restore", secret: target.password)
     }
 
@@ -497,7 +497,7 @@ extension Orchestrator {
                 // Through stdin: the new password never reaches a command line.
                 let role = own.user.replacingOccurrences(of: "\"", with: "\"\"")
                 try await runTool(
-                    PostgresTools.binary("psql"), asSource.connection + ["-d", own.database, "-X", "-q"],
+                    PostgresTools.binary("psql"), asSource.connection + ["-d", PostgresTools.dbname(own.database), "-X", "-q"],
                     environment: asSource.environment, what: "psql", secret: own.password,
                     input: "ALTER ROLE \"\(role)\" WITH PASSWORD '\(own.password)';\n")
             }
@@ -579,7 +579,7 @@ extension Orchestrator {
             if var target = try? databaseTarget(key) {
                 target.password = password
                 let result = try await ToolCommand(
-                    PostgresTools.binary("psql"), target.connection + ["-d", target.database, "-XAtc", "SELECT pg_is_in_recovery()"],
+                    PostgresTools.binary("psql"), target.connection + ["-d", PostgresTools.dbname(target.database), "-XAtc", "SELECT pg_is_in_recovery()"],
                     environment: target.environment
                 ).result()
                 if result.status == 0, result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == "f" { return }

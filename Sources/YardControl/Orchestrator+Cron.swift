@@ -92,7 +92,7 @@ extension Orchestrator {
                 throw YardError(.internal, "deployment \(id) has no build result to run")
             }
             let result = try YardJSON.decode(BuildResult.self, from: resultJSON)
-            let variables = try store.openSnapshot(deployment.variables)
+            let variables = try store.openSnapshot(deployment.variables, deploymentID: id)
             maskSealedValues(deploymentID: id, environmentID: key.environmentID, variables: variables)
             let service = try store.service(id: key.serviceID)
             let limits = (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits()

@@ -24,6 +24,7 @@ extension Orchestrator {
     /// project), from the pushed commit, unless none of the paths the push changed match a
     /// service's watch patterns: that service gets a SKIPPED deployment with the reason.
     public func deployPush(projectID: String, updates: [GitRefUpdate]) async throws -> [PushOutcome] {
+        for update in updates { try update.validate() }
         let repository = try await gitRepository(projectID: projectID)
         var outcomes: [PushOutcome] = []
         for update in updates {

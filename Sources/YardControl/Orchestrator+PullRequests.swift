@@ -29,7 +29,7 @@ extension Orchestrator {
         let branchHead = await repository.branchHead(branch)
         let head: String
         if let sha {
-            guard await repository.hasCommit(sha) else {
+            guard let full = await repository.resolveCommit(sha) else {
                 guard let branchHead else {
                     throw YardError(
                         .notFound,
@@ -41,7 +41,7 @@ extension Orchestrator {
                     "commit \(sha.prefix(12)) of pull request #\(number) is not in the project's repository (its branch \(branch) "
                         + "is at \(branchHead.prefix(12)) there): nothing was created or deployed; push the branch again first: \(push)")
             }
-            head = sha
+            head = full
         } else {
             guard let branchHead else {
                 throw YardError(
@@ -125,6 +125,7 @@ extension Orchestrator {
     /// A `push` webhook: deploys like a `git push` of that commit, which must already be in
     /// the project's repository (the webhook carries no objects).
     public func deployPushEvent(projectID: String, update: GitRefUpdate) async throws -> [PushOutcome] {
+        try update.validate()
         let repository = try await gitRepository(projectID: projectID)
         var update = update
         if !GitRefUpdate.isZero(update.new) {

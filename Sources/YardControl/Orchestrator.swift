@@ -492,7 +492,7 @@ public actor Orchestrator: Service {
                                            deploymentID: id, domain: "")
             var runtime = try resolveReferences(in: own, service: service, environmentID: key.environmentID, railway: railway)
             runtime.merge(railway) { user, _ in user }
-            let snapshot = try store.sealedSnapshot(runtime)
+            let snapshot = try store.sealedSnapshot(runtime, deploymentID: id)
             deployment = try transition(id, .deploying) { $0.variables = snapshot }
             started = try await goLive(deployment: deployment, result: result, settings: settings, variables: runtime, key: key)
         } catch {
@@ -526,11 +526,13 @@ public actor Orchestrator: Service {
             )
         }
         let now = Date()
+        let rollbackID = Identifier.make("dep")
         var record = DeploymentRecord(
-            id: Identifier.make("dep"), serviceID: old.serviceID, environmentID: old.environmentID, status: .queued,
+            id: rollbackID, serviceID: old.serviceID, environmentID: old.environmentID, status: .queued,
             reason: "rollback to \(deploymentID)", trigger: "rollback", sourceHash: old.sourceHash, sourcePath: old.sourcePath,
             artifactPath: artifactPath, buildResult: resultJSON, deploySettings: old.deploySettings,
-            variables: old.variables, createdAt: now, updatedAt: now
+            // Sealed for its own row: the old deployment's snapshot does not open in another.
+            variables: try store.resealedSnapshot(old.variables, from: old.id, to: rollbackID), createdAt: now, updatedAt: now
         )
         record.artifactKey = old.artifactKey
         record.rollbackOf = deploymentID
@@ -988,7 +990,7 @@ public actor Orchestrator: Service {
             runtimeVariables.merge(railway) { user, _ in user }
             runtimeVariables = try resolveReferences(
                 in: runtimeVariables, service: service, environmentID: key.environmentID, railway: railway)
-            let snapshot = try store.sealedSnapshot(runtimeVariables)
+            let snapshot = try store.sealedSnapshot(runtimeVariables, deploymentID: id)
             let settings = deploy
             let artifactKey = prepared.artifactKey
             deployment = try transition(id, .deploying) {
@@ -1089,9 +1091,9 @@ public actor Orchestrator: Service {
             }
             let result = try YardJSON.decode(BuildResult.self, from: resultJSON)
             let settings = try YardJSON.decode(DeploySettings.self, from: settingsJSON)
-            var variables = try store.openSnapshot(deployment.variables)
+            var variables = try store.openSnapshot(deployment.variables, deploymentID: id)
             variables["RAILWAY_DEPLOYMENT_ID"] = id
-            let snapshot = try store.sealedSnapshot(variables)
+            let snapshot = try store.sealedSnapshot(variables, deploymentID: id)
             logs.append(deploymentID: id, kind: .deploy, stream: .system,
                         message: "rolling back to \(deployment.rollbackOf ?? "?"): its artifact runs again, no build")
             deployment = try transition(id, .deploying) { $0.variables = snapshot }
@@ -1443,7 +1445,7 @@ public actor Orchestrator: Service {
             }
             let result = try YardJSON.decode(BuildResult.self, from: resultJSON)
             let settings = try YardJSON.decode(DeploySettings.self, from: settingsJSON)
-            let variables = try store.openSnapshot(deployment.variables)
+            let variables = try store.openSnapshot(deployment.variables, deploymentID: id)
             let previous = replicas.values.filter { $0.deploymentID == id }.map(\.id)
             logs.append(deploymentID: id, kind: .deploy, stream: .system, message: "starting replicas again: \(reason)")
             if deployment.status != .deploying {

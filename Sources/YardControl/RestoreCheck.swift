@@ -143,14 +143,14 @@ struct RestoreCheck {
         let socket = ["-h", scratch.path, "-p", "5433", "-U", "postgres"]
         try await Self.waitUntil(server, what: "the throwaway server recovering the base backup") {
             let ready = try await ToolCommand(
-                [PostgresTools.binary("psql")] + socket + ["-d", database, "-XAtc", "SELECT 1"],
+                [PostgresTools.binary("psql")] + socket + ["-d", PostgresTools.dbname(database), "-XAtc", "SELECT 1"],
                 environment: environment
             ).result()
             return ready.status == 0
         }
         let count = try await ToolCommand(
             [PostgresTools.binary("psql")] + socket
-                + ["-d", database, "-XAtc", "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"],
+                + ["-d", PostgresTools.dbname(database), "-XAtc", "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"],
             environment: environment
         ).result()
         guard count.status == 0, let tables = Int(count.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)) else {
@@ -196,6 +196,13 @@ struct RestoreCheck {
 
 /// The postgres client and server programs of the newest installed major version.
 enum PostgresTools {
+    /// The `-d` argument for database `name`: a conninfo string holding only `dbname`, quoted,
+    /// so a name from a user variable (`PGDATABASE="host=… service=…"`) is never read as
+    /// connection options by the tools run as root.
+    static func dbname(_ name: String) -> String {
+        "dbname='" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+    }
+
     static func binary(_ name: String) -> String {
         let versions = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? [])
             .compactMap(Int.init).sorted()

@@ -41,6 +41,20 @@ public struct GitRefUpdate: Codable, Sendable, Equatable {
 
     public static func isZero(_ id: String) -> Bool { !id.isEmpty && id.allSatisfy { $0 == "0" } }
 
+    /// Checks what the post-receive hook (or anyone holding a token) sent before any of it
+    /// reaches git: full hex object ids only and a ref name git itself accepts, so nothing
+    /// can be read as an option (`--output=FILE`) or a revision expression.
+    public func validate() throws(YardError) {
+        for (name, id) in [("old", old), ("new", new)] where !GitObjectID.isValid(id) {
+            throw YardError(
+                .invalidInput,
+                "\(name) '\(id.prefix(80))' of \(ref.prefix(200)) is not a full git object id (40 or 64 hex digits): nothing was done")
+        }
+        guard GitRefName.isValid(ref), !ref.hasPrefix("-"), branch.map({ !$0.hasPrefix("-") && $0 != "@" }) ?? true else {
+            throw YardError(.invalidInput, "'\(ref.prefix(200))' is not a ref name git accepts (e.g. refs/heads/main): nothing was done")
+        }
+    }
+
     /// The branch name of a `refs/heads/` ref.
     public var branch: String? {
         ref.hasPrefix("refs/heads/") ? String(ref.dropFirst("refs/heads/".count)) : nil
@@ -61,14 +75,33 @@ public struct ServiceBranchLink: Codable, Sendable, Equatable {
 
     public init(branch: String?) { self.branch = branch }
 
-    /// A branch name git accepts for a ref: no spaces, `..`, control characters or leading `-`.
+    /// A branch name git accepts for a ref (`git check-ref-format` rules on `refs/heads/<name>`),
+    /// and not one git would read as an option (a leading `-`) or as HEAD (`@`).
     public static func validate(_ branch: String) throws(YardError) {
-        let forbidden: Set<Character> = [" ", "~", "^", ":", "?", "*", "[", "\\"]
-        guard !branch.isEmpty, !branch.hasPrefix("-"), !branch.hasPrefix("/"), !branch.hasSuffix("/"), !branch.hasSuffix(".lock"),
-            !branch.contains(".."), !branch.contains("//"), !branch.contains("@{"),
-            branch.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }), !branch.contains(where: forbidden.contains)
-        else {
+        guard !branch.hasPrefix("-"), branch != "@", GitRefName.isValid("refs/heads/" + branch) else {
             throw YardError(.invalidInput, "'\(branch)' is not a branch name git accepts (e.g. main or release/v2)")
         }
+    }
+}
+
+/// A full git object id: 40 (SHA-1) or 64 (SHA-256) hex digits, never an abbreviation, a
+/// revision expression or anything git could parse as an option.
+public enum GitObjectID {
+    public static func isValid(_ id: String) -> Bool {
+        (id.utf8.count == 40 || id.utf8.count == 64) && id.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+    }
+}
+
+/// `git check-ref-format` for a full ref name (`refs/heads/main`), without `--allow-onelevel`.
+public enum GitRefName {
+    public static func isValid(_ ref: String) -> Bool {
+        let forbidden: Set<Unicode.Scalar> = [" ", "~", "^", ":", "?", "*", "[", "\\"]
+        guard ref.utf8.count <= 1024, ref != "@", !ref.hasPrefix("/"), !ref.hasSuffix("/"), !ref.hasSuffix("."),
+            !ref.contains(".."), !ref.contains("//"), !ref.contains("@{"),
+            ref.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F && !forbidden.contains($0) })
+        else { return false }
+        let components = ref.split(separator: "/", omittingEmptySubsequences: false)
+        guard components.count >= 2 else { return false }
+        return components.allSatisfy { !$0.isEmpty && !$0.hasPrefix(".") && !$0.hasSuffix(".lock") }
     }
 }

@@ -180,7 +180,7 @@ struct ProxyConnectionStateMachine {
     mutating func requestHeadReceived(
         _ head: HTTPRequestHead,
         selection: RouteSelection?,
-        clientIP: String?
+        peer: ForwardingPeer?
     ) -> RequestAction {
         guard case .idle = self.state else {
             // Only `.closed` gets here: a pipelined request after a closing response.
@@ -223,7 +223,7 @@ struct ProxyConnectionStateMachine {
                 requestComplete: false
             )
         case .noUpstreams(let host) where self.holdsRequests:
-            var held = HeldRequest(head: head.forwardedUpstream(clientIP: clientIP), client: client, host: host, hasBody: declaresBody)
+            var held = HeldRequest(head: head.forwardedUpstream(peer: peer), client: client, host: host, hasBody: declaresBody)
             held.upgrade = head.upgradeProtocol
             self.state = .holding(held, buffered: [], bufferedBytes: 0)
             return .hold(host: host)
@@ -243,7 +243,7 @@ struct ProxyConnectionStateMachine {
                 break
             }
             var request = Request(
-                head: head.forwardedUpstream(clientIP: clientIP),
+                head: head.forwardedUpstream(peer: peer),
                 client: client,
                 host: RouteTable.normalizedHost(head.headers.first(name: "host") ?? ""),
                 upstream: first,

@@ -11,7 +11,7 @@ struct ClientRequestInfo: Equatable, Sendable {
     init(_ head: HTTPRequestHead) {
         self.version = head.version
         self.method = head.method
-        self.keepAlive = head.isKeepAlive
+        self.keepAlive = head.isKeepAlive && !head.asksForRefusedUpgrade
     }
 
     /// The version the proxy answers with: HTTP/1.0 clients get 1.0 (so no chunked
@@ -55,8 +55,9 @@ extension HTTPHeaders {
 
 extension HTTPRequestHead {
     /// The request as it is sent upstream: HTTP/1.1 on a keep-alive connection, hop-by-hop
-    /// headers removed, `Host` untouched and the `X-Forwarded-*` headers set.
-    func forwardedUpstream(clientIP: String?) -> HTTPRequestHead {
+    /// headers removed, `Host` untouched and the forwarding headers set from the connection
+    /// (`setForwardingHeaders`).
+    func forwardedUpstream(peer: ForwardingPeer?) -> HTTPRequestHead {
         var headers = self.headers
         let originalHost = headers.first(name: "host")
         let isChunked = headers[canonicalForm: "transfer-encoding"].last?.lowercased() == "chunked"
@@ -66,18 +67,8 @@ extension HTTPRequestHead {
         if isChunked && !headers.contains(name: "content-length") {
             headers.add(name: "transfer-encoding", value: "chunked")
         }
-
-        if let clientIP {
-            let existing = headers[canonicalForm: "x-forwarded-for"]
-            headers.remove(name: "x-forwarded-for")
-            let chain = existing.map(String.init).filter { !$0.isEmpty } + [clientIP]
-            headers.add(name: "X-Forwarded-For", value: chain.joined(separator: ", "))
-        }
         let overTLS = headers.removeHTTPSMark()
-        headers.replaceOrAdd(name: "X-Forwarded-Proto", value: overTLS ? "https" : "http")
-        if let originalHost {
-            headers.replaceOrAdd(name: "X-Forwarded-Host", value: originalHost)
-        }
+        headers.setForwardingHeaders(peer: peer, originalHost: originalHost, overTLS: overTLS)
         if let upgrade = self.upgradeProtocol {
             // The one hop-by-hop exchange a proxy passes on: the replica decides the upgrade.
             headers.add(name: "Connection", value: "Upgrade")
@@ -86,14 +77,22 @@ extension HTTPRequestHead {
         return HTTPRequestHead(version: .http1_1, method: self.method, uri: self.uri, headers: headers)
     }
 
-    /// The protocol an HTTP/1.1 GET asks to switch to (`Upgrade: websocket` with
-    /// `Connection: upgrade`), else nil.
+    /// The protocol an HTTP/1.1 GET asks to switch to, else nil. Only WebSocket
+    /// (`Upgrade: websocket` with `Connection: upgrade`) is passed on: any other token
+    /// (`h2c`, made-up ones) would turn the connection into a raw tunnel the router no longer
+    /// sees into, so it is dropped with the other hop-by-hop headers.
     var upgradeProtocol: String? {
         guard self.version == .http1_1, self.method == .GET,
-            let upgrade = self.headers.first(name: "upgrade"), !upgrade.isEmpty,
+            self.headers[canonicalForm: "upgrade"].contains(where: { $0.trimmingASCIISpaces.lowercased() == "websocket" }),
             self.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "upgrade" })
         else { return nil }
-        return upgrade
+        return "websocket"
+    }
+
+    /// Asks for an upgrade the router does not pass on (any but WebSocket): answered as a
+    /// plain request, then the connection closes, since the parser stops after an upgrade request.
+    var asksForRefusedUpgrade: Bool {
+        self.headers.contains(name: "upgrade") && self.upgradeProtocol == nil
     }
 
     /// True when the request carries a body (a non-zero length or chunked framing).

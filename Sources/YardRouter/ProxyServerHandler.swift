@@ -58,6 +58,9 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// earlier, and when it fires with nothing due it re-arms for the next one. Requests
     /// thus schedule no timer of their own.
     private var timer: Scheduled<Void>?
+    /// `--trusted-proxy` ranges, and this connection's peer as the forwarding headers see it.
+    private let trustedProxies: [AddressRange]
+    private var peer: ForwardingPeer?
     private var timerDeadline: NIODeadline?
 
     init(
@@ -72,8 +75,10 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         accessLog: AccessLog,
         eject: @escaping @Sendable (Upstream) -> Void,
         logger: Logger,
+        trustedProxies: [AddressRange] = [],
         selectRoute: @escaping @Sendable (String, String) -> RouteSelection
     ) {
+        self.trustedProxies = trustedProxies
         self.stateMachine = ProxyConnectionStateMachine(
             maxRequestBodyBytes: maxRequestBodyBytes, holdsRequests: hold.timeout > .zero)
         self.hold = hold
@@ -94,6 +99,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         if let address = context.channel.remoteAddress?.ipAddress {
             self.logger[metadataKey: "client.address"] = "\(address)"
         }
+        self.peer = ForwardingPeer(channel: context.channel, trustedProxies: self.trustedProxies)
         self.updateIdleTimer()
     }
 
@@ -120,7 +126,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             let action = self.stateMachine.requestHeadReceived(
                 head,
                 selection: selection,
-                clientIP: context.channel.remoteAddress?.ipAddress
+                peer: self.peer
             )
             self.run(action)
         case .body(let buffer):

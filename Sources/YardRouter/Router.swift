@@ -62,6 +62,9 @@ public final class Router: Service, Sendable {
         public var ejectionPeriod: TimeAmount = .seconds(5)
         /// A second listener serving the same routes over TLS; nil serves plain HTTP only.
         public var https: HTTPSConfiguration? = nil
+        /// Peers whose `X-Forwarded-*`, `Forwarded` and `X-Real-IP` headers are kept
+        /// (`--trusted-proxy`); from anyone else they are replaced with the connection's own.
+        public var trustedProxies: [AddressRange] = []
 
         public static let defaultMaxRequestBodyBytes = 100 * 1024 * 1024
         public static let defaultMaxConnectionsPerUpstream = 256
@@ -345,7 +348,8 @@ public final class Router: Service, Sendable {
                     eject: { upstream in
                         selector.withLockedValue { $0.eject(upstream, until: .now() + ejectionPeriod) }
                     },
-                    logger: self.logger
+                    logger: self.logger,
+                    trustedProxies: configuration.trustedProxies
                 ) { host, target in
                     selector.withLockedValue { $0.select(host: host, target: target) }
                 }

@@ -285,6 +285,28 @@ enum Migrations {
         migrator.registerMigration("016_webhook_secret_sealed") { db in
             try SQLiteStore.sealClearWebhookSecrets(db, with: cipher)
         }
+        // Webhook deliveries seen (GitHub's X-GitHub-Delivery and the body's digest), so a
+        // signed delivery cannot be replayed; bounded per project by the store.
+        migrator.registerMigration("017_webhook_delivery") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE webhook_delivery (
+                        project_id TEXT NOT NULL REFERENCES project(id) ON DELETE CASCADE,
+                        delivery_id TEXT NOT NULL,
+                        body_digest TEXT NOT NULL,
+                        received_at DATETIME NOT NULL
+                    );
+                    CREATE UNIQUE INDEX webhook_delivery_id ON webhook_delivery (project_id, delivery_id);
+                    CREATE UNIQUE INDEX webhook_delivery_digest ON webhook_delivery (project_id, body_digest);
+                    CREATE INDEX webhook_delivery_age ON webhook_delivery (project_id, received_at);
+                    """
+            )
+        }
+        // Sealed values bound to their row (AES-GCM associated data): 014/016's unbound
+        // values are sealed again, so one copied into another row no longer opens.
+        migrator.registerMigration("018_sealed_values_bound") { db in
+            try SQLiteStore.bindSealedValues(db, with: cipher)
+        }
         return migrator
     }
 }

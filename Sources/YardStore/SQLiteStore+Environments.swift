@@ -70,6 +70,13 @@ extension SQLiteStore {
                     var copy = variable
                     copy.environmentID = environment.id
                     copy.updatedAt = now
+                    if SealedValueCipher.isSealed(variable.value) {
+                        // A build secret is sealed for its row: sealed again for the copy's.
+                        let clear = try cipher.open(
+                            variable.value, for: .variable(serviceID: service.id, environmentID: source.id, key: variable.key))
+                        copy.value = try cipher.seal(
+                            clear, for: .variable(serviceID: service.id, environmentID: environment.id, key: variable.key))
+                    }
                     try copy.insert(db)
                     copied.append(variable.key)
                 }
@@ -83,7 +90,10 @@ extension SQLiteStore {
                         where variable.sealed && sealed.contains(variable.key) {
                             try VariableRecord(
                                 serviceID: service.id, environmentID: environment.id, key: variable.key,
-                                value: cipher.seal(variable.value), sealed: true, updatedAt: now
+                                value: cipher.seal(
+                                    variable.value,
+                                    for: .variable(serviceID: service.id, environmentID: environment.id, key: variable.key)),
+                                sealed: true, updatedAt: now
                             ).insert(db)
                             regenerated.append(variable.key)
                         }

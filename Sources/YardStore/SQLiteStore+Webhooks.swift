@@ -11,7 +11,7 @@ extension SQLiteStore {
         }
         guard let stored else { return nil }
         // A clear one (written before 016) is read as it is; that migration seals them.
-        return SealedValueCipher.isSealed(stored) ? try cipher.open(stored) : stored
+        return SealedValueCipher.isSealed(stored) ? try cipher.open(stored, for: .webhookSecret(projectID: projectID)) : stored
     }
 
     /// Whether the project has a webhook secret (opens nothing).
@@ -24,11 +24,46 @@ extension SQLiteStore {
 
     /// Stores a new webhook secret for the project, sealed, replacing any earlier one.
     public func setWebhookSecret(projectID: String, secret: String) throws {
-        let sealed = try cipher.seal(secret)
+        let sealed = try cipher.seal(secret, for: .webhookSecret(projectID: projectID))
         try write { db in
             try db.execute(
                 sql: "INSERT OR REPLACE INTO webhook_secret (project_id, secret, created_at) VALUES (?, ?, ?)",
                 arguments: [projectID, sealed, Date()])
+        }
+    }
+
+    /// How many deliveries per project are remembered: replays of older ones are not caught.
+    public static let rememberedWebhookDeliveries = 10_000
+
+    /// Records a delivery whose signature matched; false (and nothing written) when its id or
+    /// its body was seen before, i.e. a replay. The oldest rows beyond the bound are dropped.
+    public func recordWebhookDelivery(projectID: String, deliveryID: String, bodyDigest: String) throws -> Bool {
+        try write { db in
+            let seen =
+                try Bool.fetchOne(
+                    db,
+                    sql: "SELECT EXISTS (SELECT 1 FROM webhook_delivery WHERE project_id = ? AND (delivery_id = ? OR body_digest = ?))",
+                    arguments: [projectID, deliveryID, bodyDigest]) ?? false
+            guard !seen else { return false }
+            try db.execute(
+                sql: "INSERT INTO webhook_delivery (project_id, delivery_id, body_digest, received_at) VALUES (?, ?, ?, ?)",
+                arguments: [projectID, deliveryID, bodyDigest, Date()])
+            try db.execute(
+                sql: """
+                    DELETE FROM webhook_delivery WHERE project_id = ? AND rowid NOT IN (
+                        SELECT rowid FROM webhook_delivery WHERE project_id = ? ORDER BY received_at DESC, rowid DESC LIMIT ?)
+                    """,
+                arguments: [projectID, projectID, Self.rememberedWebhookDeliveries])
+            return true
+        }
+    }
+
+    /// Forgets a delivery whose handling failed, so GitHub's redelivery of it (after the
+    /// branch is pushed, say) is accepted.
+    public func forgetWebhookDelivery(projectID: String, deliveryID: String) throws {
+        try write { db in
+            try db.execute(
+                sql: "DELETE FROM webhook_delivery WHERE project_id = ? AND delivery_id = ?", arguments: [projectID, deliveryID])
         }
     }
 
@@ -45,7 +80,7 @@ extension SQLiteStore {
             guard !SealedValueCipher.isSealed(secret) else { continue }
             try db.execute(
                 sql: "UPDATE webhook_secret SET secret = ? WHERE project_id = ?",
-                arguments: [cipher.seal(secret), row["project_id"] as String])
+                arguments: [cipher.sealUnbound(secret), row["project_id"] as String])
         }
     }
 }

@@ -126,7 +126,12 @@ public final class SQLiteStore: Sendable {
             try insertService(service, db)
             for variable in variables {
                 try VariableRecord(serviceID: service.id, environmentID: environmentID, key: variable.key,
-                                   value: variable.sealed ? cipher.seal(variable.value) : variable.value, sealed: variable.sealed,
+                                   value: variable.sealed
+                                       ? cipher.seal(
+                                           variable.value,
+                                           for: .variable(serviceID: service.id, environmentID: environmentID, key: variable.key))
+                                       : variable.value,
+                                   sealed: variable.sealed,
                                    updatedAt: now).insert(db)
             }
             let volume = VolumeRecord(
@@ -288,7 +293,8 @@ public final class SQLiteStore: Sendable {
                     serviceID: serviceID,
                     environmentID: environmentID,
                     key: key,
-                    value: Self.storesSealed(sealed: isSealed, buildSecret: isBuildSecret) ? cipher.seal(value) : value,
+                    value: Self.storesSealed(sealed: isSealed, buildSecret: isBuildSecret)
+                        ? cipher.seal(value, for: .variable(serviceID: serviceID, environmentID: environmentID, key: key)) : value,
                     sealed: isSealed,
                     updatedAt: now,
                     buildSecret: isBuildSecret
@@ -308,7 +314,7 @@ public final class SQLiteStore: Sendable {
         }.map { record in
             guard revealing, record.sealed, SealedValueCipher.isSealed(record.value) else { return record }
             var clear = record
-            clear.value = try cipher.open(record.value)
+            clear.value = try cipher.open(record.value, for: .sharedVariable(environmentID: record.environmentID, key: record.key))
             return clear
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Logging
+import Hummingbird
 import Testing
 
 @testable import YardAPI
@@ -60,5 +61,22 @@ struct GitHTTPBackendTests {
             kill(pid, SIGKILL)
         }
         try? FileManager.default.removeItem(atPath: input.path + ".pid")
+    }
+}
+
+/// The webhook's exemption from the bearer token covers that one route, not any path ending like it.
+@Suite("signed routes")
+struct SignedRouteTests {
+    @Test func matchesTheWholeRouteOnly() {
+        let suffixes = ["/webhooks/github"]
+        typealias Auth = BearerAuthMiddleware<BasicRequestContext>
+        #expect(Auth.isSignedRoute("/v1/projects/shop/webhooks/github", suffixes: suffixes))
+        for path in [
+            "/v1/projects/shop/environments/production/webhooks/github", "/v1/projects//webhooks/github",
+            "/v1/projects/shop/webhooks/github/secret", "/v1/projects/shop/webhooks/github/", "/v1/other/shop/webhooks/github",
+            "/v1/projects/../webhooks/github", "/v1/projects/a%2Fb/webhooks/github", "/v1/projects/shop/pull-requests",
+        ] {
+            #expect(!Auth.isSignedRoute(path, suffixes: suffixes), "\(path) skips the bearer token")
+        }
     }
 }

@@ -160,7 +160,9 @@ struct PullRequestEndToEndTests {
             let foldersLeft = try FileManager.default.contentsOfDirectory(atPath: volumes.path)
             #expect(foldersLeft.count == 1 && Set(foldersLeft).isSubset(of: volumeFolders), "pr-7's volume is left: \(foldersLeft)")
             #expect(try await server.get(host: production).body == "main page mode=base branch=main\n")
-            let again = try await Self.deliver(server, event: "pull_request", body: closed, secret: secret)
+            // A second close (GitHub's body differs each time; the same body again is a replay, refused).
+            let closedAgain = Self.pullRequestEvent(action: "closed", number: 7, head: "feature-x", sha: featureSHA, base: "main")
+            let again = try await Self.deliver(server, event: "pull_request", body: closedAgain, secret: secret)
             #expect(again.status == 200 && again.body.contains("no environment pr-7"), "\(again.body)")
 
             // push events: only for commits the repository has.

@@ -70,7 +70,7 @@ struct SealedAtRestTests {
                 DeploymentRecord(
                     id: "dep_1", serviceID: service.id, environmentID: environment.id, status: .queued, reason: nil,
                     trigger: "up", sourceHash: nil, sourcePath: nil, artifactPath: nil, buildResult: nil, deploySettings: nil,
-                    variables: try store.sealedSnapshot(["DATABASE_URL": "postgresql://u:\(snapshotSecret)@h/db"]),
+                    variables: try store.sealedSnapshot(["DATABASE_URL": "postgresql://u:\(snapshotSecret)@h/db"], deploymentID: "dep_1"),
                     createdAt: now, updatedAt: now))
 
             // Round trip: what replicas and builds get.
@@ -78,10 +78,10 @@ struct SealedAtRestTests {
                 try store.variables(serviceID: service.id, environmentID: environment.id).map { ($0.key, $0.value) },
                 uniquingKeysWith: { $1 })
             #expect(values == ["PLAIN": "visible-value", "SECRET": secret, "NPM_TOKEN": buildSecret])
-            #expect(try store.openSnapshot(store.deployment(id: "dep_1").variables)["DATABASE_URL"]?.contains(snapshotSecret) == true)
+            #expect(try store.openSnapshot(store.deployment(id: "dep_1").variables, deploymentID: "dep_1")["DATABASE_URL"]?.contains(snapshotSecret) == true)
             // Unrevealed (the API's read), a sealed value is only its sealed form.
             let stored = try store.variables(serviceID: service.id, environmentID: environment.id, revealing: false)
-            #expect(stored.first { $0.key == "SECRET" }?.value.hasPrefix("yse1:") == true)
+            #expect(stored.first { $0.key == "SECRET" }?.value.hasPrefix("yse2:") == true)
             #expect(Set(try store.sealedValues(environmentID: environment.id)).isSuperset(of: [secret, password]))
         }
         // The file, and a query of it, hold none of them; the plain value is there.
@@ -92,7 +92,7 @@ struct SealedAtRestTests {
         let rows = try sqlite("SELECT key || '=' || value FROM variable; SELECT variables FROM deployment;")
         #expect(rows.contains("PLAIN=visible-value"))
         #expect(!rows.contains(secret) && !rows.contains(buildSecret) && !rows.contains(password) && !rows.contains(snapshotSecret))
-        #expect(rows.contains("SECRET=yse1:") && rows.contains("PGPASSWORD=yse1:") && rows.contains("DATABASE_URL=yse1:"), "\(rows)")
+        #expect(rows.contains("SECRET=yse2:") && rows.contains("PGPASSWORD=yse2:") && rows.contains("DATABASE_URL=yse2:"), "\(rows)")
         #expect(try sqlite("SELECT value FROM variable WHERE key = 'PGUSER'") == "postgres")
 
         // The key: 32 bytes, 0600 in a 0700 folder; a second start reads it and opens the values.
@@ -177,6 +177,7 @@ struct SealedAtRestTests {
             DROP TABLE sealed_key_check;
             DROP TABLE generated_domain_removed;
             DELETE FROM grdb_migrations WHERE identifier = '014_sealed_at_rest';
+            DELETE FROM grdb_migrations WHERE identifier = '018_sealed_values_bound';
             PRAGMA wal_checkpoint(TRUNCATE);
             """)
         try FileManager.default.removeItem(at: keyFile.deletingLastPathComponent())
@@ -185,16 +186,16 @@ struct SealedAtRestTests {
         let store = try SQLiteStore(directory: directory)
         _ = try sqlite("PRAGMA wal_checkpoint(TRUNCATE);")
         #expect(FileManager.default.fileExists(atPath: keyFile.path))
-        #expect(try sqlite("SELECT value FROM variable WHERE key = 'SECRET'").hasPrefix("yse1:"))
+        #expect(try sqlite("SELECT value FROM variable WHERE key = 'SECRET'").hasPrefix("yse2:"))
         #expect(try sqlite("SELECT value FROM variable WHERE key = 'PLAIN'") == "p")
-        #expect(try sqlite("SELECT variables FROM deployment WHERE id = 'dep_old'").hasPrefix("yse1:"))
+        #expect(try sqlite("SELECT variables FROM deployment WHERE id = 'dep_old'").hasPrefix("yse2:"))
         let project = try store.project("shop")
         let service = try #require(try store.findService(projectID: project.id, "web"))
         let environment = try store.environment(projectID: project.id, "production")
         #expect(
             try store.variables(serviceID: service.id, environmentID: environment.id).first { $0.key == "SECRET" }?.value
                 == "old-clear-secret")
-        #expect(try store.openSnapshot(store.deployment(id: "dep_old").variables) == ["SECRET": "old-clear-secret"])
+        #expect(try store.openSnapshot(store.deployment(id: "dep_old").variables, deploymentID: "dep_old") == ["SECRET": "old-clear-secret"])
     }
 
     @Test("the webhook secret is sealed in the database file; signatures still verify after a reopen; a clear one is sealed at start")
@@ -221,7 +222,7 @@ struct SealedAtRestTests {
         }
         #expect(!contains(secret), "the webhook secret is in the database file in clear")
         let stored = try sqlite("SELECT secret FROM webhook_secret WHERE project_id = '\(projectID)'")
-        #expect(stored.hasPrefix("yse1:") && !stored.contains(secret), "\(stored.prefix(5))")
+        #expect(stored.hasPrefix("yse2:") && !stored.contains(secret), "\(stored.prefix(5))")
 
         // A reopened store opens it: a delivery signed with the secret verifies, a forged one does not.
         do {
@@ -241,6 +242,7 @@ struct SealedAtRestTests {
                 + """
 
                 DELETE FROM grdb_migrations WHERE identifier = '016_webhook_secret_sealed';
+                DELETE FROM grdb_migrations WHERE identifier = '018_sealed_values_bound';
                 VACUUM;
                 PRAGMA wal_checkpoint(TRUNCATE);
                 """)
@@ -248,7 +250,7 @@ struct SealedAtRestTests {
         let migrated = try SQLiteStore(directory: directory)
         _ = try sqlite("PRAGMA wal_checkpoint(TRUNCATE);")
         #expect(try migrated.appliedMigrations().contains("016_webhook_secret_sealed"))
-        #expect(try sqlite("SELECT secret FROM webhook_secret").split(separator: "\n").allSatisfy { $0.hasPrefix("yse1:") })
+        #expect(try sqlite("SELECT secret FROM webhook_secret").split(separator: "\n").allSatisfy { $0.hasPrefix("yse2:") })
         for (id, value) in clears {
             #expect(!contains(value), "016 left a clear secret in the database file (free space of its page)")
             #expect(try migrated.webhookSecret(projectID: id) == value)
@@ -288,5 +290,106 @@ struct SealedAtRestTests {
         #expect(staging["DATABASE_URL"]?.value == "postgresql://postgres:\(newPassword)@postgres.railway.internal:5432/railway")
         #expect(staging["PGHOST"]?.value == "postgres.railway.internal" && staging["PGUSER"]?.value == "postgres")
         #expect(!contains(newPassword) && !contains(password))
+    }
+}
+
+/// Issue 13 (suspected, proved): a sealed value copied into another row opened there, since
+/// AES-GCM had no associated data. Values are now bound to their row; older unbound ones are
+/// bound by migration 018 and stay readable where they are.
+@Suite("sealed values bound to their row")
+struct SealedBindingTests {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("yard-bound-\(UUID().uuidString)")
+
+    func sqlite(_ sql: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        process.arguments = [directory.appendingPathComponent("switchyard.sqlite").path, sql]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(process.terminationStatus == 0, "sqlite3 failed: \(text)")
+        return text
+    }
+
+    @Test("a sealed variable or deployment snapshot moved into another project's row does not open there")
+    func movedValueDoesNotOpen() throws {
+        try SealedAtRestTests.requireSQLite()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(directory: directory)
+        let (victim, victimEnvironment) = try store.createProject(name: "victim")
+        let (attacker, attackerEnvironment) = try store.createProject(name: "attacker")
+        let victimService = try store.createService(projectID: victim.id, name: "api")
+        let attackerService = try store.createService(projectID: attacker.id, name: "app")
+        try store.changeVariables(
+            serviceID: victimService.id, environmentID: victimEnvironment.id, set: ["SECRET": "victim-secret"], delete: [],
+            sealed: ["SECRET"])
+        try store.changeVariables(
+            serviceID: attackerService.id, environmentID: attackerEnvironment.id, set: ["SECRET": "mine"], delete: [],
+            sealed: ["SECRET"])
+        let now = Date()
+        for (id, service, environment, value) in [
+            ("dep_victim", victimService.id, victimEnvironment.id, "victim-snapshot"), ("dep_attacker", attackerService.id, attackerEnvironment.id, "mine"),
+        ] {
+            try store.insertDeployment(
+                DeploymentRecord(
+                    id: id, serviceID: service, environmentID: environment, status: .queued, reason: nil, trigger: "up",
+                    sourceHash: nil, sourcePath: nil, artifactPath: nil, buildResult: nil, deploySettings: nil,
+                    variables: try store.sealedSnapshot(["SECRET": value], deploymentID: id), createdAt: now, updatedAt: now))
+        }
+        // Someone who can write the database but has no key copies the victim's ciphertexts into their own rows.
+        _ = try sqlite(
+            """
+            UPDATE variable SET value = (SELECT value FROM variable WHERE service_id = '\(victimService.id)' AND key = 'SECRET')
+              WHERE service_id = '\(attackerService.id)' AND key = 'SECRET';
+            UPDATE deployment SET variables = (SELECT variables FROM deployment WHERE id = 'dep_victim') WHERE id = 'dep_attacker';
+            """)
+        #expect(throws: YardError.self) { try store.variables(serviceID: attackerService.id, environmentID: attackerEnvironment.id) }
+        #expect(throws: YardError.self) { try store.openSnapshot(store.deployment(id: "dep_attacker").variables, deploymentID: "dep_attacker") }
+        // Where they belong they still open.
+        #expect(try store.variables(serviceID: victimService.id, environmentID: victimEnvironment.id).first?.value == "victim-secret")
+        #expect(try store.openSnapshot(store.deployment(id: "dep_victim").variables, deploymentID: "dep_victim") == ["SECRET": "victim-snapshot"])
+        // A rollback-style copy is sealed again for its own row.
+        let resealed = try store.resealedSnapshot(store.deployment(id: "dep_victim").variables, from: "dep_victim", to: "dep_new")
+        #expect(try store.openSnapshot(resealed, deploymentID: "dep_new") == ["SECRET": "victim-snapshot"])
+        // An environment copy re-seals build secrets for the copy's rows.
+        try store.changeVariables(
+            serviceID: victimService.id, environmentID: victimEnvironment.id, set: ["NPM_TOKEN": "build-only"], delete: [],
+            buildSecrets: ["NPM_TOKEN"])
+        let copy = try store.createEnvironment(projectID: victim.id, name: "staging", copying: victimEnvironment.id)
+        #expect(
+            try store.variables(serviceID: victimService.id, environmentID: copy.environment.id).first { $0.key == "NPM_TOKEN" }?.value
+                == "build-only")
+    }
+
+    @Test("values sealed before binding (yse1) are bound in place at start and still open")
+    func unboundValuesAreMigrated() throws {
+        try SealedAtRestTests.requireSQLite()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (serviceID, environmentID): (String, String)
+        do {
+            let store = try SQLiteStore(directory: directory)
+            let (project, environment) = try store.createProject(name: "shop")
+            let service = try store.createService(projectID: project.id, name: "web")
+            (serviceID, environmentID) = (service.id, environment.id)
+            try store.changeVariables(
+                serviceID: service.id, environmentID: environment.id, set: ["SECRET": "clear-before"], delete: [], sealed: ["SECRET"])
+        }
+        // As 0683c8d left it: unbound yse1 values (014 applied, 018 not).
+        _ = try sqlite(
+            """
+            UPDATE variable SET value = 'clear-before' WHERE key = 'SECRET';
+            DROP TABLE sealed_key_check;
+            DROP TABLE generated_domain_removed;
+            DELETE FROM grdb_migrations WHERE identifier IN ('014_sealed_at_rest', '018_sealed_values_bound');
+            """)
+        // 014 runs again (sealing unbound, as 0683c8d did), then 018 binds.
+        let store = try SQLiteStore(directory: directory)
+        #expect(try sqlite("SELECT value FROM variable WHERE key = 'SECRET'").hasPrefix("yse2:"))
+        #expect(try sqlite("SELECT value FROM sealed_key_check").hasPrefix("yse2:"))
+        #expect(try store.variables(serviceID: serviceID, environmentID: environmentID).first?.value == "clear-before")
     }
 }

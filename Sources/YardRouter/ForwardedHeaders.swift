@@ -1,0 +1,133 @@
+import NIOCore
+import NIOHTTP1
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// An address range in CIDR notation (`10.0.0.0/8`, `192.0.2.7`, `2001:db8::/32`): the
+/// `--trusted-proxy` addresses whose forwarding headers the router keeps.
+public struct AddressRange: Sendable, Hashable, CustomStringConvertible {
+    let bytes: [UInt8]
+    let prefixLength: Int
+
+    /// Parses `address[/prefix]`; a bare address is a single host.
+    public init?(_ text: String) {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let bytes = Self.addressBytes(String(parts[0])) else { return nil }
+        let maximum = bytes.count * 8
+        var prefix = maximum
+        if parts.count == 2 {
+            guard let value = Int(parts[1]), (0...maximum).contains(value), parts[1].allSatisfy(\.isASCII) else { return nil }
+            prefix = value
+        }
+        self.bytes = bytes
+        self.prefixLength = prefix
+    }
+
+    public var description: String {
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let family = bytes.count == 4 ? AF_INET : AF_INET6
+        _ = bytes.withUnsafeBytes { inet_ntop(family, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
+        let address = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return "\(address)/\(prefixLength)"
+    }
+
+    /// Whether `address` (as NIO prints it, IPv4 or IPv6, IPv4-mapped IPv6 read as IPv4) is in the range.
+    public func contains(_ address: String) -> Bool {
+        guard var candidate = Self.addressBytes(address) else { return false }
+        if candidate.count == 16, bytes.count == 4, candidate.prefix(12) == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF] {
+            candidate = Array(candidate.suffix(4))
+        }
+        guard candidate.count == bytes.count else { return false }
+        var remaining = prefixLength
+        for index in bytes.indices where remaining > 0 {
+            let bits = min(8, remaining)
+            let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
+            if candidate[index] & mask != bytes[index] & mask { return false }
+            remaining -= bits
+        }
+        return true
+    }
+
+    static func addressBytes(_ text: String) -> [UInt8]? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            return withUnsafeBytes(of: &v4) { Array($0) }
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 {
+            return withUnsafeBytes(of: &v6) { Array($0) }
+        }
+        return nil
+    }
+}
+
+/// The client connection a request came in on, as the edge sees it: its forwarding headers
+/// are set from this, never from what the client wrote, unless the peer is a trusted proxy.
+struct ForwardingPeer: Equatable, Sendable {
+    /// The connection's remote address.
+    var address: String
+    /// The router port the client connected to (`X-Forwarded-Port`).
+    var localPort: Int?
+    /// The peer is one of `--trusted-proxy`'s ranges: its `X-Forwarded-*`, `Forwarded` and
+    /// `X-Real-IP` are kept (and our hop appended to `X-Forwarded-For`).
+    var isTrustedProxy: Bool
+
+    init(address: String, localPort: Int? = nil, isTrustedProxy: Bool = false) {
+        self.address = address
+        self.localPort = localPort
+        self.isTrustedProxy = isTrustedProxy
+    }
+
+    init?(channel: any Channel, trustedProxies: [AddressRange]) {
+        guard let address = channel.remoteAddress?.ipAddress else { return nil }
+        self.init(
+            address: address, localPort: channel.localAddress?.port,
+            isTrustedProxy: trustedProxies.contains { $0.contains(address) })
+    }
+}
+
+extension HTTPHeaders {
+    /// Headers that say who the client is or how it connected; only the edge (or a trusted
+    /// proxy in front of it) may set them.
+    static func isForwardingHeader(_ name: String) -> Bool {
+        let name = name.lowercased()
+        return name.hasPrefix("x-forwarded-") || name == "forwarded" || name == "x-real-ip"
+    }
+
+    /// Sets the forwarding headers for a request from `peer`: from an untrusted peer every
+    /// client-sent forwarding header is dropped and replaced with what the connection says;
+    /// a trusted proxy's are kept, with the proxy's address appended to `X-Forwarded-For`.
+    mutating func setForwardingHeaders(peer: ForwardingPeer?, originalHost: String?, overTLS: Bool) {
+        guard let peer, peer.isTrustedProxy else {
+            let names = Set(self.map(\.name).filter(Self.isForwardingHeader))
+            for name in names { self.remove(name: name) }
+            if let peer {
+                self.add(name: "X-Forwarded-For", value: peer.address)
+                self.add(name: "X-Real-IP", value: peer.address)
+                if let port = peer.localPort { self.add(name: "X-Forwarded-Port", value: String(port)) }
+            }
+            self.add(name: "X-Forwarded-Proto", value: overTLS ? "https" : "http")
+            if let originalHost { self.add(name: "X-Forwarded-Host", value: originalHost) }
+            return
+        }
+        let existing = self[canonicalForm: "x-forwarded-for"].map(String.init).filter { !$0.isEmpty }
+        self.remove(name: "x-forwarded-for")
+        self.add(name: "X-Forwarded-For", value: (existing + [peer.address]).joined(separator: ", "))
+        if !self.contains(name: "x-real-ip") {
+            self.add(name: "X-Real-IP", value: existing.first.map { String($0.split(separator: ",")[0].trimmingASCIISpaces) } ?? peer.address)
+        }
+        if !self.contains(name: "x-forwarded-port"), let port = peer.localPort {
+            self.add(name: "X-Forwarded-Port", value: String(port))
+        }
+        if overTLS || !self.contains(name: "x-forwarded-proto") {
+            self.replaceOrAdd(name: "X-Forwarded-Proto", value: overTLS ? "https" : "http")
+        }
+        if !self.contains(name: "x-forwarded-host"), let originalHost {
+            self.add(name: "X-Forwarded-Host", value: originalHost)
+        }
+    }
+}
