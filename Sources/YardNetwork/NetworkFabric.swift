@@ -240,13 +240,14 @@ public actor NetworkFabric {
             hostVeth: hostVeth, egress: egress)
 
         do {
-            try await SystemCommand(ip, ["netns", "add", attachment.namespace]).run()
             // eth0's MAC follows from its address, and the host's neighbour entry for the address
             // goes: an address a previous replica had must not be sent to that replica's MAC.
+            // One `ip` for the three: a wake waits for this.
             let bridge = environment.network.bridge
             try await SystemCommand(
                 ip, ["-batch", "-"],
-                input: "link add \(hostVeth) up master \(bridge) type veth peer name eth0 address \(subnet.macAddress(host: host))"
+                input: "netns add \(attachment.namespace)\n"
+                    + "link add \(hostVeth) up master \(bridge) type veth peer name eth0 address \(subnet.macAddress(host: host))"
                     + " netns \(attachment.namespace)\nneigh flush to \(attachment.address) dev \(bridge)\n"
             ).run()
             Self.writeSysctl("/proc/sys/net/ipv6/conf/\(hostVeth)/disable_ipv6", "1")

@@ -4,10 +4,11 @@
 /// A connect that gets no answer at all (no SYN-ACK, no refusal: the packet went nowhere) is
 /// given up after `connectTimeout` and tried again at once on a new connection, rather than
 /// waiting for the kernel's SYN retransmissions (1 s, then 3 s, 7 s …). A refusal or an
-/// answer that is not 200 is tried again after a pause that grows with the time already
-/// waited: a tenth of it, from `shortestPause` to `longestPause`, so a replica that takes
-/// 300 ms to start is seen within 30 ms of listening, and one that takes a minute is asked
-/// four times a second.
+/// answer that is not 200 is tried again after `shortestPause` for the first `quickPhase`
+/// (most apps start within it, and a refused connect costs next to nothing, so a replica is
+/// seen within about 10 ms of listening, which a wake waits for), then after a tenth of the
+/// time beyond it, up to `longestPause`: an app that takes a minute is asked four times a
+/// second.
 public struct HealthCheckSchedule: Sendable, Equatable {
     /// How one attempt ended, as far as the timing goes.
     public enum Outcome: Sendable, Equatable {
@@ -23,17 +24,20 @@ public struct HealthCheckSchedule: Sendable, Equatable {
     public var answerTimeout: Duration
     public var shortestPause: Duration
     public var longestPause: Duration
+    public var quickPhase: Duration
 
     public init(
         connectTimeout: Duration = .seconds(1),
         answerTimeout: Duration = .seconds(2),
-        shortestPause: Duration = .milliseconds(25),
-        longestPause: Duration = .milliseconds(250)
+        shortestPause: Duration = .milliseconds(10),
+        longestPause: Duration = .milliseconds(250),
+        quickPhase: Duration = .seconds(2)
     ) {
         self.connectTimeout = connectTimeout
         self.answerTimeout = answerTimeout
         self.shortestPause = shortestPause
         self.longestPause = longestPause
+        self.quickPhase = quickPhase
     }
 
     /// The connect budget of an attempt starting with `remaining` left before the deadline.
@@ -54,7 +58,7 @@ public struct HealthCheckSchedule: Sendable, Equatable {
             // The attempt itself waited a whole connect timeout: send a new SYN now.
             return .zero
         case .failed:
-            let grown = min(max(elapsed / 10, shortestPause), longestPause)
+            let grown = min(max((elapsed - quickPhase) / 10, shortestPause), longestPause)
             return max(min(grown, remaining), .zero)
         }
     }

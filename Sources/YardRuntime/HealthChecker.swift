@@ -29,7 +29,7 @@ public struct HealthResult: Sendable, Equatable, CustomStringConvertible {
 ///
 /// Each attempt is a new connection; `HealthCheckSchedule` says how long it may take and
 /// when the next one starts (a connect that hangs is given up after a second and tried again
-/// at once; a refusal is tried again after a pause of a tenth of the time waited so far).
+/// at once; a refusal is tried again 10 ms later at first, the pause growing after 2 s).
 public struct HealthChecker: Sendable {
     /// Railway sends health checks with this Host header; apps may allow-list it.
     public static let hostHeader = "healthcheck.railway.app"

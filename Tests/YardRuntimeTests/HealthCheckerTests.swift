@@ -237,11 +237,11 @@ final class ExitFlag: Sendable {
         #expect(schedule.pause(after: .connectTimedOut, elapsed: .seconds(20), remaining: .seconds(10)) == .zero)
     }
 
-    @Test func otherFailuresPauseATenthOfTheWaitFrom25To250Milliseconds() {
-        #expect(schedule.pause(after: .failed, elapsed: .zero, remaining: .seconds(30)) == .milliseconds(25))
-        #expect(schedule.pause(after: .failed, elapsed: .milliseconds(100), remaining: .seconds(30)) == .milliseconds(25))
-        #expect(schedule.pause(after: .failed, elapsed: .milliseconds(600), remaining: .seconds(30)) == .milliseconds(60))
-        #expect(schedule.pause(after: .failed, elapsed: .seconds(2), remaining: .seconds(28)) == .milliseconds(200))
+    @Test func otherFailuresPause10MillisecondsForTwoSecondsThenATenthOfTheRestUpTo250() {
+        #expect(schedule.pause(after: .failed, elapsed: .zero, remaining: .seconds(30)) == .milliseconds(10))
+        #expect(schedule.pause(after: .failed, elapsed: .milliseconds(1900), remaining: .seconds(30)) == .milliseconds(10))
+        #expect(schedule.pause(after: .failed, elapsed: .milliseconds(2600), remaining: .seconds(27)) == .milliseconds(60))
+        #expect(schedule.pause(after: .failed, elapsed: .seconds(4), remaining: .seconds(26)) == .milliseconds(200))
         #expect(schedule.pause(after: .failed, elapsed: .seconds(10), remaining: .seconds(20)) == .milliseconds(250))
         #expect(schedule.pause(after: .failed, elapsed: .seconds(10), remaining: .milliseconds(40)) == .milliseconds(40))
         #expect(schedule.pause(after: .failed, elapsed: .seconds(10), remaining: .seconds(-1)) == .zero)
