@@ -306,6 +306,37 @@ struct SecurityUploadsEndToEndTests {
                 "\(server.apiURL)/git/bombs.git/git-receive-pack", body: large,
                 headers: ["Authorization: Basic \(basic)", "Content-Type: application/x-git-receive-pack-request"])
             #expect(push.status == 413 && push.body.contains("--max-upload-size"), "HTTP \(push.status): \(push.body)")
+
+            // The git push path unpacks `git archive` output the same way: a 40 MiB file of
+            // zeros is a few KiB in a pack, and a pushed link can leave the tree.
+            let repo = server.root.appendingPathComponent("apps/gitbomb")
+            try Self.write("echo hi\n", "web/start.sh", in: repo)
+            try Self.write("echo hi\n", "linked/start.sh", in: repo)
+            try #require(try await server.yard(["init", "--name", "gitbomb"], in: repo).status == 0)
+            for (service, root) in [("web", "web"), ("linked", "escape")] {
+                let link = try await server.yard(["service", "link", "--branch", "main", "--service", service, "--root", root], in: repo)
+                try #require(link.status == 0, "\(link.output)")
+            }
+            let zeros = repo.appendingPathComponent("web/zeros.bin")
+            FileManager.default.createFile(atPath: zeros.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: zeros)
+            try handle.truncate(atOffset: 40 << 20)
+            try handle.close()
+            let pushURL = try await server.yard(["git", "remote", "--with-token"], in: repo).stdout
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            try GitPushEndToEndTests.git(["init", "--quiet", "--initial-branch=main"], in: repo)
+            try GitPushEndToEndTests.git(["add", "."], in: repo)
+            try GitPushEndToEndTests.git(["commit", "--quiet", "-m", "a bomb"], in: repo)
+            let bombPush = try GitPushEndToEndTests.git(["push", pushURL, "main"], in: repo, allowFailure: true)
+            #expect(bombPush.output.contains("unpacks to more than 32 MiB"), "\(bombPush.output)")
+            try FileManager.default.removeItem(at: zeros)
+            try Self.link("escape", to: "../..", in: repo)
+            try GitPushEndToEndTests.git(["add", "-A"], in: repo)
+            try GitPushEndToEndTests.git(["commit", "--quiet", "-m", "a link out"], in: repo)
+            let linkPush = try GitPushEndToEndTests.git(["push", pushURL, "main"], in: repo, allowFailure: true)
+            #expect(linkPush.output.contains("'escape' -> '../..'"), "\(linkPush.output)")
+            #expect(Self.files(named: "zeros.bin", under: server.dataDirectory).isEmpty, "the pushed bomb was unpacked")
+
             let temporary = server.dataDirectory.appendingPathComponent("tmp")
             let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? []
             #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
