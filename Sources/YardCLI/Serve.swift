@@ -98,6 +98,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Memory every build may use, e.g. 8G (a service's lower memory limit wins).")
     var buildMemory = "8G"
 
+    @OptionGroup(title: "Default limits")
+    var limits: ServeLimitOptions
+
     @Option(help: "Host ports `yard domain --tcp` allocates from, on 127.0.0.1, e.g. 20000-20999.")
     var tcpProxyPorts = "20000-20999"
 
@@ -184,6 +187,7 @@ struct Serve: AsyncParsableCommand {
             configuration.sleepCheckInterval = min(.seconds(5), configuration.sleepAfter / 4)
             configuration.buildLimits.memoryBytes = try ByteSize.parse(buildMemory)
             if let buildCpus { configuration.buildLimits.cpus = buildCpus }
+            try limits.apply(to: &configuration)
             configuration.tcpProxyPorts = try Self.portRange(tcpProxyPorts)
             let tcpProxy = TCPProxy(host: "127.0.0.1", logger: logger)
             let orchestrator = Orchestrator(

@@ -11,6 +11,7 @@ import YardCore
 ///                      -i <P>b+ REJECT                       (anything else from our bridges, e.g. to another environment)
 ///                      -o <P>b+ DROP                         (anything else into our bridges)
 ///     <P>-POSTROUTING: -s <subnet> ! -o <bridge> MASQUERADE  (per environment with an egress replica)
+///     <P>-INPUT:       nothing from the bridges to the host but replies (`ForwardingFirewall+Host.swift`)
 ///
 /// Accept rules are inserted at the top, the two catch-alls stay at the bottom; every accept
 /// rule excludes other bridges itself, so their order does not matter.
@@ -32,6 +33,7 @@ struct ForwardingFirewall: Sendable {
             in: names.forwardChain, table: "filter", atTop: false)
         try await ensureRule(["-o", names.bridgePattern, "-j", "DROP"], in: names.forwardChain, table: "filter", atTop: false)
         try await ensureChain(names.masqueradeChain, table: "nat", jumpFrom: "POSTROUTING")
+        try await installHostWall()
     }
 
     /// Removes both chains and their jumps, with every rule in them. Never throws: used in cleanup.
@@ -46,6 +48,7 @@ struct ForwardingFirewall: Sendable {
             _ = try? await iptablesResult(["-t", table, "-F", chain])
             _ = try? await iptablesResult(["-t", table, "-X", chain])
         }
+        await uninstallHostWall()
     }
 
     func allowWithinBridge(_ bridge: String) async throws {
