@@ -58,8 +58,9 @@ extension SandboxLauncher {
 }
 
 extension SandboxCommand {
-    /// Runs as root by `sh` before bwrap: opens the seccomp program (`$0`) as descriptor 3.
-    static let seccompScript = #"exec "$@" 3<"$0""#
+    /// Runs as root by `sh` before bwrap: opens the seccomp program (`$0`) as descriptor 3. dash
+    /// exports PWD; it goes, so bwrap sees only the encoded variables.
+    static let seccompScript = #"unset PWD; exec "$@" 3<"$0""#
 
     /// The chain step that hands bwrap its filter, and bwrap's option that loads it.
     static func seccompStep(_ file: String, shell: String) -> (chain: [String], bwrap: [String]) {
