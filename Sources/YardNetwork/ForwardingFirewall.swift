@@ -79,10 +79,15 @@ struct ForwardingFirewall: Sendable {
         await removeRule(masqueradeRule(subnet: subnet, bridge: bridge), in: names.masqueradeChain, table: "nat")
     }
 
-    /// Whether any fabric (any prefix) still masquerades a 10.213.x.0/24 subnet, so forwarding must stay on.
+    /// Whether any fabric (any prefix, any `--private-network-octet`) still masquerades a subnet,
+    /// so forwarding must stay on: another server's builds and egress replicas need it.
     func anyMasqueradeInUse() async -> Bool {
         guard let listing = try? await iptablesResult(["-t", "nat", "-S"]), listing.succeeded else { return true }
-        return listing.standardOutput.split(separator: "\n").contains { $0.contains("MASQUERADE") && $0.contains("10.213.") }
+        return listing.standardOutput.split(separator: "\n").contains { line in
+            let words = line.split(separator: " ")
+            return words.count > 3 && words[0] == "-A" && words[1].hasSuffix("-POSTROUTING") && words[2] == "-s"
+                && words[3].hasPrefix("10.") && line.contains("-j MASQUERADE")
+        }
     }
 
     // MARK: Rules
