@@ -501,7 +501,8 @@ struct APIRoutes: Sendable {
             egress: service.egress,
             volume: volume.map { VolumeView(name: $0.name, mountPath: $0.mountPath) },
             rootDirectory: service.rootDirectory,
-            sleepApplication: service.sleepApplication
+            sleepApplication: service.sleepApplication,
+            defaultLimits: orchestrator.configuration.replicaLimits
         )
     }
 

@@ -1021,6 +1021,10 @@ enum OpenAPIDocument {
       },
       "ServiceSettings": {
         "properties": {
+          "defaultLimits": {
+            "$ref": "#/components/schemas/ResourceLimits",
+            "description": "the server's limits for a service that sets none (yard serve --replica-memory, --replica-cpus, --replica-processes)"
+          },
           "egress": {
             "type": "boolean"
           },

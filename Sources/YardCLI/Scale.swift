@@ -10,13 +10,13 @@ struct Scale: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
 
-    @Option(help: "Memory limit, e.g. 512M or 1G (0 removes it).")
+    @Option(help: "Memory limit, e.g. 512M or 1G (0 removes it: the server's default applies).")
     var memory: String?
 
-    @Option(help: "CPU cores, e.g. 0.5 (0 removes the limit).")
+    @Option(help: "CPU cores, e.g. 0.5 (0 removes it: the server's default applies).")
     var cpu: Double?
 
-    @Option(help: "Maximum number of processes (0 removes the limit).")
+    @Option(help: "Maximum number of processes (0 removes it: the server's default applies).")
     var maxProcesses: Int?
 
     @Option(help: "Give replicas a route to the outside (true/false).")
@@ -47,9 +47,14 @@ extension Scale {
     /// The settings as `yard scale` and `yard service` print them.
     static func show(_ settings: ServiceSettingsView) {
         print("root directory: \(settings.rootDirectory ?? ". (the upload's root)")")
-        print("memory: \(settings.limits.memoryBytes.map(ByteSize.format) ?? "unlimited")")
-        print("cpu: \(settings.limits.cpus.map { "\($0) cores" } ?? "unlimited")")
-        print("processes: \(settings.limits.maxProcesses.map(String.init) ?? "unlimited")")
+        let defaults = settings.defaultLimits ?? ResourceLimits()
+        func show<T>(_ own: T?, _ fallback: T?, _ format: (T) -> String) -> String {
+            if let own { return format(own) }
+            return fallback.map { "\(format($0)) (the server's default)" } ?? "unlimited"
+        }
+        print("memory: \(show(settings.limits.memoryBytes, defaults.memoryBytes, ByteSize.format))")
+        print("cpu: \(show(settings.limits.cpus, defaults.cpus) { "\($0) cores" })")
+        print("processes: \(show(settings.limits.maxProcesses, defaults.maxProcesses, String.init))")
         print("egress: \(settings.egress ? "yes" : "no")")
         print("sleeps when idle: \(settings.sleepApplication.map { $0 ? "yes (yard service --sleep on)" : "no (yard service --sleep off)" } ?? "as the config file's sleepApplication says")")
         if let volume = settings.volume { print("volume: \(volume.name) at \(volume.mountPath)") }

@@ -107,6 +107,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Memory every build may use, e.g. 8G (a service's lower memory limit wins).")
     var buildMemory = "8G"
 
+    @OptionGroup(title: "Default limits")
+    var limits: ServeLimitOptions
+
     @Option(help: "Host ports `yard domain --tcp` allocates from, on 127.0.0.1, e.g. 20000-20999.")
     var tcpProxyPorts = "20000-20999"
 
@@ -212,6 +215,7 @@ struct Serve: AsyncParsableCommand {
             configuration.sleepCheckInterval = min(.seconds(5), configuration.sleepAfter / 4)
             configuration.buildLimits.memoryBytes = try ByteSize.parse(buildMemory)
             if let buildCpus { configuration.buildLimits.cpus = buildCpus }
+            try limits.apply(to: &configuration)
             configuration.tcpProxyPorts = try Self.portRange(tcpProxyPorts)
             configuration.maximumUploadBytes = try ByteSize.parse(maxUploadSize)
             configuration.maximumSourceBytes = try ByteSize.parse(maxSourceSize)

@@ -95,7 +95,7 @@ extension Orchestrator {
             let variables = try store.openSnapshot(deployment.variables, deploymentID: id)
             maskSealedValues(deploymentID: id, environmentID: key.environmentID, variables: variables)
             let service = try store.service(id: key.serviceID)
-            let limits = (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits()
+            let limits = replicaLimits(of: service)
             let volume = try store.volume(serviceID: key.serviceID, environmentID: key.environmentID)
             var environment = configuration.hostEnvironment
             environment.merge(result.environment) { _, plan in plan }

@@ -21,7 +21,7 @@ extension Orchestrator {
         let id = deployment.id
         let label = "pre-\(id.replacingOccurrences(of: "dep_", with: ""))"
         let service = try store.service(id: deployment.serviceID)
-        let limits = (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits()
+        let limits = replicaLimits(of: service)
         var environment = configuration.hostEnvironment
         environment.merge(result.environment) { _, plan in plan }
         environment.merge(variables) { _, user in user }

@@ -39,8 +39,11 @@ public actor Orchestrator: Service {
         public var buildLimits = ResourceLimits(
             memoryBytes: 8 << 30,
             cpus: max(0.5, Double(ProcessInfo.processInfo.activeProcessorCount) - 0.5),
-            maxProcesses: nil
+            maxProcesses: 4096
         )
+        /// Limits of every replica, pre-deploy command and cron run whose service sets none
+        /// (`yard serve --replica-memory`, `--replica-cpus`, `--replica-processes`).
+        public var replicaLimits = ResourceLimits(memoryBytes: 2 << 30, cpus: 1, maxProcesses: 1024)
         /// A service with `sleepApplication` sleeps after this long without a request.
         public var sleepAfter: Duration = .seconds(10 * 60)
         /// How often idle services are looked for.
@@ -769,11 +772,14 @@ public actor Orchestrator: Service {
         return { stream, line in logs.append(deploymentID: id, kind: .build, stream: stream, message: line) }
     }
 
-    /// Build steps run boxed too, but on the host's network (they need package registries;
-    /// the private network does not exist during builds, as on Railway), as the same
+    /// Build steps run boxed too, in a network namespace of their own with egress only (they
+    /// need package registries; the private network does not exist during builds, as on
+    /// Railway; the host and other environments are out of reach), as the same
     /// unprivileged uid as replicas, with only the app folder (which it owns) writable, at
     /// /app. They get the build limits, or the service's memory limit when lower.
-    private func buildSandbox(deploymentID: String, appDirectory: URL, service: ServiceRecord) -> SandboxSpec? {
+    private func buildSandbox(
+        deploymentID: String, appDirectory: URL, service: ServiceRecord, networkNamespace: String?
+    ) -> SandboxSpec? {
         guard network != nil else { return nil }
         let serviceLimits = (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits()
         var limits = configuration.buildLimits
@@ -783,7 +789,7 @@ public actor Orchestrator: Service {
         let accounts = (try? accountBinds(uid: uid)) ?? []
         return SandboxSpec(
             hostname: "build",
-            networkNamespace: nil,
+            networkNamespace: networkNamespace,
             readOnlyBinds: platformBinds + (buildGitConfig().map { [BindMount(source: $0, target: $0)] } ?? []) + accounts,
             writableBinds: [BindMount(source: appDirectory.path, target: Configuration.sandboxAppPath)],
             hiddenPaths: [configuration.dataDirectory.path],
@@ -959,7 +965,9 @@ public actor Orchestrator: Service {
                 }
                 request.sourceDirectory = folder.app
                 request.appDirectory = folder.app
-                request.sandbox = buildSandbox(deploymentID: id, appDirectory: folder.app, service: service)
+                request.sandbox = buildSandbox(
+                    deploymentID: id, appDirectory: folder.app, service: service,
+                    networkNamespace: try await attachBuildNetwork(deploymentID: id))
                 var ready = prepared
                 if network == nil {
                     // Plain builds run where they landed, so the plan's paths (the venv's
@@ -969,6 +977,7 @@ public actor Orchestrator: Service {
                     ready.artifactKey = prepared.artifactKey
                 }
                 result = try await builder.build(ready, request, log: log)
+                await detachBuildNetwork(deploymentID: id)
                 try Task.checkCancellation()
                 if folder.addressed { try artifacts.commit(key: prepared.artifactKey, result: result) }
                 committed = true
@@ -1023,6 +1032,7 @@ public actor Orchestrator: Service {
                 log(.system, "error: \(message)")
             }
             // At shutdown run() stops them (removeReplica returns at once).
+            await detachBuildNetwork(deploymentID: id)
             for replicaID in started {
                 await removeReplica(replicaID, grace: .seconds(2))
             }
@@ -1182,7 +1192,7 @@ public actor Orchestrator: Service {
         }
         do {
             let service = try store.service(id: deployment.serviceID)
-            let limits = (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits()
+            let limits = replicaLimits(of: service)
             let volume = try store.volume(serviceID: service.id, environmentID: deployment.environmentID)
             let count = volume == nil ? max(1, settings.numReplicas) : 1
             if volume != nil && settings.numReplicas > 1 {

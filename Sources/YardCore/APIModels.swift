@@ -465,8 +465,15 @@ public struct ServiceSettingsView: Codable, Sendable, Equatable {
     /// Set with `yard service --sleep on|off`; nil when the config file's
     /// `sleepApplication` decides.
     public var sleepApplication: Bool?
+    /// The server's limits for services that set none (`yard serve --replica-memory` …); nil
+    /// from a server older than them.
+    public var defaultLimits: ResourceLimits?
 
-    public init(limits: ResourceLimits, egress: Bool, volume: VolumeView?, rootDirectory: String? = nil, sleepApplication: Bool? = nil) {
+    public init(
+        limits: ResourceLimits, egress: Bool, volume: VolumeView?, rootDirectory: String? = nil, sleepApplication: Bool? = nil,
+        defaultLimits: ResourceLimits? = nil
+    ) {
+        self.defaultLimits = defaultLimits
         self.limits = limits
         self.egress = egress
         self.volume = volume

@@ -11,6 +11,7 @@ import YardCore
 ///                      -i <P>b+ REJECT                       (anything else from our bridges, e.g. to another environment)
 ///                      -o <P>b+ DROP                         (anything else into our bridges)
 ///     <P>-POSTROUTING: -s <subnet> ! -o <bridge> MASQUERADE  (per environment with an egress replica)
+///     <P>-INPUT:       nothing from the bridges to the host but replies (`ForwardingFirewall+Host.swift`)
 ///
 /// Accept rules are inserted at the top, the two catch-alls stay at the bottom; every accept
 /// rule excludes other bridges itself, so their order does not matter.
@@ -32,6 +33,7 @@ struct ForwardingFirewall: Sendable {
             in: names.forwardChain, table: "filter", atTop: false)
         try await ensureRule(["-o", names.bridgePattern, "-j", "DROP"], in: names.forwardChain, table: "filter", atTop: false)
         try await ensureChain(names.masqueradeChain, table: "nat", jumpFrom: "POSTROUTING")
+        try await installHostWall()
     }
 
     /// Removes both chains and their jumps, with every rule in them. Never throws: used in cleanup.
@@ -46,6 +48,7 @@ struct ForwardingFirewall: Sendable {
             _ = try? await iptablesResult(["-t", table, "-F", chain])
             _ = try? await iptablesResult(["-t", table, "-X", chain])
         }
+        await uninstallHostWall()
     }
 
     func allowWithinBridge(_ bridge: String) async throws {
@@ -76,10 +79,15 @@ struct ForwardingFirewall: Sendable {
         await removeRule(masqueradeRule(subnet: subnet, bridge: bridge), in: names.masqueradeChain, table: "nat")
     }
 
-    /// Whether any fabric (any prefix) still masquerades a 10.213.x.0/24 subnet, so forwarding must stay on.
+    /// Whether any fabric (any prefix, any `--private-network-octet`) still masquerades a subnet,
+    /// so forwarding must stay on: another server's builds and egress replicas need it.
     func anyMasqueradeInUse() async -> Bool {
         guard let listing = try? await iptablesResult(["-t", "nat", "-S"]), listing.succeeded else { return true }
-        return listing.standardOutput.split(separator: "\n").contains { $0.contains("MASQUERADE") && $0.contains("10.213.") }
+        return listing.standardOutput.split(separator: "\n").contains { line in
+            let words = line.split(separator: " ")
+            return words.count > 3 && words[0] == "-A" && words[1].hasSuffix("-POSTROUTING") && words[2] == "-s"
+                && words[3].hasPrefix("10.") && line.contains("-j MASQUERADE")
+        }
     }
 
     // MARK: Rules

@@ -18,7 +18,8 @@ import YardCore
 /// `/dev/shm`, the hidden paths covered by empty tmpfs, the spec's read-only and writable
 /// binds, the hosts file at `/etc/hosts`, its own ipc and uts namespaces with the hostname
 /// set, the network namespace it is given (else the host's), an unprivileged uid (or root
-/// in a user namespace mapped to that uid, when asked) with no capabilities, an empty bounding set and `no_new_privs`. It dies
+/// in a user namespace mapped to that uid, when asked) with no capabilities, an empty bounding
+/// set and `no_new_privs`, and the seccomp filter (`SandboxLauncher+Walls.swift`). It dies
 /// with the sandbox's first process (`--die-with-parent`).
 ///
 /// The chain, all `exec`s of one pid that leads its own session and process group:
@@ -48,7 +49,7 @@ public struct SandboxLauncher: ProcessLauncher {
     public static let helperProcesses = 2
 
     public var isolation: String {
-        "bubblewrap sandbox: own pid/ipc/uts namespaces, read-only root, unprivileged uid without capabilities, cgroup limits"
+        "bubblewrap sandbox: own pid/ipc/uts namespaces, read-only root, unprivileged uid without capabilities, seccomp filter, cgroup limits"
     }
 
     public let configuration: Configuration
@@ -65,6 +66,7 @@ public struct SandboxLauncher: ProcessLauncher {
             throw YardError(.invalidConfig, "\(spec.label): the start command is empty; set a start command")
         }
         let tools = try SandboxTools.find()
+        let seccompFile = try Self.seccompProgramFile()
         try SandboxCommand.checkEnvironment(spec.environment, label: spec.label)
         if let namespace = sandbox.networkNamespace {
             guard !namespace.contains("/"), access(SandboxCommand.namespacePath(namespace), F_OK) == 0 else {
@@ -73,6 +75,7 @@ public struct SandboxLauncher: ProcessLauncher {
                     "\(spec.label): network namespace '\(namespace)' does not exist (no \(SandboxCommand.namespacePath(namespace)))")
             }
         }
+        Self.hideHostTraces(&sandbox)
         // Nothing to hide where nothing exists (and bwrap could not create the mount point).
         sandbox.hiddenPaths = sandbox.hiddenPaths.filter { access($0, F_OK) == 0 }
         let (uid, gid) = (sandbox.hostUID ?? configuration.uid, sandbox.hostUID ?? configuration.gid)
@@ -98,7 +101,7 @@ public struct SandboxLauncher: ProcessLauncher {
         let oomBaseline = cgroup.oomKillCount() ?? 0
         let chain = SandboxCommand(
             spec: spec, sandbox: sandbox, tools: tools, cgroupProcessFiles: cgroup.processFiles,
-            uid: uid, gid: gid)
+            uid: uid, gid: gid, seccompFile: seccompFile)
         let leader: any LaunchedProcess
         do {
             leader = try await plain.launch(
@@ -242,13 +245,17 @@ struct SandboxCommand: Equatable {
     var arguments: [String]
     var environment: [String: String]
 
-    init(spec: LaunchSpec, sandbox: SandboxSpec, tools: SandboxTools, cgroupProcessFiles: [String], uid: UInt32, gid: UInt32) {
-        var bwrap = [
-            tools.bwrap, "--die-with-parent",
-            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", sandbox.hostname,
-            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm",
-        ]
+    init(
+        spec: LaunchSpec, sandbox: SandboxSpec, tools: SandboxTools, cgroupProcessFiles: [String], uid: UInt32, gid: UInt32,
+        seccompFile: String? = nil
+    ) {
+        let seccomp = seccompFile.map { Self.seccompStep($0, shell: tools.shell) }
+        var bwrap =
+            [
+                tools.bwrap, "--die-with-parent",
+                "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", sandbox.hostname,
+                "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            ] + Self.scratchMounts(limits: sandbox.limits) + (seccomp?.bwrap ?? [])
         // Hidden paths first, so an artifact inside one can be bound back. Mount points in a
         // fresh tmpfs get their parents made explicitly: bwrap would make them 0700, which the
         // sandbox user could not cross.
@@ -280,12 +287,7 @@ struct SandboxCommand: Equatable {
         let join =
             [tools.shell, "-c", Self.joinScript, "sandbox-join", String(cgroupProcessFiles.count)] + cgroupProcessFiles
 
-        if sandbox.runAsRoot {
-            let boxed = Self.rootInUserNamespace(bwrap: bwrap, tools: tools, uid: uid, gid: gid)
-            arguments = join + network + boxed + setEnvironment
-        } else {
-            arguments = join + network + bwrap + drop + setEnvironment
-        }
+            uid: uid, gid: gid, seccompFile: seccompFile)
         environment = [:]
         for (index, variable) in variables.enumerated() {
             environment[Self.environmentPrefix + String(index)] = "\(variable.key)=\(variable.value)"

@@ -40,7 +40,8 @@ import YardCore
         #expect(bwrap == 10)
         let text = arguments.joined(separator: " ")
         #expect(text.contains("--unshare-pid --unshare-ipc --unshare-uts --hostname rep_1"))
-        #expect(text.contains("--ro-bind / / --dev /dev --proc /proc --perms 1777 --tmpfs /tmp"))
+        #expect(text.contains("--ro-bind / / --dev /dev --proc /proc --perms 1777 --size 1073741824 --tmpfs /tmp"))
+        #expect(text.contains("--perms 1777 --size 67108864 --tmpfs /dev/shm"))
         // Hidden paths first, so the artifact inside one can be bound back.
         #expect(
             text.contains(
