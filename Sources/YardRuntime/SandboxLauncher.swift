@@ -287,7 +287,14 @@ struct SandboxCommand: Equatable {
         let join =
             [tools.shell, "-c", Self.joinScript, "sandbox-join", String(cgroupProcessFiles.count)] + cgroupProcessFiles
 
-            uid: uid, gid: gid, seccompFile: seccompFile)
+        // The seccomp step opens the filter as root, before any uid is dropped.
+        let seccompStep = seccomp?.chain ?? []
+        if sandbox.runAsRoot {
+            let boxed = Self.rootInUserNamespace(bwrap: bwrap, tools: tools, uid: uid, gid: gid)
+            arguments = join + network + seccompStep + boxed + setEnvironment
+        } else {
+            arguments = join + network + seccompStep + bwrap + drop + setEnvironment
+        }
         environment = [:]
         for (index, variable) in variables.enumerated() {
             environment[Self.environmentPrefix + String(index)] = "\(variable.key)=\(variable.value)"
