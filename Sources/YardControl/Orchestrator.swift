@@ -727,13 +727,13 @@ public actor Orchestrator: Service {
     /// the private network does not exist during builds, as on Railway), as the same
     /// unprivileged uid as replicas, with only the app folder (which it owns) writable, at
     /// /app. They get the build limits, or the service's memory limit when lower.
-    private func buildSandbox(deploymentID: String, appDirectory: URL, service: ServiceRecord) -> SandboxSpec? {
+    private func buildSandbox(deploymentID: String, appDirectory: URL, service: ServiceRecord, environmentID: String) -> SandboxSpec? {
         guard network != nil else { return nil }
         let serviceLimits = (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits()
         var limits = configuration.buildLimits
         if let memory = serviceLimits.memoryBytes, memory < limits.memoryBytes ?? .max { limits.memoryBytes = memory }
         limits.maxProcesses = serviceLimits.maxProcesses ?? limits.maxProcesses
-        let uid = Self.hostUID(of: service.id)
+        let uid = Self.hostUID(of: service.id, environmentID: environmentID)
         let accounts = (try? accountBinds(uid: uid)) ?? []
         return SandboxSpec(
             hostname: "build",
@@ -897,11 +897,12 @@ public actor Orchestrator: Service {
                 try FileManager.default.moveItem(at: context, to: folder.app)
                 if network != nil {
                     // The unprivileged build steps write dependencies into the app folder.
-                    try SourceArchive.changeOwner(of: folder.app, to: Self.hostUID(of: service.id))
+                    try SourceArchive.changeOwner(of: folder.app, to: Self.hostUID(of: service.id, environmentID: key.environmentID))
                 }
                 request.sourceDirectory = folder.app
                 request.appDirectory = folder.app
-                request.sandbox = buildSandbox(deploymentID: id, appDirectory: folder.app, service: service)
+                request.sandbox = buildSandbox(
+                    deploymentID: id, appDirectory: folder.app, service: service, environmentID: key.environmentID)
                 var ready = prepared
                 if network == nil {
                     // Plain builds run where they landed, so the plan's paths (the venv's
@@ -1188,7 +1189,7 @@ public actor Orchestrator: Service {
             let directory = volumesDirectory.appendingPathComponent(volume.id)
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             // Replicas run unprivileged as their service's uid: the volume belongs to it.
-            SandboxIdentity.handOver(directory.path, to: Self.hostUID(of: service.id))
+            SandboxIdentity.handOver(directory.path, to: Self.hostUID(of: service.id, environmentID: deployment.environmentID))
             _ = chmod(directory.path, 0o700)
             environment["RAILWAY_VOLUME_NAME"] = volume.name
             // Without a sandbox there is no bind mount: the app gets the host folder itself.
@@ -1205,7 +1206,7 @@ public actor Orchestrator: Service {
         environment["HOME"] = "/tmp"
         // A database service has no artifact: its server comes from the read-only host root.
         let appBind = deployment.artifactPath.map { [BindMount(source: $0, target: Self.appMountPath(of: deployment))] } ?? []
-        let accounts = try accountBinds(uid: Self.hostUID(of: service.id))
+        let accounts = try accountBinds(uid: Self.hostUID(of: service.id, environmentID: deployment.environmentID))
         let sandbox = SandboxSpec(
             hostname: replicaID,
             networkNamespace: attachment.namespace,
@@ -1216,7 +1217,7 @@ public actor Orchestrator: Service {
             runAsRoot: runAsRoot,
             limits: limits,
             cgroupName: replicaID,
-            hostUID: Self.hostUID(of: service.id)
+            hostUID: Self.hostUID(of: service.id, environmentID: deployment.environmentID)
         )
         return (attachment.address, sandbox)
     }
