@@ -6,10 +6,12 @@ import YardCore
 #endif
 
 /// Makes the data directory private to the server when it starts, including one an older
-/// version left readable: the folder itself 0700 (so no other local user reaches anything
-/// under it by path), the database, the admin token and the key files 0600, the folders
-/// that hold sources, logs, backups and keys 0700. Sandboxes are not affected: bwrap binds
-/// their folders (artifacts, volumes) as root, so it never walks this path as the app.
+/// version left readable: the folder itself 0711 (no other local user can list it), the
+/// database, the admin token and the key files 0600, the folders that hold sources, logs,
+/// backups, keys, git repositories, builds and certificates 0700. The folder stays
+/// traversable because a box whose root is root of a user namespace (`RAILWAY_RUN_UID=0`)
+/// starts bwrap as the service's own uid, which must reach its artifact, its volume (0700,
+/// its own) and its account files by path; nothing secret lies on those paths.
 /// Also empties the private temporary folder a crashed server may have left files in.
 public enum DataDirectoryPrivacy {
     /// Folders (relative to the data directory) whose whole content is the server's alone.
@@ -20,8 +22,8 @@ public enum DataDirectoryPrivacy {
     public static func secure(_ dataDirectory: URL) throws {
         let files = FileManager.default
         try files.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
-        guard chmod(dataDirectory.path, 0o700) == 0 else {
-            throw YardError(.internal, "cannot make the data directory \(dataDirectory.path) private (chmod 0700 failed: errno \(errno))")
+        guard chmod(dataDirectory.path, 0o711) == 0 else {
+            throw YardError(.internal, "cannot make the data directory \(dataDirectory.path) private (chmod 0711 failed: errno \(errno))")
         }
         for name in (try? files.contentsOfDirectory(atPath: dataDirectory.path)) ?? [] {
             let path = dataDirectory.appendingPathComponent(name).path

@@ -113,7 +113,7 @@ extension Orchestrator {
             var check = RestoreCheck(kind: kind, database: (try? databaseTarget(key).database) ?? "railway")
             if network != nil {
                 // The dump is the tenant's: its server runs boxed, as the service's uid.
-                check.uid = Self.hostUID(of: service.id)
+                check.uid = Self.hostUID(of: service.id, environmentID: environmentID)
                 check.sandbox = RestoreCheck.Box(
                     accountBinds: try accountBinds(uid: check.uid), hiddenPaths: [configuration.dataDirectory.path])
             }

@@ -2,12 +2,14 @@ import Foundation
 import YardCore
 import YardRuntime
 
-/// Each service's boxes run as a host uid of their own (`SandboxIdentity`), which owns its
-/// app folder while building and its volume.
+/// Each service's boxes, per environment, run as a host uid of their own
+/// (`SandboxIdentity`), which owns its app folder while building and its volume: a PR
+/// environment's code is a stranger to production's.
 extension Orchestrator {
-    /// The service's host uid, for its builds, replicas, pre-deploy commands and cron runs.
-    nonisolated static func hostUID(of serviceID: String) -> UInt32 {
-        SandboxIdentity.uid(forService: serviceID)
+    /// The host uid of a service in one environment, for its builds, replicas, pre-deploy
+    /// commands, cron runs and restore checks.
+    nonisolated static func hostUID(of serviceID: String, environmentID: String) -> UInt32 {
+        SandboxIdentity.uid(forService: serviceID + "/" + environmentID)
     }
 
     /// `/etc/passwd` and `/etc/group` as the box sees them: the host's plus a name for `uid`

@@ -778,14 +778,14 @@ public actor Orchestrator: Service {
     /// unprivileged uid as replicas, with only the app folder (which it owns) writable, at
     /// /app. They get the build limits, or the service's memory limit when lower.
     private func buildSandbox(
-        deploymentID: String, appDirectory: URL, service: ServiceRecord, networkNamespace: String?
+        deploymentID: String, appDirectory: URL, service: ServiceRecord, environmentID: String, networkNamespace: String?
     ) -> SandboxSpec? {
         guard network != nil else { return nil }
         let serviceLimits = (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits()
         var limits = configuration.buildLimits
         if let memory = serviceLimits.memoryBytes, memory < limits.memoryBytes ?? .max { limits.memoryBytes = memory }
         limits.maxProcesses = serviceLimits.maxProcesses ?? limits.maxProcesses
-        let uid = Self.hostUID(of: service.id)
+        let uid = Self.hostUID(of: service.id, environmentID: environmentID)
         let accounts = (try? accountBinds(uid: uid)) ?? []
         return SandboxSpec(
             hostname: "build",
@@ -961,12 +961,12 @@ public actor Orchestrator: Service {
                 try FileManager.default.moveItem(at: context, to: folder.app)
                 if network != nil {
                     // The unprivileged build steps write dependencies into the app folder.
-                    try SourceArchive.changeOwner(of: folder.app, to: Self.hostUID(of: service.id))
+                    try SourceArchive.changeOwner(of: folder.app, to: Self.hostUID(of: service.id, environmentID: key.environmentID))
                 }
                 request.sourceDirectory = folder.app
                 request.appDirectory = folder.app
                 request.sandbox = buildSandbox(
-                    deploymentID: id, appDirectory: folder.app, service: service,
+                    deploymentID: id, appDirectory: folder.app, service: service, environmentID: key.environmentID,
                     networkNamespace: try await attachBuildNetwork(deploymentID: id))
                 var ready = prepared
                 if network == nil {
@@ -1284,7 +1284,7 @@ public actor Orchestrator: Service {
             let directory = volumesDirectory.appendingPathComponent(volume.id)
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             // Replicas run unprivileged as their service's uid: the volume belongs to it.
-            SandboxIdentity.handOver(directory.path, to: Self.hostUID(of: service.id))
+            SandboxIdentity.handOver(directory.path, to: Self.hostUID(of: service.id, environmentID: deployment.environmentID))
             _ = chmod(directory.path, 0o700)
             environment["RAILWAY_VOLUME_NAME"] = volume.name
             // Without a sandbox there is no bind mount: the app gets the host folder itself.
@@ -1301,7 +1301,7 @@ public actor Orchestrator: Service {
         environment["HOME"] = "/tmp"
         // A database service has no artifact: its server comes from the read-only host root.
         let appBind = deployment.artifactPath.map { [BindMount(source: $0, target: Self.appMountPath(of: deployment))] } ?? []
-        let accounts = try accountBinds(uid: Self.hostUID(of: service.id))
+        let accounts = try accountBinds(uid: Self.hostUID(of: service.id, environmentID: deployment.environmentID))
         let sandbox = SandboxSpec(
             hostname: replicaID,
             networkNamespace: attachment.namespace,
@@ -1312,7 +1312,7 @@ public actor Orchestrator: Service {
             runAsRoot: runAsRoot,
             limits: limits,
             cgroupName: replicaID,
-            hostUID: Self.hostUID(of: service.id)
+            hostUID: Self.hostUID(of: service.id, environmentID: deployment.environmentID)
         )
         return (attachment.address, sandbox)
     }

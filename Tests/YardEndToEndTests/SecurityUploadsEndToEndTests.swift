@@ -217,7 +217,8 @@ struct SecurityUploadsEndToEndTests {
                     "uploads made device nodes or FIFOs on the host: \(Self.specialFiles(under: server.dataDirectory))")
 
             // 13.10: nothing of the server's is readable by another local user, here nobody.
-            #expect(Self.mode(server.dataDirectory) == 0o700, "data directory mode \(String(Self.mode(server.dataDirectory), radix: 8))")
+            // 0711: traversable by path for a root-in-user-namespace box, never listable.
+            #expect(Self.mode(server.dataDirectory) == 0o711, "data directory mode \(String(Self.mode(server.dataDirectory), radix: 8))")
             let database = server.dataDirectory.appendingPathComponent("switchyard.sqlite")
             #expect(Self.mode(database) == 0o600, "database mode \(String(Self.mode(database), radix: 8))")
             let asNobody = ["--reuid=65534", "--regid=65534", "--clear-groups", "--"]
@@ -225,6 +226,8 @@ struct SecurityUploadsEndToEndTests {
             #expect(read.status != 0 && !read.output.contains("SQLite format"), "nobody read the server's database")
             let listed = try Self.run("/usr/bin/setpriv", asNobody + ["/bin/ls", server.dataDirectory.appendingPathComponent("sources").path])
             #expect(listed.status != 0, "nobody listed the stored sources: \(listed.output)")
+            let listedTop = try Self.run("/usr/bin/setpriv", asNobody + ["/bin/ls", server.dataDirectory.path])
+            #expect(listedTop.status != 0, "nobody listed the data directory: \(listedTop.output)")
 
             // 13.10: a refused upload leaves no temporary file, in /tmp or under the data directory.
             let unique = try Self.archive(in: server) { folder in try Self.write(UUID().uuidString, "no-railpack.txt", in: folder) }
