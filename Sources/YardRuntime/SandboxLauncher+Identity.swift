@@ -23,6 +23,9 @@ public enum SandboxIdentity {
     public static let serviceUIDCount: UInt32 = 1 << 24
     /// The uid of `yard shell`: outside the service range, so no app can trace it.
     public static let shellUID: UInt32 = serviceUIDBase + serviceUIDCount
+    /// The uid `tar` unpacks uploads as: no service has it, and it owns nothing but what
+    /// it unpacks, so a hostile archive can write only into the folder it was given.
+    public static let unpackUID: UInt32 = shellUID + 1
     /// The name the service uid has in the passwd file its boxes see.
     public static let userName = "app"
 
