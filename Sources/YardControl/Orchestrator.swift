@@ -9,6 +9,10 @@ import YardRouter
 import YardRuntime
 import YardStore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Runs deployments: the pipeline from uploaded source to live replicas, the cutover, the
 /// reaction to crashes, the actions (redeploy, restart, down) and the recovery after a
 /// restart of the platform. Every status change is persisted before it is acted on.
@@ -204,9 +208,16 @@ public actor Orchestrator: Service {
         self.router = router
         self.logger = logger
         self.notifier = Notifier(command: configuration.notifyCommand, logger: logger)
+        // Boxes see `yard` at a path of their own; plain processes run it where it is.
+        let boxedExecutable = network != nil && Self.preparePlatformExecutableLink(configuration)
+        self.platformBinds = [
+            boxedExecutable
+                ? BindMount(source: Self.platformExecutableLink(configuration), target: Self.boxedPlatformExecutable)
+                : BindMount(source: configuration.platformExecutable, target: configuration.platformExecutable)
+        ]
         self.builder = Builder(
             configuration: .init(
-                platformExecutable: configuration.platformExecutable,
+                platformExecutable: boxedExecutable ? Self.boxedPlatformExecutable : configuration.platformExecutable,
                 cache: BuildCache(
                     directory: configuration.dataDirectory.appendingPathComponent("cache"),
                     maximumBytes: configuration.cacheMaximumBytes
@@ -1323,10 +1334,36 @@ public actor Orchestrator: Service {
         deployment.artifactKey == nil ? deployment.artifactPath ?? "/" : Configuration.sandboxAppPath
     }
 
-    /// The `yard` binary, bound into every sandbox: the static file server is `yard
-    /// static-serve`, and the binary may live where the sandbox has a private folder (/tmp).
-    private var platformBinds: [BindMount] {
-        [BindMount(source: configuration.platformExecutable, target: configuration.platformExecutable)]
+    /// The `yard` binary, bound into every sandbox (the static file server is `yard
+    /// static-serve`): from its link under the data directory to `boxedPlatformExecutable`,
+    /// or where it is when no link could be made.
+    private let platformBinds: [BindMount]
+
+    /// Where boxes see `yard`: under their private `/run`, so no host folder on the way (a
+    /// checkout in `/root`, a 0700 temporary folder) has to be open to the service's uid.
+    static let boxedPlatformExecutable = "/run/switchyard/yard"
+
+    /// `<data>/run/yard`: a hard link to (else a copy of) the running `yard`, made anew at each
+    /// start, which a box whose bwrap runs as the service's uid (`RAILWAY_RUN_UID=0`) can
+    /// reach through the data directory (0711). The running binary's own path is used when
+    /// neither can be made.
+    static func platformExecutableLink(_ configuration: Configuration) -> String {
+        configuration.dataDirectory.appendingPathComponent("run/yard").path
+    }
+
+    /// Makes `platformExecutableLink` point at the running binary; false if it could not.
+    @discardableResult
+    static func preparePlatformExecutableLink(_ configuration: Configuration) -> Bool {
+        let linkPath = platformExecutableLink(configuration)
+        let files = FileManager.default
+        try? files.createDirectory(
+            atPath: (linkPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o755])
+        try? files.removeItem(atPath: linkPath)
+        if link(configuration.platformExecutable, linkPath) != 0 {
+            guard (try? files.copyItem(atPath: configuration.platformExecutable, toPath: linkPath)) != nil else { return false }
+        }
+        return chmod(linkPath, 0o755) == 0
     }
 
     /// The uid unprivileged replicas run as (nobody).
