@@ -67,10 +67,13 @@ struct SecurityWallsEndToEndTests {
 
         // Other tenants' traces: cgroup names, namespace names, the host's veths and bridges.
         let traces = try await Self.inside(
-            "ls -A /sys/fs/cgroup | wc -l; ls -A /run | wc -l; ls -A /sys/class/net | wc -l; ls -A /var/tmp | wc -l; test -e /run/netns && echo NETNS")
+            "ls -A /sys/fs/cgroup | wc -l; ls -A /run | grep -vx switchyard | wc -l; ls -A /sys/class/net | wc -l; ls -A /var/tmp | wc -l; "
+                + "test -e /run/netns && echo NETNS; echo RUN $(ls -A /run/switchyard)")
         let counts = traces.output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         #expect(counts.prefix(4) == ["0", "0", "0", "0"], "cgroup, /run, interface and /var/tmp entries must be hidden: \(traces.output)")
         #expect(!traces.output.contains("NETNS"))
+        // /run holds only the platform's own yard binary (for `yard static-serve`).
+        #expect(traces.output.contains("RUN yard\n"), "/run/switchyard must hold yard alone: \(traces.output)")
         // The names really exist outside, so the empty listings above are the box's doing.
         let hostNamespaces = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
         #expect(hostNamespaces.contains { $0.hasPrefix(context.server.networkPrefix) }, "the host has this server's namespaces")
