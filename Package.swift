@@ -143,7 +143,12 @@ let package = Package(
         ),
         .testTarget(name: "YardCoreTests", dependencies: ["YardCore"], swiftSettings: swiftSettings),
         .testTarget(name: "YardConfigTests", dependencies: ["YardConfig"], swiftSettings: swiftSettings),
-        .testTarget(name: "YardStoreTests", dependencies: ["YardStore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "YardStoreTests",
+            // Raw SQL in the tests writes rows as older versions did and replays old migration orders.
+            dependencies: ["YardStore", "YardCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "YardRuntimeTests", dependencies: ["YardRuntime"], swiftSettings: swiftSettings),
         .testTarget(name: "YardNetworkTests", dependencies: ["YardNetwork"], swiftSettings: swiftSettings),
         .testTarget(name: "YardBuildTests", dependencies: ["YardBuild"], exclude: ["Fixtures"], swiftSettings: swiftSettings),

@@ -497,7 +497,7 @@ struct APIRoutes: Sendable {
     private func settingsView(_ service: ServiceRecord, environmentID: String) throws -> ServiceSettingsView {
         let volume = try store.volume(serviceID: service.id, environmentID: environmentID)
         return ServiceSettingsView(
-            limits: (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits(),
+            limits: service.resourceLimits,
             egress: service.egress,
             volume: volume.map { VolumeView(name: $0.name, mountPath: $0.mountPath) },
             rootDirectory: service.rootDirectory,
@@ -528,7 +528,7 @@ struct APIRoutes: Sendable {
 
     private func deploymentView(_ deployment: DeploymentRecord) async throws -> DeploymentView {
         let service = try store.service(id: deployment.serviceID)
-        let result = deployment.buildResult.flatMap { try? YardJSON.decode(BuildResult.self, from: $0) }
+        let result = deployment.buildResult
         let domain = try store.domains(serviceID: deployment.serviceID, environmentID: deployment.environmentID).first
         var view = DeploymentView(
             id: deployment.id, serviceID: service.id, serviceName: service.name, environmentID: deployment.environmentID,
@@ -540,7 +540,7 @@ struct APIRoutes: Sendable {
             url: await domain.asyncMap { await orchestrator.url(forHostname: $0.hostname) },
             artifactKey: deployment.artifactKey, rollbackOf: deployment.rollbackOf
         )
-        view.commit = deployment.gitCommit.flatMap { try? YardJSON.decode(GitCommit.self, from: $0) }
+        view.commit = deployment.gitCommit
         return view
     }
 

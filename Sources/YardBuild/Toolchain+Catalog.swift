@@ -1,4 +1,5 @@
 import Foundation
+import YardCore
 
 /// The programs the providers run, with how to get each on Debian 12.
 extension Toolchain {

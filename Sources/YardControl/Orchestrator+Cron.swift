@@ -61,9 +61,7 @@ extension Orchestrator {
         if let known = cron.schedules[id] { return known }
         guard let deployment = try? store.deployment(id: id), deployment.status == .success else { return nil }
         var schedule: CronSchedule?
-        if let json = deployment.deploySettings, let settings = try? YardJSON.decode(DeploySettings.self, from: json),
-            let expression = settings.cronSchedule
-        {
+        if let expression = deployment.deploySettings?.cronSchedule {
             schedule = try? CronSchedule(expression)
         }
         cron.schedules[id] = .some(schedule)
@@ -88,10 +86,9 @@ extension Orchestrator {
         var attached = false
         do {
             let deployment = try store.deployment(id: id)
-            guard let resultJSON = deployment.buildResult else {
+            guard let result = deployment.buildResult else {
                 throw YardError(.internal, "deployment \(id) has no build result to run")
             }
-            let result = try YardJSON.decode(BuildResult.self, from: resultJSON)
             let variables = try store.openSnapshot(deployment.variables, deploymentID: id)
             maskSealedValues(deploymentID: id, environmentID: key.environmentID, variables: variables)
             let service = try store.service(id: key.serviceID)

@@ -109,8 +109,8 @@ extension Orchestrator {
                 configPath: service.configPath,
                 environment: environment.name,
                 isPullRequestEnvironment: PullRequestEnvironmentRequest.isPullRequestEnvironment(environment.name),
-                serviceBuild: YardJSON.decode(BuildOverrides.self, from: service.buildOverrides),
-                serviceDeploy: YardJSON.decode(DeployOverrides.self, from: service.deployOverrides),
+                serviceBuild: service.buildOverrides,
+                serviceDeploy: service.deployOverrides,
                 railpackDeploy: railpack?.deploy
             )
             return config.build.watchPatterns
@@ -129,7 +129,7 @@ extension Orchestrator {
             trigger: trigger, sourceHash: nil, sourcePath: nil, artifactPath: nil, buildResult: nil,
             deploySettings: nil, variables: nil, createdAt: now, updatedAt: now
         )
-        record.gitCommit = try YardJSON.encodeString(commit)
+        record.gitCommit = commit
         try store.insertDeployment(record)
         logs.append(deploymentID: record.id, kind: .deploy, stream: .system, message: "status → SKIPPED: \(reason)")
         logs.close(deploymentID: record.id, kind: .build)

@@ -11,8 +11,7 @@ extension Orchestrator {
     /// replica, pre-deploy command or cron run of it gets. A limit the service sets wins; a
     /// service cannot go without one.
     nonisolated func replicaLimits(of service: ServiceRecord) -> ResourceLimits {
-        let own = (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits()
-        return own.over(configuration.replicaLimits)
+        service.resourceLimits.over(configuration.replicaLimits)
     }
 
     /// Creates the network namespace a build's steps run in (egress only), nil without the

@@ -346,7 +346,7 @@ public actor Orchestrator: Service {
         )
         var record = deployment
         record.noCache = noCache
-        record.gitCommit = try commit.map { try YardJSON.encodeString($0) }
+        record.gitCommit = commit
         try store.insertDeployment(record)
         enqueue(.pipeline(deploymentID: id), key: ServiceKey(serviceID: serviceID, environmentID: environmentID))
         return record
@@ -451,8 +451,8 @@ public actor Orchestrator: Service {
         let deployment = DeploymentRecord(
             id: Identifier.make("dep"), serviceID: service.id, environmentID: environmentID, status: .queued,
             reason: nil, trigger: trigger, sourceHash: nil, sourcePath: nil, artifactPath: nil,
-            buildResult: try YardJSON.encodeString(Self.databaseResult(kind)),
-            deploySettings: try YardJSON.encodeString(Self.databaseSettings(kind)),
+            buildResult: Self.databaseResult(kind),
+            deploySettings: Self.databaseSettings(kind),
             variables: nil, createdAt: now, updatedAt: now
         )
         try store.insertDeployment(deployment)
@@ -487,13 +487,11 @@ public actor Orchestrator: Service {
             let service = try store.service(id: key.serviceID)
             let environment = try store.environment(id: key.environmentID)
             let project = try store.project(service.projectID)
-            guard let resultJSON = deployment.buildResult, let settingsJSON = deployment.deploySettings,
+            guard let result = deployment.buildResult, let settings = deployment.deploySettings,
                 let kind = service.database
             else {
                 throw YardError(.internal, "deployment \(id) of \(service.name) has no database plan")
             }
-            let result = try YardJSON.decode(BuildResult.self, from: resultJSON)
-            let settings = try YardJSON.decode(DeploySettings.self, from: settingsJSON)
             logs.append(deploymentID: id, kind: .build, stream: .system,
                         message: "\(kind.rawValue) database: no build, the server comes from the machine's \(kind.debianPackage) package")
             logs.close(deploymentID: id, kind: .build)
@@ -527,7 +525,7 @@ public actor Orchestrator: Service {
             throw YardError(.conflict, "a database service has no builds to roll back to (its data lives in its volume); "
                 + "`yard redeploy` starts its server again")
         }
-        guard let resultJSON = old.buildResult, let artifactPath = old.artifactPath else {
+        guard let result = old.buildResult, let artifactPath = old.artifactPath else {
             throw YardError(.conflict, "deployment \(deploymentID) never finished a build, so there is nothing to roll back to")
         }
         let stillThere = old.artifactKey.map { artifacts.existing(key: $0) != nil }
@@ -544,7 +542,7 @@ public actor Orchestrator: Service {
         var record = DeploymentRecord(
             id: rollbackID, serviceID: old.serviceID, environmentID: old.environmentID, status: .queued,
             reason: "rollback to \(deploymentID)", trigger: "rollback", sourceHash: old.sourceHash, sourcePath: old.sourcePath,
-            artifactPath: artifactPath, buildResult: resultJSON, deploySettings: old.deploySettings,
+            artifactPath: artifactPath, buildResult: result, deploySettings: old.deploySettings,
             // Sealed for its own row: the old deployment's snapshot does not open in another.
             variables: try store.resealedSnapshot(old.variables, from: old.id, to: rollbackID), createdAt: now, updatedAt: now
         )
@@ -792,7 +790,7 @@ public actor Orchestrator: Service {
         deploymentID: String, appDirectory: URL, service: ServiceRecord, environmentID: String, networkNamespace: String?
     ) -> SandboxSpec? {
         guard network != nil else { return nil }
-        let serviceLimits = (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits()
+        let serviceLimits = service.resourceLimits
         var limits = configuration.buildLimits
         if let memory = serviceLimits.memoryBytes, memory < limits.memoryBytes ?? .max { limits.memoryBytes = memory }
         limits.maxProcesses = serviceLimits.maxProcesses ?? limits.maxProcesses
@@ -902,8 +900,8 @@ public actor Orchestrator: Service {
                 environment: environment.name,
                 // pr-<n> environments take `environments.pr`, as on Railway.
                 isPullRequestEnvironment: PullRequestEnvironmentRequest.isPullRequestEnvironment(environment.name),
-                serviceBuild: YardJSON.decode(BuildOverrides.self, from: service.buildOverrides),
-                serviceDeploy: YardJSON.decode(DeployOverrides.self, from: service.deployOverrides),
+                serviceBuild: service.buildOverrides,
+                serviceDeploy: service.deployOverrides,
                 railpackDeploy: railpack?.deploy
             )
             log(.system, "config: \(config.configFile ?? "no railway.toml or railway.json; using defaults")")
@@ -915,7 +913,7 @@ public actor Orchestrator: Service {
             let isCron = config.deploy.cronSchedule != nil
             let domain = isCron ? nil : try ensureGeneratedDomain(service: service, project: project, environmentID: key.environmentID)
             var railway = railwayVariables(project: project, environment: environment, service: service, deploymentID: id, domain: domain)
-            if let commit = deployment.gitCommit.flatMap({ try? YardJSON.decode(GitCommit.self, from: $0) }) {
+            if let commit = deployment.gitCommit {
                 railway.merge(commit.variables) { _, git in git }
                 log(.system, "commit \(commit.sha.prefix(12)) on \(commit.branch): \(commit.message)")
             }
@@ -1016,8 +1014,8 @@ public actor Orchestrator: Service {
             deployment = try transition(id, .deploying) {
                 $0.artifactPath = artifactPath.path
                 $0.artifactKey = artifactKey
-                $0.buildResult = try? YardJSON.encodeString(result)
-                $0.deploySettings = try? YardJSON.encodeString(settings)
+                $0.buildResult = result
+                $0.deploySettings = settings
                 $0.variables = snapshot
                 $0.variablesDigest = Self.digest(of: resolved)
             }
@@ -1105,13 +1103,11 @@ public actor Orchestrator: Service {
         do {
             guard try store.deployment(id: id).status == .queued else { return }
             var deployment = try transition(id, .initializing)
-            guard let resultJSON = deployment.buildResult, let settingsJSON = deployment.deploySettings,
+            guard let result = deployment.buildResult, let settings = deployment.deploySettings,
                 let path = deployment.artifactPath, FileManager.default.fileExists(atPath: path)
             else {
                 throw YardError(.conflict, "the artifact to roll back to is gone (removed by artifact retention)")
             }
-            let result = try YardJSON.decode(BuildResult.self, from: resultJSON)
-            let settings = try YardJSON.decode(DeploySettings.self, from: settingsJSON)
             var variables = try store.openSnapshot(deployment.variables, deploymentID: id)
             variables["RAILWAY_DEPLOYMENT_ID"] = id
             let snapshot = try store.sealedSnapshot(variables, deploymentID: id)
@@ -1487,11 +1483,9 @@ public actor Orchestrator: Service {
     private func restartReplicas(deploymentID id: String, key: ServiceKey, reason: String) async {
         do {
             let deployment = try store.deployment(id: id)
-            guard let resultJSON = deployment.buildResult, let settingsJSON = deployment.deploySettings else {
+            guard let result = deployment.buildResult, let settings = deployment.deploySettings else {
                 throw YardError(.internal, "deployment \(id) has no build result to start")
             }
-            let result = try YardJSON.decode(BuildResult.self, from: resultJSON)
-            let settings = try YardJSON.decode(DeploySettings.self, from: settingsJSON)
             let variables = try store.openSnapshot(deployment.variables, deploymentID: id)
             let previous = replicas.values.filter { $0.deploymentID == id }.map(\.id)
             logs.append(deploymentID: id, kind: .deploy, stream: .system, message: "starting replicas again: \(reason)")
@@ -2056,7 +2050,7 @@ public actor Orchestrator: Service {
 
     private func putToSleep(deploymentID id: String, key: ServiceKey, reason: String) async {
         guard live[key] == id, let deployment = try? store.deployment(id: id), deployment.status == .sleeping else { return }
-        let settings = deployment.deploySettings.flatMap { try? YardJSON.decode(DeploySettings.self, from: $0) }
+        let settings = deployment.deploySettings
         for replicaID in replicas.values.filter({ $0.deploymentID == id }).map(\.id) {
             await removeReplica(replicaID, grace: .seconds(max(settings?.drainingSeconds ?? 0, 0)))
         }
@@ -2087,10 +2081,7 @@ public actor Orchestrator: Service {
     /// service, else as its config's `sleepApplication` says.
     private func sleeps(_ deployment: DeploymentRecord) -> Bool {
         if let setting = (try? store.service(id: deployment.serviceID))?.sleepApplication { return setting }
-        guard let json = deployment.deploySettings, let settings = try? YardJSON.decode(DeploySettings.self, from: json) else {
-            return false
-        }
-        return settings.sleepApplication
+        return deployment.deploySettings?.sleepApplication ?? false
     }
 
     /// After a service's sleep setting changed (`yard service --sleep off`): a service

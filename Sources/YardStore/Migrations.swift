@@ -1,10 +1,38 @@
 import GRDB
 
-/// Append-only, named schema migrations. Never edit a shipped migration: add a new one.
+/// Append-only, named schema migrations, registered in numeric order. Never edit or reorder
+/// a shipped migration: add a new one with the next number.
 enum Migrations {
+    /// One named migration.
+    struct Migration: Sendable {
+        let identifier: String
+        let migrate: @Sendable (Database) throws -> Void
+    }
+
+    /// The store's migrator: every migration, in numeric order.
     static func migrator(sealing cipher: SealedValueCipher) -> DatabaseMigrator {
+        migrator(registering: all(sealing: cipher))
+    }
+
+    /// A migrator with `migrations` registered in the order given.
+    static func migrator(registering migrations: [Migration]) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
-        migrator.registerMigration("001_core") { db in
+        for migration in migrations {
+            migrator.registerMigration(migration.identifier, migrate: migration.migrate)
+        }
+        return migrator
+    }
+
+    /// Every migration in numeric order. Until issue 14 they were registered 006, 009, 010,
+    /// 011, 012, 014, 013, 007, 015: GRDB records applied migrations by name and runs the
+    /// missing ones in registration order, and 007 and 013 touch nothing 009–014 read or
+    /// write, so a database migrated in the old order is valid as it is (docs/architecture.md).
+    static func all(sealing cipher: SealedValueCipher) -> [Migration] {
+        var migrations: [Migration] = []
+        func add(_ identifier: String, _ migrate: @escaping @Sendable (Database) throws -> Void) {
+            migrations.append(Migration(identifier: identifier, migrate: migrate))
+        }
+        add("001_core") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE project (
@@ -90,7 +118,7 @@ enum Migrations {
                     """
             )
         }
-        migrator.registerMigration("002_isolation") { db in
+        add("002_isolation") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE environment_network (
@@ -113,7 +141,7 @@ enum Migrations {
                     """
             )
         }
-        migrator.registerMigration("003_builds") { db in
+        add("003_builds") { db in
             try db.execute(
                 sql: """
                     ALTER TABLE service ADD COLUMN root_directory TEXT;
@@ -124,11 +152,11 @@ enum Migrations {
                     """
             )
         }
-        migrator.registerMigration("004_sleep_setting") { db in
+        add("004_sleep_setting") { db in
             // NULL: the config file's `sleepApplication` decides.
             try db.execute(sql: "ALTER TABLE service ADD COLUMN sleep_application INTEGER;")
         }
-        migrator.registerMigration("005_cron_runs") { db in
+        add("005_cron_runs") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE cron_run (
@@ -148,7 +176,7 @@ enum Migrations {
             )
         }
         // A hostname may be split between services by path prefix ('' is the whole host).
-        migrator.registerMigration("006_domain_paths") { db in
+        add("006_domain_paths") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE domain_new (
@@ -168,8 +196,25 @@ enum Migrations {
                     """
             )
         }
+        // `git push` deploys: the branch a service follows per environment, and the commit
+        // a deployment was built from (JSON of `GitCommit`).
+        add("007_git") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE service_branch (
+                        service_id TEXT NOT NULL REFERENCES service(id) ON DELETE CASCADE,
+                        environment_id TEXT NOT NULL REFERENCES environment(id) ON DELETE CASCADE,
+                        branch TEXT NOT NULL,
+                        created_at DATETIME NOT NULL,
+                        PRIMARY KEY (service_id, environment_id)
+                    );
+                    CREATE INDEX service_branch_by_branch ON service_branch (branch);
+                    ALTER TABLE deployment ADD COLUMN git_commit TEXT;
+                    """
+            )
+        }
         // `${{shared.KEY}}`: variables of an environment, not of one service.
-        migrator.registerMigration("009_shared_variables") { db in
+        add("009_shared_variables") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE shared_variable (
@@ -184,14 +229,14 @@ enum Migrations {
             )
         }
         // What the deployment's variables resolved to, hashed: `yard status` compares it.
-        migrator.registerMigration("010_variables_digest") { db in
+        add("010_variables_digest") { db in
             try db.execute(sql: "ALTER TABLE deployment ADD COLUMN variables_digest TEXT;")
         }
-        migrator.registerMigration("011_databases") { db in
+        add("011_databases") { db in
             // NULL: an app built from uploads; else the database it runs (`DatabaseKind`).
             try db.execute(sql: "ALTER TABLE service ADD COLUMN database TEXT;")
         }
-        migrator.registerMigration("012_backups") { db in
+        add("012_backups") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE backup (
@@ -222,22 +267,8 @@ enum Migrations {
                     """
             )
         }
-        // Sealed values, build secrets and deployments' variables encrypted at rest.
-        migrator.registerMigration("014_sealed_at_rest") { db in
-            try SQLiteStore.sealClearRows(db, with: cipher)
-            // Services whose generated domain was removed (a worker): no new one at the next deploy.
-            try db.execute(
-                sql: """
-                    CREATE TABLE generated_domain_removed (
-                        service_id TEXT NOT NULL REFERENCES service(id) ON DELETE CASCADE,
-                        environment_id TEXT NOT NULL REFERENCES environment(id) ON DELETE CASCADE,
-                        PRIMARY KEY (service_id, environment_id)
-                    );
-                    """
-            )
-        }
         // `yard domain --tcp`: a host port forwarded to a service port (Railway's TCP proxy).
-        migrator.registerMigration("013_tcp_proxy") { db in
+        add("013_tcp_proxy") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE tcp_proxy (
@@ -251,26 +282,23 @@ enum Migrations {
                     """
             )
         }
-        // `git push` deploys: the branch a service follows per environment, and the commit
-        // a deployment was built from (JSON of `GitCommit`).
-        migrator.registerMigration("007_git") { db in
+        // Sealed values, build secrets and deployments' variables encrypted at rest.
+        add("014_sealed_at_rest") { db in
+            try SQLiteStore.sealClearRows(db, with: cipher)
+            // Services whose generated domain was removed (a worker): no new one at the next deploy.
             try db.execute(
                 sql: """
-                    CREATE TABLE service_branch (
+                    CREATE TABLE generated_domain_removed (
                         service_id TEXT NOT NULL REFERENCES service(id) ON DELETE CASCADE,
                         environment_id TEXT NOT NULL REFERENCES environment(id) ON DELETE CASCADE,
-                        branch TEXT NOT NULL,
-                        created_at DATETIME NOT NULL,
                         PRIMARY KEY (service_id, environment_id)
                     );
-                    CREATE INDEX service_branch_by_branch ON service_branch (branch);
-                    ALTER TABLE deployment ADD COLUMN git_commit TEXT;
                     """
             )
         }
         // PR environments: each project's webhook secret (GitHub signs deliveries with it;
         // kept like a sealed variable: never returned after it is generated).
-        migrator.registerMigration("015_webhooks") { db in
+        add("015_webhooks") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE webhook_secret (
@@ -282,12 +310,12 @@ enum Migrations {
             )
         }
         // Webhook secrets sealed at rest, like sealed variables (015 stored them in clear).
-        migrator.registerMigration("016_webhook_secret_sealed") { db in
+        add("016_webhook_secret_sealed") { db in
             try SQLiteStore.sealClearWebhookSecrets(db, with: cipher)
         }
         // Webhook deliveries seen (GitHub's X-GitHub-Delivery and the body's digest), so a
         // signed delivery cannot be replayed; bounded per project by the store.
-        migrator.registerMigration("017_webhook_delivery") { db in
+        add("017_webhook_delivery") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE webhook_delivery (
@@ -304,9 +332,9 @@ enum Migrations {
         }
         // Sealed values bound to their row (AES-GCM associated data): 014/016's unbound
         // values are sealed again, so one copied into another row no longer opens.
-        migrator.registerMigration("018_sealed_values_bound") { db in
+        add("018_sealed_values_bound") { db in
             try SQLiteStore.bindSealedValues(db, with: cipher)
         }
-        return migrator
+        return migrations
     }
 }

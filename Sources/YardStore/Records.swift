@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import YardCore
 
-public struct ProjectRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+public struct ProjectRecord: StoredRecord, Sendable, Equatable {
     public static let databaseTableName = "project"
     public var id: String
     public var name: String
@@ -20,7 +20,7 @@ public struct ProjectRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
     }
 }
 
-public struct EnvironmentRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+public struct EnvironmentRecord: StoredRecord, Sendable, Equatable {
     public static let databaseTableName = "environment"
     public var id: String
     public var projectID: String
@@ -41,18 +41,20 @@ public struct EnvironmentRecord: Codable, Sendable, Equatable, FetchableRecord, 
     }
 }
 
-public struct ServiceRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+public struct ServiceRecord: StoredRecord, Sendable, Equatable {
     public static let databaseTableName = "service"
     public var id: String
     public var projectID: String
     public var name: String
     /// A config file other than railway.toml/json (seed 000 uses railway.web.toml).
     public var configPath: String?
-    public var buildOverrides: String
-    public var deployOverrides: String
+    /// The service's own build settings (stored as JSON).
+    public var buildOverrides: BuildOverrides
+    /// The service's own deploy settings (stored as JSON).
+    public var deployOverrides: DeployOverrides
     public var createdAt: Date
-    /// JSON of the service's `ResourceLimits` (`yard scale`).
-    public var resourceLimits: String
+    /// Its `yard scale` limits (stored as JSON).
+    public var resourceLimits: ResourceLimits
     /// Whether replicas get a route out of their private network.
     public var egress: Bool
     /// The folder of the upload this service builds from (a monorepo's `packages/web`);
@@ -65,8 +67,8 @@ public struct ServiceRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
     public var database: DatabaseKind?
 
     public init(
-        id: String, projectID: String, name: String, configPath: String?, buildOverrides: String, deployOverrides: String,
-        createdAt: Date, resourceLimits: String = "{}", egress: Bool = false, rootDirectory: String? = nil,
+        id: String, projectID: String, name: String, configPath: String?, buildOverrides: BuildOverrides = BuildOverrides(),
+        deployOverrides: DeployOverrides = DeployOverrides(), createdAt: Date, resourceLimits: ResourceLimits = ResourceLimits(), egress: Bool = false, rootDirectory: String? = nil,
         sleepApplication: Bool? = nil, database: DatabaseKind? = nil
     ) {
         self.database = database
@@ -98,7 +100,7 @@ public struct ServiceRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
     }
 }
 
-public struct DeploymentRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+public struct DeploymentRecord: StoredRecord, Sendable, Equatable {
     public static let databaseTableName = "deployment"
     public var id: String
     public var serviceID: String
@@ -110,11 +112,12 @@ public struct DeploymentRecord: Codable, Sendable, Equatable, FetchableRecord, P
     public var sourceHash: String?
     public var sourcePath: String?
     public var artifactPath: String?
-    /// JSON of the build result (plan, start command, environment).
-    public var buildResult: String?
-    /// JSON of the merged deploy settings this deployment runs with.
-    public var deploySettings: String?
-    /// JSON of the variables snapshot; values are user secrets: never logged.
+    /// The build result (plan, start command, environment), stored as JSON.
+    public var buildResult: BuildResult?
+    /// The merged deploy settings this deployment runs with, stored as JSON.
+    public var deploySettings: DeploySettings?
+    /// The variables snapshot, sealed to this row (`SQLiteStore.sealedSnapshot`): opaque
+    /// here; values are user secrets, never logged.
     public var variables: String?
     public var createdAt: Date
     public var updatedAt: Date
@@ -127,10 +130,10 @@ public struct DeploymentRecord: Codable, Sendable, Equatable, FetchableRecord, P
     /// SHA-256 of the service's variables as resolved for this deployment (references
     /// followed, build secrets included); nil for deployments from before it was kept.
     public var variablesDigest: String?
-    /// For a `git push` deployment: JSON of its `GitCommit`.
-    public var gitCommit: String?
+    /// For a `git push` deployment: the commit it was built from, stored as JSON.
+    public var gitCommit: GitCommit?
 
-    public init(id: String, serviceID: String, environmentID: String, status: DeploymentStatus, reason: String?, trigger: String, sourceHash: String?, sourcePath: String?, artifactPath: String?, buildResult: String?, deploySettings: String?, variables: String?, createdAt: Date, updatedAt: Date) {
+    public init(id: String, serviceID: String, environmentID: String, status: DeploymentStatus, reason: String?, trigger: String, sourceHash: String?, sourcePath: String?, artifactPath: String?, buildResult: BuildResult?, deploySettings: DeploySettings?, variables: String?, createdAt: Date, updatedAt: Date) {
         self.id = id
         self.serviceID = serviceID
         self.environmentID = environmentID
@@ -166,7 +169,7 @@ public struct DeploymentRecord: Codable, Sendable, Equatable, FetchableRecord, P
     }
 }
 
-public struct DeploymentEventRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+public struct DeploymentEventRecord: StoredRecord, Sendable, Equatable {
     public static let databaseTableName = "deployment_event"
     public var id: Int64?
     public var deploymentID: String
@@ -188,8 +191,9 @@ public struct DeploymentEventRecord: Codable, Sendable, Equatable, FetchableReco
     }
 }
 
-public struct VariableRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+public struct VariableRecord: StoredRecord, Sendable, Equatable {
     public static let databaseTableName = "variable"
+    public static let keyColumns = ["service_id", "environment_id", "key"]
     public var serviceID: String
     public var environmentID: String
     public var key: String
@@ -218,8 +222,9 @@ public struct VariableRecord: Codable, Sendable, Equatable, FetchableRecord, Per
     }
 }
 
-public struct DomainRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+public struct DomainRecord: StoredRecord, Sendable, Equatable {
     public static let databaseTableName = "domain"
+    public static let keyColumns = ["hostname", "path_prefix"]
     public var hostname: String
     /// The path prefix the domain routes (`/api`), or empty for the whole host.
     public var pathPrefix: String
@@ -252,7 +257,7 @@ public struct DomainRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     }
 }
 
-public struct ReplicaRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+public struct ReplicaRecord: StoredRecord, Sendable, Equatable {
     public static let databaseTableName = "replica"
     public var id: String
     public var deploymentID: String
@@ -291,7 +296,7 @@ public struct ReplicaRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
     }
 }
 
-public struct APITokenRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+public struct APITokenRecord: StoredRecord, Sendable, Equatable {
     public static let databaseTableName = "api_token"
     public var id: String
     public var name: String
@@ -312,7 +317,7 @@ public struct APITokenRecord: Codable, Sendable, Equatable, FetchableRecord, Per
     }
 }
 
-public struct VolumeRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+public struct VolumeRecord: StoredRecord, Sendable, Equatable {
     public static let databaseTableName = "volume"
     public var id: String
     public var serviceID: String
@@ -340,7 +345,7 @@ public struct VolumeRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
 }
 
 /// One run of a cron service's start command, or a run that was due and skipped.
-public struct CronRunRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+public struct CronRunRecord: StoredRecord, Sendable, Equatable {
     public static let databaseTableName = "cron_run"
     public var id: String
     public var deploymentID: String
@@ -384,8 +389,9 @@ public struct CronRunRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
 }
 
 /// A variable of an environment that every service can reference as `${{shared.KEY}}`.
-public struct SharedVariableRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+public struct SharedVariableRecord: StoredRecord, Sendable, Equatable {
     public static let databaseTableName = "shared_variable"
+    public static let keyColumns = ["environment_id", "key"]
     public var environmentID: String
     public var key: String
     public var value: String
@@ -409,8 +415,9 @@ public struct SharedVariableRecord: Codable, Sendable, Equatable, FetchableRecor
 
 /// A TCP proxy (`yard domain --tcp`): `hostPort` on the server's address forwards to
 /// `targetPort` of the service's replicas in one environment.
-public struct TCPProxyRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+public struct TCPProxyRecord: StoredRecord, Sendable, Equatable {
     public static let databaseTableName = "tcp_proxy"
+    public static let keyColumns = ["service_id", "environment_id", "target_port"]
     public var serviceID: String
     public var environmentID: String
     public var targetPort: Int
@@ -435,8 +442,9 @@ public struct TCPProxyRecord: Codable, Sendable, Equatable, FetchableRecord, Per
 }
 
 /// The branch whose pushes deploy a service in one environment (`yard service link --branch`).
-public struct ServiceBranchRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+public struct ServiceBranchRecord: StoredRecord, Sendable, Equatable {
     public static let databaseTableName = "service_branch"
+    public static let keyColumns = ["service_id", "environment_id"]
     public var serviceID: String
     public var environmentID: String
     public var branch: String

@@ -3,7 +3,7 @@ import GRDB
 import YardCore
 
 /// One backup of a database service (`yard backup create`, or its schedule).
-public struct BackupRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+public struct BackupRecord: StoredRecord, Sendable, Equatable {
     public static let databaseTableName = "backup"
     public var id: String
     public var serviceID: String
@@ -59,8 +59,9 @@ public struct BackupRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
 }
 
 /// A database service's backup schedule in one environment.
-public struct BackupScheduleRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+public struct BackupScheduleRecord: StoredRecord, Sendable, Equatable {
     public static let databaseTableName = "backup_schedule"
+    public static let keyColumns = ["service_id", "environment_id"]
     public var serviceID: String
     public var environmentID: String
     public var frequency: BackupFrequency

@@ -120,7 +120,13 @@ extension SQLiteStore {
     public func openSnapshot(_ stored: String?, deploymentID: String) throws -> [String: String] {
         guard let stored else { return [:] }
         let json = SealedValueCipher.isSealed(stored) ? try cipher.open(stored, for: .deploymentVariables(deploymentID: deploymentID)) : stored
-        return try YardJSON.decode([String: String].self, from: json)
+        do {
+            return try YardJSON.decode([String: String].self, from: json)
+        } catch {
+            throw StoredValueError.unreadable(
+                table: "deployment", row: "id \(deploymentID)",
+                error: ColumnJSONError(column: "variables", type: [String: String].self, error: error))
+        }
     }
 
     /// The clear values of every sealed variable of an environment (of its services and

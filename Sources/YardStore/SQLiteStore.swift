@@ -101,8 +101,6 @@ public final class SQLiteStore: Sendable {
                 projectID: projectID,
                 name: name,
                 configPath: configPath,
-                buildOverrides: "{}",
-                deployOverrides: "{}",
                 createdAt: Date(),
                 rootDirectory: rootDirectory
             )
@@ -120,8 +118,7 @@ public final class SQLiteStore: Sendable {
         return try write { db in
             let now = Date()
             let service = ServiceRecord(
-                id: Identifier.make("svc"), projectID: projectID, name: name, configPath: nil, buildOverrides: "{}",
-                deployOverrides: "{}", createdAt: now, database: kind
+                id: Identifier.make("svc"), projectID: projectID, name: name, configPath: nil, createdAt: now, database: kind
             )
             try insertService(service, db)
             for variable in variables {
@@ -534,7 +531,7 @@ public final class SQLiteStore: Sendable {
             guard var service = try ServiceRecord.fetchOne(db, key: serviceID) else {
                 throw YardError(.notFound, "no service '\(serviceID)'")
             }
-            var limits = (try? YardJSON.decode(ResourceLimits.self, from: service.resourceLimits)) ?? ResourceLimits()
+            var limits = service.resourceLimits
             if let memory = change.memoryBytes {
                 guard memory == 0 || memory >= 16 << 20 else {
                     throw YardError(.invalidInput, "a memory limit below 16 MiB cannot run a process; use 0 to remove the limit")
@@ -549,7 +546,7 @@ public final class SQLiteStore: Sendable {
                 guard processes >= 0 else { throw YardError(.invalidInput, "--max-processes must be positive, or 0 to remove the limit") }
                 limits.maxProcesses = processes == 0 ? nil : processes
             }
-            service.resourceLimits = try YardJSON.encodeString(limits)
+            service.resourceLimits = limits
             if let egress = change.egress { service.egress = egress }
             if let root = change.rootDirectory {
                 service.rootDirectory = try ServiceSettingsChange.normalizedRoot(root)
