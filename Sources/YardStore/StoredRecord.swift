@@ -67,7 +67,7 @@ enum StoredValueError {
             return error
         case let error as ColumnJSONError:
             column = error.column
-            problem = "is not the JSON of a \(error.type) (\(describe(error.error)))"
+            problem = "is not the JSON of \(jsonKind(error.type)) (\(describe(error.error)))"
         case let error as DecodingError:
             // A plain column decoded through Codable (an enum's raw value): the path starts at the column.
             column = context(of: error)?.codingPath.first?.stringValue ?? "a column"
@@ -82,6 +82,7 @@ enum StoredValueError {
             column = columnName(in: String(describing: error)) ?? "a column"
             problem = "does not hold a value of its type"
         }
+        // No `cause`: GRDB's error prints the whole row, values included.
         return YardError(
             .internal,
             "the \(table) row \(row) cannot be read: \(column) \(problem). The database was changed by something other than "
