@@ -68,8 +68,8 @@ public struct ServiceRecord: StoredRecord, Sendable, Equatable {
 
     public init(
         id: String, projectID: String, name: String, configPath: String?, buildOverrides: BuildOverrides = BuildOverrides(),
-        deployOverrides: DeployOverrides = DeployOverrides(), createdAt: Date, resourceLimits: ResourceLimits = ResourceLimits(), egress: Bool = false, rootDirectory: String? = nil,
-        sleepApplication: Bool? = nil, database: DatabaseKind? = nil
+        deployOverrides: DeployOverrides = DeployOverrides(), createdAt: Date, resourceLimits: ResourceLimits = ResourceLimits(),
+        egress: Bool = false, rootDirectory: String? = nil, sleepApplication: Bool? = nil, database: DatabaseKind? = nil
     ) {
         self.database = database
         self.rootDirectory = rootDirectory

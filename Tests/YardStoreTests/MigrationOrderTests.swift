@@ -42,7 +42,8 @@ struct MigrationOrderTests {
                 lines.append("table \(name) column \(column)")
             }
             for key in try Row.fetchAll(
-                db, sql: "SELECT \"table\", \"from\", \"to\", on_delete FROM pragma_foreign_key_list(?) ORDER BY \"from\"", arguments: [name])
+                db, sql: "SELECT \"table\", \"from\", \"to\", on_delete FROM pragma_foreign_key_list(?) ORDER BY \"from\"",
+                arguments: [name])
             {
                 lines.append("table \(name) foreign key \(key)")
             }
@@ -113,10 +114,12 @@ struct MigrationOrderTests {
         let cipher = try SealedValueCipher.load(directory: directory, mustExist: false)
         let byName = Dictionary(uniqueKeysWithValues: Migrations.all(sealing: cipher).map { ($0.identifier, $0) })
         let oldMigrator = Migrations.migrator(registering: Self.oldOrder.map { byName[$0]! })
-        let buildResult = #"{"environment":{},"plan":{"buildCommands":[],"detectedFrom":"index.html","environment":{},"#
+        let buildResult =
+            #"{"environment":{},"plan":{"buildCommands":[],"detectedFrom":"index.html","environment":{},"#
             + #""installCommands":[],"notes":[],"provider":"staticfile","secrets":[],"startCommand":"serve","toolchains":[]},"#
             + #""startCommand":"serve"}"#
-        let settings = #"{"drainingSeconds":3,"healthcheckTimeout":300,"numReplicas":2,"overlapSeconds":0,"#
+        let settings =
+            #"{"drainingSeconds":3,"healthcheckTimeout":300,"numReplicas":2,"overlapSeconds":0,"#
             + #""restartPolicyMaxRetries":10,"restartPolicyType":"ON_FAILURE","sleepApplication":false}"#
         do {
             let pool = try DatabasePool(path: directory.appendingPathComponent("switchyard.sqlite").path)
@@ -126,7 +129,8 @@ struct MigrationOrderTests {
                 try db.execute(
                     sql: """
                         INSERT INTO project (id, name, created_at) VALUES ('prj_1', 'shop', '2026-01-01 00:00:00.000');
-                        INSERT INTO environment (id, project_id, name, created_at) VALUES ('env_1', 'prj_1', 'production', '2026-01-01 00:00:00.000');
+                        INSERT INTO environment (id, project_id, name, created_at)
+                            VALUES ('env_1', 'prj_1', 'production', '2026-01-01 00:00:00.000');
                         INSERT INTO service (id, project_id, name, build_overrides, deploy_overrides, created_at, resource_limits)
                             VALUES ('svc_1', 'prj_1', 'web', '{}', '{}', '2026-01-01 00:00:00.000', '{"memoryBytes":67108864}');
                         INSERT INTO variable (service_id, environment_id, key, value, sealed, updated_at)
@@ -158,7 +162,8 @@ struct MigrationOrderTests {
         // 007 and 013 ran after 014: their tables work.
         try store.linkBranch(serviceID: "svc_1", environmentID: "env_1", branch: "main")
         #expect(try store.linkedBranch(serviceID: "svc_1", environmentID: "env_1") == "main")
-        try store.addTCPProxy(TCPProxyRecord(serviceID: "svc_1", environmentID: "env_1", targetPort: 5432, hostPort: 40_000, createdAt: Date()))
+        try store.addTCPProxy(
+            TCPProxyRecord(serviceID: "svc_1", environmentID: "env_1", targetPort: 5432, hostPort: 40_000, createdAt: Date()))
         #expect(try store.allTCPProxies().count == 1)
     }
 }

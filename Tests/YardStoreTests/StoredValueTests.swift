@@ -141,7 +141,8 @@ struct StoredValueTests {
         let (project, _) = try store.createProject(name: "shop")
         let service = try store.createService(projectID: project.id, name: "web")
         let texts = try database().read { db in
-            try Row.fetchOne(db, sql: "SELECT build_overrides, deploy_overrides, resource_limits FROM service WHERE id = ?", arguments: [service.id])
+            try Row.fetchOne(
+                db, sql: "SELECT build_overrides, deploy_overrides, resource_limits FROM service WHERE id = ?", arguments: [service.id])
         }
         let row = try #require(texts)
         #expect([row["build_overrides"], row["deploy_overrides"], row["resource_limits"]] as [String] == ["{}", "{}", "{}"])
@@ -164,10 +165,19 @@ struct StoredValueTests {
         "a stored value that does not decode is one YardError naming the table, row and column, never the value",
         arguments: [
             ("UPDATE deployment SET build_result = 'not json at all'", "build_result is not the JSON of a BuildResult (not valid JSON)"),
-            (#"UPDATE deployment SET build_result = '{"plan":5}'"#, "build_result is not the JSON of a BuildResult ('plan' is not an object)"),
+            (
+                #"UPDATE deployment SET build_result = '{"plan":5}'"#,
+                "build_result is not the JSON of a BuildResult ('plan' is not an object)"
+            ),
             (#"UPDATE deployment SET git_commit = '{"sha":"x"}'"#, "git_commit is not the JSON of a GitCommit (key 'branch' is missing)"),
-            (#"UPDATE deployment SET deploy_settings = '{"restartPolicyType":"sekrit-value"}'"#, "deploy_settings is not the JSON of a DeploySettings"),
-            (#"UPDATE deployment SET git_commit = '{"sha":"x","branch":"main","message":"m","author":7}'"#, "git_commit is not the JSON of a GitCommit ('author' is not a string)"),
+            (
+                #"UPDATE deployment SET deploy_settings = '{"restartPolicyType":"sekrit-value"}'"#,
+                "deploy_settings is not the JSON of a DeploySettings"
+            ),
+            (
+                #"UPDATE deployment SET git_commit = '{"sha":"x","branch":"main","message":"m","author":7}'"#,
+                "git_commit is not the JSON of a GitCommit ('author' is not a string)"
+            ),
             ("UPDATE deployment SET status = 'sekrit-value'", "status holds a value that is not one of those it can take"),
         ])
     func damagedDeployment(sql: String, says: String) throws {
@@ -202,7 +212,8 @@ struct StoredValueTests {
             ])
         for error in errors {
             #expect(error.message.hasPrefix("the service row id svc_"), "\(error.message)")
-            #expect(error.message.contains("resource_limits is not the JSON of a ResourceLimits ('cpus' is not a number)"), "\(error.message)")
+            #expect(
+                error.message.contains("resource_limits is not the JSON of a ResourceLimits ('cpus' is not a number)"), "\(error.message)")
         }
         #expect(errors[0].message == errors[1].message)
     }
@@ -214,7 +225,8 @@ struct StoredValueTests {
         let sealed = try store.cipher.seal("PASSWORD=sekrit", for: .deploymentVariables(deploymentID: "dep_old"))
         let error = try #require(throws: YardError.self) { try store.openSnapshot(sealed, deploymentID: "dep_old") }
         #expect(
-            error.message.hasPrefix("the deployment row id dep_old cannot be read: variables is not the JSON of an object (not valid JSON)"),
+            error.message.hasPrefix(
+                "the deployment row id dep_old cannot be read: variables is not the JSON of an object (not valid JSON)"),
             "\(error.message)")
         #expect(!error.message.contains("sekrit"))
     }
@@ -230,7 +242,9 @@ struct StoredValueTests {
             try store.variables(serviceID: serviceID, environmentID: environmentID)
         }
         #expect(
-            error.message.contains("the variable row service_id \(serviceID), environment_id \(environmentID), key PORT cannot be read: updated_at does not hold a value of its type"),
+            error.message.contains(
+                "the variable row service_id \(serviceID), environment_id \(environmentID), key PORT cannot be read: "
+                    + "updated_at does not hold a value of its type"),
             "\(error.message)")
     }
 }
