@@ -24,13 +24,31 @@ public enum HTTPConnection {
         public var body: Data?
         /// A file streamed as the body (uploads), instead of `body`.
         public var bodyFile: URL?
+        /// A body written chunk by chunk as it is produced (the generated client's request
+        /// bodies), instead of `body`; sent with its length when known, chunked when not.
+        public var bodyStream: BodyStream?
 
-        public init(url: URL, method: HTTPMethod = .GET, headers: [(String, String)] = [], body: Data? = nil, bodyFile: URL? = nil) {
+        public init(
+            url: URL, method: HTTPMethod = .GET, headers: [(String, String)] = [], body: Data? = nil, bodyFile: URL? = nil,
+            bodyStream: BodyStream? = nil
+        ) {
             self.url = url
             self.method = method
             self.headers = headers
             self.body = body
             self.bodyFile = bodyFile
+            self.bodyStream = bodyStream
+        }
+    }
+
+    /// A request body produced while it is sent: `write` passes each chunk to the connection.
+    public struct BodyStream: Sendable {
+        public var length: Int?
+        public var produce: @Sendable (_ write: (ByteBuffer) async throws -> Void) async throws -> Void
+
+        public init(length: Int?, produce: @escaping @Sendable (_ write: (ByteBuffer) async throws -> Void) async throws -> Void) {
+            self.length = length
+            self.produce = produce
         }
     }
 
@@ -77,6 +95,15 @@ public enum HTTPConnection {
                 while let chunk = try handle.read(upToCount: 256 * 1024), !chunk.isEmpty {
                     try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: chunk))))
                 }
+                try await outbound.write(.end(nil))
+            } else if let stream = request.bodyStream {
+                if let length = stream.length {
+                    head.headers.add(name: "Content-Length", value: String(length))
+                } else {
+                    head.headers.add(name: "Transfer-Encoding", value: "chunked")
+                }
+                try await outbound.write(.head(head))
+                try await stream.produce { chunk in try await outbound.write(.body(.byteBuffer(chunk))) }
                 try await outbound.write(.end(nil))
             } else if let body = request.body {
                 head.headers.add(name: "Content-Length", value: String(body.count))
