@@ -51,8 +51,9 @@ extension APIRoutes: APIProtocol {
         let variables = try variableViews(serviceID: service.id, environmentID: environment.id)
         let host = variables.first { $0.key.hasSuffix("HOST") }?.value ?? ""
         let port = variables.first { $0.key == kind.portVariable }?.value.flatMap { Int($0) } ?? kind.port
-        let view = DatabaseView(service: Self.serviceView(service), host: host, port: port, variables: variables,
-                                deployment: try await deploymentView(deployment))
+        let view = DatabaseView(
+            service: Self.serviceView(service), host: host, port: port, variables: variables,
+            deployment: try await deploymentView(deployment))
         return .created(.init(body: .json(view)))
     }
 
@@ -66,25 +67,33 @@ extension APIRoutes: APIProtocol {
         let project = try store.project(input.path.project)
         let source = try store.environment(projectID: project.id, body.from ?? "production")
         let copy = try store.createEnvironment(projectID: project.id, name: body.name, copying: source.id)
-        let data = body.withData == true
+        let data =
+            body.withData == true
             ? try await orchestrator.copyDatabaseData(projectID: project.id, from: source.id, into: copy.environment.id) : nil
-        return .created(.init(body: .json(EnvironmentCopyView(
-            environment: EnvironmentView(id: copy.environment.id, name: copy.environment.name),
-            from: EnvironmentView(id: copy.source.id, name: copy.source.name),
-            services: copy.services.map {
-                EnvironmentCopyView.ServiceCopy(service: $0.serviceName, copiedVariables: $0.copiedVariables,
-                                                sealedNotCopied: $0.sealedNotCopied, volume: $0.volumeMountPath,
-                                                newCredentials: $0.newCredentials)
-            }, data: data))))
+        return .created(
+            .init(
+                body: .json(
+                    EnvironmentCopyView(
+                        environment: EnvironmentView(id: copy.environment.id, name: copy.environment.name),
+                        from: EnvironmentView(id: copy.source.id, name: copy.source.name),
+                        services: copy.services.map {
+                            EnvironmentCopyView.ServiceCopy(
+                                service: $0.serviceName, copiedVariables: $0.copiedVariables,
+                                sealedNotCopied: $0.sealedNotCopied, volume: $0.volumeMountPath,
+                                newCredentials: $0.newCredentials)
+                        }, data: data))))
     }
 
     func deleteEnvironment(_ input: Operations.DeleteEnvironment.Input) async throws -> Operations.DeleteEnvironment.Output {
         let (_, environment) = try scope(input.path.project, input.path.environment)
         let (removal, stopped) = try await orchestrator.deleteEnvironment(environmentID: environment.id)
-        return .ok(.init(body: .json(EnvironmentDeletionView(
-            environment: EnvironmentView(id: environment.id, name: environment.name), stoppedDeployments: stopped,
-            removedDomains: removal.domains.sorted(), removedVolumes: removal.volumeIDs.count,
-            removedBackups: removal.backups.count))))
+        return .ok(
+            .init(
+                body: .json(
+                    EnvironmentDeletionView(
+                        environment: EnvironmentView(id: environment.id, name: environment.name), stoppedDeployments: stopped,
+                        removedDomains: removal.domains.sorted(), removedVolumes: removal.volumeIDs.count,
+                        removedBackups: removal.backups.count))))
     }
 
     func environmentStatus(_ input: Operations.EnvironmentStatus.Input) async throws -> Operations.EnvironmentStatus.Output {
@@ -93,10 +102,13 @@ extension APIRoutes: APIProtocol {
         for service in try store.services(projectID: project.id) {
             services.append(try await serviceStatus(service, environment: environment))
         }
-        return .ok(.init(body: .json(StatusView(
-            project: EnvironmentView(id: project.id, name: project.name),
-            environment: EnvironmentView(id: environment.id, name: environment.name),
-            isolation: orchestrator.isolation, services: services))))
+        return .ok(
+            .init(
+                body: .json(
+                    StatusView(
+                        project: EnvironmentView(id: project.id, name: project.name),
+                        environment: EnvironmentView(id: environment.id, name: environment.name),
+                        isolation: orchestrator.isolation, services: services))))
     }
 
     func listSharedVariables(_ input: Operations.ListSharedVariables.Input) async throws -> Operations.ListSharedVariables.Output {
@@ -109,7 +121,8 @@ extension APIRoutes: APIProtocol {
         let (_, environment) = try scope(input.path.project, input.path.environment)
         for key in change.set.keys { try VariableName.validate(key) }
         guard (change.buildSecrets ?? []).isEmpty else {
-            throw YardError(.invalidInput, "shared variables cannot be build secrets: set build secrets on the service that builds with them")
+            throw YardError(
+                .invalidInput, "shared variables cannot be build secrets: set build secrets on the service that builds with them")
         }
         try store.changeSharedVariables(environmentID: environment.id, set: change.set, delete: change.delete)
         return .ok(.init(body: .json(try sharedVariableViews(environmentID: environment.id))))
@@ -145,8 +158,9 @@ extension APIRoutes: APIProtocol {
         let archive = try await receiveUpload(body)
         // Gone already when the deployment took it; removed here when it was refused.
         defer { try? FileManager.default.removeItem(at: archive) }
-        let deployment = try await orchestrator.deploy(serviceID: service.id, environmentID: environment.id,
-                                                       archive: archive, trigger: "up", noCache: input.query.noCache == true)
+        let deployment = try await orchestrator.deploy(
+            serviceID: service.id, environmentID: environment.id,
+            archive: archive, trigger: "up", noCache: input.query.noCache == true)
         return .created(.init(body: .json(try await deploymentView(deployment))))
     }
 
@@ -161,24 +175,31 @@ extension APIRoutes: APIProtocol {
 
     func redeployService(_ input: Operations.RedeployService.Input) async throws -> Operations.RedeployService.Output {
         let (_, environment, service) = try serviceScope(input.path.project, input.path.environment, input.path.service)
-        let deployment = try await orchestrator.redeploy(serviceID: service.id, environmentID: environment.id,
-                                                         noCache: input.query.noCache == true)
+        let deployment = try await orchestrator.redeploy(
+            serviceID: service.id, environmentID: environment.id,
+            noCache: input.query.noCache == true)
         return .created(.init(body: .json(try await deploymentView(deployment))))
     }
 
     func restartService(_ input: Operations.RestartService.Input) async throws -> Operations.RestartService.Output {
         let (_, environment, service) = try serviceScope(input.path.project, input.path.environment, input.path.service)
-        return .ok(.init(body: .json(try await deploymentView(try await orchestrator.restart(serviceID: service.id, environmentID: environment.id)))))
+        return .ok(
+            .init(
+                body: .json(try await deploymentView(try await orchestrator.restart(serviceID: service.id, environmentID: environment.id))))
+        )
     }
 
     func sleepService(_ input: Operations.SleepService.Input) async throws -> Operations.SleepService.Output {
         let (_, environment, service) = try serviceScope(input.path.project, input.path.environment, input.path.service)
-        return .ok(.init(body: .json(try await deploymentView(try await orchestrator.sleep(serviceID: service.id, environmentID: environment.id)))))
+        return .ok(
+            .init(body: .json(try await deploymentView(try await orchestrator.sleep(serviceID: service.id, environmentID: environment.id))))
+        )
     }
 
     func downService(_ input: Operations.DownService.Input) async throws -> Operations.DownService.Output {
         let (_, environment, service) = try serviceScope(input.path.project, input.path.environment, input.path.service)
-        return .ok(.init(body: .json(try await deploymentView(try await orchestrator.down(serviceID: service.id, environmentID: environment.id)))))
+        return .ok(
+            .init(body: .json(try await deploymentView(try await orchestrator.down(serviceID: service.id, environmentID: environment.id)))))
     }
 
     func getDeployment(_ input: Operations.GetDeployment.Input) async throws -> Operations.GetDeployment.Output {
@@ -248,8 +269,9 @@ extension APIRoutes: APIProtocol {
         if let both = sealed.intersection(secrets).sorted().first {
             throw YardError(.invalidInput, "\(both) is both sealed and a build secret: a variable is one or the other")
         }
-        try store.changeVariables(serviceID: service.id, environmentID: environment.id, set: change.set,
-                                  delete: change.delete, buildSecrets: secrets, sealed: sealed)
+        try store.changeVariables(
+            serviceID: service.id, environmentID: environment.id, set: change.set,
+            delete: change.delete, buildSecrets: secrets, sealed: sealed)
         return .ok(.init(body: .json(try variableViews(serviceID: service.id, environmentID: environment.id))))
     }
 
@@ -278,9 +300,10 @@ extension APIRoutes: APIProtocol {
         guard case .json(let body) = input.body else { throw Self.unexpectedBody }
         let (_, environment, service) = try serviceScope(input.path.project, input.path.environment, input.path.service)
         try VolumePath.validate(body.mountPath)
-        try store.addVolume(VolumeRecord(
-            id: Identifier.make("vol"), serviceID: service.id, environmentID: environment.id,
-            name: body.name ?? "\(service.name)-volume", mountPath: body.mountPath, createdAt: Date()))
+        try store.addVolume(
+            VolumeRecord(
+                id: Identifier.make("vol"), serviceID: service.id, environmentID: environment.id,
+                name: body.name ?? "\(service.name)-volume", mountPath: body.mountPath, createdAt: Date()))
         return .created(.init(body: .json(try settingsView(service, environmentID: environment.id))))
     }
 
@@ -300,15 +323,17 @@ extension APIRoutes: APIProtocol {
         case (let certificate?, let key?): upload = DomainCertificateUpload(certificatePEM: certificate, privateKeyPEM: key)
         default: throw YardError(.invalidInput, "certificate and privateKey go together: give both or neither")
         }
-        _ = try await orchestrator.addDomain(serviceID: service.id, environmentID: environment.id,
-                                             hostname: body.hostname, targetPort: body.targetPort, path: body.path, certificate: upload)
+        _ = try await orchestrator.addDomain(
+            serviceID: service.id, environmentID: environment.id,
+            hostname: body.hostname, targetPort: body.targetPort, path: body.path, certificate: upload)
         return .created(.init(body: .json(try await domainViews(serviceID: service.id, environmentID: environment.id))))
     }
 
     func removeDomain(_ input: Operations.RemoveDomain.Input) async throws -> Operations.RemoveDomain.Output {
         let (_, environment, service) = try serviceScope(input.path.project, input.path.environment, input.path.service)
-        try await orchestrator.removeDomain(serviceID: service.id, environmentID: environment.id,
-                                            hostname: input.path.hostname, path: input.query.path)
+        try await orchestrator.removeDomain(
+            serviceID: service.id, environmentID: environment.id,
+            hostname: input.path.hostname, path: input.query.path)
         return .ok(.init(body: .json(try await domainViews(serviceID: service.id, environmentID: environment.id))))
     }
 
@@ -343,10 +368,14 @@ extension APIRoutes: APIProtocol {
     func listCronRuns(_ input: Operations.ListCronRuns.Input) async throws -> Operations.ListCronRuns.Output {
         let (_, environment, service) = try serviceScope(input.path.project, input.path.environment, input.path.service)
         let runs = try await orchestrator.cronRuns(serviceID: service.id, environmentID: environment.id)
-        return .ok(.init(body: .json(runs.map {
-            CronRunView(id: $0.id, deploymentID: $0.deploymentID, scheduledAt: $0.scheduledAt, startedAt: $0.startedAt,
-                        endedAt: $0.endedAt, status: $0.status, exitCode: $0.exitCode, reason: $0.reason)
-        })))
+        return .ok(
+            .init(
+                body: .json(
+                    runs.map {
+                        CronRunView(
+                            id: $0.id, deploymentID: $0.deploymentID, scheduledAt: $0.scheduledAt, startedAt: $0.startedAt,
+                            endedAt: $0.endedAt, status: $0.status, exitCode: $0.exitCode, reason: $0.reason)
+                    })))
     }
 
     func listBackups(_ input: Operations.ListBackups.Input) async throws -> Operations.ListBackups.Output {
@@ -363,14 +392,16 @@ extension APIRoutes: APIProtocol {
     func restoreBackup(_ input: Operations.RestoreBackup.Input) async throws -> Operations.RestoreBackup.Output {
         guard case .json(let body) = input.body else { throw Self.unexpectedBody }
         let (_, environment, service) = try serviceScope(input.path.project, input.path.environment, input.path.service)
-        return .ok(.init(body: .json(try await orchestrator.restoreBackup(serviceID: service.id, environmentID: environment.id, request: body))))
+        return .ok(
+            .init(body: .json(try await orchestrator.restoreBackup(serviceID: service.id, environmentID: environment.id, request: body))))
     }
 
     func setBackupSchedule(_ input: Operations.SetBackupSchedule.Input) async throws -> Operations.SetBackupSchedule.Output {
         guard case .json(let body) = input.body else { throw Self.unexpectedBody }
         let (_, environment, service) = try serviceScope(input.path.project, input.path.environment, input.path.service)
-        try await orchestrator.setBackupSchedule(serviceID: service.id, environmentID: environment.id,
-                                                 frequency: body.frequency, keep: body.keep)
+        try await orchestrator.setBackupSchedule(
+            serviceID: service.id, environmentID: environment.id,
+            frequency: body.frequency, keep: body.keep)
         return .ok(.init(body: .json(try await backupList(service, environmentID: environment.id))))
     }
 
@@ -378,7 +409,8 @@ extension APIRoutes: APIProtocol {
 
     func getBranchLink(_ input: Operations.GetBranchLink.Input) async throws -> Operations.GetBranchLink.Output {
         let (_, environment, service) = try serviceScope(input.path.project, input.path.environment, input.path.service)
-        return .ok(.init(body: .json(ServiceBranchLink(branch: try store.linkedBranch(serviceID: service.id, environmentID: environment.id)))))
+        return .ok(
+            .init(body: .json(ServiceBranchLink(branch: try store.linkedBranch(serviceID: service.id, environmentID: environment.id)))))
     }
 
     func setBranchLink(_ input: Operations.SetBranchLink.Input) async throws -> Operations.SetBranchLink.Output {
@@ -386,13 +418,16 @@ extension APIRoutes: APIProtocol {
         let (_, environment, service) = try serviceScope(input.path.project, input.path.environment, input.path.service)
         if let branch = link.branch { try ServiceBranchLink.validate(branch) }
         try store.linkBranch(serviceID: service.id, environmentID: environment.id, branch: link.branch)
-        return .ok(.init(body: .json(ServiceBranchLink(branch: try store.linkedBranch(serviceID: service.id, environmentID: environment.id)))))
+        return .ok(
+            .init(body: .json(ServiceBranchLink(branch: try store.linkedBranch(serviceID: service.id, environmentID: environment.id)))))
     }
 
     func getWebhook(_ input: Operations.GetWebhook.Input) async throws -> Operations.GetWebhook.Output {
         let project = try store.project(input.path.project)
-        return .ok(.init(body: .json(
-            WebhookView(path: Self.webhookPath(project), secretConfigured: try store.hasWebhookSecret(projectID: project.id)))))
+        return .ok(
+            .init(
+                body: .json(
+                    WebhookView(path: Self.webhookPath(project), secretConfigured: try store.hasWebhookSecret(projectID: project.id)))))
     }
 
     /// A new secret, shown in this answer only; deliveries signed with the old one fail from now on.

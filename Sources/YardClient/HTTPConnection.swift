@@ -103,8 +103,14 @@ public enum HTTPConnection {
                     head.headers.add(name: "Transfer-Encoding", value: "chunked")
                 }
                 try await outbound.write(.head(head))
-                try await stream.produce { chunk in try await outbound.write(.body(.byteBuffer(chunk))) }
-                try await outbound.write(.end(nil))
+                // The last chunk goes out in one write with the end: a server that answers and
+                // closes once it has the whole body must not find the end still to be written.
+                var pending: ByteBuffer?
+                try await stream.produce { chunk in
+                    if let previous = pending { try await outbound.write(.body(.byteBuffer(previous))) }
+                    pending = chunk
+                }
+                try await outbound.write(contentsOf: (pending.map { [.body(.byteBuffer($0))] } ?? []) + [.end(nil)])
             } else if let body = request.body {
                 head.headers.add(name: "Content-Length", value: String(body.count))
                 try await outbound.write(.head(head))

@@ -23,7 +23,8 @@ struct HTTPConnectionTransport: ClientTransport {
             headers: request.headerFields.filter { $0.name != .contentLength && $0.name != .transferEncoding }
                 .map { ($0.name.rawName, $0.value) })
         if let body {
-            let length: Int? = switch body.length {
+            let length: Int? =
+                switch body.length {
                 case .known(let count): Int(count)
                 case .unknown: nil
                 }
@@ -37,10 +38,13 @@ struct HTTPConnectionTransport: ClientTransport {
         let (heads, headContinuation) = AsyncThrowingStream.makeStream(of: HTTPHead.self)
         let exchange = Task {
             do {
-                try await HTTPConnection.send(prepared, onHead: { head in
-                    headContinuation.yield(head)
-                    headContinuation.finish()
-                }) { buffer in
+                try await HTTPConnection.send(
+                    prepared,
+                    onHead: { head in
+                        headContinuation.yield(head)
+                        headContinuation.finish()
+                    }
+                ) { buffer in
                     // The reader stopped (it dropped the body): stop reading the response.
                     if case .terminated = chunkContinuation.yield(ArraySlice(buffer.readableBytesView)) { throw CancellationError() }
                 }

@@ -44,8 +44,10 @@ public struct YardAPIClient: Sendable {
     /// Adds a database service (`yard add --database`) and queues its first deployment.
     public func addDatabase(project: String, environment: String, database: String, name: String?) async throws -> DatabaseView {
         try await call {
-            try await $0.addDatabase(path: .init(project: project, environment: environment),
-                                     body: .json(CreateDatabaseRequest(database: database, name: name))).created.body.json
+            try await $0.addDatabase(
+                path: .init(project: project, environment: environment),
+                body: .json(CreateDatabaseRequest(database: database, name: name))
+            ).created.body.json
         }
     }
     public func environments(project: String) async throws -> [EnvironmentView] {
@@ -71,7 +73,9 @@ public struct YardAPIClient: Sendable {
         try await call { try await $0.listSharedVariables(path: .init(project: project, environment: environment)).ok.body.json }
     }
     /// Sets and deletes shared variables of an environment.
-    public func changeSharedVariables(project: String, environment: String, set: [String: String], delete: [String]) async throws -> [VariableView] {
+    public func changeSharedVariables(project: String, environment: String, set: [String: String], delete: [String]) async throws
+        -> [VariableView]
+    {
         let body = VariableChange(set: set, delete: delete, buildSecrets: nil)
         return try await call {
             try await $0.changeSharedVariables(path: .init(project: project, environment: environment), body: .json(body)).ok.body.json
@@ -83,8 +87,11 @@ public struct YardAPIClient: Sendable {
     public func deploy(_ scope: Scope, archive: URL, configPath: String? = nil, noCache: Bool = false) async throws -> DeploymentView {
         let body = try Self.uploadBody(archive)
         return try await call {
-            try await $0.deployService(path: .init(project: scope.project, environment: scope.environment, service: scope.service), query: .init(create: true, configPath: configPath, noCache: noCache ? true : nil),
-                                       body: .applicationGzip(body)).created.body.json
+            try await $0.deployService(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service),
+                query: .init(create: true, configPath: configPath, noCache: noCache ? true : nil),
+                body: .applicationGzip(body)
+            ).created.body.json
         }
     }
 
@@ -95,49 +102,85 @@ public struct YardAPIClient: Sendable {
     ) async throws -> [DeploymentView] {
         let body = try Self.uploadBody(archive)
         return try await call {
-            try await $0.deployServices(path: .init(project: project, environment: environment), query: .init(noCache: noCache ? true : nil),
-                                        body: .applicationGzip(body)).created.body.json
+            try await $0.deployServices(
+                path: .init(project: project, environment: environment), query: .init(noCache: noCache ? true : nil),
+                body: .applicationGzip(body)
+            ).created.body.json
         }
     }
 
     public func deployments(_ scope: Scope) async throws -> [DeploymentView] {
-        try await call { try await $0.listDeployments(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body.json }
+        try await call {
+            try await $0.listDeployments(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok
+                .body.json
+        }
     }
     /// A cron service's recent runs, newest first.
     public func cronRuns(_ scope: Scope) async throws -> [CronRunView] {
-        try await call { try await $0.listCronRuns(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body.json }
+        try await call {
+            try await $0.listCronRuns(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
     }
     /// A database service's backups, newest first, and its schedule.
     public func backups(_ scope: Scope) async throws -> BackupListView {
-        try await call { try await $0.listBackups(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body.json }
+        try await call {
+            try await $0.listBackups(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
     }
     /// Backs a database service up now (and test-restores the backup); returns when done.
     public func createBackup(_ scope: Scope) async throws -> BackupView {
-        try await call { try await $0.createBackup(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).created.body.json }
+        try await call {
+            try await $0.createBackup(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).created
+                .body.json
+        }
     }
     /// Restores a backup into the service, into a new service, or to a moment (postgres).
     public func restoreBackup(_ scope: Scope, _ request: BackupRestoreRequest) async throws -> BackupRestoreView {
-        try await call { try await $0.restoreBackup(path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(request)).ok.body.json }
+        try await call {
+            try await $0.restoreBackup(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(request)
+            ).ok.body.json
+        }
     }
     /// Sets (or, with a nil frequency, turns off) the backup schedule.
     public func setBackupSchedule(_ scope: Scope, _ request: BackupScheduleRequest) async throws -> BackupListView {
-        try await call { try await $0.setBackupSchedule(path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(request)).ok.body.json }
+        try await call {
+            try await $0.setBackupSchedule(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(request)
+            ).ok.body.json
+        }
     }
     public func deployment(id: String) async throws -> DeploymentView {
         try await call { try await $0.getDeployment(path: .init(deployment: id)).ok.body.json }
     }
     public func redeploy(_ scope: Scope, noCache: Bool = false) async throws -> DeploymentView {
-        try await call { try await $0.redeployService(path: .init(project: scope.project, environment: scope.environment, service: scope.service), query: .init(noCache: noCache ? true : nil)).created.body.json }
+        try await call {
+            try await $0.redeployService(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service),
+                query: .init(noCache: noCache ? true : nil)
+            ).created.body.json
+        }
     }
     public func restart(_ scope: Scope) async throws -> DeploymentView {
-        try await call { try await $0.restartService(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body.json }
+        try await call {
+            try await $0.restartService(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
     }
     public func down(_ scope: Scope) async throws -> DeploymentView {
-        try await call { try await $0.downService(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body.json }
+        try await call {
+            try await $0.downService(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
     }
     /// Puts a service with `sleepApplication` to sleep now; its next request wakes it.
     public func sleep(_ scope: Scope) async throws -> DeploymentView {
-        try await call { try await $0.sleepService(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body.json }
+        try await call {
+            try await $0.sleepService(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
     }
 
     /// Stops a queued deployment (it ends REMOVED at once) or a running build (the answer
@@ -157,20 +200,31 @@ public struct YardAPIClient: Sendable {
     }
 
     public func variables(_ scope: Scope) async throws -> [VariableView] {
-        try await call { try await $0.listVariables(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body.json }
+        try await call {
+            try await $0.listVariables(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
     }
     /// Sets and deletes variables; keys in `buildSecrets` (which must be keys of `set`) are
     /// visible to build steps only and never readable back.
     public func changeVariables(
         _ scope: Scope, set: [String: String], delete: [String], buildSecrets: [String] = [], sealed: [String] = []
     ) async throws -> [VariableView] {
-        let body = VariableChange(set: set, delete: delete, buildSecrets: buildSecrets.isEmpty ? nil : buildSecrets,
-                                  sealed: sealed.isEmpty ? nil : sealed)
-        return try await call { try await $0.changeVariables(path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(body)).ok.body.json }
+        let body = VariableChange(
+            set: set, delete: delete, buildSecrets: buildSecrets.isEmpty ? nil : buildSecrets,
+            sealed: sealed.isEmpty ? nil : sealed)
+        return try await call {
+            try await $0.changeVariables(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(body)
+            ).ok.body.json
+        }
     }
 
     public func domains(_ scope: Scope) async throws -> [DomainView] {
-        try await call { try await $0.listDomains(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body.json }
+        try await call {
+            try await $0.listDomains(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
     }
     /// Adds a custom domain (a path prefix of it with `path`); with `certificate` and
     /// `privateKey` (PEM), HTTPS serves that certificate.
@@ -178,19 +232,26 @@ public struct YardAPIClient: Sendable {
         _ scope: Scope, hostname: String, targetPort: Int?, path: String? = nil, certificate: String? = nil, privateKey: String? = nil
     ) async throws -> [DomainView] {
         let body = DomainRequest(hostname: hostname, targetPort: targetPort, path: path, certificate: certificate, privateKey: privateKey)
-        return try await call { try await $0.addDomain(path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(body)).created.body.json }
+        return try await call {
+            try await $0.addDomain(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(body)
+            ).created.body.json
+        }
     }
     /// Removes a domain of the service; returns the domains left.
     public func removeDomain(_ scope: Scope, hostname: String, path: String? = nil) async throws -> [DomainView] {
         try await call {
             try await $0.removeDomain(
                 path: .init(project: scope.project, environment: scope.environment, service: scope.service, hostname: hostname),
-                query: .init(path: path)).ok.body.json
+                query: .init(path: path)
+            ).ok.body.json
         }
     }
 
     /// Reads a deployment's log; with `follow`, calls `onLine` for each new line until the log closes.
-    public func logs(deploymentID: String, kind: LogKind, follow: Bool, onLine: @escaping @Sendable (LogLine) async throws -> Void) async throws {
+    public func logs(deploymentID: String, kind: LogKind, follow: Bool, onLine: @escaping @Sendable (LogLine) async throws -> Void)
+        async throws
+    {
         try await streamLogs(deploymentID: deploymentID, kind: kind, follow: follow, onLine: onLine)
     }
 
@@ -228,7 +289,9 @@ public struct YardAPIClient: Sendable {
 
     /// Follows a deployment's status: `onUpdate` gets the deployment now and at every
     /// change, until it settles. Returns the settled deployment.
-    public func watch(deploymentID: String, onUpdate: @escaping @Sendable (DeploymentView) async throws -> Void) async throws -> DeploymentView {
+    public func watch(deploymentID: String, onUpdate: @escaping @Sendable (DeploymentView) async throws -> Void) async throws
+        -> DeploymentView
+    {
         let decoder = YardJSON.decoder()
         let final: DeploymentView? = try await call { client in
             let output = try await client.deploymentEvents(path: .init(deployment: deploymentID))
@@ -305,8 +368,9 @@ public struct YardAPIClient: Sendable {
 
     /// The generated client over `HTTPConnection`, with the token and the error mapping.
     private var client: Client {
-        Client(serverURL: baseURL, configuration: Self.configuration, transport: HTTPConnectionTransport(),
-               middlewares: [YardClientMiddleware(token: token)])
+        Client(
+            serverURL: baseURL, configuration: Self.configuration, transport: HTTPConnectionTransport(),
+            middlewares: [YardClientMiddleware(token: token)])
     }
 
     /// The wire format both sides share (`YardJSON`): dates with fractional seconds, sorted keys.
@@ -322,8 +386,10 @@ public struct YardAPIClient: Sendable {
             case let yard as YardError: throw yard
             case is CancellationError: throw CancellationError()
             case is DecodingError:
-                throw YardError(.internal, "the server's answer could not be read (\(error.underlyingError)); are the CLI and server the same version?")
-            default: throw YardError(.internal, "calling \(error.operationID) failed: \(error.underlyingError)", cause: error.underlyingError)
+                throw YardError(
+                    .internal, "the server's answer could not be read (\(error.underlyingError)); are the CLI and server the same version?")
+            default:
+                throw YardError(.internal, "calling \(error.operationID) failed: \(error.underlyingError)", cause: error.underlyingError)
             }
         }
     }
@@ -378,58 +444,95 @@ private actor LineBuffer {
 }
 
 extension String {
-    var pathEscaped: String { addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? self }
+    var pathEscaped: String {
+        addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? self
+    }
     var queryEscaped: String { addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? self }
 }
 
 extension YardAPIClient {
     public func settings(_ scope: Scope) async throws -> ServiceSettingsView {
-        try await call { try await $0.getSettings(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body.json }
+        try await call {
+            try await $0.getSettings(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
     }
 
     public func changeSettings(_ scope: Scope, _ change: ServiceSettingsChange) async throws -> ServiceSettingsView {
-        try await call { try await $0.changeSettings(path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(change)).ok.body.json }
+        try await call {
+            try await $0.changeSettings(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(change)
+            ).ok.body.json
+        }
     }
 
     public func addVolume(_ scope: Scope, mountPath: String, name: String?) async throws -> ServiceSettingsView {
         let body = VolumeRequest(mountPath: mountPath, name: name)
-        return try await call { try await $0.addVolume(path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(body)).created.body.json }
+        return try await call {
+            try await $0.addVolume(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(body)
+            ).created.body.json
+        }
     }
 
     public func resolvedVariables(_ scope: Scope) async throws -> [String: String] {
-        try await call { try await $0.resolvedVariables(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body.json.additionalProperties }
+        try await call {
+            try await $0.resolvedVariables(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok
+                .body.json.additionalProperties
+        }
     }
 }
 
 extension YardAPIClient {
     public func tcpProxies(_ scope: Scope) async throws -> [TCPProxyView] {
-        try await call { try await $0.listTCPProxies(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body.json }
+        try await call {
+            try await $0.listTCPProxies(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
     }
 
     public func addTCPProxy(_ scope: Scope, targetPort: Int) async throws -> [TCPProxyView] {
         try await call {
-            try await $0.addTCPProxy(path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(TCPProxyRequest(targetPort: targetPort))).created.body.json
+            try await $0.addTCPProxy(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service),
+                body: .json(TCPProxyRequest(targetPort: targetPort))
+            ).created.body.json
         }
     }
 
     /// Removes the TCP proxy of `targetPort`, or the service's only one when nil.
     public func removeTCPProxy(_ scope: Scope, targetPort: Int?) async throws -> [TCPProxyView] {
-        try await call { try await $0.removeTCPProxy(path: .init(project: scope.project, environment: scope.environment, service: scope.service), query: .init(port: targetPort)).ok.body.json }
+        try await call {
+            try await $0.removeTCPProxy(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service), query: .init(port: targetPort)
+            ).ok.body.json
+        }
     }
 
     /// A database's credentials and TCP proxy address, password included (`yard connect`).
     public func databaseConnection(_ scope: Scope) async throws -> DatabaseConnectionView {
-        try await call { try await $0.databaseConnection(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body.json }
+        try await call {
+            try await $0.databaseConnection(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok
+                .body.json
+        }
     }
 
     /// The branch whose pushes deploy the service in this environment.
     public func linkedBranch(_ scope: Scope) async throws -> ServiceBranchLink {
-        try await call { try await $0.getBranchLink(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body.json }
+        try await call {
+            try await $0.getBranchLink(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
     }
 
     /// Links the service in this environment to a branch; nil unlinks it.
     public func linkBranch(_ scope: Scope, branch: String?) async throws -> ServiceBranchLink {
-        try await call { try await $0.setBranchLink(path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(ServiceBranchLink(branch: branch))).ok.body.json }
+        try await call {
+            try await $0.setBranchLink(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service),
+                body: .json(ServiceBranchLink(branch: branch))
+            ).ok.body.json
+        }
     }
 
     /// Reports pushed refs (what a post-receive hook reads) and passes each line of the
@@ -441,8 +544,9 @@ extension YardAPIClient {
         let splitter = LineBuffer()
         let body = try YardJSON.encoder().encode(GitPushRequest(updates: updates))
         let head = try await HTTPConnection.send(
-            HTTPConnection.Request(url: url("projects/\(project.pathEscaped)/git/push"), method: .POST,
-                                   headers: authHeaders + [("Content-Type", "application/json")], body: body)
+            HTTPConnection.Request(
+                url: url("projects/\(project.pathEscaped)/git/push"), method: .POST,
+                headers: authHeaders + [("Content-Type", "application/json")], body: body)
         ) { buffer in
             for line in await splitter.append(buffer) { try await onLine(line) }
         }

@@ -11,13 +11,15 @@ import YardCore
 
 @Suite("the API contract and its one error mapping")
 struct APIContractTests {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     @Test("the served YAML is openapi/openapi.yaml, and the JSON has the same operations")
     func servedDocumentIsTheContract() throws {
         let contract = try String(contentsOf: Self.packageRoot.appendingPathComponent("openapi/openapi.yaml"), encoding: .utf8)
-        #expect(OpenAPIDocument.yaml == contract.trimmingCharacters(in: .newlines),
-                "the embedded document is stale: run scripts/generate-openapi.sh")
+        #expect(
+            OpenAPIDocument.yaml == contract.trimmingCharacters(in: .newlines),
+            "the embedded document is stale: run scripts/generate-openapi.sh")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
         let paths = try #require(json["paths"] as? [String: [String: Any]])
         let served = paths.values.flatMap { $0.values.compactMap { ($0 as? [String: Any])?["operationId"] as? String } }
@@ -29,8 +31,9 @@ struct APIContractTests {
     }
 
     static func serverError(_ underlying: any Error) -> ServerError {
-        ServerError(operationID: "getProject", request: HTTPRequest(method: .get, scheme: nil, authority: nil, path: "/v1/projects/x"),
-                    requestBody: nil, requestMetadata: .init(), causeDescription: "test", underlyingError: underlying)
+        ServerError(
+            operationID: "getProject", request: HTTPRequest(method: .get, scheme: nil, authority: nil, path: "/v1/projects/x"),
+            requestBody: nil, requestMetadata: .init(), causeDescription: "test", underlyingError: underlying)
     }
 
     static func answer(_ error: any Error) async throws -> (status: HTTPResponse.Status, error: ErrorView) {

@@ -24,8 +24,9 @@ struct OpenAPIConformanceEndToEndTests {
 
     @Test("every answer to schemathesis's requests is a documented, non-5xx answer", .timeLimit(.minutes(5)))
     func schemathesisFindsNoProblem() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.schemathesis.path),
-                     "schemathesis is missing: run scripts/setup.sh (it installs it into .build-tools/schemathesis)")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.schemathesis.path),
+            "schemathesis is missing: run scripts/setup.sh (it installs it into .build-tools/schemathesis)")
         try await YardServer.with(runtime: "plain") { server in
             let client = try server.client()
             // Real names for the path parameters schemathesis will also try.
@@ -36,7 +37,8 @@ struct OpenAPIConformanceEndToEndTests {
             var arguments = [
                 "run", "\(server.apiURL)/v1/openapi.json", "--url", server.apiURL,
                 "--header", "Authorization: Bearer \(token)",
-                "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
+                "--checks",
+                "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
                 "--max-examples", "8", "--phases", "examples,coverage,fuzzing", "--workers", "2",
                 "--request-timeout", "20", "--seed", "14", "--no-color", "--output-sanitize", "true",
             ]
@@ -46,7 +48,9 @@ struct OpenAPIConformanceEndToEndTests {
         }
     }
 
-    static func run(_ tool: URL, _ arguments: [String], in directory: URL, timeout: Duration) async throws -> (status: Int32, output: String) {
+    static func run(_ tool: URL, _ arguments: [String], in directory: URL, timeout: Duration) async throws -> (
+        status: Int32, output: String
+    ) {
         let log = directory.appendingPathComponent("schemathesis-\(UUID().uuidString.prefix(8)).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
