@@ -48,6 +48,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
 fi
 
+# schemathesis (PyPI) checks a live server against openapi/openapi.yaml in the end-to-end
+# tests (OpenAPIConformanceEndToEndTests); it lives in its own venv under .build-tools.
+schemathesis_version=4.32.5
+schemathesis_venv=.build-tools/schemathesis
+if ! "$schemathesis_venv/bin/schemathesis" --version 2>/dev/null | grep -q "$schemathesis_version"; then
+    echo "setup: installing schemathesis $schemathesis_version into $schemathesis_venv"
+    python3 -m venv "$schemathesis_venv"
+    "$schemathesis_venv/bin/pip" install -q "schemathesis==$schemathesis_version"
+fi
+
 if ! command -v swift >/dev/null 2>&1; then
     for candidate in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
         [ -x "$candidate/swift" ] && export PATH="$candidate:$PATH"

@@ -6,6 +6,9 @@ scripts/setup.sh debug
 export PATH="/opt/swift/usr/bin:$PATH"
 # The end-to-end tests drive this binary.
 export YARD_BINARY="$PWD/.build/debug/yard"
+# The API's generated code must be what openapi/openapi.yaml generates (it is committed so
+# that builds need not build the generator).
+scripts/generate-openapi.sh --check
 swift build --build-tests
 status=0
 # Serially: the end-to-end tests start real servers, sandboxes and builds, and the

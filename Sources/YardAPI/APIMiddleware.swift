@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
+import OpenAPIRuntime
 import YardCore
 import YardStore
 
@@ -51,22 +53,42 @@ struct ErrorMappingMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as YardError {
-            return Self.response(status: Self.status(for: error.code), code: error.code.description, message: error.message)
-        } catch let error as HTTPError {
-            return Self.response(status: error.status, code: "http_error", message: error.body ?? error.status.reasonPhrase)
-        } catch is NIOTooManyBytesError {
-            // Hummingbird's JSON decoding collects at most the context's maxUploadSize.
-            return Self.response(status: .contentTooLarge, code: YardError.Code.tooLarge.description,
-                                 message: "the request body is larger than \(Self.jsonBodyLimitText), the most a JSON request may be; "
-                                     + "send less (source goes to the upload endpoints as a .tar.gz)")
-        } catch is DecodingError {
-            return Self.response(status: .badRequest, code: YardError.Code.invalidInput.description,
-                                 message: "the request body is not the JSON this endpoint expects (see /v1/openapi.json)")
         } catch {
-            context.logger.error("request failed", metadata: ["error": "\(error)"])
-            return Self.response(status: .internalServerError, code: YardError.Code.internal.description,
-                                 message: "internal error; the server log has details")
+            return Self.response(for: error, logger: context.logger)
+        }
+    }
+
+    static func response(for error: any Error, logger: Logger) -> Response {
+        switch error {
+        case let error as YardError:
+            return response(status: status(for: error.code), code: error.code.description, message: error.message)
+        case let error as ServerError:
+            // A generated operation wraps what its handler threw, and what it found wrong with
+            // the request (a missing parameter, a body that is not JSON): the cause decides.
+            switch error.underlyingError {
+            case is YardError, is HTTPError, is NIOTooManyBytesError, is DecodingError, is CancellationError:
+                return response(for: error.underlyingError, logger: logger)
+            default:
+                guard error.httpStatus.code < 500 else {
+                    return response(for: error.underlyingError, logger: logger)
+                }
+                return response(status: error.httpStatus, code: YardError.Code.invalidInput.description,
+                                message: "the request does not match the API (see /v1/openapi.json): \(error.causeDescription)")
+            }
+        case let error as HTTPError:
+            return response(status: error.status, code: "http_error", message: error.body ?? error.status.reasonPhrase)
+        case is NIOTooManyBytesError:
+            // JSON bodies are collected up to the context's maxUploadSize (JSONBodyLimitMiddleware).
+            return response(status: .contentTooLarge, code: YardError.Code.tooLarge.description,
+                            message: "the request body is larger than \(jsonBodyLimitText), the most a JSON request may be; "
+                                + "send less (source goes to the upload endpoints as a .tar.gz)")
+        case is DecodingError:
+            return response(status: .badRequest, code: YardError.Code.invalidInput.description,
+                            message: "the request body is not the JSON this endpoint expects (see /v1/openapi.json)")
+        default:
+            logger.error("request failed", metadata: ["error": "\(error)"])
+            return response(status: .internalServerError, code: YardError.Code.internal.description,
+                            message: "internal error; the server log has details")
         }
     }
 
@@ -94,4 +116,28 @@ struct ErrorMappingMiddleware<Context: RequestContext>: RouterMiddleware {
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: body))
         )
     }
+}
+
+/// Collects a JSON request body up to the context's `maxUploadSize` (2 MiB) before a
+/// generated operation reads it (which would read any size), so a larger one is a 413.
+/// Routes that read their own bodies with their own limit (webhooks) are left alone.
+struct JSONBodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
+    var ownLimitPostSuffixes: [String] = []
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true,
+              !(request.method == .post && BearerAuthMiddleware<Context>.isSignedRoute(request.uri.path, suffixes: ownLimitPostSuffixes))
+        else {
+            return try await next(request, context)
+        }
+        var request = request
+        _ = try await request.collectBody(upTo: context.maxUploadSize)
+        return try await next(request, context)
+    }
+}
+
+extension APIRoutes {
+    /// The wire format both sides share (`YardJSON`): dates with fractional seconds, sorted keys.
+    static let wireFormat = OpenAPIRuntime.Configuration(
+        dateTranscoder: .iso8601WithFractionalSeconds, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes])
 }

@@ -11,17 +11,6 @@ extension APIRoutes {
     static let pushFollowLimit: Duration = .seconds(10 * 60)
 
     func registerGit(on v1: RouterGroup<BasicRequestContext>) {
-        v1.get("projects/:project/environments/:environment/services/:service/branch") { _, context in
-            let (_, environment, service) = try serviceScope(context)
-            return try json(ServiceBranchLink(branch: try store.linkedBranch(serviceID: service.id, environmentID: environment.id)))
-        }
-        v1.put("projects/:project/environments/:environment/services/:service/branch") { request, context in
-            let (_, environment, service) = try serviceScope(context)
-            let link = try await request.decode(as: ServiceBranchLink.self, context: context)
-            if let branch = link.branch { try ServiceBranchLink.validate(branch) }
-            try store.linkBranch(serviceID: service.id, environmentID: environment.id, branch: link.branch)
-            return try json(ServiceBranchLink(branch: try store.linkedBranch(serviceID: service.id, environmentID: environment.id)))
-        }
         // Called by the repository's post-receive hook: the answer is the text git shows
         // the pusher ("remote: …"), streamed while the deployments progress.
         v1.post("projects/:project/git/push") { request, context in

@@ -11,7 +11,8 @@ extension APIRoutes {
     static let webhookBodyLimit = 5 << 20
 
     /// PR environments: GitHub-style webhooks, signed with the project's secret (not the
-    /// bearer token: GitHub cannot send one), and the CLI's `yard environment new --pr`.
+    /// bearer token: GitHub cannot send one). A plain route, since the signature covers the
+    /// raw body; the webhook's other operations and `yard environment new --pr`'s are generated.
     func registerWebhooks(on v1: RouterGroup<BasicRequestContext>) {
         v1.post("projects/:project/webhooks/github") { request, context in
             let body = Data(buffer: try await request.body.collect(upTo: Self.webhookBodyLimit))
@@ -46,26 +47,6 @@ extension APIRoutes {
                 try? store.forgetWebhookDelivery(projectID: project.id, deliveryID: delivery)
                 throw error
             }
-        }
-        v1.get("projects/:project/webhooks/github") { _, context in
-            let project = try store.project(try context.parameters.require("project"))
-            return try json(
-                WebhookView(path: Self.webhookPath(project), secretConfigured: try store.hasWebhookSecret(projectID: project.id)))
-        }
-        // A new secret, shown in this answer only; deliveries signed with the old one fail from now on.
-        v1.post("projects/:project/webhooks/github/secret") { _, context in
-            let project = try store.project(try context.parameters.require("project"))
-            let secret = ContentHash.randomToken()
-            try store.setWebhookSecret(projectID: project.id, secret: secret)
-            context.logger.info("webhook secret generated", metadata: ["project.id": "\(project.id)"])
-            return try json(WebhookView(path: Self.webhookPath(project), secretConfigured: true, secret: secret), status: .created)
-        }
-        v1.post("projects/:project/pull-requests") { request, context in
-            let project = try store.project(try context.parameters.require("project"))
-            let body = try await request.decode(as: PullRequestEnvironmentRequest.self, context: context)
-            let outcome = try await orchestrator.openPullRequestEnvironment(
-                projectID: project.id, number: body.number, branch: body.branch, baseBranch: body.baseBranch, sha: body.sha)
-            return try json(view(outcome, event: "pull_request", action: "opened"), status: outcome.created ? .created : .ok)
         }
     }
 
@@ -120,7 +101,7 @@ extension APIRoutes {
         }
     }
 
-    private func view(_ outcome: Orchestrator.PullRequestOutcome, event: String, action: String) -> WebhookResultView {
+    func view(_ outcome: Orchestrator.PullRequestOutcome, event: String, action: String) -> WebhookResultView {
         WebhookResultView(
             event: event, action: action, message: outcome.message,
             environment: outcome.environment.map { EnvironmentView(id: $0.id, name: $0.name) },

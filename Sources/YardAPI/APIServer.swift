@@ -2,6 +2,8 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import OpenAPIHummingbird
+import OpenAPIRuntime
 import YardControl
 import YardCore
 import YardStore
@@ -21,12 +23,17 @@ public enum APIServer {
             ErrorMappingMiddleware<BasicRequestContext>()
             BearerAuthMiddleware<BasicRequestContext>(
                 store: orchestrator.store,
-                publicPaths: ["/v1/health", "/v1/openapi.json"],
+                publicPaths: ["/v1/health", "/v1/openapi.json", "/v1/openapi.yaml"],
                 ownAuthPrefixes: ["/git/"],
                 ownAuthPostSuffixes: ["/webhooks/github"]
             )
+            JSONBodyLimitMiddleware<BasicRequestContext>(ownLimitPostSuffixes: ["/webhooks/github"])
         }
-        APIRoutes(orchestrator: orchestrator, info: info).register(on: router)
+        let routes = APIRoutes(orchestrator: orchestrator, info: info, logger: logger)
+        routes.registerPlainRoutes(on: router)
+        // The generated operations (openapi/openapi.yaml): the paths carry their /v1. It
+        // throws only for a server URL whose path cannot be parsed, which "/" is not.
+        try! routes.registerHandlers(on: router, serverURL: URL(string: "/")!, configuration: APIRoutes.wireFormat)
         let git = GitHTTPBackend(orchestrator: orchestrator, apiHost: host)
         git.register(on: router)
         return Application(

@@ -63,7 +63,7 @@ final class GitHTTPBackend: Sendable {
         // A push's pack goes to a private file under the data directory, bounded like an upload.
         let input = try orchestrator.temporaryFile("git")
         let limit = orchestrator.configuration.maximumUploadBytes
-        _ = try await APIRoutes.receiveBody(request, to: input, limit: limit) {
+        _ = try await APIRoutes.receiveBody(request.body, to: input, limit: limit) {
             "the git request is larger than \(APIRoutes.bytesText(limit)) (the server's --max-upload-size); "
                 + "push fewer or smaller objects, or ask the operator to raise the limit"
         }

@@ -10,13 +10,13 @@ import YardCore
 /// Copies go through `cp -a`, which keeps owners, modes and symlinks (the sandbox user
 /// owns the folders).
 public final class BuildCache: Sendable {
-    public struct Entry: Codable, Sendable, Equatable {
+    public struct Entry: Codable, Sendable, Hashable {
         public var key: String
         public var bytes: Int64
         public var lastUsed: Date
     }
 
-    public struct PruneResult: Codable, Sendable, Equatable {
+    public struct PruneResult: Codable, Sendable, Hashable {
         public var removedEntries: Int
         public var freedBytes: Int64
         public var remainingEntries: Int

@@ -24,13 +24,31 @@ public enum HTTPConnection {
         public var body: Data?
         /// A file streamed as the body (uploads), instead of `body`.
         public var bodyFile: URL?
+        /// A body written chunk by chunk as it is produced (the generated client's request
+        /// bodies), instead of `body`; sent with its length when known, chunked when not.
+        public var bodyStream: BodyStream?
 
-        public init(url: URL, method: HTTPMethod = .GET, headers: [(String, String)] = [], body: Data? = nil, bodyFile: URL? = nil) {
+        public init(
+            url: URL, method: HTTPMethod = .GET, headers: [(String, String)] = [], body: Data? = nil, bodyFile: URL? = nil,
+            bodyStream: BodyStream? = nil
+        ) {
             self.url = url
             self.method = method
             self.headers = headers
             self.body = body
             self.bodyFile = bodyFile
+            self.bodyStream = bodyStream
+        }
+    }
+
+    /// A request body produced while it is sent: `write` passes each chunk to the connection.
+    public struct BodyStream: Sendable {
+        public var length: Int?
+        public var produce: @Sendable (_ write: (ByteBuffer) async throws -> Void) async throws -> Void
+
+        public init(length: Int?, produce: @escaping @Sendable (_ write: (ByteBuffer) async throws -> Void) async throws -> Void) {
+            self.length = length
+            self.produce = produce
         }
     }
 
@@ -78,6 +96,21 @@ public enum HTTPConnection {
                     try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: chunk))))
                 }
                 try await outbound.write(.end(nil))
+            } else if let stream = request.bodyStream {
+                if let length = stream.length {
+                    head.headers.add(name: "Content-Length", value: String(length))
+                } else {
+                    head.headers.add(name: "Transfer-Encoding", value: "chunked")
+                }
+                try await outbound.write(.head(head))
+                // The last chunk goes out in one write with the end: a server that answers and
+                // closes once it has the whole body must not find the end still to be written.
+                var pending: ByteBuffer?
+                try await stream.produce { chunk in
+                    if let previous = pending { try await outbound.write(.body(.byteBuffer(previous))) }
+                    pending = chunk
+                }
+                try await outbound.write(contentsOf: (pending.map { [.body(.byteBuffer($0))] } ?? []) + [.end(nil)])
             } else if let body = request.body {
                 head.headers.add(name: "Content-Length", value: String(body.count))
                 try await outbound.write(.head(head))

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import OpenAPIRuntime
 import YardCore
 
 /// Typed access to the `/v1` API, used by the CLI and the end-to-end tests.
@@ -24,65 +25,74 @@ public struct YardAPIClient: Sendable {
             self.environment = environment
             self.service = service
         }
-
-        var path: String {
-            "projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/services/\(service.pathEscaped)"
-        }
     }
 
-    public func info() async throws -> ServerInfoView { try await get("info") }
-    public func projects() async throws -> [ProjectView] { try await get("projects") }
-    public func project(_ idOrName: String) async throws -> ProjectView { try await get("projects/\(idOrName.pathEscaped)") }
+    public func info() async throws -> ServerInfoView { try await call { try await $0.serverInfo().ok.body.json } }
+    public func projects() async throws -> [ProjectView] { try await call { try await $0.listProjects().ok.body.json } }
+    public func project(_ idOrName: String) async throws -> ProjectView {
+        try await call { try await $0.getProject(path: .init(project: idOrName)).ok.body.json }
+    }
     public func createProject(name: String) async throws -> ProjectView {
-        try await send(.POST, "projects", body: CreateProjectRequest(name: name))
+        try await call { try await $0.createProject(body: .json(CreateProjectRequest(name: name))).created.body.json }
     }
     public func createService(
         project: String, name: String, configPath: String? = nil, rootDirectory: String? = nil
     ) async throws -> ServiceView {
-        try await send(.POST, "projects/\(project.pathEscaped)/services",
-                       body: CreateServiceRequest(name: name, configPath: configPath, rootDirectory: rootDirectory))
+        let body = CreateServiceRequest(name: name, configPath: configPath, rootDirectory: rootDirectory)
+        return try await call { try await $0.createService(path: .init(project: project), body: .json(body)).created.body.json }
     }
     /// Adds a database service (`yard add --database`) and queues its first deployment.
     public func addDatabase(project: String, environment: String, database: String, name: String?) async throws -> DatabaseView {
-        try await send(.POST, "projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/databases",
-                       body: CreateDatabaseRequest(database: database, name: name))
+        try await call {
+            try await $0.addDatabase(
+                path: .init(project: project, environment: environment),
+                body: .json(CreateDatabaseRequest(database: database, name: name))
+            ).created.body.json
+        }
     }
     public func environments(project: String) async throws -> [EnvironmentView] {
-        try await get("projects/\(project.pathEscaped)/environments")
+        try await call { try await $0.listEnvironments(path: .init(project: project)).ok.body.json }
     }
     /// Creates environment `name` as a copy of `from` (production when nil); `withData` starts
     /// its databases from the source's latest backups.
     public func createEnvironment(
         project: String, name: String, from: String?, withData: Bool = false
     ) async throws -> EnvironmentCopyView {
-        try await send(
-            .POST, "projects/\(project.pathEscaped)/environments",
-            body: CreateEnvironmentRequest(name: name, from: from, withData: withData))
+        let body = CreateEnvironmentRequest(name: name, from: from, withData: withData)
+        return try await call { try await $0.createEnvironment(path: .init(project: project), body: .json(body)).created.body.json }
     }
     /// Deletes an environment with everything in it; the server stops its deployments first.
     public func deleteEnvironment(project: String, environment: String) async throws -> EnvironmentDeletionView {
-        try await send(.DELETE, "projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)", body: Empty?.none)
+        try await call { try await $0.deleteEnvironment(path: .init(project: project, environment: environment)).ok.body.json }
     }
     public func status(project: String, environment: String) async throws -> StatusView {
-        try await get("projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/status")
+        try await call { try await $0.environmentStatus(path: .init(project: project, environment: environment)).ok.body.json }
     }
     /// The environment's shared variables (`${{shared.KEY}}`).
     public func sharedVariables(project: String, environment: String) async throws -> [VariableView] {
-        try await get("projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/variables")
+        try await call { try await $0.listSharedVariables(path: .init(project: project, environment: environment)).ok.body.json }
     }
     /// Sets and deletes shared variables of an environment.
-    public func changeSharedVariables(project: String, environment: String, set: [String: String], delete: [String]) async throws -> [VariableView] {
-        try await send(.PATCH, "projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/variables",
-                       body: VariableChange(set: set, delete: delete, buildSecrets: nil))
+    public func changeSharedVariables(project: String, environment: String, set: [String: String], delete: [String]) async throws
+        -> [VariableView]
+    {
+        let body = VariableChange(set: set, delete: delete, buildSecrets: nil)
+        return try await call {
+            try await $0.changeSharedVariables(path: .init(project: project, environment: environment), body: .json(body)).ok.body.json
+        }
     }
 
     /// Uploads a source archive; the service is created if it does not exist yet. With
     /// `noCache` the build ignores the install cache.
     public func deploy(_ scope: Scope, archive: URL, configPath: String? = nil, noCache: Bool = false) async throws -> DeploymentView {
-        var query = "create=true"
-        if let configPath { query += "&configPath=\(configPath.queryEscaped)" }
-        if noCache { query += "&noCache=true" }
-        return try await upload("\(scope.path)/deployments", query: query, archive: archive)
+        let body = try Self.uploadBody(archive)
+        return try await call {
+            try await $0.deployService(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service),
+                query: .init(create: true, configPath: configPath, noCache: noCache ? true : nil),
+                body: .applicationGzip(body)
+            ).created.body.json
+        }
     }
 
     /// Uploads a source archive whose root `railpack.json` has a `services` map and deploys
@@ -90,82 +100,158 @@ public struct YardAPIClient: Sendable {
     public func deployServices(
         project: String, environment: String, archive: URL, noCache: Bool = false
     ) async throws -> [DeploymentView] {
-        try await upload("projects/\(project.pathEscaped)/environments/\(environment.pathEscaped)/deployments",
-                         query: noCache ? "noCache=true" : nil, archive: archive)
+        let body = try Self.uploadBody(archive)
+        return try await call {
+            try await $0.deployServices(
+                path: .init(project: project, environment: environment), query: .init(noCache: noCache ? true : nil),
+                body: .applicationGzip(body)
+            ).created.body.json
+        }
     }
 
-    public func deployments(_ scope: Scope) async throws -> [DeploymentView] { try await get("\(scope.path)/deployments") }
+    public func deployments(_ scope: Scope) async throws -> [DeploymentView] {
+        try await call {
+            try await $0.listDeployments(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok
+                .body.json
+        }
+    }
     /// A cron service's recent runs, newest first.
-    public func cronRuns(_ scope: Scope) async throws -> [CronRunView] { try await get("\(scope.path)/cron-runs") }
+    public func cronRuns(_ scope: Scope) async throws -> [CronRunView] {
+        try await call {
+            try await $0.listCronRuns(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
+    }
     /// A database service's backups, newest first, and its schedule.
-    public func backups(_ scope: Scope) async throws -> BackupListView { try await get("\(scope.path)/backups") }
+    public func backups(_ scope: Scope) async throws -> BackupListView {
+        try await call {
+            try await $0.listBackups(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
+    }
     /// Backs a database service up now (and test-restores the backup); returns when done.
     public func createBackup(_ scope: Scope) async throws -> BackupView {
-        try await send(.POST, "\(scope.path)/backups", body: Empty?.none)
+        try await call {
+            try await $0.createBackup(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).created
+                .body.json
+        }
     }
     /// Restores a backup into the service, into a new service, or to a moment (postgres).
     public func restoreBackup(_ scope: Scope, _ request: BackupRestoreRequest) async throws -> BackupRestoreView {
-        try await send(.POST, "\(scope.path)/backups/restore", body: request)
+        try await call {
+            try await $0.restoreBackup(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(request)
+            ).ok.body.json
+        }
     }
     /// Sets (or, with a nil frequency, turns off) the backup schedule.
     public func setBackupSchedule(_ scope: Scope, _ request: BackupScheduleRequest) async throws -> BackupListView {
-        try await send(.PUT, "\(scope.path)/backup-schedule", body: request)
+        try await call {
+            try await $0.setBackupSchedule(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(request)
+            ).ok.body.json
+        }
     }
-    public func deployment(id: String) async throws -> DeploymentView { try await get("deployments/\(id.pathEscaped)") }
+    public func deployment(id: String) async throws -> DeploymentView {
+        try await call { try await $0.getDeployment(path: .init(deployment: id)).ok.body.json }
+    }
     public func redeploy(_ scope: Scope, noCache: Bool = false) async throws -> DeploymentView {
-        try await send(.POST, "\(scope.path)/redeploy" + (noCache ? "?noCache=true" : ""), body: Empty?.none)
+        try await call {
+            try await $0.redeployService(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service),
+                query: .init(noCache: noCache ? true : nil)
+            ).created.body.json
+        }
     }
-    public func restart(_ scope: Scope) async throws -> DeploymentView { try await send(.POST, "\(scope.path)/restart", body: Empty?.none) }
-    public func down(_ scope: Scope) async throws -> DeploymentView { try await send(.POST, "\(scope.path)/down", body: Empty?.none) }
+    public func restart(_ scope: Scope) async throws -> DeploymentView {
+        try await call {
+            try await $0.restartService(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
+    }
+    public func down(_ scope: Scope) async throws -> DeploymentView {
+        try await call {
+            try await $0.downService(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
+    }
     /// Puts a service with `sleepApplication` to sleep now; its next request wakes it.
-    public func sleep(_ scope: Scope) async throws -> DeploymentView { try await send(.POST, "\(scope.path)/sleep", body: Empty?.none) }
+    public func sleep(_ scope: Scope) async throws -> DeploymentView {
+        try await call {
+            try await $0.sleepService(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
+    }
 
     /// Stops a queued deployment (it ends REMOVED at once) or a running build (the answer
     /// is the deployment as it is; it ends REMOVED once the build has stopped).
     public func cancel(deploymentID: String) async throws -> DeploymentView {
-        try await send(.POST, "deployments/\(deploymentID.pathEscaped)/cancel", body: Empty?.none)
+        try await call { try await $0.cancelDeployment(path: .init(deployment: deploymentID)).ok.body.json }
     }
     /// Removes one deployment: cancels it before it is live, stops it after.
     public func remove(deploymentID: String) async throws -> DeploymentView {
-        try await send(.POST, "deployments/\(deploymentID.pathEscaped)/remove", body: Empty?.none)
+        try await call { try await $0.removeDeployment(path: .init(deployment: deploymentID)).ok.body.json }
     }
 
     /// A new deployment that runs `deploymentID`'s artifact, deploy settings and variables
     /// again, without building.
     public func rollback(deploymentID: String) async throws -> DeploymentView {
-        try await send(.POST, "deployments/\(deploymentID.pathEscaped)/rollback", body: Empty?.none)
+        try await call { try await $0.rollbackDeployment(path: .init(deployment: deploymentID)).created.body.json }
     }
 
-    public func variables(_ scope: Scope) async throws -> [VariableView] { try await get("\(scope.path)/variables") }
+    public func variables(_ scope: Scope) async throws -> [VariableView] {
+        try await call {
+            try await $0.listVariables(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
+    }
     /// Sets and deletes variables; keys in `buildSecrets` (which must be keys of `set`) are
     /// visible to build steps only and never readable back.
     public func changeVariables(
         _ scope: Scope, set: [String: String], delete: [String], buildSecrets: [String] = [], sealed: [String] = []
     ) async throws -> [VariableView] {
-        try await send(.PATCH, "\(scope.path)/variables",
-                       body: VariableChange(set: set, delete: delete, buildSecrets: buildSecrets.isEmpty ? nil : buildSecrets,
-                                            sealed: sealed.isEmpty ? nil : sealed))
+        let body = VariableChange(
+            set: set, delete: delete, buildSecrets: buildSecrets.isEmpty ? nil : buildSecrets,
+            sealed: sealed.isEmpty ? nil : sealed)
+        return try await call {
+            try await $0.changeVariables(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(body)
+            ).ok.body.json
+        }
     }
 
-    public func domains(_ scope: Scope) async throws -> [DomainView] { try await get("\(scope.path)/domains") }
+    public func domains(_ scope: Scope) async throws -> [DomainView] {
+        try await call {
+            try await $0.listDomains(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
+    }
     /// Adds a custom domain (a path prefix of it with `path`); with `certificate` and
     /// `privateKey` (PEM), HTTPS serves that certificate.
     public func addDomain(
         _ scope: Scope, hostname: String, targetPort: Int?, path: String? = nil, certificate: String? = nil, privateKey: String? = nil
     ) async throws -> [DomainView] {
-        try await send(
-            .POST, "\(scope.path)/domains",
-            body: DomainRequest(hostname: hostname, targetPort: targetPort, path: path, certificate: certificate, privateKey: privateKey)
-        )
+        let body = DomainRequest(hostname: hostname, targetPort: targetPort, path: path, certificate: certificate, privateKey: privateKey)
+        return try await call {
+            try await $0.addDomain(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(body)
+            ).created.body.json
+        }
     }
     /// Removes a domain of the service; returns the domains left.
     public func removeDomain(_ scope: Scope, hostname: String, path: String? = nil) async throws -> [DomainView] {
-        try await send(.DELETE, "\(scope.path)/domains/\(hostname.pathEscaped)", query: path.map { "path=\($0.queryEscaped)" },
-                       body: Empty?.none)
+        try await call {
+            try await $0.removeDomain(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service, hostname: hostname),
+                query: .init(path: path)
+            ).ok.body.json
+        }
     }
 
     /// Reads a deployment's log; with `follow`, calls `onLine` for each new line until the log closes.
-    public func logs(deploymentID: String, kind: LogKind, follow: Bool, onLine: @escaping @Sendable (LogLine) async throws -> Void) async throws {
+    public func logs(deploymentID: String, kind: LogKind, follow: Bool, onLine: @escaping @Sendable (LogLine) async throws -> Void)
+        async throws
+    {
         try await streamLogs(deploymentID: deploymentID, kind: kind, follow: follow, onLine: onLine)
     }
 
@@ -192,44 +278,56 @@ public struct YardAPIClient: Sendable {
         deploymentID: String, kind: LogKind, follow: Bool, onLine: @escaping @Sendable (LogLine) async throws -> Void
     ) async throws {
         let decoder = YardJSON.decoder()
-        let splitter = LineBuffer()
-        let head = try await HTTPConnection.send(
-            HTTPConnection.Request(url: url("deployments/\(deploymentID.pathEscaped)/logs", query: "kind=\(kind.rawValue)&follow=\(follow)"),
-                                   headers: authHeaders)
-        ) { buffer in
-            for line in await splitter.append(buffer) where !line.isEmpty {
-                try await onLine(try decoder.decode(LogLine.self, from: Data(line.utf8)))
+        try await call { client in
+            let output = try await client.deploymentLogs(
+                path: .init(deployment: deploymentID), query: .init(kind: .init(rawValue: kind.rawValue), follow: follow))
+            try await Self.lines(of: try output.ok.body.applicationXNdjson) { line in
+                if !line.isEmpty { try await onLine(try decoder.decode(LogLine.self, from: Data(line.utf8))) }
             }
         }
-        try check(head, await splitter.rest)
     }
 
     /// Follows a deployment's status: `onUpdate` gets the deployment now and at every
     /// change, until it settles. Returns the settled deployment.
-    public func watch(deploymentID: String, onUpdate: @escaping @Sendable (DeploymentView) async throws -> Void) async throws -> DeploymentView {
+    public func watch(deploymentID: String, onUpdate: @escaping @Sendable (DeploymentView) async throws -> Void) async throws
+        -> DeploymentView
+    {
         let decoder = YardJSON.decoder()
-        let splitter = LineBuffer()
-        let last = LastValue<DeploymentView>()
-        let head = try await HTTPConnection.send(
-            HTTPConnection.Request(url: url("deployments/\(deploymentID.pathEscaped)/events"), headers: authHeaders)
-        ) { buffer in
-            for line in await splitter.append(buffer) where line.hasPrefix("data: ") {
+        let final: DeploymentView? = try await call { client in
+            let output = try await client.deploymentEvents(path: .init(deployment: deploymentID))
+            var last: DeploymentView?
+            try await Self.lines(of: try output.ok.body.textEventStream) { line in
+                guard line.hasPrefix("data: ") else { return }
                 let view = try decoder.decode(DeploymentView.self, from: Data(line.dropFirst(6).utf8))
-                await last.set(view)
+                last = view
                 try await onUpdate(view)
             }
+            return last
         }
-        try check(head, await splitter.rest)
-        guard let final = await last.value else {
+        guard let final else {
             throw YardError(.unavailable, "the server ended the event stream of \(deploymentID) without sending its status")
         }
         return final
     }
 
+    /// Calls `onLine` for each line of a streamed body as it arrives (the last one even
+    /// without its newline).
+    private static func lines(of body: HTTPBody, _ onLine: (String) async throws -> Void) async throws {
+        var pending: [UInt8] = []
+        for try await chunk in body {
+            pending.append(contentsOf: chunk)
+            while let newline = pending.firstIndex(of: 0x0A) {
+                try await onLine(String(decoding: pending[..<newline], as: UTF8.self))
+                pending.removeSubrange(...newline)
+            }
+        }
+        if !pending.isEmpty { try await onLine(String(decoding: pending, as: UTF8.self)) }
+    }
+
     // MARK: Install cache
 
     /// One entry of the server's install cache (`GET /v1/cache`).
-    public struct CacheEntry: Codable, Sendable, Equatable {
+    public struct CacheEntry: Codable, Sendable, Hashable {
         public var key: String
         public var bytes: Int64
         public var lastUsed: Date
@@ -242,7 +340,7 @@ public struct YardAPIClient: Sendable {
     }
 
     /// What `POST /v1/cache/prune` removed and what is left.
-    public struct CachePruneResult: Codable, Sendable, Equatable {
+    public struct CachePruneResult: Codable, Sendable, Hashable {
         public var removedEntries: Int
         public var freedBytes: Int64
         public var remainingEntries: Int
@@ -257,18 +355,58 @@ public struct YardAPIClient: Sendable {
     }
 
     /// The install cache's entries, most recently used first.
-    public func cacheEntries() async throws -> [CacheEntry] { try await get("cache") }
+    public func cacheEntries() async throws -> [CacheEntry] { try await call { try await $0.listCache().ok.body.json } }
 
     /// Evicts the install cache down to its size bound, or empties it (`all`).
     public func pruneCache(all: Bool) async throws -> CachePruneResult {
-        try await send(.POST, "cache/prune", query: "all=\(all)", body: Empty?.none)
+        try await call { try await $0.pruneCache(query: .init(all: all)).ok.body.json }
     }
 
     // MARK: Plumbing
 
-    private struct Empty: Codable {}
-
     fileprivate var authHeaders: [(String, String)] { [("Authorization", "Bearer \(token)")] }
+
+    /// The generated client over `HTTPConnection`, with the token and the error mapping.
+    private var client: Client {
+        Client(
+            serverURL: baseURL, configuration: Self.configuration, transport: HTTPConnectionTransport(),
+            middlewares: [YardClientMiddleware(token: token)])
+    }
+
+    /// The wire format both sides share (`YardJSON`): dates with fractional seconds, sorted keys.
+    static let configuration = OpenAPIRuntime.Configuration(
+        dateTranscoder: .iso8601WithFractionalSeconds, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes])
+
+    /// Runs one call of the generated client; errors come out as the `YardError` they are.
+    private func call<T: Sendable>(_ operation: (Client) async throws -> T) async throws -> T {
+        do {
+            return try await operation(client)
+        } catch let error as ClientError {
+            switch error.underlyingError {
+            case let yard as YardError: throw yard
+            case is CancellationError: throw CancellationError()
+            case is DecodingError:
+                throw YardError(
+                    .internal, "the server's answer could not be read (\(error.underlyingError)); are the CLI and server the same version?")
+            default:
+                throw YardError(.internal, "calling \(error.operationID) failed: \(error.underlyingError)", cause: error.underlyingError)
+            }
+        }
+    }
+
+    /// An archive as an upload body: read from its file chunk by chunk while it is sent.
+    private static func uploadBody(_ archive: URL) throws -> HTTPBody {
+        let size = try FileManager.default.attributesOfItem(atPath: archive.path)[.size] as? Int ?? 0
+        let handle = try FileHandle(forReadingFrom: archive)
+        let chunks = AsyncThrowingStream<ArraySlice<UInt8>, any Error> {
+            guard let chunk = try handle.read(upToCount: 256 * 1024), !chunk.isEmpty else {
+                try? handle.close()
+                return nil
+            }
+            return ArraySlice(chunk)
+        }
+        return HTTPBody(chunks, length: .known(Int64(size)), iterationBehavior: .single)
+    }
 
     fileprivate func url(_ path: String, query: String? = nil) -> URL {
         var text = baseURL.absoluteString
@@ -276,38 +414,6 @@ public struct YardAPIClient: Sendable {
         text += "/v1/\(path)"
         if let query { text += "?\(query)" }
         return URL(string: text)!
-    }
-
-    fileprivate func get<T: Decodable>(_ path: String) async throws -> T {
-        let (head, data) = try await HTTPConnection.fetch(HTTPConnection.Request(url: url(path), headers: authHeaders))
-        return try decode(head, data)
-    }
-
-    fileprivate func send<T: Decodable, B: Encodable>(_ method: HTTPMethod, _ path: String, query: String? = nil, body: B?) async throws -> T {
-        var headers = authHeaders
-        var data: Data?
-        if let body {
-            data = try YardJSON.encoder().encode(body)
-            headers.append(("Content-Type", "application/json"))
-        }
-        let (head, response) = try await HTTPConnection.fetch(HTTPConnection.Request(url: url(path, query: query), method: method, headers: headers, body: data ?? Data()))
-        return try decode(head, response)
-    }
-
-    private func upload<T: Decodable>(_ path: String, query: String?, archive: URL) async throws -> T {
-        let (head, data) = try await HTTPConnection.fetch(
-            HTTPConnection.Request(url: url(path, query: query), method: .POST,
-                                   headers: authHeaders + [("Content-Type", "application/gzip")], bodyFile: archive))
-        return try decode(head, data)
-    }
-
-    private func decode<T: Decodable>(_ head: HTTPHead, _ data: Data) throws -> T {
-        try check(head, data)
-        do {
-            return try YardJSON.decoder().decode(T.self, from: data)
-        } catch {
-            throw YardError(.internal, "the server's answer could not be read (\(error)); are the CLI and server the same version?")
-        }
     }
 
     fileprivate func check(_ head: HTTPHead, _ data: Data) throws {
@@ -337,55 +443,96 @@ private actor LineBuffer {
     var rest: Data { pending }
 }
 
-private actor LastValue<T: Sendable> {
-    var value: T?
-    func set(_ value: T) { self.value = value }
-}
-
 extension String {
-    var pathEscaped: String { addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? self }
+    var pathEscaped: String {
+        addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? self
+    }
     var queryEscaped: String { addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? self }
 }
 
 extension YardAPIClient {
-    public func settings(_ scope: Scope) async throws -> ServiceSettingsView { try await get("\(scope.path)/settings") }
+    public func settings(_ scope: Scope) async throws -> ServiceSettingsView {
+        try await call {
+            try await $0.getSettings(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
+    }
 
     public func changeSettings(_ scope: Scope, _ change: ServiceSettingsChange) async throws -> ServiceSettingsView {
-        try await send(.PATCH, "\(scope.path)/settings", body: change)
+        try await call {
+            try await $0.changeSettings(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(change)
+            ).ok.body.json
+        }
     }
 
     public func addVolume(_ scope: Scope, mountPath: String, name: String?) async throws -> ServiceSettingsView {
-        try await send(.POST, "\(scope.path)/volumes", body: VolumeRequest(mountPath: mountPath, name: name))
+        let body = VolumeRequest(mountPath: mountPath, name: name)
+        return try await call {
+            try await $0.addVolume(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service), body: .json(body)
+            ).created.body.json
+        }
     }
 
     public func resolvedVariables(_ scope: Scope) async throws -> [String: String] {
-        try await get("\(scope.path)/resolved-variables")
+        try await call {
+            try await $0.resolvedVariables(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok
+                .body.json.additionalProperties
+        }
     }
 }
 
 extension YardAPIClient {
-    public func tcpProxies(_ scope: Scope) async throws -> [TCPProxyView] { try await get("\(scope.path)/tcp-proxies") }
+    public func tcpProxies(_ scope: Scope) async throws -> [TCPProxyView] {
+        try await call {
+            try await $0.listTCPProxies(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
+    }
 
     public func addTCPProxy(_ scope: Scope, targetPort: Int) async throws -> [TCPProxyView] {
-        try await send(.POST, "\(scope.path)/tcp-proxies", body: TCPProxyRequest(targetPort: targetPort))
+        try await call {
+            try await $0.addTCPProxy(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service),
+                body: .json(TCPProxyRequest(targetPort: targetPort))
+            ).created.body.json
+        }
     }
 
     /// Removes the TCP proxy of `targetPort`, or the service's only one when nil.
     public func removeTCPProxy(_ scope: Scope, targetPort: Int?) async throws -> [TCPProxyView] {
-        try await send(.DELETE, "\(scope.path)/tcp-proxies", query: targetPort.map { "port=\($0)" }, body: Empty?.none)
+        try await call {
+            try await $0.removeTCPProxy(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service), query: .init(port: targetPort)
+            ).ok.body.json
+        }
     }
 
     /// A database's credentials and TCP proxy address, password included (`yard connect`).
     public func databaseConnection(_ scope: Scope) async throws -> DatabaseConnectionView {
-        try await send(.POST, "\(scope.path)/connect", body: Empty?.none)
+        try await call {
+            try await $0.databaseConnection(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok
+                .body.json
+        }
     }
 
     /// The branch whose pushes deploy the service in this environment.
-    public func linkedBranch(_ scope: Scope) async throws -> ServiceBranchLink { try await get("\(scope.path)/branch") }
+    public func linkedBranch(_ scope: Scope) async throws -> ServiceBranchLink {
+        try await call {
+            try await $0.getBranchLink(path: .init(project: scope.project, environment: scope.environment, service: scope.service)).ok.body
+                .json
+        }
+    }
 
     /// Links the service in this environment to a branch; nil unlinks it.
     public func linkBranch(_ scope: Scope, branch: String?) async throws -> ServiceBranchLink {
-        try await send(.PUT, "\(scope.path)/branch", body: ServiceBranchLink(branch: branch))
+        try await call {
+            try await $0.setBranchLink(
+                path: .init(project: scope.project, environment: scope.environment, service: scope.service),
+                body: .json(ServiceBranchLink(branch: branch))
+            ).ok.body.json
+        }
     }
 
     /// Reports pushed refs (what a post-receive hook reads) and passes each line of the
@@ -397,8 +544,9 @@ extension YardAPIClient {
         let splitter = LineBuffer()
         let body = try YardJSON.encoder().encode(GitPushRequest(updates: updates))
         let head = try await HTTPConnection.send(
-            HTTPConnection.Request(url: url("projects/\(project.pathEscaped)/git/push"), method: .POST,
-                                   headers: authHeaders + [("Content-Type", "application/json")], body: body)
+            HTTPConnection.Request(
+                url: url("projects/\(project.pathEscaped)/git/push"), method: .POST,
+                headers: authHeaders + [("Content-Type", "application/json")], body: body)
         ) { buffer in
             for line in await splitter.append(buffer) { try await onLine(line) }
         }
@@ -408,15 +556,21 @@ extension YardAPIClient {
     /// The URL `git` pushes to: `<api>/git/<project-id>.git`.
     /// Where GitHub should send the project's webhooks, and whether a secret exists.
     public func webhook(project: String) async throws -> WebhookView {
-        try await get("projects/\(project.pathEscaped)/webhooks/github")
+        try await call { try await $0.getWebhook(path: .init(project: project)).ok.body.json }
     }
     /// Generates a new webhook secret; the answer is the only place it is shown.
     public func generateWebhookSecret(project: String) async throws -> WebhookView {
-        try await send(.POST, "projects/\(project.pathEscaped)/webhooks/github/secret", body: Empty?.none)
+        try await call { try await $0.generateWebhookSecret(path: .init(project: project)).created.body.json }
     }
     /// Opens (or redeploys) PR environment `pr-<number>` from `branch`, as a pull_request opened event does.
     public func openPullRequestEnvironment(project: String, request: PullRequestEnvironmentRequest) async throws -> WebhookResultView {
-        try await send(.POST, "projects/\(project.pathEscaped)/pull-requests", body: request)
+        try await call {
+            switch try await $0.openPullRequestEnvironment(path: .init(project: project), body: .json(request)) {
+            case .ok(let answer): try answer.body.json
+            case .created(let answer): try answer.body.json
+            case .default(let status, _): throw YardError(.internal, "the server answered HTTP \(status), which the API does not describe")
+            }
+        }
     }
     /// A path of the API as a full URL.
     public func apiURL(path: String) -> URL {

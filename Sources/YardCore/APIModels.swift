@@ -2,7 +2,7 @@ import Foundation
 
 // The JSON shapes of the HTTP API under /v1, shared by the server and the client.
 
-public struct ProjectView: Codable, Sendable, Equatable {
+public struct ProjectView: Codable, Sendable, Hashable {
     public var id: String
     public var name: String
     public var createdAt: Date
@@ -18,7 +18,7 @@ public struct ProjectView: Codable, Sendable, Equatable {
     }
 }
 
-public struct EnvironmentView: Codable, Sendable, Equatable {
+public struct EnvironmentView: Codable, Sendable, Hashable {
     public var id: String
     public var name: String
 
@@ -28,7 +28,7 @@ public struct EnvironmentView: Codable, Sendable, Equatable {
     }
 }
 
-public struct ServiceView: Codable, Sendable, Equatable {
+public struct ServiceView: Codable, Sendable, Hashable {
     public var id: String
     public var name: String
     public var configPath: String?
@@ -47,7 +47,7 @@ public struct ServiceView: Codable, Sendable, Equatable {
 
 /// `yard add --database`: the database to run, and the service name (Railway's default
 /// name for the kind when nil).
-public struct CreateDatabaseRequest: Codable, Sendable, Equatable {
+public struct CreateDatabaseRequest: Codable, Sendable, Hashable {
     public var database: String
     public var name: String?
 
@@ -59,7 +59,7 @@ public struct CreateDatabaseRequest: Codable, Sendable, Equatable {
 
 /// A new database service: where other services reach it, its variables (sealed values
 /// left out) and its first deployment.
-public struct DatabaseView: Codable, Sendable, Equatable {
+public struct DatabaseView: Codable, Sendable, Hashable {
     public var service: ServiceView
     public var host: String
     public var port: Int
@@ -75,7 +75,7 @@ public struct DatabaseView: Codable, Sendable, Equatable {
     }
 }
 
-public struct DeploymentEventView: Codable, Sendable, Equatable {
+public struct DeploymentEventView: Codable, Sendable, Hashable {
     public var status: DeploymentStatus
     public var reason: String?
     public var at: Date
@@ -87,7 +87,7 @@ public struct DeploymentEventView: Codable, Sendable, Equatable {
     }
 }
 
-public struct ReplicaView: Codable, Sendable, Equatable {
+public struct ReplicaView: Codable, Sendable, Hashable {
     public var id: String
     public var status: ReplicaStatus
     public var port: Int
@@ -115,7 +115,7 @@ public struct ReplicaView: Codable, Sendable, Equatable {
     }
 }
 
-public struct DeploymentView: Codable, Sendable, Equatable {
+public struct DeploymentView: Codable, Sendable, Hashable {
     public var id: String
     public var serviceID: String
     public var serviceName: String
@@ -162,7 +162,7 @@ public struct DeploymentView: Codable, Sendable, Equatable {
     }
 }
 
-public struct VariableView: Codable, Sendable, Equatable {
+public struct VariableView: Codable, Sendable, Hashable {
     public var key: String
     /// Nil for sealed variables: their value is never readable back.
     public var value: String?
@@ -178,7 +178,7 @@ public struct VariableView: Codable, Sendable, Equatable {
     }
 }
 
-public struct VariableChange: Codable, Sendable, Equatable {
+public struct VariableChange: Codable, Sendable, Hashable {
     public var set: [String: String]
     public var delete: [String]
     /// Keys of `set` that are build-only secrets.
@@ -195,7 +195,7 @@ public struct VariableChange: Codable, Sendable, Equatable {
 }
 
 /// `POST /v1/projects/{project}/environments`.
-public struct CreateEnvironmentRequest: Codable, Sendable, Equatable {
+public struct CreateEnvironmentRequest: Codable, Sendable, Hashable {
     public var name: String
     /// The environment to copy (name or id); production when absent.
     public var from: String?
@@ -211,7 +211,7 @@ public struct CreateEnvironmentRequest: Codable, Sendable, Equatable {
 }
 
 /// What `withData` did for one database service of a new environment.
-public struct DatabaseDataCopyView: Codable, Sendable, Equatable {
+public struct DatabaseDataCopyView: Codable, Sendable, Hashable {
     public var service: String
     public var database: DatabaseKind
     /// The source's backup restored into the copy; nil when the copy's database started empty.
@@ -240,8 +240,8 @@ public struct DatabaseDataCopyView: Codable, Sendable, Equatable {
 }
 
 /// A new environment and what was copied into it from its source.
-public struct EnvironmentCopyView: Codable, Sendable, Equatable {
-    public struct ServiceCopy: Codable, Sendable, Equatable {
+public struct EnvironmentCopyView: Codable, Sendable, Hashable {
+    public struct ServiceCopy: Codable, Sendable, Hashable {
         public var service: String
         /// Plain variables and build secrets copied (keys only).
         public var copiedVariables: [String]
@@ -279,7 +279,7 @@ public struct EnvironmentCopyView: Codable, Sendable, Equatable {
 }
 
 /// What deleting an environment removed.
-public struct EnvironmentDeletionView: Codable, Sendable, Equatable {
+public struct EnvironmentDeletionView: Codable, Sendable, Hashable {
     public var environment: EnvironmentView
     /// Deployments that were running (or building) and were stopped.
     public var stoppedDeployments: Int
@@ -299,7 +299,7 @@ public struct EnvironmentDeletionView: Codable, Sendable, Equatable {
     }
 }
 
-public struct DomainView: Codable, Sendable, Equatable {
+public struct DomainView: Codable, Sendable, Hashable {
     public var hostname: String
     /// The path prefix routed (`/api`); nil for the whole host.
     public var path: String?
@@ -326,7 +326,7 @@ public struct DomainView: Codable, Sendable, Equatable {
     }
 }
 
-public struct DomainRequest: Codable, Sendable, Equatable {
+public struct DomainRequest: Codable, Sendable, Hashable {
     public var hostname: String
     public var targetPort: Int?
     /// Route only requests whose path starts with this prefix (`/api`); nil for the whole host.
@@ -345,7 +345,7 @@ public struct DomainRequest: Codable, Sendable, Equatable {
     }
 }
 
-public struct ServiceStatusView: Codable, Sendable, Equatable {
+public struct ServiceStatusView: Codable, Sendable, Hashable {
     public var service: ServiceView
     public var domains: [DomainView]
     public var latest: DeploymentView?
@@ -369,7 +369,7 @@ public struct ServiceStatusView: Codable, Sendable, Equatable {
     }
 }
 
-public struct StatusView: Codable, Sendable, Equatable {
+public struct StatusView: Codable, Sendable, Hashable {
     public var project: EnvironmentView
     public var environment: EnvironmentView
     public var isolation: String
@@ -383,13 +383,13 @@ public struct StatusView: Codable, Sendable, Equatable {
     }
 }
 
-public struct CreateProjectRequest: Codable, Sendable {
+public struct CreateProjectRequest: Codable, Sendable, Hashable {
     public var name: String
 
     public init(name: String) { self.name = name }
 }
 
-public struct CreateServiceRequest: Codable, Sendable {
+public struct CreateServiceRequest: Codable, Sendable, Hashable {
     public var name: String
     public var configPath: String?
     public var rootDirectory: String?
@@ -402,7 +402,7 @@ public struct CreateServiceRequest: Codable, Sendable {
 }
 
 /// The body of every API error: the stable code and the human message.
-public struct ErrorView: Codable, Sendable, Equatable {
+public struct ErrorView: Codable, Sendable, Hashable {
     public var code: String
     public var message: String
 
@@ -412,7 +412,7 @@ public struct ErrorView: Codable, Sendable, Equatable {
     }
 }
 
-public struct ServerInfoView: Codable, Sendable, Equatable {
+public struct ServerInfoView: Codable, Sendable, Hashable {
     public var version: String
     public var routerURL: String
     public var baseDomain: String
@@ -436,7 +436,7 @@ public struct ServerInfoView: Codable, Sendable, Equatable {
     }
 }
 
-public struct VolumeView: Codable, Sendable, Equatable {
+public struct VolumeView: Codable, Sendable, Hashable {
     public var name: String
     public var mountPath: String
 
@@ -446,7 +446,7 @@ public struct VolumeView: Codable, Sendable, Equatable {
     }
 }
 
-public struct VolumeRequest: Codable, Sendable, Equatable {
+public struct VolumeRequest: Codable, Sendable, Hashable {
     public var mountPath: String
     public var name: String?
 
@@ -457,7 +457,7 @@ public struct VolumeRequest: Codable, Sendable, Equatable {
 }
 
 /// A service's runtime settings: limits (`yard scale`), egress, volume.
-public struct ServiceSettingsView: Codable, Sendable, Equatable {
+public struct ServiceSettingsView: Codable, Sendable, Hashable {
     public var limits: ResourceLimits
     public var egress: Bool
     public var volume: VolumeView?
@@ -498,7 +498,7 @@ public enum SleepSetting: String, Codable, Sendable, Equatable, CaseIterable {
 }
 
 /// A change of settings; nil fields are left as they are, `clear` resets named limits.
-public struct ServiceSettingsChange: Codable, Sendable, Equatable {
+public struct ServiceSettingsChange: Codable, Sendable, Hashable {
     public var memoryBytes: Int64?
     public var cpus: Double?
     public var maxProcesses: Int?
@@ -548,7 +548,7 @@ public enum CronRunStatus: String, Codable, Sendable, CaseIterable {
 }
 
 /// One run of a cron service (`yard runs`).
-public struct CronRunView: Codable, Sendable, Equatable {
+public struct CronRunView: Codable, Sendable, Hashable {
     public var id: String
     public var deploymentID: String
     public var scheduledAt: Date
@@ -575,7 +575,7 @@ public struct CronRunView: Codable, Sendable, Equatable {
 
 /// A TCP proxy (`yard domain --tcp`): `host:hostPort` forwards to `targetPort` of the
 /// service's replicas.
-public struct TCPProxyView: Codable, Sendable, Equatable {
+public struct TCPProxyView: Codable, Sendable, Hashable {
     public var host: String
     public var hostPort: Int
     public var targetPort: Int
@@ -587,7 +587,7 @@ public struct TCPProxyView: Codable, Sendable, Equatable {
     }
 }
 
-public struct TCPProxyRequest: Codable, Sendable, Equatable {
+public struct TCPProxyRequest: Codable, Sendable, Hashable {
     public var targetPort: Int
 
     public init(targetPort: Int) {
@@ -598,7 +598,7 @@ public struct TCPProxyRequest: Codable, Sendable, Equatable {
 /// What `yard connect` needs to start a database's client on the user's terminal: the
 /// only API answer that carries a sealed value (the password), on purpose and on request
 /// (`POST …/connect`). `host` and `port` are the TCP proxy's; nil when it has none.
-public struct DatabaseConnectionView: Codable, Sendable, Equatable {
+public struct DatabaseConnectionView: Codable, Sendable, Hashable {
     public var database: DatabaseKind
     public var host: String?
     public var port: Int?

@@ -48,7 +48,7 @@ public enum BackupCheckStatus: String, Codable, Sendable {
 }
 
 /// One backup of a database service.
-public struct BackupView: Codable, Sendable, Equatable {
+public struct BackupView: Codable, Sendable, Hashable {
     public var id: String
     public var service: String
     /// `manual` (`yard backup create`) or `scheduled`.
@@ -101,7 +101,7 @@ public struct BackupView: Codable, Sendable, Equatable {
 }
 
 /// A database service's backup schedule, and its backups newest first.
-public struct BackupListView: Codable, Sendable, Equatable {
+public struct BackupListView: Codable, Sendable, Hashable {
     public var schedule: BackupScheduleView?
     public var backups: [BackupView]
 
@@ -111,7 +111,7 @@ public struct BackupListView: Codable, Sendable, Equatable {
     }
 }
 
-public struct BackupScheduleView: Codable, Sendable, Equatable {
+public struct BackupScheduleView: Codable, Sendable, Hashable {
     public var frequency: BackupFrequency
     /// Scheduled backups kept; older ones are deleted. Manual backups are kept until removed.
     public var keep: Int
@@ -125,7 +125,7 @@ public struct BackupScheduleView: Codable, Sendable, Equatable {
 }
 
 /// `PUT …/backup-schedule`: nil frequency turns it off.
-public struct BackupScheduleRequest: Codable, Sendable {
+public struct BackupScheduleRequest: Codable, Sendable, Hashable {
     public var frequency: BackupFrequency?
     public var keep: Int?
 
@@ -136,7 +136,7 @@ public struct BackupScheduleRequest: Codable, Sendable {
 }
 
 /// `POST …/backups/restore`.
-public struct BackupRestoreRequest: Codable, Sendable {
+public struct BackupRestoreRequest: Codable, Sendable, Hashable {
     /// The backup to restore; nil: the newest succeeded one (or, with `to`, the newest before it).
     public var backup: String?
     /// Point-in-time recovery: replay the write-ahead log up to this moment.
@@ -151,7 +151,7 @@ public struct BackupRestoreRequest: Codable, Sendable {
     }
 }
 
-public struct BackupRestoreView: Codable, Sendable, Equatable {
+public struct BackupRestoreView: Codable, Sendable, Hashable {
     public var backup: String
     /// The service the data went into.
     public var service: String

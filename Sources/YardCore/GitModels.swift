@@ -1,6 +1,6 @@
 /// The commit a `git push` deployment was built from; its fields become the
 /// `RAILWAY_GIT_*` variables of the deployment.
-public struct GitCommit: Codable, Sendable, Equatable {
+public struct GitCommit: Codable, Sendable, Hashable {
     public var sha: String
     public var branch: String
     /// The commit message's first line.
@@ -28,7 +28,7 @@ public struct GitCommit: Codable, Sendable, Equatable {
 
 /// One ref a push changed, as git's post-receive hook reads it (`old new ref`); an all-zero
 /// id is a ref that did not exist before (old) or was deleted (new).
-public struct GitRefUpdate: Codable, Sendable, Equatable {
+public struct GitRefUpdate: Codable, Sendable, Hashable {
     public var ref: String
     public var old: String
     public var new: String
@@ -62,7 +62,7 @@ public struct GitRefUpdate: Codable, Sendable, Equatable {
 }
 
 /// `POST /v1/projects/{project}/git/push`: what the repository's post-receive hook reports.
-public struct GitPushRequest: Codable, Sendable, Equatable {
+public struct GitPushRequest: Codable, Sendable, Hashable {
     public var updates: [GitRefUpdate]
 
     public init(updates: [GitRefUpdate]) { self.updates = updates }
@@ -70,7 +70,7 @@ public struct GitPushRequest: Codable, Sendable, Equatable {
 
 /// `PUT …/services/{service}/branch`: the branch whose pushes deploy the service in that
 /// environment; nil unlinks it.
-public struct ServiceBranchLink: Codable, Sendable, Equatable {
+public struct ServiceBranchLink: Codable, Sendable, Hashable {
     public var branch: String?
 
     public init(branch: String?) { self.branch = branch }

@@ -2,7 +2,7 @@ import Foundation
 
 /// One captured line of build or deploy output, or one HTTP request of the access log, as
 /// stored and as streamed.
-public struct LogLine: Codable, Sendable, Equatable {
+public struct LogLine: Codable, Sendable, Hashable {
     public enum Stream: String, Codable, Sendable {
         case stdout, stderr
         /// Lines the platform writes itself (status changes, warnings).
@@ -32,7 +32,7 @@ public struct LogLine: Codable, Sendable, Equatable {
 
 /// One request through the router, as the access log (`yard logs --http`) keeps it. No
 /// headers and no query string are kept: credentials and tokens travel there.
-public struct HTTPRequestLog: Codable, Sendable, Equatable {
+public struct HTTPRequestLog: Codable, Sendable, Hashable {
     public var host: String
     public var method: String
     /// The request path without its query string.

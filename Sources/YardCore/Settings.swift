@@ -101,7 +101,7 @@ public struct DeployOverrides: Codable, Sendable, Equatable {
 }
 
 /// Limits applied through cgroups; nil means unlimited.
-public struct ResourceLimits: Sendable, Equatable, Codable {
+public struct ResourceLimits: Sendable, Hashable, Codable {
     public var memoryBytes: Int64?
     /// CPU cores, e.g. 0.5 for half a core.
     public var cpus: Double?
@@ -115,7 +115,7 @@ public struct ResourceLimits: Sendable, Equatable, Codable {
 }
 
 /// Live use read from a process's cgroup.
-public struct ResourceUsage: Sendable, Equatable, Codable {
+public struct ResourceUsage: Sendable, Hashable, Codable {
     /// Total CPU time used, in nanoseconds.
     public var cpuNanoseconds: UInt64
     public var memoryBytes: UInt64

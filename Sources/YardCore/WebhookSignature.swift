@@ -47,7 +47,7 @@ public enum WebhookSignature {
 
 /// `POST /v1/projects/{project}/pull-requests`: open (or redeploy) PR environment `pr-<number>`
 /// from `branch`, as a GitHub `pull_request` opened event does.
-public struct PullRequestEnvironmentRequest: Codable, Sendable, Equatable {
+public struct PullRequestEnvironmentRequest: Codable, Sendable, Hashable {
     public var number: Int
     /// The PR's head branch: the environment deploys it.
     public var branch: String
@@ -74,7 +74,7 @@ public struct PullRequestEnvironmentRequest: Codable, Sendable, Equatable {
 }
 
 /// What a webhook delivery or `yard environment new --pr` did.
-public struct WebhookResultView: Codable, Sendable, Equatable {
+public struct WebhookResultView: Codable, Sendable, Hashable {
     /// `pull_request`, `push`, `ping` or the event that was ignored.
     public var event: String
     public var action: String?
@@ -95,7 +95,7 @@ public struct WebhookResultView: Codable, Sendable, Equatable {
 }
 
 /// The project's webhook: where to point GitHub, and (only when just generated) its secret.
-public struct WebhookView: Codable, Sendable, Equatable {
+public struct WebhookView: Codable, Sendable, Hashable {
     /// The path under the API, e.g. `/v1/projects/shop/webhooks/github`.
     public var path: String
     public var secretConfigured: Bool
