@@ -99,6 +99,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "YardServer",
+            dependencies: [
+                "YardCore", "YardAPI", "YardControl", "YardNetwork", "YardRouter", "YardRuntime", "YardStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "YardClient",
             dependencies: [
                 "YardCore",
@@ -112,6 +122,7 @@ let package = Package(
             name: "YardCLI",
             dependencies: [
                 "YardCore", "YardClient", "YardConfig", "YardControl", "YardAPI", "YardBuild", "YardNetwork", "YardRuntime",
+                "YardServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -144,10 +155,16 @@ let package = Package(
         .testTarget(name: "YardCoreTests", dependencies: ["YardCore"], swiftSettings: swiftSettings),
         .testTarget(name: "YardConfigTests", dependencies: ["YardConfig"], swiftSettings: swiftSettings),
         .testTarget(name: "YardStoreTests", dependencies: ["YardStore"], swiftSettings: swiftSettings),
-        .testTarget(name: "YardRuntimeTests", dependencies: ["YardRuntime"], swiftSettings: swiftSettings),
+        // DatabaseScriptTests runs YardControl's database start scripts for real.
+        .testTarget(name: "YardRuntimeTests", dependencies: ["YardRuntime", "YardControl"], swiftSettings: swiftSettings),
         .testTarget(name: "YardNetworkTests", dependencies: ["YardNetwork"], swiftSettings: swiftSettings),
         .testTarget(name: "YardBuildTests", dependencies: ["YardBuild"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "YardControlTests", dependencies: ["YardControl", "YardCore", "YardRouter"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "YardServerTests",
+            dependencies: ["YardServer", "YardControl", "YardCore", "YardRouter", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "YardAPITests",
             dependencies: ["YardAPI", "YardCore", .product(name: "Hummingbird", package: "hummingbird")],
