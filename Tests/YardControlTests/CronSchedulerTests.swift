@@ -166,6 +166,11 @@ struct CronSchedulerTests {
             try await advance(clock, by: .seconds(17 * 60))
             #expect(await host.launches.map(\.scheduledAt) == [ManualClock.date(hour: 12, minute: 5)])
             #expect(await scheduler.nextRun(of: key) == ManualClock.date(hour: 12, minute: 20))
+            // The next passes neither run nor skip 12:10 or 12:15.
+            try await advance(clock, by: .milliseconds(250))
+            try await advance(clock, by: .milliseconds(250))
+            let runs = await host.runs.values.map(\.status)
+            #expect(runs == [.running], "12:05 runs; nothing more was started or skipped")
         }
         // The server restarts at 12:30:30: a new scheduler does not run 12:20, 12:25 or 12:30.
         clock.advance(by: .seconds(13 * 60))
