@@ -46,11 +46,10 @@ extension Orchestrator: BackupHost {
         guard let kind = service.database, kind != .mysql else {
             throw YardError(.invalidInput, "\(service.name) is not a postgres or redis database service: only those have backups")
         }
-        guard !backupsRunning.contains(key) else {
+        guard backupClaims.claim(key) else {
             throw YardError(.conflict, "a backup or restore of \(service.name) is already running: wait for it to finish")
         }
-        backupsRunning.insert(key)
-        defer { backupsRunning.remove(key) }
+        defer { backupClaims.release(key) }
 
         var record = BackupRecord(
             id: Identifier.make("bak"), serviceID: serviceID, environmentID: environmentID,
@@ -242,7 +241,7 @@ extension Orchestrator: BackupHost {
     }
 
     func isBackingUp(_ key: ServiceKey) -> Bool {
-        backupsRunning.contains(key)
+        backupClaims.contains(key)
     }
 
     func runScheduledBackup(_ key: ServiceKey, keep: Int) async {
@@ -331,11 +330,10 @@ extension Orchestrator: BackupHost {
                 throw YardError(.invalidInput, "--to is point-in-time recovery, which only postgres has: restore a redis backup without it")
             }
         }
-        guard !backupsRunning.contains(key) else {
+        guard backupClaims.claim(key) else {
             throw YardError(.conflict, "a backup or restore of \(service.name) is already running: wait for it to finish")
         }
-        backupsRunning.insert(key)
-        defer { backupsRunning.remove(key) }
+        defer { backupClaims.release(key) }
 
         var targetKey = key
         var targetName = service.name

@@ -160,7 +160,7 @@ public actor Orchestrator: Service {
     private var pipelineTasks: [String: Task<Void, Never>] = [:]
     /// Why a pipeline was stopped: the cancel request or the timeout.
     private var stopReasons: [String: (status: DeploymentStatus, reason: String)] = [:]
-    var live: [ServiceKey: String] = [:]
+    private(set) var live: [ServiceKey: String] = [:]
     private var queues: [ServiceKey: [Job]] = [:]
     /// Environments being deleted: no job of theirs starts any more.
     private var deletingEnvironments: Set<String> = []
@@ -178,7 +178,7 @@ public actor Orchestrator: Service {
     /// Backup schedules' next due times.
     let backupScheduler: BackupScheduler
     /// Services with a backup or restore under way: one at a time per service.
-    var backupsRunning: Set<ServiceKey> = []
+    var backupClaims = BackupClaims()
     /// The router's HTTPS port; nil when HTTPS is off.
     var httpsPort: Int?
     /// Domains' HTTPS certificates; nil when HTTPS is off.
@@ -1916,7 +1916,7 @@ public actor Orchestrator: Service {
         // Jobs already running (a build winding down, a restart, a rollout, a backup) finish first.
         let deadline = ContinuousClock.now + .seconds(120)
         while busy.contains(where: { $0.environmentID == environmentID })
-            || backupsRunning.contains(where: { $0.environmentID == environmentID }), ContinuousClock.now < deadline
+            || backupClaims.contains(environmentID: environmentID), ContinuousClock.now < deadline
         {
             try? await Task.sleep(for: .milliseconds(100))
         }
