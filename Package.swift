@@ -106,6 +106,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "YardServer",
+            dependencies: [
+                "YardCore", "YardAPI", "YardControl", "YardNetwork", "YardRouter", "YardRuntime", "YardStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "YardClient",
             dependencies: [
                 "YardCore",
@@ -121,6 +131,7 @@ let package = Package(
             name: "YardCLI",
             dependencies: [
                 "YardCore", "YardClient", "YardConfig", "YardControl", "YardAPI", "YardBuild", "YardNetwork", "YardRuntime",
+                "YardServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -158,10 +169,16 @@ let package = Package(
             dependencies: ["YardStore", "YardCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "YardRuntimeTests", dependencies: ["YardRuntime"], swiftSettings: swiftSettings),
+        // DatabaseScriptTests runs YardControl's database start scripts for real.
+        .testTarget(name: "YardRuntimeTests", dependencies: ["YardRuntime", "YardControl"], swiftSettings: swiftSettings),
         .testTarget(name: "YardNetworkTests", dependencies: ["YardNetwork"], swiftSettings: swiftSettings),
         .testTarget(name: "YardBuildTests", dependencies: ["YardBuild"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "YardControlTests", dependencies: ["YardControl", "YardCore", "YardRouter"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "YardServerTests",
+            dependencies: ["YardServer", "YardControl", "YardCore", "YardRouter", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "YardAPITests",
             dependencies: [

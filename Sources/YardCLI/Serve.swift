@@ -10,6 +10,7 @@ import YardCore
 import YardNetwork
 import YardRouter
 import YardRuntime
+import YardServer
 import YardStore
 
 struct Serve: AsyncParsableCommand {
@@ -120,6 +121,14 @@ struct Serve: AsyncParsableCommand {
 
     enum RuntimeChoice: String, ExpressibleByArgument, CaseIterable {
         case auto, sandbox, plain
+
+        var server: SwitchyardServer.Runtime {
+            switch self {
+            case .auto: .auto
+            case .sandbox: .sandbox
+            case .plain: .plain
+            }
+        }
     }
 
     func validate() throws {
@@ -164,116 +173,73 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "switchyard")
         logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
-        let dataDirectory = URL(fileURLWithPath: dataDir ?? Self.defaultDataDirectory())
         try await reportingErrors {
-            let store = try SQLiteStore(directory: dataDirectory)
-            let token = try AdminToken.ensure(store: store, dataDirectory: dataDirectory)
-            try DataDirectoryPrivacy.secure(dataDirectory)
             Supervisor.becomeSubreaper()
-            let (launcher, network) = try await chooseRuntime(logger: logger)
-            var routerConfiguration = Router.Configuration(host: httpHost, port: httpPort)
-            let hold = try DurationText.parse(holdTimeout)
-            routerConfiguration.holdTimeout = .nanoseconds(hold.components.seconds * 1_000_000_000 + hold.components.attoseconds / 1_000_000_000)
-            routerConfiguration.maxRequestBodyBytes = Int(try ByteSize.parse(maxBodySize))
-            let timeouts = try self.routerTimeouts()
-            routerConfiguration.connectTimeout = .init(timeouts.connect)
-            routerConfiguration.responseHeadTimeout = .init(timeouts.header)
-            routerConfiguration.upstreamIdleTimeout = .init(timeouts.idle)
-            routerConfiguration.maxRequestDuration = .init(timeouts.request)
-            routerConfiguration.maxConnectionsPerUpstream = upstreamMaxConnections
-            routerConfiguration.maxIdleConnectionsPerUpstream = upstreamMaxConnections
-            // At shutdown requests in flight get this long, then the replicas 5 s: stopping
-            // takes at most about 10 s whatever is in flight.
-            routerConfiguration.shutdownGracePeriod = .seconds(5)
-            routerConfiguration.trustedProxies = trustedProxies.compactMap(AddressRange.init)
-            let certificates = noHttps ? nil : DomainCertificates(directory: dataDirectory.appendingPathComponent("tls"), localAuthorityDomain: baseDomain)
-            if let certificates {
-                try await certificates.prepareAuthority()
-                routerConfiguration.https = .init(port: httpsPort, certificates: certificates)
-            }
-            let router = Router(configuration: routerConfiguration, logger: logger)
-            var configuration = Orchestrator.Configuration(
-                dataDirectory: dataDirectory,
-                baseDomain: baseDomain,
-                platformExecutable: Self.executablePath(),
-                hostEnvironment: Self.replicaBaseEnvironment(isolated: network != nil)
-            )
-            configuration.privateNetworkBase = privateNetworkOctet
-            configuration.networkPrefix = networkPrefix
-            configuration.cacheMaximumBytes = try ByteSize.parse(cacheSize)
-            configuration.artifactRetention = artifactRetention
-            configuration.buildTimeout = try DurationText.parse(buildTimeout)
-            configuration.sleepAfter = try DurationText.parse(sleepAfter)
-            if cronTimeScale > 1 {
-                // For tests only: cron schedules read a clock that runs this many times
-                // faster than real time, so `* * * * *` fires every 60/scale seconds.
-                let start = Date()
-                let scale = cronTimeScale
-                configuration.cronClock = { start.addingTimeInterval(Date().timeIntervalSince(start) * scale) }
-            }
-            configuration.notifyCommand = notifyCommand
-            configuration.sleepCheckInterval = min(.seconds(5), configuration.sleepAfter / 4)
-            configuration.buildLimits.memoryBytes = try ByteSize.parse(buildMemory)
-            if let buildCpus { configuration.buildLimits.cpus = buildCpus }
-            try limits.apply(to: &configuration)
-            configuration.tcpProxyPorts = try Self.portRange(tcpProxyPorts)
-            configuration.maximumUploadBytes = try ByteSize.parse(maxUploadSize)
-            configuration.maximumSourceBytes = try ByteSize.parse(maxSourceSize)
-            configuration.maximumSourceEntries = maxSourceEntries
-            let tcpProxy = TCPProxy(host: "127.0.0.1", logger: logger)
-            let orchestrator = Orchestrator(
-                configuration: configuration,
-                store: store,
-                launcher: launcher,
-                network: network,
-                router: router,
-                tcpProxy: tcpProxy,
-                certificates: certificates,
-                logger: logger
-            )
+            let server = SwitchyardServer(configuration: try serverConfiguration(), logger: logger)
+            let dataDirectory = server.configuration.orchestrator.dataDirectory
             let baseDomain = self.baseDomain
-            let apiHost = self.apiHost
             let writeCredentials = !noCliLogin
-            let routerURLBox = RouterURL()
-            let api = APIServer.makeApplication(
-                orchestrator: orchestrator,
-                host: apiHost,
-                port: apiPort,
-                info: {
-                    ServerInfoView(version: SwitchyardVersion.current, routerURL: await routerURLBox.value,
-                                   baseDomain: baseDomain, isolation: launcher.isolation,
-                                   httpsURL: await routerURLBox.httpsValue,
-                                   authorityCertificate: certificates?.authorityCertificateFile.path)
-                },
-                onBound: { apiPort in
-                    let routerPort = (try? await router.boundPort()) ?? 0
-                    await orchestrator.setRouterPort(routerPort)
-                    let apiURL = "http://\(apiHost == "0.0.0.0" ? "127.0.0.1" : apiHost):\(apiPort)"
-                    let routerURL = "http://127.0.0.1:\(routerPort)"
-                    await routerURLBox.set(routerURL)
-                    let httpsPort = try? await router.boundHTTPSPort()
-                    await orchestrator.setHTTPSPort(httpsPort)
-                    await routerURLBox.setHTTPS(httpsPort.map { "https://127.0.0.1:\($0)" })
-                    Self.announce(apiURL: apiURL, routerURL: routerURL, token: token, dataDirectory: dataDirectory,
-                                  baseDomain: baseDomain, routerPort: routerPort, isolation: launcher.isolation,
-                                  writeCredentials: writeCredentials,
-                                  https: httpsPort.map { ($0, certificates?.authorityCertificateFile.path ?? "") })
-                },
-                logger: logger
-            )
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: [.init(service: orchestrator), .init(service: router), .init(service: tcpProxy), .init(service: api)],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger
-                )
-            )
-            try await group.run()
-            if network != nil {
-                // Every replica is stopped by now: remove our cgroup tree itself.
-                _ = try? await SandboxLauncher.removeLeftovers(cgroupParent: networkPrefix)
+            try await server.run { endpoints in
+                Self.announce(apiURL: endpoints.apiURL, routerURL: endpoints.routerURL, token: endpoints.adminToken,
+                              dataDirectory: dataDirectory, baseDomain: baseDomain, routerPort: endpoints.routerPort,
+                              isolation: endpoints.isolation, writeCredentials: writeCredentials,
+                              https: endpoints.httpsPort.map { ($0, endpoints.authorityCertificate ?? "") })
             }
         }
+    }
+
+    /// The server's configuration from the flags.
+    func serverConfiguration() throws -> SwitchyardServer.Configuration {
+        let dataDirectory = URL(fileURLWithPath: dataDir ?? Self.defaultDataDirectory())
+        var routerConfiguration = Router.Configuration(host: httpHost, port: httpPort)
+        let hold = try DurationText.parse(holdTimeout)
+        routerConfiguration.holdTimeout = .nanoseconds(hold.components.seconds * 1_000_000_000 + hold.components.attoseconds / 1_000_000_000)
+        routerConfiguration.maxRequestBodyBytes = Int(try ByteSize.parse(maxBodySize))
+        let timeouts = try self.routerTimeouts()
+        routerConfiguration.connectTimeout = .init(timeouts.connect)
+        routerConfiguration.responseHeadTimeout = .init(timeouts.header)
+        routerConfiguration.upstreamIdleTimeout = .init(timeouts.idle)
+        routerConfiguration.maxRequestDuration = .init(timeouts.request)
+        routerConfiguration.maxConnectionsPerUpstream = upstreamMaxConnections
+        routerConfiguration.maxIdleConnectionsPerUpstream = upstreamMaxConnections
+        // At shutdown requests in flight get this long, then the replicas 5 s: stopping
+        // takes at most about 10 s whatever is in flight.
+        routerConfiguration.shutdownGracePeriod = .seconds(5)
+        routerConfiguration.trustedProxies = trustedProxies.compactMap(AddressRange.init)
+        // The server fills the host environment for the runtime it chooses.
+        var configuration = Orchestrator.Configuration(
+            dataDirectory: dataDirectory,
+            baseDomain: baseDomain,
+            platformExecutable: Self.executablePath(),
+            hostEnvironment: [:]
+        )
+        configuration.privateNetworkBase = privateNetworkOctet
+        configuration.networkPrefix = networkPrefix
+        configuration.cacheMaximumBytes = try ByteSize.parse(cacheSize)
+        configuration.artifactRetention = artifactRetention
+        configuration.buildTimeout = try DurationText.parse(buildTimeout)
+        configuration.sleepAfter = try DurationText.parse(sleepAfter)
+        if cronTimeScale > 1 {
+            // For tests only: cron and backup schedules read a clock that runs this many
+            // times faster than real time, so `* * * * *` fires every 60/scale seconds.
+            configuration.clock = ScaledClock(scale: cronTimeScale)
+        }
+        configuration.notifyCommand = notifyCommand
+        configuration.sleepCheckInterval = min(.seconds(5), configuration.sleepAfter / 4)
+        configuration.buildLimits.memoryBytes = try ByteSize.parse(buildMemory)
+        if let buildCpus { configuration.buildLimits.cpus = buildCpus }
+        try limits.apply(to: &configuration)
+        configuration.tcpProxyPorts = try Self.portRange(tcpProxyPorts)
+        configuration.maximumUploadBytes = try ByteSize.parse(maxUploadSize)
+        configuration.maximumSourceBytes = try ByteSize.parse(maxSourceSize)
+        configuration.maximumSourceEntries = maxSourceEntries
+        var server = SwitchyardServer.Configuration(orchestrator: configuration, router: routerConfiguration)
+        server.httpsPort = noHttps ? nil : httpsPort
+        server.apiHost = apiHost
+        server.apiPort = apiPort
+        server.runtime = runtime.server
+        server.version = SwitchyardVersion.current
+        return server
     }
 
     /// `--tcp-proxy-ports`: `FIRST-LAST`, both ports, FIRST not above LAST.
@@ -344,32 +310,6 @@ struct Serve: AsyncParsableCommand {
         Output.flush()
     }
 
-    /// The sandbox when the machine can isolate (root, bwrap, namespaces, cgroups, ip);
-    /// plain processes on loopback otherwise, said loudly, but never for root unless asked.
-    private func chooseRuntime(logger: Logger) async throws -> (any ProcessLauncher, NetworkFabric?) {
-        if runtime == .plain { return (PlainProcessLauncher(), nil) }
-        let (sandboxOK, sandboxReason) = SandboxLauncher.isAvailable(cgroupParent: networkPrefix)
-        let (networkOK, networkReason) = NetworkFabric.isAvailable()
-        guard sandboxOK && networkOK else {
-            let reason = [sandboxOK ? nil : sandboxReason, networkOK ? nil : networkReason].compactMap { $0 }.joined(separator: "; ")
-            if runtime == .sandbox {
-                throw YardError(.unavailable, "--runtime sandbox was asked for, but this machine cannot isolate: \(reason)")
-            }
-            // As root, plain processes would be root processes: fail closed, never fall back silently.
-            if geteuid() == 0 {
-                throw YardError(
-                    .unavailable,
-                    "this machine cannot isolate replicas (\(reason)), and as root plain processes would run apps as root: fix that, or pass --runtime plain to run them unsandboxed on purpose"
-                )
-            }
-            return (PlainFallbackLauncher(reason: reason), nil)
-        }
-        // After a crash: cgroups the previous run left (their processes are stopped by recovery).
-        _ = try? await SandboxLauncher.removeLeftovers(cgroupParent: networkPrefix)
-        let launcher = SandboxLauncher(configuration: .init(cgroupParent: networkPrefix))
-        return (launcher, NetworkFabric(configuration: .init(namePrefix: networkPrefix), logger: logger))
-    }
-
     static func defaultDataDirectory() -> String {
         if getuid() == 0 { return "/var/lib/switchyard" }
         return NSHomeDirectory() + "/.local/share/switchyard"
@@ -379,29 +319,9 @@ struct Serve: AsyncParsableCommand {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
-    /// What every build step and replica starts from: a usable PATH and locale, nothing else of
-    /// the operator's environment (it may hold secrets).
+    /// What every build step and replica starts from (`yard build` uses it too).
     static func replicaBaseEnvironment(isolated: Bool) -> [String: String] {
-        let env = ProcessInfo.processInfo.environment
-        let system = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        guard isolated else {
-            return ["PATH": env["PATH"] ?? system, "LANG": "C.UTF-8", "HOME": env["HOME"] ?? "/root"]
-        }
-        // Sandboxed replicas run as nobody: only system-wide toolchains are usable (a
-        // toolchain under /root is not). The Swift toolchain's folder is kept for builds.
-        var path = system
-        if let swift = Self.toolchainDirectory(), !system.split(separator: ":").contains(Substring(swift)) {
-            path += ":" + swift
-        }
-        return ["PATH": path, "LANG": "C.UTF-8", "HOME": "/tmp"]
-    }
-
-    /// The folder of the `swift` the server's PATH finds.
-    static func toolchainDirectory() -> String? {
-        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
-            if FileManager.default.isExecutableFile(atPath: "\(directory)/swift") { return String(directory) }
-        }
-        return nil
+        SwitchyardServer.replicaBaseEnvironment(isolated: isolated)
     }
 }
 
@@ -427,13 +347,6 @@ enum DurationText {
     }
 }
 
-private actor RouterURL {
-    var value = ""
-    var httpsValue: String?
-    func set(_ value: String) { self.value = value }
-    func setHTTPS(_ value: String?) { self.httpsValue = value }
-}
-
 struct StaticServe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "static-serve",
@@ -455,17 +368,5 @@ struct StaticServe: AsyncParsableCommand {
         logger.logLevel = .warning
         let app = StaticFileServer.makeApplication(root: root, host: host, port: port, logger: logger)
         try await app.runService()
-    }
-}
-
-/// The plain launcher, saying why the machine could not isolate.
-private struct PlainFallbackLauncher: ProcessLauncher {
-    let plain = PlainProcessLauncher()
-    let reason: String
-
-    var isolation: String { "none: plain processes on loopback (cannot isolate: \(reason))" }
-
-    func launch(_ spec: LaunchSpec, output: @escaping OutputHandler) async throws -> any LaunchedProcess {
-        try await plain.launch(spec, output: output)
     }
 }

@@ -2,14 +2,6 @@ import Foundation
 import YardCore
 import YardStore
 
-/// Backup schedules' state, kept by the orchestrator.
-struct BackupState {
-    /// The next due time per service, for the schedule row it was computed from.
-    var next: [Orchestrator.ServiceKey: (updatedAt: Date, at: Date)] = [:]
-    /// Services with a backup or restore under way: one at a time per service.
-    var busy: Set<Orchestrator.ServiceKey> = []
-}
-
 /// Where a database service's server is reached, and with which credentials.
 struct DatabaseTarget {
     var kind: DatabaseKind
@@ -37,7 +29,7 @@ struct DatabaseTarget {
     }
 }
 
-extension Orchestrator {
+extension Orchestrator: BackupHost {
     private var backupsDirectory: URL { configuration.dataDirectory.appendingPathComponent("backups") }
 
     /// Scheduled backups kept when `--keep` is not given.
@@ -54,11 +46,10 @@ extension Orchestrator {
         guard let kind = service.database, kind != .mysql else {
             throw YardError(.invalidInput, "\(service.name) is not a postgres or redis database service: only those have backups")
         }
-        guard !backups.busy.contains(key) else {
+        guard backupClaims.claim(key) else {
             throw YardError(.conflict, "a backup or restore of \(service.name) is already running: wait for it to finish")
         }
-        backups.busy.insert(key)
-        defer { backups.busy.remove(key) }
+        defer { backupClaims.release(key) }
 
         var record = BackupRecord(
             id: Identifier.make("bak"), serviceID: serviceID, environmentID: environmentID,
@@ -215,18 +206,18 @@ extension Orchestrator {
 
     // MARK: List and schedule
 
-    public func backupList(serviceID: String, environmentID: String) throws -> (
+    public func backupList(serviceID: String, environmentID: String) async throws -> (
         schedule: BackupScheduleRecord?, nextAt: Date?, backups: [BackupRecord]
     ) {
         let key = ServiceKey(serviceID: serviceID, environmentID: environmentID)
         let schedule = try store.backupSchedule(serviceID: serviceID, environmentID: environmentID)
         var next: Date?
-        if let schedule, let due = backups.next[key], due.updatedAt == schedule.updatedAt { next = due.at }
+        if let schedule { next = await backupScheduler.nextDue(for: schedule) }
         return (schedule, next, try store.backups(serviceID: serviceID, environmentID: environmentID))
     }
 
     /// Sets a database service's schedule (nil frequency: off).
-    public func setBackupSchedule(serviceID: String, environmentID: String, frequency: BackupFrequency?, keep: Int?) throws {
+    public func setBackupSchedule(serviceID: String, environmentID: String, frequency: BackupFrequency?, keep: Int?) async throws {
         let service = try store.service(id: serviceID)
         guard let kind = service.database, kind != .mysql else {
             throw YardError(.invalidInput, "\(service.name) is not a postgres or redis database service: only those have backups")
@@ -240,36 +231,23 @@ extension Orchestrator {
                 keep: keep ?? Self.defaultBackupRetention, updatedAt: Date())
         }
         try store.setBackupSchedule(record, serviceID: serviceID, environmentID: environmentID)
-        backups.next[ServiceKey(serviceID: serviceID, environmentID: environmentID)] = nil
+        await backupScheduler.forget(ServiceKey(serviceID: serviceID, environmentID: environmentID))
     }
 
-    /// Every quarter second: each schedule whose due time has come (on the cron clock, which
-    /// tests run faster) backs its service up, then the oldest scheduled backups beyond its
-    /// retention are deleted. Missed due times are not caught up: the next is after now.
-    func watchBackupSchedules() async {
-        while true {
-            do {
-                try await Task.sleep(for: .milliseconds(250))
-            } catch {
-                return
-            }
-            let now = configuration.cronClock()
-            guard let schedules = try? store.backupSchedules() else { continue }
-            let scheduled = Set(schedules.map { ServiceKey(serviceID: $0.serviceID, environmentID: $0.environmentID) })
-            for key in backups.next.keys where !scheduled.contains(key) { backups.next[key] = nil }
-            for schedule in schedules {
-                let key = ServiceKey(serviceID: schedule.serviceID, environmentID: schedule.environmentID)
-                guard let due = backups.next[key], due.updatedAt == schedule.updatedAt else {
-                    backups.next[key] = (schedule.updatedAt, schedule.frequency.next(after: now))
-                    continue
-                }
-                guard now >= due.at, !backups.busy.contains(key) else { continue }
-                backups.next[key] = (schedule.updatedAt, schedule.frequency.next(after: now))
-                _ = try? await createBackup(serviceID: key.serviceID, environmentID: key.environmentID, trigger: "scheduled")
-                pruneScheduledBackups(key: key, keep: schedule.keep)
-                await pruneWALArchive(key: key)
-            }
-        }
+    // The schedules themselves are `BackupScheduler`'s; it calls these.
+
+    func backupSchedules() -> [BackupScheduleRecord]? {
+        try? store.backupSchedules()
+    }
+
+    func isBackingUp(_ key: ServiceKey) -> Bool {
+        backupClaims.contains(key)
+    }
+
+    func runScheduledBackup(_ key: ServiceKey, keep: Int) async {
+        _ = try? await createBackup(serviceID: key.serviceID, environmentID: key.environmentID, trigger: "scheduled")
+        pruneScheduledBackups(key: key, keep: keep)
+        await pruneWALArchive(key: key)
     }
 
     /// Deletes the scheduled backups beyond the newest `keep` (files and rows).
@@ -352,11 +330,10 @@ extension Orchestrator {
                 throw YardError(.invalidInput, "--to is point-in-time recovery, which only postgres has: restore a redis backup without it")
             }
         }
-        guard !backups.busy.contains(key) else {
+        guard backupClaims.claim(key) else {
             throw YardError(.conflict, "a backup or restore of \(service.name) is already running: wait for it to finish")
         }
-        backups.busy.insert(key)
-        defer { backups.busy.remove(key) }
+        defer { backupClaims.release(key) }
 
         var targetKey = key
         var targetName = service.name

@@ -73,12 +73,11 @@ extension Orchestrator {
         view.takenAt = backup.finishedAt ?? backup.startedAt
         let taken = "backup \(backup.id) taken at \(Self.cronTime(view.takenAt ?? backup.startedAt))"
         let origin = view.backupTakenNow ? " (taken now: \(source.name) had none)" : ""
-        guard !backups.busy.contains(targetKey) else {
+        guard backupClaims.claim(targetKey) else {
             view.message = "\(service.name): started empty: a backup or restore of it is already running there"
             return view
         }
-        backups.busy.insert(targetKey)
-        defer { backups.busy.remove(targetKey) }
+        defer { backupClaims.release(targetKey) }
         do {
             switch kind {
             case .postgres: try await restoreDump(backup: backup, target: databaseTarget(targetKey))

@@ -52,9 +52,10 @@ public actor Orchestrator: Service {
         public var sleepAfter: Duration = .seconds(10 * 60)
         /// How often idle services are looked for.
         public var sleepCheckInterval: Duration = .seconds(5)
-        /// The time cron schedules are read against. Tests run it faster than real time
-        /// (`yard serve --cron-time-scale`, hidden): the one fake clock of the platform.
-        public var cronClock: @Sendable () -> Date = { Date() }
+        /// The one clock every loop reads and waits on (cron, backup schedules, the idle
+        /// watch). End-to-end tests run it faster (`yard serve --cron-time-scale`, hidden:
+        /// `ScaledClock`); unit tests advance one by hand.
+        public var clock: any YardClock = SystemClock()
         /// The notification hook (`yard serve --notify-command`): run for failed and crashed
         /// deployments and failed backups, with the event as JSON on stdin.
         public var notifyCommand: String?
@@ -159,7 +160,7 @@ public actor Orchestrator: Service {
     private var pipelineTasks: [String: Task<Void, Never>] = [:]
     /// Why a pipeline was stopped: the cancel request or the timeout.
     private var stopReasons: [String: (status: DeploymentStatus, reason: String)] = [:]
-    var live: [ServiceKey: String] = [:]
+    private(set) var live: [ServiceKey: String] = [:]
     private var queues: [ServiceKey: [Job]] = [:]
     /// Environments being deleted: no job of theirs starts any more.
     private var deletingEnvironments: Set<String> = []
@@ -173,9 +174,11 @@ public actor Orchestrator: Service {
     private var isShuttingDown = false
     private var routerPort = 0
     /// Cron services' next runs and running processes.
-    var cron = CronState()
-    /// Backup schedules' next due times and the services being backed up or restored.
-    var backups = BackupState()
+    let cronScheduler: CronScheduler
+    /// Backup schedules' next due times.
+    let backupScheduler: BackupScheduler
+    /// Services with a backup or restore under way: one at a time per service.
+    var backupClaims = BackupClaims()
     /// The router's HTTPS port; nil when HTTPS is off.
     var httpsPort: Int?
     /// Domains' HTTPS certificates; nil when HTTPS is off.
@@ -208,6 +211,8 @@ public actor Orchestrator: Service {
         self.router = router
         self.logger = logger
         self.notifier = Notifier(command: configuration.notifyCommand, logger: logger)
+        self.cronScheduler = CronScheduler(clock: configuration.clock)
+        self.backupScheduler = BackupScheduler(clock: configuration.clock)
         // Boxes see `yard` at a path of their own; plain processes run it where it is.
         let boxedExecutable = network != nil && Self.preparePlatformExecutableLink(configuration)
         self.platformBinds = [
@@ -286,8 +291,8 @@ public actor Orchestrator: Service {
                 group.addTask { await self.consumeSupervisorEvents() }
                 group.addTask { await self.writeAccessLogs() }
                 group.addTask { await self.watchIdleServices() }
-                group.addTask { await self.watchCronServices() }
-                group.addTask { await self.watchBackupSchedules() }
+                group.addTask { await self.cronScheduler.run(host: self) }
+                group.addTask { await self.backupScheduler.run(host: self) }
                 for await (key, job) in jobs {
                     group.addTask { await self.execute(job, key: key) }
                 }
@@ -305,7 +310,7 @@ public actor Orchestrator: Service {
         // the next start.
         // Both at once, so shutdown waits one grace period, not two.
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.stopCronRuns(gracePeriod: .seconds(5)) }
+            group.addTask { await self.cronScheduler.stopAll(gracePeriod: .seconds(5)) }
             group.addTask { await self.supervisor.stopAll(gracePeriod: .seconds(5)) }
         }
         await network?.removeAll()
@@ -461,9 +466,9 @@ public actor Orchestrator: Service {
     }
 
     static func databaseResult(_ kind: DatabaseKind) -> BuildResult {
-        let plan = BuildPlan(provider: kind.rawValue, startCommand: kind.startScript,
+        let plan = BuildPlan(provider: kind.rawValue, startCommand: DatabaseScripts.startScript(for: kind),
                              detectedFrom: "yard add --database \(kind.rawValue)")
-        return BuildResult(plan: plan, startCommand: kind.startScript, environment: [:])
+        return BuildResult(plan: plan, startCommand: DatabaseScripts.startScript(for: kind), environment: [:])
     }
 
     /// A database restarts whatever the exit, and gets time to flush its data when stopped.
@@ -1815,7 +1820,7 @@ public actor Orchestrator: Service {
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." }) else {
             throw YardError(.invalidInput, "'\(hostname)' is not a valid hostname")
         }
-        if let id = live[ServiceKey(serviceID: serviceID, environmentID: environmentID)], cronSchedule(ofDeployment: id) != nil {
+        if let id = live[ServiceKey(serviceID: serviceID, environmentID: environmentID)], await cronSchedule(ofDeployment: id) != nil {
             throw YardError(.conflict, "this is a cron service: it runs on its schedule and takes no domain")
         }
         let pathPrefix = try Self.pathPrefix(path)
@@ -1905,7 +1910,7 @@ public actor Orchestrator: Service {
         // Jobs already running (a build winding down, a restart, a rollout, a backup) finish first.
         let deadline = ContinuousClock.now + .seconds(120)
         while busy.contains(where: { $0.environmentID == environmentID })
-            || backups.busy.contains(where: { $0.environmentID == environmentID }), ContinuousClock.now < deadline
+            || backupClaims.contains(environmentID: environmentID), ContinuousClock.now < deadline
         {
             try? await Task.sleep(for: .milliseconds(100))
         }
@@ -1915,13 +1920,7 @@ public actor Orchestrator: Service {
             live.removeValue(forKey: key)
         }
         updateRoutes()
-        for run in cron.active where run.key.environmentID == environmentID {
-            run.value.process.signal(SIGKILL)
-        }
-        let killed = ContinuousClock.now + .seconds(3)
-        while cron.active.keys.contains(where: { $0.environmentID == environmentID }), ContinuousClock.now < killed {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
+        await cronScheduler.stopRuns(environmentID: environmentID, timeout: .seconds(3))
         for deployment in running {
             if deployment.status != .removing { _ = try? transition(deployment.id, .removing, reason: reason) }
             await stopReplicas(of: deployment.id, grace: .seconds(3))
@@ -1932,7 +1931,6 @@ public actor Orchestrator: Service {
         let inEnvironment: (ServiceKey) -> Bool = { $0.environmentID == environmentID }
         for key in awakeSince.keys where inEnvironment(key) { awakeSince[key] = nil }
         waking = waking.filter { !inEnvironment($0) }
-        for key in cron.next.keys where inEnvironment(key) { cron.next[key] = nil }
         await network?.removeEnvironment(environmentID: environmentID)
         let removal = try store.deleteEnvironment(id: environmentID)
         updateRoutes()
@@ -2007,7 +2005,7 @@ public actor Orchestrator: Service {
     private func watchIdleServices() async {
         while true {
             do {
-                try await Task.sleep(for: configuration.sleepCheckInterval)
+                try await configuration.clock.sleep(for: configuration.sleepCheckInterval)
             } catch {
                 return
             }

@@ -48,13 +48,4 @@ struct BackupFrequencyTests {
         backup.reason = "Postgres is not running"
         #expect(backup.problem == "backup FAILED at 2026-11-25T10:30:00Z: Postgres is not running")
     }
-
-    @Test("the postgres start script archives WAL into the volume and allows base backups")
-    func postgresArchives() {
-        let script = DatabaseKind.postgres.startScript
-        #expect(script.contains("archive_mode = on"))
-        #expect(script.contains("$RAILWAY_VOLUME_MOUNT_PATH/wal-archive"))
-        #expect(script.contains("host replication all 0.0.0.0/0 scram-sha-256"))
-        #expect(script.contains("include_if_exists = 'yard-recovery.conf'"))
-    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import YardControl
 import YardCore
 import YardRuntime
 
@@ -32,8 +33,8 @@ struct DatabaseScriptTests {
 
     static func start(_ kind: DatabaseKind, environment: [String: String]) async throws -> Server {
         let arguments = getuid() == 0
-            ? ["/usr/bin/setpriv", "--reuid=\(nobody)", "--regid=\(nobody)", "--clear-groups", "/bin/sh", "-c", kind.startScript]
-            : ["/bin/sh", "-c", kind.startScript]
+            ? ["/usr/bin/setpriv", "--reuid=\(nobody)", "--regid=\(nobody)", "--clear-groups", "/bin/sh", "-c", DatabaseScripts.startScript(for: kind)]
+            : ["/bin/sh", "-c", DatabaseScripts.startScript(for: kind)]
         var env = ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp"]
         env.merge(environment) { _, new in new }
         let output = OutputRecorder()
