@@ -52,8 +52,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "YardNetwork",
-            dependencies: ["YardCore", .product(name: "Logging", package: "swift-log")],
+            // The bubblewrap runtime: private networks, hosts files, boxes (`SandboxRuntime`).
+            name: "YardSandbox",
+            dependencies: ["YardCore", "YardRuntime", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -82,7 +83,7 @@ let package = Package(
         .target(
             name: "YardControl",
             dependencies: [
-                "YardCore", "YardConfig", "YardStore", "YardBuild", "YardRuntime", "YardNetwork", "YardRouter",
+                "YardCore", "YardConfig", "YardStore", "YardBuild", "YardRuntime", "YardRouter",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -111,7 +112,7 @@ let package = Package(
         .target(
             name: "YardCLI",
             dependencies: [
-                "YardCore", "YardClient", "YardConfig", "YardControl", "YardAPI", "YardBuild", "YardNetwork", "YardRuntime",
+                "YardCore", "YardClient", "YardConfig", "YardControl", "YardAPI", "YardBuild", "YardSandbox", "YardRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -126,7 +127,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "SandboxStartBench",
-            dependencies: ["YardCore", "YardRuntime", "YardNetwork", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["YardCore", "YardRuntime", "YardSandbox", .product(name: "Logging", package: "swift-log")],
             path: "bench/SandboxStartBench",
             swiftSettings: swiftSettings
         ),
@@ -145,9 +146,25 @@ let package = Package(
         .testTarget(name: "YardConfigTests", dependencies: ["YardConfig"], swiftSettings: swiftSettings),
         .testTarget(name: "YardStoreTests", dependencies: ["YardStore"], swiftSettings: swiftSettings),
         .testTarget(name: "YardRuntimeTests", dependencies: ["YardRuntime"], swiftSettings: swiftSettings),
-        .testTarget(name: "YardNetworkTests", dependencies: ["YardNetwork"], swiftSettings: swiftSettings),
+        .testTarget(name: "YardSandboxTests", dependencies: ["YardSandbox"], swiftSettings: swiftSettings),
         .testTarget(name: "YardBuildTests", dependencies: ["YardBuild"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "YardControlTests", dependencies: ["YardControl", "YardCore", "YardRouter"], swiftSettings: swiftSettings),
+        .target(
+            // A fake `ReplicaRuntime` and a temporary store, for tests of the core without root.
+            name: "YardTestSupport",
+            dependencies: ["YardCore", "YardRuntime", "YardStore"],
+            path: "Tests/YardTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "YardOrchestratorTests",
+            dependencies: [
+                "YardControl", "YardCore", "YardRouter", "YardRuntime", "YardStore", "YardTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "YardAPITests",
             dependencies: ["YardAPI", "YardCore", .product(name: "Hummingbird", package: "hummingbird")],

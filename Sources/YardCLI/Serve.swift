@@ -7,7 +7,7 @@ import YardAPI
 import YardClient
 import YardControl
 import YardCore
-import YardNetwork
+import YardSandbox
 import YardRouter
 import YardRuntime
 import YardStore
@@ -170,7 +170,7 @@ struct Serve: AsyncParsableCommand {
             let token = try AdminToken.ensure(store: store, dataDirectory: dataDirectory)
             try DataDirectoryPrivacy.secure(dataDirectory)
             Supervisor.becomeSubreaper()
-            let (launcher, network) = try await chooseRuntime(logger: logger)
+            let runtime = try await chooseRuntime(dataDirectory: dataDirectory, logger: logger)
             var routerConfiguration = Router.Configuration(host: httpHost, port: httpPort)
             let hold = try DurationText.parse(holdTimeout)
             routerConfiguration.holdTimeout = .nanoseconds(hold.components.seconds * 1_000_000_000 + hold.components.attoseconds / 1_000_000_000)
@@ -196,7 +196,7 @@ struct Serve: AsyncParsableCommand {
                 dataDirectory: dataDirectory,
                 baseDomain: baseDomain,
                 platformExecutable: Self.executablePath(),
-                hostEnvironment: Self.replicaBaseEnvironment(isolated: network != nil)
+                hostEnvironment: Self.replicaBaseEnvironment(isolated: runtime.isolation == .sandbox)
             )
             configuration.privateNetworkBase = privateNetworkOctet
             configuration.networkPrefix = networkPrefix
@@ -224,8 +224,7 @@ struct Serve: AsyncParsableCommand {
             let orchestrator = Orchestrator(
                 configuration: configuration,
                 store: store,
-                launcher: launcher,
-                network: network,
+                runtime: runtime,
                 router: router,
                 tcpProxy: tcpProxy,
                 certificates: certificates,
@@ -241,7 +240,7 @@ struct Serve: AsyncParsableCommand {
                 port: apiPort,
                 info: {
                     ServerInfoView(version: SwitchyardVersion.current, routerURL: await routerURLBox.value,
-                                   baseDomain: baseDomain, isolation: launcher.isolation,
+                                   baseDomain: baseDomain, isolation: runtime.summary,
                                    httpsURL: await routerURLBox.httpsValue,
                                    authorityCertificate: certificates?.authorityCertificateFile.path)
                 },
@@ -255,7 +254,7 @@ struct Serve: AsyncParsableCommand {
                     await orchestrator.setHTTPSPort(httpsPort)
                     await routerURLBox.setHTTPS(httpsPort.map { "https://127.0.0.1:\($0)" })
                     Self.announce(apiURL: apiURL, routerURL: routerURL, token: token, dataDirectory: dataDirectory,
-                                  baseDomain: baseDomain, routerPort: routerPort, isolation: launcher.isolation,
+                                  baseDomain: baseDomain, routerPort: routerPort, isolation: runtime.summary,
                                   writeCredentials: writeCredentials,
                                   https: httpsPort.map { ($0, certificates?.authorityCertificateFile.path ?? "") })
                 },
@@ -269,7 +268,7 @@ struct Serve: AsyncParsableCommand {
                 )
             )
             try await group.run()
-            if network != nil {
+            if runtime.isolation == .sandbox {
                 // Every replica is stopped by now: remove our cgroup tree itself.
                 _ = try? await SandboxLauncher.removeLeftovers(cgroupParent: networkPrefix)
             }
@@ -346,8 +345,10 @@ struct Serve: AsyncParsableCommand {
 
     /// The sandbox when the machine can isolate (root, bwrap, namespaces, cgroups, ip);
     /// plain processes on loopback otherwise, said loudly, but never for root unless asked.
-    private func chooseRuntime(logger: Logger) async throws -> (any ProcessLauncher, NetworkFabric?) {
-        if runtime == .plain { return (PlainProcessLauncher(), nil) }
+    private func chooseRuntime(dataDirectory: URL, logger: Logger) async throws -> any ReplicaRuntime {
+        let replicaHost = Orchestrator.Configuration(
+            dataDirectory: dataDirectory, baseDomain: baseDomain, platformExecutable: "", hostEnvironment: [:]).replicaHost
+        if runtime == .plain { return ProcessRuntime(host: replicaHost, logger: logger) }
         let (sandboxOK, sandboxReason) = SandboxLauncher.isAvailable(cgroupParent: networkPrefix)
         let (networkOK, networkReason) = NetworkFabric.isAvailable()
         guard sandboxOK && networkOK else {
@@ -362,12 +363,16 @@ struct Serve: AsyncParsableCommand {
                     "this machine cannot isolate replicas (\(reason)), and as root plain processes would run apps as root: fix that, or pass --runtime plain to run them unsandboxed on purpose"
                 )
             }
-            return (PlainFallbackLauncher(reason: reason), nil)
+            return ProcessRuntime(launcher: PlainFallbackLauncher(reason: reason), host: replicaHost, fallbackReason: reason, logger: logger)
         }
         // After a crash: cgroups the previous run left (their processes are stopped by recovery).
         _ = try? await SandboxLauncher.removeLeftovers(cgroupParent: networkPrefix)
         let launcher = SandboxLauncher(configuration: .init(cgroupParent: networkPrefix))
-        return (launcher, NetworkFabric(configuration: .init(namePrefix: networkPrefix), logger: logger))
+        return SandboxRuntime(
+            configuration: .init(
+                dataDirectory: dataDirectory, platformExecutable: Self.executablePath(), privateNetworkBase: privateNetworkOctet,
+                networkPrefix: networkPrefix),
+            launcher: launcher, network: NetworkFabric(configuration: .init(namePrefix: networkPrefix), logger: logger), logger: logger)
     }
 
     static func defaultDataDirectory() -> String {
