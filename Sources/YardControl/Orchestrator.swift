@@ -1873,27 +1873,25 @@ public actor Orchestrator: Service {
     /// Puts to sleep each service with `sleepApplication` idle for `sleepAfter` at `now`
     /// (one pass of the idle loop; tests call it with the time they want).
     func sleepIdleServices(now: Date) {
-        do {
-            for (key, id) in live {
-                guard !busy.contains(key), let deployment = try? store.deployment(id: id), deployment.status == .success,
-                    sleeps(deployment)
-                else { continue }
-                let hosts = (try? store.domains(serviceID: key.serviceID, environmentID: key.environmentID).map(\.hostname)) ?? []
-                let replicaIDs = Set(replicas.values.filter { $0.deploymentID == id }.map(\.id))
-                if router.hasTunnels(toReplicas: replicaIDs) { continue }
-                // Idle since the last request, or since it went live if none came.
-                let wentLive = awakeSince[key] ?? deployment.updatedAt
-                let sinceRequest = hosts.compactMap { router.timeSinceLastRequest(forHost: $0) }.min()
-                let idleFor: Duration
-                if let sinceRequest {
-                    idleFor = min(sinceRequest, .seconds(now.timeIntervalSince(wentLive)))
-                } else {
-                    idleFor = .seconds(now.timeIntervalSince(wentLive))
-                }
-                if idleFor >= configuration.sleepAfter {
-                    _ = try? beginSleep(deploymentID: id, key: key,
-                                        reason: "no request for \(Self.describe(duration: configuration.sleepAfter))")
-                }
+        for (key, id) in live {
+            guard !busy.contains(key), let deployment = try? store.deployment(id: id), deployment.status == .success,
+                sleeps(deployment)
+            else { continue }
+            let hosts = (try? store.domains(serviceID: key.serviceID, environmentID: key.environmentID).map(\.hostname)) ?? []
+            let replicaIDs = Set(replicas.values.filter { $0.deploymentID == id }.map(\.id))
+            if router.hasTunnels(toReplicas: replicaIDs) { continue }
+            // Idle since the last request, or since it went live if none came.
+            let wentLive = awakeSince[key] ?? deployment.updatedAt
+            let sinceRequest = hosts.compactMap { router.timeSinceLastRequest(forHost: $0) }.min()
+            let idleFor: Duration
+            if let sinceRequest {
+                idleFor = min(sinceRequest, .seconds(now.timeIntervalSince(wentLive)))
+            } else {
+                idleFor = .seconds(now.timeIntervalSince(wentLive))
+            }
+            if idleFor >= configuration.sleepAfter {
+                _ = try? beginSleep(deploymentID: id, key: key,
+                                    reason: "no request for \(Self.describe(duration: configuration.sleepAfter))")
             }
         }
     }
