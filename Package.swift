@@ -93,6 +93,8 @@ let package = Package(
             name: "YardAPI",
             dependencies: [
                 "YardCore", "YardControl", "YardStore", "YardBuild", "YardRuntime",
+                // Volume mount point rules (`SandboxMountPoint`).
+                "YardSandbox",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -145,7 +147,7 @@ let package = Package(
         .testTarget(name: "YardCoreTests", dependencies: ["YardCore"], swiftSettings: swiftSettings),
         .testTarget(name: "YardConfigTests", dependencies: ["YardConfig"], swiftSettings: swiftSettings),
         .testTarget(name: "YardStoreTests", dependencies: ["YardStore"], swiftSettings: swiftSettings),
-        .testTarget(name: "YardRuntimeTests", dependencies: ["YardRuntime"], swiftSettings: swiftSettings),
+        .testTarget(name: "YardRuntimeTests", dependencies: ["YardRuntime", "YardSandbox"], swiftSettings: swiftSettings),
         .testTarget(name: "YardSandboxTests", dependencies: ["YardSandbox"], swiftSettings: swiftSettings),
         .testTarget(name: "YardBuildTests", dependencies: ["YardBuild"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "YardControlTests", dependencies: ["YardControl", "YardCore", "YardRouter"], swiftSettings: swiftSettings),
