@@ -1500,6 +1500,11 @@ public actor Orchestrator: Service {
         updateTCPProxyUpstreams()
     }
 
+    /// Whether a job of the service is queued or running.
+    func hasJob(serviceID: String, environmentID: String) -> Bool {
+        busy.contains(ServiceKey(serviceID: serviceID, environmentID: environmentID))
+    }
+
     /// The replicas the route table sends `host` to now, in order.
     func routedReplicaIDs(forHost host: String) -> [String] {
         routeTable.upstreams(forHost: host)?.map(\.replicaID) ?? []

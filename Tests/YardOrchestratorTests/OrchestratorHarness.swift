@@ -46,6 +46,18 @@ final class OrchestratorHarness: Sendable {
         running = Task { try await group.run() }
     }
 
+    /// Runs `body` on a fresh harness and removes it afterwards, also when `body` throws.
+    static func with(sleepAfter: Duration = .seconds(600), _ body: (OrchestratorHarness) async throws -> Void) async throws {
+        let harness = try await OrchestratorHarness(sleepAfter: sleepAfter)
+        do {
+            try await body(harness)
+        } catch {
+            await harness.finish()
+            throw error
+        }
+        await harness.finish()
+    }
+
     /// Stops the orchestrator as `yard serve` stops (graceful shutdown).
     func stop() async {
         await group.triggerGracefulShutdown()
