@@ -56,8 +56,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "YardNetwork",
-            dependencies: ["YardCore", .product(name: "Logging", package: "swift-log")],
+            // The bubblewrap runtime: private networks, hosts files, boxes (`SandboxRuntime`).
+            name: "YardSandbox",
+            dependencies: ["YardCore", "YardRuntime", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -86,7 +87,7 @@ let package = Package(
         .target(
             name: "YardControl",
             dependencies: [
-                "YardCore", "YardConfig", "YardStore", "YardBuild", "YardRuntime", "YardNetwork", "YardRouter",
+                "YardCore", "YardConfig", "YardStore", "YardBuild", "YardRuntime", "YardRouter",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -96,6 +97,8 @@ let package = Package(
             name: "YardAPI",
             dependencies: [
                 "YardCore", "YardControl", "YardStore", "YardBuild", "YardRuntime",
+                // Volume mount point rules (`SandboxMountPoint`).
+                "YardSandbox",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -108,7 +111,7 @@ let package = Package(
         .target(
             name: "YardServer",
             dependencies: [
-                "YardCore", "YardAPI", "YardControl", "YardNetwork", "YardRouter", "YardRuntime", "YardStore",
+                "YardCore", "YardAPI", "YardControl", "YardSandbox", "YardRouter", "YardRuntime", "YardStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -130,7 +133,7 @@ let package = Package(
         .target(
             name: "YardCLI",
             dependencies: [
-                "YardCore", "YardClient", "YardConfig", "YardControl", "YardAPI", "YardBuild", "YardNetwork", "YardRuntime",
+                "YardCore", "YardClient", "YardConfig", "YardControl", "YardAPI", "YardBuild", "YardSandbox", "YardRuntime",
                 "YardServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -146,7 +149,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "SandboxStartBench",
-            dependencies: ["YardCore", "YardRuntime", "YardNetwork", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["YardCore", "YardRuntime", "YardSandbox", .product(name: "Logging", package: "swift-log")],
             path: "bench/SandboxStartBench",
             swiftSettings: swiftSettings
         ),
@@ -170,10 +173,26 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // DatabaseScriptTests runs YardControl's database start scripts for real.
-        .testTarget(name: "YardRuntimeTests", dependencies: ["YardRuntime", "YardControl"], swiftSettings: swiftSettings),
-        .testTarget(name: "YardNetworkTests", dependencies: ["YardNetwork"], swiftSettings: swiftSettings),
+        .testTarget(name: "YardRuntimeTests", dependencies: ["YardRuntime", "YardSandbox", "YardControl"], swiftSettings: swiftSettings),
+        .testTarget(name: "YardSandboxTests", dependencies: ["YardSandbox"], swiftSettings: swiftSettings),
         .testTarget(name: "YardBuildTests", dependencies: ["YardBuild"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "YardControlTests", dependencies: ["YardControl", "YardCore", "YardRouter"], swiftSettings: swiftSettings),
+        .target(
+            // A fake `ReplicaRuntime` and a temporary store, for tests of the core without root.
+            name: "YardTestSupport",
+            dependencies: ["YardCore", "YardRuntime", "YardStore"],
+            path: "Tests/YardTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "YardOrchestratorTests",
+            dependencies: [
+                "YardControl", "YardCore", "YardRouter", "YardRuntime", "YardStore", "YardTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "YardServerTests",
             dependencies: ["YardServer", "YardControl", "YardCore", "YardRouter", .product(name: "Logging", package: "swift-log")],

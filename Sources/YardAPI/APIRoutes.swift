@@ -8,6 +8,7 @@ import YardBuild
 import YardControl
 import YardCore
 import YardRuntime
+import YardSandbox
 import YardStore
 
 /// The `/v1` HTTP API: thin handlers that translate requests into calls on the

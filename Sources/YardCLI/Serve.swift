@@ -7,7 +7,7 @@ import YardAPI
 import YardClient
 import YardControl
 import YardCore
-import YardNetwork
+import YardSandbox
 import YardRouter
 import YardRuntime
 import YardServer

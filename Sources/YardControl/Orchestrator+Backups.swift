@@ -102,11 +102,10 @@ extension Orchestrator: BackupHost {
         // The check: the backup must restore into a fresh server of its own.
         do {
             var check = RestoreCheck(kind: kind, database: (try? databaseTarget(key).database) ?? "railway")
-            if network != nil {
+            if let identity = try runtime.taskIdentity(serviceID: service.id, environmentID: environmentID) {
                 // The dump is the tenant's: its server runs boxed, as the service's uid.
-                check.uid = Self.hostUID(of: service.id, environmentID: environmentID)
-                check.sandbox = RestoreCheck.Box(
-                    accountBinds: try accountBinds(uid: check.uid), hiddenPaths: [configuration.dataDirectory.path])
+                check.uid = identity.uid
+                check.sandbox = RestoreCheck.Box(accountBinds: identity.accountBinds, hiddenPaths: identity.hiddenPaths)
             }
             let found = try await check.run(record: record)
             record.checkStatus = .passed
@@ -454,7 +453,7 @@ extension Orchestrator: BackupHost {
             }
             // The server sees the archive where its volume is mounted.
             let archiveSeen =
-                network == nil
+                !runtime.isolation.bindsVolumes
                 ? volumeDirectory.appendingPathComponent("wal-archive").path : "\(DatabaseKind.postgres.volumeMountPath)/wal-archive"
             let recovery = """
                 restore_command = 'cp "\(archiveSeen)/%f" "%p"'

@@ -51,20 +51,13 @@ extension Orchestrator: CronHost {
             try store.saveCronRun(record)
             logs.append(deploymentID: id, kind: .deploy, stream: .system, replica: record.id,
                         message: "cron run due at \(Self.cronTime(scheduledAt)): \(result.startCommand)")
-            let placement = try await place(
-                replicaID: label, deployment: deployment, service: service, limits: limits, volume: volume,
-                runAsRoot: variables["RAILWAY_RUN_UID"] == "0", environment: &environment)
-            attached = placement.sandbox != nil
-            if let hostsFile = placement.sandbox?.hostsFile {
-                try writeHostsFile(for: label, environmentID: key.environmentID, at: hostsFile)
-            }
+            let request = try runtimeRequest(
+                id: label, deployment: deployment, service: service, command: result.startCommand, environment: environment,
+                limits: limits, volume: volume)
+            attached = true
             let logs = self.logs
             let runID = record.id
-            let spec = LaunchSpec(
-                arguments: ["/bin/sh", "-c", result.startCommand], environment: environment,
-                workingDirectory: placement.sandbox == nil ? deployment.artifactPath ?? "/" : Self.appMountPath(of: deployment),
-                label: label, sandbox: placement.sandbox)
-            let process = try await launcher.launch(spec) { stream, line in
+            let process = try await runtime.startTask(request) { stream, line in
                 logs.append(deploymentID: id, kind: .deploy, stream: stream, replica: runID, message: line)
             }
             let isAttached = attached
@@ -76,8 +69,7 @@ extension Orchestrator: CronHost {
     }
 
     private func releaseCronSandbox(label: String, attached: Bool) async {
-        if attached { await network?.detach(replicaID: label) }
-        try? FileManager.default.removeItem(at: configuration.dataDirectory.appendingPathComponent("run").appendingPathComponent(label))
+        if attached { await runtime.endTask(id: label) }
     }
 
     /// A service's recent cron runs, newest first.

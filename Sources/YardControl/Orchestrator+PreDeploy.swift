@@ -25,46 +25,30 @@ extension Orchestrator {
         var environment = configuration.hostEnvironment
         environment.merge(result.environment) { _, plan in plan }
         environment.merge(variables) { _, user in user }
-        let placement = try await place(
-            replicaID: label, deployment: deployment, service: service, limits: limits, volume: nil,
-            runAsRoot: variables["RAILWAY_RUN_UID"] == "0", environment: &environment
-        )
-        let runFolder = configuration.dataDirectory.appendingPathComponent("run").appendingPathComponent(label)
-        defer { try? FileManager.default.removeItem(at: runFolder) }
-        if let sandbox = placement.sandbox, let hostsFile = sandbox.hostsFile {
-            try writeHostsFile(for: label, environmentID: deployment.environmentID, at: hostsFile)
-        }
-        do {
-            for (index, command) in commands.enumerated() {
-                let position = commands.count > 1 ? " (\(index + 1) of \(commands.count))" : ""
-                logs.append(deploymentID: id, kind: .deploy, stream: .system, message: "pre-deploy command\(position): \(command)")
-                let spec = LaunchSpec(
-                    arguments: ["/bin/sh", "-c", command], environment: environment,
-                    workingDirectory: placement.sandbox == nil ? deployment.artifactPath ?? "/" : Self.appMountPath(of: deployment),
-                    label: label, sandbox: placement.sandbox
-                )
-                let reason = try await runOnce(spec, timeout: configuration.buildTimeout) { stream, line in
-                    logs.append(deploymentID: id, kind: .deploy, stream: stream, message: line)
-                }
-                guard case .exited(0) = reason else {
-                    throw YardError(
-                        .deployFailed,
-                        "the pre-deploy command `\(command)` \(Self.describe(reason)); no new replica was started, "
-                            + "and a live deployment keeps serving (see the deploy log: yard logs)"
-                    )
-                }
+        for (index, command) in commands.enumerated() {
+            let position = commands.count > 1 ? " (\(index + 1) of \(commands.count))" : ""
+            logs.append(deploymentID: id, kind: .deploy, stream: .system, message: "pre-deploy command\(position): \(command)")
+            let request = try runtimeRequest(
+                id: label, deployment: deployment, service: service, command: command, environment: environment,
+                limits: limits, volume: nil)
+            let reason = try await runOnce(request, timeout: configuration.buildTimeout) { stream, line in
+                logs.append(deploymentID: id, kind: .deploy, stream: stream, message: line)
             }
-            logs.append(deploymentID: id, kind: .deploy, stream: .system, message: "pre-deploy done")
-        } catch {
-            if placement.sandbox != nil { await network?.detach(replicaID: label) }
-            throw error
+            guard case .exited(0) = reason else {
+                throw YardError(
+                    .deployFailed,
+                    "the pre-deploy command `\(command)` \(Self.describe(reason)); no new replica was started, "
+                        + "and a live deployment keeps serving (see the deploy log: yard logs)"
+                )
+            }
         }
-        if placement.sandbox != nil { await network?.detach(replicaID: label) }
+        logs.append(deploymentID: id, kind: .deploy, stream: .system, message: "pre-deploy done")
     }
 
-    /// Runs a process to its end, killing it on cancellation or after `timeout`.
-    private func runOnce(_ spec: LaunchSpec, timeout: Duration, output: @escaping OutputHandler) async throws -> ExitReason {
-        let process = try await launcher.launch(spec, output: output)
+    /// Runs a task to its end, killing it on cancellation or after `timeout`, then frees its
+    /// place in the runtime.
+    private func runOnce(_ request: ReplicaRequest, timeout: Duration, output: @escaping OutputHandler) async throws -> ExitReason {
+        let process = try await runtime.startTask(request, output: output)
         let watchdog = Task {
             try await Task.sleep(for: timeout)
             process.signal(SIGKILL)
@@ -75,6 +59,7 @@ extension Orchestrator {
         } onCancel: {
             process.signal(SIGKILL)
         }
+        await runtime.endTask(id: request.id)
         try Task.checkCancellation()
         return reason
     }

@@ -113,7 +113,7 @@ extension Orchestrator {
         let serverPort = Int(values[kind.portVariable] ?? "") ?? kind.port
         let proxies = try store.tcpProxies(serviceID: service.id, environmentID: environmentID)
         // Plain processes share the host's ports: the proxy reaches the server whatever port was named.
-        let proxy = proxies.first { $0.targetPort == serverPort || network == nil } ?? proxies.first { $0.targetPort == kind.port }
+        let proxy = proxies.first { $0.targetPort == serverPort || !runtime.addressing.isOwnAddress } ?? proxies.first { $0.targetPort == kind.port }
         if let proxy, let variable = kind.publicURL(variables: values, host: tcpProxy.host, port: proxy.hostPort) {
             try store.changeVariables(
                 serviceID: service.id, environmentID: environmentID, set: [variable.key: variable.value],
@@ -142,7 +142,7 @@ extension Orchestrator {
         }
         let serverPort = Int(values[kind.portVariable] ?? "") ?? kind.port
         let proxies = try store.tcpProxies(serviceID: serviceID, environmentID: environmentID)
-        let proxy = proxies.first { $0.targetPort == serverPort || network == nil } ?? proxies.first { $0.targetPort == kind.port }
+        let proxy = proxies.first { $0.targetPort == serverPort || !runtime.addressing.isOwnAddress } ?? proxies.first { $0.targetPort == kind.port }
         return DatabaseConnectionView(
             database: kind, host: proxy.map { _ in tcpProxy.host }, port: proxy?.hostPort,
             user: user, password: password, databaseName: database, publicURL: proxy.flatMap { _ in values[kind.publicURLVariable] })

@@ -4,7 +4,6 @@ import ServiceLifecycle
 import YardBuild
 import YardConfig
 import YardCore
-import YardNetwork
 import YardRouter
 import YardRuntime
 import YardStore
@@ -59,8 +58,6 @@ public actor Orchestrator: Service {
         /// The notification hook (`yard serve --notify-command`): run for failed and crashed
         /// deployments and failed backups, with the event as JSON on stdin.
         public var notifyCommand: String?
-        /// Where the sandbox shows the app to build steps and replicas, as on Railway.
-        public static let sandboxAppPath = "/app"
         /// Host ports `yard domain --tcp` allocates from (on the TCP proxy's address).
         public var tcpProxyPorts: ClosedRange<Int> = 20000...20999
         /// The largest request body an upload or a git push may send
@@ -108,8 +105,6 @@ public actor Orchestrator: Service {
         var port: Int
         /// Where the router and the health checker reach it.
         var address: String
-        /// Whether it has a network namespace to remove.
-        var isAttached: Bool
         var status: ReplicaStatus
         /// Out of the route table, waiting for its requests before it is stopped.
         var isDraining = false
@@ -139,9 +134,8 @@ public actor Orchestrator: Service {
     public nonisolated let logs: LogStore
     public nonisolated let statuses = StatusBroadcast()
     public nonisolated let isolation: String
-    let launcher: any ProcessLauncher
-    /// The private networks; nil when replicas run as plain processes on loopback.
-    let network: NetworkFabric?
+    /// What runs replicas and tasks (plain processes, sandboxes); never asked which it is.
+    let runtime: any ReplicaRuntime
     let router: Router
     /// Host ports forwarded to service ports (`yard domain --tcp`).
     public nonisolated let tcpProxy: TCPProxy
@@ -149,9 +143,6 @@ public actor Orchestrator: Service {
     /// Tells the operator's hook about failures (`Configuration.notifyCommand`).
     let notifier: Notifier
     private let builder: Builder
-    private let supervisor: Supervisor
-    private let supervisorEvents: AsyncStream<SupervisorEvent>
-    private let supervisorEventsContinuation: AsyncStream<SupervisorEvent>.Continuation
     private let jobs: AsyncStream<(ServiceKey, Job)>
     private let jobsContinuation: AsyncStream<(ServiceKey, Job)>.Continuation
 
@@ -193,8 +184,7 @@ public actor Orchestrator: Service {
     public init(
         configuration: Configuration,
         store: SQLiteStore,
-        launcher: any ProcessLauncher,
-        network: NetworkFabric? = nil,
+        runtime: any ReplicaRuntime,
         router: Router,
         tcpProxy: TCPProxy? = nil,
         certificates: DomainCertificates? = nil,
@@ -203,45 +193,32 @@ public actor Orchestrator: Service {
         self.tcpProxy = tcpProxy ?? TCPProxy(logger: logger)
         self.configuration = configuration
         self.certificates = certificates
-        self.network = network
         self.store = store
         self.logs = LogStore(directory: configuration.dataDirectory.appendingPathComponent("logs"))
-        self.launcher = launcher
-        self.isolation = launcher.isolation
+        self.runtime = runtime
+        self.isolation = runtime.summary
         self.router = router
         self.logger = logger
         self.notifier = Notifier(command: configuration.notifyCommand, logger: logger)
         self.cronScheduler = CronScheduler(clock: configuration.clock)
         self.backupScheduler = BackupScheduler(clock: configuration.clock)
-        // Boxes see `yard` at a path of their own; plain processes run it where it is.
-        let boxedExecutable = network != nil && Self.preparePlatformExecutableLink(configuration)
-        self.platformBinds = [
-            boxedExecutable
-                ? BindMount(source: Self.platformExecutableLink(configuration), target: Self.boxedPlatformExecutable)
-                : BindMount(source: configuration.platformExecutable, target: configuration.platformExecutable)
-        ]
         self.builder = Builder(
             configuration: .init(
-                platformExecutable: boxedExecutable ? Self.boxedPlatformExecutable : configuration.platformExecutable,
+                // Boxes see `yard` at a path of their own; plain processes run it where it is.
+                platformExecutable: runtime.platformExecutable ?? configuration.platformExecutable,
                 cache: BuildCache(
                     directory: configuration.dataDirectory.appendingPathComponent("cache"),
                     maximumBytes: configuration.cacheMaximumBytes
                 )
             ),
-            launcher: BuildProcessRecorder(launcher: launcher)
+            launcher: BuildProcessRecorder(launcher: runtime.buildLauncher)
         )
-        let (events, eventsContinuation) = AsyncStream.makeStream(of: SupervisorEvent.self)
-        (supervisorEvents, supervisorEventsContinuation) = (events, eventsContinuation)
-        self.supervisor = Supervisor(launcher: launcher, logger: logger) { event in
-            eventsContinuation.yield(event)
-        }
         (jobs, jobsContinuation) = AsyncStream.makeStream()
     }
 
     private var artifactsDirectory: URL { configuration.dataDirectory.appendingPathComponent("artifacts") }
     private var artifacts: ArtifactStore { ArtifactStore(directory: artifactsDirectory) }
     private var buildsDirectory: URL { configuration.dataDirectory.appendingPathComponent("builds") }
-    private var runDirectory: URL { configuration.dataDirectory.appendingPathComponent("run") }
     private var volumesDirectory: URL { configuration.dataDirectory.appendingPathComponent("volumes") }
     /// Refuses an upload whose entries `TarEntryCheck` refuses (device nodes, FIFOs, hard
     /// links, more than the size or entry limit) before it is stored, so the client hears why
@@ -271,16 +248,10 @@ public actor Orchestrator: Service {
     // MARK: Service
 
     public func run() async throws {
-        if network != nil {
-            // The sandbox binds each app at /app, which must exist as a mount point.
-            try FileManager.default.createDirectory(atPath: Configuration.sandboxAppPath, withIntermediateDirectories: true)
-        }
         try recover()
-        if network != nil {
-            // After a crash: namespaces, veths and bridges of the previous run, whose
-            // processes recover() has just stopped.
-            await NetworkFabric.removeLeftovers(prefix: configuration.networkPrefix)
-        }
+        // After a crash: what the previous run's processes, which recover() has just
+        // stopped, left behind (namespaces, veths, bridges).
+        await runtime.cleanUpLeftovers()
         await reconcileTCPProxies()
         await withGracefulShutdownHandler {
             router.onHeldRequest { host in
@@ -303,7 +274,7 @@ public actor Orchestrator: Service {
             }
         } onGracefulShutdown: {
             self.jobsContinuation.finish()
-            self.supervisorEventsContinuation.finish()
+            self.runtime.closeEvents()
             self.accessLogBuffer.finish()
         }
         // Shutdown: stop every replica; their deployments stay SUCCESS and come back at
@@ -311,13 +282,13 @@ public actor Orchestrator: Service {
         // Both at once, so shutdown waits one grace period, not two.
         await withDiscardingTaskGroup { group in
             group.addTask { await self.cronScheduler.stopAll(gracePeriod: .seconds(5)) }
-            group.addTask { await self.supervisor.stopAll(gracePeriod: .seconds(5)) }
+            group.addTask { await self.runtime.stopAll(grace: .seconds(5)) }
         }
-        await network?.removeAll()
+        await runtime.shutdown()
     }
 
     private func consumeSupervisorEvents() async {
-        for await event in supervisorEvents {
+        for await event in runtime.events {
             handle(event)
         }
     }
@@ -430,15 +401,19 @@ public actor Orchestrator: Service {
     public func addDatabase(
         projectID: String, environmentID: String, kind: DatabaseKind, name: String?
     ) throws -> (service: ServiceRecord, deployment: DeploymentRecord) {
-        if network == nil, kind != .redis, getuid() == 0 {
+        if runtime.isolation.runsAsServerUser, kind != .redis, getuid() == 0 {
             throw YardError(.unavailable, "\(kind.rawValue) refuses to run as root, and this server runs replicas as plain root "
                 + "processes (--runtime plain): start `yard serve` with the sandbox runtime")
         }
         let name = name ?? kind.defaultServiceName
         // In the sandbox each replica has its own address, so the usual port is free; plain
         // processes share loopback, so the database gets a free port there.
-        let host = network == nil ? configuration.replicaHost : "\(name.lowercased()).\(HostsFile.privateDomain)"
-        let port = network == nil ? try PortAllocator.freePort(host: configuration.replicaHost) : kind.port
+        let host: String
+        let port: Int
+        switch runtime.addressing {
+        case .sharedHost(let shared): (host, port) = (shared, try PortAllocator.freePort(host: shared))
+        case .ownAddress: (host, port) = ("\(name.lowercased()).\(ReplicaAddressing.privateDomain)", kind.port)
+        }
         let variables = kind.variables(host: host, port: port, password: DatabaseKind.makePassword())
         let (service, _) = try store.createDatabaseService(
             projectID: projectID, environmentID: environmentID, name: name, kind: kind, variables: variables)
@@ -686,7 +661,7 @@ public actor Orchestrator: Service {
 
     /// Live CPU and memory use of a replica, read from its cgroup.
     public func usage(replicaID: String) async -> ResourceUsage? {
-        await supervisor.usage(of: replicaID)
+        await runtime.usage(of: replicaID)
     }
 
     // MARK: Queue
@@ -786,46 +761,13 @@ public actor Orchestrator: Service {
         return { stream, line in logs.append(deploymentID: id, kind: .build, stream: stream, message: line) }
     }
 
-    /// Build steps run boxed too, in a network namespace of their own with egress only (they
-    /// need package registries; the private network does not exist during builds, as on
-    /// Railway; the host and other environments are out of reach), as the same
-    /// unprivileged uid as replicas, with only the app folder (which it owns) writable, at
-    /// /app. They get the build limits, or the service's memory limit when lower.
-    private func buildSandbox(
-        deploymentID: String, appDirectory: URL, service: ServiceRecord, environmentID: String, networkNamespace: String?
-    ) -> SandboxSpec? {
-        guard network != nil else { return nil }
+    /// The limits of a build's steps: the build limits, or the service's memory limit when lower.
+    private func buildLimits(of service: ServiceRecord) -> ResourceLimits {
         let serviceLimits = service.resourceLimits
         var limits = configuration.buildLimits
         if let memory = serviceLimits.memoryBytes, memory < limits.memoryBytes ?? .max { limits.memoryBytes = memory }
         limits.maxProcesses = serviceLimits.maxProcesses ?? limits.maxProcesses
-        let uid = Self.hostUID(of: service.id, environmentID: environmentID)
-        let accounts = (try? accountBinds(uid: uid)) ?? []
-        return SandboxSpec(
-            hostname: "build",
-            networkNamespace: networkNamespace,
-            readOnlyBinds: platformBinds + (buildGitConfig().map { [BindMount(source: $0, target: $0)] } ?? []) + accounts,
-            writableBinds: [BindMount(source: appDirectory.path, target: Configuration.sandboxAppPath)],
-            hiddenPaths: [configuration.dataDirectory.path],
-            runAsRoot: false,
-            limits: limits,
-            cgroupName: "build-\(deploymentID)",
-            hostUID: uid
-        )
-    }
-
-    /// The git config build steps read as their global one (`GIT_CONFIG_GLOBAL`): it trusts
-    /// repositories owned by other users. Build steps run as nobody, and git refuses to
-    /// read a root-owned repository otherwise, such as a local mirror that the system git
-    /// config redirects dependency URLs to (SwiftPM's `url.insteadOf`). Nil if it cannot
-    /// be written.
-    private func buildGitConfig() -> String? {
-        let file = buildsDirectory.appendingPathComponent("gitconfig")
-        if !FileManager.default.fileExists(atPath: file.path) {
-            let text = "# Written by Switchyard for build steps, which run as nobody.\n[safe]\n\tdirectory = *\n"
-            guard (try? Data(text.utf8).write(to: file, options: .atomic)) != nil else { return nil }
-        }
-        return file.path
+        return limits
     }
 
     private func buildPidsFile(_ deploymentID: String) -> URL {
@@ -931,11 +873,8 @@ public actor Orchestrator: Service {
             let noCache = deployment.noCache || resolved["NO_CACHE"] == "1"
 
             var buildEnvironment = [BuildProcessRecorder.marker: id, BuildProcessRecorder.recordFile: buildPidsFile(id).path]
-            if network != nil {
-                // Sandboxed steps run as nobody with a private /tmp for a home.
-                buildEnvironment["HOME"] = "/tmp"
-                if let gitConfig = buildGitConfig() { buildEnvironment["GIT_CONFIG_GLOBAL"] = gitConfig }
-            }
+            // Sandboxed steps run as nobody with a private /tmp for a home.
+            buildEnvironment.merge(runtime.buildEnvironment()) { _, box in box }
 
             deployment = try transition(id, .building)
             timeout = startBuildTimer(deploymentID: id)
@@ -948,7 +887,7 @@ public actor Orchestrator: Service {
                 variables: resolved,
                 hostEnvironment: configuration.hostEnvironment.merging(buildEnvironment) { _, own in own },
                 sandbox: nil,
-                mountPath: network == nil ? nil : Configuration.sandboxAppPath,
+                mountPath: runtime.appMountPath,
                 railpack: railpack,
                 noCache: noCache,
                 secretNames: secretNames
@@ -973,17 +912,13 @@ public actor Orchestrator: Service {
                 buildFolder = folder
                 try FileManager.default.createDirectory(at: folder.app.deletingLastPathComponent(), withIntermediateDirectories: true)
                 try FileManager.default.moveItem(at: context, to: folder.app)
-                if network != nil {
-                    // The unprivileged build steps write dependencies into the app folder.
-                    try SourceArchive.changeOwner(of: folder.app, to: Self.hostUID(of: service.id, environmentID: key.environmentID))
-                }
                 request.sourceDirectory = folder.app
                 request.appDirectory = folder.app
-                request.sandbox = buildSandbox(
-                    deploymentID: id, appDirectory: folder.app, service: service, environmentID: key.environmentID,
-                    networkNamespace: try await attachBuildNetwork(deploymentID: id))
+                request.sandbox = try await runtime.prepareBuild(BuildBoxRequest(
+                    deploymentID: id, serviceID: service.id, environmentID: key.environmentID, appDirectory: folder.app.path,
+                    limits: buildLimits(of: service))).sandbox
                 var ready = prepared
-                if network == nil {
+                if runtime.appMountPath == nil {
                     // Plain builds run where they landed, so the plan's paths (the venv's
                     // bin on PATH) must name this folder, not the unpack folder.
                     request.mountPath = nil
@@ -991,7 +926,7 @@ public actor Orchestrator: Service {
                     ready.artifactKey = prepared.artifactKey
                 }
                 result = try await builder.build(ready, request, log: log)
-                await detachBuildNetwork(deploymentID: id)
+                await runtime.finishBuild(deploymentID: id)
                 try Task.checkCancellation()
                 if folder.addressed { try artifacts.commit(key: prepared.artifactKey, result: result) }
                 committed = true
@@ -1046,7 +981,7 @@ public actor Orchestrator: Service {
                 log(.system, "error: \(message)")
             }
             // At shutdown run() stops them (removeReplica returns at once).
-            await detachBuildNetwork(deploymentID: id)
+            await runtime.finishBuild(deploymentID: id)
             for replicaID in started {
                 await removeReplica(replicaID, grace: .seconds(2))
             }
@@ -1215,7 +1150,7 @@ public actor Orchestrator: Service {
                 let replicaID = "\(deployment.id.replacingOccurrences(of: "dep_", with: "rep_"))-\(ordinal)-\(Identifier.make("r").suffix(4))"
                 let choice = try ReplicaPort.choose(
                     userPort: variables["PORT"], databasePort: service.database.flatMap { variables[$0.portVariable] }.flatMap { Int($0) },
-                    ownAddress: network != nil)
+                    ownAddress: runtime.addressing.isOwnAddress)
                 if let warning = choice.warning, ordinal == 0 {
                     logs.append(deploymentID: deployment.id, kind: .deploy, stream: .system, message: warning)
                 }
@@ -1225,37 +1160,31 @@ public actor Orchestrator: Service {
                 environment.merge(variables) { _, user in user }
                 environment["PORT"] = String(port)
                 environment["RAILWAY_REPLICA_ID"] = replicaID
-                let placement = try await place(
-                    replicaID: replicaID, deployment: deployment, service: service, limits: limits, volume: volume,
-                    runAsRoot: variables["RAILWAY_RUN_UID"] == "0", environment: &environment
+                var request = try runtimeRequest(
+                    id: replicaID, deployment: deployment, service: service, command: result.startCommand,
+                    environment: environment, limits: limits, volume: volume)
+                request.port = port
+                request.restartPolicy = RestartPolicy(
+                    type: settings.restartPolicyType,
+                    maxRetries: settings.restartPolicyMaxRetries,
+                    baseBackoff: configuration.restartBaseBackoff
                 )
+                // Marked started first: a failed placement is released like a started replica.
+                started.append(replicaID)
+                let placement = try await runtime.placeReplica(request)
                 try store.saveReplica(
                     ReplicaRecord(id: replicaID, deploymentID: deployment.id, ordinal: ordinal, port: port, pid: nil,
                                   status: .initializing, restarts: 0, updatedAt: Date(),
-                                  address: placement.sandbox == nil ? nil : placement.address))
+                                  address: runtime.addressing.isOwnAddress ? placement.address : nil))
                 replicas[replicaID] = ReplicaState(
                     id: replicaID, deploymentID: deployment.id, serviceName: service.name,
                     environmentID: deployment.environmentID, port: port, address: placement.address,
-                    isAttached: placement.sandbox != nil, status: .initializing)
-                started.append(replicaID)
-                refreshHosts(environmentID: deployment.environmentID)
-                let spec = ReplicaSpec(
-                    id: replicaID,
-                    deploymentID: deployment.id,
-                    launch: LaunchSpec(arguments: ["/bin/sh", "-c", result.startCommand], environment: environment,
-                                       workingDirectory: placement.sandbox == nil ? deployment.artifactPath ?? "/" : Self.appMountPath(of: deployment),
-                                       label: replicaID,
-                                       sandbox: placement.sandbox),
-                    restartPolicy: RestartPolicy(
-                        type: settings.restartPolicyType,
-                        maxRetries: settings.restartPolicyMaxRetries,
-                        baseBackoff: configuration.restartBaseBackoff
-                    )
-                )
+                    status: .initializing)
+                await publishDirectory(environmentID: deployment.environmentID)
                 let command = service.database.map { "the \($0.rawValue) server" } ?? result.startCommand
                 logs.append(deploymentID: deployment.id, kind: .deploy, stream: .system, replica: replicaID,
                             message: "starting replica \(ordinal + 1) of \(count) at \(placement.address):\(port): \(command)")
-                try await supervisor.start(spec)
+                try await runtime.startReplica(id: replicaID)
             }
             // Nothing routes to a service without a domain (a worker): with no health check
             // path either, it is live once its process runs, whether or not it opens PORT.
@@ -1285,106 +1214,32 @@ public actor Orchestrator: Service {
         }
     }
 
-    /// Where a replica runs: its own network namespace and sandbox when the machine can
-    /// isolate, else a plain process on loopback. Adds the variables that depend on it.
-    func place(
-        replicaID: String, deployment: DeploymentRecord, service: ServiceRecord, limits: ResourceLimits,
-        volume: VolumeRecord?, runAsRoot: Bool, environment: inout [String: String]
-    ) async throws -> (address: String, sandbox: SandboxSpec?) {
-        var volumeBind: BindMount?
-        if let volume {
-            let directory = volumesDirectory.appendingPathComponent(volume.id)
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            // Replicas run unprivileged as their service's uid: the volume belongs to it.
-            SandboxIdentity.handOver(directory.path, to: Self.hostUID(of: service.id, environmentID: deployment.environmentID))
-            _ = chmod(directory.path, 0o700)
-            environment["RAILWAY_VOLUME_NAME"] = volume.name
-            // Without a sandbox there is no bind mount: the app gets the host folder itself.
-            environment["RAILWAY_VOLUME_MOUNT_PATH"] = network == nil ? directory.path : volume.mountPath
-            volumeBind = BindMount(source: directory.path, target: volume.mountPath)
-        }
-        guard let network else { return (configuration.replicaHost, nil) }
-        let subnet = Subnet(index: try store.subnetIndex(environmentID: deployment.environmentID), base: configuration.privateNetworkBase)
-        _ = try await network.ensureEnvironment(environmentID: deployment.environmentID, subnet: subnet)
-        let attachment = try await network.attach(replicaID: replicaID, environmentID: deployment.environmentID, egress: service.egress)
-        let hosts = runDirectory.appendingPathComponent(replicaID).appendingPathComponent("hosts")
-        try FileManager.default.createDirectory(at: hosts.deletingLastPathComponent(), withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: hosts.path, contents: nil)
-        environment["HOME"] = "/tmp"
-        // A database service has no artifact: its server comes from the read-only host root.
-        let appBind = deployment.artifactPath.map { [BindMount(source: $0, target: Self.appMountPath(of: deployment))] } ?? []
-        let accounts = try accountBinds(uid: Self.hostUID(of: service.id, environmentID: deployment.environmentID))
-        let sandbox = SandboxSpec(
-            hostname: replicaID,
-            networkNamespace: attachment.namespace,
-            readOnlyBinds: platformBinds + appBind + accounts,
-            writableBinds: volumeBind.map { [$0] } ?? [],
-            hostsFile: hosts.path,
-            hiddenPaths: [configuration.dataDirectory.path],
-            runAsRoot: runAsRoot,
-            limits: limits,
-            cgroupName: replicaID,
-            hostUID: Self.hostUID(of: service.id, environmentID: deployment.environmentID)
-        )
-        return (attachment.address, sandbox)
-    }
-
-    /// Where a sandboxed replica sees its artifact: /app, except for deployments built
-    /// before artifacts were content-addressed, which were built at their own path.
-    static func appMountPath(of deployment: DeploymentRecord) -> String {
-        deployment.artifactKey == nil ? deployment.artifactPath ?? "/" : Configuration.sandboxAppPath
-    }
-
-    /// The `yard` binary, bound into every sandbox (the static file server is `yard
-    /// static-serve`): from its link under the data directory to `boxedPlatformExecutable`,
-    /// or where it is when no link could be made.
-    private let platformBinds: [BindMount]
-
-    /// Where boxes see `yard`: under their private `/run`, so no host folder on the way (a
-    /// checkout in `/root`, a 0700 temporary folder) has to be open to the service's uid.
-    static let boxedPlatformExecutable = "/run/switchyard/yard"
-
-    /// `<data>/run/yard`: a hard link to (else a copy of) the running `yard`, made anew at each
-    /// start, which a box whose bwrap runs as the service's uid (`RAILWAY_RUN_UID=0`) can
-    /// reach through the data directory (0711). The running binary's own path is used when
-    /// neither can be made.
-    static func platformExecutableLink(_ configuration: Configuration) -> String {
-        configuration.dataDirectory.appendingPathComponent("run/yard").path
-    }
-
-    /// Makes `platformExecutableLink` point at the running binary; false if it could not.
-    @discardableResult
-    static func preparePlatformExecutableLink(_ configuration: Configuration) -> Bool {
-        let linkPath = platformExecutableLink(configuration)
-        let files = FileManager.default
-        try? files.createDirectory(
-            atPath: (linkPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
-            attributes: [.posixPermissions: 0o755])
-        try? files.removeItem(atPath: linkPath)
-        if link(configuration.platformExecutable, linkPath) != 0 {
-            guard (try? files.copyItem(atPath: configuration.platformExecutable, toPath: linkPath)) != nil else { return false }
-        }
-        return chmod(linkPath, 0o755) == 0
+    /// What the runtime runs for a replica or task of `deployment`: the artifact, command,
+    /// variables, limits, volume and egress; the runtime decides where and how.
+    func runtimeRequest(
+        id: String, deployment: DeploymentRecord, service: ServiceRecord, command: String, environment: [String: String],
+        limits: ResourceLimits, volume: VolumeRecord?
+    ) throws -> ReplicaRequest {
+        ReplicaRequest(
+            id: id, deploymentID: deployment.id, serviceID: service.id, serviceName: service.name,
+            environmentID: deployment.environmentID, subnetIndex: try store.subnetIndex(environmentID: deployment.environmentID),
+            artifact: deployment.artifactPath.map { ReplicaRequest.Artifact(path: $0, builtInPlace: deployment.artifactKey == nil) },
+            command: command, environment: environment,
+            volume: volume.map {
+                ReplicaRequest.Volume(
+                    name: $0.name, hostDirectory: volumesDirectory.appendingPathComponent($0.id).path, mountPath: $0.mountPath)
+            },
+            limits: limits, egress: service.egress, runAsRoot: environment["RAILWAY_RUN_UID"] == "0")
     }
 
     /// The uid unprivileged replicas run as (nobody).
     static let sandboxUID: UInt32 = 65534
 
-    /// Rewrites the hosts file of every replica of an environment: `<service>.railway.internal`
-    /// → that service's replica addresses, ordered per viewer to spread connections.
-    private func refreshHosts(environmentID: String) {
-        guard network != nil else { return }
-        let members = attachedReplicas(environmentID: environmentID)
-        let services = privateAddresses(of: members)
-        for member in members {
-            let text = HostsFile.render(hostname: member.id, services: services, viewer: member.id)
-            let path = runDirectory.appendingPathComponent(member.id).appendingPathComponent("hosts").path
-            try? HostsFile.write(text, to: path)
-        }
-    }
-
-    private func attachedReplicas(environmentID: String) -> [ReplicaState] {
-        replicas.values.filter { $0.environmentID == environmentID && $0.isAttached && $0.status != .removed }
+    /// Publishes an environment's private-domain directory to the runtime:
+    /// `<service>.railway.internal` → that service's replica addresses.
+    private func publishDirectory(environmentID: String) async {
+        let members = replicas.values.filter { $0.environmentID == environmentID && $0.status != .removed }
+        await runtime.publishDirectory(environmentID: environmentID, services: privateAddresses(of: members))
     }
 
     /// Service name → its replicas' private addresses.
@@ -1397,13 +1252,6 @@ public actor Orchestrator: Service {
         return services
     }
 
-    /// The hosts file of a sandbox that is not a replica (a pre-deploy command): every
-    /// service of the environment by its `.railway.internal` name.
-    func writeHostsFile(for hostname: String, environmentID: String, at path: String) throws {
-        let services = privateAddresses(of: attachedReplicas(environmentID: environmentID))
-        try HostsFile.write(HostsFile.render(hostname: hostname, services: services, viewer: hostname), to: path)
-    }
-
     /// Stops a replica, frees its network namespace and forgets it: drained first (up to
     /// `grace`), then SIGTERM and SIGKILL after `grace`.
     private func removeReplica(_ replicaID: String, grace: Duration) async {
@@ -1412,15 +1260,11 @@ public actor Orchestrator: Service {
         await drainReplicas([replicaID], timeout: grace)
         // Not cancelled with its job (shutdown): a cancelled stop would skip its SIGKILL and
         // wait for a process that ignores SIGTERM; this one ends within `grace`.
-        let supervisor = self.supervisor
-        await Task { await supervisor.stop(replicaID: replicaID, gracePeriod: grace) }.value
+        let runtime = self.runtime
+        await Task { await runtime.stopReplica(id: replicaID, grace: grace) }.value
         markReplica(replicaID, .removed)
         guard let state = replicas.removeValue(forKey: replicaID) else { return }
-        if state.isAttached {
-            await network?.detach(replicaID: replicaID)
-            try? FileManager.default.removeItem(at: runDirectory.appendingPathComponent(replicaID))
-            refreshHosts(environmentID: state.environmentID)
-        }
+        await publishDirectory(environmentID: state.environmentID)
     }
 
     /// Takes replicas out of the route table, then waits up to `timeout` until the router
@@ -1639,7 +1483,7 @@ public actor Orchestrator: Service {
         for domain in domains {
             let key = ServiceKey(serviceID: domain.serviceID, environmentID: domain.environmentID)
             // Plain replicas share the host's ports; such a domain stays unrouted (see recover()).
-            if domain.targetPort != nil && network == nil { continue }
+            if domain.targetPort != nil && !runtime.addressing.isOwnAddress { continue }
             let upstreams = live[key].map { deploymentID in
                 replicas.values
                     .filter { $0.deploymentID == deploymentID && $0.status == .running && !$0.isDraining }
@@ -1655,6 +1499,16 @@ public actor Orchestrator: Service {
         updateTCPProxyUpstreams()
     }
 
+    /// Whether a job of the service is queued or running.
+    func hasJob(serviceID: String, environmentID: String) -> Bool {
+        busy.contains(ServiceKey(serviceID: serviceID, environmentID: environmentID))
+    }
+
+    /// The replicas the route table sends `host` to now, in order.
+    func routedReplicaIDs(forHost host: String) -> [String] {
+        routeTable.upstreams(forHost: host)?.map(\.replicaID) ?? []
+    }
+
     /// Points every TCP proxy at the running replicas of its service's live deployment: the
     /// service port on each replica's own address (sandbox), or its `PORT` (plain processes,
     /// which share the host's ports).
@@ -1666,7 +1520,7 @@ public actor Orchestrator: Service {
                 replicas.values
                     .filter { $0.deploymentID == deploymentID && $0.status == .running && !$0.isDraining }
                     .sorted { $0.id < $1.id }
-                    .map { Upstream(host: $0.address, port: network == nil ? $0.port : proxy.targetPort, replicaID: $0.id) }
+                    .map { Upstream(host: $0.address, port: runtime.addressing.isOwnAddress ? proxy.targetPort : $0.port, replicaID: $0.id) }
             } ?? []
             tcpProxy.setUpstreams(upstreams, port: proxy.hostPort)
         }
@@ -1752,7 +1606,7 @@ public actor Orchestrator: Service {
                 return try self.ensureGeneratedDomain(service: target, project: project, environmentID: environmentID)
                     .map { .value($0) } ?? .missingVariable
             case "RAILWAY_PRIVATE_DOMAIN":
-                return .value("\(target.name.lowercased()).\(HostsFile.privateDomain)")
+                return .value("\(target.name.lowercased()).\(ReplicaAddressing.privateDomain)")
             case "RAILWAY_SERVICE_NAME":
                 return .value(target.name)
             case "RAILWAY_SERVICE_ID":
@@ -1781,7 +1635,7 @@ public actor Orchestrator: Service {
             "RAILWAY_SERVICE_NAME": service.name,
             "RAILWAY_SERVICE_ID": service.id,
             "RAILWAY_DEPLOYMENT_ID": deploymentID,
-            "RAILWAY_PRIVATE_DOMAIN": "\(service.name.lowercased()).\(HostsFile.privateDomain)",
+            "RAILWAY_PRIVATE_DOMAIN": "\(service.name.lowercased()).\(ReplicaAddressing.privateDomain)",
         ]
         if let domain { variables["RAILWAY_PUBLIC_DOMAIN"] = domain }
         if let proxy = try? store.tcpProxies(serviceID: service.id, environmentID: environment.id).first {
@@ -1828,7 +1682,7 @@ public actor Orchestrator: Service {
             guard (1...65535).contains(targetPort) else {
                 throw YardError(.invalidInput, "target port \(targetPort) of \(name) is not a TCP port (1-65535)")
             }
-            guard network != nil else {
+            guard runtime.addressing.isOwnAddress else {
                 throw YardError(
                     .invalidInput,
                     "target port \(targetPort) for \(name) needs the sandbox runtime, where each replica has its own address; with plain processes replicas share the host's ports, so domains go to each replica's PORT: add \(name) without a port, or run `yard serve --runtime sandbox`"
@@ -1931,7 +1785,7 @@ public actor Orchestrator: Service {
         let inEnvironment: (ServiceKey) -> Bool = { $0.environmentID == environmentID }
         for key in awakeSince.keys where inEnvironment(key) { awakeSince[key] = nil }
         waking = waking.filter { !inEnvironment($0) }
-        await network?.removeEnvironment(environmentID: environmentID)
+        await runtime.removeNetwork(environmentID: environmentID)
         let removal = try store.deleteEnvironment(id: environmentID)
         updateRoutes()
         await reconcileTCPProxies()
@@ -1965,7 +1819,7 @@ public actor Orchestrator: Service {
             killLeftovers(of: deployment.id)
             _ = try? transition(deployment.id, .removed)
         }
-        if network == nil {
+        if !runtime.addressing.isOwnAddress {
             for domain in try store.allDomains() where domain.targetPort != nil {
                 logger.warning(
                     "domain has a target port, which needs the sandbox runtime; it is not routed",
@@ -2009,26 +1863,32 @@ public actor Orchestrator: Service {
             } catch {
                 return
             }
-            for (key, id) in live {
-                guard !busy.contains(key), let deployment = try? store.deployment(id: id), deployment.status == .success,
-                    sleeps(deployment)
-                else { continue }
-                let hosts = (try? store.domains(serviceID: key.serviceID, environmentID: key.environmentID).map(\.hostname)) ?? []
-                let replicaIDs = Set(replicas.values.filter { $0.deploymentID == id }.map(\.id))
-                if router.hasTunnels(toReplicas: replicaIDs) { continue }
-                // Idle since the last request, or since it went live if none came.
-                let wentLive = awakeSince[key] ?? deployment.updatedAt
-                let sinceRequest = hosts.compactMap { router.timeSinceLastRequest(forHost: $0) }.min()
-                let idleFor: Duration
-                if let sinceRequest {
-                    idleFor = min(sinceRequest, .seconds(Date().timeIntervalSince(wentLive)))
-                } else {
-                    idleFor = .seconds(Date().timeIntervalSince(wentLive))
-                }
-                if idleFor >= configuration.sleepAfter {
-                    _ = try? beginSleep(deploymentID: id, key: key,
-                                        reason: "no request for \(Self.describe(duration: configuration.sleepAfter))")
-                }
+            sleepIdleServices(now: Date())
+        }
+    }
+
+    /// Puts to sleep each service with `sleepApplication` idle for `sleepAfter` at `now`
+    /// (one pass of the idle loop; tests call it with the time they want).
+    func sleepIdleServices(now: Date) {
+        for (key, id) in live {
+            guard !busy.contains(key), let deployment = try? store.deployment(id: id), deployment.status == .success,
+                sleeps(deployment)
+            else { continue }
+            let hosts = (try? store.domains(serviceID: key.serviceID, environmentID: key.environmentID).map(\.hostname)) ?? []
+            let replicaIDs = Set(replicas.values.filter { $0.deploymentID == id }.map(\.id))
+            if router.hasTunnels(toReplicas: replicaIDs) { continue }
+            // Idle since the last request, or since it went live if none came.
+            let wentLive = awakeSince[key] ?? deployment.updatedAt
+            let sinceRequest = hosts.compactMap { router.timeSinceLastRequest(forHost: $0) }.min()
+            let idleFor: Duration
+            if let sinceRequest {
+                idleFor = min(sinceRequest, .seconds(now.timeIntervalSince(wentLive)))
+            } else {
+                idleFor = .seconds(now.timeIntervalSince(wentLive))
+            }
+            if idleFor >= configuration.sleepAfter {
+                _ = try? beginSleep(deploymentID: id, key: key,
+                                    reason: "no request for \(Self.describe(duration: configuration.sleepAfter))")
             }
         }
     }
@@ -2056,7 +1916,7 @@ public actor Orchestrator: Service {
     }
 
     /// A request is held for `host`: if its service sleeps, start it again.
-    private func wake(host: String) {
+    func wake(host: String) {
         let name = host.lowercased()
         // Services sharing the hostname by path prefix all wake: the router holds by host.
         let keys = Set(((try? store.allDomains()) ?? []).filter { $0.hostname.lowercased() == name }
@@ -2099,7 +1959,7 @@ public actor Orchestrator: Service {
     /// Stops replica processes a previous run left behind, checking each pid still belongs
     /// to that replica before signalling it (pids get reused). Sandboxed replicas do not
     /// show their variables to /proc; `yard serve` stops those through their cgroups
-    /// (`SandboxLauncher.removeLeftovers`) before recovery.
+    /// (the sandbox runtime's cleanup) before recovery.
     private func killLeftovers(of deploymentID: String) {
         for replica in (try? store.replicas(deploymentID: deploymentID)) ?? [] where replica.status != .removed {
             if let pid = replica.pid, LeftoverProcess.belongs(pid: pid, toReplica: replica.id) {

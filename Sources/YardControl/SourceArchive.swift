@@ -8,20 +8,6 @@ import YardRuntime
 
 /// Unpacks an uploaded source tarball with the system's `tar`.
 enum SourceArchive {
-    /// `chown -R uid:uid directory`.
-    static func changeOwner(of directory: URL, to uid: UInt32) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["chown", "-R", "\(uid):\(uid)", directory.path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw YardError(.internal, "cannot hand \(directory.path) to the build user (chown failed)")
-        }
-    }
-
     /// Unpacks `archive` (a .tar.gz) into `directory` after `TarEntryCheck` read every
     /// header, then refuses the result if a symlink in it leads outside it: the planner,
     /// the config loader and bwrap may then follow any link of the tree on the host.

@@ -5,9 +5,9 @@ import ServiceLifecycle
 import YardAPI
 import YardControl
 import YardCore
-import YardNetwork
 import YardRouter
 import YardRuntime
+import YardSandbox
 import YardStore
 
 #if canImport(Glibc)
@@ -87,10 +87,9 @@ public actor SwitchyardServer {
         let store = try SQLiteStore(directory: dataDirectory)
         let token = try AdminToken.ensure(store: store, dataDirectory: dataDirectory)
         try DataDirectoryPrivacy.secure(dataDirectory)
-        let (launcher, network) = try await Self.chooseRuntime(
-            configuration.runtime, networkPrefix: configuration.orchestrator.networkPrefix, logger: logger)
+        let runtime = try await Self.chooseRuntime(configuration.runtime, orchestrator: configuration.orchestrator, logger: logger)
         if configuration.orchestrator.hostEnvironment.isEmpty {
-            configuration.orchestrator.hostEnvironment = Self.replicaBaseEnvironment(isolated: network != nil)
+            configuration.orchestrator.hostEnvironment = Self.replicaBaseEnvironment(isolated: runtime.isolation == .sandbox)
         }
         let certificates = configuration.httpsPort.map { _ in
             DomainCertificates(
@@ -105,8 +104,7 @@ public actor SwitchyardServer {
         let orchestrator = Orchestrator(
             configuration: configuration.orchestrator,
             store: store,
-            launcher: launcher,
-            network: network,
+            runtime: runtime,
             router: router,
             tcpProxy: tcpProxy,
             certificates: certificates,
@@ -122,7 +120,7 @@ public actor SwitchyardServer {
             port: configuration.apiPort,
             info: {
                 ServerInfoView(version: version, routerURL: await routerURLs.http,
-                               baseDomain: baseDomain, isolation: launcher.isolation,
+                               baseDomain: baseDomain, isolation: runtime.summary,
                                httpsURL: await routerURLs.https,
                                authorityCertificate: certificates?.authorityCertificateFile.path)
             },
@@ -137,7 +135,7 @@ public actor SwitchyardServer {
                 await onReady(
                     Endpoints(
                         apiURL: apiURL, apiPort: apiPort, routerURL: routerURL, routerPort: routerPort, httpsPort: httpsPort,
-                        adminToken: token, isolation: launcher.isolation,
+                        adminToken: token, isolation: runtime.summary,
                         authorityCertificate: certificates?.authorityCertificateFile.path))
             },
             logger: logger
@@ -153,7 +151,7 @@ public actor SwitchyardServer {
         if isShutdownRequested { await group.triggerGracefulShutdown() }
         try await group.run()
         self.group = nil
-        if network != nil {
+        if runtime.isolation == .sandbox {
             // Every replica is stopped by now: remove our cgroup tree itself.
             _ = try? await SandboxLauncher.removeLeftovers(cgroupParent: configuration.orchestrator.networkPrefix)
         }
@@ -168,9 +166,11 @@ public actor SwitchyardServer {
     /// The sandbox when the machine can isolate (root, bwrap, namespaces, cgroups, ip);
     /// plain processes on loopback otherwise, said loudly, but never for root unless asked.
     static func chooseRuntime(
-        _ runtime: Runtime, networkPrefix: String, logger: Logger
-    ) async throws -> (any ProcessLauncher, NetworkFabric?) {
-        if runtime == .plain { return (PlainProcessLauncher(), nil) }
+        _ runtime: Runtime, orchestrator: Orchestrator.Configuration, logger: Logger
+    ) async throws -> any ReplicaRuntime {
+        let networkPrefix = orchestrator.networkPrefix
+        let replicaHost = orchestrator.replicaHost
+        if runtime == .plain { return ProcessRuntime(host: replicaHost, logger: logger) }
         let (sandboxOK, sandboxReason) = SandboxLauncher.isAvailable(cgroupParent: networkPrefix)
         let (networkOK, networkReason) = NetworkFabric.isAvailable()
         guard sandboxOK && networkOK else {
@@ -185,12 +185,18 @@ public actor SwitchyardServer {
                     "this machine cannot isolate replicas (\(reason)), and as root plain processes would run apps as root: fix that, or pass --runtime plain to run them unsandboxed on purpose"
                 )
             }
-            return (PlainFallbackLauncher(reason: reason), nil)
+            return ProcessRuntime(
+                launcher: PlainFallbackLauncher(reason: reason), host: replicaHost, fallbackReason: reason, logger: logger)
         }
         // After a crash: cgroups the previous run left (their processes are stopped by recovery).
         _ = try? await SandboxLauncher.removeLeftovers(cgroupParent: networkPrefix)
         let launcher = SandboxLauncher(configuration: .init(cgroupParent: networkPrefix))
-        return (launcher, NetworkFabric(configuration: .init(namePrefix: networkPrefix), logger: logger))
+        return SandboxRuntime(
+            configuration: .init(
+                dataDirectory: orchestrator.dataDirectory, platformExecutable: orchestrator.platformExecutable,
+                privateNetworkBase: orchestrator.privateNetworkBase, networkPrefix: networkPrefix),
+            launcher: launcher, network: NetworkFabric(configuration: .init(namePrefix: networkPrefix), logger: logger),
+            logger: logger)
     }
 
     /// What every build step and replica starts from: a usable PATH and locale, nothing else of

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import YardRuntime
+@testable import YardSandbox
 
 @Suite struct CgroupLayoutTests {
     /// This machine's kind: v1 controllers, the memory controller's path not the root, and a

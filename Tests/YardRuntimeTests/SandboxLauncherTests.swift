@@ -3,6 +3,7 @@ import Testing
 import YardCore
 
 @testable import YardRuntime
+@testable import YardSandbox
 
 #if canImport(Glibc)
     import Glibc

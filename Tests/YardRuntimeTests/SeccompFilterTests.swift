@@ -3,6 +3,7 @@ import Testing
 import YardCore
 
 @testable import YardRuntime
+@testable import YardSandbox
 
 /// The seccomp program, run through a small interpreter of the BPF it uses, and the chain
 /// step that hands it to bwrap.

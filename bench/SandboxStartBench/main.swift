@@ -10,7 +10,7 @@
 import Foundation
 import Logging
 import YardCore
-import YardNetwork
+import YardSandbox
 import YardRuntime
 
 let starts = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 20

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import YardCore
 
-@testable import YardNetwork
+@testable import YardSandbox
 
 #if canImport(Glibc)
     import Glibc

@@ -1,5 +1,6 @@
 import Foundation
 import YardCore
+import YardRuntime
 
 /// The cgroup hierarchies this machine has and where this process sits in each, read from
 /// `/proc/self/cgroup` and `/proc/self/mountinfo` (never assumed).

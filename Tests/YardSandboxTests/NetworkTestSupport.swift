@@ -4,7 +4,7 @@ import Synchronization
 import Testing
 import YardCore
 
-@testable import YardNetwork
+@testable import YardSandbox
 
 #if canImport(Glibc)
     import Glibc

@@ -1,5 +1,6 @@
 import Foundation
 import YardCore
+import YardRuntime
 
 #if canImport(Glibc)
     import Glibc

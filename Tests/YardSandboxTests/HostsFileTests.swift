@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import YardNetwork
+@testable import YardSandbox
 
 @Suite struct HostsFileTests {
     @Test func rendersLocalhostHostnameAndPrivateNames() {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import YardCore
 
-@testable import YardNetwork
+@testable import YardSandbox
 
 /// Issue 12: an address a replica reuses must not be sent to its predecessor's MAC. Part
 /// of the serialized `NetworkFabricTests` suite: they share the "yt" prefix.

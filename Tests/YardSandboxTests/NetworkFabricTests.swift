@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import YardCore
 
-@testable import YardNetwork
+@testable import YardSandbox
 
 /// Real `ip`, real namespaces, real iptables, as root. Serialized: they share the "yt" prefix
 /// and each one removes all of its kernel objects at the end.
