@@ -97,8 +97,6 @@ let package = Package(
             name: "YardAPI",
             dependencies: [
                 "YardCore", "YardControl", "YardStore", "YardBuild", "YardRuntime",
-                // Volume mount point rules (`SandboxMountPoint`).
-                "YardSandbox",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),

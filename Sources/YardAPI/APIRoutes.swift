@@ -8,7 +8,6 @@ import YardBuild
 import YardControl
 import YardCore
 import YardRuntime
-import YardSandbox
 import YardStore
 
 /// The `/v1` HTTP API: thin handlers that translate requests into calls on the
@@ -296,7 +295,7 @@ struct APIRoutes: Sendable {
 /// mount point there on the host).
 enum VolumePath {
     static func validate(_ path: String) throws {
-        if let problem = SandboxMountPoint.problem(with: path) {
+        if let problem = VolumeMountPath.problem(with: path) {
             throw YardError(.invalidInput, "\(problem): it cannot be a volume mount path; use an absolute path such as /data")
         }
     }

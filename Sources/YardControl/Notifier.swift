@@ -88,6 +88,7 @@ public struct Notifier: Sendable {
             exited.yield($0.terminationReason == .uncaughtSignal ? 128 + $0.terminationStatus : $0.terminationStatus)
             exited.finish()
         }
+        BrokenPipe.ignore()
         try process.run()
         var body = try YardJSON.encoder().encode(event)
         body.append(0x0A)

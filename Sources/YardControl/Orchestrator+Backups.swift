@@ -102,11 +102,10 @@ extension Orchestrator: BackupHost {
         // The check: the backup must restore into a fresh server of its own.
         do {
             var check = RestoreCheck(kind: kind, database: (try? databaseTarget(key).database) ?? "railway")
-            if let identity = try runtime.taskIdentity(serviceID: service.id, environmentID: environmentID) {
-                // The dump is the tenant's: its server runs boxed, as the service's uid.
-                check.uid = identity.uid
-                check.sandbox = RestoreCheck.Box(accountBinds: identity.accountBinds, hiddenPaths: identity.hiddenPaths)
-            }
+            // The dump is the tenant's: its server runs confined as the runtime runs the service.
+            let runtime = self.runtime
+            let serviceID = service.id
+            check.confine = { try runtime.confineTool(serviceID: serviceID, environmentID: environmentID, scratch: $0) }
             let found = try await check.run(record: record)
             record.checkStatus = .passed
             record.checkReason = found

@@ -1232,9 +1232,6 @@ public actor Orchestrator: Service {
             limits: limits, egress: service.egress, runAsRoot: environment["RAILWAY_RUN_UID"] == "0")
     }
 
-    /// The uid unprivileged replicas run as (nobody).
-    static let sandboxUID: UInt32 = 65534
-
     /// Publishes an environment's private-domain directory to the runtime:
     /// `<service>.railway.internal` → that service's replica addresses.
     private func publishDirectory(environmentID: String) async {

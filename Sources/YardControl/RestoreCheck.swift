@@ -19,69 +19,42 @@ struct RestoreCheck {
     var kind: DatabaseKind
     /// The database the base backup's check counts tables in.
     var database = "railway"
-    /// The uid the throwaway server runs as when this process is root.
-    var uid: UInt32 = Orchestrator.sandboxUID
-    /// The box, under the sandbox runtime; nil runs the server as a plain process.
-    var sandbox: Box?
-
-    struct Box {
-        /// `/etc/passwd` and `/etc/group` naming `uid`.
-        var accountBinds: [BindMount]
-        /// Hidden behind an empty tmpfs (the data directory).
-        var hiddenPaths: [String]
-    }
+    /// How the throwaway server is confined, given its scratch folder (the runtime's
+    /// `confineTool`); the default is a plain process's (as root: nobody, unprivileged).
+    var confine: @Sendable (String) throws -> ConfinedTool = { _ in .unprivileged() }
 
     func run(record: BackupRecord) async throws -> String {
         guard let path = record.path else { throw YardError(.internal, "backup \(record.id) has no file to check") }
         let scratch = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("yard-check-\(record.id)")
         try? FileManager.default.removeItem(at: scratch)
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        _ = chown(scratch.path, uid, uid)
+        let confinement = try confine(scratch.path)
+        if let uid = confinement.uid { _ = chown(scratch.path, uid, uid) }
         _ = chmod(scratch.path, 0o700)
         defer { try? FileManager.default.removeItem(at: scratch) }
         switch kind {
-        case .redis: return try await checkRedis(snapshot: path, scratch: scratch)
+        case .redis: return try await checkRedis(snapshot: path, scratch: scratch, prefix: confinement.prefix)
         default:
-            var found = try await checkPostgres(dump: path, expectedTables: record.objects, scratch: scratch)
+            var found = try await checkPostgres(dump: path, expectedTables: record.objects, scratch: scratch, prefix: confinement.prefix)
             if let base = record.basePath {
-                found += "; " + (try await checkBaseBackup(base, scratch: scratch))
+                found += "; " + (try await checkBaseBackup(base, scratch: scratch, prefix: confinement.prefix))
             }
             return found
         }
     }
 
-    /// As root, the throwaway server runs as `uid`, boxed under the sandbox runtime, where
-    /// `scratch` is the only place it may write.
-    private func unprivileged(_ scratch: URL) -> [String] {
-        guard getuid() == 0 else { return [] }
-        let drop = [
-            "/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-            "--no-new-privs", "--",
-        ]
-        guard let sandbox else { return drop }
-        var box = [
-            "/usr/bin/bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
-            "--hostname", "restore-check", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm",
-        ]
-        for hidden in sandbox.hiddenPaths where access(hidden, F_OK) == 0 { box += ["--tmpfs", hidden] }
-        box += ["--bind", scratch.path, scratch.path]
-        for bind in sandbox.accountBinds { box += ["--ro-bind", bind.source, bind.target] }
-        return box + ["--"] + drop
-    }
-
-    private func checkPostgres(dump: String, expectedTables: Int?, scratch: URL) async throws -> String {
+    private func checkPostgres(dump: String, expectedTables: Int?, scratch: URL, prefix: [String]) async throws -> String {
         let environment = ["PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"]
         let data = scratch.appendingPathComponent("pgdata").path
         let initdb = try await ToolCommand(
-            unprivileged(scratch) + [
+            prefix + [
                 PostgresTools.binary("initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8",
             ],
             environment: environment
         ).result()
         guard initdb.status == 0 else { throw YardError(.unavailable, "initdb of the throwaway server failed: \(initdb.standardError)") }
         let server = try ToolCommand.start(
-            unprivileged(scratch) + [
+            prefix + [
                 PostgresTools.binary("postgres"), "-D", data, "-k", scratch.path, "-c", "listen_addresses=", "-p", "5432",
                 "-c", "fsync=off",
             ],
@@ -123,7 +96,7 @@ struct RestoreCheck {
     /// to a consistent state from the WAL it holds and answer queries. Its own settings are
     /// overridden: no archiving (its command names the service's archive), no TCP, and a
     /// trust-only `hba_file` on the private socket.
-    private func checkBaseBackup(_ base: String, scratch: URL) async throws -> String {
+    private func checkBaseBackup(_ base: String, scratch: URL, prefix: [String]) async throws -> String {
         let environment = ["PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"]
         let data = scratch.appendingPathComponent("base")
         try FileManager.default.createDirectory(at: data, withIntermediateDirectories: false)
@@ -132,9 +105,9 @@ struct RestoreCheck {
         let hba = scratch.appendingPathComponent("hba.conf")
         try Data("local all all trust\n".utf8).write(to: hba)
         try Orchestrator.giveToOwner(of: scratch, data)
-        _ = chown(hba.path, uid, uid)
+        try Orchestrator.giveToOwner(of: scratch, hba)
         let server = try ToolCommand.start(
-            unprivileged(scratch) + [
+            prefix + [
                 PostgresTools.binary("postgres"), "-D", data.path, "-k", scratch.path, "-c", "listen_addresses=", "-p", "5433",
                 "-c", "archive_mode=off", "-c", "hba_file=\(hba.path)", "-c", "fsync=off",
             ],
@@ -159,14 +132,14 @@ struct RestoreCheck {
         return "the base backup recovers (\(tables) tables)"
     }
 
-    private func checkRedis(snapshot: String, scratch: URL) async throws -> String {
+    private func checkRedis(snapshot: String, scratch: URL, prefix: [String]) async throws -> String {
         let copy = scratch.appendingPathComponent("dump.rdb")
         try FileManager.default.copyItem(atPath: snapshot, toPath: copy.path)
-        _ = chown(copy.path, uid, uid)
+        try Orchestrator.giveToOwner(of: scratch, copy)
         let socket = scratch.appendingPathComponent("redis.sock").path
         let environment = ["PATH": "/usr/bin:/bin"]
         let server = try ToolCommand.start(
-            unprivileged(scratch) + [
+            prefix + [
                 "/usr/bin/redis-server", "--port", "0", "--unixsocket", socket, "--dir", scratch.path,
                 "--dbfilename", "dump.rdb", "--appendonly", "no", "--save", "",
             ],

@@ -46,7 +46,10 @@ public actor ProcessRuntime: ReplicaRuntime {
     public nonisolated func buildEnvironment() -> [String: String] { [:] }
     public func prepareBuild(_ request: BuildBoxRequest) async throws -> BuildBox { BuildBox(sandbox: nil) }
     public func finishBuild(deploymentID: String) async {}
-    public nonisolated func taskIdentity(serviceID: String, environmentID: String) throws -> TaskIdentity? { nil }
+    /// As root, the tool runs as nobody with no privileges; else as the server's own user.
+    public nonisolated func confineTool(serviceID: String, environmentID: String, scratch: String) throws -> ConfinedTool {
+        .unprivileged()
+    }
 
     public func placeReplica(_ request: ReplicaRequest) async throws -> ReplicaPlacement {
         var environment = request.environment

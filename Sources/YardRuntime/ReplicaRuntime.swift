@@ -1,6 +1,10 @@
 import Foundation
 import YardCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// How a runtime isolates what it runs.
 public enum RuntimeIsolation: Sendable, Equatable {
     /// Plain processes of the server's own user on the host; `reason` says why, when the
@@ -152,19 +156,36 @@ public struct BuildBoxRequest: Sendable {
     }
 }
 
-/// The unprivileged identity a restore check's throwaway server runs as, where the
-/// runtime boxes tenants' processes.
-public struct TaskIdentity: Sendable {
-    public var uid: UInt32
-    /// `/etc/passwd` and `/etc/group` naming that uid.
-    public var accountBinds: [BindMount]
-    /// Host paths hidden from it (the platform's data directory).
-    public var hiddenPaths: [String]
+/// How a throwaway tool server (the restore check's postgres or redis, which loads what a
+/// tenant wrote) is confined: the uid it runs as and the command prefix that confines it,
+/// so it can write only in its scratch folder.
+public struct ConfinedTool: Sendable, Equatable {
+    /// The uid that must own the scratch folder; nil: the server's own user.
+    public var uid: UInt32?
+    /// Put before the tool's own argv.
+    public var prefix: [String]
 
-    public init(uid: UInt32, accountBinds: [BindMount], hiddenPaths: [String]) {
+    public init(uid: UInt32?, prefix: [String]) {
         self.uid = uid
-        self.accountBinds = accountBinds
-        self.hiddenPaths = hiddenPaths
+        self.prefix = prefix
+    }
+
+    /// A plain process's confinement: as root, nobody with no privileges (the tool loads
+    /// a tenant's data, and postgres refuses root); else the server's own user.
+    public static func unprivileged() -> ConfinedTool {
+        guard geteuid() == 0 else { return ConfinedTool(uid: nil, prefix: []) }
+        return ConfinedTool(uid: nobody, prefix: dropPrivileges(to: nobody))
+    }
+
+    public static let nobody: UInt32 = 65534
+
+    /// Drops every privilege of root before `exec`: `uid`, no groups, no capabilities, no
+    /// way back (`no_new_privs`).
+    public static func dropPrivileges(to uid: UInt32) -> [String] {
+        [
+            "/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+            "--no-new-privs", "--",
+        ]
     }
 }
 
@@ -229,8 +250,9 @@ public protocol ReplicaRuntime: Sendable {
     /// `finishBuild` frees it.
     func prepareBuild(_ request: BuildBoxRequest) async throws -> BuildBox
     func finishBuild(deploymentID: String) async
-    /// The identity a restore check's server runs as; nil runs it as the server's user.
-    func taskIdentity(serviceID: String, environmentID: String) throws -> TaskIdentity?
+    /// How a restore check's throwaway server for this service runs, writing only in
+    /// `scratch`: boxed like the service's replicas where the runtime boxes them.
+    func confineTool(serviceID: String, environmentID: String, scratch: String) throws -> ConfinedTool
 
     /// Publishes the environment's private-domain directory (service name → replica
     /// addresses) to its replicas and tasks.

@@ -286,9 +286,20 @@ public actor SandboxRuntime: ReplicaRuntime {
     // MARK: Identity
 
     /// A restore check's server runs boxed, as the service's uid: the dump is the tenant's.
-    public nonisolated func taskIdentity(serviceID: String, environmentID: String) throws -> TaskIdentity? {
+    /// The service's uid in a box of its own: own pid/ipc/uts/network namespaces, read-only
+    /// root, private `/tmp`, the data directory hidden, only `scratch` writable.
+    public nonisolated func confineTool(serviceID: String, environmentID: String, scratch: String) throws -> ConfinedTool {
         let uid = SandboxIdentity.uid(forService: serviceID + "/" + environmentID)
-        return TaskIdentity(uid: uid, accountBinds: try accountBinds(uid: uid), hiddenPaths: [configuration.dataDirectory.path])
+        var box = [
+            "/usr/bin/bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
+            "--hostname", "restore-check", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm",
+        ]
+        let data = configuration.dataDirectory.path
+        if access(data, F_OK) == 0 { box += ["--tmpfs", data] }
+        box += ["--bind", scratch, scratch]
+        for bind in try accountBinds(uid: uid) { box += ["--ro-bind", bind.source, bind.target] }
+        return ConfinedTool(uid: uid, prefix: box + ["--"] + ConfinedTool.dropPrivileges(to: uid))
     }
 
     /// `/etc/passwd` and `/etc/group` for a box of `uid`: the host's files with that uid

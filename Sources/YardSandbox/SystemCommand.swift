@@ -67,6 +67,7 @@ struct SystemCommand: Sendable {
                 return
             }
             if let input {
+                BrokenPipe.ignore()
                 // Input is a few short lines: it fits the pipe's buffer, so this never blocks.
                 stdin.fileHandleForWriting.write(Data(input.utf8))
                 try? stdin.fileHandleForWriting.close()

@@ -86,10 +86,10 @@ import YardCore
 
     @Test func mountPointsInSystemFoldersAreRefused() {
         for bad in ["/etc/nologin", "/etc", "/usr/local/x", "/", "/var/run/x", "/data/../etc", "relative", "/root/.ssh"] {
-            #expect(SandboxMountPoint.problem(with: bad) != nil, "\(bad)")
+            #expect(VolumeMountPath.problem(with: bad) != nil, "\(bad)")
         }
         for good in ["/data", "/app/data", "/var/lib/postgresql/data", "/var/lib/mysql", "/srv/files", "/mnt/x"] {
-            #expect(SandboxMountPoint.problem(with: good) == nil, "\(good)")
+            #expect(VolumeMountPath.problem(with: good) == nil, "\(good)")
         }
     }
 

@@ -69,7 +69,9 @@ public actor FakeRuntime: ReplicaRuntime {
         return BuildBox(sandbox: nil)
     }
     public func finishBuild(deploymentID: String) async {}
-    public nonisolated func taskIdentity(serviceID: String, environmentID: String) throws -> TaskIdentity? { nil }
+    public nonisolated func confineTool(serviceID: String, environmentID: String, scratch: String) throws -> ConfinedTool {
+        .unprivileged()
+    }
     public func usage(of replicaID: String) async -> ResourceUsage? { nil }
 
     public func placeReplica(_ request: ReplicaRequest) async throws -> ReplicaPlacement {
