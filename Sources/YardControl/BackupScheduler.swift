@@ -30,14 +30,7 @@ actor BackupScheduler {
 
     /// Looks every `pollInterval` (of the clock) until cancelled.
     func run(host: any BackupHost) async {
-        while true {
-            do {
-                try await clock.sleep(for: pollInterval)
-            } catch {
-                return
-            }
-            await tick(host: host)
-        }
+        await clock.repeating(every: pollInterval) { await tick(host: host) }
     }
 
     /// One look at every schedule: runs the backups that are due, one after another.

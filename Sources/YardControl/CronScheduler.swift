@@ -63,14 +63,7 @@ actor CronScheduler {
 
     /// Looks every `pollInterval` (of the clock) until cancelled.
     func run(host: any CronHost) async {
-        while true {
-            do {
-                try await clock.sleep(for: pollInterval)
-            } catch {
-                return
-            }
-            await tick(host: host)
-        }
+        await clock.repeating(every: pollInterval) { await tick(host: host) }
     }
 
     /// One look at every live deployment: starts or skips the runs that are due.

@@ -1854,14 +1854,8 @@ public actor Orchestrator: Service {
     /// Every `sleepCheckInterval`: services with `sleepApplication` whose domains had no
     /// request for `sleepAfter` (and no open WebSocket) go to sleep.
     private func watchIdleServices() async {
-        while true {
-            do {
-                try await configuration.clock.sleep(for: configuration.sleepCheckInterval)
-            } catch {
-                return
-            }
-            sleepIdleServices(now: Date())
-        }
+        // Idle time is measured against the router's real timestamps, so `now` stays real.
+        await configuration.clock.repeating(every: configuration.sleepCheckInterval) { sleepIdleServices(now: Date()) }
     }
 
     /// Puts to sleep each service with `sleepApplication` idle for `sleepAfter` at `now`

@@ -10,6 +10,15 @@ public protocol YardClock: Sendable {
     func sleep(for duration: Duration) async throws
 }
 
+extension YardClock {
+    /// Calls `body` after every `interval` of this clock until the task is cancelled.
+    public func repeating(every interval: Duration, _ body: () async -> Void) async {
+        while (try? await sleep(for: interval)) != nil {
+            await body()
+        }
+    }
+}
+
 /// The real time.
 public struct SystemClock: YardClock {
     public init() {}
