@@ -11,8 +11,11 @@ public protocol YardClock: Sendable {
 }
 
 extension YardClock {
-    /// Calls `body` after every `interval` of this clock until the task is cancelled.
-    public func repeating(every interval: Duration, _ body: () async -> Void) async {
+    /// Calls `body` after every `interval` of this clock until the task is cancelled, on
+    /// the caller's actor.
+    public func repeating(
+        every interval: Duration, isolation: isolated (any Actor)? = #isolation, _ body: () async -> Void
+    ) async {
         while (try? await sleep(for: interval)) != nil {
             await body()
         }
