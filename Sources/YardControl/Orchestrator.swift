@@ -1341,6 +1341,10 @@ public actor Orchestrator: Service {
         replicaID: String, address: String, port: Int, deploymentID: String, grace: Duration, settings: DeploySettings,
         routed: Bool
     ) async throws {
+        if !routed {
+            logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID,
+                        message: "no domain and no health check path: live once its process runs \(grace) or its port accepts")
+        }
         let isAlive: @Sendable () async -> Bool = { await self.isReplicaAlive(replicaID) }
         let result = await HealthChecker.waitForPort(host: address, port: port, timeout: grace, isAlive: isAlive)
         if result.passed {
