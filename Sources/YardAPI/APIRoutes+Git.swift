@@ -89,7 +89,7 @@ extension APIRoutes {
             let domain = try orchestrator.store.domains(serviceID: deployment.serviceID, environmentID: deployment.environmentID).first
             let url = await domain.asyncMap { await orchestrator.url(forHostname: $0.hostname) + $0.pathPrefix }
             return "switchyard: \(name) is live" + (url.map { " at \($0)" } ?? "") + "\n"
-        case .failed, .crashed, .removed, .skipped:
+        case .completed, .failed, .crashed, .removed, .skipped:
             return "switchyard: \(name) \(deployment.status.rawValue): \(deployment.reason ?? "no reason recorded")"
                 + " (`yard logs --deployment \(deployment.id)`)\n"
         default:

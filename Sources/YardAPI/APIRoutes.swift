@@ -173,7 +173,7 @@ struct APIRoutes: Sendable {
     }
 
     static func settled(_ status: DeploymentStatus) -> Bool {
-        [.success, .failed, .crashed, .removed, .skipped, .sleeping].contains(status)
+        [.success, .completed, .failed, .crashed, .removed, .skipped, .sleeping].contains(status)
     }
 
     func sseEvent(_ view: DeploymentView) throws -> Data {

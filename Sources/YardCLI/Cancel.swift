@@ -94,7 +94,7 @@ struct Rollback: AsyncParsableCommand {
                 if !options.json, view.status == .deploying { print("Deploying…"); Output.flush() }
             }
             if options.json { try Output.json(final) }
-            guard final.status == .success else {
+            guard final.status.isDeployed else {
                 throw YardError(.deployFailed, "rollback deployment \(final.id) ended \(final.status.rawValue)\(final.reason.map { ": \($0)" } ?? "")")
             }
             if !options.json {

@@ -142,7 +142,7 @@ struct DeploymentFollower {
             finals.append(try await settle(deployment))
         }
         if json { try Output.json(finals) }
-        let failed = finals.filter { $0.status != .success }
+        let failed = finals.filter { !$0.status.isDeployed }
         guard failed.isEmpty else {
             throw YardError(.deployFailed, failed.map { final in
                 "\(final.serviceName): deployment \(final.id) ended \(final.status.rawValue)\(final.reason.map { ": \($0)" } ?? "")"
@@ -151,7 +151,7 @@ struct DeploymentFollower {
     }
 
     private static func check(_ final: DeploymentView) throws {
-        guard final.status == .success else {
+        guard final.status.isDeployed else {
             throw YardError(.deployFailed, "deployment \(final.id) ended \(final.status.rawValue)\(final.reason.map { ": \($0)" } ?? "")")
         }
     }
@@ -167,7 +167,7 @@ struct DeploymentFollower {
         let final = try await client.watch(deploymentID: deployment.id) { view in
             if !quiet, view.status == .deploying { print("Deploying…"); Output.flush() }
         }
-        guard final.status == .success else {
+        guard final.status.isDeployed else {
             if !quiet {
                 let lines = LogTail()
                 try? await client.logs(deploymentID: deployment.id, kind: .deploy, follow: false) { await lines.add($0) }
@@ -175,7 +175,10 @@ struct DeploymentFollower {
             }
             return final
         }
-        if !quiet {
+        if !quiet, final.status == .completed {
+            print("Deployment \(final.id) completed: its process exited 0 (\(final.reason ?? "COMPLETED")).")
+            Output.flush()
+        } else if !quiet {
             print("Deployment \(final.id) is live (\(final.replicas.count) replica\(final.replicas.count == 1 ? "" : "s")).")
             if let url = final.url { print("URL: \(url)") }
             Output.flush()
@@ -234,7 +237,7 @@ struct Restart: AsyncParsableCommand {
             if options.json { try Output.json(final) } else {
                 print("Deployment \(final.id) restarted: \(final.status.rawValue)\(final.reason.map { " (\($0))" } ?? "").")
             }
-            guard final.status == .success else { throw ExitCode.failure }
+            guard final.status.isDeployed else { throw ExitCode.failure }
         }
     }
 }

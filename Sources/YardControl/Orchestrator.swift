@@ -25,6 +25,10 @@ public actor Orchestrator: Service {
         public var replicaHost: String = "127.0.0.1"
         /// The first restart waits this long; later ones double it.
         public var restartBaseBackoff: Duration = .seconds(1)
+        /// A replica without a health check path that has not opened its port after this
+        /// long, and still runs, counts as started (Railway: live once started); it is routed
+        /// when its port opens. One that opens it sooner is routed, and goes live, at once.
+        public var portGracePeriod: Duration = .seconds(5)
         /// Environment every build step and replica starts from.
         public var hostEnvironment: [String: String]
         /// The /16 the environments' private /24s are carved from (second octet).
@@ -108,6 +112,10 @@ public actor Orchestrator: Service {
         var status: ReplicaStatus
         /// Out of the route table, waiting for its requests before it is stopped.
         var isDraining = false
+        /// Running, but its port has not accepted a connection yet: not routed.
+        var awaitsPort = false
+        /// Its process has ended other than with exit 0 at least once (restarted since).
+        var exitedWithFailure = false
     }
 
     struct ServiceKey: Hashable {
@@ -147,6 +155,9 @@ public actor Orchestrator: Service {
     private let jobsContinuation: AsyncStream<(ServiceKey, Job)>.Continuation
 
     private var replicas: [String: ReplicaState] = [:]
+    /// Replicas that went live without an open port: each watch routes its replica when
+    /// the port accepts, and ends with the replica.
+    private var portWatches: [String: Task<Void, Never>] = [:]
     /// Running pipelines, so `cancel` and the build timeout can stop them.
     private var pipelineTasks: [String: Task<Void, Never>] = [:]
     /// Why a pipeline was stopped: the cancel request or the timeout.
@@ -271,6 +282,7 @@ public actor Orchestrator: Service {
                 // the deployments they leave in progress are settled by the next start.
                 isShuttingDown = true
                 group.cancelAll()
+                for watch in portWatches.values { watch.cancel() }
             }
         } onGracefulShutdown: {
             self.jobsContinuation.finish()
@@ -602,7 +614,7 @@ public actor Orchestrator: Service {
             return deployment
         case .failed, .skipped, .removed:
             throw YardError(.conflict, "deployment \(deploymentID) already ended \(deployment.status.rawValue): there is nothing to remove")
-        case .deploying, .success, .crashed, .sleeping:
+        case .deploying, .success, .completed, .crashed, .sleeping:
             let key = ServiceKey(serviceID: deployment.serviceID, environmentID: deployment.environmentID)
             let record = try transition(deploymentID, .removing, reason: "removed by `yard remove`")
             enqueue(.down(deploymentID: deploymentID), key: key)
@@ -629,7 +641,7 @@ public actor Orchestrator: Service {
 
     private func latestRunnable(_ key: ServiceKey) throws -> DeploymentRecord? {
         try store.deployments(serviceID: key.serviceID, environmentID: key.environmentID)
-            .first(where: { [.success, .crashed, .sleeping].contains($0.status) })
+            .first(where: { [.success, .completed, .crashed, .sleeping].contains($0.status) })
     }
 
     /// The deployment currently serving a service, if any.
@@ -1086,8 +1098,14 @@ public actor Orchestrator: Service {
     }
 
     /// Makes `id` the live deployment of its service, then retires the previous one.
+    /// A deployment whose every replica already exited 0 (and stays down under its restart
+    /// policy) is COMPLETED instead of SUCCESS; it still replaces the previous one.
     private func cutOver(to id: String, key: ServiceKey, settings: DeploySettings) async throws {
-        _ = try transition(id, .success)
+        if everyReplicaCompleted(id) {
+            _ = try transition(id, .completed, reason: Self.completedReason(settings.restartPolicyType))
+        } else {
+            _ = try transition(id, .success)
+        }
         let previous = live[key]
         live[key] = id
         updateRoutes()
@@ -1186,17 +1204,23 @@ public actor Orchestrator: Service {
                             message: "starting replica \(ordinal + 1) of \(count) at \(placement.address):\(port): \(command)")
                 try await runtime.startReplica(id: replicaID)
             }
-            // Nothing routes to a service without a domain (a worker): with no health check
-            // path either, it is live once its process runs, whether or not it opens PORT.
+            // Without a health check path a replica is started once its port accepts, or once
+            // it has run `portGracePeriod` without opening it (a worker, a bot), or when it
+            // exited 0 (a job: COMPLETED). Nothing routes to a service without a domain, so
+            // its replicas need only stay up a moment. Databases always wait for their port.
             let domains = try store.domains(serviceID: service.id, environmentID: deployment.environmentID)
-            let unrouted = service.database == nil && settings.healthcheckPath == nil && domains.isEmpty
+            let portGrace: Duration? =
+                service.database != nil || settings.healthcheckPath != nil
+                ? nil : domains.isEmpty ? Self.unroutedSettleTime : configuration.portGracePeriod
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for replicaID in started {
                     let port = replicas[replicaID]?.port ?? 0
                     let address = replicas[replicaID]?.address ?? configuration.replicaHost
                     group.addTask {
-                        if unrouted {
-                            try await self.waitRunning(replicaID: replicaID, deploymentID: deployment.id)
+                        if let portGrace {
+                            try await self.waitStarted(replicaID: replicaID, address: address, port: port,
+                                                       deploymentID: deployment.id, grace: portGrace, settings: settings,
+                                                       routed: !domains.isEmpty)
                         } else {
                             try await self.waitHealthy(replicaID: replicaID, address: address, port: port,
                                                        deploymentID: deployment.id, settings: settings)
@@ -1254,6 +1278,7 @@ public actor Orchestrator: Service {
     private func removeReplica(_ replicaID: String, grace: Duration) async {
         // At shutdown run() stops every replica at once, with a kill after its grace period.
         guard !isShuttingDown else { return }
+        portWatches.removeValue(forKey: replicaID)?.cancel()
         await drainReplicas([replicaID], timeout: grace)
         // Not cancelled with its job (shutdown): a cancelled stop would skip its SIGKILL and
         // wait for a process that ignores SIGTERM; this one ends within `grace`.
@@ -1306,16 +1331,79 @@ public actor Orchestrator: Service {
         markReplica(replicaID, .running)
     }
 
-    /// A replica nothing routes to: live when its process is still up a moment after it started.
-    private func waitRunning(replicaID: String, deploymentID: String) async throws {
-        logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID,
-                    message: "no domain and no health check path: live once its process runs (no port check)")
-        try await Task.sleep(for: Self.unroutedSettleTime)
-        guard isReplicaAlive(replicaID) else {
-            throw YardError(.deployFailed, "replica \(replicaID) exited right after it started; `yard logs` shows its output")
+    /// A replica without a health check path: started when its port accepts (routed at
+    /// once), or when it still runs after `grace` without one (live but routed only once the
+    /// port opens, which a watch waits for), or when it exited 0 and its restart policy
+    /// leaves it down (a job). A routed one that failed and is being restarted gets the port
+    /// check of a replica without a health check path, as before: live only once it accepts.
+    /// Any other end fails the deployment.
+    private func waitStarted(
+        replicaID: String, address: String, port: Int, deploymentID: String, grace: Duration, settings: DeploySettings,
+        routed: Bool
+    ) async throws {
+        if !routed {
+            logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID,
+                        message: "no domain and no health check path: live once its process runs \(grace) or its port accepts")
         }
-        logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID, message: "process running")
-        markReplica(replicaID, .running)
+        let isAlive: @Sendable () async -> Bool = { await self.isReplicaAlive(replicaID) }
+        let result = await HealthChecker.waitForPort(host: address, port: port, timeout: grace, isAlive: isAlive)
+        if result.passed {
+            logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID,
+                        message: "port \(port) accepts connections: started")
+            markReplica(replicaID, .running)
+            return
+        }
+        try Task.checkCancellation()
+        switch replicas[replicaID]?.status {
+        case .exited?:
+            logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID,
+                        message: "process exited 0 and its restart policy does not restart it: completed")
+        case .initializing?, .running?, .restarting?:
+            if routed, replicas[replicaID]?.exitedWithFailure == true {
+                logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID,
+                            message: "process failed and is restarting: started only once port \(port) accepts")
+                try await waitHealthy(
+                    replicaID: replicaID, address: address, port: port, deploymentID: deploymentID, settings: settings)
+                return
+            }
+            logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID,
+                        message: "process running; port \(port) not open after \(grace): started, routed once the port accepts")
+            replicas[replicaID]?.awaitsPort = true
+            markReplica(replicaID, .running)
+            watchPort(replicaID: replicaID, address: address, port: port, deploymentID: deploymentID)
+        default:
+            let exit = try? store.replicas(deploymentID: deploymentID).first { $0.id == replicaID }?.lastExit
+            throw YardError(.deployFailed, "replica \(replicaID) \(exit ?? "exited") right after it started; `yard logs` shows its output")
+        }
+    }
+
+    /// Routes a live replica as soon as its port accepts a connection.
+    private func watchPort(replicaID: String, address: String, port: Int, deploymentID: String) {
+        let isAlive: @Sendable () async -> Bool = { await self.isReplicaAlive(replicaID) }
+        portWatches[replicaID] = Task {
+            let result = await HealthChecker.waitForPort(
+                host: address, port: port, timeout: .seconds(Int64(Int32.max)), isAlive: isAlive)
+            await self.portOpened(replicaID: replicaID, deploymentID: deploymentID, port: port, passed: result.passed)
+        }
+    }
+
+    private func portOpened(replicaID: String, deploymentID: String, port: Int, passed: Bool) {
+        portWatches[replicaID] = nil
+        guard passed, replicas[replicaID]?.awaitsPort == true else { return }
+        replicas[replicaID]?.awaitsPort = false
+        logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID,
+                    message: "port \(port) accepts connections: routed now")
+        updateRoutes()
+    }
+
+    /// Whether every replica of a deployment exited 0 and stays down (a job that finished).
+    private func everyReplicaCompleted(_ deploymentID: String) -> Bool {
+        let mine = replicas.values.filter { $0.deploymentID == deploymentID }
+        return !mine.isEmpty && mine.allSatisfy { $0.status == .exited }
+    }
+
+    static func completedReason(_ policy: RestartPolicyType) -> String {
+        "every replica exited 0; restart policy \(policy.rawValue) does not restart a clean exit"
     }
 
     /// How long a replica nothing routes to must stay up to count as started.
@@ -1412,6 +1500,7 @@ public actor Orchestrator: Service {
         case .exited(let replicaID, let reason, let decision):
             guard let state = replicas[replicaID] else { return }
             try? store.updateReplica(id: replicaID) { $0.lastExit = reason.description }
+            if !reason.isSuccess { replicas[replicaID]?.exitedWithFailure = true }
             let text: String
             switch decision {
             case .restart(let after, let attempt):
@@ -1443,9 +1532,17 @@ public actor Orchestrator: Service {
         updateRoutes()
     }
 
-    /// A live deployment with no replica left running is CRASHED.
+    /// A live deployment with no replica left running is CRASHED, or COMPLETED when every
+    /// replica exited 0 and stays down.
     private func deploymentMayHaveCrashed(_ deploymentID: String) {
         guard live.values.contains(deploymentID) else { return }
+        if everyReplicaCompleted(deploymentID), let record = try? store.deployment(id: deploymentID), record.status == .success {
+            let policy = record.deploySettings?.restartPolicyType ?? .onFailure
+            _ = try? transition(deploymentID, .completed, reason: Self.completedReason(policy))
+            // Requests held for it get their 503 now: no replica is coming.
+            updateRoutes()
+            return
+        }
         let mine = replicas.values.filter { $0.deploymentID == deploymentID }
         guard !mine.isEmpty, mine.allSatisfy({ [.crashed, .exited].contains($0.status) }),
               mine.contains(where: { $0.status == .crashed })
@@ -1483,7 +1580,7 @@ public actor Orchestrator: Service {
             if domain.targetPort != nil && !runtime.addressing.isOwnAddress { continue }
             let upstreams = live[key].map { deploymentID in
                 replicas.values
-                    .filter { $0.deploymentID == deploymentID && $0.status == .running && !$0.isDraining }
+                    .filter { $0.deploymentID == deploymentID && $0.status == .running && !$0.isDraining && !$0.awaitsPort }
                     .sorted { $0.id < $1.id }
                     .map { Upstream(host: $0.address, port: domain.targetPort ?? $0.port, replicaID: $0.id) }
             } ?? []
@@ -1515,7 +1612,7 @@ public actor Orchestrator: Service {
             let key = ServiceKey(serviceID: proxy.serviceID, environmentID: proxy.environmentID)
             let upstreams = live[key].map { deploymentID in
                 replicas.values
-                    .filter { $0.deploymentID == deploymentID && $0.status == .running && !$0.isDraining }
+                    .filter { $0.deploymentID == deploymentID && $0.status == .running && !$0.isDraining && !$0.awaitsPort }
                     .sorted { $0.id < $1.id }
                     .map { Upstream(host: $0.address, port: runtime.addressing.isOwnAddress ? proxy.targetPort : $0.port, replicaID: $0.id) }
             } ?? []
@@ -1766,7 +1863,7 @@ public actor Orchestrator: Service {
             try? await Task.sleep(for: .milliseconds(100))
         }
         let running = try store.deployments(
-            environmentID: environmentID, withStatus: [.deploying, .success, .crashed, .sleeping, .removing])
+            environmentID: environmentID, withStatus: [.deploying, .success, .completed, .crashed, .sleeping, .removing])
         for key in live.keys where key.environmentID == environmentID {
             live.removeValue(forKey: key)
         }
@@ -1823,7 +1920,8 @@ public actor Orchestrator: Service {
                     metadata: ["domain.hostname": "\(domain.hostname)", "domain.target_port": "\(domain.targetPort ?? 0)"])
             }
         }
-        for deployment in try store.deployments(withStatus: [.success, .sleeping]) {
+        // A COMPLETED job stays live (its domain answers 503) and is not run again.
+        for deployment in try store.deployments(withStatus: [.success, .sleeping, .completed]) {
             killLeftovers(of: deployment.id)
             let key = ServiceKey(serviceID: deployment.serviceID, environmentID: deployment.environmentID)
             live[key] = deployment.id

@@ -1,6 +1,8 @@
 import Foundation
 
-/// Railway's deployment statuses.
+/// Railway's deployment statuses. `SUCCESS` is the live deployment, shown as "Active" by
+/// Railway; `COMPLETED` is one whose every replica exited 0 and was not restarted by its
+/// restart policy (a run-to-completion job).
 public enum DeploymentStatus: String, Codable, Sendable, CaseIterable {
     case queued = "QUEUED"
     case waiting = "WAITING"
@@ -8,6 +10,7 @@ public enum DeploymentStatus: String, Codable, Sendable, CaseIterable {
     case building = "BUILDING"
     case deploying = "DEPLOYING"
     case success = "SUCCESS"
+    case completed = "COMPLETED"
     case failed = "FAILED"
     case crashed = "CRASHED"
     case sleeping = "SLEEPING"
@@ -22,6 +25,9 @@ public enum DeploymentStatus: String, Codable, Sendable, CaseIterable {
         default: false
         }
     }
+
+    /// Whether the deployment went live: running (`SUCCESS`) or run to completion (`COMPLETED`).
+    public var isDeployed: Bool { self == .success || self == .completed }
 
     /// Statuses in which the deployment's build or start is still in progress.
     public var isInProgress: Bool {
@@ -38,8 +44,9 @@ public enum DeploymentStatus: String, Codable, Sendable, CaseIterable {
         case .waiting: [.initializing, .skipped, .removed, .failed]
         case .initializing: [.building, .deploying, .failed, .removed]
         case .building: [.deploying, .failed, .removed]
-        case .deploying: [.success, .failed, .crashed, .removing]
-        case .success: [.crashed, .sleeping, .removing, .deploying]
+        case .deploying: [.success, .completed, .failed, .crashed, .removing]
+        case .success: [.completed, .crashed, .sleeping, .removing, .deploying]
+        case .completed: [.removing, .deploying]
         case .crashed: [.success, .removing, .deploying]
         case .sleeping: [.success, .deploying, .removing]
         case .removing: [.removed]

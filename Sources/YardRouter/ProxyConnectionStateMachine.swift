@@ -339,7 +339,7 @@ struct ProxyConnectionStateMachine {
     // MARK: - Held requests
 
     static func stoppedMessage(_ host: String) -> String {
-        "service at host \"\(host)\" has no running replica and none is starting (its deployment crashed, failed or was taken down); `yard status` and `yard logs` say why"
+        "service at host \"\(host)\" has no running replica and none is starting (its deployment completed, crashed, failed or was taken down); `yard status` and `yard logs` say why"
     }
 
     /// The route table changed while a request was held: `selection` is its host's entry now.

@@ -73,6 +73,17 @@ struct DeploymentStatusTests {
         }
     }
 
+    @Test("a run-to-completion deployment: COMPLETED from DEPLOYING or SUCCESS, then replaced or restarted")
+    func completed() throws {
+        #expect(try DeploymentStatus.deploying.transition(to: .completed) == .completed)
+        #expect(try DeploymentStatus.success.transition(to: .completed) == .completed)
+        #expect(try DeploymentStatus.completed.transition(to: .removing) == .removing)
+        #expect(try DeploymentStatus.completed.transition(to: .deploying) == .deploying)
+        #expect(!DeploymentStatus.completed.isFinal && !DeploymentStatus.completed.isInProgress)
+        #expect(throws: YardError.self) { try DeploymentStatus.completed.transition(to: .crashed) }
+        #expect(throws: YardError.self) { try DeploymentStatus.building.transition(to: .completed) }
+    }
+
     @Test("final statuses allow nothing")
     func finals() {
         for status in DeploymentStatus.allCases where status.isFinal {

@@ -21,7 +21,10 @@ final class OrchestratorHarness: Sendable {
 
     /// Starts an orchestrator on `data` (a fresh store when nil) with a service `web`, or
     /// on the service of `reusing`, as a restarted server would.
-    init(reusing previous: OrchestratorHarness? = nil, sleepAfter: Duration = .seconds(600)) async throws {
+    init(
+        reusing previous: OrchestratorHarness? = nil, sleepAfter: Duration = .seconds(600),
+        portGracePeriod: Duration = .milliseconds(300)
+    ) async throws {
         data = try previous?.data.reopened() ?? TemporaryStore()
         runtime = FakeRuntime()
         var logger = Logger(label: "orchestrator-test")
@@ -31,6 +34,7 @@ final class OrchestratorHarness: Sendable {
             hostEnvironment: ["PATH": "/usr/local/bin:/usr/bin:/bin"])
         configuration.restartBaseBackoff = .milliseconds(10)
         configuration.sleepAfter = sleepAfter
+        configuration.portGracePeriod = portGracePeriod
         configuration.sleepCheckInterval = .seconds(3600)
         let router = Router(configuration: .init(host: "127.0.0.1", port: 0), logger: logger)
         orchestrator = Orchestrator(configuration: configuration, store: data.store, runtime: runtime, router: router, logger: logger)
@@ -47,8 +51,11 @@ final class OrchestratorHarness: Sendable {
     }
 
     /// Runs `body` on a fresh harness and removes it afterwards, also when `body` throws.
-    static func with(sleepAfter: Duration = .seconds(600), _ body: (OrchestratorHarness) async throws -> Void) async throws {
-        let harness = try await OrchestratorHarness(sleepAfter: sleepAfter)
+    static func with(
+        sleepAfter: Duration = .seconds(600), portGracePeriod: Duration = .milliseconds(300),
+        _ body: (OrchestratorHarness) async throws -> Void
+    ) async throws {
+        let harness = try await OrchestratorHarness(sleepAfter: sleepAfter, portGracePeriod: portGracePeriod)
         do {
             try await body(harness)
         } catch {

@@ -9,7 +9,9 @@ import YardRuntime
 /// A `ReplicaRuntime` that runs nothing: it writes down every request in order, hands out
 /// 127.0.0.1 and the requested port, and opens a real listening socket there while a
 /// replica "runs", so the real health checker and router see it. Tests script exits and
-/// crashes (`crash`), which go through the replica's real `RestartPolicy`.
+/// crashes (`crash`), which go through the replica's real `RestartPolicy`, and how the next
+/// replicas behave (`script`): listen at start, never listen (a worker, until `openPort`),
+/// or exit right after starting (a job).
 public actor FakeRuntime: ReplicaRuntime {
     /// What happened, in order: `place <id>`, `start <id>`, `stop <id>`, `task <id>`,
     /// `end-task <id>`, `build <deployment>`, `network-removed <environment>`.
@@ -32,10 +34,29 @@ public actor FakeRuntime: ReplicaRuntime {
     private var policies: [String: RestartPolicy] = [:]
     private var attempts: [String: Int] = [:]
     private var listeners: [String: Int32] = [:]
+    /// Replicas whose process "runs" (listening or not).
+    private var alive: Set<String> = []
+    private var scripts: [String: ReplicaScript] = [:]
+    /// How replicas started from now on behave.
+    public private(set) var script = ReplicaScript.listens
+
+    /// How a replica's process behaves once started.
+    public enum ReplicaScript: Sendable {
+        /// Listens on its port from the start (a web service).
+        case listens
+        /// Runs without listening until `openPort` (a worker or bot; a slow web service).
+        case neverListens
+        /// Exits with this reason right after it started (a job), then as its policy decides.
+        case exitsAfterStart(ExitReason)
+    }
     private var nextPID: Int32 = 2_000_000_000
 
     public init() {
         (events, continuation) = AsyncStream.makeStream(of: ReplicaEvent.self)
+    }
+
+    public func setScript(_ script: ReplicaScript) {
+        self.script = script
     }
 
     public func setOnStop(_ hook: @escaping @Sendable (String) async -> Void) {
@@ -44,7 +65,7 @@ public actor FakeRuntime: ReplicaRuntime {
 
     /// Replicas started and not stopped, in start order.
     public var running: [String] {
-        log.compactMap { $0.hasPrefix("start ") ? String($0.dropFirst(6)) : nil }.filter { listeners[$0] != nil }
+        log.compactMap { $0.hasPrefix("start ") ? String($0.dropFirst(6)) : nil }.filter { alive.contains($0) }
     }
 
     public func request(of replicaID: String) -> ReplicaRequest? { requests[replicaID] }
@@ -84,22 +105,36 @@ public actor FakeRuntime: ReplicaRuntime {
     public func startReplica(id: String) async throws {
         guard let request = requests[id] else { throw YardError(.internal, "fake runtime: \(id) was not placed") }
         log.append("start \(id)")
-        listeners[id] = try Self.listen(port: request.port)
+        scripts[id] = script
+        try begin(id, port: request.port)
         nextPID += 1
         continuation.yield(.started(replicaID: id, pid: nextPID, attempt: 0))
+        if case .exitsAfterStart(let reason) = script { crash(id, reason: reason) }
+    }
+
+    /// The replica's process starts: it listens unless its script says otherwise.
+    private func begin(_ id: String, port: Int) throws {
+        alive.insert(id)
+        if case .listens = scripts[id] ?? .listens { listeners[id] = try Self.listen(port: port) }
+    }
+
+    /// A running replica that did not listen opens its port now.
+    public func openPort(_ id: String) throws {
+        guard alive.contains(id), listeners[id] == nil, let request = requests[id] else { return }
+        listeners[id] = try Self.listen(port: request.port)
     }
 
     public func stopReplica(id: String, grace: Duration) async {
         await onStop?(id)
         log.append("stop \(id)")
-        if let fd = listeners.removeValue(forKey: id) {
-            close(fd)
+        if let fd = listeners.removeValue(forKey: id) { close(fd) }
+        if alive.remove(id) != nil {
             continuation.yield(.stopped(replicaID: id))
         }
     }
 
     public func stopAll(grace: Duration) async {
-        for id in listeners.keys.sorted() { await stopReplica(id: id, grace: grace) }
+        for id in alive.sorted() { await stopReplica(id: id, grace: grace) }
     }
 
     public func startTask(_ request: ReplicaRequest, output: @escaping OutputHandler) async throws -> any LaunchedProcess {
@@ -115,14 +150,16 @@ public actor FakeRuntime: ReplicaRuntime {
     /// supervisor's would; a restart is immediate (no backoff).
     @discardableResult
     public func crash(_ id: String, reason: ExitReason = .exited(code: 1)) -> RestartPolicy.Decision? {
-        guard var policy = policies[id], let fd = listeners.removeValue(forKey: id) else { return nil }
-        close(fd)
+        guard var policy = policies[id], alive.remove(id) != nil else { return nil }
+        if let fd = listeners.removeValue(forKey: id) { close(fd) }
         let decision = policy.processExited(reason, uptime: .zero)
         policies[id] = policy
         log.append("exit \(id)")
         continuation.yield(.exited(replicaID: id, reason: reason, decision: decision))
         if case .restart(_, let attempt) = decision, let request = requests[id] {
-            listeners[id] = try? Self.listen(port: request.port)
+            // A restarted job runs again and exits again only when the test says so.
+            if case .exitsAfterStart = scripts[id] { scripts[id] = .neverListens }
+            try? begin(id, port: request.port)
             nextPID += 1
             log.append("restart \(id)")
             continuation.yield(.started(replicaID: id, pid: nextPID, attempt: attempt))

@@ -2330,6 +2330,8 @@ components:
           nullable: true
           type: string
         status:
+          description: SUCCESS is the live deployment (Railway shows it as Active); COMPLETED
+            means every replica exited 0 and its restart policy did not restart it
           enum:
           - QUEUED
           - WAITING
@@ -2337,6 +2339,7 @@ components:
           - BUILDING
           - DEPLOYING
           - SUCCESS
+          - COMPLETED
           - FAILED
           - CRASHED
           - SLEEPING
@@ -3333,6 +3336,7 @@ components:
             "type": "string"
           },
           "status": {
+            "description": "SUCCESS is the live deployment (Railway shows it as Active); COMPLETED means every replica exited 0 and its restart policy did not restart it",
             "enum": [
               "QUEUED",
               "WAITING",
@@ -3340,6 +3344,7 @@ components:
               "BUILDING",
               "DEPLOYING",
               "SUCCESS",
+              "COMPLETED",
               "FAILED",
               "CRASHED",
               "SLEEPING",
