@@ -205,7 +205,7 @@ extension BuildPlanner {
         if let wanted, let host, let range = VersionRange(Self.rangeText(wanted.version)) {
             toolchain.matches = range.contains(host)
         }
-        let asked = wanted.map { "\($0.source) asks for \(toolchain.name) \($0.version)" }
+        let asked = wanted.map { Self.describe($0, toolchain: toolchain.name) }
         if toolchain.available != true {
             toolchain.message =
                 (asked.map { "\($0); " } ?? "")
@@ -224,6 +224,13 @@ extension BuildPlanner {
         return toolchain
     }
 
+    /// "go.mod asks for go >=1.22"; a variable's value stays out of messages and logs
+    /// (the plan's `requested` field shows it when it looks like a version).
+    static func describe(_ wanted: VersionRequest, toolchain: String) -> String {
+        wanted.source.hasPrefix("RAILPACK_")
+            ? "\(wanted.source) asks for a \(toolchain) version" : "\(wanted.source) asks for \(toolchain) \(wanted.version)"
+    }
+
     /// A request as VersionRange reads it ("lts/*" and "stable" are not ranges).
     static func rangeText(_ version: String) -> String {
         version.trimmingCharacters(in: .whitespaces)
@@ -235,7 +242,10 @@ extension BuildPlanner {
         let what = tool.purpose.map { "\(tool.toolchain.executable) (\($0))" } ?? tool.toolchain.executable
         let advice = tool.advice.map { "; \($0)" } ?? ""
         let asked =
-            status.requested.map { " (\(status.source ?? "the app") asks for \(tool.toolchain.name) \($0); versions available here: none)" }
+            status.requested.map {
+                " (\(Self.describe(VersionRequest(version: $0, source: status.source ?? "the app"), toolchain: tool.toolchain.name)); "
+                    + "versions available here: none)"
+            }
             ?? ""
         return "\(detected.detection), but \(what) is not installed on this machine\(asked): "
             + "install it with `\(tool.toolchain.installHint)`\(advice)"

@@ -91,6 +91,12 @@ struct ToolchainRequestTests {
         let go = try makePlan(fixture("versions/golang"), path: empty.path, variables: ["RAILPACK_GO_VERSION": "1.23"])
         #expect(go.toolchains.first?.requested == "1.23")
         #expect(go.toolchains.first?.source == "RAILPACK_GO_VERSION")
+        // Messages name the variable, not its value.
+        let fromVariable = try planOutcome(fixture("versions/golang"), path: empty.path, variables: ["RAILPACK_GO_VERSION": "1.23"])
+        #expect(fromVariable.plan.toolchains.first?.message?.hasPrefix("RAILPACK_GO_VERSION asks for a go version; ") == true)
+        #expect(
+            fromVariable.missingToolchain?.contains("(RAILPACK_GO_VERSION asks for a go version; versions available here: none)") == true)
+        #expect(fromVariable.missingToolchain?.contains("1.23") == false)
         let packages = try makePlan(fixture("versions/golang"), path: empty.path, railpack: RailpackConfig(packages: ["golang": "1.21"]))
         #expect(packages.toolchains.first?.requested == "1.21")
         #expect(packages.toolchains.first?.source?.hasSuffix("packages.golang") == true)
