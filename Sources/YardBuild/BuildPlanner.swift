@@ -42,6 +42,9 @@ struct BuildPlanner {
         /// Arguments the swift start command passes after the product (Vapor's `serve …`);
         /// `swiftStartCommand(product:arguments:)` puts them back after confirming it.
         var swiftStartArguments: String? = nil
+        /// Why the build must stop before any step: a toolchain this machine lacks, named
+        /// with the version asked for and how to get it. The plan itself stands.
+        var missingToolchain: String? = nil
     }
 
     /// A toolchain a provider needs, and when.
@@ -218,10 +221,13 @@ struct BuildPlanner {
             default: true
             }
         }
-        try checkInstalled(tools, detected: detected)
+        // A missing toolchain does not stop the plan: it is reported, and fails the build.
         var toolchains: [Toolchain] = []
+        var missingToolchain: String?
         for tool in tools where !toolchains.contains(where: { $0.name == tool.toolchain.name }) {
-            toolchains.append(tool.toolchain)
+            let status = toolchainStatus(tool, detected: detected)
+            missingToolchain = missingToolchain ?? missingMessage(tool, status: status, detected: detected)
+            toolchains.append(status)
         }
 
         var secrets = Set(request.secretNames)
@@ -247,22 +253,12 @@ struct BuildPlanner {
             toolchains: toolchains,
             secrets: secrets.sorted()
         )
-        return Outcome(plan: plan, steps: steps, swiftExecutable: swiftExecutable, swiftStartArguments: swiftStartArguments)
+        return Outcome(
+            plan: plan, steps: steps, swiftExecutable: swiftExecutable, swiftStartArguments: swiftStartArguments,
+            missingToolchain: missingToolchain)
     }
 
     // MARK: Toolchains
-
-    private func checkInstalled(_ tools: [ToolRequirement], detected: ProviderPlan) throws(YardError) {
-        for tool in tools where findExecutable(tool.toolchain.executable) == nil {
-            let what = tool.purpose.map { "\(tool.toolchain.executable) (\($0))" } ?? tool.toolchain.executable
-            let advice = tool.advice.map { "; \($0)" } ?? ""
-            throw YardError(
-                .buildFailed,
-                "\(detected.detection), but \(what) is not installed on this machine: "
-                    + "install it with `\(tool.toolchain.installHint)`\(advice)"
-            )
-        }
-    }
 
     /// The executable's path on the host's PATH, like `command -v`; nil when missing.
     func findExecutable(_ name: String) -> String? {

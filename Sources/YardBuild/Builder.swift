@@ -48,6 +48,9 @@ public struct Builder: Sendable {
     /// Reads the source directory and runs only the toolchains' version commands.
     public func prepare(_ request: BuildRequest) throws(YardError) -> PreparedBuild {
         var outcome = try planner(for: request).plan()
+        if let missing = outcome.missingToolchain {
+            throw YardError(.buildFailed, missing)
+        }
         let path = request.hostEnvironment["PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/local/bin:/usr/bin:/bin"
         var versions: [String: String] = [:]
         for toolchain in outcome.plan.toolchains {

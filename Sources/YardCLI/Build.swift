@@ -95,6 +95,14 @@ struct PlanView: Encodable {
         /// The first line of its version command; nil when it is not installed.
         var version: String?
         var installHint: String
+        /// The version the app asks for and the file or variable it was read from.
+        var requested: String?
+        var source: String?
+        /// Whether this machine has it: a missing one still plans, and fails the build.
+        var available: Bool
+        /// Whether `version` satisfies `requested`; nil when either is unknown.
+        var matches: Bool?
+        var message: String?
     }
 
     /// The service's root directory inside the folder ("." for the folder itself).
@@ -210,7 +218,10 @@ struct LocalPlanner {
             notes: plan.notes,
             warnings: service.warnings,
             toolchains: plan.toolchains.map {
-                .init(name: $0.name, executable: $0.executable, version: versions[$0.name], installHint: $0.installHint)
+                .init(
+                    name: $0.name, executable: $0.executable, version: versions[$0.name], installHint: $0.installHint,
+                    requested: $0.requested, source: $0.source, available: $0.available ?? (versions[$0.name] != nil),
+                    matches: $0.matches, message: $0.message)
             },
             deploy: service.deploy,
             deployVariables: service.railpack?.deploy?.variables ?? [:],

@@ -79,6 +79,18 @@ public struct Toolchain: Codable, Sendable, Equatable {
     public var versionArguments: [String]
     /// How to get it on Debian, shown when it is missing ("apt-get install -y golang-go").
     public var installHint: String
+    /// The version the app asks for, as written ("3.12", ">=1.22", "yarn@4.1.0"); nil
+    /// when it names none. Optional fields: plans stored before them still decode.
+    public var requested: String?
+    /// Where `requested` was read from (".python-version", "go.mod", "RAILPACK_GO_VERSION").
+    public var source: String?
+    /// Whether this machine has the executable to build with; a build-time fact: a plan
+    /// whose toolchain is missing still plans, and its build fails before any step.
+    public var available: Bool?
+    /// Whether the version found satisfies `requested`; nil when either is unknown.
+    public var matches: Bool?
+    /// What the build will do about this toolchain, in words.
+    public var message: String?
 
     public init(name: String, executable: String, versionArguments: [String] = ["--version"], installHint: String) {
         self.name = name

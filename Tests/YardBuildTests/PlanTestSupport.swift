@@ -105,7 +105,8 @@ func makePlan(
     ).plan
 }
 
-/// The error planning `source` throws, or a recorded issue when it plans fine.
+/// The error planning `source` throws, or the one its build would throw before any step
+/// (a missing toolchain: the plan itself stands); a recorded issue when it would build.
 func planError(
     _ source: URL,
     path: String,
@@ -115,7 +116,9 @@ func planError(
     sourceLocation: SourceLocation = #_sourceLocation
 ) -> YardError? {
     do {
-        let plan = try planOutcome(source, path: path, variables: variables, railpack: railpack, hostVersions: hostVersions).plan
+        let outcome = try planOutcome(source, path: path, variables: variables, railpack: railpack, hostVersions: hostVersions)
+        if let missing = outcome.missingToolchain { return YardError(.buildFailed, missing) }
+        let plan = outcome.plan
         Issue.record("expected planning to fail, got provider \(plan.provider)", sourceLocation: sourceLocation)
         return nil
     } catch {

@@ -22,7 +22,7 @@ struct PythonPlanTests {
         #expect(plan.environment["VIRTUAL_ENV"] == "/app/.venv")
         #expect(plan.environment["PATH"]?.hasPrefix("/app/.venv/bin:") == true)
         #expect(plan.cache == InstallCache(directories: [".venv"], keyFiles: ["requirements.txt"], skipInstallOnHit: true))
-        #expect(plan.toolchains == [.python])
+        #expect(plan.toolchains.map(\.name) == [Toolchain.python.name])
     }
 
     @Test func djangoWithoutGunicornRunsTheDevelopmentServer() throws {

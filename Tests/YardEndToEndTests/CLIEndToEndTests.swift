@@ -19,6 +19,10 @@ struct CLIEndToEndTests {
             var name: String
             var executable: String
             var version: String?
+            var requested: String?
+            var source: String?
+            var available: Bool?
+            var message: String?
         }
 
         struct Deploy: Decodable {
@@ -83,6 +87,41 @@ struct CLIEndToEndTests {
             let tunedPlan = try YardJSON.decoder().decode(Plan.self, from: Data(tuned.stdout.utf8))
             #expect(tunedPlan.startCommand == "python -m http.server $PORT", "\(tunedPlan.startCommand)")
             #expect(tunedPlan.deploy.healthcheckTimeout == 42)
+        }
+    }
+
+    @Test("build --plan --json: a go app plans with its requested version and source, with or without go", .timeLimit(.minutes(2)))
+    func planGoAppWithoutGo() async throws {
+        try await Self.withCLI { cli in
+            let folder = cli.root.appendingPathComponent("plan-go")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try "module example.com/hello\n\ngo 1.22\n".write(to: folder.appendingPathComponent("go.mod"), atomically: true, encoding: .utf8)
+            try "package main\n\nfunc main() {}\n".write(to: folder.appendingPathComponent("main.go"), atomically: true, encoding: .utf8)
+            // The plan uses the sandbox's system PATH, whatever the caller's PATH holds.
+            let system = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+            let hostHasGo = system.split(separator: ":").contains { FileManager.default.isExecutableFile(atPath: "\($0)/go") }
+
+            let result = try await cli.yard(["build", "--plan", "--json", folder.path], in: cli.root)
+            let plan = try YardJSON.decoder().decode(Plan.self, from: Data(result.stdout.utf8))
+            #expect(plan.provider == "golang")
+            #expect(plan.detectedFrom == "go.mod")
+            #expect(plan.steps.build == [#"go build -ldflags="-w -s" -o out ."#], "\(plan.steps.build)")
+            #expect(plan.startCommand == "./out")
+            let go = try #require(plan.toolchains.first { $0.name == "go" }, "\(result.output)")
+            #expect(go.requested == ">=1.22")
+            #expect(go.source == "go.mod")
+            if hostHasGo {
+                #expect(go.available == true, "\(go)")
+            } else {
+                // No go here: the plan still prints; the error says why a build would stop.
+                #expect(go.available == false, "\(go)")
+                #expect(go.version == nil)
+                #expect(result.status != 0)
+                let error = try #require(plan.error, "\(result.output)")
+                #expect(error.contains("go.mod asks for go >=1.22; versions available here: none"), "\(error)")
+                #expect(error.contains("apt-get install -y golang-go"), "\(error)")
+                #expect(result.stderr.contains("go.mod asks for go >=1.22"), "\(result.output)")
+            }
         }
     }
 
