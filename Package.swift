@@ -58,13 +58,20 @@ let package = Package(
         .target(
             // The bubblewrap runtime: private networks, hosts files, boxes (`SandboxRuntime`).
             name: "YardSandbox",
+            dependencies: ["YardCore", "YardRuntime", "YardImage", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            // OCI images: the store (buildah, podman, skopeo), Dockerfile builds, pulls and
+            // imports, per-replica instance layers.
+            name: "YardImage",
             dependencies: ["YardCore", "YardRuntime", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "YardBuild",
             dependencies: [
-                "YardCore", "YardConfig", "YardRuntime",
+                "YardCore", "YardConfig", "YardRuntime", "YardImage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
@@ -87,7 +94,7 @@ let package = Package(
         .target(
             name: "YardControl",
             dependencies: [
-                "YardCore", "YardConfig", "YardStore", "YardBuild", "YardRuntime", "YardRouter",
+                "YardCore", "YardConfig", "YardStore", "YardBuild", "YardRuntime", "YardRouter", "YardImage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -109,7 +116,7 @@ let package = Package(
         .target(
             name: "YardServer",
             dependencies: [
-                "YardCore", "YardAPI", "YardControl", "YardSandbox", "YardRouter", "YardRuntime", "YardStore",
+                "YardCore", "YardAPI", "YardControl", "YardSandbox", "YardRouter", "YardRuntime", "YardStore", "YardImage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -172,13 +179,14 @@ let package = Package(
         ),
         // DatabaseScriptTests runs YardControl's database start scripts for real.
         .testTarget(name: "YardRuntimeTests", dependencies: ["YardRuntime", "YardSandbox", "YardControl"], swiftSettings: swiftSettings),
-        .testTarget(name: "YardSandboxTests", dependencies: ["YardSandbox"], swiftSettings: swiftSettings),
+        .testTarget(name: "YardSandboxTests", dependencies: ["YardSandbox", "YardRuntime"], swiftSettings: swiftSettings),
+        .testTarget(name: "YardImageTests", dependencies: ["YardImage", "YardTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "YardBuildTests", dependencies: ["YardBuild"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "YardControlTests", dependencies: ["YardControl", "YardCore", "YardRouter"], swiftSettings: swiftSettings),
         .target(
             // A fake `ReplicaRuntime` and a temporary store, for tests of the core without root.
             name: "YardTestSupport",
-            dependencies: ["YardCore", "YardRuntime", "YardStore"],
+            dependencies: ["YardCore", "YardRuntime", "YardStore", "YardImage"],
             path: "Tests/YardTestSupport",
             swiftSettings: swiftSettings
         ),

@@ -18,9 +18,13 @@ need_root() {
 # iptables (the sandbox runtime and private networks), openssl (the local certificate
 # authority for HTTPS), postgresql, redis-server and mariadb-server (the servers `yard add
 # --database` runs), and their psql, redis-cli and mysql clients (mariadb-client), and
-# sqlite3 (the store tests read the database file with it).
+# sqlite3 (the store tests read the database file with it); buildah, podman, runc, skopeo,
+# uidmap and fuse-overlayfs (images: Dockerfile builds, image services, instance layers),
+# debootstrap (base images made here, since no public registry may be reachable) and
+# docker-registry (the tests' private registry).
 packages=(git tar openssl python3 python3-venv python3-pip curl ca-certificates procps util-linux bubblewrap iproute2 iptables
-    postgresql redis-server mariadb-server mariadb-client sqlite3)
+    postgresql redis-server mariadb-server mariadb-client sqlite3
+    buildah podman runc skopeo uidmap fuse-overlayfs debootstrap docker-registry)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

@@ -1247,7 +1247,8 @@ public actor Orchestrator: Service {
         ReplicaRequest(
             id: id, deploymentID: deployment.id, serviceID: service.id, serviceName: service.name,
             environmentID: deployment.environmentID, subnetIndex: try store.subnetIndex(environmentID: deployment.environmentID),
-            artifact: deployment.artifactPath.map { ReplicaRequest.Artifact(path: $0, builtInPlace: deployment.artifactKey == nil) },
+            artifact: deployment.buildResult?.image.map { ReplicaRequest.Artifact.image($0) }
+                ?? deployment.artifactPath.map { ReplicaRequest.Artifact.folder(path: $0, builtInPlace: deployment.artifactKey == nil) },
             command: command, environment: environment,
             volume: volume.map {
                 ReplicaRequest.Volume(

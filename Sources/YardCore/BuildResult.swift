@@ -107,10 +107,14 @@ public struct BuildResult: Codable, Sendable, Equatable {
     public var startCommand: String
     /// Environment the app needs at run time on top of its variables and `PORT`.
     public var environment: [String: String]
+    /// The image the build produced (a Dockerfile build, an image service): replicas run
+    /// it as their root filesystem. Nil for a folder artifact.
+    public var image: ImageArtifact?
 
-    public init(plan: BuildPlan, startCommand: String, environment: [String: String]) {
+    public init(plan: BuildPlan, startCommand: String, environment: [String: String], image: ImageArtifact? = nil) {
         self.plan = plan
         self.startCommand = startCommand
         self.environment = environment
+        self.image = image
     }
 }

@@ -100,7 +100,7 @@ public actor ProcessRuntime: ReplicaRuntime {
     private func launchSpec(_ request: ReplicaRequest, environment: [String: String]) -> LaunchSpec {
         LaunchSpec(
             arguments: ["/bin/sh", "-c", request.command], environment: environment,
-            workingDirectory: request.artifact?.path ?? "/", label: request.id)
+            workingDirectory: request.artifact?.folderPath ?? "/", label: request.id)
     }
 }
 

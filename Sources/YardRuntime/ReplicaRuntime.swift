@@ -40,15 +40,19 @@ public enum ReplicaAddressing: Sendable, Equatable {
 
 /// What to run as a replica or a one-off task: the runtime decides how.
 public struct ReplicaRequest: Sendable {
-    /// The built app: its folder on this machine, and whether it was built at a path of
-    /// its own (deployments from before content-addressed artifacts) rather than `/app`.
-    public struct Artifact: Sendable, Equatable {
-        public var path: String
-        public var builtInPlace: Bool
+    /// The built app.
+    public enum Artifact: Sendable, Equatable {
+        /// Its folder on this machine, and whether it was built at a path of its own
+        /// (deployments from before content-addressed artifacts) rather than `/app`.
+        case folder(path: String, builtInPlace: Bool)
+        /// An image in the machine's image store: the replica's root filesystem is a
+        /// writable layer of its own over it, and the image's config says how it runs.
+        case image(ImageArtifact)
 
-        public init(path: String, builtInPlace: Bool) {
-            self.path = path
-            self.builtInPlace = builtInPlace
+        /// The folder, for a folder artifact.
+        public var folderPath: String? {
+            if case .folder(let path, _) = self { return path }
+            return nil
         }
     }
 

@@ -1,4 +1,5 @@
 import YardCore
+import YardRuntime
 
 /// The wall between the boxes and the host itself: nothing that comes in from a bridge may open
 /// a connection to the host (a service bound to 0.0.0.0, the API, the database servers the

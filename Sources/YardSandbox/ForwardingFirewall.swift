@@ -1,4 +1,5 @@
 import YardCore
+import YardRuntime
 
 /// The iptables rules that keep environments apart when the host forwards packets, and
 /// give egress to the replicas that ask for it.

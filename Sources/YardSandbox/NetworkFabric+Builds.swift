@@ -1,5 +1,6 @@
 import Foundation
 import YardCore
+import YardRuntime
 
 /// Build steps get a network of their own: one bridge for every build of the server, a
 /// namespace per build, egress to the outside (package registries) and nothing else.

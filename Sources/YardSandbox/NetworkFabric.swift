@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import YardCore
+import YardRuntime
 
 #if canImport(Glibc)
     import Glibc

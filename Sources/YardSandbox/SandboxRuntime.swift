@@ -166,9 +166,18 @@ public actor SandboxRuntime: ReplicaRuntime {
             if isReplica { services[request.serviceName.lowercased(), default: []].append(attachment.address) }
             try HostsFile.write(HostsFile.render(hostname: request.id, services: services, viewer: request.id), to: hosts.path)
             environment["HOME"] = "/tmp"
-            let mountPath = request.artifact.map { $0.builtInPlace ? $0.path : Self.appPath } ?? "/"
-            // A database service has no artifact: its server comes from the read-only host root.
-            let appBind = request.artifact.map { [BindMount(source: $0.path, target: mountPath)] } ?? []
+            var mountPath = "/"
+            var appBind: [BindMount] = []
+            switch request.artifact {
+            case .folder(let path, let builtInPlace):
+                mountPath = builtInPlace ? path : Self.appPath
+                appBind = [BindMount(source: path, target: mountPath)]
+            case .image:
+                throw YardError(.unavailable, "image artifacts cannot run in this sandbox yet")
+            case nil:
+                // A database service has no artifact: its server comes from the read-only host root.
+                break
+            }
             let sandbox = SandboxSpec(
                 hostname: request.id,
                 networkNamespace: attachment.namespace,

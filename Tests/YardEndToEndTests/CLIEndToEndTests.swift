@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import YardClient
 import YardCore
+import YardRuntime
 
 /// The `yard` verbs of issue 4 (build plans, cancel, rollback, the install cache, build
 /// secrets, root directories, whole-project deploys), run as a user would: the real binary,

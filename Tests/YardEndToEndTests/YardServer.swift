@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import YardClient
 import YardCore
+import YardRuntime
 
 /// A real `yard serve` on free ports with a temporary data directory, driven through the
 /// real `yard` binary, as a user would.

@@ -17,7 +17,7 @@ import YardCore
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let request = ReplicaRequest(
             id: "rep_test-0", deploymentID: "dep_test", serviceID: "svc_test", serviceName: "web", environmentID: "env_test",
-            subnetIndex: 1, artifact: .init(path: folder, builtInPlace: false),
+            subnetIndex: 1, artifact: .folder(path: folder, builtInPlace: false),
             command: "echo \"at $(pwd) volume $RAILWAY_VOLUME_MOUNT_PATH\"; exec sleep 30", environment: TestEnvironment.minimal,
             port: 4321, volume: .init(name: "data", hostDirectory: folder + "/volume", mountPath: "/data"),
             restartPolicy: RestartPolicy(type: .never, maxRetries: 0))

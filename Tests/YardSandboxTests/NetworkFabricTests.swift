@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import YardCore
+import YardRuntime
 
 @testable import YardSandbox
 

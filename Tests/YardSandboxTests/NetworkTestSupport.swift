@@ -3,6 +3,7 @@ import Logging
 import Synchronization
 import Testing
 import YardCore
+import YardRuntime
 
 @testable import YardSandbox
 

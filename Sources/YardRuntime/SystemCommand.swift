@@ -10,30 +10,33 @@ import YardCore
 #endif
 
 /// What a finished command printed and how it exited.
-struct CommandResult: Sendable {
-    var status: Int32
-    var standardOutput: String
-    var standardError: String
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var standardOutput: String
+    public var standardError: String
 
-    var succeeded: Bool { status == 0 }
+    public var succeeded: Bool { status == 0 }
 }
 
-/// Runs a system tool (`ip`, `iptables`) as a subprocess and collects its output.
-struct SystemCommand: Sendable {
+/// Runs a system tool (`ip`, `iptables`, `buildah`) as a subprocess and collects its output.
+public struct SystemCommand: Sendable {
     /// Absolute path of the tool.
-    var executable: String
-    var arguments: [String]
+    public var executable: String
+    public var arguments: [String]
     /// Written to the tool's stdin, then stdin is closed (for `ip -batch -`).
-    var input: String?
+    public var input: String?
+    /// Replaces the tool's environment when set (else it inherits the server's).
+    public var environment: [String: String]?
 
-    init(_ executable: String, _ arguments: [String], input: String? = nil) {
+    public init(_ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String]? = nil) {
         self.executable = executable
         self.arguments = arguments
         self.input = input
+        self.environment = environment
     }
 
     /// The command line as a user would type it, for error messages.
-    var commandLine: String {
+    public var commandLine: String {
         ([URL(fileURLWithPath: executable).lastPathComponent] + arguments).joined(separator: " ")
     }
 
@@ -42,7 +45,7 @@ struct SystemCommand: Sendable {
     /// Output goes to unlinked temporary files rather than pipes: nothing has to drain them
     /// while the tool runs, so a long listing can never stall it. `ip` and `iptables` leave no
     /// process behind, which Foundation's exit report would also wait for (`ExitedProcess`).
-    func result() async throws -> CommandResult {
+    public func result() async throws -> CommandResult {
         let stdout = try Self.scratchFile()
         let stderr = try Self.scratchFile()
         defer {
@@ -52,6 +55,7 @@ struct SystemCommand: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let environment { process.environment = environment }
         process.standardOutput = stdout
         process.standardError = stderr
         let stdin = Pipe()
@@ -93,23 +97,24 @@ struct SystemCommand: Sendable {
 
     /// Runs the command and throws a `YardError` naming it when it exits non-zero.
     @discardableResult
-    func run() async throws -> CommandResult {
+    public func run() async throws -> CommandResult {
         let result = try await result()
         guard result.succeeded else { throw failure(result) }
         return result
     }
 
-    func failure(_ result: CommandResult) -> YardError {
+    public func failure(_ result: CommandResult) -> YardError {
         let detail = result.standardError.trimmingCharacters(in: .whitespacesAndNewlines)
         let shown = detail.isEmpty ? "no error output" : detail
         return YardError(.internal, "`\(commandLine)` failed with exit status \(result.status): \(shown)")
     }
 
     /// Runs the command synchronously, blocking the calling thread; for start-up checks only.
-    func resultBlocking() -> CommandResult {
+    public func resultBlocking() -> CommandResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let environment { process.environment = environment }
         let stderr = Pipe()
         process.standardOutput = FileHandle.nullDevice
         process.standardError = stderr
@@ -127,10 +132,15 @@ struct SystemCommand: Sendable {
 }
 
 /// Finds system tools whether or not the server's PATH includes the sbin directories.
-enum SystemTool {
-    static let installCommands = ["ip": "apt-get install -y iproute2", "iptables": "apt-get install -y iptables"]
+public enum SystemTool {
+    public static let installCommands = [
+        "ip": "apt-get install -y iproute2", "iptables": "apt-get install -y iptables",
+        "buildah": "apt-get install -y buildah", "podman": "apt-get install -y podman runc",
+        "skopeo": "apt-get install -y skopeo", "debootstrap": "apt-get install -y debootstrap",
+        "newuidmap": "apt-get install -y uidmap",
+    ]
 
-    static func locate(_ name: String) -> String? {
+    public static func locate(_ name: String) -> String? {
         let searchPath = ProcessInfo.processInfo.environment["PATH"] ?? ""
         let directories = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] + searchPath.split(separator: ":").map(String.init)
         for directory in directories where !directory.isEmpty {
@@ -140,7 +150,7 @@ enum SystemTool {
         return nil
     }
 
-    static func missing(_ name: String, neededFor purpose: String) -> YardError {
+    public static func missing(_ name: String, neededFor purpose: String) -> YardError {
         YardError(.unavailable, "\(purpose) needs `\(name)`, which is not installed: \(installCommands[name] ?? "install \(name)")")
     }
 }
