@@ -125,6 +125,26 @@ public struct ImageStore: Sendable {
         return image
     }
 
+    /// Unmounts what the store left mounted under its folder (containers/storage keeps its
+    /// `overlay` folder bind-mounted on itself, and mounted instance layers), deepest first,
+    /// so the data directory can be removed and no mount outlives the server.
+    public func unmountAll() async {
+        guard let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8),
+            let umount = SystemTool.locate("umount")
+        else { return }
+        let prefix = configuration.directory.standardizedFileURL.path + "/"
+        let targets = mounts.split(separator: "\n").compactMap { line -> String? in
+            let fields = line.split(separator: " ")
+            guard fields.count > 1 else { return nil }
+            // /proc/mounts escapes spaces and tabs as octal.
+            let target = String(fields[1]).replacingOccurrences(of: "\\040", with: " ")
+            return target.hasPrefix(prefix) ? target : nil
+        }
+        for target in Set(targets).sorted(by: { $0.count > $1.count }) {
+            _ = try? await SystemCommand(umount, ["--lazy", "--", target]).result()
+        }
+    }
+
     // MARK: - Configuration files
 
     func renderStorageConf() -> String {

@@ -21,9 +21,11 @@ struct ImageReferenceTests {
         #expect(try ImageReference(parsing: "redis:7").familiarName == "redis:7")
     }
 
-    @Test("bad references are refused, naming what is wrong", arguments: [
-        "", "-rm", "Redis:7", "redis:", "redis:-x", "ghcr.io//app", "app@sha256:xyz", "host:99999/app",
-    ])
+    @Test(
+        "bad references are refused, naming what is wrong",
+        arguments: [
+            "", "-rm", "Redis:7", "redis:", "redis:-x", "ghcr.io//app", "app@sha256:xyz", "host:99999/app",
+        ])
     func refuses(text: String) {
         #expect(throws: YardError.self) { try ImageReference(parsing: text) }
     }
@@ -40,24 +42,46 @@ struct ImageReferenceTests {
 struct ImageStoreTests {
     @Test("a debootstrapped Debian imports under Docker Hub's name, and a Dockerfile builds FROM it")
     func importsAndInspects() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("yard-images-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try await TestImages.storeWithDebian(in: directory)
-        let debian = try #require(try await store.inspect("docker.io/library/debian:bookworm-slim"))
-        #expect(debian.id.hasPrefix("sha256:"))
-        #expect(debian.config.command == ["bash"])
-        #expect(debian.config.environment.contains { $0.hasPrefix("PATH=") })
+        try await TestImages.withStore { store, directory in
+            let debian = try #require(try await store.inspect("docker.io/library/debian:bookworm-slim"))
+            #expect(debian.id.hasPrefix("sha256:"))
+            #expect(debian.config.command == ["bash"])
+            #expect(debian.config.environment.contains { $0.hasPrefix("PATH=") })
 
-        let context = directory.appendingPathComponent("context")
-        try FileManager.default.createDirectory(at: context, withIntermediateDirectories: true)
-        try "FROM debian:bookworm-slim\nUSER 1000\nEXPOSE 8080\nWORKDIR /srv\nENTRYPOINT [\"/bin/sh\", \"-c\"]\nCMD [\"echo hi\"]\n"
-            .write(to: context.appendingPathComponent("Dockerfile"), atomically: true, encoding: .utf8)
-        try await store.run(.buildah, ["bud", "--pull=never", "--isolation=chroot", "-t", "localhost/test:1", context.path])
-        let built = try #require(try await store.inspect("localhost/test:1"))
-        #expect(built.config == ImageConfig(
-            user: "1000", environment: debian.config.environment, entrypoint: ["/bin/sh", "-c"], command: ["echo hi"],
-            workingDirectory: "/srv", exposedPorts: ["8080/tcp"], volumes: []))
-        try await store.remove("localhost/test:1")
-        #expect(try await store.inspect("localhost/test:1") == nil)
+            let context = directory.appendingPathComponent("context")
+            try FileManager.default.createDirectory(at: context, withIntermediateDirectories: true)
+            try "FROM debian:bookworm-slim\nUSER 1000\nEXPOSE 8080\nWORKDIR /srv\nENTRYPOINT [\"/bin/sh\", \"-c\"]\nCMD [\"echo hi\"]\n"
+                .write(to: context.appendingPathComponent("Dockerfile"), atomically: true, encoding: .utf8)
+            try await store.run(.buildah, ["bud", "--pull=never", "--isolation=chroot", "-t", "localhost/test:1", context.path])
+            let built = try #require(try await store.inspect("localhost/test:1"))
+            #expect(
+                built.config
+                    == ImageConfig(
+                        user: "1000", environment: debian.config.environment, entrypoint: ["/bin/sh", "-c"], command: ["echo hi"],
+                        workingDirectory: "/srv", exposedPorts: ["8080/tcp"], volumes: []))
+            try await store.remove("localhost/test:1")
+            #expect(try await store.inspect("localhost/test:1") == nil)
+        }
+    }
+}
+
+@Suite("Test images")
+struct TestImagesTests {
+    @Test("the perl HTTP server context builds and its server answers")
+    func httpServerAnswers() async throws {
+        try await TestImages.withStore { store, directory in
+            let context = directory.appendingPathComponent("context")
+            try TestImages.writeHTTPServerContext(at: context)
+            try await store.run(.buildah, ["bud", "--pull=never", "--isolation=chroot", "-t", "localhost/perl-server:1", context.path])
+            let image = try #require(try await store.inspect("localhost/perl-server:1"))
+            #expect(image.config.command == ["perl", "/srv/server.pl"] && image.config.user == "1000")
+            // The script compiles with the perl that minbase ships (perl-base only, no modules beyond it).
+            let check = try await store.run(
+                .podman,
+                [
+                    "run", "--rm", "--network=none", "localhost/perl-server:1", "perl", "-c", "/srv/server.pl",
+                ])
+            #expect(check.standardError.contains("syntax OK"))
+        }
     }
 }
