@@ -9,6 +9,17 @@ found=$( {
     find /sys/fs/cgroup -maxdepth 4 -mindepth 1 -type d 2>/dev/null | sed 's/^/cgroup /'
     { iptables-save 2>/dev/null || true; } | sed -n 's/^:\([^ ]*\) .*/chain \1/p' | tr 'A-Z' 'a-z'
 } | grep -E '^(netns|link|cgroup|chain) (.*/)?(yt|ys|ye)[0-9a-z_-]*$' )
+# Image instances: a buildah container of any test store, or a mount of one (stores live in
+# the tests' temporary data directories and scratch folders, yard-images-*, yard-e2e-* …).
+for storage in /tmp/*/images/storage.conf /tmp/*/*/images/storage.conf; do
+    [ -e "$storage" ] || continue
+    names=$(CONTAINERS_STORAGE_CONF="$storage" buildah containers --all --noheading --format '{{.ContainerName}}' 2>/dev/null \
+        | grep '^yard-instance-' || true)
+    [ -n "$names" ] && found+=$'\n'"$(echo "$names" | sed "s|^|buildah container ($storage) |")"
+done
+mounts=$(awk '$2 ~ /^\/tmp\/.*\/images\/(instances|storage)/ {print "mount " $2}' /proc/self/mounts)
+[ -n "$mounts" ] && found+=$'\n'"$mounts"
+found=$(echo "$found" | sed '/^$/d')
 if [ -n "$found" ]; then
     echo "leftovers after the tests:"
     echo "$found"

@@ -54,7 +54,7 @@ public struct SandboxLauncher: ProcessLauncher {
     }
 
     public let configuration: Configuration
-    private let plain: PlainProcessLauncher
+    let plain: PlainProcessLauncher
 
     public init(configuration: Configuration = .init(), plain: PlainProcessLauncher = PlainProcessLauncher()) {
         self.configuration = configuration
@@ -76,6 +76,7 @@ public struct SandboxLauncher: ProcessLauncher {
                     "\(spec.label): network namespace '\(namespace)' does not exist (no \(SandboxCommand.namespacePath(namespace)))")
             }
         }
+        if let image = sandbox.image { return try await launchImage(spec, sandbox: sandbox, image: image, output: output) }
         Self.hideHostTraces(&sandbox)
         // Nothing to hide where nothing exists (and bwrap could not create the mount point).
         sandbox.hiddenPaths = sandbox.hiddenPaths.filter { access($0, F_OK) == 0 }
