@@ -33,9 +33,10 @@ extension SandboxLauncher {
         guard inside.isExecutable("/bin/sh") else {
             throw YardError(.invalidConfig, "\(spec.label): the image has no /bin/sh, which Switchyard needs to pass its variables in")
         }
-        var dropTool: String?
+        let dropTool =
+            image.uid == 0
+            ? nil : ["/usr/bin/setpriv", "/bin/setpriv", "/usr/sbin/setpriv", "/sbin/setpriv"].first { inside.isExecutable($0) }
         if image.uid != 0 {
-            dropTool = ["/usr/bin/setpriv", "/bin/setpriv", "/usr/sbin/setpriv", "/sbin/setpriv"].first { inside.isExecutable($0) }
             guard dropTool != nil else {
                 throw YardError(
                     .invalidConfig,
@@ -43,28 +44,11 @@ extension SandboxLauncher {
                 )
             }
         }
-        let cgroup: Cgroup
-        do {
-            cgroup = try Cgroup.create(
-                name: sandbox.cgroupName, parent: configuration.cgroupParent, limits: sandbox.limits,
-                extraProcesses: Self.helperProcesses, layout: try CgroupLayout.detect())
-        } catch let error as YardError {
-            throw YardError(error.code, "\(spec.label): \(error.message)", cause: error.cause)
+        return try await launchInCgroup(sandbox, label: spec.label, output: output) { processFiles in
+            SandboxCommand(
+                imageSpec: spec, sandbox: sandbox, image: image, tools: tools, unshare: unshare, dropTool: dropTool,
+                cgroupProcessFiles: processFiles, seccompFile: seccompFile)
         }
-        let oomBaseline = cgroup.oomKillCount() ?? 0
-        let chain = SandboxCommand(
-            imageSpec: spec, sandbox: sandbox, image: image, tools: tools, unshare: unshare, dropTool: dropTool,
-            cgroupProcessFiles: cgroup.processFiles, seccompFile: seccompFile)
-        let leader: any LaunchedProcess
-        do {
-            leader = try await plain.launch(
-                LaunchSpec(arguments: chain.arguments, environment: chain.environment, workingDirectory: "/", label: spec.label),
-                output: output)
-        } catch {
-            await cgroup.remove()
-            throw error
-        }
-        return SandboxProcess(leader: leader, cgroup: cgroup, oomBaseline: oomBaseline)
     }
 }
 

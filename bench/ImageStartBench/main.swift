@@ -31,6 +31,8 @@ guard sandboxOK else {
 }
 let scratch = URL(fileURLWithPath: "/tmp/yard-bench-images-\(getpid())")
 let store = try await TestImages.storeWithDebian(in: scratch.appendingPathComponent("images"))
+// As a server's data directory: traversable by the boxes' users, not listable.
+_ = chmod(scratch.path, 0o711)
 let context = scratch.appendingPathComponent("context")
 try TestImages.writeHTTPServerContext(at: context, user: "1000")
 try await store.run(.buildah, ["bud", "--pull=never", "--quiet", "-t", "localhost/bench/http:1", context.path])
