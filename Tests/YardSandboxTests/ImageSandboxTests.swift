@@ -102,6 +102,21 @@ struct ImageSandboxTests {
         }
     }
 
+    @Test func aTaskRunsInTheImageAndItsInstanceGoesWithIt() async throws {
+        try await Self.withRuntime { runtime, store, scratch, subnet in
+            let image = try await Self.build(store, scratch, tag: "http-task", user: "1000", extra: ["ENV STAGE=migrate"])
+            // A pre-deploy command or cron run: exec form, in the image, as its user.
+            let request = Self.request("pre-dep_images", image: image, subnet: subnet, command: #"/bin/sh -c "echo $STAGE as $(id -u) in $(pwd)""#)
+            let lines = Mutex<[String]>([])
+            let process = try await runtime.startTask(request) { _, line in lines.withLock { $0.append(line) } }
+            #expect(await store.instanceNames() == ["pre-dep_images"])
+            #expect(await process.wait() == .exited(code: 0))
+            await runtime.endTask(id: request.id)
+            #expect(lines.withLock { $0 } == ["migrate as 1000 in /srv"])
+            #expect(await store.instanceNames().isEmpty)
+        }
+    }
+
     @Test func leftoverInstancesOfACrashedServerAreRemovedAtStart() async throws {
         try await Self.withRuntime { runtime, store, scratch, _ in
             let image = try await Self.build(store, scratch, tag: "http-left", user: "1000", extra: [])
