@@ -19,7 +19,16 @@ extension SandboxRuntime {
     func placeImage(_ request: ReplicaRequest, image: ImageArtifact, isReplica: Bool) async throws -> (LaunchSpec, ReplicaPlacement) {
         try Self.checkSubordinateIDs()
         let arguments = try image.config.arguments(startCommand: request.command)
-        let idBase = SandboxIdentity.imageIDBlock(forService: request.serviceID + "/" + request.environmentID)
+        let serviceKey = request.serviceID + "/" + request.environmentID
+        let idBase = SandboxIdentity.imageIDBlock(forService: serviceKey)
+        // Blocks are derived from a hash: two services must never share one.
+        if let holder = imageBlocks[idBase], holder != serviceKey {
+            throw YardError(
+                .unavailable,
+                "\(request.id): this service's image id block (\(idBase)) is already another service's on this server; "
+                    + "images of both cannot run at once until blocks are allocated (recreate the service to get a new id)")
+        }
+        imageBlocks[idBase] = serviceKey
         let (attachment, hosts) = try await attach(request, isReplica: isReplica)
         do {
             let instance = try await images.createInstance(image: image, name: request.id, idBase: idBase)

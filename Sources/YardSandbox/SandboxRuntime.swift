@@ -56,6 +56,8 @@ public actor SandboxRuntime: ReplicaRuntime {
     private var attached: [String: String] = [:]
     /// Replicas and tasks with an image instance (`SandboxRuntime+Image.swift`).
     var imageInstances: Set<String> = []
+    /// Image id blocks handed out since start → the service (`service/environment`) holding it.
+    var imageBlocks: [UInt32: String] = [:]
     private var placed: [String: ReplicaSpec] = [:]
 
     public init(configuration: Configuration, launcher: any ProcessLauncher, network: NetworkFabric, logger: Logger) {

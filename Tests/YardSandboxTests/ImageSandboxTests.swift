@@ -57,6 +57,18 @@ struct ImageSandboxTests {
             #expect(access(firstRoot + "/srv/state/own", F_OK) != 0)
             #expect(Set(await store.instanceNames()) == ["rep_img-0", "rep_img-1"])
 
+            // Another service whose id block hashes to the same one is refused while this one holds it.
+            let other = try #require(
+                (0..<1_000_000).lazy.map { "svc_other\($0)" }
+                    .first { SandboxIdentity.imageIDBlock(forService: $0 + "/env_images") == base })
+            var stranger = Self.request("rep_other-0", image: image, subnet: subnet, command: "")
+            stranger.serviceID = other
+            await #expect {
+                _ = try await runtime.placeReplica(stranger)
+            } throws: { error in
+                (error as? YardError)?.message.contains("already another service's") == true
+            }
+
             await runtime.stopReplica(id: first.id, grace: .seconds(5))
             await runtime.stopReplica(id: second.id, grace: .seconds(5))
             #expect(await store.instanceNames().isEmpty)
