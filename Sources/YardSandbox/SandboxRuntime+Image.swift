@@ -29,9 +29,20 @@ extension SandboxRuntime {
                     + "images of both cannot run at once until blocks are allocated (recreate the service to get a new id)")
         }
         imageBlocks[idBase] = serviceKey
-        let (attachment, hosts) = try await attach(request, isReplica: isReplica)
+        // The instance (two buildah runs) is made while the network is attached.
+        let store = images
+        let name = request.id
+        async let made = store.createInstance(image: image, name: name, idBase: idBase)
+        let attachment: ReplicaAttachment
+        let hosts: URL
         do {
-            let instance = try await images.createInstance(image: image, name: request.id, idBase: idBase)
+            (attachment, hosts) = try await attach(request, isReplica: isReplica)
+        } catch {
+            if (try? await made) != nil { await store.removeInstance(name: name) }
+            throw error
+        }
+        do {
+            let instance = try await made
             imageInstances.insert(request.id)
             let root = ImageRoot(path: instance.rootDirectory)
             let user = try image.config.resolveUser(passwd: root.text(of: "/etc/passwd"), group: root.text(of: "/etc/group"))
