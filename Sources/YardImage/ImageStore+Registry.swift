@@ -99,9 +99,17 @@ extension ImageStore {
         } catch {
             throw YardError(.internal, "could not read the list of images", cause: error)
         }
-        return entries.map {
-            StoredImage(id: $0.Id.hasPrefix("sha256:") ? $0.Id : "sha256:\($0.Id)", names: $0.Names ?? [], sizeBytes: $0.Size ?? 0)
+        // podman lists an image once per name: one entry per image id, in podman's order.
+        var images: [StoredImage] = []
+        for entry in entries {
+            let id = entry.Id.hasPrefix("sha256:") ? entry.Id : "sha256:\(entry.Id)"
+            if let index = images.firstIndex(where: { $0.id == id }) {
+                images[index].names += (entry.Names ?? []).filter { !images[index].names.contains($0) }
+            } else {
+                images.append(StoredImage(id: id, names: entry.Names ?? [], sizeBytes: entry.Size ?? 0))
+            }
         }
+        return images
     }
 
     // MARK: - Pull details

@@ -120,7 +120,9 @@ struct ImageRegistryTests {
                 let imported = try await store.importArchive(tarball, as: reference)
                 #expect(imported.id == debian.id)
                 #expect(imported.config.command == ["bash"])
-                #expect(try await store.images().contains { $0.names.contains(reference.description) })
+                let listed = try await store.images()
+                #expect(listed.contains { $0.names.contains(reference.description) })
+                #expect(listed.filter { $0.id == debian.id }.count == 1, "one entry per image: \(listed)")
             }
             let junk = directory.appendingPathComponent("junk.tar")
             try "not a tarball".write(to: junk, atomically: true, encoding: .utf8)
