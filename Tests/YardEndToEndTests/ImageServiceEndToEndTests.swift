@@ -116,6 +116,16 @@ struct ImageServiceEndToEndTests {
         #expect(refused.status == .failed)
         #expect(refused.reason?.contains("asks for credentials and none are set for \(remote.familiarName)") == true, "\(refused.reason ?? "")")
         #expect(refused.reason?.contains("--registry-username") == true)
+        // The fix the error names: set the login, redeploy, and the pull works.
+        let login = try await server.yard(
+            ["service", "--service", "anon", "--registry-username", "deployer", "--registry-password-stdin"], in: folder,
+            input: password + "\n")
+        try #require(login.status == 0, "\(login.output)")
+        #expect(login.stdout.contains("The registry login applies from the next pull"), "\(login.stdout)")
+        let retry = try await server.yard(["redeploy", "--service", "anon", "--detach"], in: folder)
+        try #require(retry.status == 0, "\(retry.output)")
+        let accepted = try await Self.settled(client, try await Self.latest(client, "anon").id)
+        _ = try await Self.expectPulled(server, client, accepted, host: "anon-imgs.localhost")
 
         // A Docker Hub short name comes from the mirror.
         let mirrored = try await server.yard(["add", "--image", "redis:7", "--name", "mirrored", "--detach"], in: folder)
@@ -143,7 +153,7 @@ struct ImageServiceEndToEndTests {
         let status = try await server.yard(["status"], in: folder)
         #expect(status.stdout.contains("(image \(remote.description))"), "\(status.stdout)")
         let json = try await server.yard(["status", "--json"], in: folder)
-        for text in [add.output, status.output, json.output, firstLog, secondLog, refused.reason ?? "", server.serveLog] {
+        for text in [add.output, login.output, status.output, json.output, firstLog, secondLog, refused.reason ?? "", server.serveLog] {
             #expect(!text.contains(password))
         }
         let run = try FileManager.default.contentsOfDirectory(atPath: server.dataDirectory.appendingPathComponent("images/run").path)
