@@ -12,7 +12,18 @@ found=$( {
 # The image tests' registries (TestRegistry): no docker-registry process or folder may remain.
 registries=$( { pgrep -a -f '^/usr/bin/docker-registry serve .*/yard-registry-' 2>/dev/null || true
     ls -d "${TMPDIR:-/tmp}"/yard-registry-* 2>/dev/null | sed 's/^/folder /'; } )
-found=$(printf '%s\n%s' "$found" "$registries" | sed '/^$/d')
+[ -n "$registries" ] && found+=$'\n'"$registries"
+# Image instances: a buildah container of any test store, or a mount of one (stores live in
+# the tests' temporary data directories and scratch folders, yard-images-*, yard-e2e-* …).
+for storage in /tmp/*/images/storage.conf /tmp/*/*/images/storage.conf; do
+    [ -e "$storage" ] || continue
+    names=$(CONTAINERS_STORAGE_CONF="$storage" buildah containers --all --noheading --format '{{.ContainerName}}' 2>/dev/null \
+        | grep '^yard-instance-' || true)
+    [ -n "$names" ] && found+=$'\n'"$(echo "$names" | sed "s|^|buildah container ($storage) |")"
+done
+mounts=$(awk '$2 ~ /^\/tmp\/.*\/images\/(instances|storage)/ {print "mount " $2}' /proc/self/mounts)
+[ -n "$mounts" ] && found+=$'\n'"$mounts"
+found=$(echo "$found" | sed '/^$/d')
 if [ -n "$found" ]; then
     echo "leftovers after the tests:"
     echo "$found"
