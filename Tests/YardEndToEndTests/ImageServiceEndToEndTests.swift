@@ -34,8 +34,7 @@ struct ImageServiceEndToEndTests {
         return try #require(try await client.deployments(scope).max { $0.createdAt < $1.createdAt })
     }
 
-    /// The pull worked: BUILDING was the pull, and the deployment carries the image. Until
-    /// the runtime runs images (issue 15 item 3) the replicas cannot start; once it does, the
+    /// The pull worked: BUILDING was the pull, the deployment carries the image, and the
     /// service answers through the router.
     static func expectPulled(
         _ server: YardServer, _ client: YardAPIClient, _ deployment: DeploymentView, host: String
@@ -47,13 +46,9 @@ struct ImageServiceEndToEndTests {
         #expect(deployment.provider == "image")
         #expect(deployment.artifactKey?.hasPrefix("sha256:") == true, "\(deployment)")
         #expect(deployment.history.contains { $0.status == .deploying }, "\(deployment.history)")
-        if deployment.status == .success {
-            let answer = try await server.eventually(host: host) { status, body in status == 200 && body.contains("hello") }
-            #expect(answer.body.contains("hello uid=1000"), "\(answer)")
-        } else {
-            #expect(deployment.reason?.contains("image artifacts cannot run in this sandbox yet") == true,
-                    "\(deployment.reason ?? "")\n\(server.serveLog)")
-        }
+        #expect(deployment.status == .success, "\(deployment.reason ?? "")\n\(server.serveLog)")
+        let answer = try await server.eventually(host: host) { status, body in status == 200 && body.contains("hello") }
+        #expect(answer.body.contains("hello uid=1000"), "\(answer)")
         return log
     }
 
@@ -78,6 +73,61 @@ struct ImageServiceEndToEndTests {
                     try await YardServer.with(serveArguments: ["--registry-mirror", "http://\(mirror.host)"]) { server in
                         try await run(server, remote: remote, tarball: tarball)
                     }
+                }
+            }
+        }
+    }
+
+    @Test("an image whose entrypoint chowns its data folder and drops to a user keeps its volume's data across redeploys and yard serve restarts",
+          .timeLimit(.minutes(6)))
+    func keepsData() async throws {
+        try IsolationEndToEndTests.requireIsolation()
+        try TestImages.requireTools()
+        try await TestImages.withStore { images, scratch in
+            // As the official redis and postgres images do (with gosu): root chowns, then drops.
+            let context = scratch.appendingPathComponent("context")
+            try TestImages.writeHTTPServerContext(at: context, user: nil, extra: [
+                "COPY entrypoint.sh /entrypoint.sh", "RUN chmod 755 /entrypoint.sh", "ENTRYPOINT [\"/entrypoint.sh\"]",
+            ])
+            try """
+                #!/bin/sh
+                set -e
+                mkdir -p /data
+                chown -R 1000:1000 /data
+                exec setpriv --reuid=1000 --regid=1000 --clear-groups sh -c \
+                    'echo start >> /data/starts; export REPLY="starts-$(wc -l < /data/starts)-owner-$(stat -c %u /data/starts)"; exec "$@"' \
+                    sh "$@"
+
+                """.write(to: context.appendingPathComponent("entrypoint.sh"), atomically: true, encoding: .utf8)
+            try await images.run(.buildah, ["bud", "--pull=never", "--isolation=chroot", "-t", "docker.io/library/redis:7", context.path])
+            try await TestRegistry.with { mirror in
+                try await images.push("docker.io/library/redis:7", to: try mirror.reference("library/redis:7"))
+                try await YardServer.with(serveArguments: ["--registry-mirror", "http://\(mirror.host)"]) { server in
+                    let folder = server.root.appendingPathComponent("apps/imgs")
+                    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                    try #require(try await server.yard(["init", "--name", "imgs"], in: folder).status == 0)
+                    let client = try server.client()
+                    let host = "redis-imgs.localhost"
+                    let add = try await server.yard(["add", "--image", "redis:7", "--detach"], in: folder)
+                    try #require(add.status == 0, "\(add.output)")
+                    let first = try await Self.settled(client, try await Self.latest(client, "redis").id)
+                    try #require(first.status == .success, "\(first.reason ?? "")\n\(server.serveLog)")
+                    let volume = try await server.yard(["volume", "add", "--mount", "/data", "--service", "redis"], in: folder)
+                    try #require(volume.status == 0, "\(volume.output)")
+                    for (round, expected) in ["starts-1-owner-1000", "starts-2-owner-1000"].enumerated() {
+                        let redeploy = try await server.yard(["redeploy", "--service", "redis", "--detach"], in: folder)
+                        try #require(redeploy.status == 0, "\(redeploy.output)")
+                        let deployment = try await Self.settled(client, try await Self.latest(client, "redis").id)
+                        try #require(deployment.status == .success, "round \(round): \(deployment.reason ?? "")\n\(server.serveLog)")
+                        let answer = try await server.eventually(host: host) { status, body in status == 200 && body.contains(expected) }
+                        #expect(answer.body.hasPrefix("\(expected) uid=1000"), "round \(round): \(answer)")
+                    }
+                    await server.stop()
+                    try await server.start()
+                    let answer = try await server.eventually(host: host, timeout: .seconds(90)) { status, body in
+                        status == 200 && body.contains("starts-3-owner-1000")
+                    }
+                    #expect(answer.body.hasPrefix("starts-3-owner-1000 uid=1000"), "\(answer)\n\(server.serveLog)")
                 }
             }
         }
