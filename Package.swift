@@ -138,7 +138,7 @@ let package = Package(
         .target(
             name: "YardCLI",
             dependencies: [
-                "YardCore", "YardClient", "YardConfig", "YardControl", "YardAPI", "YardBuild", "YardSandbox", "YardRuntime",
+                "YardCore", "YardClient", "YardConfig", "YardControl", "YardAPI", "YardBuild", "YardSandbox", "YardRuntime", "YardImage",
                 "YardServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -240,6 +240,8 @@ let package = Package(
             name: "YardEndToEndTests",
             dependencies: [
                 "YardClient", "YardCore",
+                // Image services: a local docker-registry and images built for it.
+                "YardTestSupport", "YardImage",
                 // A raw WebSocket client holds a connection open across deploys.
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

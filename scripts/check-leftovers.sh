@@ -9,6 +9,10 @@ found=$( {
     find /sys/fs/cgroup -maxdepth 4 -mindepth 1 -type d 2>/dev/null | sed 's/^/cgroup /'
     { iptables-save 2>/dev/null || true; } | sed -n 's/^:\([^ ]*\) .*/chain \1/p' | tr 'A-Z' 'a-z'
 } | grep -E '^(netns|link|cgroup|chain) (.*/)?(yt|ys|ye)[0-9a-z_-]*$' )
+# The image tests' registries (TestRegistry): no docker-registry process or folder may remain.
+registries=$( { pgrep -a -f '^/usr/bin/docker-registry serve .*/yard-registry-' 2>/dev/null || true
+    ls -d "${TMPDIR:-/tmp}"/yard-registry-* 2>/dev/null | sed 's/^/folder /'; } )
+[ -n "$registries" ] && found+=$'\n'"$registries"
 # Image instances: a buildah container of any test store, or a mount of one (stores live in
 # the tests' temporary data directories and scratch folders, yard-images-*, yard-e2e-* …).
 for storage in /tmp/*/images/storage.conf /tmp/*/*/images/storage.conf; do

@@ -289,7 +289,10 @@ extension APIRoutes: APIProtocol {
     func changeSettings(_ input: Operations.ChangeSettings.Input) async throws -> Operations.ChangeSettings.Output {
         guard case .json(let change) = input.body else { throw Self.unexpectedBody }
         let (_, environment, service) = try serviceScope(input.path.project, input.path.environment, input.path.service)
-        let updated = try store.changeSettings(serviceID: service.id, change: change)
+        var updated = try store.changeSettings(serviceID: service.id, change: change)
+        if change.registryUsername != nil || change.registryPassword != nil {
+            updated = try changeRegistryLogin(of: updated, change)
+        }
         if change.sleepApplication != nil {
             await orchestrator.sleepSettingChanged(serviceID: service.id, environmentID: environment.id)
         }

@@ -199,7 +199,7 @@ struct APIRoutes: Sendable {
 
     static func serviceView(_ service: ServiceRecord) -> ServiceView {
         ServiceView(id: service.id, name: service.name, configPath: service.configPath, rootDirectory: service.rootDirectory,
-                    database: service.database)
+                    database: service.database, image: service.image, registryUsername: service.registryUsername)
     }
 
     func settingsView(_ service: ServiceRecord, environmentID: String) throws -> ServiceSettingsView {

@@ -75,6 +75,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A shell command run when a deployment fails or crashes or a backup fails, with the event as JSON on stdin and its kind in YARD_EVENT.")
     var notifyCommand: String?
 
+    @Option(help: "A registry mirror for Docker Hub images (redis:7), for sites without access, e.g. http://10.0.0.5:5000.")
+    var registryMirror: String?
+
+    @Option(help: "A registry (host:port) pulled from over plain HTTP; loopback ones always are. Repeat for several.")
+    var insecureRegistry: [String] = []
+
     @Option(help: "The largest request body the router forwards, e.g. 100M; larger ones get 413.")
     var maxBodySize = "100M"
 
@@ -143,6 +149,7 @@ struct Serve: AsyncParsableCommand {
         _ = try ByteSize.parse(maxBodySize)
         _ = try self.routerTimeouts()
         _ = try Self.portRange(tcpProxyPorts)
+        _ = try registryMirror.map(Self.registryMirrorURL)
         for range in trustedProxies where AddressRange(range) == nil {
             throw ValidationError("--trusted-proxy '\(range)' is not an address or CIDR range, e.g. 10.0.0.0/8, 192.0.2.7 or 2001:db8::/32")
         }
@@ -233,6 +240,8 @@ struct Serve: AsyncParsableCommand {
         configuration.maximumUploadBytes = try ByteSize.parse(maxUploadSize)
         configuration.maximumSourceBytes = try ByteSize.parse(maxSourceSize)
         configuration.maximumSourceEntries = maxSourceEntries
+        configuration.registryMirror = try registryMirror.map(Self.registryMirrorURL)
+        configuration.insecureRegistries = insecureRegistry
         var server = SwitchyardServer.Configuration(orchestrator: configuration, router: routerConfiguration)
         server.httpsPort = noHttps ? nil : httpsPort
         server.apiHost = apiHost

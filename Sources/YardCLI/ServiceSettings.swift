@@ -29,19 +29,28 @@ struct ServiceSettings: AsyncParsableCommand {
     @Option(help: "Sleep when idle: on, off, or config (as the config file's sleepApplication says). Applies to the live deployment at once.")
     var sleep: SleepSetting?
 
+    @OptionGroup var registry: RegistryLoginOptions
+
+    @Flag(help: "Remove an image service's registry login.")
+    var noRegistryLogin = false
+
     func validate() throws {
         if let root { _ = try ServiceSettingsChange.normalizedRoot(root) }
+        try registry.validate()
+        if noRegistryLogin, registry.isGiven { throw ValidationError("give --registry-username, or --no-registry-login") }
     }
 
     func run() async throws {
         try await reportingErrors {
             let client = try options.client()
             let scope = try options.serviceScope()
-            let settings = if root != nil || sleep != nil {
-                // "" is how the API spells the upload's root.
+            let login = try registry.login()
+            let settings = if root != nil || sleep != nil || login != nil || noRegistryLogin {
+                // "" is how the API spells the upload's root, and no registry login.
                 try await client.changeSettings(scope, ServiceSettingsChange(
                     rootDirectory: try root.map { try ServiceSettingsChange.normalizedRoot($0) ?? "" },
-                    sleepApplication: sleep))
+                    sleepApplication: sleep, registryUsername: noRegistryLogin ? "" : login?.username,
+                    registryPassword: login?.password))
             } else {
                 try await client.settings(scope)
             }
@@ -50,6 +59,9 @@ struct ServiceSettings: AsyncParsableCommand {
             Scale.show(settings)
             if root != nil {
                 print("The root directory applies from the next deployment (`yard up` or `yard redeploy`).")
+            }
+            if login != nil || noRegistryLogin {
+                print("The registry login applies from the next pull (`yard redeploy`).")
             }
         }
     }

@@ -20,7 +20,8 @@ struct Status: AsyncParsableCommand {
             if status.services.isEmpty { print("No services yet: `yard up` deploys this folder.") }
             for service in status.services where options.service == nil || options.service == service.service.name {
                 print("")
-                print("Service \(service.service.name)" + (service.service.database.map { " (\($0.rawValue) database)" } ?? ""))
+                print("Service \(service.service.name)" + (service.service.database.map { " (\($0.rawValue) database)" } ?? "")
+                      + (service.service.image.map { " (image \($0))" } ?? ""))
                 for domain in service.domains {
                     print("  domain    \(domain.url)\(domain.httpsURL.map { "  \($0)" } ?? "")")
                 }

@@ -378,7 +378,7 @@ public struct YardAPIClient: Sendable {
         dateTranscoder: .iso8601WithFractionalSeconds, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes])
 
     /// Runs one call of the generated client; errors come out as the `YardError` they are.
-    private func call<T: Sendable>(_ operation: (Client) async throws -> T) async throws -> T {
+    func call<T: Sendable>(_ operation: (Client) async throws -> T) async throws -> T {
         do {
             return try await operation(client)
         } catch let error as ClientError {

@@ -71,6 +71,10 @@ public actor Orchestrator: Service {
         /// (`yard serve --max-source-size`, `--max-source-entries`).
         public var maximumSourceBytes: Int64 = TarEntryCheck.Limits.default.maximumBytes
         public var maximumSourceEntries: Int = TarEntryCheck.Limits.default.maximumEntries
+        /// A mirror for Docker Hub names (`yard serve --registry-mirror URL`), for air-gapped sites.
+        public var registryMirror: URL?
+        /// Registries pulled from over plain HTTP besides loopback (`yard serve --insecure-registry`).
+        public var insecureRegistries: [String] = []
         var sourceLimits: TarEntryCheck.Limits {
             TarEntryCheck.Limits(maximumBytes: maximumSourceBytes, maximumEntries: maximumSourceEntries)
         }
@@ -86,7 +90,7 @@ public actor Orchestrator: Service {
         }
     }
 
-    private enum Job: Sendable {
+    enum Job: Sendable {
         /// Build and deploy a new deployment.
         case pipeline(deploymentID: String)
         /// Start fresh replicas of an already built deployment (restart, recovery).
@@ -320,6 +324,11 @@ public actor Orchestrator: Service {
                     + "deploy this folder to another service (`yard up --service NAME`)"
             )
         }
+        if let image = service.image {
+            try? FileManager.default.removeItem(at: archive)
+            throw YardError(.conflict, "\(service.name) runs the image \(image), not an upload; deploy this folder to another "
+                + "service (`yard up --service NAME`), or redeploy it to pull the image again (`yard redeploy`)")
+        }
         let id = Identifier.make("dep")
         try FileManager.default.createDirectory(
             at: sourcesDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -345,6 +354,9 @@ public actor Orchestrator: Service {
         let service = try store.service(id: serviceID)
         if service.database != nil {
             return try deployDatabase(service: service, environmentID: environmentID, trigger: "redeploy")
+        }
+        if service.image != nil {
+            return try deployImage(service: service, environmentID: environmentID, trigger: "redeploy")
         }
         guard
             let latest = try store.deployments(serviceID: serviceID, environmentID: environmentID)
@@ -679,7 +691,7 @@ public actor Orchestrator: Service {
     // MARK: Queue
 
     /// Jobs of one service run one at a time, in order; different services run in parallel.
-    private func enqueue(_ job: Job, key: ServiceKey) {
+    func enqueue(_ job: Job, key: ServiceKey) {
         if deletingEnvironments.contains(key.environmentID) {
             switch job {
             case .pipeline(let id), .rollout(let id):
@@ -754,7 +766,7 @@ public actor Orchestrator: Service {
 
     // MARK: Pipeline
 
-    private func transition(_ id: String, _ status: DeploymentStatus, reason: String? = nil,
+    func transition(_ id: String, _ status: DeploymentStatus, reason: String? = nil,
                             change: @Sendable (inout DeploymentRecord) -> Void = { _ in }) throws -> DeploymentRecord
     {
         let record = try store.transition(deploymentID: id, to: status, reason: reason, change: change)
@@ -824,6 +836,12 @@ public actor Orchestrator: Service {
             let service = try store.service(id: key.serviceID)
             let environment = try store.environment(id: key.environmentID)
             let project = try store.project(service.projectID)
+            if service.image != nil {
+                timeout = startBuildTimer(deploymentID: id)
+                started = try await runImagePipeline(
+                    deployment: deployment, service: service, environment: environment, project: project, key: key, log: log)
+                return
+            }
             guard let sourcePath = deployment.sourcePath else {
                 throw YardError(.internal, "deployment \(id) has no stored source")
             }
@@ -1034,7 +1052,7 @@ public actor Orchestrator: Service {
 
     /// Starts the replicas of a built deployment and makes it live: the shared end of a
     /// build and of a rollback.
-    private func goLive(
+    func goLive(
         deployment: DeploymentRecord, result: BuildResult, settings: DeploySettings, variables: [String: String], key: ServiceKey
     ) async throws -> [String] {
         if try store.volume(serviceID: key.serviceID, environmentID: key.environmentID) != nil, let previous = live[key] {

@@ -35,13 +35,22 @@ public struct ServiceView: Codable, Sendable, Hashable {
     public var rootDirectory: String?
     /// For a database service: the database it runs (`postgres`, `redis`).
     public var database: DatabaseKind?
+    /// For an image service: the image it runs (`docker.io/library/redis:7`).
+    public var image: String?
+    /// For a private image: the registry login's user name (the password is never shown).
+    public var registryUsername: String?
 
-    public init(id: String, name: String, configPath: String?, rootDirectory: String? = nil, database: DatabaseKind? = nil) {
+    public init(
+        id: String, name: String, configPath: String?, rootDirectory: String? = nil, database: DatabaseKind? = nil,
+        image: String? = nil, registryUsername: String? = nil
+    ) {
         self.id = id
         self.name = name
         self.configPath = configPath
         self.rootDirectory = rootDirectory
         self.database = database
+        self.image = image
+        self.registryUsername = registryUsername
     }
 }
 
@@ -508,11 +517,17 @@ public struct ServiceSettingsChange: Codable, Sendable, Hashable {
     /// Sleeping when idle, overriding the config file's `sleepApplication` (`config` defers
     /// to it again). Applies to the live deployment at once.
     public var sleepApplication: SleepSetting?
+    /// An image service's registry login (both, or `registryUsername` "" to remove it); the
+    /// password is stored sealed and used from the next pull.
+    public var registryUsername: String?
+    public var registryPassword: String?
 
     public init(
         memoryBytes: Int64? = nil, cpus: Double? = nil, maxProcesses: Int? = nil, egress: Bool? = nil, rootDirectory: String? = nil,
-        sleepApplication: SleepSetting? = nil
+        sleepApplication: SleepSetting? = nil, registryUsername: String? = nil, registryPassword: String? = nil
     ) {
+        self.registryUsername = registryUsername
+        self.registryPassword = registryPassword
         self.memoryBytes = memoryBytes
         self.cpus = cpus
         self.maxProcesses = maxProcesses

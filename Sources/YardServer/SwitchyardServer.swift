@@ -5,6 +5,7 @@ import ServiceLifecycle
 import YardAPI
 import YardControl
 import YardCore
+import YardImage
 import YardRouter
 import YardRuntime
 import YardSandbox
@@ -151,6 +152,8 @@ public actor SwitchyardServer {
         if isShutdownRequested { await group.triggerGracefulShutdown() }
         try await group.run()
         self.group = nil
+        // containers/storage leaves its overlay folder bind-mounted: no mount outlives the server.
+        await configuration.orchestrator.imageStore.unmountAll()
         if runtime.isolation == .sandbox {
             // Every replica is stopped by now: remove our cgroup tree itself.
             _ = try? await SandboxLauncher.removeLeftovers(cgroupParent: configuration.orchestrator.networkPrefix)

@@ -335,6 +335,17 @@ enum Migrations {
         add("018_sealed_values_bound") { db in
             try SQLiteStore.bindSealedValues(db, with: cipher)
         }
+        // Image services (`yard add --image`): the reference, and the registry login for a
+        // private one (the password sealed, bound to the service).
+        add("019_service_image") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE service ADD COLUMN image TEXT;
+                    ALTER TABLE service ADD COLUMN registry_username TEXT;
+                    ALTER TABLE service ADD COLUMN registry_password TEXT;
+                    """
+            )
+        }
         return migrations
     }
 }

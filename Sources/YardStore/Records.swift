@@ -65,6 +65,12 @@ public struct ServiceRecord: StoredRecord, Sendable, Equatable {
     public var sleepApplication: Bool?
     /// The database a database service runs (`yard add --database`); nil for an app.
     public var database: DatabaseKind?
+    /// The image an image service runs (`yard add --image`, normalized: `docker.io/library/redis:7`);
+    /// nil for a service built from uploads.
+    public var image: String?
+    /// The registry login's user name for a private image; its password is stored sealed
+    /// apart (`SQLiteStore.registryCredentials`), never in this record.
+    public var registryUsername: String?
 
     public init(
         id: String, projectID: String, name: String, configPath: String?, buildOverrides: BuildOverrides = BuildOverrides(),
@@ -97,6 +103,8 @@ public struct ServiceRecord: StoredRecord, Sendable, Equatable {
         case rootDirectory = "root_directory"
         case sleepApplication = "sleep_application"
         case database
+        case image
+        case registryUsername = "registry_username"
     }
 }
 

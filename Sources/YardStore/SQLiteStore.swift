@@ -141,7 +141,7 @@ public final class SQLiteStore: Sendable {
     }
 
     /// Names are unique in a project ignoring case: they become hostnames.
-    private func insertService(_ service: ServiceRecord, _ db: Database) throws {
+    func insertService(_ service: ServiceRecord, _ db: Database) throws {
         if let existing = try ServiceRecord
             .filter(Column("project_id") == service.projectID && Column("name").collating(.nocase) == service.name)
             .fetchOne(db)

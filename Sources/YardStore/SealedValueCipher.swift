@@ -161,5 +161,9 @@ public struct SealedBinding: Sendable, Equatable {
         Self("webhook_secret", [projectID])
     }
 
+    public static func registryPassword(serviceID: String) -> Self {
+        Self("service.registry_password", [serviceID])
+    }
+
     static let keyCheck = Self("sealed_key_check", ["1"])
 }

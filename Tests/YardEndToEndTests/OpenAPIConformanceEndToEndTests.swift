@@ -16,7 +16,7 @@ struct OpenAPIConformanceEndToEndTests {
     /// is tested end to end elsewhere (builds, database servers, backups, PR environments).
     static let excludedOperations = [
         "deployService", "deployServices", "redeployService", "rollbackDeployment", "restartService",
-        "addDatabase", "createBackup", "restoreBackup", "setBackupSchedule", "openPullRequestEnvironment",
+        "addDatabase", "addImageService", "createBackup", "restoreBackup", "setBackupSchedule", "openPullRequestEnvironment",
         "createEnvironment", "deleteEnvironment",
         // Plain routes: the signed webhook and the post-receive hook's push report.
         "receiveGitHubWebhook", "reportPush",

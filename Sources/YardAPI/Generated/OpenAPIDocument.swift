@@ -520,6 +520,44 @@ paths:
               schema:
                 $ref: '#/components/schemas/Error'
           description: error
+  /v1/projects/{project}/environments/{environment}/images:
+    post:
+      summary: Add an image service (an image pulled from its registry, or found on the machine) and deploy it
+      operationId: addImageService
+      tags:
+      - api
+      parameters:
+      - description: project id or name
+        in: path
+        name: project
+        required: true
+        schema:
+          type: string
+      - description: environment id or name
+        in: path
+        name: environment
+        required: true
+        schema:
+          type: string
+      requestBody:
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/CreateImageService'
+        required: true
+      responses:
+        '201':
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/ImageService'
+          description: OK
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
   /v1/projects/{project}/environments/{environment}/deployments:
     post:
       summary: Upload a .tar.gz whose root railpack.json has a `services` map and deploy every service of it (missing services
@@ -2180,6 +2218,26 @@ components:
       required:
       - database
       type: object
+    CreateImageService:
+      properties:
+        image:
+          description: an image reference as Docker writes it (redis:7, ghcr.io/org/app:tag)
+          type: string
+        name:
+          description: service name; the image's last name part when null (redis)
+          nullable: true
+          type: string
+        registryPassword:
+          description: the registry login's password for a private image; stored sealed, never returned
+          nullable: true
+          type: string
+        registryUsername:
+          description: the registry login's user name for a private image
+          nullable: true
+          type: string
+      required:
+      - image
+      type: object
     CreateEnvironment:
       properties:
         from:
@@ -2714,12 +2772,27 @@ components:
           type: string
         id:
           type: string
+        image:
+          description: the image an image service runs (docker.io/library/redis:7); absent for a service built from uploads
+          nullable: true
+          type: string
         name:
+          type: string
+        registryUsername:
+          description: an image service's registry login user name; the password is never returned
+          nullable: true
           type: string
         rootDirectory:
           description: folder of the upload the service is built from; null for the upload's root
           nullable: true
           type: string
+      type: object
+    ImageService:
+      properties:
+        deployment:
+          $ref: '#/components/schemas/Deployment'
+        service:
+          $ref: '#/components/schemas/Service'
       type: object
     ServiceBranchLink:
       properties:
@@ -2757,6 +2830,12 @@ components:
           type: integer
         memoryBytes:
           type: integer
+        registryPassword:
+          description: an image service's registry password, with registryUsername; stored sealed, used from the next pull
+          type: string
+        registryUsername:
+          description: an image service's registry login user name; "" removes the login
+          type: string
         rootDirectory:
           description: folder of the upload the service is built from; "" or "." resets it to the root
           type: string
@@ -3143,6 +3222,33 @@ components:
         },
         "required": [
           "name"
+        ],
+        "type": "object"
+      },
+      "CreateImageService": {
+        "properties": {
+          "image": {
+            "description": "an image reference as Docker writes it (redis:7, ghcr.io/org/app:tag)",
+            "type": "string"
+          },
+          "name": {
+            "description": "service name; the image's last name part when null (redis)",
+            "nullable": true,
+            "type": "string"
+          },
+          "registryPassword": {
+            "description": "the registry login's password for a private image; stored sealed, never returned",
+            "nullable": true,
+            "type": "string"
+          },
+          "registryUsername": {
+            "description": "the registry login's user name for a private image",
+            "nullable": true,
+            "type": "string"
+          }
+        },
+        "required": [
+          "image"
         ],
         "type": "object"
       },
@@ -3624,6 +3730,17 @@ components:
         ],
         "type": "object"
       },
+      "ImageService": {
+        "properties": {
+          "deployment": {
+            "$ref": "#/components/schemas/Deployment"
+          },
+          "service": {
+            "$ref": "#/components/schemas/Service"
+          }
+        },
+        "type": "object"
+      },
       "LogLine": {
         "properties": {
           "http": {
@@ -3835,7 +3952,17 @@ components:
           "id": {
             "type": "string"
           },
+          "image": {
+            "description": "the image an image service runs (docker.io/library/redis:7); absent for a service built from uploads",
+            "nullable": true,
+            "type": "string"
+          },
           "name": {
+            "type": "string"
+          },
+          "registryUsername": {
+            "description": "an image service's registry login user name; the password is never returned",
+            "nullable": true,
             "type": "string"
           },
           "rootDirectory": {
@@ -3896,6 +4023,14 @@ components:
           },
           "memoryBytes": {
             "type": "integer"
+          },
+          "registryPassword": {
+            "description": "an image service's registry password, with registryUsername; stored sealed, used from the next pull",
+            "type": "string"
+          },
+          "registryUsername": {
+            "description": "an image service's registry login user name; \"\" removes the login",
+            "type": "string"
           },
           "rootDirectory": {
             "description": "folder of the upload the service is built from; \"\" or \".\" resets it to the root",
@@ -5012,6 +5147,67 @@ components:
           }
         },
         "summary": "Upload a .tar.gz whose root railpack.json has a `services` map and deploy every service of it (missing services are created with the entry's root directory)",
+        "tags": [
+          "api"
+        ]
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/images": {
+      "post": {
+        "operationId": "addImageService",
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/CreateImageService"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "201": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ImageService"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Add an image service (an image pulled from its registry, or found on the machine) and deploy it",
         "tags": [
           "api"
         ]

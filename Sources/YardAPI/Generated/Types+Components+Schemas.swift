@@ -26,6 +26,8 @@ extension Components {
         internal typealias CachePruneResult = YardBuild.BuildCache.PruneResult
         /// - Remark: Generated from `#/components/schemas/CreateDatabase`.
         internal typealias CreateDatabase = YardCore.CreateDatabaseRequest
+        /// - Remark: Generated from `#/components/schemas/CreateImageService`.
+        internal typealias CreateImageService = YardCore.CreateImageServiceRequest
         /// - Remark: Generated from `#/components/schemas/CreateEnvironment`.
         internal typealias CreateEnvironment = YardCore.CreateEnvironmentRequest
         /// - Remark: Generated from `#/components/schemas/CreateProject`.
@@ -76,6 +78,8 @@ extension Components {
         internal typealias ServerInfo = YardCore.ServerInfoView
         /// - Remark: Generated from `#/components/schemas/Service`.
         internal typealias Service = YardCore.ServiceView
+        /// - Remark: Generated from `#/components/schemas/ImageService`.
+        internal typealias ImageService = YardCore.ImageServiceView
         /// - Remark: Generated from `#/components/schemas/ServiceBranchLink`.
         internal typealias ServiceBranchLink = YardCore.ServiceBranchLink
         /// - Remark: Generated from `#/components/schemas/ServiceSettings`.

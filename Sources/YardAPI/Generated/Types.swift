@@ -92,6 +92,11 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/databases`.
     /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/databases/post(addDatabase)`.
     func addDatabase(_ input: Operations.AddDatabase.Input) async throws -> Operations.AddDatabase.Output
+    /// Add an image service (an image pulled from its registry, or found on the machine) and deploy it
+    ///
+    /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/images`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/images/post(addImageService)`.
+    func addImageService(_ input: Operations.AddImageService.Input) async throws -> Operations.AddImageService.Output
     /// Upload a .tar.gz whose root railpack.json has a `services` map and deploy every service of it (missing services are created with the entry's root directory)
     ///
     /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/deployments`.
@@ -464,6 +469,21 @@ extension APIProtocol {
         body: Operations.AddDatabase.Input.Body
     ) async throws -> Operations.AddDatabase.Output {
         try await addDatabase(Operations.AddDatabase.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Add an image service (an image pulled from its registry, or found on the machine) and deploy it
+    ///
+    /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/images`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/images/post(addImageService)`.
+    internal func addImageService(
+        path: Operations.AddImageService.Input.Path,
+        headers: Operations.AddImageService.Input.Headers = .init(),
+        body: Operations.AddImageService.Input.Body
+    ) async throws -> Operations.AddImageService.Output {
+        try await addImageService(Operations.AddImageService.Input(
             path: path,
             headers: headers,
             body: body

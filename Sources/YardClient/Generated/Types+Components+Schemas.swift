@@ -25,6 +25,8 @@ extension Components {
         internal typealias CachePruneResult = YardClient.YardAPIClient.CachePruneResult
         /// - Remark: Generated from `#/components/schemas/CreateDatabase`.
         internal typealias CreateDatabase = YardCore.CreateDatabaseRequest
+        /// - Remark: Generated from `#/components/schemas/CreateImageService`.
+        internal typealias CreateImageService = YardCore.CreateImageServiceRequest
         /// - Remark: Generated from `#/components/schemas/CreateEnvironment`.
         internal typealias CreateEnvironment = YardCore.CreateEnvironmentRequest
         /// - Remark: Generated from `#/components/schemas/CreateProject`.
@@ -75,6 +77,8 @@ extension Components {
         internal typealias ServerInfo = YardCore.ServerInfoView
         /// - Remark: Generated from `#/components/schemas/Service`.
         internal typealias Service = YardCore.ServiceView
+        /// - Remark: Generated from `#/components/schemas/ImageService`.
+        internal typealias ImageService = YardCore.ImageServiceView
         /// - Remark: Generated from `#/components/schemas/ServiceBranchLink`.
         internal typealias ServiceBranchLink = YardCore.ServiceBranchLink
         /// - Remark: Generated from `#/components/schemas/ServiceSettings`.
