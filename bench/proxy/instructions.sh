@@ -43,6 +43,8 @@ for tool in valgrind callgrind_control h2load /usr/sbin/nginx /usr/sbin/haproxy;
 done
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=haproxy-config.sh
+source "$(dirname "$0")/haproxy-config.sh"
 export PATH=/opt/swift/usr/bin:$PATH
 if [[ ,$TARGETS, == *,switchyard,* ]]; then
     echo "building ProxyBench (release)"
@@ -178,27 +180,7 @@ for target in "${wanted[@]}"; do
             measure nginx "$port" /usr/sbin/nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" ;;
         haproxy)
             port=$(free_port)
-            cat >"$work/haproxy.cfg" <<CONF
-global
-    nbthread 1
-    maxconn 8192
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-    timeout http-keep-alive 60s
-    option http-keep-alive
-    http-reuse always
-frontend bench
-    bind 127.0.0.1:$port
-    option forwardfor
-    http-request set-header X-Forwarded-Proto http
-    http-request set-header X-Forwarded-Host %[req.hdr(host)]
-    default_backend app
-backend app
-    server upstream 127.0.0.1:$upstream_port
-CONF
+            haproxy_config "$port" "$upstream_port" >"$work/haproxy.cfg"
             measure haproxy "$port" /usr/sbin/haproxy -db -f "$work/haproxy.cfg" ;;
         *) echo "instructions.sh: unknown target '$target' (switchyard, nginx, haproxy)" >&2; exit 2 ;;
     esac
