@@ -47,8 +47,10 @@ public struct AccessLogEntry: Sendable, Equatable {
 
     /// The path of a request target: the query string and fragment dropped, long ones cut.
     static func path(ofTarget uri: String) -> String {
-        let end = uri.firstIndex { $0 == "?" || $0 == "#" } ?? uri.endIndex
+        let end = uri.utf8.firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? uri.endIndex
         let path = uri[..<end]
+        // No more bytes than the limit means no more characters either: skip counting them.
+        if path.utf8.count <= Self.maxPathLength { return end == uri.endIndex ? uri : String(path) }
         return path.count > Self.maxPathLength ? String(path.prefix(Self.maxPathLength)) : String(path)
     }
 }
@@ -104,8 +106,8 @@ struct AccessLogRecord {
     var bytesIn = 0
     var bytesOut = 0
 
-    init(head: HTTPRequestHead, now: NIODeadline = .now()) {
-        self.timestamp = Date()
+    init(head: HTTPRequestHead, now: NIODeadline = .now(), clock: inout WallClockAnchor) {
+        self.timestamp = clock.date(at: now)
         self.started = now
         self.host = head.headers.first(name: "host").map { RouteTable.normalizedHost($0) } ?? "-"
         self.method = head.method.rawValue
@@ -124,5 +126,29 @@ struct AccessLogRecord {
             bytesIn: self.bytesIn,
             bytesOut: self.bytesOut
         )
+    }
+}
+
+/// Wall-clock time read from the monotonic clock: the access log stamps every request
+/// without asking the system for the date each time. The anchor is taken again once it is
+/// a second old, so a clock step shows up in the log within a second.
+struct WallClockAnchor {
+    private var date: Date
+    private var deadline: NIODeadline
+    static let refreshInterval = TimeAmount.seconds(1)
+
+    init(now: NIODeadline = .now()) {
+        self.date = Date()
+        self.deadline = now
+    }
+
+    /// The wall-clock time at `now`, a monotonic reading taken after the anchor's.
+    mutating func date(at now: NIODeadline) -> Date {
+        let elapsed = now - self.deadline
+        if elapsed >= Self.refreshInterval || elapsed < .zero {
+            self = WallClockAnchor(now: now)
+            return self.date
+        }
+        return self.date.addingTimeInterval(Double(elapsed.nanoseconds) / 1_000_000_000)
     }
 }

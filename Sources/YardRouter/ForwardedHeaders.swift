@@ -101,10 +101,15 @@ extension HTTPHeaders {
     /// Sets the forwarding headers for a request from `peer`: from an untrusted peer every
     /// client-sent forwarding header is dropped and replaced with what the connection says;
     /// a trusted proxy's are kept, with the proxy's address appended to `X-Forwarded-For`.
-    mutating func setForwardingHeaders(peer: ForwardingPeer?, originalHost: String?, overTLS: Bool) {
+    /// `clientSentForwarding` false says a scan found no forwarding header to remove.
+    mutating func setForwardingHeaders(
+        peer: ForwardingPeer?, originalHost: String?, overTLS: Bool, clientSentForwarding: Bool = true
+    ) {
         guard let peer, peer.isTrustedProxy else {
-            let names = Set(self.map(\.name).filter(Self.isForwardingHeader))
-            for name in names { self.remove(name: name) }
+            if clientSentForwarding {
+                let names = Set(self.map(\.name).filter(Self.isForwardingHeader))
+                for name in names { self.remove(name: name) }
+            }
             if let peer {
                 self.add(name: "X-Forwarded-For", value: peer.address)
                 self.add(name: "X-Real-IP", value: peer.address)

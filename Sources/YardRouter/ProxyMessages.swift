@@ -39,6 +39,13 @@ extension HTTPHeaders {
 
     /// Removes hop-by-hop headers, including those the `Connection` header names.
     mutating func removeHopByHopHeaders() {
+        guard HeaderScan(self).contains(.hopByHop) else { return }
+        self.removeHopByHopHeaders(scanned: .hopByHop)
+    }
+
+    /// `removeHopByHopHeaders()` for headers already scanned: nothing to do without `.hopByHop`.
+    mutating func removeHopByHopHeaders(scanned: HeaderScan) {
+        guard scanned.contains(.hopByHop) else { return }
         let listed = self[canonicalForm: "connection"].map { $0.lowercased() }
         for name in Self.hopByHopHeaderNames {
             self.remove(name: name)
@@ -59,16 +66,22 @@ extension HTTPRequestHead {
     /// (`setForwardingHeaders`).
     func forwardedUpstream(peer: ForwardingPeer?) -> HTTPRequestHead {
         var headers = self.headers
+        // One pass finds what needs rewriting; the rest is forwarded as it came.
+        let scan = HeaderScan(headers)
         let originalHost = headers.first(name: "host")
-        let isChunked = headers[canonicalForm: "transfer-encoding"].last?.lowercased() == "chunked"
-        headers.removeHopByHopHeaders()
-        // The request encoder re-frames the body; keep chunked framing when the client used it.
-        headers.remove(name: "transfer-encoding")
-        if isChunked && !headers.contains(name: "content-length") {
-            headers.add(name: "transfer-encoding", value: "chunked")
+        headers.removeHopByHopHeaders(scanned: scan)
+        if scan.contains(.transferEncoding) {
+            let isChunked = headers[canonicalForm: "transfer-encoding"].last?.lowercased() == "chunked"
+            // The request encoder re-frames the body; keep chunked framing when the client used it.
+            headers.remove(name: "transfer-encoding")
+            if isChunked && !headers.contains(name: "content-length") {
+                headers.add(name: "transfer-encoding", value: "chunked")
+            }
         }
-        let overTLS = headers.removeHTTPSMark()
-        headers.setForwardingHeaders(peer: peer, originalHost: originalHost, overTLS: overTLS)
+        // The HTTPS listener's mark is an `X-Forwarded-` header.
+        let overTLS = scan.contains(.forwarding) ? headers.removeHTTPSMark() : false
+        headers.setForwardingHeaders(
+            peer: peer, originalHost: originalHost, overTLS: overTLS, clientSentForwarding: scan.contains(.forwarding))
         if let upgrade = self.upgradeProtocol {
             // The one hop-by-hop exchange a proxy passes on: the replica decides the upgrade.
             headers.add(name: "Connection", value: "Upgrade")
@@ -113,8 +126,11 @@ extension HTTPResponseHead {
     /// close-delimited body when the length is unknown, so that connection must close.
     func relayed(to request: ClientRequestInfo) -> (head: HTTPResponseHead, keepAlive: Bool) {
         var headers = self.headers
-        headers.removeHopByHopHeaders()
-        headers.remove(name: "transfer-encoding")
+        let scan = HeaderScan(headers)
+        headers.removeHopByHopHeaders(scanned: scan)
+        if scan.contains(.transferEncoding) {
+            headers.remove(name: "transfer-encoding")
+        }
 
         let version = request.responseVersion
         let hasBody =

@@ -19,6 +19,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let accessLog: AccessLog
     /// The access log fields of the request in flight.
     private var access: AccessLogRecord?
+    /// Dates the access log entries of this connection's requests.
+    private var clock = WallClockAnchor()
 
     private var stateMachine: ProxyConnectionStateMachine
     private let hold: Hold
@@ -117,7 +119,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let head):
             self.headTimer.headReceived()
             if case .idle = self.stateMachine.state {
-                self.access = AccessLogRecord(head: head)
+                self.access = AccessLogRecord(head: head, clock: &self.clock)
             }
             // A new exchange: its own duration limit.
             self.requestDeadline = nil
@@ -301,18 +303,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .pooledOrNew(let u): (upstream, allowIdle) = (u, true)
         case .new(let u): (upstream, allowIdle) = (u, false)
         }
-        let lease = self.pool.lease(upstream, allowIdle: allowIdle) { grant in
-            self.queuedAs = nil
-            switch grant {
-            case .idle(let connection):
-                self.run(self.stateMachine.upstreamConnected(reused: true), connection: connection)
-            case .connecting(let future):
-                self.awaitConnection(future, to: upstream)
-            case .refused(let refusal):
-                self.upstreamBusy(upstream, refusal)
-            }
-            self.updateIdleTimer()
-        }
+        let lease = self.pool.lease(upstream, allowIdle: allowIdle, waiter: self)
         switch lease {
         case .idle(let connection):
             self.run(self.stateMachine.upstreamConnected(reused: true), connection: connection)
@@ -543,6 +534,22 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private static func setAutoRead(_ channel: any Channel, _ value: Bool) {
         try? channel.syncOptions?.setOption(.autoRead, value: value)
+    }
+}
+
+extension ProxyServerHandler: UpstreamLeaseWaiter {
+    func leaseGranted(_ grant: UpstreamConnectionPool.Grant) {
+        guard let queuedAs = self.queuedAs else { return }
+        self.queuedAs = nil
+        switch grant {
+        case .idle(let connection):
+            self.run(self.stateMachine.upstreamConnected(reused: true), connection: connection)
+        case .connecting(let future):
+            self.awaitConnection(future, to: queuedAs.upstream)
+        case .refused(let refusal):
+            self.upstreamBusy(queuedAs.upstream, refusal)
+        }
+        self.updateIdleTimer()
     }
 }
 

@@ -25,7 +25,7 @@ public struct RouteTable: Sendable, Equatable {
         }
 
         /// Identifies the route within a table (round-robin counters are kept per route).
-        var key: String { self.host + (self.pathPrefix ?? "") }
+        var key: String { self.pathPrefix.map { self.host + $0 } ?? self.host }
     }
 
     /// A host's routes: the prefixed ones longest first, then the whole-host one.
@@ -114,6 +114,9 @@ public struct RouteTable: Sendable, Equatable {
     /// Lower-cases a `Host` value and drops its port and any trailing dot, keeping the
     /// brackets of an IPv6 literal (`[::1]:8080` → `[::1]`).
     public static func normalizedHost(_ host: some StringProtocol) -> String {
+        // The usual value is already normal (lower-case, no port, spaces or trailing dot):
+        // hand it back without building a new string.
+        if let host = host as? String, Self.isNormalHostName(host) { return host }
         var value = Substring(host.lowercased())
         while let first = value.first, first == " " || first == "\t" { value = value.dropFirst() }
         while let last = value.last, last == " " || last == "\t" { value = value.dropLast() }
@@ -128,6 +131,22 @@ public struct RouteTable: Sendable, Equatable {
         }
         while value.hasSuffix(".") { value = value.dropLast() }
         return String(value)
+    }
+
+    /// Whether `host` is a non-empty name of lower-case ASCII letters, digits, `-`, `_` and
+    /// `.` that does not end in a dot: `normalizedHost` would return it unchanged.
+    static func isNormalHostName(_ host: String) -> Bool {
+        var last: UInt8 = 0
+        for byte in host.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
+                last = byte
+            default:
+                return false
+            }
+        }
+        return last != 0 && last != UInt8(ascii: ".")
     }
 
     /// A path prefix as routes compare it: trailing slashes dropped, so `/api/` is `/api`;

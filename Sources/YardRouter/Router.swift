@@ -253,17 +253,9 @@ public final class Router: Service, Sendable {
     // MARK: - Serving
 
     public func run() async throws {
-        let server: any Channel
+        let listeners: [any Channel]
         do {
-            server = try await ServerBootstrap(group: self.eventLoopGroup)
-                .serverChannelOption(.backlog, value: 256)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .childChannelInitializer { channel in
-                    self.initializeClientChannel(channel)
-                }
-                .bind(host: self.configuration.host, port: self.configuration.port)
-                .get()
+            listeners = try await self.bindListeners()
         } catch {
             let failure = YardError(
                 .unavailable,
@@ -277,27 +269,31 @@ public final class Router: Service, Sendable {
         do {
             httpsServer = try await self.bindHTTPS(host: self.configuration.host)
         } catch {
-            server.close(promise: nil)
+            for listener in listeners { listener.close(promise: nil) }
             self.finishListening(.failure(error))
             throw error
         }
-        let port = server.localAddress?.port ?? self.configuration.port
+        let port = listeners.first?.localAddress?.port ?? self.configuration.port
         self.finishListening(.success(port))
-        self.logger.info("router listening", metadata: ["router.address": "\(self.configuration.host):\(port)"])
+        self.logger.info(
+            "router listening",
+            metadata: ["router.address": "\(self.configuration.host):\(port)", "router.listeners": "\(listeners.count)"])
 
-        // Serve until asked to stop; closing the server channel stops accepting.
+        // Serve until asked to stop; closing the listeners stops accepting.
+        let stopAccepting: @Sendable () -> Void = {
+            for listener in listeners { listener.close(promise: nil) }
+            httpsServer?.close(promise: nil)
+        }
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
-                try? await server.closeFuture.get()
+                for listener in listeners { try? await listener.closeFuture.get() }
                 httpsServer?.close(promise: nil)
                 try? await httpsServer?.closeFuture.get()
             } onGracefulShutdown: {
-                server.close(promise: nil)
-                httpsServer?.close(promise: nil)
+                stopAccepting()
             }
         } onCancel: {
-            server.close(promise: nil)
-            httpsServer?.close(promise: nil)
+            stopAccepting()
         }
         self.logger.info(
             "router stopped accepting connections; draining",

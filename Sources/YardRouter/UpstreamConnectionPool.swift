@@ -29,7 +29,7 @@ final class UpstreamConnectionPool: Sendable {
         /// A new connection being opened; turn the channel into a connection with `connection(for:upstream:)`.
         case connecting(EventLoopFuture<any Channel>)
         /// The upstream has all its connections in use: the lease waits as `ticket` (cancel
-        /// it with `cancelWait(_:)`); `granted` is called once with the outcome.
+        /// it with `cancelWait(_:)`); the waiter's `leaseGranted` is called once with the outcome.
         case queued(ticket: UInt64)
         /// All connections are in use and the queue is full.
         case refused(QueueRefusal)
@@ -57,7 +57,7 @@ final class UpstreamConnectionPool: Sendable {
         var ticket: UInt64
         var allowIdle: Bool
         var timer: Scheduled<Void>
-        var granted: (Grant) -> Void
+        var waiter: any UpstreamLeaseWaiter
     }
 
     private struct State {
@@ -182,8 +182,9 @@ final class UpstreamConnectionPool: Sendable {
 
     /// A connection to `upstream`: the most recently used idle one unless `allowIdle` is
     /// false, otherwise a new one if the upstream is under its limit, otherwise a place in
-    /// its queue (`granted` is called only for `.queued`).
-    func lease(_ upstream: Upstream, allowIdle: Bool, granted: @escaping (Grant) -> Void) -> Lease {
+    /// its queue (`waiter` is told only for `.queued`; it is an object rather than a closure
+    /// so that the usual lease, served at once, allocates nothing).
+    func lease(_ upstream: Upstream, allowIdle: Bool, waiter: any UpstreamLeaseWaiter) -> Lease {
         if allowIdle, let connection = self.popIdle(upstream) {
             return .idle(connection)
         }
@@ -200,10 +201,10 @@ final class UpstreamConnectionPool: Sendable {
         let timeout = self.configuration.queueTimeout
         let timer = self.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
             guard let waiter = self.removeWaiter(ticket, upstream: upstream) else { return }
-            waiter.granted(.refused(.timedOut(after: timeout, connections: self.openCount(for: upstream))))
+            waiter.waiter.leaseGranted(.refused(.timedOut(after: timeout, connections: self.openCount(for: upstream))))
         }
         self.state.value.waiters[upstream, default: []].append(
-            Waiter(ticket: ticket, allowIdle: allowIdle, timer: timer, granted: granted)
+            Waiter(ticket: ticket, allowIdle: allowIdle, timer: timer, waiter: waiter)
         )
         self.queuedCounter.withLockedValue { $0 += 1 }
         if !allowIdle, let connection = self.popIdle(upstream) {
@@ -316,7 +317,7 @@ final class UpstreamConnectionPool: Sendable {
             self.queuedCounter.withLockedValue { $0 -= queue.count }
             for waiter in queue {
                 waiter.timer.cancel()
-                waiter.granted(.refused(.queueFull(connections: self.openCount(for: upstream), queued: queue.count)))
+                waiter.waiter.leaseGranted(.refused(.queueFull(connections: self.openCount(for: upstream), queued: queue.count)))
             }
         }
     }
@@ -326,10 +327,10 @@ final class UpstreamConnectionPool: Sendable {
         while let waiter = self.state.value.waiters[upstream]?.first {
             if waiter.allowIdle, let connection = self.popIdle(upstream) {
                 self.dequeue(upstream)
-                waiter.granted(.idle(connection))
+                waiter.waiter.leaseGranted(.idle(connection))
             } else if self.openCount(for: upstream) < self.configuration.maxConnectionsPerUpstream {
                 self.dequeue(upstream)
-                waiter.granted(.connecting(self.connect(upstream)))
+                waiter.waiter.leaseGranted(.connecting(self.connect(upstream)))
             } else if !waiter.allowIdle, let connection = self.popIdle(upstream) {
                 // Its slot frees when it has closed; `forget` serves the queue again then.
                 connection.channel.close(promise: nil)
@@ -438,4 +439,9 @@ extension UpstreamConnectionPool {
         }
         return "\(error)"
     }
+}
+
+/// Who waits for a queued lease: told once, on the pool's loop, what it got.
+protocol UpstreamLeaseWaiter: AnyObject {
+    func leaseGranted(_ grant: UpstreamConnectionPool.Grant)
 }

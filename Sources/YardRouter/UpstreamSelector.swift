@@ -79,6 +79,7 @@ struct UpstreamSelector: Sendable {
         let counter = self.nextIndex[counterKey, default: 0]
         self.nextIndex[counterKey] = counter &+ 1
         let start = Int(counter % UInt(upstreams.count))
-        return .upstreams(Array(upstreams[start...] + upstreams[..<start]))
+        // The route's own array when the rotation starts at its first replica (always, with one).
+        return .upstreams(start == 0 ? upstreams : Array(upstreams[start...] + upstreams[..<start]))
     }
 }

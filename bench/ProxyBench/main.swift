@@ -1,12 +1,13 @@
 // Switchyard's router alone, for bench/proxy/run.sh: one event loop, one route.
 //
 //   swift build -c release --product ProxyBench
-//   ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N]
+//   ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N] [--loops N]
 //
 // Routes NAME (default `bench.local`, the Host header the load generator sends) to the
 // upstream, listens on 127.0.0.1 (port 0 unless given), prints `port N` once it listens and
 // serves until SIGTERM or SIGINT. `--max-idle` is the idle upstream pool per event loop
-// (default 64, the size of nginx's `keepalive` pool in the comparison).
+// (default 64, the size of nginx's `keepalive` pool in the comparison). `--loops` is the number
+// of event loops (default 1), each with its own listening socket (`SO_REUSEPORT`).
 import Foundation
 import Logging
 import NIOPosix
@@ -14,7 +15,7 @@ import ServiceLifecycle
 import YardRouter
 
 func usage(_ message: String) -> Never {
-    let usage = "usage: ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N]"
+    let usage = "usage: ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N] [--loops N]"
     FileHandle.standardError.write(Data("ProxyBench: \(message)\n\(usage)\n".utf8))
     exit(2)
 }
@@ -28,6 +29,7 @@ var arguments = Array(CommandLine.arguments.dropFirst())
 var routedHost = "bench.local"
 var listenPort = 0
 var maxIdle = 64
+var loops = 1
 var upstreamAddress: String?
 while !arguments.isEmpty {
     let argument = arguments.removeFirst()
@@ -39,6 +41,7 @@ while !arguments.isEmpty {
     case "--host": routedHost = value()
     case "--listen-port": listenPort = number(value(), for: argument)
     case "--max-idle": maxIdle = number(value(), for: argument)
+    case "--loops": loops = max(1, number(value(), for: argument))
     default:
         guard upstreamAddress == nil, !argument.hasPrefix("-") else { usage("unexpected argument '\(argument)'") }
         upstreamAddress = argument
@@ -51,8 +54,9 @@ let upstreamHost = String(upstreamAddress[..<colon])
 
 var logger = Logger(label: "proxybench")
 logger.logLevel = .warning
-// One event loop, so the router gets one thread like nginx's one worker and HAProxy's one thread.
-let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+// One event loop by default, so the router gets one thread like nginx's one worker and
+// HAProxy's one thread.
+let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: loops)
 let router = Router(
     configuration: .init(
         host: "127.0.0.1", port: listenPort, maxIdleConnectionsPerUpstream: maxIdle,

@@ -13,6 +13,8 @@
 # be idle, and marks a measurement (noisy) when other work ran around it.
 # Environment: DURATION, CONNECTIONS, ROUNDS, WARMUP, LOADGEN, PROXY_CORE, CLIENT_CORE,
 # QUIET_WAIT, and DEFAULT_POOL=1 to add a row for the router with an idle pool of 16 (its old default).
+# TWO_LOOPS=1 adds the router with 2 event loops (one SO_REUSEPORT listener each) and nginx with
+# 2 workers, both allowed on both cores (which they then share with the upstream and the load).
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
@@ -23,6 +25,7 @@ LOADGEN=${LOADGEN:-wrk}
 PROXY_CORE=${PROXY_CORE:-0}
 CLIENT_CORE=${CLIENT_CORE:-1}
 DEFAULT_POOL=${DEFAULT_POOL:-0}
+TWO_LOOPS=${TWO_LOOPS:-0}
 HOST_HEADER=bench.local
 # Body of the upstream's answer: 13 bytes.
 BODY='Hello, world\n'
@@ -248,28 +251,9 @@ http {
 EOF
 } >"$work/nginx/nginx.conf"
 
-cat >"$work/haproxy.cfg" <<EOF
-global
-    nbthread 1
-    maxconn 8192
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-    timeout http-keep-alive 60s
-    option http-keep-alive
-    http-reuse always
-frontend bench
-    bind 127.0.0.1:$haproxy_port
-    # The forwarding headers Switchyard's router sets too.
-    option forwardfor
-    http-request set-header X-Forwarded-Proto http
-    http-request set-header X-Forwarded-Host %[req.hdr(host)]
-    default_backend app
-backend app
-    server upstream 127.0.0.1:$upstream_port
-EOF
+# shellcheck source=haproxy-config.sh
+source "$(dirname "$0")/haproxy-config.sh"
+haproxy_config "$haproxy_port" "$upstream_port" >"$work/haproxy.cfg"
 
 start upstream "$CLIENT_CORE" /usr/sbin/nginx -p "$work/upstream" -e "$work/upstream/error.log" -c "$work/upstream/nginx.conf"
 upstream_pid=${pids[-1]}
@@ -289,6 +273,21 @@ if [[ $DEFAULT_POOL == 1 ]]; then
     targets+=(switchyard-pool16)
     port_of[switchyard-pool16]=$(router_port switchyard-pool16)
     pid_of[switchyard-pool16]=${pids[-1]}
+fi
+if [[ $TWO_LOOPS == 1 ]]; then
+    both_cores="$PROXY_CORE,$CLIENT_CORE"
+    start switchyard-2loops "$both_cores" "$proxybench" "127.0.0.1:$upstream_port" --host "$HOST_HEADER" --loops 2
+    targets+=(switchyard-2loops)
+    port_of[switchyard-2loops]=$(router_port switchyard-2loops)
+    pid_of[switchyard-2loops]=${pids[-1]}
+    nginx2_port=$(free_port)
+    mkdir -p "$work/nginx2"
+    sed -e "s#$work/nginx/#$work/nginx2/#g" -e "s#^worker_processes 1;#worker_processes 2;#" \
+        -e "s#listen 127.0.0.1:$nginx_port #listen 127.0.0.1:$nginx2_port #" "$work/nginx/nginx.conf" >"$work/nginx2/nginx.conf"
+    start nginx-2workers "$both_cores" /usr/sbin/nginx -p "$work/nginx2" -e "$work/nginx2/error.log" -c "$work/nginx2/nginx.conf"
+    targets+=(nginx-2workers)
+    port_of[nginx-2workers]=$nginx2_port
+    pid_of[nginx-2workers]=${pids[-1]}
 fi
 for target in "${targets[@]}"; do
     name=$target; [[ $target == direct ]] && name=upstream
