@@ -232,6 +232,8 @@ let package = Package(
             name: "YardEndToEndTests",
             dependencies: [
                 "YardClient", "YardCore",
+                // Base images for Dockerfile builds go into the server's image store.
+                "YardImage", "YardTestSupport",
                 // A raw WebSocket client holds a connection open across deploys.
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -151,6 +151,8 @@ public actor SwitchyardServer {
         if isShutdownRequested { await group.triggerGracefulShutdown() }
         try await group.run()
         self.group = nil
+        // containers/storage leaves the image store's folder mounted on itself.
+        await orchestrator.imageStore.unmountAll()
         if runtime.isolation == .sandbox {
             // Every replica is stopped by now: remove our cgroup tree itself.
             _ = try? await SandboxLauncher.removeLeftovers(cgroupParent: configuration.orchestrator.networkPrefix)
