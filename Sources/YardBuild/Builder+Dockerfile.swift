@@ -121,7 +121,12 @@ extension Builder {
             .appendingPathComponent(request.serviceID)
         let spec: DockerfileBuildSpec
         do {
-            try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            // buildah mounts each RUN step's root under it, and root of the build's user
+            // namespace must reach that by path: traversable, not listable.
+            for folder in [images.configuration.directory, cacheDirectory.deletingLastPathComponent(), cacheDirectory] {
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                try FileManager.default.setAttributes([.posixPermissions: 0o711], ofItemAtPath: folder.path)
+            }
             spec = DockerfileBuildSpec(
                 contextDirectory: request.sourceDirectory, dockerfile: file, tag: tag,
                 buildArguments: Dictionary(uniqueKeysWithValues: names.map { ($0, request.variables[$0] ?? "") }),

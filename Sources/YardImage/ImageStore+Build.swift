@@ -58,7 +58,8 @@ public struct DockerfileBuildSpec: Sendable, Equatable {
     public var buildArguments: [String: String]
     /// `RUN --mount=type=secret,id=NAME` secrets: name → a 0600 file holding the value.
     public var secretFiles: [String: URL]
-    /// The service's folder for `RUN --mount=type=cache` (buildah keeps them under TMPDIR).
+    /// The service's folder for `RUN --mount=type=cache` (buildah keeps them, and each
+    /// step's mounted root, under TMPDIR): every folder on its path must be traversable.
     public var cacheDirectory: URL
     /// The egress-only network namespace the build's steps run in (`/run/netns/<name>`).
     public var networkNamespacePath: String

@@ -58,15 +58,18 @@ struct DockerfileBuildTests {
             try """
             FROM debian:bookworm-slim
             ARG APP_VERSION
-            RUN --mount=type=secret,id=API_TOKEN wc -c < /run/secrets/API_TOKEN > /secret-length && echo "version=$APP_VERSION" > /version
-            RUN cat /proc/self/uid_map > /build-uidmap
+            RUN --mount=type=secret,id=API_TOKEN wc -c < /run/secrets/API_TOKEN > /secret-length && echo "version=$APP_VERSION" > /version \
+                && cat /proc/self/uid_map > /build-uidmap
             """.write(to: context.appendingPathComponent("Dockerfile"), atomically: true, encoding: .utf8)
             let secret = "tok-\(UUID().uuidString)"
             var spec = Self.spec(
                 in: scratch, arguments: ["APP_VERSION": "1.2.3"],
                 secrets: try ImageStore.writeSecretFiles(["API_TOKEN": secret], in: scratch.appendingPathComponent("secrets")))
             spec.networkNamespacePath = "/run/netns/" + namespace
-            try FileManager.default.createDirectory(at: spec.cacheDirectory, withIntermediateDirectories: true)
+            // The build's root must reach its steps' roots under the cache folder by path.
+            try FileManager.default.setAttributes([.posixPermissions: 0o711], ofItemAtPath: scratch.path)
+            try FileManager.default.createDirectory(
+                at: spec.cacheDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
             let command = try store.buildCommand(spec)
             #expect(!command.arguments.joined(separator: " ").contains(secret))
             let result = try await command.result()
