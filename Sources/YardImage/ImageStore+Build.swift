@@ -114,7 +114,9 @@ extension ImageStore {
     public static func budArguments(_ spec: DockerfileBuildSpec) -> [String] {
         let ids = "0:\(spec.firstHostID):\(BuildIdentity.blockSize)"
         var arguments = [
-            "bud", "--layers", "--pull=never", "--isolation=oci", "--network=host",
+            // No --layers: buildah 1.28 commits a user-namespaced step with host ids, and the
+            // next step of the stage then finds its files owned by nobody (docs/architecture.md).
+            "bud", "--layers=false", "--pull=never", "--isolation=oci", "--network=host",
             "--userns-uid-map=\(ids)", "--userns-gid-map=\(ids)",
             "--file=\(spec.dockerfile.path)", "--tag=\(spec.tag)", "--iidfile=\(spec.imageIDFile.path)",
             "--force-rm", "--stdin=false",

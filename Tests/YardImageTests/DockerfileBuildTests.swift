@@ -25,7 +25,7 @@ struct DockerfileBuildTests {
             in: directory, arguments: ["APP_VERSION": "value-1.2"], secrets: ["API_TOKEN": URL(fileURLWithPath: "/tmp/x/s/secret-0")])
         let argv = ImageStore.budArguments(spec)
         #expect(argv.first == "bud")
-        #expect(argv.contains("--layers") && argv.contains("--pull=never") && argv.contains("--isolation=oci") && argv.contains("--network=host"))
+        #expect(argv.contains("--layers=false") && argv.contains("--pull=never") && argv.contains("--isolation=oci") && argv.contains("--network=host"))
         let ids = "0:\(BuildIdentity.firstUID(forService: "svc_Test")):65536"
         #expect(argv.contains("--userns-uid-map=\(ids)") && argv.contains("--userns-gid-map=\(ids)"))
         #expect(argv.contains("--build-arg=APP_VERSION"))
