@@ -50,7 +50,7 @@ struct DockerfileBuildTests {
     @Test("an ARG reaches the build, a secret is readable in RUN yet in no layer, config or history")
     func argumentsAndSecrets() async throws {
         try await TestImages.withStore { store, scratch in
-            let namespace = "yard-dft-\(UInt32.random(in: 0...UInt32.max))"
+            let namespace = "ytdf\(UInt32.random(in: 0...UInt32.max))"
             try await SystemCommand("/usr/sbin/ip", ["netns", "add", namespace]).run()
             defer { _ = SystemCommand("/usr/sbin/ip", ["netns", "delete", namespace]).resultBlocking() }
             let context = scratch.appendingPathComponent("context")
