@@ -85,6 +85,13 @@ struct DockerfileEndToEndTests {
             let set = try await server.yard(["variables", "set", "APP_VERSION=4.5.6", "--build-secret", "BUILD_TOKEN=\(secret)"], in: folder)
             try #require(set.status == 0, "\(set.output)")
 
+            // The plan needs no server and no host toolchain.
+            let plan = try await server.yard(["build", "--plan"], in: folder)
+            #expect(plan.status == 0, "\(plan.output)")
+            let planned = try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any]
+            #expect(planned?["provider"] as? String == "dockerfile" && planned?["detectedFrom"] as? String == "Dockerfile", "\(plan.stdout)")
+            #expect((planned?["notes"] as? [String])?.contains("exposes: 8080/tcp") == true, "\(plan.stdout)")
+
             let up = try await server.yard(["up"], in: folder)
             #expect(up.stdout.contains("Using detected Dockerfile"), "\(up.outputTail)")
             #expect(up.stdout.contains("build arguments: APP_VERSION"), "\(up.outputTail)")
