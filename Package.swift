@@ -159,6 +159,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "ImageStartBench",
+            dependencies: ["YardCore", "YardRuntime", "YardSandbox", "YardImage", "YardTestSupport", .product(name: "Logging", package: "swift-log")],
+            path: "bench/ImageStartBench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "ProxyBench",
             dependencies: [
                 "YardRouter",
@@ -179,7 +185,9 @@ let package = Package(
         ),
         // DatabaseScriptTests runs YardControl's database start scripts for real.
         .testTarget(name: "YardRuntimeTests", dependencies: ["YardRuntime", "YardSandbox", "YardControl"], swiftSettings: swiftSettings),
-        .testTarget(name: "YardSandboxTests", dependencies: ["YardSandbox", "YardRuntime"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "YardSandboxTests", dependencies: ["YardSandbox", "YardRuntime", "YardImage", "YardTestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "YardImageTests", dependencies: ["YardImage", "YardTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "YardBuildTests", dependencies: ["YardBuild"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "YardControlTests", dependencies: ["YardControl", "YardCore", "YardRouter"], swiftSettings: swiftSettings),

@@ -12,6 +12,17 @@ found=$( { {
     # A Dockerfile build's RUN steps run as ids of a service's build block (BuildIdentity).
     ps -eo uid=,pid=,args= 2>/dev/null | awk '$1 >= 1610612736 && $1 < 1879048192 { print "build-process " $0 }'
 } )
+# Image instances: a buildah container of any test store, or a mount of one (stores live in
+# the tests' temporary data directories and scratch folders, yard-images-*, yard-e2e-* …).
+for storage in /tmp/*/images/storage.conf /tmp/*/*/images/storage.conf; do
+    [ -e "$storage" ] || continue
+    names=$(CONTAINERS_STORAGE_CONF="$storage" buildah containers --all --noheading --format '{{.ContainerName}}' 2>/dev/null \
+        | grep '^yard-instance-' || true)
+    [ -n "$names" ] && found+=$'\n'"$(echo "$names" | sed "s|^|buildah container ($storage) |")"
+done
+mounts=$(awk '$2 ~ /^\/tmp\/.*\/images\/(instances|storage)/ {print "mount " $2}' /proc/self/mounts)
+[ -n "$mounts" ] && found+=$'\n'"$mounts"
+found=$(echo "$found" | sed '/^$/d')
 if [ -n "$found" ]; then
     echo "leftovers after the tests:"
     echo "$found"

@@ -52,6 +52,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
 fi
 
+# Image replicas run in user namespaces mapped to 65536-id blocks from 2^31 up
+# (SandboxIdentity+Images.swift); newuidmap (uidmap) maps them only when root's subordinate
+# ids include them.
+subordinate="root:2147483648:2130706432"
+for file in /etc/subuid /etc/subgid; do
+    if ! grep -qx "$subordinate" "$file" 2>/dev/null; then
+        need_root
+        echo "setup: adding $subordinate to $file"
+        echo "$subordinate" >>"$file"
+    fi
+done
+
 # schemathesis (PyPI) checks a live server against openapi/openapi.yaml in the end-to-end
 # tests (OpenAPIConformanceEndToEndTests); it lives in its own venv under .build-tools.
 schemathesis_version=4.32.5

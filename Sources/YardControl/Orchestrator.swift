@@ -1195,7 +1195,7 @@ public actor Orchestrator: Service {
                 let replicaID = "\(deployment.id.replacingOccurrences(of: "dep_", with: "rep_"))-\(ordinal)-\(Identifier.make("r").suffix(4))"
                 let choice = try ReplicaPort.choose(
                     userPort: variables["PORT"], databasePort: service.database.flatMap { variables[$0.portVariable] }.flatMap { Int($0) },
-                    ownAddress: runtime.addressing.isOwnAddress)
+                    ownAddress: runtime.addressing.isOwnAddress, imagePort: deployment.buildResult?.image?.config.defaultPort)
                 if let warning = choice.warning, ordinal == 0 {
                     logs.append(deploymentID: deployment.id, kind: .deploy, stream: .system, message: warning)
                 }

@@ -19,11 +19,12 @@ struct ReplicaPort: Equatable {
     ///   - userPort: the `PORT` variable of the deployment, if the user set one.
     ///   - databasePort: the port a database service's own variables give it.
     ///   - ownAddress: whether each replica has its own address (the sandbox runtime).
+    ///   - imagePort: an image artifact's lowest `EXPOSE`d port, used when `PORT` is not set.
     /// - Throws: `invalidConfig` when `userPort` is not a TCP port.
-    static func choose(userPort: String?, databasePort: Int?, ownAddress: Bool) throws -> ReplicaPort {
+    static func choose(userPort: String?, databasePort: Int?, ownAddress: Bool, imagePort: Int? = nil) throws -> ReplicaPort {
         // A database listens where its variables say (other services connect there).
         if let databasePort { return ReplicaPort(fixed: databasePort) }
-        guard let userPort else { return ReplicaPort() }
+        guard let userPort else { return ReplicaPort(fixed: ownAddress ? imagePort : nil) }
         let trimmed = userPort.trimmingCharacters(in: .whitespaces)
         guard let port = Int(trimmed), (1...65535).contains(port) else {
             throw YardError(

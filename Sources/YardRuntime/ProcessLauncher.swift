@@ -76,6 +76,9 @@ public struct SandboxSpec: Sendable, Equatable {
     public var limits: ResourceLimits
     /// Name of the cgroup created for this process (unique, e.g. the replica id).
     public var cgroupName: String
+    /// An image instance as the root instead of the host's root (`hostUID` and `runAsRoot`
+    /// are then unused: the image's user decides).
+    public var image: ImageBox?
 
     public init(
         hostname: String, networkNamespace: String? = nil, readOnlyBinds: [BindMount] = [], writableBinds: [BindMount] = [],

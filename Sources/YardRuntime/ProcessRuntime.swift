@@ -52,6 +52,7 @@ public actor ProcessRuntime: ReplicaRuntime {
     }
 
     public func placeReplica(_ request: ReplicaRequest) async throws -> ReplicaPlacement {
+        try Self.refuseImage(request)
         var environment = request.environment
         if let volume = request.volume {
             try volume.prepare(for: request.hostUID)
@@ -86,6 +87,7 @@ public actor ProcessRuntime: ReplicaRuntime {
     }
 
     public func startTask(_ request: ReplicaRequest, output: @escaping OutputHandler) async throws -> any LaunchedProcess {
+        try Self.refuseImage(request)
         var environment = request.environment
         if let volume = request.volume {
             try volume.prepare(for: request.hostUID)
@@ -101,6 +103,17 @@ public actor ProcessRuntime: ReplicaRuntime {
         LaunchSpec(
             arguments: ["/bin/sh", "-c", request.command], environment: environment,
             workingDirectory: request.artifact?.folderPath ?? "/", label: request.id)
+    }
+}
+
+extension ProcessRuntime {
+    /// Plain processes run on the host's root: an image has no place there.
+    static func refuseImage(_ request: ReplicaRequest) throws {
+        guard case .image(let image) = request.artifact else { return }
+        throw YardError(
+            .unavailable,
+            "\(request.id): the deployment's artifact is the image \(image.name), and images run only in the sandbox runtime: "
+                + "run yard serve as root without --runtime plain (bubblewrap, util-linux and uidmap installed)")
     }
 }
 

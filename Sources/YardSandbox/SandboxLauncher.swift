@@ -76,6 +76,7 @@ public struct SandboxLauncher: ProcessLauncher {
                     "\(spec.label): network namespace '\(namespace)' does not exist (no \(SandboxCommand.namespacePath(namespace)))")
             }
         }
+        if let image = sandbox.image { return try await launchImage(spec, sandbox: sandbox, image: image, output: output) }
         Self.hideHostTraces(&sandbox)
         // Nothing to hide where nothing exists (and bwrap could not create the mount point).
         sandbox.hiddenPaths = sandbox.hiddenPaths.filter { access($0, F_OK) == 0 }
@@ -91,24 +92,32 @@ public struct SandboxLauncher: ProcessLauncher {
             runningAs: sandbox.runAsRoot ? nil : (uid, gid),
             label: spec.label)
 
+        return try await launchInCgroup(sandbox, label: spec.label, output: output) { processFiles in
+            SandboxCommand(
+                spec: spec, sandbox: sandbox, tools: tools, cgroupProcessFiles: processFiles, uid: uid, gid: gid,
+                seccompFile: seccompFile)
+        }
+    }
+
+    /// Creates the box's cgroup, then launches the chain `command` makes with its process files;
+    /// the cgroup goes when the chain does (or fails to start).
+    func launchInCgroup(
+        _ sandbox: SandboxSpec, label: String, output: @escaping OutputHandler, command: ([String]) -> SandboxCommand
+    ) async throws -> any LaunchedProcess {
         let cgroup: Cgroup
         do {
             cgroup = try Cgroup.create(
                 name: sandbox.cgroupName, parent: configuration.cgroupParent, limits: sandbox.limits,
                 extraProcesses: Self.helperProcesses, layout: try CgroupLayout.detect())
         } catch let error as YardError {
-            throw YardError(error.code, "\(spec.label): \(error.message)", cause: error.cause)
+            throw YardError(error.code, "\(label): \(error.message)", cause: error.cause)
         }
         let oomBaseline = cgroup.oomKillCount() ?? 0
-        let chain = SandboxCommand(
-            spec: spec, sandbox: sandbox, tools: tools, cgroupProcessFiles: cgroup.processFiles,
-            uid: uid, gid: gid, seccompFile: seccompFile)
+        let chain = command(cgroup.processFiles)
         let leader: any LaunchedProcess
         do {
             leader = try await plain.launch(
-                LaunchSpec(
-                    arguments: chain.arguments, environment: chain.environment, workingDirectory: "/",
-                    label: spec.label),
+                LaunchSpec(arguments: chain.arguments, environment: chain.environment, workingDirectory: "/", label: label),
                 output: output)
         } catch {
             await cgroup.remove()

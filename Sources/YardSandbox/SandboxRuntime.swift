@@ -44,7 +44,7 @@ public actor SandboxRuntime: ReplicaRuntime {
     public nonisolated let platformExecutable: String?
     public nonisolated var appMountPath: String? { Self.appPath }
     private nonisolated let continuation: AsyncStream<ReplicaEvent>.Continuation
-    private nonisolated let configuration: Configuration
+    nonisolated let configuration: Configuration
     private let launcher: any ProcessLauncher
     private let network: NetworkFabric
     private let supervisor: Supervisor
@@ -54,6 +54,8 @@ public actor SandboxRuntime: ReplicaRuntime {
     private var directories: [String: [String: [String]]] = [:]
     /// Replicas and tasks with a network attachment and a hosts file → their environment.
     private var attached: [String: String] = [:]
+    /// Replicas and tasks with an image instance (`SandboxRuntime+Image.swift`).
+    var imageInstances: Set<String> = []
     private var placed: [String: ReplicaSpec] = [:]
 
     public init(configuration: Configuration, launcher: any ProcessLauncher, network: NetworkFabric, logger: Logger) {
@@ -83,12 +85,14 @@ public actor SandboxRuntime: ReplicaRuntime {
         // After a crash: namespaces, veths and bridges of the previous run, whose processes
         // recovery has just stopped.
         await NetworkFabric.removeLeftovers(prefix: configuration.networkPrefix)
+        await images.removeInstances()
     }
 
     public nonisolated func closeEvents() { continuation.finish() }
 
     public func shutdown() async {
         await network.removeAll()
+        await removeImageInstances()
     }
 
     public func prepareNetwork(environmentID: String, subnetIndex: Int) async throws {
@@ -147,6 +151,7 @@ public actor SandboxRuntime: ReplicaRuntime {
     /// Attaches the replica or task to its environment's network, writes its hosts file and
     /// builds its box. A replica finds itself under its service's name; a task does not.
     private func place(_ request: ReplicaRequest, isReplica: Bool) async throws -> (LaunchSpec, ReplicaPlacement) {
+        if case .image(let image) = request.artifact { return try await placeImage(request, image: image, isReplica: isReplica) }
         var environment = request.environment
         var volumeBind: [BindMount] = []
         if let volume = request.volume {
@@ -155,16 +160,8 @@ public actor SandboxRuntime: ReplicaRuntime {
             environment["RAILWAY_VOLUME_MOUNT_PATH"] = volume.mountPath
             volumeBind = [BindMount(source: volume.hostDirectory, target: volume.mountPath)]
         }
-        try await prepareNetwork(environmentID: request.environmentID, subnetIndex: request.subnetIndex)
-        let attachment = try await network.attach(replicaID: request.id, environmentID: request.environmentID, egress: request.egress)
-        attached[request.id] = request.environmentID
+        let (attachment, hosts) = try await attach(request, isReplica: isReplica)
         do {
-            let hosts = hostsFile(of: request.id)
-            try FileManager.default.createDirectory(at: hosts.deletingLastPathComponent(), withIntermediateDirectories: true)
-            // It finds the services published so far (and a replica itself).
-            var services = directories[request.environmentID] ?? [:]
-            if isReplica { services[request.serviceName.lowercased(), default: []].append(attachment.address) }
-            try HostsFile.write(HostsFile.render(hostname: request.id, services: services, viewer: request.id), to: hosts.path)
             environment["HOME"] = "/tmp"
             var mountPath = "/"
             var appBind: [BindMount] = []
@@ -172,9 +169,7 @@ public actor SandboxRuntime: ReplicaRuntime {
             case .folder(let path, let builtInPlace):
                 mountPath = builtInPlace ? path : Self.appPath
                 appBind = [BindMount(source: path, target: mountPath)]
-            case .image:
-                throw YardError(.unavailable, "image artifacts cannot run in this sandbox yet")
-            case nil:
+            case .image, nil:
                 // A database service has no artifact: its server comes from the read-only host root.
                 break
             }
@@ -200,7 +195,27 @@ public actor SandboxRuntime: ReplicaRuntime {
         }
     }
 
-    private func release(_ id: String) async {
+    /// Attaches the replica or task to its environment's network and writes its hosts file.
+    func attach(_ request: ReplicaRequest, isReplica: Bool) async throws -> (ReplicaAttachment, hosts: URL) {
+        try await prepareNetwork(environmentID: request.environmentID, subnetIndex: request.subnetIndex)
+        let attachment = try await network.attach(replicaID: request.id, environmentID: request.environmentID, egress: request.egress)
+        attached[request.id] = request.environmentID
+        do {
+            let hosts = hostsFile(of: request.id)
+            try FileManager.default.createDirectory(at: hosts.deletingLastPathComponent(), withIntermediateDirectories: true)
+            // It finds the services published so far (and a replica itself).
+            var services = directories[request.environmentID] ?? [:]
+            if isReplica { services[request.serviceName.lowercased(), default: []].append(attachment.address) }
+            try HostsFile.write(HostsFile.render(hostname: request.id, services: services, viewer: request.id), to: hosts.path)
+            return (attachment, hosts)
+        } catch {
+            await release(request.id)
+            throw error
+        }
+    }
+
+    func release(_ id: String) async {
+        await removeImageInstance(id)
         guard attached.removeValue(forKey: id) != nil else { return }
         await network.detach(replicaID: id)
         try? FileManager.default.removeItem(at: runDirectory.appendingPathComponent(id))

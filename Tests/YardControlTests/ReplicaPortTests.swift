@@ -11,6 +11,13 @@ struct ReplicaPortTests {
         #expect(try ReplicaPort.choose(userPort: nil, databasePort: nil, ownAddress: false) == ReplicaPort())
     }
 
+    @Test("an image's lowest EXPOSEd port is PORT when the user set none, on the sandbox only")
+    func imagePort() throws {
+        #expect(try ReplicaPort.choose(userPort: nil, databasePort: nil, ownAddress: true, imagePort: 6379) == ReplicaPort(fixed: 6379))
+        #expect(try ReplicaPort.choose(userPort: "8080", databasePort: nil, ownAddress: true, imagePort: 6379) == ReplicaPort(fixed: 8080))
+        #expect(try ReplicaPort.choose(userPort: nil, databasePort: nil, ownAddress: false, imagePort: 6379) == ReplicaPort())
+    }
+
     @Test("a PORT the user set is used as it is where each replica has its own address")
     func userPortOnTheSandbox() throws {
         #expect(try ReplicaPort.choose(userPort: "8080", databasePort: nil, ownAddress: true) == ReplicaPort(fixed: 8080))
