@@ -909,8 +909,9 @@ public actor Orchestrator: Service {
             let artifactKey: String
             let buildOnly: Set<String>
             if config.build.builder == .dockerfile {
-                // The image is the artifact; the context folder stays beside it for rollbacks.
-                let folder = (app: artifactsDirectory.appendingPathComponent("build-\(id)").appendingPathComponent("app"), addressed: false)
+                // The image is the artifact, addressed by its id; the context folder stays beside
+                // it for rollbacks. Unfinished (no artifact.json) until then, so never collected.
+                let folder = (app: artifacts.appDirectory(forKey: "building-\(id)"), addressed: false)
                 buildFolder = folder
                 try FileManager.default.createDirectory(at: folder.app.deletingLastPathComponent(), withIntermediateDirectories: true)
                 try FileManager.default.moveItem(at: context, to: folder.app)
@@ -926,9 +927,16 @@ public actor Orchestrator: Service {
                     log: log)
                 await runtime.finishBuild(deploymentID: id)
                 try Task.checkCancellation()
+                artifactKey = result.image.map { String($0.id.dropFirst("sha256:".count)) } ?? id
+                if artifacts.existing(key: artifactKey) == nil {
+                    try? FileManager.default.removeItem(at: artifacts.folder(forKey: artifactKey))
+                    try FileManager.default.moveItem(at: folder.app.deletingLastPathComponent(), to: artifacts.folder(forKey: artifactKey))
+                    try artifacts.commit(key: artifactKey, result: result)
+                } else {
+                    try? FileManager.default.removeItem(at: folder.app.deletingLastPathComponent())
+                }
                 committed = true
-                artifactPath = folder.app
-                artifactKey = String(result.image?.id.dropFirst("sha256:".count) ?? "")
+                artifactPath = artifacts.appDirectory(forKey: artifactKey)
                 buildOnly = secretNames
             } else {
                 // The app is planned and hashed where it was unpacked, then moved to its final

@@ -104,13 +104,10 @@ struct DockerfileEndToEndTests {
             #expect(image.id == "sha256:" + key)
             #expect(image.config.exposedPorts == ["8080/tcp"])
             #expect(first.provider == "dockerfile")
-            if up.status == 0 {
-                let answer = try await server.get(host: "dock-dock.localhost")
-                #expect(answer.status == 200 && answer.body.contains("hello"), "\(answer)")
-            } else {
-                // Until image replicas run in the sandbox (issue 15 item 3), the build is what is tested.
-                #expect(up.output.contains("image"), "\(up.outputTail)")
-            }
+            // The replica runs the image (non-root, its EXPOSE'd port) and answers through the router.
+            #expect(up.status == 0, "\(up.outputTail)\nserver:\n\(YardServer.lastLines(of: server.serveLog, 30))")
+            let answer = try await server.get(host: "dock-dock.localhost")
+            #expect(answer.status == 200 && answer.body.contains("hello uid=1000 cwd=/srv"), "\(answer)")
 
             let unpacked = try await Self.unpack(name, store: store, into: server.root.appendingPathComponent("export-1"))
             let leaked = try await SystemCommand("/usr/bin/grep", ["-r", "-l", "-F", "--", secret, unpacked.path]).result()
