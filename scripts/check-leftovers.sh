@@ -3,12 +3,15 @@
 # tests may remain
 # (tests use the prefixes yt, ys and ye…). Exits non-zero and lists them if any do.
 set -u
-found=$( {
+found=$( { {
     ip netns list 2>/dev/null | awk '{print "netns " $1}'
     ls /sys/class/net 2>/dev/null | sed 's/^/link /'
     find /sys/fs/cgroup -maxdepth 4 -mindepth 1 -type d 2>/dev/null | sed 's/^/cgroup /'
     { iptables-save 2>/dev/null || true; } | sed -n 's/^:\([^ ]*\) .*/chain \1/p' | tr 'A-Z' 'a-z'
-} | grep -E '^(netns|link|cgroup|chain) (.*/)?(yt|ys|ye)[0-9a-z_-]*$' )
+} | grep -E '^(netns|link|cgroup|chain) (.*/)?(yt|ys|ye)[0-9a-z_-]*$'
+    # A Dockerfile build's RUN steps run as ids of a service's build block (BuildIdentity).
+    ps -eo uid=,pid=,args= 2>/dev/null | awk '$1 >= 1610612736 && $1 < 1879048192 { print "build-process " $0 }'
+} )
 # The image tests' registries (TestRegistry): no docker-registry process or folder may remain.
 registries=$( { pgrep -a -f '^/usr/bin/docker-registry serve .*/yard-registry-' 2>/dev/null || true
     ls -d "${TMPDIR:-/tmp}"/yard-registry-* 2>/dev/null | sed 's/^/folder /'; } )
@@ -29,4 +32,4 @@ if [ -n "$found" ]; then
     echo "$found"
     exit 1
 fi
-echo "no namespace, link or cgroup left by the tests"
+echo "no namespace, link, cgroup or build process left by the tests"

@@ -32,7 +32,7 @@ public struct Builder: Sendable {
     }
 
     public let configuration: Configuration
-    private let launcher: any ProcessLauncher
+    let launcher: any ProcessLauncher
 
     public init(configuration: Configuration, launcher: any ProcessLauncher) {
         self.configuration = configuration
@@ -239,7 +239,7 @@ public struct Builder: Sendable {
     // MARK: Steps
 
     /// Runs one process to its end; a cancelled build kills the step's whole process tree.
-    private func runToCompletion(
+    func runToCompletion(
         _ spec: LaunchSpec,
         command: String,
         output: @escaping OutputHandler

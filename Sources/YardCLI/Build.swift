@@ -193,16 +193,23 @@ struct LocalPlanner {
         var versions: [String: String] = [:]
         var artifactKey: String?
         var failure: String?
-        do {
-            let prepared = try builder.prepare(request)
-            plan = prepared.plan
-            versions = prepared.toolchainVersions
-            artifactKey = prepared.artifactKey
-        } catch {
-            // The plan itself stands (a missing toolchain fails only the build): show it
-            // with the reason. A folder that cannot be planned at all fails here.
-            plan = try builder.plan(for: request)
-            failure = error.message
+        if service.config.build.builder == .dockerfile {
+            // buildah builds it on the server; the plan is what the Dockerfile declares.
+            let (file, shown, _) = try Builder.locateDockerfile(
+                in: service.directory, configPath: service.config.build.dockerfilePath, variables: variables)
+            plan = Builder.dockerfilePlan(try Builder.readDockerfile(at: file, shown: shown), shown: shown, startCommand: service.deploy.startCommand)
+        } else {
+            do {
+                let prepared = try builder.prepare(request)
+                plan = prepared.plan
+                versions = prepared.toolchainVersions
+                artifactKey = prepared.artifactKey
+            } catch {
+                // The plan itself stands (a missing toolchain fails only the build): show it
+                // with the reason. A folder that cannot be planned at all fails here.
+                plan = try builder.plan(for: request)
+                failure = error.message
+            }
         }
         return PlanView(
             root: service.root ?? ".",

@@ -154,7 +154,7 @@ public actor Orchestrator: Service {
     let logger: Logger
     /// Tells the operator's hook about failures (`Configuration.notifyCommand`).
     let notifier: Notifier
-    private let builder: Builder
+    let builder: Builder
     private let jobs: AsyncStream<(ServiceKey, Job)>
     private let jobsContinuation: AsyncStream<(ServiceKey, Job)>.Continuation
 
@@ -922,52 +922,87 @@ public actor Orchestrator: Service {
                 noCache: noCache,
                 secretNames: secretNames
             )
-            // The app is planned and hashed where it was unpacked, then moved to its final
-            // folder: paths inside a plain-process build must be the ones it runs from.
-            let prepared = try builder.prepare(request)
             let result: BuildResult
             let artifactPath: URL
-            let reusable = artifacts.existing(key: prepared.artifactKey)
-            if reusable != nil, noCache {
-                log(.system, "artifact \(prepared.artifactKey.prefix(12)) exists, but this deployment asked for no cache: building again")
-            }
-            if let existing = reusable, !noCache {
-                for note in prepared.plan.notes { log(.system, note) }
-                log(.system, "artifact \(prepared.artifactKey.prefix(12)) was already built from the same source, plan, "
-                    + "variables and toolchains: reusing it, skipping the build")
-                result = existing
-                artifactPath = artifacts.appDirectory(forKey: prepared.artifactKey)
-            } else {
-                let folder = artifacts.buildDirectory(forKey: prepared.artifactKey, deploymentID: id)
+            let artifactKey: String
+            let buildOnly: Set<String>
+            if config.build.builder == .dockerfile {
+                // The image is the artifact, addressed by its id; the context folder stays beside
+                // it for rollbacks. Unfinished (no artifact.json) until then, so never collected.
+                let folder = (app: artifacts.appDirectory(forKey: "building-\(id)"), addressed: false)
                 buildFolder = folder
                 try FileManager.default.createDirectory(at: folder.app.deletingLastPathComponent(), withIntermediateDirectories: true)
                 try FileManager.default.moveItem(at: context, to: folder.app)
-                request.sourceDirectory = folder.app
-                request.appDirectory = folder.app
-                request.sandbox = try await runtime.prepareBuild(BuildBoxRequest(
+                let box = try await runtime.prepareBuild(BuildBoxRequest(
                     deploymentID: id, serviceID: service.id, environmentID: key.environmentID, appDirectory: folder.app.path,
-                    limits: buildLimits(of: service))).sandbox
-                var ready = prepared
-                if runtime.appMountPath == nil {
-                    // Plain builds run where they landed, so the plan's paths (the venv's
-                    // bin on PATH) must name this folder, not the unpack folder.
-                    request.mountPath = nil
-                    ready = try builder.prepare(request)
-                    ready.artifactKey = prepared.artifactKey
-                }
-                result = try await builder.build(ready, request, log: log)
+                    limits: buildLimits(of: service)))
+                result = try await buildImage(
+                    DockerfileBuildRequest(
+                        sourceDirectory: folder.app, dockerfilePath: config.build.dockerfilePath, variables: resolved,
+                        secretNames: secretNames, serviceID: service.id, deploymentID: id, startCommand: deploy.startCommand,
+                        networkNamespace: box.sandbox?.networkNamespace ?? "", limits: buildLimits(of: service), noCache: noCache,
+                        scratchDirectory: staging.appendingPathComponent("dockerfile")),
+                    log: log)
                 await runtime.finishBuild(deploymentID: id)
                 try Task.checkCancellation()
-                if folder.addressed { try artifacts.commit(key: prepared.artifactKey, result: result) }
+                artifactKey = result.image.map { String($0.id.dropFirst("sha256:".count)) } ?? id
+                if artifacts.existing(key: artifactKey) == nil {
+                    try? FileManager.default.removeItem(at: artifacts.folder(forKey: artifactKey))
+                    try FileManager.default.moveItem(at: folder.app.deletingLastPathComponent(), to: artifacts.folder(forKey: artifactKey))
+                    try artifacts.commit(key: artifactKey, result: result)
+                } else {
+                    try? FileManager.default.removeItem(at: folder.app.deletingLastPathComponent())
+                }
                 committed = true
-                artifactPath = folder.app
+                artifactPath = artifacts.appDirectory(forKey: artifactKey)
+                buildOnly = secretNames
+            } else {
+                // The app is planned and hashed where it was unpacked, then moved to its final
+                // folder: paths inside a plain-process build must be the ones it runs from.
+                let prepared = try builder.prepare(request)
+                let reusable = artifacts.existing(key: prepared.artifactKey)
+                if reusable != nil, noCache {
+                    log(.system, "artifact \(prepared.artifactKey.prefix(12)) exists, but this deployment asked for no cache: building again")
+                }
+                if let existing = reusable, !noCache {
+                    for note in prepared.plan.notes { log(.system, note) }
+                    log(.system, "artifact \(prepared.artifactKey.prefix(12)) was already built from the same source, plan, "
+                        + "variables and toolchains: reusing it, skipping the build")
+                    result = existing
+                    artifactPath = artifacts.appDirectory(forKey: prepared.artifactKey)
+                } else {
+                    let folder = artifacts.buildDirectory(forKey: prepared.artifactKey, deploymentID: id)
+                    buildFolder = folder
+                    try FileManager.default.createDirectory(at: folder.app.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try FileManager.default.moveItem(at: context, to: folder.app)
+                    request.sourceDirectory = folder.app
+                    request.appDirectory = folder.app
+                    request.sandbox = try await runtime.prepareBuild(BuildBoxRequest(
+                        deploymentID: id, serviceID: service.id, environmentID: key.environmentID, appDirectory: folder.app.path,
+                        limits: buildLimits(of: service))).sandbox
+                    var ready = prepared
+                    if runtime.appMountPath == nil {
+                        // Plain builds run where they landed, so the plan's paths (the venv's
+                        // bin on PATH) must name this folder, not the unpack folder.
+                        request.mountPath = nil
+                        ready = try builder.prepare(request)
+                        ready.artifactKey = prepared.artifactKey
+                    }
+                    result = try await builder.build(ready, request, log: log)
+                    await runtime.finishBuild(deploymentID: id)
+                    try Task.checkCancellation()
+                    if folder.addressed { try artifacts.commit(key: prepared.artifactKey, result: result) }
+                    committed = true
+                    artifactPath = folder.app
+                }
+                artifactKey = prepared.artifactKey
+                // Build secrets, from the service settings or named by railpack.json, stay out
+                // of the replicas.
+                buildOnly = Builder.secretNames(of: request, plan: prepared.plan)
             }
             timeout?.cancel()
             try? FileManager.default.removeItem(at: staging)
 
-            // Build secrets, from the service settings or named by railpack.json, stay out
-            // of the replicas.
-            let buildOnly = Builder.secretNames(of: request, plan: prepared.plan)
             let withheld = buildOnly.intersection(resolved.keys).sorted()
             if !withheld.isEmpty {
                 logs.append(deploymentID: id, kind: .deploy, stream: .system,
@@ -980,7 +1015,6 @@ public actor Orchestrator: Service {
                 in: runtimeVariables, service: service, environmentID: key.environmentID, railway: railway)
             let snapshot = try store.sealedSnapshot(runtimeVariables, deploymentID: id)
             let settings = deploy
-            let artifactKey = prepared.artifactKey
             deployment = try transition(id, .deploying) {
                 $0.artifactPath = artifactPath.path
                 $0.artifactKey = artifactKey
@@ -996,6 +1030,7 @@ public actor Orchestrator: Service {
             try await runPreDeploy(deploy.preDeployCommand ?? [], deployment: deployment, result: result, variables: runtimeVariables)
             started = try await goLive(deployment: deployment, result: result, settings: deploy, variables: runtimeVariables, key: key)
             collectArtifacts()
+            await collectImages()
         } catch {
             var message = Self.describe(error)
             var status = DeploymentStatus.failed

@@ -1,0 +1,227 @@
+import Foundation
+import Synchronization
+import YardCore
+import YardImage
+import YardRuntime
+
+/// A Dockerfile build: buildah builds the image, which is the deployment's artifact.
+public struct DockerfileBuildRequest: Sendable {
+    /// The upload (its root directory applied): the build context.
+    public var sourceDirectory: URL
+    /// `dockerfilePath` of the config, or nil for `Dockerfile` at the root.
+    public var dockerfilePath: String?
+    /// The service's resolved variables (`RAILWAY_DOCKERFILE_PATH` among them).
+    public var variables: [String: String]
+    /// Build secrets: passed as `RUN --mount=type=secret`, never as build arguments.
+    public var secretNames: Set<String>
+    public var serviceID: String
+    public var deploymentID: String
+    /// The service's start command, if it sets one (it overrides the image's ENTRYPOINT).
+    public var startCommand: String?
+    /// The build's egress-only network namespace (a name under /run/netns).
+    public var networkNamespace: String
+    public var limits: ResourceLimits
+    public var noCache: Bool
+    /// A private folder for the secret files and the image id file, removed afterwards.
+    public var scratchDirectory: URL
+
+    public init(
+        sourceDirectory: URL, dockerfilePath: String?, variables: [String: String], secretNames: Set<String>, serviceID: String,
+        deploymentID: String, startCommand: String?, networkNamespace: String, limits: ResourceLimits, noCache: Bool,
+        scratchDirectory: URL
+    ) {
+        self.sourceDirectory = sourceDirectory
+        self.dockerfilePath = dockerfilePath
+        self.variables = variables
+        self.secretNames = secretNames
+        self.serviceID = serviceID
+        self.deploymentID = deploymentID
+        self.startCommand = startCommand
+        self.networkNamespace = networkNamespace
+        self.limits = limits
+        self.noCache = noCache
+        self.scratchDirectory = scratchDirectory
+    }
+}
+
+extension Builder {
+    /// Where the Dockerfile is: `dockerfilePath` of the config, else the service variable
+    /// `RAILWAY_DOCKERFILE_PATH`, else `Dockerfile` at the root; resolved inside the upload.
+    public static func locateDockerfile(
+        in source: URL, configPath: String?, variables: [String: String]
+    ) throws(YardError) -> (file: URL, shown: String, detected: Bool) {
+        let chosen = configPath ?? variables["RAILWAY_DOCKERFILE_PATH"].flatMap { $0.isEmpty ? nil : $0 }
+        let relative = chosen.map { $0.hasPrefix("/") ? String($0.drop { $0 == "/" }) : $0 } ?? "Dockerfile"
+        let file: URL
+        do {
+            file = try UploadPath.resolve(relative, in: source)
+        } catch {
+            throw YardError(.buildFailed, "the Dockerfile path \(relative) leads outside the upload (\(error)): name a file inside it")
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: file.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            let origin = configPath != nil ? "dockerfilePath" : chosen != nil ? "RAILWAY_DOCKERFILE_PATH" : "the DOCKERFILE builder"
+            throw YardError(.buildFailed, "\(origin) names \(relative), which is not a file in the upload: add it or fix the path")
+        }
+        return (file, relative, chosen == nil)
+    }
+
+    /// Reads the Dockerfile the request names.
+    public static func readDockerfile(at file: URL, shown: String) throws(YardError) -> Dockerfile {
+        let text: String
+        do {
+            text = try String(contentsOf: file, encoding: .utf8)
+        } catch {
+            throw YardError(.buildFailed, "cannot read \(shown) as UTF-8 text", cause: error)
+        }
+        return try Dockerfile(parsing: text, file: shown)
+    }
+
+    /// The plan `yard build --plan` shows for a Dockerfile service: nothing runs on the host.
+    public static func dockerfilePlan(_ dockerfile: Dockerfile, shown: String, startCommand: String?) -> BuildPlan {
+        var notes = ["Dockerfile: \(shown)"]
+        notes.append("stages: " + dockerfile.stages.enumerated().map { index, stage in
+            "\(stage.name ?? "#\(index + 1)") FROM \(stage.base)"
+        }.joined(separator: ", "))
+        if !dockerfile.declaredArguments.isEmpty { notes.append("ARGs: " + dockerfile.declaredArguments.joined(separator: ", ")) }
+        if !dockerfile.exposedPorts.isEmpty { notes.append("exposes: " + dockerfile.exposedPorts.joined(separator: ", ")) }
+        if let syntax = dockerfile.syntax {
+            notes.append("the `# syntax=\(syntax)` line is ignored: buildah builds with its own Dockerfile frontend")
+        }
+        return BuildPlan(provider: "dockerfile", startCommand: startCommand ?? "", notes: notes, detectedFrom: shown)
+    }
+
+    /// Builds the Dockerfile with buildah into `localhost/yard/<service>:<deployment>`,
+    /// streaming buildah's output (masked) to `log`. A failing step is named by its line.
+    public func buildDockerfile(
+        _ request: DockerfileBuildRequest, images: ImageStore,
+        log unmaskedLog: @escaping @Sendable (LogLine.Stream, String) -> Void
+    ) async throws(YardError) -> BuildResult {
+        let secretValues = request.secretNames.compactMap { request.variables[$0] }.filter { !$0.isEmpty }
+        let masker = SecretMasker(secretValues)
+        let log: @Sendable (LogLine.Stream, String) -> Void = { stream, line in unmaskedLog(stream, masker.mask(line)) }
+
+        let (file, shown, detected) = try Self.locateDockerfile(
+            in: request.sourceDirectory, configPath: request.dockerfilePath, variables: request.variables)
+        log(.system, detected ? "Using detected Dockerfile" : "Using Dockerfile \(shown)")
+        let dockerfile = try Self.readDockerfile(at: file, shown: shown)
+        let plan = Self.dockerfilePlan(dockerfile, shown: shown, startCommand: request.startCommand)
+        for note in plan.notes.dropFirst() { log(.system, note) }
+        try await checkBaseImages(dockerfile, images: images)
+
+        let (names, warnings) = DockerfileBuildArguments.select(
+            declared: dockerfile.declaredArguments, variables: request.variables, secrets: request.secretNames)
+        for warning in warnings { log(.system, warning) }
+        if !names.isEmpty { log(.system, "build arguments: " + names.joined(separator: ", ")) }
+        let secrets = request.variables.filter { request.secretNames.contains($0.key) }
+        if !secrets.isEmpty { log(.system, "build secrets (RUN --mount=type=secret,id=NAME): " + secrets.keys.sorted().joined(separator: ", ")) }
+
+        let tag = ImageStore.deploymentImageName(serviceID: request.serviceID, deploymentID: request.deploymentID)
+        let cacheDirectory = images.configuration.directory.appendingPathComponent("build-cache")
+            .appendingPathComponent(request.serviceID)
+        let spec: DockerfileBuildSpec
+        do {
+            // buildah mounts each RUN step's root under it, and root of the build's user
+            // namespace must reach that by path: traversable, not listable.
+            for folder in [images.configuration.directory, cacheDirectory.deletingLastPathComponent(), cacheDirectory] {
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                try FileManager.default.setAttributes([.posixPermissions: 0o711], ofItemAtPath: folder.path)
+            }
+            spec = DockerfileBuildSpec(
+                contextDirectory: request.sourceDirectory, dockerfile: file, tag: tag,
+                buildArguments: Dictionary(uniqueKeysWithValues: names.map { ($0, request.variables[$0] ?? "") }),
+                secretFiles: try ImageStore.writeSecretFiles(secrets, in: request.scratchDirectory.appendingPathComponent("secrets")),
+                cacheDirectory: cacheDirectory, networkNamespacePath: "/run/netns/" + request.networkNamespace,
+                firstHostID: BuildIdentity.firstUID(forService: request.serviceID), limits: request.limits, noCache: request.noCache,
+                imageIDFile: request.scratchDirectory.appendingPathComponent("image-id"))
+        } catch let error as YardError {
+            throw error
+        } catch {
+            throw YardError(.internal, "could not prepare the Dockerfile build's folders", cause: error)
+        }
+        defer { try? FileManager.default.removeItem(at: request.scratchDirectory.appendingPathComponent("secrets")) }
+
+        let command = try images.buildCommand(spec)
+        let tracker = StepTrackerBox()
+        let launch = LaunchSpec(
+            arguments: [command.executable] + command.arguments, environment: command.environment ?? [:],
+            workingDirectory: request.sourceDirectory.path, label: "build")
+        let reason = try await runBuildah(launch, images: images, firstHostID: spec.firstHostID) { stream, line in
+            tracker.observe(line)
+            log(stream, line)
+        }
+        guard reason.isSuccess else {
+            let named = tracker.failure(in: dockerfile, file: shown)
+            throw YardError(.buildFailed, masker.mask(named ?? "buildah could not build \(shown) (see the output above)"))
+        }
+        guard let image = try? await images.inspect(tag) else {
+            throw YardError(.buildFailed, "buildah finished but the image \(tag) is not in the store")
+        }
+        log(.system, "image \(tag) built: \(image.id)")
+        return BuildResult(plan: plan, startCommand: request.startCommand ?? "", environment: [:], image: image)
+    }
+
+    /// Runs buildah to its end. A cancelled build gets SIGTERM (buildah then stops its RUN
+    /// container and exits), SIGKILL 10 s later; whatever fails leaves no working container
+    /// and no process of the service's build ids behind.
+    private func runBuildah(
+        _ spec: LaunchSpec, images: ImageStore, firstHostID: UInt32, output: @escaping OutputHandler
+    ) async throws(YardError) -> ExitReason {
+        if Task.isCancelled { throw YardError(.buildFailed, "the build was cancelled before buildah ran") }
+        let before = (try? await images.buildContainers()) ?? []
+        let process: any LaunchedProcess
+        do {
+            process = try await launcher.launch(spec, output: output)
+        } catch {
+            throw YardError(.buildFailed, "could not start buildah", cause: error)
+        }
+        let reason = await withTaskCancellationHandler {
+            await process.wait()
+        } onCancel: {
+            process.signal(SIGTERM)
+            // Bounded: a buildah that ignores SIGTERM is killed; signal() is a no-op once reaped.
+            Task {
+                try? await Task.sleep(for: .seconds(10))
+                process.signal(SIGKILL)
+            }
+        }
+        if Task.isCancelled || !reason.isSuccess {
+            BuildIdentity.killProcesses(from: firstHostID)
+            await images.removeBuildContainers(((try? await images.buildContainers()) ?? []).subtracting(before))
+        }
+        if Task.isCancelled { throw YardError(.buildFailed, "the build was cancelled while buildah ran") }
+        return reason
+    }
+
+    /// Fails naming a `FROM` image the store lacks and how to bring it (no registry is
+    /// pulled from during builds).
+    private func checkBaseImages(_ dockerfile: Dockerfile, images: ImageStore) async throws(YardError) {
+        for base in dockerfile.baseImages where !base.contains("$") {
+            let reference = (try? ImageReference(parsing: base))?.description ?? base
+            let found: ImageArtifact?
+            do {
+                found = try await images.inspect(reference)
+            } catch {
+                throw YardError(.buildFailed, "could not look up the base image \(base) in the image store", cause: error)
+            }
+            if found == nil {
+                throw YardError(
+                    .buildFailed,
+                    "the Dockerfile starts FROM \(base), which is not in this machine's image store: bring it with "
+                        + "`yard image import \(base) FILE.tar` (or `--debootstrap bookworm` for a Debian base), "
+                        + "or run yard serve with --registry-mirror URL")
+            }
+        }
+    }
+}
+
+/// The step tracker, shared with the output handler (which runs on the launcher's threads).
+private final class StepTrackerBox: Sendable {
+    private let tracker = Mutex(DockerfileStepTracker())
+
+    func observe(_ line: String) { tracker.withLock { $0.observe(line) } }
+
+    func failure(in dockerfile: Dockerfile, file: String) -> String? {
+        tracker.withLock { $0.failure(in: dockerfile, file: file) }
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import YardBuild
+import YardCore
+import YardImage
+
+/// DOCKERFILE services: buildah builds the image in the data directory's image store, and
+/// the image is the deployment's artifact, kept and collected under the artifact retention.
+extension Orchestrator {
+    /// The data directory's image store (`<data>/images`).
+    public nonisolated var imageStore: ImageStore {
+        ImageStore(configuration: .init(directory: configuration.dataDirectory.appendingPathComponent("images")))
+    }
+
+    /// Builds a deployment's Dockerfile into an image; the result names it.
+    func buildImage(
+        _ request: DockerfileBuildRequest, log: @escaping @Sendable (LogLine.Stream, String) -> Void
+    ) async throws -> BuildResult {
+        guard !request.networkNamespace.isEmpty else {
+            throw YardError(
+                .buildFailed,
+                "Dockerfile builds run only in the sandbox (their RUN steps must not share the host's network): "
+                    + "start yard serve with the sandbox isolation")
+        }
+        let images = imageStore
+        // Written once: the image services' part may have written it with a mirror since.
+        if !FileManager.default.fileExists(atPath: images.configuration.directory.appendingPathComponent("storage.conf").path) {
+            try images.prepare()
+        }
+        return try await builder.buildDockerfile(request, images: images, log: log)
+    }
+
+    /// Removes the images of deployments outside the retention that are not running, then
+    /// the dangling layers, so the store stays bounded as deployments come and go.
+    func collectImages() async {
+        let images = imageStore
+        guard FileManager.default.fileExists(atPath: images.storageDirectory.path) else { return }
+        do {
+            let retained = try store.retainedArtifacts(perService: configuration.artifactRetention).deployments
+            let running = Set(live.values)
+            var removed = 0
+            for name in try await images.deploymentImages() {
+                guard let deploymentID = name.split(separator: ":").last.map(String.init),
+                    !retained.contains(deploymentID), !running.contains(deploymentID)
+                else { continue }
+                try await images.remove(name)
+                removed += 1
+            }
+            if removed > 0 {
+                try await images.pruneDanglingImages()
+                logger.info("images removed by retention", metadata: ["count": "\(removed)"])
+            }
+        } catch {
+            logger.error("could not collect old images", metadata: ["error": "\(error)"])
+        }
+    }
+}
