@@ -14,6 +14,17 @@ struct ZeroDowntimeEndToEndTests {
     static let scope = YardAPIClient.Scope(project: "steady", environment: "production", service: "steady")
     static let host = "steady-steady.localhost"
 
+    /// The app's image: Node from Debian's packages, run as a non-root user.
+    static let dockerfile = """
+        FROM debian:bookworm-slim
+        RUN apt-get update && apt-get install -y --no-install-recommends nodejs && rm -rf /var/lib/apt/lists/*
+        WORKDIR /app
+        COPY package.json server.js ./
+        USER 1000
+        CMD ["node", "server.js"]
+
+        """
+
     /// What the load generator saw.
     final class Tally: Sendable {
         private let state = Mutex<(ok: Int, failures: [String])>((0, []))
@@ -23,11 +34,23 @@ struct ZeroDowntimeEndToEndTests {
         var failures: [String] { state.withLock { $0.failures } }
     }
 
+    /// The same app built by Railpack (a folder artifact) and from a Dockerfile (an image
+    /// artifact whose replicas each run on a writable layer of their own).
+    enum Artifact: String, CaseIterable, Sendable {
+        case folder, image
+    }
+
     @Test("20 redeploys of a two-replica service on default settings under load, with 2-second requests and a WebSocket held across a deploy: no failed request",
-          .timeLimit(.minutes(15)))
-    func redeploysUnderLoadDropNothing() async throws {
+          .timeLimit(.minutes(15)), arguments: Artifact.allCases)
+    func redeploysUnderLoadDropNothing(artifact: Artifact) async throws {
         try await YardServer.with { server in
             let folder = try await server.prepareApp("zero-downtime", project: "steady")
+            if artifact == .image {
+                let base = try await server.yard(["image", "import", "debian:bookworm-slim", "--debootstrap", "bookworm"], in: folder)
+                try #require(base.status == 0, "\(base.output)")
+                // A root Dockerfile selects the Dockerfile builder, as on Railway.
+                try Self.dockerfile.write(to: folder.appendingPathComponent("Dockerfile"), atomically: true, encoding: .utf8)
+            }
             let up = try await server.yard(["up"], in: folder)
             try #require(up.status == 0, "\(up.output)")
             let client = try server.client()
@@ -73,7 +96,7 @@ struct ZeroDowntimeEndToEndTests {
                 }
                 try await group.waitForAll()
             }
-            print("zero-downtime on default settings: \(quick.okCount) quick and \(slow.okCount) 2-second requests answered 200, "
+            print("zero-downtime on default settings (\(artifact.rawValue) artifact): \(quick.okCount) quick and \(slow.okCount) 2-second requests answered 200, "
                 + "\(quick.failures.count + slow.failures.count) failed, over 20 redeploys")
             let serverWarnings = server.serveLog.split(separator: "\n").filter { $0.contains("warning") || $0.contains("error") }
             #expect(quick.failures.isEmpty,
