@@ -6,10 +6,8 @@ import YardImage
 /// DOCKERFILE services: buildah builds the image in the data directory's image store, and
 /// the image is the deployment's artifact, kept and collected under the artifact retention.
 extension Orchestrator {
-    /// The data directory's image store (`<data>/images`).
-    public nonisolated var imageStore: ImageStore {
-        ImageStore(configuration: .init(directory: configuration.dataDirectory.appendingPathComponent("images")))
-    }
+    /// The data directory's image store (`<data>/images`), with the operator's mirror.
+    public nonisolated var imageStore: ImageStore { configuration.imageStore }
 
     /// Builds a deployment's Dockerfile into an image; the result names it.
     func buildImage(
@@ -22,10 +20,7 @@ extension Orchestrator {
                     + "start yard serve with the sandbox isolation")
         }
         let images = imageStore
-        // Written once: the image services' part may have written it with a mirror since.
-        if !FileManager.default.fileExists(atPath: images.configuration.directory.appendingPathComponent("storage.conf").path) {
-            try images.prepare()
-        }
+        try images.prepare()
         return try await builder.buildDockerfile(request, images: images, log: log)
     }
 
