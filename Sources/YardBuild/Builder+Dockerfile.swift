@@ -77,6 +77,48 @@ extension Builder {
         return try Dockerfile(parsing: text, file: shown)
     }
 
+    /// The content address of a Dockerfile build: the context tree, the Dockerfile's path,
+    /// the build arguments it declares and gets (names and values), the build secrets
+    /// (names and values: a changed secret may change what a step does), the start command
+    /// and the ids of its base images. Equal keys reuse the image with no build, as equal
+    /// folder-artifact keys do.
+    public static func dockerfileArtifactKey(
+        _ request: DockerfileBuildRequest, baseImageIDs: [String]
+    ) throws(YardError) -> String {
+        let (file, shown, _) = try locateDockerfile(
+            in: request.sourceDirectory, configPath: request.dockerfilePath, variables: request.variables)
+        let dockerfile = try readDockerfile(at: file, shown: shown)
+        let (names, _) = DockerfileBuildArguments.select(
+            declared: dockerfile.declaredArguments, variables: request.variables, secrets: request.secretNames)
+        var hasher = ContentHasher()
+        hasher.add("switchyard-dockerfile-artifact-v1")
+        do {
+            hasher.add(try ContentHash.sha256(treeAt: request.sourceDirectory))
+        } catch {
+            throw YardError(.buildFailed, "could not read the build context to hash it", cause: error)
+        }
+        hasher.add(shown)
+        for name in names {
+            hasher.add(name)
+            hasher.add(request.variables[name] ?? "")
+        }
+        for name in request.secretNames.sorted() {
+            hasher.add("secret:" + name)
+            hasher.add(request.variables[name] ?? "")
+        }
+        hasher.add(request.startCommand ?? "")
+        for id in baseImageIDs { hasher.add(id) }
+        return hasher.finish()
+    }
+
+    /// The `FROM` images of the request's Dockerfile as the store names them.
+    public static func dockerfileBaseImages(_ request: DockerfileBuildRequest) throws(YardError) -> [String] {
+        let (file, shown, _) = try locateDockerfile(
+            in: request.sourceDirectory, configPath: request.dockerfilePath, variables: request.variables)
+        return try readDockerfile(at: file, shown: shown).baseImages.filter { !$0.contains("$") }
+            .map { (try? ImageReference(parsing: $0))?.description ?? $0 }
+    }
+
     /// The plan `yard build --plan` shows for a Dockerfile service: nothing runs on the host.
     public static func dockerfilePlan(_ dockerfile: Dockerfile, shown: String, startCommand: String?) -> BuildPlan {
         var notes = ["Dockerfile: \(shown)"]
@@ -153,6 +195,13 @@ extension Builder {
         guard reason.isSuccess else {
             let named = tracker.failure(in: dockerfile, file: shown)
             throw YardError(.buildFailed, masker.mask(named ?? "buildah could not build \(shown) (see the output above)"))
+        }
+        do {
+            let restored = try await images.restoreBuildOwnership(
+                of: tag, firstHostID: spec.firstHostID, blockSize: BuildIdentity.blockSize)
+            if restored > 0 { log(.system, "gave \(restored) files made by the build steps their image owners back") }
+        } catch {
+            throw YardError(.buildFailed, "could not fix the owners of the files the build made", cause: error)
         }
         guard let image = try? await images.inspect(tag) else {
             throw YardError(.buildFailed, "buildah finished but the image \(tag) is not in the store")

@@ -24,19 +24,40 @@ extension Orchestrator {
         return try await builder.buildDockerfile(request, images: images, log: log)
     }
 
+    /// The content address of a Dockerfile build (`Builder.dockerfileArtifactKey`), with the
+    /// ids its base images have in the store now.
+    func dockerfileArtifactKey(_ request: DockerfileBuildRequest) async throws -> String {
+        var baseIDs: [String] = []
+        for name in try Builder.dockerfileBaseImages(request) {
+            if let image = try? await imageStore.inspect(name) { baseIDs.append(image.id) }
+        }
+        return try Builder.dockerfileArtifactKey(request, baseImageIDs: baseIDs)
+    }
+
+    /// The finished image artifact with this key, if its image is still in the store.
+    func reusableImageArtifact(key: String) async -> BuildResult? {
+        guard let existing = artifacts.existing(key: key), let image = existing.image,
+            (try? await imageStore.inspect(image.id)) != nil
+        else { return nil }
+        return existing
+    }
+
     /// Removes the images of deployments outside the retention that are not running, then
     /// the dangling layers, so the store stays bounded as deployments come and go.
     func collectImages() async {
         let images = imageStore
         guard FileManager.default.fileExists(atPath: images.storageDirectory.path) else { return }
         do {
-            let retained = try store.retainedArtifacts(perService: configuration.artifactRetention).deployments
+            let (keys, retained) = try store.retainedArtifacts(perService: configuration.artifactRetention)
             let running = Set(live.values)
+            // A deployment that reused an image keeps the image of the one that built it.
+            let kept = Set(keys.compactMap { artifacts.existing(key: $0)?.image?.id })
             var removed = 0
             for name in try await images.deploymentImages() {
                 guard let deploymentID = name.split(separator: ":").last.map(String.init),
                     !retained.contains(deploymentID), !running.contains(deploymentID)
                 else { continue }
+                if let image = try await images.inspect(name), kept.contains(image.id) { continue }
                 try await images.remove(name)
                 removed += 1
             }

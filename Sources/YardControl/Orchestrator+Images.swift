@@ -112,8 +112,9 @@ extension Orchestrator {
             do {
                 artifact = try await images.pull(reference, credentials: login) { log(.system, $0) }
             } catch let error as YardError where (error.code == .unavailable || error.code == .notFound) && login == nil {
-                // Offline, a public image the operator imported still deploys.
-                guard let local = try await images.inspect(reference.description) else { throw error }
+                // Offline, a public image the operator imported still deploys; never one another
+                // service pulled with its own login.
+                guard let local = try await images.inspect(reference.description), images.wasImported(local) else { throw error }
                 log(.system, "warning: \(error.message)")
                 log(.system, "using the copy of \(reference.familiarName) already on this machine (\(local.id.prefix(19)))")
                 artifact = local

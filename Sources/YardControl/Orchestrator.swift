@@ -232,7 +232,7 @@ public actor Orchestrator: Service {
     }
 
     private var artifactsDirectory: URL { configuration.dataDirectory.appendingPathComponent("artifacts") }
-    private var artifacts: ArtifactStore { ArtifactStore(directory: artifactsDirectory) }
+    var artifacts: ArtifactStore { ArtifactStore(directory: artifactsDirectory) }
     private var buildsDirectory: URL { configuration.dataDirectory.appendingPathComponent("builds") }
     private var volumesDirectory: URL { configuration.dataDirectory.appendingPathComponent("volumes") }
     /// Refuses an upload whose entries `TarEntryCheck` refuses (device nodes, FIFOs, hard
@@ -927,35 +927,41 @@ public actor Orchestrator: Service {
             let artifactKey: String
             let buildOnly: Set<String>
             if config.build.builder == .dockerfile {
-                // The image is the artifact, addressed by its id; the context folder stays beside
-                // it for rollbacks. Unfinished (no artifact.json) until then, so never collected.
-                let folder = (app: artifacts.appDirectory(forKey: "building-\(id)"), addressed: false)
-                buildFolder = folder
-                try FileManager.default.createDirectory(at: folder.app.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try FileManager.default.moveItem(at: context, to: folder.app)
-                let box = try await runtime.prepareBuild(BuildBoxRequest(
-                    deploymentID: id, serviceID: service.id, environmentID: key.environmentID, appDirectory: folder.app.path,
-                    limits: buildLimits(of: service)))
-                result = try await buildImage(
-                    DockerfileBuildRequest(
-                        sourceDirectory: folder.app, dockerfilePath: config.build.dockerfilePath, variables: resolved,
-                        secretNames: secretNames, serviceID: service.id, deploymentID: id, startCommand: deploy.startCommand,
-                        networkNamespace: box.sandbox?.networkNamespace ?? "", limits: buildLimits(of: service), noCache: noCache,
-                        scratchDirectory: staging.appendingPathComponent("dockerfile")),
-                    log: log)
-                await runtime.finishBuild(deploymentID: id)
-                try Task.checkCancellation()
-                artifactKey = result.image.map { String($0.id.dropFirst("sha256:".count)) } ?? id
-                if artifacts.existing(key: artifactKey) == nil {
-                    try? FileManager.default.removeItem(at: artifacts.folder(forKey: artifactKey))
-                    try FileManager.default.moveItem(at: folder.app.deletingLastPathComponent(), to: artifacts.folder(forKey: artifactKey))
-                    try artifacts.commit(key: artifactKey, result: result)
+                var dockerRequest = DockerfileBuildRequest(
+                    sourceDirectory: context, dockerfilePath: config.build.dockerfilePath, variables: resolved,
+                    secretNames: secretNames, serviceID: service.id, deploymentID: id, startCommand: deploy.startCommand,
+                    networkNamespace: "", limits: buildLimits(of: service), noCache: noCache,
+                    scratchDirectory: staging.appendingPathComponent("dockerfile"))
+                let dockerKey = try await dockerfileArtifactKey(dockerRequest)
+                buildOnly = secretNames
+                if !noCache, let existing = await reusableImageArtifact(key: dockerKey) {
+                    // Same context, Dockerfile, arguments, secrets and base images: the image is reused.
+                    for note in existing.plan.notes { log(.system, note) }
+                    log(.system, "image \(existing.image?.id.prefix(19) ?? "") was already built from the same context, Dockerfile, "
+                        + "build arguments and base images: reusing it, skipping the build")
+                    result = existing
                 } else {
-                    try? FileManager.default.removeItem(at: folder.app.deletingLastPathComponent())
+                    // The image is the artifact; the context folder stays beside it for rollbacks.
+                    // Unfinished (no artifact.json) until then, so never collected.
+                    let folder = (app: artifacts.appDirectory(forKey: "building-\(id)"), addressed: false)
+                    buildFolder = folder
+                    try FileManager.default.createDirectory(at: folder.app.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try FileManager.default.moveItem(at: context, to: folder.app)
+                    let box = try await runtime.prepareBuild(BuildBoxRequest(
+                        deploymentID: id, serviceID: service.id, environmentID: key.environmentID, appDirectory: folder.app.path,
+                        limits: buildLimits(of: service)))
+                    dockerRequest.sourceDirectory = folder.app
+                    dockerRequest.networkNamespace = box.sandbox?.networkNamespace ?? ""
+                    result = try await buildImage(dockerRequest, log: log)
+                    await runtime.finishBuild(deploymentID: id)
+                    try Task.checkCancellation()
+                    try? FileManager.default.removeItem(at: artifacts.folder(forKey: dockerKey))
+                    try FileManager.default.moveItem(at: folder.app.deletingLastPathComponent(), to: artifacts.folder(forKey: dockerKey))
+                    try artifacts.commit(key: dockerKey, result: result)
                 }
                 committed = true
-                artifactPath = artifacts.appDirectory(forKey: artifactKey)
-                buildOnly = secretNames
+                artifactKey = dockerKey
+                artifactPath = artifacts.appDirectory(forKey: dockerKey)
             } else {
                 // The app is planned and hashed where it was unpacked, then moved to its final
                 // folder: paths inside a plain-process build must be the ones it runs from.

@@ -177,3 +177,71 @@ extension ImageStore {
         return output.split(whereSeparator: \.isNewline).map(String.init).filter { $0.hasPrefix("localhost/yard/") }
     }
 }
+
+extension ImageStore {
+    /// Gives back the image's own ids to the files a Dockerfile build's steps made.
+    ///
+    /// buildah 1.28, building as root with a user-namespace map, commits the files a step
+    /// creates with their host ids (the build block, `firstHostID + id`) instead of the ids
+    /// inside the build; the base image's files keep theirs. An image mixing both would show
+    /// the step's files as unowned in every replica. This opens a container of the image
+    /// with no map, puts each id of the block back to `id - firstHostID` (the mode again
+    /// after it, since chown clears set-id bits), and commits that as the image's top layer
+    /// under the same name. Returns how many entries changed.
+    @discardableResult
+    public func restoreBuildOwnership(of image: String, firstHostID: UInt32, blockSize: UInt32) async throws -> Int {
+        let container = try await run(.buildah, ["from", "--pull=never", "--quiet", "--", image])
+            .standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        do {
+            let root = try await run(.buildah, ["mount", "--", container]).standardOutput
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let changed = try Self.shiftOwnership(under: URL(fileURLWithPath: root), from: firstHostID, count: blockSize)
+            if changed > 0 {
+                try await run(.buildah, ["commit", "--quiet", "--", container, image])
+            }
+            try await run(.buildah, ["rm", "--", container])
+            return changed
+        } catch {
+            _ = try? await run(.buildah, ["rm", "--", container])
+            throw error
+        }
+    }
+
+    /// Walks `root` without following links or leaving its file system, and moves every uid
+    /// and gid in `[first, first + count)` down by `first`.
+    static func shiftOwnership(under root: URL, from first: UInt32, count: UInt32) throws -> Int {
+        let range = first..<(first + count)
+        var changed = 0
+        func visit(_ path: String) throws {
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return }
+            if range.contains(info.st_uid) || range.contains(info.st_gid) {
+                let uid = range.contains(info.st_uid) ? info.st_uid - first : info.st_uid
+                let gid = range.contains(info.st_gid) ? info.st_gid - first : info.st_gid
+                guard lchown(path, uid, gid) == 0 else {
+                    throw YardError(.internal, "could not give \(path) its image ids back (errno \(errno))")
+                }
+                if (info.st_mode & S_IFMT) != S_IFLNK, info.st_mode & (S_ISUID | S_ISGID) != 0 {
+                    chmod(path, info.st_mode & 0o7777)
+                }
+                changed += 1
+            }
+            guard (info.st_mode & S_IFMT) == S_IFDIR else { return }
+            guard let directory = opendir(path) else { return }
+            defer { closedir(directory) }
+            while let entry = readdir(directory) {
+                let name = withUnsafePointer(to: entry.pointee.d_name) {
+                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+                }
+                if name == "." || name == ".." { continue }
+                var child = stat()
+                let childPath = path == "/" ? "/" + name : path + "/" + name
+                // Stay on the image's file system (no /proc or binds under a mounted root).
+                if lstat(childPath, &child) == 0, child.st_dev != info.st_dev, (child.st_mode & S_IFMT) == S_IFDIR { continue }
+                try visit(childPath)
+            }
+        }
+        try visit(root.path)
+        return changed
+    }
+}

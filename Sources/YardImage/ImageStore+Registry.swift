@@ -82,6 +82,7 @@ extension ImageStore {
         guard let image = try await inspect(reference.description) else {
             throw YardError(.internal, "the image \(reference.familiarName) was imported but the store does not list it")
         }
+        recordImported(image)
         return image
     }
 

@@ -122,6 +122,7 @@ public struct ImageStore: Sendable {
         guard let image = try await inspect(reference.description) else {
             throw YardError(.internal, "the image \(reference) was imported but the store does not list it")
         }
+        recordImported(image)
         return image
     }
 
@@ -245,5 +246,29 @@ public struct ImageStore: Sendable {
                 command: config?.Cmd ?? [], workingDirectory: config?.WorkingDir ?? "",
                 exposedPorts: (config?.ExposedPorts?.keys).map { Array($0).sorted() } ?? [],
                 volumes: (config?.Volumes?.keys).map { Array($0).sorted() } ?? []))
+    }
+}
+
+extension ImageStore {
+    private var importedList: URL { configuration.directory.appendingPathComponent("imported.txt") }
+
+    /// Writes down that the operator imported `image` (`yard image import`): only such
+    /// images stand in for a pull that cannot reach its registry. An image another service
+    /// pulled with its own registry login must never reach a service without one.
+    func recordImported(_ image: ImageArtifact) {
+        let line = "\(image.name) \(image.id)\n"
+        if let handle = try? FileHandle(forWritingTo: importedList) {
+            defer { try? handle.close() }
+            _ = try? handle.seekToEnd()
+            try? handle.write(contentsOf: Data(line.utf8))
+        } else {
+            try? Data(line.utf8).write(to: importedList, options: .atomic)
+        }
+    }
+
+    /// Whether `image` (its name and id as stored now) is one the operator imported.
+    public func wasImported(_ image: ImageArtifact) -> Bool {
+        guard let text = try? String(contentsOf: importedList, encoding: .utf8) else { return false }
+        return text.split(separator: "\n").contains { $0 == "\(image.name) \(image.id)" }
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 import YardClient
 import YardCore
@@ -21,7 +20,7 @@ struct SeedDockerfileEndToEndTests {
         try DatabaseEndToEndTests.requireDatabases()
         try await YardServer.with { server in
             let folder = try await server.prepareApp("netia", project: "netia")
-            let base = try await server.yard(["image", "import", "debian:bookworm-slim", "--debootstrap", "bookworm"], in: folder)
+            let base = try await server.yard(["image", "import", "debian:bookworm-slim", "--debootstrap", "bookworm", "--data-dir", server.dataDirectory.path], in: folder)
             try #require(base.status == 0, "\(base.output)")
             for kind in ["postgres", "redis"] {
                 let added = try await server.yard(["add", "--database", kind], in: folder)
@@ -67,10 +66,12 @@ struct SeedDockerfileEndToEndTests {
                 host: Self.customDomain, port: server.httpsPort, trusting: authority.appendingPathComponent("ca.pem").path)
             #expect(https.status == 0 && https.stdout == "netia v1\n", "\(https.output)")
 
-            // A shell in the running image: the runtime stage's user, the release's folder.
-            let shell = try await server.yard(["shell"], in: folder, input: "id -u; pwd; ls /app/bin\n")
+            // A shell in the running replica sees the image's files (the release), as the
+            // shell's own unprivileged uid (never the app's, never root).
+            let shell = try await server.yard(["shell"], in: folder, input: "id -u; ls /app/bin; cat /app/migrations/001_messages.sql\n")
             #expect(shell.status == 0, "\(shell.output)")
-            #expect(shell.stdout.contains("1000") && shell.stdout.contains("/app") && shell.stdout.contains("netia"), "\(shell.output)")
+            #expect(shell.stdout.contains("netia.bat") && shell.stdout.contains("CREATE TABLE IF NOT EXISTS messages"), "\(shell.output)")
+            #expect(!shell.stdout.split(separator: "\n").contains("0") && !shell.stdout.split(separator: "\n").contains("1000"), "\(shell.output)")
 
             // A backup of the database the app migrated.
             let backup = try await server.yard(["backup", "create", "Postgres"], in: folder)
@@ -82,34 +83,31 @@ struct SeedDockerfileEndToEndTests {
             let source = folder.appendingPathComponent("lib/netia.ex")
             let code = try String(contentsOf: source, encoding: .utf8)
             try code.replacingOccurrences(of: "@version \"v1\"", with: "@version \"v2\"").write(to: source, atomically: true, encoding: .utf8)
-            let failures = Mutex<[String]>([])
-            let answered = Mutex(0)
-            let stop = Mutex(false)
+            let tally = ZeroDowntimeEndToEndTests.Tally()
+            let stop = Box(false)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<4 {
                     group.addTask {
-                        while !stop.withLock({ $0 }) {
+                        while !stop.value {
                             do {
                                 let answer = try await server.getOnce(host: Self.host)
-                                if answer.status == 200 { answered.withLock { $0 += 1 } } else {
-                                    failures.withLock { $0.append("\(answer.status): \(answer.body)") }
-                                }
+                                if answer.status == 200 { tally.succeeded() } else { tally.fail("\(answer.status): \(answer.body)") }
                             } catch {
-                                failures.withLock { $0.append("\(error)") }
+                                tally.fail("\(error)")
                             }
                         }
                     }
                 }
                 group.addTask {
-                    defer { stop.withLock { $0 = true } }
+                    defer { stop.value = true }
                     let again = try await server.yard(["up"], in: folder, timeout: .seconds(900))
                     #expect(again.status == 0, "\(again.outputTail)")
                     try await Task.sleep(for: .seconds(3))
                 }
                 try await group.waitForAll()
             }
-            #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0.prefix(5) })")
-            #expect(answered.withLock { $0 } > 50)
+            #expect(tally.failures.isEmpty, "\(tally.failures.count) failed requests: \(tally.failures.prefix(5))")
+            #expect(tally.okCount > 50, "\(tally.okCount) requests answered")
             #expect(try await server.get(host: Self.host).body == "netia v2\n")
             // The data survived the new image; the migration ran again and changed nothing.
             #expect(try await server.get(host: Self.host, path: "/messages").body == "hello\n")

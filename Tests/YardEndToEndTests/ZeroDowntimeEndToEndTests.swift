@@ -46,7 +46,7 @@ struct ZeroDowntimeEndToEndTests {
         try await YardServer.with { server in
             let folder = try await server.prepareApp("zero-downtime", project: "steady")
             if artifact == .image {
-                let base = try await server.yard(["image", "import", "debian:bookworm-slim", "--debootstrap", "bookworm"], in: folder)
+                let base = try await server.yard(["image", "import", "debian:bookworm-slim", "--debootstrap", "bookworm", "--data-dir", server.dataDirectory.path], in: folder)
                 try #require(base.status == 0, "\(base.output)")
                 // A root Dockerfile selects the Dockerfile builder, as on Railway.
                 try Self.dockerfile.write(to: folder.appendingPathComponent("Dockerfile"), atomically: true, encoding: .utf8)

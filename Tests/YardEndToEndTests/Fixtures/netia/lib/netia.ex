@@ -61,7 +61,7 @@ defmodule Netia.Server do
   end
 
   defp route(:GET, "/visits") do
-    {out, code} = System.cmd("redis-cli", ["-u", System.fetch_env!("REDIS_URL"), "INCR", "netia:visits"], stderr_to_stdout: true)
+    {out, code} = System.cmd("redis-cli", ["--no-auth-warning", "-u", System.fetch_env!("REDIS_URL"), "INCR", "netia:visits"])
     if code == 0, do: {"200 OK", out}, else: {"500 Internal Server Error", out}
   end
 
