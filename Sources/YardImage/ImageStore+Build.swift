@@ -34,7 +34,7 @@ public enum BuildIdentity {
     public static func killProcesses(from firstUID: UInt32) {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         for pid in entries.compactMap(Int32.init) {
-            guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            guard let status = ProcFile.read("/proc/\(pid)/status"),
                 let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }),
                 let uid = line.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap({ UInt32($0) }),
                 uid >= firstUID, uid - firstUID < blockSize

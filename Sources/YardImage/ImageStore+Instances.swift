@@ -60,8 +60,11 @@ extension ImageStore {
     /// that is already gone is not an error.
     public func removeInstance(name: String) async {
         let root = instancesDirectory.appendingPathComponent(name).path
-        if let umount = SystemTool.locate("umount"), Self.isMountPoint(root) {
-            _ = try? await SystemCommand(umount, ["--lazy", "--", root]).result()
+        // Until nothing is mounted there (a bind made twice stacks).
+        if let umount = SystemTool.locate("umount") {
+            for _ in 0..<4 where Self.isMountPoint(root) {
+                _ = try? await SystemCommand(umount, ["--lazy", "--", root]).result()
+            }
         }
         _ = rmdir(root)
         let container = Self.instancePrefix + name
@@ -97,7 +100,7 @@ extension ImageStore {
     }
 
     static func isMountPoint(_ path: String) -> Bool {
-        guard let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return false }
+        guard let mounts = ProcFile.read("/proc/self/mounts") else { return false }
         let escaped = path.replacingOccurrences(of: " ", with: "\\040")
         return mounts.split(separator: "\n").contains { $0.split(separator: " ").dropFirst().first.map(String.init) == escaped }
     }

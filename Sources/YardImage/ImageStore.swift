@@ -130,7 +130,7 @@ public struct ImageStore: Sendable {
     /// `overlay` folder bind-mounted on itself, and mounted instance layers), deepest first,
     /// so the data directory can be removed and no mount outlives the server.
     public func unmountAll() async {
-        guard let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8),
+        guard let mounts = ProcFile.read("/proc/self/mounts"),
             let umount = SystemTool.locate("umount")
         else { return }
         let prefix = configuration.directory.standardizedFileURL.path + "/"

@@ -93,7 +93,7 @@ public struct CgroupLayout: Sendable, Equatable {
         guard let cgroupFile = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) else {
             throw YardError(.unavailable, "cannot read /proc/self/cgroup: cgroups need Linux with /proc mounted")
         }
-        guard let mountInfo = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else {
+        guard let mountInfo = ProcFile.read("/proc/self/mountinfo") else {
             throw YardError(.unavailable, "cannot read /proc/self/mountinfo: cgroups need Linux with /proc mounted")
         }
         return parse(cgroupFile: cgroupFile, mountInfo: mountInfo) { path in
