@@ -180,7 +180,7 @@ let package = Package(
         .testTarget(
             name: "YardStoreTests",
             // Raw SQL in the tests writes rows as older versions did and replays old migration orders.
-            dependencies: ["YardStore", "YardCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["YardStore", "YardCore", "YardRuntime", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         // DatabaseScriptTests runs YardControl's database start scripts for real.
@@ -223,7 +223,7 @@ let package = Package(
         .testTarget(
             name: "YardRouterTests",
             dependencies: [
-                "YardRouter",
+                "YardRouter", "YardRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 // A real WebSocket server stands in for a replica in the upgrade tests.

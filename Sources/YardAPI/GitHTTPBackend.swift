@@ -156,7 +156,7 @@ struct CGIProcess: Sendable {
 
     static func start(arguments: [String], environment: [String: String], input: URL, logger: Logger) throws -> CGIProcess {
         let label = "git http-backend"
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
         process.environment = environment
@@ -200,11 +200,9 @@ struct CGIProcess: Sendable {
         try? writer.close()
         try? stdin.close()
         try? stderr.close()
-        // Foundation learns of the exit through a socket the program's descendants inherit
-        // too, so a process it left behind (a detached `git gc --auto`, a leak) would delay
-        // terminationHandler for as long as it runs; the kernel's zombie state does not wait.
-        let pid = process.processIdentifier
-        let exit = Task { await ExitedProcess.status(of: pid, reported: exitStream) }
+        // `ChildProcess` reports the program's own exit, not that of a process it left behind
+        // (a detached `git gc --auto`).
+        let exit = Task { await exitStream.first { _ in true } ?? -1 }
         // The answer ends at end-of-file, or at the latest shortly after the program exits:
         // a descriptor leaked into a long-lived process must never hang the client.
         Task {

@@ -1,5 +1,6 @@
 import Foundation
 import YardCore
+import YardRuntime
 
 /// The install-step cache: folders such as `.venv`, `node_modules` or `.build`, saved after
 /// a successful build under a key made of the lockfiles, the toolchain versions and the
@@ -197,7 +198,7 @@ public final class BuildCache: Sendable {
 /// `--version`). Its standard output, or nil when it could not start or failed.
 enum HostCommand {
     static func run(_ executable: String, _ arguments: [String], acceptedExitCodes: Set<Int32> = [0]) -> String? {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let output = Pipe()

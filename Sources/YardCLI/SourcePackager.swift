@@ -1,5 +1,6 @@
 import Foundation
 import YardCore
+import YardRuntime
 
 /// Packs a folder into a .tar.gz for `yard up`. Which files go in is decided by git's own
 /// ignore engine (`git ls-files` against a throwaway index), so `.gitignore` files at every
@@ -50,7 +51,7 @@ enum SourcePackager {
     }
 
     private static func run(_ arguments: [String], in folder: URL) throws -> Data {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
         process.currentDirectoryURL = folder

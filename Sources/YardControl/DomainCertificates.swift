@@ -1,6 +1,7 @@
 import Foundation
 import YardCore
 import YardRouter
+import YardRuntime
 
 #if canImport(Glibc)
     import Glibc
@@ -176,7 +177,7 @@ public actor DomainCertificates: CertificateSource {
                 "HTTPS needs the openssl command for its local certificate authority, and \(self.openssl) does not exist; install it (apt-get install openssl) or turn HTTPS off with --no-https"
             )
         }
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: self.openssl)
         process.arguments = arguments
         process.standardInput = FileHandle.nullDevice

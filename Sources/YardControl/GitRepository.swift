@@ -1,5 +1,6 @@
 import Foundation
 import YardCore
+import YardRuntime
 
 #if canImport(Glibc)
     import Glibc
@@ -113,9 +114,6 @@ public struct GitRepository: Sendable {
     }
 
     /// Runs git to completion; output goes to an unlinked file so nothing has to drain a pipe.
-    /// The commands run here (plumbing on a bare repository) leave no process behind, so
-    /// `terminationHandler`, which waits for any such (see `ExitedProcess`), is exact; one
-    /// that could (`gc --auto` after writing objects) runs only under `git http-backend`.
     static func git(_ arguments: [String]) async throws -> String {
         let output = try scratchFile()
         let errors = try scratchFile()
@@ -123,7 +121,7 @@ public struct GitRepository: Sendable {
             try? output.close()
             try? errors.close()
         }
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["git"] + arguments
         process.standardInput = FileHandle.nullDevice

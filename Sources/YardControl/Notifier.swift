@@ -70,10 +70,9 @@ public struct Notifier: Sendable {
     }
 
     /// Runs `command` with `event` on stdin; returns its exit status (killed: 128 + signal)
-    /// as soon as the shell exits, even if it left a process running (`curl … &`): that one
-    /// would hold Foundation's exit report back (see `ExitedProcess`).
+    /// as soon as the shell exits, even if it left a process running (`curl … &`).
     static func run(command: String, event: Event, timeout: Duration) async throws -> Int32 {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", command]
         var environment = ProcessInfo.processInfo.environment
@@ -84,7 +83,7 @@ public struct Notifier: Sendable {
         process.standardOutput = FileHandle.nullDevice
         let (exits, exited) = AsyncStream.makeStream(of: Int32.self)
         process.terminationHandler = {
-            // Foundation gives a killing signal's number; the shell's convention is 128 + it.
+            // A killing signal's number is reported; the shell's convention is 128 + it.
             exited.yield($0.terminationReason == .uncaughtSignal ? 128 + $0.terminationStatus : $0.terminationStatus)
             exited.finish()
         }
@@ -97,12 +96,12 @@ public struct Notifier: Sendable {
         let pid = process.processIdentifier
         let killer = Task {
             try await Task.sleep(for: timeout)
-            // Foundation starts it as the leader of its own process group: the group goes too.
+            // It starts as the leader of its own process group: the group goes too.
             kill(-pid, SIGKILL)
             kill(pid, SIGKILL)
         }
         defer { killer.cancel() }
-        return await ExitedProcess.status(of: pid, reported: exits)
+        return await exits.first { _ in true } ?? -1
     }
 }
 

@@ -156,7 +156,7 @@ struct RestoreCheck {
         return "\(keys) keys loaded into a throwaway server"
     }
 
-    private static func waitUntil(_ server: Process, what: String, _ ready: () async throws -> Bool) async throws {
+    private static func waitUntil(_ server: ChildProcess, what: String, _ ready: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             guard server.isRunning else { throw YardError(.unavailable, "\(what) exited (status \(server.terminationStatus))") }
@@ -246,8 +246,6 @@ struct ToolCommand {
     }
 
     /// Runs it to completion; output goes to temporary files, so nothing has to drain pipes.
-    /// Only for tools that wait for every process they start (tar, the postgres and redis
-    /// clients, initdb): `terminationHandler` also waits for any left behind (`ExitedProcess`).
     func result() async throws -> Result {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("yard-tool-\(UUID().uuidString)")
         let out = scratch.appendingPathExtension("out")
@@ -260,18 +258,24 @@ struct ToolCommand {
             try? FileManager.default.removeItem(at: err)
             try? FileManager.default.removeItem(at: inputFile)
         }
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: arguments[0])
         process.arguments = Array(arguments.dropFirst())
         process.environment = environment
+        var handles: [FileHandle] = []
+        // Ours are closed as soon as the tool has its copies.
+        defer { for handle in handles { try? handle.close() } }
         if let input {
             FileManager.default.createFile(atPath: inputFile.path, contents: Data(input.utf8), attributes: [.posixPermissions: 0o600])
-            process.standardInput = try FileHandle(forReadingFrom: inputFile)
+            handles.append(try FileHandle(forReadingFrom: inputFile))
+            process.standardInput = handles.last
         } else {
-            process.standardInput = FileHandle.nullDevice
+            process.standardInput = nil
         }
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
+        handles.append(try FileHandle(forWritingTo: out))
+        process.standardOutput = handles.last
+        handles.append(try FileHandle(forWritingTo: err))
+        process.standardError = handles.last
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
             do {
@@ -289,9 +293,9 @@ struct ToolCommand {
     }
 
     /// Starts a server in the background, its output into `log`.
-    static func start(_ arguments: [String], environment: [String: String], log: URL) throws -> Process {
+    static func start(_ arguments: [String], environment: [String: String], log: URL) throws -> ChildProcess {
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: arguments[0])
         process.arguments = Array(arguments.dropFirst())
         process.environment = environment
@@ -304,7 +308,7 @@ struct ToolCommand {
     }
 
     /// SIGINT (postgres's fast shutdown; redis exits on it too), then SIGKILL after 10 s.
-    static func stop(_ process: Process) {
+    static func stop(_ process: ChildProcess) {
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGINT)
         for _ in 0..<100 where process.isRunning { usleep(100_000) }

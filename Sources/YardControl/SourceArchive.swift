@@ -36,7 +36,7 @@ enum SourceArchive {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let input = try FileHandle(forReadingFrom: archive)
         defer { try? input.close() }
-        let process = Process()
+        let process = ChildProcess()
         // --no-same-owner: files belong to the platform, not to the uploader's uid.
         let tar = ["tar", "-xzf", "-", "--no-same-owner", "--no-same-permissions"]
         if geteuid() == 0 {
@@ -70,7 +70,7 @@ enum SourceArchive {
     /// Reads the archive's headers (decompressed by `gzip`, nothing written) and throws the
     /// first `TarEntryCheck` refusal as an invalid-input error.
     static func check(_ archive: URL, limits: TarEntryCheck.Limits) throws {
-        let gzip = Process()
+        let gzip = ChildProcess()
         gzip.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         gzip.arguments = ["gzip", "-dc", "--", archive.path]
         let output = Pipe()

@@ -11,7 +11,7 @@ import Foundation
 /// because the supervisor is a child subreaper.
 ///
 /// The danger of reaping is stealing an exit status someone else in this process waits for
-/// (a `Foundation.Process` child, or one of our own launched leaders). We never use
+/// (a `ChildProcess`, or one of our own launched leaders). We never use
 /// `waitpid(-1)`; we only reap a zombie that provably is an orphan:
 /// - its parent is us (it was reparented, or it is a direct child), and
 /// - it is in a session other than ours, but not that session's leader.

@@ -43,8 +43,7 @@ public struct SystemCommand: Sendable {
     /// Runs the command to completion; a non-zero exit is returned, not thrown.
     ///
     /// Output goes to unlinked temporary files rather than pipes: nothing has to drain them
-    /// while the tool runs, so a long listing can never stall it. `ip` and `iptables` leave no
-    /// process behind, which Foundation's exit report would also wait for (`ExitedProcess`).
+    /// while the tool runs, so a long listing can never stall it.
     public func result() async throws -> CommandResult {
         let stdout = try Self.scratchFile()
         let stderr = try Self.scratchFile()
@@ -52,7 +51,7 @@ public struct SystemCommand: Sendable {
             try? stdout.close()
             try? stderr.close()
         }
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let environment { process.environment = environment }
@@ -111,7 +110,7 @@ public struct SystemCommand: Sendable {
 
     /// Runs the command synchronously, blocking the calling thread; for start-up checks only.
     public func resultBlocking() -> CommandResult {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let environment { process.environment = environment }

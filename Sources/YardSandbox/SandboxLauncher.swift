@@ -143,7 +143,7 @@ public struct SandboxLauncher: ProcessLauncher {
             } catch {
                 return (false, "\(error)")
             }
-            let probe = Process()
+            let probe = ChildProcess()
             probe.executableURL = URL(fileURLWithPath: tools.bwrap)
             probe.arguments = [
                 "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--unshare-ipc",

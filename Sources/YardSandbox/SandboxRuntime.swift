@@ -297,7 +297,7 @@ public actor SandboxRuntime: ReplicaRuntime {
 
     /// `chown -R uid:uid directory`.
     static func changeOwner(of directory: String, to uid: UInt32) throws {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["chown", "-R", "\(uid):\(uid)", directory]
         process.standardOutput = FileHandle.nullDevice

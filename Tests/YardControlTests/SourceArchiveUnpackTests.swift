@@ -16,7 +16,7 @@ struct SourceArchiveUnpackTests {
         try FileManager.default.createDirectory(at: content, withIntermediateDirectories: true)
         try build(content)
         let archive = scratch.appendingPathComponent("upload.tar.gz")
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
         process.currentDirectoryURL = content
         process.arguments = ["-czf", archive.path, "."]

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import YardCore
+import YardRuntime
 
 @testable import YardControl
 
@@ -14,7 +15,7 @@ struct TarEntryCheckTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         try build(folder)
         let output = folder.appendingPathComponent("out.tar")
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
         process.currentDirectoryURL = folder
         process.arguments = ["-cf", output.path, "--exclude=out.tar"] + arguments
@@ -139,7 +140,7 @@ struct TarEntryCheckTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         try FileManager.default.createSymbolicLink(atPath: folder.appendingPathComponent("src/sub").path, withDestinationPath: "../..")
         let archive = folder.appendingPathComponent("up.tar.gz")
-        let tar = Process()
+        let tar = ChildProcess()
         tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
         tar.arguments = ["-czf", archive.path, "-C", folder.appendingPathComponent("src").path, "."]
         try tar.run()

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import YardClient
 import YardCore
+import YardRuntime
 
 /// Issue 6, point 6: backups of database services that are known to restore — pg_dump,
 /// point-in-time recovery from the WAL archive, restores into a new service, a schedule
@@ -13,7 +14,7 @@ struct BackupEndToEndTests {
     static func tool(_ tool: String, _ arguments: [String], password: String, variable: String) throws -> (
         status: Int32, out: String, err: String
     ) {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
         process.environment = ["PATH": "/usr/bin:/bin", variable: password]

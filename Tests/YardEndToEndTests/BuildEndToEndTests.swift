@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import YardClient
 import YardCore
+import YardRuntime
 
 /// Issue 4's acceptance, end to end: real apps with real dependencies from PyPI, built in
 /// the sandbox by a real `yard serve`, deployed and asked over HTTP through the router.
@@ -240,7 +241,7 @@ struct BuildEndToEndTests {
     }
 
     func runProcess(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let pipe = Pipe()

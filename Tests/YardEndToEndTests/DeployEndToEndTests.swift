@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import YardClient
 import YardCore
+import YardRuntime
 
 /// The acceptance, end to end: the real `yard` binary against a real `yard serve`
 /// on free ports with a temporary data directory.
@@ -165,7 +166,7 @@ struct DeployEndToEndTests {
             let folder = try await server.prepareApp("broken-toml", project: "broken2")
             // Bypass the CLI's own check to see the server reject it too.
             let archive = server.root.appendingPathComponent("broken.tar.gz")
-            let tar = Process()
+            let tar = ChildProcess()
             tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
             tar.arguments = ["-czf", archive.path, "-C", folder.path, "railway.toml", "main.py"]
             try tar.run()

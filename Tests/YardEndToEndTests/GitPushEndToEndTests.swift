@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import YardClient
 import YardCore
+import YardRuntime
 
 /// Issue 7: `git push` to the project's repository deploys the services linked to the
 /// branch, and watch patterns skip the services a push did not touch.
@@ -147,7 +148,7 @@ struct GitPushEndToEndTests {
     static func git(
         _ arguments: [String], in directory: URL, allowFailure: Bool = false, timeout: Duration = .seconds(240)
     ) throws -> GitResult {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments =
             [

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import YardClient
 import YardCore
+import YardRuntime
 
 /// HTTPS through a real `yard serve`: the local authority's certificate for a generated
 /// domain, a user's certificate for a custom domain, on one port, chosen by SNI; checked with
@@ -121,7 +122,7 @@ struct HTTPSEndToEndTests {
     }
 
     static func run(_ tool: String, _ arguments: [String], in directory: URL? = nil) throws -> Result {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import YardClient
 import YardCore
+import YardRuntime
 
 /// schemathesis (PyPI) against a live `yard serve`: generated requests for every operation
 /// of the served document; no answer may be a 5xx or differ from what the document says.
@@ -53,7 +54,7 @@ struct OpenAPIConformanceEndToEndTests {
     ) {
         let log = directory.appendingPathComponent("schemathesis-\(UUID().uuidString.prefix(8)).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = tool
         process.arguments = arguments
         process.currentDirectoryURL = directory

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import YardClient
 import YardCore
+import YardRuntime
 
 /// Issue 7 point 4: signed GitHub-style webhooks open a `pr-<n>` environment from the PR's
 /// branch (with `environments.pr` applied, at its own domain) and delete it, with every
@@ -251,7 +252,7 @@ struct PullRequestEndToEndTests {
 
     /// `ip netns list`.
     static func namespacesListed() -> [String] {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         process.arguments = ["netns", "list"]
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("netns-\(UUID().uuidString)")

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import YardClient
 import YardCore
+import YardRuntime
 
 /// Issue 13, who a process is inside the box: each attack is performed by a hostile tenant
 /// (`Fixtures/hostile-tenant`) against a real `yard serve` with the sandbox runtime, and
@@ -48,7 +49,7 @@ struct SecuritySandboxIdentityEndToEndTests {
     static func run(_ arguments: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(120)) async throws
         -> (status: Int32, output: String)
     {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: arguments[0])
         process.arguments = Array(arguments.dropFirst())
         if let environment { process.environment = environment }

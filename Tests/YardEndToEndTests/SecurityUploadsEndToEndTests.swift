@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import YardClient
 import YardCore
+import YardRuntime
 
 #if canImport(Glibc)
     import Glibc
@@ -47,7 +48,7 @@ struct SecurityUploadsEndToEndTests {
 
     @discardableResult
     static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let output = Pipe()

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import YardClient
 import YardCore
+import YardRuntime
 
 #if canImport(Glibc)
     import Glibc
@@ -232,7 +233,7 @@ final class HostListener: @unchecked Sendable {
 
     /// The host's address on its default route (`ip -4 route get`, which sends nothing), not a loopback or bridge one.
     static func primaryAddress() -> String? {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         process.arguments = ["-4", "-o", "route", "get", "1.1.1.1"]
         let output = Pipe()

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import YardClient
 import YardCore
+import YardRuntime
 
 /// Issue 6, points 4 and 5: `yard domain --tcp` exposes a database's port on a host port,
 /// its public URL works with the real clients from the host, and `yard connect` opens them.
@@ -9,7 +10,7 @@ import YardCore
 struct TCPProxyEndToEndTests {
     /// Runs a client on the host (no shell), the password only in `environment`.
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: arguments[0])
         process.arguments = Array(arguments.dropFirst())
         process.environment = ["PATH": "/usr/bin:/bin", "HOME": "/tmp"].merging(environment) { _, new in new }

@@ -11,7 +11,7 @@ final class YardServer: @unchecked Sendable {
     let root: URL
     let dataDirectory: URL
     let configDirectory: URL
-    private(set) var process: Process?
+    private(set) var process: ChildProcess?
     private(set) var apiURL = ""
     private(set) var routerPort = 0
     /// The router's HTTPS port (0 when the server runs with --no-https).
@@ -44,7 +44,7 @@ final class YardServer: @unchecked Sendable {
 
     /// Second octets of the 10.x routes on this machine (`ip -4 route`).
     private static func routedOctets() -> Set<Int> {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         process.arguments = ["-4", "route", "show"]
         let output = Pipe()
@@ -125,7 +125,7 @@ final class YardServer: @unchecked Sendable {
         serveRuns += 1
         let log = root.appendingPathComponent("serve-\(serveRuns).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = Self.binary
         process.arguments = [
             "serve", "--data-dir", dataDirectory.path, "--http-port", "0", "--api-port", "0", "--http-host", "127.0.0.1",
@@ -196,7 +196,7 @@ final class YardServer: @unchecked Sendable {
         try? FileManager.default.removeItem(at: root)
     }
 
-    private static func waitForExit(_ process: Process, timeout: Duration) async {
+    private static func waitForExit(_ process: ChildProcess, timeout: Duration) async {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(50))
@@ -232,7 +232,7 @@ final class YardServer: @unchecked Sendable {
         let err = root.appendingPathComponent("cmd-\(id).err")
         FileManager.default.createFile(atPath: out.path, contents: nil)
         FileManager.default.createFile(atPath: err.path, contents: nil)
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = Self.binary
         process.arguments = arguments
         process.currentDirectoryURL = directory

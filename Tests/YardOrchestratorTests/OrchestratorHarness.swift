@@ -5,6 +5,7 @@ import Testing
 import YardControl
 import YardCore
 import YardRouter
+import YardRuntime
 import YardStore
 import YardTestSupport
 
@@ -95,7 +96,7 @@ final class OrchestratorHarness: Sendable {
             try Data(text.utf8).write(to: source.appendingPathComponent(name))
         }
         let archive = data.directory.appendingPathComponent("src-\(UUID().uuidString).tar.gz")
-        let tar = Process()
+        let tar = ChildProcess()
         tar.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         tar.arguments = ["tar", "-czf", archive.path, "-C", source.path, "."]
         try tar.run()

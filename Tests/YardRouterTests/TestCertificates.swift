@@ -4,6 +4,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import YardRouter
+import YardRuntime
 
 /// A throwaway certificate authority made with the openssl command, in a temp directory.
 struct TestCertificateAuthority {
@@ -51,7 +52,7 @@ struct TestCertificateAuthority {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") else {
             throw TestClientError(description: "these tests need the openssl command: apt-get install openssl")
         }
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = arguments
         process.currentDirectoryURL = self.directory

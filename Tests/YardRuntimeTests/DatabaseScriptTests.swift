@@ -45,7 +45,7 @@ struct DatabaseScriptTests {
     }
 
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: arguments[0])
         process.arguments = Array(arguments.dropFirst())
         process.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { _, new in new }

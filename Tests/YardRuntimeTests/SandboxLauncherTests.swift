@@ -512,7 +512,7 @@ func requireIP() throws -> String {
 }
 
 func runTool(_ arguments: String...) throws {
-    let process = Process()
+    let process = ChildProcess()
     process.executableURL = URL(fileURLWithPath: arguments[0])
     process.arguments = Array(arguments.dropFirst())
     try process.run()

@@ -81,7 +81,7 @@ enum NetworkTestHost {
 final class Tools: Sendable {
     let ip: String
     let python: String
-    private let servers = Mutex<[Process]>([])
+    private let servers = Mutex<[ChildProcess]>([])
 
     init(ip: String, python: String) {
         self.ip = ip
@@ -118,7 +118,7 @@ final class Tools: Sendable {
 
     /// Starts a TCP server on `port` inside `namespace` and waits until the host can connect to it at `address`.
     func startServer(in namespace: String, address: String, port: Int) async throws {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: ip)
         process.arguments = ["netns", "exec", namespace, python, "-c", Self.serverScript, String(port)]
         process.standardOutput = FileHandle.nullDevice

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import YardCore
+import YardRuntime
 import YardStore
 
 /// Issue 6, point 3: sealed values, build secrets and deployments' variables are encrypted
@@ -26,7 +27,7 @@ struct SealedAtRestTests {
 
     /// Runs SQL with the sqlite3 client on the store's database file.
     func sqlite(_ sql: String) throws -> String {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
         process.arguments = [directory.appendingPathComponent("switchyard.sqlite").path, sql]
         let pipe = Pipe()
@@ -301,7 +302,7 @@ struct SealedBindingTests {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("yard-bound-\(UUID().uuidString)")
 
     func sqlite(_ sql: String) throws -> String {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
         process.arguments = [directory.appendingPathComponent("switchyard.sqlite").path, sql]
         let pipe = Pipe()

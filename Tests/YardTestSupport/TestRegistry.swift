@@ -13,7 +13,7 @@ public final class TestRegistry: @unchecked Sendable {
     public let host: String
     public let credentials: RegistryCredentials?
     private let directory: URL
-    private let process: Process
+    private let process: ChildProcess
 
     /// Starts a registry and waits until it answers.
     public init(credentials: RegistryCredentials? = nil) async throws {
@@ -45,7 +45,7 @@ public final class TestRegistry: @unchecked Sendable {
         }
         let configFile = directory.appendingPathComponent("config.yml")
         try config.write(to: configFile, atomically: true, encoding: .utf8)
-        process = Process()
+        process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["serve", configFile.path]
         let log = directory.appendingPathComponent("registry.log")
@@ -100,7 +100,7 @@ public final class TestRegistry: @unchecked Sendable {
     /// (libxcrypt); the password goes in on stdin.
     private static func bcrypt(_ password: String) throws -> String {
         let script = "import crypt,sys; print(crypt.crypt(sys.stdin.read(), crypt.METHOD_BLOWFISH))"
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = ["-W", "ignore", "-c", script]
         let input = Pipe()
