@@ -228,7 +228,10 @@ extension APIRoutes: APIProtocol {
             case .build: ![.queued, .waiting, .initializing, .building].contains(deployment.status)
             case .deploy, .http: deployment.status.isFinal
             }
-        let body = logBody(deploymentID: deployment.id, kind: kind, follow: input.query.follow == true, finished: finished)
+        let query = LogQuery(
+            filter: try input.query.filter.map(LogFilter.parse), since: input.query.since, until: input.query.until)
+        let body = logBody(
+            deploymentID: deployment.id, kind: kind, query: query, follow: input.query.follow == true, finished: finished)
         return .ok(.init(headers: .init(cacheControl: "no-cache"), body: .applicationXNdjson(body)))
     }
 

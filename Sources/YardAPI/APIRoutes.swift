@@ -110,14 +110,14 @@ struct APIRoutes: Sendable {
 
     /// Log lines as newline-delimited JSON; with `follow`, the body stays open and streams
     /// new lines until the log closes or the client goes away.
-    func logBody(deploymentID: String, kind: LogKind, follow: Bool, finished: Bool) -> HTTPBody {
+    func logBody(deploymentID: String, kind: LogKind, query: LogQuery = .all, follow: Bool, finished: Bool) -> HTTPBody {
         let logs = orchestrator.logs
         return Self.streamedBody { write in
             let encoder = YardJSON.encoder()
             if follow {
                 // A follower must not hold up a graceful shutdown of the server.
                 for await line in logs.follow(deploymentID: deploymentID, kind: kind, closedWhenIdle: finished)
-                    .cancelOnGracefulShutdown()
+                    .cancelOnGracefulShutdown() where query.includes(line)
                 {
                     var data = try encoder.encode(line)
                     data.append(0x0A)
@@ -125,7 +125,7 @@ struct APIRoutes: Sendable {
                 }
             } else {
                 var data = Data()
-                for line in logs.lines(deploymentID: deploymentID, kind: kind) {
+                for line in logs.lines(deploymentID: deploymentID, kind: kind) where query.includes(line) {
                     data.append(try encoder.encode(line))
                     data.append(0x0A)
                 }

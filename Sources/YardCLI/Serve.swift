@@ -63,6 +63,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A build running longer than this is stopped and fails, e.g. 30m, 1h, 900s.")
     var buildTimeout = "30m"
 
+    @Option(help: "A deployment's build, deploy or HTTP log past this size is rotated (one older file is kept), e.g. 64M.")
+    var logMaxSize = "64M"
+
+    @Option(help: "Log files not written for this long are removed, e.g. 30d, 72h.")
+    var logRetention = "30d"
+
     @Option(help: "How long the router holds a request for a service with no ready replica (deploying, restarting) before answering 503, e.g. 30s.")
     var holdTimeout = "30s"
 
@@ -225,6 +231,10 @@ struct Serve: AsyncParsableCommand {
         configuration.cacheMaximumBytes = try ByteSize.parse(cacheSize)
         configuration.artifactRetention = artifactRetention
         configuration.buildTimeout = try DurationText.parse(buildTimeout)
+        let logBytes = try ByteSize.parse(logMaxSize)
+        guard logBytes >= 4096 else { throw ValidationError("--log-max-size: '\(logMaxSize)' is below the smallest size, 4K") }
+        configuration.logLimits = .init(
+            maximumFileBytes: Int(logBytes), retention: try DurationText.parse(logRetention, flag: "--log-retention"))
         configuration.sleepAfter = try DurationText.parse(sleepAfter)
         if cronTimeScale > 1 {
             // For tests only: cron and backup schedules read a clock that runs this many
@@ -334,16 +344,16 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-/// `90s`, `30m`, `2h`, `900` (seconds) → a duration.
+/// `90s`, `30m`, `2h`, `7d`, `900` (seconds) → a duration.
 enum DurationText {
     static func parse(_ text: String) throws -> Duration {
         let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [(String, Double)] = [("h", 3600), ("m", 60), ("s", 1)]
+        let units: [(String, Double)] = [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)]
         for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
             if let number = Double(trimmed.dropLast(suffix.count)), number > 0 { return .seconds(number * factor) }
         }
         if let number = Double(trimmed), number > 0 { return .seconds(number) }
-        throw ValidationError("'\(text)' is not a duration: use a number with s, m or h, e.g. 30m")
+        throw ValidationError("'\(text)' is not a duration: use a number with s, m, h or d, e.g. 30m")
     }
 
     /// The same, with an error that names the flag the text came from.
@@ -353,6 +363,15 @@ enum DurationText {
         } catch let error as ValidationError {
             throw ValidationError("\(flag): \(error.message)")
         }
+    }
+
+    /// `--since 2h` (that long ago) or an ISO 8601 time (`2026-12-05T10:00:00Z`).
+    static func moment(_ text: String, flag: String) throws -> Date {
+        if let date = ISO8601DateFormatter().date(from: text) { return date }
+        guard let ago = try? Self.parse(text) else {
+            throw ValidationError("\(flag): '\(text)' is neither a duration (30m, 2h, 7d) nor an ISO 8601 time (2026-12-05T10:00:00Z)")
+        }
+        return Date().addingTimeInterval(-Double(ago.components.seconds))
     }
 }
 

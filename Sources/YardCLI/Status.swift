@@ -93,8 +93,22 @@ struct Logs: AsyncParsableCommand {
     @Option(help: "A deployment id.")
     var deployment: String?
 
+    @Option(help: ArgumentHelp(
+        "Only lines that match, in Railway's filter syntax.",
+        discussion: "Words, \"exact phrase\", AND, OR, -term, ( ); @level:error, @stream:stderr, @replica:ID, @httpStatus:500 (or >=400, 400..499), @method:GET, @host:H, @path:/api, @upstream:ID, @responseTime:>500 (ms)."))
+    var filter: String?
+
+    @Option(help: "Only lines from this long ago (30m, 2h, 7d) or this ISO 8601 time on.")
+    var since: String?
+
+    @Option(help: "Only lines before this long ago or this ISO 8601 time.")
+    var until: String?
+
     func validate() throws {
         if build && http { throw ValidationError("--build and --http show different logs: give one of them") }
+        if let filter {
+            do { _ = try LogFilter.parse(filter) } catch let error as YardError { throw ValidationError("--filter: \(error.message)") }
+        }
     }
 
     func run() async throws {
@@ -114,7 +128,10 @@ struct Logs: AsyncParsableCommand {
             }
             let json = options.json
             let kind: LogKind = build ? .build : http ? .http : .deploy
-            try await client.logs(deploymentID: deploymentID, kind: kind, follow: follow) { line in
+            let query = LogQueryText(
+                filter: filter, since: try since.map { try DurationText.moment($0, flag: "--since") },
+                until: try until.map { try DurationText.moment($0, flag: "--until") })
+            try await client.logs(deploymentID: deploymentID, kind: kind, query: query, follow: follow) { line in
                 if json {
                     print(String(decoding: try YardJSON.encoder().encode(line), as: UTF8.self))
                 } else {

@@ -249,19 +249,22 @@ public struct YardAPIClient: Sendable {
     }
 
     /// Reads a deployment's log; with `follow`, calls `onLine` for each new line until the log closes.
-    public func logs(deploymentID: String, kind: LogKind, follow: Bool, onLine: @escaping @Sendable (LogLine) async throws -> Void)
-        async throws
-    {
-        try await streamLogs(deploymentID: deploymentID, kind: kind, follow: follow, onLine: onLine)
+    public func logs(
+        deploymentID: String, kind: LogKind, query: LogQueryText = .init(), follow: Bool,
+        onLine: @escaping @Sendable (LogLine) async throws -> Void
+    ) async throws {
+        try await streamLogs(deploymentID: deploymentID, kind: kind, query: query, follow: follow, onLine: onLine)
     }
 
     /// Reads a deployment's log, calling `onLine` in the caller's task for each line (so it
     /// may collect lines into a local variable); with `follow`, until the log closes.
-    public func logs(deploymentID: String, kind: LogKind, follow: Bool, onLine: (LogLine) throws -> Void) async throws {
+    public func logs(
+        deploymentID: String, kind: LogKind, query: LogQueryText = .init(), follow: Bool, onLine: (LogLine) throws -> Void
+    ) async throws {
         let (lines, continuation) = AsyncThrowingStream.makeStream(of: LogLine.self)
         async let reading: Void = {
             do {
-                try await streamLogs(deploymentID: deploymentID, kind: kind, follow: follow) { line in
+                try await streamLogs(deploymentID: deploymentID, kind: kind, query: query, follow: follow) { line in
                     // The caller stopped reading (its closure threw): stop the request too.
                     if case .terminated = continuation.yield(line) { throw CancellationError() }
                 }
@@ -275,12 +278,16 @@ public struct YardAPIClient: Sendable {
     }
 
     private func streamLogs(
-        deploymentID: String, kind: LogKind, follow: Bool, onLine: @escaping @Sendable (LogLine) async throws -> Void
+        deploymentID: String, kind: LogKind, query: LogQueryText, follow: Bool,
+        onLine: @escaping @Sendable (LogLine) async throws -> Void
     ) async throws {
         let decoder = YardJSON.decoder()
         try await call { client in
             let output = try await client.deploymentLogs(
-                path: .init(deployment: deploymentID), query: .init(kind: .init(rawValue: kind.rawValue), follow: follow))
+                path: .init(deployment: deploymentID),
+                query: .init(
+                    kind: .init(rawValue: kind.rawValue), follow: follow, filter: query.filter, since: query.since,
+                    until: query.until))
             try await Self.lines(of: try output.ok.body.applicationXNdjson) { line in
                 if !line.isEmpty { try await onLine(try decoder.decode(LogLine.self, from: Data(line.utf8))) }
             }
@@ -583,5 +590,18 @@ extension YardAPIClient {
         var text = baseURL.absoluteString
         if text.hasSuffix("/") { text.removeLast() }
         return URL(string: "\(text)/git/\(projectID.pathEscaped).git")!
+    }
+}
+
+/// A log search as the API takes it: the filter stays text, parsed (and refused) by the server.
+public struct LogQueryText: Sendable {
+    public var filter: String?
+    public var since: Date?
+    public var until: Date?
+
+    public init(filter: String? = nil, since: Date? = nil, until: Date? = nil) {
+        self.filter = filter
+        self.since = since
+        self.until = until
     }
 }

@@ -7,7 +7,23 @@ import YardCore
 ///
 /// A line is written to the file before `append` returns, so a crash of the platform
 /// after that loses nothing that was acknowledged.
+///
+/// Bounded: a log past `Limits.maximumFileBytes` is rotated (the full file becomes
+/// `<kind>.1.jsonl`, replacing the previous one, so a log keeps at most twice the limit), and
+/// `prune` removes log files not written for `Limits.retention`.
 public final class LogStore: Sendable {
+    public struct Limits: Sendable, Equatable {
+        public var maximumFileBytes: Int
+        public var retention: Duration
+
+        public init(maximumFileBytes: Int = 64 << 20, retention: Duration = .seconds(30 * 86_400)) {
+            self.maximumFileBytes = maximumFileBytes
+            self.retention = retention
+        }
+
+        public static let `default` = Limits()
+    }
+
     private struct Key: Hashable {
         var deploymentID: String
         var kind: LogKind
@@ -16,6 +32,7 @@ public final class LogStore: Sendable {
     private struct OpenLog {
         var handle: FileHandle
         var nextSeq: Int
+        var bytes: Int
     }
 
     private struct State {
@@ -27,15 +44,65 @@ public final class LogStore: Sendable {
     }
 
     private let directory: URL
+    public let limits: Limits
     private let state = Mutex(State())
     private let encoder = YardJSON.encoder()
 
-    public init(directory: URL) {
+    public init(directory: URL, limits: Limits = .default) {
         self.directory = directory
+        self.limits = limits
     }
 
     private func fileURL(_ key: Key) -> URL {
         directory.appendingPathComponent(key.deploymentID).appendingPathComponent("\(key.kind.rawValue).jsonl")
+    }
+
+    /// Where the log's previous lines went at its last rotation.
+    private func rotatedURL(_ key: Key) -> URL {
+        directory.appendingPathComponent(key.deploymentID).appendingPathComponent("\(key.kind.rawValue).1.jsonl")
+    }
+
+    /// Writes `data` to the log, rotating it first when it would pass the size limit.
+    private func write(_ data: Data, to log: inout OpenLog, _ key: Key) throws {
+        if log.bytes > 0, log.bytes + data.count > limits.maximumFileBytes {
+            try log.handle.close()
+            let rotated = rotatedURL(key)
+            try? FileManager.default.removeItem(at: rotated)
+            try FileManager.default.moveItem(at: fileURL(key), to: rotated)
+            FileManager.default.createFile(atPath: fileURL(key).path, contents: nil)
+            log.handle = try FileHandle(forWritingTo: fileURL(key))
+            log.bytes = 0
+        }
+        try log.handle.write(contentsOf: data)
+        log.bytes += data.count
+    }
+
+    /// Removes every log file not written since `retention` before `now` (and folders left
+    /// empty); logs open for writing stay. Returns how many files went.
+    @discardableResult
+    public func prune(now: Date = Date()) -> Int {
+        let cutoff = now.addingTimeInterval(-Double(limits.retention.components.seconds))
+        let manager = FileManager.default
+        return state.withLock { state in
+            let open = Set(state.open.keys.flatMap { [fileURL($0).path, rotatedURL($0).path] })
+            var removed = 0
+            for deployment in (try? manager.contentsOfDirectory(atPath: directory.path)) ?? [] {
+                let folder = directory.appendingPathComponent(deployment)
+                let files = (try? manager.contentsOfDirectory(atPath: folder.path)) ?? []
+                for name in files where name.hasSuffix(".jsonl") {
+                    let path = folder.appendingPathComponent(name).path
+                    guard !open.contains(path),
+                        let modified = (try? manager.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                        modified < cutoff
+                    else { continue }
+                    if (try? manager.removeItem(atPath: path)) != nil { removed += 1 }
+                }
+                if ((try? manager.contentsOfDirectory(atPath: folder.path)) ?? ["?"]).isEmpty {
+                    try? manager.removeItem(at: folder)
+                }
+            }
+            return removed
+        }
     }
 
     /// From now on, `values` (sealed variable values) are written as `***` in every line of
@@ -58,7 +125,7 @@ public final class LogStore: Sendable {
                 let line = LogLine(seq: log.nextSeq, timestamp: Date(), stream: stream, replica: replica, message: message)
                 var data = try encoder.encode(line)
                 data.append(0x0A)
-                try log.handle.write(contentsOf: data)
+                try write(data, to: &log, key)
                 log.nextSeq += 1
                 state.open[key] = log
                 for continuation in state.followers[key, default: [:]].values {
@@ -89,7 +156,7 @@ public final class LogStore: Sendable {
                     data.append(0x0A)
                     numbered.append(line)
                 }
-                try log.handle.write(contentsOf: data)
+                try write(data, to: &log, key)
                 log.nextSeq += numbered.count
                 state.open[key] = log
                 for continuation in state.followers[key, default: [:]].values {
@@ -153,17 +220,20 @@ public final class LogStore: Sendable {
             FileManager.default.createFile(atPath: url.path, contents: nil)
         }
         let handle = try FileHandle(forWritingTo: url)
-        try handle.seekToEnd()
-        let log = OpenLog(handle: handle, nextSeq: (existing.last?.seq ?? 0) + 1)
+        let size = try handle.seekToEnd()
+        let log = OpenLog(handle: handle, nextSeq: (existing.last?.seq ?? 0) + 1, bytes: Int(size))
         state.open[key] = log
         state.closed.remove(key)
         return log
     }
 
+    /// The rotated lines, then the current file's.
     private func readLines(_ key: Key) -> [LogLine] {
-        guard let data = FileManager.default.contents(atPath: fileURL(key).path) else { return [] }
         let decoder = YardJSON.decoder()
-        // A torn last line (crash mid-write) is skipped rather than failing the whole log.
-        return data.split(separator: 0x0A).compactMap { try? decoder.decode(LogLine.self, from: $0) }
+        return [rotatedURL(key), fileURL(key)].flatMap { url -> [LogLine] in
+            guard let data = FileManager.default.contents(atPath: url.path) else { return [] }
+            // A torn last line (crash mid-write) is skipped rather than failing the whole log.
+            return data.split(separator: 0x0A).compactMap { try? decoder.decode(LogLine.self, from: $0) }
+        }
     }
 }

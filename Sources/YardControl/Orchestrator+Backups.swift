@@ -207,7 +207,6 @@ extension Orchestrator: BackupHost {
     public func backupList(serviceID: String, environmentID: String) async throws -> (
         schedule: BackupScheduleRecord?, nextAt: Date?, backups: [BackupRecord]
     ) {
-        let key = ServiceKey(serviceID: serviceID, environmentID: environmentID)
         let schedule = try store.backupSchedule(serviceID: serviceID, environmentID: environmentID)
         var next: Date?
         if let schedule { next = await backupScheduler.nextDue(for: schedule) }

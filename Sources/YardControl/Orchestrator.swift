@@ -39,6 +39,8 @@ public actor Orchestrator: Service {
         public var cacheMaximumBytes: Int64 = 10 << 30
         /// Built artifacts kept per service (the newest ones), for reuse and rollback.
         public var artifactRetention: Int = 10
+        /// How big one deployment log grows before it is rotated, and how long logs are kept.
+        public var logLimits: LogStore.Limits = .default
         /// A build running longer than this is stopped and its deployment FAILED.
         public var buildTimeout: Duration = .seconds(30 * 60)
         /// CPU and memory bounds of every build, so a build cannot starve running replicas.
@@ -209,7 +211,7 @@ public actor Orchestrator: Service {
         self.configuration = configuration
         self.certificates = certificates
         self.store = store
-        self.logs = LogStore(directory: configuration.dataDirectory.appendingPathComponent("logs"))
+        self.logs = LogStore(directory: configuration.dataDirectory.appendingPathComponent("logs"), limits: configuration.logLimits)
         self.runtime = runtime
         self.isolation = runtime.summary
         self.router = router
@@ -277,6 +279,7 @@ public actor Orchestrator: Service {
                 group.addTask { await self.consumeSupervisorEvents() }
                 group.addTask { await self.writeAccessLogs() }
                 group.addTask { await self.watchIdleServices() }
+                group.addTask { await self.pruneLogs() }
                 group.addTask { await self.cronScheduler.run(host: self) }
                 group.addTask { await self.backupScheduler.run(host: self) }
                 for await (key, job) in jobs {
@@ -2007,6 +2010,14 @@ public actor Orchestrator: Service {
             throw YardError(.conflict, "the live deployment is \(deployment.status.rawValue); only a SUCCESS deployment can sleep")
         }
         return try beginSleep(deploymentID: id, key: key, reason: "put to sleep by `yard sleep`")
+    }
+
+    /// At start and every hour: log files older than the retention go.
+    private func pruneLogs() async {
+        let logs = self.logs
+        let removed = logs.prune()
+        if removed > 0 { logger.info("removed old log files", metadata: ["files": "\(removed)"]) }
+        await configuration.clock.repeating(every: .seconds(3600)) { logs.prune() }
     }
 
     /// Every `sleepCheckInterval`: services with `sleepApplication` whose domains had no

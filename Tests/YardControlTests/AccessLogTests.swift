@@ -60,3 +60,48 @@ struct AccessLogTests {
         #expect(stored.last?.message == "GET app.test/x 200 1.5ms upstream=- in=0B out=7B")
     }
 }
+
+@Suite("Log rotation and retention")
+struct LogRotationTests {
+    @Test func aLogPastItsLimitIsRotatedKeepingOneOlderFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("yard-logs-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = LogStore(directory: directory, limits: .init(maximumFileBytes: 4096))
+        let message = String(repeating: "x", count: 200)
+        for _ in 0..<100 { store.append(deploymentID: "dep_1", kind: .deploy, stream: .stdout, message: message) }
+        let folder = directory.appendingPathComponent("dep_1")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+        #expect(files == ["deploy.1.jsonl", "deploy.jsonl"])
+        for file in files {
+            let size = try #require(try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent(file).path)[.size] as? Int)
+            #expect(size <= 4096, "\(file) is \(size) bytes")
+        }
+        // What is kept reads in order and ends with the newest line; numbering never restarts.
+        let lines = store.lines(deploymentID: "dep_1", kind: .deploy)
+        #expect(lines.last?.seq == 100)
+        #expect(lines.map(\.seq) == Array((101 - lines.count)...100))
+        #expect(lines.count < 100)
+    }
+
+    @Test func pruneRemovesLogsNotWrittenForTheRetention() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("yard-logs-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = LogStore(directory: directory, limits: .init(retention: .seconds(86_400)))
+        store.append(deploymentID: "dep_old", kind: .build, stream: .stdout, message: "built")
+        store.close(deploymentID: "dep_old", kind: .build)
+        store.append(deploymentID: "dep_new", kind: .build, stream: .stdout, message: "built")
+        store.close(deploymentID: "dep_new", kind: .build)
+        store.append(deploymentID: "dep_open", kind: .deploy, stream: .stdout, message: "running")
+        let old = directory.appendingPathComponent("dep_old/build.jsonl").path
+        let twoDaysAgo = Date().addingTimeInterval(-2 * 86_400)
+        try FileManager.default.setAttributes([.modificationDate: twoDaysAgo], ofItemAtPath: old)
+        try FileManager.default.setAttributes(
+            [.modificationDate: twoDaysAgo], ofItemAtPath: directory.appendingPathComponent("dep_open/deploy.jsonl").path)
+
+        #expect(store.prune() == 1)
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("dep_old").path))
+        #expect(store.lines(deploymentID: "dep_new", kind: .build).count == 1)
+        // A log still being written stays, however old its file's date.
+        #expect(store.lines(deploymentID: "dep_open", kind: .deploy).count == 1)
+    }
+}

@@ -84,6 +84,17 @@ struct RoutingEndToEndTests {
             #expect(panel.durationMs > 0)
             #expect(lines.allSatisfy { $0.stream == .http })
 
+            // Searched on the server, in Railway's filter syntax and a time window.
+            let filtered = try await server.yard(["logs", "--http", "--json", "--filter", "@httpStatus:>=400 @host:admin.test"], in: folder)
+            try #require(filtered.status == 0, "\(filtered.output)")
+            let found = try filtered.stdout.split(separator: "\n").map { try YardJSON.decoder().decode(LogLine.self, from: Data($0.utf8)) }
+            #expect(found.map(\.http?.path) == lines.filter { $0.http?.host == "admin.test" && $0.http!.status >= 400 }.map(\.http?.path))
+            #expect(found.map(\.http?.path) == ["/missing"], "\(filtered.stdout)")
+            let none = try await server.yard(["logs", "--http", "--since", "2099-01-01T00:00:00Z"], in: folder)
+            #expect(none.status == 0 && none.stdout.isEmpty, "\(none.output)")
+            let badFilter = try await server.yard(["logs", "--http", "--filter", "@colour:red"], in: folder)
+            #expect(badFilter.status != 0 && badFilter.output.contains("unknown attribute @colour"), "\(badFilter.output)")
+
             // Removed: the host is not routed any more, and that 404 is the router's own.
             let remove = try await server.yard(["domain", "remove", "admin.test"], in: folder)
             #expect(remove.status == 0, "\(remove.output)")

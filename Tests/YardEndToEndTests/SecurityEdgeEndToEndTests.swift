@@ -184,6 +184,8 @@ struct SecurityEdgeEndToEndTests {
             let moved = try HTTPSEndToEndTests.run(
                 "/usr/bin/sqlite3",
                 [
+                    // The server may be writing (a deployment settling): wait for its lock.
+                    "-cmd", ".timeout 10000",
                     server.dataDirectory.appendingPathComponent("switchyard.sqlite").path,
                     """
                     UPDATE variable SET value = (SELECT v.value FROM variable v JOIN service s ON s.id = v.service_id

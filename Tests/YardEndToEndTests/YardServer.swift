@@ -261,7 +261,7 @@ final class YardServer: @unchecked Sendable {
         try FileManager.default.createDirectory(at: folder.deletingLastPathComponent(), withIntermediateDirectories: true)
         try FileManager.default.copyItem(at: Self.fixture(fixture), to: folder)
         let result = try await yard(["init", "--name", project], in: folder)
-        try #require(result.status == 0, "yard init failed: \(result.output)")
+        try #require(result.status == 0, "yard init failed: \(result.output)\nserver:\n\(Self.lastLines(of: serveLog, 30))")
         return folder
     }
 

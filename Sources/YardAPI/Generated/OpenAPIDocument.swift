@@ -171,6 +171,28 @@ paths:
         required: false
         schema:
           type: boolean
+      - description: 'Only lines that match, in Railway''s filter syntax: words, "exact phrase", AND, OR, -term, ( ),
+          @level:error, @stream:, @replica:, @httpStatus:500, @method:, @host:, @path:/api, @upstream:, @responseTime:>500,
+          ranges 400..499. 400 when it cannot be parsed'
+        in: query
+        name: filter
+        required: false
+        schema:
+          type: string
+      - description: Only lines written at or after this time
+        in: query
+        name: since
+        required: false
+        schema:
+          format: date-time
+          type: string
+      - description: Only lines written before this time
+        in: query
+        name: until
+        required: false
+        schema:
+          format: date-time
+          type: string
       responses:
         '200':
           headers:
@@ -4510,6 +4532,35 @@ components:
             "required": false,
             "schema": {
               "type": "boolean"
+            }
+          },
+          {
+            "description": "Only lines that match, in Railway's filter syntax: words, \"exact phrase\", AND, OR, -term, ( ), @level:error, @stream:, @replica:, @httpStatus:500, @method:, @host:, @path:/api, @upstream:, @responseTime:>500, ranges 400..499. 400 when it cannot be parsed",
+            "in": "query",
+            "name": "filter",
+            "required": false,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "Only lines written at or after this time",
+            "in": "query",
+            "name": "since",
+            "required": false,
+            "schema": {
+              "format": "date-time",
+              "type": "string"
+            }
+          },
+          {
+            "description": "Only lines written before this time",
+            "in": "query",
+            "name": "until",
+            "required": false,
+            "schema": {
+              "format": "date-time",
+              "type": "string"
             }
           }
         ],

@@ -927,17 +927,38 @@ internal enum Operations {
                 internal var kind: Operations.DeploymentLogs.Input.Query.KindPayload?
                 /// - Remark: Generated from `#/paths/v1/deployments/{deployment}/logs/GET/query/follow`.
                 internal var follow: Swift.Bool?
+                /// Only lines that match, in Railway's filter syntax: words, "exact phrase", AND, OR, -term, ( ), @level:error, @stream:, @replica:, @httpStatus:500, @method:, @host:, @path:/api, @upstream:, @responseTime:>500, ranges 400..499. 400 when it cannot be parsed
+                ///
+                /// - Remark: Generated from `#/paths/v1/deployments/{deployment}/logs/GET/query/filter`.
+                internal var filter: Swift.String?
+                /// Only lines written at or after this time
+                ///
+                /// - Remark: Generated from `#/paths/v1/deployments/{deployment}/logs/GET/query/since`.
+                internal var since: Foundation.Date?
+                /// Only lines written before this time
+                ///
+                /// - Remark: Generated from `#/paths/v1/deployments/{deployment}/logs/GET/query/until`.
+                internal var until: Foundation.Date?
                 /// Creates a new `Query`.
                 ///
                 /// - Parameters:
                 ///   - kind:
                 ///   - follow:
+                ///   - filter: Only lines that match, in Railway's filter syntax: words, "exact phrase", AND, OR, -term, ( ), @level:error, @stream:, @replica:, @httpStatus:500, @method:, @host:, @path:/api, @upstream:, @responseTime:>500, ranges 400..499. 400 when it cannot be parsed
+                ///   - since: Only lines written at or after this time
+                ///   - until: Only lines written before this time
                 internal init(
                     kind: Operations.DeploymentLogs.Input.Query.KindPayload? = nil,
-                    follow: Swift.Bool? = nil
+                    follow: Swift.Bool? = nil,
+                    filter: Swift.String? = nil,
+                    since: Foundation.Date? = nil,
+                    until: Foundation.Date? = nil
                 ) {
                     self.kind = kind
                     self.follow = follow
+                    self.filter = filter
+                    self.since = since
+                    self.until = until
                 }
             }
             internal var query: Operations.DeploymentLogs.Input.Query
