@@ -68,8 +68,10 @@ struct SeedDockerfileEndToEndTests {
 
             // A shell in the running replica sees the image's files (the release), as the
             // shell's own unprivileged uid (never the app's, never root).
-            let shell = try await server.yard(["shell"], in: folder, input: "id -u; ls /app/bin; cat /app/migrations/001_messages.sql\n")
+            let shell = try await server.yard(["shell"], in: folder, input: "pwd; id -u; ls /app/bin; cat /app/migrations/001_messages.sql\n")
             #expect(shell.status == 0, "\(shell.output)")
+            // It starts in the image's WORKDIR, as `docker exec` does.
+            #expect(shell.stdout.split(separator: "\n").first == "/app", "\(shell.output)")
             #expect(shell.stdout.contains("netia.bat") && shell.stdout.contains("CREATE TABLE IF NOT EXISTS messages"), "\(shell.output)")
             #expect(!shell.stdout.split(separator: "\n").contains("0") && !shell.stdout.split(separator: "\n").contains("1000"), "\(shell.output)")
 
