@@ -24,6 +24,11 @@ work="$(mktemp -d /tmp/yard-bench-dockerfile-XXXXXX)"
 chmod 711 "$work"
 serve_pid=""
 cleanup() {
+    local status=$?
+    if [ "$status" -ne 0 ] && [ -s "$work/serve.log" ]; then
+        echo "yard serve's last lines:" >&2
+        tail -n 20 "$work/serve.log" >&2
+    fi
     if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2>/dev/null; then
         kill -TERM "$serve_pid"
         wait "$serve_pid" 2>/dev/null || true
@@ -87,6 +92,8 @@ for i in $(seq 1 "$rounds"); do
 done
 
 "$yard" variables delete NO_CACHE >/dev/null
+# Fills the cache (a changed source: the unchanged one would reuse the last image whole).
+echo "/* warm */" >>hello.c
 deploy warm >/dev/null
 changed=()
 for i in $(seq 1 "$rounds"); do

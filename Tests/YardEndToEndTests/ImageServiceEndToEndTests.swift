@@ -139,15 +139,15 @@ struct ImageServiceEndToEndTests {
         }
     }
 
-    /// Runs `action` while eight clients keep asking `host` through the router; returns what
-    /// they saw.
+    /// Runs `action` while `workers` clients keep asking `host` through the router, and 3 s
+    /// more (the old replicas' drain and stop); returns what they saw.
     static func underLoad(
-        _ server: YardServer, host: String, _ action: @escaping @Sendable () async throws -> Void
+        _ server: YardServer, host: String, workers: Int = 8, _ action: @escaping @Sendable () async throws -> Void
     ) async throws -> ZeroDowntimeEndToEndTests.Tally {
         let tally = ZeroDowntimeEndToEndTests.Tally()
         let stop = Box(false)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<8 {
+            for _ in 0..<workers {
                 group.addTask {
                     while !stop.value {
                         do {

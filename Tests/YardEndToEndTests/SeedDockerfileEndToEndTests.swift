@@ -85,28 +85,9 @@ struct SeedDockerfileEndToEndTests {
             let source = folder.appendingPathComponent("lib/netia.ex")
             let code = try String(contentsOf: source, encoding: .utf8)
             try code.replacingOccurrences(of: "@version \"v1\"", with: "@version \"v2\"").write(to: source, atomically: true, encoding: .utf8)
-            let tally = ZeroDowntimeEndToEndTests.Tally()
-            let stop = Box(false)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<4 {
-                    group.addTask {
-                        while !stop.value {
-                            do {
-                                let answer = try await server.getOnce(host: Self.host)
-                                if answer.status == 200 { tally.succeeded() } else { tally.fail("\(answer.status): \(answer.body)") }
-                            } catch {
-                                tally.fail("\(error)")
-                            }
-                        }
-                    }
-                }
-                group.addTask {
-                    defer { stop.value = true }
-                    let again = try await server.yard(["up"], in: folder, timeout: .seconds(900))
-                    #expect(again.status == 0, "\(again.outputTail)")
-                    try await Task.sleep(for: .seconds(3))
-                }
-                try await group.waitForAll()
+            let tally = try await ImageServiceEndToEndTests.underLoad(server, host: Self.host, workers: 4) {
+                let again = try await server.yard(["up"], in: folder, timeout: .seconds(900))
+                #expect(again.status == 0, "\(again.outputTail)")
             }
             #expect(tally.failures.isEmpty, "\(tally.failures.count) failed requests: \(tally.failures.prefix(5))")
             #expect(tally.okCount > 50, "\(tally.okCount) requests answered")
