@@ -183,31 +183,47 @@ extension Builder {
         }
         defer { try? FileManager.default.removeItem(at: request.scratchDirectory.appendingPathComponent("secrets")) }
 
-        let command = try images.buildCommand(spec)
-        let tracker = StepTrackerBox()
-        let launch = LaunchSpec(
-            arguments: [command.executable] + command.arguments, environment: command.environment ?? [:],
-            workingDirectory: request.sourceDirectory.path, label: "build")
-        let reason = try await runBuildah(launch, images: images, firstHostID: spec.firstHostID) { stream, line in
-            tracker.observe(line)
-            log(stream, line)
+        // The stages' starts that read no context come from the layer cache (DockerfilePrefix).
+        var remaining = (spec: spec, tracked: dockerfile)
+        if !request.noCache {
+            remaining = try await reusePrefixes(
+                of: dockerfile, file: file, shown: shown, spec: spec, request: request, secrets: secrets, images: images,
+                masker: masker, log: log)
         }
-        guard reason.isSuccess else {
-            let named = tracker.failure(in: dockerfile, file: shown)
-            throw YardError(.buildFailed, masker.mask(named ?? "buildah could not build \(shown) (see the output above)"))
-        }
-        do {
-            let restored = try await images.restoreBuildOwnership(
-                of: tag, firstHostID: spec.firstHostID, blockSize: BuildIdentity.blockSize)
-            if restored > 0 { log(.system, "gave \(restored) files made by the build steps their image owners back") }
-        } catch {
-            throw YardError(.buildFailed, "could not fix the owners of the files the build made", cause: error)
-        }
+        try await runDockerfileBuild(remaining.spec, tracked: remaining.tracked, shown: shown, images: images, masker: masker, log: log)
         guard let image = try? await images.inspect(tag) else {
             throw YardError(.buildFailed, "buildah finished but the image \(tag) is not in the store")
         }
         log(.system, "image \(tag) built: \(image.id)")
         return BuildResult(plan: plan, startCommand: request.startCommand ?? "", environment: [:], image: image)
+    }
+
+    /// Runs one `buildah bud` of `spec`, then gives the files its steps made their image
+    /// owners back; a failing step is named by its line in `tracked`.
+    func runDockerfileBuild(
+        _ spec: DockerfileBuildSpec, tracked: Dockerfile, shown: String, images: ImageStore, masker: SecretMasker,
+        log: @escaping @Sendable (LogLine.Stream, String) -> Void
+    ) async throws(YardError) {
+        let command = try images.buildCommand(spec)
+        let tracker = StepTrackerBox()
+        let launch = LaunchSpec(
+            arguments: [command.executable] + command.arguments, environment: command.environment ?? [:],
+            workingDirectory: spec.contextDirectory.path, label: "build")
+        let reason = try await runBuildah(launch, images: images, firstHostID: spec.firstHostID) { stream, line in
+            tracker.observe(line)
+            log(stream, line)
+        }
+        guard reason.isSuccess else {
+            let named = tracker.failure(in: tracked, file: shown)
+            throw YardError(.buildFailed, masker.mask(named ?? "buildah could not build \(shown) (see the output above)"))
+        }
+        do {
+            let restored = try await images.restoreBuildOwnership(
+                of: spec.tag, firstHostID: spec.firstHostID, blockSize: BuildIdentity.blockSize)
+            if restored > 0 { log(.system, "gave \(restored) files made by the build steps their image owners back") }
+        } catch {
+            throw YardError(.buildFailed, "could not fix the owners of the files the build made", cause: error)
+        }
     }
 
     /// Runs buildah to its end. A cancelled build gets SIGTERM (buildah then stops its RUN

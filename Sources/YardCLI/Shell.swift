@@ -51,9 +51,10 @@ struct Shell: AsyncParsableCommand {
             // reaches the box), no_new_privs, and a uid no replica has, so the app can neither
             // trace it nor read its /proc entries nor signal it.
             let uid = SandboxIdentity.shellUID
+            // `--wd`: the app's working directory (/app, or an image's WORKDIR), as `docker exec`.
             let arguments = [
                 "/usr/bin/nsenter", "--target", String(inner), "--mount", "--uts", "--ipc", "--net",
-                "--pid", "--", "/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--inh-caps=-all",
+                "--pid", "--wd", "--", "/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--inh-caps=-all",
                 "--bounding-set=-all", "--no-new-privs", "--", shell,
             ]
             let exitStatus = try ShellTerminal.run(arguments, environment: environment)

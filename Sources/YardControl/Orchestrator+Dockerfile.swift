@@ -2,6 +2,7 @@ import Foundation
 import YardBuild
 import YardCore
 import YardImage
+import YardStore
 
 /// DOCKERFILE services: buildah builds the image in the data directory's image store, and
 /// the image is the deployment's artifact, kept and collected under the artifact retention.
@@ -42,6 +43,16 @@ extension Orchestrator {
         return existing
     }
 
+    /// Whether `deployment`'s artifact can run again (a rollback): its image still in the
+    /// store for an image artifact (an image service's pull, a Dockerfile build), else its folder.
+    func artifactIsKept(_ deployment: DeploymentRecord) async -> Bool {
+        if let image = deployment.buildResult?.image {
+            return (try? await imageStore.inspect(image.id)) != nil
+        }
+        guard let path = deployment.artifactPath else { return false }
+        return deployment.artifactKey.map { artifacts.existing(key: $0) != nil } ?? FileManager.default.fileExists(atPath: path)
+    }
+
     /// Removes the images of deployments outside the retention that are not running, then
     /// the dangling layers, so the store stays bounded as deployments come and go.
     func collectImages() async {
@@ -51,7 +62,8 @@ extension Orchestrator {
             let (keys, retained) = try store.retainedArtifacts(perService: configuration.artifactRetention)
             let running = Set(live.values)
             // A deployment that reused an image keeps the image of the one that built it.
-            let kept = Set(keys.compactMap { artifacts.existing(key: $0)?.image?.id })
+            // An image service's key is its image id: a rollback to a pull keeps that image.
+            let kept = Set(keys.compactMap { artifacts.existing(key: $0)?.image?.id } + keys.filter { $0.hasPrefix("sha256:") })
             var removed = 0
             for name in try await images.deploymentImages() {
                 guard let deploymentID = name.split(separator: ":").last.map(String.init),

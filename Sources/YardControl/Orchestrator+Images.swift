@@ -68,6 +68,11 @@ extension Orchestrator {
         _ = try transition(id, .building)
         let result = try await pullImage(of: service, log: log)
         try Task.checkCancellation()
+        if let image = result.image {
+            // Named for this deployment, as a build is: a newer pull under the same tag leaves
+            // it in the store for rollbacks until retention collects it.
+            try await imageStore.tag(image.id, as: ImageStore.deploymentImageName(serviceID: service.id, deploymentID: id))
+        }
 
         var variables = resolved.merging(railway) { user, _ in user }
         variables = try resolveReferences(in: variables, service: service, environmentID: environment.id, railway: railway)

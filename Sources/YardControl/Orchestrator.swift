@@ -526,18 +526,17 @@ public actor Orchestrator: Service {
 
     /// A new deployment that runs an earlier deployment's artifact again, with its deploy
     /// settings and variables, without building.
-    public func rollback(deploymentID: String) throws -> DeploymentRecord {
+    public func rollback(deploymentID: String) async throws -> DeploymentRecord {
         let old = try store.deployment(id: deploymentID)
         if try store.service(id: old.serviceID).database != nil {
             throw YardError(.conflict, "a database service has no builds to roll back to (its data lives in its volume); "
                 + "`yard redeploy` starts its server again")
         }
-        guard let result = old.buildResult, let artifactPath = old.artifactPath else {
+        // An image artifact (an image service's pull, a Dockerfile build) needs no folder.
+        guard let result = old.buildResult, result.image != nil || old.artifactPath != nil else {
             throw YardError(.conflict, "deployment \(deploymentID) never finished a build, so there is nothing to roll back to")
         }
-        let stillThere = old.artifactKey.map { artifacts.existing(key: $0) != nil }
-            ?? FileManager.default.fileExists(atPath: artifactPath)
-        guard stillThere else {
+        guard await artifactIsKept(old) else {
             throw YardError(
                 .conflict,
                 "the artifact of \(deploymentID) has been removed (artifacts are kept for the last \(configuration.artifactRetention) "
@@ -549,7 +548,7 @@ public actor Orchestrator: Service {
         var record = DeploymentRecord(
             id: rollbackID, serviceID: old.serviceID, environmentID: old.environmentID, status: .queued,
             reason: "rollback to \(deploymentID)", trigger: "rollback", sourceHash: old.sourceHash, sourcePath: old.sourcePath,
-            artifactPath: artifactPath, buildResult: result, deploySettings: old.deploySettings,
+            artifactPath: old.artifactPath, buildResult: result, deploySettings: old.deploySettings,
             // Sealed for its own row: the old deployment's snapshot does not open in another.
             variables: try store.resealedSnapshot(old.variables, from: old.id, to: rollbackID), createdAt: now, updatedAt: now
         )
@@ -1118,7 +1117,7 @@ public actor Orchestrator: Service {
             guard try store.deployment(id: id).status == .queued else { return }
             var deployment = try transition(id, .initializing)
             guard let result = deployment.buildResult, let settings = deployment.deploySettings,
-                let path = deployment.artifactPath, FileManager.default.fileExists(atPath: path)
+                await artifactIsKept(deployment)
             else {
                 throw YardError(.conflict, "the artifact to roll back to is gone (removed by artifact retention)")
             }

@@ -171,6 +171,28 @@ extension ImageStore {
         _ = try await command(.podman, ["image", "prune", "--force"]).result()
     }
 
+    /// The image of a Dockerfile stage's cached start (`DockerfilePrefix` in YardBuild):
+    /// `localhost/yard-cache/<service id>:<key>`.
+    public static func prefixImageName(serviceID: String, key: String) -> String {
+        "localhost/yard-cache/\(serviceID.lowercased()):\(key.prefix(40))"
+    }
+
+    /// Removes the service's cached stage starts except `keeping` (names); their layers stay
+    /// while an image built on them does.
+    public func removePrefixImages(serviceID: String, keeping: Set<String>) async {
+        let repository = "localhost/yard-cache/\(serviceID.lowercased()):"
+        guard let output = try? await run(.podman, ["images", "--noheading", "--format", "{{.Repository}}:{{.Tag}}"]).standardOutput
+        else { return }
+        for name in output.split(whereSeparator: \.isNewline).map(String.init) where name.hasPrefix(repository) && !keeping.contains(name) {
+            try? await remove(name)
+        }
+    }
+
+    /// Gives image `id` (or name) one more name.
+    public func tag(_ id: String, as name: String) async throws {
+        try await run(.podman, ["tag", "--", id.hasPrefix("sha256:") ? String(id.dropFirst(7)) : id, name])
+    }
+
     /// The names of images under `localhost/yard/`: deployments' built images.
     public func deploymentImages() async throws -> [String] {
         let output = try await run(.podman, ["images", "--noheading", "--format", "{{.Repository}}:{{.Tag}}"]).standardOutput

@@ -15,6 +15,9 @@ public struct ImageInstance: Sendable, Equatable {
     public var container: String
     /// The root the box gets.
     public var rootDirectory: String
+
+    /// The name it was made under (`createInstance(name:)`).
+    public var name: String { String(container.dropFirst(ImageStore.instancePrefix.count)) }
 }
 
 extension ImageStore {

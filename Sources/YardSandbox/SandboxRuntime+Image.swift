@@ -29,21 +29,24 @@ extension SandboxRuntime {
                     + "images of both cannot run at once until blocks are allocated (recreate the service to get a new id)")
         }
         imageBlocks[idBase] = serviceKey
-        // The instance (two buildah runs) is made while the network is attached.
+        // A replica takes the spare instance made ahead for its image; else the instance (two
+        // buildah runs) is made while the network is attached.
         let store = images
-        let name = request.id
-        async let made = store.createInstance(image: image, name: name, idBase: idBase)
+        let spares = isReplica && imageSparesEnabled
+        let spare = spares ? takeSpare(imageID: image.id, idBase: idBase) : nil
+        async let made = Self.instance(spare, store: store, image: image, name: request.id, idBase: idBase)
         let attachment: ReplicaAttachment
         let hosts: URL
         do {
             (attachment, hosts) = try await attach(request, isReplica: isReplica)
         } catch {
-            if (try? await made) != nil { await store.removeInstance(name: name) }
+            if let instance = try? await made { await store.removeInstance(name: instance.name) }
             throw error
         }
         do {
             let instance = try await made
-            imageInstances.insert(request.id)
+            imageInstances[request.id] = instance.name
+            if spares { prepareSpare(image: image, idBase: idBase) }
             let root = ImageRoot(path: instance.rootDirectory)
             let user = try image.config.resolveUser(passwd: root.text(of: "/etc/passwd"), group: root.text(of: "/etc/group"))
             var environment = image.config.environmentVariables.merging(request.environment) { _, service in service }
@@ -81,16 +84,95 @@ extension SandboxRuntime {
 
     /// Removes the instance of replica or task `id`, if it has one.
     func removeImageInstance(_ id: String) async {
-        guard imageInstances.remove(id) != nil else { return }
-        await images.removeInstance(name: id)
+        guard let name = imageInstances.removeValue(forKey: id) else { return }
+        await images.removeInstance(name: name)
     }
 
-    /// At shutdown: every instance and the store's own mounts.
+    /// At shutdown: every instance (spares and those being made too) and the store's own mounts.
     func removeImageInstances() async {
+        let spares = imageSpares.values
+        imageSpares.removeAll()
+        for spare in spares {
+            if case .making(let task) = spare.state {
+                task.cancel()
+                await task.value
+            }
+        }
         imageInstances.removeAll()
         guard FileManager.default.fileExists(atPath: images.configuration.directory.path) else { return }
         await images.removeInstances()
         await images.unmountAll()
+    }
+
+    // MARK: Spare instances
+
+    /// How long after a replica's placement its image's next spare starts being made, so the
+    /// two buildah runs do not compete with the replica that is starting.
+    static let sparePause: Duration = .seconds(1)
+
+    static func instance(
+        _ spare: ImageInstance?, store: ImageStore, image: ImageArtifact, name: String, idBase: UInt32
+    ) async throws -> ImageInstance {
+        if let spare { return spare }
+        return try await store.createInstance(image: image, name: name, idBase: idBase)
+    }
+
+    /// The block's spare, if it is made and of this image; a spare of another image (the
+    /// service deployed a new one) is removed.
+    func takeSpare(imageID: String, idBase: UInt32) -> ImageInstance? {
+        guard let spare = imageSpares[idBase] else { return nil }
+        if spare.imageID != imageID {
+            imageSpares[idBase] = nil
+            switch spare.state {
+            case .making(let task): task.cancel()  // spareMade removes what it made.
+            case .ready(let instance):
+                let store = images
+                Task { await store.removeInstance(name: instance.name) }
+            }
+            return nil
+        }
+        guard case .ready(let instance) = spare.state else { return nil }
+        imageSpares[idBase] = nil
+        return instance
+    }
+
+    /// Starts making the block's next spare of `image` (one per block: one per service), unless
+    /// one is there or being made.
+    func prepareSpare(image: ImageArtifact, idBase: UInt32) {
+        guard imageSpares[idBase] == nil else { return }
+        let name = "spare-\(String(idBase, radix: 16))-\(UUID().uuidString.prefix(8).lowercased())"
+        let store = images
+        let task = Task {
+            var instance: ImageInstance?
+            if (try? await Task.sleep(for: Self.sparePause)) != nil {
+                instance = try? await store.createInstance(image: image, name: name, idBase: idBase)
+            }
+            await self.spareMade(instance, name: name, idBase: idBase)
+        }
+        imageSpares[idBase] = ImageSpare(imageID: image.id, name: name, state: .making(task))
+    }
+
+    /// Keeps a spare that was made, unless it was discarded meanwhile (a newer image, shutdown).
+    func spareMade(_ instance: ImageInstance?, name: String, idBase: UInt32) async {
+        if let instance, let spare = imageSpares[idBase], spare.name == name {
+            imageSpares[idBase]?.state = .ready(instance)
+            return
+        }
+        if imageSpares[idBase]?.name == name { imageSpares[idBase] = nil }
+        await images.removeInstance(name: name)
+    }
+
+    /// Turns spare instances on (the default) or off for the next placements (the benchmark
+    /// compares both); spares already made stay.
+    public func setImageSpares(enabled: Bool) {
+        imageSparesEnabled = enabled
+    }
+
+    /// Waits until no spare is being made (the benchmark, so one never competes with a start it times).
+    public func imageSparesReady() async {
+        for spare in imageSpares.values {
+            if case .making(let task) = spare.state { await task.value }
+        }
     }
 
     /// A volume belongs to the box's id block: left alone when its top is owned by an id of
@@ -115,4 +197,18 @@ extension SandboxRuntime {
         let read = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
         try SandboxIdentity.checkImageSubordinateIDs(subuid: read("/etc/subuid"), subgid: read("/etc/subgid"))
     }
+}
+
+/// An instance made ahead for the next replica of one image in one id block: the replica
+/// takes it and starts with no buildah run; the next spare is made in the background.
+struct ImageSpare: Sendable {
+    enum State: Sendable {
+        case making(Task<Void, Never>)
+        case ready(ImageInstance)
+    }
+
+    var imageID: String
+    /// The instance's name (`spare-<block>-<random>`).
+    var name: String
+    var state: State
 }

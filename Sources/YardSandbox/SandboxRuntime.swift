@@ -54,8 +54,11 @@ public actor SandboxRuntime: ReplicaRuntime {
     private var directories: [String: [String: [String]]] = [:]
     /// Replicas and tasks with a network attachment and a hosts file → their environment.
     private var attached: [String: String] = [:]
-    /// Replicas and tasks with an image instance (`SandboxRuntime+Image.swift`).
-    var imageInstances: Set<String> = []
+    /// Replicas and tasks with an image instance → the instance's name (`SandboxRuntime+Image.swift`).
+    var imageInstances: [String: String] = [:]
+    /// Each image id block's instance made ahead for its service's next replica.
+    var imageSpares: [UInt32: ImageSpare] = [:]
+    var imageSparesEnabled = true
     /// Image id blocks handed out since start → the service (`service/environment`) holding it.
     var imageBlocks: [UInt32: String] = [:]
     private var placed: [String: ReplicaSpec] = [:]

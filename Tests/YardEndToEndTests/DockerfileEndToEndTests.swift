@@ -127,6 +127,13 @@ struct DockerfileEndToEndTests {
             _ = try await server.yard(["up"], in: folder)
             let second = try await Self.newest(server, "dock")
             #expect(second.id != reused.id && second.artifactKey != nil && second.artifactKey != key, "\(second.status) \(second.reason ?? "")")
+            // A rollback runs the first build's image again, with no build.
+            let rollback = try await server.yard(["rollback", first.id], in: folder)
+            #expect(rollback.status == 0, "\(rollback.outputTail)")
+            let rolled = try await Self.newest(server, "dock")
+            #expect(rolled.status == .success && rolled.artifactKey == key, "\(rolled.status) \(rolled.reason ?? "")")
+            let again = try await server.get(host: "dock-dock.localhost")
+            #expect(again.status == 200 && again.body.contains("hello uid=1000 cwd=/srv"), "\(again)")
 
             // dockerfilePath into a subfolder; the context stays the repository's root.
             let sub = try await Self.project(

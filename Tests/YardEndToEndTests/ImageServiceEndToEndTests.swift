@@ -64,6 +64,10 @@ struct ImageServiceEndToEndTests {
             try await images.run(.buildah, ["bud", "--pull=never", "--isolation=chroot", "-t", "docker.io/library/redis:7", context.path])
             let tarball = scratch.appendingPathComponent("redis.tar")
             try await images.run(.podman, ["save", "-o", tarball.path, "docker.io/library/redis:7"])
+            // Its next version, pushed under the same tag later on: what a rollback leaves.
+            let next = scratch.appendingPathComponent("context-v2")
+            try TestImages.writeHTTPServerContext(at: next, user: "1000", extra: ["ENV REPLY=hello-v2"])
+            try await images.run(.buildah, ["bud", "--pull=never", "--isolation=chroot", "-t", "localhost/redis:v2", next.path])
 
             try await TestRegistry.with(credentials: Self.login) { registry in
                 try await TestRegistry.with { mirror in
@@ -72,6 +76,8 @@ struct ImageServiceEndToEndTests {
                     try await images.push("docker.io/library/redis:7", to: try mirror.reference("library/redis:7"))
                     try await YardServer.with(serveArguments: ["--registry-mirror", "http://\(mirror.host)"]) { server in
                         try await run(server, remote: remote, tarball: tarball)
+                        try await images.push("localhost/redis:v2", to: remote, credentials: Self.login)
+                        try await rollBack(server, remote: remote)
                     }
                 }
             }
@@ -130,6 +136,65 @@ struct ImageServiceEndToEndTests {
                     #expect(answer.body.hasPrefix("starts-3-owner-1000 uid=1000"), "\(answer)\n\(server.serveLog)")
                 }
             }
+        }
+    }
+
+    /// Runs `action` while `workers` clients keep asking `host` through the router, and 3 s
+    /// more (the old replicas' drain and stop); returns what they saw.
+    static func underLoad(
+        _ server: YardServer, host: String, workers: Int = 8, _ action: @escaping @Sendable () async throws -> Void
+    ) async throws -> ZeroDowntimeEndToEndTests.Tally {
+        let tally = ZeroDowntimeEndToEndTests.Tally()
+        let stop = Box(false)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<workers {
+                group.addTask {
+                    while !stop.value {
+                        do {
+                            let answer = try await server.getOnce(host: host)
+                            if answer.status == 200 { tally.succeeded() } else { tally.fail("\(answer.status): \(answer.body)") }
+                        } catch {
+                            tally.fail("\(error)")
+                        }
+                    }
+                }
+            }
+            group.addTask {
+                defer { stop.value = true }
+                try await action()
+                // The old replicas' drain and stop, under load too.
+                try await Task.sleep(for: .seconds(3))
+            }
+            try await group.waitForAll()
+        }
+        return tally
+    }
+
+    /// v2 of the private image, pulled by a redeploy; then a rollback to v1 (an image no tag
+    /// names any more) and a roll-out of v2 again, each under load with no failed request.
+    private func rollBack(_ server: YardServer, remote: ImageReference) async throws {
+        let folder = server.root.appendingPathComponent("apps/imgs")
+        let client = try server.client()
+        let host = "private-imgs.localhost"
+        let v1 = try await Self.latest(client, "private")
+        let redeploy = try await server.yard(["redeploy", "--service", "private", "--detach"], in: folder)
+        try #require(redeploy.status == 0, "\(redeploy.output)")
+        let v2 = try await Self.settled(client, try await Self.latest(client, "private").id)
+        try #require(v2.status == .success, "\(v2.reason ?? "")\n\(server.serveLog)")
+        #expect(v2.artifactKey != v1.artifactKey, "the redeploy pulled the new digest")
+        _ = try await server.eventually(host: host) { status, body in status == 200 && body.hasPrefix("hello-v2 uid=1000") }
+
+        for (target, reply) in [(v1, "hello uid=1000"), (v2, "hello-v2 uid=1000")] {
+            let tally = try await Self.underLoad(server, host: host) {
+                let rollback = try await server.yard(["rollback", target.id], in: folder)
+                #expect(rollback.status == 0, "\(rollback.output)\n\(YardServer.lastLines(of: server.serveLog, 30))")
+            }
+            let rolled = try await Self.latest(client, "private")
+            #expect(rolled.status == .success && rolled.artifactKey == target.artifactKey, "\(rolled.status) \(rolled.reason ?? "")")
+            let answer = try await server.getOnce(host: host)
+            #expect(answer.status == 200 && answer.body.hasPrefix(reply), "rolled back to \(target.id): \(answer)")
+            #expect(tally.failures.isEmpty, "\(tally.failures.count) failed requests during the rollback: \(tally.failures.prefix(5))")
+            #expect(tally.okCount > 20, "the load ran: \(tally.okCount) requests")
         }
     }
 

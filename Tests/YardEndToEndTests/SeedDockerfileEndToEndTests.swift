@@ -68,8 +68,10 @@ struct SeedDockerfileEndToEndTests {
 
             // A shell in the running replica sees the image's files (the release), as the
             // shell's own unprivileged uid (never the app's, never root).
-            let shell = try await server.yard(["shell"], in: folder, input: "id -u; ls /app/bin; cat /app/migrations/001_messages.sql\n")
+            let shell = try await server.yard(["shell"], in: folder, input: "pwd; id -u; ls /app/bin; cat /app/migrations/001_messages.sql\n")
             #expect(shell.status == 0, "\(shell.output)")
+            // It starts in the image's WORKDIR, as `docker exec` does.
+            #expect(shell.stdout.split(separator: "\n").first == "/app", "\(shell.output)")
             #expect(shell.stdout.contains("netia.bat") && shell.stdout.contains("CREATE TABLE IF NOT EXISTS messages"), "\(shell.output)")
             #expect(!shell.stdout.split(separator: "\n").contains("0") && !shell.stdout.split(separator: "\n").contains("1000"), "\(shell.output)")
 
@@ -83,28 +85,9 @@ struct SeedDockerfileEndToEndTests {
             let source = folder.appendingPathComponent("lib/netia.ex")
             let code = try String(contentsOf: source, encoding: .utf8)
             try code.replacingOccurrences(of: "@version \"v1\"", with: "@version \"v2\"").write(to: source, atomically: true, encoding: .utf8)
-            let tally = ZeroDowntimeEndToEndTests.Tally()
-            let stop = Box(false)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<4 {
-                    group.addTask {
-                        while !stop.value {
-                            do {
-                                let answer = try await server.getOnce(host: Self.host)
-                                if answer.status == 200 { tally.succeeded() } else { tally.fail("\(answer.status): \(answer.body)") }
-                            } catch {
-                                tally.fail("\(error)")
-                            }
-                        }
-                    }
-                }
-                group.addTask {
-                    defer { stop.value = true }
-                    let again = try await server.yard(["up"], in: folder, timeout: .seconds(900))
-                    #expect(again.status == 0, "\(again.outputTail)")
-                    try await Task.sleep(for: .seconds(3))
-                }
-                try await group.waitForAll()
+            let tally = try await ImageServiceEndToEndTests.underLoad(server, host: Self.host, workers: 4) {
+                let again = try await server.yard(["up"], in: folder, timeout: .seconds(900))
+                #expect(again.status == 0, "\(again.outputTail)")
             }
             #expect(tally.failures.isEmpty, "\(tally.failures.count) failed requests: \(tally.failures.prefix(5))")
             #expect(tally.okCount > 50, "\(tally.okCount) requests answered")
