@@ -2,8 +2,9 @@
 # A private Docker Engine for tests and development: `start DIR` runs dockerd (Debian's
 # docker.io) with everything under DIR (data root, exec root, socket, pidfile), its own
 # bridge and address pools in 10.201.0.0/16, no iptables rules, and makes it a one-node
-# swarm on loopback; `stop DIR` stops it and removes everything it made (containers,
-# mounts, network namespaces, links, the folder). Prints the socket path on start.
+# swarm on a loopback address of its own (127.201.x.y); `stop DIR` stops it and removes
+# everything it made (containers, mounts, network namespaces, links, the folder). Prints
+# the socket path on start.
 # Usage: scripts/test-dockerd.sh start|stop DIR
 set -euo pipefail
 action="${1:-}"
@@ -20,7 +21,11 @@ socket="$dir/docker.sock"
 pidfile="$dir/dockerd.pid"
 # Docker's own links: docker0 is renamed per daemon (bridge name below), docker_gwbridge is
 # fixed, overlay and veth links carry the daemon's ids.
-bridge="ydk$(basename "$dir" | md5sum | cut -c1-8)"
+hash=$(basename "$dir" | md5sum)
+bridge="ydk${hash:0:8}"
+# The swarm's own loopback address: its gossip port (7946) is fixed, so two daemons on one
+# machine (two test runs) each need an address of their own.
+address="127.201.$((16#${hash:8:2})).$((16#${hash:10:2} % 254 + 1))"
 
 docker_api() { curl -sS --unix-socket "$socket" "$@"; }
 
@@ -41,17 +46,23 @@ EOF
     ip link set "$bridge" up
     # The registry and image tests pull nothing from the internet; a digest-less image
     # name is used as loaded (`docker load`), never pulled.
-    DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 setsid dockerd --config-file "$dir/daemon.json" --data-root "$dir/data" \
-        --exec-root "$dir/exec" -H "unix://$socket" --pidfile "$pidfile" --bridge "$bridge" \
-        --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=true \
-        >"$dir/dockerd.log" 2>&1 </dev/null &
+    # The daemon keeps no descriptor of ours beyond its log (a caller waiting for every
+    # holder of its pipes or exit socket would wait for the daemon).
+    (
+        for fd in $(ls /proc/$BASHPID/fd); do
+            [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+        done
+        DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 exec setsid dockerd --config-file "$dir/daemon.json" --data-root "$dir/data" \
+            --exec-root "$dir/exec" -H "unix://$socket" --pidfile "$pidfile" --bridge "$bridge" \
+            --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=true
+    ) >"$dir/dockerd.log" 2>&1 </dev/null &
     for _ in $(seq 1 200); do
         [ -S "$socket" ] && docker_api -o /dev/null http://docker/_ping 2>/dev/null && break
         sleep 0.05
     done
     docker_api -f -o /dev/null http://docker/_ping || { echo "test-dockerd: dockerd did not start; log:" >&2; tail -20 "$dir/dockerd.log" >&2; exit 1; }
     docker_api -f -o /dev/null -H 'Content-Type: application/json' -X POST http://docker/v1.41/swarm/init \
-        -d '{"ListenAddr":"127.0.0.1:0","AdvertiseAddr":"127.0.0.1","DefaultAddrPool":["10.201.128.0/17"],"SubnetSize":24}' ||
+        -d "{\"ListenAddr\":\"$address:2377\",\"AdvertiseAddr\":\"$address\",\"DefaultAddrPool\":[\"10.201.128.0/17\"],\"SubnetSize\":24}" ||
         { echo "test-dockerd: swarm init failed; log:" >&2; tail -20 "$dir/dockerd.log" >&2; exit 1; }
     echo "$socket"
 }
