@@ -69,6 +69,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            // Replicas as Docker Swarm services through the Docker Engine API (`SwarmRuntime`).
+            name: "YardSwarm",
+            dependencies: ["YardCore", "YardRuntime", "YardImage", "YardClient", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "YardBuild",
             dependencies: [
                 "YardCore", "YardConfig", "YardRuntime", "YardImage",
@@ -117,6 +123,7 @@ let package = Package(
             name: "YardServer",
             dependencies: [
                 "YardCore", "YardAPI", "YardControl", "YardSandbox", "YardRouter", "YardRuntime", "YardStore", "YardImage",
+                "YardSwarm",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -187,6 +194,10 @@ let package = Package(
         .testTarget(name: "YardRuntimeTests", dependencies: ["YardRuntime", "YardSandbox", "YardControl"], swiftSettings: swiftSettings),
         .testTarget(
             name: "YardSandboxTests", dependencies: ["YardSandbox", "YardRuntime", "YardImage", "YardTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            // A real dockerd (scripts/test-dockerd.sh) made a one-node swarm.
+            name: "YardSwarmTests", dependencies: ["YardSwarm", "YardImage", "YardRuntime", "YardTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(name: "YardImageTests", dependencies: ["YardImage", "YardTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "YardBuildTests", dependencies: ["YardBuild"], exclude: ["Fixtures"], swiftSettings: swiftSettings),

@@ -21,10 +21,11 @@ need_root() {
 # sqlite3 (the store tests read the database file with it); buildah, podman, runc, skopeo,
 # uidmap and fuse-overlayfs (images: Dockerfile builds, image services, instance layers),
 # debootstrap (base images made here, since no public registry may be reachable) and
-# docker-registry (the tests' private registry).
+# docker-registry (the tests' private registry); docker.io (the swarm runtime, and the
+# private dockerd its tests start by hand with scripts/test-dockerd.sh).
 packages=(git tar openssl python3 python3-venv python3-pip curl ca-certificates procps util-linux bubblewrap iproute2 iptables
     postgresql redis-server mariadb-server mariadb-client sqlite3
-    buildah podman runc skopeo uidmap fuse-overlayfs debootstrap docker-registry)
+    buildah podman runc skopeo uidmap fuse-overlayfs debootstrap docker-registry docker.io)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

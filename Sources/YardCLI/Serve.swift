@@ -45,8 +45,11 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Do not write the CLI credentials to the CLI config file.")
     var noCliLogin = false
 
-    @Option(help: "How replicas run: auto (the sandbox when the machine can isolate; as root, refuses to start without it), sandbox, or plain.")
+    @Option(help: "How replicas run: auto (the sandbox when the machine can isolate; as root, refuses to start without it), sandbox, plain, or swarm (image services as Docker Swarm services; builds stay in the sandbox).")
     var runtime: RuntimeChoice = .auto
+
+    @Option(help: "The Docker Engine's unix socket, for --runtime swarm (its engine must be a swarm manager).")
+    var dockerSocket = "/var/run/docker.sock"
 
     @Option(help: "Prefix of the namespaces, veths, bridges and cgroups this server creates (and cleans up at start).")
     var networkPrefix = "yard"
@@ -132,13 +135,14 @@ struct Serve: AsyncParsableCommand {
     var trustedProxies: [String] = []
 
     enum RuntimeChoice: String, ExpressibleByArgument, CaseIterable {
-        case auto, sandbox, plain
+        case auto, sandbox, plain, swarm
 
         var server: SwitchyardServer.Runtime {
             switch self {
             case .auto: .auto
             case .sandbox: .sandbox
             case .plain: .plain
+            case .swarm: .swarm
             }
         }
     }
@@ -257,6 +261,7 @@ struct Serve: AsyncParsableCommand {
         server.apiHost = apiHost
         server.apiPort = apiPort
         server.runtime = runtime.server
+        server.dockerSocket = dockerSocket
         server.version = SwitchyardVersion.current
         return server
     }

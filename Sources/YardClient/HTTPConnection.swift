@@ -27,10 +27,12 @@ public enum HTTPConnection {
         /// A body written chunk by chunk as it is produced (the generated client's request
         /// bodies), instead of `body`; sent with its length when known, chunked when not.
         public var bodyStream: BodyStream?
+        /// A unix socket to connect to instead of the URL's host and port (the Docker Engine API).
+        public var unixSocketPath: String?
 
         public init(
             url: URL, method: HTTPMethod = .GET, headers: [(String, String)] = [], body: Data? = nil, bodyFile: URL? = nil,
-            bodyStream: BodyStream? = nil
+            bodyStream: BodyStream? = nil, unixSocketPath: String? = nil
         ) {
             self.url = url
             self.method = method
@@ -38,6 +40,7 @@ public enum HTTPConnection {
             self.body = body
             self.bodyFile = bodyFile
             self.bodyStream = bodyStream
+            self.unixSocketPath = unixSocketPath
         }
     }
 
@@ -65,16 +68,24 @@ public enum HTTPConnection {
         }
         let port = request.url.port ?? 80
         let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(.seconds(10))
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>> = {
+            channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+            }
+        }
         do {
-            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connectTimeout(.seconds(10))
-                .connect(host: host, port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
-                    }
-                }
+            if let socket = request.unixSocketPath {
+                channel = try await bootstrap.connect(unixDomainSocketPath: socket, channelInitializer: initializer)
+            } else {
+                channel = try await bootstrap.connect(host: host, port: port, channelInitializer: initializer)
+            }
         } catch {
+            if let socket = request.unixSocketPath {
+                throw YardError(.unavailable, "cannot reach \(socket): \(error)", cause: error)
+            }
             throw YardError(.unavailable, "cannot reach \(host):\(port): \(error); is `yard serve` running?", cause: error)
         }
         return try await channel.executeThenClose { inbound, outbound in

@@ -31,6 +31,8 @@ public actor SwitchyardServer {
         /// The API's port (0 picks a free one).
         public var apiPort = 8787
         public var runtime: Runtime = .auto
+        /// The Docker Engine's socket, for `.swarm`.
+        public var dockerSocket = "/var/run/docker.sock"
         /// The address `yard domain --tcp` ports listen on.
         public var tcpProxyHost = "127.0.0.1"
         /// Whether SIGTERM and SIGINT stop the server gracefully (off for an in-process
@@ -53,6 +55,8 @@ public actor SwitchyardServer {
         case sandbox
         /// Plain processes on loopback.
         case plain
+        /// Image replicas as Docker Swarm services (`dockerSocket`); builds in the sandbox.
+        case swarm
     }
 
     /// Where the running server is reached, once every listener is bound.
@@ -88,7 +92,10 @@ public actor SwitchyardServer {
         let store = try SQLiteStore(directory: dataDirectory)
         let token = try AdminToken.ensure(store: store, dataDirectory: dataDirectory)
         try DataDirectoryPrivacy.secure(dataDirectory)
-        let runtime = try await Self.chooseRuntime(configuration.runtime, orchestrator: configuration.orchestrator, logger: logger)
+        let runtime =
+            configuration.runtime == .swarm
+            ? try await Self.swarmRuntime(configuration, logger: logger)
+            : try await Self.chooseRuntime(configuration.runtime, orchestrator: configuration.orchestrator, logger: logger)
         if configuration.orchestrator.hostEnvironment.isEmpty {
             configuration.orchestrator.hostEnvironment = Self.replicaBaseEnvironment(isolated: runtime.isolation == .sandbox)
         }

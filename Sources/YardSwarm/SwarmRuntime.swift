@@ -1,0 +1,238 @@
+import Foundation
+import Logging
+import YardCore
+import YardImage
+import YardRuntime
+
+/// Replicas as Docker Swarm services, through the Docker Engine API on its unix socket.
+///
+/// Each replica the orchestrator places is a swarm service of one task (`<prefix>-<replica id>`),
+/// so swarm restarts it by its policy and reschedules it when its node is lost, while the
+/// orchestrator keeps what it does on every runtime: it places, health-checks, switches the
+/// router, then stops the old replicas (the cutover is start-first). Tasks publish their
+/// port on the node in `host` mode (the kernel here has no IPVS, so no routing mesh) and use
+/// `dnsrr` endpoints; the router reaches them on `host:port`. Variables reach the task as a
+/// swarm secret (an env file read by a `/bin/sh` wrapper before the image's command), never
+/// in the service spec. Builds still run on this machine, in the runtime `builds` (the
+/// sandbox); only image artifacts run on the swarm.
+public actor SwarmRuntime: ReplicaRuntime {
+    public struct Configuration: Sendable {
+        /// The Docker Engine's socket (`/var/run/docker.sock`).
+        public var socketPath: String
+        /// Prefix of every service, secret and network this server makes (and removes at start).
+        public var namePrefix: String
+        /// Where tasks' published ports are reached (the node's address; loopback on one machine).
+        public var host: String
+        /// The machine's image store, images are exported from.
+        public var imageStore: ImageStore
+        /// Scratch folder for image archives on their way to the engine.
+        public var scratchDirectory: URL
+
+        public init(socketPath: String, namePrefix: String, host: String = "127.0.0.1", imageStore: ImageStore, scratchDirectory: URL) {
+            self.socketPath = socketPath
+            self.namePrefix = namePrefix
+            self.host = host
+            self.imageStore = imageStore
+            self.scratchDirectory = scratchDirectory
+        }
+    }
+
+    struct Placed: Sendable {
+        var request: ReplicaRequest
+        var spec: SwarmServiceSpec
+        var secretID: String?
+        var serviceID: String?
+        var watcher: Task<Void, Never>?
+        var logs: Task<Void, Never>?
+        var policy: RestartPolicy
+    }
+
+    public nonisolated let configuration: Configuration
+    public nonisolated let events: AsyncStream<ReplicaEvent>
+    nonisolated let continuation: AsyncStream<ReplicaEvent>.Continuation
+    let engine: DockerEngine
+    let builds: any ReplicaRuntime
+    let logger: Logger
+    var placed: [String: Placed] = [:]
+    /// Images already in the engine, by image id.
+    var loadedImages: [String: String] = [:]
+    var networks: [String: String] = [:]
+
+    public nonisolated var isolation: RuntimeIsolation { .sandbox }
+    public nonisolated var addressing: ReplicaAddressing { .sharedHost(configuration.host) }
+    public nonisolated var summary: String {
+        "swarm: replicas as Docker Swarm services through \(configuration.socketPath); builds: \(builds.summary)"
+    }
+    public nonisolated var appMountPath: String? { builds.appMountPath }
+    public nonisolated var buildLauncher: any ProcessLauncher { builds.buildLauncher }
+    public nonisolated var platformExecutable: String? { builds.platformExecutable }
+
+    public init(configuration: Configuration, builds: any ReplicaRuntime, logger: Logger) {
+        let (events, continuation) = AsyncStream.makeStream(of: ReplicaEvent.self)
+        self.events = events
+        self.continuation = continuation
+        self.configuration = configuration
+        self.engine = DockerEngine(socketPath: configuration.socketPath)
+        self.builds = builds
+        self.logger = logger
+    }
+
+    /// Whether the engine answers and is a swarm manager; the error says what to do.
+    public static func check(socketPath: String) async throws {
+        let engine = DockerEngine(socketPath: socketPath)
+        guard await engine.ping() else {
+            throw YardError(
+                .unavailable,
+                "no Docker engine answers on \(socketPath): start dockerd (apt-get install -y docker.io) or pass --docker-socket PATH")
+        }
+        struct Info: Decodable {
+            struct Swarm: Decodable {
+                var LocalNodeState: String
+                var ControlAvailable: Bool
+            }
+            var Swarm: Swarm
+        }
+        let info = try await engine.get("/info", as: Info.self)
+        guard info.Swarm.LocalNodeState == "active", info.Swarm.ControlAvailable else {
+            throw YardError(
+                .unavailable,
+                "the Docker engine on \(socketPath) is not a swarm manager (state \(info.Swarm.LocalNodeState)): run `docker swarm init`")
+        }
+    }
+
+    // MARK: lifecycle
+
+    public func cleanUpLeftovers() async {
+        await builds.cleanUpLeftovers()
+        await removeOwnedObjects()
+    }
+
+    public nonisolated func closeEvents() {
+        builds.closeEvents()
+        continuation.finish()
+    }
+
+    public func shutdown() async {
+        await removeOwnedObjects()
+        await builds.shutdown()
+    }
+
+    public func prepareNetwork(environmentID: String, subnetIndex: Int) async throws {
+        try await builds.prepareNetwork(environmentID: environmentID, subnetIndex: subnetIndex)
+    }
+
+    public func removeNetwork(environmentID: String) async {
+        await builds.removeNetwork(environmentID: environmentID)
+    }
+
+    public func publishDirectory(environmentID: String, services: [String: [String]]) async {
+        await builds.publishDirectory(environmentID: environmentID, services: services)
+    }
+
+    // MARK: builds run on this machine
+
+    public nonisolated func buildEnvironment() -> [String: String] { builds.buildEnvironment() }
+
+    public func prepareBuild(_ request: BuildBoxRequest) async throws -> BuildBox {
+        try await builds.prepareBuild(request)
+    }
+
+    public func finishBuild(deploymentID: String) async {
+        await builds.finishBuild(deploymentID: deploymentID)
+    }
+
+    public nonisolated func confineTool(serviceID: String, environmentID: String, scratch: String) throws -> ConfinedTool {
+        try builds.confineTool(serviceID: serviceID, environmentID: environmentID, scratch: scratch)
+    }
+
+    // MARK: replicas
+
+    public func placeReplica(_ request: ReplicaRequest) async throws -> ReplicaPlacement {
+        let image = try Self.requireImage(request)
+        if request.volume != nil {
+            throw YardError(
+                .unavailable,
+                "\(request.serviceName): volumes do not run on the swarm runtime yet (a volume needs a node the service is pinned to): "
+                    + "remove the volume or run yard serve with the sandbox runtime")
+        }
+        let reference = try await loadImage(image)
+        let arguments = try image.config.arguments(startCommand: request.command)
+        let spec = makeSpec(request, image: reference, arguments: arguments, workingDirectory: image.config.workingDirectory)
+        placed[request.id] = Placed(request: request, spec: spec, policy: request.restartPolicy)
+        return ReplicaPlacement(address: configuration.host, port: request.port, environment: request.environment)
+    }
+
+    public func startReplica(id: String) async throws {
+        guard var replica = placed[id] else {
+            throw YardError(.internal, "replica \(id) was not placed before it was started")
+        }
+        let secretID = try await createEnvironmentSecret(for: replica.request, name: replica.spec.Name)
+        replica.secretID = secretID
+        replica.spec.TaskTemplate.ContainerSpec.Secrets = [
+            .init(
+                File: .init(Name: Self.environmentFileName, UID: "0", GID: "0", Mode: 0o444), SecretID: secretID,
+                SecretName: replica.spec.Name)
+        ]
+        let created: CreatedObject
+        do {
+            created = try await engine.call(.POST, "/services/create", body: replica.spec, as: CreatedObject.self)
+        } catch {
+            _ = try? await engine.call(.DELETE, "/secrets/\(secretID)")
+            placed[id] = nil
+            throw error
+        }
+        replica.serviceID = created.id
+        replica.watcher = Task { [weak self] in await self?.watch(replicaID: id, serviceID: created.id) }
+        replica.logs = Task { [engine, continuation] in
+            try? await engine.followLogs("/services/\(created.id)/logs?follow=1&stdout=1&stderr=1&tail=0") { line, isError in
+                continuation.yield(.output(replicaID: id, stream: isError ? .stderr : .stdout, line: line))
+            }
+        }
+        placed[id] = replica
+        logger.info("swarm service created", metadata: ["replica": "\(id)", "service": "\(created.id)"])
+    }
+
+    public func stopReplica(id: String, grace: Duration) async {
+        guard let replica = placed.removeValue(forKey: id) else { return }
+        replica.watcher?.cancel()
+        if let serviceID = replica.serviceID {
+            await scaleToZero(serviceID: serviceID, grace: grace)
+            _ = try? await engine.call(.DELETE, "/services/\(serviceID)")
+        }
+        replica.logs?.cancel()
+        if let secretID = replica.secretID { await removeSecret(secretID) }
+        if replica.serviceID != nil { continuation.yield(.stopped(replicaID: id)) }
+    }
+
+    public func stopAll(grace: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            for id in placed.keys { group.addTask { await self.stopReplica(id: id, grace: grace) } }
+        }
+    }
+
+    public func usage(of replicaID: String) async -> ResourceUsage? {
+        guard let serviceID = placed[replicaID]?.serviceID,
+            let task = try? await runningTask(serviceID: serviceID), let container = task.Status.ContainerStatus?.ContainerID
+        else { return nil }
+        struct Stats: Decodable {
+            struct CPU: Decodable {
+                struct Usage: Decodable { var total_usage: UInt64 }
+                var cpu_usage: Usage
+            }
+            struct Memory: Decodable { var usage: UInt64? }
+            var cpu_stats: CPU
+            var memory_stats: Memory
+        }
+        guard let stats = try? await engine.get("/containers/\(container)/stats?stream=0&one-shot=1", as: Stats.self) else { return nil }
+        return ResourceUsage(cpuNanoseconds: stats.cpu_stats.cpu_usage.total_usage, memoryBytes: stats.memory_stats.usage ?? 0)
+    }
+
+    public func startTask(_ request: ReplicaRequest, output: @escaping OutputHandler) async throws -> any LaunchedProcess {
+        throw YardError(
+            .unavailable,
+            "\(request.id): one-off tasks (pre-deploy commands, cron runs) do not run on the swarm runtime yet: "
+                + "remove the service's preDeployCommand or cronSchedule, or run yard serve with the sandbox runtime")
+    }
+
+    public func endTask(id: String) async {}
+}

@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+import YardClient
+import YardCore
+import YardRuntime
+import YardTestSupport
+
+/// Issue 18, first slice: `yard serve --runtime swarm` on a real one-node swarm (a private
+/// dockerd, `TestDockerDaemon`). A Dockerfile service is built in the sandbox, its image
+/// loaded into the engine, and its replicas run as swarm services the router reaches on their
+/// host-published ports; a redeploy under a small request loop fails nothing, scaling 1→2
+/// gives two services, and the server's shutdown removes every one.
+@Suite("swarm runtime end to end", .serialized)
+struct SwarmEndToEndTests {
+    static let host = "web-web.localhost"
+
+    @Test("an image service on the swarm answers through the router, redeploys start-first with no failed request, scales 1→2, and is removed at shutdown",
+          .timeLimit(.minutes(10)))
+    func imageServiceOnTheSwarm() async throws {
+        try IsolationEndToEndTests.requireIsolation()
+        try TestImages.requireTools()
+        try await TestDockerDaemon.with { daemon in
+            try await YardServer.with(runtime: "swarm", serveArguments: ["--docker-socket", daemon.socketPath]) { server in
+                do {
+                    try await run(server, daemon: daemon)
+                } catch {
+                    await server.stop()
+                    throw error
+                }
+                await server.stop()
+                // The shutdown removed every service and secret it made.
+                #expect(try await Self.engine(daemon, "/services") == "[]")
+                #expect(try await Self.engine(daemon, "/secrets") == "[]")
+            }
+        }
+    }
+
+    private func run(_ server: YardServer, daemon: TestDockerDaemon) async throws {
+        let folder = server.root.appendingPathComponent("apps/web")
+        try TestImages.writeHTTPServerContext(at: folder, user: "1000")
+        let config = folder.appendingPathComponent("railway.json")
+        // A health check path: the node's port proxy accepts connections before the app listens.
+        try #"{"deploy": {"healthcheckPath": "/health"}}"#.write(to: config, atomically: true, encoding: .utf8)
+        let base = try await server.yard(
+            ["image", "import", "debian:bookworm-slim", "--debootstrap", "bookworm", "--data-dir", server.dataDirectory.path], in: folder)
+        try #require(base.status == 0, "\(base.output)")
+        try #require(try await server.yard(["init", "--name", "web"], in: folder).status == 0)
+        try #require(try await server.yard(["variables", "set", "REPLY=on-swarm", "--sealed", "SWARM_TOKEN=tok-\(UUID())"], in: folder).status == 0)
+
+        let started = ContinuousClock.now
+        let up = try await server.yard(["up"], in: folder)
+        try #require(up.status == 0, "\(up.outputTail)\nserver:\n\(YardServer.lastLines(of: server.serveLog, 40))")
+        print("swarm: yard up to live in \(ContinuousClock.now - started)")
+        let answer = try await server.eventually(host: Self.host) { status, body in status == 200 && body.contains("on-swarm") }
+        #expect(answer.body.hasPrefix("on-swarm uid=1000 cwd=/srv"), "\(answer)")
+        var services = try await Self.engine(daemon, "/services")
+        #expect(services.contains("\"Mode\":\"dnsrr\"") && services.contains("\"PublishMode\":\"host\""), "\(services)")
+        #expect(!services.contains("SWARM_TOKEN") && !services.contains("on-swarm"), "variables must not be in the spec")
+
+        // A redeploy under a request loop: the new replica passes its health check before the
+        // old one is drained and stopped.
+        let client = try server.client()
+        let scope = YardAPIClient.Scope(project: "web", environment: "production", service: "web")
+        let done = Box(false)
+        let tally = ZeroDowntimeEndToEndTests.Tally()
+        let loop = Task {
+            while !done.value {
+                do {
+                    let answer = try await server.getOnce(host: Self.host)
+                    if answer.status == 200 { tally.succeeded() } else { tally.fail("\(answer.status) \(answer.body)") }
+                } catch {
+                    tally.fail("\(error)")
+                }
+            }
+        }
+        let redeployStarted = ContinuousClock.now
+        let deployment = try await client.redeploy(scope)
+        let final = try await client.watch(deploymentID: deployment.id) { _ in }
+        let redeployTime = ContinuousClock.now - redeployStarted
+        // The old replica is drained and stopped after the switch: keep asking a moment longer.
+        try await Task.sleep(for: .seconds(3))
+        done.value = true
+        await loop.value
+        #expect(final.status == .success, "\(final.reason ?? "")\n\(YardServer.lastLines(of: server.serveLog, 40))")
+        print("swarm: redeploy in \(redeployTime) under load: \(tally.okCount) answered, \(tally.failures.count) failed")
+        #expect(tally.failures.isEmpty, "\(tally.failures.prefix(5))")
+        #expect(tally.okCount > 0)
+
+        // Scale 1→2: two replicas, two swarm services, both answering.
+        try #"{"deploy": {"healthcheckPath": "/health", "numReplicas": 2}}"#.write(to: config, atomically: true, encoding: .utf8)
+        let scaled = try await server.yard(["up"], in: folder)
+        try #require(scaled.status == 0, "\(scaled.outputTail)")
+        #expect(scaled.stdout.contains("(2 replicas)"), "\(scaled.outputTail)")
+        let deadline = ContinuousClock.now + .seconds(30)
+        repeat {
+            services = try await Self.engine(daemon, "/services")
+            if services.components(separatedBy: "\"dev.switchyard.replica\"").count - 1 == 4 { break }
+            try await Task.sleep(for: .milliseconds(200))
+        } while ContinuousClock.now < deadline
+        // Each service names its replica twice (service and container labels).
+        #expect(services.components(separatedBy: "\"dev.switchyard.replica\"").count - 1 == 4, "\(services)")
+        for _ in 0..<4 {
+            let answer = try await server.getOnce(host: Self.host)
+            #expect(answer.status == 200 && answer.body.hasPrefix("on-swarm"), "\(answer)")
+        }
+    }
+
+    /// GETs an Engine API path on the daemon's socket.
+    static func engine(_ daemon: TestDockerDaemon, _ path: String) async throws -> String {
+        let result = try await SystemCommand(
+            "/usr/bin/curl", ["--silent", "--fail", "--unix-socket", daemon.socketPath, "http://docker/v1.41\(path)"]
+        ).result()
+        return result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
