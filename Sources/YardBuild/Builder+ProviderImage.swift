@@ -1,4 +1,8 @@
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 import Synchronization
 import YardCore
 import YardImage
@@ -102,6 +106,18 @@ extension Builder {
                 try FileManager.default.setAttributes([.posixPermissions: 0o711], ofItemAtPath: folder.path)
             }
             try FileManager.default.createDirectory(at: request.scratchDirectory, withIntermediateDirectories: true)
+            // buildah makes a cache mount's folder (`$TMPDIR/buildah-cache/<id>`) owned by host
+            // root, which the build's user-namespace root cannot write: made here, it is the build's.
+            let ids = prepared.containerfile.cacheMountIDs
+            for id in ids {
+                let folder = cacheDirectory.appendingPathComponent("buildah-cache").appendingPathComponent(id)
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                guard chown(folder.path, firstHostID, firstHostID) == 0 else {
+                    throw YardError(.internal, "could not give the build's cache folder \(id) to the build's ids (errno \(errno))")
+                }
+            }
+        } catch let error as YardError {
+            throw error
         } catch {
             throw YardError(.internal, "could not prepare the image build's folders", cause: error)
         }
@@ -147,8 +163,9 @@ extension Builder {
             throw YardError(.buildFailed, "buildah finished but the image \(tag) is not in the store")
         }
         log(.system, "image \(tag) built: \(image.id); start command: \(plan.startCommand)")
-        // The image's command is the plan's start command; the result sets none over it.
-        return BuildResult(plan: plan, startCommand: "", environment: [:], image: image)
+        // The image's command is the plan's start command; the result sets none over it. Its
+        // environment goes over the host's, which replicas otherwise start from (PATH).
+        return BuildResult(plan: plan, startCommand: "", environment: prepared.containerfile.imageEnvironment, image: image)
     }
 
     /// Builds `localhost/yard-env/<provider>:<hash>` from Debian's image and packages, unless

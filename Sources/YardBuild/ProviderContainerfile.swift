@@ -24,14 +24,25 @@ public struct ProviderContainerfile: Sendable, Equatable {
     /// The `RUN` commands in order (mise installs first), to name a failing one.
     public var runCommands: [String] { miseInstalls.map { $0.arguments.joined(separator: " ") } + steps }
 
-    public var text: String {
-        var lines = ["FROM \(base)", "WORKDIR /app", "COPY . /app"]
-        var environment = environment
+    /// The ids of the cache mounts, in `--mount=type=cache,id=…`.
+    public var cacheMountIDs: [String] {
+        cacheFolders.indices.map { "yard-cache-\($0)" } + (miseInstalls.isEmpty ? [] : ["yard-mise"])
+    }
+
+    /// The image's `ENV`: the environment, with mise's toolchains first on PATH.
+    public var imageEnvironment: [String: String] {
+        var environment = environment.filter { Self.isVariableName($0.key) }
         if !miseInstalls.isEmpty {
             let bins = miseInstalls.map(\.binPath).joined(separator: ":")
             environment["PATH"] = bins + ":" + (environment["PATH"] ?? ProviderEnvironment.imagePath)
         }
-        for name in environment.keys.sorted() where Self.isVariableName(name) {
+        return environment
+    }
+
+    public var text: String {
+        var lines = ["FROM \(base)", "WORKDIR /app", "COPY . /app"]
+        let environment = imageEnvironment
+        for name in environment.keys.sorted() {
             lines.append("ENV \(name)=\(Self.quotedEnvironmentValue(environment[name] ?? ""))")
         }
         let caches = cacheFolders.enumerated().map { index, folder in
