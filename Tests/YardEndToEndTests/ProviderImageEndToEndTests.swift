@@ -86,6 +86,84 @@ struct ProviderImageEndToEndTests {
         }
         """#
 
+    static let cApp = #"""
+        #include <netinet/in.h>
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include <string.h>
+        #include <sys/socket.h>
+        #include <unistd.h>
+
+        int main(void) {
+            int server = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+            setsockopt(server, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            struct sockaddr_in address = {0};
+            address.sin_family = AF_INET;
+            address.sin_port = htons(atoi(getenv("PORT")));
+            if (bind(server, (struct sockaddr *)&address, sizeof address) != 0 || listen(server, 16) != 0) return 1;
+            for (;;) {
+                int client = accept(server, 0, 0);
+                char request[4096], body[128], head[256];
+                if (read(client, request, sizeof request) < 0) { close(client); continue; }
+                snprintf(body, sizeof body, "c gcc %d.%d host=%d\n", __GNUC__, __GNUC_MINOR__, access(getenv("HOST_ONLY"), F_OK) == 0);
+                int length = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", strlen(body));
+                if (write(client, head, length) < 0 || write(client, body, strlen(body)) < 0) {}
+                close(client);
+            }
+        }
+        """#
+
+    static let rustApp = #"""
+        use std::io::{Read, Write};
+        use std::net::TcpListener;
+
+        fn main() {
+            let listener = TcpListener::bind(format!("0.0.0.0:{}", std::env::var("PORT").unwrap())).unwrap();
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let host = std::path::Path::new(&std::env::var("HOST_ONLY").unwrap()).exists();
+                let body = format!("rust host={}\n", host);
+                let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", body.len(), body);
+            }
+        }
+        """#
+
+    @Test(
+        "php, C with cmake and rust apps build into images of Debian 12's toolchains, none of which this machine's PATH decides",
+        .timeLimit(.minutes(20)))
+    func compiledProvidersBuildImages() async throws {
+        try await YardServer.with(runtime: "sandbox", serveArguments: ["--build-in-images"]) { server in
+            let store = ImageStore(configuration: .init(directory: server.dataDirectory.appendingPathComponent("images")))
+            do {
+                _ = try await TestImages.storeWithDebian(in: store.configuration.directory)
+                // PHP: this machine has no php at all.
+                let php = try await Self.deploy(server, "php", files: [
+                    "index.php": #"<?php echo "php " . PHP_VERSION . " host=" . (file_exists(getenv("HOST_ONLY")) ? "true" : "false") . "\n";"#,
+                ])
+                #expect(php.body.hasPrefix("php 8.2.") && php.body.hasSuffix(" host=false\n"), "\(php.body)")
+                // C with cmake: Debian's gcc 12.2 and cmake 3.25 (this machine has no cmake).
+                let c = try await Self.deploy(server, "cweb", files: [
+                    "CMakeLists.txt": "cmake_minimum_required(VERSION 3.20)\nproject(web C)\nadd_executable(web main.c)\n", "main.c": Self.cApp,
+                ])
+                #expect(c.body == "c gcc 12.2 host=0\n", "\(c.body)")
+                // Rust: Debian's rustc 1.63 (this machine's rustup toolchain is not in the image).
+                let rust = try await Self.deploy(server, "rs", files: [
+                    "Cargo.toml": "[package]\nname = \"web\"\nversion = \"0.1.0\"\nedition = \"2021\"\n", "src/main.rs": Self.rustApp,
+                ])
+                #expect(rust.body == "rust host=false\n", "\(rust.body)")
+                #expect(rust.log.contains("toolchain rust: building with Debian 12's rustc 1.63.0"), "\(rust.log)")
+            } catch {
+                await server.stop()
+                await store.unmountAll()
+                throw error
+            }
+            await server.stop()
+            await store.unmountAll()
+        }
+    }
+
     @Test(
         "python, node, go, static and shell apps build into images of Debian 12's toolchains and answer through the router; the host's toolchains are not what runs them; a version nobody provides fails before any step; an unchanged redeploy reuses the image",
         .timeLimit(.minutes(20)))
