@@ -306,7 +306,8 @@ struct BuildPlanner {
     private func railpackNotes() -> [String] {
         guard let railpack = request.railpack else { return [] }
         var notes: [String] = []
-        for name in railpack.packages.keys.sorted() {
+        // An image build resolves `packages` as version requests (`ToolchainResolver`).
+        for name in railpack.packages.keys.sorted() where !planningForImage {
             let wanted = railpack.packages[name] ?? ""
             let toolchain = Self.toolchainName(forPackage: name)
             guard let host = hostVersion(of: toolchain) else {

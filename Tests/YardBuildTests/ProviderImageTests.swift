@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import YardConfig
 import YardCore
 
 @testable import YardBuild
@@ -96,6 +97,16 @@ struct ProviderImageTests {
         let shell = try Self.prepare(["start.sh": "echo hi\n"])
         #expect(shell.environment.imageName == ProviderEnvironment.debianBase, "no packages: Debian's image is the environment")
         #expect(shell.containerfile.text.hasPrefix("FROM docker.io/library/debian:bookworm-slim\n"))
+    }
+
+    @Test("railpack.json packages are version requests of the image build, not notes about this machine")
+    func railpackPackages() throws {
+        let folder = try Self.app(["main.py": "print('hi')\n"])
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let railpack = try RailpackConfig.parse(#"{"packages": {"python": "3.12"}}"#, fileName: "railpack.json")
+        let request = BuildRequest(sourceDirectory: folder, appDirectory: folder, hostEnvironment: ["PATH": "/nonexistent"], railpack: railpack)
+        let error = #expect(throws: YardError.self) { try Self.builder.prepareProviderImage(request) }
+        #expect(error?.message.hasPrefix("railpack.json packages.python asks for python 3.12, which this machine cannot provide") == true, "\(error?.message ?? "")")
     }
 
     @Test("providers Debian 12 packages nothing for fail before any step, naming the toolchain")
