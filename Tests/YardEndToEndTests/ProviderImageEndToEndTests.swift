@@ -11,6 +11,24 @@ import YardTestSupport
 /// image, so the app's toolchain is the image's, never this machine's. One server for all.
 @Suite("Provider builds as images end to end", .serialized)
 struct ProviderImageEndToEndTests {
+    /// A `--build-in-images` server whose image store holds Debian; the store's mounts are
+    /// undone before its folder is removed, also when `body` fails.
+    static func withServer(_ body: (YardServer, ImageStore) async throws -> Void) async throws {
+        try await YardServer.with(runtime: "sandbox", serveArguments: ["--build-in-images"]) { server in
+            let store = ImageStore(configuration: .init(directory: server.dataDirectory.appendingPathComponent("images")))
+            do {
+                _ = try await TestImages.storeWithDebian(in: store.configuration.directory)
+                try await body(server, store)
+            } catch {
+                await server.stop()
+                await store.unmountAll()
+                throw error
+            }
+            await server.stop()
+            await store.unmountAll()
+        }
+    }
+
     /// A linked project folder holding `files`.
     static func project(_ server: YardServer, _ name: String, files: [String: String]) async throws -> URL {
         let folder = server.root.appendingPathComponent("apps/\(name)")
@@ -134,33 +152,23 @@ struct ProviderImageEndToEndTests {
         "php, C with cmake and rust apps build into images of Debian 12's toolchains, none of which this machine's PATH decides",
         .timeLimit(.minutes(20)))
     func compiledProvidersBuildImages() async throws {
-        try await YardServer.with(runtime: "sandbox", serveArguments: ["--build-in-images"]) { server in
-            let store = ImageStore(configuration: .init(directory: server.dataDirectory.appendingPathComponent("images")))
-            do {
-                _ = try await TestImages.storeWithDebian(in: store.configuration.directory)
-                // PHP: this machine has no php at all.
-                let php = try await Self.deploy(server, "php", files: [
-                    "index.php": #"<?php echo "php " . PHP_VERSION . " host=" . (file_exists(getenv("HOST_ONLY")) ? "true" : "false") . "\n";"#,
-                ])
-                #expect(php.body.hasPrefix("php 8.2.") && php.body.hasSuffix(" host=false\n"), "\(php.body)")
-                // C with cmake: Debian's gcc 12.2 and cmake 3.25 (this machine has no cmake).
-                let c = try await Self.deploy(server, "cweb", files: [
-                    "CMakeLists.txt": "cmake_minimum_required(VERSION 3.20)\nproject(web C)\nadd_executable(web main.c)\n", "main.c": Self.cApp,
-                ])
-                #expect(c.body == "c gcc 12.2 host=0\n", "\(c.body)")
-                // Rust: Debian's rustc 1.63 (this machine's rustup toolchain is not in the image).
-                let rust = try await Self.deploy(server, "rs", files: [
-                    "Cargo.toml": "[package]\nname = \"web\"\nversion = \"0.1.0\"\nedition = \"2021\"\n", "src/main.rs": Self.rustApp,
-                ])
-                #expect(rust.body == "rust host=false\n", "\(rust.body)")
-                #expect(rust.log.contains("toolchain rust: building with Debian 12's rustc 1.63.0"), "\(rust.log)")
-            } catch {
-                await server.stop()
-                await store.unmountAll()
-                throw error
-            }
-            await server.stop()
-            await store.unmountAll()
+        try await Self.withServer { server, _ in
+            // PHP: this machine has no php at all.
+            let php = try await Self.deploy(server, "php", files: [
+                "index.php": #"<?php echo "php " . PHP_VERSION . " host=" . (file_exists(getenv("HOST_ONLY")) ? "true" : "false") . "\n";"#,
+            ])
+            #expect(php.body.hasPrefix("php 8.2.") && php.body.hasSuffix(" host=false\n"), "\(php.body)")
+            // C with cmake: Debian's gcc 12.2 and cmake 3.25 (this machine has no cmake).
+            let c = try await Self.deploy(server, "cweb", files: [
+                "CMakeLists.txt": "cmake_minimum_required(VERSION 3.20)\nproject(web C)\nadd_executable(web main.c)\n", "main.c": Self.cApp,
+            ])
+            #expect(c.body == "c gcc 12.2 host=0\n", "\(c.body)")
+            // Rust: Debian's rustc 1.63 (this machine's rustup toolchain is not in the image).
+            let rust = try await Self.deploy(server, "rs", files: [
+                "Cargo.toml": "[package]\nname = \"web\"\nversion = \"0.1.0\"\nedition = \"2021\"\n", "src/main.rs": Self.rustApp,
+            ])
+            #expect(rust.body == "rust host=false\n", "\(rust.body)")
+            #expect(rust.log.contains("toolchain rust: building with Debian 12's rustc 1.63.0"), "\(rust.log)")
         }
     }
 
@@ -168,18 +176,8 @@ struct ProviderImageEndToEndTests {
         "python, node, go, static and shell apps build into images of Debian 12's toolchains and answer through the router; the host's toolchains are not what runs them; a version nobody provides fails before any step; an unchanged redeploy reuses the image",
         .timeLimit(.minutes(20)))
     func providersBuildImages() async throws {
-        try await YardServer.with(runtime: "sandbox", serveArguments: ["--build-in-images"]) { server in
-            let store = ImageStore(configuration: .init(directory: server.dataDirectory.appendingPathComponent("images")))
-            do {
-                _ = try await TestImages.storeWithDebian(in: store.configuration.directory)
-                try await Self.scenarios(server, store: store)
-            } catch {
-                await server.stop()
-                await store.unmountAll()
-                throw error
-            }
-            await server.stop()
-            await store.unmountAll()
+        try await Self.withServer { server, store in
+            try await Self.scenarios(server, store: store)
         }
     }
 
