@@ -5,6 +5,8 @@
 # no more than 20% of the uncached one.
 #
 #   bench/build-cache.sh [ROUNDS]      (default 3 rounds of each; needs root and PyPI)
+#   BENCH_SERVE_ARGS=--build-in-images bench/build-cache.sh   (the image path: builds in
+#                                       the python environment image, pip's cache as a cache mount)
 #
 # Uses the release build (built if missing) and the sandbox runtime, as `scripts/serve.sh`.
 set -euo pipefail
@@ -27,7 +29,7 @@ trap cleanup EXIT
 
 export YARD_CONFIG_DIR="$work/cli"
 "$yard" serve --data-dir "$work/data" --http-port 0 --api-port 0 --http-host 127.0.0.1 \
-    --network-prefix ybc --private-network-octet 212 >"$work/serve.log" 2>&1 &
+    --network-prefix ybc --private-network-octet 212 ${BENCH_SERVE_ARGS:-} >"$work/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 300); do
     [ -s "$work/data/serve.json" ] && break

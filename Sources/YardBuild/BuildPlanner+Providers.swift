@@ -143,9 +143,11 @@ extension BuildPlanner {
         return plan
     }
 
-    /// The platform's static file server over `root` (relative to the app).
+    /// The platform's static file server over `root` (relative to the app); in an image,
+    /// where the platform's binary is not, busybox's httpd from the environment image.
     func staticServeCommand(root: String) -> String {
-        "\(platformExecutable.shellQuoted) static-serve --root \(root.shellQuoted) --port $PORT"
+        if planningForImage { return "busybox httpd -f -v -p $PORT -h \(root.shellQuoted)" }
+        return "\(platformExecutable.shellQuoted) static-serve --root \(root.shellQuoted) --port $PORT"
     }
 
     /// The `root:` entry of a Staticfile (a YAML file; only this key matters here).

@@ -14,6 +14,9 @@ struct BuildPlanner {
     /// The builder fills it after a first plan told it which toolchains to ask, then plans
     /// again; checks whose version is missing (engines.node, `packages`) are skipped.
     var hostVersions: [String: String] = [:]
+    /// The plan is for a provider image build (`Builder.prepareProviderImage`): what runs
+    /// comes from the environment image, not from this machine.
+    var planningForImage = false
 
     /// One step of the plan and the phase it belongs to, so a failure can be explained.
     struct Step: Sendable, Equatable {
@@ -211,7 +214,8 @@ struct BuildPlanner {
             notes.append("railpack.json adds \(paths.joined(separator: ", ")) to PATH")
         }
 
-        notes += versionNotes(detected) + railpackNotes()
+        // An image build resolves versions itself (`ToolchainResolver`): the host's do not matter.
+        notes += (planningForImage ? [] : versionNotes(detected)) + railpackNotes()
 
         // Toolchains of default commands the user replaced are not needed.
         let tools = detected.tools.filter { requirement in
@@ -302,7 +306,8 @@ struct BuildPlanner {
     private func railpackNotes() -> [String] {
         guard let railpack = request.railpack else { return [] }
         var notes: [String] = []
-        for name in railpack.packages.keys.sorted() {
+        // An image build resolves `packages` as version requests (`ToolchainResolver`).
+        for name in railpack.packages.keys.sorted() where !planningForImage {
             let wanted = railpack.packages[name] ?? ""
             let toolchain = Self.toolchainName(forPackage: name)
             guard let host = hostVersion(of: toolchain) else {

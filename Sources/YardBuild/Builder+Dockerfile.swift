@@ -229,7 +229,7 @@ extension Builder {
     /// Runs buildah to its end. A cancelled build gets SIGTERM (buildah then stops its RUN
     /// container and exits), SIGKILL 10 s later; whatever fails leaves no working container
     /// and no process of the service's build ids behind.
-    private func runBuildah(
+    func runBuildah(
         _ spec: LaunchSpec, images: ImageStore, firstHostID: UInt32, output: @escaping OutputHandler
     ) async throws(YardError) -> ExitReason {
         if Task.isCancelled { throw YardError(.buildFailed, "the build was cancelled before buildah ran") }

@@ -90,6 +90,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A registry (host:port) pulled from over plain HTTP; loopback ones always are. Repeat for several.")
     var insecureRegistry: [String] = []
 
+    @Flag(help: "Build every provider app into an image of its provider's Debian 12 environment, not with this machine's toolchains (needs the sandbox).")
+    var buildInImages = false
+
     @Option(help: "The largest request body the router forwards, e.g. 100M; larger ones get 413.")
     var maxBodySize = "100M"
 
@@ -256,6 +259,7 @@ struct Serve: AsyncParsableCommand {
         configuration.maximumSourceEntries = maxSourceEntries
         configuration.registryMirror = try registryMirror.map(Self.registryMirrorURL)
         configuration.insecureRegistries = insecureRegistry
+        configuration.buildsInImages = buildInImages
         var server = SwitchyardServer.Configuration(orchestrator: configuration, router: routerConfiguration)
         server.httpsPort = noHttps ? nil : httpsPort
         server.apiHost = apiHost

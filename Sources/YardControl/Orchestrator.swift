@@ -77,6 +77,9 @@ public actor Orchestrator: Service {
         public var registryMirror: URL?
         /// Registries pulled from over plain HTTP besides loopback (`yard serve --insecure-registry`).
         public var insecureRegistries: [String] = []
+        /// Every provider build makes an image of the provider's Debian environment
+        /// (`yard serve --build-in-images`); off: provider builds use the host's toolchains.
+        public var buildsInImages = false
         var sourceLimits: TarEntryCheck.Limits {
             TarEntryCheck.Limits(maximumBytes: maximumSourceBytes, maximumEntries: maximumSourceEntries)
         }
@@ -928,14 +931,17 @@ public actor Orchestrator: Service {
             let artifactPath: URL
             let artifactKey: String
             let buildOnly: Set<String>
-            if config.build.builder == .dockerfile {
+            if config.build.builder == .dockerfile || configuration.buildsInImages {
                 var dockerRequest = DockerfileBuildRequest(
                     sourceDirectory: context, dockerfilePath: config.build.dockerfilePath, variables: resolved,
                     secretNames: secretNames, serviceID: service.id, deploymentID: id, startCommand: deploy.startCommand,
                     networkNamespace: "", limits: buildLimits(of: service), noCache: noCache,
                     scratchDirectory: staging.appendingPathComponent("dockerfile"))
-                let dockerKey = try await dockerfileArtifactKey(dockerRequest)
-                buildOnly = secretNames
+                // `--build-in-images`: a provider build is planned for its image (Orchestrator+ProviderImage).
+                let providerImage = config.build.builder == .dockerfile ? nil : try builder.prepareProviderImage(request)
+                if let providerImage { dockerRequest.secretNames = Builder.secretNames(of: request, plan: providerImage.plan) }
+                let dockerKey = if let providerImage { providerImage.artifactKey } else { try await dockerfileArtifactKey(dockerRequest) }
+                buildOnly = dockerRequest.secretNames
                 if !noCache, let existing = await reusableImageArtifact(key: dockerKey) {
                     // Same context, Dockerfile, arguments, secrets and base images: the image is reused.
                     for note in existing.plan.notes { log(.system, note) }
@@ -954,7 +960,11 @@ public actor Orchestrator: Service {
                         limits: buildLimits(of: service)))
                     dockerRequest.sourceDirectory = folder.app
                     dockerRequest.networkNamespace = box.sandbox?.networkNamespace ?? ""
-                    result = try await buildImage(dockerRequest, log: log)
+                    if let providerImage {
+                        result = try await buildProviderImage(providerImage, dockerRequest, log: log)
+                    } else {
+                        result = try await buildImage(dockerRequest, log: log)
+                    }
                     await runtime.finishBuild(deploymentID: id)
                     try Task.checkCancellation()
                     try? FileManager.default.removeItem(at: artifacts.folder(forKey: dockerKey))
