@@ -12,7 +12,9 @@
 # TARGETS is a comma-separated subset of switchyard,nginx,haproxy (default all three). -k keeps
 # the callgrind profiles: their top functions are printed with `callgrind_annotate`.
 # Needs valgrind, h2load (nghttp2-client), nginx and haproxy: apt-get install valgrind
-# nghttp2-client nginx haproxy. Builds the ProxyBench product (release).
+# nghttp2-client nginx haproxy. Builds the ProxyBench product (release). For the router,
+# Debian's valgrind is not enough: bench/proxy/build-valgrind.sh builds one that runs Swift
+# binaries; put its bin folder first in PATH.
 set -euo pipefail
 
 REQUESTS=${REQUESTS:-20000}
