@@ -65,15 +65,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A free port below the ephemeral range.
-read -r ephemeral_low _ </proc/sys/net/ipv4/ip_local_port_range
-free_port() {
-    local port
-    while :; do
-        port=$((10000 + RANDOM % (ephemeral_low - 10000)))
-        [[ -z $(ss -Htan "( sport = :$port )") ]] && { echo "$port"; return; }
-    done
-}
+# free_port
+# shellcheck source=common.sh
+source "$(dirname "$0")/common.sh"
 
 wait_for_port() {
     local port=$1 tries
