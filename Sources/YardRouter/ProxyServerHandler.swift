@@ -29,8 +29,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var holdTimer: Scheduled<Void>?
     private let eject: @Sendable (Upstream) -> Void
     /// The connection's first handler, told when heads arrive and when the connection is
-    /// between requests.
-    private let headTimer: RequestHeadTimeoutHandler
+    /// between requests; nil on an HTTP/2 stream (one request, no upgrade, no raw bytes).
+    private let headTimer: RequestHeadTimeoutHandler?
     private let pool: UpstreamConnectionPool
     /// Looks a `Host` value and request target up in the route table.
     private let selectRoute: @Sendable (String, String) -> RouteSelection
@@ -71,7 +71,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         responseHeadTimeout: TimeAmount,
         maxRequestDuration: TimeAmount = .minutes(15),
         maxRequestBodyBytes: Int,
-        headTimer: RequestHeadTimeoutHandler,
+        headTimer: RequestHeadTimeoutHandler?,
         hold: Hold,
         tunnels: Tunnels,
         accessLog: AccessLog,
@@ -117,7 +117,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch Self.unwrapInboundIn(data) {
         case .head(let head):
-            self.headTimer.headReceived()
+            self.headTimer?.headReceived()
             if case .idle = self.stateMachine.state {
                 self.access = AccessLogRecord(head: head, clock: &self.clock)
             }
@@ -408,7 +408,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch self.stateMachine.state {
         case .idle:
             self.requestDeadline = nil
-            self.headTimer.awaitNextHead()
+            self.headTimer?.awaitNextHead()
             if self.idleDeadline == nil { self.idleDeadline = .now() + self.idleTimeout }
         case .upgraded, .closed:
             self.idleDeadline = nil
@@ -585,7 +585,8 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             self.cancelResponseHeadTimer()
             // The connection stays attached (its decoder may still deliver the 101's end)
             // until the tunnel replaces its handlers.
-            guard let upstream = self.upstream else {
+            // An HTTP/2 stream has no byte stream to tunnel (its codec never passes an upgrade on).
+            guard let upstream = self.upstream, let headTimer = self.headTimer else {
                 context.close(promise: nil)
                 return
             }
@@ -597,7 +598,7 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             clientSide.partner = replicaSide
             replicaSide.partner = clientSide
             // The client's next bytes are frames: keep them from the HTTP parser.
-            self.headTimer.divert(to: clientSide)
+            headTimer.divert(to: clientSide)
             context.write(Self.wrapOutboundOut(.head(head)), promise: nil)
             context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
             // Out of the decoders' read loops before their handlers are removed.
@@ -646,7 +647,7 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
         // The HTTP pipeline handler may have held back a read it will never issue now.
         context.channel.read()
         upstream.channel.read()
-        self.headTimer.tunnelIsReady()
+        self.headTimer?.tunnelIsReady()
         let loopBound = NIOLoopBound(replicaSide, eventLoop: upstream.channel.eventLoop)
         let id = self.tunnels.add(replicaID: upstream.upstream.replicaID, eventLoop: upstream.channel.eventLoop) {
             loopBound.value.goAway()

@@ -55,13 +55,9 @@ extension Router {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
-                    }
-                    .flatMap { self.initializeClientChannel(channel) }
-                    .flatMapThrowing {
-                        // Only connections that reach the proxy (not ones refused with 429) get the marker.
-                        let pipeline = channel.pipeline.syncOperations
-                        guard let proxy = try? pipeline.handler(type: ProxyServerHandler.self) else { return }
-                        try pipeline.addHandler(HTTPSRequestMarker(), position: .before(proxy))
+                        guard try self.admit(channel) else { return }
+                        // The protocol is known once the handshake picked one (ALPN): h2 or HTTP/1.1.
+                        try self.addProtocolNegotiation(to: channel)
                     }
                 }
                 .bind(host: host, port: https.port)
@@ -86,7 +82,7 @@ extension Router {
         var tls = NIOSSL.TLSConfiguration.makeServerConfiguration(certificateChain: [], privateKey: .file(""))
         tls.privateKey = nil
         tls.minimumTLSVersion = .tlsv12
-        tls.applicationProtocols = ["http/1.1"]
+        tls.applicationProtocols = self.configuration.http2.isEnabled ? ["h2", "http/1.1"] : ["http/1.1"]
         tls.sslContextCallback = { [self] values, promise in
             self.selectCertificate(serverName: values.serverHostname, source: source, promise: promise)
         }

@@ -62,6 +62,8 @@ public final class Router: Service, Sendable {
         public var ejectionPeriod: TimeAmount = .seconds(5)
         /// A second listener serving the same routes over TLS; nil serves plain HTTP only.
         public var https: HTTPSConfiguration? = nil
+        /// HTTP/2 on the HTTPS listener (negotiated by ALPN) and its limits.
+        public var http2: Router.HTTP2Configuration = .init()
         /// Peers whose `X-Forwarded-*`, `Forwarded` and `X-Real-IP` headers are kept
         /// (`--trusted-proxy`); from anyone else they are replaced with the connection's own.
         public var trustedProxies: [AddressRange] = []
@@ -107,7 +109,8 @@ public final class Router: Service, Sendable {
     let logger: Logger
     let eventLoopGroup: any EventLoopGroup
     let https = HTTPSState()
-    private let selector = NIOLockedValueBox(UpstreamSelector())
+    /// The route table, read by every request without a lock (an atomic snapshot).
+    private let selector = UpstreamSelector()
     private let listening = NIOLockedValueBox(ListeningState.waiting(next: 0, waiters: [:]))
     private let clientConnections = NIOLockedValueBox(ClientConnections())
     private let pools = NIOLockedValueBox([ObjectIdentifier: UpstreamConnectionPool]())
@@ -132,7 +135,7 @@ public final class Router: Service, Sendable {
     /// Replaces the route table. Requests that already picked a replica keep it; every
     /// later request uses the new table. Callable from any task, before or during `run()`.
     public func updateRoutes(_ table: RouteTable) {
-        self.selector.withLockedValue { $0.replaceTable(table) }
+        self.selector.replaceTable(table)
         self.held.tableChanged(table)
     }
 
@@ -162,7 +165,7 @@ public final class Router: Service, Sendable {
     /// none came since it was routed.
     public func timeSinceLastRequest(forHost host: String) -> Duration? {
         let name = RouteTable.normalizedHost(host)
-        guard let last = self.selector.withLockedValue({ $0.lastRequest[name] }) else { return nil }
+        guard let last = self.selector.lastRequest(forHost: name) else { return nil }
         return .nanoseconds((NIODeadline.now() - last).nanoseconds)
     }
 
@@ -187,7 +190,7 @@ public final class Router: Service, Sendable {
 
     /// The route table in effect.
     public var routes: RouteTable {
-        self.selector.withLockedValue { $0.table }
+        self.selector.table
     }
 
     /// Waits until `run()` is listening and returns the bound port (useful with port 0).
@@ -305,51 +308,69 @@ public final class Router: Service, Sendable {
     }
 
     func initializeClientChannel(_ channel: any Channel) -> EventLoopFuture<Void> {
-        let pool = self.pool(for: channel.eventLoop)
+        channel.eventLoop.makeCompletedFuture {
+            guard try self.admit(channel) else { return }
+            try self.addHTTP1Handlers(to: channel, overTLS: false)
+        }
+    }
+
+    /// Registers a new client connection; one over the per-client limit gets a handler that
+    /// answers 429 and closes, and false.
+    func admit(_ channel: any Channel) throws -> Bool {
+        guard try self.register(channel) else {
+            try channel.pipeline.syncOperations.addHandler(RefusingHandler(
+                status: .tooManyRequests,
+                message: "too many connections from this address (the limit is \(self.configuration.maxConnectionsPerClient)); close some and retry"
+            ))
+            return false
+        }
+        return true
+    }
+
+    /// The HTTP/1.1 handlers of a client connection (plain, or after TLS negotiated `http/1.1`).
+    func addHTTP1Handlers(to channel: any Channel, overTLS: Bool) throws {
+        let configuration = self.configuration
+        let pipeline = channel.pipeline.syncOperations
+        let headTimer = RequestHeadTimeoutHandler(timeout: configuration.requestHeadTimeout)
+        try pipeline.addHandler(headTimer)
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderListSize = configuration.maxRequestHeaderBytes
+        limits.maxHeaderFieldSize = configuration.maxRequestHeaderBytes
+        try pipeline.configureHTTPServerPipeline(
+            withPipeliningAssistance: true,
+            withErrorHandling: false,
+            withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
+            withDecoderLimitConfiguration: limits
+        )
+        try pipeline.addHandler(ProxyProtocolErrorHandler())
+        if overTLS {
+            try pipeline.addHandler(HTTPSRequestMarker())
+        }
+        try pipeline.addHandler(self.makeProxyHandler(on: channel.eventLoop, headTimer: headTimer))
+    }
+
+    /// The handler that proxies one connection's requests (HTTP/1.1) or one stream's (HTTP/2).
+    func makeProxyHandler(on eventLoop: any EventLoop, headTimer: RequestHeadTimeoutHandler?) -> ProxyServerHandler {
         let selector = self.selector
         let ejectionPeriod = self.configuration.ejectionPeriod
         let configuration = self.configuration
-        return channel.eventLoop.makeCompletedFuture {
-            let pipeline = channel.pipeline.syncOperations
-            guard try self.register(channel) else {
-                try pipeline.addHandler(RefusingHandler(
-                    status: .tooManyRequests,
-                    message: "too many connections from this address (the limit is \(configuration.maxConnectionsPerClient)); close some and retry"
-                ))
-                return
-            }
-            let headTimer = RequestHeadTimeoutHandler(timeout: configuration.requestHeadTimeout)
-            try pipeline.addHandler(headTimer)
-            var limits = NIOHTTPDecoderLimitConfiguration()
-            limits.maxHeaderListSize = configuration.maxRequestHeaderBytes
-            limits.maxHeaderFieldSize = configuration.maxRequestHeaderBytes
-            try pipeline.configureHTTPServerPipeline(
-                withPipeliningAssistance: true,
-                withErrorHandling: false,
-                withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
-                withDecoderLimitConfiguration: limits
-            )
-            try pipeline.addHandler(ProxyProtocolErrorHandler())
-            try pipeline.addHandler(
-                ProxyServerHandler(
-                    pool: pool,
-                    idleTimeout: configuration.clientIdleTimeout,
-                    responseHeadTimeout: configuration.responseHeadTimeout,
-                    maxRequestDuration: configuration.maxRequestDuration,
-                    maxRequestBodyBytes: configuration.maxRequestBodyBytes,
-                    headTimer: headTimer,
-                    hold: ProxyServerHandler.Hold(requests: self.held, timeout: configuration.holdTimeout),
-                    tunnels: self.tunnels,
-                    accessLog: self.accessLog,
-                    eject: { upstream in
-                        selector.withLockedValue { $0.eject(upstream, until: .now() + ejectionPeriod) }
-                    },
-                    logger: self.logger,
-                    trustedProxies: configuration.trustedProxies
-                ) { host, target in
-                    selector.withLockedValue { $0.select(host: host, target: target) }
-                }
-            )
+        return ProxyServerHandler(
+            pool: self.pool(for: eventLoop),
+            idleTimeout: configuration.clientIdleTimeout,
+            responseHeadTimeout: configuration.responseHeadTimeout,
+            maxRequestDuration: configuration.maxRequestDuration,
+            maxRequestBodyBytes: configuration.maxRequestBodyBytes,
+            headTimer: headTimer,
+            hold: ProxyServerHandler.Hold(requests: self.held, timeout: configuration.holdTimeout),
+            tunnels: self.tunnels,
+            accessLog: self.accessLog,
+            eject: { upstream in
+                selector.eject(upstream, until: .now() + ejectionPeriod)
+            },
+            logger: self.logger,
+            trustedProxies: configuration.trustedProxies
+        ) { host, target in
+            selector.select(host: host, target: target)
         }
     }
 

@@ -1,3 +1,5 @@
+import Atomics
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// The outcome of looking a request's host up in the route table.
@@ -14,72 +16,122 @@ enum RouteSelection: Equatable, Sendable {
     case upstreams([Upstream])
 }
 
-/// The current route table plus one round-robin counter per route (host or path prefix). Lives behind the
-/// router's lock; every request on every event loop advances the same per-host counter, so
-/// consecutive requests alternate between replicas whichever connection they arrive on.
-struct UpstreamSelector: Sendable {
-    private(set) var table: RouteTable
-    private var nextIndex: [String: UInt] = [:]
-    /// Replicas a connection to recently failed, until when they are skipped. A replica
-    /// that stops answering leaves the rotation at once, before any health check notices.
-    private var ejected: [Upstream: NIODeadline] = [:]
-    /// When each routed host last got a request (sleeping services wake and fall asleep by it).
-    private(set) var lastRequest: [String: NIODeadline] = [:]
+/// The current route table plus one round-robin counter per route (host or path prefix),
+/// shared by every event loop: consecutive requests alternate between replicas whichever
+/// connection they arrive on.
+///
+/// A request takes no lock: it loads the current `Snapshot` (an immutable table with atomic
+/// counters and last-request times) from one atomic reference and advances its route's counter
+/// with an atomic increment. Replacing the table builds a new snapshot and swaps it in; the
+/// counters and times of routes that stay are the same atomics, so nothing done on the old
+/// snapshot meanwhile is lost. Only ejections (a replica that refused a connection) take a
+/// lock, and requests look at them only while there are some.
+final class UpstreamSelector: Sendable {
+    /// One route table and the atomics its requests update; never changed once published.
+    final class Snapshot: AtomicReference, Sendable {
+        let table: RouteTable
+        /// The next round-robin position per route key (`Route.key`).
+        let counters: [String: ManagedAtomic<UInt>]
+        /// When each routed host last got a request (`NIODeadline.uptimeNanoseconds`, 0 for
+        /// never): sleeping services wake and fall asleep by it.
+        let lastRequest: [String: ManagedAtomic<UInt64>]
 
-    init(table: RouteTable = RouteTable()) {
-        self.table = table
+        /// A snapshot of `table` that keeps `previous`'s atomics for the routes and hosts both have.
+        init(table: RouteTable, previous: Snapshot?) {
+            self.table = table
+            var counters: [String: ManagedAtomic<UInt>] = [:]
+            for route in table.allRoutes {
+                counters[route.key] = previous?.counters[route.key] ?? ManagedAtomic(0)
+            }
+            var lastRequest: [String: ManagedAtomic<UInt64>] = [:]
+            for host in table.hosts {
+                lastRequest[host] = previous?.lastRequest[host] ?? ManagedAtomic(0)
+            }
+            self.counters = counters
+            self.lastRequest = lastRequest
+        }
     }
 
+    private let current: ManagedAtomic<Snapshot>
+    /// Serializes table replacements (readers never take it).
+    private let replacing = NIOLock()
+    /// Replicas a connection to recently failed, until when they are skipped. A replica
+    /// that stops answering leaves the rotation at once, before any health check notices.
+    private let ejected = NIOLockedValueBox([Upstream: NIODeadline]())
+    /// How many replicas are ejected: requests skip the ejection lock while it is 0.
+    private let ejectedCount = ManagedAtomic(0)
+
+    init(table: RouteTable = RouteTable()) {
+        self.current = ManagedAtomic(Snapshot(table: table, previous: nil))
+    }
+
+    /// The table in effect.
+    var table: RouteTable { self.current.load(ordering: .acquiring).table }
+
     /// Replaces the table. Counters survive so a table update does not restart every host
-    /// at its first replica; counters of hosts that disappeared are dropped.
-    mutating func replaceTable(_ table: RouteTable) {
-        self.table = table
-        let hosts = Set(table.hosts)
-        let routes = table.allRoutes
-        let keys = Set(routes.map(\.key))
-        self.nextIndex = self.nextIndex.filter { keys.contains($0.key) }
-        self.lastRequest = self.lastRequest.filter { hosts.contains($0.key) }
-        if !self.ejected.isEmpty {
-            let present = Set(routes.flatMap(\.upstreams))
-            self.ejected = self.ejected.filter { present.contains($0.key) }
+    /// at its first replica; counters of routes that disappeared are dropped.
+    func replaceTable(_ table: RouteTable) {
+        self.replacing.withLock {
+            let previous = self.current.load(ordering: .acquiring)
+            self.current.store(Snapshot(table: table, previous: previous), ordering: .releasing)
+        }
+        guard self.ejectedCount.load(ordering: .relaxed) > 0 else { return }
+        let present = Set(table.allRoutes.flatMap(\.upstreams))
+        self.ejected.withLockedValue { ejected in
+            ejected = ejected.filter { present.contains($0.key) }
+            self.ejectedCount.store(ejected.count, ordering: .relaxed)
         }
     }
 
     /// Takes a replica out of rotation until `deadline` (a connection to it failed).
-    mutating func eject(_ upstream: Upstream, until deadline: NIODeadline) {
-        self.ejected[upstream] = deadline
+    func eject(_ upstream: Upstream, until deadline: NIODeadline) {
+        self.ejected.withLockedValue { ejected in
+            ejected[upstream] = deadline
+            self.ejectedCount.store(ejected.count, ordering: .relaxed)
+        }
+    }
+
+    /// When `host` (normalized) last got a request, nil if none came since it was routed.
+    func lastRequest(forHost host: String) -> NIODeadline? {
+        guard let time = self.current.load(ordering: .acquiring).lastRequest[host]?.load(ordering: .relaxed), time > 0
+        else { return nil }
+        return NIODeadline.uptimeNanoseconds(time)
     }
 
     /// Picks the replicas for a `Host` header value and request target (its path picks
     /// among the host's path prefixes) and advances that route's counter. Ejected replicas
     /// come last, as fallbacks, until their ejection ends.
-    mutating func select(host: String, target: String = "/", now: NIODeadline? = nil) -> RouteSelection {
+    func select(host: String, target: String = "/", now: NIODeadline? = nil) -> RouteSelection {
         let name = RouteTable.normalizedHost(host)
-        guard let route = self.table.route(forHost: name, target: target) else {
+        let snapshot = self.current.load(ordering: .acquiring)
+        guard let route = snapshot.table.route(forHost: name, target: target) else {
             return .unknownHost(name)
         }
-        self.lastRequest[name] = now ?? .now()
+        let now = now ?? .now()
+        snapshot.lastRequest[name]?.store(now.uptimeNanoseconds, ordering: .relaxed)
         let upstreams = route.upstreams
         guard !upstreams.isEmpty else {
             return route.waitsForReplicas ? .noUpstreams(name) : .stopped(name)
         }
-        let counterKey = route.key
-        if !self.ejected.isEmpty {
-            let now = self.lastRequest[name] ?? .now()
-            self.ejected = self.ejected.filter { $0.value > now }
-            let healthy = upstreams.filter { self.ejected[$0] == nil }
-            if !healthy.isEmpty, healthy.count < upstreams.count {
-                let counter = self.nextIndex[counterKey, default: 0]
-                self.nextIndex[counterKey] = counter &+ 1
-                let start = Int(counter % UInt(healthy.count))
-                let rotated = Array(healthy[start...] + healthy[..<start])
-                return .upstreams(rotated + upstreams.filter { self.ejected[$0] != nil })
-            }
+        let counter = snapshot.counters[route.key]?.loadThenWrappingIncrement(ordering: .relaxed) ?? 0
+        if self.ejectedCount.load(ordering: .relaxed) > 0, let rotated = self.rotationAvoidingEjected(upstreams, counter: counter, now: now) {
+            return .upstreams(rotated)
         }
-        let counter = self.nextIndex[counterKey, default: 0]
-        self.nextIndex[counterKey] = counter &+ 1
         let start = Int(counter % UInt(upstreams.count))
         // The route's own array when the rotation starts at its first replica (always, with one).
         return .upstreams(start == 0 ? upstreams : Array(upstreams[start...] + upstreams[..<start]))
+    }
+
+    /// The healthy replicas in rotation order, then the ejected ones; nil when none or all
+    /// of `upstreams` are ejected (the plain rotation then).
+    private func rotationAvoidingEjected(_ upstreams: [Upstream], counter: UInt, now: NIODeadline) -> [Upstream]? {
+        self.ejected.withLockedValue { ejected in
+            ejected = ejected.filter { $0.value > now }
+            self.ejectedCount.store(ejected.count, ordering: .relaxed)
+            let healthy = upstreams.filter { ejected[$0] == nil }
+            guard !healthy.isEmpty, healthy.count < upstreams.count else { return nil }
+            let start = Int(counter % UInt(healthy.count))
+            return Array(healthy[start...] + healthy[..<start]) + upstreams.filter { ejected[$0] != nil }
+        }
     }
 }

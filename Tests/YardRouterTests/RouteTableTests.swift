@@ -60,6 +60,39 @@ struct RouteTableTests {
         selector.replaceTable(RouteTable(routes: [:]))
         #expect(selector.select(host: "web.localhost") == .unknownHost("web.localhost"))
     }
+
+    /// The selector takes no lock per request: two tasks select at once while a third keeps
+    /// swapping in new tables, and the shared round-robin counter still hands out every
+    /// position exactly once (an atomic increment on the counter the snapshots share).
+    @Test func concurrentSelectionsShareOneCounterAcrossTableSwaps() async {
+        let selector = UpstreamSelector(table: RouteTable(routes: ["web.localhost": [a, b, c]]))
+        let perTask = 30_000
+        let firstPicks = await withTaskGroup(of: [String: Int].self) { group in
+            for _ in 0..<2 {
+                group.addTask {
+                    var tally: [String: Int] = [:]
+                    for _ in 0..<perTask {
+                        if case .upstreams(let picked) = selector.select(host: "web.localhost") {
+                            tally[picked[0].replicaID, default: 0] += 1
+                        }
+                    }
+                    return tally
+                }
+            }
+            group.addTask {
+                for round in 0..<200 {
+                    selector.replaceTable(
+                        RouteTable(routes: ["web.localhost": [a, b, c], "other\(round % 3).localhost": [a]]))
+                    await Task.yield()
+                }
+                return [:]
+            }
+            return await group.reduce(into: [String: Int]()) { total, tally in total.merge(tally, uniquingKeysWith: +) }
+        }
+        #expect(firstPicks == ["a": 20_000, "b": 20_000, "c": 20_000])
+        #expect(selector.lastRequest(forHost: "web.localhost") != nil)
+        #expect(selector.lastRequest(forHost: "other0.localhost") == nil)
+    }
 }
 
 @Suite("Large route tables and atomic updates", .timeLimit(.minutes(2)))

@@ -2,12 +2,15 @@
 //
 //   swift build -c release --product ProxyBench
 //   ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N] [--loops N]
+//              [--https-port N --cert PEM --key PEM]
 //
 // Routes NAME (default `bench.local`, the Host header the load generator sends) to the
 // upstream, listens on 127.0.0.1 (port 0 unless given), prints `port N` once it listens and
 // serves until SIGTERM or SIGINT. `--max-idle` is the idle upstream pool per event loop
 // (default 64, the size of nginx's `keepalive` pool in the comparison). `--loops` is the number
 // of event loops (default 1), each with its own listening socket (`SO_REUSEPORT`).
+// `--https-port` adds the HTTPS listener (h2 or HTTP/1.1 by ALPN) serving the certificate in
+// `--cert`/`--key` for NAME; it prints `https-port N` once it listens (bench/proxy/h2.sh).
 import Foundation
 import Logging
 import NIOPosix
@@ -15,7 +18,8 @@ import ServiceLifecycle
 import YardRouter
 
 func usage(_ message: String) -> Never {
-    let usage = "usage: ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N] [--loops N]"
+    let usage =
+        "usage: ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N] [--loops N] [--https-port N --cert PEM --key PEM]"
     FileHandle.standardError.write(Data("ProxyBench: \(message)\n\(usage)\n".utf8))
     exit(2)
 }
@@ -31,6 +35,9 @@ var listenPort = 0
 var maxIdle = 64
 var loops = 1
 var upstreamAddress: String?
+var httpsPort: Int?
+var certificateFile: String?
+var keyFile: String?
 while !arguments.isEmpty {
     let argument = arguments.removeFirst()
     func value() -> String {
@@ -42,6 +49,9 @@ while !arguments.isEmpty {
     case "--listen-port": listenPort = number(value(), for: argument)
     case "--max-idle": maxIdle = number(value(), for: argument)
     case "--loops": loops = max(1, number(value(), for: argument))
+    case "--https-port": httpsPort = number(value(), for: argument)
+    case "--cert": certificateFile = value()
+    case "--key": keyFile = value()
     default:
         guard upstreamAddress == nil, !argument.hasPrefix("-") else { usage("unexpected argument '\(argument)'") }
         upstreamAddress = argument
@@ -52,15 +62,31 @@ guard let upstreamAddress, let colon = upstreamAddress.lastIndex(of: ":"),
 else { usage("give the upstream as HOST:PORT") }
 let upstreamHost = String(upstreamAddress[..<colon])
 
+/// The one certificate the benchmark serves.
+struct FixedCertificate: CertificateSource {
+    let certificate: TLSCertificate
+    func certificate(forHost host: String) async throws -> TLSCertificate { self.certificate }
+}
+
 var logger = Logger(label: "proxybench")
 logger.logLevel = .warning
 // One event loop by default, so the router gets one thread like nginx's one worker and
 // HAProxy's one thread.
 let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: loops)
+var configuration = Router.Configuration(
+    host: "127.0.0.1", port: listenPort, maxIdleConnectionsPerUpstream: maxIdle, shutdownGracePeriod: .seconds(1))
+if let httpsPort {
+    guard let certificateFile, let keyFile else { usage("--https-port needs --cert and --key") }
+    do {
+        let certificate = try TLSCertificate(
+            certificateFile: URL(fileURLWithPath: certificateFile), privateKeyFile: URL(fileURLWithPath: keyFile), source: .files)
+        configuration.https = .init(port: httpsPort, certificates: FixedCertificate(certificate: certificate))
+    } catch {
+        usage("--cert/--key: \(error)")
+    }
+}
 let router = Router(
-    configuration: .init(
-        host: "127.0.0.1", port: listenPort, maxIdleConnectionsPerUpstream: maxIdle,
-        shutdownGracePeriod: .seconds(1)),
+    configuration: configuration,
     eventLoopGroup: eventLoopGroup,
     logger: logger
 )
@@ -76,6 +102,9 @@ do {
             let port = try await router.boundPort()
             // Unbuffered, so a caller reading a pipe sees it at once.
             FileHandle.standardOutput.write(Data("port \(port)\n".utf8))
+            if let https = try await router.boundHTTPSPort() {
+                FileHandle.standardOutput.write(Data("https-port \(https)\n".utf8))
+            }
         }
         try await tasks.waitForAll()
     }

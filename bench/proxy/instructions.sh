@@ -12,7 +12,9 @@
 # TARGETS is a comma-separated subset of switchyard,nginx,haproxy (default all three). -k keeps
 # the callgrind profiles: their top functions are printed with `callgrind_annotate`.
 # Needs valgrind, h2load (nghttp2-client), nginx and haproxy: apt-get install valgrind
-# nghttp2-client nginx haproxy. Builds the ProxyBench product (release).
+# nghttp2-client nginx haproxy. Builds the ProxyBench product (release). For the router,
+# Debian's valgrind is not enough: bench/proxy/build-valgrind.sh builds one that runs Swift
+# binaries; put its bin folder first in PATH.
 set -euo pipefail
 
 REQUESTS=${REQUESTS:-20000}
@@ -63,15 +65,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A free port below the ephemeral range.
-read -r ephemeral_low _ </proc/sys/net/ipv4/ip_local_port_range
-free_port() {
-    local port
-    while :; do
-        port=$((10000 + RANDOM % (ephemeral_low - 10000)))
-        [[ -z $(ss -Htan "( sport = :$port )") ]] && { echo "$port"; return; }
-    done
-}
+# free_port
+# shellcheck source=common.sh
+source "$(dirname "$0")/common.sh"
 
 wait_for_port() {
     local port=$1 tries

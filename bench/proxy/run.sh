@@ -49,6 +49,9 @@ for duration in "$DURATION" "$WARMUP"; do
 done
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+# process_ticks (CPU ticks of a process and its children); free_port is redefined below.
+# shellcheck source=common.sh
+source "$(dirname "$0")/common.sh"
 
 # --- Packages -----------------------------------------------------------------------------
 
@@ -310,15 +313,6 @@ done
 
 clock_ticks=$(getconf CLK_TCK)
 
-# CPU time in clock ticks of a process and its children (nginx's worker).
-process_ticks() {
-    local total=0 pid ticks
-    for pid in "$1" $(pgrep -P "$1" || true); do
-        ticks=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $12 + $13 }') || ticks=0
-        total=$((total + ${ticks:-0}))
-    done
-    echo "$total"
-}
 
 # "busy total" ticks of a core from /proc/stat.
 core_ticks() {

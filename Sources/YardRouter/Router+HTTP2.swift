@@ -1,0 +1,102 @@
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import NIOTLS
+
+extension Router {
+    /// HTTP/2 on the HTTPS listener: clients that offer `h2` by ALPN get it, the others
+    /// (and WebSocket clients, which ask for `http/1.1`) keep HTTP/1.1. Every stream is one
+    /// request, forwarded over the same HTTP/1.1 upstream pool with the same routing,
+    /// forwarding headers, access log, body limit and timeouts as an HTTP/1.1 request.
+    public struct HTTP2Configuration: Sendable {
+        /// Offer `h2` at all; false negotiates only HTTP/1.1.
+        public var isEnabled: Bool = true
+        /// Streams a client may have open at once (`SETTINGS_MAX_CONCURRENT_STREAMS`); more
+        /// are refused by the HTTP/2 layer.
+        public var maxConcurrentStreams: Int = 100
+        /// The largest request header list (`SETTINGS_MAX_HEADER_LIST_SIZE`, decoded names
+        /// and values); nil uses `maxRequestHeaderBytes`. A larger one ends the connection
+        /// with a `PROTOCOL_ERROR` GOAWAY, before anything is forwarded. Until the client
+        /// acknowledged the router's settings (its first round trip) swift-nio-http2 applies
+        /// its default of 16 KiB instead.
+        public var maxHeaderListBytes: Int? = nil
+        /// Rapid reset (CVE-2023-44487): a client that resets more than this many streams
+        /// within `resetWindow` gets a GOAWAY (`ENHANCE_YOUR_CALM`) and is disconnected.
+        public var maxResetStreams: Int = 200
+        public var resetWindow: TimeAmount = .seconds(30)
+
+        public init() {}
+    }
+
+    /// Waits for the TLS handshake's protocol choice, then sets the connection up for it.
+    func addProtocolNegotiation(to channel: any Channel) throws {
+        let negotiation = ApplicationProtocolNegotiationHandler { [self] result, channel in
+            channel.eventLoop.makeCompletedFuture {
+                let router = self
+                switch result {
+                case .negotiated("h2") where router.configuration.http2.isEnabled:
+                    try router.addHTTP2Handlers(to: channel)
+                case .negotiated("http/1.1"), .fallback:
+                    try router.addHTTP1Handlers(to: channel, overTLS: true)
+                case .negotiated:
+                    throw NIOHTTP2Errors.invalidALPNToken()
+                }
+            }
+        }
+        try channel.pipeline.syncOperations.addHandler(negotiation)
+    }
+
+    /// The HTTP/2 server handler with the router's limits, a connection manager that closes
+    /// idle connections and drains gracefully (GOAWAY on `ChannelShouldQuiesceEvent`), and
+    /// per stream the HTTP/1 view of its request in front of the usual proxy handler.
+    func addHTTP2Handlers(to channel: any Channel) throws {
+        let configuration = self.configuration
+        let limits = configuration.http2
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: limits.maxConcurrentStreams),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxHeaderListBytes ?? configuration.maxRequestHeaderBytes),
+            HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
+        ]
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.streamResetFrameRateLimit.maximumCount = limits.maxResetStreams
+        stream.streamResetFrameRateLimit.windowLength = limits.resetWindow
+        let manager = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: channel.eventLoop,
+            configuration: .init(
+                maxIdleTime: configuration.clientIdleTimeout,
+                maxAge: nil,
+                maxGraceTime: configuration.shutdownGracePeriod,
+                keepalive: nil
+            )
+        )
+        let pipeline = channel.pipeline.syncOperations
+        _ = try pipeline.configureHTTP2Pipeline(
+            mode: .server,
+            connectionConfiguration: connection,
+            streamConfiguration: stream,
+            streamDelegate: manager.http2StreamDelegate
+        ) { [self] stream in
+            stream.eventLoop.makeCompletedFuture {
+                let streamPipeline = stream.pipeline.syncOperations
+                // `:authority` becomes `Host`; HTTP/1-only response headers are dropped.
+                try streamPipeline.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                try streamPipeline.addHandler(HTTPSRequestMarker())
+                try streamPipeline.addHandler(self.makeProxyHandler(on: stream.eventLoop, headTimer: nil))
+            }
+        }
+        try pipeline.addHandler(manager)
+        try pipeline.addHandler(HTTP2ConnectionErrorHandler())
+    }
+}
+
+/// Closes an HTTP/2 connection after a connection error. `NIOHTTP2Handler` sends the GOAWAY
+/// (`PROTOCOL_ERROR` for a header list over the limit, `ENHANCE_YOUR_CALM` for a rapid-reset
+/// loop) and passes the error on; the connection stays open until someone closes it.
+final class HTTP2ConnectionErrorHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
