@@ -7,6 +7,7 @@ import NIOPosix
 import NIOSSL
 import Testing
 import YardRouter
+import YardRuntime
 
 /// HTTP/2 at the HTTPS edge, with real clients: curl (libcurl with nghttp2) for requests
 /// multiplexed on one connection, and a frame-level client of our own (swift-nio-http2
@@ -235,7 +236,7 @@ func runTool(_ path: String, _ arguments: [String]) async throws -> ToolResult {
     defer { try? out.close() }
     let err = try FileHandle(forWritingTo: errFile)
     defer { try? err.close() }
-    let process = Process()
+    let process = ChildProcess()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     process.standardOutput = out
