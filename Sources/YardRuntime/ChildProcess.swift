@@ -104,12 +104,8 @@ public final class ChildProcess: @unchecked Sendable {
                 posix_spawn_file_actions_adddup2(&actions, source, target)
             }
         }
+        SpawnSetup.closeInheritedDescriptors(&actions)
         #if os(Linux)
-        if let addClosefrom = LinuxCalls.addClosefrom {
-            _ = addClosefrom(&actions, 3)
-        } else {
-            for fd in OpenDescriptors.list() where fd >= 3 { posix_spawn_file_actions_addclose(&actions, fd) }
-        }
         if let directory = currentDirectoryURL?.path {
             guard let addChdir = LinuxCalls.addChdir else {
                 throw YardError(.unavailable, "this C library cannot set a child's working directory (needs glibc 2.29 or newer)")
@@ -120,15 +116,8 @@ public final class ChildProcess: @unchecked Sendable {
         if let directory = currentDirectoryURL?.path { _ = posix_spawn_file_actions_addchdir_np(&actions, directory) }
         #endif
 
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
         posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETPGROUP) | Int16(POSIX_SPAWN_SETSIGDEF) | Int16(POSIX_SPAWN_SETSIGMASK))
+        SpawnSetup.freshSignals(&attributes, flags: Int16(POSIX_SPAWN_SETPGROUP))
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let variables = environment ?? ProcessInfo.processInfo.environment
@@ -182,5 +171,34 @@ public final class ChildProcess: @unchecked Sendable {
             waitStatus = result == child ? status : 255 << 8
             condition.broadcast()
         }
+    }
+}
+
+/// What every child we spawn gets, whoever spawns it.
+enum SpawnSetup {
+    /// Descriptors opened without close-on-exec by other code (a library's pipe, a CGI's
+    /// output) stay out: a long-lived child holding a pipe's write end would keep its reader
+    /// from ever seeing end-of-file. glibc 2.34+ closes them all in the child; older C
+    /// libraries get one close per descriptor open now. Call after the stdio `dup2`s.
+    static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+        #if os(Linux)
+        if let addClosefrom = LinuxCalls.addClosefrom {
+            _ = addClosefrom(&actions, 3)
+            return
+        }
+        #endif
+        for fd in OpenDescriptors.list() where fd >= 3 { posix_spawn_file_actions_addclose(&actions, fd) }
+    }
+
+    /// Our own process ignores or blocks some signals (SIGPIPE for sockets); the child starts
+    /// with default dispositions and an empty mask, like a fresh process; `flags` are added.
+    static func freshSignals(_ attributes: inout posix_spawnattr_t, flags: Int16) {
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setflags(&attributes, flags | Int16(POSIX_SPAWN_SETSIGDEF) | Int16(POSIX_SPAWN_SETSIGMASK))
     }
 }

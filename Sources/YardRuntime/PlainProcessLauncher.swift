@@ -156,31 +156,14 @@ public struct PlainProcessLauncher: ProcessLauncher {
             throw YardError(.unavailable, "\(spec.label): this C library cannot set a child's working directory (needs glibc 2.29 or newer)")
         }
         _ = addChdir(&actions, spec.workingDirectory)
-        // Descriptors opened without close-on-exec by other code (a library's pipe, a CGI's
-        // output) stay out: a long-lived child holding a pipe's write end would keep its
-        // reader from ever seeing end-of-file. glibc 2.34+ closes them all in the child;
-        // older C libraries get one close per descriptor open now.
-        if let addClosefrom = LinuxCalls.addClosefrom {
-            _ = addClosefrom(&actions, 3)
-        } else {
-            for fd in OpenDescriptors.list() where fd >= 3 { posix_spawn_file_actions_addclose(&actions, fd) }
-        }
+        SpawnSetup.closeInheritedDescriptors(&actions)
         let newSessionFlag = LinuxCalls.POSIX_SPAWN_SETSID
         #else
         _ = posix_spawn_file_actions_addchdir_np(&actions, spec.workingDirectory)
         let newSessionFlag = Int16(POSIX_SPAWN_SETSID)
         #endif
 
-        // Our own process ignores or blocks some signals (SIGPIPE for sockets); the child
-        // must start with default dispositions and an empty mask, like a fresh process.
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setflags(
-            &attributes, newSessionFlag | Int16(POSIX_SPAWN_SETSIGDEF) | Int16(POSIX_SPAWN_SETSIGMASK))
+        SpawnSetup.freshSignals(&attributes, flags: newSessionFlag)
 
         let argv = spec.arguments.map { strdup($0) } + [nil]
         let envp = spec.environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]

@@ -446,7 +446,7 @@ struct StoppedServiceTests {
 
     @Test("the selector says stopped for a route that waits for no replica, and noUpstreams for one that does")
     func selectorDistinguishes() {
-        var selector = UpstreamSelector()
+        let selector = UpstreamSelector()
         selector.replaceTable(RouteTable(routes: [
             .init(host: "crashed.test", upstreams: [], waitsForReplicas: false),
             .init(host: "deploying.test", upstreams: []),

@@ -32,7 +32,7 @@ struct RouteTableTests {
     }
 
     @Test func selectsReplicasRoundRobinPerHostWithTheRestAsFallbacks() {
-        var selector = UpstreamSelector(
+        let selector = UpstreamSelector(
             table: RouteTable(routes: ["web.localhost": [a, b, c], "api.localhost": [a, b]])
         )
         #expect(selector.select(host: "web.localhost") == .upstreams([a, b, c]))
@@ -45,13 +45,13 @@ struct RouteTableTests {
     }
 
     @Test func reportsUnknownAndEmptyHosts() {
-        var selector = UpstreamSelector(table: RouteTable(routes: ["idle.localhost": []]))
+        let selector = UpstreamSelector(table: RouteTable(routes: ["idle.localhost": []]))
         #expect(selector.select(host: "Nope.localhost:9") == .unknownHost("nope.localhost"))
         #expect(selector.select(host: "idle.localhost") == .noUpstreams("idle.localhost"))
     }
 
     @Test func keepsCountersAcrossTableUpdatesAndAdaptsToNewReplicaCounts() {
-        var selector = UpstreamSelector(table: RouteTable(routes: ["web.localhost": [a, b]]))
+        let selector = UpstreamSelector(table: RouteTable(routes: ["web.localhost": [a, b]]))
         #expect(selector.select(host: "web.localhost") == .upstreams([a, b]))
         selector.replaceTable(RouteTable(routes: ["web.localhost": [a, b, c]]))
         #expect(selector.select(host: "web.localhost") == .upstreams([b, c, a]))
@@ -200,7 +200,7 @@ struct PathPrefixRouteTests {
     @Test func aHostWithOnlyPrefixesIsUnknownOutsideThem() {
         #expect(table.route(forHost: "only-api.test", target: "/api/x")?.upstreams == [api])
         #expect(table.route(forHost: "only-api.test", target: "/") == nil)
-        var selector = UpstreamSelector(table: table)
+        let selector = UpstreamSelector(table: table)
         #expect(selector.select(host: "only-api.test", target: "/other") == .unknownHost("only-api.test"))
         #expect(selector.select(host: "only-api.test", target: "/api") == .upstreams([api]))
     }
@@ -215,7 +215,7 @@ struct PathPrefixRouteTests {
     @Test func roundRobinCountsPerRouteAndEmptyPrefixesAreKnown() {
         let a = Upstream(host: "127.0.0.1", port: 1, replicaID: "a")
         let b = Upstream(host: "127.0.0.1", port: 2, replicaID: "b")
-        var selector = UpstreamSelector(
+        let selector = UpstreamSelector(
             table: RouteTable(routes: [
                 .init(host: "x.test", upstreams: [a, b]),
                 .init(host: "x.test", pathPrefix: "/api", upstreams: [a, b]),
