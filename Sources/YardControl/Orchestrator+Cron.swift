@@ -44,9 +44,7 @@ extension Orchestrator: CronHost {
             let service = try store.service(id: key.serviceID)
             let limits = replicaLimits(of: service)
             let volume = try store.volume(serviceID: key.serviceID, environmentID: key.environmentID)
-            var environment = configuration.hostEnvironment
-            environment.merge(result.environment) { _, plan in plan }
-            environment.merge(variables) { _, user in user }
+            var environment = launchEnvironment(of: result, variables: variables)
             environment["RAILWAY_CRON_RUN_ID"] = record.id
             try store.saveCronRun(record)
             logs.append(deploymentID: id, kind: .deploy, stream: .system, replica: record.id,

@@ -22,9 +22,7 @@ extension Orchestrator {
         let label = "pre-\(id.replacingOccurrences(of: "dep_", with: ""))"
         let service = try store.service(id: deployment.serviceID)
         let limits = replicaLimits(of: service)
-        var environment = configuration.hostEnvironment
-        environment.merge(result.environment) { _, plan in plan }
-        environment.merge(variables) { _, user in user }
+        var environment = launchEnvironment(of: result, variables: variables)
         for (index, command) in commands.enumerated() {
             let position = commands.count > 1 ? " (\(index + 1) of \(commands.count))" : ""
             logs.append(deploymentID: id, kind: .deploy, stream: .system, message: "pre-deploy command\(position): \(command)")
@@ -70,5 +68,20 @@ extension Orchestrator {
         case .signaled(let signal): signal == SIGKILL ? "was killed (it ran past the build timeout, or was cancelled)" : "was killed by signal \(signal)"
         case .oomKilled: "was killed for going over its memory limit"
         }
+    }
+}
+
+extension Orchestrator {
+    /// What a replica, a cron run or a pre-deploy command starts with, before the platform's
+    /// own variables (`PORT`, `RAILWAY_*`): the build's environment under the service's
+    /// variables. A folder artifact runs on this machine's toolchains, so the host's base
+    /// (`PATH`, `HOME`, `LANG`) goes under it; an image carries its own `ENV`, which the
+    /// runtime applies (with `PATH` and `HOME` Docker's way when the image sets none), and a
+    /// host `PATH` over it would hide the image's toolchains.
+    func launchEnvironment(of result: BuildResult, variables: [String: String]) -> [String: String] {
+        var environment = result.image == nil ? configuration.hostEnvironment : [:]
+        environment.merge(result.environment) { _, plan in plan }
+        environment.merge(variables) { _, user in user }
+        return environment
     }
 }

@@ -1244,9 +1244,7 @@ public actor Orchestrator: Service {
                     logs.append(deploymentID: deployment.id, kind: .deploy, stream: .system, message: warning)
                 }
                 let port = try choice.fixed ?? PortAllocator.freePort(host: configuration.replicaHost)
-                var environment = configuration.hostEnvironment
-                environment.merge(result.environment) { _, plan in plan }
-                environment.merge(variables) { _, user in user }
+                var environment = launchEnvironment(of: result, variables: variables)
                 environment["PORT"] = String(port)
                 environment["RAILWAY_REPLICA_ID"] = replicaID
                 var request = try runtimeRequest(

@@ -137,13 +137,31 @@ struct DockerfileEndToEndTests {
 
             // dockerfilePath into a subfolder; the context stays the repository's root.
             let sub = try await Self.project(
-                server, "subdir", files: ["deploy/web.Dockerfile": "FROM debian:bookworm-slim\nCOPY deploy/hello.txt /hello.txt\nCMD [\"cat\", \"/hello.txt\"]\n",
-                                          "deploy/hello.txt": "hi\n", "railway.toml": "[build]\ndockerfilePath = \"deploy/web.Dockerfile\"\n"],
+                server, "subdir",
+                files: ["deploy/web.Dockerfile": """
+                            FROM debian:bookworm-slim
+                            ENV PATH=/opt/tools/bin:/usr/bin:/bin
+                            COPY deploy/say-hello /opt/tools/bin/say-hello
+                            RUN chmod 755 /opt/tools/bin/say-hello
+                            CMD ["sh", "-c", "say-hello"]
+
+                            """,
+                        "deploy/say-hello": "#!/bin/sh\necho \"hi home=$HOME path=$PATH\"\n",
+                        "railway.toml": "[build]\ndockerfilePath = \"deploy/web.Dockerfile\"\n"],
                 httpServer: false)
             let subUp = try await server.yard(["up"], in: sub)
             #expect(subUp.stdout.contains("Using Dockerfile deploy/web.Dockerfile"), "\(subUp.outputTail)")
             let subDeployment = try await Self.newest(server, "subdir")
             #expect(subDeployment.artifactKey != nil, "\(subDeployment.status) \(subDeployment.reason ?? "")\n\(subUp.outputTail)")
+            // The image's own PATH finds its tools and HOME is its user's: nothing of the host's
+            // environment (PATH with the host's toolchains, HOME) goes over the image's ENV.
+            let expected = "hi home=/root path=/opt/tools/bin:/usr/bin:/bin"
+            var said = try await server.yard(["logs", "--deployment", subDeployment.id], in: sub)
+            for _ in 0..<20 where !said.stdout.contains(expected) {
+                try await Task.sleep(for: .milliseconds(500))
+                said = try await server.yard(["logs", "--deployment", subDeployment.id], in: sub)
+            }
+            #expect(said.stdout.contains(expected), "\(said.outputTail)")
         }
     }
 
