@@ -75,6 +75,16 @@ if ! "$schemathesis_venv/bin/schemathesis" --version 2>/dev/null | grep -q "$sch
     "$schemathesis_venv/bin/pip" install -q "schemathesis==$schemathesis_version"
 fi
 
+# prometheus-client (PyPI): its text parser reads `/metrics` in the end-to-end tests
+# (MetricsEndpointEndToEndTests); its own venv under .build-tools.
+prometheus_client_version=0.26.0
+prometheus_venv=.build-tools/prometheus
+if ! "$prometheus_venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('prometheus-client') != '$prometheus_client_version')" 2>/dev/null; then
+    echo "setup: installing prometheus-client $prometheus_client_version into $prometheus_venv"
+    python3 -m venv "$prometheus_venv"
+    "$prometheus_venv/bin/pip" install -q "prometheus-client==$prometheus_client_version"
+fi
+
 if ! command -v swift >/dev/null 2>&1; then
     for candidate in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
         [ -x "$candidate/swift" ] && export PATH="$candidate:$PATH"

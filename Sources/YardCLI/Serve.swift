@@ -129,6 +129,9 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "Default limits")
     var limits: ServeLimitOptions
 
+    @OptionGroup(title: "Metrics")
+    var metrics: MetricsServeOptions
+
     @Option(help: "Host ports `yard domain --tcp` allocates from, on 127.0.0.1, e.g. 20000-20999.")
     var tcpProxyPorts = "20000-20999"
 
@@ -267,6 +270,7 @@ struct Serve: AsyncParsableCommand {
         server.runtime = runtime.server
         server.dockerSocket = dockerSocket
         server.version = SwitchyardVersion.current
+        try metrics.apply(to: &server)
         return server
     }
 

@@ -80,6 +80,9 @@ public actor Orchestrator: Service {
         /// Every provider build makes an image of the provider's Debian environment
         /// (`yard serve --build-in-images`); off: provider builds use the host's toolchains.
         public var buildsInImages = false
+        /// How often the metrics collector samples replicas and stores a point (`yard serve
+        /// --metrics-interval`).
+        public var metricsInterval: Duration = .seconds(10)
         var sourceLimits: TarEntryCheck.Limits {
             TarEntryCheck.Limits(maximumBytes: maximumSourceBytes, maximumEntries: maximumSourceEntries)
         }
@@ -198,6 +201,8 @@ public actor Orchestrator: Service {
     private var routeTable = RouteTable()
     /// Access log entries on their way from the router to the `http` logs.
     private let accessLogBuffer = AccessLogBuffer()
+    /// CPU, memory, network, request and disk metrics (`MetricsCollector`); alert rules read it.
+    public nonisolated let metrics: MetricsCollector
     /// Access log lines dropped because the writer fell behind, since the start.
     public private(set) var droppedAccessLogLines = 0
 
@@ -222,6 +227,7 @@ public actor Orchestrator: Service {
         self.notifier = Notifier(command: configuration.notifyCommand, logger: logger)
         self.cronScheduler = CronScheduler(clock: configuration.clock)
         self.backupScheduler = BackupScheduler(clock: configuration.clock)
+        self.metrics = MetricsCollector(store: store, interval: configuration.metricsInterval, clock: configuration.clock, logger: logger)
         self.builder = Builder(
             configuration: .init(
                 // Boxes see `yard` at a path of their own; plain processes run it where it is.
@@ -285,6 +291,7 @@ public actor Orchestrator: Service {
                 group.addTask { await self.pruneLogs() }
                 group.addTask { await self.cronScheduler.run(host: self) }
                 group.addTask { await self.backupScheduler.run(host: self) }
+                group.addTask { await self.metrics.run(host: self) }
                 for await (key, job) in jobs {
                     group.addTask { await self.execute(job, key: key) }
                 }
@@ -1690,6 +1697,13 @@ public actor Orchestrator: Service {
         }
     }
 
+    /// The running replicas of each service's live deployment (the metrics collector samples them).
+    func runningReplicaIDs() -> [ServiceKey: [String]] {
+        live.mapValues { deploymentID in
+            replicas.values.filter { $0.deploymentID == deploymentID && $0.status == .running }.map(\.id).sorted()
+        }
+    }
+
     // MARK: Access logs
 
     /// Writes the router's access log entries into the `http` log of the deployment that
@@ -1719,10 +1733,12 @@ public actor Orchestrator: Service {
             logger.warning("the access log fell behind; lines were dropped", metadata: ["http.dropped_lines": "\(dropped)"])
         }
         var batches: [String: [LogLine]] = [:]
+        var served: [(serviceID: String, environmentID: String, entry: AccessLogEntry)] = []
+        defer { metrics.recordRequests(served, host: self) }
         for entry in entries {
-            let deploymentID =
-                entry.replicaID.flatMap { replicas[$0]?.deploymentID }
-                ?? routeTable.route(forHost: entry.host, target: entry.path)?.owner.flatMap(ServiceKey.init(owner:)).flatMap { live[$0] }
+            let key = routeTable.route(forHost: entry.host, target: entry.path)?.owner.flatMap(ServiceKey.init(owner:))
+            if let key { served.append((serviceID: key.serviceID, environmentID: key.environmentID, entry: entry)) }
+            let deploymentID = entry.replicaID.flatMap { replicas[$0]?.deploymentID } ?? key.flatMap { live[$0] }
             guard let deploymentID else { continue }
             let record = HTTPRequestLog(
                 host: entry.host, method: entry.method, path: entry.path, status: entry.status,

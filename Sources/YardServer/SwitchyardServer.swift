@@ -40,6 +40,8 @@ public actor SwitchyardServer {
         public var stopsOnSignals = true
         /// The version `GET /v1/info` reports.
         public var version = "unknown"
+        /// `/metrics` (Prometheus) on a listener of its own; nil: off.
+        public var metricsEndpoint: MetricsEndpoint.Configuration?
 
         public init(orchestrator: Orchestrator.Configuration, router: YardRouter.Router.Configuration) {
             self.orchestrator = orchestrator
@@ -148,9 +150,16 @@ public actor SwitchyardServer {
             },
             logger: logger
         )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: orchestrator), .init(service: router), .init(service: tcpProxy), .init(service: api),
+        ]
+        if let metricsEndpoint = configuration.metricsEndpoint {
+            services.append(
+                .init(service: MetricsEndpoint.makeApplication(registry: orchestrator.metrics.registry, configuration: metricsEndpoint, logger: logger)))
+        }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: orchestrator), .init(service: router), .init(service: tcpProxy), .init(service: api)],
+                services: services,
                 gracefulShutdownSignals: configuration.stopsOnSignals ? [.sigterm, .sigint] : [],
                 logger: logger
             )

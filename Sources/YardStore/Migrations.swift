@@ -346,6 +346,11 @@ enum Migrations {
                     """
             )
         }
+        // Metrics points per service and environment (issue 20): 10 s, 1 min and 10 min steps,
+        // kept a day, a week and a month (`SQLiteStore+Metrics.swift`).
+        add("020_metrics20_point") { db in
+            try db.execute(sql: SQLiteStore.metricsPointTableSQL)
+        }
         return migrations
     }
 }

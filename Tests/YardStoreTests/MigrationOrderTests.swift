@@ -17,9 +17,9 @@ struct MigrationOrderTests {
         "016_webhook_secret_sealed", "017_webhook_delivery", "018_sealed_values_bound",
     ]
     /// Migrations added after issue 14, in numeric order after the old ones.
-    static let addedSince = ["019_service_image"]
+    static let addedSince = ["019_service_image", "020_metrics20_point"]
     /// The tables those change.
-    static let changedSince: Set<String> = ["service"]
+    static let changedSince: Set<String> = ["service", "metrics_point"]
     static let cipher = SealedValueCipher(keyBytes: Data(repeating: 7, count: 32), keyFile: URL(fileURLWithPath: "/nonexistent/sealed.key"))
 
     static func migrator(order: some Sequence<String>) -> DatabaseMigrator {

@@ -2,7 +2,7 @@
 //
 //   swift build -c release --product ProxyBench
 //   ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N] [--loops N]
-//              [--https-port N --cert PEM --key PEM]
+//              [--https-port N --cert PEM --key PEM] [--metrics]
 //
 // Routes NAME (default `bench.local`, the Host header the load generator sends) to the
 // upstream, listens on 127.0.0.1 (port 0 unless given), prints `port N` once it listens and
@@ -11,9 +11,13 @@
 // of event loops (default 1), each with its own listening socket (`SO_REUSEPORT`).
 // `--https-port` adds the HTTPS listener (h2 or HTTP/1.1 by ALPN) serving the certificate in
 // `--cert`/`--key` for NAME; it prints `https-port N` once it listens (bench/proxy/h2.sh).
+// `--metrics` adds what `yard serve` puts behind every request: the access log observer hands
+// each entry to an `AccessLogBuffer`, and a task takes the batches and counts them in
+// `RouterMetrics` (Prometheus counters, histogram, per service tally), as the server does.
 import Foundation
 import Logging
 import NIOPosix
+import Prometheus
 import ServiceLifecycle
 import YardRouter
 
@@ -38,6 +42,7 @@ var upstreamAddress: String?
 var httpsPort: Int?
 var certificateFile: String?
 var keyFile: String?
+var withMetrics = false
 while !arguments.isEmpty {
     let argument = arguments.removeFirst()
     func value() -> String {
@@ -52,6 +57,7 @@ while !arguments.isEmpty {
     case "--https-port": httpsPort = number(value(), for: argument)
     case "--cert": certificateFile = value()
     case "--key": keyFile = value()
+    case "--metrics": withMetrics = true
     default:
         guard upstreamAddress == nil, !argument.hasPrefix("-") else { usage("unexpected argument '\(argument)'") }
         upstreamAddress = argument
@@ -91,13 +97,29 @@ let router = Router(
     logger: logger
 )
 router.updateRoutes(RouteTable(routes: [routedHost: [Upstream(host: upstreamHost, port: upstreamPort, replicaID: "bench")]]))
+let accessLog = AccessLogBuffer()
+let metrics = RouterMetrics(registry: PrometheusCollectorRegistry())
+if withMetrics { router.onAccessLog { accessLog.add($0) } }
 
 let group = ServiceGroup(
     configuration: .init(services: [.init(service: router)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
 )
 do {
     try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
+        tasks.addTask {
+            try await group.run()
+            accessLog.finish()
+        }
+        if withMetrics {
+            // The server's access log writer, with only its metrics part: each batch counted.
+            tasks.addTask {
+                let labels = MetricLabels(project: "bench", environment: "production", service: "bench")
+                for await _ in accessLog.arrivals {
+                    let (entries, _) = accessLog.take()
+                    metrics.record(entries.map { (key: "bench", labels: labels, entry: $0) })
+                }
+            }
+        }
         tasks.addTask {
             let port = try await router.boundPort()
             // Unbuffered, so a caller reading a pipe sees it at once.

@@ -15,6 +15,8 @@
 # QUIET_WAIT, and DEFAULT_POOL=1 to add a row for the router with an idle pool of 16 (its old default).
 # TWO_LOOPS=1 adds the router with 2 event loops (one SO_REUSEPORT listener each) and nginx with
 # 2 workers, both allowed on both cores (which they then share with the upstream and the load).
+# METRICS=1 adds the router with `yard serve`'s access log and request metrics behind it
+# (ProxyBench --metrics), measured in the same rounds as the router without (issue 20 item 5).
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
@@ -26,6 +28,7 @@ PROXY_CORE=${PROXY_CORE:-0}
 CLIENT_CORE=${CLIENT_CORE:-1}
 DEFAULT_POOL=${DEFAULT_POOL:-0}
 TWO_LOOPS=${TWO_LOOPS:-0}
+METRICS=${METRICS:-0}
 HOST_HEADER=bench.local
 # Body of the upstream's answer: 13 bytes.
 BODY='Hello, world\n'
@@ -292,6 +295,12 @@ if [[ $TWO_LOOPS == 1 ]]; then
     port_of[nginx-2workers]=$nginx2_port
     pid_of[nginx-2workers]=${pids[-1]}
 fi
+if [[ $METRICS == 1 ]]; then
+    start switchyard-metrics "$PROXY_CORE" "$proxybench" "127.0.0.1:$upstream_port" --host "$HOST_HEADER" --metrics
+    targets+=(switchyard-metrics)
+    port_of[switchyard-metrics]=$(router_port switchyard-metrics)
+    pid_of[switchyard-metrics]=${pids[-1]}
+fi
 for target in "${targets[@]}"; do
     name=$target; [[ $target == direct ]] && name=upstream
     wait_for_port "$name" "${port_of[$target]}"
@@ -481,6 +490,12 @@ fi
 
 switchyard_rps=$(median switchyard 2)
 switchyard_p99=$(median switchyard 4)
+if [[ $METRICS == 1 ]]; then
+    printf 'metrics on / off: req/s %.3f, p99 %.3f, us/req %.3f (goal: req/s >= 0.95)\n' \
+        "$(awk -v a="$(median switchyard-metrics 2)" -v b="$switchyard_rps" 'BEGIN { print a / b }')" \
+        "$(awk -v a="$(median switchyard-metrics 4)" -v b="$switchyard_p99" 'BEGIN { print a / b }')" \
+        "$(awk -v a="$(median switchyard-metrics 9)" -v b="$(median switchyard 9)" 'BEGIN { print b ? a / b : 0 }')"
+fi
 verdict() { if awk "BEGIN { exit !($1) }"; then echo met; else echo "NOT met"; fi; }
 echo
 printf 'goal: switchyard req/s >= nginx req/s: %s (%.2fx); switchyard p99 <= 1.25x nginx p99: %s (%.2fx)\n' \

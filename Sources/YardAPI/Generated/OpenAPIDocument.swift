@@ -2065,6 +2065,59 @@ paths:
               schema:
                 $ref: '#/components/schemas/Error'
           description: error
+  /v1/projects/{project}/environments/{environment}/services/{service}/metrics:
+    get:
+      summary: A service's metrics over a time range (CPU, memory, network, requests, volume)
+      description: Points of 10 s for the last day, 1 min for the last week, 10 min for the
+        last month; without `step` the finest kept as long as `since` asks for.
+      operationId: getServiceMetrics
+      tags:
+      - api
+      parameters:
+      - description: project id or name
+        in: path
+        name: project
+        required: true
+        schema:
+          type: string
+      - description: environment id or name
+        in: path
+        name: environment
+        required: true
+        schema:
+          type: string
+      - description: service name
+        in: path
+        name: service
+        required: true
+        schema:
+          type: string
+      - description: the oldest point's time; default an hour ago
+        in: query
+        name: since
+        required: false
+        schema:
+          format: date-time
+          type: string
+      - description: the points' step in seconds, 10, 60 or 600
+        in: query
+        name: step
+        required: false
+        schema:
+          type: integer
+      responses:
+        '200':
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/MetricsSeries'
+          description: OK
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
 components:
   schemas:
     Backup:
@@ -2979,6 +3032,110 @@ components:
       required:
       - mountPath
       type: object
+    MetricsSeries:
+      properties:
+        environment:
+          type: string
+        points:
+          description: oldest first; steps with no sample are missing
+          items:
+            $ref: '#/components/schemas/MetricsPoint'
+          type: array
+        service:
+          type: string
+        step:
+          description: seconds
+          type: integer
+      required:
+      - service
+      - environment
+      - step
+      - points
+      type: object
+    MetricsPoint:
+      description: counters are what happened in the step, gauges its average
+      properties:
+        at:
+          format: date-time
+          type: string
+        cpuSeconds:
+          type: number
+        databaseBytes:
+          format: int64
+          nullable: true
+          type: integer
+        memoryBytes:
+          format: int64
+          type: integer
+        memoryFraction:
+          description: the highest replica's memory use as a share of its limit
+          nullable: true
+          type: number
+        memoryLimitBytes:
+          format: int64
+          nullable: true
+          type: integer
+        networkInBytes:
+          format: int64
+          nullable: true
+          type: integer
+        networkOutBytes:
+          format: int64
+          nullable: true
+          type: integer
+        replicas:
+          type: integer
+        requests:
+          $ref: '#/components/schemas/RequestTally'
+        restarts:
+          type: integer
+        step:
+          type: integer
+        volumeTotalBytes:
+          format: int64
+          nullable: true
+          type: integer
+        volumeUsedBytes:
+          format: int64
+          nullable: true
+          type: integer
+      required:
+      - at
+      - step
+      - replicas
+      - cpuSeconds
+      - memoryBytes
+      - restarts
+      - requests
+      type: object
+    RequestTally:
+      properties:
+        bytesIn:
+          type: integer
+        bytesOut:
+          type: integer
+        latencyBuckets:
+          description: requests per latency bucket, upper bounds 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000 ms, then the rest
+          items:
+            type: integer
+          type: array
+        latencySumMs:
+          type: number
+        requests:
+          type: integer
+        statusClasses:
+          description: answers by status class, 1xx to 5xx
+          items:
+            type: integer
+          type: array
+      required:
+      - requests
+      - statusClasses
+      - latencyBuckets
+      - latencySumMs
+      - bytesIn
+      - bytesOut
+      type: object
   securitySchemes:
     bearer:
       scheme: bearer
@@ -3823,6 +3980,107 @@ components:
         },
         "type": "object"
       },
+      "MetricsPoint": {
+        "description": "counters are what happened in the step, gauges its average",
+        "properties": {
+          "at": {
+            "format": "date-time",
+            "type": "string"
+          },
+          "cpuSeconds": {
+            "type": "number"
+          },
+          "databaseBytes": {
+            "format": "int64",
+            "nullable": true,
+            "type": "integer"
+          },
+          "memoryBytes": {
+            "format": "int64",
+            "type": "integer"
+          },
+          "memoryFraction": {
+            "description": "the highest replica's memory use as a share of its limit",
+            "nullable": true,
+            "type": "number"
+          },
+          "memoryLimitBytes": {
+            "format": "int64",
+            "nullable": true,
+            "type": "integer"
+          },
+          "networkInBytes": {
+            "format": "int64",
+            "nullable": true,
+            "type": "integer"
+          },
+          "networkOutBytes": {
+            "format": "int64",
+            "nullable": true,
+            "type": "integer"
+          },
+          "replicas": {
+            "type": "integer"
+          },
+          "requests": {
+            "$ref": "#/components/schemas/RequestTally"
+          },
+          "restarts": {
+            "type": "integer"
+          },
+          "step": {
+            "type": "integer"
+          },
+          "volumeTotalBytes": {
+            "format": "int64",
+            "nullable": true,
+            "type": "integer"
+          },
+          "volumeUsedBytes": {
+            "format": "int64",
+            "nullable": true,
+            "type": "integer"
+          }
+        },
+        "required": [
+          "at",
+          "step",
+          "replicas",
+          "cpuSeconds",
+          "memoryBytes",
+          "restarts",
+          "requests"
+        ],
+        "type": "object"
+      },
+      "MetricsSeries": {
+        "properties": {
+          "environment": {
+            "type": "string"
+          },
+          "points": {
+            "description": "oldest first; steps with no sample are missing",
+            "items": {
+              "$ref": "#/components/schemas/MetricsPoint"
+            },
+            "type": "array"
+          },
+          "service": {
+            "type": "string"
+          },
+          "step": {
+            "description": "seconds",
+            "type": "integer"
+          }
+        },
+        "required": [
+          "service",
+          "environment",
+          "step",
+          "points"
+        ],
+        "type": "object"
+      },
       "Project": {
         "properties": {
           "createdAt": {
@@ -3904,6 +4162,45 @@ components:
             "$ref": "#/components/schemas/ResourceUsage"
           }
         },
+        "type": "object"
+      },
+      "RequestTally": {
+        "properties": {
+          "bytesIn": {
+            "type": "integer"
+          },
+          "bytesOut": {
+            "type": "integer"
+          },
+          "latencyBuckets": {
+            "description": "requests per latency bucket, upper bounds 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000 ms, then the rest",
+            "items": {
+              "type": "integer"
+            },
+            "type": "array"
+          },
+          "latencySumMs": {
+            "type": "number"
+          },
+          "requests": {
+            "type": "integer"
+          },
+          "statusClasses": {
+            "description": "answers by status class, 1xx to 5xx",
+            "items": {
+              "type": "integer"
+            },
+            "type": "array"
+          }
+        },
+        "required": [
+          "requests",
+          "statusClasses",
+          "latencyBuckets",
+          "latencySumMs",
+          "bytesIn",
+          "bytesOut"
+        ],
         "type": "object"
       },
       "ResourceLimits": {
@@ -6211,6 +6508,86 @@ components:
           }
         },
         "summary": "Remove the latest deployment",
+        "tags": [
+          "api"
+        ]
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/metrics": {
+      "get": {
+        "description": "Points of 10 s for the last day, 1 min for the last week, 10 min for the last month; without `step` the finest kept as long as `since` asks for.",
+        "operationId": "getServiceMetrics",
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "the oldest point's time; default an hour ago",
+            "in": "query",
+            "name": "since",
+            "required": false,
+            "schema": {
+              "format": "date-time",
+              "type": "string"
+            }
+          },
+          {
+            "description": "the points' step in seconds, 10, 60 or 600",
+            "in": "query",
+            "name": "step",
+            "required": false,
+            "schema": {
+              "type": "integer"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/MetricsSeries"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "A service's metrics over a time range (CPU, memory, network, requests, volume)",
         "tags": [
           "api"
         ]

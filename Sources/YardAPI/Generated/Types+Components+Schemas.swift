@@ -104,5 +104,13 @@ extension Components {
         internal typealias Volume = YardCore.VolumeView
         /// - Remark: Generated from `#/components/schemas/VolumeRequest`.
         internal typealias VolumeRequest = YardCore.VolumeRequest
+        /// - Remark: Generated from `#/components/schemas/MetricsSeries`.
+        internal typealias MetricsSeries = YardCore.MetricsSeriesView
+        /// counters are what happened in the step, gauges its average
+        ///
+        /// - Remark: Generated from `#/components/schemas/MetricsPoint`.
+        internal typealias MetricsPoint = YardCore.MetricsPoint
+        /// - Remark: Generated from `#/components/schemas/RequestTally`.
+        internal typealias RequestTally = YardCore.RequestTally
     }
 }

@@ -10039,4 +10039,226 @@ internal enum Operations {
             }
         }
     }
+    /// A service's metrics over a time range (CPU, memory, network, requests, volume)
+    ///
+    /// Points of 10 s for the last day, 1 min for the last week, 10 min for the last month; without `step` the finest kept as long as `since` asks for.
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/services/{service}/metrics`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/metrics/get(getServiceMetrics)`.
+    internal enum GetServiceMetrics {
+        internal static let id: Swift.String = "getServiceMetrics"
+        internal struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/metrics/GET/path`.
+            internal struct Path: Sendable, Hashable {
+                /// project id or name
+                ///
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/metrics/GET/path/project`.
+                internal var project: Swift.String
+                /// environment id or name
+                ///
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/metrics/GET/path/environment`.
+                internal var environment: Swift.String
+                /// service name
+                ///
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/metrics/GET/path/service`.
+                internal var service: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - project: project id or name
+                ///   - environment: environment id or name
+                ///   - service: service name
+                internal init(
+                    project: Swift.String,
+                    environment: Swift.String,
+                    service: Swift.String
+                ) {
+                    self.project = project
+                    self.environment = environment
+                    self.service = service
+                }
+            }
+            internal var path: Operations.GetServiceMetrics.Input.Path
+            /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/metrics/GET/query`.
+            internal struct Query: Sendable, Hashable {
+                /// the oldest point's time; default an hour ago
+                ///
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/metrics/GET/query/since`.
+                internal var since: Foundation.Date?
+                /// the points' step in seconds, 10, 60 or 600
+                ///
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/metrics/GET/query/step`.
+                internal var step: Swift.Int?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - since: the oldest point's time; default an hour ago
+                ///   - step: the points' step in seconds, 10, 60 or 600
+                internal init(
+                    since: Foundation.Date? = nil,
+                    step: Swift.Int? = nil
+                ) {
+                    self.since = since
+                    self.step = step
+                }
+            }
+            internal var query: Operations.GetServiceMetrics.Input.Query
+            /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/metrics/GET/header`.
+            internal struct Headers: Sendable, Hashable {
+                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetServiceMetrics.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetServiceMetrics.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            internal var headers: Operations.GetServiceMetrics.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - query:
+            ///   - headers:
+            internal init(
+                path: Operations.GetServiceMetrics.Input.Path,
+                query: Operations.GetServiceMetrics.Input.Query = .init(),
+                headers: Operations.GetServiceMetrics.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.query = query
+                self.headers = headers
+            }
+        }
+        internal enum Output: Sendable, Hashable {
+            internal struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/metrics/GET/responses/200/content`.
+                internal enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/metrics/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.MetricsSeries)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    internal var json: Components.Schemas.MetricsSeries {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                internal var body: Operations.GetServiceMetrics.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                internal init(body: Operations.GetServiceMetrics.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/metrics/get(getServiceMetrics)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetServiceMetrics.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            internal var ok: Operations.GetServiceMetrics.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            internal struct Default: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/metrics/GET/responses/default/content`.
+                internal enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/metrics/GET/responses/default/content/application\/json`.
+                    case json(Components.Schemas._Error)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    internal var json: Components.Schemas._Error {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                internal var body: Operations.GetServiceMetrics.Output.Default.Body
+                /// Creates a new `Default`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                internal init(body: Operations.GetServiceMetrics.Output.Default.Body) {
+                    self.body = body
+                }
+            }
+            /// error
+            ///
+            /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/metrics/get(getServiceMetrics)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Operations.GetServiceMetrics.Output.Default)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            internal var `default`: Operations.GetServiceMetrics.Output.Default {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        internal enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case other(Swift.String)
+            internal init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            internal var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                }
+            }
+            internal static var allCases: [Self] {
+                [
+                    .json
+                ]
+            }
+        }
+    }
 }

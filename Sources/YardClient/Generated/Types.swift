@@ -266,6 +266,13 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/projects/{project}/services`.
     /// - Remark: Generated from `#/paths//v1/projects/{project}/services/post(createService)`.
     func createService(_ input: Operations.CreateService.Input) async throws -> Operations.CreateService.Output
+    /// A service's metrics over a time range (CPU, memory, network, requests, volume)
+    ///
+    /// Points of 10 s for the last day, 1 min for the last week, 10 min for the last month; without `step` the finest kept as long as `since` asks for.
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/services/{service}/metrics`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/metrics/get(getServiceMetrics)`.
+    func getServiceMetrics(_ input: Operations.GetServiceMetrics.Input) async throws -> Operations.GetServiceMetrics.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -964,6 +971,23 @@ extension APIProtocol {
             path: path,
             headers: headers,
             body: body
+        ))
+    }
+    /// A service's metrics over a time range (CPU, memory, network, requests, volume)
+    ///
+    /// Points of 10 s for the last day, 1 min for the last week, 10 min for the last month; without `step` the finest kept as long as `since` asks for.
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/services/{service}/metrics`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/metrics/get(getServiceMetrics)`.
+    internal func getServiceMetrics(
+        path: Operations.GetServiceMetrics.Input.Path,
+        query: Operations.GetServiceMetrics.Input.Query = .init(),
+        headers: Operations.GetServiceMetrics.Input.Headers = .init()
+    ) async throws -> Operations.GetServiceMetrics.Output {
+        try await getServiceMetrics(Operations.GetServiceMetrics.Input(
+            path: path,
+            query: query,
+            headers: headers
         ))
     }
 }

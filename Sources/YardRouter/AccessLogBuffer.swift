@@ -1,28 +1,28 @@
 import Synchronization
-import YardRouter
 
 /// Carries the router's access log entries from its event loops to the task that writes
 /// them. Adding never blocks and never grows past `capacity`: when the writer falls behind,
-/// new entries are dropped and counted.
-final class AccessLogBuffer: Sendable {
+/// new entries are dropped and counted. (In YardRouter so the proxy benchmark measures the
+/// same path with metrics on.)
+public final class AccessLogBuffer: Sendable {
     private struct State {
         var entries: [AccessLogEntry] = []
         var dropped = 0
     }
 
-    let capacity: Int
+    public let capacity: Int
     private let state = Mutex(State())
     /// One element whenever the buffer goes from empty to not empty.
-    let arrivals: AsyncStream<Void>
+    public let arrivals: AsyncStream<Void>
     private let arrivalsContinuation: AsyncStream<Void>.Continuation
 
-    init(capacity: Int = 10_000) {
+    public init(capacity: Int = 10_000) {
         self.capacity = capacity
         (arrivals, arrivalsContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Called on an event loop: takes the lock for an append, nothing else.
-    func add(_ entry: AccessLogEntry) {
+    public func add(_ entry: AccessLogEntry) {
         let wasEmpty = state.withLock { state -> Bool in
             guard state.entries.count < capacity else {
                 state.dropped += 1
@@ -35,7 +35,7 @@ final class AccessLogBuffer: Sendable {
     }
 
     /// Everything buffered, oldest first, and how many entries were dropped since the last take.
-    func take() -> (entries: [AccessLogEntry], dropped: Int) {
+    public func take() -> (entries: [AccessLogEntry], dropped: Int) {
         state.withLock { state in
             defer { state = State() }
             return (state.entries, state.dropped)
@@ -43,7 +43,7 @@ final class AccessLogBuffer: Sendable {
     }
 
     /// Ends `arrivals` (at shutdown).
-    func finish() {
+    public func finish() {
         arrivalsContinuation.finish()
     }
 }
