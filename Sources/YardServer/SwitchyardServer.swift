@@ -5,6 +5,7 @@ import ServiceLifecycle
 import YardAPI
 import YardControl
 import YardCore
+import YardDashboard
 import YardImage
 import YardRouter
 import YardRuntime
@@ -146,7 +147,8 @@ public actor SwitchyardServer {
                         adminToken: token, isolation: runtime.summary,
                         authorityCertificate: certificates?.authorityCertificateFile.path))
             },
-            logger: logger
+            logger: logger,
+            mount: { router, backend in Dashboard(backend: backend, logger: logger).register(on: router) }
         )
         let group = ServiceGroup(
             configuration: .init(

@@ -1,0 +1,117 @@
+/// The dashboard's one stylesheet and one script, served from `/assets/`: the project's
+/// own, no framework, nothing fetched from another host.
+enum DashboardAssets {
+    static let css = """
+        :root { --bg: #f6f7f9; --fg: #1b1f24; --muted: #4a5360; --card: #ffffff; --line: #6b4fbb;
+          --ok: #116329; --bad: #a40e26; --busy: #7a4a00; --idle: #4a5360; --accent: #4b2fa0; }
+        * { box-sizing: border-box; }
+        body { margin: 0; font: 15px/1.45 system-ui, sans-serif; background: var(--bg); color: var(--fg); }
+        header.top { display: flex; gap: 1rem; align-items: center; padding: .6rem 1.2rem; background: #1b1f24; color: #fff; }
+        header.top a { color: #fff; }
+        header.top nav { flex: 1; }
+        main { padding: 1.2rem; max-width: 1280px; }
+        a { color: var(--accent); }
+        h1 { font-size: 1.4rem; margin: .2rem 0 1rem; }
+        h2 { font-size: 1.1rem; margin: 1.6rem 0 .6rem; }
+        table { border-collapse: collapse; width: 100%; background: var(--card); }
+        th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #d0d5dc; vertical-align: top; }
+        form.inline { display: inline; }
+        label { margin-right: .4rem; }
+        input, select, button { font: inherit; padding: .25rem .5rem; }
+        button { background: var(--accent); color: #fff; border: 0; border-radius: 4px; cursor: pointer; }
+        button.danger { background: var(--bad); }
+        button:focus-visible, a:focus-visible, input:focus-visible, select:focus-visible { outline: 3px solid #0b57d0; outline-offset: 2px; }
+        .error { background: #ffe9ec; color: var(--bad); padding: .6rem; border-radius: 4px; }
+        .notice { background: #fff4d6; color: var(--busy); padding: .6rem; border-radius: 4px; }
+        .muted { color: var(--muted); }
+        .status { font-weight: 600; }
+        .status-SUCCESS, .status-COMPLETED { color: var(--ok); }
+        .status-FAILED, .status-CRASHED { color: var(--bad); }
+        .status-QUEUED, .status-WAITING, .status-INITIALIZING, .status-BUILDING, .status-DEPLOYING, .status-REMOVING { color: var(--busy); }
+        .status-SLEEPING, .status-REMOVED, .status-SKIPPED, .status-NONE { color: var(--idle); }
+        .canvas { position: relative; margin-top: 1rem; }
+        .canvas svg { position: absolute; top: 0; left: 0; pointer-events: none; }
+        .canvas svg line { stroke: var(--line); stroke-width: 2; stroke-dasharray: 6 4; }
+        .cards { position: relative; display: grid; grid-template-columns: repeat(4, 240px); grid-auto-rows: 130px; gap: 48px; }
+        .card { background: var(--card); border: 1px solid #c4cad3; border-radius: 8px; padding: .6rem .8rem; overflow: hidden; }
+        .card h2 { margin: 0 0 .3rem; font-size: 1rem; }
+        .card .kind { display: inline-block; min-width: 1.6rem; text-align: center; border-radius: 4px; background: #e4e0f5; color: var(--accent); margin-right: .3rem; }
+        .card p { margin: .15rem 0; }
+        pre.logs { background: #111418; color: #e6e6e6; padding: .8rem; min-height: 8rem; max-height: 28rem; overflow: auto; white-space: pre-wrap; }
+        """
+
+    static let js = """
+        // Switchyard dashboard: confirmations, live canvas statuses, live logs. No framework.
+        (function () {
+          "use strict";
+          var meta = document.querySelector('meta[name="csrf-token"]');
+          var csrf = meta ? meta.getAttribute("content") : "";
+
+          document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+            form.addEventListener("submit", function (event) {
+              if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+            });
+          });
+
+          // Actions sent with fetch carry the CSRF token in a header.
+          window.yardPost = function (url) {
+            return fetch(url, { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf } });
+          };
+
+          var canvas = document.querySelector("[data-status-url]");
+          if (canvas) {
+            var url = canvas.getAttribute("data-status-url");
+            var poll = function () {
+              fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+                .then(function (response) { return response.ok ? response.json() : null; })
+                .then(function (status) {
+                  if (!status) { return; }
+                  var shown = document.querySelectorAll(".card[data-service]").length;
+                  if (status.services.length !== shown) { window.location.reload(); return; }
+                  status.services.forEach(function (service) {
+                    var card = document.querySelector('.card[data-service="' + CSS.escape(service.name) + '"]');
+                    if (!card) { return; }
+                    var label = card.querySelector(".status");
+                    label.textContent = service.status;
+                    label.className = "status status-" + service.status;
+                    card.querySelector(".replicas").textContent = String(service.replicas);
+                  });
+                })
+                .catch(function () {})
+                .finally(function () { window.setTimeout(poll, 1500); });
+            };
+            window.setTimeout(poll, 1500);
+          }
+
+          document.querySelectorAll("pre[data-log-url]").forEach(function (pre) {
+            var decoder = new TextDecoder();
+            var pending = "";
+            fetch(pre.getAttribute("data-log-url"), { credentials: "same-origin" }).then(function (response) {
+              if (!response.ok || !response.body) { pre.textContent = "logs unavailable (" + response.status + ")"; return; }
+              pre.textContent = "";
+              var reader = response.body.getReader();
+              var pump = function () {
+                return reader.read().then(function (chunk) {
+                  if (chunk.done) { pre.setAttribute("data-log-done", "true"); return; }
+                  pending += decoder.decode(chunk.value, { stream: true });
+                  var lines = pending.split("\\n");
+                  pending = lines.pop();
+                  lines.forEach(function (text) {
+                    if (!text) { return; }
+                    try { pre.appendChild(document.createTextNode(JSON.parse(text).message + "\\n")); } catch (e) {}
+                  });
+                  pre.scrollTop = pre.scrollHeight;
+                  return pump();
+                });
+              };
+              return pump();
+            });
+          });
+        })();
+        """
+}
+
+/// The sizes the unit tests check against the page budget.
+public enum DashboardSizes {
+    public static var assetBytes: Int { DashboardAssets.css.utf8.count + DashboardAssets.js.utf8.count }
+}
