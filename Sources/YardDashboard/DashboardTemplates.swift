@@ -42,7 +42,7 @@ enum DashboardTemplates {
         <h1>Sign in</h1>
         <form method="post" action="/login">
         <label for="token">API token</label>
-        <input id="token" name="token" type="password" autocomplete="off" required>
+        <input id="token" name="token" type="password" required>
         <button type="submit" id="sign-in">Sign in</button>
         </form>
         <p class="muted">The admin token is in the server's data folder, in <code>admin.token</code>.</p>
@@ -131,7 +131,7 @@ enum DashboardTemplates {
         <form method="post" action="{{base}}/variables" autocomplete="off">
         <input type="hidden" name="csrf" value="{{csrf}}">
         <label for="variable-key">Name</label><input id="variable-key" name="key" required>
-        <label for="variable-value">Value</label><input id="variable-value" name="value" autocomplete="off">
+        <label for="variable-value">Value</label><input id="variable-value" name="value">
         <input type="checkbox" id="variable-sealed" name="sealed" value="on"><label for="variable-sealed">Sealed (write-only)</label>
         <button type="submit" id="set-variable">Set variable</button>
         </form>
