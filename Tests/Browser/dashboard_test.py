@@ -68,6 +68,13 @@ def accessible(driver, name):
         fail(f"{name} loaded from other hosts: {foreign}")
     if TOKEN in driver.page_source or TOKEN in driver.current_url:
         fail(f"the API token appears on {name}")
+    # The page with its assets: under 200 KB.
+    size = driver.execute_script(
+        "return new Blob([document.documentElement.outerHTML]).size + performance.getEntriesByType('resource')"
+        ".reduce(function (total, e) { return total + (e.decodedBodySize || 0); }, 0);")
+    if size > 200 * 1024:
+        fail(f"{name} weighs {size} bytes with its assets, more than 200 KB")
+    timings["largest page with assets (bytes)"] = max(size, timings.get("largest page with assets (bytes)", 0))
     checked_pages.append(name)
 
 

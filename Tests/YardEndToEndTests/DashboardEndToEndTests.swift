@@ -36,6 +36,8 @@ struct DashboardEndToEndTests {
             // A build that takes a few seconds between two lines, so the log view is seen streaming.
             try Data(#"[build]\#nbuildCommand = "echo marker-$((40+2)); sleep 4; echo marker-$((40+3))"\#n"#.utf8)
                 .write(to: app.appendingPathComponent("railway.toml"))
+            // This run's screenshots only (a failure.png of an earlier run would mislead).
+            try? FileManager.default.removeItem(at: Self.screenshots)
             try FileManager.default.createDirectory(at: Self.screenshots, withIntermediateDirectories: true)
             var environment = server.environment
             environment["DASHBOARD_URL"] = server.apiURL
