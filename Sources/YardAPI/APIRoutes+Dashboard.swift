@@ -60,9 +60,10 @@ public struct DashboardBackend: Sendable {
 
     /// A deployment's log as newline-delimited JSON (`GET /v1/deployments/{id}/logs`); with
     /// `follow`, it streams until the log closes.
-    public func logs(deployment: String, kind: LogKind, follow: Bool) async throws -> ResponseBody {
+    /// `filter` is Railway's log filter syntax (`LogFilter`); a bad one is an `invalidInput` error.
+    public func logs(deployment: String, kind: LogKind, follow: Bool, filter: String? = nil) async throws -> ResponseBody {
         let output = try await routes.deploymentLogs(
-            .init(path: .init(deployment: deployment), query: .init(kind: .init(rawValue: kind.rawValue), follow: follow)))
+            .init(path: .init(deployment: deployment), query: .init(kind: .init(rawValue: kind.rawValue), follow: follow, filter: filter)))
         let body = try output.ok.body.applicationXNdjson
         return ResponseBody { writer in
             for try await chunk in body { try await writer.write(ByteBuffer(bytes: chunk)) }
@@ -99,6 +100,10 @@ public struct DashboardBackend: Sendable {
 
     public func rollback(deployment: String) async throws -> DeploymentView {
         try await routes.rollbackDeployment(.init(path: .init(deployment: deployment))).created.body.json
+    }
+
+    public func cancel(deployment: String) async throws -> DeploymentView {
+        try await routes.cancelDeployment(.init(path: .init(deployment: deployment))).ok.body.json
     }
 
     public func remove(deployment: String) async throws -> DeploymentView {

@@ -74,7 +74,15 @@ public struct Dashboard: Sendable {
         router.get("/deployments/:deployment/logs") { request, context -> Response in
             try await view(request) { _ in
                 let kind = LogKind(rawValue: request.uri.queryParameters.get("kind") ?? "build") ?? .build
-                let body = try await backend.logs(deployment: try context.parameters.require("deployment"), kind: kind, follow: true)
+                let filter = request.uri.queryParameters.get("q").flatMap { $0.isEmpty ? nil : $0 }
+                let body: ResponseBody
+                do {
+                    body = try await backend.logs(
+                        deployment: try context.parameters.require("deployment"), kind: kind, follow: true, filter: filter)
+                } catch let error as YardError {
+                    // The log view shows it in place of lines.
+                    return Self.forbidden(error.message, status: .badRequest)
+                }
                 var response = Response(status: .ok, headers: [.contentType: "application/x-ndjson", .cacheControl: "no-cache"], body: body)
                 Self.secure(&response)
                 return response
@@ -126,6 +134,12 @@ public struct Dashboard: Sendable {
             try await serviceAction(request, context) { _, _ in
                 let deployment = try await backend.rollback(deployment: try context.parameters.require("deployment"))
                 return "Rolling back: deployment \(deployment.id.prefix(12)) started."
+            }
+        }
+        router.post(RouterPath("\(base)/deployments/:deployment/cancel")) { request, context -> Response in
+            try await serviceAction(request, context) { _, _ in
+                _ = try await backend.cancel(deployment: try context.parameters.require("deployment"))
+                return "Deployment cancelled."
             }
         }
         router.post(RouterPath("\(base)/deployments/:deployment/remove")) { request, context -> Response in
@@ -307,6 +321,7 @@ public struct Dashboard: Sendable {
                 "reason": deployment.reason ?? "", "base": base,
                 "canRollback": deployment.artifactKey != nil && deployment.id != liveID && deployment.id != deployments.first?.id,
                 "canRemove": [.success, .crashed, .sleeping, .completed].contains(deployment.status),
+                "canCancel": deployment.status.isInProgress,
             ]
         }
         let kindText = request.uri.queryParameters.get("logs") ?? "build"
@@ -327,8 +342,12 @@ public struct Dashboard: Sendable {
                 ["hostname": $0.hostname, "path": $0.path ?? "", "url": $0.url, "generated": $0.generated] as [String: Any]
             },
         ]
+        let search = request.uri.queryParameters.get("q") ?? ""
+        values["logSearch"] = search
+        values["logKindValue"] = logKind.rawValue
         if let latest = deployments.first {
             values["logURL"] = "/deployments/\(Self.pathSegment(latest.id))/logs?kind=\(logKind.rawValue)"
+                + (search.isEmpty ? "" : "&q=" + Self.queryValue(search))
             values["logKind"] = logKind.rawValue
             values["logDeployment"] = String(latest.id.prefix(12))
         }
@@ -451,8 +470,8 @@ public struct Dashboard: Sendable {
         return response
     }
 
-    static func forbidden(_ message: String) -> Response {
-        var response = Response(status: .forbidden, headers: [.contentType: "text/plain; charset=utf-8"],
+    static func forbidden(_ message: String, status: HTTPResponse.Status = .forbidden) -> Response {
+        var response = Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"],
                                 body: .init(byteBuffer: ByteBuffer(string: message + "\n")))
         secure(&response)
         return response

@@ -87,7 +87,9 @@ enum DashboardAssets {
             var decoder = new TextDecoder();
             var pending = "";
             fetch(pre.getAttribute("data-log-url"), { credentials: "same-origin" }).then(function (response) {
-              if (!response.ok || !response.body) { pre.textContent = "logs unavailable (" + response.status + ")"; return; }
+              if (!response.ok || !response.body) {
+                return response.text().then(function (text) { pre.textContent = "The log cannot be shown: " + text; });
+              }
               pre.textContent = "";
               var reader = response.body.getReader();
               var pump = function () {
@@ -98,7 +100,11 @@ enum DashboardAssets {
                   pending = lines.pop();
                   lines.forEach(function (text) {
                     if (!text) { return; }
-                    try { pre.appendChild(document.createTextNode(JSON.parse(text).message + "\\n")); } catch (e) {}
+                    try {
+                      var line = JSON.parse(text);
+                      var shown = line.http ? [line.http.method, line.http.host + line.http.path, line.http.status, line.http.durationMs + " ms"].join(" ") : line.message;
+                      pre.appendChild(document.createTextNode(shown + "\\n"));
+                    } catch (e) {}
                   });
                   pre.scrollTop = pre.scrollHeight;
                   return pump();

@@ -109,7 +109,8 @@ enum DashboardTemplates {
         <thead><tr><th scope="col">Status</th><th scope="col">Trigger</th><th scope="col">Commit</th><th scope="col">Started</th><th scope="col">Duration</th><th scope="col">Reason</th><th scope="col">Actions</th></tr></thead>
         <tbody>
         {{#deployments}}<tr data-deployment="{{id}}"><td><span class="status status-{{status}}">{{status}}</span></td><td>{{trigger}}{{#rollbackOf}} (rollback){{/rollbackOf}}</td><td>{{commit}}</td><td><time datetime="{{created}}">{{created}}</time></td><td>{{duration}}</td><td>{{reason}}</td>
-        <td>{{#canRollback}}<form method="post" action="{{base}}/deployments/{{id}}/rollback" class="inline" data-confirm="Roll back to this deployment?"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="rollback" aria-label="Roll back to deployment {{shortID}}">Rollback</button></form>{{/canRollback}}
+        <td>{{#canCancel}}<form method="post" action="{{base}}/deployments/{{id}}/cancel" class="inline" data-confirm="Cancel this deployment?"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger cancel" aria-label="Cancel deployment {{shortID}}">Cancel</button></form>{{/canCancel}}
+        {{#canRollback}}<form method="post" action="{{base}}/deployments/{{id}}/rollback" class="inline" data-confirm="Roll back to this deployment?"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="rollback" aria-label="Roll back to deployment {{shortID}}">Rollback</button></form>{{/canRollback}}
         {{#canRemove}}<form method="post" action="{{base}}/deployments/{{id}}/remove" class="inline" data-confirm="Remove this deployment?"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger remove" aria-label="Remove deployment {{shortID}}">Remove</button></form>{{/canRemove}}</td></tr>
         {{/deployments}}
         {{^deployments}}<tr><td colspan="7">No deployments yet.</td></tr>{{/deployments}}
@@ -117,6 +118,7 @@ enum DashboardTemplates {
         </table>
         <h2 id="logs-heading">Logs</h2>
         <nav aria-label="Log kind"><a href="{{base}}?logs=build#logs-heading">Build logs</a> <a href="{{base}}?logs=deploy#logs-heading">Deploy logs</a> <a href="{{base}}?logs=http#logs-heading">HTTP logs</a></nav>
+        <form method="get" action="{{base}}" role="search"><input type="hidden" name="logs" value="{{logKindValue}}"><label for="log-search">Search the log</label> <input id="log-search" name="q" value="{{logSearch}}" placeholder="error OR @level:error"> <button type="submit" id="log-search-button">Search</button></form>
         {{#logURL}}<pre class="logs" id="logs" role="log" data-log-url="{{logURL}}" data-log-kind="{{logKind}}" tabindex="0" aria-label="{{logKind}} log of deployment {{logDeployment}}">Loading the {{logKind}} log…</pre>{{/logURL}}
         <h2>Variables</h2>
         <table id="variables">

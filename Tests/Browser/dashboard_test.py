@@ -179,6 +179,12 @@ def first_flow(driver):
     wait(driver, 120, lambda d: "marker-43" in d.find_element(By.ID, "logs").text, "marker-43 in the build log")
     driver.save_screenshot(os.path.join(SHOTS, "logs.png"))
     accessible(driver, "logs")
+    step("search the build log")
+    submit_field(driver, "log-search", "marker-43", "log-search-button")
+    wait(driver, 30, lambda d: d.find_element(By.ID, "logs").get_attribute("data-log-done") == "true", "the searched log")
+    found = driver.find_element(By.ID, "logs").text
+    if "marker-43" not in found or "marker-42" in found:
+        fail(f"searching the log for marker-43 showed: {found!r}")
     for _ in range(240):
         driver.get(BASE + "/p/shop/production/s/web")
         statuses = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#deployments tbody .status")]
