@@ -19,10 +19,13 @@ public struct Dashboard: Sendable {
     /// Mark the cookie `Secure` (the dashboard is served over HTTPS).
     let secureCookies: Bool
     let logger: Logger
+    /// Where cards were dragged to: `dashboard-layout.json` in the data directory.
+    let layout: DashboardLayout
 
     public init(backend: DashboardBackend, sessions: DashboardSessions = DashboardSessions(), secureCookies: Bool = false, logger: Logger) {
         self.backend = backend
         self.sessions = sessions
+        layout = DashboardLayout(file: backend.orchestrator.configuration.dataDirectory.appendingPathComponent("dashboard-layout.json"))
         self.secureCookies = secureCookies
         self.logger = logger
     }
@@ -66,6 +69,9 @@ public struct Dashboard: Sendable {
             try await canvasAction(request, context) { project, environment, form in
                 _ = try await backend.addDatabase(project: project, environment: environment, kind: form["database"] ?? "postgres")
             }
+        }
+        router.post("/p/:project/:environment/layout") { request, context -> Response in
+            try await action(request) { _, form in try await moveCard(context, form) }
         }
         router.get("/p/:project/:environment/s/:service") { request, context -> Response in
             try await view(request) { session in try await servicePage(session, request, context) }
@@ -255,12 +261,13 @@ public struct Dashboard: Sendable {
                 project: projectName, environment: environmentName, service: service.service.name)
         }
         let names = status.services.map(\.service.name)
-        let canvas = DashboardCanvas(services: names, variables: variables)
+        let canvas = DashboardCanvas(services: names, variables: variables, positions: layout.positions(project: projectName))
         let cards = status.services.map { service -> [String: Any] in
             let (kind, icon) = Self.kind(service.service)
             let domain = service.domains.first
+            let card = canvas.card(service.service.name)
             return [
-                "name": service.service.name, "kind": kind, "icon": icon,
+                "name": service.service.name, "kind": kind, "icon": icon, "x": card?.x ?? 0, "y": card?.y ?? 0,
                 "href": Self.servicePath(projectName, environmentName, service.service.name),
                 "status": Self.status(service), "replicas": Self.replicas(service),
                 "domainURL": domain?.url ?? "", "domainName": domain.map { $0.hostname + ($0.path ?? "") } ?? "",
@@ -274,11 +281,30 @@ public struct Dashboard: Sendable {
             "project": projectName, "environment": environmentName,
             "base": Self.canvasPath(projectName, environmentName),
             "statusURL": Self.canvasPath(projectName, environmentName) + "/status.json",
+            "layoutURL": Self.canvasPath(projectName, environmentName) + "/layout",
             "environments": project.environments.map {
                 ["name": $0.name, "href": Self.canvasPath(projectName, $0.name), "current": $0.name == environmentName] as [String: Any]
             },
-            "cards": cards, "lines": lines, "width": canvas.width, "height": canvas.height,
+            "cards": cards, "hasCards": !cards.isEmpty, "lines": lines, "width": canvas.width, "height": canvas.height,
         ]
+    }
+
+    /// A card dragged on the canvas (the JS posts its new corner): 204, or 400/404 saying why.
+    func moveCard(_ context: BasicRequestContext, _ form: [String: String]) async throws -> Response {
+        let project = try await backend.project(try context.parameters.require("project"))
+        let service = form["service"] ?? ""
+        guard project.services.contains(where: { $0.name == service }) else {
+            return Self.forbidden("no service '\(service)' in project \(project.name)", status: .notFound)
+        }
+        guard let x = form["x"].flatMap(Int.init), let y = form["y"].flatMap(Int.init),
+              (0...DashboardLayout.limit).contains(x), (0...DashboardLayout.limit).contains(y)
+        else {
+            return Self.forbidden("x and y must be whole numbers of pixels from 0 to \(DashboardLayout.limit)", status: .badRequest)
+        }
+        try layout.move(project: project.name, service: service, to: .init(x: x, y: y))
+        var response = Response(status: .noContent)
+        Self.secure(&response)
+        return response
     }
 
     /// What the canvas polls: each service's status and replicas.

@@ -33,6 +33,8 @@ enum DashboardAssets {
         .canvas svg { position: absolute; top: 0; left: 0; pointer-events: none; }
         .canvas svg line { stroke: var(--line); stroke-width: 2; stroke-dasharray: 6 4; }
         .cards { position: relative; display: grid; grid-template-columns: repeat(4, 240px); grid-auto-rows: 130px; gap: 48px; }
+        .cards.arranged { display: block; }
+        .cards.arranged .card { position: absolute; width: 240px; height: 130px; cursor: grab; touch-action: none; }
         .card { background: var(--card); border: 1px solid #c4cad3; border-radius: 8px; padding: .6rem .8rem; overflow: hidden; }
         .card h2 { margin: 0 0 .3rem; font-size: 1rem; }
         .card .kind { display: inline-block; min-width: 1.6rem; text-align: center; border-radius: 4px; background: #e4e0f5; color: var(--accent); margin-right: .3rem; }
@@ -81,6 +83,58 @@ enum DashboardAssets {
                 .finally(function () { window.setTimeout(poll, 1500); });
             };
             window.setTimeout(poll, 1500);
+          }
+
+          // Drag to arrange: cards sit where their data-x/data-y say (set through the CSSOM,
+          // which the Content-Security-Policy allows), lines follow, the drop is saved.
+          var board = document.querySelector(".cards");
+          if (canvas && board) {
+            var svg = canvas.querySelector("svg");
+            var cards = board.querySelectorAll(".card");
+            var layoutURL = canvas.getAttribute("data-layout-url");
+            var place = function (card) { card.style.left = card.dataset.x + "px"; card.style.top = card.dataset.y + "px"; };
+            var fit = function () {
+              var width = 240, height = 130;
+              cards.forEach(function (card) { width = Math.max(width, +card.dataset.x + 240); height = Math.max(height, +card.dataset.y + 130); });
+              board.style.width = width + "px";
+              board.style.height = height + "px";
+              svg.setAttribute("width", width);
+              svg.setAttribute("height", height);
+            };
+            var follow = function (card) {
+              var name = card.dataset.service, x = +card.dataset.x + 120, y = +card.dataset.y + 65;
+              svg.querySelectorAll("line").forEach(function (line) {
+                if (line.dataset.from === name) { line.setAttribute("x1", x); line.setAttribute("y1", y); }
+                if (line.dataset.to === name) { line.setAttribute("x2", x); line.setAttribute("y2", y); }
+              });
+            };
+            board.classList.add("arranged");
+            cards.forEach(place);
+            fit();
+            cards.forEach(function (card) {
+              card.addEventListener("pointerdown", function (event) {
+                if (event.target.closest("a, button, input")) { return; }
+                var startX = event.clientX, startY = event.clientY, fromX = +card.dataset.x, fromY = +card.dataset.y;
+                card.setPointerCapture(event.pointerId);
+                var move = function (e) {
+                  card.dataset.x = Math.max(0, Math.round(fromX + e.clientX - startX));
+                  card.dataset.y = Math.max(0, Math.round(fromY + e.clientY - startY));
+                  place(card);
+                  follow(card);
+                  fit();
+                };
+                var drop = function () {
+                  card.removeEventListener("pointermove", move);
+                  card.removeEventListener("pointerup", drop);
+                  var body = new URLSearchParams({ service: card.dataset.service, x: card.dataset.x, y: card.dataset.y });
+                  fetch(layoutURL, { method: "POST", credentials: "same-origin", body: body,
+                    headers: { "X-CSRF-Token": csrf, "Content-Type": "application/x-www-form-urlencoded" } })
+                    .then(function (response) { card.dataset.saved = response.ok ? "true" : "false"; });
+                };
+                card.addEventListener("pointermove", move);
+                card.addEventListener("pointerup", drop);
+              });
+            });
           }
 
           document.querySelectorAll("pre[data-log-url]").forEach(function (pre) {

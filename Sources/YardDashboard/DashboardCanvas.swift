@@ -6,10 +6,11 @@ import YardCore
 public struct DashboardCanvas: Sendable, Equatable {
     public struct Card: Sendable, Equatable {
         public var name: String
-        public var column: Int
-        public var row: Int
-        public var centerX: Int { column * DashboardCanvas.cellWidth + DashboardCanvas.cardWidth / 2 }
-        public var centerY: Int { row * DashboardCanvas.cellHeight + DashboardCanvas.cardHeight / 2 }
+        /// The card's top left corner, in pixels from the canvas's.
+        public var x: Int
+        public var y: Int
+        public var centerX: Int { x + DashboardCanvas.cardWidth / 2 }
+        public var centerY: Int { y + DashboardCanvas.cardHeight / 2 }
     }
 
     public struct Line: Sendable, Equatable {
@@ -33,13 +34,17 @@ public struct DashboardCanvas: Sendable, Equatable {
     public var cards: [Card]
     public var lines: [Line]
 
-    public var width: Int { max(1, min(cards.count, Self.columns)) * Self.cellWidth - Self.gap }
-    public var height: Int { max(1, (cards.count + Self.columns - 1) / Self.columns) * Self.cellHeight - Self.gap }
+    public var width: Int { cards.map { $0.x + Self.cardWidth }.max() ?? Self.cardWidth }
+    public var height: Int { cards.map { $0.y + Self.cardHeight }.max() ?? Self.cardHeight }
 
-    /// Cards in the services' order, four to a row; a line for each service another one's
-    /// variable values name in a reference (each pair once, no line to itself or `shared`).
-    public init(services: [String], variables: [String: [VariableView]]) {
-        cards = services.enumerated().map { Card(name: $1, column: $0 % Self.columns, row: $0 / Self.columns) }
+    /// Cards where they were dragged to, else in the services' order, four to a row; a line
+    /// for each service another one's variable values name in a reference (each pair once,
+    /// no line to itself or `shared`).
+    public init(services: [String], variables: [String: [VariableView]], positions: [String: DashboardLayout.Position] = [:]) {
+        cards = services.enumerated().map { index, name in
+            let saved = positions[name]
+            return Card(name: name, x: saved?.x ?? index % Self.columns * Self.cellWidth, y: saved?.y ?? index / Self.columns * Self.cellHeight)
+        }
         var lines: [Line] = []
         for service in services {
             for variable in variables[service] ?? [] {

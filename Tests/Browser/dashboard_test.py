@@ -20,6 +20,7 @@ import urllib.parse
 from axe_selenium_python import Axe
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -298,6 +299,23 @@ def second_flow(driver):
                 "the web → Postgres line")
     if line.get_attribute("x1") == line.get_attribute("x2") and line.get_attribute("y1") == line.get_attribute("y2"):
         fail("the reference line has no length")
+    step("drag Postgres's card down; the line follows and the place is saved")
+    card = driver.find_element(By.CSS_SELECTOR, '.card[data-service="Postgres"]')
+    before = int(card.get_attribute("data-y"))
+    handle = card.find_element(By.CSS_SELECTOR, "p")
+    ActionChains(driver).click_and_hold(handle).move_by_offset(0, 60).move_by_offset(0, 100).release().perform()
+    wait(driver, 10, lambda d: d.find_element(By.CSS_SELECTOR, '.card[data-service="Postgres"]').get_attribute("data-saved") == "true",
+         "the moved card to be saved")
+    driver.refresh()
+    card = wait(driver, 10, EC.presence_of_element_located((By.CSS_SELECTOR, '.card[data-service="Postgres"]')), "the canvas again")
+    after = int(card.get_attribute("data-y"))
+    if abs(after - before - 160) > 4:
+        fail(f"Postgres's card was at y={before}, dragged 160 px down, and is at y={after} after a reload")
+    line = driver.find_element(By.CSS_SELECTOR, 'line.ref-line[data-from="web"][data-to="Postgres"]')
+    if int(float(line.get_attribute("y2"))) != after + 65:
+        fail(f"the line ends at y={line.get_attribute('y2')}, not at the moved card's centre {after + 65}")
+    if card.location["y"] - driver.find_element(By.CSS_SELECTOR, ".cards").location["y"] != after:
+        fail(f"the card is drawn at {card.location}, not at its saved place y={after}")
     driver.save_screenshot(os.path.join(SHOTS, "canvas-postgres.png"))
     accessible(driver, "canvas with Postgres")
     submit(driver, "#sign-out")

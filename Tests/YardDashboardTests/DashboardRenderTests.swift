@@ -173,6 +173,36 @@ struct DashboardRenderTests {
         }
     }
 
+    @Test("a dragged card's place is saved in the data directory (0600) and drawn from there, lines too")
+    func layoutIsSaved() async throws {
+        let harness = try Harness(services: 2)
+        try await harness.application.test(.router) { client in
+            let login = try await client.execute(
+                uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "token=\(harness.token)"))
+            let session = String(try #require(login.headers[.setCookie]).split(separator: ";")[0])
+            let page = String(buffer: try await client.execute(uri: "/p/shop/production", method: .get, headers: [.cookie: session]).body)
+            let csrf = String(try #require(page.components(separatedBy: "name=\"csrf-token\" content=\"").dropFirst().first?.prefix(64)))
+            var headers: HTTPFields = [.cookie: session, .contentType: "application/x-www-form-urlencoded"]
+            #expect(try await client.execute(uri: "/p/shop/production/layout", method: .post, headers: headers,
+                                             body: ByteBuffer(string: "service=Postgres&x=600&y=400")).status == .forbidden)
+            headers[HTTPField.Name(Dashboard.csrfHeader)!] = csrf
+            for (body, status) in [("service=Postgres&x=600&y=400", HTTPResponse.Status.noContent), ("service=nope&x=1&y=1", .notFound),
+                                   ("service=web&x=-5&y=1", .badRequest)] {
+                let answer = try await client.execute(uri: "/p/shop/production/layout", method: .post, headers: headers, body: ByteBuffer(string: body))
+                #expect(answer.status == status, "\(body)")
+            }
+        }
+        let file = harness.data.directory.appendingPathComponent("dashboard-layout.json")
+        let attributes = try FileManager.default.attributesOfItem(atPath: file.path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        // A new dashboard (a restarted server) reads it back.
+        let dashboard = Dashboard(backend: harness.backend, logger: Logger(label: "test"))
+        let html = dashboard.render("canvas", try await dashboard.canvasValues(project: "shop", environment: "production"), csrf: "x")
+        #expect(html.contains("data-service=\"Postgres\" data-x=\"600\" data-y=\"400\""))
+        #expect(html.contains("x2=\"720\" y2=\"465\""), "the web → Postgres line ends at Postgres's centre")
+    }
+
     @Test("sessions expire")
     func expiry() {
         let clock = Clock()
