@@ -108,6 +108,13 @@ enum DashboardAssets {
                 if (line.dataset.to === name) { line.setAttribute("x2", x); line.setAttribute("y2", y); }
               });
             };
+            var save = function (card) {
+              card.dataset.saved = "pending";
+              var body = new URLSearchParams({ service: card.dataset.service, x: card.dataset.x, y: card.dataset.y });
+              fetch(layoutURL, { method: "POST", credentials: "same-origin", body: body,
+                headers: { "X-CSRF-Token": csrf, "Content-Type": "application/x-www-form-urlencoded" } })
+                .then(function (response) { card.dataset.saved = response.ok ? "true" : "false"; });
+            };
             board.classList.add("arranged");
             cards.forEach(place);
             fit();
@@ -126,13 +133,22 @@ enum DashboardAssets {
                 var drop = function () {
                   card.removeEventListener("pointermove", move);
                   card.removeEventListener("pointerup", drop);
-                  var body = new URLSearchParams({ service: card.dataset.service, x: card.dataset.x, y: card.dataset.y });
-                  fetch(layoutURL, { method: "POST", credentials: "same-origin", body: body,
-                    headers: { "X-CSRF-Token": csrf, "Content-Type": "application/x-www-form-urlencoded" } })
-                    .then(function (response) { card.dataset.saved = response.ok ? "true" : "false"; });
+                  save(card);
                 };
                 card.addEventListener("pointermove", move);
                 card.addEventListener("pointerup", drop);
+              });
+              // The keyboard way: focus the card, move it with the arrow keys (16 px a press).
+              card.addEventListener("keydown", function (event) {
+                var steps = { ArrowLeft: [-16, 0], ArrowRight: [16, 0], ArrowUp: [0, -16], ArrowDown: [0, 16] }[event.key];
+                if (event.target !== card || !steps) { return; }
+                event.preventDefault();
+                card.dataset.x = Math.max(0, +card.dataset.x + steps[0]);
+                card.dataset.y = Math.max(0, +card.dataset.y + steps[1]);
+                place(card);
+                follow(card);
+                fit();
+                save(card);
               });
             });
           }

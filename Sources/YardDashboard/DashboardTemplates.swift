@@ -72,7 +72,7 @@ enum DashboardTemplates {
         <div class="canvas" id="canvas" data-status-url="{{statusURL}}" data-layout-url="{{layoutURL}}">
         <svg width="{{width}}" height="{{height}}" aria-hidden="true" focusable="false">{{#lines}}<line class="ref-line" data-from="{{from}}" data-to="{{to}}" x1="{{x1}}" y1="{{y1}}" x2="{{x2}}" y2="{{y2}}"></line>{{/lines}}</svg>
         <ul class="cards" aria-label="Services">
-        {{#cards}}<li class="card" data-service="{{name}}" data-x="{{x}}" data-y="{{y}}">
+        {{#cards}}<li class="card" data-service="{{name}}" data-x="{{x}}" data-y="{{y}}" tabindex="0" aria-label="{{name}}: arrow keys move the card">
         <h2><span class="kind" title="{{kind}}">{{icon}}</span> <a href="{{href}}">{{name}}</a></h2>
         <p>Status: <span class="status status-{{status}}">{{status}}</span></p>
         <p>Replicas: <span class="replicas">{{replicas}}</span></p>
@@ -81,7 +81,7 @@ enum DashboardTemplates {
         {{/cards}}
         </ul>
         </div>
-        {{#hasCards}}<p class="muted">Drag a card to arrange the canvas; where you put it is saved.</p>{{/hasCards}}
+        {{#hasCards}}<p class="muted">Drag a card, or focus it and use the arrow keys, to arrange the canvas; where you put it is saved.</p>{{/hasCards}}
         {{^cards}}<p>No services yet: deploy one with <code>yard up</code>, or add one below.</p>{{/cards}}
         <h2>New service</h2>
         <form method="post" action="{{base}}/services">

@@ -22,6 +22,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -316,6 +317,19 @@ def second_flow(driver):
         fail(f"the line ends at y={line.get_attribute('y2')}, not at the moved card's centre {after + 65}")
     if card.location["y"] - driver.find_element(By.CSS_SELECTOR, ".cards").location["y"] != after:
         fail(f"the card is drawn at {card.location}, not at its saved place y={after}")
+    step("move web's card with the keyboard")
+    web = driver.find_element(By.CSS_SELECTOR, '.card[data-service="web"]')
+    web_x = int(web.get_attribute("data-x"))
+    web.send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
+    wait(driver, 10, lambda d: d.find_element(By.CSS_SELECTOR, '.card[data-service="web"]').get_attribute("data-saved") == "true",
+         "the keyboard move to be saved")
+    driver.refresh()
+    web = wait(driver, 10, EC.presence_of_element_located((By.CSS_SELECTOR, '.card[data-service="web"]')), "the canvas again")
+    if int(web.get_attribute("data-x")) != web_x + 32:
+        fail(f"two presses of the right arrow moved web from x={web_x} to x={web.get_attribute('data-x')}")
+    line = driver.find_element(By.CSS_SELECTOR, 'line.ref-line[data-from="web"][data-to="Postgres"]')
+    if int(float(line.get_attribute("x1"))) != web_x + 32 + 120:
+        fail(f"the line starts at x={line.get_attribute('x1')}, not at web's centre")
     driver.save_screenshot(os.path.join(SHOTS, "canvas-postgres.png"))
     accessible(driver, "canvas with Postgres")
     submit(driver, "#sign-out")
