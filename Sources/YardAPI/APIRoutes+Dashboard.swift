@@ -118,8 +118,9 @@ public struct DashboardBackend: Sendable {
 
     public func addDomain(project: String, environment: String, service: String, hostname: String) async throws {
         _ = try await routes.addDomain(
-            .init(path: .init(project: project, environment: environment, service: service),
-                  body: .json(DomainRequest(hostname: hostname, targetPort: nil)))
+            .init(
+                path: .init(project: project, environment: environment, service: service),
+                body: .json(DomainRequest(hostname: hostname, targetPort: nil)))
         ).created
     }
 }

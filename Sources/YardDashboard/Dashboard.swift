@@ -89,7 +89,8 @@ public struct Dashboard: Sendable {
                     // The log view shows it in place of lines.
                     return Self.forbidden(error.message, status: .badRequest)
                 }
-                var response = Response(status: .ok, headers: [.contentType: "application/x-ndjson", .cacheControl: "no-cache"], body: body)
+                var response = Response(
+                    status: .ok, headers: [.contentType: "application/x-ndjson", .cacheControl: "no-cache"], body: body)
                 Self.secure(&response)
                 return response
             }
@@ -99,37 +100,52 @@ public struct Dashboard: Sendable {
     func registerServiceActions(on router: Router<BasicRequestContext>) {
         let base = "/p/:project/:environment/s/:service"
         let actions: [(String, @Sendable (Dashboard, Scope, [String: String]) async throws -> String)] = [
-            ("redeploy", { dashboard, scope, form in
-                let noCache = form["noCache"] == "on"
-                _ = try await dashboard.backend.redeploy(
-                    project: scope.project, environment: scope.environment, service: scope.service, noCache: noCache)
-                return noCache ? "Redeploy started, building without the cache." : "Redeploy started."
-            }),
-            ("restart", { dashboard, scope, _ in
-                _ = try await dashboard.backend.restart(project: scope.project, environment: scope.environment, service: scope.service)
-                return "Restarted."
-            }),
-            ("variables", { dashboard, scope, form in
-                let key = form["key"] ?? ""
-                let sealed = form["sealed"] == "on"
-                try await dashboard.backend.changeVariables(
-                    project: scope.project, environment: scope.environment, service: scope.service,
-                    change: VariableChange(set: [key: form["value"] ?? ""], delete: [], sealed: sealed ? [key] : nil))
-                return sealed ? "Sealed variable \(key) set." : "Variable \(key) set."
-            }),
-            ("variables/delete", { dashboard, scope, form in
-                let key = form["key"] ?? ""
-                try await dashboard.backend.changeVariables(
-                    project: scope.project, environment: scope.environment, service: scope.service,
-                    change: VariableChange(set: [:], delete: [key]))
-                return "Variable \(key) deleted."
-            }),
-            ("domains", { dashboard, scope, form in
-                let hostname = form["hostname"] ?? ""
-                try await dashboard.backend.addDomain(
-                    project: scope.project, environment: scope.environment, service: scope.service, hostname: hostname)
-                return "Domain \(hostname) added."
-            }),
+            (
+                "redeploy",
+                { dashboard, scope, form in
+                    let noCache = form["noCache"] == "on"
+                    _ = try await dashboard.backend.redeploy(
+                        project: scope.project, environment: scope.environment, service: scope.service, noCache: noCache)
+                    return noCache ? "Redeploy started, building without the cache." : "Redeploy started."
+                }
+            ),
+            (
+                "restart",
+                { dashboard, scope, _ in
+                    _ = try await dashboard.backend.restart(project: scope.project, environment: scope.environment, service: scope.service)
+                    return "Restarted."
+                }
+            ),
+            (
+                "variables",
+                { dashboard, scope, form in
+                    let key = form["key"] ?? ""
+                    let sealed = form["sealed"] == "on"
+                    try await dashboard.backend.changeVariables(
+                        project: scope.project, environment: scope.environment, service: scope.service,
+                        change: VariableChange(set: [key: form["value"] ?? ""], delete: [], sealed: sealed ? [key] : nil))
+                    return sealed ? "Sealed variable \(key) set." : "Variable \(key) set."
+                }
+            ),
+            (
+                "variables/delete",
+                { dashboard, scope, form in
+                    let key = form["key"] ?? ""
+                    try await dashboard.backend.changeVariables(
+                        project: scope.project, environment: scope.environment, service: scope.service,
+                        change: VariableChange(set: [:], delete: [key]))
+                    return "Variable \(key) deleted."
+                }
+            ),
+            (
+                "domains",
+                { dashboard, scope, form in
+                    let hostname = form["hostname"] ?? ""
+                    try await dashboard.backend.addDomain(
+                        project: scope.project, environment: scope.environment, service: scope.service, hostname: hostname)
+                    return "Domain \(hostname) added."
+                }
+            ),
         ]
         for (path, run) in actions {
             router.post(RouterPath("\(base)/\(path)")) { request, context -> Response in
@@ -213,10 +229,12 @@ public struct Dashboard: Sendable {
         var request = request
         let form = try await Self.form(&request)
         guard let token = form["token"]?.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty,
-              try backend.acceptsToken(token)
+            try backend.acceptsToken(token)
         else {
             logger.notice("dashboard sign-in refused")
-            var response = page("Sign in", "login", [:], session: nil, request: request, error: "That token is not valid: use a token the API accepts, such as the one in admin.token.")
+            var response = page(
+                "Sign in", "login", [:], session: nil, request: request,
+                error: "That token is not valid: use a token the API accepts, such as the one in admin.token.")
             response.status = .unauthorized
             return response
         }
@@ -297,7 +315,7 @@ public struct Dashboard: Sendable {
             return Self.forbidden("no service '\(service)' in project \(project.name)", status: .notFound)
         }
         guard let x = form["x"].flatMap(Int.init), let y = form["y"].flatMap(Int.init),
-              (0...DashboardLayout.limit).contains(x), (0...DashboardLayout.limit).contains(y)
+            (0...DashboardLayout.limit).contains(x), (0...DashboardLayout.limit).contains(y)
         else {
             return Self.forbidden("x and y must be whole numbers of pixels from 0 to \(DashboardLayout.limit)", status: .badRequest)
         }
@@ -318,8 +336,9 @@ public struct Dashboard: Sendable {
         }
         let cards = status.services.map { Card(name: $0.service.name, status: Self.status($0), replicas: Self.replicas($0)) }
         let data = try JSONEncoder().encode(["services": cards])
-        var response = Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        var response = Response(
+            status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
         Self.secure(&response)
         return response
     }
@@ -372,7 +391,8 @@ public struct Dashboard: Sendable {
         values["logSearch"] = search
         values["logKindValue"] = logKind.rawValue
         if let latest = deployments.first {
-            values["logURL"] = "/deployments/\(Self.pathSegment(latest.id))/logs?kind=\(logKind.rawValue)"
+            values["logURL"] =
+                "/deployments/\(Self.pathSegment(latest.id))/logs?kind=\(logKind.rawValue)"
                 + (search.isEmpty ? "" : "&q=" + Self.queryValue(search))
             values["logKind"] = logKind.rawValue
             values["logDeployment"] = String(latest.id.prefix(12))
@@ -433,8 +453,9 @@ public struct Dashboard: Sendable {
         let html = render(
             template, values, csrf: session?.csrfToken ?? "", title: title,
             error: error ?? request.uri.queryParameters.get("error"), notice: request.uri.queryParameters.get("notice"))
-        var response = Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
-                                body: .init(byteBuffer: ByteBuffer(string: html)))
+        var response = Response(
+            status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: html)))
         Self.secure(&response)
         return response
     }
@@ -484,8 +505,9 @@ public struct Dashboard: Sendable {
     }
 
     static func asset(_ text: String, type: String) -> Response {
-        var response = Response(status: .ok, headers: [.contentType: type, .cacheControl: "public, max-age=300"],
-                                body: .init(byteBuffer: ByteBuffer(string: text)))
+        var response = Response(
+            status: .ok, headers: [.contentType: type, .cacheControl: "public, max-age=300"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
         secure(&response)
         return response
     }
@@ -497,8 +519,9 @@ public struct Dashboard: Sendable {
     }
 
     static func forbidden(_ message: String, status: HTTPResponse.Status = .forbidden) -> Response {
-        var response = Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"],
-                                body: .init(byteBuffer: ByteBuffer(string: message + "\n")))
+        var response = Response(
+            status: status, headers: [.contentType: "text/plain; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: message + "\n")))
         secure(&response)
         return response
     }
@@ -521,8 +544,9 @@ public struct Dashboard: Sendable {
     }
 
     static func scope(_ context: BasicRequestContext) throws -> Scope {
-        Scope(project: try context.parameters.require("project"), environment: try context.parameters.require("environment"),
-              service: try context.parameters.require("service"))
+        Scope(
+            project: try context.parameters.require("project"), environment: try context.parameters.require("environment"),
+            service: try context.parameters.require("service"))
     }
 
     static func pathSegment(_ text: String) -> String {
@@ -562,6 +586,8 @@ public struct Dashboard: Sendable {
     }
 
     static func durationText(_ seconds: TimeInterval) -> String {
-        seconds < 60 ? String(format: "%.0f s", seconds) : String(format: "%.0f min %.0f s", (seconds / 60).rounded(.down), seconds.truncatingRemainder(dividingBy: 60))
+        seconds < 60
+            ? String(format: "%.0f s", seconds)
+            : String(format: "%.0f min %.0f s", (seconds / 60).rounded(.down), seconds.truncatingRemainder(dividingBy: 60))
     }
 }

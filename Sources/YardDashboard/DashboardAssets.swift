@@ -108,12 +108,20 @@ enum DashboardAssets {
                 if (line.dataset.to === name) { line.setAttribute("x2", x); line.setAttribute("y2", y); }
               });
             };
+            // One save at a time per card, each sending where the card is then, so a later
+            // move is never overwritten by an earlier one arriving last.
             var save = function (card) {
               card.dataset.saved = "pending";
-              var body = new URLSearchParams({ service: card.dataset.service, x: card.dataset.x, y: card.dataset.y });
-              fetch(layoutURL, { method: "POST", credentials: "same-origin", body: body,
-                headers: { "X-CSRF-Token": csrf, "Content-Type": "application/x-www-form-urlencoded" } })
-                .then(function (response) { card.dataset.saved = response.ok ? "true" : "false"; });
+              var chain = (card.yardSaving || Promise.resolve()).then(function () {
+                var body = new URLSearchParams({ service: card.dataset.service, x: card.dataset.x, y: card.dataset.y });
+                return fetch(layoutURL, { method: "POST", credentials: "same-origin", body: body,
+                  headers: { "X-CSRF-Token": csrf, "Content-Type": "application/x-www-form-urlencoded" } });
+              }).then(function (response) {
+                if (card.yardSaving === chain) { card.dataset.saved = response.ok ? "true" : "false"; }
+              }, function () {
+                if (card.yardSaving === chain) { card.dataset.saved = "false"; }
+              });
+              card.yardSaving = chain;
             };
             board.classList.add("arranged");
             cards.forEach(place);

@@ -43,14 +43,17 @@ public struct DashboardCanvas: Sendable, Equatable {
     public init(services: [String], variables: [String: [VariableView]], positions: [String: DashboardLayout.Position] = [:]) {
         cards = services.enumerated().map { index, name in
             let saved = positions[name]
-            return Card(name: name, x: saved?.x ?? index % Self.columns * Self.cellWidth, y: saved?.y ?? index / Self.columns * Self.cellHeight)
+            return Card(
+                name: name, x: saved?.x ?? index % Self.columns * Self.cellWidth, y: saved?.y ?? index / Self.columns * Self.cellHeight)
         }
         var lines: [Line] = []
         for service in services {
             for variable in variables[service] ?? [] {
                 for target in Self.referencedServices(in: variable.value ?? "") where target != service {
-                    guard let name = services.first(where: { $0 == target }) ?? services.first(where: { $0.lowercased() == target.lowercased() }),
-                          name != service, !lines.contains(Line(from: service, to: name))
+                    guard
+                        let name = services.first(where: { $0 == target })
+                            ?? services.first(where: { $0.lowercased() == target.lowercased() }),
+                        name != service, !lines.contains(Line(from: service, to: name))
                     else { continue }
                     lines.append(Line(from: service, to: name))
                 }

@@ -23,7 +23,9 @@ public final class DashboardLayout: Sendable {
     /// Reads `file` when it exists; nil keeps the positions in memory only.
     public init(file: URL?) {
         self.file = file
-        let saved = file.flatMap { try? Data(contentsOf: $0) }.flatMap { try? JSONDecoder().decode([String: [String: Position]].self, from: $0) }
+        let saved = file.flatMap { try? Data(contentsOf: $0) }.flatMap {
+            try? JSONDecoder().decode([String: [String: Position]].self, from: $0)
+        }
         projects = Mutex(saved ?? [:])
     }
 

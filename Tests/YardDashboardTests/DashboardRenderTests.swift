@@ -32,7 +32,8 @@ struct DashboardRenderTests {
                 dataDirectory: data.directory, baseDomain: "test.localhost", platformExecutable: "/bin/true",
                 hostEnvironment: ["PATH": "/usr/bin:/bin"])
             let router = YardRouter.Router(configuration: .init(host: "127.0.0.1", port: 0), logger: logger)
-            orchestrator = Orchestrator(configuration: configuration, store: data.store, runtime: FakeRuntime(), router: router, logger: logger)
+            orchestrator = Orchestrator(
+                configuration: configuration, store: data.store, runtime: FakeRuntime(), router: router, logger: logger)
             let (project, environment) = try data.store.createProject(name: "shop")
             for index in 0..<count {
                 let name = index == 0 ? "web" : index == 1 ? "Postgres" : "svc\(index)"
@@ -100,7 +101,9 @@ struct DashboardRenderTests {
         #expect(!html.contains("<script>") && !html.contains("style=\""), "no inline script or style")
         // web → Postgres
         #expect(html.contains("data-from=\"web\" data-to=\"Postgres\""), "\(html.prefix(3000))")
-        print("dashboard canvas, 50 services: rendered in \(best), values read in \(reading), \(html.utf8.count) bytes + \(assets) bytes of assets")
+        print(
+            "dashboard canvas, 50 services: rendered in \(best), values read in \(reading), \(html.utf8.count) bytes + \(assets) bytes of assets"
+        )
     }
 
     @Test("no session → 303 to /login; a wrong token → 401; the right one → HttpOnly SameSite=Strict cookie")
@@ -143,7 +146,8 @@ struct DashboardRenderTests {
                 uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
                 body: ByteBuffer(string: "token=\(harness.token)"))
             let session = String(try #require(login.headers[.setCookie]).split(separator: ";")[0])
-            let page = String(buffer: try await client.execute(uri: "/p/shop/production/s/web", method: .get, headers: [.cookie: session]).body)
+            let page = String(
+                buffer: try await client.execute(uri: "/p/shop/production/s/web", method: .get, headers: [.cookie: session]).body)
             #expect(page.contains("GREETING") && page.contains("hello") && page.contains("API_KEY"))
             #expect(!page.contains("sealed-secret-value-123"))
             let csrf = try #require(page.components(separatedBy: "name=\"csrf-token\" content=\"").dropFirst().first?.prefix(64))
@@ -153,11 +157,13 @@ struct DashboardRenderTests {
             #expect(missing.status == .forbidden)
             var crossSite = form
             crossSite[HTTPField.Name("Sec-Fetch-Site")!] = "cross-site"
-            let attack = try await client.execute(uri: "/projects", method: .post, headers: crossSite, body: ByteBuffer(string: "name=evil2&csrf=\(csrf)"))
+            let attack = try await client.execute(
+                uri: "/projects", method: .post, headers: crossSite, body: ByteBuffer(string: "name=evil2&csrf=\(csrf)"))
             #expect(attack.status == .forbidden)
             var foreign = form
             foreign[.origin] = "http://evil.example"
-            let other = try await client.execute(uri: "/projects", method: .post, headers: foreign, body: ByteBuffer(string: "name=evil3&csrf=\(csrf)"))
+            let other = try await client.execute(
+                uri: "/projects", method: .post, headers: foreign, body: ByteBuffer(string: "name=evil3&csrf=\(csrf)"))
             #expect(other.status == .forbidden)
             #expect(try harness.data.store.projects().map(\.name) == ["shop"])
 
@@ -184,12 +190,18 @@ struct DashboardRenderTests {
             let page = String(buffer: try await client.execute(uri: "/p/shop/production", method: .get, headers: [.cookie: session]).body)
             let csrf = String(try #require(page.components(separatedBy: "name=\"csrf-token\" content=\"").dropFirst().first?.prefix(64)))
             var headers: HTTPFields = [.cookie: session, .contentType: "application/x-www-form-urlencoded"]
-            #expect(try await client.execute(uri: "/p/shop/production/layout", method: .post, headers: headers,
-                                             body: ByteBuffer(string: "service=Postgres&x=600&y=400")).status == .forbidden)
+            #expect(
+                try await client.execute(
+                    uri: "/p/shop/production/layout", method: .post, headers: headers,
+                    body: ByteBuffer(string: "service=Postgres&x=600&y=400")
+                ).status == .forbidden)
             headers[HTTPField.Name(Dashboard.csrfHeader)!] = csrf
-            for (body, status) in [("service=Postgres&x=600&y=400", HTTPResponse.Status.noContent), ("service=nope&x=1&y=1", .notFound),
-                                   ("service=web&x=-5&y=1", .badRequest)] {
-                let answer = try await client.execute(uri: "/p/shop/production/layout", method: .post, headers: headers, body: ByteBuffer(string: body))
+            for (body, status) in [
+                ("service=Postgres&x=600&y=400", HTTPResponse.Status.noContent), ("service=nope&x=1&y=1", .notFound),
+                ("service=web&x=-5&y=1", .badRequest),
+            ] {
+                let answer = try await client.execute(
+                    uri: "/p/shop/production/layout", method: .post, headers: headers, body: ByteBuffer(string: body))
                 #expect(answer.status == status, "\(body)")
             }
         }
@@ -223,8 +235,10 @@ struct DashboardRenderTests {
         let canvas = DashboardCanvas(
             services: ["web", "Postgres", "worker"],
             variables: [
-                "web": [VariableView(key: "A", value: "${{Postgres.DATABASE_URL}} ${{postgres.PGHOST}}", sealed: false),
-                        VariableView(key: "B", value: "${{shared.X}} ${{web.A}}", sealed: false)],
+                "web": [
+                    VariableView(key: "A", value: "${{Postgres.DATABASE_URL}} ${{postgres.PGHOST}}", sealed: false),
+                    VariableView(key: "B", value: "${{shared.X}} ${{web.A}}", sealed: false),
+                ],
                 "worker": [VariableView(key: "C", value: "${{web.PORT}}", sealed: false)],
             ])
         #expect(canvas.lines == [.init(from: "web", to: "Postgres"), .init(from: "worker", to: "web")])

@@ -21,12 +21,14 @@ struct DashboardEndToEndTests {
         guard FileManager.default.isExecutableFile(atPath: python.path) else {
             throw YardError(
                 .unavailable,
-                "this test needs selenium and axe-selenium-python in .build-tools/browser: run scripts/setup.sh (or python3 -m venv .build-tools/browser && .build-tools/browser/bin/pip install selenium==4.27.1 axe-selenium-python==2.1.6)")
+                "this test needs selenium and axe-selenium-python in .build-tools/browser: run scripts/setup.sh (or python3 -m venv .build-tools/browser && .build-tools/browser/bin/pip install selenium==4.27.1 axe-selenium-python==2.1.6)"
+            )
         }
     }
 
-    @Test("sign in, create a project, watch a CLI deploy turn its card live, redeploy with a live build log, variables, rollback, domain, sign out; Postgres's reference line; CSRF refused; axe clean",
-          .timeLimit(.minutes(8)))
+    @Test(
+        "sign in, create a project, watch a CLI deploy turn its card live, redeploy with a live build log, variables, rollback, domain, sign out; Postgres's reference line; CSRF refused; axe clean",
+        .timeLimit(.minutes(8)))
     func dashboardInABrowser() async throws {
         try Self.requireBrowser()
         try await YardServer.with { server in
@@ -49,13 +51,19 @@ struct DashboardEndToEndTests {
             environment["PYTHONUNBUFFERED"] = "1"
             let result = try await Self.run(
                 Self.python, [Self.script.path], environment: environment, in: server.root, timeout: .seconds(420))
-            #expect(result.status == 0 && result.output.contains("DASHBOARD-OK"),
-                    "the browser test failed:\n\(YardServer.lastLines(of: result.output, 80))\nserver:\n\(YardServer.lastLines(of: server.serveLog, 40))")
+            #expect(
+                result.status == 0 && result.output.contains("DASHBOARD-OK"),
+                "the browser test failed:\n\(YardServer.lastLines(of: result.output, 80))\nserver:\n\(YardServer.lastLines(of: server.serveLog, 40))"
+            )
             print(result.output.split(separator: "\n").filter { $0.hasPrefix("DASHBOARD-OK") }.joined(separator: "\n"))
-            #expect(!server.serveLog.contains(try String(contentsOf: server.dataDirectory.appendingPathComponent("admin.token"), encoding: .utf8)
-                .trimmingCharacters(in: .whitespacesAndNewlines)), "the server log holds the token")
+            #expect(
+                !server.serveLog.contains(
+                    try String(contentsOf: server.dataDirectory.appendingPathComponent("admin.token"), encoding: .utf8)
+                        .trimmingCharacters(in: .whitespacesAndNewlines)), "the server log holds the token")
             for name in ["canvas.png", "service.png", "logs.png"] {
-                let size = (try? FileManager.default.attributesOfItem(atPath: Self.screenshots.appendingPathComponent(name).path)[.size] as? Int) ?? 0
+                let size =
+                    (try? FileManager.default.attributesOfItem(atPath: Self.screenshots.appendingPathComponent(name).path)[.size] as? Int)
+                    ?? 0
                 #expect(size > 1000, "screenshot \(name) is missing or empty")
             }
         }
