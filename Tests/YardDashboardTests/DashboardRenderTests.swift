@@ -142,12 +142,7 @@ struct DashboardRenderTests {
     func csrfAndSealed() async throws {
         let harness = try Harness(services: 2)
         try await harness.application.test(.router) { client in
-            let login = try await client.execute(
-                uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
-                body: ByteBuffer(string: "token=\(harness.token)"))
-            let session = String(try #require(login.headers[.setCookie]).split(separator: ";")[0])
-            let page = String(
-                buffer: try await client.execute(uri: "/p/shop/production/s/web", method: .get, headers: [.cookie: session]).body)
+            let (session, page) = try await Self.signIn(client, harness, opening: "/p/shop/production/s/web")
             #expect(page.contains("GREETING") && page.contains("hello") && page.contains("API_KEY"))
             #expect(!page.contains("sealed-secret-value-123"))
             let csrf = try #require(page.components(separatedBy: "name=\"csrf-token\" content=\"").dropFirst().first?.prefix(64))
@@ -183,11 +178,7 @@ struct DashboardRenderTests {
     func layoutIsSaved() async throws {
         let harness = try Harness(services: 2)
         try await harness.application.test(.router) { client in
-            let login = try await client.execute(
-                uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
-                body: ByteBuffer(string: "token=\(harness.token)"))
-            let session = String(try #require(login.headers[.setCookie]).split(separator: ";")[0])
-            let page = String(buffer: try await client.execute(uri: "/p/shop/production", method: .get, headers: [.cookie: session]).body)
+            let (session, page) = try await Self.signIn(client, harness, opening: "/p/shop/production")
             let csrf = String(try #require(page.components(separatedBy: "name=\"csrf-token\" content=\"").dropFirst().first?.prefix(64)))
             var headers: HTTPFields = [.cookie: session, .contentType: "application/x-www-form-urlencoded"]
             #expect(
@@ -213,6 +204,15 @@ struct DashboardRenderTests {
         let html = dashboard.render("canvas", try await dashboard.canvasValues(project: "shop", environment: "production"), csrf: "x")
         #expect(html.contains("data-service=\"Postgres\" data-x=\"600\" data-y=\"400\""))
         #expect(html.contains("x2=\"720\" y2=\"465\""), "the web → Postgres line ends at Postgres's centre")
+    }
+
+    /// Signs in with the harness's token; the session cookie and the page at `path`.
+    static func signIn(_ client: some TestClientProtocol, _ harness: Harness, opening path: String) async throws -> (String, String) {
+        let login = try await client.execute(
+            uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+            body: ByteBuffer(string: "token=\(harness.token)"))
+        let session = String(try #require(login.headers[.setCookie]).split(separator: ";")[0])
+        return (session, String(buffer: try await client.execute(uri: path, method: .get, headers: [.cookie: session]).body))
     }
 
     @Test("sessions expire")
