@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         // `/metrics` in Prometheus text format (`yard serve --metrics-address`).
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // The web dashboard's server-rendered pages (YardDashboard).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         .target(
@@ -131,10 +133,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            // The web dashboard under `/` of the API's port: sessions, pages, its CSS and JS.
+            name: "YardDashboard",
+            dependencies: [
+                "YardCore", "YardAPI", "YardControl", "YardStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "YardServer",
             dependencies: [
                 "YardCore", "YardAPI", "YardControl", "YardSandbox", "YardRouter", "YardRuntime", "YardStore", "YardImage",
-                "YardSwarm",
+                "YardSwarm", "YardDashboard",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -240,6 +254,17 @@ let package = Package(
             dependencies: [
                 "YardAPI", "YardCore", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "YardDashboardTests",
+            dependencies: [
+                "YardDashboard", "YardAPI", "YardControl", "YardCore", "YardStore", "YardRouter", "YardTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

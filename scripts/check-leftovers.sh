@@ -33,6 +33,9 @@ dockers=$( { pgrep -a -f -- '/tmp/yard-dockerd-' 2>/dev/null || true
     awk '$2 ~ /^\/tmp\/yard-dockerd-/ {print "mount " $2}' /proc/self/mounts
     ls /sys/class/net 2>/dev/null | grep -E '^(ydk[0-9a-f]+|docker_gwbridge)$' | sed 's/^/link /'; } )
 [ -n "$dockers" ] && found+=$'\n'"$dockers"
+# The dashboard's browser tests (DashboardEndToEndTests): no chromedriver or headless chromium may remain.
+browsers=$(pgrep -a -f '^/usr/bin/chromedriver|/usr/lib/chromium/chromium .*--headless' 2>/dev/null || true)
+[ -n "$browsers" ] && found+=$'\n'"$(echo "$browsers" | sed 's/^/browser /')"
 found=$(echo "$found" | sed '/^$/d')
 if [ -n "$found" ]; then
     echo "leftovers after the tests:"

@@ -22,10 +22,11 @@ need_root() {
 # uidmap and fuse-overlayfs (images: Dockerfile builds, image services, instance layers),
 # debootstrap (base images made here, since no public registry may be reachable) and
 # docker-registry (the tests' private registry); docker.io (the swarm runtime, and the
-# private dockerd its tests start by hand with scripts/test-dockerd.sh).
+# private dockerd its tests start by hand with scripts/test-dockerd.sh); chromium and
+# chromium-driver (the dashboard's browser tests, DashboardEndToEndTests).
 packages=(git tar openssl python3 python3-venv python3-pip curl ca-certificates procps util-linux bubblewrap iproute2 iptables
     postgresql redis-server mariadb-server mariadb-client sqlite3
-    buildah podman runc skopeo uidmap fuse-overlayfs debootstrap docker-registry docker.io)
+    buildah podman runc skopeo uidmap fuse-overlayfs debootstrap docker-registry docker.io chromium chromium-driver)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
@@ -83,6 +84,15 @@ if ! "$prometheus_venv/bin/python" -c "import importlib.metadata as m, sys; sys.
     echo "setup: installing prometheus-client $prometheus_client_version into $prometheus_venv"
     python3 -m venv "$prometheus_venv"
     "$prometheus_venv/bin/pip" install -q "prometheus-client==$prometheus_client_version"
+fi
+
+# selenium drives chromium in the dashboard's browser tests and axe-selenium-python brings
+# axe-core for their accessibility checks (Tests/Browser/dashboard_test.py); own venv.
+browser_venv=.build-tools/browser
+if ! "$browser_venv/bin/python" -c 'import selenium, axe_selenium_python' 2>/dev/null; then
+    echo "setup: installing selenium and axe-selenium-python into $browser_venv"
+    python3 -m venv "$browser_venv"
+    "$browser_venv/bin/pip" install -q "selenium==4.27.1" "axe-selenium-python==2.1.6"
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

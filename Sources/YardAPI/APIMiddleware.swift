@@ -16,9 +16,15 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     /// POST routes `/v1/projects/{project}/<suffix>` that check a signature themselves
     /// (webhooks): matched as that whole route, one project segment, never as a path suffix.
     var ownAuthPostSuffixes: [String] = []
+    /// When not empty, only paths starting with one of these need a bearer token (the rest
+    /// are the dashboard's, with its own sign-in).
+    var guardedPrefixes: [String] = []
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
+        if !guardedPrefixes.isEmpty, !guardedPrefixes.contains(where: path.hasPrefix) {
+            return try await next(request, context)
+        }
         let signedPost = request.method == .post && Self.isSignedRoute(path, suffixes: ownAuthPostSuffixes)
         if publicPaths.contains(path) || ownAuthPrefixes.contains(where: path.hasPrefix) || signedPost {
             return try await next(request, context)

@@ -16,7 +16,8 @@ public enum APIServer {
         port: Int,
         info: @escaping @Sendable () async -> ServerInfoView,
         onBound: @escaping @Sendable (Int) async -> Void,
-        logger: Logger
+        logger: Logger,
+        mount: (Router<BasicRequestContext>, DashboardBackend) -> Void = { _, _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
         router.addMiddleware {
@@ -25,7 +26,9 @@ public enum APIServer {
                 store: orchestrator.store,
                 publicPaths: ["/v1/health", "/v1/openapi.json", "/v1/openapi.yaml"],
                 ownAuthPrefixes: ["/git/"],
-                ownAuthPostSuffixes: ["/webhooks/github"]
+                ownAuthPostSuffixes: ["/webhooks/github"],
+                // Outside /v1 and /git is the dashboard, which signs people in itself.
+                guardedPrefixes: ["/v1", "/git"]
             )
             JSONBodyLimitMiddleware<BasicRequestContext>(ownLimitPostSuffixes: ["/webhooks/github"])
         }
@@ -36,6 +39,7 @@ public enum APIServer {
         try! routes.registerHandlers(on: router, serverURL: URL(string: "/")!, configuration: APIRoutes.wireFormat)
         let git = GitHTTPBackend(orchestrator: orchestrator, apiHost: host)
         git.register(on: router)
+        mount(router, DashboardBackend(routes: routes))
         return Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "switchyard"),

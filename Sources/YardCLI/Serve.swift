@@ -322,6 +322,7 @@ struct Serve: AsyncParsableCommand {
         print("""
             Switchyard \(SwitchyardVersion.current) is running.
               API:              \(apiURL)
+              Dashboard:        \(apiURL)/   (sign in with the admin token)
               Router:           \(routerURL)   (apps at http://<service>-<project>.\(baseDomain):\(routerPort))
               Data directory:   \(dataDirectory.path)
               Admin token:      \(AdminToken.fileURL(dataDirectory: dataDirectory).path)

@@ -5,6 +5,7 @@ import ServiceLifecycle
 import YardAPI
 import YardControl
 import YardCore
+import YardDashboard
 import YardImage
 import YardRouter
 import YardRuntime
@@ -148,7 +149,8 @@ public actor SwitchyardServer {
                         adminToken: token, isolation: runtime.summary,
                         authorityCertificate: certificates?.authorityCertificateFile.path))
             },
-            logger: logger
+            logger: logger,
+            mount: { router, backend in Dashboard(backend: backend, logger: logger).register(on: router) }
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: orchestrator), .init(service: router), .init(service: tcpProxy), .init(service: api),
