@@ -24,7 +24,9 @@ extension SwarmRuntime {
         ]
     }
 
-    func makeSpec(_ request: ReplicaRequest, image: String, arguments: [String], workingDirectory: String) -> SwarmServiceSpec {
+    func makeSpec(_ request: ReplicaRequest, image: String, network: String, arguments: [String], workingDirectory: String)
+        -> SwarmServiceSpec
+    {
         let name = objectName(request.id)
         let policy = request.restartPolicy
         let condition =
@@ -50,12 +52,14 @@ extension SwarmRuntime {
                     Limits: .init(
                         NanoCPUs: limits.cpus.map { Int64($0 * 1_000_000_000) }, MemoryBytes: limits.memoryBytes,
                         Pids: limits.maxProcesses.map { Int64($0) })),
-                Networks: nil),
+                Networks: [.init(Target: network, Aliases: ["\(request.serviceName.lowercased()).\(ReplicaAddressing.privateDomain)"])],
+                // Without a registry the image is only in the manager's engine.
+                Placement: configuration.registry == nil ? .init(Constraints: ["node.role==manager"]) : nil),
             Mode: .init(Replicated: .init(Replicas: 1)),
             UpdateConfig: .init(Parallelism: 1, Order: "start-first"),
             EndpointSpec: .init(
                 Mode: "dnsrr",
-                Ports: [.init(Protocol: "tcp", TargetPort: request.port, PublishedPort: request.port, PublishMode: "host")]))
+                Ports: [.init(Protocol: "tcp", TargetPort: request.port, PublishedPort: 0, PublishMode: "host")]))
     }
 
     /// The replica's variables as a swarm secret: an env file of `export NAME='value'` lines

@@ -104,5 +104,11 @@ extension Components {
         internal typealias Volume = YardCore.VolumeView
         /// - Remark: Generated from `#/components/schemas/VolumeRequest`.
         internal typealias VolumeRequest = YardCore.VolumeRequest
+        /// - Remark: Generated from `#/components/schemas/Node`.
+        internal typealias Node = YardCore.NodeView
+        /// - Remark: Generated from `#/components/schemas/NodeAvailabilityRequest`.
+        internal typealias NodeAvailabilityRequest = YardCore.NodeAvailabilityRequest
+        /// - Remark: Generated from `#/components/schemas/NodeList`.
+        internal typealias NodeList = YardCore.NodeListView
     }
 }
