@@ -29,12 +29,6 @@ extension SwarmRuntime {
     {
         let name = objectName(request.id)
         let policy = request.restartPolicy
-        let condition =
-            switch policy.type {
-            case .never: "none"
-            case .onFailure: "on-failure"
-            case .always: "any"
-            }
         // The variables are read from the secret by the shell, then the image's own argv runs.
         let wrapper =
             "set -a; . /run/secrets/\(Self.environmentFileName); set +a; exec \"$@\""
@@ -46,8 +40,10 @@ extension SwarmRuntime {
                     Image: image, Labels: labels(request), Command: ["/bin/sh", "-c", wrapper, "switchyard"] + arguments,
                     Env: [], Dir: workingDirectory.isEmpty ? nil : workingDirectory, Hostname: request.id,
                     StopGracePeriod: Int64(10_000_000_000), Secrets: nil, Init: true),
-                RestartPolicy: .init(
-                    Condition: condition, Delay: Self.nanoseconds(policy.baseBackoff), MaxAttempts: UInt64(max(0, policy.maxRetries))),
+                // Swarm always replaces a task (`any`, no limit), or it would not move one off a
+                // drained node under `none` or `on-failure`; the replica's own policy decides in
+                // `watch`, which scales the service to zero when that policy does not restart.
+                RestartPolicy: .init(Condition: "any", Delay: Self.nanoseconds(policy.baseBackoff), MaxAttempts: 0),
                 Resources: .init(
                     Limits: .init(
                         NanoCPUs: limits.cpus.map { Int64($0 * 1_000_000_000) }, MemoryBytes: limits.memoryBytes,
