@@ -16,7 +16,7 @@ import YardTestSupport
 struct SwarmEndToEndTests {
     static let host = "web-web.localhost"
 
-    @Test("an image service on the swarm answers through the router, redeploys start-first with no failed request, scales 1→2, and is removed at shutdown",
+    @Test("an image service on the swarm answers through the router, redeploys start-first with no failed request, scales 1→2→4 over two nodes, drains the worker with no failed request, and is removed at shutdown",
           .timeLimit(.minutes(10)))
     func imageServiceOnTheSwarm() async throws {
         try IsolationEndToEndTests.requireIsolation()
@@ -162,6 +162,7 @@ struct SwarmEndToEndTests {
         #expect(moved, "the worker's replicas did not move to the manager within 60 s")
         print("swarm: drained the worker in \(drainTime) under load: \(tally.okCount) answered, \(tally.failures.count) failed: \(tally.failures.prefix(3))")
         #expect(tally.okCount > 0)
+        #expect(tally.failures.isEmpty, "\(tally.failures.prefix(5))")
         let activated = try await server.yard(["node", "activate", "yard-worker"], in: folder)
         #expect(activated.status == 0, "\(activated.outputTail)")
     }
