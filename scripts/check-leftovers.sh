@@ -33,6 +33,8 @@ dockers=$( { pgrep -a -f -- '/tmp/yard-dockerd-' 2>/dev/null || true
     awk '$2 ~ /^\/tmp\/yard-dockerd-/ {print "mount " $2}' /proc/self/mounts
     ls /sys/class/net 2>/dev/null | grep -E '^(ydk[0-9a-f]+|ydv[0-9a-f]+|docker_gwbridge)$' | sed 's/^/link /'
     ip netns list 2>/dev/null | awk '$1 ~ /^ydw[0-9a-f]+$/ {print "netns " $1}'
+    getent passwd yard-dockremap | sed 's/^/user /'
+    grep -H '^yard-dockremap:' /etc/subuid /etc/subgid 2>/dev/null | sed 's/^/subordinate ids /'
     pgrep -a -f -- '^/usr/bin/docker-registry serve .*/swarm-registry/' 2>/dev/null || true; } )
 [ -n "$dockers" ] && found+=$'\n'"$dockers"
 found=$(echo "$found" | sed '/^$/d')

@@ -9,11 +9,16 @@
 # daemons pull over plain HTTP from registries on the bridge's /24 (the one `yard serve` runs
 # there). `stop DIR` stops both and removes everything they made (containers, mounts, the
 # namespace, links, the folder). Prints the manager's socket path on start; the worker's is
-# DIR/worker/docker.sock.
-# Usage: scripts/test-dockerd.sh start|stop DIR
+# DIR/worker/docker.sock. With `userns` after DIR, both daemons run with `userns-remap` as
+# `yard-dockremap`: a container's root is host uid 0x7F000000 (65536 ids from there, a block
+# no service uid, build or image block of the sandbox uses), not the host's root; start adds
+# that user and its /etc/subuid and /etc/subgid lines when missing, and stop removes what
+# start added.
+# Usage: scripts/test-dockerd.sh start DIR [userns] | stop DIR
 set -euo pipefail
 action="${1:-}"
 dir="${2:-}"
+userns="${3:-}"
 if [ -z "$action" ] || [ -z "$dir" ]; then
     echo "usage: $0 start|stop DIR" >&2
     exit 2
@@ -35,6 +40,8 @@ veth="ydv${hash:0:8}"
 # port (7946) is fixed, so one such swarm runs on a machine at a time.
 address="10.201.0.1"
 worker_address="10.201.0.250"
+remap_user="yard-dockremap"
+remap_line="$remap_user:2130706432:65536"
 
 docker_api() { curl -sS --unix-socket "$socket" "$@"; }
 worker_api() { curl -sS --unix-socket "$worker/docker.sock" "$@"; }
@@ -46,7 +53,7 @@ write_config() {
   "exec-opts": ["native.cgroupdriver=cgroupfs"],
   "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 20000, "Hard": 20000}},
   "default-address-pools": [{"base": "10.201.64.0/18", "size": 24}],
-  "insecure-registries": ["10.201.0.0/24"]
+  "insecure-registries": ["10.201.0.0/24"]$([ "$userns" = userns ] && printf ',\n  "userns-remap": "%s"' "$remap_user")
 }
 EOF
 }
@@ -104,6 +111,15 @@ start() {
     # dockerd 20.10 writes its identity key to /etc/docker/key.json (no flag moves it).
     [ -e /etc/docker/key.json ] || touch "$dir/made-key"
     write_config "$dir"
+    if [ "$userns" = userns ]; then
+        if ! getent passwd "$remap_user" >/dev/null; then
+            useradd --system --no-create-home --shell /usr/sbin/nologin "$remap_user"
+            touch "$dir/made-user"
+        fi
+        for file in /etc/subuid /etc/subgid; do
+            grep -qx "$remap_line" "$file" 2>/dev/null || { echo "$remap_line" >>"$file"; touch "$dir/made-$(basename "$file")"; }
+        done
+    fi
     ip link add "$bridge" type bridge 2>/dev/null || true
     ip addr add "$address/24" dev "$bridge" 2>/dev/null || true
     ip link set "$bridge" up
@@ -154,6 +170,10 @@ stop() {
     ip link del "$veth" 2>/dev/null || true
     ip link del "$bridge" 2>/dev/null || true
     [ -e "$dir/made-key" ] && rm -f /etc/docker/key.json
+    for file in /etc/subuid /etc/subgid; do
+        [ -e "$dir/made-$(basename "$file")" ] && sed -i "/^$remap_line\$/d" "$file"
+    done
+    [ -e "$dir/made-user" ] && userdel "$remap_user" 2>/dev/null
     # The engine's plugin folder (a fixed path): removed when empty.
     rmdir /run/docker/plugins /run/docker 2>/dev/null || true
     ip link del docker_gwbridge 2>/dev/null || true

@@ -21,7 +21,9 @@ struct SwarmEndToEndTests {
     func imageServiceOnTheSwarm() async throws {
         try IsolationEndToEndTests.requireIsolation()
         try TestImages.requireTools()
-        try await TestDockerDaemon.with { daemon in
+        // Without userns-remap: under it the nodes refuse the image of a Dockerfile built in the
+        // sandbox ("No such image" after the pull; not understood yet).
+        try await TestDockerDaemon.with(userns: false) { daemon in
             try await YardServer.with(runtime: "swarm", serveArguments: ["--docker-socket", daemon.socketPath]) { server in
                 do {
                     try await run(server, daemon: daemon)
@@ -65,18 +67,7 @@ struct SwarmEndToEndTests {
         // old one is drained and stopped.
         let client = try server.client()
         let scope = YardAPIClient.Scope(project: "web", environment: "production", service: "web")
-        let done = Box(false)
-        let tally = ZeroDowntimeEndToEndTests.Tally()
-        let loop = Task {
-            while !done.value {
-                do {
-                    let answer = try await server.getOnce(host: Self.host)
-                    if answer.status == 200 { tally.succeeded() } else { tally.fail("\(answer.status) \(answer.body)") }
-                } catch {
-                    tally.fail("\(error)")
-                }
-            }
-        }
+        let (done, tally, loop) = Self.requestLoop(server)
         let redeployStarted = ContinuousClock.now
         let deployment = try await client.redeploy(scope)
         let final = try await client.watch(deploymentID: deployment.id) { _ in }
@@ -133,18 +124,7 @@ struct SwarmEndToEndTests {
         #expect(list.nodes.count == 2 && list.nodes.allSatisfy { $0.tasks > 0 }, "\(list)")
 
         // Drain the worker under a request loop through the edge.
-        let done = Box(false)
-        let tally = ZeroDowntimeEndToEndTests.Tally()
-        let loop = Task {
-            while !done.value {
-                do {
-                    let answer = try await server.getOnce(host: Self.host)
-                    if answer.status == 200 { tally.succeeded() } else { tally.fail("\(answer.status) \(answer.body)") }
-                } catch {
-                    tally.fail("\(error)")
-                }
-            }
-        }
+        let (done, tally, loop) = Self.requestLoop(server)
         let drainStarted = ContinuousClock.now
         let drained = try await server.yard(["node", "drain", "yard-worker"], in: folder)
         #expect(drained.status == 0 && drained.stdout.contains("is drain"), "\(drained.outputTail)")
@@ -165,6 +145,23 @@ struct SwarmEndToEndTests {
         #expect(tally.failures.isEmpty, "\(tally.failures.prefix(5))")
         let activated = try await server.yard(["node", "activate", "yard-worker"], in: folder)
         #expect(activated.status == 0, "\(activated.outputTail)")
+    }
+
+    /// GETs the service through the edge until `done`, counting answers and failures.
+    static func requestLoop(_ server: YardServer) -> (Box<Bool>, ZeroDowntimeEndToEndTests.Tally, Task<Void, Never>) {
+        let done = Box(false)
+        let tally = ZeroDowntimeEndToEndTests.Tally()
+        let loop = Task {
+            while !done.value {
+                do {
+                    let answer = try await server.getOnce(host: host)
+                    if answer.status == 200 { tally.succeeded() } else { tally.fail("\(answer.status) \(answer.body)") }
+                } catch {
+                    tally.fail("\(error)")
+                }
+            }
+        }
+        return (done, tally, loop)
     }
 
     /// GETs an Engine API path on the daemon's socket.

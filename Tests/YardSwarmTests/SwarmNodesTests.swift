@@ -73,6 +73,11 @@ struct SwarmNodesTests {
         let worker = try #require(nodes.first { $0.ManagerStatus == nil })
         #expect(worker.address == TestDockerDaemon.workerAddress)
         #expect(Set(tasks.compactMap(\.NodeID)).count == 2, "tasks on \(tasks.map { $0.NodeID ?? "?" })")
+        // userns-remap: the image's user 1000 (its init runs as it) is host uid 0x7F000000 + 1000,
+        // and the container's root would be 0x7F000000, not the host's root.
+        let pid = try #require(tasks.first?.Status.ContainerStatus?.PID)
+        let status = ProcFile.read("/proc/\(pid)/status") ?? ""
+        #expect(status.contains("Uid:\t\(0x7F00_0000 + 1000)\t"), "\(status.split(separator: "\n").filter { $0.hasPrefix("Uid") })")
 
         // The private name resolves, inside a task on the manager, to the 4 web tasks on both
         // nodes, and each answers over the overlay.

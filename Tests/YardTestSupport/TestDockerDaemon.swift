@@ -19,14 +19,15 @@ public final class TestDockerDaemon: Sendable {
 
     /// Starts both daemons and the swarm (about 4 s); fails with the install command when
     /// docker.io is missing.
-    public init() async throws {
+    /// `userns`: both daemons run with `userns-remap` (a task's root is host uid 0x7F000000).
+    public init(userns: Bool = true) async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/dockerd") else {
             throw YardError(.unavailable, "this test needs dockerd: run scripts/setup.sh (or apt-get install -y docker.io)")
         }
         directory = "/tmp/yard-dockerd-\(UUID().uuidString.prefix(8).lowercased())"
         socketPath = directory + "/docker.sock"
         workerSocketPath = directory + "/worker/docker.sock"
-        let result = try await SystemCommand("/bin/bash", [Self.script, "start", directory]).result()
+        let result = try await SystemCommand("/bin/bash", [Self.script, "start", directory] + (userns ? ["userns"] : [])).result()
         guard result.succeeded else {
             _ = try? await SystemCommand("/bin/bash", [Self.script, "stop", directory]).result()
             throw YardError(.unavailable, "dockerd did not start: \(result.standardError)")
@@ -40,11 +41,11 @@ public final class TestDockerDaemon: Sendable {
 
     /// Runs `body` with a fresh swarm, stopped afterwards, also on failure. One swarm runs at a
     /// time (its addresses and gossip port are fixed): suites running in parallel take turns.
-    public static func with(_ body: (TestDockerDaemon) async throws -> Void) async throws {
+    public static func with(userns: Bool = true, _ body: (TestDockerDaemon) async throws -> Void) async throws {
         await turn.acquire()
         let daemon: TestDockerDaemon
         do {
-            daemon = try await TestDockerDaemon()
+            daemon = try await TestDockerDaemon(userns: userns)
         } catch {
             await turn.release()
             throw error
