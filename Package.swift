@@ -78,7 +78,9 @@ let package = Package(
         .target(
             // Replicas as Docker Swarm services through the Docker Engine API (`SwarmRuntime`).
             name: "YardSwarm",
-            dependencies: ["YardCore", "YardRuntime", "YardImage", "YardClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "YardCore", "YardRuntime", "YardImage", "YardClient", "YardRouter", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -26,12 +26,16 @@ for storage in /tmp/*/images/storage.conf /tmp/*/*/images/storage.conf; do
 done
 mounts=$(awk '$2 ~ /^\/tmp\/.*\/images\/(instances|storage)/ {print "mount " $2}' /proc/self/mounts)
 [ -n "$mounts" ] && found+=$'\n'"$mounts"
-# The swarm tests' private dockerd (scripts/test-dockerd.sh): no daemon, shim, folder, mount,
-# bridge (ydk…) or docker_gwbridge may remain.
+# The swarm tests' private dockerds (scripts/test-dockerd.sh): no daemon, shim, folder, mount,
+# bridge (ydk…), worker veth (ydv…) or namespace (ydw…), or docker_gwbridge may remain.
 dockers=$( { pgrep -a -f -- '/tmp/yard-dockerd-' 2>/dev/null || true
     ls -d /tmp/yard-dockerd-* 2>/dev/null | sed 's/^/folder /'
     awk '$2 ~ /^\/tmp\/yard-dockerd-/ {print "mount " $2}' /proc/self/mounts
-    ls /sys/class/net 2>/dev/null | grep -E '^(ydk[0-9a-f]+|docker_gwbridge)$' | sed 's/^/link /'; } )
+    ls /sys/class/net 2>/dev/null | grep -E '^(ydk[0-9a-f]+|ydv[0-9a-f]+|docker_gwbridge)$' | sed 's/^/link /'
+    ip netns list 2>/dev/null | awk '$1 ~ /^ydw[0-9a-f]+$/ {print "netns " $1}'
+    getent passwd yard-dockremap | sed 's/^/user /'
+    grep -H '^yard-dockremap:' /etc/subuid /etc/subgid 2>/dev/null | sed 's/^/subordinate ids /'
+    pgrep -a -f -- '^/usr/bin/docker-registry serve .*/swarm-registry/' 2>/dev/null || true; } )
 [ -n "$dockers" ] && found+=$'\n'"$dockers"
 # The dashboard's browser tests (DashboardEndToEndTests): no chromedriver or headless chromium may remain.
 browsers=$(pgrep -a -f '^/usr/bin/chromedriver|/usr/lib/chromium/chromium .*--headless' 2>/dev/null || true)

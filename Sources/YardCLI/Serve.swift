@@ -51,6 +51,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The Docker Engine's unix socket, for --runtime swarm (its engine must be a swarm manager).")
     var dockerSocket = "/var/run/docker.sock"
 
+    @Option(help: "The registry swarm nodes pull images from, HOST:PORT over plain HTTP (default: a docker-registry this server starts on the manager's swarm address; nodes need it in insecure-registries).")
+    var swarmRegistry: String?
+
     @Option(help: "Prefix of the namespaces, veths, bridges and cgroups this server creates (and cleans up at start).")
     var networkPrefix = "yard"
 
@@ -269,6 +272,7 @@ struct Serve: AsyncParsableCommand {
         server.apiPort = apiPort
         server.runtime = runtime.server
         server.dockerSocket = dockerSocket
+        server.swarmRegistry = swarmRegistry
         server.version = SwitchyardVersion.current
         try metrics.apply(to: &server)
         return server

@@ -7,14 +7,22 @@ extension SwitchyardServer {
     /// `--runtime swarm`: replicas on the Docker swarm the socket's engine manages; builds
     /// in the sandbox of this machine (which must be able to isolate).
     static func swarmRuntime(_ configuration: Configuration, logger: Logger) async throws -> any ReplicaRuntime {
-        try await SwarmRuntime.check(socketPath: configuration.dockerSocket)
+        let managerAddress = try await SwarmRuntime.check(socketPath: configuration.dockerSocket)
         let builds = try await chooseRuntime(.sandbox, orchestrator: configuration.orchestrator, logger: logger)
         let orchestrator = configuration.orchestrator
+        // The registry every node pulls from: the operator's, or ours on the manager's address.
+        let registry =
+            if let host = configuration.swarmRegistry {
+                SwarmRegistry(external: host)
+            } else {
+                try await SwarmRegistry(
+                    address: managerAddress, directory: orchestrator.dataDirectory.appendingPathComponent("swarm-registry"))
+            }
         return SwarmRuntime(
             configuration: .init(
                 socketPath: configuration.dockerSocket, namePrefix: orchestrator.networkPrefix, host: orchestrator.replicaHost,
                 imageStore: orchestrator.imageStore,
-                scratchDirectory: orchestrator.dataDirectory.appendingPathComponent("swarm")),
+                scratchDirectory: orchestrator.dataDirectory.appendingPathComponent("swarm"), registry: registry),
             builds: builds, logger: logger)
     }
 }

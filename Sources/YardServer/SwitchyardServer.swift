@@ -34,6 +34,8 @@ public actor SwitchyardServer {
         public var runtime: Runtime = .auto
         /// The Docker Engine's socket, for `.swarm`.
         public var dockerSocket = "/var/run/docker.sock"
+        /// The registry swarm nodes pull images from (`HOST:PORT`); nil starts one.
+        public var swarmRegistry: String?
         /// The address `yard domain --tcp` ports listen on.
         public var tcpProxyHost = "127.0.0.1"
         /// Whether SIGTERM and SIGINT stop the server gracefully (off for an in-process

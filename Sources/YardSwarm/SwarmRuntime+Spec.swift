@@ -24,15 +24,11 @@ extension SwarmRuntime {
         ]
     }
 
-    func makeSpec(_ request: ReplicaRequest, image: String, arguments: [String], workingDirectory: String) -> SwarmServiceSpec {
+    func makeSpec(_ request: ReplicaRequest, image: String, network: String, arguments: [String], workingDirectory: String)
+        -> SwarmServiceSpec
+    {
         let name = objectName(request.id)
         let policy = request.restartPolicy
-        let condition =
-            switch policy.type {
-            case .never: "none"
-            case .onFailure: "on-failure"
-            case .always: "any"
-            }
         // The variables are read from the secret by the shell, then the image's own argv runs.
         let wrapper =
             "set -a; . /run/secrets/\(Self.environmentFileName); set +a; exec \"$@\""
@@ -44,18 +40,22 @@ extension SwarmRuntime {
                     Image: image, Labels: labels(request), Command: ["/bin/sh", "-c", wrapper, "switchyard"] + arguments,
                     Env: [], Dir: workingDirectory.isEmpty ? nil : workingDirectory, Hostname: request.id,
                     StopGracePeriod: Int64(10_000_000_000), Secrets: nil, Init: true),
-                RestartPolicy: .init(
-                    Condition: condition, Delay: Self.nanoseconds(policy.baseBackoff), MaxAttempts: UInt64(max(0, policy.maxRetries))),
+                // Swarm always replaces a task (`any`, no limit), or it would not move one off a
+                // drained node under `none` or `on-failure`; the replica's own policy decides in
+                // `watch`, which scales the service to zero when that policy does not restart.
+                RestartPolicy: .init(Condition: "any", Delay: Self.nanoseconds(policy.baseBackoff), MaxAttempts: 0),
                 Resources: .init(
                     Limits: .init(
                         NanoCPUs: limits.cpus.map { Int64($0 * 1_000_000_000) }, MemoryBytes: limits.memoryBytes,
                         Pids: limits.maxProcesses.map { Int64($0) })),
-                Networks: nil),
+                Networks: [.init(Target: network, Aliases: ["\(request.serviceName.lowercased()).\(ReplicaAddressing.privateDomain)"])],
+                // Without a registry the image is only in the manager's engine.
+                Placement: configuration.registry == nil ? .init(Constraints: ["node.role==manager"]) : nil),
             Mode: .init(Replicated: .init(Replicas: 1)),
             UpdateConfig: .init(Parallelism: 1, Order: "start-first"),
             EndpointSpec: .init(
                 Mode: "dnsrr",
-                Ports: [.init(Protocol: "tcp", TargetPort: request.port, PublishedPort: request.port, PublishMode: "host")]))
+                Ports: [.init(Protocol: "tcp", TargetPort: request.port, PublishedPort: 0, PublishMode: "host")]))
     }
 
     /// The replica's variables as a swarm secret: an env file of `export NAME='value'` lines

@@ -10,6 +10,7 @@ extension SwarmRuntime {
     func watch(replicaID: String, serviceID: String) async {
         var announced: Set<String> = []
         var finished: Set<String> = []
+        var moving: Set<String> = []
         var startedAt: [String: ContinuousClock.Instant] = [:]
         var attempt = 0
         while !Task.isCancelled {
@@ -18,12 +19,22 @@ extension SwarmRuntime {
             for task in tasks.sorted(by: { ($0.CreatedAt ?? "") < ($1.CreatedAt ?? "") }) {
                 if task.Status.State == "running", !announced.contains(task.ID) {
                     announced.insert(task.ID)
+                    await route(replicaID: replicaID, to: task)
                     startedAt[task.ID] = .now
                     continuation.yield(.started(replicaID: replicaID, pid: task.Status.ContainerStatus?.PID ?? 0, attempt: attempt))
                     attempt += 1
                 }
+                // Swarm is moving it (a drained node): out of routing now, before it is stopped;
+                // its replacement's `started` puts the replica back.
+                if task.Status.State == "running", task.DesiredState != "running", !moving.contains(task.ID), !Task.isCancelled {
+                    moving.insert(task.ID)
+                    continuation.yield(.output(replicaID: replicaID, stream: .stderr, line: "swarm: task leaving its node; rescheduled"))
+                    continuation.yield(.exited(replicaID: replicaID, reason: .exited(code: 0), decision: .restart(after: .zero, attempt: attempt)))
+                }
                 guard task.isFinished, !finished.contains(task.ID), !Task.isCancelled else { continue }
                 finished.insert(task.ID)
+                // Shut down by swarm itself (a drained or lost node): its replacement is on its way.
+                if moving.contains(task.ID) || task.Status.State == "shutdown" || task.Status.State == "orphaned" { continue }
                 if let error = task.Status.Err, !error.isEmpty {
                     continuation.yield(.output(replicaID: replicaID, stream: .stderr, line: "swarm: task \(task.Status.State): \(error)"))
                 }
@@ -106,6 +117,10 @@ extension SwarmRuntime {
         for secret in (try? await engine.get("/secrets?filters=\(filter)", as: [LabeledObject].self)) ?? [] {
             await removeSecret(secret.id)
         }
+        for network in (try? await engine.get("/networks?filters=\(filter)", as: [LabeledObject].self)) ?? [] {
+            await removeNetworkObject(network.id)
+        }
+        networks = [:]
     }
 
     /// The image in the engine under a name of its own (`switchyard.invalid/image:<id>`), loaded

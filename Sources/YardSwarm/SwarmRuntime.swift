@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import YardCore
 import YardImage
+import YardRouter
 import YardRuntime
 
 /// Replicas as Docker Swarm services, through the Docker Engine API on its unix socket.
@@ -15,7 +16,7 @@ import YardRuntime
 /// swarm secret (an env file read by a `/bin/sh` wrapper before the image's command), never
 /// in the service spec. Builds still run on this machine, in the runtime `builds` (the
 /// sandbox); only image artifacts run on the swarm.
-public actor SwarmRuntime: ReplicaRuntime {
+public actor SwarmRuntime: ReplicaRuntime, ClusterNodes {
     public struct Configuration: Sendable {
         /// The Docker Engine's socket (`/var/run/docker.sock`).
         public var socketPath: String
@@ -27,13 +28,20 @@ public actor SwarmRuntime: ReplicaRuntime {
         public var imageStore: ImageStore
         /// Scratch folder for image archives on their way to the engine.
         public var scratchDirectory: URL
+        /// The registry every node pulls from; nil loads images into the manager's engine only
+        /// (one node).
+        public var registry: SwarmRegistry?
 
-        public init(socketPath: String, namePrefix: String, host: String = "127.0.0.1", imageStore: ImageStore, scratchDirectory: URL) {
+        public init(
+            socketPath: String, namePrefix: String, host: String = "127.0.0.1", imageStore: ImageStore, scratchDirectory: URL,
+            registry: SwarmRegistry? = nil
+        ) {
             self.socketPath = socketPath
             self.namePrefix = namePrefix
             self.host = host
             self.imageStore = imageStore
             self.scratchDirectory = scratchDirectory
+            self.registry = registry
         }
     }
 
@@ -56,7 +64,12 @@ public actor SwarmRuntime: ReplicaRuntime {
     var placed: [String: Placed] = [:]
     /// Images already in the engine, by image id.
     var loadedImages: [String: String] = [:]
+    /// Overlay network ids, by environment id.
     var networks: [String: String] = [:]
+    /// Node addresses, by node id.
+    var nodeAddresses: [String: String] = [:]
+    /// Each replica's port on `host`, relayed to its task's published port on its node.
+    let relay: TCPProxy
 
     public nonisolated var isolation: RuntimeIsolation { .sandbox }
     public nonisolated var addressing: ReplicaAddressing { .sharedHost(configuration.host) }
@@ -75,10 +88,13 @@ public actor SwarmRuntime: ReplicaRuntime {
         self.engine = DockerEngine(socketPath: configuration.socketPath)
         self.builds = builds
         self.logger = logger
+        self.relay = TCPProxy(host: configuration.host, logger: logger)
     }
 
-    /// Whether the engine answers and is a swarm manager; the error says what to do.
-    public static func check(socketPath: String) async throws {
+    /// Whether the engine answers and is a swarm manager (the error says what to do); returns
+    /// the manager's swarm address.
+    @discardableResult
+    public static func check(socketPath: String) async throws -> String {
         let engine = DockerEngine(socketPath: socketPath)
         guard await engine.ping() else {
             throw YardError(
@@ -89,6 +105,7 @@ public actor SwarmRuntime: ReplicaRuntime {
             struct Swarm: Decodable {
                 var LocalNodeState: String
                 var ControlAvailable: Bool
+                var NodeAddr: String?
             }
             var Swarm: Swarm
         }
@@ -98,6 +115,7 @@ public actor SwarmRuntime: ReplicaRuntime {
                 .unavailable,
                 "the Docker engine on \(socketPath) is not a swarm manager (state \(info.Swarm.LocalNodeState)): run `docker swarm init`")
         }
+        return info.Swarm.NodeAddr ?? "127.0.0.1"
     }
 
     // MARK: lifecycle
@@ -114,6 +132,8 @@ public actor SwarmRuntime: ReplicaRuntime {
 
     public func shutdown() async {
         await removeOwnedObjects()
+        for port in relay.openPorts { await relay.close(port: port) }
+        configuration.registry?.stop()
         await builds.shutdown()
     }
 
@@ -122,6 +142,7 @@ public actor SwarmRuntime: ReplicaRuntime {
     }
 
     public func removeNetwork(environmentID: String) async {
+        await removeOverlayNetwork(environmentID: environmentID)
         await builds.removeNetwork(environmentID: environmentID)
     }
 
@@ -155,9 +176,11 @@ public actor SwarmRuntime: ReplicaRuntime {
                 "\(request.serviceName): volumes do not run on the swarm runtime yet (a volume needs a node the service is pinned to): "
                     + "remove the volume or run yard serve with the sandbox runtime")
         }
-        let reference = try await loadImage(image)
+        let reference = try await configuration.registry != nil ? pushImage(image) : loadImage(image)
+        let network = try await overlayNetwork(environmentID: request.environmentID)
         let arguments = try image.config.arguments(startCommand: request.command)
-        let spec = makeSpec(request, image: reference, arguments: arguments, workingDirectory: image.config.workingDirectory)
+        let spec = makeSpec(
+            request, image: reference, network: network, arguments: arguments, workingDirectory: image.config.workingDirectory)
         placed[request.id] = Placed(request: request, spec: spec, policy: request.restartPolicy)
         return ReplicaPlacement(address: configuration.host, port: request.port, environment: request.environment)
     }
@@ -175,8 +198,11 @@ public actor SwarmRuntime: ReplicaRuntime {
         ]
         let created: CreatedObject
         do {
+            // Until its task runs, the relay closes connections at once (as a stopped server).
+            try await relay.open(port: replica.request.port)
             created = try await engine.call(.POST, "/services/create", body: replica.spec, as: CreatedObject.self)
         } catch {
+            await relay.close(port: replica.request.port)
             _ = try? await engine.call(.DELETE, "/secrets/\(secretID)")
             placed[id] = nil
             throw error
@@ -200,6 +226,7 @@ public actor SwarmRuntime: ReplicaRuntime {
             _ = try? await engine.call(.DELETE, "/services/\(serviceID)")
         }
         replica.logs?.cancel()
+        await relay.close(port: replica.request.port)
         if let secretID = replica.secretID { await removeSecret(secretID) }
         if replica.serviceID != nil { continuation.yield(.stopped(replicaID: id)) }
     }

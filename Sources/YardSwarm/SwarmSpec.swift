@@ -17,6 +17,12 @@ struct SwarmServiceSpec: Codable, Sendable {
         var RestartPolicy: RestartPolicy
         var Resources: Resources
         var Networks: [NetworkAttachment]?
+        var Placement: Placement?
+    }
+
+    struct Placement: Codable, Sendable {
+        /// `node.role==manager`: an image loaded into the manager's engine only runs there.
+        var Constraints: [String]?
     }
 
     struct ContainerSpec: Codable, Sendable {
@@ -79,6 +85,7 @@ struct SwarmServiceSpec: Codable, Sendable {
         struct Port: Codable, Sendable {
             var `Protocol`: String
             var TargetPort: Int
+            /// 0: a free port of the node the task runs on.
             var PublishedPort: Int
             /// `host`: published on the node that runs the task (no IPVS here for `ingress`).
             var PublishMode: String
@@ -103,6 +110,14 @@ struct SwarmTask: Decodable, Sendable {
         var Message: String?
         var Err: String?
         var ContainerStatus: ContainerStatus?
+        var PortStatus: PortStatus?
+    }
+    struct PortStatus: Decodable, Sendable {
+        struct Port: Decodable, Sendable {
+            var TargetPort: Int?
+            var PublishedPort: Int?
+        }
+        var Ports: [Port]?
     }
     var ID: String
     var ServiceID: String
@@ -111,6 +126,12 @@ struct SwarmTask: Decodable, Sendable {
     var Status: Status
     var DesiredState: String
     var CreatedAt: String?
+    /// The task's addresses on its networks (`10.201.129.4/24`).
+    var NetworksAttachments: [NetworkAttachmentStatus]?
+
+    struct NetworkAttachmentStatus: Decodable, Sendable {
+        var Addresses: [String]?
+    }
 
     /// The task ended (it will not run again).
     var isFinished: Bool {

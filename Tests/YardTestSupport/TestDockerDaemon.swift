@@ -2,43 +2,83 @@ import Foundation
 import YardCore
 import YardRuntime
 
-/// A private dockerd made a one-node swarm on loopback, for tests: `scripts/test-dockerd.sh`
-/// runs it with everything (data root, exec root, socket) in a temp folder of its own, its own
-/// bridge and address pools in 10.201.0.0/16 and no iptables rules; `stop()` removes it all.
+/// A private two-node swarm for tests: `scripts/test-dockerd.sh` runs a manager dockerd with
+/// everything (data root, exec root, socket) in a temp folder of its own, its own bridge at
+/// 10.201.0.1/24 and no iptables rules, and a worker dockerd in a network namespace on that
+/// bridge (10.201.0.250), joined to it; `stop()` removes it all.
 public final class TestDockerDaemon: Sendable {
     public let directory: String
+    /// The manager's Engine API socket.
     public let socketPath: String
+    /// The worker's Engine API socket.
+    public let workerSocketPath: String
+    /// The manager's address on the bridge (where a registry for the nodes listens).
+    public static let managerAddress = "10.201.0.1"
+    /// The worker's address, in its namespace.
+    public static let workerAddress = "10.201.0.250"
 
-    /// Starts the daemon and the swarm (about 2 s); fails with the install command when
+    /// Starts both daemons and the swarm (about 4 s); fails with the install command when
     /// docker.io is missing.
-    public init() async throws {
+    /// `userns`: both daemons run with `userns-remap` (a task's root is host uid 0x7F000000).
+    public init(userns: Bool = true) async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/dockerd") else {
             throw YardError(.unavailable, "this test needs dockerd: run scripts/setup.sh (or apt-get install -y docker.io)")
         }
         directory = "/tmp/yard-dockerd-\(UUID().uuidString.prefix(8).lowercased())"
         socketPath = directory + "/docker.sock"
-        let result = try await SystemCommand("/bin/bash", [Self.script, "start", directory]).result()
+        workerSocketPath = directory + "/worker/docker.sock"
+        let result = try await SystemCommand("/bin/bash", [Self.script, "start", directory] + (userns ? ["userns"] : [])).result()
         guard result.succeeded else {
             _ = try? await SystemCommand("/bin/bash", [Self.script, "stop", directory]).result()
             throw YardError(.unavailable, "dockerd did not start: \(result.standardError)")
         }
     }
 
-    /// Stops the daemon and removes its services, containers, mounts, links and folder.
+    /// Stops both daemons and removes its services, containers, mounts, links and folder.
     public func stop() async {
         _ = try? await SystemCommand("/bin/bash", [Self.script, "stop", directory]).result()
     }
 
-    /// Runs `body` with a fresh daemon, stopped afterwards, also on failure.
-    public static func with(_ body: (TestDockerDaemon) async throws -> Void) async throws {
-        let daemon = try await TestDockerDaemon()
+    /// Runs `body` with a fresh swarm, stopped afterwards, also on failure. One swarm runs at a
+    /// time (its addresses and gossip port are fixed): suites running in parallel take turns.
+    public static func with(userns: Bool = true, _ body: (TestDockerDaemon) async throws -> Void) async throws {
+        await turn.acquire()
+        let daemon: TestDockerDaemon
+        do {
+            daemon = try await TestDockerDaemon(userns: userns)
+        } catch {
+            await turn.release()
+            throw error
+        }
         do {
             try await body(daemon)
         } catch {
             await daemon.stop()
+            await turn.release()
             throw error
         }
         await daemon.stop()
+        await turn.release()
+    }
+
+    static let turn = Turn()
+
+    /// A lock for async code: one holder, the others wait in order.
+    actor Turn {
+        private var held = false
+        private var waiting: [CheckedContinuation<Void, Never>] = []
+
+        func acquire() async {
+            if !held {
+                held = true
+                return
+            }
+            await withCheckedContinuation { waiting.append($0) }
+        }
+
+        func release() {
+            if waiting.isEmpty { held = false } else { waiting.removeFirst().resume() }
+        }
     }
 
     /// `scripts/test-dockerd.sh` of this checkout.

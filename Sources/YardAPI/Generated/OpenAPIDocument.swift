@@ -2118,6 +2118,57 @@ paths:
               schema:
                 $ref: '#/components/schemas/Error'
           description: error
+  /v1/nodes:
+    get:
+      summary: The swarm runtime's machines (role, state, availability, address, running tasks); 409 on a one-machine runtime
+      operationId: listNodes
+      tags:
+      - api
+      responses:
+        '200':
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/NodeList'
+          description: OK
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
+  /v1/nodes/{node}/availability:
+    post:
+      summary: Drain a node (its replicas move to the other nodes), pause it, or make it active again
+      operationId: setNodeAvailability
+      tags:
+      - api
+      parameters:
+      - description: node id, id prefix or hostname
+        in: path
+        name: node
+        required: true
+        schema:
+          type: string
+      requestBody:
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/NodeAvailabilityRequest'
+        required: true
+      responses:
+        '200':
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Node'
+          description: OK
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
 components:
   schemas:
     Backup:
@@ -3136,6 +3187,55 @@ components:
       - bytesIn
       - bytesOut
       type: object
+    Node:
+      properties:
+        address:
+          type: string
+        availability:
+          description: active, pause or drain
+          type: string
+        id:
+          type: string
+        leader:
+          type: boolean
+        name:
+          type: string
+        role:
+          description: manager or worker
+          type: string
+        state:
+          description: ready, down, unknown or disconnected
+          type: string
+        tasks:
+          description: tasks running on it now
+          type: integer
+      required:
+      - id
+      - name
+      - role
+      - state
+      - availability
+      - address
+      - tasks
+      - leader
+      type: object
+    NodeAvailabilityRequest:
+      properties:
+        availability:
+          description: active, pause or drain
+          type: string
+      required:
+      - availability
+      type: object
+    NodeList:
+      properties:
+        nodes:
+          items:
+            $ref: '#/components/schemas/Node'
+          type: array
+      required:
+      - nodes
+      type: object
   securitySchemes:
     bearer:
       scheme: bearer
@@ -4078,6 +4178,75 @@ components:
           "environment",
           "step",
           "points"
+        ],
+        "type": "object"
+      },
+      "Node": {
+        "properties": {
+          "address": {
+            "type": "string"
+          },
+          "availability": {
+            "description": "active, pause or drain",
+            "type": "string"
+          },
+          "id": {
+            "type": "string"
+          },
+          "leader": {
+            "type": "boolean"
+          },
+          "name": {
+            "type": "string"
+          },
+          "role": {
+            "description": "manager or worker",
+            "type": "string"
+          },
+          "state": {
+            "description": "ready, down, unknown or disconnected",
+            "type": "string"
+          },
+          "tasks": {
+            "description": "tasks running on it now",
+            "type": "integer"
+          }
+        },
+        "required": [
+          "id",
+          "name",
+          "role",
+          "state",
+          "availability",
+          "address",
+          "tasks",
+          "leader"
+        ],
+        "type": "object"
+      },
+      "NodeAvailabilityRequest": {
+        "properties": {
+          "availability": {
+            "description": "active, pause or drain",
+            "type": "string"
+          }
+        },
+        "required": [
+          "availability"
+        ],
+        "type": "object"
+      },
+      "NodeList": {
+        "properties": {
+          "nodes": {
+            "items": {
+              "$ref": "#/components/schemas/Node"
+            },
+            "type": "array"
+          }
+        },
+        "required": [
+          "nodes"
         ],
         "type": "object"
       },
@@ -5040,6 +5209,89 @@ components:
           }
         },
         "summary": "Server information",
+        "tags": [
+          "api"
+        ]
+      }
+    },
+    "/v1/nodes": {
+      "get": {
+        "operationId": "listNodes",
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/NodeList"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "The swarm runtime's machines (role, state, availability, address, running tasks); 409 on a one-machine runtime",
+        "tags": [
+          "api"
+        ]
+      }
+    },
+    "/v1/nodes/{node}/availability": {
+      "post": {
+        "operationId": "setNodeAvailability",
+        "parameters": [
+          {
+            "description": "node id, id prefix or hostname",
+            "in": "path",
+            "name": "node",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/NodeAvailabilityRequest"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Node"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Drain a node (its replicas move to the other nodes), pause it, or make it active again",
         "tags": [
           "api"
         ]

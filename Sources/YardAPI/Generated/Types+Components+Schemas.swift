@@ -112,5 +112,11 @@ extension Components {
         internal typealias MetricsPoint = YardCore.MetricsPoint
         /// - Remark: Generated from `#/components/schemas/RequestTally`.
         internal typealias RequestTally = YardCore.RequestTally
+        /// - Remark: Generated from `#/components/schemas/Node`.
+        internal typealias Node = YardCore.NodeView
+        /// - Remark: Generated from `#/components/schemas/NodeAvailabilityRequest`.
+        internal typealias NodeAvailabilityRequest = YardCore.NodeAvailabilityRequest
+        /// - Remark: Generated from `#/components/schemas/NodeList`.
+        internal typealias NodeList = YardCore.NodeListView
     }
 }

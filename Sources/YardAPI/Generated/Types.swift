@@ -274,6 +274,16 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/services/{service}/metrics`.
     /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/metrics/get(getServiceMetrics)`.
     func getServiceMetrics(_ input: Operations.GetServiceMetrics.Input) async throws -> Operations.GetServiceMetrics.Output
+    /// The swarm runtime's machines (role, state, availability, address, running tasks); 409 on a one-machine runtime
+    ///
+    /// - Remark: HTTP `GET /v1/nodes`.
+    /// - Remark: Generated from `#/paths//v1/nodes/get(listNodes)`.
+    func listNodes(_ input: Operations.ListNodes.Input) async throws -> Operations.ListNodes.Output
+    /// Drain a node (its replicas move to the other nodes), pause it, or make it active again
+    ///
+    /// - Remark: HTTP `POST /v1/nodes/{node}/availability`.
+    /// - Remark: Generated from `#/paths//v1/nodes/{node}/availability/post(setNodeAvailability)`.
+    func setNodeAvailability(_ input: Operations.SetNodeAvailability.Input) async throws -> Operations.SetNodeAvailability.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -989,6 +999,28 @@ extension APIProtocol {
             path: path,
             query: query,
             headers: headers
+        ))
+    }
+    /// The swarm runtime's machines (role, state, availability, address, running tasks); 409 on a one-machine runtime
+    ///
+    /// - Remark: HTTP `GET /v1/nodes`.
+    /// - Remark: Generated from `#/paths//v1/nodes/get(listNodes)`.
+    internal func listNodes(headers: Operations.ListNodes.Input.Headers = .init()) async throws -> Operations.ListNodes.Output {
+        try await listNodes(Operations.ListNodes.Input(headers: headers))
+    }
+    /// Drain a node (its replicas move to the other nodes), pause it, or make it active again
+    ///
+    /// - Remark: HTTP `POST /v1/nodes/{node}/availability`.
+    /// - Remark: Generated from `#/paths//v1/nodes/{node}/availability/post(setNodeAvailability)`.
+    internal func setNodeAvailability(
+        path: Operations.SetNodeAvailability.Input.Path,
+        headers: Operations.SetNodeAvailability.Input.Headers = .init(),
+        body: Operations.SetNodeAvailability.Input.Body
+    ) async throws -> Operations.SetNodeAvailability.Output {
+        try await setNodeAvailability(Operations.SetNodeAvailability.Input(
+            path: path,
+            headers: headers,
+            body: body
         ))
     }
 }

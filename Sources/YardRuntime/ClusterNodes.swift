@@ -1,0 +1,9 @@
+import YardCore
+
+/// A runtime that spans machines (the swarm runtime): its nodes, and draining one for
+/// maintenance (its tasks move to the others) or making it take tasks again.
+public protocol ClusterNodes: Sendable {
+    func clusterNodes() async throws -> [NodeView]
+    /// `availability` is `active`, `pause` or `drain`; `node` an id, an id prefix or a hostname.
+    func setAvailability(_ availability: String, node: String) async throws -> NodeView
+}
