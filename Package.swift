@@ -109,6 +109,10 @@ let package = Package(
                 "YardCore", "YardConfig", "YardStore", "YardBuild", "YardRuntime", "YardRouter", "YardImage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // The alert engine's SMTP client (STARTTLS).
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),

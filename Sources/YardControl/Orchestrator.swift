@@ -64,6 +64,8 @@ public actor Orchestrator: Service {
         /// The notification hook (`yard serve --notify-command`): run for failed and crashed
         /// deployments and failed backups, with the event as JSON on stdin.
         public var notifyCommand: String?
+        /// Alert rules' SMTP relay and metrics (`yard serve --smtp-url`; the collector).
+        public var alerts = AlertEngine.Configuration()
         /// Host ports `yard domain --tcp` allocates from (on the TCP proxy's address).
         public var tcpProxyPorts: ClosedRange<Int> = 20000...20999
         /// The largest request body an upload or a git push may send
@@ -159,6 +161,8 @@ public actor Orchestrator: Service {
     let logger: Logger
     /// Tells the operator's hook about failures (`Configuration.notifyCommand`).
     let notifier: Notifier
+    /// Alert rules and channels (`yard alerts`), fed by the notifier.
+    public nonisolated let alerts: AlertEngine
     let builder: Builder
     private let jobs: AsyncStream<(ServiceKey, Job)>
     private let jobsContinuation: AsyncStream<(ServiceKey, Job)>.Continuation
@@ -219,7 +223,9 @@ public actor Orchestrator: Service {
         self.isolation = runtime.summary
         self.router = router
         self.logger = logger
-        self.notifier = Notifier(command: configuration.notifyCommand, logger: logger)
+        let alerts = AlertEngine(configuration: configuration.alerts, store: store, logger: logger)
+        self.alerts = alerts
+        self.notifier = Notifier(command: configuration.notifyCommand, logger: logger, alerts: alerts)
         self.cronScheduler = CronScheduler(clock: configuration.clock)
         self.backupScheduler = BackupScheduler(clock: configuration.clock)
         self.builder = Builder(
@@ -285,6 +291,7 @@ public actor Orchestrator: Service {
                 group.addTask { await self.pruneLogs() }
                 group.addTask { await self.cronScheduler.run(host: self) }
                 group.addTask { await self.backupScheduler.run(host: self) }
+                group.addTask { await self.alerts.run() }
                 for await (key, job) in jobs {
                     group.addTask { await self.execute(job, key: key) }
                 }
@@ -779,7 +786,7 @@ public actor Orchestrator: Service {
         logs.append(deploymentID: id, kind: status.isInProgress && status != .deploying ? .build : .deploy, stream: .system, message: "status → \(line)")
         statuses.publish(deploymentID: id, status: status)
         logger.info("deployment status", metadata: ["deployment.id": "\(id)", "deployment.status": "\(status.rawValue)"])
-        if status == .failed || status == .crashed {
+        if status == .failed || status == .crashed || status == .success {
             notify("deployment.\(status.rawValue.lowercased())", deployment: record, message: reason ?? status.rawValue)
         }
         return record
@@ -1566,12 +1573,14 @@ public actor Orchestrator: Service {
             if attempt > 0 {
                 logs.append(deploymentID: state.deploymentID, kind: .deploy, stream: .system, replica: replicaID,
                             message: "replica restarted (attempt \(attempt)), pid \(pid)")
+                replicaRestarted(deploymentID: state.deploymentID, attempt: attempt)
                 markReplica(replicaID, .running)
                 liveDeploymentRecovered(state.deploymentID)
             }
         case .exited(let replicaID, let reason, let decision):
             guard let state = replicas[replicaID] else { return }
             try? store.updateReplica(id: replicaID) { $0.lastExit = reason.description }
+            if reason == .oomKilled { replicaOOMKilled(deploymentID: state.deploymentID, replicaID: replicaID) }
             if !reason.isSuccess { replicas[replicaID]?.exitedWithFailure = true }
             let text: String
             switch decision {

@@ -346,6 +346,11 @@ enum Migrations {
                     """
             )
         }
+        // Alerts (issue 20): channels (the target and a webhook's signing secret sealed,
+        // bound to the channel), rules per service and environment, each with its state.
+        add("020_alerts20") { db in
+            try SQLiteStore.createAlertTables(db)
+        }
         return migrations
     }
 }

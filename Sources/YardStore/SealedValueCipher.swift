@@ -165,5 +165,9 @@ public struct SealedBinding: Sendable, Equatable {
         Self("service.registry_password", [serviceID])
     }
 
+    public static func alertChannel(channelID: String, field: String) -> Self {
+        Self("alert_channel.\(field)", [channelID])
+    }
+
     static let keyCheck = Self("sealed_key_check", ["1"])
 }

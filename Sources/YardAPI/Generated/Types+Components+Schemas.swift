@@ -104,5 +104,19 @@ extension Components {
         internal typealias Volume = YardCore.VolumeView
         /// - Remark: Generated from `#/components/schemas/VolumeRequest`.
         internal typealias VolumeRequest = YardCore.VolumeRequest
+        /// - Remark: Generated from `#/components/schemas/AlertChannel`.
+        internal typealias AlertChannel = YardCore.AlertChannelView
+        /// - Remark: Generated from `#/components/schemas/AlertChannelList`.
+        internal typealias AlertChannelList = YardCore.AlertChannelListView
+        /// - Remark: Generated from `#/components/schemas/AlertRule`.
+        internal typealias AlertRule = YardCore.AlertRuleView
+        /// - Remark: Generated from `#/components/schemas/AlertRuleList`.
+        internal typealias AlertRuleList = YardCore.AlertRuleListView
+        /// - Remark: Generated from `#/components/schemas/AlertTestResult`.
+        internal typealias AlertTestResult = YardCore.AlertTestResultView
+        /// - Remark: Generated from `#/components/schemas/CreateAlertChannel`.
+        internal typealias CreateAlertChannel = YardCore.CreateAlertChannelRequest
+        /// - Remark: Generated from `#/components/schemas/CreateAlertRule`.
+        internal typealias CreateAlertRule = YardCore.CreateAlertRuleRequest
     }
 }

@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+import YardCore
+import YardTestSupport
+
+/// Alerts through the real CLI and server, to real receivers on loopback: python's
+/// http.server (the signed webhook) and aiosmtpd (the email relay `yard serve --smtp-url` names).
+@Suite("Alerts end to end")
+struct AlertsEndToEndTests {
+    @Test("a failed deployment reaches a signed webhook and an email; the next good one resolves both", .timeLimit(.minutes(5)))
+    func failedDeploymentAlerts() async throws {
+        let receivers = try AlertReceivers()
+        defer { receivers.stop() }
+        try await YardServer.with(serveArguments: [
+            "--smtp-url", "smtp://127.0.0.1:\(receivers.smtpPort)", "--smtp-from", "yard@example.com",
+        ]) { server in
+            let folder = try await server.prepareApp("static-site", project: "alerts")
+            try #require(try await server.yard(["up"], in: folder).status == 0)
+
+            let hook = try await server.yard(["alerts", "channel", "add", "hook", "--webhook", receivers.webhookURL], in: folder)
+            try #require(hook.status == 0, "\(hook.output)")
+            let secretLine = try #require(hook.stdout.split(separator: "\n").first { $0.hasPrefix("Signing secret: ") })
+            let secret = String(secretLine.dropFirst("Signing secret: ".count))
+            #expect(secret.count >= 32)
+            let mail = try await server.yard(["alerts", "channel", "add", "mail", "--email", "ops@example.com"], in: folder)
+            try #require(mail.status == 0, "\(mail.output)")
+            // The secret is never shown again.
+            let channels = try await server.yard(["alerts", "channel", "ls", "--json"], in: folder)
+            #expect(channels.status == 0 && !channels.stdout.contains(secret), "\(channels.output)")
+
+            // Bad input gets a clear error.
+            let unknownKind = try await server.yard(["alerts", "add", "cpu", "--channel", "hook"], in: folder)
+            #expect(unknownKind.status != 0 && unknownKind.stderr.contains("not an alert kind"), "\(unknownKind.output)")
+            let noUnit = try await server.yard(["alerts", "add", "error-rate", "--above", "20", "--channel", "hook"], in: folder)
+            #expect(noUnit.status != 0 && noUnit.stderr.contains("needs a unit"), "\(noUnit.output)")
+            let noChannel = try await server.yard(["alerts", "add", "crashed", "--channel", "pager"], in: folder)
+            #expect(noChannel.status != 0 && noChannel.stderr.contains("no alert channel 'pager'"), "\(noChannel.output)")
+
+            for channel in ["hook", "mail"] {
+                let add = try await server.yard(["alerts", "add", "deployment-failed", "--channel", channel], in: folder)
+                try #require(add.status == 0, "\(add.output)")
+            }
+            let test = try await server.yard(["alerts", "test", "mail"], in: folder)
+            #expect(test.status == 0, "\(test.output)")
+            #expect(await receivers.wait { receivers.mails().count == 1 })
+
+            try """
+                [build]
+                buildCommand = "echo compiling; exit 7"
+                """.write(to: folder.appendingPathComponent("railway.toml"), atomically: true, encoding: .utf8)
+            #expect(try await server.yard(["up"], in: folder).status != 0)
+            #expect(await receivers.wait { receivers.deliveries().count == 1 && receivers.mails().count == 2 })
+            let fired = try #require(receivers.deliveries().first)
+            #expect(
+                AlertWebhookSignature.isValid(
+                    signature: fired.header(AlertWebhookSignature.signatureHeader),
+                    timestamp: fired.header(AlertWebhookSignature.timestampHeader), body: fired.bodyData, secret: secret))
+            let payload = try #require(try JSONSerialization.jsonObject(with: fired.bodyData) as? [String: Any])
+            #expect(payload["type"] as? String == "Deployment.failed", "\(payload)")
+            #expect(((payload["resource"] as? [String: Any])?["project"] as? [String: Any])?["name"] as? String == "alerts")
+            #expect(receivers.mails().contains { $0.contains("FIRING: a deployment of alerts failed") })
+            let listed = try await server.yard(["alerts"], in: folder)
+            #expect(listed.stdout.contains("FIRING"), "\(listed.output)")
+
+            // Fixed: the next deployment goes live and both channels hear the resolution.
+            try FileManager.default.removeItem(at: folder.appendingPathComponent("railway.toml"))
+            try #require(try await server.yard(["up"], in: folder).status == 0)
+            #expect(await receivers.wait { receivers.deliveries().count == 2 && receivers.mails().count == 3 })
+            let resolved = try #require(receivers.deliveries().last)
+            let resolution = try #require(try JSONSerialization.jsonObject(with: resolved.bodyData) as? [String: Any])
+            #expect(resolution["type"] as? String == "Alert.resolved")
+            #expect(receivers.mails().contains { $0.contains("RESOLVED: a deployment of alerts failed") })
+            let json = try await server.yard(["alerts", "--json"], in: folder)
+            let rules = try YardJSON.decoder().decode([AlertRuleView].self, from: Data(json.stdout.utf8))
+            #expect(rules.count == 2 && rules.allSatisfy { $0.state == .resolved }, "\(json.output)")
+        }
+    }
+}
