@@ -11,7 +11,7 @@ public struct Yard: AsyncParsableCommand {
             Serve.self, Login.self, Init.self, Link.self, List.self, EnvironmentCommand.self, Up.self, Build.self, Status.self, Logs.self,
             Deployments.self, Runs.self, Variables.self, Domain.self, Redeploy.self, Restart.self, Sleep.self, Down.self, Remove.self, Cancel.self,
             Rollback.self, Scale.self, Service.self, Volume.self, Add.self, Cache.self, Git.self, Shell.self, Run.self,
-            StaticServe.self, Backup.self, Connect.self, Webhook.self, ImageCommand.self, Alerts.self,
+            StaticServe.self, Backup.self, Connect.self, Webhook.self, ImageCommand.self, Alerts.self, Drain.self,
         ]
     )
 

@@ -163,6 +163,8 @@ public actor Orchestrator: Service {
     let notifier: Notifier
     /// Alert rules and channels (`yard alerts`), fed by the notifier.
     public nonisolated let alerts: AlertEngine
+    /// Log drains (`yard drain`): replicas' lines forwarded without ever waiting on a receiver.
+    public nonisolated let drains: LogDrainHub
     let builder: Builder
     private let jobs: AsyncStream<(ServiceKey, Job)>
     private let jobsContinuation: AsyncStream<(ServiceKey, Job)>.Continuation
@@ -225,6 +227,7 @@ public actor Orchestrator: Service {
         self.logger = logger
         let alerts = AlertEngine(configuration: configuration.alerts, store: store, logger: logger)
         self.alerts = alerts
+        self.drains = LogDrainHub(logger: logger)
         self.notifier = Notifier(command: configuration.notifyCommand, logger: logger, alerts: alerts)
         self.cronScheduler = CronScheduler(clock: configuration.clock)
         self.backupScheduler = BackupScheduler(clock: configuration.clock)
@@ -279,6 +282,8 @@ public actor Orchestrator: Service {
         // stopped, left behind (namespaces, veths, bridges).
         await runtime.cleanUpLeftovers()
         await reconcileTCPProxies()
+        drains.reload((try? store.logDrains()) ?? [])
+        defer { drains.stopAll() }
         await withGracefulShutdownHandler {
             router.onHeldRequest { host in
                 Task { await self.wake(host: host) }
@@ -1567,6 +1572,7 @@ public actor Orchestrator: Service {
         case .output(let replicaID, let stream, let line):
             guard let deploymentID = replicas[replicaID]?.deploymentID else { return }
             logs.append(deploymentID: deploymentID, kind: .deploy, stream: stream, replica: replicaID, message: line)
+            drain(deploymentID: deploymentID, replicaID: replicaID, stream: stream, line: line)
         case .started(let replicaID, let pid, let attempt):
             guard let state = replicas[replicaID] else { return }
             try? store.updateReplica(id: replicaID) { $0.pid = pid; $0.restarts = attempt }

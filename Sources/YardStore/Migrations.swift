@@ -351,6 +351,10 @@ enum Migrations {
         add("020_alerts20") { db in
             try SQLiteStore.createAlertTables(db)
         }
+        // Log drains (issue 20 item 3): a service's lines forwarded to syslog or HTTP, the URL sealed.
+        add("021_log_drains_alerts20") { db in
+            try SQLiteStore.createLogDrainTable(db)
+        }
         return migrations
     }
 }

@@ -75,4 +75,47 @@ struct AlertsEndToEndTests {
             #expect(rules.count == 2 && rules.allSatisfy { $0.state == .resolved }, "\(json.output)")
         }
     }
+
+    @Test("a drain to a real syslog receiver gets every line; a stalled one slows nothing", .timeLimit(.minutes(5)))
+    func logDrains() async throws {
+        let receiver = try SyslogReceiver()
+        defer { receiver.stop() }
+        let stalled = try SyslogReceiver(stalled: true)
+        defer { stalled.stop() }
+        try await YardServer.with { server in
+            let folder = try await server.prepareApp("shell-app", project: "drains")
+            try #require(try await server.yard(["up"], in: folder).status == 0)
+            for url in [receiver.url, stalled.url] {
+                let add = try await server.yard(["drain", "add", "--syslog", url], in: folder)
+                try #require(add.status == 0, "\(add.output)")
+            }
+            let bad = try await server.yard(["drain", "add", "--syslog", "udp://127.0.0.1:514"], in: folder)
+            #expect(bad.status != 0 && bad.stderr.contains("tcp://host:port"), "\(bad.output)")
+            let start = folder.appendingPathComponent("start.sh")
+            let original = try String(contentsOf: start, encoding: .utf8)
+            try original.replacingOccurrences(
+                of: "set -e\n", with: "set -e\ni=0; while [ $i -lt 500 ]; do echo \"drain line $i\"; i=$((i+1)); done\n"
+            ).write(to: start, atomically: true, encoding: .utf8)
+            let started = ContinuousClock.now
+            try #require(try await server.yard(["up"], in: folder).status == 0)
+            // The app's lines are in `yard logs` at once, whatever the stalled drain does.
+            var logged = false
+            while !logged, ContinuousClock.now - started < .seconds(30) {
+                logged = try await server.yard(["logs"], in: folder).stdout.contains("drain line 499")
+                if !logged { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            #expect(logged)
+            let deadline = ContinuousClock.now + .seconds(30)
+            while receiver.messages().filter({ $0.contains("drain line") }).count < 500, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            let lines = receiver.messages().filter { $0.contains("drain line") }
+            #expect(lines.count == 500, "\(lines.count) lines")
+            #expect((0..<500).allSatisfy { index in lines.contains { $0.hasSuffix("stdout - drain line \(index)") } })
+            let listed = try await server.yard(["drain", "ls", "--json"], in: folder)
+            let drains = try YardJSON.decoder().decode([LogDrainView].self, from: Data(listed.stdout.utf8))
+            #expect(drains.count == 2, "\(listed.output)")
+            #expect(drains.first { $0.target.contains("\(receiver.port)") }.map { $0.sent >= 500 && $0.dropped == 0 } == true, "\(drains)")
+        }
+    }
 }

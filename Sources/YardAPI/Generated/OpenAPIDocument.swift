@@ -2280,6 +2280,115 @@ paths:
               schema:
                 $ref: '#/components/schemas/Error'
           description: error
+  /v1/projects/{project}/environments/{environment}/services/{service}/drains:
+    get:
+      summary: The service's log drains with lines sent, dropped and queued since the server started
+      operationId: listLogDrains
+      tags:
+      - api
+      parameters:
+      - description: project id or name
+        in: path
+        name: project
+        required: true
+        schema:
+          type: string
+      - description: environment id or name
+        in: path
+        name: environment
+        required: true
+        schema:
+          type: string
+      - description: service name
+        in: path
+        name: service
+        required: true
+        schema:
+          type: string
+      responses:
+        '200':
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/LogDrainList'
+          description: OK
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
+    post:
+      summary: 'Add a log drain: syslog (tcp://host:port, RFC 5424, octet-counted) or http (JSON batches)'
+      operationId: createLogDrain
+      tags:
+      - api
+      parameters:
+      - description: project id or name
+        in: path
+        name: project
+        required: true
+        schema:
+          type: string
+      - description: environment id or name
+        in: path
+        name: environment
+        required: true
+        schema:
+          type: string
+      - description: service name
+        in: path
+        name: service
+        required: true
+        schema:
+          type: string
+      requestBody:
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/CreateLogDrain'
+        required: true
+      responses:
+        '201':
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/LogDrain'
+          description: the drain
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
+  /v1/projects/{project}/drains/{drain}:
+    delete:
+      summary: Remove a log drain
+      operationId: deleteLogDrain
+      tags:
+      - api
+      parameters:
+      - description: project id or name
+        in: path
+        name: project
+        required: true
+        schema:
+          type: string
+      - description: drain id
+        in: path
+        name: drain
+        required: true
+        schema:
+          type: string
+      responses:
+        '204':
+          description: removed
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
 components:
   schemas:
     Backup:
@@ -3298,6 +3407,44 @@ components:
           type: string
       required: [kind, channel]
       type: object
+    CreateLogDrain:
+      properties:
+        kind:
+          description: syslog or http
+          type: string
+        url:
+          description: tcp://host:port or an http(s) URL
+          type: string
+      required: [kind, url]
+      type: object
+    LogDrain:
+      properties:
+        dropped:
+          type: integer
+        environment:
+          type: string
+        id:
+          type: string
+        kind:
+          type: string
+        queued:
+          type: integer
+        sent:
+          type: integer
+        service:
+          type: string
+        target:
+          type: string
+      required: [id, service, environment, kind, target, sent, dropped, queued]
+      type: object
+    LogDrainList:
+      properties:
+        drains:
+          items:
+            $ref: '#/components/schemas/LogDrain'
+          type: array
+      required: [drains]
+      type: object
   securitySchemes:
     bearer:
       scheme: bearer
@@ -3797,6 +3944,23 @@ components:
         ],
         "type": "object"
       },
+      "CreateLogDrain": {
+        "properties": {
+          "kind": {
+            "description": "syslog or http",
+            "type": "string"
+          },
+          "url": {
+            "description": "tcp://host:port or an http(s) URL",
+            "type": "string"
+          }
+        },
+        "required": [
+          "kind",
+          "url"
+        ],
+        "type": "object"
+      },
       "CreateProject": {
         "properties": {
           "name": {
@@ -4284,6 +4448,59 @@ components:
             "$ref": "#/components/schemas/Service"
           }
         },
+        "type": "object"
+      },
+      "LogDrain": {
+        "properties": {
+          "dropped": {
+            "type": "integer"
+          },
+          "environment": {
+            "type": "string"
+          },
+          "id": {
+            "type": "string"
+          },
+          "kind": {
+            "type": "string"
+          },
+          "queued": {
+            "type": "integer"
+          },
+          "sent": {
+            "type": "integer"
+          },
+          "service": {
+            "type": "string"
+          },
+          "target": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "id",
+          "service",
+          "environment",
+          "kind",
+          "target",
+          "sent",
+          "dropped",
+          "queued"
+        ],
+        "type": "object"
+      },
+      "LogDrainList": {
+        "properties": {
+          "drains": {
+            "items": {
+              "$ref": "#/components/schemas/LogDrain"
+            },
+            "type": "array"
+          }
+        },
+        "required": [
+          "drains"
+        ],
         "type": "object"
       },
       "LogLine": {
@@ -5722,6 +5939,50 @@ components:
         ]
       }
     },
+    "/v1/projects/{project}/drains/{drain}": {
+      "delete": {
+        "operationId": "deleteLogDrain",
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "drain id",
+            "in": "path",
+            "name": "drain",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "204": {
+            "description": "removed"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Remove a log drain",
+        "tags": [
+          "api"
+        ]
+      }
+    },
     "/v1/projects/{project}/environments": {
       "get": {
         "operationId": "listEnvironments",
@@ -7077,6 +7338,134 @@ components:
           }
         },
         "summary": "Remove the latest deployment",
+        "tags": [
+          "api"
+        ]
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/drains": {
+      "get": {
+        "operationId": "listLogDrains",
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/LogDrainList"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "The service's log drains with lines sent, dropped and queued since the server started",
+        "tags": [
+          "api"
+        ]
+      },
+      "post": {
+        "operationId": "createLogDrain",
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/CreateLogDrain"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "201": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/LogDrain"
+                }
+              }
+            },
+            "description": "the drain"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Add a log drain: syslog (tcp://host:port, RFC 5424, octet-counted) or http (JSON batches)",
         "tags": [
           "api"
         ]

@@ -675,6 +675,39 @@ extension APIProtocol {
             method: .post,
             path: server.apiPathComponentsWithServerPrefix("/v1/projects/{project}/environments/{environment}/services/{service}/alerts")
         )
+        try transport.register(
+            {
+                try await server.listLogDrains(
+                    request: $0,
+                    body: $1,
+                    metadata: $2
+                )
+            },
+            method: .get,
+            path: server.apiPathComponentsWithServerPrefix("/v1/projects/{project}/environments/{environment}/services/{service}/drains")
+        )
+        try transport.register(
+            {
+                try await server.createLogDrain(
+                    request: $0,
+                    body: $1,
+                    metadata: $2
+                )
+            },
+            method: .post,
+            path: server.apiPathComponentsWithServerPrefix("/v1/projects/{project}/environments/{environment}/services/{service}/drains")
+        )
+        try transport.register(
+            {
+                try await server.deleteLogDrain(
+                    request: $0,
+                    body: $1,
+                    metadata: $2
+                )
+            },
+            method: .delete,
+            path: server.apiPathComponentsWithServerPrefix("/v1/projects/{project}/drains/{drain}")
+        )
     }
 }
 
@@ -5709,6 +5742,258 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                         )
                     }
                     return (response, body)
+                case let .`default`(statusCode, value):
+                    suppressUnusedWarning(value)
+                    var response = HTTPTypes.HTTPResponse(soar_statusCode: statusCode)
+                    suppressMutabilityWarning(&response)
+                    let body: OpenAPIRuntime.HTTPBody
+                    switch value.body {
+                    case let .json(value):
+                        try converter.validateAcceptIfPresent(
+                            "application/json",
+                            in: request.headerFields
+                        )
+                        body = try converter.setResponseBodyAsJSON(
+                            value,
+                            headerFields: &response.headerFields,
+                            contentType: "application/json; charset=utf-8"
+                        )
+                    }
+                    return (response, body)
+                }
+            }
+        )
+    }
+    /// The service's log drains with lines sent, dropped and queued since the server started
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/get(listLogDrains)`.
+    func listLogDrains(
+        request: HTTPTypes.HTTPRequest,
+        body: OpenAPIRuntime.HTTPBody?,
+        metadata: OpenAPIRuntime.ServerRequestMetadata
+    ) async throws -> (HTTPTypes.HTTPResponse, OpenAPIRuntime.HTTPBody?) {
+        try await handle(
+            request: request,
+            requestBody: body,
+            metadata: metadata,
+            forOperation: Operations.ListLogDrains.id,
+            using: {
+                APIHandler.listLogDrains($0)
+            },
+            deserializer: { request, requestBody, metadata in
+                let path: Operations.ListLogDrains.Input.Path = .init(
+                    project: try converter.getPathParameterAsURI(
+                        in: metadata.pathParameters,
+                        name: "project",
+                        as: Swift.String.self
+                    ),
+                    environment: try converter.getPathParameterAsURI(
+                        in: metadata.pathParameters,
+                        name: "environment",
+                        as: Swift.String.self
+                    ),
+                    service: try converter.getPathParameterAsURI(
+                        in: metadata.pathParameters,
+                        name: "service",
+                        as: Swift.String.self
+                    )
+                )
+                let headers: Operations.ListLogDrains.Input.Headers = .init(accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields))
+                return Operations.ListLogDrains.Input(
+                    path: path,
+                    headers: headers
+                )
+            },
+            serializer: { output, request in
+                switch output {
+                case let .ok(value):
+                    suppressUnusedWarning(value)
+                    var response = HTTPTypes.HTTPResponse(soar_statusCode: 200)
+                    suppressMutabilityWarning(&response)
+                    let body: OpenAPIRuntime.HTTPBody
+                    switch value.body {
+                    case let .json(value):
+                        try converter.validateAcceptIfPresent(
+                            "application/json",
+                            in: request.headerFields
+                        )
+                        body = try converter.setResponseBodyAsJSON(
+                            value,
+                            headerFields: &response.headerFields,
+                            contentType: "application/json; charset=utf-8"
+                        )
+                    }
+                    return (response, body)
+                case let .`default`(statusCode, value):
+                    suppressUnusedWarning(value)
+                    var response = HTTPTypes.HTTPResponse(soar_statusCode: statusCode)
+                    suppressMutabilityWarning(&response)
+                    let body: OpenAPIRuntime.HTTPBody
+                    switch value.body {
+                    case let .json(value):
+                        try converter.validateAcceptIfPresent(
+                            "application/json",
+                            in: request.headerFields
+                        )
+                        body = try converter.setResponseBodyAsJSON(
+                            value,
+                            headerFields: &response.headerFields,
+                            contentType: "application/json; charset=utf-8"
+                        )
+                    }
+                    return (response, body)
+                }
+            }
+        )
+    }
+    /// Add a log drain: syslog (tcp://host:port, RFC 5424, octet-counted) or http (JSON batches)
+    ///
+    /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/post(createLogDrain)`.
+    func createLogDrain(
+        request: HTTPTypes.HTTPRequest,
+        body: OpenAPIRuntime.HTTPBody?,
+        metadata: OpenAPIRuntime.ServerRequestMetadata
+    ) async throws -> (HTTPTypes.HTTPResponse, OpenAPIRuntime.HTTPBody?) {
+        try await handle(
+            request: request,
+            requestBody: body,
+            metadata: metadata,
+            forOperation: Operations.CreateLogDrain.id,
+            using: {
+                APIHandler.createLogDrain($0)
+            },
+            deserializer: { request, requestBody, metadata in
+                let path: Operations.CreateLogDrain.Input.Path = .init(
+                    project: try converter.getPathParameterAsURI(
+                        in: metadata.pathParameters,
+                        name: "project",
+                        as: Swift.String.self
+                    ),
+                    environment: try converter.getPathParameterAsURI(
+                        in: metadata.pathParameters,
+                        name: "environment",
+                        as: Swift.String.self
+                    ),
+                    service: try converter.getPathParameterAsURI(
+                        in: metadata.pathParameters,
+                        name: "service",
+                        as: Swift.String.self
+                    )
+                )
+                let headers: Operations.CreateLogDrain.Input.Headers = .init(accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields))
+                let contentType = converter.extractContentTypeIfPresent(in: request.headerFields)
+                let body: Operations.CreateLogDrain.Input.Body
+                let chosenContentType = try converter.bestContentType(
+                    received: contentType,
+                    options: [
+                        "application/json"
+                    ]
+                )
+                switch chosenContentType {
+                case "application/json":
+                    body = try await converter.getRequiredRequestBodyAsJSON(
+                        Components.Schemas.CreateLogDrain.self,
+                        from: requestBody,
+                        transforming: { value in
+                            .json(value)
+                        }
+                    )
+                default:
+                    preconditionFailure("bestContentType chose an invalid content type.")
+                }
+                return Operations.CreateLogDrain.Input(
+                    path: path,
+                    headers: headers,
+                    body: body
+                )
+            },
+            serializer: { output, request in
+                switch output {
+                case let .created(value):
+                    suppressUnusedWarning(value)
+                    var response = HTTPTypes.HTTPResponse(soar_statusCode: 201)
+                    suppressMutabilityWarning(&response)
+                    let body: OpenAPIRuntime.HTTPBody
+                    switch value.body {
+                    case let .json(value):
+                        try converter.validateAcceptIfPresent(
+                            "application/json",
+                            in: request.headerFields
+                        )
+                        body = try converter.setResponseBodyAsJSON(
+                            value,
+                            headerFields: &response.headerFields,
+                            contentType: "application/json; charset=utf-8"
+                        )
+                    }
+                    return (response, body)
+                case let .`default`(statusCode, value):
+                    suppressUnusedWarning(value)
+                    var response = HTTPTypes.HTTPResponse(soar_statusCode: statusCode)
+                    suppressMutabilityWarning(&response)
+                    let body: OpenAPIRuntime.HTTPBody
+                    switch value.body {
+                    case let .json(value):
+                        try converter.validateAcceptIfPresent(
+                            "application/json",
+                            in: request.headerFields
+                        )
+                        body = try converter.setResponseBodyAsJSON(
+                            value,
+                            headerFields: &response.headerFields,
+                            contentType: "application/json; charset=utf-8"
+                        )
+                    }
+                    return (response, body)
+                }
+            }
+        )
+    }
+    /// Remove a log drain
+    ///
+    /// - Remark: HTTP `DELETE /v1/projects/{project}/drains/{drain}`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/drains/{drain}/delete(deleteLogDrain)`.
+    func deleteLogDrain(
+        request: HTTPTypes.HTTPRequest,
+        body: OpenAPIRuntime.HTTPBody?,
+        metadata: OpenAPIRuntime.ServerRequestMetadata
+    ) async throws -> (HTTPTypes.HTTPResponse, OpenAPIRuntime.HTTPBody?) {
+        try await handle(
+            request: request,
+            requestBody: body,
+            metadata: metadata,
+            forOperation: Operations.DeleteLogDrain.id,
+            using: {
+                APIHandler.deleteLogDrain($0)
+            },
+            deserializer: { request, requestBody, metadata in
+                let path: Operations.DeleteLogDrain.Input.Path = .init(
+                    project: try converter.getPathParameterAsURI(
+                        in: metadata.pathParameters,
+                        name: "project",
+                        as: Swift.String.self
+                    ),
+                    drain: try converter.getPathParameterAsURI(
+                        in: metadata.pathParameters,
+                        name: "drain",
+                        as: Swift.String.self
+                    )
+                )
+                let headers: Operations.DeleteLogDrain.Input.Headers = .init(accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields))
+                return Operations.DeleteLogDrain.Input(
+                    path: path,
+                    headers: headers
+                )
+            },
+            serializer: { output, request in
+                switch output {
+                case let .noContent(value):
+                    suppressUnusedWarning(value)
+                    var response = HTTPTypes.HTTPResponse(soar_statusCode: 204)
+                    suppressMutabilityWarning(&response)
+                    return (response, nil)
                 case let .`default`(statusCode, value):
                     suppressUnusedWarning(value)
                     var response = HTTPTypes.HTTPResponse(soar_statusCode: statusCode)

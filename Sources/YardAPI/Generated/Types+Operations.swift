@@ -11308,4 +11308,569 @@ internal enum Operations {
             }
         }
     }
+    /// The service's log drains with lines sent, dropped and queued since the server started
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/get(listLogDrains)`.
+    internal enum ListLogDrains {
+        internal static let id: Swift.String = "listLogDrains"
+        internal struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/GET/path`.
+            internal struct Path: Sendable, Hashable {
+                /// project id or name
+                ///
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/GET/path/project`.
+                internal var project: Swift.String
+                /// environment id or name
+                ///
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/GET/path/environment`.
+                internal var environment: Swift.String
+                /// service name
+                ///
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/GET/path/service`.
+                internal var service: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - project: project id or name
+                ///   - environment: environment id or name
+                ///   - service: service name
+                internal init(
+                    project: Swift.String,
+                    environment: Swift.String,
+                    service: Swift.String
+                ) {
+                    self.project = project
+                    self.environment = environment
+                    self.service = service
+                }
+            }
+            internal var path: Operations.ListLogDrains.Input.Path
+            /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/GET/header`.
+            internal struct Headers: Sendable, Hashable {
+                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListLogDrains.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListLogDrains.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            internal var headers: Operations.ListLogDrains.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            internal init(
+                path: Operations.ListLogDrains.Input.Path,
+                headers: Operations.ListLogDrains.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        internal enum Output: Sendable, Hashable {
+            internal struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/GET/responses/200/content`.
+                internal enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.LogDrainList)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    internal var json: Components.Schemas.LogDrainList {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                internal var body: Operations.ListLogDrains.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                internal init(body: Operations.ListLogDrains.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/get(listLogDrains)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListLogDrains.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            internal var ok: Operations.ListLogDrains.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            internal struct Default: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/GET/responses/default/content`.
+                internal enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/GET/responses/default/content/application\/json`.
+                    case json(Components.Schemas._Error)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    internal var json: Components.Schemas._Error {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                internal var body: Operations.ListLogDrains.Output.Default.Body
+                /// Creates a new `Default`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                internal init(body: Operations.ListLogDrains.Output.Default.Body) {
+                    self.body = body
+                }
+            }
+            /// error
+            ///
+            /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/get(listLogDrains)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Operations.ListLogDrains.Output.Default)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            internal var `default`: Operations.ListLogDrains.Output.Default {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        internal enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case other(Swift.String)
+            internal init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            internal var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                }
+            }
+            internal static var allCases: [Self] {
+                [
+                    .json
+                ]
+            }
+        }
+    }
+    /// Add a log drain: syslog (tcp://host:port, RFC 5424, octet-counted) or http (JSON batches)
+    ///
+    /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/post(createLogDrain)`.
+    internal enum CreateLogDrain {
+        internal static let id: Swift.String = "createLogDrain"
+        internal struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/POST/path`.
+            internal struct Path: Sendable, Hashable {
+                /// project id or name
+                ///
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/POST/path/project`.
+                internal var project: Swift.String
+                /// environment id or name
+                ///
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/POST/path/environment`.
+                internal var environment: Swift.String
+                /// service name
+                ///
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/POST/path/service`.
+                internal var service: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - project: project id or name
+                ///   - environment: environment id or name
+                ///   - service: service name
+                internal init(
+                    project: Swift.String,
+                    environment: Swift.String,
+                    service: Swift.String
+                ) {
+                    self.project = project
+                    self.environment = environment
+                    self.service = service
+                }
+            }
+            internal var path: Operations.CreateLogDrain.Input.Path
+            /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/POST/header`.
+            internal struct Headers: Sendable, Hashable {
+                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CreateLogDrain.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CreateLogDrain.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            internal var headers: Operations.CreateLogDrain.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/POST/requestBody`.
+            internal enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.CreateLogDrain)
+            }
+            internal var body: Operations.CreateLogDrain.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            internal init(
+                path: Operations.CreateLogDrain.Input.Path,
+                headers: Operations.CreateLogDrain.Input.Headers = .init(),
+                body: Operations.CreateLogDrain.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        internal enum Output: Sendable, Hashable {
+            internal struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/POST/responses/201/content`.
+                internal enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/POST/responses/201/content/application\/json`.
+                    case json(Components.Schemas.LogDrain)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    internal var json: Components.Schemas.LogDrain {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                internal var body: Operations.CreateLogDrain.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                internal init(body: Operations.CreateLogDrain.Output.Created.Body) {
+                    self.body = body
+                }
+            }
+            /// the drain
+            ///
+            /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/post(createLogDrain)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.CreateLogDrain.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            internal var created: Operations.CreateLogDrain.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            internal struct Default: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/POST/responses/default/content`.
+                internal enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/services/{service}/drains/POST/responses/default/content/application\/json`.
+                    case json(Components.Schemas._Error)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    internal var json: Components.Schemas._Error {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                internal var body: Operations.CreateLogDrain.Output.Default.Body
+                /// Creates a new `Default`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                internal init(body: Operations.CreateLogDrain.Output.Default.Body) {
+                    self.body = body
+                }
+            }
+            /// error
+            ///
+            /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/post(createLogDrain)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Operations.CreateLogDrain.Output.Default)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            internal var `default`: Operations.CreateLogDrain.Output.Default {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        internal enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case other(Swift.String)
+            internal init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            internal var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                }
+            }
+            internal static var allCases: [Self] {
+                [
+                    .json
+                ]
+            }
+        }
+    }
+    /// Remove a log drain
+    ///
+    /// - Remark: HTTP `DELETE /v1/projects/{project}/drains/{drain}`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/drains/{drain}/delete(deleteLogDrain)`.
+    internal enum DeleteLogDrain {
+        internal static let id: Swift.String = "deleteLogDrain"
+        internal struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/projects/{project}/drains/{drain}/DELETE/path`.
+            internal struct Path: Sendable, Hashable {
+                /// project id or name
+                ///
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/drains/{drain}/DELETE/path/project`.
+                internal var project: Swift.String
+                /// drain id
+                ///
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/drains/{drain}/DELETE/path/drain`.
+                internal var drain: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - project: project id or name
+                ///   - drain: drain id
+                internal init(
+                    project: Swift.String,
+                    drain: Swift.String
+                ) {
+                    self.project = project
+                    self.drain = drain
+                }
+            }
+            internal var path: Operations.DeleteLogDrain.Input.Path
+            /// - Remark: Generated from `#/paths/v1/projects/{project}/drains/{drain}/DELETE/header`.
+            internal struct Headers: Sendable, Hashable {
+                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DeleteLogDrain.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DeleteLogDrain.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            internal var headers: Operations.DeleteLogDrain.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            internal init(
+                path: Operations.DeleteLogDrain.Input.Path,
+                headers: Operations.DeleteLogDrain.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        internal enum Output: Sendable, Hashable {
+            internal struct NoContent: Sendable, Hashable {
+                /// Creates a new `NoContent`.
+                internal init() {}
+            }
+            /// removed
+            ///
+            /// - Remark: Generated from `#/paths//v1/projects/{project}/drains/{drain}/delete(deleteLogDrain)/responses/204`.
+            ///
+            /// HTTP response code: `204 noContent`.
+            case noContent(Operations.DeleteLogDrain.Output.NoContent)
+            /// removed
+            ///
+            /// - Remark: Generated from `#/paths//v1/projects/{project}/drains/{drain}/delete(deleteLogDrain)/responses/204`.
+            ///
+            /// HTTP response code: `204 noContent`.
+            internal static var noContent: Self {
+                .noContent(.init())
+            }
+            /// The associated value of the enum case if `self` is `.noContent`.
+            ///
+            /// - Throws: An error if `self` is not `.noContent`.
+            /// - SeeAlso: `.noContent`.
+            internal var noContent: Operations.DeleteLogDrain.Output.NoContent {
+                get throws {
+                    switch self {
+                    case let .noContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "noContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            internal struct Default: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/drains/{drain}/DELETE/responses/default/content`.
+                internal enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/projects/{project}/drains/{drain}/DELETE/responses/default/content/application\/json`.
+                    case json(Components.Schemas._Error)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    internal var json: Components.Schemas._Error {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                internal var body: Operations.DeleteLogDrain.Output.Default.Body
+                /// Creates a new `Default`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                internal init(body: Operations.DeleteLogDrain.Output.Default.Body) {
+                    self.body = body
+                }
+            }
+            /// error
+            ///
+            /// - Remark: Generated from `#/paths//v1/projects/{project}/drains/{drain}/delete(deleteLogDrain)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Operations.DeleteLogDrain.Output.Default)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            internal var `default`: Operations.DeleteLogDrain.Output.Default {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        internal enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case other(Swift.String)
+            internal init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            internal var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                }
+            }
+            internal static var allCases: [Self] {
+                [
+                    .json
+                ]
+            }
+        }
+    }
 }

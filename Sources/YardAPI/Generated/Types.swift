@@ -302,6 +302,21 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/services/{service}/alerts`.
     /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/alerts/post(createAlertRule)`.
     func createAlertRule(_ input: Operations.CreateAlertRule.Input) async throws -> Operations.CreateAlertRule.Output
+    /// The service's log drains with lines sent, dropped and queued since the server started
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/get(listLogDrains)`.
+    func listLogDrains(_ input: Operations.ListLogDrains.Input) async throws -> Operations.ListLogDrains.Output
+    /// Add a log drain: syslog (tcp://host:port, RFC 5424, octet-counted) or http (JSON batches)
+    ///
+    /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/post(createLogDrain)`.
+    func createLogDrain(_ input: Operations.CreateLogDrain.Input) async throws -> Operations.CreateLogDrain.Output
+    /// Remove a log drain
+    ///
+    /// - Remark: HTTP `DELETE /v1/projects/{project}/drains/{drain}`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/drains/{drain}/delete(deleteLogDrain)`.
+    func deleteLogDrain(_ input: Operations.DeleteLogDrain.Input) async throws -> Operations.DeleteLogDrain.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -1095,6 +1110,47 @@ extension APIProtocol {
             path: path,
             headers: headers,
             body: body
+        ))
+    }
+    /// The service's log drains with lines sent, dropped and queued since the server started
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/get(listLogDrains)`.
+    internal func listLogDrains(
+        path: Operations.ListLogDrains.Input.Path,
+        headers: Operations.ListLogDrains.Input.Headers = .init()
+    ) async throws -> Operations.ListLogDrains.Output {
+        try await listLogDrains(Operations.ListLogDrains.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Add a log drain: syslog (tcp://host:port, RFC 5424, octet-counted) or http (JSON batches)
+    ///
+    /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/post(createLogDrain)`.
+    internal func createLogDrain(
+        path: Operations.CreateLogDrain.Input.Path,
+        headers: Operations.CreateLogDrain.Input.Headers = .init(),
+        body: Operations.CreateLogDrain.Input.Body
+    ) async throws -> Operations.CreateLogDrain.Output {
+        try await createLogDrain(Operations.CreateLogDrain.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Remove a log drain
+    ///
+    /// - Remark: HTTP `DELETE /v1/projects/{project}/drains/{drain}`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/drains/{drain}/delete(deleteLogDrain)`.
+    internal func deleteLogDrain(
+        path: Operations.DeleteLogDrain.Input.Path,
+        headers: Operations.DeleteLogDrain.Input.Headers = .init()
+    ) async throws -> Operations.DeleteLogDrain.Output {
+        try await deleteLogDrain(Operations.DeleteLogDrain.Input(
+            path: path,
+            headers: headers
         ))
     }
 }

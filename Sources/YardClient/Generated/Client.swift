@@ -5014,4 +5014,235 @@ internal struct Client: APIProtocol {
             }
         )
     }
+    /// The service's log drains with lines sent, dropped and queued since the server started
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/get(listLogDrains)`.
+    internal func listLogDrains(_ input: Operations.ListLogDrains.Input) async throws -> Operations.ListLogDrains.Output {
+        try await client.send(
+            input: input,
+            forOperation: Operations.ListLogDrains.id,
+            serializer: { input in
+                let path = try converter.renderedPath(
+                    template: "/v1/projects/{}/environments/{}/services/{}/drains",
+                    parameters: [
+                        input.path.project,
+                        input.path.environment,
+                        input.path.service
+                    ]
+                )
+                var request: HTTPTypes.HTTPRequest = .init(
+                    soar_path: path,
+                    method: .get
+                )
+                suppressMutabilityWarning(&request)
+                converter.setAcceptHeader(
+                    in: &request.headerFields,
+                    contentTypes: input.headers.accept
+                )
+                return (request, nil)
+            },
+            deserializer: { response, responseBody in
+                switch response.status.code {
+                case 200:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Operations.ListLogDrains.Output.Ok.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.LogDrainList.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .json(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .ok(.init(body: body))
+                default:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Operations.ListLogDrains.Output.Default.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas._Error.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .json(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .`default`(
+                        statusCode: response.status.code,
+                        .init(body: body)
+                    )
+                }
+            }
+        )
+    }
+    /// Add a log drain: syslog (tcp://host:port, RFC 5424, octet-counted) or http (JSON batches)
+    ///
+    /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/post(createLogDrain)`.
+    internal func createLogDrain(_ input: Operations.CreateLogDrain.Input) async throws -> Operations.CreateLogDrain.Output {
+        try await client.send(
+            input: input,
+            forOperation: Operations.CreateLogDrain.id,
+            serializer: { input in
+                let path = try converter.renderedPath(
+                    template: "/v1/projects/{}/environments/{}/services/{}/drains",
+                    parameters: [
+                        input.path.project,
+                        input.path.environment,
+                        input.path.service
+                    ]
+                )
+                var request: HTTPTypes.HTTPRequest = .init(
+                    soar_path: path,
+                    method: .post
+                )
+                suppressMutabilityWarning(&request)
+                converter.setAcceptHeader(
+                    in: &request.headerFields,
+                    contentTypes: input.headers.accept
+                )
+                let body: OpenAPIRuntime.HTTPBody?
+                switch input.body {
+                case let .json(value):
+                    body = try converter.setRequiredRequestBodyAsJSON(
+                        value,
+                        headerFields: &request.headerFields,
+                        contentType: "application/json; charset=utf-8"
+                    )
+                }
+                return (request, body)
+            },
+            deserializer: { response, responseBody in
+                switch response.status.code {
+                case 201:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Operations.CreateLogDrain.Output.Created.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.LogDrain.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .json(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .created(.init(body: body))
+                default:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Operations.CreateLogDrain.Output.Default.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas._Error.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .json(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .`default`(
+                        statusCode: response.status.code,
+                        .init(body: body)
+                    )
+                }
+            }
+        )
+    }
+    /// Remove a log drain
+    ///
+    /// - Remark: HTTP `DELETE /v1/projects/{project}/drains/{drain}`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/drains/{drain}/delete(deleteLogDrain)`.
+    internal func deleteLogDrain(_ input: Operations.DeleteLogDrain.Input) async throws -> Operations.DeleteLogDrain.Output {
+        try await client.send(
+            input: input,
+            forOperation: Operations.DeleteLogDrain.id,
+            serializer: { input in
+                let path = try converter.renderedPath(
+                    template: "/v1/projects/{}/drains/{}",
+                    parameters: [
+                        input.path.project,
+                        input.path.drain
+                    ]
+                )
+                var request: HTTPTypes.HTTPRequest = .init(
+                    soar_path: path,
+                    method: .delete
+                )
+                suppressMutabilityWarning(&request)
+                converter.setAcceptHeader(
+                    in: &request.headerFields,
+                    contentTypes: input.headers.accept
+                )
+                return (request, nil)
+            },
+            deserializer: { response, responseBody in
+                switch response.status.code {
+                case 204:
+                    return .noContent(.init())
+                default:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Operations.DeleteLogDrain.Output.Default.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas._Error.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .json(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .`default`(
+                        statusCode: response.status.code,
+                        .init(body: body)
+                    )
+                }
+            }
+        )
+    }
 }

@@ -117,5 +117,11 @@ extension Components {
         internal typealias CreateAlertChannel = YardCore.CreateAlertChannelRequest
         /// - Remark: Generated from `#/components/schemas/CreateAlertRule`.
         internal typealias CreateAlertRule = YardCore.CreateAlertRuleRequest
+        /// - Remark: Generated from `#/components/schemas/CreateLogDrain`.
+        internal typealias CreateLogDrain = YardCore.CreateLogDrainRequest
+        /// - Remark: Generated from `#/components/schemas/LogDrain`.
+        internal typealias LogDrain = YardCore.LogDrainView
+        /// - Remark: Generated from `#/components/schemas/LogDrainList`.
+        internal typealias LogDrainList = YardCore.LogDrainListView
     }
 }
