@@ -40,10 +40,9 @@ extension APIRoutes {
 
     private func drainView(_ record: LogDrainRecord, service: String, environment: String) -> LogDrainView {
         let counts = orchestrator.drains.counts(record.id) ?? (0, 0, 0)
-        let url = URLComponents(string: record.url)
-        let shown = "\(url?.scheme ?? "")://\(url?.host ?? "")\(url?.port.map { ":\($0)" } ?? "")" + (record.kind == "http" ? "/…" : "")
         return LogDrainView(
-            id: record.id, service: service, environment: environment, kind: record.kind, target: shown, sent: counts.sent,
+            id: record.id, service: service, environment: environment, kind: record.kind, target: AlertDelivery.shownURL(record.url),
+            sent: counts.sent,
             dropped: counts.dropped, queued: counts.queued)
     }
 }

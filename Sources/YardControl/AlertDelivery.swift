@@ -97,7 +97,7 @@ public struct AlertMessage: Sendable, Equatable {
 }
 
 /// Sends one message to one channel, once (the engine retries).
-enum AlertDelivery {
+public enum AlertDelivery {
     static func send(_ message: AlertMessage, to channel: AlertChannelRecord, mail: AlertMailConfiguration?) async throws {
         switch channel.kind {
         case .webhook:
@@ -157,8 +157,14 @@ enum AlertDelivery {
     /// The target as shown: a URL without its path and query (Slack's and Discord's hold a
     /// token), an address as it is.
     static func shownTarget(_ channel: AlertChannelRecord) -> String {
-        guard channel.kind != .email, let url = URLComponents(string: channel.target), let host = url.host else { return channel.target }
+        channel.kind == .email ? channel.target : shownURL(channel.target)
+    }
+
+    /// `scheme://host[:port]`, then `/…` when a path or query was cut off.
+    public static func shownURL(_ text: String) -> String {
+        guard let url = URLComponents(string: text), let host = url.host else { return "(not a URL)" }
         let port = url.port.map { ":\($0)" } ?? ""
-        return "\(url.scheme ?? "https")://\(host)\(port)/…"
+        let cut = !(url.path.isEmpty || url.path == "/") || url.query != nil
+        return "\(url.scheme ?? "https")://\(host)\(port)" + (cut ? "/…" : "")
     }
 }

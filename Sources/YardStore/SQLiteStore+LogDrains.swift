@@ -41,7 +41,7 @@ extension SQLiteStore {
 
     /// Stores a drain, its URL sealed (an HTTP drain's URL often holds a token).
     public func createLogDrain(_ drain: LogDrainRecord) throws {
-        let url = try cipher.seal(drain.url, for: .alertChannel(channelID: drain.id, field: "drain_url"))
+        let url = try cipher.seal(drain.url, for: .logDrainURL(drainID: drain.id))
         try write { db in
             try db.execute(
                 sql: "INSERT INTO log_drain (id, project_id, service_id, environment_id, kind, url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -61,7 +61,7 @@ extension SQLiteStore {
             let id: String = row["id"]
             return LogDrainRecord(
                 id: id, projectID: row["project_id"], serviceID: row["service_id"], environmentID: row["environment_id"], kind: row["kind"],
-                url: try cipher.open(row["url"], for: .alertChannel(channelID: id, field: "drain_url")))
+                url: try cipher.open(row["url"], for: .logDrainURL(drainID: id)))
         }
     }
 

@@ -169,5 +169,9 @@ public struct SealedBinding: Sendable, Equatable {
         Self("alert_channel.\(field)", [channelID])
     }
 
+    public static func logDrainURL(drainID: String) -> Self {
+        Self("log_drain.url", [drainID])
+    }
+
     static let keyCheck = Self("sealed_key_check", ["1"])
 }

@@ -189,4 +189,23 @@ struct AlertEngineTests {
         await engine.settle()
         #expect(await engine.failedDeliveries["alc_dead"] == 1)
     }
+
+    @Test func emailGoesOverSTARTTLSWithAuthAndAWrongPasswordIsRefused() async throws {
+        let server = try await TLSMailServer()
+        defer { server.stop() }
+        var mail = AlertMailConfiguration(
+            host: "localhost", port: server.port, username: "yard", password: "pw", from: "yard@example.com",
+            trustedCertificateFile: server.certificateFile)
+        let started = ContinuousClock.now
+        try await AlertSMTPClient.send(mail, to: "ops@example.com", subject: "over TLS", body: "first line\n.dotted line")
+        let received = try #require(server.mails().first)
+        #expect(received.contains("Subject: over TLS"))
+        #expect(received.contains("\n.dotted line"), "dot-stuffing undone by the server: \(received)")
+        mail.password = "wrong"
+        await #expect(throws: YardError.self) {
+            try await AlertSMTPClient.send(mail, to: "ops@example.com", subject: "refused", body: "x")
+        }
+        #expect(ContinuousClock.now - started < .seconds(10), "the refusal is read, not waited out")
+        #expect(server.mails().count == 1)
+    }
 }
