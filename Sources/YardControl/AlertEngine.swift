@@ -30,19 +30,35 @@ public actor AlertEngine {
     public private(set) var failedDeliveries: [String: Int] = [:]
     /// Deliveries under way (tests wait for them).
     private var inFlight: [UUID: Task<Void, Never>] = [:]
+    /// Events from `submit`, handled in the order they were sent by `run()`.
+    private nonisolated let events: AsyncStream<Notifier.Event>
+    private nonisolated let eventInput: AsyncStream<Notifier.Event>.Continuation
 
     public init(configuration: Configuration, store: SQLiteStore, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
         self.configuration = configuration
         self.store = store
         self.logger = logger
         self.now = now
+        (events, eventInput) = AsyncStream.makeStream(of: Notifier.Event.self, bufferingPolicy: .bufferingNewest(10_000))
     }
 
-    /// Evaluates every `interval` until cancelled.
+    /// Queues an event for `run()` without waiting; events are handled in this order (a
+    /// restart loop, then the deployment that ends it).
+    public nonisolated func submit(_ event: Notifier.Event) {
+        eventInput.yield(event)
+    }
+
+    /// Handles submitted events in order, and evaluates every `interval`, until cancelled.
     public func run() async {
-        while !Task.isCancelled {
-            await evaluate()
-            try? await Task.sleep(for: configuration.interval)
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await event in self.events { await self.handle(event) }
+            }
+            while !Task.isCancelled {
+                await evaluate()
+                try? await Task.sleep(for: configuration.interval)
+            }
+            eventInput.finish()
         }
     }
 

@@ -60,7 +60,7 @@ public struct Notifier: Sendable {
 
     /// Feeds `event` to the alert rules and runs the hook for it in the background; returns at once.
     public func send(_ event: Event) {
-        if let alerts { Task { await alerts.handle(event) } }
+        alerts?.submit(event)
         guard let command, Self.hookEvents.contains(event.event) else { return }
         let logger = self.logger
         let timeout = self.timeout

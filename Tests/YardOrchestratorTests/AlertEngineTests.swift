@@ -148,6 +148,22 @@ struct AlertEngineTests {
         #expect(fixture.receivers.deliveries().count == 2)
     }
 
+    @Test func submittedEventsAreHandledInTheOrderTheyWereSent() async throws {
+        let fixture = try Fixture()
+        defer { fixture.remove() }
+        let rule = try fixture.addRule(.crashLoop, channel: "alc_hook", over: 300)
+        let running = Task { await fixture.engine.run() }
+        defer { running.cancel() }
+        for _ in 0..<3 { fixture.engine.submit(fixture.event("replica.restart-loop")) }
+        fixture.engine.submit(fixture.event("deployment.success"))
+        #expect(await fixture.receivers.wait { fixture.receivers.deliveries().count == 2 })
+        let types = try fixture.receivers.deliveries().map {
+            try #require(try JSONSerialization.jsonObject(with: $0.bodyData) as? [String: Any])["type"] as? String
+        }
+        #expect(types == ["Alert.triggered", "Alert.resolved"])
+        #expect(try fixture.state(rule) == .resolved)
+    }
+
     @Test func metricRulesStayPendingWithoutAMetricsSource() async throws {
         let temporary = try TemporaryStore()
         defer { temporary.remove() }
