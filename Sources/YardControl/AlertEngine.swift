@@ -30,6 +30,9 @@ public actor AlertEngine {
     public private(set) var failedDeliveries: [String: Int] = [:]
     /// Deliveries under way (tests wait for them).
     private var inFlight: [UUID: Task<Void, Never>] = [:]
+    /// The last delivery started per channel: the next one waits for it, so a channel hears
+    /// a rule fire before it hears it resolve.
+    private var lastDelivery: [String: Task<Void, Never>] = [:]
     /// Events from `submit`, handled in the order they were sent by `run()`.
     private nonisolated let events: AsyncStream<Notifier.Event>
     private nonisolated let eventInput: AsyncStream<Notifier.Event>.Continuation
@@ -247,7 +250,9 @@ public actor AlertEngine {
         guard let channel = (try? store.alertChannel(id: channelID)) ?? nil else { return }
         let id = UUID()
         let (attempts, backoff, mail, logger) = (configuration.attempts, configuration.backoff, configuration.mail, self.logger)
-        inFlight[id] = Task.detached { [weak self] in
+        let previous = lastDelivery[channel.id]
+        let task = Task.detached { [weak self] in
+            await previous?.value
             var wait = backoff
             for attempt in 1...max(1, attempts) {
                 do {
@@ -267,6 +272,8 @@ public actor AlertEngine {
             }
             await self?.finished(id)
         }
+        inFlight[id] = task
+        lastDelivery[channel.id] = task
     }
 
     private func countFailure(channelID: String) { failedDeliveries[channelID, default: 0] += 1 }

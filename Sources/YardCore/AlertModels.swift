@@ -52,8 +52,9 @@ public enum AlertKind: String, Codable, Sendable, CaseIterable {
     }
 
     /// The events after which the condition no longer holds (a deployment that went live
-    /// ends a failure, a crash, an OOM and a restart loop; a backup that succeeded ends
-    /// backup failures). Without one, an event rule resolves after `--over` without events.
+    /// ends a failure, a crash, an OOM and a restart loop; a backup whose restore check
+    /// passed ends backup failures). Without one, an event rule resolves after `--over`
+    /// without events.
     public var resolvingEvents: Set<String> {
         switch self {
         case .deploymentFailed, .crashed, .oom, .crashLoop: ["deployment.success"]

@@ -9,7 +9,7 @@ import YardTestSupport
 struct AlertsEndToEndTests {
     @Test("a failed deployment reaches a signed webhook and an email; the next good one resolves both", .timeLimit(.minutes(5)))
     func failedDeploymentAlerts() async throws {
-        let receivers = try AlertReceivers()
+        let receivers = try await AlertReceivers()
         defer { receivers.stop() }
         try await YardServer.with(serveArguments: [
             "--smtp-url", "smtp://127.0.0.1:\(receivers.smtpPort)", "--smtp-from", "yard@example.com",
@@ -78,9 +78,9 @@ struct AlertsEndToEndTests {
 
     @Test("a drain to a real syslog receiver gets every line; a stalled one slows nothing", .timeLimit(.minutes(5)))
     func logDrains() async throws {
-        let receiver = try SyslogReceiver()
+        let receiver = try await SyslogReceiver()
         defer { receiver.stop() }
-        let stalled = try SyslogReceiver(stalled: true)
+        let stalled = try await SyslogReceiver(stalled: true)
         defer { stalled.stop() }
         try await YardServer.with { server in
             let folder = try await server.prepareApp("shell-app", project: "drains")

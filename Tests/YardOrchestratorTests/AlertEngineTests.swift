@@ -42,9 +42,9 @@ struct AlertEngineTests {
         let projectID: String
         let webhookSecret: String
 
-        init() throws {
+        init() async throws {
             temporary = try TemporaryStore()
-            receivers = try AlertReceivers()
+            receivers = try await AlertReceivers()
             let store = temporary.store
             let (project, production) = try store.createProject(name: "shop")
             let web = try store.createService(projectID: project.id, name: "web")
@@ -85,7 +85,7 @@ struct AlertEngineTests {
     }
 
     @Test func anErrorRateAboveItsThresholdFiresToASignedWebhookAndAnEmailThenResolves() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         defer { fixture.remove() }
         let hookRule = try fixture.addRule(.errorRate, channel: "alc_hook", above: .init(value: 20, unit: .percent))
         let mailRule = try fixture.addRule(.errorRate, channel: "alc_mail", above: .init(value: 20, unit: .percent))
@@ -131,7 +131,7 @@ struct AlertEngineTests {
     }
 
     @Test func aCrashLoopRaisesOneAlertNotOnePerRestart() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         defer { fixture.remove() }
         let rule = try fixture.addRule(.crashLoop, channel: "alc_hook", over: 300)
         for _ in 0..<6 {
@@ -149,7 +149,7 @@ struct AlertEngineTests {
     }
 
     @Test func submittedEventsAreHandledInTheOrderTheyWereSent() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         defer { fixture.remove() }
         let rule = try fixture.addRule(.crashLoop, channel: "alc_hook", over: 300)
         let running = Task { await fixture.engine.run() }
@@ -162,6 +162,19 @@ struct AlertEngineTests {
         }
         #expect(types == ["Alert.triggered", "Alert.resolved"])
         #expect(try fixture.state(rule) == .resolved)
+    }
+
+    @Test func aBackupFailureResolvesWhenABackupPassesItsCheck() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.remove() }
+        let rule = try fixture.addRule(.backupFailed, channel: "alc_hook", over: 86_400)
+        await fixture.engine.handle(fixture.event("backup.check-failed"))
+        await fixture.engine.handle(fixture.event("backup.failed"))
+        #expect(try fixture.state(rule) == .firing)
+        await fixture.engine.handle(fixture.event("backup.succeeded"))
+        await fixture.engine.settle()
+        #expect(try fixture.state(rule) == .resolved)
+        #expect(fixture.receivers.deliveries().count == 2)
     }
 
     @Test func metricRulesStayPendingWithoutAMetricsSource() async throws {

@@ -12,7 +12,7 @@ import YardTestSupport
 struct AlertOrchestratorTests {
     @Test("a crash loop raises one alert, not one per restart; an OOM kill raises its own")
     func crashLoopAndOOM() async throws {
-        let receivers = try AlertReceivers()
+        let receivers = try await AlertReceivers()
         defer { receivers.stop() }
         try await OrchestratorHarness.with { yard in
             let store = yard.data.store
@@ -26,13 +26,17 @@ struct AlertOrchestratorTests {
                         id: id, projectID: service.projectID, serviceID: yard.serviceID, environmentID: yard.environmentID,
                         channelID: "alc_hook", kind: kind, threshold: nil, overSeconds: 600, repeatSeconds: 3600))
             }
+            // recover() at the start fails deployments still QUEUED: deploy once it ran.
+            try await yard.waitUntil("the orchestrator has started", timeout: .seconds(20)) {
+                await yard.runtime.position(of: "cleanup") != nil
+            }
             let deployment = try await yard.deploy(
                 files: ["railway.json": #"{"deploy": {"restartPolicyType": "ON_FAILURE", "restartPolicyMaxRetries": 20}}"#])
-            try await yard.waitFor(deployment, .success)
+            try await yard.waitFor(deployment, .success, timeout: .seconds(30))
             let replica = try #require(try yard.replicaIDs(of: deployment).first)
             for restart in 1...8 {
                 await yard.runtime.crash(replica)
-                try await yard.waitUntil("restart \(restart) is recorded") {
+                try await yard.waitUntil("restart \(restart) is recorded", timeout: .seconds(20)) {
                     try store.replicas(deploymentID: deployment).first?.restarts == restart
                 }
             }

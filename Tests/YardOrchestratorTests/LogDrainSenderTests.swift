@@ -14,7 +14,7 @@ struct LogDrainSenderTests {
     }
 
     @Test func aSyslogReceiverGetsEveryLineInOrder() async throws {
-        let receiver = try SyslogReceiver()
+        let receiver = try await SyslogReceiver()
         defer { receiver.stop() }
         let sender = LogDrainSender(
             id: "drn_1", target: LogDrainTarget(kind: .syslog, url: receiver.url), capacity: 10_000, logger: Logger(label: "drain-test"))
@@ -30,7 +30,7 @@ struct LogDrainSenderTests {
     }
 
     @Test func aStalledReceiverNeverSlowsTheLogPathAndDropsAreCounted() async throws {
-        let receiver = try SyslogReceiver(stalled: true)
+        let receiver = try await SyslogReceiver(stalled: true)
         defer { receiver.stop() }
         let sender = LogDrainSender(
             id: "drn_2", target: LogDrainTarget(kind: .syslog, url: receiver.url), capacity: 1000, logger: Logger(label: "drain-test"))

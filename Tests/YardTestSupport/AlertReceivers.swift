@@ -30,7 +30,7 @@ public final class AlertReceivers: @unchecked Sendable {
     /// The Debian python that has aiosmtpd (pyenv's may not).
     static let python = "/usr/bin/python3"
 
-    public init() throws {
+    public init() async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.python),
             FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/aiosmtpd")
         else {
@@ -58,8 +58,8 @@ public final class AlertReceivers: @unchecked Sendable {
         try http.run()
         try smtp.run()
         processes = [http, smtp]
-        try Self.waitForPort(httpPort)
-        try Self.waitForPort(smtpPort)
+        try await Self.waitForPort(httpPort)
+        try await Self.waitForPort(smtpPort)
     }
 
     public var webhookURL: String { "http://127.0.0.1:\(httpPort)/hook" }
@@ -106,7 +106,8 @@ public final class AlertReceivers: @unchecked Sendable {
         try? FileManager.default.removeItem(at: folder)
     }
 
-    static func waitForPort(_ port: Int) throws {
+    /// Waits (without holding a thread) until something accepts on 127.0.0.1:`port`.
+    static func waitForPort(_ port: Int) async throws {
         for _ in 0..<100 {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = sockaddr_in()
@@ -118,7 +119,7 @@ public final class AlertReceivers: @unchecked Sendable {
             }
             close(fd)
             if connected == 0 { return }
-            usleep(100_000)
+            try await Task.sleep(for: .milliseconds(100))
         }
         throw YardError(.unavailable, "a test receiver did not open port \(port)")
     }

@@ -13,7 +13,7 @@ public final class SyslogReceiver: @unchecked Sendable {
     public let folder: URL
     private let process: ChildProcess
 
-    public init(stalled: Bool = false) throws {
+    public init(stalled: Bool = false) async throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("yard-syslog-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let script = folder.appendingPathComponent("syslog.py")
@@ -25,7 +25,7 @@ public final class SyslogReceiver: @unchecked Sendable {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        try AlertReceivers.waitForPort(port)
+        try await AlertReceivers.waitForPort(port)
     }
 
     public var url: String { "tcp://127.0.0.1:\(port)" }

@@ -39,7 +39,7 @@ public final class TLSMailServer: @unchecked Sendable {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        try AlertReceivers.waitForPort(port)
+        try await AlertReceivers.waitForPort(port)
     }
 
     /// Messages received, raw.
