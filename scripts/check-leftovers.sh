@@ -16,6 +16,10 @@ found=$( { {
 registries=$( { pgrep -a -f '^/usr/bin/docker-registry serve .*/yard-registry-' 2>/dev/null || true
     ls -d "${TMPDIR:-/tmp}"/yard-registry-* 2>/dev/null | sed 's/^/folder /'; } )
 [ -n "$registries" ] && found+=$'\n'"$registries"
+# The alert and drain tests' receivers (AlertReceivers, SyslogReceiver): no process or folder may remain.
+receivers=$( { pgrep -a -f 'yard-(alert-receivers|syslog)-' 2>/dev/null || true
+    ls -d "${TMPDIR:-/tmp}"/yard-alert-receivers-* "${TMPDIR:-/tmp}"/yard-syslog-* 2>/dev/null | sed 's/^/folder /'; } )
+[ -n "$receivers" ] && found+=$'\n'"$receivers"
 # Image instances: a buildah container of any test store, or a mount of one (stores live in
 # the tests' temporary data directories and scratch folders, yard-images-*, yard-e2e-* …).
 for storage in /tmp/*/images/storage.conf /tmp/*/*/images/storage.conf; do

@@ -23,10 +23,11 @@ need_root() {
 # debootstrap (base images made here, since no public registry may be reachable) and
 # docker-registry (the tests' private registry); docker.io (the swarm runtime, and the
 # private dockerd its tests start by hand with scripts/test-dockerd.sh); chromium and
-# chromium-driver (the dashboard's browser tests, DashboardEndToEndTests).
+# chromium-driver (the dashboard's browser tests, DashboardEndToEndTests); python3-aiosmtpd (the
+# real SMTP server alert email tests receive on loopback).
 packages=(git tar openssl python3 python3-venv python3-pip curl ca-certificates procps util-linux bubblewrap iproute2 iptables
     postgresql redis-server mariadb-server mariadb-client sqlite3
-    buildah podman runc skopeo uidmap fuse-overlayfs debootstrap docker-registry docker.io chromium chromium-driver)
+    buildah podman runc skopeo uidmap fuse-overlayfs debootstrap docker-registry docker.io chromium chromium-driver python3-aiosmtpd)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

@@ -87,6 +87,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A shell command run when a deployment fails or crashes or a backup fails, with the event as JSON on stdin and its kind in YARD_EVENT.")
     var notifyCommand: String?
 
+    @OptionGroup(title: "Alert email")
+    var alertMail: AlertMailOptions
+
     @Option(help: "A registry mirror for Docker Hub images (redis:7), for sites without access, e.g. http://10.0.0.5:5000.")
     var registryMirror: String?
 
@@ -255,6 +258,7 @@ struct Serve: AsyncParsableCommand {
             configuration.clock = ScaledClock(scale: cronTimeScale)
         }
         configuration.notifyCommand = notifyCommand
+        configuration.alerts.mail = try alertMail.configuration()
         configuration.sleepCheckInterval = min(.seconds(5), configuration.sleepAfter / 4)
         configuration.buildLimits.memoryBytes = try ByteSize.parse(buildMemory)
         if let buildCpus { configuration.buildLimits.cpus = buildCpus }

@@ -12,7 +12,7 @@ public struct Yard: AsyncParsableCommand {
             Deployments.self, Runs.self, Variables.self, Domain.self, Redeploy.self, Restart.self, Sleep.self, Down.self, Remove.self, Cancel.self,
             Rollback.self, Scale.self, Service.self, Volume.self, Add.self, Cache.self, Git.self, Shell.self, Run.self,
             StaticServe.self, Backup.self, Connect.self, Webhook.self, ImageCommand.self,
-            Metrics.self,
+            Metrics.self, Alerts.self, Drain.self,
             NodeCommand.self,
         ]
     )

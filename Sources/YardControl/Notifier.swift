@@ -40,20 +40,28 @@ public struct Notifier: Sendable {
         }
     }
 
+    /// The events the shell command runs for; the others (`deployment.success`,
+    /// `replica.oom-killed`, `replica.restart-loop`) only feed the alert engine.
+    public static let hookEvents: Set<String> = ["deployment.failed", "deployment.crashed", "backup.failed", "backup.check-failed"]
+
     /// The shell command, or nil when no hook is configured.
     public let command: String?
+    /// Alert rules (`yard alerts`): every event is fed to them.
+    public let alerts: AlertEngine?
     /// A hook still running after this long is killed, with every process it started.
     public var timeout: Duration = .seconds(30)
     private let logger: Logger
 
-    public init(command: String?, logger: Logger) {
+    public init(command: String?, logger: Logger, alerts: AlertEngine? = nil) {
         self.command = command.flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
         self.logger = logger
+        self.alerts = alerts
     }
 
-    /// Runs the hook for `event` in the background; returns at once.
+    /// Feeds `event` to the alert rules and runs the hook for it in the background; returns at once.
     public func send(_ event: Event) {
-        guard let command else { return }
+        alerts?.submit(event)
+        guard let command, Self.hookEvents.contains(event.event) else { return }
         let logger = self.logger
         let timeout = self.timeout
         Task.detached {
@@ -108,11 +116,30 @@ public struct Notifier: Sendable {
 extension Orchestrator {
     /// Sends a deployment's event to the hook, with its service's name and project.
     func notify(_ event: String, deployment: DeploymentRecord, message: String) {
-        guard notifier.command != nil else { return }
+        guard notifier.command != nil || notifier.alerts != nil else { return }
         let service = try? store.service(id: deployment.serviceID)
         notifier.send(
             Notifier.Event(
                 event: event, projectID: service?.projectID, environmentID: deployment.environmentID, serviceID: deployment.serviceID,
                 serviceName: service?.name, deploymentID: deployment.id, message: message))
+    }
+}
+
+extension Orchestrator {
+    /// Restarts in a row from which a replica counts as in a restart loop.
+    static let restartLoopAttempts = 3
+
+    /// A restart: from the third in a row, `replica.restart-loop` (the alert fires once and
+    /// ignores the next ones while it holds).
+    func replicaRestarted(deploymentID: String, attempt: Int) {
+        guard attempt >= Self.restartLoopAttempts, let deployment = try? store.deployment(id: deploymentID) else { return }
+        notify("replica.restart-loop", deployment: deployment, message: "a replica restarted \(attempt) times in a row")
+    }
+
+    /// The kernel killed a replica for going over its memory limit (the supervisor reads the
+    /// cgroup's `memory.events` oom_kill count when the process dies of SIGKILL).
+    func replicaOOMKilled(deploymentID: String, replicaID: String) {
+        guard let deployment = try? store.deployment(id: deploymentID) else { return }
+        notify("replica.oom-killed", deployment: deployment, message: "replica \(replicaID) was OOM-killed: it went over its memory limit")
     }
 }

@@ -109,6 +109,11 @@ extension Orchestrator: BackupHost {
             let found = try await check.run(record: record)
             record.checkStatus = .passed
             record.checkReason = found
+            // Resolves a firing backup-failed alert (not a hook event: the hook hears failures only).
+            notifier.send(
+                Notifier.Event(
+                    event: "backup.succeeded", projectID: service.projectID, environmentID: environmentID, serviceID: service.id,
+                    serviceName: service.name, message: "backup \(record.id) made and its restore check passed"))
             if kind == .redis { record.objects = Int(found.split(separator: " ").first ?? "") }
         } catch {
             record.checkStatus = .failed

@@ -64,6 +64,8 @@ public actor Orchestrator: Service {
         /// The notification hook (`yard serve --notify-command`): run for failed and crashed
         /// deployments and failed backups, with the event as JSON on stdin.
         public var notifyCommand: String?
+        /// Alert rules' SMTP relay and metrics (`yard serve --smtp-url`; the collector).
+        public var alerts = AlertEngine.Configuration()
         /// Host ports `yard domain --tcp` allocates from (on the TCP proxy's address).
         public var tcpProxyPorts: ClosedRange<Int> = 20000...20999
         /// The largest request body an upload or a git push may send
@@ -162,6 +164,10 @@ public actor Orchestrator: Service {
     let logger: Logger
     /// Tells the operator's hook about failures (`Configuration.notifyCommand`).
     let notifier: Notifier
+    /// Alert rules and channels (`yard alerts`), fed by the notifier.
+    public nonisolated let alerts: AlertEngine
+    /// Log drains (`yard drain`): replicas' lines forwarded without ever waiting on a receiver.
+    public nonisolated let drains: LogDrainHub
     let builder: Builder
     private let jobs: AsyncStream<(ServiceKey, Job)>
     private let jobsContinuation: AsyncStream<(ServiceKey, Job)>.Continuation
@@ -224,10 +230,17 @@ public actor Orchestrator: Service {
         self.isolation = runtime.summary
         self.router = router
         self.logger = logger
-        self.notifier = Notifier(command: configuration.notifyCommand, logger: logger)
+        let metrics = MetricsCollector(store: store, interval: configuration.metricsInterval, clock: configuration.clock, logger: logger)
+        self.metrics = metrics
+        // Metric rules read the collector unless a test scripts its own source.
+        var alertConfiguration = configuration.alerts
+        if alertConfiguration.metrics == nil { alertConfiguration.metrics = metrics }
+        let alerts = AlertEngine(configuration: alertConfiguration, store: store, logger: logger)
+        self.alerts = alerts
+        self.drains = LogDrainHub(logger: logger)
+        self.notifier = Notifier(command: configuration.notifyCommand, logger: logger, alerts: alerts)
         self.cronScheduler = CronScheduler(clock: configuration.clock)
         self.backupScheduler = BackupScheduler(clock: configuration.clock)
-        self.metrics = MetricsCollector(store: store, interval: configuration.metricsInterval, clock: configuration.clock, logger: logger)
         self.builder = Builder(
             configuration: .init(
                 // Boxes see `yard` at a path of their own; plain processes run it where it is.
@@ -279,6 +292,8 @@ public actor Orchestrator: Service {
         // stopped, left behind (namespaces, veths, bridges).
         await runtime.cleanUpLeftovers()
         await reconcileTCPProxies()
+        drains.reload((try? store.logDrains()) ?? [])
+        defer { drains.stopAll() }
         await withGracefulShutdownHandler {
             router.onHeldRequest { host in
                 Task { await self.wake(host: host) }
@@ -292,6 +307,7 @@ public actor Orchestrator: Service {
                 group.addTask { await self.cronScheduler.run(host: self) }
                 group.addTask { await self.backupScheduler.run(host: self) }
                 group.addTask { await self.metrics.run(host: self) }
+                group.addTask { await self.alerts.run() }
                 for await (key, job) in jobs {
                     group.addTask { await self.execute(job, key: key) }
                 }
@@ -786,7 +802,7 @@ public actor Orchestrator: Service {
         logs.append(deploymentID: id, kind: status.isInProgress && status != .deploying ? .build : .deploy, stream: .system, message: "status → \(line)")
         statuses.publish(deploymentID: id, status: status)
         logger.info("deployment status", metadata: ["deployment.id": "\(id)", "deployment.status": "\(status.rawValue)"])
-        if status == .failed || status == .crashed {
+        if status == .failed || status == .crashed || status == .success {
             notify("deployment.\(status.rawValue.lowercased())", deployment: record, message: reason ?? status.rawValue)
         }
         return record
@@ -1565,18 +1581,21 @@ public actor Orchestrator: Service {
         case .output(let replicaID, let stream, let line):
             guard let deploymentID = replicas[replicaID]?.deploymentID else { return }
             logs.append(deploymentID: deploymentID, kind: .deploy, stream: stream, replica: replicaID, message: line)
+            drain(deploymentID: deploymentID, replicaID: replicaID, stream: stream, line: line)
         case .started(let replicaID, let pid, let attempt):
             guard let state = replicas[replicaID] else { return }
             try? store.updateReplica(id: replicaID) { $0.pid = pid; $0.restarts = attempt }
             if attempt > 0 {
                 logs.append(deploymentID: state.deploymentID, kind: .deploy, stream: .system, replica: replicaID,
                             message: "replica restarted (attempt \(attempt)), pid \(pid)")
+                replicaRestarted(deploymentID: state.deploymentID, attempt: attempt)
                 markReplica(replicaID, .running)
                 liveDeploymentRecovered(state.deploymentID)
             }
         case .exited(let replicaID, let reason, let decision):
             guard let state = replicas[replicaID] else { return }
             try? store.updateReplica(id: replicaID) { $0.lastExit = reason.description }
+            if reason == .oomKilled { replicaOOMKilled(deploymentID: state.deploymentID, replicaID: replicaID) }
             if !reason.isSuccess { replicas[replicaID]?.exitedWithFailure = true }
             let text: String
             switch decision {

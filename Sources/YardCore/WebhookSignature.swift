@@ -16,32 +16,9 @@ public enum WebhookSignature {
     /// whatever the first wrong byte is (swift-crypto's constant-time check).
     public static func isValid(header: String?, body: Data, secret: String) -> Bool {
         guard let header, header.hasPrefix("sha256="), !secret.isEmpty,
-            let code = bytes(fromHex: String(header.dropFirst("sha256=".count))), code.count == SHA256.byteCount
+            let code = Data(hexString: String(header.dropFirst("sha256=".count))), code.count == SHA256.byteCount
         else { return false }
         return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: body, using: SymmetricKey(data: Data(secret.utf8)))
-    }
-
-    private static func bytes(fromHex hex: String) -> [UInt8]? {
-        let characters = Array(hex.utf8)
-        guard characters.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(characters.count / 2)
-        var index = 0
-        while index < characters.count {
-            guard let high = nibble(characters[index]), let low = nibble(characters[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            index += 2
-        }
-        return bytes
-    }
-
-    private static func nibble(_ character: UInt8) -> UInt8? {
-        switch character {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }
 

@@ -348,8 +348,17 @@ enum Migrations {
         }
         // Metrics points per service and environment (issue 20): 10 s, 1 min and 10 min steps,
         // kept a day, a week and a month (`SQLiteStore+Metrics.swift`).
-        add("020_metrics20_point") { db in
+        add("020_metrics_points") { db in
             try db.execute(sql: SQLiteStore.metricsPointTableSQL)
+        }
+        // Alerts (issue 20): channels (the target and a webhook's signing secret sealed,
+        // bound to the channel), rules per service and environment, each with its state.
+        add("021_alerts") { db in
+            try SQLiteStore.createAlertTables(db)
+        }
+        // Log drains (issue 20 item 3): a service's lines forwarded to syslog or HTTP, the URL sealed.
+        add("022_log_drains") { db in
+            try SQLiteStore.createLogDrainTable(db)
         }
         return migrations
     }

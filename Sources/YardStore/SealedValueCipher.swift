@@ -165,5 +165,13 @@ public struct SealedBinding: Sendable, Equatable {
         Self("service.registry_password", [serviceID])
     }
 
+    public static func alertChannel(channelID: String, field: String) -> Self {
+        Self("alert_channel.\(field)", [channelID])
+    }
+
+    public static func logDrainURL(drainID: String) -> Self {
+        Self("log_drain.url", [drainID])
+    }
+
     static let keyCheck = Self("sealed_key_check", ["1"])
 }

@@ -21,6 +21,8 @@ struct OpenAPIConformanceEndToEndTests {
         "createEnvironment", "deleteEnvironment",
         // Plain routes: the signed webhook and the post-receive hook's push report.
         "receiveGitHubWebhook", "reportPush",
+        // Sends a real message to whatever URL a generated channel names (AlertsEndToEndTests tests it).
+        "testAlertChannel",
     ]
 
     @Test("every answer to schemathesis's requests is a documented, non-5xx answer", .timeLimit(.minutes(5)))

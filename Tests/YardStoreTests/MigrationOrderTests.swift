@@ -17,7 +17,7 @@ struct MigrationOrderTests {
         "016_webhook_secret_sealed", "017_webhook_delivery", "018_sealed_values_bound",
     ]
     /// Migrations added after issue 14, in numeric order after the old ones.
-    static let addedSince = ["019_service_image", "020_metrics20_point"]
+    static let addedSince = ["019_service_image", "020_metrics_points", "021_alerts", "022_log_drains"]
     /// The tables those change.
     static let changedSince: Set<String> = ["service", "metrics_point"]
     static let cipher = SealedValueCipher(keyBytes: Data(repeating: 7, count: 32), keyFile: URL(fileURLWithPath: "/nonexistent/sealed.key"))

@@ -11,10 +11,10 @@ struct SQLiteStoreTests {
     func migrations() throws {
         let store = try SQLiteStore(directory: directory)
         #expect(try store.journalMode() == "wal")
-        #expect(try store.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting", "005_cron_runs", "006_domain_paths", "007_git", "009_shared_variables", "010_variables_digest", "011_databases", "012_backups", "013_tcp_proxy", "014_sealed_at_rest", "015_webhooks", "016_webhook_secret_sealed", "017_webhook_delivery", "018_sealed_values_bound", "019_service_image", "020_metrics20_point"])
+        #expect(try store.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting", "005_cron_runs", "006_domain_paths", "007_git", "009_shared_variables", "010_variables_digest", "011_databases", "012_backups", "013_tcp_proxy", "014_sealed_at_rest", "015_webhooks", "016_webhook_secret_sealed", "017_webhook_delivery", "018_sealed_values_bound", "019_service_image", "020_metrics_points", "021_alerts", "022_log_drains"])
         // Opening again applies nothing twice.
         let again = try SQLiteStore(directory: directory)
-        #expect(try again.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting", "005_cron_runs", "006_domain_paths", "007_git", "009_shared_variables", "010_variables_digest", "011_databases", "012_backups", "013_tcp_proxy", "014_sealed_at_rest", "015_webhooks", "016_webhook_secret_sealed", "017_webhook_delivery", "018_sealed_values_bound", "019_service_image", "020_metrics20_point"])
+        #expect(try again.appliedMigrations() == ["001_core", "002_isolation", "003_builds", "004_sleep_setting", "005_cron_runs", "006_domain_paths", "007_git", "009_shared_variables", "010_variables_digest", "011_databases", "012_backups", "013_tcp_proxy", "014_sealed_at_rest", "015_webhooks", "016_webhook_secret_sealed", "017_webhook_delivery", "018_sealed_values_bound", "019_service_image", "020_metrics_points", "021_alerts", "022_log_drains"])
         try? FileManager.default.removeItem(at: directory)
     }
 

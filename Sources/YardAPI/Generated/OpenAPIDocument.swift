@@ -2169,6 +2169,330 @@ paths:
               schema:
                 $ref: '#/components/schemas/Error'
           description: error
+  /v1/projects/{project}/alerts/channels:
+    get:
+      summary: The project's alert channels (targets without their path; never a secret)
+      operationId: listAlertChannels
+      tags:
+      - api
+      parameters:
+      - description: project id or name
+        in: path
+        name: project
+        required: true
+        schema:
+          type: string
+      responses:
+        '200':
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/AlertChannelList'
+          description: OK
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
+    post:
+      summary: 'Add an alert channel: webhook (signed), slack, discord or email; a webhook''s signing secret is in this answer only'
+      operationId: createAlertChannel
+      tags:
+      - api
+      parameters:
+      - description: project id or name
+        in: path
+        name: project
+        required: true
+        schema:
+          type: string
+      requestBody:
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/CreateAlertChannel'
+        required: true
+      responses:
+        '201':
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/AlertChannel'
+          description: the channel
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
+  /v1/projects/{project}/alerts/channels/{channel}:
+    delete:
+      summary: Remove an alert channel and the rules that send to it
+      operationId: deleteAlertChannel
+      tags:
+      - api
+      parameters:
+      - description: project id or name
+        in: path
+        name: project
+        required: true
+        schema:
+          type: string
+      - description: channel name or id
+        in: path
+        name: channel
+        required: true
+        schema:
+          type: string
+      responses:
+        '204':
+          description: removed
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
+  /v1/projects/{project}/alerts/channels/{channel}/test:
+    post:
+      summary: Send a test alert to a channel and say whether it was delivered
+      operationId: testAlertChannel
+      tags:
+      - api
+      parameters:
+      - description: project id or name
+        in: path
+        name: project
+        required: true
+        schema:
+          type: string
+      - description: channel name or id
+        in: path
+        name: channel
+        required: true
+        schema:
+          type: string
+      responses:
+        '200':
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/AlertTestResult'
+          description: OK
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
+  /v1/projects/{project}/alerts/rules:
+    get:
+      summary: The project's alert rules with their state (pending, ok, firing, resolved)
+      operationId: listAlertRules
+      tags:
+      - api
+      parameters:
+      - description: project id or name
+        in: path
+        name: project
+        required: true
+        schema:
+          type: string
+      responses:
+        '200':
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/AlertRuleList'
+          description: OK
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
+  /v1/projects/{project}/alerts/rules/{rule}:
+    delete:
+      summary: Remove an alert rule
+      operationId: deleteAlertRule
+      tags:
+      - api
+      parameters:
+      - description: project id or name
+        in: path
+        name: project
+        required: true
+        schema:
+          type: string
+      - description: rule id
+        in: path
+        name: rule
+        required: true
+        schema:
+          type: string
+      responses:
+        '204':
+          description: removed
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
+  /v1/projects/{project}/environments/{environment}/services/{service}/alerts:
+    post:
+      summary: 'Add an alert rule for a service: deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume'
+      operationId: createAlertRule
+      tags:
+      - api
+      parameters:
+      - description: project id or name
+        in: path
+        name: project
+        required: true
+        schema:
+          type: string
+      - description: environment id or name
+        in: path
+        name: environment
+        required: true
+        schema:
+          type: string
+      - description: service name
+        in: path
+        name: service
+        required: true
+        schema:
+          type: string
+      requestBody:
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/CreateAlertRule'
+        required: true
+      responses:
+        '201':
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/AlertRule'
+          description: the rule
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
+  /v1/projects/{project}/environments/{environment}/services/{service}/drains:
+    get:
+      summary: The service's log drains with lines sent, dropped and queued since the server started
+      operationId: listLogDrains
+      tags:
+      - api
+      parameters:
+      - description: project id or name
+        in: path
+        name: project
+        required: true
+        schema:
+          type: string
+      - description: environment id or name
+        in: path
+        name: environment
+        required: true
+        schema:
+          type: string
+      - description: service name
+        in: path
+        name: service
+        required: true
+        schema:
+          type: string
+      responses:
+        '200':
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/LogDrainList'
+          description: OK
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
+    post:
+      summary: 'Add a log drain: syslog (tcp://host:port, RFC 5424, octet-counted) or http (JSON batches)'
+      operationId: createLogDrain
+      tags:
+      - api
+      parameters:
+      - description: project id or name
+        in: path
+        name: project
+        required: true
+        schema:
+          type: string
+      - description: environment id or name
+        in: path
+        name: environment
+        required: true
+        schema:
+          type: string
+      - description: service name
+        in: path
+        name: service
+        required: true
+        schema:
+          type: string
+      requestBody:
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/CreateLogDrain'
+        required: true
+      responses:
+        '201':
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/LogDrain'
+          description: the drain
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
+  /v1/projects/{project}/drains/{drain}:
+    delete:
+      summary: Remove a log drain
+      operationId: deleteLogDrain
+      tags:
+      - api
+      parameters:
+      - description: project id or name
+        in: path
+        name: project
+        required: true
+        schema:
+          type: string
+      - description: drain id
+        in: path
+        name: drain
+        required: true
+        schema:
+          type: string
+      responses:
+        '204':
+          description: removed
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
 components:
   schemas:
     Backup:
@@ -3236,6 +3560,148 @@ components:
       required:
       - nodes
       type: object
+    AlertChannel:
+      properties:
+        failedDeliveries:
+          type: integer
+        id:
+          type: string
+        kind:
+          enum: [webhook, slack, discord, email]
+          type: string
+        name:
+          type: string
+        secret:
+          description: a webhook channel's signing secret, only in the answer that created it
+          type: string
+        target:
+          description: the URL without its path and query, or the email address
+          type: string
+      required: [id, name, kind, target, failedDeliveries]
+      type: object
+    AlertChannelList:
+      properties:
+        channels:
+          items:
+            $ref: '#/components/schemas/AlertChannel'
+          type: array
+      required: [channels]
+      type: object
+    AlertRule:
+      properties:
+        above:
+          type: string
+        channel:
+          type: string
+        detail:
+          type: string
+        environment:
+          type: string
+        firedAt:
+          format: date-time
+          type: string
+        id:
+          type: string
+        kind:
+          enum: [deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume]
+          type: string
+        overSeconds:
+          type: integer
+        repeatSeconds:
+          type: integer
+        resolvedAt:
+          format: date-time
+          type: string
+        service:
+          type: string
+        state:
+          enum: [pending, ok, firing, resolved]
+          type: string
+      required: [id, kind, service, environment, channel, overSeconds, repeatSeconds, state]
+      type: object
+    AlertRuleList:
+      properties:
+        rules:
+          items:
+            $ref: '#/components/schemas/AlertRule'
+          type: array
+      required: [rules]
+      type: object
+    AlertTestResult:
+      properties:
+        delivered:
+          type: boolean
+        message:
+          type: string
+      required: [delivered, message]
+      type: object
+    CreateAlertChannel:
+      properties:
+        kind:
+          enum: [webhook, slack, discord, email]
+          type: string
+        name:
+          type: string
+        target:
+          description: the URL (webhook, slack, discord) or the email address
+          type: string
+      required: [name, kind, target]
+      type: object
+    CreateAlertRule:
+      properties:
+        above:
+          description: 20% (error-rate, memory, volume) or 500ms (latency)
+          type: string
+        channel:
+          type: string
+        kind:
+          type: string
+        over:
+          description: 'window, e.g. 1m (default 5m)'
+          type: string
+        repeat:
+          description: 'how often a firing rule notifies again (default 1h)'
+          type: string
+      required: [kind, channel]
+      type: object
+    CreateLogDrain:
+      properties:
+        kind:
+          description: syslog or http
+          type: string
+        url:
+          description: tcp://host:port or an http(s) URL
+          type: string
+      required: [kind, url]
+      type: object
+    LogDrain:
+      properties:
+        dropped:
+          type: integer
+        environment:
+          type: string
+        id:
+          type: string
+        kind:
+          type: string
+        queued:
+          type: integer
+        sent:
+          type: integer
+        service:
+          type: string
+        target:
+          type: string
+      required: [id, service, environment, kind, target, sent, dropped, queued]
+      type: object
+    LogDrainList:
+      properties:
+        drains:
+          items:
+            $ref: '#/components/schemas/LogDrain'
+          type: array
+      required: [drains]
+      type: object
   securitySchemes:
     bearer:
       scheme: bearer
@@ -3246,6 +3712,157 @@ components:
 {
   "components": {
     "schemas": {
+      "AlertChannel": {
+        "properties": {
+          "failedDeliveries": {
+            "type": "integer"
+          },
+          "id": {
+            "type": "string"
+          },
+          "kind": {
+            "enum": [
+              "webhook",
+              "slack",
+              "discord",
+              "email"
+            ],
+            "type": "string"
+          },
+          "name": {
+            "type": "string"
+          },
+          "secret": {
+            "description": "a webhook channel's signing secret, only in the answer that created it",
+            "type": "string"
+          },
+          "target": {
+            "description": "the URL without its path and query, or the email address",
+            "type": "string"
+          }
+        },
+        "required": [
+          "id",
+          "name",
+          "kind",
+          "target",
+          "failedDeliveries"
+        ],
+        "type": "object"
+      },
+      "AlertChannelList": {
+        "properties": {
+          "channels": {
+            "items": {
+              "$ref": "#/components/schemas/AlertChannel"
+            },
+            "type": "array"
+          }
+        },
+        "required": [
+          "channels"
+        ],
+        "type": "object"
+      },
+      "AlertRule": {
+        "properties": {
+          "above": {
+            "type": "string"
+          },
+          "channel": {
+            "type": "string"
+          },
+          "detail": {
+            "type": "string"
+          },
+          "environment": {
+            "type": "string"
+          },
+          "firedAt": {
+            "format": "date-time",
+            "type": "string"
+          },
+          "id": {
+            "type": "string"
+          },
+          "kind": {
+            "enum": [
+              "deployment-failed",
+              "crashed",
+              "oom",
+              "crash-loop",
+              "backup-failed",
+              "error-rate",
+              "latency",
+              "memory",
+              "volume"
+            ],
+            "type": "string"
+          },
+          "overSeconds": {
+            "type": "integer"
+          },
+          "repeatSeconds": {
+            "type": "integer"
+          },
+          "resolvedAt": {
+            "format": "date-time",
+            "type": "string"
+          },
+          "service": {
+            "type": "string"
+          },
+          "state": {
+            "enum": [
+              "pending",
+              "ok",
+              "firing",
+              "resolved"
+            ],
+            "type": "string"
+          }
+        },
+        "required": [
+          "id",
+          "kind",
+          "service",
+          "environment",
+          "channel",
+          "overSeconds",
+          "repeatSeconds",
+          "state"
+        ],
+        "type": "object"
+      },
+      "AlertRuleList": {
+        "properties": {
+          "rules": {
+            "items": {
+              "$ref": "#/components/schemas/AlertRule"
+            },
+            "type": "array"
+          }
+        },
+        "required": [
+          "rules"
+        ],
+        "type": "object"
+      },
+      "AlertTestResult": {
+        "properties": {
+          "delivered": {
+            "type": "boolean"
+          },
+          "message": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "delivered",
+          "message"
+        ],
+        "type": "object"
+      },
       "Backup": {
         "properties": {
           "check": {
@@ -3468,6 +4085,59 @@ components:
         },
         "type": "object"
       },
+      "CreateAlertChannel": {
+        "properties": {
+          "kind": {
+            "enum": [
+              "webhook",
+              "slack",
+              "discord",
+              "email"
+            ],
+            "type": "string"
+          },
+          "name": {
+            "type": "string"
+          },
+          "target": {
+            "description": "the URL (webhook, slack, discord) or the email address",
+            "type": "string"
+          }
+        },
+        "required": [
+          "name",
+          "kind",
+          "target"
+        ],
+        "type": "object"
+      },
+      "CreateAlertRule": {
+        "properties": {
+          "above": {
+            "description": "20% (error-rate, memory, volume) or 500ms (latency)",
+            "type": "string"
+          },
+          "channel": {
+            "type": "string"
+          },
+          "kind": {
+            "type": "string"
+          },
+          "over": {
+            "description": "window, e.g. 1m (default 5m)",
+            "type": "string"
+          },
+          "repeat": {
+            "description": "how often a firing rule notifies again (default 1h)",
+            "type": "string"
+          }
+        },
+        "required": [
+          "kind",
+          "channel"
+        ],
+        "type": "object"
+      },
       "CreateDatabase": {
         "properties": {
           "database": {
@@ -3528,6 +4198,23 @@ components:
         },
         "required": [
           "image"
+        ],
+        "type": "object"
+      },
+      "CreateLogDrain": {
+        "properties": {
+          "kind": {
+            "description": "syslog or http",
+            "type": "string"
+          },
+          "url": {
+            "description": "tcp://host:port or an http(s) URL",
+            "type": "string"
+          }
+        },
+        "required": [
+          "kind",
+          "url"
         ],
         "type": "object"
       },
@@ -4018,6 +4705,59 @@ components:
             "$ref": "#/components/schemas/Service"
           }
         },
+        "type": "object"
+      },
+      "LogDrain": {
+        "properties": {
+          "dropped": {
+            "type": "integer"
+          },
+          "environment": {
+            "type": "string"
+          },
+          "id": {
+            "type": "string"
+          },
+          "kind": {
+            "type": "string"
+          },
+          "queued": {
+            "type": "integer"
+          },
+          "sent": {
+            "type": "integer"
+          },
+          "service": {
+            "type": "string"
+          },
+          "target": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "id",
+          "service",
+          "environment",
+          "kind",
+          "target",
+          "sent",
+          "dropped",
+          "queued"
+        ],
+        "type": "object"
+      },
+      "LogDrainList": {
+        "properties": {
+          "drains": {
+            "items": {
+              "$ref": "#/components/schemas/LogDrain"
+            },
+            "type": "array"
+          }
+        },
+        "required": [
+          "drains"
+        ],
         "type": "object"
       },
       "LogLine": {
@@ -5475,6 +6215,323 @@ components:
         ]
       }
     },
+    "/v1/projects/{project}/alerts/channels": {
+      "get": {
+        "operationId": "listAlertChannels",
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AlertChannelList"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "The project's alert channels (targets without their path; never a secret)",
+        "tags": [
+          "api"
+        ]
+      },
+      "post": {
+        "operationId": "createAlertChannel",
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/CreateAlertChannel"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "201": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AlertChannel"
+                }
+              }
+            },
+            "description": "the channel"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Add an alert channel: webhook (signed), slack, discord or email; a webhook's signing secret is in this answer only",
+        "tags": [
+          "api"
+        ]
+      }
+    },
+    "/v1/projects/{project}/alerts/channels/{channel}": {
+      "delete": {
+        "operationId": "deleteAlertChannel",
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "channel name or id",
+            "in": "path",
+            "name": "channel",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "204": {
+            "description": "removed"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Remove an alert channel and the rules that send to it",
+        "tags": [
+          "api"
+        ]
+      }
+    },
+    "/v1/projects/{project}/alerts/channels/{channel}/test": {
+      "post": {
+        "operationId": "testAlertChannel",
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "channel name or id",
+            "in": "path",
+            "name": "channel",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AlertTestResult"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Send a test alert to a channel and say whether it was delivered",
+        "tags": [
+          "api"
+        ]
+      }
+    },
+    "/v1/projects/{project}/alerts/rules": {
+      "get": {
+        "operationId": "listAlertRules",
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AlertRuleList"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "The project's alert rules with their state (pending, ok, firing, resolved)",
+        "tags": [
+          "api"
+        ]
+      }
+    },
+    "/v1/projects/{project}/alerts/rules/{rule}": {
+      "delete": {
+        "operationId": "deleteAlertRule",
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "rule id",
+            "in": "path",
+            "name": "rule",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "204": {
+            "description": "removed"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Remove an alert rule",
+        "tags": [
+          "api"
+        ]
+      }
+    },
+    "/v1/projects/{project}/drains/{drain}": {
+      "delete": {
+        "operationId": "deleteLogDrain",
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "drain id",
+            "in": "path",
+            "name": "drain",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "204": {
+            "description": "removed"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Remove a log drain",
+        "tags": [
+          "api"
+        ]
+      }
+    },
     "/v1/projects/{project}/environments": {
       "get": {
         "operationId": "listEnvironments",
@@ -5808,6 +6865,76 @@ components:
           }
         },
         "summary": "Add an image service (an image pulled from its registry, or found on the machine) and deploy it",
+        "tags": [
+          "api"
+        ]
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/alerts": {
+      "post": {
+        "operationId": "createAlertRule",
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/CreateAlertRule"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "201": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AlertRule"
+                }
+              }
+            },
+            "description": "the rule"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Add an alert rule for a service: deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume",
         "tags": [
           "api"
         ]
@@ -6760,6 +7887,134 @@ components:
           }
         },
         "summary": "Remove the latest deployment",
+        "tags": [
+          "api"
+        ]
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/services/{service}/drains": {
+      "get": {
+        "operationId": "listLogDrains",
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/LogDrainList"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "The service's log drains with lines sent, dropped and queued since the server started",
+        "tags": [
+          "api"
+        ]
+      },
+      "post": {
+        "operationId": "createLogDrain",
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "service name",
+            "in": "path",
+            "name": "service",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/CreateLogDrain"
+              }
+            }
+          },
+          "required": true
+        },
+        "responses": {
+          "201": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/LogDrain"
+                }
+              }
+            },
+            "description": "the drain"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Add a log drain: syslog (tcp://host:port, RFC 5424, octet-counted) or http (JSON batches)",
         "tags": [
           "api"
         ]

@@ -117,5 +117,25 @@ extension Components {
         internal typealias NodeAvailabilityRequest = YardCore.NodeAvailabilityRequest
         /// - Remark: Generated from `#/components/schemas/NodeList`.
         internal typealias NodeList = YardCore.NodeListView
+        /// - Remark: Generated from `#/components/schemas/AlertChannel`.
+        internal typealias AlertChannel = YardCore.AlertChannelView
+        /// - Remark: Generated from `#/components/schemas/AlertChannelList`.
+        internal typealias AlertChannelList = YardCore.AlertChannelListView
+        /// - Remark: Generated from `#/components/schemas/AlertRule`.
+        internal typealias AlertRule = YardCore.AlertRuleView
+        /// - Remark: Generated from `#/components/schemas/AlertRuleList`.
+        internal typealias AlertRuleList = YardCore.AlertRuleListView
+        /// - Remark: Generated from `#/components/schemas/AlertTestResult`.
+        internal typealias AlertTestResult = YardCore.AlertTestResultView
+        /// - Remark: Generated from `#/components/schemas/CreateAlertChannel`.
+        internal typealias CreateAlertChannel = YardCore.CreateAlertChannelRequest
+        /// - Remark: Generated from `#/components/schemas/CreateAlertRule`.
+        internal typealias CreateAlertRule = YardCore.CreateAlertRuleRequest
+        /// - Remark: Generated from `#/components/schemas/CreateLogDrain`.
+        internal typealias CreateLogDrain = YardCore.CreateLogDrainRequest
+        /// - Remark: Generated from `#/components/schemas/LogDrain`.
+        internal typealias LogDrain = YardCore.LogDrainView
+        /// - Remark: Generated from `#/components/schemas/LogDrainList`.
+        internal typealias LogDrainList = YardCore.LogDrainListView
     }
 }

@@ -283,6 +283,56 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/nodes/{node}/availability`.
     /// - Remark: Generated from `#/paths//v1/nodes/{node}/availability/post(setNodeAvailability)`.
     func setNodeAvailability(_ input: Operations.SetNodeAvailability.Input) async throws -> Operations.SetNodeAvailability.Output
+    /// The project's alert channels (targets without their path; never a secret)
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/alerts/channels`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/alerts/channels/get(listAlertChannels)`.
+    func listAlertChannels(_ input: Operations.ListAlertChannels.Input) async throws -> Operations.ListAlertChannels.Output
+    /// Add an alert channel: webhook (signed), slack, discord or email; a webhook's signing secret is in this answer only
+    ///
+    /// - Remark: HTTP `POST /v1/projects/{project}/alerts/channels`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/alerts/channels/post(createAlertChannel)`.
+    func createAlertChannel(_ input: Operations.CreateAlertChannel.Input) async throws -> Operations.CreateAlertChannel.Output
+    /// Remove an alert channel and the rules that send to it
+    ///
+    /// - Remark: HTTP `DELETE /v1/projects/{project}/alerts/channels/{channel}`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/alerts/channels/{channel}/delete(deleteAlertChannel)`.
+    func deleteAlertChannel(_ input: Operations.DeleteAlertChannel.Input) async throws -> Operations.DeleteAlertChannel.Output
+    /// Send a test alert to a channel and say whether it was delivered
+    ///
+    /// - Remark: HTTP `POST /v1/projects/{project}/alerts/channels/{channel}/test`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/alerts/channels/{channel}/test/post(testAlertChannel)`.
+    func testAlertChannel(_ input: Operations.TestAlertChannel.Input) async throws -> Operations.TestAlertChannel.Output
+    /// The project's alert rules with their state (pending, ok, firing, resolved)
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/alerts/rules`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/alerts/rules/get(listAlertRules)`.
+    func listAlertRules(_ input: Operations.ListAlertRules.Input) async throws -> Operations.ListAlertRules.Output
+    /// Remove an alert rule
+    ///
+    /// - Remark: HTTP `DELETE /v1/projects/{project}/alerts/rules/{rule}`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/alerts/rules/{rule}/delete(deleteAlertRule)`.
+    func deleteAlertRule(_ input: Operations.DeleteAlertRule.Input) async throws -> Operations.DeleteAlertRule.Output
+    /// Add an alert rule for a service: deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume
+    ///
+    /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/services/{service}/alerts`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/alerts/post(createAlertRule)`.
+    func createAlertRule(_ input: Operations.CreateAlertRule.Input) async throws -> Operations.CreateAlertRule.Output
+    /// The service's log drains with lines sent, dropped and queued since the server started
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/get(listLogDrains)`.
+    func listLogDrains(_ input: Operations.ListLogDrains.Input) async throws -> Operations.ListLogDrains.Output
+    /// Add a log drain: syslog (tcp://host:port, RFC 5424, octet-counted) or http (JSON batches)
+    ///
+    /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/post(createLogDrain)`.
+    func createLogDrain(_ input: Operations.CreateLogDrain.Input) async throws -> Operations.CreateLogDrain.Output
+    /// Remove a log drain
+    ///
+    /// - Remark: HTTP `DELETE /v1/projects/{project}/drains/{drain}`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/drains/{drain}/delete(deleteLogDrain)`.
+    func deleteLogDrain(_ input: Operations.DeleteLogDrain.Input) async throws -> Operations.DeleteLogDrain.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -1020,6 +1070,142 @@ extension APIProtocol {
             path: path,
             headers: headers,
             body: body
+        ))
+    }
+    /// The project's alert channels (targets without their path; never a secret)
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/alerts/channels`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/alerts/channels/get(listAlertChannels)`.
+    internal func listAlertChannels(
+        path: Operations.ListAlertChannels.Input.Path,
+        headers: Operations.ListAlertChannels.Input.Headers = .init()
+    ) async throws -> Operations.ListAlertChannels.Output {
+        try await listAlertChannels(Operations.ListAlertChannels.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Add an alert channel: webhook (signed), slack, discord or email; a webhook's signing secret is in this answer only
+    ///
+    /// - Remark: HTTP `POST /v1/projects/{project}/alerts/channels`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/alerts/channels/post(createAlertChannel)`.
+    internal func createAlertChannel(
+        path: Operations.CreateAlertChannel.Input.Path,
+        headers: Operations.CreateAlertChannel.Input.Headers = .init(),
+        body: Operations.CreateAlertChannel.Input.Body
+    ) async throws -> Operations.CreateAlertChannel.Output {
+        try await createAlertChannel(Operations.CreateAlertChannel.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Remove an alert channel and the rules that send to it
+    ///
+    /// - Remark: HTTP `DELETE /v1/projects/{project}/alerts/channels/{channel}`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/alerts/channels/{channel}/delete(deleteAlertChannel)`.
+    internal func deleteAlertChannel(
+        path: Operations.DeleteAlertChannel.Input.Path,
+        headers: Operations.DeleteAlertChannel.Input.Headers = .init()
+    ) async throws -> Operations.DeleteAlertChannel.Output {
+        try await deleteAlertChannel(Operations.DeleteAlertChannel.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Send a test alert to a channel and say whether it was delivered
+    ///
+    /// - Remark: HTTP `POST /v1/projects/{project}/alerts/channels/{channel}/test`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/alerts/channels/{channel}/test/post(testAlertChannel)`.
+    internal func testAlertChannel(
+        path: Operations.TestAlertChannel.Input.Path,
+        headers: Operations.TestAlertChannel.Input.Headers = .init()
+    ) async throws -> Operations.TestAlertChannel.Output {
+        try await testAlertChannel(Operations.TestAlertChannel.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// The project's alert rules with their state (pending, ok, firing, resolved)
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/alerts/rules`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/alerts/rules/get(listAlertRules)`.
+    internal func listAlertRules(
+        path: Operations.ListAlertRules.Input.Path,
+        headers: Operations.ListAlertRules.Input.Headers = .init()
+    ) async throws -> Operations.ListAlertRules.Output {
+        try await listAlertRules(Operations.ListAlertRules.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Remove an alert rule
+    ///
+    /// - Remark: HTTP `DELETE /v1/projects/{project}/alerts/rules/{rule}`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/alerts/rules/{rule}/delete(deleteAlertRule)`.
+    internal func deleteAlertRule(
+        path: Operations.DeleteAlertRule.Input.Path,
+        headers: Operations.DeleteAlertRule.Input.Headers = .init()
+    ) async throws -> Operations.DeleteAlertRule.Output {
+        try await deleteAlertRule(Operations.DeleteAlertRule.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Add an alert rule for a service: deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume
+    ///
+    /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/services/{service}/alerts`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/alerts/post(createAlertRule)`.
+    internal func createAlertRule(
+        path: Operations.CreateAlertRule.Input.Path,
+        headers: Operations.CreateAlertRule.Input.Headers = .init(),
+        body: Operations.CreateAlertRule.Input.Body
+    ) async throws -> Operations.CreateAlertRule.Output {
+        try await createAlertRule(Operations.CreateAlertRule.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// The service's log drains with lines sent, dropped and queued since the server started
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/get(listLogDrains)`.
+    internal func listLogDrains(
+        path: Operations.ListLogDrains.Input.Path,
+        headers: Operations.ListLogDrains.Input.Headers = .init()
+    ) async throws -> Operations.ListLogDrains.Output {
+        try await listLogDrains(Operations.ListLogDrains.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Add a log drain: syslog (tcp://host:port, RFC 5424, octet-counted) or http (JSON batches)
+    ///
+    /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/post(createLogDrain)`.
+    internal func createLogDrain(
+        path: Operations.CreateLogDrain.Input.Path,
+        headers: Operations.CreateLogDrain.Input.Headers = .init(),
+        body: Operations.CreateLogDrain.Input.Body
+    ) async throws -> Operations.CreateLogDrain.Output {
+        try await createLogDrain(Operations.CreateLogDrain.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Remove a log drain
+    ///
+    /// - Remark: HTTP `DELETE /v1/projects/{project}/drains/{drain}`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/drains/{drain}/delete(deleteLogDrain)`.
+    internal func deleteLogDrain(
+        path: Operations.DeleteLogDrain.Input.Path,
+        headers: Operations.DeleteLogDrain.Input.Headers = .init()
+    ) async throws -> Operations.DeleteLogDrain.Output {
+        try await deleteLogDrain(Operations.DeleteLogDrain.Input(
+            path: path,
+            headers: headers
         ))
     }
 }

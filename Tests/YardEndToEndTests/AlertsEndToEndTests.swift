@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+import YardCore
+import YardTestSupport
+
+/// Alerts through the real CLI and server, to real receivers on loopback: python's
+/// http.server (the signed webhook) and aiosmtpd (the email relay `yard serve --smtp-url` names).
+@Suite("Alerts end to end")
+struct AlertsEndToEndTests {
+    @Test("a failed deployment reaches a signed webhook and an email; the next good one resolves both", .timeLimit(.minutes(5)))
+    func failedDeploymentAlerts() async throws {
+        let receivers = try await AlertReceivers()
+        defer { receivers.stop() }
+        try await YardServer.with(serveArguments: [
+            "--smtp-url", "smtp://127.0.0.1:\(receivers.smtpPort)", "--smtp-from", "yard@example.com",
+        ]) { server in
+            let folder = try await server.prepareApp("static-site", project: "alerts")
+            try #require(try await server.yard(["up"], in: folder).status == 0)
+
+            let hook = try await server.yard(["alerts", "channel", "add", "hook", "--webhook", receivers.webhookURL], in: folder)
+            try #require(hook.status == 0, "\(hook.output)")
+            let secretLine = try #require(hook.stdout.split(separator: "\n").first { $0.hasPrefix("Signing secret: ") })
+            let secret = String(secretLine.dropFirst("Signing secret: ".count))
+            #expect(secret.count >= 32)
+            let mail = try await server.yard(["alerts", "channel", "add", "mail", "--email", "ops@example.com"], in: folder)
+            try #require(mail.status == 0, "\(mail.output)")
+            // The secret is never shown again.
+            let channels = try await server.yard(["alerts", "channel", "ls", "--json"], in: folder)
+            #expect(channels.status == 0 && !channels.stdout.contains(secret), "\(channels.output)")
+
+            // Bad input gets a clear error.
+            let unknownKind = try await server.yard(["alerts", "add", "cpu", "--channel", "hook"], in: folder)
+            #expect(unknownKind.status != 0 && unknownKind.stderr.contains("not an alert kind"), "\(unknownKind.output)")
+            let noUnit = try await server.yard(["alerts", "add", "error-rate", "--above", "20", "--channel", "hook"], in: folder)
+            #expect(noUnit.status != 0 && noUnit.stderr.contains("needs a unit"), "\(noUnit.output)")
+            let noChannel = try await server.yard(["alerts", "add", "crashed", "--channel", "pager"], in: folder)
+            #expect(noChannel.status != 0 && noChannel.stderr.contains("no alert channel 'pager'"), "\(noChannel.output)")
+
+            for channel in ["hook", "mail"] {
+                let add = try await server.yard(["alerts", "add", "deployment-failed", "--channel", channel], in: folder)
+                try #require(add.status == 0, "\(add.output)")
+            }
+            let test = try await server.yard(["alerts", "test", "mail"], in: folder)
+            #expect(test.status == 0, "\(test.output)")
+            #expect(await receivers.wait { receivers.mails().count == 1 })
+
+            try """
+                [build]
+                buildCommand = "echo compiling; exit 7"
+                """.write(to: folder.appendingPathComponent("railway.toml"), atomically: true, encoding: .utf8)
+            #expect(try await server.yard(["up"], in: folder).status != 0)
+            #expect(await receivers.wait { receivers.deliveries().count == 1 && receivers.mails().count == 2 })
+            let fired = try #require(receivers.deliveries().first)
+            #expect(
+                AlertWebhookSignature.isValid(
+                    signature: fired.header(AlertWebhookSignature.signatureHeader),
+                    timestamp: fired.header(AlertWebhookSignature.timestampHeader), body: fired.bodyData, secret: secret))
+            let payload = try #require(try JSONSerialization.jsonObject(with: fired.bodyData) as? [String: Any])
+            #expect(payload["type"] as? String == "Deployment.failed", "\(payload)")
+            #expect(((payload["resource"] as? [String: Any])?["project"] as? [String: Any])?["name"] as? String == "alerts")
+            #expect(receivers.mails().contains { $0.contains("FIRING: a deployment of alerts failed") })
+            let listed = try await server.yard(["alerts"], in: folder)
+            #expect(listed.stdout.contains("FIRING"), "\(listed.output)")
+
+            // Fixed: the next deployment goes live and both channels hear the resolution.
+            try FileManager.default.removeItem(at: folder.appendingPathComponent("railway.toml"))
+            try #require(try await server.yard(["up"], in: folder).status == 0)
+            #expect(await receivers.wait { receivers.deliveries().count == 2 && receivers.mails().count == 3 })
+            let resolved = try #require(receivers.deliveries().last)
+            let resolution = try #require(try JSONSerialization.jsonObject(with: resolved.bodyData) as? [String: Any])
+            #expect(resolution["type"] as? String == "Alert.resolved")
+            #expect(receivers.mails().contains { $0.contains("RESOLVED: a deployment of alerts failed") })
+            let json = try await server.yard(["alerts", "--json"], in: folder)
+            let rules = try YardJSON.decoder().decode([AlertRuleView].self, from: Data(json.stdout.utf8))
+            #expect(rules.count == 2 && rules.allSatisfy { $0.state == .resolved }, "\(json.output)")
+        }
+    }
+
+    @Test("a drain to a real syslog receiver gets every line; a stalled one slows nothing", .timeLimit(.minutes(5)))
+    func logDrains() async throws {
+        let receiver = try await SyslogReceiver()
+        defer { receiver.stop() }
+        let stalled = try await SyslogReceiver(stalled: true)
+        defer { stalled.stop() }
+        try await YardServer.with { server in
+            let folder = try await server.prepareApp("shell-app", project: "drains")
+            try #require(try await server.yard(["up"], in: folder).status == 0)
+            for url in [receiver.url, stalled.url] {
+                let add = try await server.yard(["drain", "add", "--syslog", url], in: folder)
+                try #require(add.status == 0, "\(add.output)")
+            }
+            let bad = try await server.yard(["drain", "add", "--syslog", "udp://127.0.0.1:514"], in: folder)
+            #expect(bad.status != 0 && bad.stderr.contains("tcp://host:port"), "\(bad.output)")
+            let start = folder.appendingPathComponent("start.sh")
+            let original = try String(contentsOf: start, encoding: .utf8)
+            try original.replacingOccurrences(
+                of: "set -e\n", with: "set -e\ni=0; while [ $i -lt 500 ]; do echo \"drain line $i\"; i=$((i+1)); done\n"
+            ).write(to: start, atomically: true, encoding: .utf8)
+            let started = ContinuousClock.now
+            try #require(try await server.yard(["up"], in: folder).status == 0)
+            // The app's lines are in `yard logs` at once, whatever the stalled drain does.
+            var logged = false
+            while !logged, ContinuousClock.now - started < .seconds(30) {
+                logged = try await server.yard(["logs"], in: folder).stdout.contains("drain line 499")
+                if !logged { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            #expect(logged)
+            let deadline = ContinuousClock.now + .seconds(30)
+            while receiver.messages().filter({ $0.contains("drain line") }).count < 500, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            let lines = receiver.messages().filter { $0.contains("drain line") }
+            #expect(lines.count == 500, "\(lines.count) lines")
+            #expect((0..<500).allSatisfy { index in lines.contains { $0.hasSuffix("stdout - drain line \(index)") } })
+            let listed = try await server.yard(["drain", "ls", "--json"], in: folder)
+            let drains = try YardJSON.decoder().decode([LogDrainView].self, from: Data(listed.stdout.utf8))
+            #expect(drains.count == 2, "\(listed.output)")
+            #expect(drains.first { $0.target.contains("\(receiver.port)") }.map { $0.sent >= 500 && $0.dropped == 0 } == true, "\(drains)")
+        }
+    }
+}
