@@ -23,6 +23,8 @@ struct OpenAPIConformanceEndToEndTests {
         "receiveGitHubWebhook", "reportPush",
         // Sends a real message to whatever URL a generated channel names (AlertsEndToEndTests tests it).
         "testAlertChannel",
+        // Connects to whatever syslog or HTTP address a generated drain names (AlertsEndToEndTests tests drains).
+        "createLogDrain",
     ]
 
     @Test("every answer to schemathesis's requests is a documented, non-5xx answer", .timeLimit(.minutes(5)))

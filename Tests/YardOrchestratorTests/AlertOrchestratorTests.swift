@@ -26,10 +26,6 @@ struct AlertOrchestratorTests {
                         id: id, projectID: service.projectID, serviceID: yard.serviceID, environmentID: yard.environmentID,
                         channelID: "alc_hook", kind: kind, threshold: nil, overSeconds: 600, repeatSeconds: 3600))
             }
-            // recover() at the start fails deployments still QUEUED: deploy once it ran.
-            try await yard.waitUntil("the orchestrator has started", timeout: .seconds(20)) {
-                await yard.runtime.position(of: "cleanup") != nil
-            }
             let deployment = try await yard.deploy(
                 files: ["railway.json": #"{"deploy": {"restartPolicyType": "ON_FAILURE", "restartPolicyMaxRetries": 20}}"#])
             try await yard.waitFor(deployment, .success, timeout: .seconds(30))

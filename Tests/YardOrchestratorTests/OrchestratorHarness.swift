@@ -49,6 +49,12 @@ final class OrchestratorHarness: Sendable {
         group = ServiceGroup(services: [orchestrator], logger: logger)
         let group = self.group
         running = Task { try await group.run() }
+        // recover() at the start fails what a previous run left in progress: a deployment
+        // queued before it ran would be taken for one. It has run once the runtime is asked
+        // to clean up leftovers, which comes right after it.
+        try await waitUntil("the orchestrator has recovered", timeout: .seconds(30)) {
+            await self.runtime.position(of: "cleanup") != nil
+        }
     }
 
     /// Runs `body` on a fresh harness and removes it afterwards, also when `body` throws.
