@@ -118,4 +118,81 @@ struct AlertsEndToEndTests {
             #expect(drains.first { $0.target.contains("\(receiver.port)") }.map { $0.sent >= 500 && $0.dropped == 0 } == true, "\(drains)")
         }
     }
+
+    @Test(
+        "an app failing half its requests fires the error-rate alert from the real metrics (signed webhook and email); healthy traffic resolves it",
+        .timeLimit(.minutes(5)))
+    func errorRateAlert() async throws {
+        let receivers = try await AlertReceivers()
+        defer { receivers.stop() }
+        try await YardServer.with(serveArguments: [
+            "--smtp-url", "smtp://127.0.0.1:\(receivers.smtpPort)", "--smtp-from", "yard@example.com", "--metrics-interval", "1s",
+        ]) { server in
+            let folder = server.root.appendingPathComponent("apps/flaky")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try "web: python3 server.py\n".write(to: folder.appendingPathComponent("Procfile"), atomically: true, encoding: .utf8)
+            try """
+                import http.server, os
+
+                class Handler(http.server.BaseHTTPRequestHandler):
+                    def do_GET(self):
+                        status = 500 if self.path.startswith("/fail") else 200
+                        body = b"failed" if status == 500 else b"ok"
+                        self.send_response(status)
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+
+                    def log_message(self, *args):
+                        pass
+
+                http.server.ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
+
+                """.write(to: folder.appendingPathComponent("server.py"), atomically: true, encoding: .utf8)
+            try #require(try await server.yard(["init", "--name", "flaky"], in: folder).status == 0)
+            let up = try await server.yard(["up"], in: folder)
+            try #require(up.status == 0, "\(up.outputTail)")
+
+            let hook = try await server.yard(["alerts", "channel", "add", "hook", "--webhook", receivers.webhookURL], in: folder)
+            try #require(hook.status == 0, "\(hook.output)")
+            let secretLine = try #require(hook.stdout.split(separator: "\n").first { $0.hasPrefix("Signing secret: ") })
+            let secret = String(secretLine.dropFirst("Signing secret: ".count))
+            try #require(try await server.yard(["alerts", "channel", "add", "mail", "--email", "ops@example.com"], in: folder).status == 0)
+            for channel in ["hook", "mail"] {
+                let add = try await server.yard(
+                    ["alerts", "add", "error-rate", "--above", "20%", "--over", "10s", "--channel", channel], in: folder)
+                try #require(add.status == 0, "\(add.output)")
+            }
+
+            // Half of a bounded load fails: one alert per channel, signed.
+            var statuses: [Int: Int] = [:]
+            for index in 0..<40 {
+                let answer = try await server.get(host: "flaky-flaky.localhost", path: index.isMultiple(of: 2) ? "/fail" : "/ok")
+                statuses[answer.status, default: 0] += 1
+            }
+            #expect(statuses == [500: 20, 200: 20], "\(statuses)")
+            #expect(await receivers.wait(timeout: .seconds(40)) { receivers.deliveries().count == 1 && receivers.mails().count == 1 },
+                    "deliveries \(receivers.deliveries().count), mails \(receivers.mails().count)")
+            let fired = try #require(receivers.deliveries().first)
+            #expect(
+                AlertWebhookSignature.isValid(
+                    signature: fired.header(AlertWebhookSignature.signatureHeader),
+                    timestamp: fired.header(AlertWebhookSignature.timestampHeader), body: fired.bodyData, secret: secret))
+            #expect(String(decoding: fired.bodyData, as: UTF8.self).contains("error rate"), "\(String(decoding: fired.bodyData, as: UTF8.self))")
+            #expect(receivers.mails().first?.contains("FIRING") == true, "\(receivers.mails())")
+
+            // Fixed: only good answers from now on; once the window holds no failure, both hear the resolution.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline, !(receivers.deliveries().count == 2 && receivers.mails().count == 2) {
+                _ = try await server.get(host: "flaky-flaky.localhost", path: "/ok")
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(receivers.deliveries().count == 2 && receivers.mails().count == 2,
+                    "deliveries \(receivers.deliveries().count), mails \(receivers.mails().count)")
+            let resolved = try #require(receivers.deliveries().last)
+            let resolution = try #require(try JSONSerialization.jsonObject(with: resolved.bodyData) as? [String: Any])
+            #expect(resolution["type"] as? String == "Alert.resolved", "\(resolution)")
+            #expect(receivers.mails().last?.contains("RESOLVED") == true, "\(receivers.mails())")
+        }
+    }
 }
