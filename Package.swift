@@ -229,7 +229,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             // A real dockerd (scripts/test-dockerd.sh) made a one-node swarm.
-            name: "YardSwarmTests", dependencies: ["YardSwarm", "YardImage", "YardRuntime", "YardTestSupport"],
+            name: "YardSwarmTests", dependencies: ["YardSwarm", "YardClient", "YardImage", "YardRuntime", "YardTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(name: "YardImageTests", dependencies: ["YardImage", "YardTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "YardBuildTests", dependencies: ["YardBuild"], exclude: ["Fixtures"], swiftSettings: swiftSettings),

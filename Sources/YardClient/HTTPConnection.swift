@@ -103,10 +103,13 @@ public enum HTTPConnection {
                 try await outbound.write(.head(head))
                 let handle = try FileHandle(forReadingFrom: file)
                 defer { try? handle.close() }
+                // The last chunk goes out with the end, as for a stream (below).
+                var pending: ByteBuffer?
                 while let chunk = try handle.read(upToCount: 256 * 1024), !chunk.isEmpty {
-                    try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: chunk))))
+                    if let previous = pending { try await outbound.write(.body(.byteBuffer(previous))) }
+                    pending = ByteBuffer(bytes: chunk)
                 }
-                try await outbound.write(.end(nil))
+                try await outbound.write(contentsOf: (pending.map { [.body(.byteBuffer($0))] } ?? []) + [.end(nil)])
             } else if let stream = request.bodyStream {
                 if let length = stream.length {
                     head.headers.add(name: "Content-Length", value: String(length))
@@ -124,9 +127,10 @@ public enum HTTPConnection {
                 try await outbound.write(contentsOf: (pending.map { [.body(.byteBuffer($0))] } ?? []) + [.end(nil)])
             } else if let body = request.body {
                 head.headers.add(name: "Content-Length", value: String(body.count))
-                try await outbound.write(.head(head))
-                try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
-                try await outbound.write(.end(nil))
+                // In one write: a server that answers and closes once it has the body (dockerd
+                // does, to `Connection: close`) must not find the end still to be written, or
+                // the request fails with "I/O on closed channel" although it was served.
+                try await outbound.write(contentsOf: [.head(head), .body(.byteBuffer(ByteBuffer(bytes: body))), .end(nil)])
             } else {
                 // In one write: a bodiless request is complete at its head, so the server may
                 // answer and close (we ask for close) before a separate end could be written.

@@ -1,5 +1,6 @@
 import Foundation
 import YardCore
+import YardImage
 import YardRuntime
 
 /// The registry every node pulls images from: Debian's `docker-registry` started and owned by
@@ -7,7 +8,7 @@ import YardRuntime
 /// one the operator names (`--swarm-registry HOST:PORT`). Nodes need it in their
 /// `insecure-registries` (it speaks plain HTTP).
 public final class SwarmRegistry: @unchecked Sendable {
-    public static let binary = "/usr/bin/docker-registry"
+    public static let binary = RegistryProcess.binary
 
     /// `HOST:PORT`, the registry part of image references.
     public let host: String
@@ -45,31 +46,12 @@ public final class SwarmRegistry: @unchecked Sendable {
           addr: \(host)
 
         """.write(to: config, atomically: true, encoding: .utf8)
-        let process = ChildProcess()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve", config.path]
-        let log = directory.appendingPathComponent("registry.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        try handle.close()
-        self.process = process
-        // It prints nothing to wait on before it listens: ask its API.
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if try await SystemCommand("/usr/bin/curl", ["-s", "-o", "/dev/null", "http://\(host)/v2/"]).result().succeeded { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        stop()
-        throw YardError(.unavailable, "docker-registry did not answer on \(host) within 10 s; see \(log.path)")
+        process = try await RegistryProcess.start(
+            configFile: config, host: host, log: directory.appendingPathComponent("registry.log"))
     }
 
     /// Ends the registry this server started (its storage stays, for the next start).
     public func stop() {
-        guard let process, process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+        if let process { RegistryProcess.stop(process) }
     }
 }

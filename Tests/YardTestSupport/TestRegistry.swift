@@ -7,7 +7,7 @@ import YardRuntime
 /// loopback port, storing in a temp folder, with htpasswd (bcrypt) auth when `credentials`
 /// are given. `stop()` ends it and removes its files.
 public final class TestRegistry: @unchecked Sendable {
-    public static let binary = "/usr/bin/docker-registry"
+    public static let binary = RegistryProcess.binary
 
     /// `127.0.0.1:<port>`, the registry part of image references on it.
     public let host: String
@@ -45,26 +45,13 @@ public final class TestRegistry: @unchecked Sendable {
         }
         let configFile = directory.appendingPathComponent("config.yml")
         try config.write(to: configFile, atomically: true, encoding: .utf8)
-        process = ChildProcess()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve", configFile.path]
-        let log = directory.appendingPathComponent("registry.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        try handle.close()
-        // The registry prints nothing we can wait on before it listens: try its API.
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if try await SystemCommand("/usr/bin/curl", ["-s", "-o", "/dev/null", "http://\(host)/v2/"]).result().succeeded {
-                return
-            }
-            try await Task.sleep(for: .milliseconds(50))
+        do {
+            process = try await RegistryProcess.start(
+                configFile: configFile, host: host, log: directory.appendingPathComponent("registry.log"))
+        } catch {
+            try? FileManager.default.removeItem(at: directory)
+            throw error
         }
-        stop()
-        throw YardError(.unavailable, "docker-registry did not answer on \(host) within 10 s")
     }
 
     /// `HOST/repository:tag` on this registry.
@@ -74,10 +61,7 @@ public final class TestRegistry: @unchecked Sendable {
 
     /// Ends the registry and removes its storage.
     public func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        RegistryProcess.stop(process)
         try? FileManager.default.removeItem(at: directory)
     }
 
