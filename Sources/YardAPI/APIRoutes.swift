@@ -185,10 +185,13 @@ struct APIRoutes: Sendable {
 
     /// Sealed values and build secrets never leave the server.
     func variableViews(serviceID: String, environmentID: String) throws -> [VariableView] {
-        try store.variables(serviceID: serviceID, environmentID: environmentID, revealing: false).map {
-            VariableView(key: $0.key, value: $0.sealed || $0.buildSecret ? nil : $0.value, sealed: $0.sealed,
-                         buildSecret: $0.buildSecret ? true : nil)
-        }
+        try store.variables(serviceID: serviceID, environmentID: environmentID, revealing: false).map(Self.variableView)
+    }
+
+    /// A variable as the API shows it: sealed values and build secrets without their value.
+    static func variableView(_ record: VariableRecord) -> VariableView {
+        VariableView(key: record.key, value: record.sealed || record.buildSecret ? nil : record.value, sealed: record.sealed,
+                     buildSecret: record.buildSecret ? true : nil)
     }
 
     func sharedVariableViews(environmentID: String) throws -> [VariableView] {
