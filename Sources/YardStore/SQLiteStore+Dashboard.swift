@@ -34,6 +34,22 @@ extension SQLiteStore {
         return try pool.read { db in try DeploymentRecord.filter(ids.contains(Column("id"))).fetchAll(db) }
     }
 
+    /// The status histories of several deployments, each in order.
+    public func events(deploymentIDs: [String]) throws -> [DeploymentEventRecord] {
+        guard !deploymentIDs.isEmpty else { return [] }
+        return try pool.read { db in
+            try DeploymentEventRecord.filter(deploymentIDs.contains(Column("deployment_id"))).order(Column("id")).fetchAll(db)
+        }
+    }
+
+    /// The replicas of several deployments, each one's in order.
+    public func replicas(deploymentIDs: [String]) throws -> [ReplicaRecord] {
+        guard !deploymentIDs.isEmpty else { return [] }
+        return try pool.read { db in
+            try ReplicaRecord.filter(deploymentIDs.contains(Column("deployment_id"))).order(Column("ordinal")).fetchAll(db)
+        }
+    }
+
     /// How many replicas of each deployment run (deployments with none are left out).
     public func runningReplicaCounts(deploymentIDs: [String]) throws -> [String: Int] {
         guard !deploymentIDs.isEmpty else { return [:] }

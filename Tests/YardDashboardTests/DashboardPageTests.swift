@@ -21,8 +21,7 @@ struct DashboardPageTests {
         at time: Date = Date()
     ) throws {
         let store = harness.data.store
-        let project = try store.project("shop")
-        let environment = try store.environment(projectID: project.id, "production")
+        let (project, environment) = try Self.shop(harness)
         let record = try #require(try store.findService(projectID: project.id, service))
         var settings = DeploySettings()
         settings.cronSchedule = cron
@@ -38,6 +37,12 @@ struct DashboardPageTests {
                     id: "\(id)-r\(ordinal)", deploymentID: id, ordinal: ordinal, port: 9000 + ordinal, pid: nil, status: .running,
                     restarts: 0, updatedAt: time))
         }
+    }
+
+    /// Project `shop` and its production environment.
+    static func shop(_ harness: Harness) throws -> (ProjectRecord, EnvironmentRecord) {
+        let project = try harness.data.store.project("shop")
+        return (project, try harness.data.store.environment(projectID: project.id, "production"))
     }
 
     static func csrf(_ page: String) throws -> String {
@@ -134,8 +139,7 @@ struct DashboardPageTests {
     func metricsCharts() async throws {
         let harness = try Harness(services: 2)
         let store = harness.data.store
-        let project = try store.project("shop")
-        let environment = try store.environment(projectID: project.id, "production")
+        let (project, environment) = try Self.shop(harness)
         let web = try #require(try store.findService(projectID: project.id, "web"))
         let now = Date()
         var points: [(serviceID: String, environmentID: String, point: MetricsPoint)] = []
@@ -175,8 +179,7 @@ struct DashboardPageTests {
     func backups() async throws {
         let harness = try Harness(services: 2)
         let store = harness.data.store
-        let project = try store.project("shop")
-        let environment = try store.environment(projectID: project.id, "production")
+        let (project, environment) = try Self.shop(harness)
         _ = try store.createDatabaseService(projectID: project.id, environmentID: environment.id, name: "db", kind: .postgres, variables: [])
         try await harness.application.test(.router) { client in
             let (session, web) = try await DashboardRenderTests.signIn(client, harness, opening: "/p/shop/production/s/web")
