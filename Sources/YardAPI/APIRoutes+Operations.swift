@@ -166,11 +166,8 @@ extension APIRoutes: APIProtocol {
 
     func listDeployments(_ input: Operations.ListDeployments.Input) async throws -> Operations.ListDeployments.Output {
         let (_, environment, service) = try serviceScope(input.path.project, input.path.environment, input.path.service)
-        var views: [DeploymentView] = []
-        for deployment in try store.deployments(serviceID: service.id, environmentID: environment.id, limit: 20) {
-            views.append(try await deploymentView(deployment))
-        }
-        return .ok(.init(body: .json(views)))
+        let deployments = try store.deployments(serviceID: service.id, environmentID: environment.id, limit: 20)
+        return .ok(.init(body: .json(try await deploymentViews(deployments, service: service))))
     }
 
     func redeployService(_ input: Operations.RedeployService.Input) async throws -> Operations.RedeployService.Output {

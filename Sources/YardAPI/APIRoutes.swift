@@ -185,10 +185,13 @@ struct APIRoutes: Sendable {
 
     /// Sealed values and build secrets never leave the server.
     func variableViews(serviceID: String, environmentID: String) throws -> [VariableView] {
-        try store.variables(serviceID: serviceID, environmentID: environmentID, revealing: false).map {
-            VariableView(key: $0.key, value: $0.sealed || $0.buildSecret ? nil : $0.value, sealed: $0.sealed,
-                         buildSecret: $0.buildSecret ? true : nil)
-        }
+        try store.variables(serviceID: serviceID, environmentID: environmentID, revealing: false).map(Self.variableView)
+    }
+
+    /// A variable as the API shows it: sealed values and build secrets without their value.
+    static func variableView(_ record: VariableRecord) -> VariableView {
+        VariableView(key: record.key, value: record.sealed || record.buildSecret ? nil : record.value, sealed: record.sealed,
+                     buildSecret: record.buildSecret ? true : nil)
     }
 
     func sharedVariableViews(environmentID: String) throws -> [VariableView] {
@@ -235,26 +238,44 @@ struct APIRoutes: Sendable {
     }
 
     func deploymentView(_ deployment: DeploymentRecord) async throws -> DeploymentView {
-        let service = try store.service(id: deployment.serviceID)
-        let result = deployment.buildResult
-        let domain = try store.domains(serviceID: deployment.serviceID, environmentID: deployment.environmentID).first
-        var view = DeploymentView(
-            id: deployment.id, serviceID: service.id, serviceName: service.name, environmentID: deployment.environmentID,
-            status: deployment.status, reason: deployment.reason, trigger: deployment.trigger,
-            provider: result?.plan.provider, startCommand: result?.startCommand,
-            createdAt: deployment.createdAt, updatedAt: deployment.updatedAt,
-            history: try store.events(deploymentID: deployment.id).map { DeploymentEventView(status: $0.status, reason: $0.reason, at: $0.at) },
-            replicas: try await replicaViews(deploymentID: deployment.id),
-            url: await domain.asyncMap { await orchestrator.url(forHostname: $0.hostname) },
-            artifactKey: deployment.artifactKey, rollbackOf: deployment.rollbackOf
-        )
-        view.commit = deployment.gitCommit
-        return view
+        try await deploymentViews([deployment], service: try store.service(id: deployment.serviceID))[0]
+    }
+
+    /// Views of deployments of one service in one environment: four store reads whatever
+    /// their number (the deployments list and the dashboard's service page).
+    func deploymentViews(_ deployments: [DeploymentRecord], service: ServiceRecord) async throws -> [DeploymentView] {
+        guard let first = deployments.first else { return [] }
+        let domain = try store.domains(serviceID: service.id, environmentID: first.environmentID).first
+        let url = await domain.asyncMap { await orchestrator.url(forHostname: $0.hostname) }
+        let ids = deployments.map(\.id)
+        let events = Dictionary(grouping: try store.events(deploymentIDs: ids), by: \.deploymentID)
+        let replicas = Dictionary(grouping: try store.replicas(deploymentIDs: ids), by: \.deploymentID)
+        var views: [DeploymentView] = []
+        for deployment in deployments {
+            let result = deployment.buildResult
+            var view = DeploymentView(
+                id: deployment.id, serviceID: service.id, serviceName: service.name, environmentID: deployment.environmentID,
+                status: deployment.status, reason: deployment.reason, trigger: deployment.trigger,
+                provider: result?.plan.provider, startCommand: result?.startCommand,
+                createdAt: deployment.createdAt, updatedAt: deployment.updatedAt,
+                history: (events[deployment.id] ?? []).map { DeploymentEventView(status: $0.status, reason: $0.reason, at: $0.at) },
+                replicas: try await replicaViews(replicas[deployment.id] ?? []),
+                url: url,
+                artifactKey: deployment.artifactKey, rollbackOf: deployment.rollbackOf
+            )
+            view.commit = deployment.gitCommit
+            views.append(view)
+        }
+        return views
     }
 
     func replicaViews(deploymentID: String) async throws -> [ReplicaView] {
+        try await replicaViews(try store.replicas(deploymentID: deploymentID))
+    }
+
+    func replicaViews(_ replicas: [ReplicaRecord]) async throws -> [ReplicaView] {
         var views: [ReplicaView] = []
-        for replica in try store.replicas(deploymentID: deploymentID) where replica.status != .removed {
+        for replica in replicas where replica.status != .removed {
             let usage = replica.status == .running ? await orchestrator.usage(replicaID: replica.id) : nil
             views.append(ReplicaView(id: replica.id, status: replica.status, port: replica.port, pid: replica.pid,
                                      restarts: replica.restarts, address: replica.address, lastExit: replica.lastExit, usage: usage))

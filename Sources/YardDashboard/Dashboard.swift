@@ -138,6 +138,27 @@ public struct Dashboard: Sendable {
                 }
             ),
             (
+                "backups",
+                { dashboard, scope, _ in
+                    let backup = try await dashboard.backend.createBackup(
+                        project: scope.project, environment: scope.environment, service: scope.service)
+                    return "Backup \(backup.id.prefix(12)) started."
+                }
+            ),
+            (
+                "backups/restore",
+                { dashboard, scope, form in
+                    // The typed confirmation: the service's name, as Railway asks before a restore.
+                    guard form["confirm"] == scope.service else {
+                        throw YardError(
+                            .invalidInput, "the restore was not confirmed: type the service name \(scope.service) to restore a backup over its data")
+                    }
+                    let restored = try await dashboard.backend.restoreBackup(
+                        project: scope.project, environment: scope.environment, service: scope.service, backup: form["backup"] ?? "")
+                    return restored.message
+                }
+            ),
+            (
                 "domains",
                 { dashboard, scope, form in
                     let hostname = form["hostname"] ?? ""
@@ -271,24 +292,20 @@ public struct Dashboard: Sendable {
 
     /// The canvas page's values: the cards, their lines, the environment switcher.
     public func canvasValues(project projectName: String, environment environmentName: String) async throws -> [String: Any] {
-        let project = try await backend.project(projectName)
-        let status = try await backend.status(project: projectName, environment: environmentName)
+        // One whole-environment read (a few store queries), not one per service.
+        let data = try await backend.canvas(project: projectName, environment: environmentName)
         var variables: [String: [VariableView]] = [:]
-        for service in status.services {
-            variables[service.service.name] = try await backend.variables(
-                project: projectName, environment: environmentName, service: service.service.name)
-        }
-        let names = status.services.map(\.service.name)
+        for service in data.services { variables[service.service.name] = service.variables }
+        let names = data.services.map(\.service.name)
         let canvas = DashboardCanvas(services: names, variables: variables, positions: layout.positions(project: projectName))
-        let cards = status.services.map { service -> [String: Any] in
-            let (kind, icon) = Self.kind(service.service)
-            let domain = service.domains.first
+        let cards = data.services.map { service -> [String: Any] in
+            let (kind, icon) = Self.kind(service.service, cron: service.cron)
             let card = canvas.card(service.service.name)
             return [
                 "name": service.service.name, "kind": kind, "icon": icon, "x": card?.x ?? 0, "y": card?.y ?? 0,
                 "href": Self.servicePath(projectName, environmentName, service.service.name),
-                "status": Self.status(service), "replicas": Self.replicas(service),
-                "domainURL": domain?.url ?? "", "domainName": domain.map { $0.hostname + ($0.path ?? "") } ?? "",
+                "status": service.status, "replicas": service.replicas,
+                "domainURL": service.domainURL ?? "", "domainName": service.domainName ?? "",
             ]
         }
         let lines = canvas.lines.compactMap { line -> [String: Any]? in
@@ -300,8 +317,8 @@ public struct Dashboard: Sendable {
             "base": Self.canvasPath(projectName, environmentName),
             "statusURL": Self.canvasPath(projectName, environmentName) + "/status.json",
             "layoutURL": Self.canvasPath(projectName, environmentName) + "/layout",
-            "environments": project.environments.map {
-                ["name": $0.name, "href": Self.canvasPath(projectName, $0.name), "current": $0.name == environmentName] as [String: Any]
+            "environments": data.environments.map {
+                ["name": $0, "href": Self.canvasPath(projectName, $0), "current": $0 == environmentName] as [String: Any]
             },
             "cards": cards, "hasCards": !cards.isEmpty, "lines": lines, "width": canvas.width, "height": canvas.height,
         ]
@@ -327,14 +344,14 @@ public struct Dashboard: Sendable {
 
     /// What the canvas polls: each service's status and replicas.
     func statusJSON(_ context: BasicRequestContext) async throws -> Response {
-        let status = try await backend.status(
+        let canvas = try await backend.canvas(
             project: try context.parameters.require("project"), environment: try context.parameters.require("environment"))
         struct Card: Encodable {
             var name: String
             var status: String
             var replicas: Int
         }
-        let cards = status.services.map { Card(name: $0.service.name, status: Self.status($0), replicas: Self.replicas($0)) }
+        let cards = canvas.services.map { Card(name: $0.service.name, status: $0.status, replicas: $0.replicas) }
         let data = try JSONEncoder().encode(["services": cards])
         var response = Response(
             status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
@@ -351,19 +368,19 @@ public struct Dashboard: Sendable {
         } catch let error as YardError {
             return page("Projects", "projects", ["projects": [Any]()], session: session, request: request, error: error.message)
         }
-        let status = try await backend.status(project: scope.project, environment: scope.environment)
-        let service = status.services.first { $0.service.name == scope.service }
+        let (service, cron) = try await backend.serviceStatus(project: scope.project, environment: scope.environment, service: scope.service)
         let base = Self.servicePath(scope.project, scope.environment, scope.service)
-        let liveID = service?.live?.id
+        let liveID = service.live?.id
         let rows = deployments.map { deployment -> [String: Any] in
             let settled = !deployment.status.isInProgress
+            let phases = DashboardPhases(deployment.history, ended: settled ? deployment.updatedAt : nil)
             return [
                 "id": deployment.id, "shortID": String(deployment.id.prefix(12)), "status": deployment.status.rawValue,
                 "trigger": deployment.trigger, "rollbackOf": deployment.rollbackOf ?? "",
                 "commit": deployment.commit.map { String($0.sha.prefix(7)) + " " + $0.message } ?? "",
                 "created": Self.timeText(deployment.createdAt),
                 "duration": settled ? Self.durationText(deployment.updatedAt.timeIntervalSince(deployment.createdAt)) : "running",
-                "reason": deployment.reason ?? "", "base": base,
+                "reason": deployment.reason ?? "", "base": base, "phases": phases.text,
                 "canRollback": deployment.artifactKey != nil && deployment.id != liveID && deployment.id != deployments.first?.id,
                 "canRemove": [.success, .crashed, .sleeping, .completed].contains(deployment.status),
                 "canCancel": deployment.status.isInProgress,
@@ -378,12 +395,22 @@ public struct Dashboard: Sendable {
                 return ["key": variable.key, "value": hidden.isEmpty ? (variable.value ?? "") : "", "hidden": hidden, "base": base]
             }
         let settings = try await backend.settings(project: scope.project, environment: scope.environment, service: scope.service)
-        let (kind, icon) = service.map { Self.kind($0.service) } ?? ("app", "APP")
+        let (kind, icon) = Self.kind(service.service, cron: cron)
+        var charts: [[String: Any]] = []
+        if let metrics = try? await backend.metrics(project: scope.project, environment: scope.environment, service: scope.service) {
+            charts = DashboardCharts.values(metrics)
+        }
+        var backups: [[String: Any]] = []
+        if service.service.database != nil {
+            let list = try await backend.backups(project: scope.project, environment: scope.environment, service: scope.service)
+            backups = list.backups.map { Self.backupRow($0, base: base) }
+        }
         var values: [String: Any] = [
+            "charts": charts, "isDatabase": service.service.database != nil, "backups": backups,
             "project": scope.project, "environment": scope.environment, "service": scope.service, "kind": kind, "icon": icon,
             "canvasHref": Self.canvasPath(scope.project, scope.environment), "base": base,
             "deployments": rows, "variables": variables, "settings": Self.settingsRows(settings),
-            "domains": (service?.domains ?? []).map {
+            "domains": service.domains.map {
                 ["hostname": $0.hostname, "path": $0.path ?? "", "url": $0.url, "generated": $0.generated] as [String: Any]
             },
         ]
@@ -398,6 +425,15 @@ public struct Dashboard: Sendable {
             values["logDeployment"] = String(latest.id.prefix(12))
         }
         return page(scope.service, "service", values, session: session, request: request)
+    }
+
+    static func backupRow(_ backup: BackupView, base: String) -> [String: Any] {
+        let size: String = backup.sizeBytes.map { String(format: "%.1f MiB", Double($0) / 1_048_576) } ?? ""
+        return [
+            "id": backup.id, "shortID": String(backup.id.prefix(12)), "status": backup.status.rawValue,
+            "trigger": backup.trigger, "started": Self.timeText(backup.startedAt), "size": size,
+            "reason": backup.reason ?? "", "canRestore": backup.status == .succeeded, "base": base,
+        ]
     }
 
     static func settingsRows(_ settings: ServiceSettingsView) -> [[String: String]] {
@@ -565,19 +601,12 @@ public struct Dashboard: Sendable {
         canvasPath(project, environment) + "/s/\(pathSegment(service))"
     }
 
-    static func kind(_ service: ServiceView) -> (String, String) {
+    /// The card's kind and icon; `cron` when its newest deployment runs on a schedule.
+    static func kind(_ service: ServiceView, cron: Bool) -> (String, String) {
         if service.database != nil { return ("database", "DB") }
+        if cron { return ("cron", "CRON") }
         if service.image != nil { return ("image", "IMG") }
         return ("app", "APP")
-    }
-
-    /// The card's status: the newest deployment's, NONE before the first.
-    static func status(_ service: ServiceStatusView) -> String {
-        (service.latest ?? service.live)?.status.rawValue ?? "NONE"
-    }
-
-    static func replicas(_ service: ServiceStatusView) -> Int {
-        (service.live ?? service.latest)?.replicas.filter { $0.status == .running }.count ?? 0
     }
 
     static func timeText(_ date: Date) -> String {

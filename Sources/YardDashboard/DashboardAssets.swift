@@ -24,6 +24,9 @@ enum DashboardAssets {
         .error { background: #ffe9ec; color: var(--bad); padding: .6rem; border-radius: 4px; }
         .notice { background: #fff4d6; color: var(--busy); padding: .6rem; border-radius: 4px; }
         .muted { color: var(--muted); }
+        #metrics { display: flex; flex-wrap: wrap; gap: 1rem; }
+        figure.chart { margin: 0; padding: .4rem .6rem; background: var(--card); border: 1px solid #d0d5dc; border-radius: 4px; }
+        figure.chart svg { display: block; color: var(--accent); }
         .status { font-weight: 600; }
         .status-SUCCESS, .status-COMPLETED { color: var(--ok); }
         .status-FAILED, .status-CRASHED { color: var(--bad); }

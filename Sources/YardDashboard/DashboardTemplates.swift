@@ -109,7 +109,7 @@ enum DashboardTemplates {
         <table id="deployments">
         <thead><tr><th scope="col">Status</th><th scope="col">Trigger</th><th scope="col">Commit</th><th scope="col">Started</th><th scope="col">Duration</th><th scope="col">Reason</th><th scope="col">Actions</th></tr></thead>
         <tbody>
-        {{#deployments}}<tr data-deployment="{{id}}"><td><span class="status status-{{status}}">{{status}}</span></td><td>{{trigger}}{{#rollbackOf}} (rollback){{/rollbackOf}}</td><td>{{commit}}</td><td><time datetime="{{created}}">{{created}}</time></td><td>{{duration}}</td><td>{{reason}}</td>
+        {{#deployments}}<tr data-deployment="{{id}}"><td><span class="status status-{{status}}">{{status}}</span></td><td>{{trigger}}{{#rollbackOf}} (rollback){{/rollbackOf}}</td><td>{{commit}}</td><td><time datetime="{{created}}">{{created}}</time></td><td>{{duration}}{{#phases}}<br><span class="muted phases">{{phases}}</span>{{/phases}}</td><td>{{reason}}</td>
         <td>{{#canCancel}}<form method="post" action="{{base}}/deployments/{{id}}/cancel" class="inline" data-confirm="Cancel this deployment?"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger cancel" aria-label="Cancel deployment {{shortID}}">Cancel</button></form>{{/canCancel}}
         {{#canRollback}}<form method="post" action="{{base}}/deployments/{{id}}/rollback" class="inline" data-confirm="Roll back to this deployment?"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="rollback" aria-label="Roll back to deployment {{shortID}}">Rollback</button></form>{{/canRollback}}
         {{#canRemove}}<form method="post" action="{{base}}/deployments/{{id}}/remove" class="inline" data-confirm="Remove this deployment?"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger remove" aria-label="Remove deployment {{shortID}}">Remove</button></form>{{/canRemove}}</td></tr>
@@ -117,6 +117,19 @@ enum DashboardTemplates {
         {{^deployments}}<tr><td colspan="7">No deployments yet.</td></tr>{{/deployments}}
         </tbody>
         </table>
+        <h2 id="metrics-heading">Metrics <span class="muted">(last hour)</span></h2>
+        <div id="metrics">{{#charts}}<figure class="chart" data-metric="{{id}}" data-points="{{count}}"><figcaption>{{title}}: {{latest}} <span class="muted">(peak {{peak}})</span></figcaption><svg viewBox="0 0 240 48" width="240" height="48" role="img" aria-label="{{title}} over the last hour, now {{latest}}, peak {{peak}}"><polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{{points}}"/></svg></figure>{{/charts}}{{^charts}}<p>No metrics yet: they are collected while replicas run.</p>{{/charts}}</div>
+        {{#isDatabase}}<h2 id="backups-heading">Backups</h2>
+        <form method="post" action="{{base}}/backups" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" id="create-backup">Create backup</button></form>
+        <table id="backups">
+        <thead><tr><th scope="col">Status</th><th scope="col">Trigger</th><th scope="col">Started</th><th scope="col">Size</th><th scope="col">Reason</th><th scope="col">Restore</th></tr></thead>
+        <tbody>
+        {{#backups}}<tr data-backup="{{id}}"><td><span class="status status-{{status}}">{{status}}</span></td><td>{{trigger}}</td><td><time datetime="{{started}}">{{started}}</time></td><td>{{size}}</td><td>{{reason}}</td>
+        <td>{{#canRestore}}<form method="post" action="{{base}}/backups/restore" class="inline" autocomplete="off"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="backup" value="{{id}}"><label for="restore-{{id}}">Type {{service}} to restore {{shortID}} over its data</label> <input id="restore-{{id}}" name="confirm" required> <button type="submit" class="danger restore">Restore</button></form>{{/canRestore}}</td></tr>
+        {{/backups}}
+        {{^backups}}<tr><td colspan="6">No backups yet.</td></tr>{{/backups}}
+        </tbody>
+        </table>{{/isDatabase}}
         <h2 id="logs-heading">Logs</h2>
         <nav aria-label="Log kind"><a href="{{base}}?logs=build#logs-heading">Build logs</a> <a href="{{base}}?logs=deploy#logs-heading">Deploy logs</a> <a href="{{base}}?logs=http#logs-heading">HTTP logs</a></nav>
         <form method="get" action="{{base}}" role="search"><input type="hidden" name="logs" value="{{logKindValue}}"><label for="log-search">Search the log</label> <input id="log-search" name="q" value="{{logSearch}}" placeholder="error OR @level:error"> <button type="submit" id="log-search-button">Search</button></form>

@@ -333,6 +333,13 @@ def second_flow(driver):
         fail(f"the line starts at x={line.get_attribute('x1')}, not at web's centre")
     driver.save_screenshot(os.path.join(SHOTS, "canvas-postgres.png"))
     accessible(driver, "canvas with Postgres")
+
+    step("Postgres's page: a Backups section with its create action, the metrics section")
+    driver.get(BASE + "/p/shop/production/s/Postgres")
+    wait(driver, 10, EC.presence_of_element_located((By.ID, "create-backup")), "the Backups section's create button")
+    driver.find_element(By.ID, "metrics")
+    driver.save_screenshot(os.path.join(SHOTS, "service-postgres.png"))
+    accessible(driver, "Postgres service page")
     submit(driver, "#sign-out")
 
 

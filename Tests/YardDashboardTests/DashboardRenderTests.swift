@@ -66,29 +66,25 @@ struct DashboardRenderTests {
         var backend: DashboardBackend?
     }
 
-    @Test("the canvas of a project with 50 services renders in under 50 ms, under 200 KB with its assets, with no other host")
+    @Test("the canvas of a project with 50 services, data and HTML, in under 50 ms, under 200 KB with its assets, with no other host")
     func canvasIsFastAndSmall() async throws {
         let harness = try Harness(services: 50)
         let dashboard = Dashboard(backend: harness.backend, logger: Logger(label: "test"))
-        let values = try await dashboard.canvasValues(project: "shop", environment: "production")
-        // The page's HTML from its values (the templates, the canvas geometry): best of 5.
-        var best = Duration.seconds(10)
+        // The whole page: reading its data (one whole-environment read) and rendering it.
+        // The median of 7 (a debug build on a shared machine: one load spike must not fail it).
         var html = ""
-        for _ in 0..<5 {
+        var reading: [Duration] = []
+        var rendering: [Duration] = []
+        for _ in 0..<7 {
             let start = ContinuousClock.now
+            let values = try await dashboard.canvasValues(project: "shop", environment: "production")
+            let read = ContinuousClock.now
             html = dashboard.render("canvas", values, csrf: "x")
-            best = min(best, ContinuousClock.now - start)
+            reading.append(read - start)
+            rendering.append(ContinuousClock.now - read)
         }
-        #expect(best < .milliseconds(50), "the canvas of 50 services rendered in \(best)")
-        // Reading the values goes through the API's operations (environmentStatus, then each
-        // service's variables): measured and reported, not asserted (a debug build on a
-        // shared machine; see docs/architecture.md, "The dashboard").
-        var reading = Duration.seconds(10)
-        for _ in 0..<3 {
-            let start = ContinuousClock.now
-            _ = try await dashboard.canvasValues(project: "shop", environment: "production")
-            reading = min(reading, ContinuousClock.now - start)
-        }
+        let page = Self.median(zip(reading, rendering).map { $0 + $1 })
+        #expect(page < .milliseconds(50), "the canvas of 50 services: data and HTML in \(page) (median of 7)")
         #expect(html.components(separatedBy: "class=\"card\"").count - 1 == 50)
         let assets = DashboardSizes.assetBytes
         #expect(html.utf8.count + assets < 200 * 1024, "page \(html.utf8.count) B + assets \(assets) B")
@@ -102,8 +98,13 @@ struct DashboardRenderTests {
         // web → Postgres
         #expect(html.contains("data-from=\"web\" data-to=\"Postgres\""), "\(html.prefix(3000))")
         print(
-            "dashboard canvas, 50 services: rendered in \(best), values read in \(reading), \(html.utf8.count) bytes + \(assets) bytes of assets"
+            "dashboard canvas, 50 services: page in \(page) (data \(Self.median(reading)), HTML \(Self.median(rendering)), medians of 7), "
+                + "\(html.utf8.count) bytes + \(assets) bytes of assets"
         )
+    }
+
+    static func median(_ durations: [Duration]) -> Duration {
+        durations.sorted()[durations.count / 2]
     }
 
     @Test("no session → 303 to /login; a wrong token → 401; the right one → HttpOnly SameSite=Strict cookie")
