@@ -20,6 +20,7 @@ import urllib.parse
 
 from axe_selenium_python import Axe
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -83,9 +84,14 @@ def accessible(driver, name):
 
 def wait(driver, seconds, condition, message):
     try:
-        return WebDriverWait(driver, seconds, poll_frequency=0.25).until(condition)
+        # A live page replaces its elements (status polls, streamed logs): an element read
+        # while it is swapped out is stale ("Node with given id does not belong to the
+        # document"); the condition is asked again rather than failing the run.
+        return WebDriverWait(
+            driver, seconds, poll_frequency=0.25, ignored_exceptions=(NoSuchElementException, WebDriverException)
+        ).until(condition)
     except Exception as error:  # noqa: BLE001 - the message says what was awaited
-        fail(f"timed out after {seconds}s waiting for {message} on {driver.current_url}: {error.__class__.__name__}")
+        fail(f"timed out after {seconds}s waiting for {message} on {driver.current_url}: {error.__class__.__name__} {error}")
 
 
 def click(driver, css):
