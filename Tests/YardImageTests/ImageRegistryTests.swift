@@ -70,7 +70,9 @@ struct ImageRegistryTests {
                 let missing = await #expect(throws: YardError.self) {
                     try await store.pull(try registry.reference("team/nothing:1"), credentials: Self.login)
                 }
-                #expect(missing?.message.hasPrefix("image \(registry.host)/team/nothing:1 was not found in \(registry.host)") == true)
+                #expect(
+                    missing?.message.hasPrefix("image \(registry.host)/team/nothing:1 was not found in \(registry.host)") == true,
+                    "\(missing.map { "\($0.code): \($0.message)" } ?? "no error")")
                 // No auth file outlives a pull.
                 let run = try FileManager.default.contentsOfDirectory(atPath: store.runDirectory.path)
                 #expect(!run.contains { $0.hasPrefix("auth-") })
