@@ -125,13 +125,32 @@ extension ImageStore {
 
     /// Turns podman's error output into a message that says what to do. Only podman's last
     /// line is quoted (it names the image, never the auth file's contents).
+    /// Whether `text` has `status` as a number of its own (not part of a port, size or digest).
+    static func containsStatus(_ status: Int, in text: String) -> Bool {
+        let digits = String(status)
+        var searchRange = text.startIndex..<text.endIndex
+        while let found = text.range(of: digits, range: searchRange) {
+            let before = found.lowerBound == text.startIndex ? nil : text[text.index(before: found.lowerBound)]
+            let after = found.upperBound == text.endIndex ? nil : text[found.upperBound]
+            let joined: (Character?) -> Bool = { $0.map { $0.isNumber || $0 == ":" || $0 == "." } ?? false }
+            if !joined(before) && !(after?.isNumber ?? false) { return true }
+            searchRange = found.upperBound..<text.endIndex
+        }
+        return false
+    }
+
     func pullError(_ reference: ImageReference, credentials: RegistryCredentials?, standardError: String) -> YardError {
-        let text = standardError.lowercased()
         let detail = Self.lastLine(standardError)
         let image = reference.familiarName
         let registry = pullSource(of: reference)
+        // Names are taken out before looking for words and status codes: a registry on port
+        // 40312 must not read as a 403, nor an image called "denied" as a refusal.
+        var text = standardError.lowercased()
+        for name in [reference.description, registry, reference.registry] where !name.isEmpty {
+            text = text.replacingOccurrences(of: name.lowercased(), with: "<name>")
+        }
         if text.contains("unauthorized") || text.contains("authentication required") || text.contains("denied")
-            || text.contains("401") || text.contains("403")
+            || Self.containsStatus(401, in: text) || Self.containsStatus(403, in: text)
         {
             let what = credentials == nil ? "asks for credentials and none are set" : "refused the credentials"
             return YardError(.unauthorized, "the registry \(registry) \(what) for \(image): set them with "

@@ -29,6 +29,23 @@ struct RegistryErrorTests {
         #expect(!"\(login)".contains("hunter2"))
     }
 
+    @Test("a registry whose port holds 401 or 403 still reads a missing image as not found")
+    func portIsNotAStatus() throws {
+        for port in [40312, 54013, 40100, 403] {
+            let reference = try ImageReference(parsing: "127.0.0.1:\(port)/team/nothing:1")
+            let stderr = "Error: initializing source docker://127.0.0.1:\(port)/team/nothing:1: "
+                + "reading manifest 1 in 127.0.0.1:\(port)/team/nothing: manifest unknown: manifest unknown"
+            let missing = store.pullError(reference, credentials: nil, standardError: stderr)
+            #expect(missing.code == .notFound, "port \(port): \(missing.code): \(missing.message)")
+        }
+        let reference = try ImageReference(parsing: "127.0.0.1:5000/team/app:1")
+        let refused = store.pullError(
+            reference, credentials: nil, standardError: "Error: reading manifest 1: received unexpected HTTP status: 403 Forbidden")
+        #expect(refused.code == .unauthorized)
+        #expect(ImageStore.containsStatus(401, in: "status 401 unauthorized"))
+        #expect(!ImageStore.containsStatus(401, in: "sha256:40112 size 4013"))
+    }
+
     @Test("only loopback registries are spoken to over HTTP without being named")
     func loopback() {
         #expect(ImageStore.isLoopback(registry: "127.0.0.1:5000"))
