@@ -193,6 +193,8 @@ public actor Orchestrator: Service {
     /// deployments to the next start (see `recover()`).
     private var isShuttingDown = false
     private var routerPort = 0
+    /// Whether `recoverPreviousRun()` has settled the previous run's leftovers.
+    private var hasRecovered = false
     /// Cron services' next runs and running processes.
     let cronScheduler: CronScheduler
     /// Backup schedules' next due times.
@@ -286,8 +288,17 @@ public actor Orchestrator: Service {
 
     // MARK: Service
 
-    public func run() async throws {
+    /// Settles what a previous run left (in-progress deployments fail as interrupted, live ones
+    /// are restarted). `yard serve` calls it before its API accepts a request, so a deploy that
+    /// arrives first is never taken for a leftover; `run()` calls it too, and it runs once.
+    public func recoverPreviousRun() throws {
+        guard !hasRecovered else { return }
         try recover()
+        hasRecovered = true
+    }
+
+    public func run() async throws {
+        try recoverPreviousRun()
         // After a crash: what the previous run's processes, which recover() has just
         // stopped, left behind (namespaces, veths, bridges).
         await runtime.cleanUpLeftovers()

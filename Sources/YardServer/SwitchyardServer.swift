@@ -123,6 +123,8 @@ public actor SwitchyardServer {
             certificates: certificates,
             logger: logger
         )
+        // Before the API listens: a deploy that came in first would be failed as a leftover.
+        try await orchestrator.recoverPreviousRun()
         let baseDomain = configuration.orchestrator.baseDomain
         let version = configuration.version
         let apiHost = configuration.apiHost

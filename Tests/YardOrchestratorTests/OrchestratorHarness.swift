@@ -24,7 +24,8 @@ final class OrchestratorHarness: Sendable {
     /// on the service of `reusing`, as a restarted server would.
     init(
         reusing previous: OrchestratorHarness? = nil, sleepAfter: Duration = .seconds(600),
-        portGracePeriod: Duration = .milliseconds(300)
+        portGracePeriod: Duration = .milliseconds(300),
+        beforeRun: (@Sendable (Orchestrator, _ serviceID: String, _ environmentID: String) async throws -> Void)? = nil
     ) async throws {
         data = try previous?.data.reopened() ?? TemporaryStore()
         runtime = FakeRuntime()
@@ -46,6 +47,7 @@ final class OrchestratorHarness: Sendable {
             let service = try data.store.createService(projectID: project.id, name: "web")
             (serviceID, environmentID) = (service.id, environment.id)
         }
+        try await beforeRun?(orchestrator, serviceID, environmentID)
         group = ServiceGroup(services: [orchestrator], logger: logger)
         let group = self.group
         running = Task { try await group.run() }

@@ -168,6 +168,30 @@ struct OrchestratorTests {
         #expect(await after.orchestrator.routedReplicaIDs(forHost: try after.hostname) == [replica])
         await after.finish()
     }
+
+    @Test("a deploy accepted after recovery but before the orchestrator runs is built, not failed as a leftover")
+    func deployBeforeRunIsKept() async throws {
+        let before = try await OrchestratorHarness()
+        let archive = try before.pack()
+        await before.stop()
+        let queued = QueuedID()
+        // What `yard serve` does: recover, then open the API, whose first deploy may land
+        // before the orchestrator's run() has started.
+        let after = try await OrchestratorHarness(reusing: before) { orchestrator, serviceID, environmentID in
+            try await orchestrator.recoverPreviousRun()
+            let deployment = try await orchestrator.deploy(
+                serviceID: serviceID, environmentID: environmentID, archive: archive, trigger: "test")
+            await queued.set(deployment.id)
+        }
+        let id = try #require(await queued.id)
+        try await after.waitFor(id, .success)
+        await after.finish()
+    }
+}
+
+private actor QueuedID {
+    var id: String?
+    func set(_ id: String) { self.id = id }
 }
 
 /// What a stop hook saw, read after the test's deployments settled.
