@@ -87,6 +87,16 @@ if ! "$prometheus_venv/bin/python" -c "import importlib.metadata as m, sys; sys.
     "$prometheus_venv/bin/pip" install -q "prometheus-client==$prometheus_client_version"
 fi
 
+# kubernetes-validate (PyPI) checks `yard export kubernetes`'s manifests offline against the
+# API's schemas in strict mode (KubernetesExportTests); its own venv, which brings PyYAML too.
+kubernetes_validate_version=1.37.0
+kubernetes_venv=.build-tools/kubernetes
+if ! "$kubernetes_venv/bin/kubernetes-validate" --version 2>/dev/null | grep -q "$kubernetes_validate_version"; then
+    echo "setup: installing kubernetes-validate $kubernetes_validate_version into $kubernetes_venv"
+    python3 -m venv "$kubernetes_venv"
+    "$kubernetes_venv/bin/pip" install -q "kubernetes-validate==$kubernetes_validate_version"
+fi
+
 # selenium drives chromium in the dashboard's browser tests and axe-selenium-python brings
 # axe-core for their accessibility checks (Tests/Browser/dashboard_test.py); own venv.
 browser_venv=.build-tools/browser

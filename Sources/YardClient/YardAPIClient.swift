@@ -68,6 +68,12 @@ public struct YardAPIClient: Sendable {
     public func status(project: String, environment: String) async throws -> StatusView {
         try await call { try await $0.environmentStatus(path: .init(project: project, environment: environment)).ok.body.json }
     }
+    /// The environment as Kubernetes manifests (`yard export kubernetes`).
+    public func kubernetesExport(project: String, environment: String, registry: String?) async throws -> KubernetesExportView {
+        try await call {
+            try await $0.exportKubernetes(path: .init(project: project, environment: environment), query: .init(registry: registry)).ok.body.json
+        }
+    }
     /// The environment's shared variables (`${{shared.KEY}}`).
     public func sharedVariables(project: String, environment: String) async throws -> [VariableView] {
         try await call { try await $0.listSharedVariables(path: .init(project: project, environment: environment)).ok.body.json }

@@ -22,7 +22,7 @@ extension Orchestrator {
         let label = "pre-\(id.replacingOccurrences(of: "dep_", with: ""))"
         let service = try store.service(id: deployment.serviceID)
         let limits = replicaLimits(of: service)
-        var environment = launchEnvironment(of: result, variables: variables)
+        let environment = launchEnvironment(of: result, variables: variables)
         for (index, command) in commands.enumerated() {
             let position = commands.count > 1 ? " (\(index + 1) of \(commands.count))" : ""
             logs.append(deploymentID: id, kind: .deploy, stream: .system, message: "pre-deploy command\(position): \(command)")

@@ -34,4 +34,14 @@ public enum VariableReferences {
         }
         return result + rest
     }
+
+    /// The service names a value's `${{service.KEY}}` references name (not `shared`).
+    public static func services(in value: String) -> [String] {
+        var names: [String] = []
+        _ = try? resolve(value) { reference in
+            if let service = reference.service, service != "shared" { names.append(service) }
+            return ""
+        }
+        return names
+    }
 }

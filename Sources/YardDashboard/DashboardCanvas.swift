@@ -64,12 +64,7 @@ public struct DashboardCanvas: Sendable, Equatable {
 
     /// The service names in a value's `${{service.KEY}}` references.
     static func referencedServices(in value: String) -> [String] {
-        var names: [String] = []
-        _ = try? VariableReferences.resolve(value) { reference in
-            if let service = reference.service, service != "shared" { names.append(service) }
-            return ""
-        }
-        return names
+        VariableReferences.services(in: value)
     }
 
     public func card(_ name: String) -> Card? { cards.first { $0.name == name } }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import YardClient
 import YardCore
+import YardRuntime
 
 /// Issue 6, point 1: `yard add --database` runs the real postgres and redis servers in their
 /// own sandboxes on the environment's private network, with their data on a volume.
@@ -110,6 +111,7 @@ struct DatabaseEndToEndTests {
             let status = try await server.yard(["status"], in: folder)
             #expect(status.stdout.contains("Service Postgres (postgres database)"), "\(status.stdout)")
             #expect(status.stdout.contains("Service Redis (redis database)"), "\(status.stdout)")
+            try await Self.exportsKubernetes(server, folder, passwords: [pgPassword, redisPassword])
 
             // A redeploy stops the old server before the new one opens the same volume.
             for service in ["Postgres", "Redis"] {
@@ -193,5 +195,29 @@ struct DatabaseEndToEndTests {
             #expect(!logs.stdout.contains("crash recovery"), "the redeploy and the restart shut mariadbd down cleanly: \(logs.stdout)")
             #expect(!server.serveLog.contains(password) && !logs.output.contains(password))
         }
+    }
+}
+
+extension DatabaseEndToEndTests {
+    /// `yard export kubernetes` of the deployed environment: kubernetes-validate --strict
+    /// passes it, the databases come with their claims, and no password is in the file.
+    static func exportsKubernetes(_ server: YardServer, _ folder: URL, passwords: [String]) async throws {
+        let validator = YardServer.packageRoot.appendingPathComponent(".build-tools/kubernetes/bin/kubernetes-validate").path
+        try #require(
+            FileManager.default.isExecutableFile(atPath: validator),
+            "kubernetes-validate is missing: run scripts/setup.sh (it installs it into .build-tools/kubernetes)")
+        let file = folder.appendingPathComponent("k8s.yaml")
+        let export = try await server.yard(["export", "kubernetes", "-o", file.path, "--registry", "registry.test/dbs"], in: folder)
+        try #require(export.status == 0, "\(export.output)")
+        for object in ["Namespace/dbs-production", "Deployment/dbs", "Service/dbs", "Deployment/postgres", "Service/postgres",
+                       "PersistentVolumeClaim/postgres-postgres-volume", "Deployment/redis", "NetworkPolicy/isolate-environment"] {
+            #expect(export.stdout.contains("  \(object)\n"), "\(object) missing: \(export.stdout)")
+        }
+        #expect(export.stdout.contains("note: Secret dbs-variables: keys DATABASE_URL, REDIS_URL"), "\(export.stdout)")
+        let yaml = try String(contentsOf: file, encoding: .utf8)
+        #expect(yaml.contains("\"docker.io/library/postgres:15\"") && yaml.contains("image: \"registry.test/dbs/dbs:"), "\(yaml)")
+        for password in passwords { #expect(!yaml.contains(password) && !export.output.contains(password), "a password is in the export") }
+        let validated = try await SystemCommand(validator, ["--strict", "--quiet", file.path]).result()
+        #expect(validated.status == 0, "kubernetes-validate: \(validated.standardOutput)\(validated.standardError)")
     }
 }

@@ -1770,6 +1770,44 @@ paths:
               schema:
                 $ref: '#/components/schemas/Error'
           description: error
+  /v1/projects/{project}/environments/{environment}/kubernetes:
+    get:
+      summary: The environment as Kubernetes manifests (Secrets referenced by name, never their values)
+      operationId: exportKubernetes
+      tags:
+      - api
+      parameters:
+      - description: project id or name
+        in: path
+        name: project
+        required: true
+        schema:
+          type: string
+      - description: environment id or name
+        in: path
+        name: environment
+        required: true
+        schema:
+          type: string
+      - description: where the cluster pulls built images from (default registry.example.com/PROJECT)
+        in: query
+        name: registry
+        required: false
+        schema:
+          type: string
+      responses:
+        '200':
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/KubernetesExport'
+          description: OK
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
   /v1/projects/{project}/environments/{environment}/variables:
     get:
       summary: The environment's shared variables (${{shared.KEY}}); sealed values are null
@@ -3024,6 +3062,38 @@ components:
           type: string
         sha:
           type: string
+      type: object
+    KubernetesExport:
+      properties:
+        namespace:
+          type: string
+        notes:
+          description: what to do besides kubectl apply (Secrets to create, images to push)
+          items:
+            type: string
+          type: array
+        objects:
+          items:
+            $ref: '#/components/schemas/KubernetesObject'
+          type: array
+        yaml:
+          description: every manifest as one YAML stream, the notes as comments at its top
+          type: string
+      required:
+      - namespace
+      - notes
+      - objects
+      - yaml
+      type: object
+    KubernetesObject:
+      properties:
+        kind:
+          type: string
+        name:
+          type: string
+      required:
+      - kind
+      - name
       type: object
     PullRequestEnvironment:
       properties:
@@ -4705,6 +4775,52 @@ components:
             "$ref": "#/components/schemas/Service"
           }
         },
+        "type": "object"
+      },
+      "KubernetesExport": {
+        "properties": {
+          "namespace": {
+            "type": "string"
+          },
+          "notes": {
+            "description": "what to do besides kubectl apply (Secrets to create, images to push)",
+            "items": {
+              "type": "string"
+            },
+            "type": "array"
+          },
+          "objects": {
+            "items": {
+              "$ref": "#/components/schemas/KubernetesObject"
+            },
+            "type": "array"
+          },
+          "yaml": {
+            "description": "every manifest as one YAML stream, the notes as comments at its top",
+            "type": "string"
+          }
+        },
+        "required": [
+          "namespace",
+          "notes",
+          "objects",
+          "yaml"
+        ],
+        "type": "object"
+      },
+      "KubernetesObject": {
+        "properties": {
+          "kind": {
+            "type": "string"
+          },
+          "name": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "kind",
+          "name"
+        ],
         "type": "object"
       },
       "LogDrain": {
@@ -6865,6 +6981,66 @@ components:
           }
         },
         "summary": "Add an image service (an image pulled from its registry, or found on the machine) and deploy it",
+        "tags": [
+          "api"
+        ]
+      }
+    },
+    "/v1/projects/{project}/environments/{environment}/kubernetes": {
+      "get": {
+        "operationId": "exportKubernetes",
+        "parameters": [
+          {
+            "description": "project id or name",
+            "in": "path",
+            "name": "project",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "environment id or name",
+            "in": "path",
+            "name": "environment",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "description": "where the cluster pulls built images from (default registry.example.com/PROJECT)",
+            "in": "query",
+            "name": "registry",
+            "required": false,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/KubernetesExport"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "The environment as Kubernetes manifests (Secrets referenced by name, never their values)",
         "tags": [
           "api"
         ]

@@ -534,6 +534,17 @@ extension APIProtocol {
         )
         try transport.register(
             {
+                try await server.exportKubernetes(
+                    request: $0,
+                    body: $1,
+                    metadata: $2
+                )
+            },
+            method: .get,
+            path: server.apiPathComponentsWithServerPrefix("/v1/projects/{project}/environments/{environment}/kubernetes")
+        )
+        try transport.register(
+            {
                 try await server.listSharedVariables(
                     request: $0,
                     body: $1,
@@ -4685,6 +4696,92 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                 let headers: Operations.EnvironmentStatus.Input.Headers = .init(accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields))
                 return Operations.EnvironmentStatus.Input(
                     path: path,
+                    headers: headers
+                )
+            },
+            serializer: { output, request in
+                switch output {
+                case let .ok(value):
+                    suppressUnusedWarning(value)
+                    var response = HTTPTypes.HTTPResponse(soar_statusCode: 200)
+                    suppressMutabilityWarning(&response)
+                    let body: OpenAPIRuntime.HTTPBody
+                    switch value.body {
+                    case let .json(value):
+                        try converter.validateAcceptIfPresent(
+                            "application/json",
+                            in: request.headerFields
+                        )
+                        body = try converter.setResponseBodyAsJSON(
+                            value,
+                            headerFields: &response.headerFields,
+                            contentType: "application/json; charset=utf-8"
+                        )
+                    }
+                    return (response, body)
+                case let .`default`(statusCode, value):
+                    suppressUnusedWarning(value)
+                    var response = HTTPTypes.HTTPResponse(soar_statusCode: statusCode)
+                    suppressMutabilityWarning(&response)
+                    let body: OpenAPIRuntime.HTTPBody
+                    switch value.body {
+                    case let .json(value):
+                        try converter.validateAcceptIfPresent(
+                            "application/json",
+                            in: request.headerFields
+                        )
+                        body = try converter.setResponseBodyAsJSON(
+                            value,
+                            headerFields: &response.headerFields,
+                            contentType: "application/json; charset=utf-8"
+                        )
+                    }
+                    return (response, body)
+                }
+            }
+        )
+    }
+    /// The environment as Kubernetes manifests (Secrets referenced by name, never their values)
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/kubernetes`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/kubernetes/get(exportKubernetes)`.
+    func exportKubernetes(
+        request: HTTPTypes.HTTPRequest,
+        body: OpenAPIRuntime.HTTPBody?,
+        metadata: OpenAPIRuntime.ServerRequestMetadata
+    ) async throws -> (HTTPTypes.HTTPResponse, OpenAPIRuntime.HTTPBody?) {
+        try await handle(
+            request: request,
+            requestBody: body,
+            metadata: metadata,
+            forOperation: Operations.ExportKubernetes.id,
+            using: {
+                APIHandler.exportKubernetes($0)
+            },
+            deserializer: { request, requestBody, metadata in
+                let path: Operations.ExportKubernetes.Input.Path = .init(
+                    project: try converter.getPathParameterAsURI(
+                        in: metadata.pathParameters,
+                        name: "project",
+                        as: Swift.String.self
+                    ),
+                    environment: try converter.getPathParameterAsURI(
+                        in: metadata.pathParameters,
+                        name: "environment",
+                        as: Swift.String.self
+                    )
+                )
+                let query: Operations.ExportKubernetes.Input.Query = .init(registry: try converter.getOptionalQueryItemAsURI(
+                    in: request.soar_query,
+                    style: .form,
+                    explode: true,
+                    name: "registry",
+                    as: Swift.String.self
+                ))
+                let headers: Operations.ExportKubernetes.Input.Headers = .init(accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields))
+                return Operations.ExportKubernetes.Input(
+                    path: path,
+                    query: query,
                     headers: headers
                 )
             },

@@ -3953,6 +3953,93 @@ internal struct Client: APIProtocol {
             }
         )
     }
+    /// The environment as Kubernetes manifests (Secrets referenced by name, never their values)
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/kubernetes`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/kubernetes/get(exportKubernetes)`.
+    internal func exportKubernetes(_ input: Operations.ExportKubernetes.Input) async throws -> Operations.ExportKubernetes.Output {
+        try await client.send(
+            input: input,
+            forOperation: Operations.ExportKubernetes.id,
+            serializer: { input in
+                let path = try converter.renderedPath(
+                    template: "/v1/projects/{}/environments/{}/kubernetes",
+                    parameters: [
+                        input.path.project,
+                        input.path.environment
+                    ]
+                )
+                var request: HTTPTypes.HTTPRequest = .init(
+                    soar_path: path,
+                    method: .get
+                )
+                suppressMutabilityWarning(&request)
+                try converter.setQueryItemAsURI(
+                    in: &request,
+                    style: .form,
+                    explode: true,
+                    name: "registry",
+                    value: input.query.registry
+                )
+                converter.setAcceptHeader(
+                    in: &request.headerFields,
+                    contentTypes: input.headers.accept
+                )
+                return (request, nil)
+            },
+            deserializer: { response, responseBody in
+                switch response.status.code {
+                case 200:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Operations.ExportKubernetes.Output.Ok.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.KubernetesExport.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .json(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .ok(.init(body: body))
+                default:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Operations.ExportKubernetes.Output.Default.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas._Error.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .json(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .`default`(
+                        statusCode: response.status.code,
+                        .init(body: body)
+                    )
+                }
+            }
+        )
+    }
     /// The environment's shared variables (${{shared.KEY}}); sealed values are null
     ///
     /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/variables`.

@@ -57,6 +57,10 @@ extension Components {
         internal typealias _Error = YardCore.ErrorView
         /// - Remark: Generated from `#/components/schemas/GitCommit`.
         internal typealias GitCommit = YardCore.GitCommit
+        /// - Remark: Generated from `#/components/schemas/KubernetesExport`.
+        internal typealias KubernetesExport = YardCore.KubernetesExportView
+        /// - Remark: Generated from `#/components/schemas/KubernetesObject`.
+        internal typealias KubernetesObject = YardCore.KubernetesObjectView
         /// - Remark: Generated from `#/components/schemas/PullRequestEnvironment`.
         internal typealias PullRequestEnvironment = YardCore.PullRequestEnvironmentRequest
         /// - Remark: Generated from `#/components/schemas/Webhook`.

@@ -8883,6 +8883,210 @@ internal enum Operations {
             }
         }
     }
+    /// The environment as Kubernetes manifests (Secrets referenced by name, never their values)
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/kubernetes`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/kubernetes/get(exportKubernetes)`.
+    internal enum ExportKubernetes {
+        internal static let id: Swift.String = "exportKubernetes"
+        internal struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/kubernetes/GET/path`.
+            internal struct Path: Sendable, Hashable {
+                /// project id or name
+                ///
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/kubernetes/GET/path/project`.
+                internal var project: Swift.String
+                /// environment id or name
+                ///
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/kubernetes/GET/path/environment`.
+                internal var environment: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - project: project id or name
+                ///   - environment: environment id or name
+                internal init(
+                    project: Swift.String,
+                    environment: Swift.String
+                ) {
+                    self.project = project
+                    self.environment = environment
+                }
+            }
+            internal var path: Operations.ExportKubernetes.Input.Path
+            /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/kubernetes/GET/query`.
+            internal struct Query: Sendable, Hashable {
+                /// where the cluster pulls built images from (default registry.example.com/PROJECT)
+                ///
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/kubernetes/GET/query/registry`.
+                internal var registry: Swift.String?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - registry: where the cluster pulls built images from (default registry.example.com/PROJECT)
+                internal init(registry: Swift.String? = nil) {
+                    self.registry = registry
+                }
+            }
+            internal var query: Operations.ExportKubernetes.Input.Query
+            /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/kubernetes/GET/header`.
+            internal struct Headers: Sendable, Hashable {
+                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ExportKubernetes.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ExportKubernetes.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            internal var headers: Operations.ExportKubernetes.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - query:
+            ///   - headers:
+            internal init(
+                path: Operations.ExportKubernetes.Input.Path,
+                query: Operations.ExportKubernetes.Input.Query = .init(),
+                headers: Operations.ExportKubernetes.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.query = query
+                self.headers = headers
+            }
+        }
+        internal enum Output: Sendable, Hashable {
+            internal struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/kubernetes/GET/responses/200/content`.
+                internal enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/kubernetes/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.KubernetesExport)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    internal var json: Components.Schemas.KubernetesExport {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                internal var body: Operations.ExportKubernetes.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                internal init(body: Operations.ExportKubernetes.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/kubernetes/get(exportKubernetes)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ExportKubernetes.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            internal var ok: Operations.ExportKubernetes.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            internal struct Default: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/kubernetes/GET/responses/default/content`.
+                internal enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/projects/{project}/environments/{environment}/kubernetes/GET/responses/default/content/application\/json`.
+                    case json(Components.Schemas._Error)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    internal var json: Components.Schemas._Error {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                internal var body: Operations.ExportKubernetes.Output.Default.Body
+                /// Creates a new `Default`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                internal init(body: Operations.ExportKubernetes.Output.Default.Body) {
+                    self.body = body
+                }
+            }
+            /// error
+            ///
+            /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/kubernetes/get(exportKubernetes)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Operations.ExportKubernetes.Output.Default)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            internal var `default`: Operations.ExportKubernetes.Output.Default {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        internal enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case other(Swift.String)
+            internal init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            internal var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                }
+            }
+            internal static var allCases: [Self] {
+                [
+                    .json
+                ]
+            }
+        }
+    }
     /// The environment's shared variables (${{shared.KEY}}); sealed values are null
     ///
     /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/variables`.

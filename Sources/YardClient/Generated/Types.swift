@@ -236,6 +236,11 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/status`.
     /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/status/get(environmentStatus)`.
     func environmentStatus(_ input: Operations.EnvironmentStatus.Input) async throws -> Operations.EnvironmentStatus.Output
+    /// The environment as Kubernetes manifests (Secrets referenced by name, never their values)
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/kubernetes`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/kubernetes/get(exportKubernetes)`.
+    func exportKubernetes(_ input: Operations.ExportKubernetes.Input) async throws -> Operations.ExportKubernetes.Output
     /// The environment's shared variables (${{shared.KEY}}); sealed values are null
     ///
     /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/variables`.
@@ -946,6 +951,21 @@ extension APIProtocol {
     ) async throws -> Operations.EnvironmentStatus.Output {
         try await environmentStatus(Operations.EnvironmentStatus.Input(
             path: path,
+            headers: headers
+        ))
+    }
+    /// The environment as Kubernetes manifests (Secrets referenced by name, never their values)
+    ///
+    /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/kubernetes`.
+    /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/kubernetes/get(exportKubernetes)`.
+    internal func exportKubernetes(
+        path: Operations.ExportKubernetes.Input.Path,
+        query: Operations.ExportKubernetes.Input.Query = .init(),
+        headers: Operations.ExportKubernetes.Input.Headers = .init()
+    ) async throws -> Operations.ExportKubernetes.Output {
+        try await exportKubernetes(Operations.ExportKubernetes.Input(
+            path: path,
+            query: query,
             headers: headers
         ))
     }
