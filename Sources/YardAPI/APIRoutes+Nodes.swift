@@ -12,4 +12,12 @@ extension APIRoutes {
         let node = try await orchestrator.clusterNodes().setAvailability(body.availability, node: input.path.node)
         return .ok(.init(body: .json(node)))
     }
+
+    func getNodeJoin(_ input: Operations.GetNodeJoin.Input) async throws -> Operations.GetNodeJoin.Output {
+        .ok(.init(body: .json(try await orchestrator.clusterNodes().joinInstructions())))
+    }
+
+    func removeNode(_ input: Operations.RemoveNode.Input) async throws -> Operations.RemoveNode.Output {
+        .ok(.init(body: .json(try await orchestrator.clusterNodes().removeNode(input.path.node))))
+    }
 }

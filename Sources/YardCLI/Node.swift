@@ -7,8 +7,8 @@ import YardCore
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
-        abstract: "The swarm's machines: list them, drain one for maintenance (its replicas move to the others), activate it again.",
-        subcommands: [NodeList.self, NodeDrain.self, NodeActivate.self]
+        abstract: "The swarm's machines: list them, add one, drain one for maintenance (its replicas move to the others), activate it again, remove it.",
+        subcommands: [NodeList.self, NodeAdd.self, NodeDrain.self, NodeActivate.self, NodeRemove.self]
     )
 }
 
@@ -69,5 +69,57 @@ struct NodeActivate: AsyncParsableCommand {
 
     func run() async throws {
         try await availability.set("active", done: "it takes new replicas again")
+    }
+}
+
+/// `yard node add`: what to run on a new machine so that it joins as a worker.
+struct NodeAdd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Print what to run on a new machine so that it joins the swarm as a worker.",
+        discussion: "The output holds the swarm's join token: it is a credential; it goes in a 0600 file, never on a command line.")
+
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let join = try await options.client().nodeJoin()
+            if options.json { try Output.json(join); return }
+            print("""
+                On the new machine (Debian 12, as root; it must reach \(join.managerAddresses.joined(separator: ", ")) and the others' ports 7946 and 4789):
+
+                1. Install Docker and give it these settings, then start dockerd:
+                   apt-get install -y docker.io
+                   cat > /etc/docker/daemon.json <<'JSON'
+                \(join.daemonConfiguration.split(separator: "\n").map { "   " + $0 }.joined(separator: "\n"))
+                JSON
+
+                2. Join as a worker. Replace ADDRESS with this machine's address on the managers' network.
+                   The token goes through a 0600 file and the Engine API, never a command line:
+                   (umask 077; cat > /root/yard-join.json <<'JSON'
+                \(join.joinRequest.split(separator: "\n").map { "   " + $0 }.joined(separator: "\n"))
+                JSON
+                   )
+                   curl -fsS --unix-socket /var/run/docker.sock -H 'Content-Type: application/json' \\
+                        --data @/root/yard-join.json http://docker/v1.41/swarm/join && rm /root/yard-join.json
+
+                3. Check from here: yard node list
+                """)
+        }
+    }
+}
+
+/// `yard node remove NODE`: a drained worker leaves the swarm.
+struct NodeRemove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove", abstract: "Remove a drained worker from the swarm (drain it first: its replicas move away).", aliases: ["rm"])
+
+    @OptionGroup var availability: NodeAvailabilityOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let removed = try await availability.options.client().removeNode(availability.node)
+            if availability.options.json { try Output.json(removed); return }
+            print("Node \(removed.name) (\(removed.id.prefix(12))) is no longer in the swarm. On that machine, run: docker swarm leave")
+        }
     }
 }

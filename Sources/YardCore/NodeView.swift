@@ -44,3 +44,26 @@ public struct NodeAvailabilityRequest: Codable, Sendable, Hashable {
         self.availability = availability
     }
 }
+
+/// `yard node add`: how a new machine joins the swarm as a worker. The join token is a
+/// credential: it goes in a 0600 file on that machine and reaches dockerd in a request body,
+/// never a command line.
+public struct NodeJoinView: Codable, Sendable, Hashable {
+    /// The managers' swarm addresses (`HOST:2377`).
+    public var managerAddresses: [String]
+    public var joinToken: String
+    /// The registry the nodes pull images from (plain HTTP: it must be an insecure registry).
+    public var registry: String?
+    /// `/etc/docker/daemon.json` for the new machine.
+    public var daemonConfiguration: String
+    /// The body of the Engine API's `POST /swarm/join`, with `ADDRESS` for the machine's own address.
+    public var joinRequest: String
+
+    public init(managerAddresses: [String], joinToken: String, registry: String?, daemonConfiguration: String, joinRequest: String) {
+        self.managerAddresses = managerAddresses
+        self.joinToken = joinToken
+        self.registry = registry
+        self.daemonConfiguration = daemonConfiguration
+        self.joinRequest = joinRequest
+    }
+}

@@ -2175,6 +2175,51 @@ paths:
               schema:
                 $ref: '#/components/schemas/Error'
           description: error
+  /v1/nodes/join:
+    get:
+      summary: What a new machine runs to join the swarm as a worker (the join token is in the answer); 409 on a one-machine runtime
+      operationId: getNodeJoin
+      tags:
+      - api
+      responses:
+        '200':
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/NodeJoin'
+          description: OK
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
+  /v1/nodes/{node}:
+    delete:
+      summary: Remove a drained worker from the swarm (managers and nodes still taking replicas are refused)
+      operationId: removeNode
+      tags:
+      - api
+      parameters:
+      - description: node id, id prefix or hostname
+        in: path
+        name: node
+        required: true
+        schema:
+          type: string
+      responses:
+        '200':
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Node'
+          description: OK
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
   /v1/nodes/{node}/availability:
     post:
       summary: Drain a node (its replicas move to the other nodes), pause it, or make it active again
@@ -3620,6 +3665,28 @@ components:
           type: string
       required:
       - availability
+      type: object
+    NodeJoin:
+      properties:
+        daemonConfiguration:
+          description: /etc/docker/daemon.json for the new machine
+          type: string
+        joinRequest:
+          description: the body of the Engine API's POST /swarm/join, ADDRESS standing for the machine's own address
+          type: string
+        joinToken:
+          type: string
+        managerAddresses:
+          items:
+            type: string
+          type: array
+        registry:
+          type: string
+      required:
+      - daemonConfiguration
+      - joinRequest
+      - joinToken
+      - managerAddresses
       type: object
     NodeList:
       properties:
@@ -5092,6 +5159,37 @@ components:
         ],
         "type": "object"
       },
+      "NodeJoin": {
+        "properties": {
+          "daemonConfiguration": {
+            "description": "/etc/docker/daemon.json for the new machine",
+            "type": "string"
+          },
+          "joinRequest": {
+            "description": "the body of the Engine API's POST /swarm/join, ADDRESS standing for the machine's own address",
+            "type": "string"
+          },
+          "joinToken": {
+            "type": "string"
+          },
+          "managerAddresses": {
+            "items": {
+              "type": "string"
+            },
+            "type": "array"
+          },
+          "registry": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "daemonConfiguration",
+          "joinRequest",
+          "joinToken",
+          "managerAddresses"
+        ],
+        "type": "object"
+      },
       "NodeList": {
         "properties": {
           "nodes": {
@@ -6096,6 +6194,79 @@ components:
           }
         },
         "summary": "The swarm runtime's machines (role, state, availability, address, running tasks); 409 on a one-machine runtime",
+        "tags": [
+          "api"
+        ]
+      }
+    },
+    "/v1/nodes/join": {
+      "get": {
+        "operationId": "getNodeJoin",
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/NodeJoin"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "What a new machine runs to join the swarm as a worker (the join token is in the answer); 409 on a one-machine runtime",
+        "tags": [
+          "api"
+        ]
+      }
+    },
+    "/v1/nodes/{node}": {
+      "delete": {
+        "operationId": "removeNode",
+        "parameters": [
+          {
+            "description": "node id, id prefix or hostname",
+            "in": "path",
+            "name": "node",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Node"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "Remove a drained worker from the swarm (managers and nodes still taking replicas are refused)",
         "tags": [
           "api"
         ]

@@ -284,6 +284,16 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/nodes`.
     /// - Remark: Generated from `#/paths//v1/nodes/get(listNodes)`.
     func listNodes(_ input: Operations.ListNodes.Input) async throws -> Operations.ListNodes.Output
+    /// What a new machine runs to join the swarm as a worker (the join token is in the answer); 409 on a one-machine runtime
+    ///
+    /// - Remark: HTTP `GET /v1/nodes/join`.
+    /// - Remark: Generated from `#/paths//v1/nodes/join/get(getNodeJoin)`.
+    func getNodeJoin(_ input: Operations.GetNodeJoin.Input) async throws -> Operations.GetNodeJoin.Output
+    /// Remove a drained worker from the swarm (managers and nodes still taking replicas are refused)
+    ///
+    /// - Remark: HTTP `DELETE /v1/nodes/{node}`.
+    /// - Remark: Generated from `#/paths//v1/nodes/{node}/delete(removeNode)`.
+    func removeNode(_ input: Operations.RemoveNode.Input) async throws -> Operations.RemoveNode.Output
     /// Drain a node (its replicas move to the other nodes), pause it, or make it active again
     ///
     /// - Remark: HTTP `POST /v1/nodes/{node}/availability`.
@@ -1077,6 +1087,26 @@ extension APIProtocol {
     /// - Remark: Generated from `#/paths//v1/nodes/get(listNodes)`.
     internal func listNodes(headers: Operations.ListNodes.Input.Headers = .init()) async throws -> Operations.ListNodes.Output {
         try await listNodes(Operations.ListNodes.Input(headers: headers))
+    }
+    /// What a new machine runs to join the swarm as a worker (the join token is in the answer); 409 on a one-machine runtime
+    ///
+    /// - Remark: HTTP `GET /v1/nodes/join`.
+    /// - Remark: Generated from `#/paths//v1/nodes/join/get(getNodeJoin)`.
+    internal func getNodeJoin(headers: Operations.GetNodeJoin.Input.Headers = .init()) async throws -> Operations.GetNodeJoin.Output {
+        try await getNodeJoin(Operations.GetNodeJoin.Input(headers: headers))
+    }
+    /// Remove a drained worker from the swarm (managers and nodes still taking replicas are refused)
+    ///
+    /// - Remark: HTTP `DELETE /v1/nodes/{node}`.
+    /// - Remark: Generated from `#/paths//v1/nodes/{node}/delete(removeNode)`.
+    internal func removeNode(
+        path: Operations.RemoveNode.Input.Path,
+        headers: Operations.RemoveNode.Input.Headers = .init()
+    ) async throws -> Operations.RemoveNode.Output {
+        try await removeNode(Operations.RemoveNode.Input(
+            path: path,
+            headers: headers
+        ))
     }
     /// Drain a node (its replicas move to the other nodes), pause it, or make it active again
     ///

@@ -119,6 +119,8 @@ extension Components {
         internal typealias Node = YardCore.NodeView
         /// - Remark: Generated from `#/components/schemas/NodeAvailabilityRequest`.
         internal typealias NodeAvailabilityRequest = YardCore.NodeAvailabilityRequest
+        /// - Remark: Generated from `#/components/schemas/NodeJoin`.
+        internal typealias NodeJoin = YardCore.NodeJoinView
         /// - Remark: Generated from `#/components/schemas/NodeList`.
         internal typealias NodeList = YardCore.NodeListView
         /// - Remark: Generated from `#/components/schemas/AlertChannel`.
