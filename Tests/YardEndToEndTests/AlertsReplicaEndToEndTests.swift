@@ -49,10 +49,14 @@ struct AlertsReplicaEndToEndTests {
             try "web: python3 server.py\n".write(to: procfile, atomically: true, encoding: .utf8)
             try Self.server.write(to: folder.appendingPathComponent("server.py"), atomically: true, encoding: .utf8)
             try #require(try await server.yard(["init", "--name", "hungry"], in: folder).status == 0)
-            let scale = try await server.yard(["scale", "--memory", "64M"], in: folder)
-            try #require(scale.status == 0, "\(scale.output)")
             let up = try await server.yard(["up"], in: folder)
             try #require(up.status == 0, "\(up.outputTail)")
+            // The limit after the build (a service's limit also bounds its builds, and making
+            // the venv needs more than 64M); `yard restart` applies it to the replica.
+            let scale = try await server.yard(["scale", "--memory", "64M"], in: folder)
+            try #require(scale.status == 0, "\(scale.output)")
+            let restart = try await server.yard(["restart"], in: folder)
+            try #require(restart.status == 0, "\(restart.output)")
             let hook = try await server.yard(["alerts", "channel", "add", "hook", "--webhook", receivers.webhookURL], in: folder)
             try #require(hook.status == 0, "\(hook.output)")
             for kind in ["oom", "crash-loop"] {
@@ -73,6 +77,9 @@ struct AlertsReplicaEndToEndTests {
             // It restarts and serves again.
             let again = try await server.eventually(host: host) { status, _ in status == 200 }
             #expect(again.status == 200)
+
+            // Builds get their memory back for the next deploys.
+            try #require(try await server.yard(["scale", "--memory", "0"], in: folder).status == 0)
 
             // A start command that exits 1 at once: the replica restarts (1 s, 2 s, 4 s, 8 s
             // apart) until the health check gives up; the rule fires on the third, once.

@@ -50,8 +50,8 @@ struct LogRetentionEndToEndTests {
 
     @Test("a long bounded load rotates and removes logs; the data directory stays under its bound", .timeLimit(.minutes(3)))
     func dataDirectoryStaysBounded() async throws {
-        let maxLog = 64 << 10
-        try await YardServer.with(serveArguments: ["--log-max-size", "64K", "--log-retention", "6s", "--metrics-interval", "1s"]) { server in
+        let maxLog = 16 << 10
+        try await YardServer.with(serveArguments: ["--log-max-size", "16K", "--log-retention", "6s", "--metrics-interval", "1s"]) { server in
             let folder = server.root.appendingPathComponent("apps/chatty")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             try "web: python3 server.py\n".write(to: folder.appendingPathComponent("Procfile"), atomically: true, encoding: .utf8)
