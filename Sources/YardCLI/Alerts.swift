@@ -41,7 +41,7 @@ struct AlertsList: AsyncParsableCommand {
 struct AlertsAdd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "add",
-        abstract: "Add a rule: deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume.",
+        abstract: "Add a rule: deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume, node-down.",
         discussion: """
             yard alerts add error-rate --service web --above 20% --over 1m --channel ops
             yard alerts add latency --service web --above 500ms --channel ops

@@ -28,7 +28,7 @@ struct DrainList: AsyncParsableCommand {
 
 struct DrainAdd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "add", abstract: "Add a drain to the service.")
-    @Option(help: "A syslog receiver, tcp://host:port (RFC 5424, octet-counted frames).") var syslog: String?
+    @Option(help: "A syslog receiver, tcp://host:port or tls://host:port (RFC 5424, octet-counted frames; TLS per RFC 5425).") var syslog: String?
     @Option(help: "An HTTP endpoint that gets JSON arrays of lines.") var http: String?
     @OptionGroup var options: ClientOptions
 
@@ -38,7 +38,7 @@ struct DrainAdd: AsyncParsableCommand {
             switch (syslog, http) {
             case (let url?, nil): request = CreateLogDrainRequest(kind: "syslog", url: url)
             case (nil, let url?): request = CreateLogDrainRequest(kind: "http", url: url)
-            default: throw YardError(.invalidInput, "give exactly one of --syslog tcp://host:port or --http URL")
+            default: throw YardError(.invalidInput, "give exactly one of --syslog tcp://host:port (or tls://) or --http URL")
             }
             let drain = try await options.client().createLogDrain(try options.serviceScope(), request: request)
             if options.json { try Output.json(drain); return }

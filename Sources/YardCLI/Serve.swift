@@ -90,6 +90,9 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "Alert email")
     var alertMail: AlertMailOptions
 
+    @Option(help: "A PEM file of certificates tls:// log drains trust besides the system's (a private syslog receiver's CA).")
+    var drainCaFile: String?
+
     @Option(help: "A registry mirror for Docker Hub images (redis:7), for sites without access, e.g. http://10.0.0.5:5000.")
     var registryMirror: String?
 
@@ -259,6 +262,8 @@ struct Serve: AsyncParsableCommand {
         }
         configuration.notifyCommand = notifyCommand
         configuration.alerts.mail = try alertMail.configuration()
+        if let drainCaFile { try SyslogTLS.validate(certificateFile: drainCaFile) }
+        configuration.drainTrustedCertificateFile = drainCaFile
         configuration.sleepCheckInterval = min(.seconds(5), configuration.sleepAfter / 4)
         configuration.buildLimits.memoryBytes = try ByteSize.parse(buildMemory)
         if let buildCpus { configuration.buildLimits.cpus = buildCpus }

@@ -11,6 +11,8 @@ public actor AlertEngine {
     public struct Configuration: Sendable {
         public var mail: AlertMailConfiguration?
         public var metrics: (any AlertMetricsSource)?
+        /// The cluster's nodes for `node-down` rules (none: they stay `pending`).
+        public var nodes: (any ClusterNodeSource)?
         public var interval: Duration = .seconds(5)
         /// Attempts per delivery, and the first wait between them (doubling).
         public var attempts = 4
@@ -139,6 +141,7 @@ public actor AlertEngine {
             let condition = AlertEventCondition(lastTriggerAt: rule.lastEventAt, quiet: TimeInterval(rule.overSeconds))
             return (condition.holds(at: now()), nil)
         }
+        if rule.kind == .nodeDown { return await ClusterNodeCheck.evaluate(configuration.nodes) }
         return await Self.evaluateMetric(rule, source: configuration.metrics)
     }
 
@@ -215,6 +218,7 @@ public actor AlertEngine {
         case .latency: what = "\(serviceName)'s p95 latency is above \(rule.threshold?.description ?? "")"
         case .memory: what = "\(serviceName)'s memory is above \(rule.threshold?.description ?? "") of its limit"
         case .volume: what = "\(serviceName)'s volume is above \(rule.threshold?.description ?? "") full"
+        case .nodeDown: what = "a node of \(serviceName)'s cluster is down"
         }
         let title: String
         let type: String

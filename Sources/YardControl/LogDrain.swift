@@ -2,15 +2,17 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 import YardCore
 
 /// Where a service's log lines are forwarded (`yard drain add`): a syslog receiver over TCP
-/// (RFC 5424 messages, RFC 6587 octet-counted framing) or an HTTP endpoint (JSON batches).
+/// (RFC 5424 messages, RFC 6587 octet-counted framing) or over TLS (`tls://`, RFC 5425: the
+/// same frames, the receiver's certificate verified), or an HTTP endpoint (JSON batches).
 public struct LogDrainTarget: Sendable, Equatable {
     public enum Kind: String, Sendable, Codable { case syslog, http }
     public var kind: Kind
-    /// `tcp://host:port` or the URL.
+    /// `tcp://host:port`, `tls://host:port` or the URL.
     public var url: String
 
     public init(kind: Kind, url: String) {
@@ -25,8 +27,8 @@ public struct LogDrainTarget: Sendable, Equatable {
         }
         switch kind {
         case .syslog:
-            guard url.scheme == "tcp", url.port != nil else {
-                throw YardError(.invalidInput, "--syslog '\(text.prefix(80))' must be tcp://host:port")
+            guard ["tcp", "tls"].contains(url.scheme ?? ""), url.port != nil else {
+                throw YardError(.invalidInput, "--syslog '\(text.prefix(80))' must be tcp://host:port, or tls://host:port for syslog over TLS")
             }
         case .http:
             guard ["http", "https"].contains(url.scheme ?? "") else {
@@ -153,14 +155,15 @@ final class LogDrainSender: Sendable {
     let buffer: DrainBuffer
     private let task: Mutex<Task<Void, Never>?> = Mutex(nil)
 
-    init(id: String, target: LogDrainTarget, capacity: Int, logger: Logger) {
+    init(id: String, target: LogDrainTarget, capacity: Int, trustedCertificateFile: String? = nil, logger: Logger) {
         self.id = id
         self.target = target
         self.buffer = DrainBuffer(capacity: capacity)
         let buffer = self.buffer
         let started = Task.detached {
             switch target.kind {
-            case .syslog: await Self.runSyslog(target: target, buffer: buffer, logger: logger)
+            case .syslog:
+                await Self.runSyslog(target: target, buffer: buffer, trustedCertificateFile: trustedCertificateFile, logger: logger)
             case .http: await Self.runHTTP(target: target, buffer: buffer, logger: logger)
             }
         }
@@ -174,23 +177,31 @@ final class LogDrainSender: Sendable {
 
     static let hostname = ProcessInfo.processInfo.hostName
 
-    /// Keeps one TCP connection, reconnecting after a failure (1 s later); each batch is
-    /// written as octet-counted frames and counted once the write completed.
-    static func runSyslog(target: LogDrainTarget, buffer: DrainBuffer, logger: Logger) async {
+    /// Keeps one TCP (or TLS) connection, reconnecting after a failure (1 s later); each
+    /// batch is written as octet-counted frames and counted once the write completed, or
+    /// counted as dropped when it failed.
+    static func runSyslog(target: LogDrainTarget, buffer: DrainBuffer, trustedCertificateFile: String?, logger: Logger) async {
         guard let url = URLComponents(string: target.url), let host = url.host, let port = url.port else { return }
+        let tls: NIOSSLContext?
+        do {
+            tls = try url.scheme == "tls" ? SyslogTLS.context(trustedCertificateFile: trustedCertificateFile) : nil
+        } catch {
+            logger.error("log drain has no TLS context", metadata: ["drain.host": "\(host):\(port)", "error": "\(error)"])
+            return
+        }
         var channel: (any Channel)?
         while !Task.isCancelled {
             let batch = await buffer.take(maximum: 256)
             if batch.isEmpty { break }
             do {
                 if channel == nil || channel?.isActive == false {
-                    channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                        .connectTimeout(.seconds(5)).connect(host: host, port: port).get()
+                    channel = try await SyslogTLS.bootstrap(tls: tls, host: host).connect(host: host, port: port).get()
                 }
                 let text = batch.map { $0.syslogFrame(hostname: hostname) }.joined()
                 try await channel!.writeAndFlush(ByteBuffer(string: text)).get()
                 buffer.markSent(batch.count)
             } catch {
+                buffer.markDropped(batch.count)
                 logger.warning("log drain write failed", metadata: ["drain.host": "\(host):\(port)", "error": "\(error)"])
                 channel?.close(promise: nil)
                 channel = nil

@@ -20,8 +20,13 @@ public final class LogDrainHub: Sendable {
 
     private let state = Mutex(State())
     private let logger: Logger
+    /// Certificates `tls://` drains trust besides the system's (`yard serve --drain-ca-file`).
+    public let trustedCertificateFile: String?
 
-    public init(logger: Logger) { self.logger = logger }
+    public init(logger: Logger, trustedCertificateFile: String? = nil) {
+        self.logger = logger
+        self.trustedCertificateFile = trustedCertificateFile
+    }
 
     /// Starts the drains in `records` that are not running and stops the others.
     public func reload(_ records: [LogDrainRecord]) {
@@ -31,7 +36,8 @@ public final class LogDrainHub: Sendable {
             for sender in gone { state.senders[sender.id] = nil }
             for record in records where state.senders[record.id] == nil {
                 let target = LogDrainTarget(kind: LogDrainTarget.Kind(rawValue: record.kind) ?? .http, url: record.url)
-                state.senders[record.id] = LogDrainSender(id: record.id, target: target, capacity: Self.bufferCapacity, logger: logger)
+                state.senders[record.id] = LogDrainSender(
+                    id: record.id, target: target, capacity: Self.bufferCapacity, trustedCertificateFile: trustedCertificateFile, logger: logger)
             }
             state.byService = Dictionary(grouping: records, by: { "\($0.serviceID) \($0.environmentID)" }).mapValues { $0.map(\.id) }
             return gone

@@ -22,6 +22,12 @@ public final class LogStore: Sendable {
         }
 
         public static let `default` = Limits()
+
+        /// How often `prune` runs: hourly, or at half the retention when that is shorter (a
+        /// few seconds at least), so a short `--log-retention` holds within half its length.
+        public var pruneInterval: Duration {
+            min(.seconds(3600), max(.seconds(2), retention / 2))
+        }
     }
 
     private struct Key: Hashable {

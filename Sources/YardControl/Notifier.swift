@@ -50,6 +50,8 @@ public struct Notifier: Sendable {
     public let alerts: AlertEngine?
     /// A hook still running after this long is killed, with every process it started.
     public var timeout: Duration = .seconds(30)
+    /// Replica restarts inside the restart-loop window (`RestartLoopWindow`).
+    public let restartLoops = RestartLoopTracker()
     private let logger: Logger
 
     public init(command: String?, logger: Logger, alerts: AlertEngine? = nil) {
@@ -126,14 +128,15 @@ extension Orchestrator {
 }
 
 extension Orchestrator {
-    /// Restarts in a row from which a replica counts as in a restart loop.
-    static let restartLoopAttempts = 3
-
-    /// A restart: from the third in a row, `replica.restart-loop` (the alert fires once and
-    /// ignores the next ones while it holds).
-    func replicaRestarted(deploymentID: String, attempt: Int) {
-        guard attempt >= Self.restartLoopAttempts, let deployment = try? store.deployment(id: deploymentID) else { return }
-        notify("replica.restart-loop", deployment: deployment, message: "a replica restarted \(attempt) times in a row")
+    /// A restart: once a replica restarted `RestartLoopWindow.count` times within its window
+    /// (3 within 5 minutes), `replica.restart-loop` on each restart after; the rule fires
+    /// once and ignores the next ones while it holds.
+    func replicaRestarted(deploymentID: String, replicaID: String) {
+        guard let restarts = notifier.restartLoops.record(replicaID: replicaID),
+              let deployment = try? store.deployment(id: deploymentID)
+        else { return }
+        let window = AlertDurationText.text(Int(notifier.restartLoops.window))
+        notify("replica.restart-loop", deployment: deployment, message: "replica \(replicaID) restarted \(restarts) times within \(window)")
     }
 
     /// The kernel killed a replica for going over its memory limit (the supervisor reads the

@@ -66,6 +66,8 @@ public actor Orchestrator: Service {
         public var notifyCommand: String?
         /// Alert rules' SMTP relay and metrics (`yard serve --smtp-url`; the collector).
         public var alerts = AlertEngine.Configuration()
+        /// Certificates `tls://` log drains trust besides the system's (`--drain-ca-file`).
+        public var drainTrustedCertificateFile: String?
         /// Host ports `yard domain --tcp` allocates from (on the TCP proxy's address).
         public var tcpProxyPorts: ClosedRange<Int> = 20000...20999
         /// The largest request body an upload or a git push may send
@@ -239,7 +241,7 @@ public actor Orchestrator: Service {
         if alertConfiguration.metrics == nil { alertConfiguration.metrics = metrics }
         let alerts = AlertEngine(configuration: alertConfiguration, store: store, logger: logger)
         self.alerts = alerts
-        self.drains = LogDrainHub(logger: logger)
+        self.drains = LogDrainHub(logger: logger, trustedCertificateFile: configuration.drainTrustedCertificateFile)
         self.notifier = Notifier(command: configuration.notifyCommand, logger: logger, alerts: alerts)
         self.cronScheduler = CronScheduler(clock: configuration.clock)
         self.backupScheduler = BackupScheduler(clock: configuration.clock)
@@ -1599,7 +1601,7 @@ public actor Orchestrator: Service {
             if attempt > 0 {
                 logs.append(deploymentID: state.deploymentID, kind: .deploy, stream: .system, replica: replicaID,
                             message: "replica restarted (attempt \(attempt)), pid \(pid)")
-                replicaRestarted(deploymentID: state.deploymentID, attempt: attempt)
+                replicaRestarted(deploymentID: state.deploymentID, replicaID: replicaID)
                 markReplica(replicaID, .running)
                 liveDeploymentRecovered(state.deploymentID)
             }
@@ -2065,12 +2067,12 @@ public actor Orchestrator: Service {
         return try beginSleep(deploymentID: id, key: key, reason: "put to sleep by `yard sleep`")
     }
 
-    /// At start and every hour: log files older than the retention go.
+    /// At start and every hour (or half the retention, if shorter): log files older than the retention go.
     private func pruneLogs() async {
         let logs = self.logs
         let removed = logs.prune()
         if removed > 0 { logger.info("removed old log files", metadata: ["files": "\(removed)"]) }
-        await configuration.clock.repeating(every: .seconds(3600)) { logs.prune() }
+        await configuration.clock.repeating(every: logs.limits.pruneInterval) { logs.prune() }
     }
 
     /// Every `sleepCheckInterval`: services with `sleepApplication` whose domains had no

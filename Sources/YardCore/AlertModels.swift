@@ -9,7 +9,7 @@ public enum AlertKind: String, Codable, Sendable, CaseIterable {
     case crashed
     /// A replica was killed by the kernel for going over its memory limit.
     case oom
-    /// A replica keeps restarting (its third restart in a row): fires once, not per restart.
+    /// A replica keeps restarting (3 restarts within 5 minutes, `RestartLoopWindow`): fires once, not per restart.
     case crashLoop = "crash-loop"
     /// A backup or its restore check failed.
     case backupFailed = "backup-failed"
@@ -21,12 +21,15 @@ public enum AlertKind: String, Codable, Sendable, CaseIterable {
     case memory
     /// The service's volume is fuller than `--above`.
     case volume
+    /// A node of the cluster the service runs on is down (`ClusterNodeSource`; without a
+    /// cluster the rule stays pending).
+    case nodeDown = "node-down"
 
     /// Rules driven by events (the Notifier's); the others are evaluated against metrics.
     public var isEventDriven: Bool {
         switch self {
         case .deploymentFailed, .crashed, .oom, .crashLoop, .backupFailed: true
-        case .errorRate, .latency, .memory, .volume: false
+        case .errorRate, .latency, .memory, .volume, .nodeDown: false
         }
     }
 

@@ -7,13 +7,18 @@ import YardRuntime
 #endif
 
 /// A syslog receiver on loopback (python3): parses RFC 6587 octet-counted frames and writes
-/// each message on a line of its own; or, `stalled`, accepts connections and never reads.
+/// each message on a line of its own; or, `stalled`, accepts connections and never reads;
+/// with `tls`, the frames come over TLS (RFC 5425) with that certificate and key.
 public final class SyslogReceiver: @unchecked Sendable {
     public let port: Int
     public let folder: URL
     private let process: ChildProcess
 
-    public init(stalled: Bool = false) async throws {
+    /// True once `tls` is set: its URL is `tls://`.
+    public let isTLS: Bool
+
+    public init(stalled: Bool = false, tls: (certificate: URL, key: URL)? = nil) async throws {
+        isTLS = tls != nil
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("yard-syslog-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let script = folder.appendingPathComponent("syslog.py")
@@ -21,14 +26,14 @@ public final class SyslogReceiver: @unchecked Sendable {
         port = try PortAllocator.freePort()
         process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [script.path, String(port), folder.appendingPathComponent("messages").path, stalled ? "stall" : "read"]
+        process.arguments = [script.path, String(port), folder.appendingPathComponent("messages").path, stalled ? "stall" : "read"] + (tls.map { [$0.certificate.path, $0.key.path] } ?? [])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         try await AlertReceivers.waitForPort(port)
     }
 
-    public var url: String { "tcp://127.0.0.1:\(port)" }
+    public var url: String { "\(isTLS ? "tls" : "tcp")://127.0.0.1:\(port)" }
 
     /// The messages received so far.
     public func messages() -> [String] {
@@ -45,8 +50,12 @@ public final class SyslogReceiver: @unchecked Sendable {
     }
 
     static let script = """
-        import socket, sys, threading
+        import socket, ssl, sys, threading
         port, out, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+        context = None
+        if len(sys.argv) > 5:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(sys.argv[4], sys.argv[5])
         server = socket.socket()
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if mode == "stall":
@@ -58,6 +67,12 @@ public final class SyslogReceiver: @unchecked Sendable {
         def serve(conn):
             if mode == "stall":
                 threading.Event().wait()
+            if context is not None:
+                try:
+                    conn = context.wrap_socket(conn, server_side=True)
+                except (ssl.SSLError, OSError):
+                    conn.close()
+                    return
             pending = b""
             while True:
                 data = conn.recv(65536)
@@ -80,4 +95,25 @@ public final class SyslogReceiver: @unchecked Sendable {
             conn, _ = server.accept()
             threading.Thread(target=serve, args=(conn,), daemon=True).start()
         """
+}
+
+extension SyslogReceiver {
+    /// A self-signed certificate for 127.0.0.1 (its own CA) and its key, made with `openssl
+    /// req` in `folder`: `name.pem` and `name.key`.
+    public static func makeCertificate(in folder: URL, name: String) async throws -> (certificate: URL, key: URL) {
+        let certificate = folder.appendingPathComponent("\(name).pem")
+        let key = folder.appendingPathComponent("\(name).key")
+        let made = try await SystemCommand(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+                "-subj", "/CN=syslog-\(name)", "-addext", "subjectAltName=IP:127.0.0.1",
+                "-keyout", key.path, "-out", certificate.path,
+            ]
+        ).result()
+        guard made.succeeded else {
+            throw YardError(.internal, "openssl req failed (install openssl: apt-get install openssl): \(made.standardError)")
+        }
+        return (certificate, key)
+    }
 }

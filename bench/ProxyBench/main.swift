@@ -2,7 +2,7 @@
 //
 //   swift build -c release --product ProxyBench
 //   ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N] [--loops N]
-//              [--https-port N --cert PEM --key PEM] [--metrics]
+//              [--https-port N --cert PEM --key PEM] [--metrics | --access-log]
 //
 // Routes NAME (default `bench.local`, the Host header the load generator sends) to the
 // upstream, listens on 127.0.0.1 (port 0 unless given), prints `port N` once it listens and
@@ -14,6 +14,8 @@
 // `--metrics` adds what `yard serve` puts behind every request: the access log observer hands
 // each entry to an `AccessLogBuffer`, and a task takes the batches and counts them in
 // `RouterMetrics` (Prometheus counters, histogram, per service tally), as the server does.
+// `--access-log` is the observer, the buffer and the task taking its batches without the
+// metrics (bench/metrics-cost.sh's "access log only" row).
 import Foundation
 import Logging
 import NIOPosix
@@ -43,6 +45,7 @@ var httpsPort: Int?
 var certificateFile: String?
 var keyFile: String?
 var withMetrics = false
+var withAccessLog = false
 while !arguments.isEmpty {
     let argument = arguments.removeFirst()
     func value() -> String {
@@ -58,6 +61,7 @@ while !arguments.isEmpty {
     case "--cert": certificateFile = value()
     case "--key": keyFile = value()
     case "--metrics": withMetrics = true
+    case "--access-log": withAccessLog = true
     default:
         guard upstreamAddress == nil, !argument.hasPrefix("-") else { usage("unexpected argument '\(argument)'") }
         upstreamAddress = argument
@@ -99,7 +103,7 @@ let router = Router(
 router.updateRoutes(RouteTable(routes: [routedHost: [Upstream(host: upstreamHost, port: upstreamPort, replicaID: "bench")]]))
 let accessLog = AccessLogBuffer()
 let metrics = RouterMetrics(registry: PrometheusCollectorRegistry())
-if withMetrics { router.onAccessLog { accessLog.add($0) } }
+if withMetrics || withAccessLog { router.onAccessLog { accessLog.add($0) } }
 
 let group = ServiceGroup(
     configuration: .init(services: [.init(service: router)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -110,13 +114,14 @@ do {
             try await group.run()
             accessLog.finish()
         }
-        if withMetrics {
+        if withMetrics || withAccessLog {
             // The server's access log writer, with only its metrics part: each batch counted.
+            let counting = withMetrics
             tasks.addTask {
                 let labels = MetricLabels(project: "bench", environment: "production", service: "bench")
                 for await _ in accessLog.arrivals {
                     let (entries, _) = accessLog.take()
-                    metrics.record(entries.map { (key: "bench", labels: labels, entry: $0) })
+                    if counting { metrics.record(entries.map { (key: "bench", labels: labels, entry: $0) }) }
                 }
             }
         }

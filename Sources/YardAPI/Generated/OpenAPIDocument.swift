@@ -2425,7 +2425,7 @@ paths:
           description: error
   /v1/projects/{project}/environments/{environment}/services/{service}/alerts:
     post:
-      summary: 'Add an alert rule for a service: deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume'
+      summary: 'Add an alert rule for a service: deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume, node-down'
       operationId: createAlertRule
       tags:
       - api
@@ -2506,7 +2506,7 @@ paths:
                 $ref: '#/components/schemas/Error'
           description: error
     post:
-      summary: 'Add a log drain: syslog (tcp://host:port, RFC 5424, octet-counted) or http (JSON batches)'
+      summary: 'Add a log drain: syslog (tcp://host:port or tls://host:port, RFC 5424, octet-counted; TLS per RFC 5425) or http (JSON batches)'
       operationId: createLogDrain
       tags:
       - api
@@ -3740,7 +3740,7 @@ components:
         id:
           type: string
         kind:
-          enum: [deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume]
+          enum: [deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume, node-down]
           type: string
         overSeconds:
           type: integer
@@ -3807,7 +3807,7 @@ components:
           description: syslog or http
           type: string
         url:
-          description: tcp://host:port or an http(s) URL
+          description: tcp://host:port, tls://host:port or an http(s) URL
           type: string
       required: [kind, url]
       type: object
@@ -3932,7 +3932,8 @@ components:
               "error-rate",
               "latency",
               "memory",
-              "volume"
+              "volume",
+              "node-down"
             ],
             "type": "string"
           },
@@ -4345,7 +4346,7 @@ components:
             "type": "string"
           },
           "url": {
-            "description": "tcp://host:port or an http(s) URL",
+            "description": "tcp://host:port, tls://host:port or an http(s) URL",
             "type": "string"
           }
         },
@@ -7281,7 +7282,7 @@ components:
             "description": "error"
           }
         },
-        "summary": "Add an alert rule for a service: deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume",
+        "summary": "Add an alert rule for a service: deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume, node-down",
         "tags": [
           "api"
         ]
@@ -8361,7 +8362,7 @@ components:
             "description": "error"
           }
         },
-        "summary": "Add a log drain: syslog (tcp://host:port, RFC 5424, octet-counted) or http (JSON batches)",
+        "summary": "Add a log drain: syslog (tcp://host:port or tls://host:port, RFC 5424, octet-counted; TLS per RFC 5425) or http (JSON batches)",
         "tags": [
           "api"
         ]

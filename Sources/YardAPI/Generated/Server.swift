@@ -6203,7 +6203,7 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
             }
         )
     }
-    /// Add an alert rule for a service: deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume
+    /// Add an alert rule for a service: deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume, node-down
     ///
     /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/services/{service}/alerts`.
     /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/alerts/post(createAlertRule)`.
@@ -6390,7 +6390,7 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
             }
         )
     }
-    /// Add a log drain: syslog (tcp://host:port, RFC 5424, octet-counted) or http (JSON batches)
+    /// Add a log drain: syslog (tcp://host:port or tls://host:port, RFC 5424, octet-counted; TLS per RFC 5425) or http (JSON batches)
     ///
     /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
     /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/post(createLogDrain)`.

@@ -329,7 +329,7 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `DELETE /v1/projects/{project}/alerts/rules/{rule}`.
     /// - Remark: Generated from `#/paths//v1/projects/{project}/alerts/rules/{rule}/delete(deleteAlertRule)`.
     func deleteAlertRule(_ input: Operations.DeleteAlertRule.Input) async throws -> Operations.DeleteAlertRule.Output
-    /// Add an alert rule for a service: deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume
+    /// Add an alert rule for a service: deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume, node-down
     ///
     /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/services/{service}/alerts`.
     /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/alerts/post(createAlertRule)`.
@@ -339,7 +339,7 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
     /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/get(listLogDrains)`.
     func listLogDrains(_ input: Operations.ListLogDrains.Input) async throws -> Operations.ListLogDrains.Output
-    /// Add a log drain: syslog (tcp://host:port, RFC 5424, octet-counted) or http (JSON batches)
+    /// Add a log drain: syslog (tcp://host:port or tls://host:port, RFC 5424, octet-counted; TLS per RFC 5425) or http (JSON batches)
     ///
     /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
     /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/post(createLogDrain)`.
@@ -1203,7 +1203,7 @@ extension APIProtocol {
             headers: headers
         ))
     }
-    /// Add an alert rule for a service: deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume
+    /// Add an alert rule for a service: deployment-failed, crashed, oom, crash-loop, backup-failed, error-rate, latency, memory, volume, node-down
     ///
     /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/services/{service}/alerts`.
     /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/alerts/post(createAlertRule)`.
@@ -1231,7 +1231,7 @@ extension APIProtocol {
             headers: headers
         ))
     }
-    /// Add a log drain: syslog (tcp://host:port, RFC 5424, octet-counted) or http (JSON batches)
+    /// Add a log drain: syslog (tcp://host:port or tls://host:port, RFC 5424, octet-counted; TLS per RFC 5425) or http (JSON batches)
     ///
     /// - Remark: HTTP `POST /v1/projects/{project}/environments/{environment}/services/{service}/drains`.
     /// - Remark: Generated from `#/paths//v1/projects/{project}/environments/{environment}/services/{service}/drains/post(createLogDrain)`.
