@@ -39,7 +39,9 @@ dockers=$( { pgrep -a -f -- '/tmp/yard-dockerd-' 2>/dev/null || true
     ip netns list 2>/dev/null | awk '$1 ~ /^ydw[0-9a-f]+$/ {print "netns " $1}'
     getent passwd yard-dockremap | sed 's/^/user /'
     grep -H '^yard-dockremap:' /etc/subuid /etc/subgid 2>/dev/null | sed 's/^/subordinate ids /'
-    pgrep -a -f -- '^/usr/bin/docker-registry serve .*/swarm-registry/' 2>/dev/null || true; } )
+    pgrep -a -f -- '^/usr/bin/docker-registry serve .*/swarm-registry/' 2>/dev/null || true
+    # The worker's edge (`yard edge` in the worker's namespace, SwarmEndToEndTests).
+    pgrep -a -f -- '/yard edge --control ' 2>/dev/null | sed 's/^/edge /' || true; } )
 [ -n "$dockers" ] && found+=$'\n'"$dockers"
 # The dashboard's browser tests (DashboardEndToEndTests): no chromedriver or headless chromium may remain.
 browsers=$(pgrep -a -f '^/usr/bin/chromedriver|/usr/lib/chromium/chromium .*--headless' 2>/dev/null || true)

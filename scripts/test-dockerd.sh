@@ -14,7 +14,8 @@
 # no service uid, build or image block of the sandbox uses), not the host's root; start adds
 # that user and its /etc/subuid and /etc/subgid lines when missing, and stop removes what
 # start added.
-# Usage: scripts/test-dockerd.sh start DIR [userns] | stop DIR
+# `restart-worker DIR` starts the worker's dockerd again after a test killed it.
+# Usage: scripts/test-dockerd.sh start DIR [userns] | stop DIR | restart-worker DIR
 set -euo pipefail
 action="${1:-}"
 dir="${2:-}"
@@ -81,6 +82,28 @@ wait_ready() {
         { echo "test-dockerd: dockerd did not start; log:" >&2; tail -20 "$2" >&2; exit 1; }
 }
 
+# The worker's dockerd, in its namespace; waits until it answers.
+run_worker_daemon() {
+    run_detached "$worker/dockerd.log" nsenter "--net=/run/netns/$netns" unshare --uts \
+        /bin/sh -c 'hostname yard-worker && exec "$@"' sh \
+        dockerd --config-file "$worker/daemon.json" --data-root "$worker/data" --exec-root "$worker/exec" \
+        -H "unix://$worker/docker.sock" --pidfile "$worker/dockerd.pid" \
+        --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=true
+    wait_ready "$worker/docker.sock" "$worker/dockerd.log"
+}
+
+# After the worker's dockerd was killed (a node failure test): starts it again on its own
+# data; it stops the containers it left running and rejoins the swarm by itself.
+restart_worker() {
+    [ -d "$worker/data" ] || { echo "test-dockerd: no worker under $dir" >&2; exit 1; }
+    if [ -f "$worker/dockerd.pid" ] && kill -0 "$(cat "$worker/dockerd.pid")" 2>/dev/null; then
+        echo "test-dockerd: the worker's dockerd still runs" >&2
+        exit 1
+    fi
+    rm -f "$worker/dockerd.pid" "$worker/docker.sock"
+    run_worker_daemon
+}
+
 start_worker() {
     mkdir -p "$worker/data" "$worker/exec"
     write_config "$worker"
@@ -90,12 +113,7 @@ start_worker() {
     ip -n "$netns" addr add "$worker_address/24" dev eth0
     ip -n "$netns" link set eth0 up
     ip -n "$netns" link set lo up
-    run_detached "$worker/dockerd.log" nsenter "--net=/run/netns/$netns" unshare --uts \
-        /bin/sh -c 'hostname yard-worker && exec "$@"' sh \
-        dockerd --config-file "$worker/daemon.json" --data-root "$worker/data" --exec-root "$worker/exec" \
-        -H "unix://$worker/docker.sock" --pidfile "$worker/dockerd.pid" \
-        --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=true
-    wait_ready "$worker/docker.sock" "$worker/dockerd.log"
+    run_worker_daemon
     # The join token goes on stdin, never in argv.
     local token
     token=$(docker_api http://docker/v1.41/swarm | sed -n 's/.*"Worker":"\([^"]*\)".*/\1/p')
@@ -183,5 +201,6 @@ stop() {
 case "$action" in
     start) start ;;
     stop) stop ;;
-    *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+    restart-worker) restart_worker ;;
+    *) echo "usage: $0 start|stop|restart-worker DIR" >&2; exit 2 ;;
 esac

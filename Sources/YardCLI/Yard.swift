@@ -13,7 +13,7 @@ public struct Yard: AsyncParsableCommand {
             Rollback.self, Scale.self, Service.self, Volume.self, Add.self, Cache.self, Git.self, Shell.self, Run.self,
             StaticServe.self, Backup.self, Connect.self, Webhook.self, ImageCommand.self,
             Metrics.self, Alerts.self, Drain.self,
-            NodeCommand.self, Export.self,
+            NodeCommand.self, Export.self, Edge.self,
         ]
     )
 

@@ -23,6 +23,9 @@ public final class TCPProxy: Service, Sendable {
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
     private let listeners = NIOLockedValueBox([Int: Listener]())
+    /// Told when a replica refuses (or times out) a connection of `port` (the swarm runtime
+    /// takes a dead node's replica out of routing at once).
+    private let connectFailed = NIOLockedValueBox<(@Sendable (_ port: Int, _ upstream: Upstream) -> Void)?>(nil)
 
     public init(host: String = "127.0.0.1", eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
         self.host = host
@@ -88,6 +91,11 @@ public final class TCPProxy: Service, Sendable {
         self.logger.info("TCP proxy closed", metadata: ["proxy.address": "\(self.host):\(port)"])
     }
 
+    /// Calls `handler` each time a replica refuses (or times out) a connection through a port.
+    public func onConnectFailure(_ handler: @escaping @Sendable (_ port: Int, _ upstream: Upstream) -> Void) {
+        self.connectFailed.withLockedValue { $0 = handler }
+    }
+
     /// The ports open now.
     public var openPorts: Set<Int> { self.listeners.withLockedValue { Set($0.keys) } }
 
@@ -127,6 +135,7 @@ public final class TCPProxy: Service, Sendable {
         replicaSide.partner = clientSide
         let handlers = NIOLoopBound((client: clientSide, replica: replicaSide), eventLoop: client.eventLoop)
         let logger = self.logger
+        let connectFailed = self.connectFailed.withLockedValue { $0 }
         // Both connections on the client's event loop, so the two handlers share it.
         return ClientBootstrap(group: client.eventLoop)
             .connectTimeout(.seconds(5))
@@ -156,6 +165,7 @@ public final class TCPProxy: Service, Sendable {
                 logger.warning(
                     "TCP proxy: the replica refused the connection",
                     metadata: ["proxy.port": "\(port)", "replica.id": "\(upstream.replicaID)", "error": "\(error)"])
+                connectFailed?(port, upstream)
                 return client.close()
             }
     }

@@ -8,6 +8,7 @@ extension SwitchyardServer {
     /// in the sandbox of this machine (which must be able to isolate).
     static func swarmRuntime(_ configuration: Configuration, logger: Logger) async throws -> any ReplicaRuntime {
         let managerAddress = try await SwarmRuntime.check(socketPath: configuration.dockerSocket)
+        if let warning = await SwarmRuntime.usernsWarning(socketPath: configuration.dockerSocket) { logger.warning("\(warning)") }
         let builds = try await chooseRuntime(.sandbox, orchestrator: configuration.orchestrator, logger: logger)
         let orchestrator = configuration.orchestrator
         // The registry every node pulls from: the operator's, or ours on the manager's address.

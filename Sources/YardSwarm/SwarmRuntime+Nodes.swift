@@ -81,7 +81,9 @@ extension SwarmRuntime {
             logger.warning("swarm task has no published port yet", metadata: ["replica.id": "\(replicaID)"])
             return
         }
-        relay.setUpstreams([Upstream(host: address, port: published, replicaID: replicaID)], port: replica.request.port)
+        let upstream = Upstream(host: address, port: published, replicaID: replicaID)
+        relay.setUpstreams([upstream], port: replica.request.port)
+        recordRoute(upstream)
         continuation.yield(.output(replicaID: replicaID, stream: .stdout, line: "swarm: task running at \(address):\(published)"))
     }
 

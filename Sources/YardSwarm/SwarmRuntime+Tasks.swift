@@ -46,6 +46,13 @@ extension SwarmRuntime {
                 await scaleToZero(serviceID: serviceID, grace: .seconds(1))
                 return
             }
+            // Out of routing after a refused connection, its task still running: back in when it answers.
+            if tasks.contains(where: { announced.contains($0.ID) && $0.Status.State == "running" && $0.DesiredState == "running" }),
+                await answersAgain(replicaID: replicaID)
+            {
+                continuation.yield(.started(replicaID: replicaID, pid: 0, attempt: max(attempt, 1)))
+                attempt += 1
+            }
         }
     }
 

@@ -70,6 +70,9 @@ public actor SwarmRuntime: ReplicaRuntime, ClusterNodes {
     var nodeAddresses: [String: String] = [:]
     /// Each replica's port on `host`, relayed to its task's published port on its node.
     let relay: TCPProxy
+    /// Where each replica's relay points, and the replicas whose task refused it (see +Failover).
+    var relayTargets: [String: Upstream] = [:]
+    var unreachable: Set<String> = []
 
     public nonisolated var isolation: RuntimeIsolation { .sandbox }
     public nonisolated var addressing: ReplicaAddressing { .sharedHost(configuration.host) }
@@ -89,6 +92,7 @@ public actor SwarmRuntime: ReplicaRuntime, ClusterNodes {
         self.builds = builds
         self.logger = logger
         self.relay = TCPProxy(host: configuration.host, logger: logger)
+        watchRelayFailures()
     }
 
     /// Whether the engine answers and is a swarm manager (the error says what to do); returns
@@ -227,6 +231,8 @@ public actor SwarmRuntime: ReplicaRuntime, ClusterNodes {
         }
         replica.logs?.cancel()
         await relay.close(port: replica.request.port)
+        relayTargets[id] = nil
+        unreachable.remove(id)
         if let secretID = replica.secretID { await removeSecret(secretID) }
         if replica.serviceID != nil { continuation.yield(.stopped(replicaID: id)) }
     }

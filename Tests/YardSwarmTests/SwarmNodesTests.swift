@@ -73,6 +73,17 @@ struct SwarmNodesTests {
         let worker = try #require(nodes.first { $0.ManagerStatus == nil })
         #expect(worker.address == TestDockerDaemon.workerAddress)
         #expect(Set(tasks.compactMap(\.NodeID)).count == 2, "tasks on \(tasks.map { $0.NodeID ?? "?" })")
+        // What an edge on any node is given (yard edge): each replica at its node's address and
+        // the port its task published there, on both nodes.
+        let edge = await runtime.edgeAddresses()
+        #expect(Set(edge.keys) == Set(ports.keys), "\(edge)")
+        #expect(Set(edge.values.map(\.host)) == [TestDockerDaemon.managerAddress, TestDockerDaemon.workerAddress], "\(edge)")
+        for (id, address) in edge where address.host == TestDockerDaemon.workerAddress {
+            let reply = try await SwarmRuntimeTests.get("http://\(address.host):\(address.port)/")
+            #expect(reply.hasPrefix("replica-\(id.suffix(1)) "), "\(reply)")
+        }
+        // These daemons remap user ids: the server has nothing to warn about.
+        #expect(await SwarmRuntime.usernsWarning(socketPath: daemon.socketPath) == nil)
         // userns-remap: the image's user 1000 (its init runs as it) is host uid 0x7F000000 + 1000,
         // and the container's root would be 0x7F000000, not the host's root.
         let pid = try #require(tasks.first?.Status.ContainerStatus?.PID)

@@ -39,6 +39,13 @@ public final class TestDockerDaemon: Sendable {
         _ = try? await SystemCommand("/bin/bash", [Self.script, "stop", directory]).result()
     }
 
+    /// Starts the worker's dockerd again after a test killed it (`kill -9` of
+    /// `worker/dockerd.pid`): it stops the containers it left and rejoins the swarm.
+    public func restartWorker() async throws {
+        let result = try await SystemCommand("/bin/bash", [Self.script, "restart-worker", directory]).result()
+        guard result.succeeded else { throw YardError(.unavailable, "the worker's dockerd did not start again: \(result.standardError)") }
+    }
+
     /// Runs `body` with a fresh swarm, stopped afterwards, also on failure. One swarm runs at a
     /// time (its addresses and gossip port are fixed): suites running in parallel take turns.
     public static func with(userns: Bool = true, _ body: (TestDockerDaemon) async throws -> Void) async throws {

@@ -2252,6 +2252,25 @@ paths:
               schema:
                 $ref: '#/components/schemas/Error'
           description: error
+  /v1/edge/routes:
+    get:
+      summary: The route table for an edge on another node (yard edge); each ready replica at its node's address and published port; 409 on a one-machine runtime
+      operationId: edgeRoutes
+      tags:
+      - api
+      responses:
+        '200':
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/EdgeRouteTable'
+          description: OK
+        default:
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+          description: error
   /v1/projects/{project}/alerts/channels:
     get:
       summary: The project's alert channels (targets without their path; never a secret)
@@ -3697,6 +3716,50 @@ components:
       required:
       - nodes
       type: object
+    EdgeRouteTable:
+      properties:
+        routes:
+          items:
+            $ref: '#/components/schemas/EdgeRoute'
+          type: array
+      required:
+      - routes
+      type: object
+    EdgeRoute:
+      properties:
+        host:
+          type: string
+        pathPrefix:
+          description: a path prefix under the host, absent for the whole host
+          type: string
+        upstreams:
+          description: the replicas ready to serve it now
+          items:
+            $ref: '#/components/schemas/EdgeUpstream'
+          type: array
+        waitsForReplicas:
+          description: with no upstream, whether one is on its way (a request is worth holding)
+          type: boolean
+      required:
+      - host
+      - upstreams
+      - waitsForReplicas
+      type: object
+    EdgeUpstream:
+      properties:
+        host:
+          description: the node's address
+          type: string
+        port:
+          description: the port the replica's task published on its node
+          type: integer
+        replica:
+          type: string
+      required:
+      - host
+      - port
+      - replica
+      type: object
     AlertChannel:
       properties:
         failedDeliveries:
@@ -4653,6 +4716,69 @@ components:
         },
         "required": [
           "hostname"
+        ],
+        "type": "object"
+      },
+      "EdgeRoute": {
+        "properties": {
+          "host": {
+            "type": "string"
+          },
+          "pathPrefix": {
+            "description": "a path prefix under the host, absent for the whole host",
+            "type": "string"
+          },
+          "upstreams": {
+            "description": "the replicas ready to serve it now",
+            "items": {
+              "$ref": "#/components/schemas/EdgeUpstream"
+            },
+            "type": "array"
+          },
+          "waitsForReplicas": {
+            "description": "with no upstream, whether one is on its way (a request is worth holding)",
+            "type": "boolean"
+          }
+        },
+        "required": [
+          "host",
+          "upstreams",
+          "waitsForReplicas"
+        ],
+        "type": "object"
+      },
+      "EdgeRouteTable": {
+        "properties": {
+          "routes": {
+            "items": {
+              "$ref": "#/components/schemas/EdgeRoute"
+            },
+            "type": "array"
+          }
+        },
+        "required": [
+          "routes"
+        ],
+        "type": "object"
+      },
+      "EdgeUpstream": {
+        "properties": {
+          "host": {
+            "description": "the node's address",
+            "type": "string"
+          },
+          "port": {
+            "description": "the port the replica's task published on its node",
+            "type": "integer"
+          },
+          "replica": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "host",
+          "port",
+          "replica"
         ],
         "type": "object"
       },
@@ -6101,6 +6227,37 @@ components:
           }
         },
         "summary": "A new deployment running this deployment's artifact, deploy settings and variables, with no build; 409 when its artifact is no longer retained",
+        "tags": [
+          "api"
+        ]
+      }
+    },
+    "/v1/edge/routes": {
+      "get": {
+        "operationId": "edgeRoutes",
+        "responses": {
+          "200": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/EdgeRouteTable"
+                }
+              }
+            },
+            "description": "OK"
+          },
+          "default": {
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "description": "error"
+          }
+        },
+        "summary": "The route table for an edge on another node (yard edge); each ready replica at its node's address and published port; 409 on a one-machine runtime",
         "tags": [
           "api"
         ]

@@ -299,6 +299,11 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/nodes/{node}/availability`.
     /// - Remark: Generated from `#/paths//v1/nodes/{node}/availability/post(setNodeAvailability)`.
     func setNodeAvailability(_ input: Operations.SetNodeAvailability.Input) async throws -> Operations.SetNodeAvailability.Output
+    /// The route table for an edge on another node (yard edge); each ready replica at its node's address and published port; 409 on a one-machine runtime
+    ///
+    /// - Remark: HTTP `GET /v1/edge/routes`.
+    /// - Remark: Generated from `#/paths//v1/edge/routes/get(edgeRoutes)`.
+    func edgeRoutes(_ input: Operations.EdgeRoutes.Input) async throws -> Operations.EdgeRoutes.Output
     /// The project's alert channels (targets without their path; never a secret)
     ///
     /// - Remark: HTTP `GET /v1/projects/{project}/alerts/channels`.
@@ -1122,6 +1127,13 @@ extension APIProtocol {
             headers: headers,
             body: body
         ))
+    }
+    /// The route table for an edge on another node (yard edge); each ready replica at its node's address and published port; 409 on a one-machine runtime
+    ///
+    /// - Remark: HTTP `GET /v1/edge/routes`.
+    /// - Remark: Generated from `#/paths//v1/edge/routes/get(edgeRoutes)`.
+    internal func edgeRoutes(headers: Operations.EdgeRoutes.Input.Headers = .init()) async throws -> Operations.EdgeRoutes.Output {
+        try await edgeRoutes(Operations.EdgeRoutes.Input(headers: headers))
     }
     /// The project's alert channels (targets without their path; never a secret)
     ///

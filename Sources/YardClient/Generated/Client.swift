@@ -4983,6 +4983,83 @@ internal struct Client: APIProtocol {
             }
         )
     }
+    /// The route table for an edge on another node (yard edge); each ready replica at its node's address and published port; 409 on a one-machine runtime
+    ///
+    /// - Remark: HTTP `GET /v1/edge/routes`.
+    /// - Remark: Generated from `#/paths//v1/edge/routes/get(edgeRoutes)`.
+    internal func edgeRoutes(_ input: Operations.EdgeRoutes.Input) async throws -> Operations.EdgeRoutes.Output {
+        try await client.send(
+            input: input,
+            forOperation: Operations.EdgeRoutes.id,
+            serializer: { input in
+                let path = try converter.renderedPath(
+                    template: "/v1/edge/routes",
+                    parameters: []
+                )
+                var request: HTTPTypes.HTTPRequest = .init(
+                    soar_path: path,
+                    method: .get
+                )
+                suppressMutabilityWarning(&request)
+                converter.setAcceptHeader(
+                    in: &request.headerFields,
+                    contentTypes: input.headers.accept
+                )
+                return (request, nil)
+            },
+            deserializer: { response, responseBody in
+                switch response.status.code {
+                case 200:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Operations.EdgeRoutes.Output.Ok.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.EdgeRouteTable.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .json(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .ok(.init(body: body))
+                default:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Operations.EdgeRoutes.Output.Default.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas._Error.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .json(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .`default`(
+                        statusCode: response.status.code,
+                        .init(body: body)
+                    )
+                }
+            }
+        )
+    }
     /// The project's alert channels (targets without their path; never a secret)
     ///
     /// - Remark: HTTP `GET /v1/projects/{project}/alerts/channels`.

@@ -123,6 +123,12 @@ extension Components {
         internal typealias NodeJoin = YardCore.NodeJoinView
         /// - Remark: Generated from `#/components/schemas/NodeList`.
         internal typealias NodeList = YardCore.NodeListView
+        /// - Remark: Generated from `#/components/schemas/EdgeRouteTable`.
+        internal typealias EdgeRouteTable = YardCore.EdgeRouteTableView
+        /// - Remark: Generated from `#/components/schemas/EdgeRoute`.
+        internal typealias EdgeRoute = YardCore.EdgeRouteView
+        /// - Remark: Generated from `#/components/schemas/EdgeUpstream`.
+        internal typealias EdgeUpstream = YardCore.EdgeUpstreamView
         /// - Remark: Generated from `#/components/schemas/AlertChannel`.
         internal typealias AlertChannel = YardCore.AlertChannelView
         /// - Remark: Generated from `#/components/schemas/AlertChannelList`.
