@@ -138,6 +138,9 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "Metrics")
     var metrics: MetricsServeOptions
 
+    @OptionGroup(title: "OpenTelemetry")
+    var otel: OTelServeOptions
+
     @Option(help: "Host ports `yard domain --tcp` allocates from, on 127.0.0.1, e.g. 20000-20999.")
     var tcpProxyPorts = "20000-20999"
 
@@ -279,6 +282,7 @@ struct Serve: AsyncParsableCommand {
         server.swarmRegistry = swarmRegistry
         server.version = SwitchyardVersion.current
         try metrics.apply(to: &server)
+        try otel.apply(to: &server)
         return server
     }
 
