@@ -121,40 +121,37 @@ struct OTelRecorder<SpanTracer: Tracer, Factory: MetricsFactory> {
         ([name] + dimensions.map { "\($0.0)=\($0.1)" }).joined(separator: "\u{1}")
     }
 
-    private mutating func counter(_ name: String, _ labels: MetricLabels, _ extra: [(String, String)] = []) -> any CounterHandler {
-        let dimensions = Self.dimensions(labels, extra)
-        let key = Self.key(name, dimensions)
-        if let found = counters[key] { return found }
-        let made = factory.makeCounter(label: name, dimensions: dimensions)
-        counters[key] = made
+    /// The handler of `name` for the service, made once and kept (`make` runs on a miss).
+    private static func handler<Handler>(
+        _ cache: inout [String: Handler], _ name: String, _ labels: MetricLabels, _ extra: [(String, String)],
+        _ make: (String, [(String, String)]) -> Handler
+    ) -> Handler {
+        let dimensions = dimensions(labels, extra)
+        let key = key(name, dimensions)
+        if let found = cache[key] { return found }
+        let made = make(name, dimensions)
+        cache[key] = made
         return made
+    }
+
+    private mutating func counter(_ name: String, _ labels: MetricLabels, _ extra: [(String, String)] = []) -> any CounterHandler {
+        let factory = self.factory
+        return Self.handler(&counters, name, labels, extra) { factory.makeCounter(label: $0, dimensions: $1) }
     }
 
     private mutating func floatingCounter(_ name: String, _ labels: MetricLabels) -> any FloatingPointCounterHandler {
-        let dimensions = Self.dimensions(labels, [])
-        let key = Self.key(name, dimensions)
-        if let found = floatingCounters[key] { return found }
-        let made = factory.makeFloatingPointCounter(label: name, dimensions: dimensions)
-        floatingCounters[key] = made
-        return made
+        let factory = self.factory
+        return Self.handler(&floatingCounters, name, labels, []) { factory.makeFloatingPointCounter(label: $0, dimensions: $1) }
     }
 
     private mutating func meter(_ name: String, _ labels: MetricLabels) -> any MeterHandler {
-        let dimensions = Self.dimensions(labels, [])
-        let key = Self.key(name, dimensions)
-        if let found = gauges[key] { return found }
-        let made = factory.makeMeter(label: name, dimensions: dimensions)
-        gauges[key] = made
-        return made
+        let factory = self.factory
+        return Self.handler(&gauges, name, labels, []) { factory.makeMeter(label: $0, dimensions: $1) }
     }
 
     private mutating func timer(_ name: String, _ labels: MetricLabels) -> any TimerHandler {
-        let dimensions = Self.dimensions(labels, [])
-        let key = Self.key(name, dimensions)
-        if let found = timers[key] { return found }
-        let made = factory.makeTimer(label: name, dimensions: dimensions)
-        timers[key] = made
-        return made
+        let factory = self.factory
+        return Self.handler(&timers, name, labels, []) { factory.makeTimer(label: $0, dimensions: $1) }
     }
 }
 
