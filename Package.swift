@@ -32,6 +32,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // The web dashboard's server-rendered pages (YardDashboard).
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        // The optional OTLP/HTTP exporter (`yard serve --otlp-endpoint`): only its HTTP trait,
+        // so gRPC is not built; the router's `traceparent` parsing and ids.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
+        .package(url: "https://github.com/swift-otel/swift-w3c-trace-context.git", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         .target(
@@ -107,6 +113,21 @@ let package = Package(
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            // The OTLP exporter: spans from the access log, the collector's series, app logs.
+            name: "YardTelemetry",
+            dependencies: [
+                "YardCore", "YardControl", "YardRouter",
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -154,7 +175,7 @@ let package = Package(
             name: "YardServer",
             dependencies: [
                 "YardCore", "YardAPI", "YardControl", "YardSandbox", "YardRouter", "YardRuntime", "YardStore", "YardImage",
-                "YardSwarm", "YardDashboard",
+                "YardSwarm", "YardDashboard", "YardTelemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -233,6 +254,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "YardImageTests", dependencies: ["YardImage", "YardTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "YardBuildTests", dependencies: ["YardBuild"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "YardTelemetryTests", dependencies: ["YardTelemetry", "YardControl", "YardCore", "YardRouter"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "YardControlTests", dependencies: ["YardControl", "YardCore", "YardRouter"], swiftSettings: swiftSettings),
         .target(
             // A fake `ReplicaRuntime` and a temporary store, for tests of the core without root.

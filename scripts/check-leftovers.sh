@@ -20,6 +20,10 @@ registries=$( { pgrep -a -f '^/usr/bin/docker-registry serve .*/yard-registry-' 
 receivers=$( { pgrep -a -f 'yard-(alert-receivers|syslog)-' 2>/dev/null || true
     ls -d "${TMPDIR:-/tmp}"/yard-alert-receivers-* "${TMPDIR:-/tmp}"/yard-syslog-* 2>/dev/null | sed 's/^/folder /'; } )
 [ -n "$receivers" ] && found+=$'\n'"$receivers"
+# The OTLP tests' receiver (OTLPExportEndToEndTests): no process or folder may remain.
+otlp=$( { pgrep -a -f 'receiver\.py .*/yard-otlp-' 2>/dev/null || true
+    ls -d "${TMPDIR:-/tmp}"/yard-otlp-* 2>/dev/null | sed 's/^/folder /'; } )
+[ -n "$otlp" ] && found+=$'\n'"$otlp"
 # Image instances: a buildah container of any test store, or a mount of one (stores live in
 # the tests' temporary data directories and scratch folders, yard-images-*, yard-e2e-* …).
 for storage in /tmp/*/images/storage.conf /tmp/*/*/images/storage.conf; do

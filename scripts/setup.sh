@@ -97,6 +97,16 @@ if ! "$kubernetes_venv/bin/kubernetes-validate" --version 2>/dev/null | grep -q 
     "$kubernetes_venv/bin/pip" install -q "kubernetes-validate==$kubernetes_validate_version"
 fi
 
+# opentelemetry-proto (PyPI) decodes what `yard serve --otlp-endpoint` sends to the OTLP/HTTP
+# receiver in the end-to-end tests (OTLPExportEndToEndTests); its own venv under .build-tools.
+otlp_proto_version=1.45.2
+otlp_venv=.build-tools/otlp
+if ! "$otlp_venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('opentelemetry-proto') != '$otlp_proto_version')" 2>/dev/null; then
+    echo "setup: installing opentelemetry-proto $otlp_proto_version into $otlp_venv"
+    python3 -m venv "$otlp_venv"
+    "$otlp_venv/bin/pip" install -q "opentelemetry-proto==$otlp_proto_version"
+fi
+
 # selenium drives chromium in the dashboard's browser tests and axe-selenium-python brings
 # axe-core for their accessibility checks (Tests/Browser/dashboard_test.py); own venv.
 browser_venv=.build-tools/browser

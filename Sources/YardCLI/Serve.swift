@@ -141,6 +141,9 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "Metrics")
     var metrics: MetricsServeOptions
 
+    @OptionGroup(title: "OpenTelemetry")
+    var otel: OTelServeOptions
+
     @Option(help: "Host ports `yard domain --tcp` allocates from, on 127.0.0.1, e.g. 20000-20999.")
     var tcpProxyPorts = "20000-20999"
 
@@ -284,6 +287,7 @@ struct Serve: AsyncParsableCommand {
         server.swarmRegistry = swarmRegistry
         server.version = SwitchyardVersion.current
         try metrics.apply(to: &server)
+        try otel.apply(to: &server)
         return server
     }
 

@@ -44,6 +44,8 @@ public actor MetricsCollector: AlertMetricsSource {
     public nonisolated let registry: PrometheusCollectorRegistry
     /// Request counters per service, fed by the access log writer.
     public nonisolated let requests: RouterMetrics
+    /// Requests and points on their way to the OTLP exporter, when one runs.
+    public nonisolated let telemetry = OTelTap()
     let store: SQLiteStore
     let interval: Duration
     let clock: any YardClock
@@ -86,6 +88,7 @@ public actor MetricsCollector: AlertMetricsSource {
             if let found = labels[key] { keyed.append((key, found, entry)) }
         }
         requests.record(keyed)
+        telemetry.offer(requests: keyed)
     }
 
     /// Samples every `interval` until cancelled.
@@ -157,6 +160,7 @@ public actor MetricsCollector: AlertMetricsSource {
             points.append((sample.serviceID, sample.environmentID, point))
             updateGauges(sample.labels, point: point)
         }
+        telemetry.offer(points: zip(samples, points).map { OTelServicePoint(labels: $0.labels, point: $1.point) })
         lastUsage = lastUsage.filter { seenReplicas.contains($0.key) }
         lastTraffic = lastTraffic.filter { seenReplicas.contains($0.key) }
         // Services that stopped keep their series, at zero.

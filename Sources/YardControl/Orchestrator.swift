@@ -1595,6 +1595,7 @@ public actor Orchestrator: Service {
             guard let deploymentID = replicas[replicaID]?.deploymentID else { return }
             logs.append(deploymentID: deploymentID, kind: .deploy, stream: stream, replica: replicaID, message: line)
             drain(deploymentID: deploymentID, replicaID: replicaID, stream: stream, line: line)
+            exportLine(deploymentID: deploymentID, replicaID: replicaID, stream: stream, line: line)
         case .started(let replicaID, let pid, let attempt):
             guard let state = replicas[replicaID] else { return }
             try? store.updateReplica(id: replicaID) { $0.pid = pid; $0.restarts = attempt }

@@ -25,6 +25,8 @@ public struct AccessLogEntry: Sendable, Equatable {
     public var bytesIn: Int
     /// Response body bytes sent to the client.
     public var bytesOut: Int
+    /// The W3C `traceparent` the replica got; nil unless OTLP export is on.
+    public var traceParent: String?
 
     public static let maxPathLength = 2048
     /// The status logged for a request whose client went away before any response.
@@ -32,7 +34,7 @@ public struct AccessLogEntry: Sendable, Equatable {
 
     public init(
         timestamp: Date, host: String, method: String, path: String, status: Int, duration: Duration,
-        replicaID: String?, bytesIn: Int, bytesOut: Int
+        replicaID: String?, bytesIn: Int, bytesOut: Int, traceParent: String? = nil
     ) {
         self.timestamp = timestamp
         self.host = host
@@ -43,6 +45,7 @@ public struct AccessLogEntry: Sendable, Equatable {
         self.replicaID = replicaID
         self.bytesIn = bytesIn
         self.bytesOut = bytesOut
+        self.traceParent = traceParent
     }
 
     /// The path of a request target: the query string and fragment dropped, long ones cut.
@@ -60,6 +63,7 @@ public struct AccessLogEntry: Sendable, Equatable {
 /// once (buffer and write elsewhere).
 final class AccessLog: Sendable {
     private let observer = ObserverSlot<AccessLogEntry>()
+    let traceParents = TraceParentStamp()
 
     func observe(_ observer: @escaping @Sendable (AccessLogEntry) -> Void) {
         self.observer.set(observer)
@@ -105,6 +109,7 @@ struct AccessLogRecord {
     var replicaID: String?
     var bytesIn = 0
     var bytesOut = 0
+    var traceParent: String?
 
     init(head: HTTPRequestHead, now: NIODeadline = .now(), clock: inout WallClockAnchor) {
         self.timestamp = clock.date(at: now)
@@ -124,7 +129,8 @@ struct AccessLogRecord {
             duration: .nanoseconds((now - self.started).nanoseconds),
             replicaID: self.replicaID,
             bytesIn: self.bytesIn,
-            bytesOut: self.bytesOut
+            bytesOut: self.bytesOut,
+            traceParent: self.traceParent
         )
     }
 }

@@ -116,11 +116,12 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch Self.unwrapInboundIn(data) {
-        case .head(let head):
+        case .head(var head):
             self.headTimer?.headReceived()
             if case .idle = self.stateMachine.state {
                 self.access = AccessLogRecord(head: head, clock: &self.clock)
             }
+            self.accessLog.traceParents.stamp(&head, into: &self.access)
             // A new exchange: its own duration limit.
             self.requestDeadline = nil
             let selection = head.headers.first(name: "host").map { self.selectRoute($0, head.uri) }

@@ -118,7 +118,7 @@ public final class Router: Service, Sendable {
     let nextDrainToken = NIOLockedValueBox<UInt64>(0)
     private let held = HeldRequests()
     private let tunnels = Tunnels()
-    private let accessLog = AccessLog()
+    let accessLog = AccessLog()
 
     /// Creates a router that serves on the shared NIO event loops.
     public convenience init(configuration: Configuration, logger: Logger) {

@@ -11,6 +11,7 @@ import YardRouter
 import YardRuntime
 import YardSandbox
 import YardStore
+import YardTelemetry
 
 #if canImport(Glibc)
     import Glibc
@@ -45,6 +46,8 @@ public actor SwitchyardServer {
         public var version = "unknown"
         /// `/metrics` (Prometheus) on a listener of its own; nil: off.
         public var metricsEndpoint: MetricsEndpoint.Configuration?
+        /// Metrics and request spans over OTLP/HTTP, and `traceparent` on requests; nil: off.
+        public var otlp: OTLPExportConfiguration?
 
         public init(orchestrator: Orchestrator.Configuration, router: YardRouter.Router.Configuration) {
             self.orchestrator = orchestrator
@@ -162,6 +165,11 @@ public actor SwitchyardServer {
         if let metricsEndpoint = configuration.metricsEndpoint {
             services.append(
                 .init(service: MetricsEndpoint.makeApplication(registry: orchestrator.metrics.registry, configuration: metricsEndpoint, logger: logger)))
+        }
+        if let otlp = configuration.otlp {
+            // First in the group, so it stops last and exports the final requests' spans.
+            let exporter = OTelExporter(configuration: otlp, tap: orchestrator.metrics.telemetry, router: router, logger: logger)
+            services.insert(.init(service: exporter), at: 0)
         }
         let group = ServiceGroup(
             configuration: .init(
