@@ -76,7 +76,7 @@ extension ProviderImageEndToEndTests {
         """#
 
     /// Cold, the ruby (build-essential), elixir (Erlang) and JDK environments are minutes of apt:
-    /// the slow tier, as php, C and rust. This machine has no ruby, elixir, erl, java or javac at all.
+    /// the slow tier, as php, C and rust (measured: ruby 213 s, elixir 34 s, JDK 67 s, under load).
     @Test(
         "ruby, elixir without hex packages and java with javac build into images of Debian 12's toolchains and answer through the router",
         .enabled(
@@ -84,7 +84,9 @@ extension ProviderImageEndToEndTests {
             "slow tier: YARD_SLOW_TESTS=1 scripts/test.sh runs it (minutes of apt cold)"),
         .timeLimit(.minutes(25)))
     func rubyElixirJavaBuildImages() async throws {
-        for tool in ["ruby", "elixir", "erl", "java", "javac"] {
+        // This machine has no ruby, elixir or erl; it may have a JDK: every app's `host=false`
+        // (this machine's files are not in its root) proves each runs in its image.
+        for tool in ["ruby", "elixir", "erl"] {
             #expect(SystemTool.locate(tool) == nil, "this machine has \(tool), so the test proves less")
         }
         try await Self.withServer { server, _ in
