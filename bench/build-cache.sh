@@ -5,18 +5,27 @@
 # no more than 20% of the uncached one.
 #
 #   bench/build-cache.sh [ROUNDS]      (default 3 rounds of each; needs root and PyPI)
-#   BENCH_SERVE_ARGS=--build-in-images bench/build-cache.sh   (the image path: builds in
-#                                       the python environment image, pip's cache as a cache mount)
+#   BENCH_SERVE_ARGS=--build-in-folders bench/build-cache.sh   (the folder path: this
+#                                       machine's python, the install cache's .venv folders)
 #
-# Uses the release build (built if missing) and the sandbox runtime, as `scripts/serve.sh`.
+# `yard serve` builds in images by default: the python environment image, the install steps
+# as an image of their own keyed by requirements.txt (the install cache), pip's cache as a
+# cache mount. Uses the release build (built if missing; YARD_BINARY=path picks another
+# binary, e.g. the debug build) and the sandbox runtime, as `scripts/serve.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
 export PATH="/opt/swift/usr/bin:$PATH"
-[ -x .build/release/yard ] || swift build -c release --product yard
-yard="$PWD/.build/release/yard"
+if [ -n "${YARD_BINARY:-}" ]; then
+    yard="$YARD_BINARY"
+else
+    [ -x .build/release/yard ] || swift build -c release --product yard
+    yard="$PWD/.build/release/yard"
+fi
 
 work="$(mktemp -d /tmp/yard-bench-cache-XXXXXX)"
+# Image builds' steps run as root of a user namespace, which must reach the data directory.
+chmod 711 "$work"
 serve_pid=""
 cleanup() {
     if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2>/dev/null; then
@@ -41,10 +50,18 @@ app="$work/app"
 cp -r Tests/YardEndToEndTests/Fixtures/fastapi-app "$app"
 cd "$app"
 "$yard" init --name bench >/dev/null
-echo "first deploy (fills the install cache)..."
-"$yard" up >"$work/first.log" 2>&1 || { cat "$work/first.log"; exit 1; }
-
+# A machine whose HTTPS goes through an intercepting proxy trusted only by the host (its CA is
+# not in Debian's image): BENCH_PIP_TRUSTED_HOST="pypi.org files.pythonhosted.org" lets the
+# image build's pip reach PyPI without verifying it. Measurement only; never for real apps.
+if [ -n "${BENCH_PIP_TRUSTED_HOST:-}" ]; then
+    "$yard" variables set "PIP_TRUSTED_HOST=$BENCH_PIP_TRUSTED_HOST" >/dev/null
+fi
 now_ms() { date +%s%3N; }
+
+echo "first deploy (fills the install cache)..."
+first_start=$(now_ms)
+"$yard" up >"$work/first.log" 2>&1 || { cat "$work/first.log"; exit 1; }
+echo "first deploy: $(($(now_ms) - first_start)) ms ($(grep -o 'build environment [^ ]* \(is in\|built in\|loaded from\).*' "$work/first.log" | head -n 1 || true))"
 
 # One code-only change and redeploy; prints the milliseconds `yard up` took (upload,
 # build, health check, cutover).

@@ -8,6 +8,14 @@ extension BuildPlanner {
         var plan = ProviderPlan(provider: "java", detectedFrom: detectedFrom, startHint: "build an executable jar")
         plan.tools = [ToolRequirement(.java)]
         let pom = try source.entries().first { $0.hasPrefix("pom.") && source.isFile($0) }
+        let gradle = ["gradlew", "build.gradle", "build.gradle.kts"].contains(where: source.isFile)
+        if pom == nil, !gradle, let main = try javaMainClass() {
+            // No Maven or Gradle build (a java provider chosen in railpack.json): the JDK's javac.
+            plan.buildCommands = ["javac -d build/classes $(find . -name '*.java' -not -path './build/*')"]
+            plan.startCommand = "java $JAVA_OPTS -cp build/classes \(main)"
+            plan.notes.append("building with javac (no pom.xml or Gradle build); main class \(main)")
+            return plan
+        }
         // Like Railpack: a Gradle wrapper wins over a pom.
         if let pom, !source.isFile("gradlew") {
             let wrapper = source.isFile("mvnw")
@@ -41,6 +49,17 @@ extension BuildPlanner {
             plan.startCommand = "java $JAVA_OPTS\(port) -jar \(Self.firstJar(in: "build/libs"))"
         }
         return plan
+    }
+
+    /// The class with `static void main` among the root's `.java` files, with its package.
+    func javaMainClass() throws(YardError) -> String? {
+        for name in try source.entries().sorted() where name.hasSuffix(".java") {
+            guard let text = source.optionalText(name), text.contains("static void main(") else { continue }
+            let className = String(name.dropLast(".java".count))
+            guard let package = text.firstMatch(of: /(?m)^\s*package\s+([A-Za-z0-9_.]+)\s*;/)?.1 else { return className }
+            return "\(package).\(className)"
+        }
+        return nil
     }
 
     /// A shell word picking the runnable jar in `folder`: Spring Boot's `-plain` jars,

@@ -43,7 +43,9 @@ extension BuildPlanner {
                 )
             }
             let marker = try self.marker(for: provider)
-            if marker == nil, provider != .staticfile {
+            // Chosen by name, java also builds plain `.java` sources with javac.
+            let javac = provider == .java ? try javaMainClass() != nil : false
+            if marker == nil, provider != .staticfile, !javac {
                 throw YardError(
                     .buildFailed,
                     "railpack.json sets provider \(provider.rawValue), but none of its files "
@@ -320,6 +322,11 @@ extension BuildPlanner {
         plan.cache = InstallCache(directories: ["deps"], keyFiles: ["mix.exs", "mix.lock"], skipInstallOnHit: true)
         plan.installFailureHint = "mix downloads packages from hex.pm, which may be unreachable from this machine"
         let mix = source.optionalText("mix.exs") ?? ""
+        // Dependencies are `{:name, …}` tuples; without any, hex and rebar (downloads) are not needed.
+        if mix.firstMatch(of: /\{\s*:[a-z_][A-Za-z0-9_]*\s*,/) == nil {
+            plan.installCommands = []
+            plan.notes.append("mix.exs lists no dependencies: hex and rebar are not installed")
+        }
         if mix.contains(":phoenix") {
             plan.notes.append("detected a Phoenix app")
             plan.startCommand = "mix phx.server"

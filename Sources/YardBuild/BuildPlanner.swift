@@ -317,12 +317,13 @@ struct BuildPlanner {
             if wanted == "latest" || wanted == "*" || VersionRange(wanted)?.contains(host) == true { continue }
             notes.append("railpack.json asks \(name) \(wanted); this machine has \(host) — building with \(host)")
         }
-        if !railpack.buildAptPackages.isEmpty {
+        // An image build installs them into its environment (`ProviderEnvironment+AptPackages`).
+        if !railpack.buildAptPackages.isEmpty, !planningForImage {
             notes.append(
                 "railpack.json buildAptPackages (\(railpack.buildAptPackages.joined(separator: ", "))) are not installed per build: "
                     + "this machine's packages are used")
         }
-        if let apt = railpack.deploy?.aptPackages, !apt.isEmpty {
+        if let apt = railpack.deploy?.aptPackages, !apt.isEmpty, !planningForImage {
             notes.append(
                 "railpack.json deploy.aptPackages (\(apt.joined(separator: ", "))) are not installed per build: "
                     + "this machine's packages are used")

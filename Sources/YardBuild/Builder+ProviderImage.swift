@@ -38,6 +38,11 @@ extension Builder {
         var plan = outcome.plan
         var environment = ProviderEnvironment.debian12(provider: plan.provider)?.narrowed(
             toolchains: plan.toolchains.map(\.name), commands: outcome.steps.map(\.command) + [plan.startCommand])
+        let aptPackages = try ProviderEnvironment.requestedAptPackages(railpack: request.railpack, variables: request.variables)
+        if !aptPackages.isEmpty, let base = environment {
+            environment = base.adding(aptPackages: aptPackages)
+            plan.notes.append("apt packages the app asks for are installed into its build environment: \(aptPackages.joined(separator: " "))")
+        }
         // A node single-page app is served statically, as static sites are.
         if plan.startCommand.hasPrefix("busybox "), environment?.packages.contains("busybox") == false {
             environment?.packages.append("busybox")
@@ -51,7 +56,7 @@ extension Builder {
             throw YardError(
                 .buildFailed,
                 "the \(plan.provider) provider has no build environment: Debian 12 packages none of its toolchains; "
-                    + "deploy it with a Dockerfile, or without --build-in-images")
+                    + "deploy it with a Dockerfile, or start yard serve with --build-in-folders")
         }
         if outcome.swiftExecutable != nil {
             plan.notes.append("the start command's product was read from Package.swift")
@@ -62,9 +67,18 @@ extension Builder {
         }
         var imageEnvironment = environment.environment.merging(plan.environment) { _, planned in planned }
         imageEnvironment["PATH"] = imageEnvironment["PATH"] ?? ProviderEnvironment.imagePath
-        let containerfile = ProviderContainerfile(
+        var containerfile = ProviderContainerfile(
             base: environment.imageName, environment: imageEnvironment, cacheFolders: environment.cacheFolders,
             miseInstalls: installs, steps: outcome.steps.map(\.command), startCommand: plan.startCommand)
+        // An install that reads only its cache key files is an image of its own (`reuseInstallImage`).
+        if let cache = plan.cache, cache.skipInstallOnHit {
+            containerfile.installStepCount = outcome.steps.prefix { $0.phase == .setup || $0.phase == .install }.count
+            containerfile.installFiles = cache.keyFiles.filter { file in
+                var isDirectory: ObjCBool = false
+                return FileManager.default.fileExists(atPath: request.sourceDirectory.appendingPathComponent(file).path, isDirectory: &isDirectory)
+                    && !isDirectory.boolValue
+            }
+        }
 
         var hasher = ContentHasher()
         hasher.add("switchyard-provider-image-v1")
@@ -126,38 +140,34 @@ extension Builder {
         try await ensureEnvironmentImage(
             prepared.environment, request: request, images: images, firstHostID: firstHostID, cacheDirectory: cacheDirectory, log: log)
 
-        let tag = ImageStore.deploymentImageName(serviceID: request.serviceID, deploymentID: request.deploymentID)
-        let containerfile = request.scratchDirectory.appendingPathComponent("Containerfile")
         let spec: DockerfileBuildSpec
         do {
-            try Data(prepared.containerfile.text.utf8).write(to: containerfile)
             // Every variable reaches the steps through one build secret: none is in the image.
             let secrets = try ImageStore.writeSecretFiles(
                 [ProviderContainerfile.variablesSecret: ProviderContainerfile.variablesFile(request.variables)],
                 in: request.scratchDirectory.appendingPathComponent("secrets"))
             spec = DockerfileBuildSpec(
-                contextDirectory: request.sourceDirectory, dockerfile: containerfile, tag: tag, buildArguments: [:],
+                contextDirectory: request.sourceDirectory, dockerfile: request.scratchDirectory.appendingPathComponent("Containerfile"),
+                tag: ImageStore.deploymentImageName(serviceID: request.serviceID, deploymentID: request.deploymentID), buildArguments: [:],
                 secretFiles: secrets, cacheDirectory: cacheDirectory, networkNamespacePath: "/run/netns/" + request.networkNamespace,
                 firstHostID: firstHostID, limits: request.limits, noCache: request.noCache,
                 imageIDFile: request.scratchDirectory.appendingPathComponent("image-id"))
         } catch let error as YardError {
             throw error
         } catch {
+            throw YardError(.internal, "could not write the image build's secrets", cause: error)
+        }
+        let installImage = try await reuseInstallImage(prepared, spec: spec, request: request, images: images, masker: masker, log: log)
+        let tag = spec.tag
+        do {
+            try Data(prepared.containerfile.text(from: installImage).utf8).write(to: spec.dockerfile)
+        } catch {
             throw YardError(.internal, "could not write the image build's Containerfile", cause: error)
         }
-        log(.system, "building the app image from \(prepared.environment.imageName)")
-        let runs = RunStepCounter()
-        let reason = try await runBuildah(
-            try launchSpec(images.buildCommand(spec), directory: request.sourceDirectory), images: images, firstHostID: firstHostID
-        ) { stream, line in
-            runs.observe(line)
-            log(stream, line)
-        }
-        guard reason.isSuccess else {
-            let commands = prepared.containerfile.runCommands
-            let failed = runs.count > 0 && runs.count <= commands.count ? "build step `\(commands[runs.count - 1])` failed" : "the image build failed"
-            throw YardError(.buildFailed, masker.mask("\(failed) in the \(plan.provider) build environment (see the output above)"))
-        }
+        log(.system, "building the app image from \(installImage ?? prepared.environment.imageName)")
+        try await runProviderBuild(
+            spec, steps: prepared.containerfile.runCommands(install: false, fromInstallImage: installImage != nil), provider: plan.provider,
+            images: images, masker: masker, log: log)
         try await restoreOwnership(of: tag, images: images, firstHostID: firstHostID, log: log)
         guard let image = try? await images.inspect(tag) else {
             throw YardError(.buildFailed, "buildah finished but the image \(tag) is not in the store")
@@ -169,8 +179,24 @@ extension Builder {
     }
 
     /// Builds `localhost/yard-env/<provider>:<hash>` from Debian's image and packages, unless
-    /// the store has it; imports the Debian base first when the store has none.
+    /// the store has it; imports the Debian base first when the store has none. One build per
+    /// store and environment at a time: a second build that needs it waits and reuses it.
     private func ensureEnvironmentImage(
+        _ environment: ProviderEnvironment, request: DockerfileBuildRequest, images: ImageStore, firstHostID: UInt32,
+        cacheDirectory: URL, log: @escaping @Sendable (LogLine.Stream, String) -> Void
+    ) async throws(YardError) {
+        let key = images.configuration.directory.standardizedFileURL.path + "\n" + environment.imageName
+        let lock = KeyedBuildLock.environments
+        if await lock.isHeld(key) {
+            log(.system, "waiting for another build that is making the build environment \(environment.imageName)")
+        }
+        try await lock.withLock(key) { () async throws(YardError) in
+            try await makeEnvironmentImage(
+                environment, request: request, images: images, firstHostID: firstHostID, cacheDirectory: cacheDirectory, log: log)
+        }
+    }
+
+    private func makeEnvironmentImage(
         _ environment: ProviderEnvironment, request: DockerfileBuildRequest, images: ImageStore, firstHostID: UInt32,
         cacheDirectory: URL, log: @escaping @Sendable (LogLine.Stream, String) -> Void
     ) async throws(YardError) {
@@ -229,7 +255,7 @@ extension Builder {
         return String(format: "%.1f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 
-    private func restoreOwnership(
+    func restoreOwnership(
         of image: String, images: ImageStore, firstHostID: UInt32, log: @Sendable (LogLine.Stream, String) -> Void
     ) async throws(YardError) {
         do {
@@ -240,10 +266,31 @@ extension Builder {
         }
     }
 
-    private func launchSpec(_ command: SystemCommand, directory: URL) -> LaunchSpec {
+    func launchSpec(_ command: SystemCommand, directory: URL) -> LaunchSpec {
         LaunchSpec(
             arguments: [command.executable] + command.arguments, environment: command.environment ?? [:],
             workingDirectory: directory.path, label: "build")
+    }
+}
+
+extension Builder {
+    /// Runs one `buildah bud` of a provider build; a failure names the plan's step that failed
+    /// (`steps`: the file's `RUN` commands in order).
+    func runProviderBuild(
+        _ spec: DockerfileBuildSpec, steps: [String], provider: String, images: ImageStore, masker: SecretMasker,
+        log: @escaping @Sendable (LogLine.Stream, String) -> Void
+    ) async throws(YardError) {
+        let runs = RunStepCounter()
+        let reason = try await runBuildah(
+            try launchSpec(images.buildCommand(spec), directory: spec.contextDirectory), images: images, firstHostID: spec.firstHostID
+        ) { stream, line in
+            runs.observe(line)
+            log(stream, line)
+        }
+        guard reason.isSuccess else {
+            let failed = runs.count > 0 && runs.count <= steps.count ? "build step `\(steps[runs.count - 1])` failed" : "the image build failed"
+            throw YardError(.buildFailed, masker.mask("\(failed) in the \(provider) build environment (see the output above)"))
+        }
     }
 }
 

@@ -20,9 +20,12 @@ public struct ProviderContainerfile: Sendable, Equatable {
     /// The plan's steps, in order.
     public var steps: [String]
     public var startCommand: String
-
-    /// The `RUN` commands in order (mise installs first), to name a failing one.
-    public var runCommands: [String] { miseInstalls.map { $0.arguments.joined(separator: " ") } + steps }
+    /// How many of the first `steps` are the install (setup and install commands that read
+    /// only `installFiles`, the plan's cache keys): built as an image of their own, reused
+    /// while those files, the environment and the variables stay the same. 0: none.
+    public var installStepCount = 0
+    /// The app's files the install steps read (the plan's cache key files that exist).
+    public var installFiles: [String] = []
 
     /// The ids of the cache mounts, in `--mount=type=cache,id=…`.
     public var cacheMountIDs: [String] {
@@ -39,32 +42,61 @@ public struct ProviderContainerfile: Sendable, Equatable {
         return environment
     }
 
-    public var text: String {
-        var lines = ["FROM \(base)", "WORKDIR /app", "COPY . /app"]
-        let environment = imageEnvironment
-        for name in environment.keys.sorted() {
-            lines.append("ENV \(name)=\(Self.quotedEnvironmentValue(environment[name] ?? ""))")
-        }
-        let caches = cacheFolders.enumerated().map { index, folder in
-            "--mount=type=cache,id=yard-cache-\(index),target=/root/\(folder)"
-        }
-        let secret = "--mount=type=secret,id=\(Self.variablesSecret)"
-        for install in miseInstalls {
-            let assignments = install.environment.keys.sorted().map { "\($0)=\((install.environment[$0] ?? "").shellQuoted)" }
-            let command =
-                (assignments + install.arguments.map(\.shellQuoted)).joined(separator: " ")
-                + " && mkdir -p \(Self.toolchainsDirectory) && cp -a \(install.installPath.shellQuoted) \(install.imagePath.shellQuoted)"
-            lines.append("RUN --mount=type=cache,id=yard-mise,target=\(MiseInstaller.mountPoint) \(Self.execForm(["/bin/sh", "-c", command]))")
-        }
-        for step in steps {
-            // The variables come last, as in folder builds: a service may set PATH on purpose.
-            let script = "set -e; export HOME=/root; . /run/secrets/\(Self.variablesSecret); \(step)"
-            lines.append("RUN " + ([secret] + caches).joined(separator: " ") + " " + Self.execForm(["/bin/sh", "-c", script]))
-        }
+    /// The whole build in one file (what the artifact key hashes).
+    public var text: String { text(from: nil) }
+
+    /// The app's build: from `installImage` (the install steps' image) when given, with the
+    /// steps after the install only; else from the environment with every step.
+    public func text(from installImage: String?) -> String {
+        var lines = ["FROM \(installImage ?? base)", "WORKDIR /app", "COPY . /app"] + environmentLines
+        if installImage == nil { lines += miseLines }
+        lines += (installImage == nil ? steps : Array(steps.dropFirst(installStepCount))).map(runLine)
         // The start command replaces this when a service sets one, as on Railway.
         lines.append("ENTRYPOINT []")
         lines.append("CMD " + Self.execForm(["/bin/sh", "-c", startCommand]))
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The install steps' own build: only `installFiles` copied, then mise and the install
+    /// steps; nil when the plan has no install that reads only its cache key files.
+    public var installText: String? {
+        guard installStepCount > 0 else { return nil }
+        var lines = ["FROM \(base)", "WORKDIR /app"]
+        lines += installFiles.map { "COPY " + Self.execForm([$0, "/app/" + $0]) }
+        lines += environmentLines + miseLines + steps.prefix(installStepCount).map(runLine)
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The `RUN` commands of `text(from:)` (or of `installText` when `install`), to name a failing one.
+    public func runCommands(install: Bool, fromInstallImage: Bool) -> [String] {
+        let mise = miseInstalls.map { $0.arguments.joined(separator: " ") }
+        if install { return mise + Array(steps.prefix(installStepCount)) }
+        return fromInstallImage ? Array(steps.dropFirst(installStepCount)) : mise + steps
+    }
+
+    private var environmentLines: [String] {
+        let environment = imageEnvironment
+        return environment.keys.sorted().map { "ENV \($0)=\(Self.quotedEnvironmentValue(environment[$0] ?? ""))" }
+    }
+
+    private var miseLines: [String] {
+        miseInstalls.map { install in
+            let assignments = install.environment.keys.sorted().map { "\($0)=\((install.environment[$0] ?? "").shellQuoted)" }
+            let command =
+                (assignments + install.arguments.map(\.shellQuoted)).joined(separator: " ")
+                + " && mkdir -p \(Self.toolchainsDirectory) && cp -a \(install.installPath.shellQuoted) \(install.imagePath.shellQuoted)"
+            return "RUN --mount=type=cache,id=yard-mise,target=\(MiseInstaller.mountPoint) \(Self.execForm(["/bin/sh", "-c", command]))"
+        }
+    }
+
+    private func runLine(_ step: String) -> String {
+        let caches = cacheFolders.enumerated().map { index, folder in
+            "--mount=type=cache,id=yard-cache-\(index),target=/root/\(folder)"
+        }
+        let secret = "--mount=type=secret,id=\(Self.variablesSecret)"
+        // The variables come last, as in folder builds: a service may set PATH on purpose.
+        let script = "set -e; export HOME=/root; . /run/secrets/\(Self.variablesSecret); \(step)"
+        return "RUN " + ([secret] + caches).joined(separator: " ") + " " + Self.execForm(["/bin/sh", "-c", script])
     }
 
     /// The variables file the steps source: `export NAME='value'` for each shell-usable name.

@@ -99,8 +99,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A registry (host:port) pulled from over plain HTTP; loopback ones always are. Repeat for several.")
     var insecureRegistry: [String] = []
 
-    @Flag(help: "Build every provider app into an image of its provider's Debian 12 environment, not with this machine's toolchains (needs the sandbox).")
-    var buildInImages = false
+    @Flag(help: "Where provider apps build (default: in images when the sandbox and buildah, podman, skopeo, runc and debootstrap are there).")
+    var buildPlace: BuildPlaceFlag?
 
     @Option(help: "The largest request body the router forwards, e.g. 100M; larger ones get 413.")
     var maxBodySize = "100M"
@@ -217,7 +217,7 @@ struct Serve: AsyncParsableCommand {
             try await server.run { endpoints in
                 Self.announce(apiURL: endpoints.apiURL, routerURL: endpoints.routerURL, token: endpoints.adminToken,
                               dataDirectory: dataDirectory, baseDomain: baseDomain, routerPort: endpoints.routerPort,
-                              isolation: endpoints.isolation, writeCredentials: writeCredentials,
+                              isolation: endpoints.isolation, builds: endpoints.builds, writeCredentials: writeCredentials,
                               https: endpoints.httpsPort.map { ($0, endpoints.authorityCertificate ?? "") })
             }
         }
@@ -277,7 +277,6 @@ struct Serve: AsyncParsableCommand {
         configuration.maximumSourceEntries = maxSourceEntries
         configuration.registryMirror = try registryMirror.map(Self.registryMirrorURL)
         configuration.insecureRegistries = insecureRegistry
-        configuration.buildsInImages = buildInImages
         var server = SwitchyardServer.Configuration(orchestrator: configuration, router: routerConfiguration)
         server.httpsPort = noHttps ? nil : httpsPort
         server.apiHost = apiHost
@@ -285,6 +284,7 @@ struct Serve: AsyncParsableCommand {
         server.runtime = runtime.server
         server.dockerSocket = dockerSocket
         server.swarmRegistry = swarmRegistry
+        server.buildPlace = buildPlace?.place ?? .automatic
         server.version = SwitchyardVersion.current
         try metrics.apply(to: &server)
         try otel.apply(to: &server)
@@ -314,7 +314,7 @@ struct Serve: AsyncParsableCommand {
 
     private static func announce(
         apiURL: String, routerURL: String, token: String, dataDirectory: URL, baseDomain: String,
-        routerPort: Int, isolation: String, writeCredentials: Bool, https: (port: Int, authority: String)? = nil
+        routerPort: Int, isolation: String, builds: String, writeCredentials: Bool, https: (port: Int, authority: String)? = nil
     ) {
         var credentialsNote = "not written (--no-cli-login); use YARD_API_URL and YARD_TOKEN"
         if writeCredentials {
@@ -345,6 +345,7 @@ struct Serve: AsyncParsableCommand {
               Admin token:      \(AdminToken.fileURL(dataDirectory: dataDirectory).path)
               CLI credentials:  \(credentialsNote)
               Isolation:        \(isolation)
+              Builds:           \(builds)
             """)
         if let https {
             print("""

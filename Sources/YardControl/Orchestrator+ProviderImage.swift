@@ -14,7 +14,7 @@ extension Orchestrator {
             throw YardError(
                 .buildFailed,
                 "image builds run only in the sandbox (their steps must not share the host's network): "
-                    + "start yard serve with the sandbox isolation, or without --build-in-images")
+                    + "start yard serve with the sandbox isolation, or with --build-in-folders")
         }
         let images = imageStore
         try images.prepare()

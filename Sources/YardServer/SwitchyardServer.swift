@@ -48,6 +48,8 @@ public actor SwitchyardServer {
         public var metricsEndpoint: MetricsEndpoint.Configuration?
         /// Metrics and request spans over OTLP/HTTP, and `traceparent` on requests; nil: off.
         public var otlp: OTLPExportConfiguration?
+        /// Where provider builds run (`SwitchyardServer+BuildPlace`); nil: as `orchestrator.buildsInImages` says.
+        public var buildPlace: BuildPlace?
 
         public init(orchestrator: Orchestrator.Configuration, router: YardRouter.Router.Configuration) {
             self.orchestrator = orchestrator
@@ -77,6 +79,8 @@ public actor SwitchyardServer {
         /// The admin token (also in `<data-dir>/admin.token`). Never log it.
         public var adminToken: String
         public var isolation: String
+        /// Where provider builds run, as `yard serve` prints it.
+        public var builds = ""
         /// The local authority's certificate file, when HTTPS is on.
         public var authorityCertificate: String?
     }
@@ -107,6 +111,9 @@ public actor SwitchyardServer {
         if configuration.orchestrator.hostEnvironment.isEmpty {
             configuration.orchestrator.hostEnvironment = Self.replicaBaseEnvironment(isolated: runtime.isolation == .sandbox)
         }
+        let place = configuration.buildPlace.map { Self.chooseBuildPlace($0, sandboxed: runtime.isolation == .sandbox && configuration.runtime != .swarm) }
+        if let place { configuration.orchestrator.buildsInImages = place.inImages }
+        let builds = place?.summary ?? (configuration.orchestrator.buildsInImages ? "in images" : "in folders")
         let certificates = configuration.httpsPort.map { _ in
             DomainCertificates(
                 directory: dataDirectory.appendingPathComponent("tls"), localAuthorityDomain: configuration.orchestrator.baseDomain)
@@ -153,7 +160,7 @@ public actor SwitchyardServer {
                 await onReady(
                     Endpoints(
                         apiURL: apiURL, apiPort: apiPort, routerURL: routerURL, routerPort: routerPort, httpsPort: httpsPort,
-                        adminToken: token, isolation: runtime.summary,
+                        adminToken: token, isolation: runtime.summary, builds: builds,
                         authorityCertificate: certificates?.authorityCertificateFile.path))
             },
             logger: logger,

@@ -188,6 +188,7 @@ struct ProviderImageEndToEndTests {
     }
 
     static func scenarios(_ server: YardServer, store: ImageStore) async throws {
+        #expect(server.serveLog.contains("Builds:           in images of each provider's Debian 12 environment (--build-in-images)"), "\(server.serveLog)")
         // Python: Debian's 3.11.2 in the image's venv, not a file of this machine in sight.
         let python = try await deploy(server, "py", files: ["main.py": pythonApp, ".python-version": "3.11\n"])
         #expect(python.body == "python 3.11.2 exe=/app/.venv/bin/python real=/usr/bin/python3.11 host=False\n", "\(python.body)")
@@ -236,6 +237,9 @@ struct ProviderImageEndToEndTests {
         let changed = try await server.yard(["up"], in: folder)
         #expect(changed.status == 0 && changed.stdout.contains("is in the store"), "\(changed.outputTail)")
         print("py: rebuilt a changed source in \(ContinuousClock.now - started)")
+
+        try await swiftFailsBeforeAnyStep(server)
+        try await concurrentBuildsShareAnEnvironment(server, store: store)
 
         // A version nothing here provides fails before any step, saying what to do.
         let newer = try await project(server, "py13", files: ["main.py": pythonApp, ".python-version": "3.13\n"])

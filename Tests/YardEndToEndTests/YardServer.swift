@@ -83,7 +83,14 @@ final class YardServer: @unchecked Sendable {
 
     init(runtime: String = "auto", serveArguments: [String] = []) throws {
         self.runtime = runtime
-        self.serveArguments = serveArguments
+        // `yard serve` builds in images by default; suites whose subject is not the build
+        // build in folders unless they ask (each fresh data directory first loads its provider
+        // environment from the machine cache, 5-50 s, and a cached python redeploy took 6.6 s
+        // in an image against 4.1 s in a folder, docs/performance.md). YARD_E2E_BUILDS=images
+        // runs every suite on the image path.
+        let place = ProcessInfo.processInfo.environment["YARD_E2E_BUILDS"] == "images" ? "--build-in-images" : "--build-in-folders"
+        let choosesPlace = serveArguments.contains { $0 == "--build-in-images" || $0 == "--build-in-folders" }
+        self.serveArguments = (choosesPlace ? [] : [place]) + serveArguments
         guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
             throw YardError(.unavailable, "\(Self.binary.path) is missing: run `swift build` (or scripts/test.sh) before the end-to-end tests")
         }
