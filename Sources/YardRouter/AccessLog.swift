@@ -1,5 +1,5 @@
+import Atomics
 import Foundation
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
@@ -74,26 +74,30 @@ final class AccessLog: Sendable {
     }
 }
 
-/// One observer closure behind a lock, called from any thread.
+/// One observer closure, called from any thread: read with one atomic load (no lock per request).
 ///
-/// The closure is kept inside a struct on purpose. A bare function value in the box is
+/// The closure is kept inside an object on purpose. A bare function value in a lock box was
 /// reabstracted on every read through `withLockedValue`'s inout access and again on its
 /// write-back, so each call wrapped the stored closure in two more thunks; after some tens
-/// of thousands of requests calling it overflowed the event loop's stack.
+/// of thousands of requests calling it overflowed the event loop's stack. An immutable
+/// object replaced as a whole is never written back.
 final class ObserverSlot<Argument>: Sendable {
-    private struct Held: Sendable {
+    private final class Held: AtomicReference, Sendable {
         let call: @Sendable (Argument) -> Void
+
+        init(call: @escaping @Sendable (Argument) -> Void) {
+            self.call = call
+        }
     }
 
-    private let held = NIOLockedValueBox<Held?>(nil)
+    private let held = ManagedAtomic<Held?>(nil)
 
     func set(_ call: @escaping @Sendable (Argument) -> Void) {
-        self.held.withLockedValue { $0 = Held(call: call) }
+        self.held.store(Held(call: call), ordering: .releasing)
     }
 
     func call(_ argument: Argument) {
-        let held = self.held.withLockedValue { $0 }
-        held?.call(argument)
+        self.held.load(ordering: .acquiring)?.call(argument)
     }
 }
 
@@ -111,10 +115,11 @@ struct AccessLogRecord {
     var bytesOut = 0
     var traceParent: String?
 
-    init(head: HTTPRequestHead, now: NIODeadline = .now(), clock: inout WallClockAnchor) {
+    /// `host` is the request's `Host` header normalized (nil without one).
+    init(head: HTTPRequestHead, host: String?, now: NIODeadline = .now(), clock: inout WallClockAnchor) {
         self.timestamp = clock.date(at: now)
         self.started = now
-        self.host = head.headers.first(name: "host").map { RouteTable.normalizedHost($0) } ?? "-"
+        self.host = host ?? "-"
         self.method = head.method.rawValue
         self.path = AccessLogEntry.path(ofTarget: head.uri)
     }

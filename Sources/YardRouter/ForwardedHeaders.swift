@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOHTTP1
 
@@ -133,6 +134,22 @@ extension HTTPHeaders {
         }
         if !self.contains(name: "x-forwarded-host"), let originalHost {
             self.add(name: "X-Forwarded-Host", value: originalHost)
+        }
+    }
+}
+
+/// What the proxy handler needs to know about its client connection: worked out once per
+/// connection (for HTTP/2 once for all its streams, not per request).
+struct ClientConnectionInfo {
+    var peer: ForwardingPeer?
+    /// The router's logger with the client's address.
+    var logger: Logger
+
+    init(channel: any Channel, trustedProxies: [AddressRange], logger: Logger) {
+        self.peer = ForwardingPeer(channel: channel, trustedProxies: trustedProxies)
+        self.logger = logger
+        if let address = self.peer?.address {
+            self.logger[metadataKey: "client.address"] = "\(address)"
         }
     }
 }

@@ -74,3 +74,24 @@ extension String.UTF8View {
         }
     }
 }
+
+extension HTTPHeaders {
+    /// `self[canonicalForm: "host"].count > 1` (more than one `Host` value, counting the
+    /// non-empty comma-separated parts of each), without building the arrays it builds.
+    var hasMoreThanOneHost: Bool {
+        var values = 0
+        for (name, value) in self where name.utf8.equalsLowercased("host") {
+            var inValue = false
+            for byte in value.utf8 {
+                if byte == UInt8(ascii: ",") {
+                    inValue = false
+                } else if !inValue {
+                    inValue = true
+                    values += 1
+                    if values > 1 { return true }
+                }
+            }
+        }
+        return false
+    }
+}

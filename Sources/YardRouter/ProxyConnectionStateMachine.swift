@@ -176,11 +176,14 @@ struct ProxyConnectionStateMachine {
 
     // MARK: - Client events
 
-    /// A request head arrived. `selection` is nil when the request has no `Host` header.
+    /// A request head arrived. `selection` is nil when the request has no `Host` header;
+    /// `normalizedHost` is that header normalized, when the caller has it already.
     mutating func requestHeadReceived(
         _ head: HTTPRequestHead,
         selection: RouteSelection?,
-        peer: ForwardingPeer?
+        peer: ForwardingPeer?,
+        normalizedHost: String? = nil,
+        overTLS: Bool = false
     ) -> RequestAction {
         guard case .idle = self.state else {
             // Only `.closed` gets here: a pipelined request after a closing response.
@@ -188,7 +191,7 @@ struct ProxyConnectionStateMachine {
         }
         let client = ClientRequestInfo(head)
         let declaresBody = head.declaresBody
-        if head.headers[canonicalForm: "host"].count > 1 {
+        if head.headers.hasMoreThanOneHost {
             // Two Host headers could route one way here and another way upstream.
             return .respond(self.refuse(.badRequest, "the request has more than one Host header", client: client))
         }
@@ -223,7 +226,8 @@ struct ProxyConnectionStateMachine {
                 requestComplete: false
             )
         case .noUpstreams(let host) where self.holdsRequests:
-            var held = HeldRequest(head: head.forwardedUpstream(peer: peer), client: client, host: host, hasBody: declaresBody)
+            var held = HeldRequest(
+                head: head.forwardedUpstream(peer: peer, overTLS: overTLS), client: client, host: host, hasBody: declaresBody)
             held.upgrade = head.upgradeProtocol
             self.state = .holding(held, buffered: [], bufferedBytes: 0)
             return .hold(host: host)
@@ -243,9 +247,9 @@ struct ProxyConnectionStateMachine {
                 break
             }
             var request = Request(
-                head: head.forwardedUpstream(peer: peer),
+                head: head.forwardedUpstream(peer: peer, overTLS: overTLS),
                 client: client,
-                host: RouteTable.normalizedHost(head.headers.first(name: "host") ?? ""),
+                host: normalizedHost ?? RouteTable.normalizedHost(head.headers.first(name: "host") ?? ""),
                 upstream: first,
                 alternatives: Array(upstreams.dropFirst()),
                 hasBody: declaresBody

@@ -64,7 +64,7 @@ extension HTTPRequestHead {
     /// The request as it is sent upstream: HTTP/1.1 on a keep-alive connection, hop-by-hop
     /// headers removed, `Host` untouched and the forwarding headers set from the connection
     /// (`setForwardingHeaders`).
-    func forwardedUpstream(peer: ForwardingPeer?) -> HTTPRequestHead {
+    func forwardedUpstream(peer: ForwardingPeer?, overTLS: Bool = false) -> HTTPRequestHead {
         var headers = self.headers
         // One pass finds what needs rewriting; the rest is forwarded as it came.
         let scan = HeaderScan(headers)
@@ -78,8 +78,8 @@ extension HTTPRequestHead {
                 headers.add(name: "transfer-encoding", value: "chunked")
             }
         }
-        // The HTTPS listener's mark is an `X-Forwarded-` header.
-        let overTLS = scan.contains(.forwarding) ? headers.removeHTTPSMark() : false
+        // A client's copy of the old HTTPS mark never goes upstream (it is an `X-Forwarded-` header).
+        if scan.contains(.forwarding) { headers.remove(name: Self.retiredHTTPSMarkName) }
         headers.setForwardingHeaders(
             peer: peer, originalHost: originalHost, overTLS: overTLS, clientSentForwarding: scan.contains(.forwarding))
         if let upgrade = self.upgradeProtocol {
@@ -89,6 +89,10 @@ extension HTTPRequestHead {
         }
         return HTTPRequestHead(version: .http1_1, method: self.method, uri: self.uri, headers: headers)
     }
+
+    /// The header the HTTPS listener used to mark requests with (now the handler knows it
+    /// serves a TLS connection); still dropped from what clients send.
+    static let retiredHTTPSMarkName = "x-forwarded-yard-tls"
 
     /// The protocol an HTTP/1.1 GET asks to switch to, else nil. Only WebSocket
     /// (`Upgrade: websocket` with `Connection: upgrade`) is passed on: any other token
@@ -125,14 +129,19 @@ extension HTTPResponseHead {
     /// HTTP/1.1 clients when the upstream gave no length). An HTTP/1.0 client gets a
     /// close-delimited body when the length is unknown, so that connection must close.
     func relayed(to request: ClientRequestInfo) -> (head: HTTPResponseHead, keepAlive: Bool) {
+        let scan = HeaderScan(self.headers)
+        let version = request.responseVersion
+        // The usual response needs no change at all: forward this head as it is (no copy of
+        // its headers, no new head). An HTTP/1.1 keep-alive exchange is never close-delimited.
+        if scan.isEmpty, request.keepAlive, version == self.version, version != .http1_0 {
+            return (self, true)
+        }
         var headers = self.headers
-        let scan = HeaderScan(headers)
         headers.removeHopByHopHeaders(scanned: scan)
         if scan.contains(.transferEncoding) {
             headers.remove(name: "transfer-encoding")
         }
 
-        let version = request.responseVersion
         let hasBody =
             request.method != .HEAD && self.status.code != 204 && self.status.code != 304
             && !(100..<200).contains(self.status.code)

@@ -41,6 +41,9 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The leased upstream connection while a request is forwarded.
     private var upstream: UpstreamConnection?
     private var clientReadsPaused = false
+    /// The leased upstream's reads were turned off (the client fell behind): they are
+    /// turned on again before the connection goes back to the pool.
+    private var upstreamReadsPaused = false
     private var upstreamNeedsFlush = false
     /// The place of the request in the upstream's queue while it waits for a connection.
     private var queuedAs: (upstream: Upstream, ticket: UInt64)?
@@ -63,6 +66,10 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// `--trusted-proxy` ranges, and this connection's peer as the forwarding headers see it.
     private let trustedProxies: [AddressRange]
     private var peer: ForwardingPeer?
+    /// The client connection came over TLS (`X-Forwarded-Proto: https`).
+    private let overTLS: Bool
+    /// The peer and logger of an HTTP/2 connection, worked out once for all its streams.
+    private let connectionInfo: ClientConnectionInfo?
     private var timerDeadline: NIODeadline?
 
     init(
@@ -78,9 +85,13 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         eject: @escaping @Sendable (Upstream) -> Void,
         logger: Logger,
         trustedProxies: [AddressRange] = [],
+        overTLS: Bool = false,
+        connectionInfo: ClientConnectionInfo? = nil,
         selectRoute: @escaping @Sendable (String, String) -> RouteSelection
     ) {
         self.trustedProxies = trustedProxies
+        self.overTLS = overTLS
+        self.connectionInfo = connectionInfo
         self.stateMachine = ProxyConnectionStateMachine(
             maxRequestBodyBytes: maxRequestBodyBytes, holdsRequests: hold.timeout > .zero)
         self.hold = hold
@@ -98,10 +109,11 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if let address = context.channel.remoteAddress?.ipAddress {
-            self.logger[metadataKey: "client.address"] = "\(address)"
-        }
-        self.peer = ForwardingPeer(channel: context.channel, trustedProxies: self.trustedProxies)
+        let info =
+            self.connectionInfo
+            ?? ClientConnectionInfo(channel: context.channel, trustedProxies: self.trustedProxies, logger: self.logger)
+        self.logger = info.logger
+        self.peer = info.peer
         self.updateIdleTimer()
     }
 
@@ -118,18 +130,22 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch Self.unwrapInboundIn(data) {
         case .head(var head):
             self.headTimer?.headReceived()
+            // The Host header is found and normalized once, for routing, the log and the state machine.
+            let host = head.headers.first(name: "host").map { RouteTable.normalizedHost($0) }
             if case .idle = self.stateMachine.state {
-                self.access = AccessLogRecord(head: head, clock: &self.clock)
+                self.access = AccessLogRecord(head: head, host: host, clock: &self.clock)
             }
             self.accessLog.traceParents.stamp(&head, into: &self.access)
             // A new exchange: its own duration limit.
             self.requestDeadline = nil
-            let selection = head.headers.first(name: "host").map { self.selectRoute($0, head.uri) }
+            let selection = host.map { self.selectRoute($0, head.uri) }
             self.target = head.uri
             let action = self.stateMachine.requestHeadReceived(
                 head,
                 selection: selection,
-                peer: self.peer
+                peer: self.peer,
+                normalizedHost: host,
+                overTLS: self.overTLS
             )
             self.run(action)
         case .body(let buffer):
@@ -152,7 +168,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         // Response backpressure: read from the upstream only while the client keeps up.
         if let upstream {
-            Self.setAutoRead(upstream.channel, context.channel.isWritable)
+            self.upstreamReadsPaused = !context.channel.isWritable
+            Self.setAutoRead(upstream.channel, !self.upstreamReadsPaused)
         }
         context.fireChannelWritabilityChanged()
     }
@@ -206,7 +223,6 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         case .abort(let response):
             if let upstream = self.takeUpstream() {
-                Self.setAutoRead(upstream.channel, true)
                 self.pool.release(upstream, reusable: false)
             }
             self.stopHolding()
@@ -386,12 +402,14 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func writeEnd(_ trailers: HTTPHeaders?, closeAfter: Bool) {
         guard let context else { return }
         self.emitAccessLog()
-        let written = context.writeAndFlush(Self.wrapOutboundOut(.end(trailers)))
-        if closeAfter {
-            let loopBoundContext = context.loopBound
-            written.assumeIsolated().whenComplete { _ in
-                loopBoundContext.value.close(promise: nil)
-            }
+        guard closeAfter else {
+            // No promise (and no future to allocate) when nothing waits for the write.
+            context.writeAndFlush(Self.wrapOutboundOut(.end(trailers)), promise: nil)
+            return
+        }
+        let loopBoundContext = context.loopBound
+        context.writeAndFlush(Self.wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
+            loopBoundContext.value.close(promise: nil)
         }
     }
 
@@ -518,6 +536,11 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         let upstream = self.upstream
         self.upstream = nil
         upstream?.handler.receiver = nil
+        // Reads on (only set when they were turned off: the option costs a dynamic cast).
+        if self.upstreamReadsPaused, let upstream {
+            self.upstreamReadsPaused = false
+            Self.setAutoRead(upstream.channel, true)
+        }
         return upstream
     }
 
@@ -571,12 +594,12 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
         case .sendBody(let buffer):
             self.access?.bytesOut += buffer.readableBytes
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-            if !context.channel.isWritable, let upstream {
+            if !context.channel.isWritable, let upstream, !self.upstreamReadsPaused {
+                self.upstreamReadsPaused = true
                 Self.setAutoRead(upstream.channel, false)
             }
         case .finish(let trailers, let reuseUpstream, let closeClient):
             if let upstream = self.takeUpstream() {
-                Self.setAutoRead(upstream.channel, true)
                 self.pool.release(upstream, reusable: reuseUpstream)
             }
             self.resumeClientReads()

@@ -136,8 +136,14 @@ public struct RouteTable: Sendable, Equatable {
     /// Whether `host` is a non-empty name of lower-case ASCII letters, digits, `-`, `_` and
     /// `.` that does not end in a dot: `normalizedHost` would return it unchanged.
     static func isNormalHostName(_ host: String) -> Bool {
+        // Over the contiguous bytes (always, for a native string): no index arithmetic per byte.
+        host.utf8.withContiguousStorageIfAvailable { Self.isNormalHostName(bytes: $0) }
+            ?? Self.isNormalHostName(bytes: host.utf8)
+    }
+
+    private static func isNormalHostName(bytes: some Sequence<UInt8>) -> Bool {
         var last: UInt8 = 0
-        for byte in host.utf8 {
+        for byte in bytes {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):

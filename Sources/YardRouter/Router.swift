@@ -343,14 +343,14 @@ public final class Router: Service, Sendable {
             withDecoderLimitConfiguration: limits
         )
         try pipeline.addHandler(ProxyProtocolErrorHandler())
-        if overTLS {
-            try pipeline.addHandler(HTTPSRequestMarker())
-        }
-        try pipeline.addHandler(self.makeProxyHandler(on: channel.eventLoop, headTimer: headTimer))
+        try pipeline.addHandler(self.makeProxyHandler(on: channel.eventLoop, headTimer: headTimer, overTLS: overTLS))
     }
 
     /// The handler that proxies one connection's requests (HTTP/1.1) or one stream's (HTTP/2).
-    func makeProxyHandler(on eventLoop: any EventLoop, headTimer: RequestHeadTimeoutHandler?) -> ProxyServerHandler {
+    func makeProxyHandler(
+        on eventLoop: any EventLoop, headTimer: RequestHeadTimeoutHandler?, overTLS: Bool,
+        connectionInfo: ClientConnectionInfo? = nil
+    ) -> ProxyServerHandler {
         let selector = self.selector
         let ejectionPeriod = self.configuration.ejectionPeriod
         let configuration = self.configuration
@@ -368,9 +368,12 @@ public final class Router: Service, Sendable {
                 selector.eject(upstream, until: .now() + ejectionPeriod)
             },
             logger: self.logger,
-            trustedProxies: configuration.trustedProxies
+            trustedProxies: configuration.trustedProxies,
+            overTLS: overTLS,
+            connectionInfo: connectionInfo
         ) { host, target in
-            selector.select(host: host, target: target)
+            // The handler passes the Host header normalized.
+            selector.select(normalizedHost: host, target: target)
         }
     }
 

@@ -278,8 +278,9 @@ final class UpstreamConnectionPool: Sendable {
             channel.close(promise: nil)
             return
         }
-        // An idle connection must read so that the upstream closing it is noticed.
-        try? channel.syncOptions?.setOption(.autoRead, value: true)
+        // An idle connection must read so that the upstream closing it is noticed: the
+        // client handler turns reads back on before it hands a connection back (only when it
+        // turned them off, so a request does not pay for the option here).
         let expiry = NIODeadline.now() + self.configuration.idleTimeout
         self.state.value.idle[upstream, default: []].append(IdleConnection(connection: connection, expiry: expiry))
         self.armSweep(at: expiry)

@@ -102,7 +102,11 @@ final class UpstreamSelector: Sendable {
     /// among the host's path prefixes) and advances that route's counter. Ejected replicas
     /// come last, as fallbacks, until their ejection ends.
     func select(host: String, target: String = "/", now: NIODeadline? = nil) -> RouteSelection {
-        let name = RouteTable.normalizedHost(host)
+        self.select(normalizedHost: RouteTable.normalizedHost(host), target: target, now: now)
+    }
+
+    /// `select(host:target:now:)` for a host already normalized (`RouteTable.normalizedHost`).
+    func select(normalizedHost name: String, target: String = "/", now: NIODeadline? = nil) -> RouteSelection {
         let snapshot = self.current.load(ordering: .acquiring)
         guard let route = snapshot.table.route(forHost: name, target: target) else {
             return .unknownHost(name)

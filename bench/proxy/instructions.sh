@@ -8,6 +8,7 @@
 # thread) are divided by REQUESTS.
 #
 #   bash bench/proxy/instructions.sh [-n REQUESTS] [-c CONNECTIONS] [-w WARMUP] [-t TARGETS] [-k]
+#   PROXYBENCH=/path/to/ProxyBench bash bench/proxy/instructions.sh -t switchyard   # a given build
 #
 # TARGETS is a comma-separated subset of switchyard,nginx,haproxy (default all three). -k keeps
 # the callgrind profiles: their top functions are printed with `callgrind_annotate`.
@@ -48,11 +49,17 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=haproxy-config.sh
 source "$(dirname "$0")/haproxy-config.sh"
 export PATH=/opt/swift/usr/bin:$PATH
-if [[ ,$TARGETS, == *,switchyard,* ]]; then
-    echo "building ProxyBench (release)"
-    (cd "$repo" && nice -n 19 swift build -c release --product ProxyBench 2>&1 | tail -n 1)
+# PROXYBENCH=path measures that binary instead of building one (e.g. a saved copy of a
+# baseline build, to compare before and after in one run).
+if [[ -n ${PROXYBENCH:-} ]]; then
+    proxybench=$PROXYBENCH
+else
+    if [[ ,$TARGETS, == *,switchyard,* ]]; then
+        echo "building ProxyBench (release)"
+        (cd "$repo" && nice -n 19 swift build -c release --product ProxyBench 2>&1 | tail -n 1)
+    fi
+    proxybench="$(cd "$repo" && swift build -c release --show-bin-path)/ProxyBench"
 fi
-proxybench="$(cd "$repo" && swift build -c release --show-bin-path)/ProxyBench"
 
 work=$(mktemp -d /tmp/proxyinstr.XXXXXX)
 pids=()
