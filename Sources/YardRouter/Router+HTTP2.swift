@@ -90,61 +90,17 @@ extension Router {
             }
         }
         try pipeline.addHandler(manager)
-        try pipeline.addHandler(HTTP2ConnectionErrorHandler(gracePeriod: configuration.shutdownGracePeriod))
+        try pipeline.addHandler(HTTP2ConnectionErrorHandler())
     }
 }
 
 /// Closes an HTTP/2 connection after a connection error. `NIOHTTP2Handler` sends the GOAWAY
 /// (`PROTOCOL_ERROR` for a header list over the limit, `ENHANCE_YOUR_CALM` for a rapid-reset
 /// loop) and passes the error on; the connection stays open until someone closes it.
-///
-/// One error spares the streams already open: a stream past `SETTINGS_MAX_CONCURRENT_STREAMS`
-/// (RFC 9113 makes it a stream error; swift-nio-http2 answers it with a `PROTOCOL_ERROR`
-/// GOAWAY and opens no stream for it). The streams within the limit are served to their end,
-/// then the connection closes (after `gracePeriod` at the latest).
 final class HTTP2ConnectionErrorHandler: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
 
-    private let gracePeriod: TimeAmount
-    private var openStreams = 0
-    private var closingWhenIdle = false
-    private var graceTimer: Scheduled<Void>?
-
-    init(gracePeriod: TimeAmount) {
-        self.gracePeriod = gracePeriod
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is NIOHTTP2StreamCreatedEvent {
-            self.openStreams += 1
-        } else if event is StreamClosedEvent {
-            self.openStreams -= 1
-            if self.closingWhenIdle, self.openStreams <= 0 { self.close(context) }
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard error is NIOHTTP2Errors.MaxStreamsViolation, self.openStreams > 0 else {
-            self.close(context)
-            return
-        }
-        guard !self.closingWhenIdle else { return }
-        self.closingWhenIdle = true
-        let loopBound = context.loopBound
-        self.graceTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.gracePeriod) {
-            loopBound.value.close(promise: nil)
-        }
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.graceTimer?.cancel()
-        self.graceTimer = nil
-    }
-
-    private func close(_ context: ChannelHandlerContext) {
-        self.graceTimer?.cancel()
-        self.graceTimer = nil
         context.close(promise: nil)
     }
 }
