@@ -35,6 +35,8 @@ public struct BuildRequest: Sendable {
     /// Variable names that are build-only secrets (from the service settings); the
     /// plan's `secrets` add to them.
     public var secretNames: Set<String>
+    /// This machine's CA bundle, for image builds to trust (`ProviderContainerfile.hostCertificates`).
+    public var trustedCertificates: URL?
 
     public init(
         sourceDirectory: URL,

@@ -70,6 +70,7 @@ extension Builder {
         var containerfile = ProviderContainerfile(
             base: environment.imageName, environment: imageEnvironment, cacheFolders: environment.cacheFolders,
             miseInstalls: installs, steps: outcome.steps.map(\.command), startCommand: plan.startCommand)
+        containerfile.hostCertificates = request.trustedCertificates
         // An install that reads only its cache key files is an image of its own (`reuseInstallImage`).
         if let cache = plan.cache, cache.skipInstallOnHit {
             containerfile.installStepCount = outcome.steps.prefix { $0.phase == .setup || $0.phase == .install }.count
@@ -143,9 +144,11 @@ extension Builder {
         let spec: DockerfileBuildSpec
         do {
             // Every variable reaches the steps through one build secret: none is in the image.
-            let secrets = try ImageStore.writeSecretFiles(
-                [ProviderContainerfile.variablesSecret: ProviderContainerfile.variablesFile(request.variables)],
-                in: request.scratchDirectory.appendingPathComponent("secrets"))
+            var contents = [ProviderContainerfile.variablesSecret: ProviderContainerfile.variablesFile(request.variables)]
+            if let bundle = prepared.containerfile.hostCertificates {
+                contents[ProviderContainerfile.certificatesSecret] = try String(contentsOf: bundle, encoding: .utf8)
+            }
+            let secrets = try ImageStore.writeSecretFiles(contents, in: request.scratchDirectory.appendingPathComponent("secrets"))
             spec = DockerfileBuildSpec(
                 contextDirectory: request.sourceDirectory, dockerfile: request.scratchDirectory.appendingPathComponent("Containerfile"),
                 tag: ImageStore.deploymentImageName(serviceID: request.serviceID, deploymentID: request.deploymentID), buildArguments: [:],

@@ -8,6 +8,8 @@ import YardCore
 public struct ProviderContainerfile: Sendable, Equatable {
     /// The build secret holding the service's variables as `export NAME='value'` lines.
     public static let variablesSecret = "yard-variables"
+    /// The build secret holding this machine's CA certificates (`hostCertificates`).
+    public static let certificatesSecret = "yard-ca-certificates"
     /// Where mise-installed toolchains are copied in the image.
     public static let toolchainsDirectory = "/opt/yard/toolchains"
 
@@ -26,6 +28,10 @@ public struct ProviderContainerfile: Sendable, Equatable {
     public var installStepCount = 0
     /// The app's files the install steps read (the plan's cache key files that exist).
     public var installFiles: [String] = []
+    /// This machine's CA bundle, which the steps trust as this machine's own tools do (a
+    /// network whose TLS proxy only the host trusts still reaches package indexes). It
+    /// reaches the steps as a build secret: nothing of it is left in the image.
+    public var hostCertificates: URL?
 
     /// The ids of the cache mounts, in `--mount=type=cache,id=…`.
     public var cacheMountIDs: [String] {
@@ -93,10 +99,18 @@ public struct ProviderContainerfile: Sendable, Equatable {
         let caches = cacheFolders.enumerated().map { index, folder in
             "--mount=type=cache,id=yard-cache-\(index),target=/root/\(folder)"
         }
-        let secret = "--mount=type=secret,id=\(Self.variablesSecret)"
+        var secrets = ["--mount=type=secret,id=\(Self.variablesSecret)"]
+        var trust = ""
+        if hostCertificates != nil {
+            secrets.append("--mount=type=secret,id=\(Self.certificatesSecret)")
+            let bundle = "/run/secrets/\(Self.certificatesSecret)"
+            trust = ["SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO", "NODE_EXTRA_CA_CERTS"]
+                .map { "\($0)=\(bundle)" }.joined(separator: " ")
+            trust = "export \(trust); "
+        }
         // The variables come last, as in folder builds: a service may set PATH on purpose.
-        let script = "set -e; export HOME=/root; . /run/secrets/\(Self.variablesSecret); \(step)"
-        return "RUN " + ([secret] + caches).joined(separator: " ") + " " + Self.execForm(["/bin/sh", "-c", script])
+        let script = "set -e; export HOME=/root; \(trust). /run/secrets/\(Self.variablesSecret); \(step)"
+        return "RUN " + (secrets + caches).joined(separator: " ") + " " + Self.execForm(["/bin/sh", "-c", script])
     }
 
     /// The variables file the steps source: `export NAME='value'` for each shell-usable name.

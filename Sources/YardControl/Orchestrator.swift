@@ -963,6 +963,8 @@ public actor Orchestrator: Service {
                 noCache: noCache,
                 secretNames: secretNames
             )
+            let bundle = URL(fileURLWithPath: "/etc/ssl/certs/ca-certificates.crt")
+            if FileManager.default.isReadableFile(atPath: bundle.path) { request.trustedCertificates = bundle }
             let result: BuildResult
             let artifactPath: URL
             let artifactKey: String

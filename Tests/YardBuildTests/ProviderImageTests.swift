@@ -23,13 +23,14 @@ struct ProviderImageTests {
     }
 
     static func prepare(
-        _ files: [String: String], variables: [String: String] = [:], mise: MiseInstaller? = nil
+        _ files: [String: String], variables: [String: String] = [:], mise: MiseInstaller? = nil, certificates: URL? = nil
     ) throws -> ProviderImageBuild {
         let folder = try app(files)
         defer { try? FileManager.default.removeItem(at: folder) }
         // The host's PATH is empty: the image build must not look at this machine's toolchains.
-        let request = BuildRequest(
+        var request = BuildRequest(
             sourceDirectory: folder, appDirectory: folder, variables: variables, hostEnvironment: ["PATH": "/nonexistent"])
+        request.trustedCertificates = certificates
         return try builder.prepareProviderImage(request, mise: mise)
     }
 
@@ -50,6 +51,21 @@ struct ProviderImageTests {
             "\(text)")
         #expect(text.hasSuffix("ENTRYPOINT []\nCMD [\"/bin/sh\",\"-c\",\"python main.py\"]\n"), "\(text)")
         #expect(!text.contains("/nonexistent"), "the host's PATH leaked into the image:\n\(text)")
+    }
+
+    @Test("with the host's CA bundle, each step trusts it through a build secret; the image's text changes so the key does")
+    func hostCertificates() throws {
+        let files = ["main.py": "print('hi')\n", "requirements.txt": "flask\n"]
+        let plain = try Self.prepare(files)
+        let trusting = try Self.prepare(files, certificates: URL(fileURLWithPath: "/etc/ssl/certs/ca-certificates.crt"))
+        let text = trusting.containerfile.text
+        #expect(text.contains("--mount=type=secret,id=yard-variables --mount=type=secret,id=yard-ca-certificates "), "\(text)")
+        #expect(text.contains("export HOME=/root; export SSL_CERT_FILE=/run/secrets/yard-ca-certificates PIP_CERT=/run/secrets/yard-ca-certificates "))
+        #expect(text.contains("NODE_EXTRA_CA_CERTS=/run/secrets/yard-ca-certificates; . /run/secrets/yard-variables; "))
+        #expect(!plain.containerfile.text.contains("yard-ca-certificates"))
+        #expect(plain.artifactKey != trusting.artifactKey)
+        // The bundle is never copied into the image: only RUN lines mount it.
+        #expect(!text.split(separator: "\n").contains { $0.hasPrefix("COPY") && $0.contains("ca-certificates") })
     }
 
     @Test("a version Debian 12 does not have fails before any step: the request, its file, the versions available and how to get one")
