@@ -47,7 +47,7 @@ struct SwarmStatefulEndToEndTests {
                 #"ENTRYPOINT ["/bin/sh", "-c", "echo start >> /data/starts; REPLY=\"starts=$(wc -l < /data/starts) $(cat /srv/version.txt)\" exec \"$@\"", "sh"]"#,
             ])
         try "v1".write(to: folder.appendingPathComponent("version.txt"), atomically: true, encoding: .utf8)
-        try #"{"deploy": {"healthcheckPath": "/health", "preDeployCommand": ["echo pre-deploy on swarm as $(id -u)", "exit 0"]}}"#
+        try #"{"deploy": {"healthcheckPath": "/health", "preDeployCommand": ["/bin/sh -c 'echo pre-deploy on swarm as $(id -u)'"]}}"#
             .write(to: folder.appendingPathComponent("railway.json"), atomically: true, encoding: .utf8)
         let base = try await server.yard(
             ["image", "import", "debian:bookworm-slim", "--debootstrap", "bookworm", "--data-dir", server.dataDirectory.path], in: folder)
@@ -66,7 +66,8 @@ struct SwarmStatefulEndToEndTests {
         #expect(services.contains("\"Constraints\":[\"node.id==") && services.contains("\"Target\":\"/data\""), "\(services)")
         let firstImage = try #require(Self.imageDigest(in: services), "\(services)")
 
-        // The pre-deploy command ran as a swarm job; its output is in the deploy log.
+        // The pre-deploy command ran as a swarm job (an image's start commands are exec form,
+        // as on Railway: a shell is named); its output is in the deploy log.
         let client = try server.client()
         let scope = YardAPIClient.Scope(project: "keeper", environment: "production", service: "keeper")
         let first = try #require(try await client.deployments(scope).first)
@@ -104,7 +105,7 @@ struct SwarmStatefulEndToEndTests {
     private func cronRunsAsJobs(_ server: YardServer, from keeper: URL) async throws {
         let folder = server.root.appendingPathComponent("apps/ticker")
         try TestImages.writeHTTPServerContext(at: folder, user: "1000")
-        try #"{"deploy": {"cronSchedule": "* * * * *", "startCommand": "echo tick $RAILWAY_CRON_RUN_ID; exit 3"}}"#
+        try #"{"deploy": {"cronSchedule": "* * * * *", "startCommand": "/bin/sh -c 'echo tick $RAILWAY_CRON_RUN_ID; exit 3'"}}"#
             .write(to: folder.appendingPathComponent("railway.json"), atomically: true, encoding: .utf8)
         try #require(try await server.yard(["init", "--name", "ticker"], in: folder).status == 0)
         let up = try await server.yard(["up"], in: folder)
