@@ -2,6 +2,7 @@ import Foundation
 import YardBuild
 import YardCore
 import YardImage
+import YardRuntime
 import YardStore
 
 /// DOCKERFILE services: buildah builds the image in the data directory's image store, and
@@ -80,5 +81,7 @@ extension Orchestrator {
         } catch {
             logger.error("could not collect old images", metadata: ["error": "\(error)"])
         }
+        // Copies elsewhere (the swarm's registry) follow the store.
+        if let copies = runtime as? any ImageCollecting { await copies.collectImageCopies() }
     }
 }

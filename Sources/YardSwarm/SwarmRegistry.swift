@@ -13,11 +13,17 @@ public final class SwarmRegistry: @unchecked Sendable {
     /// `HOST:PORT`, the registry part of image references.
     public let host: String
     private let process: ChildProcess?
+    /// The config of the registry this server runs (`garbage-collect` reads it); nil for one
+    /// someone else runs.
+    let configFile: URL?
+    /// Pushes and garbage collection take turns (`SwarmRegistry+GC.swift`).
+    let gate = RegistryGate()
 
     /// A registry someone else runs.
     public init(external host: String) {
         self.host = host
         self.process = nil
+        self.configFile = nil
     }
 
     /// Starts `docker-registry` on `address` (a free port) storing in `directory`, and waits
@@ -46,6 +52,7 @@ public final class SwarmRegistry: @unchecked Sendable {
           addr: \(host)
 
         """.write(to: config, atomically: true, encoding: .utf8)
+        configFile = config
         process = try await RegistryProcess.start(
             configFile: config, host: host, log: directory.appendingPathComponent("registry.log"))
     }

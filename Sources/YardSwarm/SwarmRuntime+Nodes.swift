@@ -2,6 +2,7 @@ import Foundation
 import YardCore
 import YardImage
 import YardRouter
+import YardRuntime
 
 /// What spans nodes: the environment's overlay network, images in the registry every node
 /// pulls from, reaching a task on whichever node runs it, and the nodes themselves.
@@ -52,13 +53,22 @@ extension SwarmRuntime {
         try FileManager.default.createDirectory(at: configuration.scratchDirectory, withIntermediateDirectories: true)
         let digestFile = configuration.scratchDirectory.appendingPathComponent("digest-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: digestFile) }
-        let copied = try await configuration.imageStore.command(
-            .skopeo,
-            [
-                "copy", "--quiet", "--dest-tls-verify=false", "--digestfile", digestFile.path, "containers-storage:\(hex)",
-                "docker://\(repository):\(hex.prefix(32))",
-            ]
-        ).result()
+        // Not while the registry collects garbage (a blob before its manifest looks unreferenced).
+        await registry.gate.acquire()
+        let copied: CommandResult
+        do {
+            copied = try await configuration.imageStore.command(
+                .skopeo,
+                [
+                    "copy", "--quiet", "--dest-tls-verify=false", "--digestfile", digestFile.path, "containers-storage:\(hex)",
+                    "docker://\(repository):\(hex.prefix(32))",
+                ]
+            ).result()
+        } catch {
+            await registry.gate.release()
+            throw error
+        }
+        await registry.gate.release()
         guard copied.succeeded, let digest = try? String(contentsOf: digestFile, encoding: .utf8), digest.hasPrefix("sha256:") else {
             throw YardError(
                 .unavailable,

@@ -173,18 +173,14 @@ public actor SwarmRuntime: ReplicaRuntime, ClusterNodes {
     // MARK: replicas
 
     public func placeReplica(_ request: ReplicaRequest) async throws -> ReplicaPlacement {
+        var request = request
         let image = try Self.requireImage(request)
-        if request.volume != nil {
-            throw YardError(
-                .unavailable,
-                "\(request.serviceName): volumes do not run on the swarm runtime yet (a volume needs a node the service is pinned to): "
-                    + "remove the volume or run yard serve with the sandbox runtime")
-        }
         let reference = try await configuration.registry != nil ? pushImage(image) : loadImage(image)
         let network = try await overlayNetwork(environmentID: request.environmentID)
         let arguments = try image.config.arguments(startCommand: request.command)
-        let spec = makeSpec(
+        var spec = makeSpec(
             request, image: reference, network: network, arguments: arguments, workingDirectory: image.config.workingDirectory)
+        try await mountVolume(&request, into: &spec)
         placed[request.id] = Placed(request: request, spec: spec, policy: request.restartPolicy)
         return ReplicaPlacement(address: configuration.host, port: request.port, environment: request.environment)
     }
@@ -261,11 +257,10 @@ public actor SwarmRuntime: ReplicaRuntime, ClusterNodes {
     }
 
     public func startTask(_ request: ReplicaRequest, output: @escaping OutputHandler) async throws -> any LaunchedProcess {
-        throw YardError(
-            .unavailable,
-            "\(request.id): one-off tasks (pre-deploy commands, cron runs) do not run on the swarm runtime yet: "
-                + "remove the service's preDeployCommand or cronSchedule, or run yard serve with the sandbox runtime")
+        try await startJob(request, output: output)
     }
 
-    public func endTask(id: String) async {}
+    public func endTask(id: String) async {
+        await endJob(id: id)
+    }
 }

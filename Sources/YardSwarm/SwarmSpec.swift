@@ -9,7 +9,8 @@ struct SwarmServiceSpec: Codable, Sendable {
     var Labels: [String: String]
     var TaskTemplate: TaskSpec
     var Mode: ServiceMode
-    var UpdateConfig: UpdateConfig
+    /// Nil for a job (it is never updated).
+    var UpdateConfig: UpdateConfig?
     var EndpointSpec: EndpointSpec
 
     struct TaskSpec: Codable, Sendable {
@@ -35,6 +36,18 @@ struct SwarmServiceSpec: Codable, Sendable {
         var StopGracePeriod: Int64
         var Secrets: [SecretReference]?
         var Init: Bool?
+        /// The service's volume (`SwarmRuntime+Volumes.swift`).
+        var Mounts: [Mount]?
+    }
+
+    /// A named Docker volume on the task's node.
+    struct Mount: Codable, Sendable {
+        struct VolumeOptions: Codable, Sendable { var Labels: [String: String] }
+        /// `volume`.
+        var `Type`: String
+        var Source: String
+        var Target: String
+        var VolumeOptions: VolumeOptions?
     }
 
     struct SecretReference: Codable, Sendable {
@@ -72,7 +85,13 @@ struct SwarmServiceSpec: Codable, Sendable {
 
     struct ServiceMode: Codable, Sendable {
         struct Replicated: Codable, Sendable { var Replicas: UInt64 }
-        var Replicated: Replicated
+        /// A one-shot run (API 1.41): its tasks run to completion and are not restarted.
+        struct ReplicatedJob: Codable, Sendable {
+            var MaxConcurrent: UInt64
+            var TotalCompletions: UInt64
+        }
+        var Replicated: Replicated?
+        var ReplicatedJob: ReplicatedJob?
     }
 
     struct UpdateConfig: Codable, Sendable {

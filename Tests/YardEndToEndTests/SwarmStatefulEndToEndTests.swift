@@ -1,0 +1,150 @@
+import Foundation
+import Testing
+import YardClient
+import YardCore
+import YardRuntime
+import YardTestSupport
+
+/// Issue 18 (stateful parts) on a real two-node swarm: a service's volume is a Docker volume
+/// on one node the service is pinned to, its data surviving a redeploy with a new image, a
+/// `yard redeploy` and a restart of `yard serve`; pre-deploy commands and cron runs are swarm
+/// jobs whose exit code and output come back; and the registry the nodes pull from drops the
+/// image of a deployment artifact retention no longer keeps (manifest and blobs).
+@Suite("swarm runtime: volumes, jobs, registry GC end to end", .serialized)
+struct SwarmStatefulEndToEndTests {
+    static let host = "keeper-keeper.localhost"
+
+    @Test("a volume pins its service to one node and keeps its data across deploys and a restart; pre-deploy and cron run as swarm jobs; the registry drops images retention no longer keeps",
+          .timeLimit(.minutes(10)))
+    func statefulServicesOnTheSwarm() async throws {
+        try IsolationEndToEndTests.requireIsolation()
+        try TestImages.requireTools()
+        try await TestDockerDaemon.with(userns: false) { daemon in
+            try await YardServer.with(
+                runtime: "swarm", serveArguments: ["--docker-socket", daemon.socketPath, "--artifact-retention", "1", "--cron-time-scale", "60"]
+            ) { server in
+                do {
+                    try await run(server, daemon: daemon)
+                } catch {
+                    await server.stop()
+                    throw error
+                }
+                await server.stop()
+                #expect(try await SwarmEndToEndTests.engine(daemon, "/services") == "[]")
+            }
+        }
+    }
+
+    private func run(_ server: YardServer, daemon: TestDockerDaemon) async throws {
+        let folder = server.root.appendingPathComponent("apps/keeper")
+        // Every start appends a line to the volume and answers how many there are.
+        try TestImages.writeHTTPServerContext(
+            at: folder, user: "1000",
+            extra: [
+                "COPY version.txt /srv/version.txt",
+                // The mount point belongs to the app's user: a new Docker volume takes its owner.
+                "RUN mkdir /data && chown 1000:1000 /data",
+                #"ENTRYPOINT ["/bin/sh", "-c", "echo start >> /data/starts; REPLY=\"starts=$(wc -l < /data/starts) $(cat /srv/version.txt)\" exec \"$@\"", "sh"]"#,
+            ])
+        try "v1".write(to: folder.appendingPathComponent("version.txt"), atomically: true, encoding: .utf8)
+        try #"{"deploy": {"healthcheckPath": "/health", "preDeployCommand": ["/bin/sh -c 'echo pre-deploy on swarm as $(id -u)'"]}}"#
+            .write(to: folder.appendingPathComponent("railway.json"), atomically: true, encoding: .utf8)
+        let base = try await server.yard(
+            ["image", "import", "debian:bookworm-slim", "--debootstrap", "bookworm", "--data-dir", server.dataDirectory.path], in: folder)
+        try #require(base.status == 0, "\(base.output)")
+        try #require(try await server.yard(["init", "--name", "keeper"], in: folder).status == 0)
+        let volume = try await server.yard(["volume", "add", "--mount", "/data"], in: folder)
+        try #require(volume.status == 0, "\(volume.output)")
+
+        let up = try await server.yard(["up"], in: folder)
+        try #require(up.status == 0, "\(up.outputTail)\nserver:\n\(YardServer.lastLines(of: server.serveLog, 40))")
+        var answer = try await server.eventually(host: Self.host) { status, body in status == 200 && body.hasPrefix("starts=1 v1") }
+        #expect(answer.body.hasPrefix("starts=1 v1"), "\(answer)")
+
+        // Pinned to the node the volume is on, the volume mounted at its path.
+        let services = try await SwarmEndToEndTests.engine(daemon, "/services")
+        #expect(services.contains("\"Constraints\":[\"node.id==") && services.contains("\"Target\":\"/data\""), "\(services)")
+        let firstImage = try #require(Self.imageDigest(in: services), "\(services)")
+
+        // The pre-deploy command ran as a swarm job (an image's start commands are exec form,
+        // as on Railway: a shell is named); its output is in the deploy log.
+        let client = try server.client()
+        let scope = YardAPIClient.Scope(project: "keeper", environment: "production", service: "keeper")
+        let first = try #require(try await client.deployments(scope).first)
+        var lines: [String] = []
+        try await client.logs(deploymentID: first.id, kind: .deploy, follow: false) { lines.append($0.message) }
+        #expect(lines.contains("pre-deploy on swarm as 1000"), "\(lines.suffix(20))")
+
+        // A new image (a changed file): the data is still there.
+        try "v2".write(to: folder.appendingPathComponent("version.txt"), atomically: true, encoding: .utf8)
+        let second = try await server.yard(["up"], in: folder)
+        try #require(second.status == 0, "\(second.outputTail)")
+        answer = try await server.eventually(host: Self.host) { status, body in status == 200 && body.hasPrefix("starts=2 v2") }
+        #expect(answer.body.hasPrefix("starts=2 v2"), "\(answer)")
+
+        // Artifact retention 1: the first deployment's image leaves the registry, blobs and all.
+        try await expectRemovedFromRegistry(firstImage, server: server)
+
+        // A redeploy, then a restart of yard serve: still the same volume.
+        let redeploy = try await client.redeploy(scope)
+        let redeployed = try await client.watch(deploymentID: redeploy.id) { _ in }
+        #expect(redeployed.status == .success, "\(redeployed.reason ?? "")")
+        answer = try await server.eventually(host: Self.host) { status, body in status == 200 && body.hasPrefix("starts=3") }
+        #expect(answer.body.hasPrefix("starts=3 v2"), "\(answer)")
+        await server.stop()
+        try await server.start()
+        answer = try await server.eventually(host: Self.host, timeout: .seconds(60)) { status, body in
+            status == 200 && body.hasPrefix("starts=4")
+        }
+        #expect(answer.body.hasPrefix("starts=4 v2"), "\(answer)\n\(YardServer.lastLines(of: server.serveLog, 30))")
+
+        try await cronRunsAsJobs(server, from: folder)
+    }
+
+    /// A cron service on the swarm: each run is a job; its exit code and output come back.
+    private func cronRunsAsJobs(_ server: YardServer, from keeper: URL) async throws {
+        let folder = server.root.appendingPathComponent("apps/ticker")
+        try TestImages.writeHTTPServerContext(at: folder, user: "1000")
+        try #"{"deploy": {"cronSchedule": "* * * * *", "startCommand": "/bin/sh -c 'echo tick $RAILWAY_CRON_RUN_ID; exit 3'"}}"#
+            .write(to: folder.appendingPathComponent("railway.json"), atomically: true, encoding: .utf8)
+        try #require(try await server.yard(["init", "--name", "ticker"], in: folder).status == 0)
+        let up = try await server.yard(["up"], in: folder)
+        try #require(up.status == 0, "\(up.outputTail)")
+        let client = try server.client()
+        let scope = YardAPIClient.Scope(project: "ticker", environment: "production", service: "ticker")
+        let deadline = ContinuousClock.now + .seconds(60)
+        var runs: [CronRunView] = []
+        while ContinuousClock.now < deadline {
+            runs = try await client.cronRuns(scope)
+            if runs.contains(where: { $0.status == .failed }) { break }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        let failed = try #require(runs.first { $0.status == .failed }, "\(runs)\n\(YardServer.lastLines(of: server.serveLog, 30))")
+        #expect(failed.exitCode == 3, "\(failed)")
+        let deployment = try #require(try await client.deployments(scope).first)
+        var lines: [String] = []
+        try await client.logs(deploymentID: deployment.id, kind: .deploy, follow: false) { lines.append($0.message) }
+        #expect(lines.contains("tick \(failed.id)"), "\(lines.suffix(20))")
+    }
+
+    /// The digest of the (one) service's image, `…/switchyard/image@sha256:…`.
+    static func imageDigest(in services: String) -> String? {
+        guard let range = services.range(of: #"switchyard/image@sha256:[0-9a-f]{64}"#, options: .regularExpression) else { return nil }
+        return String(services[range].split(separator: "@")[1])
+    }
+
+    /// Waits until the registry no longer has the manifest `digest` nor its blob file.
+    private func expectRemovedFromRegistry(_ digest: String, server: YardServer) async throws {
+        let hex = digest.replacingOccurrences(of: "sha256:", with: "")
+        let blob = server.dataDirectory.appendingPathComponent(
+            "swarm-registry/data/docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline, FileManager.default.fileExists(atPath: blob.path) {
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        #expect(!FileManager.default.fileExists(atPath: blob.path), "\(digest) is still in the registry\n\(YardServer.lastLines(of: server.serveLog, 30))")
+        let tags = server.dataDirectory.appendingPathComponent("swarm-registry/data/docker/registry/v2/repositories/switchyard/image/_manifests/tags")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: tags.path)) ?? []
+        #expect(left.count == 1, "one image kept (the live one): \(left)")
+    }
+}
