@@ -1,4 +1,6 @@
 import Foundation
+import YardCore
+import YardRuntime
 
 /// One node of a cluster as `node-down` rules see it.
 public struct ClusterNodeState: Sendable, Equatable {
@@ -29,5 +31,16 @@ enum ClusterNodeCheck {
         if down.isEmpty { return (false, "every node is up (\(nodes.count))") }
         let names = down.count == 1 ? "node \(down[0]) is" : "nodes \(down.joined(separator: ", ")) are"
         return (true, "\(names) down (\(nodes.count - down.count) of \(nodes.count) up)")
+    }
+}
+
+/// A cluster runtime's nodes (the swarm runtime's `yard node list`) as `node-down` rules see
+/// them: `down` and `disconnected` are down; `ready` and `unknown` (a node coming up) are not.
+struct RuntimeNodeSource: ClusterNodeSource {
+    let nodes: any ClusterNodes
+
+    func nodeStates() async -> [ClusterNodeState]? {
+        guard let views = try? await nodes.clusterNodes() else { return nil }
+        return views.map { ClusterNodeState(id: $0.id, name: $0.name, isUp: !["down", "disconnected"].contains($0.state)) }
     }
 }

@@ -239,6 +239,10 @@ public actor Orchestrator: Service {
         // Metric rules read the collector unless a test scripts its own source.
         var alertConfiguration = configuration.alerts
         if alertConfiguration.metrics == nil { alertConfiguration.metrics = metrics }
+        // Node-down rules read the cluster's nodes when the runtime spans machines.
+        if alertConfiguration.nodes == nil, let cluster = runtime as? any ClusterNodes {
+            alertConfiguration.nodes = RuntimeNodeSource(nodes: cluster)
+        }
         let alerts = AlertEngine(configuration: alertConfiguration, store: store, logger: logger)
         self.alerts = alerts
         self.drains = LogDrainHub(logger: logger, trustedCertificateFile: configuration.drainTrustedCertificateFile)

@@ -3,6 +3,7 @@ import Logging
 import Synchronization
 import Testing
 import YardCore
+import YardRuntime
 import YardStore
 import YardTestSupport
 
@@ -18,8 +19,30 @@ final class ScriptedNodes: ClusterNodeSource {
 
 /// `node-down` rules through the real engine, store and webhook receiver, fed by a scripted
 /// node source.
+/// A runtime's cluster as the test sets it.
+final class FixedCluster: ClusterNodes {
+    let views: [NodeView]
+    init(_ views: [NodeView]) { self.views = views }
+    func clusterNodes() async throws -> [NodeView] { views }
+    func setAvailability(_ availability: String, node: String) async throws -> NodeView { views[0] }
+    func joinInstructions() async throws -> NodeJoinView { throw YardError(.unavailable, "not in this test") }
+    func removeNode(_ node: String) async throws -> NodeView { views[0] }
+}
+
 @Suite("Node-down alerts")
 struct AlertNodeDownTests {
+    @Test("the swarm runtime's node states feed the rules: down and disconnected are down")
+    func runtimeNodes() async throws {
+        func node(_ name: String, _ state: String) -> NodeView {
+            NodeView(id: "id-" + name, name: name, role: "worker", state: state, availability: "active", address: "10.0.0.1", tasks: 0, leader: false)
+        }
+        let source = RuntimeNodeSource(nodes: FixedCluster([node("a", "ready"), node("b", "down"), node("c", "unknown"), node("d", "disconnected")]))
+        let states = try #require(await source.nodeStates())
+        #expect(states.map(\.isUp) == [true, false, true, false])
+        let (firing, summary) = await ClusterNodeCheck.evaluate(source)
+        #expect(firing == true && summary == "nodes b, d are down (2 of 4 up)")
+    }
+
     @Test("a node going down fires once, staying down sends nothing more, coming back resolves; unknown changes nothing")
     func nodeDownFiresOnceAndResolves() async throws {
         let temporary = try TemporaryStore()
