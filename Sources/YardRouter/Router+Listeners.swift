@@ -15,14 +15,18 @@ extension Router {
     /// (0 picks one); the others join it.
     ///
     /// `SO_REUSEPORT` would also let a second router of the same user join the port instead
-    /// of failing, so with several loops the port is first claimed by a plain socket (which
-    /// fails if anything listens there) and then handed over to the shared ones.
+    /// of failing, so with several loops a configured port is first claimed by a plain socket
+    /// (which fails if anything listens there) and then handed over to the shared ones. Port
+    /// 0 is not probed: the first shared listener takes a fresh port and keeps it while the
+    /// others join. A probe there closed its port before the listeners bound it, and another
+    /// process's socket could take it in between (`yard serve` then failed at start with
+    /// "Address already in use" on port 0, about once per CI run under load).
     func bindListeners() async throws -> [any Channel] {
         let allLoops = Array(self.eventLoopGroup.makeIterator())
         let loops = allLoops.isEmpty ? [self.eventLoopGroup.next()] : allLoops
         let sharesPort = loops.count > 1
         var port = self.configuration.port
-        if sharesPort {
+        if sharesPort && port != 0 {
             let probe = try await ServerBootstrap(group: loops[0])
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .bind(host: self.configuration.host, port: port)
