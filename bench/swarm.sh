@@ -19,7 +19,8 @@ yard="${YARD:-$PWD/.build/debug/yard}"
 debian=/var/cache/switchyard/debootstrap/bookworm-minbase.tar
 [ -s "$debian" ] || { echo "no Debian root filesystem in $debian: run the YardImageTests once (or yard image import --debootstrap bookworm)" >&2; exit 1; }
 
-work="$(mktemp -d /tmp/yard-bench-swarm-XXXXXX)"
+# Short: podman refuses a runroot (here $work/<runtime>/data/images/run) over 50 characters.
+work="$(mktemp -d /tmp/ybs-XXXXXX)"
 chmod 711 "$work"
 swarm="/tmp/yard-dockerd-bench$(basename "$work" | tail -c 7 | tr 'A-Z' 'a-z')"
 serve_pid=""
@@ -38,7 +39,8 @@ cleanup() {
     stop_server
     bash "$repo/scripts/test-dockerd.sh" stop "$swarm" >/dev/null 2>&1 || true
     grep -o " $work/[^ ]*" /proc/self/mounts | sort -r | while read -r target; do umount --lazy "$target" || true; done
-    rm -rf "$work"
+    # Lazy unmounts finish in the background: a first removal can find a folder still busy.
+    rm -rf "$work" 2>/dev/null || { sleep 1; rm -rf "$work"; }
 }
 trap cleanup EXIT
 
