@@ -125,7 +125,8 @@ public final class ChildProcess: @unchecked Sendable {
         defer { (argv + envp).forEach { free($0) } }
 
         var child: pid_t = 0
-        let status = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
+        // From the spawn thread, which outlives the child (see `SpawnThread`).
+        let status = try SpawnThread.shared.run { posix_spawn(&child, executable, &actions, &attributes, argv, envp) }
         guard status == 0 else {
             throw YardError(.unavailable, "could not start \(executable): \(String(cString: strerror(status)))")
         }

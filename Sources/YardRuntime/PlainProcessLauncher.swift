@@ -140,7 +140,7 @@ public struct PlainProcessLauncher: ProcessLauncher {
             .get()
     }
 
-    private static func spawn(executable: String, spec: LaunchSpec, stdoutFD: Int32, stderrFD: Int32) throws -> pid_t {
+    static func spawn(executable: String, spec: LaunchSpec, stdoutFD: Int32, stderrFD: Int32) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -170,7 +170,9 @@ public struct PlainProcessLauncher: ProcessLauncher {
         defer { (argv + envp).forEach { free($0) } }
 
         var pid: pid_t = 0
-        let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        // From the spawn thread, which outlives the child: a sandbox dies with the thread that
+        // spawned it (`bwrap --die-with-parent`; see `SpawnThread`).
+        let status = try SpawnThread.shared.run { posix_spawn(&pid, executable, &actions, &attributes, argv, envp) }
         guard status == 0 else {
             let reason = String(cString: strerror(status))
             throw YardError(
