@@ -13,9 +13,10 @@
 #   - requests per second over ROUNDS wall-clock rounds of DURATION seconds each, the modes
 #     taking turns in a rotating order, medians compared (noisy on a shared machine).
 #
-#   bash bench/metrics-cost.sh [-n REQUESTS] [-w WARMUP] [-c CONNECTIONS] [-r ROUNDS] [-d DURATION] [-s]
+#   bash bench/metrics-cost.sh [-n REQUESTS] [-w WARMUP] [-c CONNECTIONS] [-r ROUNDS] [-d DURATION] [-s] [-b BINARY]
 #
-# -s skips callgrind (wall clock only). Needs h2load (nghttp2-client), nginx and, for the
+# -s skips callgrind (wall clock only). -b runs the ProxyBench at BINARY instead of building
+# one (a copy of a release build; e.g. while another build holds the .build folder's lock). Needs h2load (nghttp2-client), nginx and, for the
 # instruction counts, a valgrind that runs Swift binaries: bash bench/proxy/build-valgrind.sh,
 # then PATH=/opt/valgrind-swift/bin:$PATH. Builds the ProxyBench product (release).
 set -euo pipefail
@@ -26,9 +27,10 @@ CONNECTIONS=${CONNECTIONS:-16}
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 CALLGRIND=1
+PROXYBENCH=
 HOST_HEADER=bench.local
 MODES=(off access-log metrics)
-while getopts "n:w:c:r:d:sh" option; do
+while getopts "n:w:c:r:d:b:sh" option; do
     case $option in
         n) REQUESTS=$OPTARG ;;
         w) WARMUP=$OPTARG ;;
@@ -36,6 +38,7 @@ while getopts "n:w:c:r:d:sh" option; do
         r) ROUNDS=$OPTARG ;;
         d) DURATION=$OPTARG ;;
         s) CALLGRIND=0 ;;
+        b) PROXYBENCH=$OPTARG ;;
         h) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "metrics-cost.sh: see bash $0 -h" >&2; exit 2 ;;
     esac
@@ -54,9 +57,14 @@ done
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export PATH=/opt/swift/usr/bin:$PATH
-echo "building ProxyBench (release)"
-(cd "$repo" && nice -n 19 swift build -c release --product ProxyBench 2>&1 | tail -n 1)
-proxybench="$(cd "$repo" && swift build -c release --show-bin-path)/ProxyBench"
+if [[ -n $PROXYBENCH ]]; then
+    [[ -x $PROXYBENCH ]] || { echo "metrics-cost.sh: -b $PROXYBENCH is not an executable" >&2; exit 2; }
+    proxybench=$PROXYBENCH
+else
+    echo "building ProxyBench (release)"
+    (cd "$repo" && nice -n 19 swift build -c release --product ProxyBench 2>&1 | tail -n 1)
+    proxybench="$(cd "$repo" && swift build -c release --show-bin-path)/ProxyBench"
+fi
 
 # free_port, nginx_config, upstream_config
 # shellcheck source=proxy/common.sh
@@ -87,7 +95,7 @@ wait_for_port() {
 bench_port() {  # LOG PID
     local tries port
     for ((tries = 0; tries < 600; tries++)); do
-        port=$(grep -m1 '^port ' "$1" | cut -d' ' -f2 || true)
+        port=$(grep -m1 '^port ' "$1" 2>/dev/null | cut -d' ' -f2 || true)
         [[ -n $port ]] && { echo "$port"; return; }
         kill -0 "$2" 2>/dev/null || { echo "metrics-cost.sh: ProxyBench exited; its log:" >&2; cat "$1" >&2; exit 1; }
         sleep 0.1

@@ -25,18 +25,24 @@ struct AccessLogTests {
         #expect(again.entries.map(\.path) == ["/5"] && again.dropped == 0)
     }
 
-    @Test func signalsWhenItStopsBeingEmptyAndEndsOnFinish() async {
-        let buffer = AccessLogBuffer(capacity: 10)
-        buffer.add(Self.entry("/a"))
-        buffer.add(Self.entry("/b"))
+    @Test func signalsOnceABatchIsReadyAndEndsOnFinish() async {
+        // No tick in the test's time: only a full batch wakes the writer.
+        let buffer = AccessLogBuffer(capacity: 10, batchSize: 3, flushInterval: .seconds(3600))
         var arrivals = buffer.arrivals.makeAsyncIterator()
+        for path in ["/a", "/b", "/c", "/d"] { buffer.add(Self.entry(path)) }
         #expect(await arrivals.next() != nil)
-        #expect(buffer.take().entries.count == 2)
-        buffer.add(Self.entry("/c"))
-        #expect(await arrivals.next() != nil)
+        #expect(buffer.take().entries.map(\.path) == ["/a", "/b", "/c", "/d"])
         buffer.finish()
-        _ = buffer.take()
         #expect(await arrivals.next() == nil)
+    }
+
+    @Test func theTickWakesTheWriterForFewerEntriesThanABatch() async {
+        let buffer = AccessLogBuffer(capacity: 10, batchSize: 5, flushInterval: .milliseconds(10))
+        var arrivals = buffer.arrivals.makeAsyncIterator()
+        buffer.add(Self.entry("/only"))
+        #expect(await arrivals.next() != nil)
+        #expect(buffer.take().entries.map(\.path) == ["/only"])
+        buffer.finish()
     }
 
     @Test func theStoreAppendsBatchesNumberedAfterEarlierLinesAndFollowersGetThem() async throws {
