@@ -65,9 +65,17 @@ extension SwarmRuntime {
                 logger.warning("swarm volume left on the manager: still in use", metadata: ["volume": "\(name)"])
                 return
             }
+            // The stopped containers of our tasks that still name it (swarm removes them late).
+            let filters = #"{"volume":["\#(name)"],"label":["\#(Self.ownerLabel)=\#(configuration.namePrefix)"]}"#
+            let query = filters.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            for container in (try? await engine.get("/containers/json?all=1&filters=\(query)", as: [ContainerID].self)) ?? [] {
+                _ = try? await engine.send(.DELETE, "/containers/\(container.Id)?force=1")
+            }
             try? await Task.sleep(for: .milliseconds(250))
         }
     }
+
+    struct ContainerID: Decodable { var Id: String }
 
     /// Empties a Docker volume on another node with a job pinned there; waits (up to 60 s) for it.
     func emptyVolume(_ name: String, on node: String, image: String) async {
