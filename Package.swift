@@ -198,7 +198,7 @@ let package = Package(
             name: "YardCLI",
             dependencies: [
                 "YardCore", "YardClient", "YardConfig", "YardControl", "YardAPI", "YardBuild", "YardSandbox", "YardRuntime", "YardImage",
-                "YardServer", "YardRouter",
+                "YardServer", "YardRouter", "YardSwarm",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

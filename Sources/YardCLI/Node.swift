@@ -8,7 +8,7 @@ struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
         abstract: "The swarm's machines: list them, add one, drain one for maintenance (its replicas move to the others), activate it again, remove it.",
-        subcommands: [NodeList.self, NodeAdd.self, NodeDrain.self, NodeActivate.self, NodeRemove.self]
+        subcommands: [NodeList.self, NodeAdd.self, NodeDrain.self, NodeActivate.self, NodeRemove.self, NodeIsolate.self]
     )
 }
 
@@ -102,7 +102,12 @@ struct NodeAdd: AsyncParsableCommand {
                    curl -fsS --unix-socket /var/run/docker.sock -H 'Content-Type: application/json' \\
                         --data @/root/yard-join.json http://docker/v1.41/swarm/join && rm /root/yard-join.json
 
-                3. Check from here: yard node list
+                3. Keep tasks of different environments apart on it (the tasks could otherwise reach each other
+                   and every published port through docker_gwbridge). With yard installed there, as root:
+                   yard node isolate --prefix PREFIX --edge-port 80 --edge-port 443 --node-address ADDRESS ...
+                   (yard serve's --network-prefix, the edge's ports, and every node's address as yard node list shows)
+
+                4. Check from here: yard node list
                 """)
         }
     }

@@ -2009,6 +2009,7 @@ public actor Orchestrator: Service {
         updateRoutes()
         await reconcileTCPProxies()
         for id in removal.volumeIDs {
+            await runtime.removeVolume(id: id, hostDirectory: volumesDirectory.appendingPathComponent(id).path)
             try? FileManager.default.removeItem(at: volumesDirectory.appendingPathComponent(id))
         }
         removeBackupFiles(of: removal.backups)

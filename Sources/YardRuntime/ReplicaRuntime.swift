@@ -229,6 +229,9 @@ public protocol ReplicaRuntime: Sendable {
     func prepareNetwork(environmentID: String, subnetIndex: Int) async throws
     /// Removes the environment's private network (its replicas are stopped).
     func removeNetwork(environmentID: String) async
+    /// A deleted volume (its replicas are stopped): removes what the runtime keeps of it beyond
+    /// its folder `hostDirectory`, which the caller deletes afterwards.
+    func removeVolume(id: String, hostDirectory: String) async
 
     /// Gives a replica its place (address, network, files) and returns where it will be
     /// reached; `startReplica` then runs it. Two steps so the caller records the address
@@ -261,4 +264,9 @@ public protocol ReplicaRuntime: Sendable {
     /// Publishes the environment's private-domain directory (service name → replica
     /// addresses) to its replicas and tasks.
     func publishDirectory(environmentID: String, services: [String: [String]]) async
+}
+
+extension ReplicaRuntime {
+    /// The volume is its folder only (the sandbox binds it): nothing more to remove.
+    public func removeVolume(id: String, hostDirectory: String) async {}
 }

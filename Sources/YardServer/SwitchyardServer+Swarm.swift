@@ -19,11 +19,15 @@ extension SwitchyardServer {
                 try await SwarmRegistry(
                     address: managerAddress, directory: orchestrator.dataDirectory.appendingPathComponent("swarm-registry"))
             }
+        // Tasks on this node reach neither each other nor the node, but for the router's ports
+        // (a public URL through this node); port 0 (tests) is not known yet and stays closed.
+        let edgePorts = [configuration.router.port, configuration.httpsPort ?? 0].filter { $0 > 0 }
         return SwarmRuntime(
             configuration: .init(
                 socketPath: configuration.dockerSocket, namePrefix: orchestrator.networkPrefix, host: orchestrator.replicaHost,
                 imageStore: orchestrator.imageStore,
-                scratchDirectory: orchestrator.dataDirectory.appendingPathComponent("swarm"), registry: registry),
+                scratchDirectory: orchestrator.dataDirectory.appendingPathComponent("swarm"), registry: registry,
+                isolation: SwarmIsolation(prefix: orchestrator.networkPrefix, edgePorts: edgePorts)),
             builds: builds, logger: logger)
     }
 }

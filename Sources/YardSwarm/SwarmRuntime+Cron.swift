@@ -10,12 +10,13 @@ import YardRuntime
 /// (API 1.41) of one task that runs to completion and is never restarted, on the environment's
 /// network (without the service's name: a task is not a replica), its variables in a secret,
 /// pinned with the service's volume. Its exit code is the task's container's; its output is
-/// the service's log, read once the task has ended and handed to `output` line by line.
+/// the service's log, followed while the task runs and handed to `output` line by line.
 /// `endTask` removes the service and its secret.
 extension SwarmRuntime {
     func startJob(_ request: ReplicaRequest, output: @escaping OutputHandler) async throws -> any LaunchedProcess {
         var request = request
         let image = try Self.requireImage(request)
+        try await isolateNode()
         let reference = try await configuration.registry != nil ? pushImage(image) : loadImage(image)
         let network = try await overlayNetwork(environmentID: request.environmentID)
         let arguments = try image.config.arguments(startCommand: request.command)
@@ -52,8 +53,16 @@ extension SwarmRuntime {
     }
 
     /// How the job's task ended: its exit code, or `signaled` when it was stopped (`signal`)
-    /// or lost; every line of its log goes to `output` first.
+    /// or lost. Its log is followed while it runs, so each line reaches `output` as the task
+    /// writes it; the lines the stream had not brought when the task ended follow from a read
+    /// of the whole log, before this returns.
     func waitForJob(serviceID: String, stoppedBy: @Sendable () -> Int32?, output: @escaping OutputHandler) async -> ExitReason {
+        let delivered = LineCount()
+        let follower = Task { [engine] in
+            try? await engine.followLogs("/services/\(serviceID)/logs?follow=1&stdout=1&stderr=1") { line, isError in
+                delivered.deliver { output(isError ? .stderr : .stdout, line) }
+            }
+        }
         var reason: ExitReason?
         while reason == nil {
             try? await Task.sleep(for: .milliseconds(200))
@@ -73,11 +82,41 @@ extension SwarmRuntime {
                 reason = .exited(code: 127)
             }
         }
-        // The whole log, now that the task is done (the engine ends a non-following stream).
+        // The engine keeps a followed stream open after the task ended; its last lines may
+        // still be on their way. The whole log (a stream the engine ends) has them: the lines
+        // past those already handed over go to `output`.
+        let handed = delivered.stop()
+        follower.cancel()
+        let rest = LineCount()
         try? await engine.followLogs("/services/\(serviceID)/logs?stdout=1&stderr=1") { line, isError in
-            output(isError ? .stderr : .stdout, line)
+            rest.deliver(after: handed) { output(isError ? .stderr : .stdout, line) }
         }
         return reason ?? .exited(code: 127)
+    }
+}
+
+/// The lines a job's followed log handed over; once stopped it hands over none (the full read
+/// takes over from there).
+final class LineCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    private var stopped = false
+
+    /// Counts a line and hands it over, unless stopped or among the first `skipped`.
+    func deliver(after skipped: Int = 0, _ hand: () -> Void) {
+        lock.withLock {
+            guard !stopped else { return }
+            count += 1
+            if count > skipped { hand() }
+        }
+    }
+
+    /// Stops handing over; the number of lines handed over.
+    func stop() -> Int {
+        lock.withLock {
+            stopped = true
+            return count
+        }
     }
 }
 

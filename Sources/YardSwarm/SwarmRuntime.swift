@@ -31,10 +31,13 @@ public actor SwarmRuntime: ReplicaRuntime, ClusterNodes {
         /// The registry every node pulls from; nil loads images into the manager's engine only
         /// (one node).
         public var registry: SwarmRegistry?
+        /// The wall between tasks on this machine's node (`SwarmIsolation`), written before the
+        /// first placement with the swarm's node addresses and removed at shutdown; nil writes none.
+        public var isolation: SwarmIsolation?
 
         public init(
             socketPath: String, namePrefix: String, host: String = "127.0.0.1", imageStore: ImageStore, scratchDirectory: URL,
-            registry: SwarmRegistry? = nil
+            registry: SwarmRegistry? = nil, isolation: SwarmIsolation? = nil
         ) {
             self.socketPath = socketPath
             self.namePrefix = namePrefix
@@ -42,6 +45,7 @@ public actor SwarmRuntime: ReplicaRuntime, ClusterNodes {
             self.imageStore = imageStore
             self.scratchDirectory = scratchDirectory
             self.registry = registry
+            self.isolation = isolation
         }
     }
 
@@ -73,6 +77,8 @@ public actor SwarmRuntime: ReplicaRuntime, ClusterNodes {
     /// Where each replica's relay points, and the replicas whose task refused it (see +Failover).
     var relayTargets: [String: Upstream] = [:]
     var unreachable: Set<String> = []
+    /// The isolation rules as written on this node (see +Isolation).
+    var installedIsolation: SwarmIsolation?
 
     public nonisolated var isolation: RuntimeIsolation { .sandbox }
     public nonisolated var addressing: ReplicaAddressing { .sharedHost(configuration.host) }
@@ -137,6 +143,7 @@ public actor SwarmRuntime: ReplicaRuntime, ClusterNodes {
     public func shutdown() async {
         await removeOwnedObjects()
         for port in relay.openPorts { await relay.close(port: port) }
+        await removeIsolation()
         configuration.registry?.stop()
         await builds.shutdown()
     }
@@ -175,6 +182,7 @@ public actor SwarmRuntime: ReplicaRuntime, ClusterNodes {
     public func placeReplica(_ request: ReplicaRequest) async throws -> ReplicaPlacement {
         var request = request
         let image = try Self.requireImage(request)
+        try await isolateNode()
         let reference = try await configuration.registry != nil ? pushImage(image) : loadImage(image)
         let network = try await overlayNetwork(environmentID: request.environmentID)
         let arguments = try image.config.arguments(startCommand: request.command)

@@ -38,6 +38,8 @@ struct SwarmServiceSpec: Codable, Sendable {
         var Init: Bool?
         /// The service's volume (`SwarmRuntime+Volumes.swift`).
         var Mounts: [Mount]?
+        /// Overrides the image's user (only the job that empties a deleted volume: root).
+        var User: String? = nil
     }
 
     /// A named Docker volume on the task's node.

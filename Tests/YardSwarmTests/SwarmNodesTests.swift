@@ -24,18 +24,26 @@ struct SwarmNodesTests {
                     address: TestDockerDaemon.managerAddress, directory: scratch.appendingPathComponent("swarm-registry"))
                 defer { registry.stop() }
                 let logger = Logger(label: "swarm-nodes-test")
+                // The manager's rules are the runtime's; the worker's are what `yard node isolate`
+                // writes there, in its network namespace.
                 let runtime = SwarmRuntime(
                     configuration: .init(
                         socketPath: daemon.socketPath, namePrefix: SwarmRuntimeTests.prefix, imageStore: store,
-                        scratchDirectory: scratch.appendingPathComponent("swarm"), registry: registry),
+                        scratchDirectory: scratch.appendingPathComponent("swarm"), registry: registry,
+                        isolation: SwarmIsolation(prefix: SwarmRuntimeTests.prefix)),
                     builds: ProcessRuntime(host: "127.0.0.1", logger: logger), logger: logger)
+                let workerIsolation = try Self.workerIsolation(daemon)
+                try await workerIsolation.install()
                 do {
-                    try await run(runtime, daemon: daemon, image: image)
+                    try await run(runtime, daemon: daemon, image: image, workerIsolation: workerIsolation)
                 } catch {
+                    await workerIsolation.remove()
                     await runtime.shutdown()
                     throw error
                 }
+                await workerIsolation.remove()
                 await runtime.shutdown()
+                #expect(try await SwarmIsolation(prefix: SwarmRuntimeTests.prefix).listed().isEmpty, "the shutdown removes the rules")
                 runtime.closeEvents()
                 let engine = DockerEngine(socketPath: daemon.socketPath)
                 let networks = String(decoding: try await engine.call(.GET, "/networks"), as: UTF8.self)
@@ -44,7 +52,18 @@ struct SwarmNodesTests {
         }
     }
 
-    private func run(_ runtime: SwarmRuntime, daemon: TestDockerDaemon, image: ImageArtifact) async throws {
+    /// The rules `yard node isolate` writes on the worker, in its dockerd's network namespace.
+    static func workerIsolation(_ daemon: TestDockerDaemon) throws -> SwarmIsolation {
+        let pidFile = URL(fileURLWithPath: daemon.directory).appendingPathComponent("worker/dockerd.pid")
+        let pid = String(decoding: try Data(contentsOf: pidFile), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return SwarmIsolation(
+            prefix: SwarmRuntimeTests.prefix, nodeAddresses: [TestDockerDaemon.managerAddress, TestDockerDaemon.workerAddress],
+            networkNamespace: "/proc/\(pid)/ns/net")
+    }
+
+    private func run(_ runtime: SwarmRuntime, daemon: TestDockerDaemon, image: ImageArtifact, workerIsolation: SwarmIsolation)
+        async throws
+    {
         let engine = DockerEngine(socketPath: daemon.socketPath)
         let started = ContinuousClock.now
         // Four replicas of `web` in one environment, one of `other` in a second.
@@ -119,6 +138,8 @@ struct SwarmNodesTests {
             let answer = try await Self.exec(otherEngine, otherContainer, Self.fetch(address, ports["rep_web-0"]!))
             #expect(!answer.hasPrefix("replica-"), "env_b reached \(address): \(answer)")
         }
+        try await attackThroughTheNode(
+            runtime, daemon: daemon, from: otherTask, engine: otherEngine, tasks: tasks, ports: ports, workerIsolation: workerIsolation)
 
         // Drain the worker under a request loop over the 4 relay ports: its tasks move to the
         // manager; failed requests are counted.
@@ -159,6 +180,105 @@ struct SwarmNodesTests {
         #expect(node.availability == "active")
         let listed = try await runtime.clusterNodes()
         #expect(listed.map(\.role) == ["manager", "worker"] && listed.allSatisfy { $0.state == "ready" }, "\(listed)")
+
+        for node in [manager, worker] { try await jobWithAVolume(runtime, daemon: daemon, image: image, on: node) }
+    }
+
+    /// A job with a volume on `node` (recorded there beforehand, as at a first placement): its
+    /// first line reaches the output while its task still runs, then every line once; deleting
+    /// the volume removes the Docker volume (the manager) or empties it (another node).
+    private func jobWithAVolume(_ runtime: SwarmRuntime, daemon: TestDockerDaemon, image: ImageArtifact, on node: SwarmNode)
+        async throws
+    {
+        let role = node.ManagerStatus == nil ? "worker" : "manager"
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("yard-swarm-volume-\(UUID().uuidString.prefix(8))")
+        let volumeID = "vol_\(role)"
+        let directory = folder.appendingPathComponent(volumeID)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data(node.ID.utf8).write(to: directory.appendingPathComponent(SwarmRuntime.volumeNodeFile))
+        let request = ReplicaRequest(
+            id: "task_job-\(role)", deploymentID: "dep_job", serviceID: "svc_job", serviceName: "job", environmentID: "env_a",
+            subnetIndex: 1, artifact: .image(image),
+            command: "/bin/sh -c 'echo first; echo kept > /tmp/file; sleep 4; echo second'", environment: [:],
+            volume: .init(name: "job-data", hostDirectory: directory.path, mountPath: "/tmp"))
+        let lines = Lines()
+        let process = try await runtime.startTask(request) { _, line in lines.append(line) }
+        let job = try #require(process as? SwarmJob)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !lines.all.contains("first"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(lines.all.contains("first"), "no first line within 60 s")
+        // The line arrived while the task sleeps: it has not ended, and the last line is not there.
+        let task = try await runtime.tasks(serviceID: job.serviceID).first
+        #expect(task.map { !$0.isFinished } == true, "the job's task is \(task?.Status.State ?? "gone") when its first line arrives")
+        #expect(!lines.all.contains("second"))
+        #expect(await process.wait() == .exited(code: 0))
+        #expect(lines.all == ["first", "second"], "\(lines.all)")
+        await runtime.endTask(id: request.id)
+
+        // The Docker volume is on that node, holding the file; deleting the volume removes it.
+        let engine = DockerEngine(socketPath: role == "manager" ? daemon.socketPath : daemon.workerSocketPath)
+        struct Volume: Decodable { var Mountpoint: String }
+        let name = await runtime.objectName("vol-" + volumeID)
+        let mountpoint = try await engine.get("/volumes/\(name)", as: Volume.self).Mountpoint
+        #expect(FileManager.default.fileExists(atPath: mountpoint + "/file"))
+        await runtime.removeVolume(id: volumeID, hostDirectory: directory.path)
+        if role == "manager" {
+            #expect(try await engine.send(.GET, "/volumes/\(name)").status == 404, "the manager's Docker volume is removed")
+        } else {
+            let left = try FileManager.default.contentsOfDirectory(atPath: mountpoint)
+            #expect(left.isEmpty, "the worker's Docker volume is emptied: \(left)")
+        }
+    }
+
+    /// The attack the overlay does not stop: env_b's task connects to env_a's tasks through their
+    /// addresses on its node's `docker_gwbridge` and to the ports they publish on the nodes (where
+    /// the relays and edges reach them). With the isolation rules on both nodes every attempt
+    /// fails; without them (removed here for a moment) the ones on env_b's node succeed, so the
+    /// attack is real; then the rules are written again.
+    private func attackThroughTheNode(
+        _ runtime: SwarmRuntime, daemon: TestDockerDaemon, from attacker: SwarmTask, engine: DockerEngine, tasks: [SwarmTask],
+        ports: [String: Int], workerIsolation: SwarmIsolation
+    ) async throws {
+        struct Bridge: Decodable {
+            struct Endpoint: Decodable { var IPv4Address: String }
+            var Containers: [String: Endpoint]?
+        }
+        let container = try #require(attacker.Status.ContainerStatus?.ContainerID)
+        let bridge = try await engine.get("/networks/\(SwarmIsolation.bridge)", as: Bridge.self)
+        var replicaOfService: [String: String] = [:]
+        for (id, replica) in await runtime.placed { replicaOfService[replica.serviceID ?? ""] = id }
+        // Same node: env_a's tasks on the attacker's gwbridge, and the node's published ports.
+        var sameNode: [(String, Int)] = []
+        for task in tasks where task.NodeID == attacker.NodeID {
+            let id = try #require(replicaOfService[task.ServiceID])
+            let taskContainer = try #require(task.Status.ContainerStatus?.ContainerID)
+            let address = try #require(bridge.Containers?[taskContainer]?.IPv4Address.split(separator: "/").first.map(String.init))
+            sameNode.append((address, ports[id] ?? 0))
+        }
+        let edge = await runtime.edgeAddresses()
+        let managerID = try await runtime.nodes().first { $0.ManagerStatus != nil }?.ID
+        let attackerHost = attacker.NodeID == managerID ? TestDockerDaemon.managerAddress : TestDockerDaemon.workerAddress
+        for index in 0..<4 {
+            guard let published = edge["rep_web-\(index)"] else { continue }
+            if published.host == attackerHost { sameNode.append((published.host, published.port)) }
+        }
+        let otherNode = (0..<4).compactMap { edge["rep_web-\($0)"] }.filter { $0.host != attackerHost }.map { ($0.host, $0.port) }
+        #expect(!sameNode.isEmpty, "no env_a task shares a node with env_b's")
+        for (address, port) in sameNode + otherNode {
+            let answer = try await Self.exec(engine, container, Self.fetch(address, port))
+            #expect(!answer.hasPrefix("replica-"), "env_b reached \(address):\(port) through its node: \(answer)")
+        }
+        // Without the rules the same connections on the attacker's node succeed.
+        await runtime.removeIsolation()
+        await workerIsolation.remove()
+        for (address, port) in sameNode {
+            let answer = try await Self.exec(engine, container, Self.fetch(address, port))
+            #expect(answer.hasPrefix("replica-"), "without the rules env_b should reach \(address):\(port): \(answer)")
+        }
+        try await workerIsolation.install()
+        try await runtime.isolateNode()
+        print("swarm nodes: env_b's task reached none of \(sameNode.count + otherNode.count) gwbridge addresses and published ports")
     }
 
     /// The running tasks of the `web` replicas.
@@ -202,6 +322,15 @@ struct SwarmNodesTests {
         }
         return String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
+}
+
+/// Lines of a job's output, as they arrive.
+final class Lines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+
+    func append(_ line: String) { lock.withLock { lines.append(line) } }
+    var all: [String] { lock.withLock { lines } }
 }
 
 /// Requests answered and failed, from a loop.
