@@ -94,4 +94,17 @@ extension HTTPHeaders {
         }
         return false
     }
+
+    /// Whether the only hop-by-hop header is one `Connection: keep-alive` (no other value, no
+    /// other connection header): such a head can go to a keep-alive HTTP/1.1 client as it is.
+    var hasOnlyConnectionKeepAlive: Bool {
+        var found = false
+        for (name, value) in self where !HeaderScan.classify(name.utf8).intersection(.hopByHop).isEmpty {
+            guard !found, name.utf8.equalsLowercased("connection"), value.utf8.equalsLowercased("keep-alive") else {
+                return false
+            }
+            found = true
+        }
+        return found
+    }
 }

@@ -43,7 +43,11 @@ struct ProxyConnectionStateMachine {
         /// The replica this attempt goes to, and the others still available for one retry.
         var upstream: Upstream
         var alternatives: [Upstream]
+        /// Sent again after a failed connect or a stale pooled connection.
         var hasRetried = false
+        /// Moved to another replica once already (after a failed connect, or after a replica
+        /// closed without answering): never a second time.
+        var switchedReplica = false
         /// The client has sent (or declared) body bytes.
         var hasBody: Bool
         /// The client's `.end` has arrived.
@@ -60,6 +64,9 @@ struct ProxyConnectionStateMachine {
         var requestFullySent: Bool
         /// A final (non-1xx) response head has been written to the client.
         var responseStarted = false
+        /// An interim (1xx) response has been written to the client: a byte of this
+        /// replica's answer reached it, so the request is not sent anywhere else.
+        var interimRelayed = false
         var upstreamKeepAlive = false
         var clientKeepAlive = false
         /// Request body parts went up or interim responses came back since the response head
@@ -415,8 +422,11 @@ struct ProxyConnectionStateMachine {
     mutating func upstreamConnectFailed(reason: String) -> ConnectAction {
         switch self.state {
         case .connecting(var request, let buffered, let bytes):
-            if !request.hasRetried, request.client.isIdempotent, let next = request.alternatives.first {
+            if !request.hasRetried, !request.switchedReplica, request.client.isIdempotent,
+                let next = request.alternatives.first
+            {
                 request.hasRetried = true
+                request.switchedReplica = true
                 request.alternatives.removeFirst()
                 request.upstream = next
                 self.state = .connecting(request, buffered: buffered, bufferedBytes: bytes)
@@ -446,6 +456,8 @@ struct ProxyConnectionStateMachine {
             self.state = .forwarding(request, exchange)
             // Interim responses (100 Continue) only make sense to HTTP/1.1 clients.
             guard request.client.version == .http1_1 else { return .none }
+            exchange.interimRelayed = true
+            self.state = .forwarding(request, exchange)
             var interim = head
             interim.headers.removeHopByHopHeaders()
             interim.version = .http1_1
@@ -568,6 +580,18 @@ struct ProxyConnectionStateMachine {
             request.hasRetried = true
             self.state = .connecting(request, buffered: [], bufferedBytes: 0)
             return .connect(.new(request.upstream))
+        }
+        // The replica took the request and went away without a byte of answer (killed,
+        // crashed, its node gone): a request that changes nothing (GET, HEAD, OPTIONS, no
+        // body) goes once to another replica, as nginx's `proxy_next_upstream error` does.
+        if !request.switchedReplica, !exchange.interimRelayed, request.client.isSafe, !request.hasBody,
+            request.clientRequestComplete, let next = request.alternatives.first
+        {
+            request.switchedReplica = true
+            request.alternatives.removeFirst()
+            request.upstream = next
+            self.state = .connecting(request, buffered: [], bufferedBytes: 0)
+            return .connect(.pooledOrNew(next))
         }
         return .respond(
             self.badGateway(

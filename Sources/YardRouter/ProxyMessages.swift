@@ -28,6 +28,15 @@ struct ClientRequestInfo: Equatable, Sendable {
         default: false
         }
     }
+
+    /// GET, HEAD and OPTIONS change nothing on the server: one that a replica took and never
+    /// answered may be sent to another (PUT and DELETE may have been carried out already).
+    var isSafe: Bool {
+        switch self.method {
+        case .GET, .HEAD, .OPTIONS: true
+        default: false
+        }
+    }
 }
 
 extension HTTPHeaders {
@@ -133,7 +142,11 @@ extension HTTPResponseHead {
         let version = request.responseVersion
         // The usual response needs no change at all: forward this head as it is (no copy of
         // its headers, no new head). An HTTP/1.1 keep-alive exchange is never close-delimited.
-        if scan.isEmpty, request.keepAlive, version == self.version, version != .http1_0 {
+        if request.keepAlive, version == self.version, version != .http1_0,
+            scan.isEmpty || (scan == .hopByHop && self.headers.hasOnlyConnectionKeepAlive)
+        {
+            // `Connection: keep-alive` alone (what nginx, gunicorn and Node send) says of the
+            // client's connection what is true of it too: kept as it is.
             return (self, true)
         }
         var headers = self.headers

@@ -45,6 +45,9 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// turned on again before the connection goes back to the pool.
     private var upstreamReadsPaused = false
     private var upstreamNeedsFlush = false
+    /// A final response head went to the client and its end has not: a parser error now can
+    /// only close the connection, not answer.
+    private var responseInProgress = false
     /// The place of the request in the upstream's queue while it waits for a connection.
     private var queuedAs: (upstream: Upstream, ticket: UInt64)?
     /// How long the connection may sit between requests before it is closed.
@@ -190,11 +193,30 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
+    /// Requests the HTTP parser rejects get 431 when the head is over the size limit and 400
+    /// for everything else (conflicting `Content-Length` and `Transfer-Encoding`, duplicate
+    /// lengths, invalid header names or values); the parser then stops, so nothing of such a
+    /// request is forwarded. `HTTPServerPipelineHandler` holds the error back while a response
+    /// is being written; one still in progress can only be cut off.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         self.logger.debug("client connection error", metadata: ["error": "\(error)"])
-        // HTTPServerProtocolErrorHandler answers malformed requests with 400 and closes.
-        if !(error is HTTPParserError) {
+        guard let parserError = error as? HTTPParserError else {
             context.close(promise: nil)
+            return
+        }
+        guard !self.responseInProgress else {
+            context.close(promise: nil)
+            return
+        }
+        let response: LocalResponse =
+            parserError == .headerOverflow
+            ? .refusal(.requestHeaderFieldsTooLarge, "the request head is larger than the router accepts")
+            : .refusal(.badRequest, "the request is not valid HTTP/1.1 (\(parserError)); it was not forwarded")
+        context.write(Self.wrapOutboundOut(.head(response.head)), promise: nil)
+        context.write(Self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: response.body)))), promise: nil)
+        let loopBound = context.loopBound
+        context.writeAndFlush(Self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            loopBound.value.close(promise: nil)
         }
     }
 
@@ -388,6 +410,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.resumeClientReads()
         self.access?.status = Int(response.status.code)
         self.access?.replicaID = nil
+        self.responseInProgress = true
         context.write(Self.wrapOutboundOut(.head(response.head)), promise: nil)
         if !response.omitBody {
             let body = context.channel.allocator.buffer(string: response.body)
@@ -402,6 +425,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func writeEnd(_ trailers: HTTPHeaders?, closeAfter: Bool) {
         guard let context else { return }
         self.emitAccessLog()
+        self.responseInProgress = false
         guard closeAfter else {
             // No promise (and no future to allocate) when nothing waits for the write.
             context.writeAndFlush(Self.wrapOutboundOut(.end(trailers)), promise: nil)
@@ -590,6 +614,7 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             self.cancelResponseHeadTimer()
             self.access?.status = Int(head.status.code)
             self.access?.replicaID = self.upstream?.upstream.replicaID
+            self.responseInProgress = true
             context.write(Self.wrapOutboundOut(.head(head)), promise: nil)
         case .sendBody(let buffer):
             self.access?.bytesOut += buffer.readableBytes
@@ -651,7 +676,6 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             try replica.addHandler(replicaSide)
             // The client's HTTP handlers go first: removing the replica's decoder passes on
             // the bytes that came with the 101, which are written to the client as they are.
-            client.removeHandler(try client.handler(type: ProxyProtocolErrorHandler.self), promise: nil)
             client.removeHandler(try client.handler(type: HTTPServerPipelineHandler.self), promise: nil)
             client.removeHandler(try client.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
             client.removeHandler(try client.handler(type: HTTPResponseEncoder.self), promise: nil)

@@ -72,6 +72,8 @@ extension Router {
         )
         // Every stream of the connection has the same peer: worked out once, not per request.
         let connectionInfo = ClientConnectionInfo(channel: channel, trustedProxies: configuration.trustedProxies, logger: self.logger)
+        // So is the rest a stream's handler is made of (its loop's pool, the route look-up).
+        let makeProxyHandler = self.proxyHandlerFactory(on: channel.eventLoop, overTLS: true, connectionInfo: connectionInfo)
         let pipeline = channel.pipeline.syncOperations
         // Below the HTTP/2 handler: a header block left open past the head timeout ends the connection.
         try pipeline.addHandler(HTTP2HeadTimeoutHandler(timeout: configuration.requestHeadTimeout, logger: self.logger))
@@ -80,13 +82,12 @@ extension Router {
             connectionConfiguration: connection,
             streamConfiguration: stream,
             streamDelegate: manager.http2StreamDelegate
-        ) { [self] stream in
+        ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 let streamPipeline = stream.pipeline.syncOperations
                 // `:authority` becomes `Host`; HTTP/1-only response headers are dropped.
                 try streamPipeline.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try streamPipeline.addHandler(
-                    self.makeProxyHandler(on: stream.eventLoop, headTimer: nil, overTLS: true, connectionInfo: connectionInfo))
+                try streamPipeline.addHandler(makeProxyHandler(nil))
             }
         }
         try pipeline.addHandler(manager)

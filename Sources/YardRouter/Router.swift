@@ -342,7 +342,6 @@ public final class Router: Service, Sendable {
             withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
             withDecoderLimitConfiguration: limits
         )
-        try pipeline.addHandler(ProxyProtocolErrorHandler())
         try pipeline.addHandler(self.makeProxyHandler(on: channel.eventLoop, headTimer: headTimer, overTLS: overTLS))
     }
 
@@ -351,29 +350,48 @@ public final class Router: Service, Sendable {
         on eventLoop: any EventLoop, headTimer: RequestHeadTimeoutHandler?, overTLS: Bool,
         connectionInfo: ClientConnectionInfo? = nil
     ) -> ProxyServerHandler {
+        self.proxyHandlerFactory(on: eventLoop, overTLS: overTLS, connectionInfo: connectionInfo)(headTimer)
+    }
+
+    /// Makes proxy handlers that share what one connection's handlers have in common (the
+    /// event loop's pool, the route and ejection closures), worked out once: an HTTP/2
+    /// connection makes a handler per stream, that is per request.
+    func proxyHandlerFactory(
+        on eventLoop: any EventLoop, overTLS: Bool, connectionInfo: ClientConnectionInfo?
+    ) -> @Sendable (RequestHeadTimeoutHandler?) -> ProxyServerHandler {
         let selector = self.selector
         let ejectionPeriod = self.configuration.ejectionPeriod
         let configuration = self.configuration
-        return ProxyServerHandler(
-            pool: self.pool(for: eventLoop),
-            idleTimeout: configuration.clientIdleTimeout,
-            responseHeadTimeout: configuration.responseHeadTimeout,
-            maxRequestDuration: configuration.maxRequestDuration,
-            maxRequestBodyBytes: configuration.maxRequestBodyBytes,
-            headTimer: headTimer,
-            hold: ProxyServerHandler.Hold(requests: self.held, timeout: configuration.holdTimeout),
-            tunnels: self.tunnels,
-            accessLog: self.accessLog,
-            eject: { upstream in
-                selector.eject(upstream, until: .now() + ejectionPeriod)
-            },
-            logger: self.logger,
-            trustedProxies: configuration.trustedProxies,
-            overTLS: overTLS,
-            connectionInfo: connectionInfo
-        ) { host, target in
-            // The handler passes the Host header normalized.
+        let pool = self.pool(for: eventLoop)
+        let hold = ProxyServerHandler.Hold(requests: self.held, timeout: configuration.holdTimeout)
+        let tunnels = self.tunnels
+        let accessLog = self.accessLog
+        let logger = self.logger
+        let eject: @Sendable (Upstream) -> Void = { upstream in
+            selector.eject(upstream, until: .now() + ejectionPeriod)
+        }
+        // The handler passes the Host header normalized.
+        let selectRoute: @Sendable (String, String) -> RouteSelection = { host, target in
             selector.select(normalizedHost: host, target: target)
+        }
+        return { headTimer in
+            ProxyServerHandler(
+                pool: pool,
+                idleTimeout: configuration.clientIdleTimeout,
+                responseHeadTimeout: configuration.responseHeadTimeout,
+                maxRequestDuration: configuration.maxRequestDuration,
+                maxRequestBodyBytes: configuration.maxRequestBodyBytes,
+                headTimer: headTimer,
+                hold: hold,
+                tunnels: tunnels,
+                accessLog: accessLog,
+                eject: eject,
+                logger: logger,
+                trustedProxies: configuration.trustedProxies,
+                overTLS: overTLS,
+                connectionInfo: connectionInfo,
+                selectRoute: selectRoute
+            )
         }
     }
 

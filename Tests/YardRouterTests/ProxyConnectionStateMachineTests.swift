@@ -217,12 +217,64 @@ struct ProxyConnectionStateMachineTests {
         _ = machine.upstreamConnected(reused: true)
         #expect(machine.upstreamClosed() == .connect(.new(a)))
         _ = machine.upstreamConnected(reused: false)
+        // The fresh connection closing too means the replica is gone: once to the next one.
+        #expect(machine.upstreamClosed() == .connect(.pooledOrNew(b)))
+        _ = machine.upstreamConnected(reused: false)
         guard case .respond(let response) = machine.upstreamClosed() else {
-            Issue.record("a fresh connection closing without a response is a 502")
+            Issue.record("the second replica closing without a response too is a 502")
             return
         }
         #expect(response.status == .badGateway)
+        #expect(response.message.contains("replica b"))
         #expect(response.message.contains("closed the connection before sending a response"))
+    }
+
+    @Test func sendsABodilessSafeRequestToAnotherReplicaOnceWhenItsReplicaClosesWithoutAnswering() {
+        for method in [HTTPMethod.GET, .HEAD, .OPTIONS] {
+            var machine = Machine()
+            _ = machine.requestHeadReceived(request(method), selection: .upstreams([a, b]), clientIP: nil)
+            _ = machine.requestEndReceived(trailers: nil)
+            _ = machine.upstreamConnected(reused: false)
+            #expect(machine.upstreamClosed() == .connect(.pooledOrNew(b)), "\(method)")
+            // b's pooled connection was stale: a fresh one to b, still not a third replica.
+            _ = machine.upstreamConnected(reused: true)
+            #expect(machine.upstreamClosed() == .connect(.new(b)), "\(method)")
+            _ = machine.upstreamConnected(reused: false)
+            guard case .respond(let response) = machine.upstreamClosed() else {
+                Issue.record("\(method): expected a 502 once the other replica failed too")
+                continue
+            }
+            #expect(response.status == .badGateway)
+        }
+        // PUT and DELETE may have been carried out; a body may have been consumed; a relayed
+        // 1xx is part of an answer; a refused connect already used the one switch.
+        var put = Machine()
+        _ = put.requestHeadReceived(request(.PUT), selection: .upstreams([a, b]), clientIP: nil)
+        _ = put.requestEndReceived(trailers: nil)
+        _ = put.upstreamConnected(reused: false)
+        guard case .respond = put.upstreamClosed() else { Issue.record("PUT is not sent twice"); return }
+
+        var withBody = Machine()
+        _ = withBody.requestHeadReceived(
+            request(.GET, headers: ["Host": "app.localhost", "Content-Length": "1"]), selection: .upstreams([a, b]), clientIP: nil)
+        _ = withBody.upstreamConnected(reused: false)
+        _ = withBody.requestBodyReceived(ByteBuffer(string: "x"))
+        _ = withBody.requestEndReceived(trailers: nil)
+        guard case .respond = withBody.upstreamClosed() else { Issue.record("a GET with a body is not sent twice"); return }
+
+        var interim = Machine()
+        _ = interim.requestHeadReceived(request(.GET), selection: .upstreams([a, b]), clientIP: nil)
+        _ = interim.requestEndReceived(trailers: nil)
+        _ = interim.upstreamConnected(reused: false)
+        _ = interim.responsePartReceived(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: 103))))
+        guard case .respond = interim.upstreamClosed() else { Issue.record("after a relayed 103 the request stays"); return }
+
+        var refusedFirst = Machine()
+        _ = refusedFirst.requestHeadReceived(request(.GET), selection: .upstreams([a, b, a]), clientIP: nil)
+        _ = refusedFirst.requestEndReceived(trailers: nil)
+        #expect(refusedFirst.upstreamConnectFailed(reason: "connection refused") == .connect(.pooledOrNew(b)))
+        _ = refusedFirst.upstreamConnected(reused: false)
+        guard case .respond = refusedFirst.upstreamClosed() else { Issue.record("one switch of replica, not two"); return }
     }
 
     @Test func closesTheClientWhenTheUpstreamFailsMidResponse() {

@@ -106,6 +106,33 @@ struct ProxyMessagesTests {
         #expect(relayedClosing.head.headers["connection"] == ["close"])
     }
 
+    @Test func aKeepAliveResponseToAKeepAliveClientIsRelayedAsItIs() {
+        let get11 = ClientRequestInfo(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"))
+        let keepAlive = HTTPResponseHead(
+            version: .http1_1, status: .ok, headers: ["Content-Length": "2", "connection": "Keep-Alive"])
+        #expect(keepAlive.headers.hasOnlyConnectionKeepAlive)
+        let relayed = keepAlive.relayed(to: get11)
+        #expect(relayed.keepAlive)
+        #expect(relayed.head == keepAlive)
+        // Anything more than that one value and the head is rebuilt without hop-by-hop headers.
+        for headers: HTTPHeaders in [
+            ["Content-Length": "2", "Connection": "keep-alive, X-Private-Hop", "X-Private-Hop": "1"],
+            ["Content-Length": "2", "Connection": "keep-alive", "Keep-Alive": "timeout=5"],
+            ["Content-Length": "2", "Connection": "keep-alive", "Connection": "keep-alive"],
+            ["Content-Length": "2", "Connection": "close"],
+        ] {
+            #expect(!headers.hasOnlyConnectionKeepAlive, "\(headers)")
+            let rebuilt = HTTPResponseHead(version: .http1_1, status: .ok, headers: headers).relayed(to: get11)
+            for name in ["connection", "keep-alive", "x-private-hop"] {
+                #expect(!rebuilt.head.headers.contains(name: name), "\(headers)")
+            }
+        }
+        // An HTTP/1.0 client or one closing its connection still gets its own `Connection`.
+        let closing = ClientRequestInfo(
+            HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: ["Connection": "close"]))
+        #expect(keepAlive.relayed(to: closing).head.headers["connection"] == ["close"])
+    }
+
     @Test func describesTimeoutsShortly() {
         #expect(TimeAmount.seconds(60).shortDescription == "60s")
         #expect(TimeAmount.minutes(15).shortDescription == "15m")

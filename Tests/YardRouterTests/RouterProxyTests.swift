@@ -163,6 +163,62 @@ struct RouterProxyTests {
         }
     }
 
+    @Test func aSafeRequestWhoseReplicaClosesWithoutAnsweringIsSentOnceToAnother() async throws {
+        // `gone-1` reads each request and closes without answering (a replica killed with a
+        // request in flight); `live-1` answers.
+        let gone = try await TestUpstream.start(name: "gone-1", hangsUp: true)
+        let gone2 = try await TestUpstream.start(name: "gone-2", hangsUp: true)
+        do {
+            try await self.sendOnToAnotherReplica(gone: gone, gone2: gone2)
+        } catch {
+            await gone.stop()
+            await gone2.stop()
+            throw error
+        }
+        await gone.stop()
+        await gone2.stop()
+    }
+
+    private func sendOnToAnotherReplica(gone: TestUpstream, gone2: TestUpstream) async throws {
+        try await withUpstreams(["live-1"]) { upstreams in
+            var configuration = Router.Configuration(host: "127.0.0.1", port: 0)
+            // Without ejection the rotation keeps handing every other request to gone-1 first.
+            configuration.ejectionPeriod = .zero
+            let routes = ["app.localhost": [gone.upstream, upstreams[0].upstream], "gone.localhost": [gone.upstream, gone2.upstream]]
+            try await withRouter(routes: routes, configuration: configuration) { _, port in
+                try await TestConnection.with(port: port) { connection in
+                    for method in [HTTPMethod.GET, .GET, .HEAD, .HEAD, .OPTIONS, .OPTIONS] {
+                        let response = try await connection.request(method, "/", host: "app.localhost")
+                        #expect(response.status == .ok, "\(method) should have gone on to live-1")
+                        #expect(response.upstreamName == "live-1")
+                    }
+                    // gone-1 did get its turns: those requests reached it and were answered by live-1.
+                    let reachedGone = gone.requests.count
+                    #expect(reachedGone == 3, "every other request went to gone-1 first")
+                    #expect(upstreams[0].requests.count == 6)
+
+                    // POST, PUT and a GET with a body are never sent twice: the turn that
+                    // picks gone-1 answers 502.
+                    for (method, body) in [(HTTPMethod.POST, "x"), (.PUT, "x"), (.GET, "x")] {
+                        var statuses: [UInt] = []
+                        for _ in 0..<2 {
+                            statuses.append(try await connection.request(method, "/", host: "app.localhost", body: body).status.code)
+                        }
+                        #expect(statuses.sorted() == [200, 502], "\(method) with a body")
+                    }
+                    #expect(gone.requests.count == reachedGone + 3)
+                    #expect(upstreams[0].requests.count == 6 + 3)
+
+                    // Once only: both replicas closing gives 502 after one switch.
+                    let response = try await connection.request(.GET, "/", host: "gone.localhost")
+                    #expect(response.status == .badGateway)
+                    #expect(response.text.contains("closed the connection before sending a response"))
+                    #expect(gone.requests.count + gone2.requests.count == reachedGone + 3 + 2)
+                }
+            }
+        }
+    }
+
     @Test func roundRobinAlternatesOnOneKeepAliveConnection() async throws {
         try await withUpstreams(["web-a", "web-b"]) { upstreams in
             try await withRouter(routes: ["web.localhost": upstreams.map(\.upstream)]) { _, port in

@@ -12,7 +12,8 @@ import YardRouter
 /// `/hangup` closes without answering, `/silent` never answers and keeps the connection open,
 /// `/truncate` closes halfway through a body, `/stream?bytes=N` generates N bytes only as
 /// fast as the connection takes them (counting what reached the socket), `/stall` stops
-/// reading the request and never answers.
+/// reading the request and never answers. One started with `hangsUp` reads every request
+/// whole and closes without a byte of answer, like a replica killed mid-request.
 final class TestUpstream: Sendable {
     struct Stats: Sendable {
         var accepted = 0
@@ -37,7 +38,7 @@ final class TestUpstream: Sendable {
         self.stats = stats
     }
 
-    static func start(name: String) async throws -> TestUpstream {
+    static func start(name: String, hangsUp: Bool = false) async throws -> TestUpstream {
         let stats = NIOLockedValueBox(Stats())
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -46,7 +47,7 @@ final class TestUpstream: Sendable {
                 channel.closeFuture.whenComplete { _ in stats.withLockedValue { $0.closed += 1 } }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(TestUpstreamHandler(name: name, stats: stats))
+                    try channel.pipeline.syncOperations.addHandler(TestUpstreamHandler(name: name, stats: stats, hangsUp: hangsUp))
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
@@ -87,10 +88,12 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
     private var echoing = false
     /// Bytes of a `/stream` body still to write.
     private var streamRemaining = 0
+    private let hangsUp: Bool
 
-    init(name: String, stats: NIOLockedValueBox<TestUpstream.Stats>) {
+    init(name: String, stats: NIOLockedValueBox<TestUpstream.Stats>, hangsUp: Bool = false) {
         self.name = name
         self.stats = stats
+        self.hangsUp = hangsUp
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -132,6 +135,10 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
     }
 
     private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        if self.hangsUp {
+            context.close(promise: nil)
+            return
+        }
         let (path, query) = Self.split(head.uri)
         switch path {
         case "/large":
