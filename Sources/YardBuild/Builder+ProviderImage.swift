@@ -139,7 +139,7 @@ extension Builder {
         defer { try? FileManager.default.removeItem(at: request.scratchDirectory) }
 
         try await ensureEnvironmentImage(
-            prepared.environment, request: request, images: images, firstHostID: firstHostID, cacheDirectory: cacheDirectory, log: log)
+            prepared.environment.recipe, request: request, images: images, firstHostID: firstHostID, cacheDirectory: cacheDirectory, log: log)
 
         let spec: DockerfileBuildSpec
         do {
@@ -181,36 +181,38 @@ extension Builder {
         return BuildResult(plan: plan, startCommand: "", environment: prepared.containerfile.imageEnvironment, image: image)
     }
 
-    /// Builds `localhost/yard-env/<provider>:<hash>` from Debian's image and packages, unless
-    /// the store has it; imports the Debian base first when the store has none. One build per
-    /// store and environment at a time: a second build that needs it waits and reuses it.
-    private func ensureEnvironmentImage(
-        _ environment: ProviderEnvironment, request: DockerfileBuildRequest, images: ImageStore, firstHostID: UInt32,
+    /// Builds an environment image (`localhost/yard-env/<provider>:<hash>`, a database's image)
+    /// from Debian's image and packages, unless the store has it; imports the Debian base first
+    /// when the store has none. One build per store and image at a time: a second build that
+    /// needs it waits and reuses it.
+    func ensureEnvironmentImage(
+        _ recipe: EnvironmentImageRecipe, request: DockerfileBuildRequest, images: ImageStore, firstHostID: UInt32,
         cacheDirectory: URL, log: @escaping @Sendable (LogLine.Stream, String) -> Void
     ) async throws(YardError) {
-        let key = images.configuration.directory.standardizedFileURL.path + "\n" + environment.imageName
+        let key = images.configuration.directory.standardizedFileURL.path + "\n" + recipe.name
         let lock = KeyedBuildLock.environments
         if await lock.isHeld(key) {
-            log(.system, "waiting for another build that is making the build environment \(environment.imageName)")
+            log(.system, "waiting for another build that is making \(recipe.title) \(recipe.name)")
         }
         try await lock.withLock(key) { () async throws(YardError) in
             try await makeEnvironmentImage(
-                environment, request: request, images: images, firstHostID: firstHostID, cacheDirectory: cacheDirectory, log: log)
+                recipe, request: request, images: images, firstHostID: firstHostID, cacheDirectory: cacheDirectory, log: log)
         }
     }
 
     private func makeEnvironmentImage(
-        _ environment: ProviderEnvironment, request: DockerfileBuildRequest, images: ImageStore, firstHostID: UInt32,
+        _ recipe: EnvironmentImageRecipe, request: DockerfileBuildRequest, images: ImageStore, firstHostID: UInt32,
         cacheDirectory: URL, log: @escaping @Sendable (LogLine.Stream, String) -> Void
     ) async throws(YardError) {
-        let name = environment.imageName
+        let name = recipe.name
+        let packages = recipe.packages.joined(separator: " ")
         if (try? await images.inspect(name)) != nil {
-            log(.system, "build environment \(name) (Debian 12: \(environment.packages.joined(separator: " "))) is in the store")
+            log(.system, "\(recipe.title) \(name) (Debian 12: \(packages)) is in the store")
             return
         }
         let started = ContinuousClock.now
-        if !environment.packages.isEmpty, await images.loadCachedImage(name) {
-            log(.system, "build environment \(name) loaded from this machine's cache in \(Self.seconds(since: started)) s")
+        if !recipe.packages.isEmpty, await images.loadCachedImage(name) {
+            log(.system, "\(recipe.title) \(name) loaded from this machine's cache in \(Self.seconds(since: started)) s")
             return
         }
         if (try? await images.inspect(ProviderEnvironment.debianBase)) == nil {
@@ -218,34 +220,34 @@ extension Builder {
             do {
                 _ = try await images.importDebootstrap(suite: "bookworm") { line in log(.system, line) }
             } catch {
-                throw YardError(.buildFailed, "could not import the Debian base image of the build environment", cause: error)
+                throw YardError(.buildFailed, "could not import the Debian base image of \(recipe.title)", cause: error)
             }
         }
-        guard !environment.packages.isEmpty else { return }
-        log(.system, "building the \(environment.provider) build environment \(name): apt-get install \(environment.packages.joined(separator: " "))")
+        guard !recipe.packages.isEmpty else { return }
+        log(.system, "building \(recipe.title) \(name): apt-get install \(packages) (once per data directory; minutes the first time)")
         let folder = request.scratchDirectory.appendingPathComponent("environment")
         let spec: DockerfileBuildSpec
         do {
             try FileManager.default.createDirectory(at: folder.appendingPathComponent("context"), withIntermediateDirectories: true)
-            try Data(environment.containerfile.utf8).write(to: folder.appendingPathComponent("Containerfile"))
+            try Data(recipe.containerfile.utf8).write(to: folder.appendingPathComponent("Containerfile"))
             spec = DockerfileBuildSpec(
                 contextDirectory: folder.appendingPathComponent("context"), dockerfile: folder.appendingPathComponent("Containerfile"),
                 tag: name, buildArguments: [:], secretFiles: [:], cacheDirectory: cacheDirectory,
                 networkNamespacePath: "/run/netns/" + request.networkNamespace, firstHostID: firstHostID, limits: request.limits,
                 noCache: false, imageIDFile: folder.appendingPathComponent("image-id"))
         } catch {
-            throw YardError(.internal, "could not write the build environment's Containerfile", cause: error)
+            throw YardError(.internal, "could not write the Containerfile of \(recipe.title)", cause: error)
         }
         let reason = try await runBuildah(
             try launchSpec(images.buildCommand(spec), directory: folder), images: images, firstHostID: firstHostID, output: log)
         guard reason.isSuccess else {
             throw YardError(
                 .buildFailed,
-                "could not install the \(environment.provider) build environment's Debian packages (\(environment.packages.joined(separator: " "))): "
+                "could not install the Debian packages of \(recipe.title) (\(packages)): "
                     + "the build's network must reach Debian's mirror (see the apt-get output above)")
         }
         try await restoreOwnership(of: name, images: images, firstHostID: firstHostID, log: log)
-        log(.system, "build environment \(name) built in \(Self.seconds(since: started)) s; later builds reuse it")
+        log(.system, "\(recipe.title) \(name) built in \(Self.seconds(since: started)) s; later builds reuse it")
         do {
             try await images.cacheImage(name)
         } catch {

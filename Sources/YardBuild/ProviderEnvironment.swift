@@ -110,6 +110,11 @@ public struct ProviderEnvironment: Sendable, Equatable {
         return "localhost/yard-env/\(provider):\(hasher.finish().prefix(16))"
     }
 
+    /// How its environment image is made (`Builder.ensureEnvironmentImage`).
+    var recipe: EnvironmentImageRecipe {
+        EnvironmentImageRecipe(name: imageName, title: "the \(provider) build environment", packages: packages, containerfile: containerfile)
+    }
+
     /// The Containerfile of the environment image: Debian's packages over the Debian base.
     public var containerfile: String {
         // The machine's Release files may be older than their Valid-Until (a snapshot mirror).
@@ -210,4 +215,15 @@ public struct ToolchainResolver: Sendable {
         return "\(asked), which this machine cannot provide: mise cannot download here; versions available: \(available); "
             + "to get one: " + ways.joined(separator: ", ")
     }
+}
+
+/// An image of Debian's packages over the Debian base, built once per image store and kept
+/// in the machine's cache: a provider's build environment, a database's server.
+struct EnvironmentImageRecipe: Sendable, Equatable {
+    /// `localhost/yard-env/<name>:<hash of what it holds>`.
+    var name: String
+    /// For the build log ("the python build environment").
+    var title: String
+    var packages: [String]
+    var containerfile: String
 }

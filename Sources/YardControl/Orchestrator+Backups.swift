@@ -46,6 +46,7 @@ extension Orchestrator: BackupHost {
         guard let kind = service.database, kind != .mysql else {
             throw YardError(.invalidInput, "\(service.name) is not a postgres or redis database service: only those have backups")
         }
+        try requireBackupsOnThisRuntime(service)
         guard backupClaims.claim(key) else {
             throw YardError(.conflict, "a backup or restore of \(service.name) is already running: wait for it to finish")
         }
@@ -218,12 +219,24 @@ extension Orchestrator: BackupHost {
         return (schedule, next, try store.backups(serviceID: serviceID, environmentID: environmentID))
     }
 
+    /// Backups read the database's volume on this machine (WAL archive, snapshots), which a
+    /// runtime that runs databases from images on other nodes (the swarm) does not have here.
+    func requireBackupsOnThisRuntime(_ service: ServiceRecord) throws {
+        guard runtime.runsDatabasesFromImages else { return }
+        throw YardError(
+            .unavailable,
+            "\(service.name): backups and restores need the database's volume on this machine, and on the swarm runtime it is a "
+                + "Docker volume on the database's node: dump it through its TCP proxy instead (yard domain --tcp, then "
+                + "pg_dump \"$(yard connect \(service.name) --url)\"), or run yard serve with the sandbox runtime")
+    }
+
     /// Sets a database service's schedule (nil frequency: off).
     public func setBackupSchedule(serviceID: String, environmentID: String, frequency: BackupFrequency?, keep: Int?) async throws {
         let service = try store.service(id: serviceID)
         guard let kind = service.database, kind != .mysql else {
             throw YardError(.invalidInput, "\(service.name) is not a postgres or redis database service: only those have backups")
         }
+        try requireBackupsOnThisRuntime(service)
         if let keep, keep < 1 {
             throw YardError(.invalidInput, "--keep \(keep): keep at least 1 scheduled backup")
         }
@@ -326,6 +339,7 @@ extension Orchestrator: BackupHost {
         guard let kind = service.database, kind != .mysql else {
             throw YardError(.invalidInput, "\(service.name) is not a postgres or redis database service: only those have backups")
         }
+        try requireBackupsOnThisRuntime(service)
         let backup = try chooseBackup(service: service, key: key, request: request)
         if request.to != nil {
             guard kind == .postgres else {

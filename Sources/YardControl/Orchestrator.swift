@@ -265,7 +265,7 @@ public actor Orchestrator: Service {
 
     private var artifactsDirectory: URL { configuration.dataDirectory.appendingPathComponent("artifacts") }
     var artifacts: ArtifactStore { ArtifactStore(directory: artifactsDirectory) }
-    private var buildsDirectory: URL { configuration.dataDirectory.appendingPathComponent("builds") }
+    var buildsDirectory: URL { configuration.dataDirectory.appendingPathComponent("builds") }
     private var volumesDirectory: URL { configuration.dataDirectory.appendingPathComponent("volumes") }
     /// Refuses an upload whose entries `TarEntryCheck` refuses (device nodes, FIFOs, hard
     /// links, more than the size or entry limit) before it is stored, so the client hears why
@@ -481,7 +481,11 @@ public actor Orchestrator: Service {
         let host: String
         let port: Int
         switch runtime.addressing {
-        case .sharedHost(let shared): (host, port) = (shared, try PortAllocator.freePort(host: shared))
+        // A runtime that runs databases from images puts them on the environment's private
+        // network under their name, on a port of their own (the host relays that port).
+        case .sharedHost(let shared):
+            let privateName = "\(name.lowercased()).\(ReplicaAddressing.privateDomain)"
+            (host, port) = (runtime.runsDatabasesFromImages ? privateName : shared, try PortAllocator.freePort(host: shared))
         case .ownAddress: (host, port) = ("\(name.lowercased()).\(ReplicaAddressing.privateDomain)", kind.port)
         }
         let variables = kind.variables(host: host, port: port, password: DatabaseKind.makePassword())
@@ -537,13 +541,17 @@ public actor Orchestrator: Service {
             let service = try store.service(id: key.serviceID)
             let environment = try store.environment(id: key.environmentID)
             let project = try store.project(service.projectID)
-            guard let result = deployment.buildResult, let settings = deployment.deploySettings,
+            guard var result = deployment.buildResult, let settings = deployment.deploySettings,
                 let kind = service.database
             else {
                 throw YardError(.internal, "deployment \(id) of \(service.name) has no database plan")
             }
-            logs.append(deploymentID: id, kind: .build, stream: .system,
-                        message: "\(kind.rawValue) database: no build, the server comes from the machine's \(kind.debianPackage) package")
+            if self.runtime.runsDatabasesFromImages {
+                result.image = try await databaseImage(kind, service: service, deploymentID: id, key: key)
+            } else {
+                logs.append(deploymentID: id, kind: .build, stream: .system,
+                            message: "\(kind.rawValue) database: no build, the server comes from the machine's \(kind.debianPackage) package")
+            }
             logs.close(deploymentID: id, kind: .build)
             let own = try variables(key)
             guard own[kind.portVariable] != nil else {
@@ -555,7 +563,11 @@ public actor Orchestrator: Service {
             var runtime = try resolveReferences(in: own, service: service, environmentID: key.environmentID, railway: railway)
             runtime.merge(railway) { user, _ in user }
             let snapshot = try store.sealedSnapshot(runtime, deploymentID: id)
-            deployment = try transition(id, .deploying) { $0.variables = snapshot }
+            let planned = result
+            deployment = try transition(id, .deploying) {
+                $0.variables = snapshot
+                $0.buildResult = planned
+            }
             started = try await goLive(deployment: deployment, result: result, settings: settings, variables: runtime, key: key)
         } catch {
             let message = Self.describe(error)
@@ -825,13 +837,13 @@ public actor Orchestrator: Service {
         return record
     }
 
-    private func buildLog(_ id: String) -> @Sendable (LogLine.Stream, String) -> Void {
+    func buildLog(_ id: String) -> @Sendable (LogLine.Stream, String) -> Void {
         let logs = self.logs
         return { stream, line in logs.append(deploymentID: id, kind: .build, stream: stream, message: line) }
     }
 
     /// The limits of a build's steps: the build limits, or the service's memory limit when lower.
-    private func buildLimits(of service: ServiceRecord) -> ResourceLimits {
+    func buildLimits(of service: ServiceRecord) -> ResourceLimits {
         let serviceLimits = service.resourceLimits
         var limits = configuration.buildLimits
         if let memory = serviceLimits.memoryBytes, memory < limits.memoryBytes ?? .max { limits.memoryBytes = memory }
@@ -1365,7 +1377,8 @@ public actor Orchestrator: Service {
                 ReplicaRequest.Volume(
                     name: $0.name, hostDirectory: volumesDirectory.appendingPathComponent($0.id).path, mountPath: $0.mountPath)
             },
-            limits: limits, egress: service.egress, runAsRoot: environment["RAILWAY_RUN_UID"] == "0")
+            limits: limits, egress: service.egress, runAsRoot: environment["RAILWAY_RUN_UID"] == "0",
+            database: service.database)
     }
 
     /// Publishes an environment's private-domain directory to the runtime:

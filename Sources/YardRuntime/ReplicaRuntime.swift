@@ -92,12 +92,15 @@ public struct ReplicaRequest: Sendable {
     public var runAsRoot: Bool
     /// Used when it exits on its own (ignored for tasks).
     public var restartPolicy: RestartPolicy
+    /// The database's kind when it runs a database service's server (its readiness check,
+    /// its start script run by a shell, not split into words).
+    public var database: DatabaseKind?
 
     public init(
         id: String, deploymentID: String, serviceID: String, serviceName: String, environmentID: String, subnetIndex: Int,
         artifact: Artifact?, command: String, environment: [String: String], port: Int = 0, volume: Volume? = nil,
         limits: ResourceLimits = .init(), egress: Bool = false, runAsRoot: Bool = false,
-        restartPolicy: RestartPolicy = RestartPolicy(type: .never, maxRetries: 0)
+        restartPolicy: RestartPolicy = RestartPolicy(type: .never, maxRetries: 0), database: DatabaseKind? = nil
     ) {
         self.id = id
         self.deploymentID = deploymentID
@@ -114,6 +117,7 @@ public struct ReplicaRequest: Sendable {
         self.egress = egress
         self.runAsRoot = runAsRoot
         self.restartPolicy = restartPolicy
+        self.database = database
     }
 }
 
@@ -264,6 +268,15 @@ public protocol ReplicaRuntime: Sendable {
     /// Publishes the environment's private-domain directory (service name → replica
     /// addresses) to its replicas and tasks.
     func publishDirectory(environmentID: String, services: [String: [String]]) async
+
+    /// Whether database services run from an image of their server (built by the control
+    /// plane, `DatabaseImage`) rather than from the host's packages, and other services reach
+    /// them by their private name (`postgres.railway.internal`) on a port of their own.
+    var runsDatabasesFromImages: Bool { get }
+}
+
+extension ReplicaRuntime {
+    public var runsDatabasesFromImages: Bool { false }
 }
 
 extension ReplicaRuntime {

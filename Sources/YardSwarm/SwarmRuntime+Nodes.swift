@@ -92,6 +92,7 @@ extension SwarmRuntime {
             return
         }
         let upstream = Upstream(host: address, port: published, replicaID: replicaID)
+        if replica.request.database != nil { await openDatabaseRelay(replicaID: replicaID, port: replica.request.port) }
         relay.setUpstreams([upstream], port: replica.request.port)
         recordRoute(upstream)
         continuation.yield(.output(replicaID: replicaID, stream: .stdout, line: "swarm: task running at \(address):\(published)"))

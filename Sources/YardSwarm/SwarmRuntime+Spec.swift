@@ -97,8 +97,8 @@ extension SwarmRuntime {
         case nil:
             throw YardError(
                 .unavailable,
-                "\(request.serviceName): databases run from the host's packages, which the swarm runtime cannot run yet: "
-                    + "run yard serve with the sandbox runtime")
+                "\(request.serviceName): this database deployment has no image of its server (it was made for the sandbox "
+                    + "runtime, which runs the host's packages): yard redeploy builds the image and runs it on the swarm")
         }
     }
 }

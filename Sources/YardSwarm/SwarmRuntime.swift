@@ -185,9 +185,10 @@ public actor SwarmRuntime: ReplicaRuntime, ClusterNodes {
         try await isolateNode()
         let reference = try await configuration.registry != nil ? pushImage(image) : loadImage(image)
         let network = try await overlayNetwork(environmentID: request.environmentID)
-        let arguments = try image.config.arguments(startCommand: request.command)
+        let arguments = try request.database != nil ? Self.databaseArguments(request) : image.config.arguments(startCommand: request.command)
         var spec = makeSpec(
             request, image: reference, network: network, arguments: arguments, workingDirectory: image.config.workingDirectory)
+        configureDatabase(request, spec: &spec)
         try await mountVolume(&request, into: &spec)
         placed[request.id] = Placed(request: request, spec: spec, policy: request.restartPolicy)
         return ReplicaPlacement(address: configuration.host, port: request.port, environment: request.environment)
@@ -206,8 +207,9 @@ public actor SwarmRuntime: ReplicaRuntime, ClusterNodes {
         ]
         let created: CreatedObject
         do {
-            // Until its task runs, the relay closes connections at once (as a stopped server).
-            try await relay.open(port: replica.request.port)
+            // Until its task runs, the relay closes connections at once (as a stopped server);
+            // a database's opens when its task is ready (`routeDatabase`), so the health check waits.
+            if replica.request.database == nil { try await relay.open(port: replica.request.port) }
             created = try await engine.call(.POST, "/services/create", body: replica.spec, as: CreatedObject.self)
         } catch {
             await relay.close(port: replica.request.port)

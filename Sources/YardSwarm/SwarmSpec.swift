@@ -40,6 +40,18 @@ struct SwarmServiceSpec: Codable, Sendable {
         var Mounts: [Mount]?
         /// Overrides the image's user (only the job that empties a deleted volume: root).
         var User: String? = nil
+        /// A database's readiness check: its task is `running` only once it passes.
+        var HealthCheck: HealthConfig?
+    }
+
+    /// Docker's health check: `Test` is `["CMD-SHELL", script]`; durations in nanoseconds.
+    struct HealthConfig: Codable, Sendable {
+        var Test: [String]
+        var Interval: Int64
+        var Timeout: Int64
+        var Retries: Int
+        /// Failures in this time after the start do not count (a first initdb).
+        var StartPeriod: Int64
     }
 
     /// A named Docker volume on the task's node.

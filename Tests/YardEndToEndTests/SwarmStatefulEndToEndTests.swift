@@ -8,14 +8,16 @@ import YardTestSupport
 /// Issue 18 (stateful parts) on a real two-node swarm: a service's volume is a Docker volume
 /// on one node the service is pinned to, its data surviving a redeploy with a new image, a
 /// `yard redeploy` and a restart of `yard serve`; pre-deploy commands and cron runs are swarm
-/// jobs whose exit code and output come back; and the registry the nodes pull from drops the
-/// image of a deployment artifact retention no longer keeps (manifest and blobs).
+/// jobs whose exit code and output come back; the registry the nodes pull from drops the
+/// image of a deployment artifact retention no longer keeps (manifest and blobs); and a
+/// postgres database runs from its image on the other node than the app that uses it through
+/// `postgres.railway.internal`, its data kept across a redeploy and a restart of `yard serve`.
 @Suite("swarm runtime: volumes, jobs, registry GC end to end", .serialized)
 struct SwarmStatefulEndToEndTests {
     static let host = "keeper-keeper.localhost"
 
-    @Test("a volume pins its service to one node and keeps its data across deploys and a restart; pre-deploy and cron run as swarm jobs; the registry drops images retention no longer keeps",
-          .timeLimit(.minutes(10)))
+    @Test("a volume pins its service to one node and keeps its data across deploys and a restart; pre-deploy and cron run as swarm jobs; the registry drops images retention no longer keeps; postgres works across nodes",
+          .timeLimit(.minutes(15)))
     func statefulServicesOnTheSwarm() async throws {
         try IsolationEndToEndTests.requireIsolation()
         try TestImages.requireTools()
@@ -85,6 +87,9 @@ struct SwarmStatefulEndToEndTests {
         // Artifact retention 1: the first deployment's image leaves the registry, blobs and all.
         try await expectRemovedFromRegistry(firstImage, server: server)
 
+        // A postgres database on the other node than an app that uses it by reference.
+        let databasePassword = try await postgresAcrossNodes(server, daemon: daemon, keeper: folder)
+
         // A redeploy, then a restart of yard serve: still the same volume.
         let redeploy = try await client.redeploy(scope)
         let redeployed = try await client.watch(deploymentID: redeploy.id) { _ in }
@@ -97,8 +102,102 @@ struct SwarmStatefulEndToEndTests {
             status == 200 && body.hasPrefix("starts=4")
         }
         #expect(answer.body.hasPrefix("starts=4 v2"), "\(answer)\n\(YardServer.lastLines(of: server.serveLog, 30))")
+        // The database came back on its node with its data: the app's third start sees three rows.
+        let marks = try await server.eventually(host: Self.databaseAppHost, timeout: .seconds(90)) { status, body in
+            status == 200 && body.hasPrefix("marks=3")
+        }
+        #expect(marks.body.hasPrefix("marks=3"), "\(marks)\n\(YardServer.lastLines(of: server.serveLog, 30))")
+        #expect(!server.serveLog.contains(databasePassword), "the database's password is in the server's log")
 
         try await cronRunsAsJobs(server, from: folder)
+    }
+
+    static let databaseAppHost = "pgapp-keeper.localhost"
+
+    /// `yard add --database postgres` on the swarm: its image is built (the build log says
+    /// so), it runs pinned to its volume's node, and an app on the other node (pinned by a
+    /// volume of its own) writes and reads it through `postgres.railway.internal` with
+    /// `DATABASE_URL` from a reference; its rows survive a redeploy of the database. Each
+    /// start of the app adds a row and answers how many there are.
+    private func postgresAcrossNodes(
+        _ server: YardServer, daemon: TestDockerDaemon, keeper: URL
+    ) async throws -> String {
+        let added = try await server.yard(["add", "--database", "postgres"], in: keeper)
+        try #require(added.status == 0, "\(added.outputTail)\n\(YardServer.lastLines(of: server.serveLog, 40))")
+        #expect(added.stdout.contains("postgres.railway.internal:"), "\(added.stdout)")
+        let client = try server.client()
+        let scope = YardAPIClient.Scope(project: "keeper", environment: "production", service: "Postgres")
+        let password = try await client.databaseConnection(scope).password
+        let deployment = try #require(try await client.deployments(scope).first)
+        var built: [String] = []
+        try await client.logs(deploymentID: deployment.id, kind: .build, follow: false) { built.append($0.message) }
+        let imageLine = try #require(built.first { $0.contains("database image localhost/yard-env/database-postgres:") }, "\(built.suffix(20))")
+        let imageRange = try #require(imageLine.range(of: #"localhost/yard-env/database-postgres:[0-9a-f]+"#, options: .regularExpression))
+
+        // The app: the database's image (it has psql), a start that adds a row, the HTTP server.
+        let folder = server.root.appendingPathComponent("apps/pgapp")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try TestImages.httpServerScript.write(to: folder.appendingPathComponent("server.pl"), atomically: true, encoding: .utf8)
+        let psql = #"$(ls -d /usr/lib/postgresql/*/bin | tail -n 1)/psql"#
+        let start =
+            #"for i in $(seq 60); do \#(psql) "$DATABASE_URL" -qAtc 'CREATE TABLE IF NOT EXISTS marks (at timestamptz DEFAULT now()); INSERT INTO marks DEFAULT VALUES' && break; sleep 1; done; "#
+            + #"REPLY="marks=$(\#(psql) "$DATABASE_URL" -Atc 'SELECT count(*) FROM marks')" exec "$@""#
+        let entrypoint = try String(decoding: JSONEncoder().encode(["/bin/sh", "-c", start, "sh"]), as: UTF8.self)
+        try """
+            FROM \(imageLine[imageRange])
+            COPY server.pl /srv/server.pl
+            ENTRYPOINT \(entrypoint)
+            CMD ["perl", "/srv/server.pl"]
+
+            """.write(to: folder.appendingPathComponent("Dockerfile"), atomically: true, encoding: .utf8)
+        _ = try await client.createService(project: "keeper", name: "pgapp")
+        for step in [
+            ["link", "keeper", "-s", "pgapp"], ["volume", "add", "--mount", "/marks"],
+            ["variables", "--set", "DATABASE_URL=${{Postgres.DATABASE_URL}}", "--skip-deploys"], ["up"],
+        ] {
+            let done = try await server.yard(step, in: folder)
+            try #require(done.status == 0, "yard \(step.joined(separator: " ")): \(done.outputTail)")
+        }
+        var answer = try await server.eventually(host: Self.databaseAppHost) { status, body in status == 200 && body.hasPrefix("marks=") }
+        #expect(answer.body.hasPrefix("marks=1 "), "\(answer)")
+
+        // Each on its own node, the database with its volume at its path; no password in a spec.
+        let services = try await SwarmEndToEndTests.engine(daemon, "/services")
+        #expect(!services.contains(password), "the database's password is in a service spec")
+        let nodes = try await Self.taskNodes(daemon)
+        let databaseNode = try #require(nodes["/var/lib/postgresql/data"], "\(nodes)")
+        let appNode = try #require(nodes["/marks"], "\(nodes)")
+        #expect(databaseNode != appNode, "the database and the app run on one node: \(nodes)")
+
+        // A redeploy of the database keeps its rows; the app's next start sees them.
+        let redeploy = try await client.redeploy(scope)
+        let redeployed = try await client.watch(deploymentID: redeploy.id) { _ in }
+        #expect(redeployed.status == .success, "\(redeployed.reason ?? "")")
+        let app = YardAPIClient.Scope(project: "keeper", environment: "production", service: "pgapp")
+        let again = try await client.watch(deploymentID: try await client.redeploy(app).id) { _ in }
+        #expect(again.status == .success, "\(again.reason ?? "")")
+        answer = try await server.eventually(host: Self.databaseAppHost) { status, body in status == 200 && body.hasPrefix("marks=2") }
+        #expect(answer.body.hasPrefix("marks=2 "), "\(answer)")
+        return password
+    }
+
+    /// The node of each running task, by the target of its volume.
+    static func taskNodes(_ daemon: TestDockerDaemon) async throws -> [String: String] {
+        let services = try JSONSerialization.jsonObject(with: Data(try await SwarmEndToEndTests.engine(daemon, "/services").utf8)) as? [[String: Any]] ?? []
+        var targets: [String: String] = [:]
+        for service in services {
+            let template = (service["Spec"] as? [String: Any])?["TaskTemplate"] as? [String: Any]
+            let mounts = (template?["ContainerSpec"] as? [String: Any])?["Mounts"] as? [[String: Any]] ?? []
+            if let id = service["ID"] as? String, let target = mounts.first?["Target"] as? String { targets[id] = target }
+        }
+        let tasks = try JSONSerialization.jsonObject(with: Data(try await SwarmEndToEndTests.engine(daemon, "/tasks").utf8)) as? [[String: Any]] ?? []
+        var nodes: [String: String] = [:]
+        for task in tasks where (task["Status"] as? [String: Any])?["State"] as? String == "running" {
+            if let service = task["ServiceID"] as? String, let target = targets[service], let node = task["NodeID"] as? String {
+                nodes[target] = node
+            }
+        }
+        return nodes
     }
 
     /// A cron service on the swarm: each run is a job; its exit code and output come back.

@@ -78,7 +78,20 @@ struct SwarmRuntimeTests {
         var database = folder
         database.artifact = nil
         let refused = try #require(throws: YardError.self) { try SwarmRuntime.requireImage(database) }
-        #expect(refused.message.contains("databases"))
+        #expect(refused.message.contains("this database deployment has no image of its server"))
+        #expect(refused.message.contains("yard redeploy builds the image"))
+    }
+
+    @Test func aDatabaseRunsItsStartScriptWithAReadinessCheckOnItsOwnPort() {
+        var request = ReplicaRequest(
+            id: "rep_d-0", deploymentID: "dep_d", serviceID: "svc_d", serviceName: "Postgres", environmentID: "env_d", subnetIndex: 1,
+            artifact: nil, command: "set -eu\necho one; echo two", environment: [:], port: 41234)
+        request.database = .postgres
+        // A script, not words to exec.
+        #expect(SwarmRuntime.databaseArguments(request) == ["/bin/sh", "-c", "set -eu\necho one; echo two"])
+        #expect(SwarmRuntime.readinessCheck(.postgres, port: 41234).hasSuffix("/pg_isready\" -q -h 127.0.0.1 -p 41234"))
+        #expect(SwarmRuntime.readinessCheck(.redis, port: 6390).contains("redis-cli -h 127.0.0.1 -p 6390 ping"))
+        #expect(SwarmRuntime.readinessCheck(.mysql, port: 3310).contains("-P 3310"))
     }
 
     @Test func theEnvironmentFileQuotesValuesAndSkipsNamesAShellCannotSet() {
