@@ -44,7 +44,11 @@ public final class LogStore: Sendable {
     private struct State {
         var open: [Key: OpenLog] = [:]
         var followers: [Key: [UUID: AsyncStream<LogLine>.Continuation]] = [:]
-        var closed: Set<Key> = []
+        /// Logs closed lately, each with the order it closed in, so a follower that arrives
+        /// just after the close still ends. Bounded by `closedMemory`: the oldest are forgotten
+        /// (a follower of a long-finished deployment asks with `closedWhenIdle`).
+        var closed: [Key: Int] = [:]
+        var closings = 0
         /// Sealed values each deployment's lines must not show.
         var maskers: [String: SecretMasker] = [:]
     }
@@ -53,11 +57,23 @@ public final class LogStore: Sendable {
     public let limits: Limits
     private let state = Mutex(State())
     private let encoder = YardJSON.encoder()
+    /// How many closed logs are remembered at most.
+    let closedMemory: Int
 
     public init(directory: URL, limits: Limits = .default) {
         self.directory = directory
         self.limits = limits
+        self.closedMemory = 4096
     }
+
+    init(directory: URL, limits: Limits, closedMemory: Int) {
+        self.directory = directory
+        self.limits = limits
+        self.closedMemory = max(1, closedMemory)
+    }
+
+    /// How many closed logs are remembered now (for tests).
+    var rememberedClosedLogs: Int { state.withLock { $0.closed.count } }
 
     private func fileURL(_ key: Key) -> URL {
         directory.appendingPathComponent(key.deploymentID).appendingPathComponent("\(key.kind.rawValue).jsonl")
@@ -178,7 +194,13 @@ public final class LogStore: Sendable {
     public func close(deploymentID: String, kind: LogKind) {
         let key = Key(deploymentID: deploymentID, kind: kind)
         let followers = state.withLock { state in
-            state.closed.insert(key)
+            state.closings += 1
+            state.closed[key] = state.closings
+            if state.closed.count > closedMemory {
+                // Forget the oldest half at once, so a long run of closes sorts rarely.
+                let forgotten = state.closed.sorted { $0.value < $1.value }.prefix(state.closed.count - closedMemory / 2)
+                for (old, _) in forgotten { state.closed.removeValue(forKey: old) }
+            }
             if let log = state.open.removeValue(forKey: key) {
                 try? log.handle.close()
             }
@@ -205,7 +227,7 @@ public final class LogStore: Sendable {
         state.withLock { state in
             // Read and register under one lock, so no line is missed or repeated.
             for line in readLines(key) { continuation.yield(line) }
-            if state.closed.contains(key) || (closedWhenIdle && state.open[key] == nil) {
+            if state.closed[key] != nil || (closedWhenIdle && state.open[key] == nil) {
                 continuation.finish()
             } else {
                 state.followers[key, default: [:]][id] = continuation
@@ -229,7 +251,7 @@ public final class LogStore: Sendable {
         let size = try handle.seekToEnd()
         let log = OpenLog(handle: handle, nextSeq: (existing.last?.seq ?? 0) + 1, bytes: Int(size))
         state.open[key] = log
-        state.closed.remove(key)
+        state.closed.removeValue(forKey: key)
         return log
     }
 

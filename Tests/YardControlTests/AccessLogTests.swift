@@ -110,4 +110,33 @@ struct LogRotationTests {
         // A log still being written stays, however old its file's date.
         #expect(store.lines(deploymentID: "dep_open", kind: .deploy).count == 1)
     }
+
+    @Test func closedLogsAreRememberedBoundedlyAndTheLatestStillEndFollowers() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("yard-logs-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = LogStore(directory: directory, limits: .default, closedMemory: 8)
+        for index in 0..<100 {
+            store.append(deploymentID: "dep_\(index)", kind: .build, stream: .stdout, message: "built \(index)")
+            store.close(deploymentID: "dep_\(index)", kind: .build)
+            #expect(store.rememberedClosedLogs <= 8, "after \(index + 1) closes")
+        }
+        #expect(store.rememberedClosedLogs >= 4)
+        // The log closed last is still known closed: a follower that is not told the
+        // deployment finished gets its lines and ends.
+        var followed: [String] = []
+        for await line in store.follow(deploymentID: "dep_99", kind: .build, closedWhenIdle: false) { followed.append(line.message) }
+        #expect(followed == ["built 99"])
+        // A forgotten one ends too for a follower told it finished, as the API asks for it.
+        followed = []
+        for await line in store.follow(deploymentID: "dep_0", kind: .build, closedWhenIdle: true) { followed.append(line.message) }
+        #expect(followed == ["built 0"])
+        // A log written again after its close is open, not closed.
+        store.append(deploymentID: "dep_99", kind: .build, stream: .stdout, message: "again")
+        let follower = store.follow(deploymentID: "dep_99", kind: .build, closedWhenIdle: false)
+        store.append(deploymentID: "dep_99", kind: .build, stream: .stdout, message: "later")
+        store.close(deploymentID: "dep_99", kind: .build)
+        followed = []
+        for await line in follower { followed.append(line.message) }
+        #expect(followed == ["built 99", "again", "later"])
+    }
 }

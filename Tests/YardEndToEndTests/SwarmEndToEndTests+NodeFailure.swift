@@ -13,14 +13,20 @@ import YardTestSupport
 /// times out. Then the worker's dockerd starts again and rejoins.
 extension SwarmEndToEndTests {
     func workerNodeDies(_ server: YardServer, daemon: TestDockerDaemon, folder: URL) async throws {
-        // After the drain every replica is on the manager: a redeploy spreads them again.
-        let client = try server.client()
-        let scope = YardAPIClient.Scope(project: "web", environment: "production", service: "web")
-        let respread = try await client.watch(deploymentID: try await client.redeploy(scope).id) { _ in }
-        try #require(respread.status == .success, "\(respread.reason ?? "")")
+        // After the drain every replica is on the manager. Swarm places each new task on the
+        // node with the fewest, counting the old ones a start-first deploy still runs, so one
+        // redeploy would put all 4 on the emptied worker; 2 replicas (both there), then 4
+        // again, spread them over both nodes.
+        let config = folder.appendingPathComponent("railway.json")
+        for count in [2, 4] {
+            try #"{"deploy": {"healthcheckPath": "/health", "numReplicas": \#(count)}}"#.write(to: config, atomically: true, encoding: .utf8)
+            let up = try await server.yard(["up"], in: folder)
+            try #require(up.status == 0, "\(up.outputTail)")
+        }
         let before = try await Self.nodeList(server, folder: folder)
         let onWorker = before?.nodes.first { $0.role == "worker" }?.tasks ?? 0
         try #require(onWorker > 0, "no replica runs on the worker to lose: \(String(describing: before))")
+        #expect(onWorker < 4, "every replica runs on the worker, none on the manager to take over: \(String(describing: before))")
 
         // Requests through the edge, each failure with its time.
         let done = Box(false)

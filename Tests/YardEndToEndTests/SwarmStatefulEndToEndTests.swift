@@ -103,7 +103,7 @@ struct SwarmStatefulEndToEndTests {
         }
         #expect(answer.body.hasPrefix("starts=4 v2"), "\(answer)\n\(YardServer.lastLines(of: server.serveLog, 30))")
         // The database came back on its node with its data: the app's third start sees three rows.
-        let marks = try await server.eventually(host: Self.databaseAppHost, timeout: .seconds(90)) { status, body in
+        let marks = try await server.eventually(host: Self.databaseAppHost, timeout: .seconds(180)) { status, body in
             status == 200 && body.hasPrefix("marks=3")
         }
         #expect(marks.body.hasPrefix("marks=3"), "\(marks)\n\(YardServer.lastLines(of: server.serveLog, 30))")
@@ -140,7 +140,9 @@ struct SwarmStatefulEndToEndTests {
         try TestImages.httpServerScript.write(to: folder.appendingPathComponent("server.pl"), atomically: true, encoding: .utf8)
         let psql = #"$(ls -d /usr/lib/postgresql/*/bin | tail -n 1)/psql"#
         let start =
-            #"for i in $(seq 60); do \#(psql) "$DATABASE_URL" -qAtc 'CREATE TABLE IF NOT EXISTS marks (at timestamptz DEFAULT now()); INSERT INTO marks DEFAULT VALUES' && break; sleep 1; done; "#
+            // A connection attempt to a database task that is not there yet gives up after
+            // 5 s (psql's default waits for ever), so the loop really tries again.
+            #"export PGCONNECT_TIMEOUT=5; for i in $(seq 60); do \#(psql) "$DATABASE_URL" -qAtc 'CREATE TABLE IF NOT EXISTS marks (at timestamptz DEFAULT now()); INSERT INTO marks DEFAULT VALUES' && break; sleep 1; done; "#
             + #"REPLY="marks=$(\#(psql) "$DATABASE_URL" -Atc 'SELECT count(*) FROM marks')" exec "$@""#
         let entrypoint = try String(decoding: JSONEncoder().encode(["/bin/sh", "-c", start, "sh"]), as: UTF8.self)
         try """
