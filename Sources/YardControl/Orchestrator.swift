@@ -830,7 +830,10 @@ public actor Orchestrator: Service {
         let line = reason.map { "\(status.rawValue): \($0)" } ?? status.rawValue
         logs.append(deploymentID: id, kind: status.isInProgress && status != .deploying ? .build : .deploy, stream: .system, message: "status → \(line)")
         statuses.publish(deploymentID: id, status: status)
-        logger.info("deployment status", metadata: ["deployment.id": "\(id)", "deployment.status": "\(status.rawValue)"])
+        var metadata: Logger.Metadata = ["deployment.id": "\(id)", "deployment.status": "\(status.rawValue)"]
+        // Why a deployment failed or crashed belongs in the server's log too, not only in the deployment's.
+        if let reason, status == .failed || status == .crashed { metadata["deployment.reason"] = "\(reason)" }
+        logger.info("deployment status", metadata: metadata)
         if status == .failed || status == .crashed || status == .success {
             notify("deployment.\(status.rawValue.lowercased())", deployment: record, message: reason ?? status.rawValue)
         }

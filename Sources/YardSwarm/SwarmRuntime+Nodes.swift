@@ -13,6 +13,15 @@ extension SwarmRuntime {
     /// first use: its replicas find each other as `<service>.railway.internal` on any node.
     func overlayNetwork(environmentID: String) async throws -> String {
         if let id = networks[environmentID] { return id }
+        // Placements in one environment that come together share one creation (see `creatingNetworks`).
+        if let creating = creatingNetworks[environmentID] { return try await creating.value }
+        let creation = Task { try await self.findOrCreateOverlayNetwork(environmentID: environmentID) }
+        creatingNetworks[environmentID] = creation
+        defer { creatingNetworks[environmentID] = nil }
+        return try await creation.value
+    }
+
+    private func findOrCreateOverlayNetwork(environmentID: String) async throws -> String {
         let name = objectName("env-" + environmentID)
         if let existing = try? await engine.get("/networks/\(name)", as: LabeledObject.self), !existing.id.isEmpty {
             networks[environmentID] = existing.id

@@ -79,6 +79,12 @@ public actor SwarmRuntime: ReplicaRuntime, ClusterNodes {
     var unreachable: Set<String> = []
     /// The isolation rules as written on this node (see +Isolation).
     var installedIsolation: SwarmIsolation?
+    /// The install of the isolation rules under way, and the overlay networks being created, by
+    /// environment id. Placements arrive together (at start every live deployment restarts at
+    /// once) and the actor lets the next one in at each engine call or command: two installs,
+    /// or two creations of one network, at once would fail each other.
+    var isolating: Task<Void, any Error>?
+    var creatingNetworks: [String: Task<String, any Error>] = [:]
 
     public nonisolated var isolation: RuntimeIsolation { .sandbox }
     public nonisolated var addressing: ReplicaAddressing { .sharedHost(configuration.host) }

@@ -68,6 +68,57 @@ struct SwarmRuntimeTests {
         }
     }
 
+    /// At start every live deployment restarts at once. Placements that arrive together in one
+    /// environment share one overlay network and one install of the isolation rules; each used
+    /// to make its own, and all but the first failed ("Chain already exists", a network name
+    /// taken), leaving those deployments CRASHED after a restart of `yard serve`.
+    @Test func placementsThatArriveTogetherShareOneNetworkAndOneInstallOfTheRules() async throws {
+        try await TestDockerDaemon.with { daemon in
+            try await TestImages.withStore { store, scratch in
+                let image = try await Self.build(store, scratch, extra: [])
+                let logger = Logger(label: "swarm-test")
+                let isolation = SwarmIsolation(prefix: Self.prefix)
+                let runtime = SwarmRuntime(
+                    configuration: .init(
+                        socketPath: daemon.socketPath, namePrefix: Self.prefix, imageStore: store,
+                        scratchDirectory: scratch.appendingPathComponent("swarm"), isolation: isolation),
+                    builds: ProcessRuntime(host: "127.0.0.1", logger: logger), logger: logger)
+                let requests = try (0..<4).map { ordinal in
+                    let port = try PortAllocator.freePort()
+                    return ReplicaRequest(
+                        id: "rep_together-\(ordinal)", deploymentID: "dep_together\(ordinal)", serviceID: "svc_together\(ordinal)",
+                        serviceName: "web\(ordinal)", environmentID: "env_together", subnetIndex: 1, artifact: .image(image), command: "",
+                        environment: ["PORT": "\(port)"], port: port)
+                }
+                let failures = await withTaskGroup(of: String?.self) { group in
+                    for request in requests {
+                        group.addTask {
+                            do {
+                                _ = try await runtime.placeReplica(request)
+                                return nil
+                            } catch {
+                                return "\(request.id): \(error)"
+                            }
+                        }
+                    }
+                    return await group.reduce(into: [String]()) { failures, failure in failure.map { failures.append($0) } }
+                }
+                #expect(failures.isEmpty, "\(failures)")
+                let engine = DockerEngine(socketPath: daemon.socketPath)
+                let filter = #"{"label":["dev.switchyard.environment=env_together"]}"#.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+                let networks = try await engine.get("/networks?filters=\(filter)", as: [LabeledObject].self)
+                #expect(networks.count == 1, "\(networks)")
+                // Each rule written once: no install appended to another's chain.
+                let rules = try await isolation.listed().split(separator: "\n")
+                #expect(!rules.isEmpty && Set(rules).count == rules.count, "\(rules)")
+                for request in requests { await runtime.stopReplica(id: request.id, grace: .seconds(1)) }
+                await runtime.shutdown()
+                runtime.closeEvents()
+                #expect(try await isolation.listed().isEmpty)
+            }
+        }
+    }
+
     @Test func foldersAndDatabasesAreRefusedWithTheWayOut() async throws {
         let folder = ReplicaRequest(
             id: "rep_f-0", deploymentID: "dep_f", serviceID: "svc_f", serviceName: "api", environmentID: "env_f", subnetIndex: 1,
