@@ -20,6 +20,9 @@ registries=$( { pgrep -a -f '^/usr/bin/docker-registry serve .*/yard-registry-' 
 receivers=$( { pgrep -a -f 'yard-(alert-receivers|syslog)-' 2>/dev/null || true
     ls -d "${TMPDIR:-/tmp}"/yard-alert-receivers-* "${TMPDIR:-/tmp}"/yard-syslog-* 2>/dev/null | sed 's/^/folder /'; } )
 [ -n "$receivers" ] && found+=$'\n'"$receivers"
+# The unit tests' data directories (TemporaryStore) and git scratch folders.
+stores=$(ls -d "${TMPDIR:-/tmp}"/yard-test-* 2>/dev/null | sed 's/^/folder /')
+[ -n "$stores" ] && found+=$'\n'"$stores"
 # The OTLP tests' receiver (OTLPExportEndToEndTests): no process or folder may remain.
 otlp=$( { pgrep -a -f 'receiver\.py .*/yard-otlp-' 2>/dev/null || true
     ls -d "${TMPDIR:-/tmp}"/yard-otlp-* 2>/dev/null | sed 's/^/folder /'; } )

@@ -65,12 +65,9 @@ extension Builder {
                 "a database image builds only in the sandbox (its steps must not share the host's network): start yard serve as root")
         }
         let firstHostID = BuildIdentity.firstUID(forService: request.serviceID)
-        let cacheDirectory = images.configuration.directory.appendingPathComponent("build-cache").appendingPathComponent(request.serviceID)
+        let cacheDirectory: URL
         do {
-            for folder in [images.configuration.directory, cacheDirectory.deletingLastPathComponent(), cacheDirectory] {
-                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-                try FileManager.default.setAttributes([.posixPermissions: 0o711], ofItemAtPath: folder.path)
-            }
+            cacheDirectory = try Self.prepareBuildCache(serviceID: request.serviceID, images: images)
             try FileManager.default.createDirectory(at: request.scratchDirectory, withIntermediateDirectories: true)
         } catch {
             throw YardError(.internal, "could not prepare the database image build's folders", cause: error)

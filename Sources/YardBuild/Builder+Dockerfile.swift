@@ -159,16 +159,9 @@ extension Builder {
         if !secrets.isEmpty { log(.system, "build secrets (RUN --mount=type=secret,id=NAME): " + secrets.keys.sorted().joined(separator: ", ")) }
 
         let tag = ImageStore.deploymentImageName(serviceID: request.serviceID, deploymentID: request.deploymentID)
-        let cacheDirectory = images.configuration.directory.appendingPathComponent("build-cache")
-            .appendingPathComponent(request.serviceID)
         let spec: DockerfileBuildSpec
         do {
-            // buildah mounts each RUN step's root under it, and root of the build's user
-            // namespace must reach that by path: traversable, not listable.
-            for folder in [images.configuration.directory, cacheDirectory.deletingLastPathComponent(), cacheDirectory] {
-                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-                try FileManager.default.setAttributes([.posixPermissions: 0o711], ofItemAtPath: folder.path)
-            }
+            let cacheDirectory = try Self.prepareBuildCache(serviceID: request.serviceID, images: images)
             spec = DockerfileBuildSpec(
                 contextDirectory: request.sourceDirectory, dockerfile: file, tag: tag,
                 buildArguments: Dictionary(uniqueKeysWithValues: names.map { ($0, request.variables[$0] ?? "") }),
@@ -288,5 +281,19 @@ private final class StepTrackerBox: Sendable {
 
     func failure(in dockerfile: Dockerfile, file: String) -> String? {
         tracker.withLock { $0.failure(in: dockerfile, file: file) }
+    }
+}
+
+extension Builder {
+    /// The service's build cache folder in the image store (`build-cache/<service id>`), made
+    /// with the folders above it. buildah mounts each RUN step's root under them, and root of
+    /// the build's user namespace must reach that by path: traversable, not listable (0711).
+    static func prepareBuildCache(serviceID: String, images: ImageStore) throws -> URL {
+        let cacheDirectory = images.configuration.directory.appendingPathComponent("build-cache").appendingPathComponent(serviceID)
+        for folder in [images.configuration.directory, cacheDirectory.deletingLastPathComponent(), cacheDirectory] {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try FileManager.default.setAttributes([.posixPermissions: 0o711], ofItemAtPath: folder.path)
+        }
+        return cacheDirectory
     }
 }

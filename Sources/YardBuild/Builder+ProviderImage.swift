@@ -112,14 +112,9 @@ extension Builder {
             log(.system, "toolchain \(toolchain.name): \(toolchain.message ?? "")")
         }
         let firstHostID = BuildIdentity.firstUID(forService: request.serviceID)
-        let cacheDirectory = images.configuration.directory.appendingPathComponent("build-cache").appendingPathComponent(request.serviceID)
+        let cacheDirectory: URL
         do {
-            // buildah mounts each RUN step's root under these: root of the build's user
-            // namespace must reach them by path (traversable, not listable).
-            for folder in [images.configuration.directory, cacheDirectory.deletingLastPathComponent(), cacheDirectory] {
-                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-                try FileManager.default.setAttributes([.posixPermissions: 0o711], ofItemAtPath: folder.path)
-            }
+            cacheDirectory = try Self.prepareBuildCache(serviceID: request.serviceID, images: images)
             try FileManager.default.createDirectory(at: request.scratchDirectory, withIntermediateDirectories: true)
             // buildah makes a cache mount's folder (`$TMPDIR/buildah-cache/<id>`) owned by host
             // root, which the build's user-namespace root cannot write: made here, it is the build's.

@@ -17,16 +17,33 @@ struct BuildEndToEndTests {
     }
 
     @Test(
-        "python apps: FastAPI with pinned requirements, Flask via Procfile, poetry and uv deploy and answer",
+        "python apps: FastAPI with pinned requirements and Flask via Procfile deploy and answer",
         .timeLimit(.minutes(15)),
         arguments: [
             AppCase(fixture: "fastapi-app", logFragments: ["detected python", "uvicorn main:app"], expectedBody: "fastapi-app ok"),
             AppCase(fixture: "flask-procfile", logFragments: ["detected python", "Procfile"], expectedBody: "flask-procfile ok"),
+        ]
+    )
+    func pythonAppsDeploy(_ testCase: AppCase) async throws {
+        try await deploysAndAnswers(testCase)
+    }
+
+    /// The same path with the dependencies installed by poetry and by uv (their plans are unit
+    /// tested in YardBuildTests): a server and a PyPI install each, in the slow tier.
+    @Test(
+        "python apps: poetry and uv deploy and answer",
+        SlowTier.only("a server and a PyPI install per package manager"),
+        .timeLimit(.minutes(15)),
+        arguments: [
             AppCase(fixture: "poetry-app", logFragments: ["detected python", "poetry"], expectedBody: "poetry-app ok"),
             AppCase(fixture: "uv-app", logFragments: ["detected python", "uv sync"], expectedBody: "uv-app ok"),
         ]
     )
-    func pythonAppsDeploy(_ testCase: AppCase) async throws {
+    func pythonPackageManagersDeploy(_ testCase: AppCase) async throws {
+        try await deploysAndAnswers(testCase)
+    }
+
+    private func deploysAndAnswers(_ testCase: AppCase) async throws {
         try await YardServer.with(runtime: "sandbox") { server in
             let folder = try await server.prepareApp(testCase.fixture, project: testCase.fixture)
             let up = try await server.yard(["up"], in: folder)
@@ -214,7 +231,10 @@ struct BuildEndToEndTests {
         }
     }
 
-    @Test("Swift: a Hummingbird app is detected, built in release mode and answers", .timeLimit(.minutes(30)))
+    /// A release build of a Swift server and its dependencies takes minutes: the slow tier.
+    @Test(
+        "Swift: a Hummingbird app is detected, built in release mode and answers",
+        SlowTier.only("a release build of a Swift server and its packages"), .timeLimit(.minutes(30)))
     func hummingbirdApp() async throws {
         try await YardServer.with(runtime: "sandbox") { server in
             let folder = try await server.prepareApp("hummingbird-app", project: "bird")

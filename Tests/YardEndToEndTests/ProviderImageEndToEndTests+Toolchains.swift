@@ -79,9 +79,7 @@ extension ProviderImageEndToEndTests {
     /// the slow tier, as php, C and rust (measured: ruby 213 s, elixir 34 s, JDK 67 s, under load).
     @Test(
         "ruby, elixir without hex packages and java with javac build into images of Debian 12's toolchains and answer through the router",
-        .enabled(
-            if: ProcessInfo.processInfo.environment["YARD_SLOW_TESTS"] == "1",
-            "slow tier: YARD_SLOW_TESTS=1 scripts/test.sh runs it (minutes of apt cold)"),
+        SlowTier.only("minutes of apt cold"),
         .timeLimit(.minutes(25)))
     func rubyElixirJavaBuildImages() async throws {
         // This machine has no ruby, elixir or erl; it may have a JDK: every app's `host=false`

@@ -153,9 +153,7 @@ struct ProviderImageEndToEndTests {
     /// (`YARD_SLOW_TESTS=1 scripts/test.sh`) and is reported as skipped otherwise.
     @Test(
         "php, C with cmake and rust apps build into images of Debian 12's toolchains, none of which this machine's PATH decides",
-        .enabled(
-            if: ProcessInfo.processInfo.environment["YARD_SLOW_TESTS"] == "1",
-            "slow tier: YARD_SLOW_TESTS=1 scripts/test.sh runs it (about 8 minutes cold)"),
+        SlowTier.only("about 8 minutes cold"),
         .timeLimit(.minutes(20)))
     func compiledProvidersBuildImages() async throws {
         try await Self.withServer { server, _ in

@@ -46,6 +46,7 @@ struct AlertNodeDownTests {
     @Test("a node going down fires once, staying down sends nothing more, coming back resolves; unknown changes nothing")
     func nodeDownFiresOnceAndResolves() async throws {
         let temporary = try TemporaryStore()
+        defer { temporary.remove() }
         let receivers = try await AlertReceivers()
         defer { receivers.stop() }
         let store = temporary.store
