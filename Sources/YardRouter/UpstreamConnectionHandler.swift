@@ -42,7 +42,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     /// buffer (a request without a body is one write).
     func send(_ parts: [HTTPClientRequestPart]) {
         guard let context else { return }
-        var pending = context.channel.allocator.buffer(capacity: 512)
+        var pending = context.channel.allocator.buffer(capacity: 256)
         for part in parts {
             self.encode(part, pending: &pending, context: context)
         }
@@ -55,10 +55,18 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     /// Writes one request part without flushing; `flush()` follows at the end of a read burst.
     func write(_ part: HTTPClientRequestPart) {
         guard let context else { return }
-        if case .body(let body) = part, !self.encoder.isChunked {
-            // A body part of a request with a length goes out as it came: nothing to add.
-            if body.readableBytes > 0 { context.write(Self.wrapOutboundOut(body), promise: nil) }
-            return
+        if !self.encoder.isChunked {
+            switch part {
+            case .body(let body):
+                // A body part of a request with a length goes out as it came: nothing to add.
+                if body.readableBytes > 0 { context.write(Self.wrapOutboundOut(body), promise: nil) }
+                return
+            case .end:
+                // Nothing marks the end of such a request: no buffer to allocate.
+                return
+            case .head:
+                break
+            }
         }
         var pending = context.channel.allocator.buffer(capacity: 16)
         self.encode(part, pending: &pending, context: context)
