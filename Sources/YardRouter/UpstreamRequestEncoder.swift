@@ -86,14 +86,37 @@ struct UpstreamRequestEncoder {
         }
     }
 
-    /// Header fields, then the empty line that ends them.
+    /// Header fields, then the empty line that ends them, in one write: `ByteBuffer` pays
+    /// about a hundred instructions per write whatever its length, and a head has four
+    /// pieces per field.
     private static func writeFields(_ headers: HTTPHeaders, into buffer: inout ByteBuffer) {
+        var length = 2
         for (name, value) in headers {
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
+            length += name.utf8.count + value.utf8.count + 4
         }
-        buffer.writeStaticString("\r\n")
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { target in
+            var offset = 0
+            for (name, value) in headers {
+                offset = Self.copy(name, to: target, at: offset)
+                target[offset] = UInt8(ascii: ":")
+                target[offset + 1] = UInt8(ascii: " ")
+                offset = Self.copy(value, to: target, at: offset + 2)
+                target[offset] = UInt8(ascii: "\r")
+                target[offset + 1] = UInt8(ascii: "\n")
+                offset += 2
+            }
+            target[offset] = UInt8(ascii: "\r")
+            target[offset + 1] = UInt8(ascii: "\n")
+            return offset + 2
+        }
+    }
+
+    /// Copies `string`'s UTF-8 into `target` at `offset`; returns the offset after it.
+    private static func copy(_ string: String, to target: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
+        var string = string
+        return string.withUTF8 { bytes in
+            UnsafeMutableRawBufferPointer(rebasing: target[offset...]).copyMemory(from: UnsafeRawBufferPointer(bytes))
+            return offset + bytes.count
+        }
     }
 }
