@@ -679,11 +679,9 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             client.removeHandler(try client.handler(type: HTTPServerPipelineHandler.self), promise: nil)
             client.removeHandler(try client.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
             client.removeHandler(try client.handler(type: HTTPResponseEncoder.self), promise: nil)
-            client.removeHandler(try client.handler(type: NIOHTTPResponseHeadersValidator.self), promise: nil)
             client.removeHandler(context: context, promise: nil)
             replica.removeHandler(upstream.handler, promise: nil)
-            replica.removeHandler(try replica.handler(type: HTTPRequestEncoder.self), promise: nil)
-            replica.removeHandler(try replica.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
+            replica.removeHandler(try replica.handler(type: ByteToMessageHandler<UpstreamResponseDecoder>.self), promise: nil)
         } catch {
             self.logger.warning("could not set up the upgraded connection", metadata: ["error": "\(error)"])
             context.close(promise: nil)

@@ -336,9 +336,13 @@ public final class Router: Service, Sendable {
         var limits = NIOHTTPDecoderLimitConfiguration()
         limits.maxHeaderListSize = configuration.maxRequestHeaderBytes
         limits.maxHeaderFieldSize = configuration.maxRequestHeaderBytes
+        // No outbound header validator (a handler every response part and flush crosses):
+        // what the router writes is its own constant headers or a replica's, which reached it
+        // through NIO's strict parser and so hold no CR, LF or other invalid byte.
         try pipeline.configureHTTPServerPipeline(
             withPipeliningAssistance: true,
             withErrorHandling: false,
+            withOutboundHeaderValidation: false,
             withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
             withDecoderLimitConfiguration: limits
         )

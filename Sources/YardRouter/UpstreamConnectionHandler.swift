@@ -12,15 +12,23 @@ protocol UpstreamResponseReceiver: AnyObject {
 }
 
 /// The last handler of an upstream connection's pipeline: relays response parts to the
-/// client connection that leased it and writes request parts upstream.
+/// client connection that leased it and writes requests upstream as bytes it serializes
+/// itself (`UpstreamRequestEncoder`), so no encoder handler sits between it and the socket.
 final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias OutboundOut = IOData
 
     /// The client connection using this connection, nil while it sits in the pool.
     var receiver: (any UpstreamResponseReceiver)?
     private var context: ChannelHandlerContext?
     private var closeReason: String?
+    private var encoder = UpstreamRequestEncoder()
+    /// The response parser, told each request head directly (see `UpstreamResponseDecoder`).
+    private let responseDecoder: HTTPResponseDecoder
+
+    init(responseDecoder: HTTPResponseDecoder) {
+        self.responseDecoder = responseDecoder
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -30,22 +38,67 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
         self.context = nil
     }
 
-    /// Writes request parts and flushes them.
+    /// Writes request parts and flushes them; the head, framing and the end share one
+    /// buffer (a request without a body is one write).
     func send(_ parts: [HTTPClientRequestPart]) {
         guard let context else { return }
+        var pending = context.channel.allocator.buffer(capacity: 256)
         for part in parts {
-            context.write(Self.wrapOutboundOut(part), promise: nil)
+            self.encode(part, pending: &pending, context: context)
+        }
+        if pending.readableBytes > 0 {
+            context.write(Self.wrapOutboundOut(.byteBuffer(pending)), promise: nil)
         }
         context.flush()
     }
 
     /// Writes one request part without flushing; `flush()` follows at the end of a read burst.
     func write(_ part: HTTPClientRequestPart) {
-        self.context?.write(Self.wrapOutboundOut(part), promise: nil)
+        guard let context else { return }
+        if !self.encoder.isChunked {
+            switch part {
+            case .body(let body):
+                // A body part of a request with a length goes out as it came: nothing to add.
+                if body.readableBytes > 0 { context.write(Self.wrapOutboundOut(body), promise: nil) }
+                return
+            case .end:
+                // Nothing marks the end of such a request: no buffer to allocate.
+                return
+            case .head:
+                break
+            }
+        }
+        var pending = context.channel.allocator.buffer(capacity: 16)
+        self.encode(part, pending: &pending, context: context)
+        if pending.readableBytes > 0 {
+            context.write(Self.wrapOutboundOut(.byteBuffer(pending)), promise: nil)
+        }
     }
 
     func flush() {
         self.context?.flush()
+    }
+
+    /// Appends `part`'s bytes to `pending`; a body part's own buffer is written as it is
+    /// (after what is pending), not copied.
+    private func encode(_ part: HTTPClientRequestPart, pending: inout ByteBuffer, context: ChannelHandlerContext) {
+        switch part {
+        case .head(let head):
+            // The parser must know the method to frame the response (none after HEAD).
+            self.responseDecoder.write(data: .head(head))
+            self.encoder.writeHead(head, into: &pending)
+        case .body(let body):
+            guard self.encoder.writeBodyPrefix(length: body.readableBytes, into: &pending) else { return }
+            if pending.readableBytes > 0 {
+                context.write(Self.wrapOutboundOut(.byteBuffer(pending)), promise: nil)
+                // Consumed without touching the storage the write still holds.
+                pending.moveReaderIndex(to: pending.writerIndex)
+            }
+            context.write(Self.wrapOutboundOut(body), promise: nil)
+            self.encoder.writeBodySuffix(into: &pending)
+        case .end(let trailers):
+            self.encoder.writeEnd(trailers, into: &pending)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -83,6 +136,39 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
 
 @available(*, unavailable)
 extension UpstreamConnectionHandler: Sendable {}
+
+/// NIO's response parser without its write observation. `HTTPResponseDecoder` watches the
+/// request parts written past it to learn each request's method; in a `ByteToMessageHandler`
+/// that makes the handler an outbound hop for every request part (about 5,000 instructions
+/// per request in the profile) and requires the writes to be `HTTPClientRequestPart`s. This
+/// wrapper only decodes; `UpstreamConnectionHandler`, which writes bytes, tells the parser
+/// each request head itself.
+struct UpstreamResponseDecoder: ByteToMessageDecoder {
+    typealias InboundOut = HTTPClientResponsePart
+
+    let http: HTTPResponseDecoder
+
+    init() {
+        // Bytes a replica sends right after a 101 belong to the tunnel.
+        self.http = HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)
+    }
+
+    func decoderAdded(context: ChannelHandlerContext) {
+        self.http.decoderAdded(context: context)
+    }
+
+    func decoderRemoved(context: ChannelHandlerContext) {
+        self.http.decoderRemoved(context: context)
+    }
+
+    func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        try self.http.decode(context: context, buffer: &buffer)
+    }
+
+    func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        try self.http.decodeLast(context: context, buffer: &buffer, seenEOF: seenEOF)
+    }
+}
 
 /// A connection to one upstream, as leased from the pool.
 struct UpstreamConnection {

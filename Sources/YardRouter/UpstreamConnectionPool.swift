@@ -230,17 +230,11 @@ final class UpstreamConnectionPool: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHandler(HTTPRequestEncoder())
-                    try pipeline.addHandler(
-                        ByteToMessageHandler(
-                            HTTPResponseDecoder(
-                                // Bytes a replica sends right after a 101 belong to the tunnel.
-                                leftOverBytesStrategy: .forwardBytes,
-                                informationalResponseStrategy: .forward
-                            )
-                        )
-                    )
-                    try pipeline.addHandler(UpstreamConnectionHandler())
+                    // Two handlers: the response parser, and the handler that relays
+                    // responses and writes requests as bytes itself (no encoder hop).
+                    let decoder = UpstreamResponseDecoder()
+                    try pipeline.addHandler(ByteToMessageHandler(decoder))
+                    try pipeline.addHandler(UpstreamConnectionHandler(responseDecoder: decoder.http))
                 }
             }
             .connect(host: upstream.host, port: upstream.port)

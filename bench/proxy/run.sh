@@ -12,7 +12,7 @@
 # Before each measurement it waits (up to QUIET_WAIT seconds, default 300) for both cores to
 # be idle, and marks a measurement (noisy) when other work ran around it.
 # Environment: DURATION, CONNECTIONS, ROUNDS, WARMUP, LOADGEN, PROXY_CORE, CLIENT_CORE,
-# QUIET_WAIT, and DEFAULT_POOL=1 to add a row for the router with an idle pool of 16 (its old default).
+# QUIET_WAIT, PROXYBENCH (a ProxyBench binary to measure instead of building one), and DEFAULT_POOL=1 to add a row for the router with an idle pool of 16 (its old default).
 # TWO_LOOPS=1 adds the router with 2 event loops (one SO_REUSEPORT listener each) and nginx with
 # 2 workers, both allowed on both cores (which they then share with the upstream and the load).
 # METRICS=1 adds the router with `yard serve`'s access log and request metrics behind it
@@ -102,9 +102,14 @@ fi
 # --- Build --------------------------------------------------------------------------------
 
 export PATH=/opt/swift/usr/bin:$PATH
-echo "building ProxyBench (release)"
-(cd "$repo" && swift build -c release --product ProxyBench 2>&1 | tail -n 1)
-proxybench="$(cd "$repo" && swift build -c release --show-bin-path)/ProxyBench"
+# PROXYBENCH=path measures that binary instead of building one (as in instructions.sh).
+if [[ -n ${PROXYBENCH:-} ]]; then
+    proxybench=$PROXYBENCH
+else
+    echo "building ProxyBench (release)"
+    (cd "$repo" && swift build -c release --product ProxyBench 2>&1 | tail -n 1)
+    proxybench="$(cd "$repo" && swift build -c release --show-bin-path)/ProxyBench"
+fi
 [[ -x $proxybench ]] || { echo "run.sh: $proxybench was not built" >&2; exit 1; }
 
 # --- Processes: every one started here is stopped on exit ----------------------------------

@@ -1,0 +1,96 @@
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@testable import YardRouter
+
+/// The bytes a request goes upstream as, now that the upstream handler serializes it itself
+/// instead of NIO's `HTTPRequestEncoder`: the same framing rules, checked byte for byte.
+@Suite("Upstream request encoding")
+struct UpstreamRequestEncoderTests {
+    /// Encodes `parts` the way `UpstreamConnectionHandler` does, into one string.
+    private func encode(_ parts: [HTTPClientRequestPart]) -> String {
+        var encoder = UpstreamRequestEncoder()
+        var out = ByteBuffer()
+        for part in parts {
+            switch part {
+            case .head(let head):
+                encoder.writeHead(head, into: &out)
+            case .body(.byteBuffer(var body)):
+                if encoder.writeBodyPrefix(length: body.readableBytes, into: &out) {
+                    out.writeBuffer(&body)
+                    encoder.writeBodySuffix(into: &out)
+                }
+            case .body(.fileRegion):
+                Issue.record("the proxy never sends file regions")
+            case .end(let trailers):
+                encoder.writeEnd(trailers, into: &out)
+            }
+        }
+        return String(buffer: out)
+    }
+
+    private func head(_ method: HTTPMethod, _ headers: HTTPHeaders) -> HTTPRequestHead {
+        HTTPRequestHead(version: .http1_1, method: method, uri: "/a?b=c", headers: headers)
+    }
+
+    @Test func getWithoutBodyIsTheHeadAloneWithHeadersInOrder() {
+        let bytes = self.encode([
+            .head(self.head(.GET, ["Host": "app.example", "X-Forwarded-For": "192.0.2.1", "Accept": "*/*"])),
+            .end(nil),
+        ])
+        #expect(bytes == "GET /a?b=c HTTP/1.1\r\nHost: app.example\r\nX-Forwarded-For: 192.0.2.1\r\nAccept: */*\r\n\r\n")
+    }
+
+    @Test func postWithoutLengthIsSentChunkedWithEmptyChunksLeftOut() {
+        let bytes = self.encode([
+            .head(self.head(.POST, ["Host": "h"])),
+            .body(.byteBuffer(ByteBuffer(string: "hello world, 26 bytes long"))),
+            .body(.byteBuffer(ByteBuffer())),
+            .body(.byteBuffer(ByteBuffer(string: "!"))),
+            .end(nil),
+        ])
+        #expect(
+            bytes
+                == "POST /a?b=c HTTP/1.1\r\nHost: h\r\ntransfer-encoding: chunked\r\n\r\n1a\r\nhello world, 26 bytes long\r\n1\r\n!\r\n0\r\n\r\n"
+        )
+    }
+
+    @Test func aLengthWinsOverTransferEncodingAndTheBodyIsRaw() {
+        let bytes = self.encode([
+            .head(self.head(.PUT, ["Host": "h", "Transfer-Encoding": "chunked", "Content-Length": "3"])),
+            .body(.byteBuffer(ByteBuffer(string: "abc"))),
+            .end(nil),
+        ])
+        #expect(bytes == "PUT /a?b=c HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc")
+    }
+
+    @Test func chunkedGetKeepsItsFramingAndTrailers() {
+        let bytes = self.encode([
+            .head(self.head(.GET, ["Host": "h", "Transfer-Encoding": "chunked"])),
+            .body(.byteBuffer(ByteBuffer(string: "xy"))),
+            .end(["X-Checksum": "1"]),
+        ])
+        #expect(bytes == "GET /a?b=c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\nX-Checksum: 1\r\n\r\n")
+    }
+
+    @Test func traceNeverDeclaresABodyAndAPlainDeleteHasNone() {
+        let trace = self.encode([.head(self.head(.TRACE, ["Host": "h", "Content-Length": "4"])), .end(nil)])
+        #expect(trace == "TRACE /a?b=c HTTP/1.1\r\nHost: h\r\n\r\n")
+        let delete = self.encode([.head(self.head(.DELETE, ["Host": "h"])), .end(["X-Ignored": "1"])])
+        // Without chunked framing there is nowhere to put trailers: nothing follows the head.
+        #expect(delete == "DELETE /a?b=c HTTP/1.1\r\nHost: h\r\n\r\n")
+    }
+
+    @Test func theEncoderIsReadyForTheNextRequestOnTheConnection() {
+        var encoder = UpstreamRequestEncoder()
+        var out = ByteBuffer()
+        encoder.writeHead(self.head(.POST, ["Host": "h"]), into: &out)
+        encoder.writeEnd(nil, into: &out)
+        #expect(!encoder.isChunked)
+        out.clear()
+        encoder.writeHead(self.head(.GET, ["Host": "h"]), into: &out)
+        encoder.writeEnd(nil, into: &out)
+        #expect(String(buffer: out) == "GET /a?b=c HTTP/1.1\r\nHost: h\r\n\r\n")
+    }
+}
