@@ -16,12 +16,14 @@ final class HTTP2WriteCoalescer: ChannelOutboundHandler, RemovableChannelHandler
 
     /// Buffers at least this large are forwarded as they are rather than copied.
     static let copyLimit = 4 * 1024
-    static let initialCapacity = 4 * 1024
+    static let initialCapacity = 1024
 
     /// Bytes written and not yet passed on; reused after each flush (TLS has encrypted them by then).
     private var buffer: ByteBuffer?
     /// A flush was asked for and is scheduled for the end of the tick.
     private var flushScheduled = false
+    /// Promises of the writes gathered in `buffer`.
+    private var promises: [EventLoopPromise<Void>] = []
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         guard case .byteBuffer(let bytes) = Self.unwrapOutboundIn(data), bytes.readableBytes > 0,
@@ -35,14 +37,19 @@ final class HTTP2WriteCoalescer: ChannelOutboundHandler, RemovableChannelHandler
             self.buffer = context.channel.allocator.buffer(capacity: max(Self.initialCapacity, bytes.readableBytes))
         }
         self.buffer!.writeImmutableBuffer(bytes)
-        // A write someone waits for is passed on with what came before it.
+        // Completed when the gathered bytes are written (the stream channels wait for their last frame).
         if let promise {
-            self.passOn(context: context, promise: promise)
+            self.promises.append(promise)
         }
     }
 
     func flush(context: ChannelHandlerContext) {
         guard !self.flushScheduled else { return }
+        // Nothing gathered (the HTTP/2 handler flushes after every read): no task to schedule.
+        guard let buffer = self.buffer, buffer.readableBytes > 0 else {
+            context.flush()
+            return
+        }
         self.flushScheduled = true
         context.eventLoop.assumeIsolated().execute {
             self.flushNow(context: context)
@@ -68,9 +75,24 @@ final class HTTP2WriteCoalescer: ChannelOutboundHandler, RemovableChannelHandler
         self.buffer?.clear()
     }
 
-    /// Forwards the bytes gathered so far as one write.
-    private func passOn(context: ChannelHandlerContext, promise: EventLoopPromise<Void>? = nil) {
+    /// Forwards the bytes gathered so far as one write, completing their writers' promises with it.
+    private func passOn(context: ChannelHandlerContext) {
         guard let buffer = self.buffer, buffer.readableBytes > 0 else { return }
+        var promise: EventLoopPromise<Void>?
+        switch self.promises.count {
+        case 0:
+            break
+        case 1:
+            promise = self.promises[0]
+        default:
+            let waiting = self.promises
+            let combined = context.eventLoop.makePromise(of: Void.self)
+            combined.futureResult.whenComplete { result in
+                for each in waiting { each.completeWith(result) }
+            }
+            promise = combined
+        }
+        self.promises.removeAll(keepingCapacity: true)
         context.write(Self.wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
         self.buffer!.moveReaderIndex(forwardBy: buffer.readableBytes)
     }
