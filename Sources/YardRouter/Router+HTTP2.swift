@@ -75,6 +75,8 @@ extension Router {
         // So is the rest a stream's handler is made of (its loop's pool, the route look-up).
         let makeProxyHandler = self.proxyHandlerFactory(on: channel.eventLoop, overTLS: true, connectionInfo: connectionInfo)
         let pipeline = channel.pipeline.syncOperations
+        // Right above TLS: the frames of one event-loop tick leave as one TLS record and one write.
+        try pipeline.addHandler(HTTP2WriteCoalescer())
         // Below the HTTP/2 handler: a header block left open past the head timeout ends the connection.
         try pipeline.addHandler(HTTP2HeadTimeoutHandler(timeout: configuration.requestHeadTimeout, logger: self.logger))
         _ = try pipeline.configureHTTP2Pipeline(
@@ -86,7 +88,7 @@ extension Router {
             stream.eventLoop.makeCompletedFuture {
                 let streamPipeline = stream.pipeline.syncOperations
                 // `:authority` becomes `Host`; HTTP/1-only response headers are dropped.
-                try streamPipeline.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                try streamPipeline.addHandler(HTTP2StreamCodec())
                 try streamPipeline.addHandler(makeProxyHandler(nil))
             }
         }
