@@ -60,6 +60,7 @@ public final class TestDockerDaemon: Sendable {
         do {
             try await body(daemon)
         } catch {
+            print(daemon.diagnosis())
             await daemon.stop()
             await turn.release()
             throw error
@@ -69,6 +70,21 @@ public final class TestDockerDaemon: Sendable {
     }
 
     static let turn = Turn()
+
+    /// For a failed test: whether each daemon still runs, and the end of its log (a daemon
+    /// that died mid-test says why there; its folder is removed by `stop()`).
+    public func diagnosis() -> String {
+        var report: [String] = []
+        for (name, folder) in [("manager", directory), ("worker", directory + "/worker")] {
+            let pid = (try? String(contentsOfFile: folder + "/dockerd.pid", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let running = pid.flatMap(Int32.init).map { kill($0, 0) == 0 } ?? false
+            let log = (try? String(contentsOfFile: folder + "/dockerd.log", encoding: .utf8)) ?? ""
+            let tail = log.split(separator: "\n").suffix(25).joined(separator: "\n")
+            report.append("test-dockerd: the \(name)'s dockerd (pid \(pid ?? "?")) \(running ? "runs" : "is gone"); its log ends:\n\(tail)")
+        }
+        return report.joined(separator: "\n")
+    }
 
     /// A lock for async code: one holder, the others wait in order.
     actor Turn {
