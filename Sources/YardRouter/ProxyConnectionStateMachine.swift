@@ -1,10 +1,10 @@
 import NIOCore
 import NIOHTTP1
 
-/// Decides what one client connection does, one request at a time
-/// (`HTTPServerPipelineHandler` holds pipelined requests back until the previous response
-/// has been written). The channel handlers feed it events and carry out the actions it
-/// returns; it holds no channels, so it is tested as a plain value.
+/// Decides what one client connection does, one request at a time (`ProxyServerHandler`
+/// holds pipelined requests back until the previous response has been written: see
+/// `isIdle`). The channel handlers feed it events and carry out the actions it returns; it
+/// holds no channels, so it is tested as a plain value.
 struct ProxyConnectionStateMachine {
     /// Request bodies arriving while the upstream connects are buffered up to this many
     /// bytes; beyond it the client connection stops reading until the upstream is there.
@@ -93,6 +93,33 @@ struct ProxyConnectionStateMachine {
     }
 
     private(set) var state: State = .idle
+
+    /// Between requests: the next request head may be handled now. A head that arrives in
+    /// any other state is a pipelined one and waits until the response in flight has ended
+    /// (or, once the connection is closing or tunnelled, is never handled).
+    var isIdle: Bool {
+        if case .idle = self.state { return true }
+        return false
+    }
+
+    /// The request in flight has arrived whole and its response has not ended: an error in
+    /// what the client sent after it is answered only once that response is out.
+    var isAwaitingResponse: Bool {
+        switch self.state {
+        case .holding(let held, _, _): held.clientRequestComplete
+        case .connecting(let request, _, _): request.clientRequestComplete
+        case .forwarding(let request, _): request.clientRequestComplete
+        case .idle, .draining, .upgraded, .closed: false
+        }
+    }
+
+    /// The connection will not serve another request (closing, or a tunnel now).
+    var isFinished: Bool {
+        switch self.state {
+        case .upgraded, .closed: true
+        case .idle, .holding, .connecting, .forwarding, .draining: false
+        }
+    }
 
     // MARK: - Actions
 

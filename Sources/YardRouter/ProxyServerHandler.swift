@@ -40,7 +40,26 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var context: ChannelHandlerContext?
     /// The leased upstream connection while a request is forwarded.
     private var upstream: UpstreamConnection?
+    /// Reads from the client are off because the upstream is slow or the request buffer is full.
     private var clientReadsPaused = false
+    /// Reads from the client are off because pipelined requests (or a parser error after
+    /// them) wait for the response in flight.
+    private var readsPausedForPipelining = false
+    /// The client channel's `autoRead`, as last set (off while either reason above holds).
+    private var clientAutoRead = true
+    /// Parts of pipelined requests that arrived while a response was in flight, handed on in
+    /// order once it has ended (`handlePipelined()`); at most what one read brought, as reads
+    /// stop while any wait.
+    private var pipelined: [HTTPServerRequestPart] = []
+    /// A parser error in what the client sent after the request in flight: answered (400,
+    /// 431) once the responses before it have ended.
+    private var heldError: HTTPParserError?
+    private var handlingPipelined = false
+    /// The client closed its sending side while its response was being written (plain
+    /// HTTP/1.1): the connection closes once that response has ended.
+    private var clientInputClosed = false
+    /// The router is shutting down: the response in flight is the connection's last.
+    private var quiescing = false
     /// The leased upstream's reads were turned off (the client fell behind): they are
     /// turned on again before the connection goes back to the pool.
     private var upstreamReadsPaused = false
@@ -130,7 +149,21 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: - Client side
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch Self.unwrapInboundIn(data) {
+        let part = Self.unwrapInboundIn(data)
+        if !self.pipelined.isEmpty {
+            self.holdPipelined(part)
+            return
+        }
+        // A head before the previous response has ended is a pipelined request: it waits.
+        if case .head = part, !self.stateMachine.isIdle {
+            self.holdPipelined(part)
+            return
+        }
+        self.handle(part)
+    }
+
+    private func handle(_ part: HTTPServerRequestPart) {
+        switch part {
         case .head(var head):
             self.headTimer?.headReceived()
             // The Host header is found and normalized once, for routing, the log and the state machine.
@@ -160,6 +193,49 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.updateIdleTimer()
     }
 
+    private func holdPipelined(_ part: HTTPServerRequestPart) {
+        // Nothing after a closing response, an upgrade or the start of a shutdown is handled.
+        guard !self.stateMachine.isFinished, !self.quiescing else { return }
+        self.pipelined.append(part)
+        self.pauseReadsForPipelining(true)
+    }
+
+    /// Runs after a response has ended: hands the pipelined requests on in order until one
+    /// is in flight again, then answers a held parser error.
+    private func handlePipelined() {
+        guard !self.handlingPipelined, let context else { return }
+        guard !self.stateMachine.isFinished, !self.quiescing else {
+            self.pipelined.removeAll()
+            self.heldError = nil
+            return
+        }
+        self.handlingPipelined = true
+        defer { self.handlingPipelined = false }
+        while let part = self.pipelined.first {
+            if case .head = part, !self.stateMachine.isIdle { break }
+            self.pipelined.removeFirst()
+            self.handle(part)
+            if self.stateMachine.isFinished {
+                self.pipelined.removeAll()
+                self.heldError = nil
+                break
+            }
+        }
+        // No read completes this batch: what went upstream is flushed here.
+        if self.upstreamNeedsFlush {
+            self.upstreamNeedsFlush = false
+            self.upstream?.handler.flush()
+        }
+        guard self.pipelined.isEmpty else { return }
+        if let heldError = self.heldError {
+            guard self.stateMachine.isIdle else { return }
+            self.heldError = nil
+            self.answer(heldError, context: context)
+            return
+        }
+        self.pauseReadsForPipelining(false)
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         if self.upstreamNeedsFlush {
             self.upstreamNeedsFlush = false
@@ -178,6 +254,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.pipelined.removeAll()
+        self.heldError = nil
         self.emitAccessLog()
         self.stopHolding()
         self.cancelQueuedLease()
@@ -196,14 +274,26 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Requests the HTTP parser rejects get 431 when the head is over the size limit and 400
     /// for everything else (conflicting `Content-Length` and `Transfer-Encoding`, duplicate
     /// lengths, invalid header names or values); the parser then stops, so nothing of such a
-    /// request is forwarded. `HTTPServerPipelineHandler` holds the error back while a response
-    /// is being written; one still in progress can only be cut off.
+    /// request is forwarded. An error after a whole request waits until the responses before
+    /// it have ended; one during a response in progress can only cut it off.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         self.logger.debug("client connection error", metadata: ["error": "\(error)"])
+        if self.heldError != nil, error is ByteToMessageDecoderError || error is HTTPParserError {
+            return  // the parser refuses what follows its error; the held answer still goes out
+        }
         guard let parserError = error as? HTTPParserError else {
             context.close(promise: nil)
             return
         }
+        if self.heldError == nil, !self.pipelined.isEmpty || self.stateMachine.isAwaitingResponse {
+            self.heldError = parserError
+            self.pauseReadsForPipelining(true)
+            return
+        }
+        self.answer(parserError, context: context)
+    }
+
+    private func answer(_ parserError: HTTPParserError, context: ChannelHandlerContext) {
         guard !self.responseInProgress else {
             context.close(promise: nil)
             return
@@ -217,6 +307,38 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         let loopBound = context.loopBound
         context.writeAndFlush(Self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
             loopBound.value.close(promise: nil)
+        }
+    }
+
+    /// An HTTP/1.1 connection's half-close and the router's shutdown (an HTTP/2 stream's
+    /// handler never sees either: its connection handles them).
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard self.headTimer != nil else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        switch event {
+        case ChannelEvent.inputClosed:
+            // A response being written is finished, then the connection closes (`writeEnd`);
+            // nothing after it is answered. Before any of its answer has gone out, a client
+            // that closes is taken to have left, as nginx does: its request is given up
+            // (logged 499), its place in an upstream's queue freed.
+            guard self.responseInProgress else {
+                context.close(promise: nil)
+                return
+            }
+            self.clientInputClosed = true
+            self.pipelined.removeAll()
+            self.heldError = nil
+        case is ChannelShouldQuiesceEvent:
+            // The response in flight is the last, marked `Connection: close` (`writeEnd`).
+            self.quiescing = true
+            self.pipelined.removeAll()
+            if self.stateMachine.isIdle {
+                context.close(promise: nil)
+            }
+        default:
+            context.fireUserInboundEventTriggered(event)
         }
     }
 
@@ -240,7 +362,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .pauseClientReads:
             self.pauseClientReads()
         case .drained(let closeConnection):
-            if closeConnection {
+            if closeConnection || self.quiescing || self.clientInputClosed {
                 self.context?.close(promise: nil)
             }
         case .abort(let response):
@@ -411,7 +533,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.access?.status = Int(response.status.code)
         self.access?.replicaID = nil
         self.responseInProgress = true
-        context.write(Self.wrapOutboundOut(.head(response.head)), promise: nil)
+        context.write(Self.wrapOutboundOut(.head(self.lastIfQuiescing(response.head))), promise: nil)
         if !response.omitBody {
             let body = context.channel.allocator.buffer(string: response.body)
             self.access?.bytesOut += body.readableBytes
@@ -420,21 +542,32 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.writeEnd(nil, closeAfter: response.closeConnection)
     }
 
-    /// Writes the end of a response; last, because it lets the pipeline handler deliver the
-    /// next pipelined request (re-entering this handler).
+    /// Writes the end of a response; last, because the next pipelined request is handled
+    /// from here (re-entering this handler).
     private func writeEnd(_ trailers: HTTPHeaders?, closeAfter: Bool) {
         guard let context else { return }
         self.emitAccessLog()
         self.responseInProgress = false
-        guard closeAfter else {
+        if closeAfter || self.quiescing || self.clientInputClosed {
+            let loopBoundContext = context.loopBound
+            context.writeAndFlush(Self.wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
+                loopBoundContext.value.close(promise: nil)
+            }
+        } else {
             // No promise (and no future to allocate) when nothing waits for the write.
             context.writeAndFlush(Self.wrapOutboundOut(.end(trailers)), promise: nil)
-            return
         }
-        let loopBoundContext = context.loopBound
-        context.writeAndFlush(Self.wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
-            loopBoundContext.value.close(promise: nil)
+        if !self.pipelined.isEmpty || self.heldError != nil {
+            self.handlePipelined()
         }
+    }
+
+    /// While the router shuts down, a response says it is the connection's last.
+    private func lastIfQuiescing(_ head: HTTPResponseHead) -> HTTPResponseHead {
+        guard self.quiescing, head.isKeepAlive else { return head }
+        var head = head
+        head.headers.replaceOrAdd(name: "connection", value: "close")
+        return head
     }
 
     /// Hands the finished request's access log entry over, once.
@@ -569,15 +702,28 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func pauseClientReads() {
-        guard !self.clientReadsPaused, let context else { return }
+        guard !self.clientReadsPaused else { return }
         self.clientReadsPaused = true
-        Self.setAutoRead(context.channel, false)
+        self.updateClientAutoRead()
     }
 
     private func resumeClientReads() {
-        guard self.clientReadsPaused, let context else { return }
+        guard self.clientReadsPaused else { return }
         self.clientReadsPaused = false
-        Self.setAutoRead(context.channel, true)
+        self.updateClientAutoRead()
+    }
+
+    private func pauseReadsForPipelining(_ paused: Bool) {
+        guard self.readsPausedForPipelining != paused else { return }
+        self.readsPausedForPipelining = paused
+        self.updateClientAutoRead()
+    }
+
+    private func updateClientAutoRead() {
+        let autoRead = !self.clientReadsPaused && !self.readsPausedForPipelining
+        guard autoRead != self.clientAutoRead, let context else { return }
+        self.clientAutoRead = autoRead
+        Self.setAutoRead(context.channel, autoRead)
     }
 
     private static func setAutoRead(_ channel: any Channel, _ value: Bool) {
@@ -615,7 +761,7 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             self.access?.status = Int(head.status.code)
             self.access?.replicaID = self.upstream?.upstream.replicaID
             self.responseInProgress = true
-            context.write(Self.wrapOutboundOut(.head(head)), promise: nil)
+            context.write(Self.wrapOutboundOut(.head(self.lastIfQuiescing(head))), promise: nil)
         case .sendBody(let buffer):
             self.access?.bytesOut += buffer.readableBytes
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
@@ -676,7 +822,6 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             try replica.addHandler(replicaSide)
             // The client's HTTP handlers go first: removing the replica's decoder passes on
             // the bytes that came with the 101, which are written to the client as they are.
-            client.removeHandler(try client.handler(type: HTTPServerPipelineHandler.self), promise: nil)
             client.removeHandler(try client.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
             client.removeHandler(try client.handler(type: HTTPResponseEncoder.self), promise: nil)
             client.removeHandler(context: context, promise: nil)
@@ -688,9 +833,11 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             upstream.channel.close(promise: nil)
             return
         }
+        // A tunnel's client end closes at the client's end of input, as before the upgrade.
+        try? context.channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: false)
         Self.setAutoRead(context.channel, true)
         Self.setAutoRead(upstream.channel, true)
-        // The HTTP pipeline handler may have held back a read it will never issue now.
+        // Reads may have been off (backpressure) when the switch came.
         context.channel.read()
         upstream.channel.read()
         self.headTimer?.tunnelIsReady()

@@ -338,9 +338,17 @@ public final class Router: Service, Sendable {
         limits.maxHeaderFieldSize = configuration.maxRequestHeaderBytes
         // No outbound header validator (a handler every response part and flush crosses):
         // what the router writes is its own constant headers or a replica's, which reached it
-        // through NIO's strict parser and so hold no CR, LF or other invalid byte.
+        // through NIO's strict parser and so hold no CR, LF or other invalid byte. No
+        // `HTTPServerPipelineHandler` either (two hops per request part and response write):
+        // the proxy handler holds pipelined requests back and orders parser errors after the
+        // responses before them (`ProxyServerHandler.handlePipelined`).
+        if !overTLS {
+            // A client that closes its sending side mid-response still gets all of it (over
+            // TLS the end of input comes as close_notify, which ends the connection).
+            try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
+        }
         try pipeline.configureHTTPServerPipeline(
-            withPipeliningAssistance: true,
+            withPipeliningAssistance: false,
             withErrorHandling: false,
             withOutboundHeaderValidation: false,
             withEncoderConfiguration: HTTPResponseEncoder.Configuration(),

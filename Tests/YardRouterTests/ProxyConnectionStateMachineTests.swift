@@ -331,6 +331,30 @@ struct ProxyConnectionStateMachineTests {
         #expect(machine.requestHeadReceived(request(), selection: .upstreams([a]), clientIP: nil) == .none)
     }
 
+    @Test func saysWhenAPipelinedRequestOrAnErrorMustWait() {
+        var machine = Machine()
+        #expect(machine.isIdle && !machine.isAwaitingResponse && !machine.isFinished)
+        _ = machine.requestHeadReceived(request(), selection: .upstreams([a]), clientIP: nil)
+        // The request is still arriving: a parser error in it is answered at once.
+        #expect(!machine.isIdle && !machine.isAwaitingResponse)
+        _ = machine.requestEndReceived(trailers: nil)
+        #expect(!machine.isIdle && machine.isAwaitingResponse)
+        _ = machine.upstreamConnected(reused: false)
+        _ = machine.responsePartReceived(.head(okHead()))
+        #expect(machine.isAwaitingResponse)
+        _ = machine.responsePartReceived(.end(nil))
+        #expect(machine.isIdle && !machine.isAwaitingResponse && !machine.isFinished)
+
+        _ = machine.requestHeadReceived(
+            request(headers: ["Host": "a", "Connection": "close"]), selection: .upstreams([a]), clientIP: nil)
+        _ = machine.requestEndReceived(trailers: nil)
+        _ = machine.upstreamConnected(reused: true)
+        _ = machine.responsePartReceived(.head(okHead()))
+        _ = machine.responsePartReceived(.end(nil))
+        // After a closing response nothing pipelined is handled.
+        #expect(machine.isFinished && !machine.isIdle && !machine.isAwaitingResponse)
+    }
+
     @Test func relaysInterimResponsesOnlyToHTTP11Clients() {
         var machine = Machine()
         _ = machine.requestHeadReceived(
