@@ -13,6 +13,13 @@ import NIOHTTP2
 /// - The request head is read in one pass over the header block (the pseudo-headers found,
 ///   checked and dropped, `:authority` becoming `Host`), the response head written as an
 ///   HPACK block in one pass (names lowercased, connection-specific fields dropped).
+/// - That pass also checks every rule swift-nio-http2's header block validation enforced on a
+///   request (RFC 9113 §8.2 and §8.3: lowercase token names, no connection-specific field,
+///   `te` only as `trailers`, no CR, LF or NUL in a value, pseudo-headers first, known, once
+///   each, with valid values and a non-empty `:path`) and on trailers (no pseudo-header), so
+///   that validation is turned off (`addHTTP2Handlers`): the block is walked once, not twice.
+///   A block that breaks one is never forwarded; the stream is reset. Content lengths are
+///   still checked by swift-nio-http2.
 final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias InboundOut = HTTPServerRequestPart
@@ -33,7 +40,14 @@ final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
         case .headers(let headers):
             guard !self.receivedHead else {
                 // A second header block is the request's trailers (the HTTP/2 layer checked END_STREAM).
-                context.fireChannelRead(Self.wrapInboundOut(.end(Self.regularFields(headers.headers))))
+                let trailers: HTTPHeaders
+                do {
+                    trailers = try Self.trailerFields(headers.headers)
+                } catch {
+                    context.fireErrorCaught(error)
+                    return
+                }
+                context.fireChannelRead(Self.wrapInboundOut(.end(trailers)))
                 return
             }
             self.receivedHead = true
@@ -41,7 +55,11 @@ final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
             do {
                 head = try Self.requestHead(headers.headers, endStream: headers.endStream)
             } catch {
-                context.fireErrorCaught(error)
+                // On the next tick: the first block arrives while swift-nio-http2 is still opening
+                // the stream (it tells its stream delegate after this read), and a stream closed
+                // before that leaves the connection manager counting it open (an assertion in debug).
+                let loopBound = context.loopBound
+                context.eventLoop.assumeIsolated().execute { loopBound.value.fireErrorCaught(error) }
                 return
             }
             context.fireChannelRead(Self.wrapInboundOut(.head(head)))
@@ -63,7 +81,8 @@ final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
 
     /// The HTTP/1 view of a request header block: like swift-nio-http2's conversion (`Host`
     /// from `:authority` unless the client sent one; a body-carrying method without
-    /// `content-length` gets `content-length: 0` or chunked framing), in one pass.
+    /// `content-length` gets `content-length: 0` or chunked framing), in one pass that also
+    /// validates the block (see the type's documentation); throws for a malformed one.
     static func requestHead(_ block: HPACKHeaders, endStream: Bool) throws -> HTTPRequestHead {
         var method: String?
         var path: String?
@@ -71,30 +90,45 @@ final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
         var authority: String?
         var hasHost = false
         var hasContentLength = false
+        var inRegularFields = false
         var fields: [(String, String)] = []
         fields.reserveCapacity(max(0, block.count - 2))
         for (name, value, _) in block {
             guard name.utf8.first == UInt8(ascii: ":") else {
-                if name == "host" {
+                inRegularFields = true
+                switch try Self.checkRegularField(name: name, value: value) {
+                case .host:
                     hasHost = true
-                } else if name == "content-length" {
+                case .contentLength:
                     hasContentLength = true
+                case .te:
+                    // The one `te` a request may carry over HTTP/2 (RFC 9113 §8.2.2).
+                    guard value == "trailers" else { throw NIOHTTP2Errors.forbiddenHeaderField(name: name, value: value) }
+                case .other:
+                    break
                 }
                 fields.append((name, value))
                 continue
             }
-            switch name {
-            case ":method": try Self.setPseudo(&method, name: name, value: value)
-            case ":path": try Self.setPseudo(&path, name: name, value: value)
-            case ":scheme": try Self.setPseudo(&scheme, name: name, value: value)
-            case ":authority": try Self.setPseudo(&authority, name: name, value: value)
-            default: continue
+            guard !inRegularFields else { throw NIOHTTP2Errors.pseudoHeaderAfterRegularHeader(name) }
+            // By length first: a `String` compare that fails is a runtime call, not a few instructions.
+            switch name.utf8.count {
+            case 7 where name == ":method": try Self.setPseudo(&method, name: name, value: value)
+            case 5 where name == ":path":
+                guard !value.isEmpty else { throw NIOHTTP2Errors.emptyPathHeader() }
+                try Self.setPseudo(&path, name: name, value: value)
+            case 7 where name == ":scheme": try Self.setPseudo(&scheme, name: name, value: value)
+            case 10 where name == ":authority": try Self.setPseudo(&authority, name: name, value: value)
+            // `:status` belongs to responses; `:protocol` needs extended CONNECT, which the router does not offer.
+            default: throw NIOHTTP2Errors.unknownPseudoHeader(name)
             }
         }
         guard let method else { throw NIOHTTP2Errors.missingPseudoHeader(":method") }
         guard let path else { throw NIOHTTP2Errors.missingPseudoHeader(":path") }
         guard scheme != nil else { throw NIOHTTP2Errors.missingPseudoHeader(":scheme") }
         guard let authority else { throw NIOHTTP2Errors.missingPseudoHeader(":authority") }
+        // CONNECT over HTTP/2 has no `:path` or `:scheme` (RFC 9113 §8.5): the router proxies no tunnels.
+        guard method != "CONNECT" else { throw NIOHTTP2Errors.invalidPseudoHeaders(block) }
         let httpMethod = HTTPMethod(rawValue: method)
         if !hasHost {
             fields.append(("host", authority))
@@ -119,13 +153,66 @@ final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
         slot = value
     }
 
-    private static func regularFields(_ block: HPACKHeaders) -> HTTPHeaders {
+    /// A trailer block as HTTP/1 trailers; throws for a pseudo-header or a field that breaks
+    /// the rules of `checkRegularField`.
+    static func trailerFields(_ block: HPACKHeaders) throws -> HTTPHeaders {
         var fields: [(String, String)] = []
         fields.reserveCapacity(block.count)
-        for (name, value, _) in block where name.utf8.first != UInt8(ascii: ":") {
+        for (name, value, _) in block {
+            guard name.utf8.first != UInt8(ascii: ":") else { throw NIOHTTP2Errors.unknownPseudoHeader(name) }
+            _ = try Self.checkRegularField(name: name, value: value)
             fields.append((name, value))
         }
         return HTTPHeaders(fields)
+    }
+
+    /// The regular fields the request conversion looks for.
+    enum RegularField {
+        case host, contentLength, te, other
+    }
+
+    /// Checks a regular (not pseudo-) field of a received block as RFC 9113 §8.2 asks: the
+    /// name a lowercase token, not a connection-specific field, the value without CR, LF or
+    /// NUL (which would end the line, or smuggle one in, when the field is written as HTTP/1.1).
+    static func checkRegularField(name: String, value: String) throws -> RegularField {
+        var length = 0
+        for byte in name.utf8 {
+            guard Self.isLowercaseTokenByte(byte) else { throw NIOHTTP2Errors.invalidHTTP2HeaderFieldName(name) }
+            length += 1
+        }
+        guard length > 0 else { throw NIOHTTP2Errors.invalidHTTP2HeaderFieldName(name) }
+        for byte in value.utf8 where byte == 0 || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
+            // The value is left out of the error: it may be a credential.
+            throw NIOHTTP2Errors.invalidHTTP2HeaderFieldValue(name: name, value: "<\(value.utf8.count) bytes>")
+        }
+        // Compared only when the length matches: most names are none of these.
+        switch length {
+        case 2 where name == "te":
+            return .te
+        case 4 where name == "host":
+            return .host
+        case 14 where name == "content-length":
+            return .contentLength
+        case 7 where name == "upgrade", 10 where name == "connection" || name == "keep-alive",
+            16 where name == "proxy-connection", 17 where name == "transfer-encoding":
+            throw NIOHTTP2Errors.forbiddenHeaderField(name: name, value: "")
+        default:
+            return .other
+        }
+    }
+
+    /// RFC 9110's `tchar` without the upper-case letters (HTTP/2 names are lowercase).
+    private static func isLowercaseTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"):
+            return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#")...UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"),
+            UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"),
+            UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
     }
 
     // MARK: the response
@@ -204,13 +291,16 @@ final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
     /// Names lowercased (HTTP/2 requires it); connection-specific fields, and those a
     /// `Connection` field names, left out.
     private static func appendFields(_ fields: HTTPHeaders, to block: inout HPACKHeaders) {
+        // A `Connection` field that names more than `keep-alive` (which is dropped anyway).
         var sawConnection = false
         for (name, value) in fields {
             let lowercased = name.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) ? name.lowercased() : name
-            switch lowercased {
-            case "connection":
-                sawConnection = true
-            case "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+            // By length first, as in `requestHead`.
+            switch lowercased.utf8.count {
+            case 10 where lowercased == "connection":
+                if !value.utf8.equalsLowercased("keep-alive") { sawConnection = true }
+            case 10 where lowercased == "keep-alive", 16 where lowercased == "proxy-connection",
+                17 where lowercased == "transfer-encoding", 7 where lowercased == "upgrade":
                 break
             default:
                 block.add(name: lowercased, value: value)

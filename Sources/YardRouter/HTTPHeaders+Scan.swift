@@ -14,6 +14,10 @@ struct HeaderScan: OptionSet {
     static let transferEncoding = HeaderScan(rawValue: 1 << 1)
     /// `X-Forwarded-*` (which includes the HTTPS listener's mark), `Forwarded` or `X-Real-IP`.
     static let forwarding = HeaderScan(rawValue: 1 << 2)
+    /// With `.hopByHop`: the only hop-by-hop field is one `Connection: keep-alive` (no other
+    /// value, no other connection header), so a head can go to a keep-alive HTTP/1.1 client
+    /// as it is. Found in the same pass, not in a second one over every field.
+    static let onlyConnectionKeepAlive = HeaderScan(rawValue: 1 << 3)
 
     init(rawValue: UInt8) {
         self.rawValue = rawValue
@@ -21,8 +25,22 @@ struct HeaderScan: OptionSet {
 
     init(_ headers: HTTPHeaders) {
         var found = HeaderScan()
-        for (name, _) in headers {
-            found.formUnion(Self.classify(name.utf8))
+        var hopByHopFields = 0
+        var keepAliveConnection = false
+        for (name, value) in headers {
+            let kind = Self.classify(name.utf8)
+            guard !kind.isEmpty else { continue }
+            found.formUnion(kind)
+            if kind == .hopByHop {
+                hopByHopFields += 1
+                // Of the hop-by-hop names only `Connection` starts with a "c".
+                keepAliveConnection =
+                    name.utf8.first.map { $0 | 0x20 == UInt8(ascii: "c") } == true
+                    && value.utf8.equalsLowercased("keep-alive")
+            }
+        }
+        if hopByHopFields == 1 && keepAliveConnection {
+            found.insert(.onlyConnectionKeepAlive)
         }
         self = found
     }
@@ -62,16 +80,23 @@ extension String.UTF8View {
     func hasLowercasedPrefix(_ lowercased: StaticString) -> Bool {
         let count = lowercased.utf8CodeUnitCount
         guard self.count >= count else { return false }
-        return lowercased.withUTF8Buffer { pattern in
-            var index = 0
-            for byte in self {
-                guard index < count else { return true }
-                let folded = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
-                guard folded == pattern[index] else { return false }
-                index += 1
-            }
-            return index == count
+        // Over the bytes in place (a small string's are copied to the stack): iterating the
+        // view costs several times more per byte, and every header name of every request and
+        // response comes through here.
+        if let matches = self.withContiguousStorageIfAvailable({ Self.bytes($0, startWith: lowercased) }) {
+            return matches
         }
+        return Array(self.prefix(count)).withUnsafeBufferPointer { Self.bytes($0, startWith: lowercased) }
+    }
+
+    private static func bytes(_ bytes: UnsafeBufferPointer<UInt8>, startWith lowercased: StaticString) -> Bool {
+        let pattern = lowercased.utf8Start
+        for index in 0..<lowercased.utf8CodeUnitCount {
+            var byte = bytes[index]
+            if byte &- UInt8(ascii: "A") < 26 { byte |= 0x20 }
+            guard byte == pattern[index] else { return false }
+        }
+        return true
     }
 }
 
@@ -98,13 +123,6 @@ extension HTTPHeaders {
     /// Whether the only hop-by-hop header is one `Connection: keep-alive` (no other value, no
     /// other connection header): such a head can go to a keep-alive HTTP/1.1 client as it is.
     var hasOnlyConnectionKeepAlive: Bool {
-        var found = false
-        for (name, value) in self where !HeaderScan.classify(name.utf8).intersection(.hopByHop).isEmpty {
-            guard !found, name.utf8.equalsLowercased("connection"), value.utf8.equalsLowercased("keep-alive") else {
-                return false
-            }
-            found = true
-        }
-        return found
+        HeaderScan(self).contains(.onlyConnectionKeepAlive)
     }
 }

@@ -91,7 +91,8 @@ extension HTTPRequestHead {
         if scan.contains(.forwarding) { headers.remove(name: Self.retiredHTTPSMarkName) }
         headers.setForwardingHeaders(
             peer: peer, originalHost: originalHost, overTLS: overTLS, clientSentForwarding: scan.contains(.forwarding))
-        if let upgrade = self.upgradeProtocol {
+        // `Upgrade` and `Connection` are hop-by-hop: without either there is nothing to look up.
+        if scan.contains(.hopByHop), let upgrade = self.upgradeProtocol {
             // The one hop-by-hop exchange a proxy passes on: the replica decides the upgrade.
             headers.add(name: "Connection", value: "Upgrade")
             headers.add(name: "Upgrade", value: upgrade)
@@ -140,14 +141,19 @@ extension HTTPResponseHead {
     func relayed(to request: ClientRequestInfo) -> (head: HTTPResponseHead, keepAlive: Bool) {
         let scan = HeaderScan(self.headers)
         let version = request.responseVersion
+        // `Connection: keep-alive` alone (what nginx, gunicorn and Node send) needs no rewriting.
+        let onlyKeepAlive = scan.isEmpty || scan == [.hopByHop, .onlyConnectionKeepAlive]
         // The usual response needs no change at all: forward this head as it is (no copy of
         // its headers, no new head). An HTTP/1.1 keep-alive exchange is never close-delimited.
-        if request.keepAlive, version == self.version, version != .http1_0,
-            scan.isEmpty || (scan == .hopByHop && self.headers.hasOnlyConnectionKeepAlive)
-        {
-            // `Connection: keep-alive` alone (what nginx, gunicorn and Node send) says of the
-            // client's connection what is true of it too: kept as it is.
+        if request.keepAlive, version == self.version, version != .http1_0, onlyKeepAlive {
+            // Says of the client's connection what is true of it too: kept as it is.
             return (self, true)
+        }
+        if request.version.major == 2, onlyKeepAlive {
+            // An HTTP/2 stream: `HTTP2StreamCodec` drops the `Connection` field and ignores the
+            // version, so the rebuilt head would come out as the same frame. Never
+            // close-delimited (the response version is 1.1), so `keepAlive` is the request's.
+            return (self, request.keepAlive)
         }
         var headers = self.headers
         headers.removeHopByHopHeaders(scanned: scan)

@@ -58,6 +58,11 @@ extension Router {
             HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxHeaderListBytes ?? configuration.maxRequestHeaderBytes),
             HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
         ]
+        // `HTTP2StreamCodec` checks every rule of this validation in the pass that converts a
+        // request block (and the response blocks it sends are built from heads NIO's HTTP/1.1
+        // parser accepted, names lowercased): so each block is walked once, not twice.
+        // Content lengths are still checked here.
+        connection.headerBlockValidation = .disabled
         var stream = NIOHTTP2Handler.StreamConfiguration()
         stream.streamResetFrameRateLimit.maximumCount = limits.maxResetStreams
         stream.streamResetFrameRateLimit.windowLength = limits.resetWindow

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHPACK
 import NIOHTTP1
 import Testing
 
@@ -40,6 +41,24 @@ struct ProxyMessagesTests {
         for name in ["connection", "x-private-hop", "keep-alive", "proxy-connection", "upgrade", "te", "trailer"] {
             #expect(!forwarded.headers.contains(name: name), "\(name) was forwarded")
         }
+    }
+
+    @Test func theEdgesForwardingFieldsFollowTheClientsInAFixedOrder() {
+        let head = HTTPRequestHead(
+            version: .http1_1, method: .GET, uri: "/", headers: ["Host": "shop.localhost", "Accept": "*/*"])
+        let forwarded = head.forwardedUpstream(peer: ForwardingPeer(address: "192.0.2.1", localPort: 8443), overTLS: true)
+        #expect(
+            forwarded.headers.map(\.name) == [
+                "Host", "Accept", "X-Forwarded-For", "X-Real-IP", "X-Forwarded-Port", "X-Forwarded-Proto", "X-Forwarded-Host",
+            ])
+        #expect(
+            forwarded.headers.map(\.value) == ["shop.localhost", "*/*", "192.0.2.1", "192.0.2.1", "8443", "https", "shop.localhost"])
+        // No peer (no address known), no port: only what is known is set.
+        let bare = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: ["Host": "a"]).forwardedUpstream(peer: nil)
+        #expect(bare.headers.map(\.name) == ["Host", "X-Forwarded-Proto", "X-Forwarded-Host"])
+        let portless = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: [:])
+            .forwardedUpstream(peer: ForwardingPeer(address: "192.0.2.1"))
+        #expect(portless.headers.map(\.name) == ["X-Forwarded-For", "X-Real-IP", "X-Forwarded-Proto"])
     }
 
     @Test func keepsChunkedFramingAndFramingHeadersNamedInConnection() {
@@ -131,6 +150,49 @@ struct ProxyMessagesTests {
         let closing = ClientRequestInfo(
             HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: ["Connection": "close"]))
         #expect(keepAlive.relayed(to: closing).head.headers["connection"] == ["close"])
+    }
+
+    @Test func oneScanFindsAConnectionKeepAliveAlone() {
+        #expect(HeaderScan(["Content-Length": "2", "connection": "Keep-Alive"]) == [.hopByHop, .onlyConnectionKeepAlive])
+        #expect(HeaderScan(["Connection": "keep-alive", "Keep-Alive": "timeout=5"]) == .hopByHop)
+        #expect(HeaderScan(["Connection": "keep-alive", "Connection": "keep-alive"]) == .hopByHop)
+        #expect(HeaderScan(["Connection": "keep-alive, Upgrade"]) == .hopByHop)
+        #expect(HeaderScan(["Connection": "close"]) == .hopByHop)
+        #expect(HeaderScan(["Upgrade": "websocket"]) == .hopByHop)
+        #expect(
+            HeaderScan(["Connection": "keep-alive", "Transfer-Encoding": "chunked"])
+                == [.hopByHop, .transferEncoding, .onlyConnectionKeepAlive])
+        #expect(HeaderScan(["Content-Type": "text/plain", "X-Forwarded-Proto": "https"]) == .forwarding)
+        #expect(HeaderScan(["Content-Type": "text/plain"]).isEmpty)
+    }
+
+    @Test func anHTTP2StreamGetsAKeepAliveHeadAsItIs() {
+        let h2 = ClientRequestInfo(HTTPRequestHead(version: HTTPVersion(major: 2, minor: 0), method: .GET, uri: "/"))
+        let upstream = HTTPResponseHead(
+            version: .http1_1, status: .ok, headers: ["Content-Type": "text/plain", "Content-Length": "2", "Connection": "keep-alive"])
+        let relayed = upstream.relayed(to: h2)
+        #expect(relayed.head == upstream)
+        #expect(relayed.keepAlive == h2.keepAlive)
+        // The frame it becomes has no connection-specific field.
+        #expect(HTTP2StreamCodec.responseBlock(relayed.head).map(\.name) == [":status", "content-type", "content-length"])
+        // Anything more is rebuilt as before, and the codec drops what `Connection` names.
+        let listing = HTTPResponseHead(
+            version: .http1_1, status: .ok,
+            headers: ["Content-Length": "2", "Connection": "keep-alive, X-Private", "X-Private": "1", "TE": "x"])
+        let rebuilt = listing.relayed(to: h2)
+        #expect(HTTP2StreamCodec.responseBlock(rebuilt.head).map(\.name) == [":status", "content-length"])
+        let named = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Connection": "x-private", "X-Private": "1", "Date": "d"])
+        #expect(HTTP2StreamCodec.responseBlock(named).map(\.name) == [":status", "date"])
+    }
+
+    @Test func theLocalPortIsFormattedOnceAndFollowsChanges() {
+        var peer = ForwardingPeer(address: "192.0.2.1", localPort: 80)
+        #expect(peer.localPortText == "80")
+        peer.localPort = 8080
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: ["Host": "a"])
+        #expect(head.forwardedUpstream(peer: peer).headers["x-forwarded-port"] == ["8080"])
+        peer.localPort = nil
+        #expect(!head.forwardedUpstream(peer: peer).headers.contains(name: "x-forwarded-port"))
     }
 
     @Test func describesTimeoutsShortly() {

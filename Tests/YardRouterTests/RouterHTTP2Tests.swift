@@ -268,7 +268,11 @@ final class H2FrameClient: Sendable {
         self.recorder = recorder
     }
 
-    static func connect(port: Int, serverName: String, trusting authority: NIOSSLCertificate) async throws -> H2FrameClient {
+    /// `validating` false sends header blocks and DATA as they are given, malformed or not
+    /// (swift-nio-http2 checks what it sends by default).
+    static func connect(
+        port: Int, serverName: String, trusting authority: NIOSSLCertificate, validating: Bool = true
+    ) async throws -> H2FrameClient {
         var tls = NIOSSL.TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates([authority])
         tls.applicationProtocols = ["h2"]
@@ -279,7 +283,9 @@ final class H2FrameClient: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName))
-                    try pipeline.addHandler(NIOHTTP2Handler(mode: .client))
+                    let validation: NIOHTTP2Handler.ValidationState = validating ? .enabled : .disabled
+                    try pipeline.addHandler(
+                        NIOHTTP2Handler(mode: .client, headerBlockValidation: validation, contentLengthValidation: validation))
                     try pipeline.addHandler(recorder)
                 }
             }
@@ -310,6 +316,8 @@ final class H2FrameClient: Sendable {
     var goAwayCode: HTTP2ErrorCode? { self.recorder.state.withLockedValue { $0.goAway } }
     /// `:status` of each stream's response head, by stream id.
     var responseStatuses: [Int: String] { self.recorder.state.withLockedValue { $0.statuses } }
+    /// The RST_STREAM code of each stream the server reset, by stream id.
+    var resetCodes: [Int: HTTP2ErrorCode] { self.recorder.state.withLockedValue { $0.resets } }
 
     /// The server's first SETTINGS frame, once it arrived.
     func serverSettings() async throws -> [HTTP2SettingsParameter: Int] {
@@ -325,6 +333,7 @@ private final class H2FrameRecorder: ChannelInboundHandler, Sendable {
         var settings: [HTTP2SettingsParameter: Int]?
         var goAway: HTTP2ErrorCode?
         var statuses: [Int: String] = [:]
+        var resets: [Int: HTTP2ErrorCode] = [:]
         var closed = false
         var writeErrors: [String] = []
     }
@@ -339,6 +348,8 @@ private final class H2FrameRecorder: ChannelInboundHandler, Sendable {
                 state.settings = Dictionary(settings.map { ($0.parameter, $0.value) }, uniquingKeysWith: { $1 })
             case .goAway(_, let code, _):
                 state.goAway = code
+            case .rstStream(let code):
+                state.resets[Int(frame.streamID)] = code
             case .headers(let headers):
                 if let status = headers.headers.first(name: ":status") {
                     state.statuses[Int(frame.streamID)] = status
