@@ -224,6 +224,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "DashboardBench",
+            dependencies: [
+                "YardDashboard", "YardDashboardTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "bench/DashboardBench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "ProxyBench",
             dependencies: [
                 "YardRouter",
@@ -265,6 +277,17 @@ let package = Package(
             path: "Tests/YardTestSupport",
             swiftSettings: swiftSettings
         ),
+        .target(
+            // The dashboard on a seeded store, for its tests and DashboardBench.
+            name: "YardDashboardTestSupport",
+            dependencies: [
+                "YardAPI", "YardControl", "YardCore", "YardDashboard", "YardRouter", "YardStore", "YardTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/YardDashboardTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "YardOrchestratorTests",
             dependencies: [
@@ -291,6 +314,7 @@ let package = Package(
             name: "YardDashboardTests",
             dependencies: [
                 "YardDashboard", "YardAPI", "YardControl", "YardCore", "YardStore", "YardRouter", "YardTestSupport",
+                "YardDashboardTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -4,46 +4,17 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import Testing
-@testable import YardDashboard
 import YardAPI
 import YardCore
+@testable import YardDashboard
+import YardDashboardTestSupport
 import YardStore
 
-/// The service page and the canvas's data: the page budget for 50 services, the cron badge,
+/// The service page and the canvas's data: the pages of 50 services, the cron badge,
 /// phase durations, metrics sparklines and the backups section (plain HTTP through the router).
 @Suite("dashboard service page, metrics and backups")
 struct DashboardPageTests {
-    typealias Harness = DashboardRenderTests.Harness
-
-    /// A deployment of `service` in `shop`/production, with its status history and replicas.
-    static func deploy(
-        _ harness: Harness, _ service: String, id: String, through statuses: [DeploymentStatus], running: Int = 0, cron: String? = nil,
-        at time: Date = Date()
-    ) throws {
-        let store = harness.data.store
-        let (project, environment) = try Self.shop(harness)
-        let record = try #require(try store.findService(projectID: project.id, service))
-        var settings = DeploySettings()
-        settings.cronSchedule = cron
-        try store.insertDeployment(
-            DeploymentRecord(
-                id: id, serviceID: record.id, environmentID: environment.id, status: .queued, reason: nil, trigger: "up",
-                sourceHash: nil, sourcePath: nil, artifactPath: nil, buildResult: nil, deploySettings: settings, variables: nil,
-                createdAt: time, updatedAt: time))
-        for status in statuses { try store.transition(deploymentID: id, to: status) }
-        for ordinal in 0..<running {
-            try store.saveReplica(
-                ReplicaRecord(
-                    id: "\(id)-r\(ordinal)", deploymentID: id, ordinal: ordinal, port: 9000 + ordinal, pid: nil, status: .running,
-                    restarts: 0, updatedAt: time))
-        }
-    }
-
-    /// Project `shop` and its production environment.
-    static func shop(_ harness: Harness) throws -> (ProjectRecord, EnvironmentRecord) {
-        let project = try harness.data.store.project("shop")
-        return (project, try harness.data.store.environment(projectID: project.id, "production"))
-    }
+    typealias Harness = DashboardHarness
 
     static func csrf(_ page: String) throws -> String {
         String(try #require(page.components(separatedBy: "name=\"csrf-token\" content=\"").dropFirst().first?.prefix(64)))
@@ -53,10 +24,10 @@ struct DashboardPageTests {
     func canvasDataMatchesTheAPI() async throws {
         let harness = try Harness(services: 5)
         let past = Date().addingTimeInterval(-60)
-        try Self.deploy(harness, "web", id: "dep_web", through: [.initializing, .building, .deploying, .success], running: 2)
-        try Self.deploy(harness, "svc2", id: "dep_cron", through: [.initializing, .building, .deploying, .success], cron: "*/5 * * * *")
-        try Self.deploy(harness, "svc3", id: "dep_old", through: [.initializing, .building, .deploying, .success], running: 1, at: past)
-        try Self.deploy(harness, "svc3", id: "dep_new", through: [.initializing, .building, .failed])
+        try harness.deploy("web", id: "dep_web", through: [.initializing, .building, .deploying, .success], running: 2)
+        try harness.deploy("svc2", id: "dep_cron", through: [.initializing, .building, .deploying, .success], cron: "*/5 * * * *")
+        try harness.deploy("svc3", id: "dep_old", through: [.initializing, .building, .deploying, .success], running: 1, at: past)
+        try harness.deploy("svc3", id: "dep_new", through: [.initializing, .building, .failed])
         let data = try await harness.backend.canvas(project: "shop", environment: "production")
         let status = try await harness.backend.status(project: "shop", environment: "production")
         #expect(data.services.map(\.service.name) == status.services.map(\.service.name))
@@ -80,43 +51,25 @@ struct DashboardPageTests {
         #expect(html.contains("title=\"cron\">CRON</span>"), "\(html.prefix(2000))")
     }
 
-    @Test("the service page of a project with 50 services is served in under 50 ms (median of 7)")
-    func servicePageIsFast() async throws {
-        let harness = try Harness(services: 50)
-        for index in 0..<20 {
-            try Self.deploy(
-                harness, "web", id: "dep_\(index)", through: [.initializing, .building, .deploying, .success],
-                running: index == 19 ? 1 : 0, at: Date().addingTimeInterval(Double(index - 20)))
-        }
+    /// Their time is measured by `bench/dashboard.sh`, not here: a timed test on a shared
+    /// machine either flakes or asserts nothing.
+    @Test("the service page and the canvas of a project with 50 services are served, the service page with its 20 deployments and their phases")
+    func pagesOfFiftyServices() async throws {
+        let harness = try DashboardHarness.fiftyServices()
         try await harness.application.test(.router) { client in
             let (session, _) = try await DashboardRenderTests.signIn(client, harness, opening: "/")
-            var times: [Duration] = []
-            var html = ""
-            for _ in 0..<7 {
-                let start = ContinuousClock.now
-                let page = try await client.execute(uri: "/p/shop/production/s/web", method: .get, headers: [.cookie: session])
-                times.append(ContinuousClock.now - start)
-                #expect(page.status == .ok)
-                html = String(buffer: page.body)
-            }
-            let median = DashboardRenderTests.median(times)
-            #expect(median < .milliseconds(50), "the service page took \(median) (median of 7)")
+            let page = try await client.execute(uri: "/p/shop/production/s/web", method: .get, headers: [.cookie: session])
+            #expect(page.status == .ok)
+            let html = String(buffer: page.body)
             #expect(html.components(separatedBy: "data-deployment=").count - 1 == 20)
             // Per-phase durations from the status history.
             let phases = try #require(html.components(separatedBy: "class=\"muted phases\">").dropFirst().first?.split(separator: "<").first)
             #expect(
                 phases.hasPrefix("QUEUED ") && phases.contains(" · INITIALIZING ") && phases.contains(" · BUILDING ")
                     && phases.contains(" · DEPLOYING ") && phases.hasSuffix(" s"), "\(phases)")
-            var canvasTimes: [Duration] = []
-            for _ in 0..<7 {
-                let start = ContinuousClock.now
-                let page = try await client.execute(uri: "/p/shop/production", method: .get, headers: [.cookie: session])
-                canvasTimes.append(ContinuousClock.now - start)
-                #expect(page.status == .ok)
-            }
-            let canvas = DashboardRenderTests.median(canvasTimes)
-            #expect(canvas < .milliseconds(50), "the canvas page took \(canvas) (median of 7)")
-            print("dashboard pages served, 50 services: service page \(median), canvas \(canvas) (medians of 7)")
+            let canvas = try await client.execute(uri: "/p/shop/production", method: .get, headers: [.cookie: session])
+            #expect(canvas.status == .ok)
+            #expect(String(buffer: canvas.body).components(separatedBy: "class=\"card\"").count - 1 == 50)
         }
     }
 
@@ -139,7 +92,7 @@ struct DashboardPageTests {
     func metricsCharts() async throws {
         let harness = try Harness(services: 2)
         let store = harness.data.store
-        let (project, environment) = try Self.shop(harness)
+        let (project, environment) = try harness.shop()
         let web = try #require(try store.findService(projectID: project.id, "web"))
         let now = Date()
         var points: [(serviceID: String, environmentID: String, point: MetricsPoint)] = []
@@ -179,7 +132,7 @@ struct DashboardPageTests {
     func backups() async throws {
         let harness = try Harness(services: 2)
         let store = harness.data.store
-        let (project, environment) = try Self.shop(harness)
+        let (project, environment) = try harness.shop()
         _ = try store.createDatabaseService(projectID: project.id, environmentID: environment.id, name: "db", kind: .postgres, variables: [])
         try await harness.application.test(.router) { client in
             let (session, web) = try await DashboardRenderTests.signIn(client, harness, opening: "/p/shop/production/s/web")

@@ -8,6 +8,7 @@ import YardAPI
 import YardControl
 import YardCore
 import YardDashboard
+import YardDashboardTestSupport
 import YardRouter
 import YardStore
 import YardTestSupport
@@ -16,75 +17,15 @@ import YardTestSupport
 /// runs), its pages rendered and its routes asked through Hummingbird's test client.
 @Suite("dashboard pages and sessions")
 struct DashboardRenderTests {
-    /// A store with project `shop`: `count` services, web referencing Postgres, a sealed variable.
-    final class Harness: Sendable {
-        let data: TemporaryStore
-        let orchestrator: Orchestrator
-        let backend: DashboardBackend
-        let application: any ApplicationProtocol
-        let token: String
+    typealias Harness = DashboardHarness
 
-        init(services count: Int) throws {
-            data = try TemporaryStore()
-            var logger = Logger(label: "dashboard-test")
-            logger.logLevel = .critical
-            let configuration = Orchestrator.Configuration(
-                dataDirectory: data.directory, baseDomain: "test.localhost", platformExecutable: "/bin/true",
-                hostEnvironment: ["PATH": "/usr/bin:/bin"])
-            let router = YardRouter.Router(configuration: .init(host: "127.0.0.1", port: 0), logger: logger)
-            orchestrator = Orchestrator(
-                configuration: configuration, store: data.store, runtime: FakeRuntime(), router: router, logger: logger)
-            let (project, environment) = try data.store.createProject(name: "shop")
-            for index in 0..<count {
-                let name = index == 0 ? "web" : index == 1 ? "Postgres" : "svc\(index)"
-                let service = try data.store.createService(projectID: project.id, name: name)
-                if index == 0 {
-                    try data.store.changeVariables(
-                        serviceID: service.id, environmentID: environment.id,
-                        set: ["DATABASE_URL": "${{Postgres.DATABASE_URL}}", "GREETING": "hello", "API_KEY": "sealed-secret-value-123"],
-                        delete: [], buildSecrets: [], sealed: ["API_KEY"])
-                }
-            }
-            token = try AdminToken.ensure(store: data.store, dataDirectory: data.directory)
-            let captured = Captured()
-            let orchestrator = self.orchestrator
-            application = APIServer.makeApplication(
-                orchestrator: orchestrator, host: "127.0.0.1", port: 0,
-                info: { ServerInfoView(version: "test", routerURL: "", baseDomain: "test.localhost", isolation: "none") },
-                onBound: { _ in }, logger: logger,
-                mount: { router, backend in
-                    captured.backend = backend
-                    Dashboard(backend: backend, logger: logger).register(on: router)
-                })
-            backend = captured.backend!
-        }
-
-        deinit { data.remove() }
-    }
-
-    final class Captured: @unchecked Sendable {
-        var backend: DashboardBackend?
-    }
-
-    @Test("the canvas of a project with 50 services, data and HTML, in under 50 ms, under 200 KB with its assets, with no other host")
-    func canvasIsFastAndSmall() async throws {
+    /// Its time is measured by `bench/dashboard.sh`, not here: a timed test on a shared
+    /// machine either flakes or asserts nothing.
+    @Test("the canvas of a project with 50 services: a card each, under 200 KB with its assets, with no other host")
+    func canvasIsSmall() async throws {
         let harness = try Harness(services: 50)
         let dashboard = Dashboard(backend: harness.backend, logger: Logger(label: "test"))
-        // The whole page: reading its data (one whole-environment read) and rendering it.
-        // The median of 7 (a debug build on a shared machine: one load spike must not fail it).
-        var html = ""
-        var reading: [Duration] = []
-        var rendering: [Duration] = []
-        for _ in 0..<7 {
-            let start = ContinuousClock.now
-            let values = try await dashboard.canvasValues(project: "shop", environment: "production")
-            let read = ContinuousClock.now
-            html = dashboard.render("canvas", values, csrf: "x")
-            reading.append(read - start)
-            rendering.append(ContinuousClock.now - read)
-        }
-        let page = Self.median(zip(reading, rendering).map { $0 + $1 })
-        #expect(page < .milliseconds(50), "the canvas of 50 services: data and HTML in \(page) (median of 7)")
+        let html = dashboard.render("canvas", try await dashboard.canvasValues(project: "shop", environment: "production"), csrf: "x")
         #expect(html.components(separatedBy: "class=\"card\"").count - 1 == 50)
         let assets = DashboardSizes.assetBytes
         #expect(html.utf8.count + assets < 200 * 1024, "page \(html.utf8.count) B + assets \(assets) B")
@@ -97,14 +38,6 @@ struct DashboardRenderTests {
         #expect(!html.contains("<script>") && !html.contains("style=\""), "no inline script or style")
         // web → Postgres
         #expect(html.contains("data-from=\"web\" data-to=\"Postgres\""), "\(html.prefix(3000))")
-        print(
-            "dashboard canvas, 50 services: page in \(page) (data \(Self.median(reading)), HTML \(Self.median(rendering)), medians of 7), "
-                + "\(html.utf8.count) bytes + \(assets) bytes of assets"
-        )
-    }
-
-    static func median(_ durations: [Duration]) -> Duration {
-        durations.sorted()[durations.count / 2]
     }
 
     @Test("no session → 303 to /login; a wrong token → 401; the right one → HttpOnly SameSite=Strict cookie")
