@@ -61,8 +61,11 @@ extension Router {
         // `HTTP2StreamCodec` checks every rule of this validation in the pass that converts a
         // request block (and the response blocks it sends are built from heads NIO's HTTP/1.1
         // parser accepted, names lowercased): so each block is walked once, not twice.
-        // Content lengths are still checked here.
         connection.headerBlockValidation = .disabled
+        // The codec checks request content lengths too: a refusal here is an error passed up
+        // this pipeline, and `HTTP2ConnectionErrorHandler` would close the whole connection.
+        // Response bodies are framed by the upstream's HTTP/1.1 parser, which keeps to their length.
+        connection.contentLengthValidation = .disabled
         var stream = NIOHTTP2Handler.StreamConfiguration()
         stream.streamResetFrameRateLimit.maximumCount = limits.maxResetStreams
         stream.streamResetFrameRateLimit.windowLength = limits.resetWindow
