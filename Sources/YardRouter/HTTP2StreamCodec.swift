@@ -18,8 +18,12 @@ import NIOHTTP2
 ///   `te` only as `trailers`, no CR, LF or NUL in a value, pseudo-headers first, known, once
 ///   each, with valid values and a non-empty `:path`) and on trailers (no pseudo-header), so
 ///   that validation is turned off (`addHTTP2Handlers`): the block is walked once, not twice.
-///   A block that breaks one is never forwarded; the stream is reset. Content lengths are
-///   still checked by swift-nio-http2.
+///   A block that breaks one is never forwarded; the stream is reset.
+/// - Content lengths are checked here too (RFC 9113 §8.1.1), so swift-nio-http2's check is off
+///   as well: its refusal was a stream error passed up the connection's pipeline, where
+///   `HTTP2ConnectionErrorHandler` closed the whole connection.
+/// - A refused request is reset with `PROTOCOL_ERROR` (RFC 9113 §8.1.1), written here rather
+///   than raised as an error, which the proxy handler would answer by closing the stream (`CANCEL`).
 final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias InboundOut = HTTPServerRequestPart
@@ -28,7 +32,16 @@ final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
 
     static let version = HTTPVersion(major: 2, minor: 0)
 
-    private var receivedHead = false
+    /// Where the stream's request is.
+    private enum RequestState {
+        case awaitingHead
+        /// The head went on; `remaining` is what its `content-length` still allows, nil without one.
+        case body(remaining: Int?)
+        /// Reset: nothing more of the request is read.
+        case refused
+    }
+
+    private var request = RequestState.awaitingHead
     /// The response frame written last and not sent yet.
     private var held: HTTP2Frame.FramePayload?
     private var heldPromise: EventLoopPromise<Void>?
@@ -36,38 +49,47 @@ final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
     // MARK: the request
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch Self.unwrapInboundIn(data) {
-        case .headers(let headers):
-            guard !self.receivedHead else {
-                // A second header block is the request's trailers (the HTTP/2 layer checked END_STREAM).
-                let trailers: HTTPHeaders
-                do {
-                    trailers = try Self.trailerFields(headers.headers)
-                } catch {
-                    context.fireErrorCaught(error)
-                    return
-                }
-                context.fireChannelRead(Self.wrapInboundOut(.end(trailers)))
-                return
-            }
-            self.receivedHead = true
+        switch (Self.unwrapInboundIn(data), self.request) {
+        case (_, .refused):
+            return
+        case (.headers(let headers), .awaitingHead):
             let head: HTTPRequestHead
+            let contentLength: Int?
             do {
-                head = try Self.requestHead(headers.headers, endStream: headers.endStream)
+                (head, contentLength) = try Self.requestHead(headers.headers, endStream: headers.endStream)
             } catch {
                 // On the next tick: the first block arrives while swift-nio-http2 is still opening
                 // the stream (it tells its stream delegate after this read), and a stream closed
                 // before that leaves the connection manager counting it open (an assertion in debug).
+                self.request = .refused
                 let loopBound = context.loopBound
-                context.eventLoop.assumeIsolated().execute { loopBound.value.fireErrorCaught(error) }
+                context.eventLoop.assumeIsolated().execute { Self.reset(loopBound.value) }
                 return
             }
+            self.request = .body(remaining: contentLength)
             context.fireChannelRead(Self.wrapInboundOut(.head(head)))
             if headers.endStream {
                 context.fireChannelRead(Self.wrapInboundOut(.end(nil)))
             }
-        case .data(let data):
+        case (.headers(let headers), .body(let remaining)):
+            // A second header block is the request's trailers (the HTTP/2 layer checked END_STREAM).
+            // They end the stream: a declared length must be complete by now.
+            guard (remaining ?? 0) == 0, let trailers = try? Self.trailerFields(headers.headers) else {
+                self.refuse(context: context)
+                return
+            }
+            context.fireChannelRead(Self.wrapInboundOut(.end(trailers)))
+        case (.data(let data), .body(let remaining)):
             guard case .byteBuffer(let buffer) = data.data else { return }
+            if let remaining {
+                // Not a byte past the declared length goes on: upstream, that length frames the body.
+                let left = remaining - buffer.readableBytes
+                guard left >= 0, left == 0 || !data.endStream else {
+                    self.refuse(context: context)
+                    return
+                }
+                self.request = .body(remaining: left)
+            }
             if buffer.readableBytes > 0 || !data.endStream {
                 context.fireChannelRead(Self.wrapInboundOut(.body(buffer)))
             }
@@ -79,17 +101,29 @@ final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
         }
     }
 
+    /// Ends a malformed request: swift-nio-http2 closes the stream on the reset, and the proxy
+    /// handler, told the stream is gone, lets go of what it started (an upstream mid-body is closed).
+    private func refuse(context: ChannelHandlerContext) {
+        self.request = .refused
+        Self.reset(context)
+    }
+
+    private static func reset(_ context: ChannelHandlerContext) {
+        context.writeAndFlush(Self.wrapOutboundOut(.rstStream(.protocolError)), promise: nil)
+    }
+
     /// The HTTP/1 view of a request header block: like swift-nio-http2's conversion (`Host`
     /// from `:authority` unless the client sent one; a body-carrying method without
     /// `content-length` gets `content-length: 0` or chunked framing), in one pass that also
-    /// validates the block (see the type's documentation); throws for a malformed one.
-    static func requestHead(_ block: HPACKHeaders, endStream: Bool) throws -> HTTPRequestHead {
+    /// validates the block (see the type's documentation); throws for a malformed one. Also the
+    /// body length its `content-length` declares, kept as one field.
+    static func requestHead(_ block: HPACKHeaders, endStream: Bool) throws -> (HTTPRequestHead, contentLength: Int?) {
         var method: String?
         var path: String?
         var scheme: String?
         var authority: String?
         var hasHost = false
-        var hasContentLength = false
+        var contentLength: Int?
         var inRegularFields = false
         var fields: [(String, String)] = []
         fields.reserveCapacity(max(0, block.count - 2))
@@ -100,7 +134,13 @@ final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
                 case .host:
                     hasHost = true
                 case .contentLength:
-                    hasContentLength = true
+                    guard let length = Self.contentLength(value) else { throw NIOHTTP2Errors.contentLengthHeaderMalformedValue() }
+                    if let declared = contentLength {
+                        guard length == declared else { throw NIOHTTP2Errors.contentLengthHeadersMismatch() }
+                        // HTTP/1.1 parsers refuse a repeated `Content-Length`, even an agreeing one.
+                        continue
+                    }
+                    contentLength = length
                 case .te:
                     // The one `te` a request may carry over HTTP/2 (RFC 9113 §8.2.2).
                     guard value == "trailers" else { throw NIOHTTP2Errors.forbiddenHeaderField(name: name, value: value) }
@@ -137,11 +177,27 @@ final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
         case .GET, .HEAD, .DELETE, .CONNECT, .TRACE:
             break
         default:
-            if !hasContentLength {
+            if contentLength == nil {
                 fields.append(endStream ? ("content-length", "0") : ("transfer-encoding", "chunked"))
             }
         }
-        return HTTPRequestHead(version: Self.version, method: httpMethod, uri: path, headers: HTTPHeaders(fields))
+        // A body declared and none sent (END_STREAM on the head): malformed (RFC 9113 §8.1.1).
+        if endStream, let contentLength, contentLength > 0 { throw NIOHTTP2Errors.contentLengthViolated() }
+        return (HTTPRequestHead(version: Self.version, method: httpMethod, uri: path, headers: HTTPHeaders(fields)), contentLength)
+    }
+
+    /// A `content-length` value as RFC 9110 §8.6 writes it (digits only); nil for anything else: a
+    /// sign, a list (`5, 5`), white space, nothing, or more than `Int` holds.
+    static func contentLength(_ value: String) -> Int? {
+        var length = 0
+        for byte in value.utf8 {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (tens, overflowed) = length.multipliedReportingOverflow(by: 10)
+            let (sum, overflowedAgain) = tens.addingReportingOverflow(Int(byte &- UInt8(ascii: "0")))
+            guard !overflowed, !overflowedAgain else { return nil }
+            length = sum
+        }
+        return value.utf8.isEmpty ? nil : length
     }
 
     private static func setPseudo(_ slot: inout String?, name: String, value: String) throws {
