@@ -39,7 +39,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var target = "/"
     private var logger: Logger
     /// Where responses go; set while the handler is in a pipeline.
-    private var client: ProxyClientSide?
+    private var client: (any ProxyClientSide)?
     /// The leased upstream connection while a request is forwarded.
     private var upstream: UpstreamConnection?
     /// Reads from the client are off because the upstream is slow or the request buffer is full.
@@ -133,8 +133,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         // Only an HTTP/1.1 connection has a head timer.
-        let client: ProxyClientSide =
-            self.headTimer != nil ? .http1(HTTP1ClientConnection(context: context)) : .http2Stream(context)
+        let client: any ProxyClientSide =
+            self.headTimer != nil ? HTTP1ClientSide(context: context) : HTTP2StreamClientSide(context: context)
         let info =
             self.connectionInfo
             ?? ClientConnectionInfo(channel: context.channel, trustedProxies: self.trustedProxies, logger: self.logger)
@@ -166,7 +166,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: - Client side
 
-    func attach(_ client: ProxyClientSide, info: ClientConnectionInfo) {
+    func attach(_ client: any ProxyClientSide, info: ClientConnectionInfo) {
         self.client = client
         self.logger = info.logger
         self.peer = info.peer
@@ -839,7 +839,7 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
         // A tunnel may stay open for hours: it stops counting against the upstream's limit.
         self.pool.detach(upstream)
         // Only an HTTP/1.1 connection is upgraded: its bytes become the tunnel's.
-        guard case .http1(let connection) = self.client, connection.context.channel.isActive,
+        guard let connection = self.client as? HTTP1ClientSide, connection.context.channel.isActive,
             upstream.channel.isActive
         else {
             self.client?.close()

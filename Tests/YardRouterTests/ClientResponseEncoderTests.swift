@@ -149,11 +149,11 @@ struct ClientResponseEncoderTests {
     }
 
     /// An HTTP/1.1 client side on an embedded channel.
-    static func connection() throws -> (EmbeddedChannel, HTTP1ClientConnection) {
+    static func connection() throws -> (EmbeddedChannel, HTTP1ClientSide) {
         let channel = EmbeddedChannel()
         let holder = ContextHolder()
         try channel.pipeline.syncOperations.addHandler(holder)
-        return (channel, HTTP1ClientConnection(context: try #require(holder.context)))
+        return (channel, HTTP1ClientSide(context: try #require(holder.context)))
     }
 
     /// What reached the socket, one string per write.
