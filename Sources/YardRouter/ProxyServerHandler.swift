@@ -2,12 +2,13 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// The last handler of a client connection's pipeline. It translates between channel
-/// events and `ProxyConnectionStateMachine`, which decides; this type only carries out
-/// the actions, leasing upstream connections from the event loop's pool.
+/// The last handler of a client connection's pipeline (HTTP/1.1) or of a stream channel's
+/// (HTTP/2). It translates between events and `ProxyConnectionStateMachine`, which decides;
+/// this type only carries out the actions, leasing upstream connections from the event
+/// loop's pool. What it does to the client goes through `ProxyClientSide`, and its channel
+/// callbacks hand over to methods that take no context.
 final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
 
     /// Where requests for a host without a ready replica wait, and for how long.
     struct Hold {
@@ -37,7 +38,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The target of the request in flight, to look it up again while it is held.
     private var target = "/"
     private var logger: Logger
-    private var context: ChannelHandlerContext?
+    /// Where responses go; set while the handler is in a pipeline.
+    private var client: (any ProxyClientSide)?
     /// The leased upstream connection while a request is forwarded.
     private var upstream: UpstreamConnection?
     /// Reads from the client are off because the upstream is slow or the request buffer is full.
@@ -130,26 +132,55 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
+        // Only an HTTP/1.1 connection has a head timer.
+        let client: any ProxyClientSide =
+            self.headTimer != nil ? HTTP1ClientSide(context: context) : HTTP2StreamClientSide(context: context)
         let info =
             self.connectionInfo
             ?? ClientConnectionInfo(channel: context.channel, trustedProxies: self.trustedProxies, logger: self.logger)
+        self.attach(client, info: info)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.detach()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.clientSent(Self.unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.clientReadComplete()
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        self.clientWritabilityChanged()
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.clientClosed()
+        context.fireChannelInactive()
+    }
+
+    // MARK: - Client side
+
+    func attach(_ client: any ProxyClientSide, info: ClientConnectionInfo) {
+        self.client = client
         self.logger = info.logger
         self.peer = info.peer
         self.updateIdleTimer()
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    func detach() {
         self.stopHolding()
         self.cancelQueuedLease()
         self.stopTimer()
-        self.context = nil
+        self.client = nil
     }
 
-    // MARK: - Client side
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = Self.unwrapInboundIn(data)
+    func clientSent(_ part: HTTPServerRequestPart) {
         if !self.pipelined.isEmpty {
             self.holdPipelined(part)
             return
@@ -176,6 +207,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.requestDeadline = nil
             let selection = host.map { self.selectRoute($0, head.uri) }
             self.target = head.uri
+            self.client?.requestReceived(method: head.method)
             let action = self.stateMachine.requestHeadReceived(
                 head,
                 selection: selection,
@@ -203,7 +235,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Runs after a response has ended: hands the pipelined requests on in order until one
     /// is in flight again, then answers a held parser error.
     private func handlePipelined() {
-        guard !self.handlingPipelined, let context else { return }
+        guard !self.handlingPipelined, self.client != nil else { return }
         guard !self.stateMachine.isFinished, !self.quiescing else {
             self.pipelined.removeAll()
             self.heldError = nil
@@ -230,30 +262,28 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         if let heldError = self.heldError {
             guard self.stateMachine.isIdle else { return }
             self.heldError = nil
-            self.answer(heldError, context: context)
+            self.answer(heldError)
             return
         }
         self.pauseReadsForPipelining(false)
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    func clientReadComplete() {
         if self.upstreamNeedsFlush {
             self.upstreamNeedsFlush = false
             self.upstream?.handler.flush()
         }
-        context.fireChannelReadComplete()
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    func clientWritabilityChanged() {
         // Response backpressure: read from the upstream only while the client keeps up.
-        if let upstream {
-            self.upstreamReadsPaused = !context.channel.isWritable
+        if let upstream, let client {
+            self.upstreamReadsPaused = !client.isWritable
             Self.setAutoRead(upstream.channel, !self.upstreamReadsPaused)
         }
-        context.fireChannelWritabilityChanged()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    func clientClosed() {
         self.pipelined.removeAll()
         self.heldError = nil
         self.emitAccessLog()
@@ -268,7 +298,6 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .none:
             break
         }
-        context.fireChannelInactive()
     }
 
     /// Requests the HTTP parser rejects get 431 when the head is over the size limit and 400
@@ -282,7 +311,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             return  // the parser refuses what follows its error; the held answer still goes out
         }
         guard let parserError = error as? HTTPParserError else {
-            context.close(promise: nil)
+            self.client?.close()
             return
         }
         if self.heldError == nil, !self.pipelined.isEmpty || self.stateMachine.isAwaitingResponse {
@@ -290,24 +319,22 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.pauseReadsForPipelining(true)
             return
         }
-        self.answer(parserError, context: context)
+        self.answer(parserError)
     }
 
-    private func answer(_ parserError: HTTPParserError, context: ChannelHandlerContext) {
+    private func answer(_ parserError: HTTPParserError) {
+        guard let client else { return }
         guard !self.responseInProgress else {
-            context.close(promise: nil)
+            client.close()
             return
         }
         let response: LocalResponse =
             parserError == .headerOverflow
             ? .refusal(.requestHeaderFieldsTooLarge, "the request head is larger than the router accepts")
             : .refusal(.badRequest, "the request is not valid HTTP/1.1 (\(parserError)); it was not forwarded")
-        context.write(Self.wrapOutboundOut(.head(response.head)), promise: nil)
-        context.write(Self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: response.body)))), promise: nil)
-        let loopBound = context.loopBound
-        context.writeAndFlush(Self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-            loopBound.value.close(promise: nil)
-        }
+        client.writeHead(response.head)
+        client.writeBody(client.allocator.buffer(string: response.body))
+        client.writeEnd(nil, thenClose: true)
     }
 
     /// An HTTP/1.1 connection's half-close and the router's shutdown (an HTTP/2 stream's
@@ -319,26 +346,35 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         switch event {
         case ChannelEvent.inputClosed:
-            // A response being written is finished, then the connection closes (`writeEnd`);
-            // nothing after it is answered. Before any of its answer has gone out, a client
-            // that closes is taken to have left, as nginx does: its request is given up
-            // (logged 499), its place in an upstream's queue freed.
-            guard self.responseInProgress else {
-                context.close(promise: nil)
-                return
-            }
-            self.clientInputClosed = true
-            self.pipelined.removeAll()
-            self.heldError = nil
+            self.clientClosedInput()
         case is ChannelShouldQuiesceEvent:
-            // The response in flight is the last, marked `Connection: close` (`writeEnd`).
-            self.quiescing = true
-            self.pipelined.removeAll()
-            if self.stateMachine.isIdle {
-                context.close(promise: nil)
-            }
+            self.quiesce()
         default:
             context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    /// A response being written is finished, then the connection closes (`writeEnd`);
+    /// nothing after it is answered. Before any of its answer has gone out, a client that
+    /// closes is taken to have left, as nginx does: its request is given up (logged 499),
+    /// its place in an upstream's queue freed.
+    func clientClosedInput() {
+        guard self.responseInProgress else {
+            self.client?.close()
+            return
+        }
+        self.clientInputClosed = true
+        self.pipelined.removeAll()
+        self.heldError = nil
+    }
+
+    /// The router is shutting down: the response in flight is the last, marked
+    /// `Connection: close` (`writeEnd`).
+    func quiesce() {
+        self.quiescing = true
+        self.pipelined.removeAll()
+        if self.stateMachine.isIdle {
+            self.client?.close()
         }
     }
 
@@ -363,7 +399,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.pauseClientReads()
         case .drained(let closeConnection):
             if closeConnection || self.quiescing || self.clientInputClosed {
-                self.context?.close(promise: nil)
+                self.client?.close()
             }
         case .abort(let response):
             if let upstream = self.takeUpstream() {
@@ -374,7 +410,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             if let response {
                 self.respond(response)
             } else {
-                self.context?.close(promise: nil)
+                self.client?.close()
             }
         case .hold(let host):
             self.startHolding(host: host)
@@ -384,8 +420,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: - Held requests
 
     private func startHolding(host: String) {
-        guard let context else { return }
-        self.holdTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.hold.timeout) {
+        guard let client else { return }
+        self.holdTimer = client.eventLoop.assumeIsolated().scheduleTask(in: self.hold.timeout) {
             self.holdTimer = nil
             self.stopHolding()
             if let response = self.stateMachine.holdTimedOut(after: self.hold.timeout) {
@@ -399,9 +435,9 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func waitForReplicas(host: String) {
-        guard let context else { return }
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let id = self.hold.requests.add(host: host, eventLoop: context.eventLoop) {
+        guard let client else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: client.eventLoop)
+        let id = self.hold.requests.add(host: host, eventLoop: client.eventLoop) {
             loopBound.value.heldAs = nil
             loopBound.value.replicasMayHaveChanged(host: host)
         }
@@ -528,16 +564,16 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func respond(_ response: LocalResponse) {
-        guard let context else { return }
+        guard let client else { return }
         self.resumeClientReads()
         self.access?.status = Int(response.status.code)
         self.access?.replicaID = nil
         self.responseInProgress = true
-        context.write(Self.wrapOutboundOut(.head(self.lastIfQuiescing(response.head))), promise: nil)
+        client.writeHead(self.lastIfQuiescing(response.head))
         if !response.omitBody {
-            let body = context.channel.allocator.buffer(string: response.body)
+            let body = client.allocator.buffer(string: response.body)
             self.access?.bytesOut += body.readableBytes
-            context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            client.writeBody(body)
         }
         self.writeEnd(nil, closeAfter: response.closeConnection)
     }
@@ -545,18 +581,10 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Writes the end of a response; last, because the next pipelined request is handled
     /// from here (re-entering this handler).
     private func writeEnd(_ trailers: HTTPHeaders?, closeAfter: Bool) {
-        guard let context else { return }
+        guard let client else { return }
         self.emitAccessLog()
         self.responseInProgress = false
-        if closeAfter || self.quiescing || self.clientInputClosed {
-            let loopBoundContext = context.loopBound
-            context.writeAndFlush(Self.wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
-                loopBoundContext.value.close(promise: nil)
-            }
-        } else {
-            // No promise (and no future to allocate) when nothing waits for the write.
-            context.writeAndFlush(Self.wrapOutboundOut(.end(trailers)), promise: nil)
-        }
+        client.writeEnd(trailers, thenClose: closeAfter || self.quiescing || self.clientInputClosed)
         if !self.pipelined.isEmpty || self.heldError != nil {
             self.handlePipelined()
         }
@@ -580,7 +608,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Sets the idle deadline exactly while no request is in flight, and the request
     /// deadline exactly while one is.
     private func updateIdleTimer() {
-        guard self.context != nil else { return }
+        guard self.client != nil else { return }
         switch self.stateMachine.state {
         case .idle:
             self.requestDeadline = nil
@@ -607,7 +635,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Makes sure the timer fires by the earliest deadline.
     private func armTimer() {
-        guard let context else { return }
+        guard let client else { return }
         let earliest = { (a: NIODeadline?, b: NIODeadline?) -> NIODeadline? in
             guard let a, let b else { return a ?? b }
             return min(a, b)
@@ -618,7 +646,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         if let armed = self.timerDeadline, armed <= next { return }
         self.timer?.cancel()
         self.timerDeadline = next
-        self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: next) {
+        self.timer = client.eventLoop.assumeIsolated().scheduleTask(deadline: next) {
             self.timer = nil
             self.timerDeadline = nil
             self.timerFired()
@@ -646,7 +674,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.idleDeadline = nil
             if case .idle = self.stateMachine.state {
                 self.logger.debug("closing idle client connection")
-                self.context?.close(promise: nil)
+                self.client?.close()
             }
         }
         self.armTimer()
@@ -721,12 +749,12 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func updateClientAutoRead() {
         let autoRead = !self.clientReadsPaused && !self.readsPausedForPipelining
-        guard autoRead != self.clientAutoRead, let context else { return }
+        guard autoRead != self.clientAutoRead, let client else { return }
         self.clientAutoRead = autoRead
-        Self.setAutoRead(context.channel, autoRead)
+        client.setAutoRead(autoRead)
     }
 
-    private static func setAutoRead(_ channel: any Channel, _ value: Bool) {
+    static func setAutoRead(_ channel: any Channel, _ value: Bool) {
         try? channel.syncOptions?.setOption(.autoRead, value: value)
     }
 }
@@ -749,23 +777,23 @@ extension ProxyServerHandler: UpstreamLeaseWaiter {
 
 extension ProxyServerHandler: UpstreamResponseReceiver {
     func upstreamReceived(_ part: HTTPClientResponsePart) {
-        guard let context else { return }
+        guard let client else { return }
         switch self.stateMachine.responsePartReceived(part) {
         case .none:
             break
         case .sendInformational(let head):
-            context.writeAndFlush(Self.wrapOutboundOut(.head(head)), promise: nil)
+            client.writeInformational(head)
         case .sendHead(let head):
             // Streaming the body may take as long as it takes.
             self.cancelResponseHeadTimer()
             self.access?.status = Int(head.status.code)
             self.access?.replicaID = self.upstream?.upstream.replicaID
             self.responseInProgress = true
-            context.write(Self.wrapOutboundOut(.head(self.lastIfQuiescing(head))), promise: nil)
+            client.writeHead(self.lastIfQuiescing(head))
         case .sendBody(let buffer):
             self.access?.bytesOut += buffer.readableBytes
-            context.write(Self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-            if !context.channel.isWritable, let upstream, !self.upstreamReadsPaused {
+            client.writeBody(buffer)
+            if !client.isWritable, let upstream, !self.upstreamReadsPaused {
                 self.upstreamReadsPaused = true
                 Self.setAutoRead(upstream.channel, false)
             }
@@ -782,7 +810,7 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             // until the tunnel replaces its handlers.
             // An HTTP/2 stream has no byte stream to tunnel (its codec never passes an upgrade on).
             guard let upstream = self.upstream, let headTimer = self.headTimer else {
-                context.close(promise: nil)
+                client.close()
                 return
             }
             self.access?.status = Int(head.status.code)
@@ -794,11 +822,11 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             replicaSide.partner = clientSide
             // The client's next bytes are frames: keep them from the HTTP parser.
             headTimer.divert(to: clientSide)
-            context.write(Self.wrapOutboundOut(.head(head)), promise: nil)
-            context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+            client.writeHead(head)
+            client.writeEnd(nil, thenClose: false)
             // Out of the decoders' read loops before their handlers are removed.
-            let loopBound = NIOLoopBound((self, upstream, clientSide, replicaSide), eventLoop: context.eventLoop)
-            context.eventLoop.execute {
+            let loopBound = NIOLoopBound((self, upstream, clientSide, replicaSide), eventLoop: client.eventLoop)
+            client.eventLoop.execute {
                 let (handler, upstream, clientSide, replicaSide) = loopBound.value
                 handler.becomeTunnel(to: upstream, clientSide: clientSide, replicaSide: replicaSide)
             }
@@ -810,11 +838,15 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
         self.upstream = nil
         // A tunnel may stay open for hours: it stops counting against the upstream's limit.
         self.pool.detach(upstream)
-        guard let context, context.channel.isActive, upstream.channel.isActive else {
-            self.context?.close(promise: nil)
+        // Only an HTTP/1.1 connection is upgraded: its bytes become the tunnel's.
+        guard let connection = self.client as? HTTP1ClientSide, connection.context.channel.isActive,
+            upstream.channel.isActive
+        else {
+            self.client?.close()
             upstream.channel.close(promise: nil)
             return
         }
+        let context = connection.context
         do {
             let client = context.channel.pipeline.syncOperations
             let replica = upstream.channel.pipeline.syncOperations
@@ -823,7 +855,6 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             // The client's HTTP handlers go first: removing the replica's decoder passes on
             // the bytes that came with the 101, which are written to the client as they are.
             client.removeHandler(try client.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
-            client.removeHandler(try client.handler(type: HTTPResponseEncoder.self), promise: nil)
             client.removeHandler(context: context, promise: nil)
             replica.removeHandler(upstream.handler, promise: nil)
             replica.removeHandler(try replica.handler(type: ByteToMessageHandler<UpstreamResponseDecoder>.self), promise: nil)
@@ -851,7 +882,7 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
     }
 
     func upstreamReadComplete() {
-        self.context?.flush()
+        self.client?.flush()
     }
 
     func upstreamWritabilityChanged(isWritable: Bool) {
@@ -879,8 +910,8 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
         case .respond(let response):
             self.respond(response)
         case .closeClient:
-            self.context?.flush()
-            self.context?.close(promise: nil)
+            self.client?.flush()
+            self.client?.close()
         }
         self.updateIdleTimer()
     }

@@ -318,10 +318,12 @@ public final class Router: Service, Sendable {
     /// answers 429 and closes, and false.
     func admit(_ channel: any Channel) throws -> Bool {
         guard try self.register(channel) else {
-            try channel.pipeline.syncOperations.addHandler(RefusingHandler(
-                status: .tooManyRequests,
-                message: "too many connections from this address (the limit is \(self.configuration.maxConnectionsPerClient)); close some and retry"
-            ))
+            try channel.pipeline.syncOperations.addHandler(
+                RefusingHandler(
+                    status: .tooManyRequests,
+                    message:
+                        "too many connections from this address (the limit is \(self.configuration.maxConnectionsPerClient)); close some and retry"
+                ))
             return false
         }
         return true
@@ -336,24 +338,24 @@ public final class Router: Service, Sendable {
         var limits = NIOHTTPDecoderLimitConfiguration()
         limits.maxHeaderListSize = configuration.maxRequestHeaderBytes
         limits.maxHeaderFieldSize = configuration.maxRequestHeaderBytes
-        // No outbound header validator (a handler every response part and flush crosses):
+        // Only NIO's request decoder: the proxy handler encodes responses itself
+        // (`ClientResponseEncoder`), so no response part crosses an encoder handler. No
+        // outbound header validator (a handler every response part and flush crosses) either:
         // what the router writes is its own constant headers or a replica's, which reached it
         // through NIO's strict parser and so hold no CR, LF or other invalid byte. No
-        // `HTTPServerPipelineHandler` either (two hops per request part and response write):
-        // the proxy handler holds pipelined requests back and orders parser errors after the
+        // `HTTPServerPipelineHandler` (two hops per request part and response write): the
+        // proxy handler holds pipelined requests back and orders parser errors after the
         // responses before them (`ProxyServerHandler.handlePipelined`).
         if !overTLS {
             // A client that closes its sending side mid-response still gets all of it (over
             // TLS the end of input comes as close_notify, which ends the connection).
             try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
         }
-        try pipeline.configureHTTPServerPipeline(
-            withPipeliningAssistance: false,
-            withErrorHandling: false,
-            withOutboundHeaderValidation: false,
-            withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
-            withDecoderLimitConfiguration: limits
-        )
+        // Bytes left in the decoder when an upgrade removes it are dropped, as
+        // `configureHTTPServerPipeline` without upgraders does: the head timer diverts the
+        // client's bytes after a 101 to the tunnel before they reach the decoder.
+        try pipeline.addHandler(
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits)))
         try pipeline.addHandler(self.makeProxyHandler(on: channel.eventLoop, headTimer: headTimer, overTLS: overTLS))
     }
 

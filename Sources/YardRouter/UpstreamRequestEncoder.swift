@@ -23,7 +23,7 @@ struct UpstreamRequestEncoder {
         buffer.writeStaticString(" HTTP/")
         Self.writeVersion(head.version, into: &buffer)
         buffer.writeStaticString("\r\n")
-        Self.writeFields(headers, into: &buffer)
+        buffer.writeHTTPFields(headers)
     }
 
     /// The bytes that go before a body part (the chunk size line), and whether the part is
@@ -50,7 +50,7 @@ struct UpstreamRequestEncoder {
         guard self.isChunked else { return }
         self.isChunked = false
         buffer.writeStaticString("0\r\n")
-        Self.writeFields(trailers ?? [:], into: &buffer)
+        buffer.writeHTTPFields(trailers ?? [:])
     }
 
     /// Removes or adds framing headers so the body is delimited; true when it is chunked.
@@ -83,54 +83,6 @@ struct UpstreamRequestEncoder {
         case (1, 1): buffer.writeStaticString("1.1")
         case (1, 0): buffer.writeStaticString("1.0")
         default: buffer.writeString("\(version.major).\(version.minor)")
-        }
-    }
-
-    /// Header fields, then the empty line that ends them, in one write: `ByteBuffer` pays
-    /// about a hundred instructions per write whatever its length, and a head has four
-    /// pieces per field. One pass over the fields (each read is a call into NIOHTTP1) into
-    /// the room the buffer already has; a field that does not fit ends the write, and the
-    /// rest is measured and written in a second round, after one growth of the buffer.
-    private static func writeFields(_ headers: HTTPHeaders, into buffer: inout ByteBuffer) {
-        var index = headers.startIndex
-        let end = headers.endIndex
-        var room = Swift.max(buffer.writableBytes, 2)
-        while true {
-            var done = false
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { target in
-                var offset = 0
-                while index < end {
-                    let (name, value) = headers[index]
-                    // The field, its line end, and the empty line after the last one.
-                    guard offset + name.utf8.count + value.utf8.count + 6 <= target.count else { return offset }
-                    offset = Self.copy(name, to: target, at: offset)
-                    target[offset] = UInt8(ascii: ":")
-                    target[offset + 1] = UInt8(ascii: " ")
-                    offset = Self.copy(value, to: target, at: offset + 2)
-                    target[offset] = UInt8(ascii: "\r")
-                    target[offset + 1] = UInt8(ascii: "\n")
-                    offset += 2
-                    index = headers.index(after: index)
-                }
-                target[offset] = UInt8(ascii: "\r")
-                target[offset + 1] = UInt8(ascii: "\n")
-                done = true
-                return offset + 2
-            }
-            if done { return }
-            room = 2
-            for (name, value) in headers[index...] {
-                room += name.utf8.count + value.utf8.count + 4
-            }
-        }
-    }
-
-    /// Copies `string`'s UTF-8 into `target` at `offset`; returns the offset after it.
-    private static func copy(_ string: String, to target: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
-        var string = string
-        return string.withUTF8 { bytes in
-            UnsafeMutableRawBufferPointer(rebasing: target[offset...]).copyMemory(from: UnsafeRawBufferPointer(bytes))
-            return offset + bytes.count
         }
     }
 }

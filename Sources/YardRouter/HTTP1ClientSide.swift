@@ -1,0 +1,111 @@
+import NIOCore
+import NIOHTTP1
+
+/// The client end of an HTTP/1.1 connection: encodes responses with `ClientResponseEncoder`
+/// and writes the bytes below the proxy handler (to TLS or the socket).
+///
+/// Encoded bytes wait in one buffer until a flush, the end of the response or a large body
+/// part: a response that arrives whole from the replica leaves as one write. A body part
+/// that does not fit in the room the buffer has is written as it is, not copied.
+final class HTTP1ClientSide: ProxyClientSide {
+    let context: ChannelHandlerContext
+    private var encoder = ClientResponseEncoder()
+    /// Encoded bytes not yet written.
+    private var pending: ByteBuffer?
+
+    /// Room for a usual head and a small body: one allocation of the size class the
+    /// allocator serves fastest, and bodies up to what is left of it are copied.
+    private static let bufferCapacity = 1024
+
+    init(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    var eventLoop: any EventLoop { self.context.eventLoop }
+    var allocator: ByteBufferAllocator { self.context.channel.allocator }
+    var isWritable: Bool { self.context.channel.isWritable }
+
+    func writeInformational(_ head: HTTPResponseHead) {
+        self.writeHead(head)
+        self.flush()
+    }
+
+    func setAutoRead(_ value: Bool) {
+        ProxyServerHandler.setAutoRead(self.context.channel, value)
+    }
+
+    func requestReceived(method: HTTPMethod) {
+        self.encoder.requestReceived(method: method)
+    }
+
+    func writeHead(_ head: HTTPResponseHead) {
+        var buffer = self.takePending()
+        self.encoder.writeHead(head, into: &buffer)
+        self.pending = buffer
+    }
+
+    func writeBody(_ body: ByteBuffer) {
+        let length = body.readableBytes
+        guard self.encoder.writesBody(length: length) else { return }
+        let suffix = self.encoder.bodySuffix
+        if self.pending == nil, suffix == nil {
+            // Nothing to add to the bytes: they go out as they came.
+            self.context.write(NIOAny(body), promise: nil)
+            return
+        }
+        var buffer = self.takePending()
+        self.encoder.writeBodyPrefix(length: length, into: &buffer)
+        if length + 2 <= buffer.writableBytes {
+            buffer.writeImmutableBuffer(body)
+        } else {
+            self.context.write(NIOAny(buffer), promise: nil)
+            self.context.write(NIOAny(body), promise: nil)
+            guard suffix != nil else { return }
+            buffer = self.context.channel.allocator.buffer(capacity: Self.bufferCapacity)
+        }
+        if let suffix { buffer.writeStaticString(suffix) }
+        self.pending = buffer
+    }
+
+    func writeEnd(_ trailers: HTTPHeaders?, thenClose: Bool) {
+        var buffer = self.takePending()
+        self.encoder.writeEnd(trailers, into: &buffer)
+        if thenClose {
+            // Written even when empty: the close waits for everything before it.
+            let context = self.context
+            let loopBound = context.loopBound
+            context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { _ in
+                loopBound.value.close(promise: nil)
+            }
+            return
+        }
+        if buffer.readableBytes > 0 {
+            self.context.write(NIOAny(buffer), promise: nil)
+        }
+        self.context.flush()
+    }
+
+    func flush() {
+        if let pending = self.pending {
+            self.pending = nil
+            self.context.write(NIOAny(pending), promise: nil)
+        }
+        self.context.flush()
+    }
+
+    /// Closes the connection. Bytes not flushed are dropped, as the channel drops writes
+    /// not flushed when it closes: a response cut off stays cut off.
+    func close() {
+        self.pending = nil
+        self.context.close(promise: nil)
+    }
+
+    /// The bytes waiting to be written, or a new buffer, to append to.
+    private func takePending() -> ByteBuffer {
+        guard let pending = self.pending else {
+            return self.context.channel.allocator.buffer(capacity: Self.bufferCapacity)
+        }
+        self.pending = nil
+        return pending
+    }
+}

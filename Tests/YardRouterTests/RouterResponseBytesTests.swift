@@ -1,0 +1,267 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Testing
+import YardRouter
+
+/// The exact bytes an HTTP/1.1 client receives. The expectations are what the router sent
+/// while NIO's `HTTPResponseEncoder` framed its responses (captured from main at 7de5a88);
+/// the router's own encoder must send the same.
+@Suite("Response bytes to HTTP/1.1 clients", .serialized, .timeLimit(.minutes(1)))
+struct RouterResponseBytesTests {
+    @Test func aResponseWithALength() async throws {
+        let answer = try await Self.exchange(
+            replica: [.send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Replica: a\r\n\r\nhello")],
+            request: "GET / HTTP/1.1\r\nHost: bytes.localhost\r\nConnection: close\r\n\r\n")
+        #expect(
+            answer == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Replica: a\r\nConnection: close\r\n\r\nhello", "\(answer.debugDescription)"
+        )
+    }
+
+    @Test func aChunkedResponseInSeveralPartsWithTrailers() async throws {
+        let answer = try await Self.exchange(
+            replica: [
+                .send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n"),
+                .pause, .send("5\r\nhello\r\n"),
+                .pause, .send("6\r\n world\r\n"),
+                .pause, .send("0\r\nX-Checksum: abc\r\n\r\n"),
+            ],
+            request: "GET / HTTP/1.1\r\nHost: bytes.localhost\r\nConnection: close\r\n\r\n")
+        #expect(
+            answer
+                == "HTTP/1.1 200 OK\r\nConnection: close\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: abc\r\n\r\n",
+            "\(answer.debugDescription)")
+    }
+
+    @Test func anHTTP10ClientGetsAResponseDelimitedByTheClose() async throws {
+        let answer = try await Self.exchange(
+            replica: [
+                .send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+                .pause, .send("5\r\nhello\r\n"),
+                .pause, .send("0\r\n\r\n"),
+            ],
+            request: "GET / HTTP/1.0\r\nHost: bytes.localhost\r\n\r\n")
+        #expect(answer == "HTTP/1.0 200 OK\r\nConnection: close\r\n\r\nhello", "\(answer.debugDescription)")
+    }
+
+    @Test func theAnswerToHEADHasNoBodyNotEvenAChunkTerminator() async throws {
+        let answer = try await Self.exchange(
+            replica: [.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Replica: a\r\n\r\n")],
+            request: "HEAD / HTTP/1.1\r\nHost: bytes.localhost\r\nConnection: close\r\n\r\n")
+        #expect(
+            answer == "HTTP/1.1 200 OK\r\nX-Replica: a\r\nConnection: close\r\ntransfer-encoding: chunked\r\n\r\n",
+            "\(answer.debugDescription)")
+    }
+
+    @Test func theAnswerToHEADKeepsItsLength() async throws {
+        let answer = try await Self.exchange(
+            replica: [.send("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n")],
+            request: "HEAD / HTTP/1.1\r\nHost: bytes.localhost\r\nConnection: close\r\n\r\n")
+        #expect(answer == "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nConnection: close\r\n\r\n", "\(answer.debugDescription)")
+    }
+
+    @Test func a204AndA304CarryNoFramingHeaders() async throws {
+        let noContent = try await Self.exchange(
+            replica: [.send("HTTP/1.1 204 No Content\r\nX-Replica: a\r\n\r\n")],
+            request: "DELETE /x HTTP/1.1\r\nHost: bytes.localhost\r\nConnection: close\r\n\r\n")
+        #expect(noContent == "HTTP/1.1 204 No Content\r\nX-Replica: a\r\nConnection: close\r\n\r\n", "\(noContent.debugDescription)")
+        let notModified = try await Self.exchange(
+            replica: [.send("HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nContent-Length: 5\r\n\r\n")],
+            request: "GET / HTTP/1.1\r\nHost: bytes.localhost\r\nIf-None-Match: \"v1\"\r\nConnection: close\r\n\r\n")
+        #expect(notModified == "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nConnection: close\r\n\r\n", "\(notModified.debugDescription)")
+    }
+
+    @Test func a100ContinueGoesOutBeforeTheFinalResponse() async throws {
+        let answer = try await Self.exchange(
+            replica: [
+                .send("HTTP/1.1 100 Continue\r\n\r\n"),
+                .awaitBytes(5),
+                .send("HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"),
+            ],
+            request: "PUT /x HTTP/1.1\r\nHost: bytes.localhost\r\nExpect: 100-continue\r\nContent-Length: 5\r\n"
+                + "Connection: close\r\n\r\n",
+            then: "hello")
+        #expect(
+            answer == "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+            "\(answer.debugDescription)")
+    }
+
+    @Test func aLocalAnswerForAnUnknownHost() async throws {
+        let answer = try await Self.exchange(
+            replica: [],
+            request: "GET / HTTP/1.1\r\nHost: nobody.localhost\r\nConnection: close\r\n\r\n")
+        #expect(
+            answer
+                == "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 48\r\nCache-Control: no-store\r\nConnection: close\r\n\r\nno service is routed at host \"nobody.localhost\"\n",
+            "\(answer.debugDescription)")
+    }
+
+    @Test func theLastResponseBeforeShutdownSaysConnectionClose() async throws {
+        let replica = try await ScriptedReplica.start([
+            .pause, .pause, .pause, .pause, .pause,
+            .send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+        ])
+        var logger = Logger(label: "yard.router.test")
+        logger.logLevel = .critical
+        let router = Router(configuration: .init(host: "127.0.0.1", port: 0), logger: logger)
+        router.updateRoutes(RouteTable(routes: ["bytes.localhost": [replica.upstream]]))
+        let group = ServiceGroup(services: [router], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
+        let answer = try await withThrowingTaskGroup(of: String?.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return nil
+            }
+            let port = try await router.boundPort()
+            tasks.addTask {
+                try await RawConnection.exchange(port: port, "GET / HTTP/1.1\r\nHost: bytes.localhost\r\n\r\n")
+            }
+            #expect(try await eventually { replica.requestsSeen == 1 })
+            await group.triggerGracefulShutdown()
+            var answer: String?
+            for try await result in tasks where result != nil { answer = result }
+            return answer ?? ""
+        }
+        await replica.stop()
+        #expect(answer == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nconnection: close\r\n\r\nok", "\(answer.debugDescription)")
+    }
+
+    @Test func aWebSocketUpgradeStillTunnels() async throws {
+        let replica = try await ScriptedReplica.start([
+            .send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
+            .pause,
+            // An unmasked text frame, "hello", then the replica closes: so does the tunnel.
+            .send("\u{81}\u{05}hello"),
+            .close,
+        ])
+        try await withRouter(routes: ["bytes.localhost": [replica.upstream]]) { router, port in
+            let answer = try await RawConnection.exchange(
+                port: port,
+                "GET /ws HTTP/1.1\r\nHost: bytes.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            #expect(
+                answer == "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\u{FFFD}\u{05}hello",
+                "\(answer.debugDescription)")
+        }
+        await replica.stop()
+    }
+
+    /// Runs a router in front of a replica that plays `replica` to each request, writes
+    /// `request` (and `then`, after a pause) and returns everything until the router closes.
+    private static func exchange(replica script: [ScriptedReplica.Step], request: String, then: String? = nil)
+        async throws -> String
+    {
+        let replica = try await ScriptedReplica.start(script)
+        var answer = ""
+        try await withRouter(routes: ["bytes.localhost": [replica.upstream]]) { _, port in
+            answer = try await RawConnection.exchange(
+                port: port, writes: [request] + (then.map { [$0] } ?? []), pause: .milliseconds(100))
+        }
+        await replica.stop()
+        return answer
+    }
+}
+
+/// A replica that answers each request head with a script of raw writes and pauses.
+private final class ScriptedReplica: Sendable {
+    enum Step: Sendable {
+        case send(String)
+        /// 50 ms: the router reads what came before on its own.
+        case pause
+        /// Waits until this many bytes follow the request head (a body sent after 100-continue).
+        case awaitBytes(Int)
+        case close
+    }
+
+    let upstream: Upstream
+    private let channel: any Channel
+    private let seen: NIOLockedValueBox<Int>
+
+    private init(port: Int, channel: any Channel, seen: NIOLockedValueBox<Int>) {
+        self.upstream = Upstream(host: "127.0.0.1", port: port, replicaID: "scripted-1")
+        self.channel = channel
+        self.seen = seen
+    }
+
+    var requestsSeen: Int { self.seen.withLockedValue { $0 } }
+
+    static func start(_ script: [Step]) async throws -> ScriptedReplica {
+        let seen = NIOLockedValueBox(0)
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ScriptHandler(script: script, seen: seen))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        return ScriptedReplica(port: channel.localAddress!.port!, channel: channel, seen: seen)
+    }
+
+    func stop() async {
+        try? await self.channel.close()
+    }
+}
+
+private final class ScriptHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let script: [ScriptedReplica.Step]
+    private let seen: NIOLockedValueBox<Int>
+    private var received = ""
+    private var next = 0
+    /// Bytes after the request head, counted for `awaitBytes`.
+    private var bodyBytes = 0
+    private var started = false
+
+    init(script: [ScriptedReplica.Step], seen: NIOLockedValueBox<Int>) {
+        self.script = script
+        self.seen = seen
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = Self.unwrapInboundIn(data)
+        if self.started {
+            self.bodyBytes += bytes.readableBytes
+        } else {
+            self.received += String(buffer: bytes)
+            guard let end = self.received.range(of: "\r\n\r\n") else { return }
+            self.started = true
+            self.seen.withLockedValue { $0 += 1 }
+            self.bodyBytes = self.received[end.upperBound...].utf8.count
+        }
+        self.play(context)
+    }
+
+    private func play(_ context: ChannelHandlerContext) {
+        while self.next < self.script.count {
+            switch self.script[self.next] {
+            case .send(let text):
+                self.next += 1
+                context.writeAndFlush(Self.wrapOutboundOut(ByteBuffer(bytes: Self.bytes(text))), promise: nil)
+            case .pause:
+                self.next += 1
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: .milliseconds(50)) {
+                    let (handler, context) = loopBound.value
+                    handler.play(context)
+                }
+                return
+            case .awaitBytes(let count):
+                guard self.bodyBytes >= count else { return }
+                self.next += 1
+            case .close:
+                self.next += 1
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    /// The text's scalars as bytes: below 256 each is one byte, so a frame header fits in a string.
+    private static func bytes(_ text: String) -> [UInt8] {
+        text.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) }
+    }
+}
