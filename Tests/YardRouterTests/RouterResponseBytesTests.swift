@@ -163,8 +163,9 @@ struct RouterResponseBytesTests {
     }
 }
 
-/// A replica that answers each request head with a script of raw writes and pauses.
-private final class ScriptedReplica: Sendable {
+/// A replica that answers each request head with a script of raw writes and pauses (also
+/// `RouterResponseHeaderTests`'s replica of malformed heads).
+final class ScriptedReplica: Sendable {
     enum Step: Sendable {
         case send(String)
         /// 50 ms: the router reads what came before on its own.
