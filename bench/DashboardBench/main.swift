@@ -58,43 +58,57 @@ enum Measure {
 }
 
 let harness = try DashboardHarness.fiftyServices()
-let dashboard = Dashboard(backend: harness.backend, logger: Logger(label: "bench"))
-let canvasData = try await Measure.row("canvas data, in process", count: requests) {
-    _ = try await dashboard.canvasValues(project: "shop", environment: "production")
-    return 0  // values, not bytes
-}
-let values = try await dashboard.canvasValues(project: "shop", environment: "production")
-let canvasHTML = try await Measure.row("canvas HTML, in process", count: requests) { dashboard.render("canvas", values, csrf: "x").utf8.count }
+/// Every row; the caller removes the data directory on each way out (the process exits
+/// without running the harness's deinit).
+func measureAll(_ harness: DashboardHarness) async throws -> [Row] {
+    let dashboard = Dashboard(backend: harness.backend, logger: Logger(label: "bench"))
+    let canvasData = try await Measure.row("canvas data, in process", count: requests) {
+        _ = try await dashboard.canvasValues(project: "shop", environment: "production")
+        return 0  // values, not bytes
+    }
+    let values = try await dashboard.canvasValues(project: "shop", environment: "production")
+    let canvasHTML = try await Measure.row("canvas HTML, in process", count: requests) { dashboard.render("canvas", values, csrf: "x").utf8.count }
 
-let served = try await harness.application.test(.live) { client in
-    let login = try await client.execute(
-        uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
-        body: ByteBuffer(string: "token=\(harness.token)"))
-    guard let cookie = login.headers[.setCookie]?.split(separator: ";").first else {
-        throw YardBenchError("signing in with the admin token gave \(login.status), no session cookie")
+    let served = try await harness.application.test(.live) { client in
+        let login = try await client.execute(
+            uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+            body: ByteBuffer(string: "token=\(harness.token)"))
+        guard let cookie = login.headers[.setCookie]?.split(separator: ";").first else {
+            throw YardBenchError("signing in with the admin token gave \(login.status), no session cookie")
+        }
+        let session = String(cookie)
+        let bearer = "Bearer \(harness.token)"
+        let paths: [(String, String, HTTPFields)] = [
+            ("API JSON: environment status", "/v1/projects/shop/environments/production/status", [.authorization: bearer]),
+            ("API health", "/v1/health", [:]),
+            ("projects page", "/", [.cookie: session]),
+            ("canvas page", "/p/shop/production", [.cookie: session]),
+            ("service page (20 deployments)", "/p/shop/production/s/web", [.cookie: session]),
+            ("canvas status JSON (live updates)", "/p/shop/production/status.json", [.cookie: session]),
+        ]
+        var rows: [Row] = []
+        for (name, path, headers) in paths {
+            rows.append(
+                try await Measure.row(name, count: requests) {
+                    let answer = try await client.execute(uri: path, method: .get, headers: headers)
+                    guard answer.status == .ok else { throw YardBenchError("\(path) answered \(answer.status)") }
+                    return answer.body.readableBytes
+                })
+        }
+        return rows
     }
-    let session = String(cookie)
-    let bearer = "Bearer \(harness.token)"
-    let paths: [(String, String, HTTPFields)] = [
-        ("API JSON: environment status", "/v1/projects/shop/environments/production/status", [.authorization: bearer]),
-        ("API health", "/v1/health", [:]),
-        ("projects page", "/", [.cookie: session]),
-        ("canvas page", "/p/shop/production", [.cookie: session]),
-        ("service page (20 deployments)", "/p/shop/production/s/web", [.cookie: session]),
-        ("canvas status JSON (live updates)", "/p/shop/production/status.json", [.cookie: session]),
-    ]
-    var rows: [Row] = []
-    for (name, path, headers) in paths {
-        rows.append(
-            try await Measure.row(name, count: requests) {
-                let answer = try await client.execute(uri: path, method: .get, headers: headers)
-                guard answer.status == .ok else { throw YardBenchError("\(path) answered \(answer.status)") }
-                return answer.body.readableBytes
-            })
-    }
-    return rows
+    return [canvasData, canvasHTML] + served
 }
-let rows = [canvasData, canvasHTML] + served
+
+let rows: [Row]
+do {
+    rows = try await measureAll(harness)
+    harness.data.remove()
+} catch {
+    harness.data.remove()
+    print("dashboard bench failed: \(error)")
+    exit(1)
+}
 
 struct YardBenchError: Error, CustomStringConvertible {
     var description: String
