@@ -60,14 +60,34 @@ final class UpstreamConnectionPool: Sendable {
         var waiter: any UpstreamLeaseWaiter
     }
 
+    /// What the pool keeps for one upstream, found with one dictionary look-up per lease or
+    /// release: hashing an `Upstream` (two strings and a port) costs about 550 instructions,
+    /// and separate dictionaries for the idle, open and queued took four per request.
+    private final class Entry {
+        /// Idle connections, least recently used first.
+        var idle: [IdleConnection] = []
+        /// Connections open (or opening): the ones the limit counts.
+        var open = 0
+        var waiters = CircularBuffer<Waiter>()
+
+        var isUnused: Bool { self.open == 0 && self.idle.isEmpty && self.waiters.isEmpty }
+
+        /// The most recently used idle connection that is still open.
+        func popIdle() -> UpstreamConnection? {
+            while let idle = self.idle.popLast() {
+                if idle.connection.channel.isActive {
+                    return idle.connection
+                }
+            }
+            return nil
+        }
+    }
+
     private struct State {
-        /// Idle connections per upstream, least recently used first.
-        var idle: [Upstream: [IdleConnection]] = [:]
-        /// Connections open (or opening) per upstream: the ones the limit counts.
-        var open: [Upstream: Int] = [:]
-        /// Channels counted in `open`, to uncount each exactly once.
+        /// Upstreams with open connections or queued leases; an entry goes once it has neither.
+        var upstreams: [Upstream: Entry] = [:]
+        /// Channels counted in an entry's `open`, to uncount each exactly once.
         var counted: Set<ObjectIdentifier> = []
-        var waiters: [Upstream: CircularBuffer<Waiter>] = [:]
         var nextTicket: UInt64 = 0
         /// One timer closes expired idle connections, armed for the earliest expiry.
         var sweep: Scheduled<Void>?
@@ -107,12 +127,12 @@ final class UpstreamConnectionPool: Sendable {
 
     /// The number of idle connections to an upstream (for tests and logs).
     func idleCount(for upstream: Upstream) -> Int {
-        self.state.value.idle[upstream]?.count ?? 0
+        self.state.value.upstreams[upstream]?.idle.count ?? 0
     }
 
     /// The number of open connections to an upstream from this loop: leased, connecting or idle.
     func openCount(for upstream: Upstream) -> Int {
-        self.state.value.open[upstream] ?? 0
+        self.state.value.upstreams[upstream]?.open ?? 0
     }
 
     /// Requests on this loop that hold or wait for a connection to one of `replicaIDs`:
@@ -120,11 +140,8 @@ final class UpstreamConnectionPool: Sendable {
     /// are not counted.
     func inFlightCount(replicaIDs: Set<String>) -> Int {
         var count = 0
-        for (upstream, open) in self.state.value.open where replicaIDs.contains(upstream.replicaID) {
-            count += open - (self.state.value.idle[upstream]?.count ?? 0)
-        }
-        for (upstream, queue) in self.state.value.waiters where replicaIDs.contains(upstream.replicaID) {
-            count += queue.count
+        for (upstream, entry) in self.state.value.upstreams where replicaIDs.contains(upstream.replicaID) {
+            count += entry.open - entry.idle.count + entry.waiters.count
         }
         return count
     }
@@ -136,9 +153,9 @@ final class UpstreamConnectionPool: Sendable {
     func drain(token: UInt64, replicaIDs: Set<String>) -> EventLoopFuture<Void> {
         for id in replicaIDs { self.state.value.draining[id, default: 0] += 1 }
         var closing: [UpstreamConnection] = []
-        for (upstream, entries) in self.state.value.idle where replicaIDs.contains(upstream.replicaID) {
-            closing += entries.map(\.connection)
-            self.state.value.idle[upstream] = nil
+        for (upstream, entry) in self.state.value.upstreams where replicaIDs.contains(upstream.replicaID) {
+            closing += entry.idle.map(\.connection)
+            entry.idle = []
         }
         // Still counted as open until they have closed (`forget`), which checks again.
         for connection in closing { connection.channel.close(promise: nil) }
@@ -185,15 +202,17 @@ final class UpstreamConnectionPool: Sendable {
     /// its queue (`waiter` is told only for `.queued`; it is an object rather than a closure
     /// so that the usual lease, served at once, allocates nothing).
     func lease(_ upstream: Upstream, allowIdle: Bool, waiter: any UpstreamLeaseWaiter) -> Lease {
-        if allowIdle, let connection = self.popIdle(upstream) {
+        let entry = self.entry(for: upstream)
+        if allowIdle, let connection = entry.popIdle() {
             return .idle(connection)
         }
-        let open = self.openCount(for: upstream)
-        let queued = self.state.value.waiters[upstream]?.count ?? 0
+        let open = entry.open
+        let queued = entry.waiters.count
         if open < self.configuration.maxConnectionsPerUpstream, queued == 0 {
-            return .connecting(self.connect(upstream))
+            return .connecting(self.connect(upstream, entry: entry))
         }
         guard queued < self.configuration.maxQueuedRequestsPerUpstream, !self.state.value.isClosed else {
+            self.dropIfUnused(upstream, entry)
             return .refused(.queueFull(connections: open, queued: queued))
         }
         let ticket = self.state.value.nextTicket
@@ -203,11 +222,9 @@ final class UpstreamConnectionPool: Sendable {
             guard let waiter = self.removeWaiter(ticket, upstream: upstream) else { return }
             waiter.waiter.leaseGranted(.refused(.timedOut(after: timeout, connections: self.openCount(for: upstream))))
         }
-        self.state.value.waiters[upstream, default: []].append(
-            Waiter(ticket: ticket, allowIdle: allowIdle, timer: timer, waiter: waiter)
-        )
+        entry.waiters.append(Waiter(ticket: ticket, allowIdle: allowIdle, timer: timer, waiter: waiter))
         self.queuedCounter.withLockedValue { $0 += 1 }
-        if !allowIdle, let connection = self.popIdle(upstream) {
+        if !allowIdle, let connection = entry.popIdle() {
             // A retry after a stale connection must not take another idle one: close one to
             // free its slot (`forget` serves the queue once it has closed).
             connection.channel.close(promise: nil)
@@ -220,10 +237,24 @@ final class UpstreamConnectionPool: Sendable {
         self.removeWaiter(ticket, upstream: upstream)?.timer.cancel()
     }
 
+    /// The entry of `upstream`, made if it has none.
+    private func entry(for upstream: Upstream) -> Entry {
+        if let entry = self.state.value.upstreams[upstream] { return entry }
+        let entry = Entry()
+        self.state.value.upstreams[upstream] = entry
+        return entry
+    }
+
+    private func dropIfUnused(_ upstream: Upstream, _ entry: Entry) {
+        if entry.isUnused, self.state.value.upstreams[upstream] === entry {
+            self.state.value.upstreams[upstream] = nil
+        }
+    }
+
     /// Opens a new connection to `upstream` on this pool's event loop; it counts against
     /// the upstream's limit until it closes (or fails to connect).
-    private func connect(_ upstream: Upstream) -> EventLoopFuture<any Channel> {
-        self.state.value.open[upstream, default: 0] += 1
+    private func connect(_ upstream: Upstream, entry: Entry) -> EventLoopFuture<any Channel> {
+        entry.open += 1
         let future = ClientBootstrap(group: self.eventLoop)
             .connectTimeout(self.configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -265,9 +296,10 @@ final class UpstreamConnectionPool: Sendable {
         connection.handler.receiver = nil
         let channel = connection.channel
         let upstream = connection.upstream
+        // Every leased connection is counted in its upstream's entry, which stays until it closes.
         guard reusable, !self.state.value.isClosed, channel.isActive, !self.isDraining(upstream),
-            self.idleCount(for: upstream) < self.configuration.maxIdleConnectionsPerUpstream
-                || !(self.state.value.waiters[upstream]?.isEmpty ?? true)
+            let entry = self.state.value.upstreams[upstream],
+            entry.idle.count < self.configuration.maxIdleConnectionsPerUpstream || !entry.waiters.isEmpty
         else {
             channel.close(promise: nil)
             return
@@ -276,9 +308,9 @@ final class UpstreamConnectionPool: Sendable {
         // client handler turns reads back on before it hands a connection back (only when it
         // turned them off, so a request does not pay for the option here).
         let expiry = NIODeadline.now() + self.configuration.idleTimeout
-        self.state.value.idle[upstream, default: []].append(IdleConnection(connection: connection, expiry: expiry))
+        entry.idle.append(IdleConnection(connection: connection, expiry: expiry))
         self.armSweep(at: expiry)
-        if !(self.state.value.waiters[upstream]?.isEmpty ?? true) {
+        if !entry.waiters.isEmpty {
             // Outside the caller's read loop: the waiter writes to this connection at once.
             self.eventLoop.assumeIsolated().execute { self.serveWaiters(upstream) }
         }
@@ -296,8 +328,16 @@ final class UpstreamConnectionPool: Sendable {
     /// afterwards are closed too.
     func close() {
         self.state.value.isClosed = true
-        let idle = self.state.value.idle.values.flatMap { $0 }
-        self.state.value.idle = [:]
+        var idle: [IdleConnection] = []
+        var waiters: [(Upstream, CircularBuffer<Waiter>)] = []
+        for (upstream, entry) in self.state.value.upstreams {
+            idle += entry.idle
+            entry.idle = []
+            if !entry.waiters.isEmpty { waiters.append((upstream, entry.waiters)) }
+            entry.waiters = []
+        }
+        // Open connections keep their entries until they have closed (`forget`).
+        self.state.value.upstreams = self.state.value.upstreams.filter { !$0.value.isUnused }
         self.state.value.sweep?.cancel()
         self.state.value.sweep = nil
         for entry in idle {
@@ -306,8 +346,6 @@ final class UpstreamConnectionPool: Sendable {
         let drains = self.state.value.drainWaiters
         self.state.value.drainWaiters = []
         for waiter in drains { waiter.promise.succeed() }
-        let waiters = self.state.value.waiters
-        self.state.value.waiters = [:]
         for (upstream, queue) in waiters {
             self.queuedCounter.withLockedValue { $0 -= queue.count }
             for waiter in queue {
@@ -319,14 +357,15 @@ final class UpstreamConnectionPool: Sendable {
 
     /// Gives queued leases what has become available: idle connections, then free slots.
     private func serveWaiters(_ upstream: Upstream) {
-        while let waiter = self.state.value.waiters[upstream]?.first {
-            if waiter.allowIdle, let connection = self.popIdle(upstream) {
-                self.dequeue(upstream)
+        guard let entry = self.state.value.upstreams[upstream] else { return }
+        while let waiter = entry.waiters.first {
+            if waiter.allowIdle, let connection = entry.popIdle() {
+                self.dequeue(entry)
                 waiter.waiter.leaseGranted(.idle(connection))
-            } else if self.openCount(for: upstream) < self.configuration.maxConnectionsPerUpstream {
-                self.dequeue(upstream)
-                waiter.waiter.leaseGranted(.connecting(self.connect(upstream)))
-            } else if !waiter.allowIdle, let connection = self.popIdle(upstream) {
+            } else if entry.open < self.configuration.maxConnectionsPerUpstream {
+                self.dequeue(entry)
+                waiter.waiter.leaseGranted(.connecting(self.connect(upstream, entry: entry)))
+            } else if !waiter.allowIdle, let connection = entry.popIdle() {
                 // Its slot frees when it has closed; `forget` serves the queue again then.
                 connection.channel.close(promise: nil)
                 return
@@ -336,50 +375,39 @@ final class UpstreamConnectionPool: Sendable {
         }
     }
 
-    private func dequeue(_ upstream: Upstream) {
-        guard let waiter = self.state.value.waiters[upstream]?.popFirst() else { return }
+    /// Takes the first queued lease off, about to be granted a connection its entry counts.
+    private func dequeue(_ entry: Entry) {
+        guard let waiter = entry.waiters.popFirst() else { return }
         waiter.timer.cancel()
-        if self.state.value.waiters[upstream]?.isEmpty == true { self.state.value.waiters[upstream] = nil }
         self.queuedCounter.withLockedValue { $0 -= 1 }
     }
 
     private func removeWaiter(_ ticket: UInt64, upstream: Upstream) -> Waiter? {
-        guard var queue = self.state.value.waiters[upstream],
-            let index = queue.firstIndex(where: { $0.ticket == ticket })
+        guard let entry = self.state.value.upstreams[upstream],
+            let index = entry.waiters.firstIndex(where: { $0.ticket == ticket })
         else { return nil }
-        let waiter = queue.remove(at: index)
-        self.state.value.waiters[upstream] = queue.isEmpty ? nil : queue
+        let waiter = entry.waiters.remove(at: index)
+        self.dropIfUnused(upstream, entry)
         self.queuedCounter.withLockedValue { $0 -= 1 }
         self.scheduleDrainCheck()
         return waiter
     }
 
-    /// The most recently used idle connection that is still open.
-    private func popIdle(_ upstream: Upstream) -> UpstreamConnection? {
-        while let idle = self.state.value.idle[upstream]?.popLast() {
-            if self.state.value.idle[upstream]?.isEmpty == true { self.state.value.idle[upstream] = nil }
-            if idle.connection.channel.isActive {
-                return idle.connection
-            }
-        }
-        return nil
-    }
-
     private func uncount(_ upstream: Upstream) {
-        let left = self.openCount(for: upstream) - 1
-        self.state.value.open[upstream] = left > 0 ? left : nil
-        if !(self.state.value.waiters[upstream]?.isEmpty ?? true) {
+        guard let entry = self.state.value.upstreams[upstream] else { return }
+        entry.open = max(entry.open - 1, 0)
+        if !entry.waiters.isEmpty {
             self.serveWaiters(upstream)
         }
+        self.dropIfUnused(upstream, entry)
         self.scheduleDrainCheck()
     }
 
     private func forget(_ id: ObjectIdentifier, upstream: Upstream) {
-        if var entries = self.state.value.idle[upstream],
-            let index = entries.firstIndex(where: { ObjectIdentifier($0.connection.channel) == id })
+        if let entry = self.state.value.upstreams[upstream],
+            let index = entry.idle.firstIndex(where: { ObjectIdentifier($0.connection.channel) == id })
         {
-            entries.remove(at: index)
-            self.state.value.idle[upstream] = entries.isEmpty ? nil : entries
+            entry.idle.remove(at: index)
         }
         if self.state.value.counted.remove(id) != nil {
             self.uncount(upstream)
@@ -402,13 +430,12 @@ final class UpstreamConnectionPool: Sendable {
         let now = NIODeadline.now()
         var expired: [UpstreamConnection] = []
         var next: NIODeadline?
-        for (upstream, entries) in self.state.value.idle {
+        for entry in self.state.value.upstreams.values {
             // Least recently used first: the expired ones are a prefix.
-            let split = entries.firstIndex(where: { $0.expiry > now }) ?? entries.endIndex
-            expired += entries[..<split].map(\.connection)
-            let kept = Array(entries[split...])
-            self.state.value.idle[upstream] = kept.isEmpty ? nil : kept
-            if let first = kept.first { next = min(next ?? first.expiry, first.expiry) }
+            let split = entry.idle.firstIndex(where: { $0.expiry > now }) ?? entry.idle.endIndex
+            expired += entry.idle[..<split].map(\.connection)
+            entry.idle.removeFirst(split)
+            if let first = entry.idle.first { next = min(next ?? first.expiry, first.expiry) }
         }
         for connection in expired { connection.channel.close(promise: nil) }
         if let next { self.armSweep(at: next) }
