@@ -29,9 +29,33 @@ public struct RouteTable: Sendable, Equatable {
     }
 
     /// A host's routes: the prefixed ones longest first, then the whole-host one.
-    private struct HostRoutes: Sendable, Equatable {
+    struct HostRoutes: Sendable, Equatable {
         var prefixed: [Route] = []
         var whole: Route?
+
+        /// How many routes: a position below it names one (`subscript`).
+        var count: Int { self.prefixed.count + (self.whole == nil ? 0 : 1) }
+
+        /// The route at a position: the prefixed ones in order, then the whole host.
+        subscript(position: Int) -> Route {
+            position < self.prefixed.count ? self.prefixed[position] : self.whole!
+        }
+
+        /// The position of the route for a request target: the longest path prefix that
+        /// matches it, else the whole host; nil when neither exists.
+        func position(for target: String) -> Int? {
+            if !self.prefixed.isEmpty, target.hasPrefix("/") {
+                let path = target.prefix { $0 != "?" && $0 != "#" }
+                for (position, route) in self.prefixed.enumerated() {
+                    guard let prefix = route.pathPrefix, path.hasPrefix(prefix) else { continue }
+                    // A segment boundary: /api matches /api and /api/x, not /apix.
+                    if path.count == prefix.count || path[path.index(path.startIndex, offsetBy: prefix.count)] == "/" {
+                        return position
+                    }
+                }
+            }
+            return self.whole == nil ? nil : self.prefixed.count
+        }
     }
 
     private var routes: [String: HostRoutes]
@@ -82,19 +106,12 @@ public struct RouteTable: Sendable, Equatable {
     /// The route for a request: the longest path prefix of the host that matches the
     /// request target, else the whole host; nil when neither exists.
     public func route(forHost host: String, target: String) -> Route? {
-        guard let entry = self.routes[Self.normalizedHost(host)] else { return nil }
-        if !entry.prefixed.isEmpty, target.hasPrefix("/") {
-            let path = target.prefix { $0 != "?" && $0 != "#" }
-            for route in entry.prefixed {
-                guard let prefix = route.pathPrefix, path.hasPrefix(prefix) else { continue }
-                // A segment boundary: /api matches /api and /api/x, not /apix.
-                if path.count == prefix.count || path[path.index(path.startIndex, offsetBy: prefix.count)] == "/" {
-                    return route
-                }
-            }
-        }
-        return entry.whole
+        guard let entry = self.routes[Self.normalizedHost(host)], let position = entry.position(for: target) else { return nil }
+        return entry[position]
     }
+
+    /// Each normalized hostname's routes.
+    var routesByHost: [String: HostRoutes] { self.routes }
 
     /// Whether a request to `host` could be served now or will never be: it has a route with
     /// ready replicas, or no route at all. Held requests for it are worth another look.

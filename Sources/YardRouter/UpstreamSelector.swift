@@ -30,25 +30,40 @@ final class UpstreamSelector: Sendable {
     /// One route table and the atomics its requests update; never changed once published.
     final class Snapshot: AtomicReference, Sendable {
         let table: RouteTable
-        /// The next round-robin position per route key (`Route.key`).
-        let counters: [String: ManagedAtomic<UInt>]
-        /// When each routed host last got a request (`NIODeadline.uptimeNanoseconds`, 0 for
-        /// never): sleeping services wake and fall asleep by it.
-        let lastRequest: [String: ManagedAtomic<UInt64>]
+        /// Per normalized hostname, all a request needs: one look-up (hashing the host once).
+        let hosts: [String: Host]
 
         /// A snapshot of `table` that keeps `previous`'s atomics for the routes and hosts both have.
         init(table: RouteTable, previous: Snapshot?) {
             self.table = table
-            var counters: [String: ManagedAtomic<UInt>] = [:]
-            for route in table.allRoutes {
-                counters[route.key] = previous?.counters[route.key] ?? ManagedAtomic(0)
+            var hosts: [String: Host] = [:]
+            for (name, routes) in table.routesByHost {
+                hosts[name] = Host(routes: routes, previous: previous?.hosts[name])
             }
-            var lastRequest: [String: ManagedAtomic<UInt64>] = [:]
-            for host in table.hosts {
-                lastRequest[host] = previous?.lastRequest[host] ?? ManagedAtomic(0)
+            self.hosts = hosts
+        }
+    }
+
+    /// A routed host's routes with a round-robin counter each, and its last request's time.
+    final class Host: Sendable {
+        let routes: RouteTable.HostRoutes
+        /// The next round-robin position of each route, in `routes`' order.
+        let counters: [ManagedAtomic<UInt>]
+        /// When the host last got a request (`NIODeadline.uptimeNanoseconds`, 0 for never):
+        /// sleeping services wake and fall asleep by it.
+        let lastRequest: ManagedAtomic<UInt64>
+
+        /// Keeps `previous`'s time, and its counters of the routes (`Route.key`) both have.
+        init(routes: RouteTable.HostRoutes, previous: Host?) {
+            self.routes = routes
+            self.counters = (0..<routes.count).map { position in
+                let key = routes[position].key
+                guard let previous, let kept = (0..<previous.routes.count).first(where: { previous.routes[$0].key == key }) else {
+                    return ManagedAtomic(0)
+                }
+                return previous.counters[kept]
             }
-            self.counters = counters
-            self.lastRequest = lastRequest
+            self.lastRequest = previous?.lastRequest ?? ManagedAtomic(0)
         }
     }
 
@@ -93,7 +108,7 @@ final class UpstreamSelector: Sendable {
 
     /// When `host` (normalized) last got a request, nil if none came since it was routed.
     func lastRequest(forHost host: String) -> NIODeadline? {
-        guard let time = self.current.load(ordering: .acquiring).lastRequest[host]?.load(ordering: .relaxed), time > 0
+        guard let time = self.current.load(ordering: .acquiring).hosts[host]?.lastRequest.load(ordering: .relaxed), time > 0
         else { return nil }
         return NIODeadline.uptimeNanoseconds(time)
     }
@@ -107,17 +122,17 @@ final class UpstreamSelector: Sendable {
 
     /// `select(host:target:now:)` for a host already normalized (`RouteTable.normalizedHost`).
     func select(normalizedHost name: String, target: String = "/", now: NIODeadline? = nil) -> RouteSelection {
-        let snapshot = self.current.load(ordering: .acquiring)
-        guard let route = snapshot.table.route(forHost: name, target: target) else {
+        guard let host = self.current.load(ordering: .acquiring).hosts[name], let position = host.routes.position(for: target) else {
             return .unknownHost(name)
         }
+        let route = host.routes[position]
         let now = now ?? .now()
-        snapshot.lastRequest[name]?.store(now.uptimeNanoseconds, ordering: .relaxed)
+        host.lastRequest.store(now.uptimeNanoseconds, ordering: .relaxed)
         let upstreams = route.upstreams
         guard !upstreams.isEmpty else {
             return route.waitsForReplicas ? .noUpstreams(name) : .stopped(name)
         }
-        let counter = snapshot.counters[route.key]?.loadThenWrappingIncrement(ordering: .relaxed) ?? 0
+        let counter = host.counters[position].loadThenWrappingIncrement(ordering: .relaxed)
         if self.ejectedCount.load(ordering: .relaxed) > 0, let rotated = self.rotationAvoidingEjected(upstreams, counter: counter, now: now) {
             return .upstreams(rotated)
         }
