@@ -19,7 +19,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 if [ -n "${YARD_BINARY:-}" ]; then
     yard="$YARD_BINARY"
 else
-    [ -x .build/release/yard ] || swift build -c release --product yard
+    [ -x .build/release/yard ] || scripts/release-build.sh --product yard
     yard="$PWD/.build/release/yard"
 fi
 

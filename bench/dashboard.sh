@@ -30,8 +30,8 @@ done
 cd "$(dirname "$0")/.."
 if [[ -z $BINARY ]]; then
     export PATH=/opt/swift/usr/bin:$PATH
-    swift build -c release --product DashboardBench >/dev/null
-    BINARY=$(swift build -c release --show-bin-path)/DashboardBench
+    scripts/release-build.sh --product DashboardBench >/dev/null
+    BINARY=$(scripts/release-build.sh --show-bin-path)/DashboardBench
 fi
 [[ -x $BINARY ]] || { echo "dashboard.sh: $BINARY is not an executable" >&2; exit 1; }
 

@@ -15,7 +15,7 @@ rounds="${1:-3}"
 export PATH="/opt/swift/usr/bin:$PATH"
 # YARD=.build/debug/yard uses another build of yard.
 yard="${YARD:-$PWD/.build/release/yard}"
-[ -x "$yard" ] || swift build -c release --product yard
+[ -x "$yard" ] || scripts/release-build.sh --product yard
 debian=/var/cache/switchyard/debootstrap/bookworm-minbase.tar
 [ -s "$debian" ] || { echo "no Debian root filesystem in $debian: run the YardImageTests once (or yard image import --debootstrap bookworm)"; exit 1; }
 

@@ -62,8 +62,8 @@ if [[ -n $PROXYBENCH ]]; then
     proxybench=$PROXYBENCH
 else
     echo "building ProxyBench (release)"
-    (cd "$repo" && nice -n 19 swift build -c release --product ProxyBench 2>&1 | tail -n 1)
-    proxybench="$(cd "$repo" && swift build -c release --show-bin-path)/ProxyBench"
+    (nice -n 19 "$repo/scripts/release-build.sh" --product ProxyBench 2>&1 | tail -n 1)
+    proxybench="$("$repo/scripts/release-build.sh" --show-bin-path)/ProxyBench"
 fi
 
 # free_port, nginx_config, upstream_config

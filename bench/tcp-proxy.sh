@@ -18,7 +18,7 @@ pgbench="$(ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | sort -V | tail -1)
 [ -x "$pgbench" ] || { echo "pgbench is missing: apt-get install -y postgresql"; exit 1; }
 # YARD_BINARY picks another build (a debug one is slower: say so when quoting figures).
 if [ -z "${YARD_BINARY:-}" ]; then
-    [ -x .build/release/yard ] || swift build -c release --product yard
+    [ -x .build/release/yard ] || scripts/release-build.sh --product yard
 fi
 yard="${YARD_BINARY:-$PWD/.build/release/yard}"
 

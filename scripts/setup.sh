@@ -127,6 +127,9 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 echo "setup: building yard ($configuration)"
-swift build -c "$configuration" --product yard 2>&1 | grep -vE "^warning: .*(unhandled|Source files for target)" || true
+# A release build goes through scripts/release-build.sh, like the benchmarks: the same flags.
+build=(swift build -c "$configuration")
+[ "$configuration" = release ] && build=(scripts/release-build.sh)
+"${build[@]}" --product yard 2>&1 | grep -vE "^warning: .*(unhandled|Source files for target)" || true
 test -x ".build/$configuration/yard" || { echo "setup: the build failed (see above)" >&2; exit 1; }
 echo "setup: ready: .build/$configuration/yard"

@@ -2,7 +2,7 @@
 // HTML in under 50 ms), against the API's JSON answer for the same environment, asked of the
 // same server in the same run.
 //
-//   swift build -c release --product DashboardBench && .build/release/DashboardBench [requests]
+//   scripts/release-build.sh --product DashboardBench && .build/release/DashboardBench [requests]
 //   bash bench/dashboard.sh [-n REQUESTS] [-r ROUNDS]
 //
 // The application is the one `yard serve` runs (API and dashboard) on a real orchestrator

@@ -1,6 +1,6 @@
 // Switchyard's router alone, for bench/proxy/run.sh: one event loop, one route.
 //
-//   swift build -c release --product ProxyBench
+//   scripts/release-build.sh --product ProxyBench
 //   ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N] [--loops N]
 //              [--https-port N --cert PEM --key PEM] [--metrics | --access-log]
 //

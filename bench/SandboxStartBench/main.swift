@@ -1,6 +1,6 @@
 // Start-to-ready time of a replica in the sandbox against the same process started bare.
 //
-//   swift run -c release SandboxStartBench [starts]
+//   scripts/release-build.sh --product SandboxStartBench && .build/release/SandboxStartBench [starts]
 //
 // Each start launches `python3 -m http.server $PORT` and waits until the port accepts a
 // connection; bare runs on 127.0.0.1 with the plain launcher, sandboxed runs get a network

@@ -44,8 +44,8 @@ source "$(dirname "$0")/common.sh"
 export PATH=/opt/swift/usr/bin:$PATH
 if [[ -z ${PROXYBENCH:-} ]]; then
     echo "building ProxyBench (release)"
-    (cd "$repo" && swift build -c release --product ProxyBench 2>&1 | tail -n 1)
-    PROXYBENCH="$(cd "$repo" && swift build -c release --show-bin-path)/ProxyBench"
+    ("$repo/scripts/release-build.sh" --product ProxyBench 2>&1 | tail -n 1)
+    PROXYBENCH="$("$repo/scripts/release-build.sh" --show-bin-path)/ProxyBench"
 fi
 [[ -x $PROXYBENCH ]] || { echo "h2.sh: $PROXYBENCH was not built" >&2; exit 1; }
 

@@ -54,8 +54,8 @@ source "$(dirname "$0")/common.sh"
 export PATH=/opt/swift/usr/bin:$PATH
 if [[ -z ${PROXYBENCH:-} && ,$TARGETS, == *,switchyard,* ]]; then
     echo "building ProxyBench (release)"
-    (cd "$repo" && nice -n 19 swift build -c release --product ProxyBench 2>&1 | tail -n 1)
-    PROXYBENCH="$(cd "$repo" && swift build -c release --show-bin-path)/ProxyBench"
+    (nice -n 19 "$repo/scripts/release-build.sh" --product ProxyBench 2>&1 | tail -n 1)
+    PROXYBENCH="$("$repo/scripts/release-build.sh" --show-bin-path)/ProxyBench"
 fi
 
 work=$(mktemp -d /tmp/proxyinstr-h2.XXXXXX)

@@ -56,9 +56,9 @@ if [[ -n ${PROXYBENCH:-} ]]; then
 else
     if [[ ,$TARGETS, == *,switchyard,* ]]; then
         echo "building ProxyBench (release)"
-        (cd "$repo" && nice -n 19 swift build -c release --product ProxyBench 2>&1 | tail -n 1)
+        (nice -n 19 "$repo/scripts/release-build.sh" --product ProxyBench 2>&1 | tail -n 1)
     fi
-    proxybench="$(cd "$repo" && swift build -c release --show-bin-path)/ProxyBench"
+    proxybench="$("$repo/scripts/release-build.sh" --show-bin-path)/ProxyBench"
 fi
 
 work=$(mktemp -d /tmp/proxyinstr.XXXXXX)

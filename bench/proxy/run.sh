@@ -107,8 +107,8 @@ if [[ -n ${PROXYBENCH:-} ]]; then
     proxybench=$PROXYBENCH
 else
     echo "building ProxyBench (release)"
-    (cd "$repo" && swift build -c release --product ProxyBench 2>&1 | tail -n 1)
-    proxybench="$(cd "$repo" && swift build -c release --show-bin-path)/ProxyBench"
+    ("$repo/scripts/release-build.sh" --product ProxyBench 2>&1 | tail -n 1)
+    proxybench="$("$repo/scripts/release-build.sh" --show-bin-path)/ProxyBench"
 fi
 [[ -x $proxybench ]] || { echo "run.sh: $proxybench was not built" >&2; exit 1; }
 
