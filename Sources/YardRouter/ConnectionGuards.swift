@@ -91,7 +91,8 @@ final class RequestHeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHa
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if let tunnel {
-            let buffer = Self.unwrapInboundIn(data)
+            // By name, not `Self`, so it is specialized (see `ProxyServerHandler.channelRead`).
+            let buffer = RequestHeadTimeoutHandler.unwrapInboundIn(data)
             if self.tunnelReady {
                 tunnel.forwardFromClient(buffer)
             } else {

@@ -112,7 +112,8 @@ final class TunnelHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = Self.unwrapInboundIn(data)
+        // By name, not `Self`, so it is specialized (see `ProxyServerHandler.channelRead`).
+        let buffer = TunnelHandler.unwrapInboundIn(data)
         guard let partner else { return }
         self.scheduleFlush(context)
         guard var frames = self.frames else {
@@ -182,7 +183,7 @@ final class TunnelHandler: ChannelDuplexHandler {
     fileprivate var isWritable: Bool { self.context?.channel.isWritable ?? true }
 
     fileprivate func write(_ buffer: ByteBuffer) {
-        self.context?.write(Self.wrapOutboundOut(buffer), promise: nil)
+        self.context?.write(TunnelHandler.wrapOutboundOut(buffer), promise: nil)
     }
 
     fileprivate func flush() {

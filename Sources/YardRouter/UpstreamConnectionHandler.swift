@@ -47,7 +47,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
             self.encode(part, pending: &pending, context: context)
         }
         if pending.readableBytes > 0 {
-            context.write(Self.wrapOutboundOut(.byteBuffer(pending)), promise: nil)
+            context.write(UpstreamConnectionHandler.wrapOutboundOut(.byteBuffer(pending)), promise: nil)
         }
         context.flush()
     }
@@ -59,7 +59,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
             switch part {
             case .body(let body):
                 // A body part of a request with a length goes out as it came: nothing to add.
-                if body.readableBytes > 0 { context.write(Self.wrapOutboundOut(body), promise: nil) }
+                if body.readableBytes > 0 { context.write(UpstreamConnectionHandler.wrapOutboundOut(body), promise: nil) }
                 return
             case .end:
                 // Nothing marks the end of such a request: no buffer to allocate.
@@ -71,7 +71,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
         var pending = context.channel.allocator.buffer(capacity: 16)
         self.encode(part, pending: &pending, context: context)
         if pending.readableBytes > 0 {
-            context.write(Self.wrapOutboundOut(.byteBuffer(pending)), promise: nil)
+            context.write(UpstreamConnectionHandler.wrapOutboundOut(.byteBuffer(pending)), promise: nil)
         }
     }
 
@@ -90,11 +90,11 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
         case .body(let body):
             guard self.encoder.writeBodyPrefix(length: body.readableBytes, into: &pending) else { return }
             if pending.readableBytes > 0 {
-                context.write(Self.wrapOutboundOut(.byteBuffer(pending)), promise: nil)
+                context.write(UpstreamConnectionHandler.wrapOutboundOut(.byteBuffer(pending)), promise: nil)
                 // Consumed without touching the storage the write still holds.
                 pending.moveReaderIndex(to: pending.writerIndex)
             }
-            context.write(Self.wrapOutboundOut(body), promise: nil)
+            context.write(UpstreamConnectionHandler.wrapOutboundOut(body), promise: nil)
             self.encoder.writeBodySuffix(into: &pending)
         case .end(let trailers):
             self.encoder.writeEnd(trailers, into: &pending)
@@ -108,7 +108,8 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
             context.close(promise: nil)
             return
         }
-        receiver.upstreamReceived(Self.unwrapInboundIn(data))
+        // By name, not `Self`, so it is specialized (see `ProxyServerHandler.channelRead`).
+        receiver.upstreamReceived(UpstreamConnectionHandler.unwrapInboundIn(data))
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
