@@ -305,11 +305,12 @@ struct HTTP2StreamCodec {
         return (held, promise)
     }
 
-    /// Drops the frame held back: the stream is gone or reset. Its promise fails with `error`.
-    mutating func dropHeld(failing error: any Error) {
+    /// Drops the frame held back (the stream is gone or reset) and returns its promise, to fail.
+    mutating func dropHeld() -> EventLoopPromise<Void>? {
+        let promise = self.heldPromise
         self.held = nil
-        self.heldPromise?.fail(error)
         self.heldPromise = nil
+        return promise
     }
 
     /// Holds `payload` back and returns the frame held before it.

@@ -235,7 +235,8 @@ final class HTTP2ServerStream: ProxyClientSide {
     func closed() {
         guard !self.isClosed else { return }
         self.isClosed = true
-        self.codec.dropHeld(failing: ChannelError.ioOnClosedChannel)
+        // An error (a boxed allocation) only when some write waits for it.
+        self.codec.dropHeld()?.fail(ChannelError.ioOnClosedChannel)
         let handler = self.handler
         self.handler = nil
         handler?.clientClosed()
@@ -332,7 +333,7 @@ final class HTTP2ServerStream: ProxyClientSide {
     /// Ends the stream with RST_STREAM; what was not sent of the response is dropped.
     private func reset(_ code: HTTP2ErrorCode) {
         guard !self.isClosed else { return }
-        self.codec.dropHeld(failing: ChannelError.ioOnClosedChannel)
+        self.codec.dropHeld()?.fail(ChannelError.ioOnClosedChannel)
         self.emit(.rstStream(code), promise: nil)
         self.context.flush()
     }
