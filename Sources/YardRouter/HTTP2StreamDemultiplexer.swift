@@ -27,6 +27,10 @@ final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
     /// A window update was written during the read: flushed when it completes.
     private var needsFlush = false
     private var context: ChannelHandlerContext?
+    /// One timer for the deadlines of all streams (their proxy handlers' idle, response-head
+    /// and request-duration limits), armed for the earliest: a stream schedules none of its own.
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
 
     init(
         connectionInfo: ClientConnectionInfo,
@@ -120,10 +124,46 @@ final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
     }
 
     private func closeAllStreams() {
+        self.timer?.cancel()
+        self.timer = nil
+        self.timerDeadline = nil
         let streams = self.streams.values
         self.streams.removeAll()
         for stream in streams {
             stream.closed()
+        }
+    }
+
+    /// A stream's deadline: the timer fires by then.
+    func streamTimerArmed(_ deadline: NIODeadline) {
+        if let armed = self.timerDeadline, armed <= deadline { return }
+        self.scheduleTimer(deadline)
+    }
+
+    private func scheduleTimer(_ deadline: NIODeadline) {
+        guard let context else { return }
+        self.timer?.cancel()
+        self.timerDeadline = deadline
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.timer = nil
+            self.timerDeadline = nil
+            self.timerFired()
+        }
+    }
+
+    /// Tells the streams whose deadline passed, then re-arms for the earliest one left (a
+    /// stream that closed since it armed just leaves nothing due).
+    private func timerFired() {
+        let now = NIODeadline.now()
+        for stream in Array(self.streams.values) {
+            stream.timerFired(now: now)
+        }
+        var next: NIODeadline?
+        for stream in self.streams.values {
+            if let deadline = stream.timerDeadline, deadline < (next ?? .distantFuture) { next = deadline }
+        }
+        if let next, next < (self.timerDeadline ?? .distantFuture) {
+            self.scheduleTimer(next)
         }
     }
 
@@ -179,6 +219,8 @@ final class HTTP2ServerStream: ProxyClientSide {
     private var bytesSent = 0
     private var lastCheckpoint = 0
     private var writesBlocked = false
+    /// The proxy handler's next deadline, kept by the connection's timer.
+    private(set) var timerDeadline: NIODeadline?
 
     init(id: HTTP2StreamID, context: ChannelHandlerContext, demultiplexer: HTTP2StreamDemultiplexer, handler: ProxyServerHandler) {
         self.id = id
@@ -225,6 +267,12 @@ final class HTTP2ServerStream: ProxyClientSide {
         if self.readsOn {
             self.demultiplexer.topUp(self.id, window: window)
         }
+    }
+
+    func timerFired(now: NIODeadline) {
+        guard let deadline = self.timerDeadline, deadline <= now else { return }
+        self.timerDeadline = nil
+        self.handler?.sharedTimerFired()
     }
 
     func writabilityChanged() {
@@ -299,6 +347,12 @@ final class HTTP2ServerStream: ProxyClientSide {
 
     func close() {
         self.reset(.cancel)
+    }
+
+    func armSharedTimer(at deadline: NIODeadline) -> Bool {
+        self.timerDeadline = deadline
+        self.demultiplexer.streamTimerArmed(deadline)
+        return true
     }
 
     func setAutoRead(_ value: Bool) {

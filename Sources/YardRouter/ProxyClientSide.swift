@@ -29,4 +29,13 @@ protocol ProxyClientSide: AnyObject {
     /// Closes the connection or stream; what was not flushed is dropped.
     func close()
     func setAutoRead(_ value: Bool)
+    /// Arms the connection's one timer, shared by all its exchanges, to call the handler's
+    /// `sharedTimerFired()` at `deadline` (replacing the deadline armed before); false when
+    /// the connection has none and the handler schedules its own.
+    func armSharedTimer(at deadline: NIODeadline) -> Bool
+}
+
+extension ProxyClientSide {
+    /// An HTTP/1.1 connection has one exchange at a time: its handler's own timer is the connection's.
+    func armSharedTimer(at deadline: NIODeadline) -> Bool { false }
 }

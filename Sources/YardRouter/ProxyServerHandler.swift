@@ -643,13 +643,20 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             return  // a timer still armed fires, finds nothing due and stops
         }
         if let armed = self.timerDeadline, armed <= next { return }
-        self.timer?.cancel()
         self.timerDeadline = next
+        if client.armSharedTimer(at: next) { return }
+        self.timer?.cancel()
         self.timer = client.eventLoop.assumeIsolated().scheduleTask(deadline: next) {
             self.timer = nil
             self.timerDeadline = nil
             self.timerFired()
         }
+    }
+
+    /// The connection's shared timer (`ProxyClientSide.armSharedTimer`) reached this handler's deadline.
+    func sharedTimerFired() {
+        self.timerDeadline = nil
+        self.timerFired()
     }
 
     private func stopTimer() {

@@ -134,6 +134,27 @@ extension RouterHTTP2Tests {
         }
     }
 
+    /// The streams' deadlines share one timer per connection: each stream still gets its own
+    /// response-head timeout, while the other streams carry on.
+    @Test func eachStreamKeepsItsOwnResponseHeadTimeout() async throws {
+        try await withUpstreams(["h2-1"]) { upstreams in
+            try await withH2Router(
+                upstreams: [upstreams[0].upstream], configure: { $0.responseHeadTimeout = .milliseconds(300) }
+            ) { _, port, authority in
+                let client = try await H2FrameClient.connect(port: port, serverName: Self.host, trusting: try authority.certificate)
+                defer { client.close() }
+                client.write(HTTP2Frame(streamID: HTTP2StreamID(1), payload: .headers(.init(headers: Self.request("/silent"), endStream: true))))
+                client.flush()
+                #expect(try await eventually { client.responseStatuses[1] == "502" })
+                client.write(HTTP2Frame(streamID: HTTP2StreamID(3), payload: .headers(.init(headers: Self.request("/plain"), endStream: true))))
+                client.write(HTTP2Frame(streamID: HTTP2StreamID(5), payload: .headers(.init(headers: Self.request("/silent"), endStream: true))))
+                client.flush()
+                #expect(try await eventually { client.responseStatuses[3] == "200" && client.responseStatuses[5] == "502" })
+                #expect(!client.isClosed && client.goAwayCode == nil)
+            }
+        }
+    }
+
     @Test func anIdleConnectionIsClosedAfterTheIdleTimeout() async throws {
         try await withUpstreams(["h2-1"]) { upstreams in
             try await withH2Router(
