@@ -4,8 +4,8 @@ import NIOHTTP1
 import NIOHTTP2
 
 /// A stream's request as HTTP/1 parts for the proxy handler, and its response as HTTP/2
-/// frames: what swift-nio-http2's `HTTP2FramePayloadToHTTP1ServerCodec` does, with fewer
-/// frames and copies per request.
+/// frame payloads: what swift-nio-http2's `HTTP2FramePayloadToHTTP1ServerCodec` does, with
+/// fewer frames and copies per request, as a value its stream (`HTTP2ServerStream`) keeps.
 ///
 /// - The response's last frame carries END_STREAM (the HEADERS frame of a response without a
 ///   body, else its last DATA frame) instead of an empty DATA frame after it: each response
@@ -22,14 +22,9 @@ import NIOHTTP2
 /// - Content lengths are checked here too (RFC 9113 §8.1.1), so swift-nio-http2's check is off
 ///   as well: its refusal was a stream error passed up the connection's pipeline, where
 ///   `HTTP2ConnectionErrorHandler` closed the whole connection.
-/// - A refused request is reset with `PROTOCOL_ERROR` (RFC 9113 §8.1.1), written here rather
-///   than raised as an error, which the proxy handler would answer by closing the stream (`CANCEL`).
-final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias InboundOut = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTP2Frame.FramePayload
-
+/// - A refused request is reset with `PROTOCOL_ERROR` (RFC 9113 §8.1.1) by its stream, rather
+///   than raised as an error, which would end the whole connection.
+struct HTTP2StreamCodec {
     static let version = HTTPVersion(major: 2, minor: 0)
 
     /// Where the stream's request is.
@@ -48,68 +43,56 @@ final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
 
     // MARK: the request
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch (Self.unwrapInboundIn(data), self.request) {
+    /// What a received frame is for the proxy handler.
+    enum RequestParts {
+        case none
+        case one(HTTPServerRequestPart)
+        /// A part and the request's end (the frame carried END_STREAM).
+        case two(HTTPServerRequestPart, HTTPServerRequestPart)
+        /// The request is malformed: its stream is reset (`PROTOCOL_ERROR`), nothing more of it read.
+        case refused
+    }
+
+    /// Converts a received frame's payload into request parts. Returned, not handed on from
+    /// here: the proxy handler may answer at once, and its answer passes through this codec.
+    mutating func received(_ payload: HTTP2Frame.FramePayload) -> RequestParts {
+        switch (payload, self.request) {
         case (_, .refused):
-            return
+            return .none
         case (.headers(let headers), .awaitingHead):
-            let head: HTTPRequestHead
-            let contentLength: Int?
-            do {
-                (head, contentLength) = try Self.requestHead(headers.headers, endStream: headers.endStream)
-            } catch {
-                // On the next tick: the first block arrives while swift-nio-http2 is still opening
-                // the stream (it tells its stream delegate after this read), and a stream closed
-                // before that leaves the connection manager counting it open (an assertion in debug).
+            guard let converted = try? Self.requestHead(headers.headers, endStream: headers.endStream) else {
                 self.request = .refused
-                let loopBound = context.loopBound
-                context.eventLoop.assumeIsolated().execute { Self.reset(loopBound.value) }
-                return
+                return .refused
             }
-            self.request = .body(remaining: contentLength)
-            context.fireChannelRead(Self.wrapInboundOut(.head(head)))
-            if headers.endStream {
-                context.fireChannelRead(Self.wrapInboundOut(.end(nil)))
-            }
+            self.request = .body(remaining: converted.contentLength)
+            return headers.endStream ? .two(.head(converted.0), .end(nil)) : .one(.head(converted.0))
         case (.headers(let headers), .body(let remaining)):
             // A second header block is the request's trailers (the HTTP/2 layer checked END_STREAM).
             // They end the stream: a declared length must be complete by now.
             guard (remaining ?? 0) == 0, let trailers = try? Self.trailerFields(headers.headers) else {
-                self.refuse(context: context)
-                return
+                self.request = .refused
+                return .refused
             }
-            context.fireChannelRead(Self.wrapInboundOut(.end(trailers)))
+            return .one(.end(trailers))
         case (.data(let data), .body(let remaining)):
-            guard case .byteBuffer(let buffer) = data.data else { return }
+            guard case .byteBuffer(let buffer) = data.data else { return .none }
             if let remaining {
                 // Not a byte past the declared length goes on: upstream, that length frames the body.
                 let left = remaining - buffer.readableBytes
                 guard left >= 0, left == 0 || !data.endStream else {
-                    self.refuse(context: context)
-                    return
+                    self.request = .refused
+                    return .refused
                 }
                 self.request = .body(remaining: left)
             }
-            if buffer.readableBytes > 0 || !data.endStream {
-                context.fireChannelRead(Self.wrapInboundOut(.body(buffer)))
-            }
-            if data.endStream {
-                context.fireChannelRead(Self.wrapInboundOut(.end(nil)))
+            switch (buffer.readableBytes > 0 || !data.endStream, data.endStream) {
+            case (true, true): return .two(.body(buffer), .end(nil))
+            case (true, false): return .one(.body(buffer))
+            case (false, _): return .one(.end(nil))
             }
         default:
-            break
+            return .none
         }
-    }
-
-    /// Ends a malformed request: swift-nio-http2 closes the stream on the reset, and the proxy
-    /// handler, told the stream is gone, lets go of what it started (an upstream mid-body is closed).
-    private func refuse(context: ChannelHandlerContext) {
-        self.request = .refused
-        Self.reset(context)
-    }
-
-    private static func reset(_ context: ChannelHandlerContext) {
-        context.writeAndFlush(Self.wrapOutboundOut(.rstStream(.protocolError)), promise: nil)
     }
 
     /// The HTTP/1 view of a request header block: like swift-nio-http2's conversion (`Host`
@@ -273,22 +256,25 @@ final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
 
     // MARK: the response
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch Self.unwrapOutboundIn(data) {
+    /// A frame to send and the promise it completes.
+    typealias ResponseFrame = (payload: HTTP2Frame.FramePayload, promise: EventLoopPromise<Void>?)
+
+    /// Converts a response part into the frames it releases, in order, holding its own back
+    /// (see the type's documentation); `promise` completes with the frame that carries the
+    /// part. Returned, not written from here: a written END_STREAM closes the stream at once.
+    mutating func write(
+        _ part: HTTPServerResponsePart, promise: EventLoopPromise<Void>?, allocator: ByteBufferAllocator
+    ) -> (ResponseFrame?, ResponseFrame?) {
+        switch part {
         case .head(let head):
-            self.sendHeld(context: context)
-            self.hold(.headers(.init(headers: Self.responseBlock(head))), promise: promise)
+            return (self.hold(.headers(.init(headers: Self.responseBlock(head))), promise: promise), nil)
         case .body(let body):
-            self.sendHeld(context: context)
-            self.hold(.data(.init(data: body)), promise: promise)
+            return (self.hold(.data(.init(data: body)), promise: promise), nil)
         case .end(let trailers?):
-            self.sendHeld(context: context)
-            context.write(Self.wrapOutboundOut(.headers(.init(headers: Self.fieldBlock(trailers), endStream: true))), promise: promise)
+            return (self.flush(), (.headers(.init(headers: Self.fieldBlock(trailers), endStream: true)), promise))
         case .end(nil):
             guard var last = self.held else {
-                let empty = context.channel.allocator.buffer(capacity: 0)
-                context.write(Self.wrapOutboundOut(.data(.init(data: .byteBuffer(empty), endStream: true))), promise: promise)
-                return
+                return ((.data(.init(data: .byteBuffer(allocator.buffer(capacity: 0)), endStream: true)), promise), nil)
             }
             var lastPromise = self.heldPromise
             self.held = nil
@@ -306,26 +292,33 @@ final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
             if let promise {
                 if let lastPromise { lastPromise.futureResult.cascade(to: promise) } else { lastPromise = promise }
             }
-            context.write(Self.wrapOutboundOut(last), promise: lastPromise)
+            return ((last, lastPromise), nil)
         }
     }
 
-    func flush(context: ChannelHandlerContext) {
-        self.sendHeld(context: context)
-        context.flush()
-    }
-
-    private func hold(_ payload: HTTP2Frame.FramePayload, promise: EventLoopPromise<Void>?) {
-        self.held = payload
-        self.heldPromise = promise
-    }
-
-    private func sendHeld(context: ChannelHandlerContext) {
-        guard let held = self.held else { return }
+    /// The frame held back, to send now.
+    mutating func flush() -> ResponseFrame? {
+        guard let held = self.held else { return nil }
         let promise = self.heldPromise
         self.held = nil
         self.heldPromise = nil
-        context.write(Self.wrapOutboundOut(held), promise: promise)
+        return (held, promise)
+    }
+
+    /// Drops the frame held back (the stream is gone or reset) and returns its promise, to fail.
+    mutating func dropHeld() -> EventLoopPromise<Void>? {
+        let promise = self.heldPromise
+        self.held = nil
+        self.heldPromise = nil
+        return promise
+    }
+
+    /// Holds `payload` back and returns the frame held before it.
+    private mutating func hold(_ payload: HTTP2Frame.FramePayload, promise: EventLoopPromise<Void>?) -> ResponseFrame? {
+        let previous = self.flush()
+        self.held = payload
+        self.heldPromise = promise
+        return previous
     }
 
     /// `:status` and the response's fields, in one array.
@@ -369,5 +362,3 @@ final class HTTP2StreamCodec: ChannelInboundHandler, ChannelOutboundHandler {
     }
 }
 
-@available(*, unavailable)
-extension HTTP2StreamCodec: Sendable {}

@@ -2,8 +2,8 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// The last handler of a client connection's pipeline (HTTP/1.1) or of a stream channel's
-/// (HTTP/2). It translates between events and `ProxyConnectionStateMachine`, which decides;
+/// The last handler of a client connection's pipeline (HTTP/1.1), or the handler of one
+/// HTTP/2 stream, attached to it by `HTTP2StreamDemultiplexer`. It translates between events and `ProxyConnectionStateMachine`, which decides;
 /// this type only carries out the actions, leasing upstream connections from the event
 /// loop's pool. What it does to the client goes through `ProxyClientSide`, and its channel
 /// callbacks hand over to methods that take no context.
@@ -132,9 +132,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        // Only an HTTP/1.1 connection has a head timer.
-        let client: any ProxyClientSide =
-            self.headTimer != nil ? HTTP1ClientSide(context: context) : HTTP2StreamClientSide(context: context)
+        // Only an HTTP/1.1 connection puts the handler in its pipeline; an HTTP/2 stream attaches it.
+        let client = HTTP1ClientSide(context: context)
         let info =
             self.connectionInfo
             ?? ClientConnectionInfo(channel: context.channel, trustedProxies: self.trustedProxies, logger: self.logger)
@@ -647,13 +646,20 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             return  // a timer still armed fires, finds nothing due and stops
         }
         if let armed = self.timerDeadline, armed <= next { return }
-        self.timer?.cancel()
         self.timerDeadline = next
+        if client.armSharedTimer(at: next) { return }
+        self.timer?.cancel()
         self.timer = client.eventLoop.assumeIsolated().scheduleTask(deadline: next) {
             self.timer = nil
             self.timerDeadline = nil
             self.timerFired()
         }
+    }
+
+    /// The connection's shared timer (`ProxyClientSide.armSharedTimer`) reached this handler's deadline.
+    func sharedTimerFired() {
+        self.timerDeadline = nil
+        self.timerFired()
     }
 
     private func stopTimer() {

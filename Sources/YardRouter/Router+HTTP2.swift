@@ -46,9 +46,10 @@ extension Router {
         try channel.pipeline.syncOperations.addHandler(negotiation)
     }
 
-    /// The HTTP/2 server handler with the router's limits, a connection manager that closes
-    /// idle connections and drains gracefully (GOAWAY on `ChannelShouldQuiesceEvent`), and
-    /// per stream the HTTP/1 view of its request in front of the usual proxy handler.
+    /// The HTTP/2 server handler with the router's limits, in frame mode; a connection manager
+    /// that closes idle connections and drains gracefully (GOAWAY on `ChannelShouldQuiesceEvent`);
+    /// and above them `HTTP2StreamDemultiplexer`, which serves each stream with the usual proxy
+    /// handler without a child channel per stream.
     func addHTTP2Handlers(to channel: any Channel) throws {
         let configuration = self.configuration
         let limits = configuration.http2
@@ -87,26 +88,10 @@ extension Router {
         try pipeline.addHandler(HTTP2WriteCoalescer())
         // Below the HTTP/2 handler: a header block left open past the head timeout ends the connection.
         try pipeline.addHandler(HTTP2HeadTimeoutHandler(timeout: configuration.requestHeadTimeout, logger: self.logger))
-        _ = try pipeline.configureHTTP2Pipeline(
-            mode: .server,
-            connectionConfiguration: connection,
-            streamConfiguration: stream,
-            streamDelegate: manager.http2StreamDelegate
-        ) { stream in
-            // Not `makeCompletedFuture`: on `any EventLoop` it runs unspecialized (a `Result`
-            // whose metadata is looked up at run time, a dynamic cast to `Void`), about 1,800
-            // instructions per stream; the loop keeps a succeeded `Void` future to hand out.
-            do {
-                let streamPipeline = stream.pipeline.syncOperations
-                // `:authority` becomes `Host`; HTTP/1-only response headers are dropped.
-                try streamPipeline.addHandler(HTTP2StreamCodec())
-                try streamPipeline.addHandler(makeProxyHandler(nil))
-                return stream.eventLoop.makeSucceededVoidFuture()
-            } catch {
-                return stream.eventLoop.makeFailedFuture(error)
-            }
-        }
+        try pipeline.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection, streamConfiguration: stream))
+        // It counts open streams from the HTTP/2 handler's stream events, which pass it on the way up.
         try pipeline.addHandler(manager)
+        try pipeline.addHandler(HTTP2StreamDemultiplexer(connectionInfo: connectionInfo, makeProxyHandler: makeProxyHandler))
         try pipeline.addHandler(HTTP2ConnectionErrorHandler())
     }
 }

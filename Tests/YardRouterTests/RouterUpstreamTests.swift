@@ -330,7 +330,7 @@ struct RouterUpstreamTests {
 
 /// Waits until `value` has not changed for a second (checked every 100 ms, for at most
 /// `seconds`) and returns it.
-private func settledValue(seconds: Double = 60, _ value: () -> Int) async throws -> Int {
+func settledValue(seconds: Double = 60, _ value: () -> Int) async throws -> Int {
     let deadline = ContinuousClock.now + .seconds(seconds)
     var last = value()
     var unchangedSince = ContinuousClock.now
