@@ -43,7 +43,7 @@ final class HTTP2HeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = Self.unwrapInboundIn(data)
+        let buffer = HTTP2HeadTimeoutHandler.unwrapInboundIn(data)
         let wasOpen = self.scanner.headerBlockOpen
         self.scanner.scan(buffer)
         if self.scanner.headerBlockOpen != wasOpen {

@@ -51,7 +51,8 @@ final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         self.inRead = true
-        let frame = Self.unwrapInboundIn(data)
+        // By name, not `Self`, so it is specialized (see `ProxyServerHandler.channelRead`).
+        let frame = HTTP2StreamDemultiplexer.unwrapInboundIn(data)
         switch frame.payload {
         case .headers:
             if let stream = self.streams[frame.streamID] {
@@ -176,7 +177,7 @@ final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
     func topUp(_ streamID: HTTP2StreamID, window: Int) {
         guard window <= Self.targetWindow / 2, let context else { return }
         let frame = HTTP2Frame(streamID: streamID, payload: .windowUpdate(windowSizeIncrement: Self.targetWindow - window))
-        context.write(Self.wrapOutboundOut(frame), promise: nil)
+        context.write(HTTP2StreamDemultiplexer.wrapOutboundOut(frame), promise: nil)
         if self.inRead {
             self.needsFlush = true
         } else {

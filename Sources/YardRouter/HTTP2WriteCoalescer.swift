@@ -26,7 +26,7 @@ final class HTTP2WriteCoalescer: ChannelOutboundHandler, RemovableChannelHandler
     private var promises: [EventLoopPromise<Void>] = []
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard case .byteBuffer(let bytes) = Self.unwrapOutboundIn(data), bytes.readableBytes > 0,
+        guard case .byteBuffer(let bytes) = HTTP2WriteCoalescer.unwrapOutboundIn(data), bytes.readableBytes > 0,
             bytes.readableBytes < Self.copyLimit
         else {
             self.passOn(context: context)
@@ -93,7 +93,7 @@ final class HTTP2WriteCoalescer: ChannelOutboundHandler, RemovableChannelHandler
             promise = combined
         }
         self.promises.removeAll(keepingCapacity: true)
-        context.write(Self.wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
+        context.write(HTTP2WriteCoalescer.wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
         self.buffer!.moveReaderIndex(forwardBy: buffer.readableBytes)
     }
 }
