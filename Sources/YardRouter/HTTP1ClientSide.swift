@@ -12,6 +12,10 @@ final class HTTP1ClientSide: ProxyClientSide {
     private var encoder = ClientResponseEncoder()
     /// Encoded bytes not yet written.
     private var pending: ByteBuffer?
+    /// Bytes were written since the last flush. A flush with nothing to send still walks
+    /// the pipeline and the channel's write queue (several hundred instructions), and the
+    /// end of an upstream read burst asks for one just after a response's end was flushed.
+    private var unflushed = false
 
     /// Room for a usual head and a small body: one allocation of the size class the
     /// allocator serves fastest, and bodies up to what is left of it are copied.
@@ -51,6 +55,7 @@ final class HTTP1ClientSide: ProxyClientSide {
         if self.pending == nil, suffix == nil {
             // Nothing to add to the bytes: they go out as they came.
             self.context.write(NIOAny(body), promise: nil)
+            self.unflushed = true
             return
         }
         var buffer = self.takePending()
@@ -60,6 +65,7 @@ final class HTTP1ClientSide: ProxyClientSide {
         } else {
             self.context.write(NIOAny(buffer), promise: nil)
             self.context.write(NIOAny(body), promise: nil)
+            self.unflushed = true
             guard suffix != nil else { return }
             buffer = self.context.channel.allocator.buffer(capacity: Self.bufferCapacity)
         }
@@ -74,6 +80,7 @@ final class HTTP1ClientSide: ProxyClientSide {
             // Written even when empty: the close waits for everything before it.
             let context = self.context
             let loopBound = context.loopBound
+            self.unflushed = false
             context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { _ in
                 loopBound.value.close(promise: nil)
             }
@@ -82,6 +89,7 @@ final class HTTP1ClientSide: ProxyClientSide {
         if buffer.readableBytes > 0 {
             self.context.write(NIOAny(buffer), promise: nil)
         }
+        self.unflushed = false
         self.context.flush()
     }
 
@@ -89,7 +97,10 @@ final class HTTP1ClientSide: ProxyClientSide {
         if let pending = self.pending {
             self.pending = nil
             self.context.write(NIOAny(pending), promise: nil)
+        } else if !self.unflushed {
+            return
         }
+        self.unflushed = false
         self.context.flush()
     }
 
@@ -97,6 +108,7 @@ final class HTTP1ClientSide: ProxyClientSide {
     /// not flushed when it closes: a response cut off stays cut off.
     func close() {
         self.pending = nil
+        self.unflushed = false
         self.context.close(promise: nil)
     }
 

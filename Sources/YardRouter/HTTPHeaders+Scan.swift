@@ -24,25 +24,43 @@ struct HeaderScan: OptionSet {
     }
 
     init(_ headers: HTTPHeaders) {
-        var found = HeaderScan()
-        var hopByHopFields = 0
-        var keepAliveConnection = false
+        var scanner = Scanner()
         for (name, value) in headers {
-            let kind = Self.classify(name.utf8)
-            guard !kind.isEmpty else { continue }
-            found.formUnion(kind)
+            scanner.add(name: name, value: value)
+        }
+        self = scanner.result
+    }
+
+    /// The pass over the fields, one field at a time (`RequestHeadScan` looks for more in
+    /// the same pass).
+    struct Scanner {
+        private var found = HeaderScan()
+        private var hopByHopFields = 0
+        private var keepAliveConnection = false
+
+        /// Classifies one field; returns what it is.
+        @discardableResult
+        mutating func add(name: String, value: String) -> HeaderScan {
+            let kind = HeaderScan.classify(name.utf8)
+            guard !kind.isEmpty else { return kind }
+            self.found.formUnion(kind)
             if kind == .hopByHop {
-                hopByHopFields += 1
+                self.hopByHopFields += 1
                 // Of the hop-by-hop names only `Connection` starts with a "c".
-                keepAliveConnection =
+                self.keepAliveConnection =
                     name.utf8.first.map { $0 | 0x20 == UInt8(ascii: "c") } == true
                     && value.utf8.equalsLowercased("keep-alive")
             }
+            return kind
         }
-        if hopByHopFields == 1 && keepAliveConnection {
-            found.insert(.onlyConnectionKeepAlive)
+
+        var result: HeaderScan {
+            var found = self.found
+            if self.hopByHopFields == 1 && self.keepAliveConnection {
+                found.insert(.onlyConnectionKeepAlive)
+            }
+            return found
         }
-        self = found
     }
 
     /// What one header name is, compared case-insensitively as HTTP names are.
@@ -100,24 +118,89 @@ extension String.UTF8View {
     }
 }
 
+/// What the proxy needs from a request head's fields, found in one pass: the `Host` value
+/// and whether there is more than one, the first `Content-Length`, whether an `Upgrade` is
+/// asked for, and the fields it rewrites (`HeaderScan`). The handler, the state machine and
+/// the forwarded head each used to search the fields for their part: `Host` three times,
+/// `Content-Length` twice, about 1,400 instructions per request.
+struct RequestHeadScan {
+    /// The fields the forwarded head rewrites.
+    var fields: HeaderScan
+    /// The first `Host` value as the client sent it.
+    var host: String?
+    /// More than one `Host` value, counting the non-empty comma-separated parts of each
+    /// field (`headers[canonicalForm: "host"].count > 1`).
+    var hasMoreThanOneHost: Bool
+    /// The first `Content-Length` value.
+    var contentLength: String?
+    /// An `Upgrade` field is present.
+    var hasUpgrade: Bool
+
+    init(_ headers: HTTPHeaders) {
+        var scanner = HeaderScan.Scanner()
+        var host: String?
+        var hostValues = 0
+        var contentLength: String?
+        var hasUpgrade = false
+        for (name, value) in headers {
+            let utf8 = name.utf8
+            switch utf8.first.map({ $0 | 0x20 }) {
+            case UInt8(ascii: "h") where utf8.equalsLowercased("host"):
+                if host == nil { host = value }
+                if hostValues < 2 { hostValues += Self.listCount(value.utf8, atMost: 2 - hostValues) }
+                continue
+            case UInt8(ascii: "c") where contentLength == nil && utf8.equalsLowercased("content-length"):
+                contentLength = value
+                continue
+            default:
+                break
+            }
+            if scanner.add(name: name, value: value) == .hopByHop, utf8.first.map({ $0 | 0x20 }) == UInt8(ascii: "u") {
+                // Of the hop-by-hop names only `Upgrade` starts with a "u".
+                hasUpgrade = true
+            }
+        }
+        self.fields = scanner.result
+        self.host = host
+        self.hasMoreThanOneHost = hostValues > 1
+        self.contentLength = contentLength
+        self.hasUpgrade = hasUpgrade
+    }
+
+    /// The request carries a body: a non-zero length, or chunked framing.
+    var declaresBody: Bool {
+        if let contentLength { return contentLength.trimmingASCIISpaces != "0" }
+        return self.fields.contains(.transferEncoding)
+    }
+
+    /// The non-empty comma-separated parts of `value`, counted up to `limit`.
+    private static func listCount(_ value: String.UTF8View, atMost limit: Int) -> Int {
+        // Over the bytes in place: iterating the view costs about 40 instructions a byte.
+        value.withContiguousStorageIfAvailable { Self.listCount($0, atMost: limit) }
+            ?? Self.listCount(Array(value), atMost: limit)
+    }
+
+    private static func listCount<Bytes: Sequence<UInt8>>(_ value: Bytes, atMost limit: Int) -> Int {
+        var count = 0
+        var inValue = false
+        for byte in value {
+            if byte == UInt8(ascii: ",") {
+                inValue = false
+            } else if !inValue {
+                inValue = true
+                count += 1
+                if count == limit { break }
+            }
+        }
+        return count
+    }
+}
+
 extension HTTPHeaders {
     /// `self[canonicalForm: "host"].count > 1` (more than one `Host` value, counting the
     /// non-empty comma-separated parts of each), without building the arrays it builds.
     var hasMoreThanOneHost: Bool {
-        var values = 0
-        for (name, value) in self where name.utf8.equalsLowercased("host") {
-            var inValue = false
-            for byte in value.utf8 {
-                if byte == UInt8(ascii: ",") {
-                    inValue = false
-                } else if !inValue {
-                    inValue = true
-                    values += 1
-                    if values > 1 { return true }
-                }
-            }
-        }
-        return false
+        RequestHeadScan(self).hasMoreThanOneHost
     }
 
     /// Whether the only hop-by-hop header is one `Connection: keep-alive` (no other value, no

@@ -33,13 +33,16 @@ struct ProxyConnectionStateMachine {
         var upgrade: String? = nil
     }
 
-    /// A request in flight.
-    struct Request {
+    /// A request in flight. A class, so that each transition moves one reference in and
+    /// out of `state` instead of copying (and then destroying) a head, three strings, an
+    /// upstream and an array: that was about a dozen retains and releases per transition,
+    /// and a request goes through five or more. Only `state` holds it.
+    final class Request {
         /// The head as sent upstream.
-        var head: HTTPRequestHead
-        var client: ClientRequestInfo
+        let head: HTTPRequestHead
+        let client: ClientRequestInfo
         /// The normalized host, for messages.
-        var host: String
+        let host: String
         /// The replica this attempt goes to, and the others still available for one retry.
         var upstream: Upstream
         var alternatives: [Upstream]
@@ -56,6 +59,29 @@ struct ProxyConnectionStateMachine {
         var bodyBytes = 0
         /// The protocol the client asked to switch to (`websocket`), if any.
         var upgrade: String? = nil
+
+        init(head: HTTPRequestHead, client: ClientRequestInfo, host: String, upstream: Upstream, alternatives: [Upstream], hasBody: Bool) {
+            self.head = head
+            self.client = client
+            self.host = host
+            self.upstream = upstream
+            self.alternatives = alternatives
+            self.hasBody = hasBody
+        }
+    }
+
+    /// What goes to an upstream once connected: the head, the body parts buffered while
+    /// connecting, and the end if the client has sent it. Not an array of parts: that would
+    /// be one more allocation per request.
+    struct Outgoing: Equatable {
+        var head: HTTPRequestHead
+        var body: [ByteBuffer]
+        var end: Bool
+
+        /// The same, as request parts.
+        var parts: [HTTPClientRequestPart] {
+            [.head(self.head)] + self.body.map { .body(.byteBuffer($0)) } + (self.end ? [.end(nil)] : [])
+        }
     }
 
     /// One request/response exchange on a connected upstream.
@@ -163,7 +189,7 @@ struct ProxyConnectionStateMachine {
         case none
         /// Send the buffered request to the now connected upstream; resume reading from the
         /// client; start the response head timer (see `responseHeadTimedOut(after:)`).
-        case send([HTTPClientRequestPart])
+        case send(Outgoing)
         /// The client is gone; the unused connection can go back to the pool.
         case releaseUnused
         case connect(ConnectTarget)
@@ -211,9 +237,11 @@ struct ProxyConnectionStateMachine {
     // MARK: - Client events
 
     /// A request head arrived. `selection` is nil when the request has no `Host` header;
-    /// `normalizedHost` is that header normalized, when the caller has it already.
+    /// `normalizedHost` is that header normalized, and `scanned` the head's fields scanned,
+    /// when the caller has them already.
     mutating func requestHeadReceived(
         _ head: HTTPRequestHead,
+        scanned: RequestHeadScan? = nil,
         selection: RouteSelection?,
         peer: ForwardingPeer?,
         normalizedHost: String? = nil,
@@ -223,13 +251,14 @@ struct ProxyConnectionStateMachine {
             // Only `.closed` gets here: a pipelined request after a closing response.
             return .none
         }
-        let client = ClientRequestInfo(head)
-        let declaresBody = head.declaresBody
-        if head.headers.hasMoreThanOneHost {
+        let scan = scanned ?? RequestHeadScan(head.headers)
+        let client = ClientRequestInfo(head, scan: scan)
+        let declaresBody = scan.declaresBody
+        if scan.hasMoreThanOneHost {
             // Two Host headers could route one way here and another way upstream.
             return .respond(self.refuse(.badRequest, "the request has more than one Host header", client: client))
         }
-        if let length = head.headers.first(name: "content-length").flatMap({ Int($0.trimmingASCIISpaces) }),
+        if let length = scan.contentLength.flatMap({ Int($0.trimmingASCIISpaces) }),
             length > self.maxRequestBodyBytes
         {
             return .respond(
@@ -261,8 +290,9 @@ struct ProxyConnectionStateMachine {
             )
         case .noUpstreams(let host) where self.holdsRequests:
             var held = HeldRequest(
-                head: head.forwardedUpstream(peer: peer, overTLS: overTLS), client: client, host: host, hasBody: declaresBody)
-            held.upgrade = head.upgradeProtocol
+                head: head.forwardedUpstream(peer: peer, overTLS: overTLS, scanned: scan), client: client, host: host,
+                hasBody: declaresBody)
+            held.upgrade = scan.hasUpgrade ? head.upgradeProtocol : nil
             self.state = .holding(held, buffered: [], bufferedBytes: 0)
             return .hold(host: host)
         case .noUpstreams(let host):
@@ -271,7 +301,7 @@ struct ProxyConnectionStateMachine {
             response = self.respondLocally(.serviceUnavailable, Self.stoppedMessage(host), client: client, requestComplete: false)
         case .upstreams(let upstreams):
             guard let first = upstreams.first else {
-                let host = RouteTable.normalizedHost(head.headers.first(name: "host") ?? "")
+                let host = RouteTable.normalizedHost(scan.host ?? "")
                 response = self.respondLocally(
                     .serviceUnavailable,
                     noReplica(host),
@@ -280,15 +310,15 @@ struct ProxyConnectionStateMachine {
                 )
                 break
             }
-            var request = Request(
-                head: head.forwardedUpstream(peer: peer, overTLS: overTLS),
+            let request = Request(
+                head: head.forwardedUpstream(peer: peer, overTLS: overTLS, scanned: scan),
                 client: client,
-                host: normalizedHost ?? RouteTable.normalizedHost(head.headers.first(name: "host") ?? ""),
+                host: normalizedHost ?? RouteTable.normalizedHost(scan.host ?? ""),
                 upstream: first,
                 alternatives: Array(upstreams.dropFirst()),
                 hasBody: declaresBody
             )
-            request.upgrade = head.upgradeProtocol
+            request.upgrade = scan.hasUpgrade ? head.upgradeProtocol : nil
             self.state = .connecting(request, buffered: [], bufferedBytes: 0)
             return .connect(.pooledOrNew(first))
         }
@@ -297,7 +327,7 @@ struct ProxyConnectionStateMachine {
 
     mutating func requestBodyReceived(_ buffer: ByteBuffer) -> RequestAction {
         switch self.state {
-        case .connecting(var request, var buffered, let bytes):
+        case .connecting(let request, var buffered, let bytes):
             request.hasBody = true
             request.bodyBytes += buffer.readableBytes
             if request.bodyBytes > self.maxRequestBodyBytes {
@@ -325,7 +355,7 @@ struct ProxyConnectionStateMachine {
             self.state = .holding(held, buffered: buffered, bufferedBytes: total)
             let crossedLimit = bytes <= Self.maxBufferedRequestBytes && total > Self.maxBufferedRequestBytes
             return crossedLimit ? .pauseClientReads : .none
-        case .forwarding(var request, var exchange):
+        case .forwarding(let request, var exchange):
             request.hasBody = true
             request.bodyBytes += buffer.readableBytes
             if request.bodyBytes > self.maxRequestBodyBytes {
@@ -345,7 +375,7 @@ struct ProxyConnectionStateMachine {
 
     mutating func requestEndReceived(trailers: HTTPHeaders?) -> RequestAction {
         switch self.state {
-        case .connecting(var request, let buffered, let bytes):
+        case .connecting(let request, let buffered, let bytes):
             request.clientRequestComplete = true
             self.state = .connecting(request, buffered: buffered, bufferedBytes: bytes)
             return .none
@@ -353,7 +383,7 @@ struct ProxyConnectionStateMachine {
             held.clientRequestComplete = true
             self.state = .holding(held, buffered: buffered, bufferedBytes: bytes)
             return .none
-        case .forwarding(var request, var exchange):
+        case .forwarding(let request, var exchange):
             request.clientRequestComplete = true
             exchange.requestFullySent = true
             self.state = .forwarding(request, exchange)
@@ -399,7 +429,7 @@ struct ProxyConnectionStateMachine {
             )
         case .upstreams(let upstreams):
             guard let first = upstreams.first else { return .keepHolding }
-            var request = Request(
+            let request = Request(
                 head: held.head, client: held.client, host: held.host, upstream: first,
                 alternatives: Array(upstreams.dropFirst()), hasBody: held.hasBody
             )
@@ -427,14 +457,9 @@ struct ProxyConnectionStateMachine {
     mutating func upstreamConnected(reused: Bool) -> ConnectAction {
         switch self.state {
         case .connecting(let request, let buffered, _):
-            var parts: [HTTPClientRequestPart] = [.head(request.head)]
-            parts += buffered.map { .body(.byteBuffer($0)) }
-            if request.clientRequestComplete {
-                parts.append(.end(nil))
-            }
             let exchange = Exchange(reusedConnection: reused, requestFullySent: request.clientRequestComplete)
             self.state = .forwarding(request, exchange)
-            return .send(parts)
+            return .send(Outgoing(head: request.head, body: buffered, end: request.clientRequestComplete))
         case .closed:
             return .releaseUnused
         case .idle, .holding, .forwarding, .draining, .upgraded:
@@ -448,7 +473,7 @@ struct ProxyConnectionStateMachine {
     /// Connecting failed (refused, timed out, unreachable); nothing reached the upstream.
     mutating func upstreamConnectFailed(reason: String) -> ConnectAction {
         switch self.state {
-        case .connecting(var request, let buffered, let bytes):
+        case .connecting(let request, let buffered, let bytes):
             if !request.hasRetried, !request.switchedReplica, request.client.isIdempotent,
                 let next = request.alternatives.first
             {
@@ -592,7 +617,7 @@ struct ProxyConnectionStateMachine {
 
     /// The upstream connection closed (or failed) before the response was complete.
     mutating func upstreamClosed() -> UpstreamClosedAction {
-        guard case .forwarding(var request, let exchange) = self.state else {
+        guard case .forwarding(let request, let exchange) = self.state else {
             return .none
         }
         if exchange.responseStarted {

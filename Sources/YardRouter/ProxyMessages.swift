@@ -9,9 +9,14 @@ struct ClientRequestInfo: Equatable, Sendable {
     var keepAlive: Bool
 
     init(_ head: HTTPRequestHead) {
+        self.init(head, scan: RequestHeadScan(head.headers))
+    }
+
+    /// With the head's fields already scanned: only an `Upgrade` field makes it look further.
+    init(_ head: HTTPRequestHead, scan: RequestHeadScan) {
         self.version = head.version
         self.method = head.method
-        self.keepAlive = head.isKeepAlive && !head.asksForRefusedUpgrade
+        self.keepAlive = head.isKeepAlive && !(scan.hasUpgrade && head.upgradeProtocol == nil)
     }
 
     /// The version the proxy answers with: HTTP/1.0 clients get 1.0 (so no chunked
@@ -73,11 +78,13 @@ extension HTTPRequestHead {
     /// The request as it is sent upstream: HTTP/1.1 on a keep-alive connection, hop-by-hop
     /// headers removed, `Host` untouched and the forwarding headers set from the connection
     /// (`setForwardingHeaders`).
-    func forwardedUpstream(peer: ForwardingPeer?, overTLS: Bool = false) -> HTTPRequestHead {
+    /// `scanned` is this head's `RequestHeadScan` when the caller has it.
+    func forwardedUpstream(peer: ForwardingPeer?, overTLS: Bool = false, scanned: RequestHeadScan? = nil) -> HTTPRequestHead {
         var headers = self.headers
         // One pass finds what needs rewriting; the rest is forwarded as it came.
-        let scan = HeaderScan(headers)
-        let originalHost = headers.first(name: "host")
+        let request = scanned ?? RequestHeadScan(headers)
+        let scan = request.fields
+        let originalHost = request.host
         headers.removeHopByHopHeaders(scanned: scan)
         if scan.contains(.transferEncoding) {
             let isChunked = headers[canonicalForm: "transfer-encoding"].last?.lowercased() == "chunked"
@@ -124,10 +131,7 @@ extension HTTPRequestHead {
 
     /// True when the request carries a body (a non-zero length or chunked framing).
     var declaresBody: Bool {
-        if let length = self.headers.first(name: "content-length") {
-            return length.trimmingASCIISpaces != "0"
-        }
-        return self.headers.contains(name: "transfer-encoding")
+        RequestHeadScan(self.headers).declaresBody
     }
 }
 

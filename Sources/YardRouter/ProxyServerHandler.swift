@@ -199,8 +199,11 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch part {
         case .head(var head):
             self.headTimer?.headReceived()
-            // The Host header is found and normalized once, for routing, the log and the state machine.
-            let host = head.headers.first(name: "host").map { RouteTable.normalizedHost($0) }
+            // The fields are scanned once, and the Host header normalized once, for routing, the
+            // log, the state machine and the forwarded head (`stamp` below only touches
+            // `traceparent` and `tracestate`, which the scan does not look at).
+            let scan = RequestHeadScan(head.headers)
+            let host = scan.host.map { RouteTable.normalizedHost($0) }
             if case .idle = self.stateMachine.state {
                 self.access = AccessLogRecord(head: head, host: host, clock: &self.clock)
             }
@@ -212,6 +215,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.client?.requestReceived(method: head.method)
             let action = self.stateMachine.requestHeadReceived(
                 head,
+                scanned: scan,
                 selection: selection,
                 peer: self.peer,
                 normalizedHost: host,
@@ -391,8 +395,9 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .respond(let response):
             self.respond(response)
         case .forward(let part):
-            self.upstream?.handler.write(part)
-            self.upstreamNeedsFlush = true
+            if self.upstream?.handler.write(part) == true {
+                self.upstreamNeedsFlush = true
+            }
             // Request backpressure: stop reading from the client while the upstream is slow.
             if let upstream, !upstream.channel.isWritable {
                 self.pauseClientReads()
@@ -475,13 +480,13 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch action {
         case .none:
             if let connection { self.pool.release(connection, reusable: false) }
-        case .send(let parts):
+        case .send(let outgoing):
             guard let connection else { preconditionFailure("send without a connection") }
             self.upstream = connection
             self.access?.replicaID = connection.upstream.replicaID
             connection.handler.receiver = self
             self.resumeClientReads()
-            connection.handler.send(parts)
+            connection.handler.send(outgoing)
             self.startResponseHeadTimer()
             if !connection.channel.isWritable {
                 self.pauseClientReads()

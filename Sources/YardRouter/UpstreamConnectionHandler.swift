@@ -40,11 +40,15 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
 
     /// Writes request parts and flushes them; the head, framing and the end share one
     /// buffer (a request without a body is one write).
-    func send(_ parts: [HTTPClientRequestPart]) {
+    func send(_ outgoing: ProxyConnectionStateMachine.Outgoing) {
         guard let context else { return }
         var pending = context.channel.allocator.buffer(capacity: 256)
-        for part in parts {
-            self.encode(part, pending: &pending, context: context)
+        self.encode(.head(outgoing.head), pending: &pending, context: context)
+        for body in outgoing.body {
+            self.encode(.body(.byteBuffer(body)), pending: &pending, context: context)
+        }
+        if outgoing.end {
+            self.encode(.end(nil), pending: &pending, context: context)
         }
         if pending.readableBytes > 0 {
             context.write(UpstreamConnectionHandler.wrapOutboundOut(.byteBuffer(pending)), promise: nil)
@@ -53,17 +57,21 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     }
 
     /// Writes one request part without flushing; `flush()` follows at the end of a read burst.
-    func write(_ part: HTTPClientRequestPart) {
-        guard let context else { return }
+    /// Returns whether anything was written (the end of a request with a length writes
+    /// nothing, and then there is nothing to flush).
+    @discardableResult
+    func write(_ part: HTTPClientRequestPart) -> Bool {
+        guard let context else { return false }
         if !self.encoder.isChunked {
             switch part {
             case .body(let body):
                 // A body part of a request with a length goes out as it came: nothing to add.
-                if body.readableBytes > 0 { context.write(UpstreamConnectionHandler.wrapOutboundOut(body), promise: nil) }
-                return
+                guard body.readableBytes > 0 else { return false }
+                context.write(UpstreamConnectionHandler.wrapOutboundOut(body), promise: nil)
+                return true
             case .end:
                 // Nothing marks the end of such a request: no buffer to allocate.
-                return
+                return false
             case .head:
                 break
             }
@@ -73,6 +81,8 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
         if pending.readableBytes > 0 {
             context.write(UpstreamConnectionHandler.wrapOutboundOut(.byteBuffer(pending)), promise: nil)
         }
+        // A body part is written by `encode` itself even when `pending` stays empty.
+        return true
     }
 
     func flush() {

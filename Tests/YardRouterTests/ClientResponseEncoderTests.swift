@@ -93,6 +93,36 @@ struct ClientResponseEncoderTests {
             ])
     }
 
+    /// The end of an upstream read burst asks for a flush; right after a response's end
+    /// was flushed there is nothing to send, and the flush does not reach the channel.
+    @Test func aFlushWithNothingWrittenStaysOffTheChannel() throws {
+        let channel = EmbeddedChannel()
+        let counter = FlushCounter()
+        let holder = ContextHolder()
+        try channel.pipeline.syncOperations.addHandler(counter)
+        try channel.pipeline.syncOperations.addHandler(holder)
+        let connection = HTTP1ClientSide(context: try #require(holder.context))
+        connection.requestReceived(method: .GET)
+        connection.writeHead(HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Length": "5"]))
+        connection.writeBody(ByteBuffer(string: "hello"))
+        connection.writeEnd(nil, thenClose: false)
+        #expect(counter.flushes == 1)
+        connection.flush()
+        #expect(counter.flushes == 1)
+        // A body written straight through (nothing pending, nothing to add) still gets its flush.
+        connection.requestReceived(method: .GET)
+        connection.writeHead(HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Length": "4096"]))
+        connection.flush()
+        connection.writeBody(ByteBuffer(repeating: 0x78, count: 4096))
+        connection.flush()
+        #expect(counter.flushes == 3)
+        #expect(
+            try Self.writes(channel) == [
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", "HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n",
+                String(repeating: "x", count: 4096),
+            ])
+    }
+
     @Test func aFlushWritesTheHeadThatWaits() throws {
         let (channel, connection) = try Self.connection()
         connection.requestReceived(method: .GET)

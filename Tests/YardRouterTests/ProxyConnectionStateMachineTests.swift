@@ -33,11 +33,11 @@ struct ProxyConnectionStateMachineTests {
                 == .connect(.pooledOrNew(a))
         )
         #expect(machine.requestEndReceived(trailers: nil) == .none)
-        guard case .send(let parts) = machine.upstreamConnected(reused: false) else {
+        guard case .send(let outgoing) = machine.upstreamConnected(reused: false) else {
             Issue.record("expected the buffered request to be sent")
             return
         }
-        #expect(parts == [.head(head.forwardedUpstream(clientIP: "127.0.0.1")), .end(nil)])
+        #expect(outgoing.parts == [.head(head.forwardedUpstream(clientIP: "127.0.0.1")), .end(nil)])
         guard case .sendHead(let relayed) = machine.responsePartReceived(.head(okHead())) else {
             Issue.record("expected the head to be relayed")
             return
@@ -60,7 +60,7 @@ struct ProxyConnectionStateMachineTests {
         #expect(machine.requestBodyReceived(first) == .none)
         #expect(
             machine.upstreamConnected(reused: false)
-                == .send([.head(head.forwardedUpstream(clientIP: nil)), .body(.byteBuffer(first))])
+                == .send(.init(head: head.forwardedUpstream(clientIP: nil), body: [first], end: false))
         )
         #expect(machine.requestBodyReceived(second) == .forward(.body(.byteBuffer(second))))
         #expect(machine.requestEndReceived(trailers: nil) == .forward(.end(nil)))
@@ -132,11 +132,11 @@ struct ProxyConnectionStateMachineTests {
         #expect(machine.requestEndReceived(trailers: nil) == .none)
         #expect(machine.replicasChanged(.noUpstreams("app.localhost")) == .keepHolding)
         #expect(machine.replicasChanged(.upstreams([a, b])) == .connect(.pooledOrNew(a)))
-        guard case .send(let parts) = machine.upstreamConnected(reused: false) else {
+        guard case .send(let outgoing) = machine.upstreamConnected(reused: false) else {
             Issue.record("expected the held request to be sent")
             return
         }
-        #expect(parts.count == 3, "head, the buffered body and the end: \(parts)")
+        #expect(outgoing.parts.count == 3, "head, the buffered body and the end: \(outgoing.parts)")
         // Nothing is held any more, so a late timer does nothing.
         #expect(machine.holdTimedOut(after: .seconds(1)) == nil)
     }

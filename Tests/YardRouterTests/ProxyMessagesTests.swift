@@ -166,6 +166,39 @@ struct ProxyMessagesTests {
         #expect(HeaderScan(["Content-Type": "text/plain"]).isEmpty)
     }
 
+    /// The one pass over a request's fields finds what NIO's look-ups find, name by name.
+    @Test func oneRequestScanAgreesWithTheLookUps() {
+        let heads: [HTTPHeaders] = [
+            ["Host": "app.localhost", "User-Agent": "curl"],
+            ["host": "a.example, b.example"],
+            ["Host": "a.example", "HOST": "b.example"],
+            ["Host": ",  ,a.example,"],
+            ["Host": ""],
+            ["User-Agent": "no host"],
+            ["Host": "h", "Content-Length": " 12 ", "content-length": "13"],
+            ["Host": "h", "Content-Length": "0"],
+            ["Host": "h", "Transfer-Encoding": "chunked"],
+            ["Host": "h", "Connection": "Upgrade", "Upgrade": "websocket"],
+            ["Host": "h", "upgrade": "h2c"],
+            ["Host": "h", "Connection": "keep-alive", "X-Forwarded-For": "1.2.3.4", "Contents": "x", "Hostname": "y"],
+        ]
+        for headers in heads {
+            let scan = RequestHeadScan(headers)
+            #expect(scan.host == headers.first(name: "host"), "\(headers)")
+            #expect(scan.hasMoreThanOneHost == (headers[canonicalForm: "host"].count > 1), "\(headers)")
+            #expect(scan.contentLength == headers.first(name: "content-length"), "\(headers)")
+            #expect(scan.hasUpgrade == headers.contains(name: "upgrade"), "\(headers)")
+            #expect(scan.fields == HeaderScan(headers), "\(headers)")
+            let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/", headers: headers)
+            let declared =
+                headers.first(name: "content-length").map { $0.trimmingASCIISpaces != "0" }
+                ?? headers.contains(name: "transfer-encoding")
+            #expect(scan.declaresBody == declared, "\(headers)")
+            #expect(ClientRequestInfo(head, scan: scan).keepAlive == (head.isKeepAlive && !head.asksForRefusedUpgrade), "\(headers)")
+            #expect(head.forwardedUpstream(peer: nil, scanned: scan) == head.forwardedUpstream(peer: nil), "\(headers)")
+        }
+    }
+
     @Test func anHTTP2StreamGetsAKeepAliveHeadAsItIs() {
         let h2 = ClientRequestInfo(HTTPRequestHead(version: HTTPVersion(major: 2, minor: 0), method: .GET, uri: "/"))
         let upstream = HTTPResponseHead(

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOEmbedded
 import NIOHTTP1
 import Testing
 
@@ -104,5 +105,42 @@ struct UpstreamRequestEncoderTests {
         encoder.writeHead(self.head(.GET, ["Host": "h"]), into: &out)
         encoder.writeEnd(nil, into: &out)
         #expect(String(buffer: out) == "GET /a?b=c HTTP/1.1\r\nHost: h\r\n\r\n")
+    }
+
+    /// The end of a request with a length writes nothing, so the proxy does not flush the
+    /// upstream connection for it (an empty flush walks the pipeline and the write queue);
+    /// a chunked request's end is the last chunk, and is written.
+    @Test func anEndThatWritesNothingSaysSo() throws {
+        let channel = EmbeddedChannel()
+        let counter = FlushCounter()
+        let handler = UpstreamConnectionHandler(responseDecoder: HTTPResponseDecoder())
+        try channel.pipeline.syncOperations.addHandler(counter)
+        try channel.pipeline.syncOperations.addHandler(handler)
+        handler.send(.init(head: self.head(.GET, ["Host": "h"]), body: [], end: false))
+        #expect(counter.flushes == 1)
+        #expect(!handler.write(.end(nil)))
+
+        handler.send(.init(head: self.head(.POST, ["Host": "h"]), body: [], end: false))
+        #expect(handler.write(.body(.byteBuffer(ByteBuffer(string: "abc")))))
+        #expect(handler.write(.end(nil)))
+        handler.flush()
+        var written = ""
+        while let data = try channel.readOutbound(as: IOData.self) {
+            guard case .byteBuffer(let buffer) = data else { continue }
+            written += String(buffer: buffer)
+        }
+        #expect(written.hasSuffix("transfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"), "\(written)")
+        #expect(counter.flushes == 3)
+    }
+}
+
+/// Counts the flushes that pass it on their way to the socket.
+final class FlushCounter: ChannelOutboundHandler {
+    typealias OutboundIn = Any
+    private(set) var flushes = 0
+
+    func flush(context: ChannelHandlerContext) {
+        self.flushes += 1
+        context.flush()
     }
 }
