@@ -9,6 +9,30 @@ extension ByteBuffer {
     /// rest is measured and written in a second round, after one growth of the buffer.
     /// Both encoders of the router (requests to replicas, responses to clients) use it.
     mutating func writeHTTPFields(_ headers: HTTPHeaders) {
+        self.writeHTTPFields(headers, endingHead: true)
+    }
+
+    /// The edge's forwarding fields (`ForwardingFields`, in its order), then the empty line
+    /// that ends the head. All but `X-Forwarded-Host` are the connection's, written from the
+    /// bytes its `ForwardingPeer` made once: a `ByteBuffer` write costs about a hundred
+    /// instructions whatever its length, and the fields are nine pieces otherwise.
+    mutating func writeForwardingFieldsEndingHead(_ forwarding: ForwardingFields) {
+        if let peer = forwarding.peer {
+            self.writeBytes(forwarding.overTLS ? peer.fieldsOverTLS : peer.fields)
+        } else {
+            self.writeStaticString(forwarding.overTLS ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n")
+        }
+        guard let host = forwarding.originalHost else {
+            self.writeStaticString("\r\n")
+            return
+        }
+        self.writeStaticString("X-Forwarded-Host: ")
+        self.writeString(host)
+        self.writeStaticString("\r\n\r\n")
+    }
+
+    /// `writeHTTPFields(_:)`; without `endingHead`, the empty line is left for the caller.
+    mutating func writeHTTPFields(_ headers: HTTPHeaders, endingHead: Bool) {
         var index = headers.startIndex
         let end = headers.endIndex
         var room = Swift.max(self.writableBytes, 2)
@@ -29,9 +53,10 @@ extension ByteBuffer {
                     offset += 2
                     index = headers.index(after: index)
                 }
+                done = true
+                guard endingHead else { return offset }
                 target[offset] = UInt8(ascii: "\r")
                 target[offset + 1] = UInt8(ascii: "\n")
-                done = true
                 return offset + 2
             }
             if done { return }

@@ -25,6 +25,10 @@ struct ProxyConnectionStateMachine {
     /// A request waiting for its host to get a ready replica.
     struct HeldRequest {
         var head: HTTPRequestHead
+        /// The edge's forwarding fields, written after `head`'s (`forwardedUpstreamParts`).
+        var forwarding: ForwardingFields?
+        /// Which framing fields `head` holds, when the scan told.
+        var framing: UpstreamRequestEncoder.Framing?
         var client: ClientRequestInfo
         var host: String
         var hasBody: Bool
@@ -38,8 +42,12 @@ struct ProxyConnectionStateMachine {
     /// upstream and an array: that was about a dozen retains and releases per transition,
     /// and a request goes through five or more. Only `state` holds it.
     final class Request {
-        /// The head as sent upstream.
+        /// The head as sent upstream, but for the edge's forwarding fields when they are
+        /// kept apart (`forwardedUpstreamParts`).
         let head: HTTPRequestHead
+        let forwarding: ForwardingFields?
+        /// Which framing fields `head` holds, when the scan told.
+        let framing: UpstreamRequestEncoder.Framing?
         let client: ClientRequestInfo
         /// The normalized host, for messages.
         let host: String
@@ -60,8 +68,13 @@ struct ProxyConnectionStateMachine {
         /// The protocol the client asked to switch to (`websocket`), if any.
         var upgrade: String? = nil
 
-        init(head: HTTPRequestHead, client: ClientRequestInfo, host: String, upstream: Upstream, alternatives: [Upstream], hasBody: Bool) {
+        init(
+            head: HTTPRequestHead, forwarding: ForwardingFields?, framing: UpstreamRequestEncoder.Framing?,
+            client: ClientRequestInfo, host: String, upstream: Upstream, alternatives: [Upstream], hasBody: Bool
+        ) {
             self.head = head
+            self.forwarding = forwarding
+            self.framing = framing
             self.client = client
             self.host = host
             self.upstream = upstream
@@ -75,12 +88,18 @@ struct ProxyConnectionStateMachine {
     /// be one more allocation per request.
     struct Outgoing: Equatable {
         var head: HTTPRequestHead
+        /// Written after `head`'s fields (`forwardedUpstreamParts`).
+        var forwarding: ForwardingFields? = nil
+        /// Which framing fields `head` holds, when known.
+        var framing: UpstreamRequestEncoder.Framing? = nil
         var body: [ByteBuffer]
         var end: Bool
 
-        /// The same, as request parts.
+        /// The same, as request parts, the forwarding fields added to the head.
         var parts: [HTTPClientRequestPart] {
-            [.head(self.head)] + self.body.map { .body(.byteBuffer($0)) } + (self.end ? [.end(nil)] : [])
+            var head = self.head
+            if let forwarding { head.headers.appendForwardingFields(forwarding) }
+            return [.head(head)] + self.body.map { .body(.byteBuffer($0)) } + (self.end ? [.end(nil)] : [])
         }
     }
 
@@ -289,8 +308,9 @@ struct ProxyConnectionStateMachine {
                 requestComplete: false
             )
         case .noUpstreams(let host) where self.holdsRequests:
+            let forwarded = head.forwardedUpstreamParts(peer: peer, overTLS: overTLS, scanned: scan)
             var held = HeldRequest(
-                head: head.forwardedUpstream(peer: peer, overTLS: overTLS, scanned: scan), client: client, host: host,
+                head: forwarded.head, forwarding: forwarded.appended, framing: forwarded.framing, client: client, host: host,
                 hasBody: declaresBody)
             held.upgrade = scan.hasUpgrade ? head.upgradeProtocol : nil
             self.state = .holding(held, buffered: [], bufferedBytes: 0)
@@ -310,8 +330,11 @@ struct ProxyConnectionStateMachine {
                 )
                 break
             }
+            let forwarded = head.forwardedUpstreamParts(peer: peer, overTLS: overTLS, scanned: scan)
             let request = Request(
-                head: head.forwardedUpstream(peer: peer, overTLS: overTLS, scanned: scan),
+                head: forwarded.head,
+                forwarding: forwarded.appended,
+                framing: forwarded.framing,
                 client: client,
                 host: normalizedHost ?? RouteTable.normalizedHost(scan.host ?? ""),
                 upstream: first,
@@ -430,7 +453,7 @@ struct ProxyConnectionStateMachine {
         case .upstreams(let upstreams):
             guard let first = upstreams.first else { return .keepHolding }
             let request = Request(
-                head: held.head, client: held.client, host: held.host, upstream: first,
+                head: held.head, forwarding: held.forwarding, framing: held.framing, client: held.client, host: held.host, upstream: first,
                 alternatives: Array(upstreams.dropFirst()), hasBody: held.hasBody
             )
             request.clientRequestComplete = held.clientRequestComplete
@@ -459,7 +482,10 @@ struct ProxyConnectionStateMachine {
         case .connecting(let request, let buffered, _):
             let exchange = Exchange(reusedConnection: reused, requestFullySent: request.clientRequestComplete)
             self.state = .forwarding(request, exchange)
-            return .send(Outgoing(head: request.head, body: buffered, end: request.clientRequestComplete))
+            return .send(
+                Outgoing(
+                    head: request.head, forwarding: request.forwarding, framing: request.framing, body: buffered,
+                    end: request.clientRequestComplete))
         case .closed:
             return .releaseUnused
         case .idle, .holding, .forwarding, .draining, .upgraded:

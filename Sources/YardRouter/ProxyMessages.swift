@@ -80,11 +80,35 @@ extension HTTPRequestHead {
     /// (`setForwardingHeaders`).
     /// `scanned` is this head's `RequestHeadScan` when the caller has it.
     func forwardedUpstream(peer: ForwardingPeer?, overTLS: Bool = false, scanned: RequestHeadScan? = nil) -> HTTPRequestHead {
-        var headers = self.headers
+        let (head, appended, _) = self.forwardedUpstreamParts(peer: peer, overTLS: overTLS, scanned: scanned)
+        guard let appended else { return head }
+        var forwarded = head
+        forwarded.headers.appendForwardingFields(appended)
+        return forwarded
+    }
+
+    /// `forwardedUpstream`, with the edge's own forwarding fields kept apart when the client is
+    /// not a trusted proxy and asks for no upgrade (then they are simply added after the
+    /// client's fields): `UpstreamRequestEncoder` writes them after the head's fields. The
+    /// usual request's head then goes upstream as it came, without a copy of its fields and a
+    /// new head (two allocations and about 2,000 instructions per request).
+    ///
+    /// `framing` says which framing fields the head holds when the scan tells (the usual
+    /// request, which needs no rewriting), for `UpstreamRequestEncoder`.
+    func forwardedUpstreamParts(
+        peer: ForwardingPeer?, overTLS: Bool = false, scanned: RequestHeadScan? = nil
+    ) -> (head: HTTPRequestHead, appended: ForwardingFields?, framing: UpstreamRequestEncoder.Framing?) {
         // One pass finds what needs rewriting; the rest is forwarded as it came.
-        let request = scanned ?? RequestHeadScan(headers)
+        let request = scanned ?? RequestHeadScan(self.headers)
         let scan = request.fields
-        let originalHost = request.host
+        let trusted = peer?.isTrustedProxy == true
+        let appended =
+            trusted || request.hasUpgrade ? nil : ForwardingFields(peer: peer, originalHost: request.host, overTLS: overTLS)
+        if appended != nil, scan.isEmpty, self.version == .http1_1 {
+            // No `Transfer-Encoding` (the scan found none), and the length is the client's.
+            return (self, appended, .init(hasLength: request.contentLength != nil, hasTransferEncoding: false))
+        }
+        var headers = self.headers
         headers.removeHopByHopHeaders(scanned: scan)
         if scan.contains(.transferEncoding) {
             let isChunked = headers[canonicalForm: "transfer-encoding"].last?.lowercased() == "chunked"
@@ -96,15 +120,19 @@ extension HTTPRequestHead {
         }
         // A client's copy of the old HTTPS mark never goes upstream (it is an `X-Forwarded-` header).
         if scan.contains(.forwarding) { headers.remove(name: Self.retiredHTTPSMarkName) }
+        if appended != nil {
+            if scan.contains(.forwarding) { headers.removeForwardingHeaders() }
+            return (HTTPRequestHead(version: .http1_1, method: self.method, uri: self.uri, headers: headers), appended, nil)
+        }
         headers.setForwardingHeaders(
-            peer: peer, originalHost: originalHost, overTLS: overTLS, clientSentForwarding: scan.contains(.forwarding))
+            peer: peer, originalHost: request.host, overTLS: overTLS, clientSentForwarding: scan.contains(.forwarding))
         // `Upgrade` and `Connection` are hop-by-hop: without either there is nothing to look up.
         if scan.contains(.hopByHop), let upgrade = self.upgradeProtocol {
             // The one hop-by-hop exchange a proxy passes on: the replica decides the upgrade.
             headers.add(name: "Connection", value: "Upgrade")
             headers.add(name: "Upgrade", value: upgrade)
         }
-        return HTTPRequestHead(version: .http1_1, method: self.method, uri: self.uri, headers: headers)
+        return (HTTPRequestHead(version: .http1_1, method: self.method, uri: self.uri, headers: headers), nil, nil)
     }
 
     /// The header the HTTPS listener used to mark requests with (now the handler knows it

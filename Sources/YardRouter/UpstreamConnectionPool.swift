@@ -287,7 +287,17 @@ final class UpstreamConnectionPool: Sendable {
     /// Wraps a newly connected channel.
     func connection(for channel: any Channel, upstream: Upstream) throws -> UpstreamConnection {
         let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
-        return UpstreamConnection(upstream: upstream, channel: channel, handler: handler)
+        let connection = UpstreamConnection(upstream: upstream, channel: channel, handler: handler)
+        // The entry that counts this connection: it stays in `upstreams` while the connection is open.
+        connection.poolEntry = self.state.value.upstreams[upstream]
+        return connection
+    }
+
+    /// The entry that counts `connection`, without a look-up by upstream when the connection has it.
+    private func entry(of connection: UpstreamConnection) -> Entry? {
+        guard let object = connection.poolEntry else { return self.state.value.upstreams[connection.upstream] }
+        // Only `connection(for:upstream:)` sets it, always to an `Entry`.
+        return unsafeDowncast(object, to: Entry.self)
     }
 
     /// Takes a connection back after an exchange. It is kept for reuse (or handed to a
@@ -298,7 +308,7 @@ final class UpstreamConnectionPool: Sendable {
         let upstream = connection.upstream
         // Every leased connection is counted in its upstream's entry, which stays until it closes.
         guard reusable, !self.state.value.isClosed, channel.isActive, !self.isDraining(upstream),
-            let entry = self.state.value.upstreams[upstream],
+            let entry = self.entry(of: connection),
             entry.idle.count < self.configuration.maxIdleConnectionsPerUpstream || !entry.waiters.isEmpty
         else {
             channel.close(promise: nil)

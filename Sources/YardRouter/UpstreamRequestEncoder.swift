@@ -13,17 +13,33 @@ struct UpstreamRequestEncoder {
     /// The body of the request being written is chunked.
     private(set) var isChunked = false
 
-    /// Appends `head` to `buffer`, its framing headers corrected first.
-    mutating func writeHead(_ head: HTTPRequestHead, into buffer: inout ByteBuffer) {
+    /// Which framing fields a head holds, when the caller knows already (from the
+    /// `RequestHeadScan` the proxy makes of every request): the two searches of the fields
+    /// that `correctFraming` makes otherwise cost about 600 instructions per request.
+    struct Framing: Equatable, Sendable {
+        var hasLength: Bool
+        var hasTransferEncoding: Bool
+    }
+
+    /// Appends `head` to `buffer`, its framing headers corrected first, and `forwarding`'s
+    /// fields after its own. `framing` is which framing fields `head` holds, when known.
+    mutating func writeHead(
+        _ head: HTTPRequestHead, forwarding: ForwardingFields? = nil, framing: Framing? = nil, into buffer: inout ByteBuffer
+    ) {
         var headers = head.headers
-        self.isChunked = Self.correctFraming(method: head.method, version: head.version, headers: &headers)
+        self.isChunked = Self.correctFraming(method: head.method, version: head.version, headers: &headers, framing: framing)
         buffer.writeString(head.method.rawValue)
         buffer.writeInteger(UInt8(ascii: " "))
         buffer.writeString(head.uri)
         buffer.writeStaticString(" HTTP/")
         Self.writeVersion(head.version, into: &buffer)
         buffer.writeStaticString("\r\n")
-        buffer.writeHTTPFields(headers)
+        guard let forwarding else {
+            buffer.writeHTTPFields(headers)
+            return
+        }
+        buffer.writeHTTPFields(headers, endingHead: false)
+        buffer.writeForwardingFieldsEndingHead(forwarding)
     }
 
     /// The bytes that go before a body part (the chunk size line), and whether the part is
@@ -55,9 +71,11 @@ struct UpstreamRequestEncoder {
 
     /// Removes or adds framing headers so the body is delimited; true when it is chunked.
     /// Headers are only copied when something changes (the usual `GET` changes nothing).
-    static func correctFraming(method: HTTPMethod, version: HTTPVersion, headers: inout HTTPHeaders) -> Bool {
-        let hasLength = headers.contains(name: "content-length")
-        let hasTransferEncoding = headers.contains(name: "transfer-encoding")
+    static func correctFraming(
+        method: HTTPMethod, version: HTTPVersion, headers: inout HTTPHeaders, framing: Framing? = nil
+    ) -> Bool {
+        let hasLength = framing?.hasLength ?? headers.contains(name: "content-length")
+        let hasTransferEncoding = framing?.hasTransferEncoding ?? headers.contains(name: "transfer-encoding")
         let http11 = version.major == 1 && version.minor >= 1
         switch method {
         case .TRACE:

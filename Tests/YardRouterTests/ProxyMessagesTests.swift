@@ -218,14 +218,19 @@ struct ProxyMessagesTests {
         #expect(HTTP2StreamCodec.responseBlock(named).map(\.name) == [":status", "date"])
     }
 
-    @Test func theLocalPortIsFormattedOnceAndFollowsChanges() {
-        var peer = ForwardingPeer(address: "192.0.2.1", localPort: 80)
-        #expect(peer.localPortText == "80")
-        peer.localPort = 8080
+    /// The port and the connection's forwarding fields are formatted once, when the peer is made.
+    @Test func theConnectionsForwardingFieldsAreFormattedOnce() {
+        let peer = ForwardingPeer(address: "192.0.2.1", localPort: 8080)
+        #expect(peer.localPortText == "8080")
+        #expect(
+            String(decoding: peer.fields, as: UTF8.self)
+                == "X-Forwarded-For: 192.0.2.1\r\nX-Real-IP: 192.0.2.1\r\nX-Forwarded-Port: 8080\r\nX-Forwarded-Proto: http\r\n")
+        #expect(String(decoding: peer.fieldsOverTLS, as: UTF8.self).hasSuffix("X-Forwarded-Proto: https\r\n"))
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: ["Host": "a"])
         #expect(head.forwardedUpstream(peer: peer).headers["x-forwarded-port"] == ["8080"])
-        peer.localPort = nil
-        #expect(!head.forwardedUpstream(peer: peer).headers.contains(name: "x-forwarded-port"))
+        let portless = ForwardingPeer(address: "192.0.2.1")
+        #expect(!String(decoding: portless.fields, as: UTF8.self).contains("Port"))
+        #expect(!head.forwardedUpstream(peer: portless).headers.contains(name: "x-forwarded-port"))
     }
 
     @Test func describesTimeoutsShortly() {

@@ -107,6 +107,66 @@ struct UpstreamRequestEncoderTests {
         #expect(String(buffer: out) == "GET /a?b=c HTTP/1.1\r\nHost: h\r\n\r\n")
     }
 
+    /// The edge's forwarding fields, kept apart from a head and written by the encoder after
+    /// its fields (with the framing the scan found), make the same bytes as the head with the
+    /// fields added; a plain HTTP/1.1 head goes up as it came.
+    @Test func forwardingFieldsWrittenApartMakeTheForwardedHeadsBytes() {
+        let peers: [ForwardingPeer?] = [
+            nil, ForwardingPeer(address: "10.1.2.3", localPort: 8080), ForwardingPeer(address: "::1"),
+            ForwardingPeer(address: "10.9.9.9", localPort: 443, isTrustedProxy: true),
+        ]
+        let long = String(repeating: "v", count: 3000)
+        let heads: [HTTPRequestHead] = [
+            self.head(.GET, ["Host": "app.localhost", "User-Agent": "curl"]),
+            HTTPRequestHead(version: .http1_0, method: .GET, uri: "/", headers: ["Host": "h"]),
+            HTTPRequestHead(version: HTTPVersion(major: 2, minor: 0), method: .GET, uri: "/", headers: ["host": "h"]),
+            self.head(.POST, ["Host": "h", "Transfer-Encoding": "chunked"]),
+            self.head(.GET, ["Host": "h", "X-Forwarded-For": "6.6.6.6", "X-Real-IP": "6.6.6.6", "Forwarded": "for=x"]),
+            self.head(.GET, ["Host": "h", "Connection": "keep-alive, X-Private", "X-Private": "1", "Keep-Alive": "timeout=5"]),
+            self.head(.GET, ["Host": "h", "Connection": "Upgrade", "Upgrade": "websocket"]),
+            self.head(.GET, ["Host": long, "X-Long": long]),
+            self.head(.GET, ["User-Agent": "no host"]),
+            self.head(.POST, ["Host": "h", "Content-Length": "3"]),
+            self.head(.POST, ["Host": "h"]),
+            self.head(.PATCH, ["Host": "h", "Content-Length": "3", "Transfer-Encoding": "chunked"]),
+            self.head(.GET, ["Host": "h", "content-length": "0"]),
+            self.head(.TRACE, ["Host": "h", "Content-Length": "2"]),
+        ]
+        for head in heads {
+            for peer in peers {
+                for overTLS in [false, true] {
+                    let parts = head.forwardedUpstreamParts(peer: peer, overTLS: overTLS)
+                    var apart = UpstreamRequestEncoder()
+                    var apartBytes = ByteBuffer()
+                    apart.writeHead(parts.head, forwarding: parts.appended, framing: parts.framing, into: &apartBytes)
+                    var whole = UpstreamRequestEncoder()
+                    var wholeBytes = ByteBuffer()
+                    whole.writeHead(head.forwardedUpstream(peer: peer, overTLS: overTLS), into: &wholeBytes)
+                    // The same request line and fields; a `Transfer-Encoding` the encoder adds
+                    // comes before the forwarding fields instead of after them (field order
+                    // between different names carries no meaning).
+                    let apartLines = String(buffer: apartBytes).components(separatedBy: "\r\n")
+                    let wholeLines = String(buffer: wholeBytes).components(separatedBy: "\r\n")
+                    #expect(apartLines.first == wholeLines.first, "\(head) from \(String(describing: peer))")
+                    #expect(apartLines.sorted() == wholeLines.sorted(), "\(head) from \(String(describing: peer))")
+                    #expect(apartLines.suffix(2) == ["", ""], "the head ends with an empty line")
+                    #expect(apart.isChunked == whole.isChunked)
+                }
+            }
+        }
+        let plain = self.head(.GET, ["Host": "app.localhost"])
+        let parts = plain.forwardedUpstreamParts(peer: ForwardingPeer(address: "10.1.2.3"))
+        #expect(parts.head == plain)
+        #expect(parts.appended == ForwardingFields(peer: ForwardingPeer(address: "10.1.2.3"), originalHost: "app.localhost", overTLS: false))
+        var encoder = UpstreamRequestEncoder()
+        var bytes = ByteBuffer()
+        encoder.writeHead(parts.head, forwarding: parts.appended, into: &bytes)
+        #expect(
+            String(buffer: bytes)
+                == "GET /a?b=c HTTP/1.1\r\nHost: app.localhost\r\nX-Forwarded-For: 10.1.2.3\r\nX-Real-IP: 10.1.2.3\r\n"
+                + "X-Forwarded-Proto: http\r\nX-Forwarded-Host: app.localhost\r\n\r\n")
+    }
+
     /// The end of a request with a length writes nothing, so the proxy does not flush the
     /// upstream connection for it (an empty flush walks the pipeline and the write queue);
     /// a chunked request's end is the last chunk, and is written.
