@@ -186,7 +186,7 @@ struct HTTP2StreamCodec {
     private static func setPseudo(_ slot: inout String?, name: String, value: String) throws {
         guard slot == nil else { throw NIOHTTP2Errors.duplicatePseudoHeader(name) }
         // No SP, control character or DEL: `:path` becomes the HTTP/1.1 request line.
-        guard !value.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else {
+        guard !value.utf8.withBytes({ $0.contains(where: { $0 <= 0x20 || $0 == 0x7F }) }) else {
             throw NIOHTTP2Errors.invalidPseudoHeaderValue(name: name, value: value)
         }
         slot = value
@@ -214,13 +214,10 @@ struct HTTP2StreamCodec {
     /// name a lowercase token, not a connection-specific field, the value without CR, LF or
     /// NUL (which would end the line, or smuggle one in, when the field is written as HTTP/1.1).
     static func checkRegularField(name: String, value: String) throws -> RegularField {
-        var length = 0
-        for byte in name.utf8 {
-            guard Self.isLowercaseTokenByte(byte) else { throw NIOHTTP2Errors.invalidHTTP2HeaderFieldName(name) }
-            length += 1
-        }
+        // Over the bytes in place: iterating a `String.UTF8View` costs several times more per byte.
+        let length = name.utf8.withBytes { $0.allSatisfy(Self.isLowercaseTokenByte) ? $0.count : 0 }
         guard length > 0 else { throw NIOHTTP2Errors.invalidHTTP2HeaderFieldName(name) }
-        for byte in value.utf8 where byte == 0 || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
+        if value.utf8.withBytes({ $0.contains(where: { $0 == 0 || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) }) {
             // The value is left out of the error: it may be a credential.
             throw NIOHTTP2Errors.invalidHTTP2HeaderFieldValue(name: name, value: "<\(value.utf8.count) bytes>")
         }
@@ -343,7 +340,7 @@ struct HTTP2StreamCodec {
         // A `Connection` field that names more than `keep-alive` (which is dropped anyway).
         var sawConnection = false
         for (name, value) in fields {
-            let lowercased = name.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) ? name.lowercased() : name
+            let lowercased = name.lowercasedASCII
             // By length first, as in `requestHead`.
             switch lowercased.utf8.count {
             case 10 where lowercased == "connection":

@@ -23,6 +23,33 @@ struct RouteTableTests {
         #expect(RouteTable.normalizedHost(raw) == expected)
     }
 
+    /// ASCII hosts are normalized over their bytes; the answers are the general path's, which
+    /// this test spells out again (lower-case, trim, keep an IPv6 literal to its `]`, drop a
+    /// port and trailing dots).
+    @Test func normalizesASCIIHostsAsTheGeneralPathDoes() {
+        func general(_ host: String) -> String {
+            var value = Substring(host.lowercased())
+            while let first = value.first, first == " " || first == "\t" { value = value.dropFirst() }
+            while let last = value.last, last == " " || last == "\t" { value = value.dropLast() }
+            if value.hasPrefix("[") {
+                if let close = value.firstIndex(of: "]") { return String(value[...close]) }
+                return String(value)
+            }
+            if let colon = value.lastIndex(of: ":") { value = value[..<colon] }
+            while value.hasSuffix(".") { value = value.dropLast() }
+            return String(value)
+        }
+        let hosts = [
+            "bench.local:8443", "Bench.Local", "[::1", "[::1]x", "[2001:DB8::1]:443", "host.", "", "  ", "\t", "a..:",
+            "x:y:z", ":80", "\tHOST\t", "a b", "HOST.:", "..", "[", "]:", "127.0.0.1:", "UPPER_case-1.Example.COM.:1",
+            "BÜCHER.de:443", "ÅNGSTRÖM.se",
+        ]
+        for host in hosts {
+            #expect(RouteTable.normalizedHost(host) == general(host), "\(host)")
+        }
+        #expect(RouteTable.normalizedHost("BÜCHER.de:443") == "bücher.de")
+    }
+
     @Test func distinguishesUnknownHostsFromHostsWithoutReplicas() {
         let table = RouteTable(routes: ["Web.Localhost:8080": [a], "idle.localhost": []])
         #expect(table.upstreams(forHost: "web.localhost") == [a])
