@@ -101,9 +101,29 @@ extension SwarmRuntime {
 
     func removeSecret(_ id: String) async {
         // The engine refuses while a task that used it is still being removed.
+        var answer = "no answer"
         for _ in 0..<50 {
-            if (try? await engine.send(.DELETE, "/secrets/\(id)"))?.status != 409 { return }
+            do {
+                let response = try await engine.send(.DELETE, "/secrets/\(id)")
+                if response.succeeded || response.status == 404 { return }
+                answer = "\(response.status)"
+                if response.status != 409 { break }
+            } catch {
+                answer = "\(error)"
+            }
             try? await Task.sleep(for: .milliseconds(100))
+        }
+        logger.warning("swarm secret could not be removed", metadata: ["secret": "\(id)", "answer": "\(answer)"])
+    }
+
+    /// Removes a service; a failure is logged (the next start removes what is left).
+    func removeService(_ id: String) async {
+        do {
+            let response = try await engine.send(.DELETE, "/services/\(id)")
+            guard !response.succeeded, response.status != 404 else { return }
+            logger.warning("swarm service could not be removed", metadata: ["service": "\(id)", "answer": "\(response.status)"])
+        } catch {
+            logger.warning("swarm service could not be removed", metadata: ["service": "\(id)", "error": "\(error)"])
         }
     }
 
@@ -113,11 +133,14 @@ extension SwarmRuntime {
         let filter = #"{"label":["\#(Self.ownerLabel)=\#(configuration.namePrefix)"]}"#
             .addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
         let services = (try? await engine.get("/services?filters=\(filter)", as: [LabeledObject].self)) ?? []
+        if !services.isEmpty {
+            logger.info("removing swarm services left over", metadata: ["services": "\(services.map(\.id).joined(separator: ","))"])
+        }
         await withTaskGroup(of: Void.self) { group in
             for service in services {
                 group.addTask {
                     await self.scaleToZero(serviceID: service.id, grace: .seconds(5))
-                    _ = try? await self.engine.send(.DELETE, "/services/\(service.id)")
+                    await self.removeService(service.id)
                 }
             }
         }

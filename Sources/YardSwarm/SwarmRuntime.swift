@@ -239,7 +239,7 @@ public actor SwarmRuntime: ReplicaRuntime, ClusterNodes {
         replica.watcher?.cancel()
         if let serviceID = replica.serviceID {
             await scaleToZero(serviceID: serviceID, grace: grace)
-            _ = try? await engine.call(.DELETE, "/services/\(serviceID)")
+            await removeService(serviceID)
         }
         replica.logs?.cancel()
         await relay.close(port: replica.request.port)

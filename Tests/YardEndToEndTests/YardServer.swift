@@ -181,10 +181,13 @@ final class YardServer: @unchecked Sendable {
     }
 
     /// SIGTERM, and waits for a graceful exit.
-    func stop() async {
-        guard let process, process.isRunning else { return }
+    /// SIGTERM, then SIGKILL if it has not exited after `timeout`. Returns whether it
+    /// exited by itself (a graceful shutdown that finished its work).
+    @discardableResult
+    func stop(timeout: Duration = .seconds(30)) async -> Bool {
+        guard let process, process.isRunning else { return true }
         process.terminate()
-        await Self.waitForExit(process, timeout: .seconds(30))
+        return await Self.waitForExit(process, timeout: timeout)
     }
 
     /// `kill -9` of the platform itself.
@@ -203,12 +206,16 @@ final class YardServer: @unchecked Sendable {
         try? FileManager.default.removeItem(at: root)
     }
 
-    private static func waitForExit(_ process: ChildProcess, timeout: Duration) async {
+    /// Whether the process exited before `timeout`; it is killed if not.
+    @discardableResult
+    private static func waitForExit(_ process: ChildProcess, timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(50))
         }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        guard process.isRunning else { return true }
+        kill(process.processIdentifier, SIGKILL)
+        return false
     }
 
     struct CommandResult {
