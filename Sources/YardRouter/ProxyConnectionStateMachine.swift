@@ -549,14 +549,15 @@ struct ProxyConnectionStateMachine {
             self.state = .upgraded
             return .upgrade(head.relayedSwitch(to: upgrade), websocket: upgrade.lowercased() == "websocket")
         case .head(let head):
-            var (relayed, keepAlive) = head.relayed(to: request.client)
+            let answer = head.relayed(to: request.client)
+            var (relayed, keepAlive) = (answer.head, answer.keepAlive)
             if request.upgrade != nil, keepAlive {
                 // The request parser stops after an upgrade request, refused or not: close.
                 keepAlive = false
                 HTTPResponseHead.setConnectionSemantics(&relayed.headers, version: relayed.version, keepAlive: false)
             }
             exchange.responseStarted = true
-            exchange.upstreamKeepAlive = head.isKeepAlive && request.upgrade == nil
+            exchange.upstreamKeepAlive = answer.upstreamKeepAlive && request.upgrade == nil
             exchange.clientKeepAlive = keepAlive
             self.state = .forwarding(request, exchange)
             return .sendHead(relayed)

@@ -866,12 +866,11 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             let replica = upstream.channel.pipeline.syncOperations
             try client.addHandler(clientSide)
             try replica.addHandler(replicaSide)
-            // The client's HTTP handlers go first: removing the replica's decoder passes on
+            // The client's HTTP handlers go first: removing the replica's handler passes on
             // the bytes that came with the 101, which are written to the client as they are.
             client.removeHandler(try client.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
             client.removeHandler(context: context, promise: nil)
             replica.removeHandler(upstream.handler, promise: nil)
-            replica.removeHandler(try replica.handler(type: ByteToMessageHandler<UpstreamResponseDecoder>.self), promise: nil)
         } catch {
             self.logger.warning("could not set up the upgraded connection", metadata: ["error": "\(error)"])
             context.close(promise: nil)

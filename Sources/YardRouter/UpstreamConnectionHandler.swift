@@ -11,11 +11,13 @@ protocol UpstreamResponseReceiver: AnyObject {
     func upstreamClosed(reason: String)
 }
 
-/// The last handler of an upstream connection's pipeline: relays response parts to the
-/// client connection that leased it and writes requests upstream as bytes it serializes
-/// itself (`UpstreamRequestEncoder`), so no encoder handler sits between it and the socket.
+/// The handler of an upstream connection: parses the replica's responses from the bytes read
+/// (`UpstreamResponseParser`) and relays their parts to the client connection that leased it,
+/// and writes requests upstream as bytes it serializes itself (`UpstreamRequestEncoder`), so
+/// no other handler sits between it and the socket.
 final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
     typealias OutboundOut = IOData
 
     /// The client connection using this connection, nil while it sits in the pool.
@@ -23,12 +25,14 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     private var context: ChannelHandlerContext?
     private var closeReason: String?
     private var encoder = UpstreamRequestEncoder()
-    /// The response parser, told each request head directly (see `UpstreamResponseDecoder`).
-    private let responseDecoder: HTTPResponseDecoder
-
-    init(responseDecoder: HTTPResponseDecoder) {
-        self.responseDecoder = responseDecoder
-    }
+    private var parser = UpstreamResponseParser()
+    /// Bytes read and not parsed yet: part of a head or of a chunk-size line, or, after a
+    /// 101, the tunnel's first bytes (passed on when this handler leaves the pipeline).
+    private var unparsed: ByteBuffer?
+    /// A read loop is running: a read that arrives meanwhile (from a part's receiver) only
+    /// appends its bytes.
+    private var parsing = false
+    private var inputClosed = false
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -38,13 +42,22 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
         self.context = nil
     }
 
+    /// Leaving after an upgrade: the bytes that came with the 101 go to the tunnel's handler.
+    func removeHandler(context: ChannelHandlerContext, removalToken: ChannelHandlerContext.RemovalToken) {
+        if let unparsed = self.unparsed, unparsed.readableBytes > 0 {
+            self.unparsed = nil
+            context.fireChannelRead(UpstreamConnectionHandler.wrapInboundOut(unparsed))
+        }
+        context.leavePipeline(removalToken: removalToken)
+    }
+
     /// Writes request parts and flushes them; the head, framing and the end share one
     /// buffer (a request without a body is one write).
     func send(_ outgoing: ProxyConnectionStateMachine.Outgoing) {
         guard let context else { return }
         var pending = context.channel.allocator.buffer(capacity: 256)
         // The parser must know the method to frame the response (none after HEAD).
-        self.responseDecoder.write(data: .head(outgoing.head))
+        self.parser.expectResponse(to: outgoing.head.method)
         self.encoder.writeHead(outgoing.head, forwarding: outgoing.forwarding, framing: outgoing.framing, into: &pending)
         for body in outgoing.body {
             self.encode(.body(.byteBuffer(body)), pending: &pending, context: context)
@@ -97,7 +110,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
         switch part {
         case .head(let head):
             // The parser must know the method to frame the response (none after HEAD).
-            self.responseDecoder.write(data: .head(head))
+            self.parser.expectResponse(to: head.method)
             self.encoder.writeHead(head, into: &pending)
         case .body(let body):
             guard self.encoder.writeBodyPrefix(length: body.readableBytes, into: &pending) else { return }
@@ -114,14 +127,53 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let receiver else {
+        // By name, not `Self`, so it is specialized (see `ProxyServerHandler.channelRead`).
+        let bytes = UpstreamConnectionHandler.unwrapInboundIn(data)
+        if var unparsed = self.unparsed {
+            // Taken out first, so the append does not copy the storage for a second owner.
+            self.unparsed = nil
+            unparsed.writeImmutableBuffer(bytes)
+            self.unparsed = unparsed
+        } else {
+            self.unparsed = bytes
+        }
+        if self.parsing || self.parser.isDone { return }
+        guard self.receiver != nil else {
             // An idle pooled connection must stay silent; anything else means it is unusable.
-            self.closeReason = "the upstream sent data on an idle connection"
-            context.close(promise: nil)
+            self.fail("the upstream sent data on an idle connection", context: context)
             return
         }
-        // By name, not `Self`, so it is specialized (see `ProxyServerHandler.channelRead`).
-        receiver.upstreamReceived(UpstreamConnectionHandler.unwrapInboundIn(data))
+        self.parsing = true
+        defer { self.parsing = false }
+        while !self.inputClosed {
+            let part: HTTPClientResponsePart?
+            if let end = self.parser.dueEnd() {
+                part = end
+            } else if var buffer = self.unparsed {
+                self.unparsed = nil
+                do {
+                    part = try self.parser.next(&buffer)
+                } catch {
+                    self.fail("the upstream sent a malformed response: \(error)", context: context)
+                    return
+                }
+                if buffer.readableBytes > 0 { self.unparsed = buffer }
+            } else {
+                return
+            }
+            guard let part else { return }
+            guard let receiver = self.receiver else {
+                self.fail("the upstream sent data on an idle connection", context: context)
+                return
+            }
+            receiver.upstreamReceived(part)
+        }
+    }
+
+    private func fail(_ reason: String, context: ChannelHandlerContext) {
+        self.unparsed = nil
+        if self.closeReason == nil { self.closeReason = reason }
+        context.close(promise: nil)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -133,13 +185,25 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.inputClosed = true
+        // A body delimited by the close ends here; a response cut short is a failure.
+        if let receiver = self.receiver {
+            do {
+                if let end = try self.parser.inputEnded(unparsed: self.unparsed?.readableBytes ?? 0) {
+                    receiver.upstreamReceived(end)
+                }
+            } catch {
+                if self.closeReason == nil { self.closeReason = "\(error)" }
+            }
+        }
+        self.unparsed = nil
         let receiver = self.receiver
         self.receiver = nil
         receiver?.upstreamClosed(reason: self.closeReason ?? "the upstream closed the connection")
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // Malformed responses and I/O errors leave the connection in an unknown state.
+        // I/O errors leave the connection in an unknown state.
         if self.closeReason == nil {
             self.closeReason = "upstream connection error: \(error)"
         }
@@ -149,39 +213,6 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
 
 @available(*, unavailable)
 extension UpstreamConnectionHandler: Sendable {}
-
-/// NIO's response parser without its write observation. `HTTPResponseDecoder` watches the
-/// request parts written past it to learn each request's method; in a `ByteToMessageHandler`
-/// that makes the handler an outbound hop for every request part (about 5,000 instructions
-/// per request in the profile) and requires the writes to be `HTTPClientRequestPart`s. This
-/// wrapper only decodes; `UpstreamConnectionHandler`, which writes bytes, tells the parser
-/// each request head itself.
-struct UpstreamResponseDecoder: ByteToMessageDecoder {
-    typealias InboundOut = HTTPClientResponsePart
-
-    let http: HTTPResponseDecoder
-
-    init() {
-        // Bytes a replica sends right after a 101 belong to the tunnel.
-        self.http = HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)
-    }
-
-    func decoderAdded(context: ChannelHandlerContext) {
-        self.http.decoderAdded(context: context)
-    }
-
-    func decoderRemoved(context: ChannelHandlerContext) {
-        self.http.decoderRemoved(context: context)
-    }
-
-    func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        try self.http.decode(context: context, buffer: &buffer)
-    }
-
-    func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        try self.http.decodeLast(context: context, buffer: &buffer, seenEOF: seenEOF)
-    }
-}
 
 /// A connection to one upstream, as leased from the pool. A class, made once per connection:
 /// a lease, the proxy handler and the pool's idle list pass it around as one reference (as a

@@ -260,12 +260,8 @@ final class UpstreamConnectionPool: Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let pipeline = channel.pipeline.syncOperations
-                    // Two handlers: the response parser, and the handler that relays
-                    // responses and writes requests as bytes itself (no encoder hop).
-                    let decoder = UpstreamResponseDecoder()
-                    try pipeline.addHandler(ByteToMessageHandler(decoder))
-                    try pipeline.addHandler(UpstreamConnectionHandler(responseDecoder: decoder.http))
+                    // One handler: it parses responses and writes requests as bytes itself.
+                    try channel.pipeline.syncOperations.addHandler(UpstreamConnectionHandler())
                 }
             }
             .connect(host: upstream.host, port: upstream.port)

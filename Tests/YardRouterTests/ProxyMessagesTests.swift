@@ -90,7 +90,7 @@ struct ProxyMessagesTests {
             ]
         )
         let get11 = ClientRequestInfo(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"))
-        let (relayed, keepAlive) = upstream.relayed(to: get11)
+        let (relayed, keepAlive, _) = upstream.relayed(to: get11)
         #expect(keepAlive)
         #expect(relayed.version == .http1_1)
         #expect(relayed.headers["content-type"] == ["text/html"])
@@ -167,6 +167,32 @@ struct ProxyMessagesTests {
     }
 
     /// The one pass over a request's fields finds what NIO's look-ups find, name by name.
+    /// Whether the upstream's connection stays open is read from the one scan of the fields;
+    /// it must say what NIO's `isKeepAlive` says, for both versions and every kind of
+    /// `Connection` field, to both kinds of client.
+    @Test func theUpstreamsKeepAliveFromTheScanIsNIOs() {
+        let fieldSets: [[(String, String)]] = [
+            [], [("Content-Length", "3")], [("Connection", "keep-alive")], [("connection", "Keep-Alive")],
+            [("Connection", "close")], [("Connection", "Close")], [("Connection", "keep-alive, close")],
+            [("Connection", "upgrade")], [("Connection", "keep-alive"), ("Keep-Alive", "timeout=5")],
+            [("Keep-Alive", "timeout=5")], [("Transfer-Encoding", "chunked")], [("Upgrade", "h2c")],
+            [("Connection", "keep-alive"), ("Connection", "close")], [("TE", "trailers"), ("Connection", "keep-alive")],
+        ]
+        let clients = [
+            ClientRequestInfo(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")),
+            ClientRequestInfo(HTTPRequestHead(version: .http1_0, method: .GET, uri: "/")),
+        ]
+        for fields in fieldSets {
+            for version in [HTTPVersion.http1_1, .http1_0] {
+                // Built from an array, as the parser builds them: no keep-alive hint inside.
+                let head = HTTPResponseHead(version: version, status: .ok, headers: HTTPHeaders(fields))
+                for client in clients {
+                    #expect(head.relayed(to: client).upstreamKeepAlive == head.isKeepAlive, "\(version) \(fields)")
+                }
+            }
+        }
+    }
+
     @Test func oneRequestScanAgreesWithTheLookUps() {
         let heads: [HTTPHeaders] = [
             ["Host": "app.localhost", "User-Agent": "curl"],

@@ -173,7 +173,7 @@ struct UpstreamRequestEncoderTests {
     @Test func anEndThatWritesNothingSaysSo() throws {
         let channel = EmbeddedChannel()
         let counter = FlushCounter()
-        let handler = UpstreamConnectionHandler(responseDecoder: HTTPResponseDecoder())
+        let handler = UpstreamConnectionHandler()
         try channel.pipeline.syncOperations.addHandler(counter)
         try channel.pipeline.syncOperations.addHandler(handler)
         handler.send(.init(head: self.head(.GET, ["Host": "h"]), body: [], end: false))
