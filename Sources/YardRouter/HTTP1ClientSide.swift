@@ -48,6 +48,14 @@ final class HTTP1ClientSide: ProxyClientSide {
         self.pending = buffer
     }
 
+    func writeHead(_ head: HTTPResponseHead, received: UpstreamResponseParser.ReceivedHead) {
+        var buffer = self.takePending()
+        if !self.encoder.writeHeadAsReceived(head, received: received, into: &buffer) {
+            self.encoder.writeHead(head, into: &buffer)
+        }
+        self.pending = buffer
+    }
+
     func writeBody(_ body: ByteBuffer) {
         let length = body.readableBytes
         guard self.encoder.writesBody(length: length) else { return }

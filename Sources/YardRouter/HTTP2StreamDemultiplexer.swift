@@ -309,6 +309,11 @@ final class HTTP2ServerStream: ProxyClientSide {
         self.write(.head(head), promise: nil)
     }
 
+    /// A stream's head is a HEADERS frame: the bytes as received do not apply.
+    func writeHead(_ head: HTTPResponseHead, received: UpstreamResponseParser.ReceivedHead) {
+        self.writeHead(head)
+    }
+
     func writeBody(_ buffer: ByteBuffer) {
         self.bytesWritten += buffer.readableBytes
         var promise: EventLoopPromise<Void>?

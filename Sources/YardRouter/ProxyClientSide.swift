@@ -21,6 +21,9 @@ protocol ProxyClientSide: AnyObject {
     func writeInformational(_ head: HTTPResponseHead)
     /// Writes a final response head; it goes out with the next flush.
     func writeHead(_ head: HTTPResponseHead)
+    /// Writes `head`, which came from the upstream unchanged as `received`: its bytes may be
+    /// written as they came when the framing stays the same.
+    func writeHead(_ head: HTTPResponseHead, received: UpstreamResponseParser.ReceivedHead)
     func writeBody(_ buffer: ByteBuffer)
     /// Writes the end of the response and flushes; with `thenClose` the connection (or
     /// stream) closes once that write has completed.

@@ -219,7 +219,8 @@ struct ProxyConnectionStateMachine {
         case none
         /// An interim (1xx) response for the client.
         case sendInformational(HTTPResponseHead)
-        case sendHead(HTTPResponseHead)
+        /// `asReceived`: the head is the upstream's, unchanged (see `relayed(to:)`).
+        case sendHead(HTTPResponseHead, asReceived: Bool)
         case sendBody(ByteBuffer)
         /// The response is complete: give the upstream connection back (to be reused or
         /// closed), write the end to the client, and close the client connection if asked.
@@ -550,8 +551,9 @@ struct ProxyConnectionStateMachine {
             return .upgrade(head.relayedSwitch(to: upgrade), websocket: upgrade.lowercased() == "websocket")
         case .head(let head):
             let answer = head.relayed(to: request.client)
-            var (relayed, keepAlive) = (answer.head, answer.keepAlive)
+            var (relayed, keepAlive, asReceived) = (answer.head, answer.keepAlive, answer.asReceived)
             if request.upgrade != nil, keepAlive {
+                asReceived = false
                 // The request parser stops after an upgrade request, refused or not: close.
                 keepAlive = false
                 HTTPResponseHead.setConnectionSemantics(&relayed.headers, version: relayed.version, keepAlive: false)
@@ -560,7 +562,7 @@ struct ProxyConnectionStateMachine {
             exchange.upstreamKeepAlive = answer.upstreamKeepAlive && request.upgrade == nil
             exchange.clientKeepAlive = keepAlive
             self.state = .forwarding(request, exchange)
-            return .sendHead(relayed)
+            return .sendHead(relayed, asReceived: asReceived)
         case .body(let buffer):
             return .sendBody(buffer)
         case .end(let trailers):

@@ -171,7 +171,12 @@ extension HTTPResponseHead {
     /// Hop-by-hop headers are removed; the response encoder re-frames the body (chunked for
     /// HTTP/1.1 clients when the upstream gave no length). An HTTP/1.0 client gets a
     /// close-delimited body when the length is unknown, so that connection must close.
-    func relayed(to request: ClientRequestInfo) -> (head: HTTPResponseHead, keepAlive: Bool, upstreamKeepAlive: Bool) {
+    ///
+    /// `asReceived` says the head goes to an HTTP/1.1 client exactly as it came (no field
+    /// changed), so its bytes as read may be written instead of the head.
+    func relayed(
+        to request: ClientRequestInfo
+    ) -> (head: HTTPResponseHead, keepAlive: Bool, upstreamKeepAlive: Bool, asReceived: Bool) {
         let scan = HeaderScan(self.headers)
         let version = request.responseVersion
         // The upstream's connection, from the scan: without a `Connection` field its version
@@ -183,17 +188,23 @@ extension HTTPResponseHead {
             ? self.version == .http1_1 : scan.contains(.onlyConnectionKeepAlive) || self.isKeepAlive
         // `Connection: keep-alive` alone (what nginx, gunicorn and Node send) needs no rewriting.
         let onlyKeepAlive = scan.isEmpty || scan == [.hopByHop, .onlyConnectionKeepAlive]
+        // Besides the framing, which the encoder rewrites (chunked stays chunked), nothing to
+        // change: the bytes as received may go out (`ClientResponseEncoder.writeHeadAsReceived`
+        // checks the framing and otherwise writes the head returned here).
+        let keptAsItIs = request.keepAlive && version == self.version && version != .http1_0
+        let framingAside = scan.subtracting(.transferEncoding)
+        let asReceived = keptAsItIs && (framingAside.isEmpty || framingAside == [.hopByHop, .onlyConnectionKeepAlive])
         // The usual response needs no change at all: forward this head as it is (no copy of
         // its headers, no new head). An HTTP/1.1 keep-alive exchange is never close-delimited.
-        if request.keepAlive, version == self.version, version != .http1_0, onlyKeepAlive {
+        if keptAsItIs, onlyKeepAlive {
             // Says of the client's connection what is true of it too: kept as it is.
-            return (self, true, upstreamKeepAlive)
+            return (self, true, upstreamKeepAlive, true)
         }
         if request.version.major == 2, onlyKeepAlive {
             // An HTTP/2 stream: `HTTP2StreamCodec` drops the `Connection` field and ignores the
             // version, so the rebuilt head would come out as the same frame. Never
             // close-delimited (the response version is 1.1), so `keepAlive` is the request's.
-            return (self, request.keepAlive, upstreamKeepAlive)
+            return (self, request.keepAlive, upstreamKeepAlive, false)
         }
         var headers = self.headers
         headers.removeHopByHopHeaders(scanned: scan)
@@ -209,7 +220,7 @@ extension HTTPResponseHead {
         let keepAlive = request.keepAlive && !closeDelimited
 
         Self.setConnectionSemantics(&headers, version: version, keepAlive: keepAlive)
-        return (HTTPResponseHead(version: version, status: self.status, headers: headers), keepAlive, upstreamKeepAlive)
+        return (HTTPResponseHead(version: version, status: self.status, headers: headers), keepAlive, upstreamKeepAlive, asReceived)
     }
 
     /// A replica's 101 as the client gets it: hop-by-hop headers removed except the upgrade.

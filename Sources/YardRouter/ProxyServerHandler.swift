@@ -797,13 +797,17 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             break
         case .sendInformational(let head):
             client.writeInformational(head)
-        case .sendHead(let head):
+        case .sendHead(let head, let asReceived):
             // Streaming the body may take as long as it takes.
             self.cancelResponseHeadTimer()
             self.access?.status = Int(head.status.code)
             self.access?.replicaID = self.upstream?.upstream.replicaID
             self.responseInProgress = true
-            client.writeHead(self.lastIfQuiescing(head))
+            if asReceived, !self.quiescing, let received = self.upstream?.handler.receivedHead {
+                client.writeHead(head, received: received)
+            } else {
+                client.writeHead(self.lastIfQuiescing(head))
+            }
         case .sendBody(let buffer):
             self.access?.bytesOut += buffer.readableBytes
             client.writeBody(buffer)

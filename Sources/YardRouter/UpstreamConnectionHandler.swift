@@ -33,6 +33,9 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     /// appends its bytes.
     private var parsing = false
     private var inputClosed = false
+    /// The head being relayed as it came, while its receiver handles it (see
+    /// `UpstreamResponseParser.ReceivedHead`); nil otherwise, so the read buffer is not held.
+    private(set) var receivedHead: UpstreamResponseParser.ReceivedHead?
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -166,7 +169,9 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
                 self.fail("the upstream sent data on an idle connection", context: context)
                 return
             }
+            self.receivedHead = self.parser.takeReceivedHead()
             receiver.upstreamReceived(part)
+            self.receivedHead = nil
         }
     }
 

@@ -150,8 +150,12 @@ struct UpstreamResponseParser {
         let parsed = try buffer.withUnsafeReadableBytes { bytes in
             try Self.parseHead(UnsafeRawBufferPointer(rebasing: bytes[..<headLength]))
         }
-        buffer.moveReaderIndex(forwardBy: headLength)
+        let bytes = buffer.readSlice(length: headLength)!
         let head = try self.frame(parsed)
+        if parsed.status >= 200 {
+            self.receivedHead = ReceivedHead(
+                bytes: bytes, hasContentLength: parsed.contentLength != nil, transferEncoding: parsed.transferEncoding)
+        }
         return .head(head)
     }
 
@@ -163,11 +167,28 @@ struct UpstreamResponseParser {
         var transferEncoding: TransferEncoding
     }
 
-    private enum TransferEncoding {
+    enum TransferEncoding {
         case none
         case chunked
         /// A coding other than chunked comes last: the body is delimited by the close.
         case other
+    }
+
+    /// A final response head's bytes as they came (a slice of the read buffer) and its
+    /// framing fields, so that a head the proxy relays unchanged can go to the client as
+    /// these bytes instead of being written again field by field.
+    struct ReceivedHead {
+        var bytes: ByteBuffer
+        var hasContentLength: Bool
+        var transferEncoding: TransferEncoding
+    }
+
+    /// The last final head read, until taken.
+    private(set) var receivedHead: ReceivedHead?
+
+    mutating func takeReceivedHead() -> ReceivedHead? {
+        defer { self.receivedHead = nil }
+        return self.receivedHead
     }
 
     /// Chooses how the body is framed, and the state after the head.

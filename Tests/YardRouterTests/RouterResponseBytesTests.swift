@@ -46,6 +46,49 @@ struct RouterResponseBytesTests {
         #expect(answer == "HTTP/1.0 200 OK\r\nConnection: close\r\n\r\nhello", "\(answer.debugDescription)")
     }
 
+    /// To a keep-alive client a head that needs no change goes out as the replica wrote it
+    /// (its reason phrase, its fields' spelling and spacing), framed by its length or by
+    /// chunked alone; the same answer to a client that closes is rewritten.
+    @Test func anUnchangedHeadGoesOutAsTheReplicaWroteIt() async throws {
+        let head = "HTTP/1.1 200 Fine Thanks\r\ncontent-length: 5\r\nX-Spaced:   a  b \r\nConnection: keep-alive\r\n\r\n"
+        // The second request comes on the same upstream connection, as bytes after the first.
+        let answer = try await Self.exchange(
+            replica: [.send(head + "hello"), .awaitBytes(1), .send(head + "hello")],
+            request: "GET / HTTP/1.1\r\nHost: bytes.localhost\r\n\r\n",
+            then: "GET / HTTP/1.1\r\nHost: bytes.localhost\r\nConnection: close\r\n\r\n")
+        #expect(
+            answer == head + "hello" + "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nX-Spaced: a  b \r\nConnection: close\r\n\r\nhello",
+            "\(answer.debugDescription)")
+
+        let chunkedHead = "HTTP/1.1 201 Made\r\nTransfer-Encoding: chunked\r\n\r\n"
+        let chunked = try await Self.exchange(
+            replica: [
+                .send(chunkedHead + "5\r\nhello\r\n0\r\n\r\n"), .awaitBytes(1), .send(chunkedHead + "5\r\nhello\r\n0\r\n\r\n"),
+            ],
+            request: "GET / HTTP/1.1\r\nHost: bytes.localhost\r\n\r\n",
+            then: "GET / HTTP/1.1\r\nHost: bytes.localhost\r\nConnection: close\r\n\r\n")
+        #expect(
+            chunked
+                == chunkedHead + "5\r\nhello\r\n0\r\n\r\n"
+                + "HTTP/1.1 201 Created\r\nConnection: close\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            "\(chunked.debugDescription)")
+    }
+
+    /// A head whose framing the router changes is written again even to a keep-alive
+    /// client: without a length an HTTP/1.1 answer becomes chunked.
+    @Test func aHeadWhoseFramingChangesIsWrittenAgain() async throws {
+        // Delimited by the replica's close; the second request gets a new upstream connection.
+        let answer = try await Self.exchange(
+            replica: [.send("HTTP/1.1 200 Fine\r\nX-Replica: a\r\n\r\nhello"), .close],
+            request: "GET / HTTP/1.1\r\nHost: bytes.localhost\r\n\r\n",
+            then: "GET / HTTP/1.1\r\nHost: bytes.localhost\r\nConnection: close\r\n\r\n")
+        #expect(
+            answer
+                == "HTTP/1.1 200 OK\r\nX-Replica: a\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                + "HTTP/1.1 200 OK\r\nX-Replica: a\r\nConnection: close\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            "\(answer.debugDescription)")
+    }
+
     @Test func theAnswerToHEADHasNoBodyNotEvenAChunkTerminator() async throws {
         let answer = try await Self.exchange(
             replica: [.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Replica: a\r\n\r\n")],
