@@ -213,7 +213,7 @@ extension HTTPResponseHead {
         }
 
         let hasBody =
-            request.method != .HEAD && self.status.code != 204 && self.status.code != 304
+            !request.method.isHEAD && self.status.code != 204 && self.status.code != 304
             && !(100..<200).contains(self.status.code)
         let lengthKnown = headers.contains(name: "content-length")
         let closeDelimited = hasBody && !lengthKnown && version == .http1_0

@@ -210,7 +210,7 @@ struct UpstreamResponseParser {
             self.state = .endOfUpgrade
             return head
         }
-        if method == .HEAD || method == .CONNECT || parsed.status == 204 || parsed.status == 304 {
+        if method.isHEAD || method.isCONNECT || parsed.status == 204 || parsed.status == 304 {
             self.state = .endOfBodiless
             return head
         }
