@@ -41,15 +41,25 @@ struct HeaderScan: OptionSet {
         /// Classifies one field; returns what it is.
         @discardableResult
         mutating func add(name: String, value: String) -> HeaderScan {
-            let kind = HeaderScan.classify(name.utf8)
+            name.utf8.withBytes { name in
+                self.add(name: name) { value.utf8.equalsLowercased("keep-alive") }
+            }
+        }
+
+        /// Classifies one field given as bytes (a response head as the parser reads it).
+        @discardableResult
+        mutating func add(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) -> HeaderScan {
+            self.add(name: name) { value.count == 10 && String.UTF8View.bytes(value, startWith: "keep-alive") }
+        }
+
+        private mutating func add(name: UnsafeBufferPointer<UInt8>, valueIsKeepAlive: () -> Bool) -> HeaderScan {
+            let kind = HeaderScan.classify(name)
             guard !kind.isEmpty else { return kind }
             self.found.formUnion(kind)
             if kind == .hopByHop {
                 self.hopByHopFields += 1
                 // Of the hop-by-hop names only `Connection` starts with a "c".
-                self.keepAliveConnection =
-                    name.utf8.first.map { $0 | 0x20 == UInt8(ascii: "c") } == true
-                    && value.utf8.equalsLowercased("keep-alive")
+                self.keepAliveConnection = name[0] | 0x20 == UInt8(ascii: "c") && valueIsKeepAlive()
             }
             return kind
         }
@@ -65,23 +75,32 @@ struct HeaderScan: OptionSet {
 
     /// What one header name is, compared case-insensitively as HTTP names are.
     static func classify(_ name: String.UTF8View) -> HeaderScan {
+        name.withBytes { Self.classify($0) }
+    }
+
+    static func classify(_ name: UnsafeBufferPointer<UInt8>) -> HeaderScan {
+        func equals(_ lowercased: StaticString) -> Bool {
+            name.count == lowercased.utf8CodeUnitCount && String.UTF8View.bytes(name, startWith: lowercased)
+        }
         guard let first = name.first else { return [] }
         switch first | 0x20 {
         case UInt8(ascii: "c"):
-            return name.equalsLowercased("connection") ? .hopByHop : []
+            return equals("connection") ? .hopByHop : []
         case UInt8(ascii: "k"):
-            return name.equalsLowercased("keep-alive") ? .hopByHop : []
+            return equals("keep-alive") ? .hopByHop : []
         case UInt8(ascii: "p"):
-            return name.equalsLowercased("proxy-connection") ? .hopByHop : []
+            return equals("proxy-connection") ? .hopByHop : []
         case UInt8(ascii: "t"):
-            if name.equalsLowercased("te") || name.equalsLowercased("trailer") { return .hopByHop }
-            return name.equalsLowercased("transfer-encoding") ? .transferEncoding : []
+            if equals("te") || equals("trailer") { return .hopByHop }
+            return equals("transfer-encoding") ? .transferEncoding : []
         case UInt8(ascii: "u"):
-            return name.equalsLowercased("upgrade") ? .hopByHop : []
+            return equals("upgrade") ? .hopByHop : []
         case UInt8(ascii: "x"):
-            return name.hasLowercasedPrefix("x-forwarded-") || name.equalsLowercased("x-real-ip") ? .forwarding : []
+            let prefix: StaticString = "x-forwarded-"
+            let forwarded = name.count >= prefix.utf8CodeUnitCount && String.UTF8View.bytes(name, startWith: prefix)
+            return forwarded || equals("x-real-ip") ? .forwarding : []
         case UInt8(ascii: "f"):
-            return name.equalsLowercased("forwarded") ? .forwarding : []
+            return equals("forwarded") ? .forwarding : []
         default:
             return []
         }
@@ -112,7 +131,9 @@ extension String.UTF8View {
         return try Array(self).withUnsafeBufferPointer(body)
     }
 
-    private static func bytes(_ bytes: UnsafeBufferPointer<UInt8>, startWith lowercased: StaticString) -> Bool {
+    /// Whether `bytes` start with `lowercased`, ignoring ASCII case; `bytes` holds at least
+    /// as many bytes.
+    static func bytes(_ bytes: UnsafeBufferPointer<UInt8>, startWith lowercased: StaticString) -> Bool {
         let pattern = lowercased.utf8Start
         for index in 0..<lowercased.utf8CodeUnitCount {
             var byte = bytes[index]

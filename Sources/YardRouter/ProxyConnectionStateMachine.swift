@@ -525,7 +525,8 @@ struct ProxyConnectionStateMachine {
         }
     }
 
-    mutating func responsePartReceived(_ part: HTTPClientResponsePart) -> ResponseAction {
+    /// `scanned`: a head's `HeaderScan`, when its parser found it.
+    mutating func responsePartReceived(_ part: HTTPClientResponsePart, scanned: HeaderScan? = nil) -> ResponseAction {
         guard case .forwarding(let request, var exchange) = self.state else {
             return .none
         }
@@ -550,7 +551,7 @@ struct ProxyConnectionStateMachine {
             self.state = .upgraded
             return .upgrade(head.relayedSwitch(to: upgrade), websocket: upgrade.lowercased() == "websocket")
         case .head(let head):
-            let answer = head.relayed(to: request.client)
+            let answer = head.relayed(to: request.client, scanned: scanned)
             var (relayed, keepAlive, asReceived) = (answer.head, answer.keepAlive, answer.asReceived)
             if request.upgrade != nil, keepAlive {
                 asReceived = false

@@ -174,10 +174,12 @@ extension HTTPResponseHead {
     ///
     /// `asReceived` says the head goes to an HTTP/1.1 client exactly as it came (no field
     /// changed), so its bytes as read may be written instead of the head.
+    ///
+    /// `scanned` is `HeaderScan(self.headers)` when the parser found it already.
     func relayed(
-        to request: ClientRequestInfo
+        to request: ClientRequestInfo, scanned: HeaderScan? = nil
     ) -> (head: HTTPResponseHead, keepAlive: Bool, upstreamKeepAlive: Bool, asReceived: Bool) {
-        let scan = HeaderScan(self.headers)
+        let scan = scanned ?? HeaderScan(self.headers)
         let version = request.responseVersion
         // The upstream's connection, from the scan: without a `Connection` field its version
         // decides, and `Connection: keep-alive` alone keeps it. NIO's `isKeepAlive` searches

@@ -792,7 +792,7 @@ extension ProxyServerHandler: UpstreamLeaseWaiter {
 extension ProxyServerHandler: UpstreamResponseReceiver {
     func upstreamReceived(_ part: HTTPClientResponsePart) {
         guard let client else { return }
-        switch self.stateMachine.responsePartReceived(part) {
+        switch self.stateMachine.responsePartReceived(part, scanned: self.upstream?.handler.receivedHead?.scan) {
         case .none:
             break
         case .sendInformational(let head):

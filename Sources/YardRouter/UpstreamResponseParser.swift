@@ -154,7 +154,8 @@ struct UpstreamResponseParser {
         let head = try self.frame(parsed)
         if parsed.status >= 200 {
             self.receivedHead = ReceivedHead(
-                bytes: bytes, hasContentLength: parsed.contentLength != nil, transferEncoding: parsed.transferEncoding)
+                bytes: bytes, hasContentLength: parsed.contentLength != nil, transferEncoding: parsed.transferEncoding,
+                scan: parsed.scanner.result)
         }
         return .head(head)
     }
@@ -165,6 +166,7 @@ struct UpstreamResponseParser {
         var fields: [(String, String)]
         var contentLength: Int?
         var transferEncoding: TransferEncoding
+        var scanner = HeaderScan.Scanner()
     }
 
     enum TransferEncoding {
@@ -181,6 +183,8 @@ struct UpstreamResponseParser {
         var bytes: ByteBuffer
         var hasContentLength: Bool
         var transferEncoding: TransferEncoding
+        /// `HeaderScan(head.headers)`, found while the fields were read.
+        var scan: HeaderScan
     }
 
     /// The last final head read, until taken.
@@ -259,6 +263,7 @@ struct UpstreamResponseParser {
         parsed.fields.reserveCapacity(12)
         try Self.parseFields(bytes, from: index) { name, value in
             let field = (String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
+            parsed.scanner.add(name: name.assumingMemoryBound(to: UInt8.self), value: value.assumingMemoryBound(to: UInt8.self))
             if Self.equalsLowercased(name, "content-length") {
                 guard parsed.contentLength == nil else { throw Malformed("the response has more than one Content-Length") }
                 parsed.contentLength = try Self.contentLength(value)

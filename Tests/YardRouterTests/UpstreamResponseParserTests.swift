@@ -59,6 +59,10 @@ import Testing
         Case("a value with bytes beyond ASCII", bytes: Array("HTTP/1.1 200 OK\r\nX-Name: caf".utf8) + [0xC3, 0xA9] + Array("\r\nContent-Length: 0\r\n\r\n".utf8)),
         Case("Content-Length: 0 on a 200", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
         Case("a 500 with a body", "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops"),
+        Case("connection: keep-alive alone", "HTTP/1.1 200 OK\r\nconnection: KEEP-ALIVE\r\nContent-Length: 0\r\n\r\n"),
+        Case(
+            "hop-by-hop and forwarding fields",
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-Forwarded-For: 1.2.3.4\r\nforwarded: for=x\r\nX-Real-IP: 1.2.3.4\r\nTE: trailers\r\nTrailer: X-A\r\nProxy-Connection: close\r\nContent-Length: 0\r\n\r\n"),
     ]
 
     static let refused: [Case] = [
@@ -85,8 +89,12 @@ import Testing
         let expected = try Self.nioTranscript(example)
         #expect(!expected.contains { $0.hasPrefix("error") }, "NIO refused it: \(expected)")
         for split in Self.splits(of: example.bytes.count) {
-            let actual = try Self.ourTranscript(example, split: split)
+            let recorder = PartRecorder()
+            let actual = try Self.ourTranscript(example, split: split, recorder: recorder)
             #expect(actual == expected, "pieces \(split)")
+            // The scan found while reading each final head is the one its fields give.
+            let finalHeads = expected.filter { $0.hasPrefix("head") && !$0.hasPrefix("head 1.1 1") }.count
+            #expect(recorder.scansChecked == finalHeads && recorder.scansDiffering.isEmpty, "\(recorder.scansDiffering)")
         }
     }
 
@@ -167,11 +175,11 @@ import Testing
 
     /// The parts `UpstreamConnectionHandler` passes to its receiver when the bytes arrive in
     /// pieces of the lengths in `split` (repeated), "error ..." when it fails.
-    static func ourTranscript(_ example: Case, split: [Int]) throws -> [String] {
+    static func ourTranscript(_ example: Case, split: [Int], recorder: PartRecorder = PartRecorder()) throws -> [String] {
         let channel = EmbeddedChannel()
         let handler = UpstreamConnectionHandler()
-        let recorder = PartRecorder()
         handler.receiver = recorder
+        recorder.handler = handler
         try channel.pipeline.syncOperations.addHandler(handler)
         for method in example.methods {
             _ = handler.write(.head(HTTPRequestHead(version: .http1_1, method: method, uri: "/")))
@@ -211,8 +219,21 @@ final class PartRecorder: UpstreamResponseReceiver {
     private var parts = Transcript()
     private(set) var closeReason: String?
     var transcript: [String] { self.parts.lines }
+    /// Set to compare the handler's scan of each final head with `HeaderScan(head.headers)`.
+    weak var handler: UpstreamConnectionHandler?
+    private(set) var scansChecked = 0
+    private(set) var scansDiffering: [String] = []
 
-    func upstreamReceived(_ part: HTTPClientResponsePart) { self.parts.append(part) }
+    func upstreamReceived(_ part: HTTPClientResponsePart) {
+        if case .head(let head) = part, let received = self.handler?.receivedHead {
+            self.scansChecked += 1
+            let scan = HeaderScan(head.headers)
+            if received.scan != scan {
+                self.scansDiffering.append("\(head.headers): \(received.scan.rawValue) against \(scan.rawValue)")
+            }
+        }
+        self.parts.append(part)
+    }
     func upstreamReadComplete() {}
     func upstreamWritabilityChanged(isWritable: Bool) {}
     func upstreamClosed(reason: String) { self.closeReason = reason }
