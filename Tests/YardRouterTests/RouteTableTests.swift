@@ -11,6 +11,24 @@ struct RouteTableTests {
     let b = Upstream(host: "127.0.0.1", port: 1002, replicaID: "b")
     let c = Upstream(host: "127.0.0.1", port: 1003, replicaID: "c")
 
+    /// An upstream's hash is computed when its fields are set; equal upstreams still hash
+    /// alike, and one whose field changed is found under its new value.
+    @Test func anUpstreamsStoredHashFollowsItsFields() {
+        let a = Upstream(host: "10.0.0.2", port: 8080, replicaID: "rep_a")
+        var b = Upstream(host: "10.0.0.2", port: 8080, replicaID: "rep_b")
+        #expect(a != b)
+        b.replicaID = "rep_a"
+        #expect(a == b && a.hashValue == b.hashValue)
+        var table: [Upstream: Int] = [a: 1]
+        b.port = 8081
+        #expect(a != b && table[b] == nil)
+        table[b] = 2
+        b.host = "10.0.0.3"
+        #expect(table[b] == nil)
+        b.host = "10.0.0.2"
+        #expect(table[b] == 2 && table[Upstream(host: "10.0.0.2", port: 8080, replicaID: "rep_a")] == 1)
+    }
+
     @Test(arguments: [
         ("app.localhost", "app.localhost"),
         ("App.LocalHost", "app.localhost"),
