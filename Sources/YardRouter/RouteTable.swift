@@ -54,7 +54,19 @@ public struct RouteTable: Sendable, Equatable {
                     }
                 }
             }
-            return self.whole == nil ? nil : self.prefixed.count
+            // Matched by case: comparing the optional route with nil copied it (its strings
+            // and replica array retained and released) on every request.
+            if case .none = self.whole { return nil }
+            return self.prefixed.count
+        }
+
+        /// The replicas of the route at a position, and whether it waits for some when it has
+        /// none, read in place (a copy of the route retains its strings and array).
+        func replicas(at position: Int) -> (upstreams: [Upstream], waitsForReplicas: Bool) {
+            if position < self.prefixed.count {
+                return (self.prefixed[position].upstreams, self.prefixed[position].waitsForReplicas)
+            }
+            return (self.whole!.upstreams, self.whole!.waitsForReplicas)
         }
     }
 

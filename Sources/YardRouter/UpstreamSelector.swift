@@ -125,12 +125,11 @@ final class UpstreamSelector: Sendable {
         guard let host = self.current.load(ordering: .acquiring).hosts[name], let position = host.routes.position(for: target) else {
             return .unknownHost(name)
         }
-        let route = host.routes[position]
+        let (upstreams, waitsForReplicas) = host.routes.replicas(at: position)
         let now = now ?? .now()
         host.lastRequest.store(now.uptimeNanoseconds, ordering: .relaxed)
-        let upstreams = route.upstreams
         guard !upstreams.isEmpty else {
-            return route.waitsForReplicas ? .noUpstreams(name) : .stopped(name)
+            return waitsForReplicas ? .noUpstreams(name) : .stopped(name)
         }
         let counter = host.counters[position].loadThenWrappingIncrement(ordering: .relaxed)
         if self.ejectedCount.load(ordering: .relaxed) > 0, let rotated = self.rotationAvoidingEjected(upstreams, counter: counter, now: now) {
