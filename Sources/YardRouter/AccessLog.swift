@@ -124,7 +124,8 @@ struct AccessLogRecord {
         self.path = AccessLogEntry.path(ofTarget: head.uri)
     }
 
-    func entry(now: NIODeadline = .now()) -> AccessLogEntry {
+    /// Consuming: the record's strings move into the entry instead of being copied.
+    consuming func entry(now: NIODeadline = .now()) -> AccessLogEntry {
         AccessLogEntry(
             timestamp: self.timestamp,
             host: self.host.isEmpty ? "-" : self.host,

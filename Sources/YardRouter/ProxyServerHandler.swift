@@ -607,8 +607,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Hands the finished request's access log entry over, once.
     private func emitAccessLog() {
-        guard let access = self.access else { return }
-        self.access = nil
+        // Moved out, not copied: the record's strings go into the entry as they are.
+        guard let access = self.access.take() else { return }
         self.accessLog.record(access.entry())
     }
 
