@@ -16,7 +16,7 @@ struct ClientRequestInfo: Equatable, Sendable {
     init(_ head: HTTPRequestHead, scan: RequestHeadScan) {
         self.version = head.version
         self.method = head.method
-        self.keepAlive = head.isKeepAlive && !(scan.hasUpgrade && head.upgradeProtocol == nil)
+        self.keepAlive = (scan.keepAlive ?? head.isKeepAlive) && !(scan.hasUpgrade && head.upgradeProtocol == nil)
     }
 
     /// The version the proxy answers with: HTTP/1.0 clients get 1.0 (so no chunked

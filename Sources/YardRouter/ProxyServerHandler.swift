@@ -8,7 +8,7 @@ import NIOHTTP1
 /// loop's pool. What it does to the client goes through `ProxyClientSide`, and its channel
 /// callbacks hand over to methods that take no context.
 final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = ByteBuffer
 
     /// Where requests for a host without a ready replica wait, and for how long.
     struct Hold {
@@ -40,6 +40,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var logger: Logger
     /// Where responses go; set while the handler is in a pipeline.
     private var client: (any ProxyClientSide)?
+    /// `client != nil`, without copying the existential to ask.
+    private var attached = false
     /// The leased upstream connection while a request is forwarded.
     private var upstream: UpstreamConnection?
     /// Reads from the client are off because the upstream is slow or the request buffer is full.
@@ -52,10 +54,19 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Parts of pipelined requests that arrived while a response was in flight, handed on in
     /// order once it has ended (`handlePipelined()`); at most what one read brought, as reads
     /// stop while any wait.
-    private var pipelined: [HTTPServerRequestPart] = []
+    private var pipelined: [(part: HTTPServerRequestPart, scan: RequestHeadScan?)] = []
     /// A parser error in what the client sent after the request in flight: answered (400,
     /// 431) once the responses before it have ended.
-    private var heldError: HTTPParserError?
+    private var heldError: MalformedHTTPMessage?
+    /// Reads an HTTP/1.1 connection's requests from its bytes (nil on an HTTP/2 stream, whose
+    /// requests come parsed); made when the handler joins the pipeline.
+    private var requestParser: ClientRequestParser?
+    private let maxRequestHeadBytes: Int
+    /// Bytes read and not parsed yet: part of a head or of a chunk-size line, or, after an
+    /// upgrade request, what the client sent after it (the tunnel's, if the replica agrees).
+    private var unparsed: ByteBuffer?
+    /// A read loop is running: a read that arrives meanwhile only appends its bytes.
+    private var parsing = false
     private var handlingPipelined = false
     /// The client closed its sending side while its response was being written (plain
     /// HTTP/1.1): the connection closes once that response has ended.
@@ -102,6 +113,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         responseHeadTimeout: TimeAmount,
         maxRequestDuration: TimeAmount = .minutes(15),
         maxRequestBodyBytes: Int,
+        maxRequestHeadBytes: Int = 64 * 1024,
         headTimer: RequestHeadTimeoutHandler?,
         hold: Hold,
         tunnels: Tunnels,
@@ -123,6 +135,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.accessLog = accessLog
         self.eject = eject
         self.headTimer = headTimer
+        self.maxRequestHeadBytes = maxRequestHeadBytes
         self.pool = pool
         self.idleTimeout = idleTimeout
         self.responseHeadTimeout = responseHeadTimeout
@@ -133,6 +146,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         // Only an HTTP/1.1 connection puts the handler in its pipeline; an HTTP/2 stream attaches it.
+        self.requestParser = ClientRequestParser(maximumHeadSize: self.maxRequestHeadBytes)
         let client = HTTP1ClientSide(context: context)
         let info =
             self.connectionInfo
@@ -148,7 +162,51 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         // The type by name, not `Self`: in a class method `Self` is the dynamic type, and the
         // compiler does not specialize NIO's generic unwrapping for it (unspecialized, a call
         // costs about 1,000 instructions with a run-time type look-up and a dynamic cast).
-        self.clientSent(ProxyServerHandler.unwrapInboundIn(data))
+        let bytes = ProxyServerHandler.unwrapInboundIn(data)
+        // After a refusal nothing more is read.
+        guard let parser = self.requestParser else { return }
+        if var unparsed = self.unparsed {
+            // Taken out first, so the append does not copy the storage for a second owner.
+            self.unparsed = nil
+            unparsed.writeImmutableBuffer(bytes)
+            self.unparsed = unparsed
+        } else {
+            self.unparsed = bytes
+        }
+        if parser.isDone {
+            // After an upgrade request: what follows waits for the replica's answer, and no
+            // more is read until then.
+            self.pauseClientReads()
+            return
+        }
+        self.parseRequests()
+    }
+
+    /// Hands every whole request part read to `clientSent`; a refusal goes to `refused`. The
+    /// parser is worked on in place (a copy would retain and release what it holds).
+    private func parseRequests() {
+        guard !self.parsing, self.requestParser?.isDone == false else { return }
+        self.parsing = true
+        defer { self.parsing = false }
+        while self.attached, self.requestParser != nil {
+            let part: HTTPServerRequestPart?
+            if let end = self.requestParser!.dueEnd() {
+                part = end
+            } else if var buffer = self.unparsed {
+                self.unparsed = nil
+                do {
+                    part = try self.requestParser!.next(&buffer)
+                } catch {
+                    self.refused(error as! MalformedHTTPMessage)
+                    return
+                }
+                if buffer.readableBytes > 0 { self.unparsed = buffer }
+            } else {
+                return
+            }
+            guard let part else { return }
+            self.clientSent(part, scan: self.requestParser!.takeScan())
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -170,6 +228,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func attach(_ client: any ProxyClientSide, info: ClientConnectionInfo) {
         self.client = client
+        self.attached = true
         self.logger = info.logger
         self.peer = info.peer
         self.updateIdleTimer()
@@ -180,29 +239,31 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.cancelQueuedLease()
         self.stopTimer()
         self.client = nil
+        self.attached = false
     }
 
-    func clientSent(_ part: HTTPServerRequestPart) {
+    /// A request part from the client; `scan` is its head's, when the parser made one.
+    func clientSent(_ part: HTTPServerRequestPart, scan: RequestHeadScan? = nil) {
         if !self.pipelined.isEmpty {
-            self.holdPipelined(part)
+            self.holdPipelined(part, scan: scan)
             return
         }
         // A head before the previous response has ended is a pipelined request: it waits.
         if case .head = part, !self.stateMachine.isIdle {
-            self.holdPipelined(part)
+            self.holdPipelined(part, scan: scan)
             return
         }
-        self.handle(part)
+        self.handle(part, scan: scan)
     }
 
-    private func handle(_ part: HTTPServerRequestPart) {
+    private func handle(_ part: HTTPServerRequestPart, scan parsedScan: RequestHeadScan?) {
         switch part {
         case .head(var head):
             self.headTimer?.headReceived()
             // The fields are scanned once, and the Host header normalized once, for routing, the
             // log, the state machine and the forwarded head (`stamp` below only touches
             // `traceparent` and `tracestate`, which the scan does not look at).
-            let scan = RequestHeadScan(head.headers)
+            let scan = parsedScan ?? RequestHeadScan(head.headers)
             let host = scan.host.map { RouteTable.normalizedHost($0) }
             if case .idle = self.stateMachine.state {
                 self.access = AccessLogRecord(head: head, host: host, clock: &self.clock)
@@ -231,10 +292,10 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.updateIdleTimer()
     }
 
-    private func holdPipelined(_ part: HTTPServerRequestPart) {
+    private func holdPipelined(_ part: HTTPServerRequestPart, scan: RequestHeadScan?) {
         // Nothing after a closing response, an upgrade or the start of a shutdown is handled.
         guard !self.stateMachine.isFinished, !self.quiescing else { return }
-        self.pipelined.append(part)
+        self.pipelined.append((part, scan))
         self.pauseReadsForPipelining(true)
     }
 
@@ -249,10 +310,10 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         self.handlingPipelined = true
         defer { self.handlingPipelined = false }
-        while let part = self.pipelined.first {
+        while let (part, scan) = self.pipelined.first {
             if case .head = part, !self.stateMachine.isIdle { break }
             self.pipelined.removeFirst()
-            self.handle(part)
+            self.handle(part, scan: scan)
             if self.stateMachine.isFinished {
                 self.pipelined.removeAll()
                 self.heldError = nil
@@ -290,6 +351,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func clientClosed() {
+        self.unparsed = nil
         self.pipelined.removeAll()
         self.heldError = nil
         self.emitAccessLog()
@@ -306,38 +368,39 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// Requests the HTTP parser rejects get 431 when the head is over the size limit and 400
-    /// for everything else (conflicting `Content-Length` and `Transfer-Encoding`, duplicate
-    /// lengths, invalid header names or values); the parser then stops, so nothing of such a
-    /// request is forwarded. An error after a whole request waits until the responses before
-    /// it have ended; one during a response in progress can only cut it off.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // I/O errors leave the connection in an unknown state.
         self.logger.debug("client connection error", metadata: ["error": "\(error)"])
-        if self.heldError != nil, error is ByteToMessageDecoderError || error is HTTPParserError {
-            return  // the parser refuses what follows its error; the held answer still goes out
-        }
-        guard let parserError = error as? HTTPParserError else {
-            self.client?.close()
-            return
-        }
-        if self.heldError == nil, !self.pipelined.isEmpty || self.stateMachine.isAwaitingResponse {
-            self.heldError = parserError
+        self.client?.close()
+    }
+
+    /// Requests the parser refuses get 431 when the head is over the size limit and 400 for
+    /// everything else (conflicting `Content-Length` and `Transfer-Encoding`, duplicate
+    /// lengths, invalid header names or values); the parser then stops, so nothing of such a
+    /// request is forwarded. A refusal after a whole request waits until the responses before
+    /// it have ended; one during a response in progress can only cut it off.
+    private func refused(_ malformed: MalformedHTTPMessage) {
+        self.logger.debug("client sent a malformed request", metadata: ["error": "\(malformed)"])
+        self.requestParser = nil
+        self.unparsed = nil
+        if !self.pipelined.isEmpty || self.stateMachine.isAwaitingResponse {
+            self.heldError = malformed
             self.pauseReadsForPipelining(true)
             return
         }
-        self.answer(parserError)
+        self.answer(malformed)
     }
 
-    private func answer(_ parserError: HTTPParserError) {
+    private func answer(_ malformed: MalformedHTTPMessage) {
         guard let client else { return }
         guard !self.responseInProgress else {
             client.close()
             return
         }
         let response: LocalResponse =
-            parserError == .headerOverflow
-            ? .refusal(.requestHeaderFieldsTooLarge, "the request head is larger than the router accepts")
-            : .refusal(.badRequest, "the request is not valid HTTP/1.1 (\(parserError)); it was not forwarded")
+            malformed.tooLarge
+            ? .refusal(.requestHeaderFieldsTooLarge, "\(malformed); it was not forwarded")
+            : .refusal(.badRequest, "the request is not valid HTTP/1.1 (\(malformed)); it was not forwarded")
         client.writeHead(response.head)
         client.writeBody(client.allocator.buffer(string: response.body))
         client.writeEnd(nil, thenClose: true)
@@ -352,6 +415,12 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         switch event {
         case ChannelEvent.inputClosed:
+            // A request cut short is refused first, as NIO's decoder did at the end of input.
+            do {
+                try self.requestParser?.inputEnded(unparsed: self.unparsed?.readableBytes ?? 0)
+            } catch {
+                self.refused(error as! MalformedHTTPMessage)
+            }
             self.clientClosedInput()
         case is ChannelShouldQuiesceEvent:
             self.quiesce()
@@ -870,9 +939,8 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             let replica = upstream.channel.pipeline.syncOperations
             try client.addHandler(clientSide)
             try replica.addHandler(replicaSide)
-            // The client's HTTP handlers go first: removing the replica's handler passes on
+            // The client's HTTP handler goes first: removing the replica's handler passes on
             // the bytes that came with the 101, which are written to the client as they are.
-            client.removeHandler(try client.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
             client.removeHandler(context: context, promise: nil)
             replica.removeHandler(upstream.handler, promise: nil)
         } catch {
@@ -888,6 +956,11 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
         // Reads may have been off (backpressure) when the switch came.
         context.channel.read()
         upstream.channel.read()
+        // What the client sent after its upgrade request, before the 101, goes first.
+        if let unparsed = self.unparsed, unparsed.readableBytes > 0 {
+            self.unparsed = nil
+            clientSide.forwardFromClient(unparsed)
+        }
         self.headTimer?.tunnelIsReady()
         let loopBound = NIOLoopBound(replicaSide, eventLoop: upstream.channel.eventLoop)
         let id = self.tunnels.add(replicaID: upstream.upstream.replicaID, eventLoop: upstream.channel.eventLoop) {

@@ -48,7 +48,8 @@ public final class Router: Service, Sendable {
         public var responseHeadTimeout: TimeAmount
         /// The largest request body forwarded (413 beyond it).
         public var maxRequestBodyBytes: Int = Self.defaultMaxRequestBodyBytes
-        /// The largest request head, all header lines together (431 beyond it).
+        /// The largest request head, its request line and header lines together (431 beyond
+        /// it); a request's trailer section has the same limit.
         public var maxRequestHeaderBytes: Int = 64 * 1024
         /// How long a client may take to send a whole request head once its first byte
         /// arrived; a slower one (the slowloris pattern) gets 408 and is closed.
@@ -335,27 +336,20 @@ public final class Router: Service, Sendable {
         let pipeline = channel.pipeline.syncOperations
         let headTimer = RequestHeadTimeoutHandler(timeout: configuration.requestHeadTimeout)
         try pipeline.addHandler(headTimer)
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderListSize = configuration.maxRequestHeaderBytes
-        limits.maxHeaderFieldSize = configuration.maxRequestHeaderBytes
-        // Only NIO's request decoder: the proxy handler encodes responses itself
-        // (`ClientResponseEncoder`), so no response part crosses an encoder handler. No
-        // outbound header validator (a handler every response part and flush crosses) either:
-        // what the router writes is its own constant headers or a replica's, which reached it
-        // through NIO's strict parser and so hold no CR, LF or other invalid byte. No
-        // `HTTPServerPipelineHandler` (two hops per request part and response write): the
-        // proxy handler holds pipelined requests back and orders parser errors after the
-        // responses before them (`ProxyServerHandler.handlePipelined`).
+        // No NIO decoder or encoder: the proxy handler parses requests (`ClientRequestParser`)
+        // and encodes responses (`ClientResponseEncoder`) itself, so no request or response
+        // part crosses a handler of its own. No outbound header validator (a handler every
+        // response part and flush crosses) either: what the router writes is its own constant
+        // headers or a replica's, which reached it through its strict parser and so hold no
+        // CR, LF or other invalid byte. No `HTTPServerPipelineHandler` (two hops per request
+        // part and response write): the proxy handler holds pipelined requests back and
+        // orders parser errors after the responses before them
+        // (`ProxyServerHandler.handlePipelined`).
         if !overTLS {
             // A client that closes its sending side mid-response still gets all of it (over
             // TLS the end of input comes as close_notify, which ends the connection).
             try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
         }
-        // Bytes left in the decoder when an upgrade removes it are dropped, as
-        // `configureHTTPServerPipeline` without upgraders does: the head timer diverts the
-        // client's bytes after a 101 to the tunnel before they reach the decoder.
-        try pipeline.addHandler(
-            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits)))
         try pipeline.addHandler(self.makeProxyHandler(on: channel.eventLoop, headTimer: headTimer, overTLS: overTLS))
     }
 
@@ -395,6 +389,7 @@ public final class Router: Service, Sendable {
                 responseHeadTimeout: configuration.responseHeadTimeout,
                 maxRequestDuration: configuration.maxRequestDuration,
                 maxRequestBodyBytes: configuration.maxRequestBodyBytes,
+                maxRequestHeadBytes: configuration.maxRequestHeaderBytes,
                 headTimer: headTimer,
                 hold: hold,
                 tunnels: tunnels,

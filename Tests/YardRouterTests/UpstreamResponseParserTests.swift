@@ -124,7 +124,7 @@ import Testing
     @Test func tokenBytesAreTchar() {
         let tchar = Set(Array("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8))
         for byte in 0...255 {
-            #expect(UpstreamResponseParser.isTokenByte(UInt8(byte)) == tchar.contains(UInt8(byte)), "byte \(byte)")
+            #expect(HTTP1Syntax.isTokenByte(UInt8(byte)) == tchar.contains(UInt8(byte)), "byte \(byte)")
         }
     }
 

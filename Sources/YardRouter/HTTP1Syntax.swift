@@ -1,0 +1,293 @@
+import NIOCore
+import NIOHTTP1
+
+/// A message one of the router's HTTP/1.1 parsers refuses, and why.
+struct MalformedHTTPMessage: Error, CustomStringConvertible {
+    let description: String
+    /// A head or trailer section over the size limit (a client gets 431, not 400).
+    let tooLarge: Bool
+
+    init(_ description: String, tooLarge: Bool = false) {
+        self.description = description
+        self.tooLarge = tooLarge
+    }
+}
+
+/// What requests and responses share in HTTP/1.1's syntax (RFC 9112): field lines, the
+/// framing fields' values, byte classes. `UpstreamResponseParser` and `ClientRequestParser`
+/// read with it, and `HTTP1BodyReader` reads the bodies of both.
+enum HTTP1Syntax {
+    /// The length up to and including the first CRLF CRLF at or after `from`, if there is one.
+    static func endOfSection(in buffer: ByteBuffer, from: Int) -> Int? {
+        buffer.withUnsafeReadableBytes { bytes -> Int? in
+            guard bytes.count >= 4 else { return nil }
+            var index = from
+            let last = bytes.count - 4
+            while index <= last {
+                // Step to the next LF; the pattern's second LF sits three bytes after its start.
+                if bytes[index + 3] != 0x0A {
+                    index += bytes[index + 3] == 0x0D ? 1 : 4
+                    continue
+                }
+                if bytes[index] == 0x0D && bytes[index + 1] == 0x0A && bytes[index + 2] == 0x0D {
+                    return index + 4
+                }
+                index += 1
+            }
+            return nil
+        }
+    }
+
+    /// Calls `field` with each field's name and value (without the whitespace before it) from
+    /// `start` to the empty line that ends the section; `bytes` ends with CRLF CRLF.
+    ///
+    /// Names are tokens followed at once by `:`; values hold no control character but tab; a
+    /// folded line (obs-fold) is refused (RFC 9112 §5.2: a proxy must not pass it on); every
+    /// line ends with CRLF.
+    static func parseFields(
+        _ bytes: UnsafeRawBufferPointer, from start: Int,
+        _ field: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        var index = start
+        while true {
+            if bytes[index] == 0x0D {
+                guard bytes[index + 1] == 0x0A else { throw MalformedHTTPMessage("a field line does not end with CRLF") }
+                return
+            }
+            let nameStart = index
+            // `&+`: an index stays inside the section, which ends with CRLF CRLF.
+            while Self.isTokenByte(bytes[index]) { index &+= 1 }
+            guard bytes[index] == UInt8(ascii: ":") else {
+                if bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "\t") {
+                    throw MalformedHTTPMessage(index == nameStart ? "a folded field line (obs-fold)" : "whitespace in a field name")
+                }
+                throw MalformedHTTPMessage("a field name holds an invalid character")
+            }
+            guard index > nameStart else { throw MalformedHTTPMessage("a field has an empty name") }
+            let name = UnsafeRawBufferPointer(rebasing: bytes[nameStart..<index])
+            index &+= 1
+            while bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "\t") { index &+= 1 }
+            let valueStart = index
+            while true {
+                let byte = bytes[index]
+                // Printable ASCII, the usual case, in one comparison.
+                if byte &- 0x20 < 0x5F {
+                    index &+= 1
+                    continue
+                }
+                if byte == 0x0D { break }
+                guard Self.isFieldValueByte(byte) else { throw MalformedHTTPMessage("a field value holds a control character") }
+                index &+= 1
+            }
+            guard bytes[index + 1] == 0x0A else { throw MalformedHTTPMessage("a field line does not end with CRLF") }
+            // Whitespace after the value stays in it, as llhttp left it.
+            try field(name, UnsafeRawBufferPointer(rebasing: bytes[valueStart..<index]))
+            index += 2
+        }
+    }
+
+    /// A `Content-Length` value: digits, with nothing but trailing whitespace after them.
+    static func contentLength(_ value: UnsafeRawBufferPointer) throws -> Int {
+        var end = value.count
+        while end > 0, value[end - 1] == UInt8(ascii: " ") || value[end - 1] == UInt8(ascii: "\t") { end -= 1 }
+        guard end > 0 else { throw MalformedHTTPMessage("Content-Length is empty") }
+        var length = 0
+        for byte in value[..<end] {
+            let digit = byte &- UInt8(ascii: "0")
+            guard digit < 10 else { throw MalformedHTTPMessage("Content-Length is not a number") }
+            let (times10, overflow1) = length.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(Int(digit))
+            guard !overflow1 && !overflow2 else { throw MalformedHTTPMessage("Content-Length is too large") }
+            length = sum
+        }
+        return length
+    }
+
+    /// Whether the last coding of a `Transfer-Encoding` value is `chunked`.
+    static func lastCodingIsChunked(_ value: UnsafeRawBufferPointer) -> Bool {
+        var end = value.count
+        while end > 0, value[end - 1] == UInt8(ascii: " ") || value[end - 1] == UInt8(ascii: "\t") { end -= 1 }
+        var start = end
+        while start > 0, value[start - 1] != UInt8(ascii: ",") { start -= 1 }
+        while start < end, value[start] == UInt8(ascii: " ") || value[start] == UInt8(ascii: "\t") { start += 1 }
+        return Self.equalsLowercased(UnsafeRawBufferPointer(rebasing: value[start..<end]), "chunked")
+    }
+
+    /// tchar (RFC 9110 §5.6.2) as two bit sets over the ASCII bytes: digits, letters and
+    /// the 14 symbols `!#$%&'*+-.^_|~` and the backquote.
+    @inline(__always)
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        let low: UInt64 = 0x03FF_6CFA_0000_0000  // 0x00–0x3F: ! # $ % & ' * + - . 0–9
+        let high: UInt64 = 0x57FF_FFFF_C7FF_FFFE  // 0x40–0x7F: A–Z ^ _ ` a–z | ~
+        guard byte < 0x80 else { return false }
+        let set = byte < 0x40 ? low : high
+        return (set >> UInt64(byte & 0x3F)) & 1 == 1
+    }
+
+    /// VCHAR, obs-text, SP and HTAB.
+    static func isFieldValueByte(_ byte: UInt8) -> Bool {
+        byte >= 0x20 ? byte != 0x7F : byte == UInt8(ascii: "\t")
+    }
+
+    static func hexValue(_ byte: UInt8) -> Int? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return Int(byte &- UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return Int(byte &- UInt8(ascii: "a") &+ 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return Int(byte &- UInt8(ascii: "A") &+ 10)
+        default: return nil
+        }
+    }
+
+    /// Whether `bytes`, lower-cased, are `lowercased` (ASCII).
+    static func equalsLowercased(_ bytes: UnsafeRawBufferPointer, _ lowercased: StaticString) -> Bool {
+        guard bytes.count == lowercased.utf8CodeUnitCount else { return false }
+        let expected = lowercased.utf8Start
+        for index in 0..<bytes.count where bytes[index] | 0x20 != expected[index] {
+            // `| 0x20` maps A–Z to a–z; '-' (0x2D) is unchanged.
+            return false
+        }
+        return true
+    }
+}
+
+/// A message body framed by its length or by chunks, read from the connection's buffer in
+/// place: body bytes are slices of the buffer they came in.
+struct HTTP1BodyReader: Equatable {
+    /// A chunk-size line (size and extensions) longer than this is refused.
+    static let maximumChunkLineSize = 4 * 1024
+
+    enum Step {
+        /// Body bytes; `isLast` when they complete a body framed by its length (its end
+        /// needs no more bytes).
+        case body(ByteBuffer, isLast: Bool)
+        /// The end of a chunked body, with its trailers.
+        case end(HTTPHeaders?)
+    }
+
+    private enum State: Equatable {
+        case fixed(remaining: Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        case chunkDataEnd
+        /// `scanned` bytes of the buffer hold no end of the trailer section.
+        case trailers(scanned: Int)
+    }
+
+    private var state: State
+    /// The largest trailer section read.
+    private let maximumTrailerSize: Int
+
+    /// A body of `length` bytes (more than none).
+    init(length: Int, maximumTrailerSize: Int) {
+        self.state = .fixed(remaining: length)
+        self.maximumTrailerSize = maximumTrailerSize
+    }
+
+    /// A chunked body.
+    init(chunkedWithTrailersUpTo maximumTrailerSize: Int) {
+        self.state = .chunkSize
+        self.maximumTrailerSize = maximumTrailerSize
+    }
+
+    /// The next part of the body in `buffer`, consuming its bytes; nil when the buffer holds
+    /// no whole part yet (the rest stays in it).
+    mutating func next(_ buffer: inout ByteBuffer) throws -> Step? {
+        switch self.state {
+        case .fixed(let remaining):
+            guard let (body, left) = Self.bodyBytes(&buffer, remaining: remaining) else { return nil }
+            self.state = .fixed(remaining: left)
+            return .body(body, isLast: left == 0)
+        case .chunkSize:
+            guard let size = try Self.readChunkSize(&buffer) else { return nil }
+            self.state = size == 0 ? .trailers(scanned: 0) : .chunkData(remaining: size)
+            return try self.next(&buffer)
+        case .chunkData(let remaining):
+            guard let (body, left) = Self.bodyBytes(&buffer, remaining: remaining) else { return nil }
+            self.state = left == 0 ? .chunkDataEnd : .chunkData(remaining: left)
+            return .body(body, isLast: false)
+        case .chunkDataEnd:
+            guard buffer.readableBytes >= 2 else { return nil }
+            guard buffer.readInteger(as: UInt16.self) == 0x0D0A else {
+                throw MalformedHTTPMessage("a chunk's data is not followed by CRLF")
+            }
+            self.state = .chunkSize
+            return try self.next(&buffer)
+        case .trailers(let scanned):
+            return try self.readTrailers(&buffer, scanned: scanned)
+        }
+    }
+
+    /// Up to `remaining` body bytes from `buffer` as a slice of it, and how many the body
+    /// needs after them; nil when the buffer is empty.
+    private static func bodyBytes(_ buffer: inout ByteBuffer, remaining: Int) -> (ByteBuffer, left: Int)? {
+        guard buffer.readableBytes > 0 else { return nil }
+        let length = min(remaining, buffer.readableBytes)
+        return (buffer.readSlice(length: length)!, remaining - length)
+    }
+
+    /// A chunk's size from its size line (extensions skipped), or nil until the line is whole.
+    private static func readChunkSize(_ buffer: inout ByteBuffer) throws -> Int? {
+        let line: (size: Int, length: Int)? = try buffer.withUnsafeReadableBytes { bytes in
+            guard let lineFeed = bytes.firstIndex(of: 0x0A) else {
+                guard bytes.count <= Self.maximumChunkLineSize else { throw MalformedHTTPMessage("a chunk-size line is too long") }
+                return nil
+            }
+            guard lineFeed > 0, bytes[lineFeed - 1] == 0x0D else {
+                throw MalformedHTTPMessage("a chunk-size line does not end with CRLF")
+            }
+            var size = 0
+            var index = 0
+            while index < lineFeed - 1, let digit = HTTP1Syntax.hexValue(bytes[index]) {
+                guard size < (Int.max >> 4) else { throw MalformedHTTPMessage("a chunk size is too large") }
+                size = size << 4 | digit
+                index += 1
+            }
+            guard index > 0 else { throw MalformedHTTPMessage("a chunk-size line does not begin with a hexadecimal size") }
+            while index < lineFeed - 1, bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "\t") { index += 1 }
+            if index < lineFeed - 1 {
+                guard bytes[index] == UInt8(ascii: ";") else {
+                    throw MalformedHTTPMessage("a chunk size is followed by something other than an extension")
+                }
+                for byte in bytes[index..<(lineFeed - 1)] where !HTTP1Syntax.isFieldValueByte(byte) {
+                    throw MalformedHTTPMessage("a chunk extension holds a control character")
+                }
+            }
+            return (size, lineFeed + 1)
+        }
+        guard let line else { return nil }
+        buffer.moveReaderIndex(forwardBy: line.length)
+        return line.size
+    }
+
+    private mutating func readTrailers(_ buffer: inout ByteBuffer, scanned: Int) throws -> Step? {
+        // No trailers: the last chunk is followed by the empty line at once.
+        if buffer.readableBytes >= 2, buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0D0A {
+            buffer.moveReaderIndex(forwardBy: 2)
+            return .end(nil)
+        }
+        func tooLarge() -> MalformedHTTPMessage {
+            MalformedHTTPMessage("the trailer section is larger than \(self.maximumTrailerSize.formattedByteCount)", tooLarge: true)
+        }
+        guard let length = HTTP1Syntax.endOfSection(in: buffer, from: scanned) else {
+            guard buffer.readableBytes <= self.maximumTrailerSize else { throw tooLarge() }
+            self.state = .trailers(scanned: max(0, buffer.readableBytes - 3))
+            return nil
+        }
+        guard length <= self.maximumTrailerSize else { throw tooLarge() }
+        var trailers: [(String, String)] = []
+        try buffer.withUnsafeReadableBytes { bytes in
+            try HTTP1Syntax.parseFields(UnsafeRawBufferPointer(rebasing: bytes[..<length]), from: 0) { name, value in
+                trailers.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            }
+        }
+        buffer.moveReaderIndex(forwardBy: length)
+        return .end(HTTPHeaders(trailers))
+    }
+}
+
+extension Int {
+    /// A size limit as people read it: "80 KiB", "64 KiB", "1000 bytes".
+    var formattedByteCount: String {
+        self >= 1024 && self % 1024 == 0 ? "\(self / 1024) KiB" : "\(self) bytes"
+    }
+}
