@@ -13,22 +13,54 @@ extension ByteBuffer {
     }
 
     /// The edge's forwarding fields (`ForwardingFields`, in its order), then the empty line
-    /// that ends the head. All but `X-Forwarded-Host` are the connection's, written from the
-    /// bytes its `ForwardingPeer` made once: a `ByteBuffer` write costs about a hundred
-    /// instructions whatever its length, and the fields are nine pieces otherwise.
+    /// that ends the head, in one write. All but `X-Forwarded-Host` are the connection's,
+    /// from the bytes its `ForwardingPeer` made once: a `ByteBuffer` write costs about a
+    /// hundred instructions whatever its length, and the fields are nine pieces otherwise.
     mutating func writeForwardingFieldsEndingHead(_ forwarding: ForwardingFields) {
-        if let peer = forwarding.peer {
-            self.writeBytes(forwarding.overTLS ? peer.fieldsOverTLS : peer.fields)
-        } else {
-            self.writeStaticString(forwarding.overTLS ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n")
+        let proto: StaticString = forwarding.overTLS ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n"
+        let hostName: StaticString = "X-Forwarded-Host: "
+        var host = forwarding.originalHost ?? ""
+        host.withUTF8 { host in
+            let peerFields = forwarding.peer.map { forwarding.overTLS ? $0.fieldsOverTLS : $0.fields }
+            let hostCount = forwarding.originalHost == nil ? 0 : hostName.utf8CodeUnitCount + host.count + 2
+            let count = (peerFields?.count ?? proto.utf8CodeUnitCount) + hostCount + 2
+            self.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { target in
+                var offset: Int
+                if let peerFields {
+                    offset = peerFields.withUnsafeBytes { Self.copy($0, to: target, at: 0) }
+                } else {
+                    offset = Self.copy(proto, to: target, at: 0)
+                }
+                if hostCount > 0 {
+                    offset = Self.copy(hostName, to: target, at: offset)
+                    offset = Self.copy(UnsafeRawBufferPointer(host), to: target, at: offset)
+                    offset = Self.copy("\r\n", to: target, at: offset)
+                }
+                return Self.copy("\r\n", to: target, at: offset)
+            }
         }
-        guard let host = forwarding.originalHost else {
-            self.writeStaticString("\r\n")
+    }
+
+    /// A request line (`method target HTTP/1.x` and its CRLF) in one write.
+    mutating func writeRequestLine(method: String, target: String, version: HTTPVersion) {
+        guard version.major == 1, version.minor <= 1 else {
+            self.writeString("\(method) \(target) HTTP/\(version.major).\(version.minor)\r\n")
             return
         }
-        self.writeStaticString("X-Forwarded-Host: ")
-        self.writeString(host)
-        self.writeStaticString("\r\n\r\n")
+        let ending: StaticString = version.minor == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n"
+        var method = method
+        var target = target
+        method.withUTF8 { method in
+            target.withUTF8 { target in
+                let count = method.count + 1 + target.count + ending.utf8CodeUnitCount
+                self.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { buffer in
+                    var offset = Self.copy(UnsafeRawBufferPointer(method), to: buffer, at: 0)
+                    offset = Self.copy(" ", to: buffer, at: offset)
+                    offset = Self.copy(UnsafeRawBufferPointer(target), to: buffer, at: offset)
+                    return Self.copy(ending, to: buffer, at: offset)
+                }
+            }
+        }
     }
 
     /// `writeHTTPFields(_:)`; without `endingHead`, the empty line is left for the caller.
@@ -65,6 +97,16 @@ extension ByteBuffer {
                 room += name.utf8.count + value.utf8.count + 4
             }
         }
+    }
+
+    /// Copies `bytes` into `target` at `offset`; returns the offset after them.
+    private static func copy(_ bytes: UnsafeRawBufferPointer, to target: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
+        UnsafeMutableRawBufferPointer(rebasing: target[offset...]).copyMemory(from: bytes)
+        return offset + bytes.count
+    }
+
+    private static func copy(_ string: StaticString, to target: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
+        Self.copy(UnsafeRawBufferPointer(start: string.utf8Start, count: string.utf8CodeUnitCount), to: target, at: offset)
     }
 
     /// Copies `string`'s UTF-8 into `target` at `offset`; returns the offset after it.

@@ -28,12 +28,7 @@ struct UpstreamRequestEncoder {
     ) {
         var headers = head.headers
         self.isChunked = Self.correctFraming(method: head.method, version: head.version, headers: &headers, framing: framing)
-        buffer.writeString(head.method.rawValue)
-        buffer.writeInteger(UInt8(ascii: " "))
-        buffer.writeString(head.uri)
-        buffer.writeStaticString(" HTTP/")
-        Self.writeVersion(head.version, into: &buffer)
-        buffer.writeStaticString("\r\n")
+        buffer.writeRequestLine(method: head.method.rawValue, target: head.uri, version: head.version)
         guard let forwarding else {
             buffer.writeHTTPFields(headers)
             return
@@ -93,14 +88,6 @@ struct UpstreamRequestEncoder {
             return true
         default:
             return http11 && hasTransferEncoding && headers.first(name: "transfer-encoding") == "chunked"
-        }
-    }
-
-    private static func writeVersion(_ version: HTTPVersion, into buffer: inout ByteBuffer) {
-        switch (version.major, version.minor) {
-        case (1, 1): buffer.writeStaticString("1.1")
-        case (1, 0): buffer.writeStaticString("1.0")
-        default: buffer.writeString("\(version.major).\(version.minor)")
         }
     }
 }
