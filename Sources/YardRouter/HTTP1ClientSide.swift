@@ -51,7 +51,7 @@ final class HTTP1ClientSide: ProxyClientSide {
     func writeHead(_ head: HTTPResponseHead, received: UpstreamResponseParser.ReceivedHead) {
         var buffer = self.takePending()
         if !self.encoder.writeHeadAsReceived(head, received: received, into: &buffer) {
-            self.encoder.writeHead(head, into: &buffer)
+            self.encoder.writeHead(received.completingIfNeeded(head), into: &buffer)
         }
         self.pending = buffer
     }

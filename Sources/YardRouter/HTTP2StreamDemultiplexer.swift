@@ -311,7 +311,7 @@ final class HTTP2ServerStream: ProxyClientSide {
 
     /// A stream's head is a HEADERS frame: the bytes as received do not apply.
     func writeHead(_ head: HTTPResponseHead, received: UpstreamResponseParser.ReceivedHead) {
-        self.writeHead(head)
+        self.writeHead(received.completingIfNeeded(head))
     }
 
     func writeBody(_ buffer: ByteBuffer) {

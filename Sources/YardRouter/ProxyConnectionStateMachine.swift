@@ -219,8 +219,9 @@ struct ProxyConnectionStateMachine {
         case none
         /// An interim (1xx) response for the client.
         case sendInformational(HTTPResponseHead)
-        /// `asReceived`: the head is the upstream's, unchanged (see `relayed(to:)`).
-        case sendHead(HTTPResponseHead, asReceived: Bool)
+        /// `asReceived`: the head is the upstream's, unchanged; `fieldsInBytes`: it still lacks
+        /// its fields, which are in the received bytes (see `relayed(to:received:)`).
+        case sendHead(HTTPResponseHead, asReceived: Bool, fieldsInBytes: Bool)
         case sendBody(ByteBuffer)
         /// The response is complete: give the upstream connection back (to be reused or
         /// closed), write the end to the client, and close the client connection if asked.
@@ -525,8 +526,11 @@ struct ProxyConnectionStateMachine {
         }
     }
 
-    /// `scanned`: a head's `HeaderScan`, when its parser found it.
-    mutating func responsePartReceived(_ part: HTTPClientResponsePart, scanned: HeaderScan? = nil) -> ResponseAction {
+    /// `received`: a final head's bytes and scan as its parser kept them (the head part then
+    /// comes without fields).
+    mutating func responsePartReceived(
+        _ part: HTTPClientResponsePart, received: UpstreamResponseParser.ReceivedHead? = nil
+    ) -> ResponseAction {
         guard case .forwarding(let request, var exchange) = self.state else {
             return .none
         }
@@ -551,10 +555,14 @@ struct ProxyConnectionStateMachine {
             self.state = .upgraded
             return .upgrade(head.relayedSwitch(to: upgrade), websocket: upgrade.lowercased() == "websocket")
         case .head(let head):
-            let answer = head.relayed(to: request.client, scanned: scanned)
-            var (relayed, keepAlive, asReceived) = (answer.head, answer.keepAlive, answer.asReceived)
+            let answer = head.relayed(to: request.client, received: received)
+            var (relayed, keepAlive, asReceived, fieldsInBytes) = (answer.head, answer.keepAlive, answer.asReceived, answer.fieldsInBytes)
             if request.upgrade != nil, keepAlive {
                 asReceived = false
+                if fieldsInBytes, let received {
+                    relayed = received.completing(relayed)
+                    fieldsInBytes = false
+                }
                 // The request parser stops after an upgrade request, refused or not: close.
                 keepAlive = false
                 HTTPResponseHead.setConnectionSemantics(&relayed.headers, version: relayed.version, keepAlive: false)
@@ -563,7 +571,7 @@ struct ProxyConnectionStateMachine {
             exchange.upstreamKeepAlive = answer.upstreamKeepAlive && request.upgrade == nil
             exchange.clientKeepAlive = keepAlive
             self.state = .forwarding(request, exchange)
-            return .sendHead(relayed, asReceived: asReceived)
+            return .sendHead(relayed, asReceived: asReceived, fieldsInBytes: fieldsInBytes)
         case .body(let buffer):
             return .sendBody(buffer)
         case .end(let trailers):

@@ -175,19 +175,15 @@ extension HTTPResponseHead {
     /// `asReceived` says the head goes to an HTTP/1.1 client exactly as it came (no field
     /// changed), so its bytes as read may be written instead of the head.
     ///
-    /// `scanned` is `HeaderScan(self.headers)` when the parser found it already.
+    /// `received` is the parser's record of this head when it came from a replica: then this
+    /// head has no fields of their own (`UpstreamResponseParser.ReceivedHead`), and they are
+    /// made from its bytes unless the head goes out as it came. `fieldsInBytes` says the
+    /// head returned still lacks them (the usual case: a keep-alive HTTP/1.1 client).
     func relayed(
-        to request: ClientRequestInfo, scanned: HeaderScan? = nil
-    ) -> (head: HTTPResponseHead, keepAlive: Bool, upstreamKeepAlive: Bool, asReceived: Bool) {
-        let scan = scanned ?? HeaderScan(self.headers)
+        to request: ClientRequestInfo, received: UpstreamResponseParser.ReceivedHead? = nil
+    ) -> (head: HTTPResponseHead, keepAlive: Bool, upstreamKeepAlive: Bool, asReceived: Bool, fieldsInBytes: Bool) {
+        let scan = received?.scan ?? HeaderScan(self.headers)
         let version = request.responseVersion
-        // The upstream's connection, from the scan: without a `Connection` field its version
-        // decides, and `Connection: keep-alive` alone keeps it. NIO's `isKeepAlive` searches
-        // and splits the fields again (about 7,000 instructions per request when the parser
-        // leaves no hint, as `UpstreamResponseParser` does).
-        let upstreamKeepAlive =
-            !scan.contains(.hopByHop)
-            ? self.version == .http1_1 : scan.contains(.onlyConnectionKeepAlive) || self.isKeepAlive
         // `Connection: keep-alive` alone (what nginx, gunicorn and Node send) needs no rewriting.
         let onlyKeepAlive = scan.isEmpty || scan == [.hopByHop, .onlyConnectionKeepAlive]
         // Besides the framing, which the encoder rewrites (chunked stays chunked), nothing to
@@ -197,18 +193,33 @@ extension HTTPResponseHead {
         let framingAside = scan.subtracting(.transferEncoding)
         let asReceived = keptAsItIs && (framingAside.isEmpty || framingAside == [.hopByHop, .onlyConnectionKeepAlive])
         // The usual response needs no change at all: forward this head as it is (no copy of
-        // its headers, no new head). An HTTP/1.1 keep-alive exchange is never close-delimited.
-        if keptAsItIs, onlyKeepAlive {
+        // its headers, no new head, no fields made). An HTTP/1.1 keep-alive exchange is never
+        // close-delimited. The upstream's connection stays open by its version, or by
+        // `Connection: keep-alive`.
+        if keptAsItIs, onlyKeepAlive, request.version.major == 1 {
+            let upstreamKeepAlive = scan.contains(.onlyConnectionKeepAlive) || self.version == .http1_1
             // Says of the client's connection what is true of it too: kept as it is.
-            return (self, true, upstreamKeepAlive, true)
+            return (self, true, upstreamKeepAlive, true, received != nil)
+        }
+        let head = received?.completing(self) ?? self
+        // The upstream's connection, from the scan: without a `Connection` field its version
+        // decides, and `Connection: keep-alive` alone keeps it. NIO's `isKeepAlive` searches
+        // and splits the fields again (about 7,000 instructions per request when the parser
+        // leaves no hint, as `UpstreamResponseParser` does).
+        let upstreamKeepAlive =
+            !scan.contains(.hopByHop)
+            ? head.version == .http1_1 : scan.contains(.onlyConnectionKeepAlive) || head.isKeepAlive
+        if keptAsItIs, onlyKeepAlive {
+            // An HTTP/2 stream's head, with its fields, unchanged.
+            return (head, true, upstreamKeepAlive, true, false)
         }
         if request.version.major == 2, onlyKeepAlive {
             // An HTTP/2 stream: `HTTP2StreamCodec` drops the `Connection` field and ignores the
             // version, so the rebuilt head would come out as the same frame. Never
             // close-delimited (the response version is 1.1), so `keepAlive` is the request's.
-            return (self, request.keepAlive, upstreamKeepAlive, false)
+            return (head, request.keepAlive, upstreamKeepAlive, false, false)
         }
-        var headers = self.headers
+        var headers = head.headers
         headers.removeHopByHopHeaders(scanned: scan)
         if scan.contains(.transferEncoding) {
             headers.remove(name: "transfer-encoding")
@@ -222,7 +233,9 @@ extension HTTPResponseHead {
         let keepAlive = request.keepAlive && !closeDelimited
 
         Self.setConnectionSemantics(&headers, version: version, keepAlive: keepAlive)
-        return (HTTPResponseHead(version: version, status: self.status, headers: headers), keepAlive, upstreamKeepAlive, asReceived)
+        return (
+            HTTPResponseHead(version: version, status: self.status, headers: headers), keepAlive, upstreamKeepAlive, asReceived,
+            false)
     }
 
     /// A replica's 101 as the client gets it: hop-by-hop headers removed except the upgrade.

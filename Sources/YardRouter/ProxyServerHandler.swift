@@ -861,19 +861,23 @@ extension ProxyServerHandler: UpstreamLeaseWaiter {
 extension ProxyServerHandler: UpstreamResponseReceiver {
     func upstreamReceived(_ part: HTTPClientResponsePart) {
         guard let client else { return }
-        switch self.stateMachine.responsePartReceived(part, scanned: self.upstream?.handler.receivedHead?.scan) {
+        let received = self.upstream?.handler.receivedHead
+        switch self.stateMachine.responsePartReceived(part, received: received) {
         case .none:
             break
         case .sendInformational(let head):
             client.writeInformational(head)
-        case .sendHead(let head, let asReceived):
+        case .sendHead(let head, let asReceived, let fieldsInBytes):
             // Streaming the body may take as long as it takes.
             self.cancelResponseHeadTimer()
             self.access?.status = Int(head.status.code)
             self.access?.replicaID = self.upstream?.upstream.replicaID
             self.responseInProgress = true
-            if asReceived, !self.quiescing, let received = self.upstream?.handler.receivedHead {
+            if asReceived, !self.quiescing, var received {
+                received.headLacksFields = fieldsInBytes
                 client.writeHead(head, received: received)
+            } else if fieldsInBytes, let received {
+                client.writeHead(self.lastIfQuiescing(received.completing(head)))
             } else {
                 client.writeHead(self.lastIfQuiescing(head))
             }

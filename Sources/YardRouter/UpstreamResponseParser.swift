@@ -134,10 +134,10 @@ struct UpstreamResponseParser {
         }
         let bytes = buffer.readSlice(length: headLength)!
         let head = try self.frame(parsed)
-        if parsed.status >= 200 {
+        if parsed.fieldsDeferred {
             self.receivedHead = ReceivedHead(
-                bytes: bytes, hasContentLength: parsed.contentLength != nil, transferEncoding: parsed.transferEncoding,
-                scan: parsed.scanner.result)
+                bytes: bytes, fieldsStart: parsed.fieldsStart, hasContentLength: parsed.contentLength != nil,
+                transferEncoding: parsed.transferEncoding, scan: parsed.scanner.result)
         }
         return .head(head)
     }
@@ -145,6 +145,10 @@ struct UpstreamResponseParser {
     private struct ParsedHead {
         var minorVersion: Int
         var status: Int
+        /// Where the field lines begin in the head's bytes.
+        var fieldsStart: Int
+        /// A final head (not 1xx, not 101): its fields are left in its bytes (`ReceivedHead`).
+        var fieldsDeferred: Bool
         var fields: [(String, String)]
         var contentLength: Int?
         var transferEncoding: TransferEncoding
@@ -161,15 +165,49 @@ struct UpstreamResponseParser {
     /// A final response head's bytes as they came (a slice of the read buffer) and its
     /// framing fields, so that a head the proxy relays unchanged can go to the client as
     /// these bytes instead of being written again field by field.
+    ///
+    /// The head part passed on beside it has no fields: they are made from these bytes
+    /// (`completing`) only when the head is not relayed as received. Making them (two
+    /// strings each, an array, `HTTPHeaders`) cost about 3,000 instructions per response.
     struct ReceivedHead {
         var bytes: ByteBuffer
+        /// Where the field lines begin in `bytes`.
+        var fieldsStart: Int
         var hasContentLength: Bool
         var transferEncoding: TransferEncoding
-        /// `HeaderScan(head.headers)`, found while the fields were read.
+        /// The fields' `HeaderScan`, found while they were checked.
         var scan: HeaderScan
+        /// The head written with these bytes still lacks its fields (it is the parser's own,
+        /// relayed unchanged): a writer that cannot use the bytes completes it. Set by the
+        /// proxy handler from `ProxyConnectionStateMachine.ResponseAction.sendHead`.
+        var headLacksFields = false
+
+        /// The fields, read from the bytes (which the parser checked already).
+        var fields: HTTPHeaders {
+            var fields: [(String, String)] = []
+            fields.reserveCapacity(12)
+            self.bytes.withUnsafeReadableBytes { bytes in
+                try! HTTP1Syntax.parseFields(bytes, from: self.fieldsStart) { name, value in
+                    fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+                }
+            }
+            return HTTPHeaders(fields)
+        }
+
+        /// `head` (the parser's head of these bytes) with its fields.
+        func completing(_ head: HTTPResponseHead) -> HTTPResponseHead {
+            var head = head
+            head.headers = self.fields
+            return head
+        }
+
+        /// `head` with its fields when it lacks them (`headLacksFields`), otherwise `head`.
+        func completingIfNeeded(_ head: HTTPResponseHead) -> HTTPResponseHead {
+            self.headLacksFields ? self.completing(head) : head
+        }
     }
 
-    /// The last final head read, until taken.
+    /// The last final head read, until taken; its head part came without fields.
     private(set) var receivedHead: ReceivedHead?
 
     mutating func takeReceivedHead() -> ReceivedHead? {
@@ -182,7 +220,7 @@ struct UpstreamResponseParser {
         let head = HTTPResponseHead(
             version: HTTPVersion(major: 1, minor: parsed.minorVersion),
             status: HTTPResponseStatus(statusCode: parsed.status),
-            headers: HTTPHeaders(parsed.fields))
+            headers: parsed.fieldsDeferred ? HTTPHeaders() : HTTPHeaders(parsed.fields))
         func unasked() -> MalformedHTTPMessage { MalformedHTTPMessage("the upstream sent a response nobody asked for") }
         if parsed.status >= 100 && parsed.status < 200 && parsed.status != 101 {
             // Informational: the final response to the same request follows.
@@ -242,12 +280,12 @@ struct UpstreamResponseParser {
         }
         index += 2
 
+        let deferred = status >= 200 && status != 101
         var parsed = ParsedHead(
-            minorVersion: bytes[7] == UInt8(ascii: "1") ? 1 : 0, status: status, fields: [], contentLength: nil,
-            transferEncoding: .none)
-        parsed.fields.reserveCapacity(12)
+            minorVersion: bytes[7] == UInt8(ascii: "1") ? 1 : 0, status: status, fieldsStart: index, fieldsDeferred: deferred,
+            fields: [], contentLength: nil, transferEncoding: .none)
+        if !deferred { parsed.fields.reserveCapacity(12) }
         try HTTP1Syntax.parseFields(bytes, from: index) { name, value in
-            let field = (String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
             parsed.scanner.add(name: name.assumingMemoryBound(to: UInt8.self), value: value.assumingMemoryBound(to: UInt8.self))
             if HTTP1Syntax.equalsLowercased(name, "content-length") {
                 guard parsed.contentLength == nil else { throw MalformedHTTPMessage("the response has more than one Content-Length") }
@@ -255,7 +293,9 @@ struct UpstreamResponseParser {
             } else if HTTP1Syntax.equalsLowercased(name, "transfer-encoding") {
                 parsed.transferEncoding = HTTP1Syntax.lastCodingIsChunked(value) ? .chunked : .other
             }
-            parsed.fields.append(field)
+            if !deferred {
+                parsed.fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            }
         }
         if parsed.contentLength != nil && parsed.transferEncoding != .none {
             throw MalformedHTTPMessage("the response has both Content-Length and Transfer-Encoding")

@@ -38,7 +38,7 @@ struct ProxyConnectionStateMachineTests {
             return
         }
         #expect(outgoing.parts == [.head(head.forwardedUpstream(clientIP: "127.0.0.1")), .end(nil)])
-        guard case .sendHead(let relayed, _) = machine.responsePartReceived(.head(okHead())) else {
+        guard case .sendHead(let relayed, _, _) = machine.responsePartReceived(.head(okHead())) else {
             Issue.record("expected the head to be relayed")
             return
         }
@@ -320,7 +320,7 @@ struct ProxyConnectionStateMachineTests {
         )
         _ = machine.requestEndReceived(trailers: nil)
         _ = machine.upstreamConnected(reused: false)
-        guard case .sendHead(let head, _) = machine.responsePartReceived(.head(okHead())) else {
+        guard case .sendHead(let head, _, _) = machine.responsePartReceived(.head(okHead())) else {
             Issue.record("expected the head")
             return
         }

@@ -90,7 +90,7 @@ struct ProxyMessagesTests {
             ]
         )
         let get11 = ClientRequestInfo(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"))
-        let (relayed, keepAlive, _, _) = upstream.relayed(to: get11)
+        let (relayed, keepAlive, _, _, _) = upstream.relayed(to: get11)
         #expect(keepAlive)
         #expect(relayed.version == .http1_1)
         #expect(relayed.headers["content-type"] == ["text/html"])

@@ -190,6 +190,42 @@ struct RouterResponseBytesTests {
         await replica.stop()
     }
 
+    /// What a client sends right after its upgrade request, before the 101 came, reaches the
+    /// replica through the tunnel (NIO's decoder, which the router used to parse requests
+    /// with, dropped those bytes). The replica answers only once it has them.
+    @Test func bytesSentBeforeThe101ReachTheReplica() async throws {
+        let replica = try await ScriptedReplica.start([
+            .send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
+            .awaitBytes(11),
+            .send("\u{81}\u{05}hello"),
+            .close,
+        ])
+        try await withRouter(routes: ["bytes.localhost": [replica.upstream]]) { router, port in
+            let answer = try await RawConnection.exchange(
+                port: port,
+                "GET /ws HTTP/1.1\r\nHost: bytes.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\nearly-bytes",
+                timeout: .seconds(5))
+            #expect(
+                answer == "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\u{FFFD}\u{05}hello",
+                "\(answer.debugDescription)")
+        }
+        await replica.stop()
+    }
+
+    /// An upgrade the replica refuses: its answer goes out with all its fields (made from
+    /// the bytes it came as), and the connection closes, since nothing after an upgrade
+    /// request is read.
+    @Test func aRefusedUpgradeKeepsTheReplicasFieldsAndCloses() async throws {
+        let answer = try await Self.exchange(
+            replica: [.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Replica: a\r\n\r\nno")],
+            request: "GET /ws HTTP/1.1\r\nHost: bytes.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        #expect(
+            answer == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Replica: a\r\nConnection: close\r\n\r\nno",
+            "\(answer.debugDescription)")
+    }
+
     /// Runs a router in front of a replica that plays `replica` to each request, writes
     /// `request` (and `then`, after a pause) and returns everything until the router closes.
     private static func exchange(replica script: [ScriptedReplica.Step], request: String, then: String? = nil)
