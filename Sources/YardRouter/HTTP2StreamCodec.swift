@@ -259,6 +259,12 @@ struct HTTP2StreamCodec {
     /// Converts a response part into the frames it releases, in order, holding its own back
     /// (see the type's documentation); `promise` completes with the frame that carries the
     /// part. Returned, not written from here: a written END_STREAM closes the stream at once.
+    /// A response head already made into its field block (`responseBlock(status:fieldsOf:)`),
+    /// held back as `write` holds a head.
+    mutating func writeHead(_ block: HPACKHeaders, promise: EventLoopPromise<Void>?) -> ResponseFrame? {
+        self.hold(.headers(.init(headers: block)), promise: promise)
+    }
+
     mutating func write(
         _ part: HTTPServerResponsePart, promise: EventLoopPromise<Void>?, allocator: ByteBufferAllocator
     ) -> (ResponseFrame?, ResponseFrame?) {
@@ -334,27 +340,66 @@ struct HTTP2StreamCodec {
         return block
     }
 
+    /// `:status` and a replica's fields read from the bytes its head came in
+    /// (`UpstreamResponseParser.ReceivedHead`, for a head passed on without fields): each
+    /// name is lowercased as its string is made, and no `HTTPHeaders` is made at all.
+    static func responseBlock(
+        status: HTTPResponseStatus, fieldsOf received: UpstreamResponseParser.ReceivedHead
+    ) -> HPACKHeaders {
+        var block = HPACKHeaders()
+        block.reserveCapacity(12)
+        block.add(name: ":status", value: String(status.code))
+        var connection: [String] = []
+        received.bytes.withUnsafeReadableBytes { bytes in
+            // The parser checked these bytes already.
+            try! HTTP1Syntax.parseFields(bytes, from: received.fieldsStart) { name, value in
+                let lowercased = String(unsafeUninitializedCapacity: name.count) { target in
+                    for index in name.indices {
+                        let byte = name[index]
+                        target[index] = byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
+                    }
+                    return name.count
+                }
+                Self.append(lowercased, String(decoding: value, as: UTF8.self), to: &block, connection: &connection)
+            }
+        }
+        Self.removeFields(namedIn: connection, from: &block)
+        return block
+    }
+
     /// Names lowercased (HTTP/2 requires it); connection-specific fields, and those a
     /// `Connection` field names, left out.
     private static func appendFields(_ fields: HTTPHeaders, to block: inout HPACKHeaders) {
-        // A `Connection` field that names more than `keep-alive` (which is dropped anyway).
-        var sawConnection = false
+        var connection: [String] = []
         for (name, value) in fields {
-            let lowercased = name.lowercasedASCII
-            // By length first, as in `requestHead`.
-            switch lowercased.utf8.count {
-            case 10 where lowercased == "connection":
-                if !value.utf8.equalsLowercased("keep-alive") { sawConnection = true }
-            case 10 where lowercased == "keep-alive", 16 where lowercased == "proxy-connection",
-                17 where lowercased == "transfer-encoding", 7 where lowercased == "upgrade":
-                break
-            default:
-                block.add(name: lowercased, value: value)
-            }
+            Self.append(name.lowercasedASCII, value, to: &block, connection: &connection)
         }
-        guard sawConnection else { return }
-        for named in fields[canonicalForm: "connection"] {
-            block.remove(name: named.lowercased())
+        Self.removeFields(namedIn: connection, from: &block)
+    }
+
+    /// One field, its name lowercased already, unless it is connection-specific; the value
+    /// of a `Connection` field that names more than `keep-alive` (dropped anyway) is kept
+    /// in `connection`.
+    private static func append(_ lowercased: String, _ value: String, to block: inout HPACKHeaders, connection: inout [String]) {
+        // By length first, as in `requestHead`.
+        switch lowercased.utf8.count {
+        case 10 where lowercased == "connection":
+            if !value.utf8.equalsLowercased("keep-alive") { connection.append(value) }
+        case 10 where lowercased == "keep-alive", 16 where lowercased == "proxy-connection",
+            17 where lowercased == "transfer-encoding", 7 where lowercased == "upgrade":
+            break
+        default:
+            block.add(name: lowercased, value: value)
+        }
+    }
+
+    /// Removes the fields the `Connection` values name (comma-separated, any case).
+    private static func removeFields(namedIn connection: [String], from block: inout HPACKHeaders) {
+        for value in connection {
+            for token in value.split(separator: ",") {
+                let name = token.trimmingASCIISpaces
+                if !name.isEmpty { block.remove(name: name.lowercased()) }
+            }
         }
     }
 }

@@ -309,9 +309,16 @@ final class HTTP2ServerStream: ProxyClientSide {
         self.write(.head(head), promise: nil)
     }
 
-    /// A stream's head is a HEADERS frame: the bytes as received do not apply.
+    /// A stream's head is a HEADERS frame: a head without its fields gets them from the
+    /// received bytes straight into the frame's block.
     func writeHead(_ head: HTTPResponseHead, received: UpstreamResponseParser.ReceivedHead) {
-        self.writeHead(received.completingIfNeeded(head))
+        guard received.headLacksFields else {
+            self.writeHead(head)
+            return
+        }
+        guard !self.isClosed else { return }
+        let block = HTTP2StreamCodec.responseBlock(status: head.status, fieldsOf: received)
+        if let frame = self.codec.writeHead(block, promise: nil) { self.emit(frame.payload, promise: frame.promise) }
     }
 
     func writeBody(_ buffer: ByteBuffer) {

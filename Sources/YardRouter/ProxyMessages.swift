@@ -196,10 +196,15 @@ extension HTTPResponseHead {
         // its headers, no new head, no fields made). An HTTP/1.1 keep-alive exchange is never
         // close-delimited. The upstream's connection stays open by its version, or by
         // `Connection: keep-alive`.
-        if keptAsItIs, onlyKeepAlive, request.version.major == 1 {
+        //
+        // An HTTP/2 stream likewise: `HTTP2StreamCodec` drops the `Connection` field and
+        // ignores the version, so a rebuilt head would come out as the same frame, which it
+        // makes from the bytes. Never close-delimited (the response version is 1.1), so
+        // `keepAlive` is the request's.
+        if onlyKeepAlive, keptAsItIs || request.version.major == 2 {
             let upstreamKeepAlive = scan.contains(.onlyConnectionKeepAlive) || self.version == .http1_1
             // Says of the client's connection what is true of it too: kept as it is.
-            return (self, true, upstreamKeepAlive, true, received != nil)
+            return (self, keptAsItIs || request.keepAlive, upstreamKeepAlive, true, received != nil)
         }
         let head = received?.completing(self) ?? self
         // The upstream's connection, from the scan: without a `Connection` field its version
@@ -209,16 +214,6 @@ extension HTTPResponseHead {
         let upstreamKeepAlive =
             !scan.contains(.hopByHop)
             ? head.version == .http1_1 : scan.contains(.onlyConnectionKeepAlive) || head.isKeepAlive
-        if keptAsItIs, onlyKeepAlive {
-            // An HTTP/2 stream's head, with its fields, unchanged.
-            return (head, true, upstreamKeepAlive, true, false)
-        }
-        if request.version.major == 2, onlyKeepAlive {
-            // An HTTP/2 stream: `HTTP2StreamCodec` drops the `Connection` field and ignores the
-            // version, so the rebuilt head would come out as the same frame. Never
-            // close-delimited (the response version is 1.1), so `keepAlive` is the request's.
-            return (head, request.keepAlive, upstreamKeepAlive, false, false)
-        }
         var headers = head.headers
         headers.removeHopByHopHeaders(scanned: scan)
         if scan.contains(.transferEncoding) {

@@ -148,6 +148,30 @@ import Testing
         _ = try channel.finish()
     }
 
+    /// An HTTP/2 client's HEADERS block made straight from a head's bytes is the one made
+    /// from the head with its fields: names lowercased, connection-specific fields and those
+    /// `Connection` names left out.
+    @Test(arguments: [
+        "HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\n",
+        "HTTP/1.1 404 Not Found\r\nconnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-A: 1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nConnection: X-Secret, close\r\nX-Secret: s\r\nX-Kept: k\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 201 Created\r\nUpgrade: h2c\r\nProxy-Connection: x\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nX-Empty:\r\n\r\n",
+        "HTTP/1.1 204 No Content\r\n\r\n",
+    ])
+    func anHTTP2BlockFromTheBytesIsTheBlockFromTheFields(_ text: String) throws {
+        var parser = UpstreamResponseParser()
+        parser.expectResponse(to: .GET)
+        var buffer = ByteBuffer(string: text)
+        guard case .head(let head) = try parser.next(&buffer), let received = parser.takeReceivedHead() else {
+            Issue.record("no final head in \(text.debugDescription)")
+            return
+        }
+        let fromBytes = HTTP2StreamCodec.responseBlock(status: head.status, fieldsOf: received)
+        let fromFields = HTTP2StreamCodec.responseBlock(received.completing(head))
+        #expect(fromBytes.map { "\($0.name)=\($0.value)" } == fromFields.map { "\($0.name)=\($0.value)" })
+        #expect(fromBytes.count > 0 && head.headers.isEmpty)
+    }
+
     // MARK: transcripts
 
     /// The parts NIO's decoder passes on (bodies joined), "error ..." when it fails.
