@@ -92,13 +92,17 @@ final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        switch event {
-        case let closed as StreamClosedEvent:
+        // The event's type is compared first, and only the one it is cast to: a cast from
+        // `Any` costs about 300 instructions, failed or not, and several events a request
+        // (stream created, windows updated, stream closed) come through here.
+        let type = Swift.type(of: event)
+        if type == StreamClosedEvent.self, let closed = event as? StreamClosedEvent {
             if let stream = self.streams.removeValue(forKey: closed.streamID) {
                 stream.closed()
             }
-        case let updated as NIOHTTP2WindowUpdatedEvent:
-            guard let window = updated.inboundWindowSize else { break }
+        } else if type == NIOHTTP2WindowUpdatedEvent.self, let updated = event as? NIOHTTP2WindowUpdatedEvent,
+            let window = updated.inboundWindowSize
+        {
             if updated.streamID == .rootStream {
                 // The connection's window is returned as data arrives, whoever it was for (also
                 // frames for streams already reset, which count against it all the same).
@@ -106,8 +110,6 @@ final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
             } else {
                 self.streams[updated.streamID]?.inboundWindowChanged(window)
             }
-        default:
-            break
         }
         context.fireUserInboundEventTriggered(event)
     }

@@ -105,4 +105,7 @@ final class HTTP2ConnectionErrorHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }
+
+    /// The last handler: events end here (the pipeline's tail would drop them too).
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {}
 }
