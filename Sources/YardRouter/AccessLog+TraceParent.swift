@@ -9,6 +9,9 @@ import W3CTraceContext
 final class TraceParentStamp: Sendable {
     private let isOn = ManagedAtomic<Bool>(false)
 
+    /// Whether requests are stamped now.
+    var stamps: Bool { self.isOn.load(ordering: .relaxed) }
+
     func set(_ on: Bool) {
         self.isOn.store(on, ordering: .relaxed)
     }

@@ -140,6 +140,12 @@ struct ClientResponseEncoder {
 }
 
 extension HTTPMethod {
+    /// `self == .TRACE`, by case: `==` compares the methods' names as strings.
+    var isTRACE: Bool {
+        if case .TRACE = self { return true }
+        return false
+    }
+
     /// `.HEAD` by its case: NIO's `==` compares the methods' names as strings, about 60
     /// instructions a comparison, and the response path made six of them per request.
     var isHEAD: Bool {

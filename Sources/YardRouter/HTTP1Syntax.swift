@@ -86,6 +86,20 @@ enum HTTP1Syntax {
         }
     }
 
+    /// The fields of a section the parsers checked already (`bytes` from `start` to its
+    /// empty line), as `HTTPHeaders`: for a head passed on without its fields, when they are
+    /// needed after all.
+    static func checkedFields(_ bytes: ByteBuffer, from start: Int) -> HTTPHeaders {
+        var fields: [(String, String)] = []
+        fields.reserveCapacity(12)
+        bytes.withUnsafeReadableBytes { bytes in
+            try! Self.parseFields(bytes, from: start) { name, value in
+                fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            }
+        }
+        return HTTPHeaders(fields)
+    }
+
     /// A `Content-Length` value: digits, with nothing but trailing whitespace after them.
     static func contentLength(_ value: UnsafeRawBufferPointer) throws -> Int {
         var end = value.count

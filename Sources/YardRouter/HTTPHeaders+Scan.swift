@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 
 /// The headers of a message that the proxy has to rewrite, found in one pass over the
@@ -166,6 +167,20 @@ struct RequestHeadScan {
     /// the fields, and nil when the scan was made from a head's `HTTPHeaders` (then
     /// `head.isKeepAlive` answers).
     var keepAlive: Bool?
+    /// Set by `ClientRequestParser`: the head came without its fields, and these are its
+    /// field lines as the client sent them, each with its CRLF, and the empty line that ended
+    /// the head. The usual request goes upstream with these bytes as they are
+    /// (`UpstreamRequestEncoder.Framing.fieldLines`); `completing` makes the fields when
+    /// something must read or change them.
+    var fieldLines: ByteBuffer?
+
+    /// `head`, which came without its fields, with them (`head` itself when it has them).
+    func completing(_ head: HTTPRequestHead) -> HTTPRequestHead {
+        guard let fieldLines = self.fieldLines else { return head }
+        var head = head
+        head.headers = HTTP1Syntax.checkedFields(fieldLines, from: 0)
+        return head
+    }
 
     init(_ headers: HTTPHeaders) {
         var builder = Builder()

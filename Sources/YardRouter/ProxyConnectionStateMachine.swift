@@ -98,6 +98,9 @@ struct ProxyConnectionStateMachine {
         /// The same, as request parts, the forwarding fields added to the head.
         var parts: [HTTPClientRequestPart] {
             var head = self.head
+            if let fieldLines = self.framing?.fieldLines {
+                head.headers = HTTP1Syntax.checkedFields(fieldLines, from: 0)
+            }
             if let forwarding { head.headers.appendForwardingFields(forwarding) }
             return [.head(head)] + self.body.map { .body(.byteBuffer($0)) } + (self.end ? [.end(nil)] : [])
         }
@@ -268,11 +271,25 @@ struct ProxyConnectionStateMachine {
         normalizedHost: String? = nil,
         overTLS: Bool = false
     ) -> RequestAction {
+        self.requestHeadReceived(
+            head, scan: scanned ?? RequestHeadScan(head.headers), selection: selection, peer: peer,
+            normalizedHost: normalizedHost, overTLS: overTLS)
+    }
+
+    /// The same with the scan made: borrowed, not copied (a copy of a scan retains its
+    /// strings and its field lines' buffer, about 300 instructions).
+    mutating func requestHeadReceived(
+        _ head: HTTPRequestHead,
+        scan: borrowing RequestHeadScan,
+        selection: RouteSelection?,
+        peer: ForwardingPeer?,
+        normalizedHost: String?,
+        overTLS: Bool
+    ) -> RequestAction {
         guard case .idle = self.state else {
             // Only `.closed` gets here: a pipelined request after a closing response.
             return .none
         }
-        let scan = scanned ?? RequestHeadScan(head.headers)
         let client = ClientRequestInfo(head, scan: scan)
         let declaresBody = scan.declaresBody
         if scan.hasMoreThanOneHost {
@@ -310,10 +327,10 @@ struct ProxyConnectionStateMachine {
                 requestComplete: false
             )
         case .noUpstreams(let host) where self.holdsRequests:
-            let forwarded = head.forwardedUpstreamParts(peer: peer, overTLS: overTLS, scanned: scan)
+            // Taken apart at once, so each part moves on instead of the tuple being copied.
+            let (forwardedHead, appended, framing) = head.forwardedUpstreamParts(peer: peer, overTLS: overTLS, scan: scan)
             var held = HeldRequest(
-                head: forwarded.head, forwarding: forwarded.appended, framing: forwarded.framing, client: client, host: host,
-                hasBody: declaresBody)
+                head: forwardedHead, forwarding: appended, framing: framing, client: client, host: host, hasBody: declaresBody)
             held.upgrade = scan.hasUpgrade ? head.upgradeProtocol : nil
             self.state = .holding(held, buffered: [], bufferedBytes: 0)
             return .hold(host: host)
@@ -332,11 +349,12 @@ struct ProxyConnectionStateMachine {
                 )
                 break
             }
-            let forwarded = head.forwardedUpstreamParts(peer: peer, overTLS: overTLS, scanned: scan)
+            // Taken apart at once, so each part moves on instead of the tuple being copied.
+            let (forwardedHead, appended, framing) = head.forwardedUpstreamParts(peer: peer, overTLS: overTLS, scan: scan)
             let request = Request(
-                head: forwarded.head,
-                forwarding: forwarded.appended,
-                framing: forwarded.framing,
+                head: forwardedHead,
+                forwarding: appended,
+                framing: framing,
                 client: client,
                 host: normalizedHost ?? RouteTable.normalizedHost(scan.host ?? ""),
                 upstream: first,

@@ -13,7 +13,7 @@ struct ClientRequestInfo: Equatable, Sendable {
     }
 
     /// With the head's fields already scanned: only an `Upgrade` field makes it look further.
-    init(_ head: HTTPRequestHead, scan: RequestHeadScan) {
+    init(_ head: HTTPRequestHead, scan: borrowing RequestHeadScan) {
         self.version = head.version
         self.method = head.method
         self.keepAlive = (scan.keepAlive ?? head.isKeepAlive) && !(scan.hasUpgrade && head.upgradeProtocol == nil)
@@ -98,17 +98,29 @@ extension HTTPRequestHead {
     func forwardedUpstreamParts(
         peer: ForwardingPeer?, overTLS: Bool = false, scanned: RequestHeadScan? = nil
     ) -> (head: HTTPRequestHead, appended: ForwardingFields?, framing: UpstreamRequestEncoder.Framing?) {
+        guard let scanned else { return self.forwardedUpstreamParts(peer: peer, overTLS: overTLS, scan: RequestHeadScan(self.headers)) }
+        return self.forwardedUpstreamParts(peer: peer, overTLS: overTLS, scan: scanned)
+    }
+
+    /// `forwardedUpstreamParts(peer:overTLS:scanned:)` with the scan made: borrowed, not
+    /// copied (a copy of a scan retains its strings and its field lines' buffer).
+    func forwardedUpstreamParts(
+        peer: ForwardingPeer?, overTLS: Bool, scan request: borrowing RequestHeadScan
+    ) -> (head: HTTPRequestHead, appended: ForwardingFields?, framing: UpstreamRequestEncoder.Framing?) {
         // One pass finds what needs rewriting; the rest is forwarded as it came.
-        let request = scanned ?? RequestHeadScan(self.headers)
         let scan = request.fields
         let trusted = peer?.isTrustedProxy == true
         let appended =
             trusted || request.hasUpgrade ? nil : ForwardingFields(peer: peer, originalHost: request.host, overTLS: overTLS)
-        if appended != nil, scan.isEmpty, self.version == .http1_1 {
-            // No `Transfer-Encoding` (the scan found none), and the length is the client's.
-            return (self, appended, .init(hasLength: request.contentLength != nil, hasTransferEncoding: false))
+        if appended != nil, scan.isEmpty, self.version == .http1_1, request.fieldLines == nil || !self.method.isTRACE {
+            // No `Transfer-Encoding` (the scan found none), and the length is the client's. The
+            // fields go as the client's bytes when they came so (`TRACE` drops its length).
+            return (
+                self, appended,
+                .init(hasLength: request.contentLength != nil, hasTransferEncoding: false, fieldLines: request.fieldLines)
+            )
         }
-        var headers = self.headers
+        var headers = request.completing(self).headers
         headers.removeHopByHopHeaders(scanned: scan)
         if scan.contains(.transferEncoding) {
             let isChunked = headers[canonicalForm: "transfer-encoding"].last?.lowercased() == "chunked"

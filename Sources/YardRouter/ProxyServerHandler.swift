@@ -263,12 +263,19 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             // The fields are scanned once, and the Host header normalized once, for routing, the
             // log, the state machine and the forwarded head (`stamp` below only touches
             // `traceparent` and `tracestate`, which the scan does not look at).
-            let scan = parsedScan ?? RequestHeadScan(head.headers)
+            var scan = parsedScan ?? RequestHeadScan(head.headers)
+            // A head that came without its fields gets them when they are read or changed
+            // here: to ask for an upgrade, or to be stamped with a `traceparent`.
+            let stamping = self.accessLog.traceParents.stamps
+            if scan.fieldLines != nil, scan.hasUpgrade || stamping {
+                head = scan.completing(head)
+                scan.fieldLines = nil
+            }
             let host = scan.host.map { RouteTable.normalizedHost($0) }
             if case .idle = self.stateMachine.state {
                 self.access = AccessLogRecord(head: head, host: host, clock: &self.clock)
             }
-            self.accessLog.traceParents.stamp(&head, into: &self.access)
+            if stamping { self.accessLog.traceParents.stamp(&head, into: &self.access) }
             // A new exchange: its own duration limit.
             self.requestDeadline = nil
             let selection = host.map { self.selectRoute($0, head.uri) }
@@ -276,7 +283,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.client?.requestReceived(method: head.method)
             let action = self.stateMachine.requestHeadReceived(
                 head,
-                scanned: scan,
+                scan: scan,
                 selection: selection,
                 peer: self.peer,
                 normalizedHost: host,

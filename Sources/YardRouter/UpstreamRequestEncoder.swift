@@ -19,6 +19,10 @@ struct UpstreamRequestEncoder {
     struct Framing: Equatable, Sendable {
         var hasLength: Bool
         var hasTransferEncoding: Bool
+        /// The head has no fields of its own: these are its field lines as the client sent
+        /// them and the empty line after them (`RequestHeadScan.fieldLines`), written as they
+        /// are but for that line.
+        var fieldLines: ByteBuffer? = nil
     }
 
     /// Appends `head` to `buffer`, its framing headers corrected first, and `forwarding`'s
@@ -29,11 +33,15 @@ struct UpstreamRequestEncoder {
         var headers = head.headers
         self.isChunked = Self.correctFraming(method: head.method, version: head.version, headers: &headers, framing: framing)
         buffer.writeRequestLine(method: head.method.rawValue, target: head.uri, version: head.version)
+        if let fieldLines = framing?.fieldLines {
+            fieldLines.withUnsafeReadableBytes { buffer.writeBytes(UnsafeRawBufferPointer(rebasing: $0.dropLast(2))) }
+        }
         guard let forwarding else {
             buffer.writeHTTPFields(headers)
             return
         }
-        buffer.writeHTTPFields(headers, endingHead: false)
+        // Empty but for what the framing added when the fields went as their bytes.
+        if !headers.isEmpty { buffer.writeHTTPFields(headers, endingHead: false) }
         buffer.writeForwardingFieldsEndingHead(forwarding)
     }
 

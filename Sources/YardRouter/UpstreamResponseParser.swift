@@ -184,14 +184,7 @@ struct UpstreamResponseParser {
 
         /// The fields, read from the bytes (which the parser checked already).
         var fields: HTTPHeaders {
-            var fields: [(String, String)] = []
-            fields.reserveCapacity(12)
-            self.bytes.withUnsafeReadableBytes { bytes in
-                try! HTTP1Syntax.parseFields(bytes, from: self.fieldsStart) { name, value in
-                    fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
-                }
-            }
-            return HTTPHeaders(fields)
+            HTTP1Syntax.checkedFields(self.bytes, from: self.fieldsStart)
         }
 
         /// `head` (the parser's head of these bytes) with its fields.

@@ -35,6 +35,41 @@ struct UpstreamRequestEncoderTests {
         HTTPRequestHead(version: .http1_1, method: method, uri: "/a?b=c", headers: headers)
     }
 
+    /// A request the parser passed on without its fields goes upstream with the client's
+    /// field lines as they came: byte for byte what the same head with its fields makes, for
+    /// the usual request and for each that needs its fields after all.
+    @Test(arguments: [
+        "GET /a?b=c HTTP/1.1\r\nHost: app.example\r\nAccept: */*\r\nUser-Agent: t\r\n\r\n",
+        "POST /up HTTP/1.1\r\nHost: app.example\r\nContent-Length: 3\r\n\r\nabc",
+        "POST /up HTTP/1.1\r\nHost: app.example\r\nContent-Type: text/plain\r\n\r\n",
+        "TRACE / HTTP/1.1\r\nHost: app.example\r\nContent-Length: 0\r\n\r\n",
+        "GET / HTTP/1.0\r\nHost: app.example\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: app.example\r\nConnection: keep-alive\r\nX-Forwarded-For: 198.51.100.7\r\n\r\n",
+        "PUT /c HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    ])
+    func fieldLinesGoUpstreamAsTheFieldsWould(_ request: String) throws {
+        var parser = ClientRequestParser(maximumHeadSize: 64 * 1024)
+        var buffer = ByteBuffer(string: request)
+        guard case .head(let head) = try parser.next(&buffer), let scan = parser.takeScan() else {
+            Issue.record("no head in \(request.debugDescription)")
+            return
+        }
+        #expect(scan.fieldLines != nil && head.headers.isEmpty)
+        let peer = ForwardingPeer(address: "192.0.2.1", localPort: 80)
+        func encoded(_ head: HTTPRequestHead, _ scan: RequestHeadScan) -> String {
+            let parts = head.forwardedUpstreamParts(peer: peer, scanned: scan)
+            var encoder = UpstreamRequestEncoder()
+            var out = ByteBuffer()
+            encoder.writeHead(parts.head, forwarding: parts.appended, framing: parts.framing, into: &out)
+            return String(buffer: out)
+        }
+        var complete = scan
+        complete.fieldLines = nil
+        let expected = encoded(scan.completing(head), complete)
+        #expect(encoded(head, scan) == expected)
+        #expect(expected.contains("Host: app.example\r\n") && expected.hasSuffix("\r\n\r\n"))
+    }
+
     @Test func getWithoutBodyIsTheHeadAloneWithHeadersInOrder() {
         let bytes = self.encode([
             .head(self.head(.GET, ["Host": "app.example", "X-Forwarded-For": "192.0.2.1", "Accept": "*/*"])),
