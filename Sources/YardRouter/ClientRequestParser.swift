@@ -127,17 +127,20 @@ struct ClientRequestParser {
                 buffer.moveReaderIndex(forwardBy: 2)
             }
         }
-        // Made only when thrown: the message costs more to build than the head to parse.
-        func tooLarge() -> MalformedHTTPMessage {
-            MalformedHTTPMessage("the request head is larger than \(self.maximumHeadSize.formattedByteCount)", tooLarge: true)
-        }
-        guard let headLength = HTTP1Syntax.endOfSection(in: buffer, from: scanned) else {
-            guard buffer.readableBytes <= self.maximumHeadSize else { throw tooLarge() }
-            // The last three bytes may begin the end of the head.
-            self.state = .head(scanned: max(0, buffer.readableBytes - 3))
+        // The refusal is made only when thrown: its message costs more to build than the head
+        // to parse.
+        let limit = self.maximumHeadSize
+        let headLength: Int
+        switch try HTTP1Syntax.sectionEnd(
+            in: buffer, from: scanned, limit: limit,
+            tooLarge: { MalformedHTTPMessage("the request head is larger than \(limit.formattedByteCount)", tooLarge: true) })
+        {
+        case .notYet(let scanned):
+            self.state = .head(scanned: scanned)
             return nil
+        case .found(let length):
+            headLength = length
         }
-        guard headLength <= self.maximumHeadSize else { throw tooLarge() }
         let parsed = try buffer.withUnsafeReadableBytes { bytes in
             try Self.parseHead(UnsafeRawBufferPointer(rebasing: bytes[..<headLength]))
         }

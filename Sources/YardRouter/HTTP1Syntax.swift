@@ -38,6 +38,28 @@ enum HTTP1Syntax {
         }
     }
 
+    /// Where a head or trailer section ends in `buffer`, when it is there whole.
+    enum SectionEnd {
+        /// Its length, its final CRLF CRLF included.
+        case found(Int)
+        /// Not whole yet: the search resumes at `scanned` when more bytes come.
+        case notYet(scanned: Int)
+    }
+
+    /// The end of the section that starts `buffer`, searched from `scanned`; `tooLarge` is
+    /// thrown (made only then) once the section is longer than `limit`.
+    static func sectionEnd(
+        in buffer: ByteBuffer, from scanned: Int, limit: Int, tooLarge: () -> MalformedHTTPMessage
+    ) throws -> SectionEnd {
+        guard let length = Self.endOfSection(in: buffer, from: scanned) else {
+            guard buffer.readableBytes <= limit else { throw tooLarge() }
+            // The last three bytes may begin the end of the section.
+            return .notYet(scanned: max(0, buffer.readableBytes - 3))
+        }
+        guard length <= limit else { throw tooLarge() }
+        return .found(length)
+    }
+
     /// Calls `field` with each field's name and value (without the whitespace before it) from
     /// `start` to the empty line that ends the section; `bytes` ends with CRLF CRLF.
     ///
@@ -279,15 +301,18 @@ struct HTTP1BodyReader: Equatable {
             buffer.moveReaderIndex(forwardBy: 2)
             return .end(nil)
         }
-        func tooLarge() -> MalformedHTTPMessage {
-            MalformedHTTPMessage("the trailer section is larger than \(self.maximumTrailerSize.formattedByteCount)", tooLarge: true)
-        }
-        guard let length = HTTP1Syntax.endOfSection(in: buffer, from: scanned) else {
-            guard buffer.readableBytes <= self.maximumTrailerSize else { throw tooLarge() }
-            self.state = .trailers(scanned: max(0, buffer.readableBytes - 3))
+        let limit = self.maximumTrailerSize
+        let length: Int
+        switch try HTTP1Syntax.sectionEnd(
+            in: buffer, from: scanned, limit: limit,
+            tooLarge: { MalformedHTTPMessage("the trailer section is larger than \(limit.formattedByteCount)", tooLarge: true) })
+        {
+        case .notYet(let scanned):
+            self.state = .trailers(scanned: scanned)
             return nil
+        case .found(let found):
+            length = found
         }
-        guard length <= self.maximumTrailerSize else { throw tooLarge() }
         var trailers: [(String, String)] = []
         try buffer.withUnsafeReadableBytes { bytes in
             try HTTP1Syntax.parseFields(UnsafeRawBufferPointer(rebasing: bytes[..<length]), from: 0) { name, value in
@@ -296,6 +321,19 @@ struct HTTP1BodyReader: Equatable {
         }
         buffer.moveReaderIndex(forwardBy: length)
         return .end(HTTPHeaders(trailers))
+    }
+}
+
+extension Optional where Wrapped == ByteBuffer {
+    /// Adds bytes read to those not parsed yet. The buffer is taken out first, so that the
+    /// append does not copy its storage for a second owner.
+    mutating func appendRead(_ bytes: ByteBuffer) {
+        guard var unparsed = self.take() else {
+            self = bytes
+            return
+        }
+        unparsed.writeImmutableBuffer(bytes)
+        self = unparsed
     }
 }
 

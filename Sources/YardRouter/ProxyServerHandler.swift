@@ -165,14 +165,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         let bytes = ProxyServerHandler.unwrapInboundIn(data)
         // After a refusal nothing more is read.
         guard let parser = self.requestParser else { return }
-        if var unparsed = self.unparsed {
-            // Taken out first, so the append does not copy the storage for a second owner.
-            self.unparsed = nil
-            unparsed.writeImmutableBuffer(bytes)
-            self.unparsed = unparsed
-        } else {
-            self.unparsed = bytes
-        }
+        self.unparsed.appendRead(bytes)
         if parser.isDone {
             // After an upgrade request: what follows waits for the replica's answer, and no
             // more is read until then.

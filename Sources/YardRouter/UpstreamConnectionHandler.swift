@@ -132,14 +132,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // By name, not `Self`, so it is specialized (see `ProxyServerHandler.channelRead`).
         let bytes = UpstreamConnectionHandler.unwrapInboundIn(data)
-        if var unparsed = self.unparsed {
-            // Taken out first, so the append does not copy the storage for a second owner.
-            self.unparsed = nil
-            unparsed.writeImmutableBuffer(bytes)
-            self.unparsed = unparsed
-        } else {
-            self.unparsed = bytes
-        }
+        self.unparsed.appendRead(bytes)
         if self.parsing || self.parser.isDone { return }
         guard self.receiver != nil else {
             // An idle pooled connection must stay silent; anything else means it is unusable.

@@ -119,16 +119,17 @@ struct UpstreamResponseParser {
     // MARK: heads
 
     private mutating func readHead(_ buffer: inout ByteBuffer, scanned: Int) throws -> HTTPClientResponsePart? {
-        func tooLarge() -> MalformedHTTPMessage {
-            MalformedHTTPMessage("the response head is larger than 80 KiB", tooLarge: true)
-        }
-        guard let headLength = HTTP1Syntax.endOfSection(in: buffer, from: scanned) else {
-            guard buffer.readableBytes <= Self.maximumHeadSize else { throw tooLarge() }
-            // The last three bytes may begin the end of the head.
-            self.state = .head(scanned: max(0, buffer.readableBytes - 3))
+        let headLength: Int
+        switch try HTTP1Syntax.sectionEnd(
+            in: buffer, from: scanned, limit: Self.maximumHeadSize,
+            tooLarge: { MalformedHTTPMessage("the response head is larger than 80 KiB", tooLarge: true) })
+        {
+        case .notYet(let scanned):
+            self.state = .head(scanned: scanned)
             return nil
+        case .found(let length):
+            headLength = length
         }
-        guard headLength <= Self.maximumHeadSize else { throw tooLarge() }
         let parsed = try buffer.withUnsafeReadableBytes { bytes in
             try Self.parseHead(UnsafeRawBufferPointer(rebasing: bytes[..<headLength]))
         }

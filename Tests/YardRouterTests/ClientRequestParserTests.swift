@@ -164,7 +164,7 @@ import Testing
     static func trailerOutcome(_ section: String, limit: Int) -> String {
         var parser = ClientRequestParser(maximumHeadSize: limit)
         var buffer = ByteBuffer(string: "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + section)
-        var transcript = RequestTranscript()
+        var transcript = Transcript()
         do {
             while let part = try parser.next(&buffer) {
                 transcript.append(part, keepAlive: parser.takeScan()?.keepAlive)
@@ -209,7 +209,7 @@ import Testing
     static func nioTranscript(_ example: Case) throws -> [String] {
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-        var transcript = RequestTranscript()
+        var transcript = Transcript()
         do {
             try channel.writeInbound(ByteBuffer(bytes: example.bytes))
             while let part = try channel.readInbound(as: HTTPServerRequestPart.self) { transcript.append(part, keepAlive: nil) }
@@ -229,7 +229,7 @@ import Testing
     /// (repeated), read as `ProxyServerHandler` reads them; "error ..." when it refuses.
     static func ourTranscript(_ example: Case, split: [Int]) -> [String] {
         var parser = ClientRequestParser(maximumHeadSize: 80 * 1024)
-        var transcript = RequestTranscript()
+        var transcript = Transcript()
         var unparsed: ByteBuffer?
         var offset = 0
         var piece = 0
@@ -272,26 +272,19 @@ import Testing
     }
 }
 
-/// Request parts as lines, consecutive bodies joined (the two parsers cut bodies differently).
-struct RequestTranscript {
-    var lines: [String] = []
-
-    /// `keepAlive` is the parser's; nil takes the head's own (NIO's decoder sets it).
+extension Transcript {
+    /// A request part; `keepAlive` is the parser's, nil takes the head's own (NIO's decoder
+    /// sets it).
     mutating func append(_ part: HTTPServerRequestPart, keepAlive: Bool?) {
         switch part {
         case .head(let head):
-            let fields = head.headers.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
             let open = (keepAlive ?? head.isKeepAlive) ? "keep-alive" : "close"
-            self.lines.append("head \(head.method.rawValue) \(head.uri) \(head.version.major).\(head.version.minor) \(open) \(fields)")
+            let line = "head \(head.method.rawValue) \(head.uri) \(head.version.major).\(head.version.minor) \(open)"
+            self.lines.append(line + " " + Self.line(head.headers))
         case .body(let buffer):
-            let text = String(decoding: buffer.readableBytesView, as: UTF8.self)
-            if let last = self.lines.last, last.hasPrefix("body ") {
-                self.lines[self.lines.count - 1] = last + text
-            } else {
-                self.lines.append("body " + text)
-            }
+            self.appendBody(buffer)
         case .end(let trailers):
-            self.lines.append("end" + (trailers.map { " " + $0.map { "\($0.name)=\($0.value)" }.joined(separator: " ") } ?? ""))
+            self.appendEnd(trailers)
         }
     }
 }

@@ -170,47 +170,27 @@ struct RouterResponseBytesTests {
         #expect(answer == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nconnection: close\r\n\r\nok", "\(answer.debugDescription)")
     }
 
+    /// A WebSocket upgrade request, as a browser sends it.
+    static let upgradeRequest =
+        "GET /ws HTTP/1.1\r\nHost: bytes.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
     @Test func aWebSocketUpgradeStillTunnels() async throws {
-        let replica = try await ScriptedReplica.start([
-            .send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
-            .pause,
-            // An unmasked text frame, "hello", then the replica closes: so does the tunnel.
-            .send("\u{81}\u{05}hello"),
-            .close,
-        ])
-        try await withRouter(routes: ["bytes.localhost": [replica.upstream]]) { router, port in
-            let answer = try await RawConnection.exchange(
-                port: port,
-                "GET /ws HTTP/1.1\r\nHost: bytes.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-            #expect(
-                answer == "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\u{FFFD}\u{05}hello",
-                "\(answer.debugDescription)")
-        }
-        await replica.stop()
+        // An unmasked text frame, "hello", then the replica closes: so does the tunnel.
+        let answer = try await Self.tunnel(replicaFirst: .pause, client: Self.upgradeRequest)
+        #expect(
+            answer == "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\u{FFFD}\u{05}hello",
+            "\(answer.debugDescription)")
     }
 
     /// What a client sends right after its upgrade request, before the 101 came, reaches the
     /// replica through the tunnel (NIO's decoder, which the router used to parse requests
     /// with, dropped those bytes). The replica answers only once it has them.
     @Test func bytesSentBeforeThe101ReachTheReplica() async throws {
-        let replica = try await ScriptedReplica.start([
-            .send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
-            .awaitBytes(11),
-            .send("\u{81}\u{05}hello"),
-            .close,
-        ])
-        try await withRouter(routes: ["bytes.localhost": [replica.upstream]]) { router, port in
-            let answer = try await RawConnection.exchange(
-                port: port,
-                "GET /ws HTTP/1.1\r\nHost: bytes.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\nearly-bytes",
-                timeout: .seconds(5))
-            #expect(
-                answer == "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\u{FFFD}\u{05}hello",
-                "\(answer.debugDescription)")
-        }
-        await replica.stop()
+        let answer = try await Self.tunnel(replicaFirst: .awaitBytes(11), client: Self.upgradeRequest + "early-bytes")
+        #expect(
+            answer == "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\u{FFFD}\u{05}hello",
+            "\(answer.debugDescription)")
     }
 
     /// An upgrade the replica refuses: its answer goes out with all its fields (made from
@@ -218,12 +198,27 @@ struct RouterResponseBytesTests {
     /// request is read.
     @Test func aRefusedUpgradeKeepsTheReplicasFieldsAndCloses() async throws {
         let answer = try await Self.exchange(
-            replica: [.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Replica: a\r\n\r\nno")],
-            request: "GET /ws HTTP/1.1\r\nHost: bytes.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            replica: [.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Replica: a\r\n\r\nno")], request: Self.upgradeRequest)
         #expect(
             answer == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Replica: a\r\nConnection: close\r\n\r\nno",
             "\(answer.debugDescription)")
+    }
+
+    /// A replica that accepts an upgrade, then does `replicaFirst`, sends a frame ("hello")
+    /// and closes; what a client that sends `client` gets.
+    private static func tunnel(replicaFirst: ScriptedReplica.Step, client: String) async throws -> String {
+        let replica = try await ScriptedReplica.start([
+            .send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
+            replicaFirst,
+            .send("\u{81}\u{05}hello"),
+            .close,
+        ])
+        var answer = ""
+        try await withRouter(routes: ["bytes.localhost": [replica.upstream]]) { _, port in
+            answer = try await RawConnection.exchange(port: port, client, timeout: .seconds(5))
+        }
+        await replica.stop()
+        return answer
     }
 
     /// Runs a router in front of a replica that plays `replica` to each request, writes

@@ -278,18 +278,31 @@ struct Transcript {
     mutating func append(_ part: HTTPClientResponsePart) {
         switch part {
         case .head(let head):
-            let fields = head.headers.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
-            self.lines.append("head \(head.version.major).\(head.version.minor) \(head.status.code) \(fields)")
+            self.lines.append("head \(head.version.major).\(head.version.minor) \(head.status.code) \(Self.line(head.headers))")
         case .body(let buffer):
-            let text = String(decoding: buffer.readableBytesView, as: UTF8.self)
-            if let last = self.lines.last, last.hasPrefix("body ") {
-                self.lines[self.lines.count - 1] = last + text
-            } else {
-                self.lines.append("body " + text)
-            }
+            self.appendBody(buffer)
         case .end(let trailers):
-            self.lines.append("end" + (trailers.map { " " + $0.map { "\($0.name)=\($0.value)" }.joined(separator: " ") } ?? ""))
+            self.appendEnd(trailers)
         }
+    }
+
+    /// Fields as `name=value`, space-separated.
+    static func line(_ fields: HTTPHeaders) -> String {
+        fields.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
+    }
+
+    /// Body bytes, joined to the body line before them.
+    mutating func appendBody(_ buffer: ByteBuffer) {
+        let text = String(decoding: buffer.readableBytesView, as: UTF8.self)
+        if let last = self.lines.last, last.hasPrefix("body ") {
+            self.lines[self.lines.count - 1] = last + text
+        } else {
+            self.lines.append("body " + text)
+        }
+    }
+
+    mutating func appendEnd(_ trailers: HTTPHeaders?) {
+        self.lines.append("end" + (trailers.map { " " + Self.line($0) } ?? ""))
     }
 }
 
