@@ -94,20 +94,23 @@ final class HTTP1ClientSide: ProxyClientSide {
             }
             return
         }
-        if buffer.readableBytes > 0 {
-            self.context.write(NIOAny(buffer), promise: nil)
-        }
         self.unflushed = false
-        self.context.flush()
+        if buffer.readableBytes > 0 {
+            // One walk down the pipeline for the write and its flush.
+            self.context.writeAndFlush(NIOAny(buffer), promise: nil)
+        } else {
+            self.context.flush()
+        }
     }
 
     func flush() {
         if let pending = self.pending {
             self.pending = nil
-            self.context.write(NIOAny(pending), promise: nil)
-        } else if !self.unflushed {
+            self.unflushed = false
+            self.context.writeAndFlush(NIOAny(pending), promise: nil)
             return
         }
+        guard self.unflushed else { return }
         self.unflushed = false
         self.context.flush()
     }

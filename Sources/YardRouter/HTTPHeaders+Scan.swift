@@ -79,32 +79,36 @@ struct HeaderScan: OptionSet {
         name.withBytes { Self.classify($0) }
     }
 
+    /// Compared by length first, so that most names are not compared at all, then a word at
+    /// a time (`HTTP1Syntax.equalsLowercased`).
     static func classify(_ name: UnsafeBufferPointer<UInt8>) -> HeaderScan {
+        let name = UnsafeRawBufferPointer(name)
         func equals(_ lowercased: StaticString) -> Bool {
-            name.count == lowercased.utf8CodeUnitCount && String.UTF8View.bytes(name, startWith: lowercased)
+            HTTP1Syntax.equalsLowercased(name, lowercased)
         }
-        guard let first = name.first else { return [] }
-        switch first | 0x20 {
-        case UInt8(ascii: "c"):
-            return equals("connection") ? .hopByHop : []
-        case UInt8(ascii: "k"):
-            return equals("keep-alive") ? .hopByHop : []
-        case UInt8(ascii: "p"):
-            return equals("proxy-connection") ? .hopByHop : []
-        case UInt8(ascii: "t"):
-            if equals("te") || equals("trailer") { return .hopByHop }
-            return equals("transfer-encoding") ? .transferEncoding : []
-        case UInt8(ascii: "u"):
-            return equals("upgrade") ? .hopByHop : []
-        case UInt8(ascii: "x"):
-            let prefix: StaticString = "x-forwarded-"
-            let forwarded = name.count >= prefix.utf8CodeUnitCount && String.UTF8View.bytes(name, startWith: prefix)
-            return forwarded || equals("x-real-ip") ? .forwarding : []
-        case UInt8(ascii: "f"):
-            return equals("forwarded") ? .forwarding : []
-        default:
+        switch name.count {
+        case 2:
+            return equals("te") ? .hopByHop : []
+        case 7:
+            return equals("upgrade") || equals("trailer") ? .hopByHop : []
+        case 9:
+            if equals("forwarded") || equals("x-real-ip") { return .forwarding }
             return []
+        case 10:
+            return equals("connection") || equals("keep-alive") ? .hopByHop : []
+        case 16:
+            if equals("proxy-connection") { return .hopByHop }
+        case 17:
+            if equals("transfer-encoding") { return .transferEncoding }
+        default:
+            break
         }
+        // `X-Forwarded-` and whatever follows it.
+        let prefix: StaticString = "x-forwarded-"
+        guard name.count >= prefix.utf8CodeUnitCount else { return [] }
+        let forwarded = HTTP1Syntax.startsLowercased(
+            name.baseAddress!, with: UnsafeRawPointer(prefix.utf8Start), count: prefix.utf8CodeUnitCount)
+        return forwarded ? .forwarding : []
     }
 }
 
@@ -219,12 +223,12 @@ struct RequestHeadScan {
             name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, valueString: @autoclosure () -> String
         ) {
             switch name.first.map({ $0 | 0x20 }) {
-            case UInt8(ascii: "h") where name.count == 4 && String.UTF8View.bytes(name, startWith: "host"):
+            case UInt8(ascii: "h") where HTTP1Syntax.equalsLowercased(UnsafeRawBufferPointer(name), "host"):
                 if self.host == nil { self.host = valueString() }
                 if self.hostValues < 2 { self.hostValues += RequestHeadScan.listCount(value, atMost: 2 - self.hostValues) }
                 return
             case UInt8(ascii: "c")
-            where self.contentLength == nil && name.count == 14 && String.UTF8View.bytes(name, startWith: "content-length"):
+            where self.contentLength == nil && HTTP1Syntax.equalsLowercased(UnsafeRawBufferPointer(name), "content-length"):
                 self.contentLength = valueString()
                 return
             default:

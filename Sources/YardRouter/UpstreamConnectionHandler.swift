@@ -69,9 +69,11 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
             self.encode(.end(nil), pending: &pending, context: context)
         }
         if pending.readableBytes > 0 {
-            context.write(UpstreamConnectionHandler.wrapOutboundOut(.byteBuffer(pending)), promise: nil)
+            // One walk down the pipeline for the write and its flush.
+            context.writeAndFlush(UpstreamConnectionHandler.wrapOutboundOut(.byteBuffer(pending)), promise: nil)
+        } else {
+            context.flush()
         }
-        context.flush()
     }
 
     /// Writes one request part without flushing; `flush()` follows at the end of a read burst.

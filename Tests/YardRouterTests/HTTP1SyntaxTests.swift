@@ -1,0 +1,73 @@
+import NIOHTTP1
+import Testing
+
+@testable import YardRouter
+
+/// The word-at-a-time helpers the parsers use, against the byte-at-a-time rules they stand
+/// for.
+@Suite("HTTP/1.1 syntax helpers")
+struct HTTP1SyntaxTests {
+    @Test func aWordHoldsAControlByteExactlyWhenOneOfItsBytesIsOne() {
+        func reference(_ bytes: [UInt8]) -> Bool { bytes.contains { $0 < 0x20 || $0 == 0x7F } }
+        func word(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
+        // Every byte value at every position, among printable bytes and among bytes at the
+        // edges of the test (0x20, 0x7E, 0x80, 0xFF).
+        for filler: UInt8 in [UInt8(ascii: "a"), 0x20, 0x7E, 0x80, 0xFF] {
+            for position in 0..<8 {
+                for value in UInt8.min...UInt8.max {
+                    var bytes = [UInt8](repeating: filler, count: 8)
+                    bytes[position] = value
+                    #expect(HTTP1Syntax.holdsControlByte(word(bytes)) == reference(bytes), "\(bytes)")
+                }
+            }
+        }
+        var generator = SplitMix(seed: 17)
+        for _ in 0..<20_000 {
+            let bytes = (0..<8).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            #expect(HTTP1Syntax.holdsControlByte(word(bytes)) == reference(bytes), "\(bytes)")
+        }
+    }
+
+    @Test(arguments: [
+        "te", "host", "upgrade", "trailer", "forwarded", "x-real-ip", "connection", "keep-alive", "x-forwarded-",
+        "content-length", "x-forwarded-host", "proxy-connection", "transfer-encoding", "x-forwarded-for-the-edge",
+    ] as [StaticString])
+    func namesCompareAsTheyDoByteByByte(_ pattern: StaticString) {
+        let expected = Array(UnsafeBufferPointer(start: pattern.utf8Start, count: pattern.utf8CodeUnitCount))
+        func reference(_ bytes: [UInt8]) -> Bool {
+            bytes.count == expected.count && zip(bytes, expected).allSatisfy { $0 | 0x20 == $1 }
+        }
+        func check(_ bytes: [UInt8]) {
+            let equal = bytes.withUnsafeBytes { HTTP1Syntax.equalsLowercased($0, pattern) }
+            #expect(equal == reference(bytes), "\(String(decoding: bytes, as: UTF8.self)) against \(pattern)")
+        }
+        check(expected)
+        check(expected.map { $0 &- UInt8(ascii: "a") < 26 ? $0 & ~0x20 : $0 })
+        check(expected.dropLast())
+        check(expected + [UInt8(ascii: "s")])
+        // One byte changed at each position, to each value: the compare must see it wherever
+        // it is, in a whole word or in the overlapping last one.
+        for position in expected.indices {
+            for value in UInt8.min...UInt8.max {
+                var bytes = expected
+                bytes[position] = value
+                check(bytes)
+            }
+        }
+    }
+
+    @Test func namesAreClassifiedAsTheListsSay() {
+        let kinds: [(String, HeaderScan)] = [
+            ("Connection", .hopByHop), ("KEEP-ALIVE", .hopByHop), ("Proxy-Connection", .hopByHop), ("TE", .hopByHop),
+            ("Trailer", .hopByHop), ("upgrade", .hopByHop), ("Transfer-Encoding", .transferEncoding),
+            ("Forwarded", .forwarding), ("X-Real-IP", .forwarding), ("X-Forwarded-For", .forwarding),
+            ("x-forwarded-proto", .forwarding), ("X-Forwarded-Host", .forwarding), ("X-Forwarded-", .forwarding),
+            ("X-Forwarded", []), ("Content-Length", []), ("Content-Type", []), ("Connections", []), ("Keep-Alive2", []),
+            ("T", []), ("Upgrades", []), ("Transfer-Encodings", []), ("X-Real-IPs", []), ("Proxy-Authorization", []),
+            ("X-Forwarder-For", []), ("Host", []), ("Date", []),
+        ]
+        for (name, kind) in kinds {
+            #expect(HeaderScan.classify(name.utf8) == kind, "\(name)")
+        }
+    }
+}
