@@ -100,8 +100,12 @@ extension ByteBuffer {
     }
 
     /// Copies `bytes` into `target` at `offset`; returns the offset after them.
+    /// `target` has room for `bytes` at `offset` (its size was counted before): raw pointers,
+    /// not a rebased slice, which cost a `dropFirst` and its checks each time.
     private static func copy(_ bytes: UnsafeRawBufferPointer, to target: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
-        UnsafeMutableRawBufferPointer(rebasing: target[offset...]).copyMemory(from: bytes)
+        guard let source = bytes.baseAddress, bytes.count > 0 else { return offset }
+        precondition(offset + bytes.count <= target.count)
+        (target.baseAddress! + offset).copyMemory(from: source, byteCount: bytes.count)
         return offset + bytes.count
     }
 
@@ -112,9 +116,6 @@ extension ByteBuffer {
     /// Copies `string`'s UTF-8 into `target` at `offset`; returns the offset after it.
     private static func copy(_ string: String, to target: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
         var string = string
-        return string.withUTF8 { bytes in
-            UnsafeMutableRawBufferPointer(rebasing: target[offset...]).copyMemory(from: UnsafeRawBufferPointer(bytes))
-            return offset + bytes.count
-        }
+        return string.withUTF8 { Self.copy(UnsafeRawBufferPointer($0), to: target, at: offset) }
     }
 }

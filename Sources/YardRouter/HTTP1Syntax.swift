@@ -18,24 +18,43 @@ struct MalformedHTTPMessage: Error, CustomStringConvertible {
 /// read with it, and `HTTP1BodyReader` reads the bodies of both.
 enum HTTP1Syntax {
     /// The length up to and including the first CRLF CRLF at or after `from`, if there is one.
+    ///
+    /// The LFs are found eight bytes at a time, and only at an LF are the three bytes before
+    /// it looked at: a head has one LF in twenty-odd bytes.
     static func endOfSection(in buffer: ByteBuffer, from: Int) -> Int? {
         buffer.withUnsafeReadableBytes { bytes -> Int? in
-            guard bytes.count >= 4 else { return nil }
+            // The pattern ends at an LF at least three bytes after `from`.
+            @inline(__always)
+            func endsPattern(_ lf: Int) -> Bool {
+                lf &- 3 >= from && bytes[lf &- 3] == 0x0D && bytes[lf &- 2] == 0x0A && bytes[lf &- 1] == 0x0D
+            }
             var index = from
-            let last = bytes.count - 4
-            while index <= last {
-                // Step to the next LF; the pattern's second LF sits three bytes after its start.
-                if bytes[index + 3] != 0x0A {
-                    index += bytes[index + 3] == 0x0D ? 1 : 4
-                    continue
+            while index &+ 8 <= bytes.count {
+                var lfs = Self.bytesEqual(to: 0x0A, in: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                while lfs != 0 {
+                    let lf = index &+ lfs.trailingZeroBitCount / 8
+                    if endsPattern(lf) { return lf &+ 1 }
+                    lfs &= lfs &- 1
                 }
-                if bytes[index] == 0x0D && bytes[index + 1] == 0x0A && bytes[index + 2] == 0x0D {
-                    return index + 4
-                }
-                index += 1
+                index &+= 8
+            }
+            while index < bytes.count {
+                if bytes[index] == 0x0A && endsPattern(index) { return index &+ 1 }
+                index &+= 1
             }
             return nil
         }
+    }
+
+    /// The high bit of each byte of `word` that equals `byte`, and no other bit. (Exact, unlike
+    /// the shorter test for "some byte is zero", whose borrows mark bytes above a zero one.)
+    @inline(__always)
+    static func bytesEqual(to byte: UInt8, in word: UInt64) -> UInt64 {
+        let lows: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+        let zeroWhereEqual = word ^ (0x0101_0101_0101_0101 &* UInt64(byte))
+        // A byte's high bit is set by the sum when its low seven bits are not all zero, and by
+        // the byte itself when its high bit is: left clear only where the byte is zero.
+        return ~(((zeroWhereEqual & lows) &+ lows) | zeroWhereEqual | lows)
     }
 
     /// Where a head or trailer section ends in `buffer`, when it is there whole.

@@ -34,7 +34,13 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let headTimer: RequestHeadTimeoutHandler?
     private let pool: UpstreamConnectionPool
     /// Looks a `Host` value and request target up in the route table.
-    private let selectRoute: @Sendable (String, String) -> RouteSelection
+    private let selectRoute: @Sendable (String, String, inout UpstreamSelector.LastHost?) -> RouteSelection
+    /// The host this connection's last request went to, for the next look-up.
+    private var lastHost: UpstreamSelector.LastHost?
+    /// The last `Host` value as the client sent it, and normalized: a keep-alive client
+    /// sends the same one with each request.
+    private var lastHostSent: String?
+    private var lastHostNormalized = ""
     /// The target of the request in flight, to look it up again while it is held.
     private var target = "/"
     private var logger: Logger
@@ -123,7 +129,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         trustedProxies: [AddressRange] = [],
         overTLS: Bool = false,
         connectionInfo: ClientConnectionInfo? = nil,
-        selectRoute: @escaping @Sendable (String, String) -> RouteSelection
+        selectRoute: @escaping @Sendable (String, String, inout UpstreamSelector.LastHost?) -> RouteSelection
     ) {
         self.trustedProxies = trustedProxies
         self.overTLS = overTLS
@@ -264,14 +270,14 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
                 head = scan.completing(head)
                 scan.fieldLines = nil
             }
-            let host = scan.host.map { RouteTable.normalizedHost($0) }
+            let host = scan.host.map { self.normalizedHost($0) }
             if case .idle = self.stateMachine.state {
                 self.access = AccessLogRecord(head: head, host: host, clock: &self.clock)
             }
             if stamping { self.accessLog.traceParents.stamp(&head, into: &self.access) }
             // A new exchange: its own duration limit.
             self.requestDeadline = nil
-            let selection = host.map { self.selectRoute($0, head.uri) }
+            let selection = host.map { self.selectRoute($0, head.uri, &self.lastHost) }
             self.target = head.uri
             self.client?.requestReceived(method: head.method)
             let action = self.stateMachine.requestHeadReceived(
@@ -290,6 +296,15 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.run(self.stateMachine.requestEndReceived(trailers: trailers))
         }
         self.updateIdleTimer()
+    }
+
+    /// `RouteTable.normalizedHost(sent)`, made again only when the client sends another value.
+    private func normalizedHost(_ sent: String) -> String {
+        if sent == self.lastHostSent { return self.lastHostNormalized }
+        let normalized = RouteTable.normalizedHost(sent)
+        self.lastHostSent = sent
+        self.lastHostNormalized = normalized
+        return normalized
     }
 
     private func holdPipelined(_ part: HTTPServerRequestPart, scan: RequestHeadScan?) {
@@ -521,7 +536,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func replicasMayHaveChanged(host: String) {
-        switch self.stateMachine.replicasChanged(self.selectRoute(host, self.target)) {
+        switch self.stateMachine.replicasChanged(self.selectRoute(host, self.target, &self.lastHost)) {
         case .none:
             break
         case .keepHolding:

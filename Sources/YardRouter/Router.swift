@@ -379,8 +379,8 @@ public final class Router: Service, Sendable {
             selector.eject(upstream, until: .now() + ejectionPeriod)
         }
         // The handler passes the Host header normalized.
-        let selectRoute: @Sendable (String, String) -> RouteSelection = { host, target in
-            selector.select(normalizedHost: host, target: target)
+        let selectRoute: @Sendable (String, String, inout UpstreamSelector.LastHost?) -> RouteSelection = { host, target, last in
+            selector.select(normalizedHost: host, target: target, last: &last)
         }
         return { headTimer in
             ProxyServerHandler(

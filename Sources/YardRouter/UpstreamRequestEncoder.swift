@@ -34,7 +34,8 @@ struct UpstreamRequestEncoder {
         self.isChunked = Self.correctFraming(method: head.method, version: head.version, headers: &headers, framing: framing)
         buffer.writeRequestLine(method: head.method.rawValue, target: head.uri, version: head.version)
         if let fieldLines = framing?.fieldLines {
-            fieldLines.withUnsafeReadableBytes { buffer.writeBytes(UnsafeRawBufferPointer(rebasing: $0.dropLast(2))) }
+            // Without the empty line that ended the head (the lines end with it).
+            fieldLines.withUnsafeReadableBytes { buffer.writeBytes(UnsafeRawBufferPointer(start: $0.baseAddress, count: $0.count - 2)) }
         }
         guard let forwarding else {
             buffer.writeHTTPFields(headers)

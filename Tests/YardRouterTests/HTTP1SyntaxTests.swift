@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 import Testing
 
@@ -25,6 +26,38 @@ struct HTTP1SyntaxTests {
         for _ in 0..<20_000 {
             let bytes = (0..<8).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
             #expect(HTTP1Syntax.holdsControlByte(word(bytes)) == reference(bytes), "\(bytes)")
+        }
+    }
+
+    @Test func theEndOfASectionIsFoundWhereTheByteByByteSearchFindsIt() {
+        func reference(_ bytes: [UInt8], from: Int) -> Int? {
+            guard bytes.count >= 4, from <= bytes.count - 4 else { return nil }
+            for start in from...(bytes.count - 4) where Array(bytes[start..<start + 4]) == [0x0D, 0x0A, 0x0D, 0x0A] {
+                return start + 4
+            }
+            return nil
+        }
+        // Bytes mostly CR and LF, so that near misses (CR LF CR x, LF CR LF) are common.
+        let alphabet: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A, UInt8(ascii: "a"), 0x8A, 0x0B]
+        var generator = SplitMix(seed: 23)
+        for _ in 0..<5_000 {
+            let count = Int(generator.next() % 40)
+            let bytes = (0..<count).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }
+            let buffer = ByteBuffer(bytes: bytes)
+            for from in 0...max(0, count - 3) {
+                #expect(HTTP1Syntax.endOfSection(in: buffer, from: from) == reference(bytes, from: from), "\(bytes) from \(from)")
+            }
+        }
+    }
+
+    @Test func bytesEqualMarksExactlyTheEqualBytes() {
+        var generator = SplitMix(seed: 29)
+        for _ in 0..<20_000 {
+            let bytes = (0..<8).map { _ in [0x0A, 0x0B, 0x8A, 0x00, 0xFF, 0x09][Int(generator.next() % 6)] as UInt8 }
+            let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+            var expected: UInt64 = 0
+            for (position, byte) in bytes.enumerated() where byte == 0x0A { expected |= 0x80 << (8 * position) }
+            #expect(HTTP1Syntax.bytesEqual(to: 0x0A, in: word) == expected, "\(bytes)")
         }
     }
 

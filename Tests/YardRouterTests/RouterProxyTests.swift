@@ -22,6 +22,32 @@ struct RouterProxyTests {
         }
     }
 
+    /// A connection remembers the host its last request went to (and how its `Host` value
+    /// normalizes); a new route table must still be seen by its next request.
+    @Test func aKeepAliveConnectionFollowsTheRouteTableForTheSameHost() async throws {
+        try await withUpstreams(["app-1", "app-2"]) { upstreams in
+            try await withRouter(routes: ["app.localhost": [upstreams[0].upstream]]) { router, port in
+                try await TestConnection.with(port: port) { connection in
+                    var response = try await connection.request(host: "App.localhost:80")
+                    #expect(response.upstreamName == "app-1")
+                    response = try await connection.request(host: "App.localhost:80")
+                    #expect(response.upstreamName == "app-1")
+                    router.updateRoutes(RouteTable(routes: ["app.localhost": [upstreams[1].upstream]]))
+                    response = try await connection.request(host: "App.localhost:80")
+                    #expect(response.upstreamName == "app-2")
+                    router.updateRoutes(RouteTable(routes: ["other.localhost": [upstreams[1].upstream]]))
+                    response = try await connection.request(host: "App.localhost:80")
+                    #expect(response.status == .notFound)
+                    response = try await connection.request(host: "other.localhost")
+                    #expect(response.upstreamName == "app-2")
+                    router.updateRoutes(RouteTable(routes: ["app.localhost": [upstreams[0].upstream]]))
+                    response = try await connection.request(host: "app.localhost")
+                    #expect(response.upstreamName == "app-1")
+                }
+            }
+        }
+    }
+
     @Test func unknownHostGets404NamingTheHost() async throws {
         try await withRouter(routes: [:]) { _, port in
             try await TestConnection.with(port: port) { connection in
