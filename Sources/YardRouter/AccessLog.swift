@@ -50,11 +50,18 @@ public struct AccessLogEntry: Sendable, Equatable {
 
     /// The path of a request target: the query string and fragment dropped, long ones cut.
     static func path(ofTarget uri: String) -> String {
-        let end = uri.utf8.firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? uri.endIndex
-        let path = uri[..<end]
+        var uri = uri
+        // Searched over the bytes in place: the UTF-8 view's `firstIndex` and the substring's
+        // count cost some 300 instructions for "/".
+        let cut = uri.withUTF8 { bytes in
+            bytes.firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }
+        }
+        let length = cut ?? uri.utf8.count
         // No more bytes than the limit means no more characters either: skip counting them.
-        if path.utf8.count <= Self.maxPathLength { return end == uri.endIndex ? uri : String(path) }
-        return path.count > Self.maxPathLength ? String(path.prefix(Self.maxPathLength)) : String(path)
+        if length <= Self.maxPathLength, cut == nil { return uri }
+        let path = uri.utf8.prefix(length)
+        let string = String(Substring(path))
+        return string.count > Self.maxPathLength ? String(string.prefix(Self.maxPathLength)) : string
     }
 }
 
@@ -72,6 +79,11 @@ final class AccessLog: Sendable {
     func record(_ entry: AccessLogEntry) {
         self.observer.call(entry)
     }
+
+    /// Someone reads the entries (`yard serve` always does). Without an observer a request
+    /// keeps no record: about 1,700 instructions a request went to building entries nobody
+    /// got, as if nginx wrote its log lines with `access_log off`.
+    var isObserved: Bool { self.observer.isSet }
 }
 
 /// One observer closure, called from any thread: read with one atomic load (no lock per request).
@@ -99,45 +111,55 @@ final class ObserverSlot<Argument>: Sendable {
     func call(_ argument: Argument) {
         self.held.load(ordering: .acquiring)?.call(argument)
     }
+
+    var isSet: Bool { self.held.load(ordering: .relaxed) != nil }
 }
 
 /// The access log fields of the request in flight on one client connection, filled in by
 /// the proxy handler as the exchange goes and emitted once at its end.
+///
+/// The entry is kept whole from the start and its fields set in place: building it at the
+/// end, field by field from a record of the same fields, cost about 800 instructions.
 struct AccessLogRecord {
-    var timestamp: Date
-    var started: NIODeadline
-    var host: String
-    var method: String
-    var path: String
-    var status: Int?
-    var replicaID: String?
-    var bytesIn = 0
-    var bytesOut = 0
-    var traceParent: String?
+    private var entry: AccessLogEntry
+    private let started: NIODeadline
 
     /// `host` is the request's `Host` header normalized (nil without one).
     init(head: HTTPRequestHead, host: String?, now: NIODeadline = .now(), clock: inout WallClockAnchor) {
-        self.timestamp = clock.date(at: now)
         self.started = now
-        self.host = host ?? "-"
-        self.method = head.method.rawValue
-        self.path = AccessLogEntry.path(ofTarget: head.uri)
+        self.entry = AccessLogEntry(
+            timestamp: clock.date(at: now), host: host.flatMap { $0.isEmpty ? nil : $0 } ?? "-",
+            method: head.method.rawValue, path: AccessLogEntry.path(ofTarget: head.uri),
+            status: AccessLogEntry.clientClosedStatus, duration: .zero, replicaID: nil, bytesIn: 0, bytesOut: 0)
     }
 
-    /// Consuming: the record's strings move into the entry instead of being copied.
+    /// The status sent; `AccessLogEntry.clientClosedStatus` until one is.
+    var status: Int {
+        get { self.entry.status }
+        set { self.entry.status = newValue }
+    }
+    var replicaID: String? {
+        get { self.entry.replicaID }
+        set { self.entry.replicaID = newValue }
+    }
+    var bytesIn: Int {
+        get { self.entry.bytesIn }
+        set { self.entry.bytesIn = newValue }
+    }
+    var bytesOut: Int {
+        get { self.entry.bytesOut }
+        set { self.entry.bytesOut = newValue }
+    }
+    var traceParent: String? {
+        get { self.entry.traceParent }
+        set { self.entry.traceParent = newValue }
+    }
+
+    /// Consuming: the entry moves out, its strings with it.
     consuming func entry(now: NIODeadline = .now()) -> AccessLogEntry {
-        AccessLogEntry(
-            timestamp: self.timestamp,
-            host: self.host.isEmpty ? "-" : self.host,
-            method: self.method,
-            path: self.path,
-            status: self.status ?? AccessLogEntry.clientClosedStatus,
-            duration: .nanoseconds((now - self.started).nanoseconds),
-            replicaID: self.replicaID,
-            bytesIn: self.bytesIn,
-            bytesOut: self.bytesOut,
-            traceParent: self.traceParent
-        )
+        var entry = self.entry
+        entry.duration = .nanoseconds((now - self.started).nanoseconds)
+        return entry
     }
 }
 

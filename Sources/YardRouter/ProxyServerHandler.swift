@@ -271,7 +271,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
                 scan.fieldLines = nil
             }
             let host = scan.host.map { self.normalizedHost($0) }
-            if case .idle = self.stateMachine.state {
+            if case .idle = self.stateMachine.state, self.accessLog.isObserved {
                 self.access = AccessLogRecord(head: head, host: host, clock: &self.clock)
             }
             if stamping { self.accessLog.traceParents.stamp(&head, into: &self.access) }

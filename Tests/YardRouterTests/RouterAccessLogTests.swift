@@ -2,7 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import Testing
-import YardRouter
+@testable import YardRouter
 
 /// The access log entries a router hands its observer, collected for assertions.
 final class AccessLogCollector: Sendable {
@@ -61,6 +61,24 @@ struct RouterAccessLogTests {
                 }
             }
         }
+    }
+
+    @Test func thePathIsTheTargetWithoutQueryOrFragmentAndAtMostTheLimit() {
+        let limit = AccessLogEntry.maxPathLength
+        #expect(AccessLogEntry.path(ofTarget: "/") == "/")
+        #expect(AccessLogEntry.path(ofTarget: "*") == "*")
+        #expect(AccessLogEntry.path(ofTarget: "/a/b?token=secret") == "/a/b")
+        #expect(AccessLogEntry.path(ofTarget: "/a#top?x") == "/a")
+        #expect(AccessLogEntry.path(ofTarget: "?only=query") == "")
+        #expect(AccessLogEntry.path(ofTarget: "/" + String(repeating: "a", count: limit - 1)).count == limit)
+        #expect(AccessLogEntry.path(ofTarget: "/" + String(repeating: "a", count: limit)).count == limit)
+        // Characters, not bytes, are counted against the limit.
+        let wide = "/" + String(repeating: "é", count: limit + 10) + "?q=1"
+        let path = AccessLogEntry.path(ofTarget: wide)
+        #expect(path.count == limit)
+        #expect(path.hasPrefix("/éé"))
+        let fits = "/" + String(repeating: "é", count: 1000) + "?q=1"
+        #expect(AccessLogEntry.path(ofTarget: fits) == "/" + String(repeating: "é", count: 1000))
     }
 
     @Test func recordsResponsesTheRouterGaveItselfWithNoReplica() async throws {
