@@ -50,6 +50,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var attached = false
     /// The leased upstream connection while a request is forwarded.
     private var upstream: UpstreamConnection?
+    /// The pool entry of this connection's last lease, for the next one.
+    private var leaseHint: UpstreamConnectionPool.LeaseHint?
     /// Reads from the client are off because the upstream is slow or the request buffer is full.
     private var clientReadsPaused = false
     /// Reads from the client are off because pipelined requests (or a parser error after
@@ -591,7 +593,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .pooledOrNew(let u): (upstream, allowIdle) = (u, true)
         case .new(let u): (upstream, allowIdle) = (u, false)
         }
-        let lease = self.pool.lease(upstream, allowIdle: allowIdle, waiter: self)
+        let lease = self.pool.lease(upstream, allowIdle: allowIdle, waiter: self, hint: &self.leaseHint)
         switch lease {
         case .idle(let connection):
             self.run(self.stateMachine.upstreamConnected(reused: true), connection: connection)

@@ -1,0 +1,68 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import YardRouter
+
+@Suite("Upstream connection pool")
+struct UpstreamConnectionPoolTests {
+    /// Waits for nothing: the tests below never queue.
+    private final class NoWaiter: UpstreamLeaseWaiter, Sendable {
+        func leaseGranted(_ grant: UpstreamConnectionPool.Grant) {}
+    }
+
+    /// A client connection keeps the entry of its last lease as a hint. When the upstream's
+    /// entry went away meanwhile (its last connection closed), the next lease must count its
+    /// new connection in the entry the pool lists, not in the one the hint still holds.
+    @Test func aLeaseHintToAnEntryThatWentAwayIsNotUsed() async throws {
+        try await withUpstreams(["app-1"]) { upstreams in
+            let upstream = upstreams[0].upstream
+            let loop = MultiThreadedEventLoopGroup.singleton.next()
+            let pool = UpstreamConnectionPool(
+                eventLoop: loop,
+                configuration: .init(connectTimeout: .seconds(2), idleTimeout: .seconds(30), maxIdleConnectionsPerUpstream: 4),
+                logger: Logger(label: "yard.router.test.pool"))
+            let waiter = NoWaiter()
+            let hint = NIOLoopBoundBox<UpstreamConnectionPool.LeaseHint?>.makeEmptyBox(eventLoop: loop)
+
+            // Connects with the hint and hands the connection back to the pool as idle.
+            func leaseNewAndRelease() async throws -> any Channel {
+                let future = try await loop.submit {
+                    guard case .connecting(let future) = pool.lease(upstream, allowIdle: true, waiter: waiter, hint: &hint.value)
+                    else { throw TestFailure("the lease did not open a connection") }
+                    return future
+                }.get()
+                let channel = try await future.get()
+                try await loop.submit {
+                    pool.release(try pool.connection(for: channel, upstream: upstream), reusable: true)
+                }.get()
+                return channel
+            }
+
+            let first = try await leaseNewAndRelease()
+            #expect(try await loop.submit { pool.openCount(for: upstream) }.get() == 1)
+            // The idle connection closes (as when the replica hangs up): the entry goes.
+            try await first.close()
+            try await first.closeFuture.get()
+            #expect(try await loop.submit { pool.openCount(for: upstream) }.get() == 0)
+
+            let second = try await leaseNewAndRelease()
+            #expect(try await loop.submit { (pool.openCount(for: upstream), pool.idleCount(for: upstream)) }.get() == (1, 1))
+            // A lease with the hint of the live entry takes the idle connection.
+            let reused = try await loop.submit {
+                if case .idle(let connection) = pool.lease(upstream, allowIdle: true, waiter: waiter, hint: &hint.value) {
+                    return connection.channel === second
+                }
+                return false
+            }.get()
+            #expect(reused)
+            try await second.close()
+        }
+    }
+}
+
+private struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
