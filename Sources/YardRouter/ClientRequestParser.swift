@@ -53,9 +53,9 @@ struct ClientRequestParser {
     /// The scan of the last head read, made while its fields were parsed, until taken.
     private(set) var scan: RequestHeadScan?
 
+    /// Moved out, not copied (a copy of the optional went through its value witness).
     mutating func takeScan() -> RequestHeadScan? {
-        defer { self.scan = nil }
-        return self.scan
+        self.scan.take()
     }
 
     /// Nothing more will be parsed: after an upgrade request or a refusal.

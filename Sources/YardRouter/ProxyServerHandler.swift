@@ -244,7 +244,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// A request part from the client; `scan` is its head's, when the parser made one.
-    func clientSent(_ part: HTTPServerRequestPart, scan: RequestHeadScan? = nil) {
+    func clientSent(_ part: HTTPServerRequestPart, scan: consuming RequestHeadScan? = nil) {
         if !self.pipelined.isEmpty {
             self.holdPipelined(part, scan: scan)
             return
@@ -257,14 +257,15 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.handle(part, scan: scan)
     }
 
-    private func handle(_ part: HTTPServerRequestPart, scan parsedScan: RequestHeadScan?) {
+    /// `parsedScan` is consumed: moved into the state machine's request, not copied.
+    private func handle(_ part: HTTPServerRequestPart, scan parsedScan: consuming RequestHeadScan?) {
         switch part {
         case .head(var head):
             self.headTimer?.headReceived()
             // The fields are scanned once, and the Host header normalized once, for routing, the
             // log, the state machine and the forwarded head (`stamp` below only touches
             // `traceparent` and `tracestate`, which the scan does not look at).
-            var scan = parsedScan ?? RequestHeadScan(head.headers)
+            var scan = parsedScan.take() ?? RequestHeadScan(head.headers)
             // A head that came without its fields gets them when they are read or changed
             // here: to ask for an upgrade, or to be stamped with a `traceparent`.
             let stamping = self.accessLog.traceParents.stamps
