@@ -126,8 +126,10 @@ struct ProxyConnectionStateMachine {
         /// Waiting for a request head.
         case idle
         /// Waiting for the host to get a ready replica (deploying, restarting, waking from
-        /// sleep); body parts are buffered.
-        case holding(HeldRequest, buffered: [ByteBuffer], bufferedBytes: Int)
+        /// sleep); body parts are buffered. Indirect: a held request is rare, and its head
+        /// and fields inline made every state as large, so that each transition of the usual
+        /// request copied and destroyed a large enum through its value witnesses.
+        indirect case holding(HeldRequest, buffered: [ByteBuffer], bufferedBytes: Int)
         /// Waiting for an upstream connection; body parts are buffered.
         case connecting(Request, buffered: [ByteBuffer], bufferedBytes: Int)
         /// Request and response flow between the client and the upstream.
