@@ -141,7 +141,7 @@ struct ClientRequestParser {
         case .found(let length):
             headLength = length
         }
-        let parsed = try buffer.withUnsafeReadableBytes { bytes in
+        var parsed = try buffer.withUnsafeReadableBytes { bytes in
             try Self.parseHead(UnsafeRawBufferPointer(rebasing: bytes[..<headLength]))
         }
         let head = buffer.readSlice(length: headLength)!
@@ -149,7 +149,7 @@ struct ClientRequestParser {
         let isConnect = parsed.method.isCONNECT
         self.stopsAfterMessage = (parsed.upgradeField && parsed.connection.upgrade) || isConnect
         let http11 = parsed.minorVersion == 1
-        var scan = parsed.scanner.result
+        var scan = parsed.scanner.takeResult()
         // As llhttp: HTTP/1.1 stays open unless `close` is listed, 1.0 only if `keep-alive`
         // is; and nothing follows a CONNECT.
         scan.keepAlive = (http11 ? !parsed.connection.close : parsed.connection.keepAlive) && !isConnect

@@ -241,9 +241,15 @@ struct RequestHeadScan {
         }
 
         var result: RequestHeadScan {
+            var copy = self
+            return copy.takeResult()
+        }
+
+        /// The scan, its strings moved out of the builder rather than copied.
+        mutating func takeResult() -> RequestHeadScan {
             RequestHeadScan(
-                fields: self.scanner.result, host: self.host, hasMoreThanOneHost: self.hostValues > 1,
-                contentLength: self.contentLength, hasUpgrade: self.hasUpgrade)
+                fields: self.scanner.result, host: self.host.take(), hasMoreThanOneHost: self.hostValues > 1,
+                contentLength: self.contentLength.take(), hasUpgrade: self.hasUpgrade)
         }
     }
 

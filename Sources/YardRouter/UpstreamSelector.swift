@@ -65,6 +65,14 @@ final class UpstreamSelector: Sendable {
             }
             self.lastRequest = previous?.lastRequest ?? ManagedAtomic(0)
         }
+
+        /// `routes.position(for:)`, the routes read in place (a request's look-up through
+        /// `host.routes` copied them out of the object: two arrays and an optional route).
+        func position(for target: String) -> Int? { self.routes.position(for: target) }
+
+        func replicas(at position: Int) -> (upstreams: [Upstream], waitsForReplicas: Bool) {
+            self.routes.replicas(at: position)
+        }
     }
 
     private let current: ManagedAtomic<Snapshot>
@@ -146,10 +154,10 @@ final class UpstreamSelector: Sendable {
             found = snapshot.hosts[name]
             last = LastHost(snapshot: snapshot, name: name, host: found)
         }
-        guard let host = found, let position = host.routes.position(for: target) else {
+        guard let host = found, let position = host.position(for: target) else {
             return .unknownHost(name)
         }
-        let (upstreams, waitsForReplicas) = host.routes.replicas(at: position)
+        let (upstreams, waitsForReplicas) = host.replicas(at: position)
         let now = now ?? .now()
         host.lastRequest.store(now.uptimeNanoseconds, ordering: .relaxed)
         guard !upstreams.isEmpty else {
