@@ -149,13 +149,13 @@ struct ClientRequestParser {
         let isConnect = parsed.method.isCONNECT
         self.stopsAfterMessage = (parsed.upgradeField && parsed.connection.upgrade) || isConnect
         let http11 = parsed.minorVersion == 1
-        var scan = parsed.scanner.takeResult()
+        // Made in place: a local scan assigned at the end was copied, then destroyed.
+        self.scan = parsed.scanner.takeResult()
         // As llhttp: HTTP/1.1 stays open unless `close` is listed, 1.0 only if `keep-alive`
         // is; and nothing follows a CONNECT.
-        scan.keepAlive = (http11 ? !parsed.connection.close : parsed.connection.keepAlive) && !isConnect
+        self.scan!.keepAlive = (http11 ? !parsed.connection.close : parsed.connection.keepAlive) && !isConnect
         // The fields stay in their bytes: the head part goes on without them.
-        scan.fieldLines = head.getSlice(at: head.readerIndex + parsed.fieldsStart, length: headLength - parsed.fieldsStart)
-        self.scan = scan
+        self.scan!.fieldLines = head.getSlice(at: head.readerIndex + parsed.fieldsStart, length: headLength - parsed.fieldsStart)
 
         if isConnect {
             // Whatever its fields say, a CONNECT has no body: a tunnel follows.

@@ -85,15 +85,23 @@ struct ProxyConnectionStateMachine {
 
     /// What goes to an upstream once connected: the head, the body parts buffered while
     /// connecting, and the end if the client has sent it. Not an array of parts: that would
-    /// be one more allocation per request.
+    /// be one more allocation per request. The head and its parts are read from the request
+    /// rather than copied into the action: a copy retained (and then released) each of
+    /// their strings and buffers.
     struct Outgoing: Equatable {
-        var head: HTTPRequestHead
-        /// Written after `head`'s fields (`forwardedUpstreamParts`).
-        var forwarding: ForwardingFields? = nil
-        /// Which framing fields `head` holds, when known.
-        var framing: UpstreamRequestEncoder.Framing? = nil
+        let request: Request
         var body: [ByteBuffer]
         var end: Bool
+
+        var head: HTTPRequestHead { self.request.head }
+        /// Written after `head`'s fields (`forwardedUpstreamParts`).
+        var forwarding: ForwardingFields? { self.request.forwarding }
+        /// Which framing fields `head` holds, when known.
+        var framing: UpstreamRequestEncoder.Framing? { self.request.framing }
+
+        static func == (a: Outgoing, b: Outgoing) -> Bool {
+            a.head == b.head && a.forwarding == b.forwarding && a.framing == b.framing && a.body == b.body && a.end == b.end
+        }
 
         /// The same, as request parts, the forwarding fields added to the head.
         var parts: [HTTPClientRequestPart] {
@@ -504,10 +512,7 @@ struct ProxyConnectionStateMachine {
         case .connecting(let request, let buffered, _):
             let exchange = Exchange(reusedConnection: reused, requestFullySent: request.clientRequestComplete)
             self.state = .forwarding(request, exchange)
-            return .send(
-                Outgoing(
-                    head: request.head, forwarding: request.forwarding, framing: request.framing, body: buffered,
-                    end: request.clientRequestComplete))
+            return .send(Outgoing(request: request, body: buffered, end: request.clientRequestComplete))
         case .closed:
             return .releaseUnused
         case .idle, .holding, .forwarding, .draining, .upgraded:

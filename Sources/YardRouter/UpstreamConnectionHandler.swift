@@ -60,8 +60,9 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
         guard let context else { return }
         var pending = context.channel.allocator.buffer(capacity: 256)
         // The parser must know the method to frame the response (none after HEAD).
-        self.parser.expectResponse(to: outgoing.head.method)
-        self.encoder.writeHead(outgoing.head, forwarding: outgoing.forwarding, framing: outgoing.framing, into: &pending)
+        let request = outgoing.request
+        self.parser.expectResponse(to: request.head.method)
+        self.encoder.writeHead(request.head, forwarding: request.forwarding, framing: request.framing, into: &pending)
         for body in outgoing.body {
             self.encode(.body(.byteBuffer(body)), pending: &pending, context: context)
         }

@@ -205,17 +205,24 @@ struct UpstreamRequestEncoderTests {
     /// The end of a request with a length writes nothing, so the proxy does not flush the
     /// upstream connection for it (an empty flush walks the pipeline and the write queue);
     /// a chunked request's end is the last chunk, and is written.
+    /// A request in flight for `head`, as the state machine keeps it.
+    private func request(_ head: HTTPRequestHead) -> ProxyConnectionStateMachine.Request {
+        ProxyConnectionStateMachine.Request(
+            head: head, forwarding: nil, framing: nil, client: ClientRequestInfo(head), host: "h",
+            upstream: Upstream(host: "127.0.0.1", port: 1, replicaID: "r"), alternatives: [], hasBody: false)
+    }
+
     @Test func anEndThatWritesNothingSaysSo() throws {
         let channel = EmbeddedChannel()
         let counter = FlushCounter()
         let handler = UpstreamConnectionHandler()
         try channel.pipeline.syncOperations.addHandler(counter)
         try channel.pipeline.syncOperations.addHandler(handler)
-        handler.send(.init(head: self.head(.GET, ["Host": "h"]), body: [], end: false))
+        handler.send(.init(request: self.request(self.head(.GET, ["Host": "h"])), body: [], end: false))
         #expect(counter.flushes == 1)
         #expect(!handler.write(.end(nil)))
 
-        handler.send(.init(head: self.head(.POST, ["Host": "h"]), body: [], end: false))
+        handler.send(.init(request: self.request(self.head(.POST, ["Host": "h"])), body: [], end: false))
         #expect(handler.write(.body(.byteBuffer(ByteBuffer(string: "abc")))))
         #expect(handler.write(.end(nil)))
         handler.flush()
