@@ -110,9 +110,11 @@ extension HTTPRequestHead {
         // One pass finds what needs rewriting; the rest is forwarded as it came.
         let scan = request.fields
         let trusted = peer?.isTrustedProxy == true
-        let appended =
-            trusted || request.hasUpgrade ? nil : ForwardingFields(peer: peer, originalHost: request.host, overTLS: overTLS)
-        if appended != nil, scan.isEmpty, self.version == .http1_1, request.fieldLines == nil || !self.method.isTRACE {
+        // A Bool, not `appended != nil`: that called the fields' Equatable `!=`, which built
+        // and destroyed a pair of optionals through their value witnesses.
+        let appends = !(trusted || request.hasUpgrade)
+        let appended = appends ? ForwardingFields(peer: peer, originalHost: request.host, overTLS: overTLS) : nil
+        if appends, scan.isEmpty, self.version == .http1_1, request.fieldLines == nil || !self.method.isTRACE {
             // No `Transfer-Encoding` (the scan found none), and the length is the client's. The
             // fields go as the client's bytes when they came so (`TRACE` drops its length).
             return (
@@ -132,7 +134,7 @@ extension HTTPRequestHead {
         }
         // A client's copy of the old HTTPS mark never goes upstream (it is an `X-Forwarded-` header).
         if scan.contains(.forwarding) { headers.remove(name: Self.retiredHTTPSMarkName) }
-        if appended != nil {
+        if appends {
             if scan.contains(.forwarding) { headers.removeForwardingHeaders() }
             return (HTTPRequestHead(version: .http1_1, method: self.method, uri: self.uri, headers: headers), appended, nil)
         }
