@@ -171,10 +171,11 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         // compiler does not specialize NIO's generic unwrapping for it (unspecialized, a call
         // costs about 1,000 instructions with a run-time type look-up and a dynamic cast).
         let bytes = ProxyServerHandler.unwrapInboundIn(data)
-        // After a refusal nothing more is read.
-        guard let parser = self.requestParser else { return }
+        // After a refusal nothing more is read. (Asked in place: `guard let parser` copied the
+        // whole parser, its state and scan, through their value witnesses.)
+        guard let isDone = self.requestParser?.isDone else { return }
         self.unparsed.appendRead(bytes)
-        if parser.isDone {
+        if isDone {
             // After an upgrade request: what follows waits for the replica's answer, and no
             // more is read until then.
             self.pauseClientReads()
