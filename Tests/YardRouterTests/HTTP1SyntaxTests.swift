@@ -29,6 +29,69 @@ struct HTTP1SyntaxTests {
         }
     }
 
+    @Test func letterDigitOrHyphenBytesMarksExactlyThoseBytes() {
+        func expected(_ bytes: [UInt8]) -> UInt64 {
+            var marks: UInt64 = 0
+            for (position, byte) in bytes.enumerated() {
+                let scalar = Unicode.Scalar(byte)
+                if byte < 0x80, scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || byte == UInt8(ascii: "-") {
+                    marks |= 0x80 << (8 * position)
+                }
+            }
+            return marks
+        }
+        func word(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
+        // Every byte value at every position, among bytes that are marked and bytes that are
+        // not, at the edges of the ranges (0x2F, 0x3A, 0x40, 0x5B, 0x60, 0x7B, 0xC1, 0xFF).
+        for filler in Array("aZ0-/:@[`{".utf8) + [0xC1, 0xFF] {
+            for position in 0..<8 {
+                for value in UInt8.min...UInt8.max {
+                    var bytes = [UInt8](repeating: filler, count: 8)
+                    bytes[position] = value
+                    #expect(HTTP1Syntax.letterDigitOrHyphenBytes(word(bytes)) == expected(bytes), "\(bytes)")
+                }
+            }
+        }
+        var generator = SplitMix(seed: 31)
+        for _ in 0..<20_000 {
+            let bytes = (0..<8).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            #expect(HTTP1Syntax.letterDigitOrHyphenBytes(word(bytes)) == expected(bytes), "\(bytes)")
+        }
+    }
+
+    /// Names of every length up to twenty, with bytes that end the fast path (other token
+    /// symbols, a space, a byte that is no token) at every position: the name read eight
+    /// bytes at a time is the one a byte-by-byte reading finds, and a bad byte is refused.
+    @Test func fieldNamesAreReadAsByteByByte() throws {
+        let alphabet = Array("aZ9-_!~".utf8) + [UInt8(ascii: " "), 0x7F, 0xE9, UInt8(ascii: "@")]
+        var generator = SplitMix(seed: 37)
+        for _ in 0..<5_000 {
+            let count = Int(generator.next() % 21)
+            let name = (0..<count).map { _ in
+                // Mostly letters, so that whole words of them come before the odd byte.
+                generator.next() % 4 == 0 ? alphabet[Int(generator.next() % UInt64(alphabet.count))] : UInt8(ascii: "k")
+            }
+            let line = name + Array(": value\r\n\r\n".utf8)
+            let valid = !name.isEmpty && name.allSatisfy(HTTP1Syntax.isTokenByte)
+            var names: [[UInt8]] = []
+            let parsed = Result {
+                try line.withUnsafeBytes { bytes in
+                    try HTTP1Syntax.parseFields(bytes, from: 0) { name, value in
+                        names.append(Array(name))
+                        #expect(Array(value) == Array("value".utf8))
+                    }
+                }
+            }
+            if valid {
+                #expect(throws: Never.self) { try parsed.get() }
+                #expect(names == [name], "\(name)")
+            } else {
+                #expect(throws: MalformedHTTPMessage.self, "\(name)") { try parsed.get() }
+                #expect(names.isEmpty, "\(name)")
+            }
+        }
+    }
+
     @Test func theEndOfASectionIsFoundWhereTheByteByByteSearchFindsIt() {
         func reference(_ bytes: [UInt8], from: Int) -> Int? {
             guard bytes.count >= 4, from <= bytes.count - 4 else { return nil }
