@@ -1,8 +1,8 @@
 import Logging
 import NIOCore
 
-/// The request head timeout of an HTTP/2 connection (HTTP/1.1's is `RequestHeadTimeoutHandler`):
-/// once a stream's HEADERS frame arrives without END_HEADERS, the rest of its header block
+/// The request head timeout of an HTTP/2 connection (HTTP/1.1's is the proxy handler's
+/// `requestHeadTimeout`): once a stream's HEADERS frame arrives without END_HEADERS, the rest of its header block
 /// (the CONTINUATION frames) must follow within `timeout`. Nothing else may be sent on the
 /// connection meanwhile, so a client that trickles a header block would hold the whole
 /// connection and its decoder state; it gets a GOAWAY (`ENHANCE_YOUR_CALM`, the reason as

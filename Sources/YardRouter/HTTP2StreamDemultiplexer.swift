@@ -18,7 +18,7 @@ final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
     /// router's settings keep (RFC 9113 §6.9.2). A window is topped up once half of it is used.
     static let targetWindow = 65_535
 
-    private let makeProxyHandler: (RequestHeadTimeoutHandler?) -> ProxyServerHandler
+    private let makeProxyHandler: (TimeAmount?) -> ProxyServerHandler
     private let connectionInfo: ClientConnectionInfo
     private var streams: [HTTP2StreamID: HTTP2ServerStream] = [:]
     /// Streams that were handed something during this read, told when it completes.
@@ -34,7 +34,7 @@ final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
 
     init(
         connectionInfo: ClientConnectionInfo,
-        makeProxyHandler: @escaping (RequestHeadTimeoutHandler?) -> ProxyServerHandler
+        makeProxyHandler: @escaping (TimeAmount?) -> ProxyServerHandler
     ) {
         self.connectionInfo = connectionInfo
         self.makeProxyHandler = makeProxyHandler

@@ -29,9 +29,19 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var heldAs: (host: String, id: UInt64)?
     private var holdTimer: Scheduled<Void>?
     private let eject: @Sendable (Upstream) -> Void
-    /// The connection's first handler, told when heads arrive and when the connection is
-    /// between requests; nil on an HTTP/2 stream (one request, no upgrade, no raw bytes).
-    private let headTimer: RequestHeadTimeoutHandler?
+    /// Once the first byte of a request arrives, the whole head must follow within this, or
+    /// the client gets 408 and the connection closes: this bounds slowloris-style clients
+    /// that trickle header bytes (the time between requests is `idleTimeout`). Nil on an
+    /// HTTP/2 stream, whose connection times its heads (`HTTP2HeadTimeout`) and which has no
+    /// byte stream to upgrade or half-close: non-nil exactly for an HTTP/1.1 connection.
+    private let requestHeadTimeout: TimeAmount?
+    /// True between requests: the next byte starts a head.
+    private var waitingForHead = true
+    /// When the head being received must be complete; nil while none is.
+    private var headDeadline: NIODeadline?
+    /// After a 101 the client's bytes belong to the tunnel: they are kept unparsed, and
+    /// handed to it when it replaces this handler.
+    private var divertedToTunnel = false
     private let pool: UpstreamConnectionPool
     /// Looks a `Host` value and request target up in the route table.
     private let selectRoute: @Sendable (String, String, inout UpstreamSelector.LastHost?) -> RouteSelection
@@ -122,7 +132,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         maxRequestDuration: TimeAmount = .minutes(15),
         maxRequestBodyBytes: Int,
         maxRequestHeadBytes: Int = 64 * 1024,
-        headTimer: RequestHeadTimeoutHandler?,
+        requestHeadTimeout: TimeAmount?,
         hold: Hold,
         tunnels: Tunnels,
         accessLog: AccessLog,
@@ -142,7 +152,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.tunnels = tunnels
         self.accessLog = accessLog
         self.eject = eject
-        self.headTimer = headTimer
+        self.requestHeadTimeout = requestHeadTimeout
         self.maxRequestHeadBytes = maxRequestHeadBytes
         self.pool = pool
         self.idleTimeout = idleTimeout
@@ -174,10 +184,14 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         // After a refusal nothing more is read. (Asked in place: `guard let parser` copied the
         // whole parser, its state and scan, through their value witnesses.)
         guard let isDone = self.requestParser?.isDone else { return }
+        if self.waitingForHead, self.headDeadline == nil, let timeout = self.requestHeadTimeout {
+            self.headDeadline = .now() + timeout
+            self.armTimer()
+        }
         self.unparsed.appendRead(bytes)
-        if isDone {
-            // After an upgrade request: what follows waits for the replica's answer, and no
-            // more is read until then.
+        if isDone || self.divertedToTunnel {
+            // After an upgrade request: what follows waits for the replica's answer (and after
+            // a 101, for the tunnel), and no more is read until then.
             self.pauseClientReads()
             return
         }
@@ -187,10 +201,10 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Hands every whole request part read to `clientSent`; a refusal goes to `refused`. The
     /// parser is worked on in place (a copy would retain and release what it holds).
     private func parseRequests() {
-        guard !self.parsing, self.requestParser?.isDone == false else { return }
+        guard !self.parsing, !self.divertedToTunnel, self.requestParser?.isDone == false else { return }
         self.parsing = true
         defer { self.parsing = false }
-        while self.attached, self.requestParser != nil {
+        while self.attached, !self.divertedToTunnel, self.requestParser != nil {
             let part: HTTPServerRequestPart?
             if let end = self.requestParser!.dueEnd() {
                 part = end
@@ -262,7 +276,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func handle(_ part: HTTPServerRequestPart, scan parsedScan: consuming RequestHeadScan?) {
         switch part {
         case .head(var head):
-            self.headTimer?.headReceived()
+            self.waitingForHead = false
+            self.headDeadline = nil
             // The fields are scanned once, and the Host header normalized once, for routing, the
             // log, the state machine and the forwarded head (`stamp` below only touches
             // `traceparent` and `tracestate`, which the scan does not look at).
@@ -428,7 +443,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// An HTTP/1.1 connection's half-close and the router's shutdown (an HTTP/2 stream's
     /// handler never sees either: its connection handles them).
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard self.headTimer != nil else {
+        guard self.requestHeadTimeout != nil else {
             context.fireUserInboundEventTriggered(event)
             return
         }
@@ -707,7 +722,14 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch self.stateMachine.state {
         case .idle:
             self.requestDeadline = nil
-            self.headTimer?.awaitNextHead()
+            if !self.divertedToTunnel {
+                self.waitingForHead = true
+                // The start of the next head came while the last response went out: its time
+                // runs from now (no read is left to start it).
+                if self.headDeadline == nil, let timeout = self.requestHeadTimeout, self.unparsed?.readableBytes ?? 0 > 0 {
+                    self.headDeadline = .now() + timeout
+                }
+            }
             if self.idleDeadline == nil { self.idleDeadline = .now() + self.idleTimeout }
         case .upgraded, .closed:
             self.idleDeadline = nil
@@ -735,7 +757,8 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard let a, let b else { return a ?? b }
             return min(a, b)
         }
-        guard let next = earliest(earliest(self.idleDeadline, self.responseHeadDeadline), self.requestDeadline) else {
+        let requestOrHead = earliest(self.requestDeadline, self.headDeadline)
+        guard let next = earliest(earliest(self.idleDeadline, self.responseHeadDeadline), requestOrHead) else {
             return  // a timer still armed fires, finds nothing due and stops
         }
         if let armed = self.timerDeadline, armed <= next { return }
@@ -762,11 +785,15 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.idleDeadline = nil
         self.responseHeadDeadline = nil
         self.requestDeadline = nil
+        self.headDeadline = nil
     }
 
     private func timerFired() {
         let now = NIODeadline.now()
-        if let deadline = self.requestDeadline, deadline <= now {
+        if let deadline = self.headDeadline, deadline <= now {
+            self.headDeadline = nil
+            self.requestHeadTimedOut()
+        } else if let deadline = self.requestDeadline, deadline <= now {
             self.requestDeadline = nil
             self.requestDurationExceeded()
         } else if let deadline = self.responseHeadDeadline, deadline <= now {
@@ -780,6 +807,21 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         }
         self.armTimer()
+    }
+
+    /// The head begun `requestHeadTimeout` ago is still not whole: 408, and the connection
+    /// closes. Written as bytes, past the state machine: no request was taken in.
+    private func requestHeadTimedOut() {
+        guard self.waitingForHead, let timeout = self.requestHeadTimeout,
+            let connection = self.client as? HTTP1ClientSide
+        else { return }
+        let response = LocalResponse.refusal(
+            .requestTimeout, "the request head did not arrive within \(timeout.shortDescription)")
+        let context = connection.context
+        let loopBound = context.loopBound
+        context.writeAndFlush(NIOAny(response.encoded)).assumeIsolated().whenComplete { _ in
+            loopBound.value.close(promise: nil)
+        }
     }
 
     private func requestDurationExceeded() {
@@ -919,7 +961,7 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             // The connection stays attached (its decoder may still deliver the 101's end)
             // until the tunnel replaces its handlers.
             // An HTTP/2 stream has no byte stream to tunnel (its codec never passes an upgrade on).
-            guard let upstream = self.upstream, let headTimer = self.headTimer else {
+            guard let upstream = self.upstream, self.requestHeadTimeout != nil else {
                 client.close()
                 return
             }
@@ -931,7 +973,9 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             clientSide.partner = replicaSide
             replicaSide.partner = clientSide
             // The client's next bytes are frames: keep them from the HTTP parser.
-            headTimer.divert(to: clientSide)
+            self.divertedToTunnel = true
+            self.waitingForHead = false
+            self.headDeadline = nil
             client.writeHead(head)
             client.writeEnd(nil, thenClose: false)
             // Out of the decoders' read loops before their handlers are removed.
@@ -979,12 +1023,13 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
         // Reads may have been off (backpressure) when the switch came.
         context.channel.read()
         upstream.channel.read()
-        // What the client sent after its upgrade request, before the 101, goes first.
+        // What the client sent after its upgrade request, until now, goes first; from here
+        // on the client's reads reach the tunnel's handler itself.
         if let unparsed = self.unparsed, unparsed.readableBytes > 0 {
             self.unparsed = nil
             clientSide.forwardFromClient(unparsed)
         }
-        self.headTimer?.tunnelIsReady()
+        clientSide.flushToReplica()
         let loopBound = NIOLoopBound(replicaSide, eventLoop: upstream.channel.eventLoop)
         let id = self.tunnels.add(replicaID: upstream.upstream.replicaID, eventLoop: upstream.channel.eventLoop) {
             loopBound.value.goAway()

@@ -334,8 +334,6 @@ public final class Router: Service, Sendable {
     func addHTTP1Handlers(to channel: any Channel, overTLS: Bool) throws {
         let configuration = self.configuration
         let pipeline = channel.pipeline.syncOperations
-        let headTimer = RequestHeadTimeoutHandler(timeout: configuration.requestHeadTimeout)
-        try pipeline.addHandler(headTimer)
         // No NIO decoder or encoder: the proxy handler parses requests (`ClientRequestParser`)
         // and encodes responses (`ClientResponseEncoder`) itself, so no request or response
         // part crosses a handler of its own. No outbound header validator (a handler every
@@ -350,15 +348,18 @@ public final class Router: Service, Sendable {
             // TLS the end of input comes as close_notify, which ends the connection).
             try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
         }
-        try pipeline.addHandler(self.makeProxyHandler(on: channel.eventLoop, headTimer: headTimer, overTLS: overTLS))
+        // One handler: the proxy handler times request heads itself (a handler in front of it
+        // was one more hop for every read).
+        try pipeline.addHandler(
+            self.makeProxyHandler(on: channel.eventLoop, requestHeadTimeout: configuration.requestHeadTimeout, overTLS: overTLS))
     }
 
     /// The handler that proxies one connection's requests (HTTP/1.1) or one stream's (HTTP/2).
     func makeProxyHandler(
-        on eventLoop: any EventLoop, headTimer: RequestHeadTimeoutHandler?, overTLS: Bool,
+        on eventLoop: any EventLoop, requestHeadTimeout: TimeAmount?, overTLS: Bool,
         connectionInfo: ClientConnectionInfo? = nil
     ) -> ProxyServerHandler {
-        self.proxyHandlerFactory(on: eventLoop, overTLS: overTLS, connectionInfo: connectionInfo)(headTimer)
+        self.proxyHandlerFactory(on: eventLoop, overTLS: overTLS, connectionInfo: connectionInfo)(requestHeadTimeout)
     }
 
     /// Makes proxy handlers that share what one connection's handlers have in common (the
@@ -366,7 +367,7 @@ public final class Router: Service, Sendable {
     /// connection makes a handler per stream, that is per request.
     func proxyHandlerFactory(
         on eventLoop: any EventLoop, overTLS: Bool, connectionInfo: ClientConnectionInfo?
-    ) -> @Sendable (RequestHeadTimeoutHandler?) -> ProxyServerHandler {
+    ) -> @Sendable (TimeAmount?) -> ProxyServerHandler {
         let selector = self.selector
         let ejectionPeriod = self.configuration.ejectionPeriod
         let configuration = self.configuration
@@ -382,7 +383,7 @@ public final class Router: Service, Sendable {
         let selectRoute: @Sendable (String, String, inout UpstreamSelector.LastHost?) -> RouteSelection = { host, target, last in
             selector.select(normalizedHost: host, target: target, last: &last)
         }
-        return { headTimer in
+        return { requestHeadTimeout in
             ProxyServerHandler(
                 pool: pool,
                 idleTimeout: configuration.clientIdleTimeout,
@@ -390,7 +391,7 @@ public final class Router: Service, Sendable {
                 maxRequestDuration: configuration.maxRequestDuration,
                 maxRequestBodyBytes: configuration.maxRequestBodyBytes,
                 maxRequestHeadBytes: configuration.maxRequestHeaderBytes,
-                headTimer: headTimer,
+                requestHeadTimeout: requestHeadTimeout,
                 hold: hold,
                 tunnels: tunnels,
                 accessLog: accessLog,

@@ -120,8 +120,42 @@ struct RouterHardeningTests {
                 let answer = try await RawConnection.exchange(
                     port: port, "GET / HTTP/1.1\r\nHost: \(Self.host)\r\nX-Slow: 1\r\n", timeout: .seconds(10))
                 #expect(ContinuousClock.now - start < .seconds(5))
-                #expect(answer.isEmpty || answer.hasPrefix("HTTP/1.1 408 "), "\(answer)")
+                #expect(answer.hasPrefix("HTTP/1.1 408 "), "\(answer)")
+                #expect(answer.contains("the request head did not arrive within 500ms"), "\(answer)")
                 #expect(upstreams[0].requests.isEmpty)
+            }
+        }
+    }
+
+    /// The head timeout runs from each head's first byte: a keep-alive connection idle for
+    /// longer than it between requests is still served, and a later request's head that
+    /// stops halfway gets 408 after the responses before it, also when it came before the
+    /// response before it had gone out.
+    @Test func theHeadTimeoutCountsFromEachHeadsFirstByte() async throws {
+        try await withUpstreams(["app-1"]) { upstreams in
+            var configuration = Router.Configuration(host: "127.0.0.1", port: 0)
+            configuration.requestHeadTimeout = .milliseconds(500)
+            try await withRouter(routes: [Self.host: [upstreams[0].upstream]], configuration: configuration) { _, port in
+                let request = "GET /first HTTP/1.1\r\nHost: \(Self.host)\r\n\r\n"
+                let idle = try await RawConnection.exchange(
+                    port: port,
+                    writes: [request, "GET /second HTTP/1.1\r\nHost: \(Self.host)\r\nConnection: close\r\n\r\n"],
+                    pause: .milliseconds(1200), timeout: .seconds(10))
+                #expect(RawResponse.parseAll(idle).map(\.status) == [200, 200], "\(idle)")
+
+                let start = ContinuousClock.now
+                let slow = try await RawConnection.exchange(
+                    port: port, writes: [request, "GET /third HTTP/1.1\r\nHost: \(Self.host)\r\n"],
+                    pause: .milliseconds(100), timeout: .seconds(10))
+                #expect(ContinuousClock.now - start < .seconds(5))
+                #expect(RawResponse.parseAll(slow).map(\.status) == [200, 408], "\(slow)")
+
+                // The unfinished head in the same write as the request before it: read while
+                // that request was in flight, when no head was awaited.
+                let early = try await RawConnection.exchange(
+                    port: port, request + "GET /fourth HTTP/1.1\r\nHost: \(Self.host)\r\n", timeout: .seconds(10))
+                #expect(RawResponse.parseAll(early).map(\.status) == [200, 408], "\(early)")
+                #expect(upstreams[0].requests.map(\.uri) == ["/first", "/second", "/first", "/first"])
             }
         }
     }
