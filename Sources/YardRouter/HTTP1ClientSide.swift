@@ -21,8 +21,12 @@ final class HTTP1ClientSide: ProxyClientSide {
     /// allocator serves fastest, and bodies up to what is left of it are copied.
     private static let bufferCapacity = 1024
 
-    init(context: ChannelHandlerContext) {
+    /// The event loop's spare buffer, which responses are encoded into.
+    private let spareBuffer: SpareWriteBuffer
+
+    init(context: ChannelHandlerContext, spareBuffer: SpareWriteBuffer = SpareWriteBuffer()) {
         self.context = context
+        self.spareBuffer = spareBuffer
     }
 
     var eventLoop: any EventLoop { self.context.eventLoop }
@@ -101,6 +105,7 @@ final class HTTP1ClientSide: ProxyClientSide {
         } else {
             self.context.flush()
         }
+        self.spareBuffer.keep(buffer)
     }
 
     func flush() {
@@ -126,7 +131,7 @@ final class HTTP1ClientSide: ProxyClientSide {
     /// The bytes waiting to be written, or a new buffer, to append to.
     private func takePending() -> ByteBuffer {
         guard let pending = self.pending else {
-            return self.context.channel.allocator.buffer(capacity: Self.bufferCapacity)
+            return self.spareBuffer.take(capacity: Self.bufferCapacity, allocator: self.context.channel.allocator)
         }
         self.pending = nil
         return pending

@@ -165,7 +165,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         // Only an HTTP/1.1 connection puts the handler in its pipeline; an HTTP/2 stream attaches it.
         self.requestParser = ClientRequestParser(maximumHeadSize: self.maxRequestHeadBytes)
-        let client = HTTP1ClientSide(context: context)
+        let client = HTTP1ClientSide(context: context, spareBuffer: self.pool.spareWriteBuffer)
         let info =
             self.connectionInfo
             ?? ClientConnectionInfo(channel: context.channel, trustedProxies: self.trustedProxies, logger: self.logger)

@@ -36,6 +36,12 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     /// The head being relayed as it came, while its receiver handles it (see
     /// `UpstreamResponseParser.ReceivedHead`); nil otherwise, so the read buffer is not held.
     private(set) var receivedHead: UpstreamResponseParser.ReceivedHead?
+    /// The event loop's spare buffer, which a request's head is written into.
+    private let spareBuffer: SpareWriteBuffer
+
+    init(spareBuffer: SpareWriteBuffer = SpareWriteBuffer()) {
+        self.spareBuffer = spareBuffer
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -58,7 +64,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     /// buffer (a request without a body is one write).
     func send(_ outgoing: ProxyConnectionStateMachine.Outgoing) {
         guard let context else { return }
-        var pending = context.channel.allocator.buffer(capacity: 256)
+        var pending = self.spareBuffer.take(capacity: 256, allocator: context.channel.allocator)
         // The parser must know the method to frame the response (none after HEAD).
         let request = outgoing.request
         self.parser.expectResponse(to: request.head.method)
@@ -75,6 +81,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
         } else {
             context.flush()
         }
+        self.spareBuffer.keep(pending)
     }
 
     /// Writes one request part without flushing; `flush()` follows at the end of a read burst.

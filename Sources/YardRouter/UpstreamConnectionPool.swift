@@ -111,6 +111,7 @@ final class UpstreamConnectionPool: Sendable {
     private let configuration: Configuration
     private let logger: Logger
     private let state: NIOLoopBoundBox<State>
+    private let spareBuffer: NIOLoopBoundBox<SpareWriteBuffer>
     /// Leases queued across the router's pools (for `Router.queuedRequestCount`).
     private let queuedCounter: NIOLockedValueBox<Int>
 
@@ -125,7 +126,12 @@ final class UpstreamConnectionPool: Sendable {
         self.queuedCounter = queuedCounter
         self.logger = logger
         self.state = .makeBoxSendingValue(State(), eventLoop: eventLoop)
+        self.spareBuffer = .makeBoxSendingValue(SpareWriteBuffer(), eventLoop: eventLoop)
     }
+
+    /// The loop's spare write buffer, shared by its upstream connections and the client
+    /// connections that lease them; only on the pool's event loop.
+    var spareWriteBuffer: SpareWriteBuffer { self.spareBuffer.value }
 
     /// The number of idle connections to an upstream (for tests and logs).
     func idleCount(for upstream: Upstream) -> Int {
@@ -285,7 +291,8 @@ final class UpstreamConnectionPool: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // One handler: it parses responses and writes requests as bytes itself.
-                    try channel.pipeline.syncOperations.addHandler(UpstreamConnectionHandler())
+                    try channel.pipeline.syncOperations.addHandler(
+                        UpstreamConnectionHandler(spareBuffer: self.spareWriteBuffer))
                 }
             }
             .connect(host: upstream.host, port: upstream.port)
