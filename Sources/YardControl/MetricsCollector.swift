@@ -77,14 +77,24 @@ public actor MetricsCollector: AlertMetricsSource {
         guard !entries.isEmpty else { return }
         var labels: [String: MetricLabels] = [:]
         var keyed: [(key: String, labels: MetricLabels, entry: AccessLogEntry)] = []
+        keyed.reserveCapacity(entries.count)
+        // The last entry's service, reused while the entries are the same service's (a
+        // batch is mostly one busy service's): no key made and looked up for each.
+        var last: (serviceID: String, environmentID: String, key: String, labels: MetricLabels?)?
         for (serviceID, environmentID, entry) in entries {
+            if let last, last.serviceID == serviceID, last.environmentID == environmentID {
+                if let found = last.labels { keyed.append((last.key, found, entry)) }
+                continue
+            }
             let key = "\(serviceID) \(environmentID)"
             if labels[key] == nil {
                 let cached = labelCache.withLock { $0[key] }
-                guard let found = cached ?? host.metricLabels(serviceID: serviceID, environmentID: environmentID) else { continue }
-                if cached == nil { labelCache.withLock { $0[key] = found } }
-                labels[key] = found
+                if let found = cached ?? host.metricLabels(serviceID: serviceID, environmentID: environmentID) {
+                    if cached == nil { labelCache.withLock { $0[key] = found } }
+                    labels[key] = found
+                }
             }
+            last = (serviceID, environmentID, key, labels[key])
             if let found = labels[key] { keyed.append((key, found, entry)) }
         }
         requests.record(keyed)

@@ -142,6 +142,37 @@ struct MetricsCollectorTests {
         }
     }
 
+    @Test("a batch that interleaves services counts each service's requests in its own series")
+    func interleavedServices() async throws {
+        try await Self.withStore { store, _ in
+            let collector = MetricsCollector(
+                store: store, interval: .seconds(10), clock: ManualClock(hour: 14, minute: 0), logger: .init(label: "test"))
+            // Runs of one service, then the other, then the first again, and a last single one.
+            let services = ["api", "api", "web", "api", "api", "api", "web", "web", "api"]
+            let statuses = [200, 500, 200, 404, 200, 200, 503, 200, 301]
+            let entries = zip(services, statuses).map { service, status in
+                (service, "env_1", Self.entry(status: status, milliseconds: 20))
+            }
+            collector.recordRequests(entries, host: FakeMetricsHost())
+            collector.recordRequests([("web", "env_1", Self.entry(status: 200, milliseconds: 20))], host: FakeMetricsHost())
+
+            let text = collector.registry.emitToString()
+            func count(_ service: String, _ statusClass: String) -> String {
+                #"yard_http_requests_total{project="shop",environment="production",service="\#(service)",status_class="\#(statusClass)"}"#
+            }
+            #expect(text.contains(count("api", "2xx") + " 3"), "\(text)")
+            #expect(text.contains(count("api", "3xx") + " 1"), "\(text)")
+            #expect(text.contains(count("api", "4xx") + " 1"), "\(text)")
+            #expect(text.contains(count("api", "5xx") + " 1"), "\(text)")
+            #expect(text.contains(count("web", "2xx") + " 3"), "\(text)")
+            #expect(text.contains(count("web", "5xx") + " 1"), "\(text)")
+            // Ten bytes in a request, a hundred out.
+            #expect(text.contains(#"yard_http_request_bytes_total{project="shop",environment="production",service="api"} 60"#))
+            #expect(text.contains(#"yard_http_response_bytes_total{project="shop",environment="production",service="web"} 400"#))
+            #expect(text.contains(#"yard_http_request_duration_seconds_count{project="shop",environment="production",service="api"} 6"#))
+        }
+    }
+
     @Test("a tally's quantiles come from its buckets")
     func quantiles() {
         var tally = RequestTally()
