@@ -72,11 +72,12 @@ final class AccessLog: Sendable {
     private let observer = ObserverSlot<AccessLogEntry>()
     let traceParents = TraceParentStamp()
 
-    func observe(_ observer: @escaping @Sendable (AccessLogEntry) -> Void) {
+    func observe(_ observer: @escaping @Sendable (consuming AccessLogEntry) -> Void) {
         self.observer.set(observer)
     }
 
-    func record(_ entry: AccessLogEntry) {
+    /// The entry is moved to the observer, not copied (a copy retains its five strings).
+    func record(_ entry: consuming AccessLogEntry) {
         self.observer.call(entry)
     }
 
@@ -93,22 +94,24 @@ final class AccessLog: Sendable {
 /// write-back, so each call wrapped the stored closure in two more thunks; after some tens
 /// of thousands of requests calling it overflowed the event loop's stack. An immutable
 /// object replaced as a whole is never written back.
+///
+/// The argument is consumed: the observer gets it moved, and may keep it without a copy.
 final class ObserverSlot<Argument>: Sendable {
     private final class Held: AtomicReference, Sendable {
-        let call: @Sendable (Argument) -> Void
+        let call: @Sendable (consuming Argument) -> Void
 
-        init(call: @escaping @Sendable (Argument) -> Void) {
+        init(call: @escaping @Sendable (consuming Argument) -> Void) {
             self.call = call
         }
     }
 
     private let held = ManagedAtomic<Held?>(nil)
 
-    func set(_ call: @escaping @Sendable (Argument) -> Void) {
+    func set(_ call: @escaping @Sendable (consuming Argument) -> Void) {
         self.held.store(Held(call: call), ordering: .releasing)
     }
 
-    func call(_ argument: Argument) {
+    func call(_ argument: consuming Argument) {
         self.held.load(ordering: .acquiring)?.call(argument)
     }
 

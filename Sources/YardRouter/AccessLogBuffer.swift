@@ -47,13 +47,16 @@ public final class AccessLogBuffer: Sendable {
 
     /// Called on an event loop: takes the lock for an append, nothing else (the writer is
     /// woken once per `batchSize` entries).
-    public func add(_ entry: AccessLogEntry) {
+    /// The entry is moved into the buffer, not copied.
+    public func add(_ entry: consuming AccessLogEntry) {
+        // Through an optional: a value captured by the closure would be copied into the array.
+        var moving = Optional(entry)
         let batchReady = state.withLock { state -> Bool in
             guard state.entries.count < capacity else {
                 state.dropped += 1
                 return false
             }
-            state.entries.append(entry)
+            state.entries.append(moving.take()!)
             return state.entries.count == batchSize
         }
         if batchReady { arrivalsContinuation.yield() }

@@ -18,7 +18,7 @@ final class HeldRequests: Sendable {
     /// Told the host of every request that starts waiting (a sleeping service wakes).
     private let observer = ObserverSlot<String>()
 
-    func observe(_ observer: @escaping @Sendable (String) -> Void) {
+    func observe(_ observer: @escaping @Sendable (consuming String) -> Void) {
         self.observer.set(observer)
     }
 

@@ -151,14 +151,14 @@ public final class Router: Service, Sendable {
 
     /// Calls `observer` with the host of every request that starts waiting for a replica,
     /// from the event loop that holds it: the platform wakes sleeping services with it.
-    public func onHeldRequest(_ observer: @escaping @Sendable (String) -> Void) {
+    public func onHeldRequest(_ observer: @escaping @Sendable (consuming String) -> Void) {
         self.held.observe(observer)
     }
 
     /// Calls `observer` with the access log entry of every request once its response ended
     /// (or its connection closed), from the event loop that served it: return at once.
     /// Requests the router answered itself are included, with no replica.
-    public func onAccessLog(_ observer: @escaping @Sendable (AccessLogEntry) -> Void) {
+    public func onAccessLog(_ observer: @escaping @Sendable (consuming AccessLogEntry) -> Void) {
         self.accessLog.observe(observer)
     }
 
