@@ -24,13 +24,17 @@ final class HTTP1ClientSide: ProxyClientSide {
     /// The event loop's spare buffer, which responses are encoded into.
     private let spareBuffer: SpareWriteBuffer
 
+    /// The channel's, read once: `context.channel` walks to the pipeline's channel and
+    /// retains it, about 85 instructions each time.
+    let allocator: ByteBufferAllocator
+
     init(context: ChannelHandlerContext, spareBuffer: SpareWriteBuffer = SpareWriteBuffer()) {
         self.context = context
         self.spareBuffer = spareBuffer
+        self.allocator = context.channel.allocator
     }
 
     var eventLoop: any EventLoop { self.context.eventLoop }
-    var allocator: ByteBufferAllocator { self.context.channel.allocator }
     var isWritable: Bool { self.context.channel.isWritable }
 
     func writeInformational(_ head: HTTPResponseHead) {
@@ -79,7 +83,7 @@ final class HTTP1ClientSide: ProxyClientSide {
             self.context.write(NIOAny(body), promise: nil)
             self.unflushed = true
             guard suffix != nil else { return }
-            buffer = self.context.channel.allocator.buffer(capacity: Self.bufferCapacity)
+            buffer = self.allocator.buffer(capacity: Self.bufferCapacity)
         }
         if let suffix { buffer.writeStaticString(suffix) }
         self.pending = buffer
@@ -131,7 +135,7 @@ final class HTTP1ClientSide: ProxyClientSide {
     /// The bytes waiting to be written, or a new buffer, to append to.
     private func takePending() -> ByteBuffer {
         guard let pending = self.pending else {
-            return self.spareBuffer.take(capacity: Self.bufferCapacity, allocator: self.context.channel.allocator)
+            return self.spareBuffer.take(capacity: Self.bufferCapacity, allocator: self.allocator)
         }
         self.pending = nil
         return pending

@@ -38,6 +38,8 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     private(set) var receivedHead: UpstreamResponseParser.ReceivedHead?
     /// The event loop's spare buffer, which a request's head is written into.
     private let spareBuffer: SpareWriteBuffer
+    /// The channel's, read once (see `HTTP1ClientSide.allocator`).
+    private var allocator = ByteBufferAllocator()
 
     init(spareBuffer: SpareWriteBuffer = SpareWriteBuffer()) {
         self.spareBuffer = spareBuffer
@@ -45,6 +47,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.allocator = context.channel.allocator
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -64,7 +67,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     /// buffer (a request without a body is one write).
     func send(_ outgoing: ProxyConnectionStateMachine.Outgoing) {
         guard let context else { return }
-        var pending = self.spareBuffer.take(capacity: 256, allocator: context.channel.allocator)
+        var pending = self.spareBuffer.take(capacity: 256, allocator: self.allocator)
         // The parser must know the method to frame the response (none after HEAD).
         let request = outgoing.request
         self.parser.expectResponse(to: request.head.method)
@@ -104,7 +107,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
                 break
             }
         }
-        var pending = context.channel.allocator.buffer(capacity: 16)
+        var pending = self.allocator.buffer(capacity: 16)
         self.encode(part, pending: &pending, context: context)
         if pending.readableBytes > 0 {
             context.write(UpstreamConnectionHandler.wrapOutboundOut(.byteBuffer(pending)), promise: nil)
