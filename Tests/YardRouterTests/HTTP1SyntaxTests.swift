@@ -8,25 +8,33 @@ import Testing
 /// for.
 @Suite("HTTP/1.1 syntax helpers")
 struct HTTP1SyntaxTests {
-    @Test func aWordHoldsAControlByteExactlyWhenOneOfItsBytesIsOne() {
-        func reference(_ bytes: [UInt8]) -> Bool { bytes.contains { $0 < 0x20 || $0 == 0x7F } }
+    /// `function` of a word against `reference` of its eight bytes: every byte value at every
+    /// position among each of `fillers`, then 20,000 words of seeded random bytes.
+    private func expect<Result: Equatable>(
+        _ function: (UInt64) -> Result, matches reference: ([UInt8]) -> Result, fillers: [UInt8], seed: UInt64
+    ) {
         func word(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
-        // Every byte value at every position, among printable bytes and among bytes at the
-        // edges of the test (0x20, 0x7E, 0x80, 0xFF).
-        for filler: UInt8 in [UInt8(ascii: "a"), 0x20, 0x7E, 0x80, 0xFF] {
+        for filler in fillers {
             for position in 0..<8 {
                 for value in UInt8.min...UInt8.max {
                     var bytes = [UInt8](repeating: filler, count: 8)
                     bytes[position] = value
-                    #expect(HTTP1Syntax.holdsControlByte(word(bytes)) == reference(bytes), "\(bytes)")
+                    #expect(function(word(bytes)) == reference(bytes), "\(bytes)")
                 }
             }
         }
-        var generator = SplitMix(seed: 17)
+        var generator = SplitMix(seed: seed)
         for _ in 0..<20_000 {
             let bytes = (0..<8).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
-            #expect(HTTP1Syntax.holdsControlByte(word(bytes)) == reference(bytes), "\(bytes)")
+            #expect(function(word(bytes)) == reference(bytes), "\(bytes)")
         }
+    }
+
+    @Test func aWordHoldsAControlByteExactlyWhenOneOfItsBytesIsOne() {
+        // Among printable bytes and among bytes at the edges of the test (0x20, 0x7E, 0x80, 0xFF).
+        self.expect(
+            HTTP1Syntax.holdsControlByte, matches: { bytes in bytes.contains { $0 < 0x20 || $0 == 0x7F } },
+            fillers: [UInt8(ascii: "a"), 0x20, 0x7E, 0x80, 0xFF], seed: 17)
     }
 
     @Test func letterDigitOrHyphenBytesMarksExactlyThoseBytes() {
@@ -40,23 +48,10 @@ struct HTTP1SyntaxTests {
             }
             return marks
         }
-        func word(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
-        // Every byte value at every position, among bytes that are marked and bytes that are
-        // not, at the edges of the ranges (0x2F, 0x3A, 0x40, 0x5B, 0x60, 0x7B, 0xC1, 0xFF).
-        for filler in Array("aZ0-/:@[`{".utf8) + [0xC1, 0xFF] {
-            for position in 0..<8 {
-                for value in UInt8.min...UInt8.max {
-                    var bytes = [UInt8](repeating: filler, count: 8)
-                    bytes[position] = value
-                    #expect(HTTP1Syntax.letterDigitOrHyphenBytes(word(bytes)) == expected(bytes), "\(bytes)")
-                }
-            }
-        }
-        var generator = SplitMix(seed: 31)
-        for _ in 0..<20_000 {
-            let bytes = (0..<8).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
-            #expect(HTTP1Syntax.letterDigitOrHyphenBytes(word(bytes)) == expected(bytes), "\(bytes)")
-        }
+        // Among bytes that are marked and bytes that are not, at the edges of the ranges
+        // (0x2F, 0x3A, 0x40, 0x5B, 0x60, 0x7B, 0xC1, 0xFF).
+        self.expect(
+            HTTP1Syntax.letterDigitOrHyphenBytes, matches: expected, fillers: Array("aZ0-/:@[`{".utf8) + [0xC1, 0xFF], seed: 31)
     }
 
     /// Names of every length up to twenty, with bytes that end the fast path (other token
