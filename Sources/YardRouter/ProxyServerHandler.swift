@@ -993,11 +993,20 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
         // A tunnel may stay open for hours: it stops counting against the upstream's limit.
         self.pool.detach(upstream)
         // Only an HTTP/1.1 connection is upgraded: its bytes become the tunnel's.
-        guard let connection = self.client as? HTTP1ClientSide, connection.context.channel.isActive,
-            upstream.channel.isActive
-        else {
+        guard let connection = self.client as? HTTP1ClientSide, connection.context.channel.isActive else {
             self.client?.close()
             upstream.channel.close(promise: nil)
+            return
+        }
+        guard upstream.channel.isActive else {
+            // The replica sent its last bytes with its 101 and closed before the tunnel was
+            // set up: the client gets those bytes, then the close.
+            let context = connection.context
+            let loopBound = context.loopBound
+            let bytes = upstream.handler.takeBytesAfterUpgrade() ?? context.channel.allocator.buffer(capacity: 0)
+            context.writeAndFlush(NIOAny(bytes)).assumeIsolated().whenComplete { _ in
+                loopBound.value.close(promise: nil)
+            }
             return
         }
         let context = connection.context

@@ -207,10 +207,18 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
                 if self.closeReason == nil { self.closeReason = "\(error)" }
             }
         }
-        self.unparsed = nil
+        // After a 101 the bytes that came with it are the tunnel's: kept for the handover
+        // (`takeBytesAfterUpgrade`), which may come after a replica that closed at once.
+        if !self.parser.isDone { self.unparsed = nil }
         let receiver = self.receiver
         self.receiver = nil
         receiver?.upstreamClosed(reason: self.closeReason ?? "the upstream closed the connection")
+    }
+
+    /// After a 101: the bytes that came after it and were not passed on, taken.
+    func takeBytesAfterUpgrade() -> ByteBuffer? {
+        guard self.parser.isDone else { return nil }
+        return self.unparsed.take()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

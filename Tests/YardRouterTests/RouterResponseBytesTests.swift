@@ -183,6 +183,17 @@ struct RouterResponseBytesTests {
             "\(answer.debugDescription)")
     }
 
+    /// A replica that sends its 101, a frame and its close at once: the frame still reaches
+    /// the client before the router closes the connection.
+    @Test func aFrameSentWithThe101AndTheCloseReachesTheClient() async throws {
+        for _ in 0..<5 {
+            let answer = try await Self.tunnel(replicaFirst: nil, client: Self.upgradeRequest)
+            #expect(
+                answer == "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\u{FFFD}\u{05}hello",
+                "\(answer.debugDescription)")
+        }
+    }
+
     /// What a client sends right after its upgrade request, before the 101 came, reaches the
     /// replica through the tunnel (NIO's decoder, which the router used to parse requests
     /// with, dropped those bytes). The replica answers only once it has them.
@@ -204,15 +215,12 @@ struct RouterResponseBytesTests {
             "\(answer.debugDescription)")
     }
 
-    /// A replica that accepts an upgrade, then does `replicaFirst`, sends a frame ("hello")
-    /// and closes; what a client that sends `client` gets.
-    private static func tunnel(replicaFirst: ScriptedReplica.Step, client: String) async throws -> String {
-        let replica = try await ScriptedReplica.start([
-            .send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
-            replicaFirst,
-            .send("\u{81}\u{05}hello"),
-            .close,
-        ])
+    /// A replica that accepts an upgrade, then does `replicaFirst` (if any), sends a frame
+    /// ("hello") and closes; what a client that sends `client` gets.
+    private static func tunnel(replicaFirst: ScriptedReplica.Step?, client: String) async throws -> String {
+        let replica = try await ScriptedReplica.start(
+            [.send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")]
+                + (replicaFirst.map { [$0] } ?? []) + [.send("\u{81}\u{05}hello"), .close])
         var answer = ""
         try await withRouter(routes: ["bytes.localhost": [replica.upstream]]) { _, port in
             answer = try await RawConnection.exchange(port: port, client, timeout: .seconds(5))
