@@ -147,7 +147,7 @@ public final class TCPProxy: Service, Sendable {
                     try upstreamChannel.pipeline.syncOperations.addHandler(handlers.value.replica)
                 }
             }
-            .connect(host: upstream.host, port: upstream.port)
+            .connect(to: upstream, address: upstream.ipAddress)
             .flatMap { upstreamChannel -> EventLoopFuture<Void> in
                 // Either side closing closes the other (TunnelHandler.channelInactive).
                 client.closeFuture.whenComplete { _ in upstreamChannel.close(promise: nil) }

@@ -1,3 +1,6 @@
+import NIOCore
+import NIOPosix
+
 /// One replica the router can forward requests to: where it listens and which replica it is.
 public struct Upstream: Hashable, Sendable, CustomStringConvertible {
     /// The address the replica listens on (an IP address or a resolvable name).
@@ -41,4 +44,20 @@ public struct Upstream: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(self.replicaID)@\(self.host):\(self.port)" }
+}
+
+extension Upstream {
+    /// The address to connect to when `host` is an IP address (a replica's always is); nil
+    /// for a name.
+    var ipAddress: SocketAddress? { try? SocketAddress(ipAddress: self.host, port: self.port) }
+}
+
+extension ClientBootstrap {
+    /// Connects to `upstream`, straight to `address` when there is one (its `ipAddress`).
+    /// `connect(host:port:)` resolves even an IP address, with getaddrinfo on another thread
+    /// and a happy-eyeballs race: a thread hop and a dozen futures per connection.
+    func connect(to upstream: Upstream, address: SocketAddress?) -> EventLoopFuture<any Channel> {
+        if let address { return self.connect(to: address) }
+        return self.connect(host: upstream.host, port: upstream.port)
+    }
 }

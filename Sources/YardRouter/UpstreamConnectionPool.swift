@@ -64,6 +64,10 @@ final class UpstreamConnectionPool: Sendable {
     /// release: hashing an `Upstream` (two strings and a port) costs about 550 instructions,
     /// and separate dictionaries for the idle, open and queued took four per request.
     fileprivate final class Entry {
+        /// The upstream's address when its host is an IP address (a replica's always is):
+        /// parsed once, so a new connection goes straight to `connect`. Nil for a name,
+        /// which is resolved for every connection.
+        let address: SocketAddress?
         /// In `State.upstreams` still: a `LeaseHint` to an entry taken out is not used.
         var isListed = true
         /// Idle connections, least recently used first.
@@ -73,6 +77,10 @@ final class UpstreamConnectionPool: Sendable {
         var waiters = CircularBuffer<Waiter>()
 
         var isUnused: Bool { self.open == 0 && self.idle.isEmpty && self.waiters.isEmpty }
+
+        init(_ upstream: Upstream) {
+            self.address = upstream.ipAddress
+        }
 
         /// The most recently used idle connection that is still open.
         func popIdle() -> UpstreamConnection? {
@@ -269,7 +277,7 @@ final class UpstreamConnectionPool: Sendable {
     /// The entry of `upstream`, made if it has none.
     private func entry(for upstream: Upstream) -> Entry {
         if let entry = self.state.value.upstreams[upstream] { return entry }
-        let entry = Entry()
+        let entry = Entry(upstream)
         self.state.value.upstreams[upstream] = entry
         return entry
     }
@@ -285,7 +293,7 @@ final class UpstreamConnectionPool: Sendable {
     /// the upstream's limit until it closes (or fails to connect).
     private func connect(_ upstream: Upstream, entry: Entry) -> EventLoopFuture<any Channel> {
         entry.open += 1
-        let future = ClientBootstrap(group: self.eventLoop)
+        let bootstrap = ClientBootstrap(group: self.eventLoop)
             .connectTimeout(self.configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -295,7 +303,9 @@ final class UpstreamConnectionPool: Sendable {
                         UpstreamConnectionHandler(spareBuffer: self.spareWriteBuffer))
                 }
             }
-            .connect(host: upstream.host, port: upstream.port)
+        // An IP address is not resolved (`connect(to:address:)`): a new connection is paid
+        // for whenever more requests are in flight than connections are kept idle.
+        let future = bootstrap.connect(to: upstream, address: entry.address)
         future.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let channel):
