@@ -2,12 +2,15 @@
 # HTTP/2 at the edge (issue 17): h2load through Switchyard's HTTPS listener (h2 by ALPN) and
 # through nginx's `listen ... ssl http2`, in front of the same HTTP/1.1 upstream, same run.
 #
-#   bash bench/proxy/h2.sh [-n REQUESTS] [-c CONNECTIONS] [-m STREAMS] [-r ROUNDS]
+#   bash bench/proxy/h2.sh [-n REQUESTS] [-c CONNECTIONS] [-m STREAMS] [-r ROUNDS] [-p POOL]
 #
 # Each proxy is pinned to PROXY_CORE (default 0) with one event loop / one worker; the
 # upstream (nginx, `return 200`, 13-byte body) and h2load share CLIENT_CORE (default 1). Both
 # proxies serve the same self-signed P-256 certificate for bench.local, TLS 1.3, keep-alive
-# upstream pools of 64. Every round runs each proxy once after a warmup; the table shows the
+# upstream pools of POOL idle connections (default 64: nginx's `keepalive`, ProxyBench's
+# `--max-idle`). With more streams in flight (CONNECTIONS × STREAMS) than POOL, both open and
+# close upstream connections all the time; `yard serve` keeps as many idle as it may open
+# (256). Every round runs each proxy once after a warmup; the table shows the
 # median over rounds, the ratio to nginx and the proxy's CPU time per request.
 # Needs h2load (nghttp2-client), nginx and openssl; builds the ProxyBench product (release).
 set -euo pipefail
@@ -16,23 +19,25 @@ REQUESTS=${REQUESTS:-200000}
 CONNECTIONS=${CONNECTIONS:-16}
 STREAMS=${STREAMS:-10}
 ROUNDS=${ROUNDS:-3}
+POOL=${POOL:-64}
 PROXY_CORE=${PROXY_CORE:-0}
 CLIENT_CORE=${CLIENT_CORE:-1}
 HOST_NAME=bench.local
 BODY='Hello, world\n'
 
-while getopts "n:c:m:r:h" option; do
+while getopts "n:c:m:r:p:h" option; do
     case $option in
         n) REQUESTS=$OPTARG ;;
         c) CONNECTIONS=$OPTARG ;;
         m) STREAMS=$OPTARG ;;
         r) ROUNDS=$OPTARG ;;
+        p) POOL=$OPTARG ;;
         h) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "h2.sh: see bash $0 -h" >&2; exit 2 ;;
     esac
 done
-for value in "$REQUESTS" "$CONNECTIONS" "$STREAMS" "$ROUNDS"; do
-    [[ $value =~ ^[1-9][0-9]*$ ]] || { echo "h2.sh: -n, -c, -m and -r take positive numbers, not '$value'" >&2; exit 2; }
+for value in "$REQUESTS" "$CONNECTIONS" "$STREAMS" "$ROUNDS" "$POOL"; do
+    [[ $value =~ ^[1-9][0-9]*$ ]] || { echo "h2.sh: -n, -c, -m, -r and -p take positive numbers, not '$value'" >&2; exit 2; }
 done
 for tool in h2load /usr/sbin/nginx openssl taskset; do
     command -v "$tool" >/dev/null || { echo "h2.sh: $tool is missing: apt-get install nghttp2-client nginx openssl" >&2; exit 1; }
@@ -87,7 +92,7 @@ upstream_port=$(free_port)
 nginx_port=$(free_port)
 upstream_config "$work/upstream" "$upstream_port"
 nginx_config "$work/nginx" \
-    "upstream app { server 127.0.0.1:$upstream_port; keepalive 64; }" \
+    "upstream app { server 127.0.0.1:$upstream_port; keepalive $POOL; }" \
     "server { listen 127.0.0.1:$nginx_port ssl http2 backlog=4096;" \
     "    ssl_certificate $work/bench.pem; ssl_certificate_key $work/bench.key; ssl_protocols TLSv1.2 TLSv1.3;" \
     '    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";' \
@@ -96,7 +101,7 @@ nginx_config "$work/nginx" \
 
 start upstream "$CLIENT_CORE" /usr/sbin/nginx -p "$work/upstream" -e "$work/upstream/error.log" -c "$work/upstream/nginx.conf"
 start switchyard "$PROXY_CORE" "$PROXYBENCH" "127.0.0.1:$upstream_port" --host "$HOST_NAME" \
-    --https-port 0 --cert "$work/bench.pem" --key "$work/bench.key"
+    --https-port 0 --cert "$work/bench.pem" --key "$work/bench.key" --max-idle "$POOL"
 switchyard_pid=${pids[-1]}
 switchyard_port=$(wait_for_line switchyard https-port)
 start nginx "$PROXY_CORE" /usr/sbin/nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf"
@@ -143,7 +148,7 @@ done
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 nginx_rate=$(median "${rates[nginx]}")
 echo
-echo "h2load -n $REQUESTS -c $CONNECTIONS -m $STREAMS, median of $ROUNDS rounds"
+echo "h2load -n $REQUESTS -c $CONNECTIONS -m $STREAMS, upstream pools of $POOL, median of $ROUNDS rounds"
 printf '| %-10s | %10s | %8s | %12s |\n' target "req/s" "÷ nginx" "proxy µs/req"
 printf '|---|---:|---:|---:|\n'
 for target in "${targets[@]}"; do
