@@ -12,6 +12,13 @@ struct UpstreamConnectionPoolTests {
         func leaseGranted(_ grant: UpstreamConnectionPool.Grant) {}
     }
 
+    private static func makePool(on loop: any EventLoop) -> UpstreamConnectionPool {
+        UpstreamConnectionPool(
+            eventLoop: loop,
+            configuration: .init(connectTimeout: .seconds(2), idleTimeout: .seconds(30), maxIdleConnectionsPerUpstream: 4),
+            logger: Logger(label: "yard.router.test.pool"))
+    }
+
     /// A client connection keeps the entry of its last lease as a hint. When the upstream's
     /// entry went away meanwhile (its last connection closed), the next lease must count its
     /// new connection in the entry the pool lists, not in the one the hint still holds.
@@ -19,10 +26,7 @@ struct UpstreamConnectionPoolTests {
         try await withUpstreams(["app-1"]) { upstreams in
             let upstream = upstreams[0].upstream
             let loop = MultiThreadedEventLoopGroup.singleton.next()
-            let pool = UpstreamConnectionPool(
-                eventLoop: loop,
-                configuration: .init(connectTimeout: .seconds(2), idleTimeout: .seconds(30), maxIdleConnectionsPerUpstream: 4),
-                logger: Logger(label: "yard.router.test.pool"))
+            let pool = Self.makePool(on: loop)
             let waiter = NoWaiter()
             let hint = NIOLoopBoundBox<UpstreamConnectionPool.LeaseHint?>.makeEmptyBox(eventLoop: loop)
 
@@ -71,10 +75,7 @@ struct UpstreamConnectionPoolTests {
         await stopped.stop()
         try await withUpstreams(["app-1"]) { upstreams in
             let loop = MultiThreadedEventLoopGroup.singleton.next()
-            let pool = UpstreamConnectionPool(
-                eventLoop: loop,
-                configuration: .init(connectTimeout: .seconds(2), idleTimeout: .seconds(30), maxIdleConnectionsPerUpstream: 4),
-                logger: Logger(label: "yard.router.test.pool"))
+            let pool = Self.makePool(on: loop)
             let waiter = NoWaiter()
             func connect(_ upstream: Upstream) async throws -> any Channel {
                 let future = try await loop.submit {

@@ -60,3 +60,51 @@ bench_certificate() {  # DIR NAME
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=$2" \
         -addext "subjectAltName=DNS:$2" -keyout "$1/bench.key" -out "$1/bench.pem" 2>/dev/null
 }
+
+# Processes started for a benchmark, and their scratch folder. A script sets `work` (its
+# mktemp folder) and `pids=()`, then `trap stop_all EXIT` and `trap 'exit 130' INT TERM`.
+stop_all() {
+    set +e
+    trap - EXIT INT TERM
+    for pid in "${pids[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    rm -rf "$work"
+}
+
+start_pinned() {  # NAME CORE COMMAND...: COMMAND on CORE in the background, its output in $work/NAME.log
+    local name=$1 core=$2
+    shift 2
+    taskset -c "$core" "$@" >"$work/$name.log" 2>&1 &
+    pids+=($!)
+}
+
+wait_for_line() {  # NAME PREFIX: the rest of the first line of $work/NAME.log that starts with PREFIX
+    local name=$1 prefix=$2 tries line
+    for ((tries = 0; tries < 400; tries++)); do
+        line=$(grep -m1 "^$prefix " "$work/$name.log" || true)
+        [[ -n $line ]] && { echo "${line#"$prefix" }"; return 0; }
+        sleep 0.05
+    done
+    echo "$(basename "$0"): $name did not print '$prefix'; its log:" >&2
+    cat "$work/$name.log" >&2
+    exit 1
+}
+
+# PROXYBENCH as given, or the release ProxyBench product, built now (needs $repo).
+ensure_proxybench() {
+    if [[ -z ${PROXYBENCH:-} ]]; then
+        echo "building ProxyBench (release)"
+        ("$repo/scripts/release-build.sh" --product ProxyBench 2>&1 | tail -n 1)
+        PROXYBENCH="$("$repo/scripts/release-build.sh" --show-bin-path)/ProxyBench"
+    fi
+    [[ -x $PROXYBENCH ]] || { echo "$(basename "$0"): $PROXYBENCH was not built" >&2; exit 1; }
+}
+
+# nginx in front of `upstream app` as the router is: HTTP/1.1 keep-alive upstream, the
+# forwarding fields the router sets.
+# shellcheck disable=SC2016
+nginx_proxy_location='location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";
+        proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-Host $host; }'

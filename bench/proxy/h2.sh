@@ -47,45 +47,12 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
 export PATH=/opt/swift/usr/bin:$PATH
-if [[ -z ${PROXYBENCH:-} ]]; then
-    echo "building ProxyBench (release)"
-    ("$repo/scripts/release-build.sh" --product ProxyBench 2>&1 | tail -n 1)
-    PROXYBENCH="$("$repo/scripts/release-build.sh" --show-bin-path)/ProxyBench"
-fi
-[[ -x $PROXYBENCH ]] || { echo "h2.sh: $PROXYBENCH was not built" >&2; exit 1; }
+ensure_proxybench
 
 work=$(mktemp -d /tmp/proxybench-h2.XXXXXX)
 pids=()
-cleanup() {
-    set +e
-    trap - EXIT INT TERM
-    for pid in "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap stop_all EXIT
 trap 'exit 130' INT TERM
-
-start() {
-    local name=$1 core=$2
-    shift 2
-    taskset -c "$core" "$@" >"$work/$name.log" 2>&1 &
-    pids+=($!)
-}
-
-wait_for_line() {
-    local name=$1 prefix=$2 tries line
-    for ((tries = 0; tries < 400; tries++)); do
-        line=$(grep -m1 "^$prefix " "$work/$name.log" || true)
-        [[ -n $line ]] && { echo "${line#"$prefix" }"; return 0; }
-        sleep 0.05
-    done
-    echo "h2.sh: $name did not print '$prefix'; its log:" >&2
-    cat "$work/$name.log" >&2
-    exit 1
-}
 
 bench_certificate "$work" "$HOST_NAME"
 upstream_port=$(free_port)
@@ -95,16 +62,14 @@ nginx_config "$work/nginx" \
     "upstream app { server 127.0.0.1:$upstream_port; keepalive $POOL; }" \
     "server { listen 127.0.0.1:$nginx_port ssl http2 backlog=4096;" \
     "    ssl_certificate $work/bench.pem; ssl_certificate_key $work/bench.key; ssl_protocols TLSv1.2 TLSv1.3;" \
-    '    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";' \
-    '        proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;' \
-    '        proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-Host $host; } }'
+    "    $nginx_proxy_location }"
 
-start upstream "$CLIENT_CORE" /usr/sbin/nginx -p "$work/upstream" -e "$work/upstream/error.log" -c "$work/upstream/nginx.conf"
-start switchyard "$PROXY_CORE" "$PROXYBENCH" "127.0.0.1:$upstream_port" --host "$HOST_NAME" \
+start_pinned upstream "$CLIENT_CORE" /usr/sbin/nginx -p "$work/upstream" -e "$work/upstream/error.log" -c "$work/upstream/nginx.conf"
+start_pinned switchyard "$PROXY_CORE" "$PROXYBENCH" "127.0.0.1:$upstream_port" --host "$HOST_NAME" \
     --https-port 0 --cert "$work/bench.pem" --key "$work/bench.key" --max-idle "$POOL"
 switchyard_pid=${pids[-1]}
 switchyard_port=$(wait_for_line switchyard https-port)
-start nginx "$PROXY_CORE" /usr/sbin/nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf"
+start_pinned nginx "$PROXY_CORE" /usr/sbin/nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf"
 nginx_pid=${pids[-1]}
 sleep 0.5
 declare -A port_of=([switchyard]=$switchyard_port [nginx]=$nginx_port)

@@ -50,45 +50,12 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
 export PATH=/opt/swift/usr/bin:$PATH
-if [[ -z ${PROXYBENCH:-} ]]; then
-    echo "building ProxyBench (release)"
-    ("$repo/scripts/release-build.sh" --product ProxyBench 2>&1 | tail -n 1)
-    PROXYBENCH="$("$repo/scripts/release-build.sh" --show-bin-path)/ProxyBench"
-fi
-[[ -x $PROXYBENCH ]] || { echo "syscalls.sh: $PROXYBENCH was not built" >&2; exit 1; }
+ensure_proxybench
 
 work=$(mktemp -d /tmp/proxysyscalls.XXXXXX)
 pids=()
-cleanup() {
-    set +e
-    trap - EXIT INT TERM
-    for pid in "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap stop_all EXIT
 trap 'exit 130' INT TERM
-
-start() {
-    local name=$1 core=$2
-    shift 2
-    taskset -c "$core" "$@" >"$work/$name.log" 2>&1 &
-    pids+=($!)
-}
-
-wait_for_line() {  # NAME PREFIX: prints the rest of the first line of NAME's log that starts with PREFIX
-    local tries line
-    for ((tries = 0; tries < 400; tries++)); do
-        line=$(grep -m1 "^$2 " "$work/$1.log" || true)
-        [[ -n $line ]] && { echo "${line#"$2" }"; return 0; }
-        sleep 0.05
-    done
-    echo "syscalls.sh: $1 did not print '$2'; its log:" >&2
-    cat "$work/$1.log" >&2
-    exit 1
-}
 
 bench_certificate "$work" "$HOST_NAME"
 upstream_port=$(free_port)
@@ -102,12 +69,10 @@ esac
 nginx_config "$work/nginx" \
     "upstream app { server 127.0.0.1:$upstream_port; keepalive $POOL; }" \
     "server { $listen" \
-    '    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";' \
-    '        proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;' \
-    '        proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-Host $host; } }'
+    "    $nginx_proxy_location }"
 
-start upstream "$CLIENT_CORE" /usr/sbin/nginx -p "$work/upstream" -e "$work/upstream/error.log" -c "$work/upstream/nginx.conf"
-start switchyard "$PROXY_CORE" "$PROXYBENCH" "127.0.0.1:$upstream_port" --host "$HOST_NAME" \
+start_pinned upstream "$CLIENT_CORE" /usr/sbin/nginx -p "$work/upstream" -e "$work/upstream/error.log" -c "$work/upstream/nginx.conf"
+start_pinned switchyard "$PROXY_CORE" "$PROXYBENCH" "127.0.0.1:$upstream_port" --host "$HOST_NAME" \
     --https-port 0 --cert "$work/bench.pem" --key "$work/bench.key" --max-idle "$POOL"
 switchyard_pid=${pids[-1]}
 if [[ $PROTOCOL == h1 ]]; then
@@ -115,7 +80,7 @@ if [[ $PROTOCOL == h1 ]]; then
 else
     switchyard_port=$(wait_for_line switchyard https-port)
 fi
-start nginx "$PROXY_CORE" /usr/sbin/nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf"
+start_pinned nginx "$PROXY_CORE" /usr/sbin/nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf"
 nginx_pid=${pids[-1]}  # master_process off: the one process serves
 sleep 0.5
 declare -A port_of=([switchyard]=$switchyard_port [nginx]=$nginx_port)
