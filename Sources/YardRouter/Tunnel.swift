@@ -84,10 +84,6 @@ final class TunnelHandler: ChannelDuplexHandler {
     /// from the replica.
     private var closingAfterFrame = false
     private var closed = false
-    /// A flush of the partner is scheduled for the end of this event loop tick. Reads
-    /// normally end with `channelReadComplete`, which flushes; bytes handed over when the
-    /// HTTP decoder is removed come without one.
-    private var flushScheduled = false
 
     /// Passes a half-close on (the TCP proxy): when this side's peer stops sending, the other
     /// side's output is shut; the connection closes once neither direction is open. Needs
@@ -115,7 +111,8 @@ final class TunnelHandler: ChannelDuplexHandler {
         // By name, not `Self`, so it is specialized (see `ProxyServerHandler.channelRead`).
         let buffer = TunnelHandler.unwrapInboundIn(data)
         guard let partner else { return }
-        self.scheduleFlush(context)
+        // Flushed at `channelReadComplete`, which ends every read: a socket's, and the bytes
+        // that came with a 101, which `UpstreamConnectionHandler` hands over as it leaves.
         guard var frames = self.frames else {
             partner.write(buffer)
             return
@@ -131,16 +128,6 @@ final class TunnelHandler: ChannelDuplexHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         self.partner?.flush()
-    }
-
-    private func scheduleFlush(_ context: ChannelHandlerContext) {
-        guard !self.flushScheduled else { return }
-        self.flushScheduled = true
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            loopBound.value.flushScheduled = false
-            loopBound.value.partner?.flush()
-        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

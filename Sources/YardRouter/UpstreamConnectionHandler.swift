@@ -54,11 +54,13 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
         self.context = nil
     }
 
-    /// Leaving after an upgrade: the bytes that came with the 101 go to the tunnel's handler.
+    /// Leaving after an upgrade: the bytes that came with the 101 go to the tunnel's handler,
+    /// as a read of their own (its end is when the tunnel flushes them to the client).
     func removeHandler(context: ChannelHandlerContext, removalToken: ChannelHandlerContext.RemovalToken) {
         if let unparsed = self.unparsed, unparsed.readableBytes > 0 {
             self.unparsed = nil
             context.fireChannelRead(UpstreamConnectionHandler.wrapInboundOut(unparsed))
+            context.fireChannelReadComplete()
         }
         context.leavePipeline(removalToken: removalToken)
     }

@@ -194,6 +194,28 @@ struct RouterResponseBytesTests {
         }
     }
 
+    /// A replica that sends its 101 and a frame in one write and then waits: the frame reaches
+    /// the client now, not with the replica's next bytes. The replica's HTTP handler hands
+    /// the bytes after the 101 to the tunnel as it leaves, and the tunnel flushes them at the
+    /// end of that read, as it does for every read from a socket.
+    @Test func aFrameSentWithThe101ReachesTheClientWhileTheReplicaWaits() async throws {
+        let replica = try await ScriptedReplica.start([
+            .send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\u{81}\u{05}hello"),
+            .awaitBytes(1 << 20),
+        ])
+        try await withRouter(routes: ["bytes.localhost": [replica.upstream]]) { _, port in
+            let (head, frame) = try await withTimeout(seconds: 5) {
+                try await RawStream.with(port: port) { stream in
+                    try await stream.send(Self.upgradeRequest)
+                    return (try await stream.readHead(), try await stream.readFrame()?.payload)
+                }
+            }
+            #expect(head.hasPrefix("HTTP/1.1 101 "), "\(head)")
+            #expect(frame == Array("hello".utf8))
+        }
+        await replica.stop()
+    }
+
     /// What a client sends right after its upgrade request, before the 101 came, reaches the
     /// replica through the tunnel (NIO's decoder, which the router used to parse requests
     /// with, dropped those bytes). The replica answers only once it has them.
