@@ -2,7 +2,7 @@
 //
 //   scripts/release-build.sh --product ProxyBench
 //   ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N] [--loops N]
-//              [--https-port N --cert PEM --key PEM] [--metrics | --access-log]
+//              [--https-port N --cert PEM --key PEM] [--metrics | --access-log] [--tcp-port N]
 //
 // Routes NAME (default `bench.local`, the Host header the load generator sends) to the
 // upstream, listens on 127.0.0.1 (port 0 unless given), prints `port N` once it listens and
@@ -16,6 +16,9 @@
 // `RouterMetrics` (Prometheus counters, histogram, per service tally), as the server does.
 // `--access-log` is the observer, the buffer and the task taking its batches without the
 // metrics (bench/metrics-cost.sh's "access log only" row).
+// `--tcp-port N` also opens the router's TCP proxy (`yard domain --tcp`) on 127.0.0.1:N to the
+// same upstream: bytes relayed between two NIO channels with nothing parsed, what an HTTP/1.1
+// request costs SwiftNIO alone (bench/proxy/instructions.sh's `switchyard-tcp` target).
 import Foundation
 import Logging
 import NIOPosix
@@ -25,7 +28,7 @@ import YardRouter
 
 func usage(_ message: String) -> Never {
     let usage =
-        "usage: ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N] [--loops N] [--https-port N --cert PEM --key PEM]"
+        "usage: ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N] [--loops N] [--https-port N --cert PEM --key PEM] [--tcp-port N]"
     FileHandle.standardError.write(Data("ProxyBench: \(message)\n\(usage)\n".utf8))
     exit(2)
 }
@@ -46,6 +49,7 @@ var certificateFile: String?
 var keyFile: String?
 var withMetrics = false
 var withAccessLog = false
+var tcpPort: Int?
 while !arguments.isEmpty {
     let argument = arguments.removeFirst()
     func value() -> String {
@@ -62,6 +66,7 @@ while !arguments.isEmpty {
     case "--key": keyFile = value()
     case "--metrics": withMetrics = true
     case "--access-log": withAccessLog = true
+    case "--tcp-port": tcpPort = number(value(), for: argument)
     default:
         guard upstreamAddress == nil, !argument.hasPrefix("-") else { usage("unexpected argument '\(argument)'") }
         upstreamAddress = argument
@@ -101,12 +106,24 @@ let router = Router(
     logger: logger
 )
 router.updateRoutes(RouteTable(routes: [routedHost: [Upstream(host: upstreamHost, port: upstreamPort, replicaID: "bench")]]))
+var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: router)]
+if let tcpPort {
+    let tcpProxy = TCPProxy(eventLoopGroup: eventLoopGroup, logger: logger)
+    do {
+        try await tcpProxy.open(port: tcpPort)
+    } catch {
+        usage("--tcp-port: \(error)")
+    }
+    tcpProxy.setUpstreams([Upstream(host: upstreamHost, port: upstreamPort, replicaID: "bench")], port: tcpPort)
+    services.append(.init(service: tcpProxy))
+    FileHandle.standardOutput.write(Data("tcp-port \(tcpPort)\n".utf8))
+}
 let accessLog = AccessLogBuffer()
 let metrics = RouterMetrics(registry: PrometheusCollectorRegistry())
 if withMetrics || withAccessLog { router.onAccessLog { accessLog.add($0) } }
 
 let group = ServiceGroup(
-    configuration: .init(services: [.init(service: router)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
 )
 do {
     try await withThrowingTaskGroup(of: Void.self) { tasks in

@@ -10,12 +10,18 @@
 #   bash bench/proxy/instructions.sh [-n REQUESTS] [-c CONNECTIONS] [-w WARMUP] [-t TARGETS] [-k]
 #   PROXYBENCH=/path/to/ProxyBench bash bench/proxy/instructions.sh -t switchyard   # a given build
 #
-# TARGETS is a comma-separated subset of switchyard,nginx,haproxy (default all three). -k keeps
+# TARGETS is a comma-separated subset of switchyard,nginx,haproxy (default all three) and of
+# the relays switchyard-tcp, nginx-stream and haproxy-tcp: each proxy forwarding the same
+# requests as bytes, one upstream connection per client connection and nothing parsed
+# (the router's TCP proxy, nginx's stream module, HAProxy's `mode tcp`). A relay makes the
+# same system calls per request as its HTTP proxy (a read and a write each way), so it is
+# the floor of what the proxy's I/O costs, and the difference is its HTTP work. -k keeps
 # the callgrind profiles: their top functions are printed with `callgrind_annotate`.
 # Needs valgrind, h2load (nghttp2-client), nginx and haproxy: apt-get install valgrind
-# nghttp2-client nginx haproxy. Builds the ProxyBench product (release). For the router,
-# Debian's valgrind is not enough: bench/proxy/build-valgrind.sh builds one that runs Swift
-# binaries; put its bin folder first in PATH.
+# nghttp2-client nginx haproxy; nginx-stream also needs libnginx-mod-stream. Builds the
+# ProxyBench product (release). For the router, Debian's valgrind is not enough:
+# bench/proxy/build-valgrind.sh builds one that runs Swift binaries; put its bin folder
+# first in PATH.
 set -euo pipefail
 
 REQUESTS=${REQUESTS:-20000}
@@ -54,7 +60,7 @@ export PATH=/opt/swift/usr/bin:$PATH
 if [[ -n ${PROXYBENCH:-} ]]; then
     proxybench=$PROXYBENCH
 else
-    if [[ ,$TARGETS, == *,switchyard,* ]]; then
+    if [[ ,$TARGETS, == *,switchyard,* || ,$TARGETS, == *,switchyard-tcp,* ]]; then
         echo "building ProxyBench (release)"
         (nice -n 19 "$repo/scripts/release-build.sh" --product ProxyBench 2>&1 | tail -n 1)
     fi
@@ -130,7 +136,8 @@ load() {  # port requests
     }
 }
 
-# Starts a proxy under callgrind, measures, prints "target instructions/request".
+# Starts a proxy under callgrind, measures, prints "target instructions/request". Port 0:
+# the proxy prints the port it took (`port N`, ProxyBench).
 measure() {
     local target=$1 port=$2 pid out total
     shift 2
@@ -138,7 +145,7 @@ measure() {
     valgrind --tool=callgrind --callgrind-out-file="$out.%p" "$@" >"$work/$target.log" 2>&1 &
     pid=$!
     pids+=($pid)
-    if [[ $target == switchyard* ]]; then
+    if ((port == 0)); then
         local tries
         for ((tries = 0; tries < 600; tries++)); do
             port=$(grep -m1 '^port ' "$work/$target.log" | cut -d' ' -f2 || true)
@@ -179,6 +186,34 @@ for target in "${wanted[@]}"; do
             cp "$proxybench" "$work/ProxyBench"
             strip --strip-debug "$work/ProxyBench"
             measure switchyard 0 "$work/ProxyBench" "127.0.0.1:$upstream_port" --host "$HOST_HEADER" ;;
+        switchyard-tcp)
+            cp "$proxybench" "$work/ProxyBench"
+            strip --strip-debug "$work/ProxyBench"
+            port=$(free_port)
+            measure switchyard-tcp "$port" "$work/ProxyBench" "127.0.0.1:$upstream_port" --host "$HOST_HEADER" --tcp-port "$port" ;;
+        nginx-stream)
+            [[ -e /usr/lib/nginx/modules/ngx_stream_module.so ]] || {
+                echo "instructions.sh: nginx's stream module is missing: apt-get install libnginx-mod-stream" >&2
+                exit 1
+            }
+            port=$(free_port)
+            mkdir -p "$work/nginx-stream"
+            cat >"$work/nginx-stream/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes 1;
+daemon off;
+master_process off;
+user root;
+pid $work/nginx-stream/nginx.pid;
+error_log $work/nginx-stream/error.log warn;
+events { worker_connections 4096; }
+stream { server { listen 127.0.0.1:$port backlog=4096; proxy_pass 127.0.0.1:$upstream_port; } }
+CONF
+            measure nginx-stream "$port" /usr/sbin/nginx -p "$work/nginx-stream" -c "$work/nginx-stream/nginx.conf" ;;
+        haproxy-tcp)
+            port=$(free_port)
+            haproxy_config "$port" "$upstream_port" | sed 's/^    mode http$/    mode tcp/; /forwardfor\|http-request\|http-keep-alive\|http-reuse/d' >"$work/haproxy-tcp.cfg"
+            measure haproxy-tcp "$port" /usr/sbin/haproxy -db -f "$work/haproxy-tcp.cfg" ;;
         nginx)
             port=$(free_port)
             nginx_config nginx "$port" "upstream app { server 127.0.0.1:$upstream_port; keepalive 64; keepalive_requests 100000000; keepalive_timeout 300s; }" \
@@ -190,6 +225,6 @@ for target in "${wanted[@]}"; do
             port=$(free_port)
             haproxy_config "$port" "$upstream_port" >"$work/haproxy.cfg"
             measure haproxy "$port" /usr/sbin/haproxy -db -f "$work/haproxy.cfg" ;;
-        *) echo "instructions.sh: unknown target '$target' (switchyard, nginx, haproxy)" >&2; exit 2 ;;
+        *) echo "instructions.sh: unknown target '$target' (switchyard, nginx, haproxy, switchyard-tcp, nginx-stream, haproxy-tcp)" >&2; exit 2 ;;
     esac
 done
