@@ -10,6 +10,14 @@ import NIOHTTP2
 /// free is done here: the inbound flow-control windows are returned (a stream's only while
 /// its reads are on, the upload backpressure), and a stream whose response cannot leave
 /// reports itself not writable, so its proxy handler stops reading from the replica.
+///
+/// It also ends the connection: after `idleTimeout` without an open stream, or when the
+/// router drains (`ChannelShouldQuiesceEvent`), gracefully, as RFC 9113 §6.8 asks: a GOAWAY
+/// naming the highest stream ID and a PING; once the PING comes back, a GOAWAY naming the last
+/// stream the client opened; the connection closes when its streams are done, or after
+/// `graceTime`. (swift-nio-http2's `NIOHTTP2ServerConnectionManagementHandler` did this from
+/// the HTTP/2 handler's stream events: a handler more on every frame, event and write, about
+/// 5 % of an h2 request's instructions. The stream count it kept is `streams` here.)
 final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
@@ -32,16 +40,45 @@ final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
 
+    /// How long the connection may go without an open stream.
+    private let idleTimeout: TimeAmount
+    /// How long a graceful close waits for the streams in flight.
+    private let graceTime: TimeAmount
+    /// Since when no stream has been open; nil while one is.
+    private var idleSince: NIODeadline?
+    /// The highest stream ID the client opened.
+    private var lastStreamID = HTTP2StreamID.rootStream
+    private var shutdown = Shutdown.none
+
+    private enum Shutdown {
+        case none
+        /// GOAWAY with the highest possible stream ID and a PING went out; `graceEnds` is
+        /// when the connection closes whatever is still open.
+        case announced(graceEnds: NIODeadline)
+        /// The PING came back and the last GOAWAY went out: new streams are refused.
+        case draining(graceEnds: NIODeadline)
+        case closing
+    }
+
+    /// The PING of a graceful close; the client sends it back.
+    private static let shutdownPing = HTTP2PingData(withInteger: 0x7961_7264_2d67_6f6e)
+
     init(
         connectionInfo: ClientConnectionInfo,
+        idleTimeout: TimeAmount,
+        graceTime: TimeAmount,
         makeProxyHandler: @escaping (TimeAmount?) -> ProxyServerHandler
     ) {
         self.connectionInfo = connectionInfo
+        self.idleTimeout = idleTimeout
+        self.graceTime = graceTime
         self.makeProxyHandler = makeProxyHandler
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // Added once the handshake chose h2: the connection is open, with no stream yet.
+        self.becameIdle(now: .now())
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -63,14 +100,18 @@ final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
                 let handler = self.makeProxyHandler(nil)
                 let stream = HTTP2ServerStream(id: frame.streamID, context: context, demultiplexer: self, handler: handler)
                 self.streams[frame.streamID] = stream
+                self.idleSince = nil
+                if frame.streamID > self.lastStreamID { self.lastStreamID = frame.streamID }
                 handler.attach(stream, info: self.connectionInfo)
                 stream.received(frame.payload)
             }
         case .data:
             self.streams[frame.streamID]?.received(frame.payload)
+        case .ping(let data, ack: true) where data == Self.shutdownPing:
+            self.shutdownPingReturned(context: context)
         default:
-            // RST_STREAM comes back as `StreamClosedEvent`; the connection's frames are the
-            // HTTP/2 handler's and the connection manager's.
+            // RST_STREAM comes back as `StreamClosedEvent`; the connection's other frames are
+            // the HTTP/2 handler's (it answers PINGs and SETTINGS itself).
             break
         }
     }
@@ -99,7 +140,10 @@ final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
         if type == StreamClosedEvent.self, let closed = event as? StreamClosedEvent {
             if let stream = self.streams.removeValue(forKey: closed.streamID) {
                 stream.closed()
+                if self.streams.isEmpty { self.lastStreamClosed(context: context) }
             }
+        } else if type == ChannelShouldQuiesceEvent.self {
+            self.beginShutdown(context: context)
         } else if type == NIOHTTP2WindowUpdatedEvent.self, let updated = event as? NIOHTTP2WindowUpdatedEvent,
             let window = updated.inboundWindowSize
         {
@@ -155,18 +199,111 @@ final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
     }
 
     /// Tells the streams whose deadline passed, then re-arms for the earliest one left (a
-    /// stream that closed since it armed just leaves nothing due).
+    /// stream that closed since it armed just leaves nothing due), or the connection's own.
     private func timerFired() {
         let now = NIODeadline.now()
         for stream in Array(self.streams.values) {
             stream.timerFired(now: now)
         }
-        var next: NIODeadline?
+        var next = self.connectionDeadline
+        if let due = next, due <= now, let context {
+            switch self.shutdown {
+            case .none: self.beginShutdown(context: context)
+            case .announced, .draining: self.closeNextTick(context: context)
+            case .closing: break
+            }
+            next = self.connectionDeadline
+        }
         for stream in self.streams.values {
             if let deadline = stream.timerDeadline, deadline < (next ?? .distantFuture) { next = deadline }
         }
         if let next, next < (self.timerDeadline ?? .distantFuture) {
             self.scheduleTimer(next)
+        }
+    }
+
+    // MARK: The connection's lifetime
+
+    /// When the connection itself has something due: its idle limit, or the end of a
+    /// graceful close's grace time.
+    private var connectionDeadline: NIODeadline? {
+        switch self.shutdown {
+        case .none: self.idleSince.map { $0 + self.idleTimeout }
+        case .announced(let graceEnds), .draining(let graceEnds): graceEnds
+        case .closing: nil
+        }
+    }
+
+    /// No stream is open from `now` on. A timer already armed sooner (a closed stream's)
+    /// finds the idle deadline when it fires: the usual request arms nothing here.
+    private func becameIdle(now: NIODeadline) {
+        self.idleSince = now
+        self.streamTimerArmed(now + self.idleTimeout)
+    }
+
+    private func lastStreamClosed(context: ChannelHandlerContext) {
+        switch self.shutdown {
+        case .none: self.becameIdle(now: .now())
+        case .draining: self.closeNextTick(context: context)
+        // The client may still open streams until the PING comes back.
+        case .announced, .closing: break
+        }
+    }
+
+    /// Idle too long, or the router drains: GOAWAY naming the highest possible stream ID (the
+    /// client opens no more, and streams it opened meanwhile are still served) and a PING, so
+    /// that the last GOAWAY, once the PING is back, can name the last stream the client opened.
+    private func beginShutdown(context: ChannelHandlerContext) {
+        guard case .none = self.shutdown else { return }
+        let graceEnds = NIODeadline.now() + self.graceTime
+        self.shutdown = .announced(graceEnds: graceEnds)
+        self.streamTimerArmed(graceEnds)
+        self.writeGoAway(lastStreamID: .maxID, context: context)
+        context.write(HTTP2StreamDemultiplexer.wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .ping(Self.shutdownPing, ack: false))), promise: nil)
+        self.flushNowOrAfterRead(context: context)
+    }
+
+    private func shutdownPingReturned(context: ChannelHandlerContext) {
+        guard case .announced(let graceEnds) = self.shutdown else { return }
+        self.shutdown = .draining(graceEnds: graceEnds)
+        self.writeGoAway(lastStreamID: self.lastStreamID, context: context)
+        self.flushNowOrAfterRead(context: context)
+        if self.streams.isEmpty { self.closeNextTick(context: context) }
+    }
+
+    private func writeGoAway(lastStreamID: HTTP2StreamID, context: ChannelHandlerContext) {
+        let goAway = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
+        context.write(HTTP2StreamDemultiplexer.wrapOutboundOut(goAway), promise: nil)
+    }
+
+    /// Closes on the next tick: the frame that closed the last stream was written, and the
+    /// HTTP/2 handler sends it when it is flushed, after the event that said the stream closed.
+    private func closeNextTick(context: ChannelHandlerContext) {
+        guard !self.isClosing else { return }
+        self.shutdown = .closing
+        let loopBound = context.loopBound
+        context.eventLoop.execute {
+            loopBound.value.flush()
+            loopBound.value.close(promise: nil)
+        }
+    }
+
+    private var isClosing: Bool {
+        if case .closing = self.shutdown { return true }
+        return false
+    }
+
+    /// A stream's flush: during a read of the connection, once at its end.
+    func flushConnection() {
+        guard let context else { return }
+        self.flushNowOrAfterRead(context: context)
+    }
+
+    private func flushNowOrAfterRead(context: ChannelHandlerContext) {
+        if self.inRead {
+            self.needsFlush = true
+        } else {
+            context.flush()
         }
     }
 
@@ -180,11 +317,7 @@ final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
         guard window <= Self.targetWindow / 2, let context else { return }
         let frame = HTTP2Frame(streamID: streamID, payload: .windowUpdate(windowSizeIncrement: Self.targetWindow - window))
         context.write(HTTP2StreamDemultiplexer.wrapOutboundOut(frame), promise: nil)
-        if self.inRead {
-            self.needsFlush = true
-        } else {
-            context.flush()
-        }
+        self.flushNowOrAfterRead(context: context)
     }
 }
 
@@ -359,7 +492,7 @@ final class HTTP2ServerStream: ProxyClientSide {
             self.emit(held.payload, promise: held.promise)
         }
         // Also once closed: the frame that closed the stream (its response's end) still waits for it.
-        self.context.flush()
+        self.demultiplexer.flushConnection()
     }
 
     func close() {
@@ -406,7 +539,7 @@ final class HTTP2ServerStream: ProxyClientSide {
         guard !self.isClosed else { return }
         self.codec.dropHeld()?.fail(ChannelError.ioOnClosedChannel)
         self.emit(.rstStream(code), promise: nil)
-        self.context.flush()
+        self.demultiplexer.flushConnection()
     }
 
     /// A promise completed once the response's first `mark` body bytes have been sent.

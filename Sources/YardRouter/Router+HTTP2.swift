@@ -46,10 +46,10 @@ extension Router {
         try channel.pipeline.syncOperations.addHandler(negotiation)
     }
 
-    /// The HTTP/2 server handler with the router's limits, in frame mode; a connection manager
-    /// that closes idle connections and drains gracefully (GOAWAY on `ChannelShouldQuiesceEvent`);
-    /// and above them `HTTP2StreamDemultiplexer`, which serves each stream with the usual proxy
-    /// handler without a child channel per stream.
+    /// The HTTP/2 server handler with the router's limits, in frame mode, and above it
+    /// `HTTP2StreamDemultiplexer`, which serves each stream with the usual proxy handler
+    /// without a child channel per stream, and closes idle connections and drains gracefully
+    /// (GOAWAY on `ChannelShouldQuiesceEvent`).
     func addHTTP2Handlers(to channel: any Channel) throws {
         let configuration = self.configuration
         let limits = configuration.http2
@@ -70,15 +70,6 @@ extension Router {
         var stream = NIOHTTP2Handler.StreamConfiguration()
         stream.streamResetFrameRateLimit.maximumCount = limits.maxResetStreams
         stream.streamResetFrameRateLimit.windowLength = limits.resetWindow
-        let manager = NIOHTTP2ServerConnectionManagementHandler(
-            eventLoop: channel.eventLoop,
-            configuration: .init(
-                maxIdleTime: configuration.clientIdleTimeout,
-                maxAge: nil,
-                maxGraceTime: configuration.shutdownGracePeriod,
-                keepalive: nil
-            )
-        )
         // Every stream of the connection has the same peer: worked out once, not per request.
         let connectionInfo = ClientConnectionInfo(channel: channel, trustedProxies: configuration.trustedProxies, logger: self.logger)
         // So is the rest a stream's handler is made of (its loop's pool, the route look-up).
@@ -89,9 +80,14 @@ extension Router {
         // Below the HTTP/2 handler: a header block left open past the head timeout ends the connection.
         try pipeline.addHandler(HTTP2HeadTimeoutHandler(timeout: configuration.requestHeadTimeout, logger: self.logger))
         try pipeline.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection, streamConfiguration: stream))
-        // It counts open streams from the HTTP/2 handler's stream events, which pass it on the way up.
-        try pipeline.addHandler(manager)
-        try pipeline.addHandler(HTTP2StreamDemultiplexer(connectionInfo: connectionInfo, makeProxyHandler: makeProxyHandler))
+        try pipeline.addHandler(
+            HTTP2StreamDemultiplexer(
+                connectionInfo: connectionInfo,
+                idleTimeout: configuration.clientIdleTimeout,
+                graceTime: configuration.shutdownGracePeriod,
+                makeProxyHandler: makeProxyHandler
+            )
+        )
         try pipeline.addHandler(HTTP2ConnectionErrorHandler())
     }
 }

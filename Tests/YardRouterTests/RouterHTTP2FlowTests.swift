@@ -103,7 +103,9 @@ extension RouterHTTP2Tests {
     }
 
     /// A drain (`triggerGracefulShutdown`) lets the stream in flight finish on its connection,
-    /// tells the client with GOAWAY (`NO_ERROR`), then closes the connection.
+    /// tells the client with GOAWAY (`NO_ERROR`), then closes the connection. The GOAWAY comes
+    /// twice (RFC 9113 §6.8): first naming the highest stream ID, then, after a PING's round
+    /// trip, the last stream the client opened.
     @Test func aDrainFinishesTheStreamInFlightAndSaysGoAway() async throws {
         try await withUpstreams(["h2-1"]) { upstreams in
             var logger = Logger(label: "yard.router.test")
@@ -129,6 +131,7 @@ extension RouterHTTP2Tests {
                 #expect(client.responseStatuses[1] == nil, "the response came before the drain began")
                 #expect(try await eventually { client.responseStatuses[1] == "200" && client.isClosed })
                 #expect(client.resetCodes[1] == nil)
+                #expect(client.goAwayLastStreamIDs == [Int(Int32.max), 1])
                 try await tasks.next()
             }
         }
@@ -155,6 +158,25 @@ extension RouterHTTP2Tests {
         }
     }
 
+    /// The idle limit counts from the last stream's end: a response slower than the limit
+    /// still comes, and the connection closes only after it.
+    @Test func aStreamLongerThanTheIdleTimeoutIsServed() async throws {
+        try await withUpstreams(["h2-1"]) { upstreams in
+            try await withH2Router(
+                upstreams: [upstreams[0].upstream], configure: { $0.clientIdleTimeout = .milliseconds(400) }
+            ) { _, port, authority in
+                let client = try await H2FrameClient.connect(port: port, serverName: Self.host, trusting: try authority.certificate)
+                defer { client.close() }
+                client.write(HTTP2Frame(streamID: HTTP2StreamID(1), payload: .headers(.init(headers: Self.request("/slow?ms=1200"), endStream: true))))
+                client.flush()
+                #expect(try await eventually { client.responseStatuses[1] == "200" })
+                #expect(client.goAwayLastStreamIDs.isEmpty && client.resetCodes[1] == nil)
+                #expect(try await eventually { client.isClosed })
+                #expect(client.goAwayLastStreamIDs == [Int(Int32.max), 1])
+            }
+        }
+    }
+
     @Test func anIdleConnectionIsClosedAfterTheIdleTimeout() async throws {
         try await withUpstreams(["h2-1"]) { upstreams in
             try await withH2Router(
@@ -168,6 +190,7 @@ extension RouterHTTP2Tests {
                 #expect(!client.isClosed)
                 #expect(try await eventually { client.isClosed })
                 #expect(client.goAwayCode == .noError)
+                #expect(client.goAwayLastStreamIDs == [Int(Int32.max), 1])
             }
         }
     }

@@ -314,6 +314,8 @@ final class H2FrameClient: Sendable {
 
     var isClosed: Bool { self.recorder.state.withLockedValue { $0.closed } }
     var goAwayCode: HTTP2ErrorCode? { self.recorder.state.withLockedValue { $0.goAway } }
+    /// The last stream ID of each GOAWAY the server sent, in order.
+    var goAwayLastStreamIDs: [Int] { self.recorder.state.withLockedValue { $0.goAwayLastStreamIDs } }
     /// `:status` of each stream's response head, by stream id.
     var responseStatuses: [Int: String] { self.recorder.state.withLockedValue { $0.statuses } }
     /// The RST_STREAM code of each stream the server reset, by stream id.
@@ -332,6 +334,7 @@ private final class H2FrameRecorder: ChannelInboundHandler, Sendable {
     struct State {
         var settings: [HTTP2SettingsParameter: Int]?
         var goAway: HTTP2ErrorCode?
+        var goAwayLastStreamIDs: [Int] = []
         var statuses: [Int: String] = [:]
         var resets: [Int: HTTP2ErrorCode] = [:]
         var closed = false
@@ -346,8 +349,9 @@ private final class H2FrameRecorder: ChannelInboundHandler, Sendable {
             switch frame.payload {
             case .settings(.settings(let settings)) where state.settings == nil:
                 state.settings = Dictionary(settings.map { ($0.parameter, $0.value) }, uniquingKeysWith: { $1 })
-            case .goAway(_, let code, _):
+            case .goAway(let lastStreamID, let code, _):
                 state.goAway = code
+                state.goAwayLastStreamIDs.append(Int(lastStreamID))
             case .rstStream(let code):
                 state.resets[Int(frame.streamID)] = code
             case .headers(let headers):
