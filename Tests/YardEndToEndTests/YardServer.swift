@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Synchronization
 import Testing
 import YardClient
@@ -21,24 +22,68 @@ final class YardServer: @unchecked Sendable {
     /// never touches another server's, and leftovers are easy to find.
     let networkPrefix = "ye" + String(UUID().uuidString.lowercased().prefix(3))
     /// Each server of this test run gets its own 10.<octet>.0.0/16 (the unit tests use 10.213).
-    let privateNetworkOctet = YardServer.nextOctet()
+    private let privateNetwork = YardServer.claimOctet()
+    var privateNetworkOctet: Int { privateNetwork.octet }
 
     /// Where this test process starts: spread by pid, so two test processes on one machine
     /// (two clones' runs) rarely start on the same /16.
     private static let octets = Mutex(214 + Int(getpid() % 37))
 
-    /// The next 10.<octet>.0.0/16 no interface of this machine has an address or route in:
-    /// a /16 another server (of another test process) uses would send this server's
-    /// traffic into that server's namespaces.
-    private static func nextOctet() -> Int {
+    /// The next 10.<octet>.0.0/16 no interface of this machine has an address or route in
+    /// and no other server claimed: a /16 another server (of another test process) uses
+    /// would send this server's traffic into that server's namespaces. A server makes its
+    /// routes only as it starts replicas and builds, so the claim is what keeps two test
+    /// processes running side by side (scripts/test.sh's lanes) apart.
+    private static func claimOctet() -> OctetClaim {
         let taken = routedOctets()
         return octets.withLock { next in
             for _ in 214...250 {
                 let candidate = next
                 next = next >= 250 ? 214 : next + 1
-                if !taken.contains(candidate) { return candidate }
+                if !taken.contains(candidate), let claim = OctetClaim(candidate) { return claim }
             }
-            return next
+            return OctetClaim(unclaimed: next)
+        }
+    }
+
+    /// A /16 held for a server's life: a name bound in the abstract socket namespace,
+    /// `yard-e2e-octet-N`, which one socket at a time may hold. The kernel frees it when the
+    /// socket closes, also when the test process dies: no file is left behind.
+    final class OctetClaim: Sendable {
+        let octet: Int
+        private let socket: Int32
+
+        init?(_ octet: Int) {
+            let socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard socket >= 0 else { return nil }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            let name = Array("yard-e2e-octet-\(octet)".utf8)
+            withUnsafeMutableBytes(of: &address.sun_path) { path in
+                // A leading NUL: the abstract namespace, not a path.
+                path[0] = 0
+                path.baseAddress!.advanced(by: 1).copyMemory(from: name, byteCount: name.count)
+            }
+            let length = socklen_t(MemoryLayout<sa_family_t>.size + 1 + name.count)
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(socket, $0, length) }
+            }
+            guard bound == 0 else {
+                close(socket)
+                return nil
+            }
+            self.octet = octet
+            self.socket = socket
+        }
+
+        /// Every /16 is claimed: the next one anyway, as before claims (its start may fail).
+        init(unclaimed octet: Int) {
+            self.octet = octet
+            self.socket = -1
+        }
+
+        deinit {
+            if self.socket >= 0 { close(self.socket) }
         }
     }
 
