@@ -9,13 +9,15 @@
 #   bash bench/proxy/build-valgrind.sh [PREFIX]
 #   PATH=/opt/valgrind-swift/bin:$PATH bash bench/proxy/instructions.sh
 #
-# Needs root (apt), gcc, make and python3; about 10 minutes on 2 cores.
+# Needs root (apt), gcc, make, python3 and bzip2 (bash bench/proxy/setup.sh installs them);
+# about 10 minutes on 2 cores. `bash bench/proxy/setup.sh --valgrind` runs it when
+# /opt/valgrind-swift has no valgrind yet.
 set -euo pipefail
 PREFIX=${1:-/opt/valgrind-swift}
 work=$(mktemp -d /tmp/valgrind-build.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-for tool in gcc make python3; do
-    command -v "$tool" >/dev/null || { echo "build-valgrind.sh: $tool is missing: apt-get install gcc make python3" >&2; exit 1; }
+for tool in gcc make python3 bzip2; do
+    command -v "$tool" >/dev/null || { echo "build-valgrind.sh: $tool is missing; as root, run: bash $(dirname "$0")/setup.sh" >&2; exit 1; }
 done
 
 mkdir -p "$work/lists/partial"

@@ -12,7 +12,8 @@
 # close upstream connections all the time; `yard serve` keeps as many idle as it may open
 # (256). Every round runs each proxy once after a warmup; the table shows the
 # median over rounds, the ratio to nginx and the proxy's CPU time per request.
-# Needs h2load (nghttp2-client), nginx and openssl; builds the ProxyBench product (release).
+# Needs h2load (nghttp2-client), nginx and openssl (bash bench/proxy/setup.sh installs them);
+# builds the ProxyBench product (release).
 set -euo pipefail
 
 REQUESTS=${REQUESTS:-200000}
@@ -40,7 +41,7 @@ for value in "$REQUESTS" "$CONNECTIONS" "$STREAMS" "$ROUNDS" "$POOL"; do
     [[ $value =~ ^[1-9][0-9]*$ ]] || { echo "h2.sh: -n, -c, -m, -r and -p take positive numbers, not '$value'" >&2; exit 2; }
 done
 for tool in h2load /usr/sbin/nginx openssl taskset; do
-    command -v "$tool" >/dev/null || { echo "h2.sh: $tool is missing: apt-get install nghttp2-client nginx openssl" >&2; exit 1; }
+    command -v "$tool" >/dev/null || { echo "h2.sh: $tool is missing; as root, run: bash $(dirname "$0")/setup.sh" >&2; exit 1; }
 done
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)

@@ -14,9 +14,11 @@
 #
 # TARGETS is a comma-separated subset of switchyard,nginx (default both). -k keeps the
 # callgrind profiles and writes each one's top functions (`callgrind_annotate`) beside them.
-# Needs valgrind, h2load (nghttp2-client), nginx and openssl. For the router Debian's valgrind
-# is not enough: bench/proxy/build-valgrind.sh builds one that runs Swift binaries; put its
-# bin folder first in PATH. Builds the ProxyBench product (release) unless PROXYBENCH is set.
+# Needs valgrind, h2load (nghttp2-client), nginx and openssl: bash bench/proxy/setup.sh
+# installs them. For the router Debian's valgrind is not enough: `setup.sh --valgrind` (or
+# bench/proxy/build-valgrind.sh) builds one that runs Swift binaries into /opt/valgrind-swift;
+# put its bin folder first in PATH. Builds the ProxyBench product (release) unless PROXYBENCH
+# is set.
 set -euo pipefail
 
 REQUESTS=${REQUESTS:-20000}
@@ -41,9 +43,9 @@ done
 for number in "$REQUESTS" "$CONNECTIONS" "$STREAMS" "$WARMUP"; do
     [[ $number =~ ^[1-9][0-9]*$ ]] || { echo "instructions-h2.sh: -n, -c, -m and -w take positive numbers, not '$number'" >&2; exit 2; }
 done
-for tool in valgrind callgrind_control callgrind_annotate h2load /usr/sbin/nginx openssl; do
+for tool in valgrind callgrind_control callgrind_annotate h2load /usr/sbin/nginx openssl strip; do
     command -v "$tool" >/dev/null || {
-        echo "instructions-h2.sh: $tool is missing: apt-get install valgrind nghttp2-client nginx openssl" >&2
+        echo "instructions-h2.sh: $tool is missing; as root, run: bash $(dirname "$0")/setup.sh" >&2
         exit 1
     }
 done

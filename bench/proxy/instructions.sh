@@ -17,11 +17,11 @@
 # same system calls per request as its HTTP proxy (a read and a write each way), so it is
 # the floor of what the proxy's I/O costs, and the difference is its HTTP work. -k keeps
 # the callgrind profiles: their top functions are printed with `callgrind_annotate`.
-# Needs valgrind, h2load (nghttp2-client), nginx and haproxy: apt-get install valgrind
-# nghttp2-client nginx haproxy; nginx-stream also needs libnginx-mod-stream. Builds the
-# ProxyBench product (release). For the router, Debian's valgrind is not enough:
-# bench/proxy/build-valgrind.sh builds one that runs Swift binaries; put its bin folder
-# first in PATH.
+# Needs valgrind, h2load (nghttp2-client), nginx and haproxy, and nginx-stream also
+# libnginx-mod-stream: bash bench/proxy/setup.sh installs them. Builds the ProxyBench product
+# (release). For the router, Debian's valgrind is not enough: `setup.sh --valgrind` (or
+# bench/proxy/build-valgrind.sh) builds one that runs Swift binaries into
+# /opt/valgrind-swift; put its bin folder first in PATH.
 set -euo pipefail
 
 REQUESTS=${REQUESTS:-20000}
@@ -44,9 +44,9 @@ done
 for number in "$REQUESTS" "$CONNECTIONS" "$WARMUP"; do
     [[ $number =~ ^[1-9][0-9]*$ ]] || { echo "instructions.sh: -n, -c and -w take positive numbers, not '$number'" >&2; exit 2; }
 done
-for tool in valgrind callgrind_control h2load /usr/sbin/nginx /usr/sbin/haproxy; do
+for tool in valgrind callgrind_control h2load /usr/sbin/nginx /usr/sbin/haproxy strip; do
     command -v "$tool" >/dev/null || {
-        echo "instructions.sh: $tool is missing: apt-get install valgrind nghttp2-client nginx haproxy" >&2
+        echo "instructions.sh: $tool is missing; as root, run: bash $(dirname "$0")/setup.sh" >&2
         exit 1
     }
 done
@@ -193,7 +193,7 @@ for target in "${wanted[@]}"; do
             measure switchyard-tcp "$port" "$work/ProxyBench" "127.0.0.1:$upstream_port" --host "$HOST_HEADER" --tcp-port "$port" ;;
         nginx-stream)
             [[ -e /usr/lib/nginx/modules/ngx_stream_module.so ]] || {
-                echo "instructions.sh: nginx's stream module is missing: apt-get install libnginx-mod-stream" >&2
+                echo "instructions.sh: nginx's stream module is missing; as root, run: bash $(dirname "$0")/setup.sh" >&2
                 exit 1
             }
             port=$(free_port)

@@ -10,7 +10,8 @@
 # h2 (h2load over the HTTPS listener, 10 streams per connection). The router runs with one
 # event loop on PROXY_CORE (default 0); the upstream (nginx, 13-byte body) and h2load on
 # CLIENT_CORE (default 1). -k keeps the perf data. Needs gcc, perf (linux-perf), h2load
-# (nghttp2-client), nginx and openssl; builds the ProxyBench product (release).
+# (nghttp2-client), nginx and openssl (bash bench/proxy/setup.sh installs them); builds the
+# ProxyBench product (release).
 set -euo pipefail
 
 REQUESTS=${REQUESTS:-100000}
@@ -38,7 +39,7 @@ for number in "$REQUESTS" "$CONNECTIONS" "$WARMUP"; do
 done
 for tool in gcc perf h2load /usr/sbin/nginx openssl taskset; do
     command -v "$tool" >/dev/null || {
-        echo "profile.sh: $tool is missing: apt-get install gcc linux-perf nghttp2-client nginx openssl" >&2
+        echo "profile.sh: $tool is missing; as root, run: bash $(dirname "$0")/setup.sh" >&2
         exit 1
     }
 done

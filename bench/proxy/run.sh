@@ -7,8 +7,9 @@
 # Each proxy is pinned to one core (PROXY_CORE, default 0) with one worker, thread or event
 # loop; the upstream (its own nginx answering a 13-byte body) and the load generator share
 # CLIENT_CORE (default 1). Every round measures each target once after a warmup; the table
-# shows the median over rounds and the ratios to nginx. Installs wrk, hey, nginx and haproxy
-# from Debian if missing (needs root then) and builds the ProxyBench product.
+# shows the median over rounds and the ratios to nginx. Installs the load generator, nginx
+# and haproxy from Debian if missing (with bench/proxy/setup.sh; needs root then) and builds
+# the ProxyBench product.
 # Before each measurement it waits (up to QUIET_WAIT seconds, default 300) for both cores to
 # be idle, and marks a measurement (noisy) when other work ran around it.
 # Environment: DURATION, CONNECTIONS, ROUNDS, WARMUP, LOADGEN, PROXY_CORE, CLIENT_CORE,
@@ -58,46 +59,8 @@ source "$(dirname "$0")/common.sh"
 
 # --- Packages -----------------------------------------------------------------------------
 
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v hey >/dev/null || missing+=(hey)
-[[ -x /usr/sbin/nginx ]] || missing+=(nginx)
-[[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
-if ((${#missing[@]})); then
-    if ((EUID != 0)); then
-        echo "run.sh: missing ${missing[*]}; run as root, or: apt-get install ${missing[*]}" >&2
-        exit 1
-    fi
-    echo "installing ${missing[*]} from Debian's packages"
-    # The packages' scripts would start system-wide nginx and haproxy services; forbid that.
-    policy_added=0
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        policy_added=1
-        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-    fi
-    apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }
-    if ! apt_install "${missing[@]}"; then
-        apt-get update -qq
-        for package in "${missing[@]}"; do
-            apt_install "$package" || echo "run.sh: Debian has no installable '$package' here" >&2
-        done
-    fi
-    if ((policy_added)); then
-        rm -f /usr/sbin/policy-rc.d
-        trap - EXIT
-    fi
-fi
-for tool in nginx haproxy; do
-    [[ -x /usr/sbin/$tool ]] || { echo "run.sh: /usr/sbin/$tool is missing: apt-get install $tool" >&2; exit 1; }
-done
-if ! command -v "$LOADGEN" >/dev/null; then
-    other=wrk; [[ $LOADGEN == wrk ]] && other=hey
-    command -v "$other" >/dev/null || { echo "run.sh: neither wrk nor hey is installed: apt-get install wrk" >&2; exit 1; }
-    echo "run.sh: $LOADGEN is not installed; using $other" >&2
-    LOADGEN=$other
-fi
+# Installs what is missing of these from Debian (as root; otherwise fails with the command).
+bash "$(dirname "$0")/setup.sh" "$LOADGEN" nginx haproxy util-linux iproute2 procps
 
 # --- Build --------------------------------------------------------------------------------
 

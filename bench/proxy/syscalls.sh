@@ -13,8 +13,9 @@
 # pinned to PROXY_CORE (default 0) with one event loop / worker; the upstream (nginx, 13-byte
 # body) and h2load share CLIENT_CORE (default 1). CPU time is taken over REQUESTS requests
 # (default 100,000) without strace; the system calls over a fifth as many, under strace, and
-# printed per 1,000 requests. Needs strace, h2load (nghttp2-client), nginx and openssl; builds
-# the ProxyBench product (release) unless PROXYBENCH names one.
+# printed per 1,000 requests. Needs strace, h2load (nghttp2-client), nginx and openssl (bash
+# bench/proxy/setup.sh installs them); builds the ProxyBench product (release) unless
+# PROXYBENCH names one.
 set -euo pipefail
 
 PROTOCOL=${PROTOCOL:-h1}
@@ -43,7 +44,7 @@ for value in "$REQUESTS" "$CONNECTIONS" "$STREAMS" "$POOL"; do
 done
 ((REQUESTS >= 5000)) || { echo "syscalls.sh: -n takes at least 5000 requests" >&2; exit 2; }
 for tool in strace h2load /usr/sbin/nginx openssl taskset; do
-    command -v "$tool" >/dev/null || { echo "syscalls.sh: $tool is missing: apt-get install strace nghttp2-client nginx openssl" >&2; exit 1; }
+    command -v "$tool" >/dev/null || { echo "syscalls.sh: $tool is missing; as root, run: bash $(dirname "$0")/setup.sh" >&2; exit 1; }
 done
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
