@@ -47,7 +47,7 @@ public final class TCPProxy: Service, Sendable {
             let channel = try await ServerBootstrap(group: self.eventLoopGroup)
                 .serverChannelOption(.backlog, value: 128)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 // Nothing is read from the client until its replica's connection is up.
                 .childChannelOption(.autoRead, value: false)
                 // A client that stops sending (shutdown(SHUT_WR)) still gets the answer.
@@ -139,7 +139,7 @@ public final class TCPProxy: Service, Sendable {
         // Both connections on the client's event loop, so the two handlers share it.
         return ClientBootstrap(group: client.eventLoop)
             .connectTimeout(.seconds(5))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.autoRead, value: false)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { upstreamChannel in

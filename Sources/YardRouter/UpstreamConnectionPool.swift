@@ -295,7 +295,7 @@ final class UpstreamConnectionPool: Sendable {
         entry.open += 1
         let bootstrap = ClientBootstrap(group: self.eventLoop)
             .connectTimeout(self.configuration.connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // One handler: it parses responses and writes requests as bytes itself.

@@ -1,6 +1,8 @@
 import Foundation
 import NIOCore
+import NIOPosix
 import NIOSSL
+import NIOTLS
 import Testing
 import YardRouter
 
@@ -51,6 +53,62 @@ struct RouterHTTPSTests {
                 _ = try await httpsRequest(port: httpsPort, serverName: "shop.localhost", trusting: ca)
                 #expect(source.requests.sorted() == ["api.example.test", "shop.localhost"])
             }
+        }
+    }
+
+    @Test func anAcceptedHTTPSSocketHasNoDelayAndNotDebug() async throws {
+        let authority = try TestCertificateAuthority.make()
+        defer { authority.remove() }
+        let source = StaticCertificateSource(["shop.localhost": try authority.loaded(["shop.localhost"], file: "shop")])
+        try await withUpstreams(["shop-1"]) { upstreams in
+            try await withHTTPSRouter(routes: ["shop.localhost": [upstreams[0].upstream]], source: source) { _, _, httpsPort in
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.certificateVerification = .none
+                let context = try NIOSSLContext(configuration: tls)
+                let handshake = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
+                let client = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOSSLClientHandler(context: context, serverHostname: "shop.localhost"))
+                            try channel.pipeline.syncOperations.addHandler(HandshakeWatcher(done: handshake))
+                        }
+                    }
+                    .connect(host: "127.0.0.1", port: httpsPort).get()
+                defer { client.close(promise: nil) }
+                // Once the handshake is done, the router has set the connection up, options first.
+                try await handshake.futureResult.get()
+                let accepted = OpenTCPSocket.all().filter { $0.localPort == httpsPort }
+                #expect(accepted.count == 1)
+                for socket in accepted {
+                    #expect(socket.noDelay && !socket.debug)
+                }
+            }
+        }
+    }
+
+    /// Succeeds `done` when the client's TLS handshake completes, fails it if the connection
+    /// closes first.
+    final class HandshakeWatcher: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        private let done: EventLoopPromise<Void>
+        private var completed = false
+        init(done: EventLoopPromise<Void>) { self.done = done }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if case .handshakeCompleted = event as? TLSUserEvent, !self.completed {
+                self.completed = true
+                self.done.succeed()
+            }
+            context.fireUserInboundEventTriggered(event)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            if !self.completed {
+                self.completed = true
+                self.done.fail(ChannelError.eof)
+            }
+            context.fireChannelInactive()
         }
     }
 

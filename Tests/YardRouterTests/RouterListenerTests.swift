@@ -59,6 +59,29 @@ struct RouterListenerTests {
         try await group.shutdownGracefully()
     }
 
+    /// `.socketOption(.tcp_nodelay)` is level `SOL_SOCKET`, where option 1 is `SO_DEBUG`:
+    /// the router once set that on every socket, which fails without `CAP_NET_ADMIN`.
+    @Test func theRoutersSocketsHaveNoDelayAndNotDebug() async throws {
+        try await withUpstreams(["app-1"]) { upstreams in
+            let upstreamPort = upstreams[0].upstream.port
+            try await withRouter(routes: ["app.localhost": [upstreams[0].upstream]]) { _, port in
+                try await TestConnection.with(port: port) { connection in
+                    let response = try await connection.request(host: "app.localhost")
+                    #expect(response.status == .ok)
+                    // The router's side of this connection is open, and its upstream
+                    // connection waits in the pool.
+                    let sockets = OpenTCPSocket.all()
+                    let accepted = sockets.filter { $0.localPort == port }
+                    let upstream = sockets.filter { $0.peerPort == upstreamPort }
+                    #expect(accepted.count == 1 && upstream.count == 1)
+                    for socket in accepted + upstream {
+                        #expect(socket.noDelay && !socket.debug)
+                    }
+                }
+            }
+        }
+    }
+
     static let headerNames: [(String, HeaderScan)] = [
         ("connection", .hopByHop), ("Keep-Alive", .hopByHop), ("PROXY-CONNECTION", .hopByHop),
         ("TE", .hopByHop), ("Trailer", .hopByHop), ("upgrade", .hopByHop),

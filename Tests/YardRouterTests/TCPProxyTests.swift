@@ -122,6 +122,30 @@ struct TCPProxyTests {
         await proxy.close(port: port)
     }
 
+    @Test("both of a forwarded connection's sockets have TCP_NODELAY and not SO_DEBUG")
+    func socketOptions() async throws {
+        let server = try await GreetingServer.start("one")
+        defer { server.channel.close(promise: nil) }
+        let proxy = makeProxy()
+        let port = try await deadPort()
+        try await proxy.open(port: port)
+        proxy.setUpstreams([server.upstream("r1")], port: port)
+        let client = try await Client(port: port)
+        try await client.channel.executeThenClose { inbound, _ in
+            var iterator = inbound.makeAsyncIterator()
+            let greeting = try await iterator.next().map { String(buffer: $0) }
+            #expect(greeting == "one\n")
+            let sockets = OpenTCPSocket.all()
+            let accepted = sockets.filter { $0.localPort == port }
+            let upstream = sockets.filter { $0.peerPort == server.port }
+            #expect(accepted.count == 1 && upstream.count == 1)
+            for socket in accepted + upstream {
+                #expect(socket.noDelay && !socket.debug)
+            }
+        }
+        await proxy.close(port: port)
+    }
+
     @Test("with no replica running a connection closes at once; a replica that refuses closes it too")
     func noUpstream() async throws {
         let proxy = makeProxy()
