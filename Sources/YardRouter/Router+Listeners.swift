@@ -42,7 +42,7 @@ extension Router {
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .serverChannelOption(
                         ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SO_REUSEPORT), value: sharesPort ? 1 : 0)
-                    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                    // Accepted sockets inherit TCP_NODELAY from the listener (NIO's default there).
                     .childChannelInitializer { channel in
                         self.initializeClientChannel(channel)
                     }

@@ -47,7 +47,7 @@ public final class TCPProxy: Service, Sendable {
             let channel = try await ServerBootstrap(group: self.eventLoopGroup)
                 .serverChannelOption(.backlog, value: 128)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                // Accepted sockets inherit TCP_NODELAY from the listener (NIO's default there).
                 // Nothing is read from the client until its replica's connection is up.
                 .childChannelOption(.autoRead, value: false)
                 // A client that stops sending (shutdown(SHUT_WR)) still gets the answer.
