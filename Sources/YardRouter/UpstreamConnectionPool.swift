@@ -107,6 +107,8 @@ final class UpstreamConnectionPool: Sendable {
         var draining: [String: Int] = [:]
         var drainWaiters: [DrainWaiter] = []
         var drainCheckScheduled = false
+        /// `scheduleTrim()` has a task on the loop.
+        var trimScheduled = false
     }
 
     private struct DrainWaiter {
@@ -338,15 +340,15 @@ final class UpstreamConnectionPool: Sendable {
     }
 
     /// Takes a connection back after an exchange. It is kept for reuse (or handed to a
-    /// queued lease) when `reusable`, still open and there is room; otherwise it is closed.
+    /// queued lease) when `reusable` and still open, otherwise closed; what is over the idle
+    /// limit is closed at the end of the loop tick (`scheduleTrim()`).
     func release(_ connection: UpstreamConnection, reusable: Bool) {
         connection.handler.receiver = nil
         let channel = connection.channel
         let upstream = connection.upstream
         // Every leased connection is counted in its upstream's entry, which stays until it closes.
         guard reusable, !self.state.value.isClosed, channel.isActive, !self.isDraining(upstream),
-            let entry = self.entry(of: connection),
-            entry.idle.count < self.configuration.maxIdleConnectionsPerUpstream || !entry.waiters.isEmpty
+            let entry = self.entry(of: connection)
         else {
             channel.close(promise: nil)
             return
@@ -360,6 +362,29 @@ final class UpstreamConnectionPool: Sendable {
         if !entry.waiters.isEmpty {
             // Outside the caller's read loop: the waiter writes to this connection at once.
             self.eventLoop.assumeIsolated().execute { self.serveWaiters(upstream) }
+        } else if entry.idle.count > self.configuration.maxIdleConnectionsPerUpstream {
+            self.scheduleTrim()
+        }
+    }
+
+    /// Closes the idle connections over `maxIdleConnectionsPerUpstream`, least recently used
+    /// first, once this loop tick's events are handled. Replies and new requests come in
+    /// the same batches: a connection handed back to a full pool while a request read a
+    /// moment later needs one is taken by that request instead of being closed and replaced
+    /// by a new connection.
+    private func scheduleTrim() {
+        guard !self.state.value.trimScheduled else { return }
+        self.state.value.trimScheduled = true
+        self.eventLoop.assumeIsolated().execute {
+            self.state.value.trimScheduled = false
+            let limit = self.configuration.maxIdleConnectionsPerUpstream
+            var closing: [UpstreamConnection] = []
+            for entry in self.state.value.upstreams.values where entry.idle.count > limit {
+                let excess = entry.idle.count - limit
+                closing += entry.idle[..<excess].map(\.connection)
+                entry.idle.removeFirst(excess)
+            }
+            for connection in closing { connection.channel.close(promise: nil) }
         }
     }
 

@@ -12,10 +12,10 @@ struct UpstreamConnectionPoolTests {
         func leaseGranted(_ grant: UpstreamConnectionPool.Grant) {}
     }
 
-    private static func makePool(on loop: any EventLoop) -> UpstreamConnectionPool {
+    private static func makePool(on loop: any EventLoop, maxIdle: Int = 4) -> UpstreamConnectionPool {
         UpstreamConnectionPool(
             eventLoop: loop,
-            configuration: .init(connectTimeout: .seconds(2), idleTimeout: .seconds(30), maxIdleConnectionsPerUpstream: 4),
+            configuration: .init(connectTimeout: .seconds(2), idleTimeout: .seconds(30), maxIdleConnectionsPerUpstream: maxIdle),
             logger: Logger(label: "yard.router.test.pool"))
     }
 
@@ -62,6 +62,48 @@ struct UpstreamConnectionPoolTests {
             }.get()
             #expect(reused)
             try await second.close()
+        }
+    }
+
+    /// Replies and new requests arrive in the same batches. A connection handed back to a
+    /// full idle pool stays until the loop tick ends, so a request read in that tick takes it
+    /// instead of a new connection; then the pool is trimmed to its limit, least recently
+    /// used first.
+    @Test func aConnectionOverTheIdleLimitServesALeaseInTheSameTick() async throws {
+        try await withUpstreams(["app-1"]) { upstreams in
+            let upstream = upstreams[0].upstream
+            let loop = MultiThreadedEventLoopGroup.singleton.next()
+            let pool = Self.makePool(on: loop, maxIdle: 1)
+            let waiter = NoWaiter()
+            var channels: [any Channel] = []
+            for _ in 0..<3 {
+                let future = try await loop.submit {
+                    guard case .connecting(let future) = pool.lease(upstream, allowIdle: false, waiter: waiter)
+                    else { throw TestFailure("the lease did not open a connection") }
+                    return future
+                }.get()
+                channels.append(try await future.get())
+            }
+            let (oldest, middle, newest) = (channels[0], channels[1], channels[2])
+
+            let (leased, idleInTick) = try await loop.submit {
+                for channel in channels {
+                    pool.release(try pool.connection(for: channel, upstream: upstream), reusable: true)
+                }
+                guard case .idle(let connection) = pool.lease(upstream, allowIdle: true, waiter: waiter)
+                else { throw TestFailure("the lease found no idle connection") }
+                return (connection.channel, pool.idleCount(for: upstream))
+            }.get()
+            #expect(leased === newest)
+            #expect(idleInTick == 2)
+
+            // After the tick: one idle connection (the more recently used), the other closed.
+            try await oldest.closeFuture.get()
+            let (idle, open) = try await loop.submit { (pool.idleCount(for: upstream), pool.openCount(for: upstream)) }.get()
+            #expect(idle == 1 && open == 2)
+            #expect(middle.isActive && newest.isActive)
+            try await middle.close()
+            try await newest.close()
         }
     }
 
