@@ -69,6 +69,15 @@ struct TCPProxyTests {
         return TCPProxy(host: "127.0.0.1", logger: logger)
     }
 
+    /// A proxy with a port open on a free port, forwarding to `upstreams`.
+    func openProxy(to upstreams: [Upstream]) async throws -> (proxy: TCPProxy, port: Int) {
+        let proxy = makeProxy()
+        let port = try await deadPort()
+        try await proxy.open(port: port)
+        if !upstreams.isEmpty { proxy.setUpstreams(upstreams, port: port) }
+        return (proxy, port)
+    }
+
     /// Connects through the proxy, reads the greeting, sends `ping`, reads it back.
     func exchange(port: Int) async throws -> (greeting: String, echo: String, closed: Bool) {
         let client = try await Client(port: port)
@@ -97,10 +106,7 @@ struct TCPProxyTests {
             first.channel.close(promise: nil)
             second.channel.close(promise: nil)
         }
-        let proxy = makeProxy()
-        let port = try await deadPort()
-        try await proxy.open(port: port)
-        proxy.setUpstreams([first.upstream("r1")], port: port)
+        let (proxy, port) = try await openProxy(to: [first.upstream("r1")])
 
         let viaFirst = try await exchange(port: port)
         #expect(viaFirst.greeting == "one\n" && viaFirst.echo == "ping" && !viaFirst.closed)
@@ -126,10 +132,7 @@ struct TCPProxyTests {
     func socketOptions() async throws {
         let server = try await GreetingServer.start("one")
         defer { server.channel.close(promise: nil) }
-        let proxy = makeProxy()
-        let port = try await deadPort()
-        try await proxy.open(port: port)
-        proxy.setUpstreams([server.upstream("r1")], port: port)
+        let (proxy, port) = try await openProxy(to: [server.upstream("r1")])
         let client = try await Client(port: port)
         try await client.channel.executeThenClose { inbound, _ in
             var iterator = inbound.makeAsyncIterator()
@@ -148,9 +151,7 @@ struct TCPProxyTests {
 
     @Test("with no replica running a connection closes at once; a replica that refuses closes it too")
     func noUpstream() async throws {
-        let proxy = makeProxy()
-        let port = try await deadPort()
-        try await proxy.open(port: port)
+        let (proxy, port) = try await openProxy(to: [])
         let none = try await exchange(port: port)
         #expect(none.closed && none.greeting.isEmpty)
         proxy.setUpstreams([Upstream(host: "127.0.0.1", port: try await deadPort(), replicaID: "gone")], port: port)
@@ -193,10 +194,7 @@ struct TCPProxyTests {
     func bulk() async throws {
         let server = try await GreetingServer.start("bulk")
         defer { server.channel.close(promise: nil) }
-        let proxy = makeProxy()
-        let port = try await deadPort()
-        try await proxy.open(port: port)
-        proxy.setUpstreams([server.upstream("r1")], port: port)
+        let (proxy, port) = try await openProxy(to: [server.upstream("r1")])
         let chunk = (0..<65536).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
         let chunks = 512
         let pattern = chunk + chunk
@@ -259,10 +257,7 @@ struct TCPProxyTests {
             .bind(host: "127.0.0.1", port: 0)
             .get()
         defer { server.close(promise: nil) }
-        let proxy = makeProxy()
-        let port = try await deadPort()
-        try await proxy.open(port: port)
-        proxy.setUpstreams([Upstream(host: "127.0.0.1", port: server.localAddress!.port!, replicaID: "r1")], port: port)
+        let (proxy, port) = try await openProxy(to: [Upstream(host: "127.0.0.1", port: server.localAddress!.port!, replicaID: "r1")])
         let client = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .connect(host: "127.0.0.1", port: port) { channel in
