@@ -79,7 +79,9 @@ extension Router {
         try pipeline.addHandler(HTTP2WriteCoalescer())
         // Below the HTTP/2 handler: a header block left open past the head timeout ends the connection.
         try pipeline.addHandler(HTTP2HeadTimeoutHandler(timeout: configuration.requestHeadTimeout, logger: self.logger))
-        try pipeline.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection, streamConfiguration: stream))
+        let lastFrame = HTTP2LastFrameWritten()
+        try pipeline.addHandler(
+            NIOHTTP2Handler(mode: .server, frameDelegate: lastFrame, connectionConfiguration: connection, streamConfiguration: stream))
         try pipeline.addHandler(
             HTTP2StreamDemultiplexer(
                 connectionInfo: connectionInfo,
@@ -88,20 +90,51 @@ extension Router {
                 makeProxyHandler: makeProxyHandler
             )
         )
-        try pipeline.addHandler(HTTP2ConnectionErrorHandler())
+        try pipeline.addHandler(HTTP2ConnectionErrorHandler(lastFrame: lastFrame))
     }
 }
 
 /// Closes an HTTP/2 connection after a connection error. `NIOHTTP2Handler` sends the GOAWAY
 /// (`PROTOCOL_ERROR` for a header list over the limit, `ENHANCE_YOUR_CALM` for a rapid-reset
-/// loop) and passes the error on; the connection stays open until someone closes it.
+/// loop) and passes the error on; the connection stays open until someone closes it. It
+/// passes a stream error on the same way (the state machine's own error, of no type that
+/// says which), right after the stream's RST_STREAM: that stream is over, and the connection
+/// and its other streams carry on (RFC 9113 §5.4.2).
 final class HTTP2ConnectionErrorHandler: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
 
+    private let lastFrame: HTTP2LastFrameWritten
+
+    init(lastFrame: HTTP2LastFrameWritten) {
+        self.lastFrame = lastFrame
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if self.lastFrame.wasStreamReset { return }
         context.close(promise: nil)
+    }
+
+    /// A stream error comes in the read that reset the stream: a reset written earlier
+    /// (a stream of the router's own, closed) says nothing about a later error.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.lastFrame.wasStreamReset = false
+        context.fireChannelReadComplete()
     }
 
     /// The last handler: events end here (the pipeline's tail would drop them too).
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {}
+}
+
+/// Whether the frame `NIOHTTP2Handler` wrote last was an RST_STREAM (see
+/// `HTTP2ConnectionErrorHandler`). Only on the connection's event loop.
+final class HTTP2LastFrameWritten: NIOHTTP2FrameDelegate {
+    var wasStreamReset = false
+
+    func wroteFrame(_ frame: HTTP2Frame) {
+        if case .rstStream = frame.payload {
+            self.wasStreamReset = true
+        } else {
+            self.wasStreamReset = false
+        }
+    }
 }
