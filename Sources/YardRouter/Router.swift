@@ -149,6 +149,10 @@ public final class Router: Service, Sendable {
     /// Open upgraded connections (WebSockets) through the router.
     public var tunnelCount: Int { self.tunnels.count }
 
+    /// Client connections the router has accepted and counts (against the per-client limit
+    /// and for graceful shutdown) that are still open.
+    public var clientConnectionCount: Int { self.clientConnections.withLockedValue { $0.channels.count } }
+
     /// Calls `observer` with the host of every request that starts waiting for a replica,
     /// from the event loop that holds it: the platform wakes sleeping services with it.
     public func onHeldRequest(_ observer: @escaping @Sendable (consuming String) -> Void) {

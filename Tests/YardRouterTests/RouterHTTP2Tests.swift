@@ -320,6 +320,9 @@ final class H2FrameClient: Sendable {
     var responseStatuses: [Int: String] { self.recorder.state.withLockedValue { $0.statuses } }
     /// The RST_STREAM code of each stream the server reset, by stream id.
     var resetCodes: [Int: HTTP2ErrorCode] { self.recorder.state.withLockedValue { $0.resets } }
+    /// How many GOAWAYs had come when each stream's response head came, by stream id: the
+    /// order of the two, whenever the test looks.
+    var goAwaysBeforeResponse: [Int: Int] { self.recorder.state.withLockedValue { $0.goAwaysBeforeStatus } }
 
     /// The server's first SETTINGS frame, once it arrived.
     func serverSettings() async throws -> [HTTP2SettingsParameter: Int] {
@@ -336,6 +339,7 @@ private final class H2FrameRecorder: ChannelInboundHandler, Sendable {
         var goAway: HTTP2ErrorCode?
         var goAwayLastStreamIDs: [Int] = []
         var statuses: [Int: String] = [:]
+        var goAwaysBeforeStatus: [Int: Int] = [:]
         var resets: [Int: HTTP2ErrorCode] = [:]
         var closed = false
         var writeErrors: [String] = []
@@ -357,6 +361,7 @@ private final class H2FrameRecorder: ChannelInboundHandler, Sendable {
             case .headers(let headers):
                 if let status = headers.headers.first(name: ":status") {
                     state.statuses[Int(frame.streamID)] = status
+                    state.goAwaysBeforeStatus[Int(frame.streamID)] = state.goAwayLastStreamIDs.count
                 }
             default:
                 break

@@ -164,11 +164,11 @@ struct RouterHardeningTests {
         try await withUpstreams(["app-1"]) { upstreams in
             var configuration = Router.Configuration(host: "127.0.0.1", port: 0)
             configuration.maxConnectionsPerClient = 3
-            try await withRouter(routes: [Self.host: [upstreams[0].upstream]], configuration: configuration) { _, port in
+            try await withRouter(routes: [Self.host: [upstreams[0].upstream]], configuration: configuration) { router, port in
                 // Three idle connections are held open; the fourth is refused with 429.
                 var held: [any Channel] = []
                 for _ in 0..<3 { held.append(try await RawConnection.open(port: port)) }
-                try await Task.sleep(for: .milliseconds(100))
+                #expect(try await eventually { router.clientConnectionCount == 3 })
                 let refused = try await RawConnection.exchange(
                     port: port, "GET / HTTP/1.1\r\nHost: \(Self.host)\r\nConnection: close\r\n\r\n")
                 #expect(refused.hasPrefix("HTTP/1.1 429 ") || refused.isEmpty, "\(refused)")
