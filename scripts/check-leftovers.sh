@@ -53,6 +53,11 @@ dockers=$( { pgrep -a -f -- '/tmp/yard-dockerd-' 2>/dev/null || true
 # The dashboard's browser tests (DashboardEndToEndTests): no chromedriver or headless chromium may remain.
 browsers=$(pgrep -a -f '^/usr/bin/chromedriver|/usr/lib/chromium/chromium .*--headless' 2>/dev/null || true)
 [ -n "$browsers" ] && found+=$'\n'"$(echo "$browsers" | sed 's/^/browser /')"
+# Scratch folders of the tools the tests run: chromium's (DashboardEndToEndTests) and those
+# of the database start scripts, which run as nobody outside a sandbox (DatabaseScriptTests).
+scratch=$( { ls -d /tmp/org.chromium.Chromium.* /tmp/.org.chromium.Chromium.* 2>/dev/null
+    find /tmp -maxdepth 1 -name 'tmp.*' -user nobody 2>/dev/null; } | sed 's/^/folder /')
+[ -n "$scratch" ] && found+=$'\n'"$scratch"
 found=$(echo "$found" | sed '/^$/d')
 if [ -n "$found" ]; then
     echo "leftovers after the tests:"

@@ -49,6 +49,11 @@ struct DashboardEndToEndTests {
             environment["YARD_BINARY"] = YardServer.binary.path
             environment["SCREENSHOT_DIR"] = Self.screenshots.path
             environment["PYTHONUNBUFFERED"] = "1"
+            // chromium's scratch folders (org.chromium.Chromium.*) in the server's temporary
+            // root, which `YardServer.with` removes, not in the machine's /tmp.
+            let scratch = server.root.appendingPathComponent("browser-tmp")
+            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+            environment["TMPDIR"] = scratch.path
             let result = try await Self.run(
                 Self.python, [Self.script.path], environment: environment, in: server.root, timeout: .seconds(420))
             #expect(

@@ -37,6 +37,15 @@ struct DatabaseScriptTests {
             : ["/bin/sh", "-c", DatabaseScripts.startScript(for: kind)]
         var env = ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp"]
         env.merge(environment) { _, new in new }
+        // A replica's /tmp is its sandbox's own tmpfs; here, outside any sandbox, the script's
+        // `mktemp` folders (MariaDB's sockets and first-start logs) go into the volume's
+        // folder, which the test removes, not into the machine's /tmp.
+        if let volume = environment["RAILWAY_VOLUME_MOUNT_PATH"] {
+            let scratch = URL(fileURLWithPath: volume).appendingPathComponent(".tmp")
+            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+            if getuid() == 0 { _ = chown(scratch.path, nobody, nobody) }
+            env["TMPDIR"] = scratch.path
+        }
         let output = OutputRecorder()
         let process = try await PlainProcessLauncher().launch(
             LaunchSpec(arguments: arguments, environment: env, workingDirectory: "/", label: kind.rawValue),
