@@ -36,6 +36,21 @@ struct HTTP2StreamCodec {
         case refused
     }
 
+    /// Why a request was refused, for the router's log: rules and field names, never a value
+    /// (one may be a credential), a name quoted and cut short (it may hold anything but a
+    /// line break, which quoting escapes).
+    struct Refusal: Error, CustomStringConvertible {
+        let description: String
+
+        init(_ description: String) {
+            self.description = description
+        }
+
+        init(_ rule: String, name: String) {
+            self.description = "\(rule) \(String(name.prefix(64)).debugDescription)"
+        }
+    }
+
     private var request = RequestState.awaitingHead
     /// The response frame written last and not sent yet.
     private var held: HTTP2Frame.FramePayload?
@@ -50,7 +65,7 @@ struct HTTP2StreamCodec {
         /// A part and the request's end (the frame carried END_STREAM).
         case two(HTTPServerRequestPart, HTTPServerRequestPart)
         /// The request is malformed: its stream is reset (`PROTOCOL_ERROR`), nothing more of it read.
-        case refused
+        case refused(Refusal)
     }
 
     /// Converts a received frame's payload into request parts. Returned, not handed on from
@@ -60,28 +75,33 @@ struct HTTP2StreamCodec {
         case (_, .refused):
             return .none
         case (.headers(let headers), .awaitingHead):
-            guard let converted = try? Self.requestHead(headers.headers, endStream: headers.endStream) else {
-                self.request = .refused
-                return .refused
+            let converted: (HTTPRequestHead, contentLength: Int?)
+            do {
+                converted = try Self.requestHead(headers.headers, endStream: headers.endStream)
+            } catch {
+                return self.refuse(error)
             }
             self.request = .body(remaining: converted.contentLength)
             return headers.endStream ? .two(.head(converted.0), .end(nil)) : .one(.head(converted.0))
         case (.headers(let headers), .body(let remaining)):
             // A second header block is the request's trailers (the HTTP/2 layer checked END_STREAM).
             // They end the stream: a declared length must be complete by now.
-            guard (remaining ?? 0) == 0, let trailers = try? Self.trailerFields(headers.headers) else {
-                self.request = .refused
-                return .refused
+            guard (remaining ?? 0) == 0 else {
+                return self.refuse(Refusal("trailers before the body reached its content-length"))
             }
-            return .one(.end(trailers))
+            do {
+                return .one(.end(try Self.trailerFields(headers.headers)))
+            } catch {
+                return self.refuse(error)
+            }
         case (.data(let data), .body(let remaining)):
             guard case .byteBuffer(let buffer) = data.data else { return .none }
             if let remaining {
                 // Not a byte past the declared length goes on: upstream, that length frames the body.
                 let left = remaining - buffer.readableBytes
-                guard left >= 0, left == 0 || !data.endStream else {
-                    self.request = .refused
-                    return .refused
+                guard left >= 0 else { return self.refuse(Refusal("body longer than its content-length")) }
+                guard left == 0 || !data.endStream else {
+                    return self.refuse(Refusal("body ended short of its content-length"))
                 }
                 self.request = .body(remaining: left)
             }
@@ -93,6 +113,11 @@ struct HTTP2StreamCodec {
         default:
             return .none
         }
+    }
+
+    private mutating func refuse(_ error: any Error) -> RequestParts {
+        self.request = .refused
+        return .refused(error as? Refusal ?? Refusal("\(type(of: error))"))
     }
 
     /// The HTTP/1 view of a request header block: like swift-nio-http2's conversion (`Host`
@@ -117,41 +142,41 @@ struct HTTP2StreamCodec {
                 case .host:
                     hasHost = true
                 case .contentLength:
-                    guard let length = Self.contentLength(value) else { throw NIOHTTP2Errors.contentLengthHeaderMalformedValue() }
+                    guard let length = Self.contentLength(value) else { throw Refusal("malformed content-length") }
                     if let declared = contentLength {
-                        guard length == declared else { throw NIOHTTP2Errors.contentLengthHeadersMismatch() }
+                        guard length == declared else { throw Refusal("content-length fields that disagree") }
                         // HTTP/1.1 parsers refuse a repeated `Content-Length`, even an agreeing one.
                         continue
                     }
                     contentLength = length
                 case .te:
                     // The one `te` a request may carry over HTTP/2 (RFC 9113 §8.2.2).
-                    guard value == "trailers" else { throw NIOHTTP2Errors.forbiddenHeaderField(name: name, value: value) }
+                    guard value == "trailers" else { throw Refusal("te other than trailers") }
                 case .other:
                     break
                 }
                 fields.append((name, value))
                 continue
             }
-            guard !inRegularFields else { throw NIOHTTP2Errors.pseudoHeaderAfterRegularHeader(name) }
+            guard !inRegularFields else { throw Refusal("pseudo-header after a regular field:", name: name) }
             // By length first: a `String` compare that fails is a runtime call, not a few instructions.
             switch name.utf8.count {
             case 7 where name == ":method": try Self.setPseudo(&method, name: name, value: value)
             case 5 where name == ":path":
-                guard !value.isEmpty else { throw NIOHTTP2Errors.emptyPathHeader() }
+                guard !value.isEmpty else { throw Refusal("empty :path") }
                 try Self.setPseudo(&path, name: name, value: value)
             case 7 where name == ":scheme": try Self.setPseudo(&scheme, name: name, value: value)
             case 10 where name == ":authority": try Self.setPseudo(&authority, name: name, value: value)
             // `:status` belongs to responses; `:protocol` needs extended CONNECT, which the router does not offer.
-            default: throw NIOHTTP2Errors.unknownPseudoHeader(name)
+            default: throw Refusal("unknown pseudo-header", name: name)
             }
         }
-        guard let method else { throw NIOHTTP2Errors.missingPseudoHeader(":method") }
-        guard let path else { throw NIOHTTP2Errors.missingPseudoHeader(":path") }
-        guard scheme != nil else { throw NIOHTTP2Errors.missingPseudoHeader(":scheme") }
-        guard let authority else { throw NIOHTTP2Errors.missingPseudoHeader(":authority") }
+        guard let method else { throw Refusal("no :method") }
         // CONNECT over HTTP/2 has no `:path` or `:scheme` (RFC 9113 §8.5): the router proxies no tunnels.
-        guard method != "CONNECT" else { throw NIOHTTP2Errors.invalidPseudoHeaders(block) }
+        guard method != "CONNECT" else { throw Refusal("CONNECT (the router proxies no tunnels)") }
+        guard let path else { throw Refusal("no :path") }
+        guard scheme != nil else { throw Refusal("no :scheme") }
+        guard let authority else { throw Refusal("no :authority") }
         let httpMethod = HTTPMethod(rawValue: method)
         if !hasHost {
             fields.append(("host", authority))
@@ -165,7 +190,7 @@ struct HTTP2StreamCodec {
             }
         }
         // A body declared and none sent (END_STREAM on the head): malformed (RFC 9113 §8.1.1).
-        if endStream, let contentLength, contentLength > 0 { throw NIOHTTP2Errors.contentLengthViolated() }
+        if endStream, let contentLength, contentLength > 0 { throw Refusal("a content-length over 0 and END_STREAM on the head") }
         return (HTTPRequestHead(version: Self.version, method: httpMethod, uri: path, headers: HTTPHeaders(fields)), contentLength)
     }
 
@@ -184,10 +209,10 @@ struct HTTP2StreamCodec {
     }
 
     private static func setPseudo(_ slot: inout String?, name: String, value: String) throws {
-        guard slot == nil else { throw NIOHTTP2Errors.duplicatePseudoHeader(name) }
+        guard slot == nil else { throw Refusal("repeated pseudo-header", name: name) }
         // No SP, control character or DEL: `:path` becomes the HTTP/1.1 request line.
         guard !value.utf8.withBytes({ $0.contains(where: { $0 <= 0x20 || $0 == 0x7F }) }) else {
-            throw NIOHTTP2Errors.invalidPseudoHeaderValue(name: name, value: value)
+            throw Refusal("space or control character in the value of", name: name)
         }
         slot = value
     }
@@ -198,7 +223,7 @@ struct HTTP2StreamCodec {
         var fields: [(String, String)] = []
         fields.reserveCapacity(block.count)
         for (name, value, _) in block {
-            guard name.utf8.first != UInt8(ascii: ":") else { throw NIOHTTP2Errors.unknownPseudoHeader(name) }
+            guard name.utf8.first != UInt8(ascii: ":") else { throw Refusal("pseudo-header in trailers", name: name) }
             _ = try Self.checkRegularField(name: name, value: value)
             fields.append((name, value))
         }
@@ -216,10 +241,9 @@ struct HTTP2StreamCodec {
     static func checkRegularField(name: String, value: String) throws -> RegularField {
         // Over the bytes in place: iterating a `String.UTF8View` costs several times more per byte.
         let length = name.utf8.withBytes { $0.allSatisfy(Self.isLowercaseTokenByte) ? $0.count : 0 }
-        guard length > 0 else { throw NIOHTTP2Errors.invalidHTTP2HeaderFieldName(name) }
+        guard length > 0 else { throw Refusal("field name that is not a lowercase token:", name: name) }
         if value.utf8.withBytes({ $0.contains(where: { $0 == 0 || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) }) {
-            // The value is left out of the error: it may be a credential.
-            throw NIOHTTP2Errors.invalidHTTP2HeaderFieldValue(name: name, value: "<\(value.utf8.count) bytes>")
+            throw Refusal("CR, LF or NUL in the value of", name: name)
         }
         // Compared only when the length matches: most names are none of these.
         switch length {
@@ -231,7 +255,7 @@ struct HTTP2StreamCodec {
             return .contentLength
         case 7 where name == "upgrade", 10 where name == "connection" || name == "keep-alive",
             16 where name == "proxy-connection", 17 where name == "transfer-encoding":
-            throw NIOHTTP2Errors.forbiddenHeaderField(name: name, value: "")
+            throw Refusal("connection-specific field", name: name)
         default:
             return .other
         }

@@ -116,6 +116,13 @@ final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
         }
     }
 
+    /// A malformed request, refused with a reset: at debug level, as an HTTP/1.1 one is.
+    func logRefusal(_ refusal: HTTP2StreamCodec.Refusal, stream: HTTP2StreamID) {
+        self.connectionInfo.logger.debug(
+            "client sent a malformed HTTP/2 request; its stream is reset",
+            metadata: ["reason": "\(refusal)", "http2.stream": "\(stream)"])
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         self.inRead = false
         if !self.readStreams.isEmpty {
@@ -382,7 +389,8 @@ final class HTTP2ServerStream: ProxyClientSide {
             self.deliver(part, to: handler)
             // The first may have closed the stream (a refusal answered at once).
             if let handler = self.handler { self.deliver(end, to: handler) }
-        case .refused:
+        case .refused(let refusal):
+            self.demultiplexer.logRefusal(refusal, stream: self.id)
             self.reset(.protocolError)
         }
     }

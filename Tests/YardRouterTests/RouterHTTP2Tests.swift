@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHPACK
@@ -21,6 +22,7 @@ struct RouterHTTP2Tests {
     func withH2Router(
         upstreams: [Upstream],
         configure: (inout Router.Configuration) -> Void = { _ in },
+        logger: Logger? = nil,
         _ body: (Router, _ httpsPort: Int, TestCertificateAuthority) async throws -> Void
     ) async throws {
         let authority = try TestCertificateAuthority.make()
@@ -29,7 +31,7 @@ struct RouterHTTP2Tests {
         var configuration = Router.Configuration(host: "127.0.0.1", port: 0)
         configuration.https = .init(port: 0, certificates: source)
         configure(&configuration)
-        try await withRouter(routes: [Self.host: upstreams], configuration: configuration) { router, _ in
+        try await withRouter(routes: [Self.host: upstreams], configuration: configuration, logger: logger) { router, _ in
             let httpsPort = try #require(try await router.boundHTTPSPort())
             try await body(router, httpsPort, authority)
         }

@@ -50,6 +50,46 @@ extension RouterHTTP2Tests {
         }
     }
 
+    /// An operator sees why a stream was reset: the rule and the field's name, with the
+    /// client's address, at debug level (as an HTTP/1.1 refusal). Each request here carries a
+    /// credential in a field, in the bad value or in the path; none of it may reach the log.
+    @Test func aRefusedRequestIsLoggedWithItsRuleAndNeverAValue() async throws {
+        let secret = "s3cret-\(UInt64.random(in: 1...UInt64.max))"
+        let credential = ("authorization", "Bearer \(secret)")
+        let cases: [(expected: String, block: [(String, String)])] = [
+            ("CR, LF or NUL in the value of \"x-a\"", Self.block("/bad/lf", [credential, ("x-a", "\(secret)\nx-injected: 1")])),
+            ("pseudo-header after a regular field: \":path\"",
+             [(":method", "GET"), (":scheme", "https"), (":authority", Self.host), credential, (":path", "/bad/late")]),
+            ("space or control character in the value of \":path\"", Self.block("/bad/a b?token=\(secret)", [credential])),
+            ("CONNECT (the router proxies no tunnels)", [(":method", "CONNECT"), (":authority", Self.host), credential]),
+            ("field name that is not a lowercase token: \"X-Upper\\n\"", Self.block("/bad/upper", [credential, ("X-Upper\n", secret)])),
+            ("te other than trailers", Self.block("/bad/te", [credential, ("te", secret)])),
+        ]
+        let recorder = LogRecorder()
+        try await withUpstreams(["h2-1"]) { upstreams in
+            try await withH2Router(upstreams: [upstreams[0].upstream], logger: recorder.logger) { _, port, authority in
+                let client = try await H2FrameClient.connect(
+                    port: port, serverName: Self.host, trusting: try authority.certificate, validating: false)
+                defer { client.close() }
+                for (index, request) in cases.enumerated() {
+                    let stream = 2 * index + 1
+                    client.write(
+                        HTTP2Frame(
+                            streamID: HTTP2StreamID(stream), payload: .headers(.init(headers: HPACKHeaders(request.block), endStream: true))))
+                    client.flush()
+                    #expect(try await eventually { client.resetCodes[stream] == .protocolError }, "\(request.expected): not reset")
+                }
+                #expect(upstreams[0].requests.isEmpty)
+            }
+        }
+        let refusals = recorder.logged.filter { $0.message.contains("malformed HTTP/2 request") }
+        #expect(refusals.map { $0.metadata["reason"] ?? "" } == cases.map(\.expected))
+        #expect(refusals.map { $0.metadata["http2.stream"] ?? "" } == cases.indices.map { "HTTP2StreamID(\(2 * $0 + 1))" })
+        #expect(refusals.allSatisfy { $0.level == .debug && $0.metadata["client.address"]?.contains("127.0.0.1") == true })
+        let leaks = recorder.logged.filter { $0.text.contains(secret) }
+        #expect(leaks.isEmpty, "the credential is in the log: \(leaks.map(\.text))")
+    }
+
     @Test func malformedRequestHeaderBlocksAreRefusedAndNeverForwarded() async throws {
         try await withUpstreams(["h2-1"]) { upstreams in
             try await withH2Router(upstreams: [upstreams[0].upstream]) { _, port, authority in
