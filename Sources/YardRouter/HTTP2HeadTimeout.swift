@@ -8,7 +8,7 @@ import NIOCore
 /// connection and its decoder state; it gets a GOAWAY (`ENHANCE_YOUR_CALM`, the reason as
 /// debug data) and is disconnected.
 ///
-/// It sits between TLS and `NIOHTTP2Handler` and reads only the 9-byte frame headers of the
+/// It sits between TLS and `HTTP2ServerConnection` and reads only the 9-byte frame headers of the
 /// plaintext (payloads are skipped by count), so a request costs a few comparisons and no
 /// timer: the usual HEADERS frame carries END_HEADERS and never opens a block.
 final class HTTP2HeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {

@@ -13,15 +13,12 @@ import NIOHTTP2
 /// - The request head is read in one pass over the header block (the pseudo-headers found,
 ///   checked and dropped, `:authority` becoming `Host`), the response head written as an
 ///   HPACK block in one pass (names lowercased, connection-specific fields dropped).
-/// - That pass also checks every rule swift-nio-http2's header block validation enforced on a
-///   request (RFC 9113 §8.2 and §8.3: lowercase token names, no connection-specific field,
-///   `te` only as `trailers`, no CR, LF or NUL in a value, pseudo-headers first, known, once
-///   each, with valid values and a non-empty `:path`) and on trailers (no pseudo-header), so
-///   that validation is turned off (`addHTTP2Handlers`): the block is walked once, not twice.
-///   A block that breaks one is never forwarded; the stream is reset.
-/// - Content lengths are checked here too (RFC 9113 §8.1.1), so swift-nio-http2's check is off
-///   as well: its refusal was a stream error passed up the connection's pipeline, where
-///   `HTTP2ConnectionErrorHandler` closed the whole connection.
+/// - That pass also checks every rule RFC 9113 sets for a request's block (§8.2 and §8.3:
+///   lowercase token names, no connection-specific field, `te` only as `trailers`, no CR, LF
+///   or NUL in a value, pseudo-headers first, known, once each, with valid values and a
+///   non-empty `:path`) and for trailers (no pseudo-header): the block is walked once. A block
+///   that breaks one is never forwarded; the stream is reset.
+/// - Content lengths are checked here too (RFC 9113 §8.1.1).
 /// - A refused request is reset with `PROTOCOL_ERROR` (RFC 9113 §8.1.1) by its stream, rather
 ///   than raised as an error, which would end the whole connection.
 struct HTTP2StreamCodec {

@@ -2,7 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTP2
 
-/// The top of an HTTP/2 connection's pipeline, above `NIOHTTP2Handler` in frame mode: it
+/// The top of an HTTP/2 connection's pipeline, above `HTTP2ServerConnection`: it
 /// hands each stream's frames to that stream's `HTTP2ServerStream` and its proxy handler.
 ///
 /// A stream is an object in a dictionary, not a child channel: no pipeline, contexts,
@@ -95,7 +95,7 @@ final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
             if let stream = self.streams[frame.streamID] {
                 stream.received(frame.payload)
             } else {
-                // The HTTP/2 handler passes a header block on a stream it does not know only for
+                // The connection passes a header block on a stream it does not know only for
                 // a new stream the client may open.
                 let handler = self.makeProxyHandler(nil)
                 let stream = HTTP2ServerStream(id: frame.streamID, context: context, demultiplexer: self, handler: handler)
@@ -111,7 +111,7 @@ final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
             self.shutdownPingReturned(context: context)
         default:
             // RST_STREAM comes back as `StreamClosedEvent`; the connection's other frames are
-            // the HTTP/2 handler's (it answers PINGs and SETTINGS itself).
+            // the connection's (it answers PINGs and SETTINGS itself).
             break
         }
     }
@@ -284,7 +284,7 @@ final class HTTP2StreamDemultiplexer: ChannelInboundHandler {
     }
 
     /// Closes on the next tick: the frame that closed the last stream was written, and the
-    /// HTTP/2 handler sends it when it is flushed, after the event that said the stream closed.
+    /// connection sends it when it is flushed, after the event that said the stream closed.
     private func closeNextTick(context: ChannelHandlerContext) {
         guard !self.isClosing else { return }
         self.shutdown = .closing
@@ -352,7 +352,7 @@ final class HTTP2ServerStream: ProxyClientSide {
     private var isClosed = false
     /// Whether the handler wants the request's body (its reads are on).
     private var readsOn = true
-    /// The stream's inbound window as the HTTP/2 handler last reported it.
+    /// The stream's inbound window as the connection last reported it.
     private var inboundWindow: Int?
     /// The request's end arrived: nothing more may, so no window is returned.
     private var requestEnded = false
@@ -532,8 +532,8 @@ final class HTTP2ServerStream: ProxyClientSide {
         if let second { self.emit(second.payload, promise: second.promise) }
     }
 
-    /// Writes a frame for this stream; none once it is closed (the HTTP/2 handler would take one
-    /// for a stream it no longer knows as an error of the whole connection).
+    /// Writes a frame for this stream; none once it is closed (the connection fails the write
+    /// of a stream it no longer knows).
     private func emit(_ payload: HTTP2Frame.FramePayload, promise: EventLoopPromise<Void>?) {
         guard !self.isClosed else {
             promise?.fail(ChannelError.ioOnClosedChannel)

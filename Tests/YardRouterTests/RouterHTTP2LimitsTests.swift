@@ -104,6 +104,15 @@ final class H2ByteClient {
         var goAway: UInt32?
         var goAwayDebug = ""
         var closed = false
+        /// Each stream's response head, and the DATA bytes that came for it.
+        var heads: [HTTP2StreamID: HPACKHeaders] = [:]
+        var bodies: [HTTP2StreamID: [UInt8]] = [:]
+        /// The payload of each PING acknowledgement.
+        var pingAcks: [[UInt8]] = []
+        /// How many frames of each type came.
+        var frameCounts: [UInt8: Int] = [:]
+        /// The largest DATA payload in one frame.
+        var largestData = 0
 
         var description: String {
             "\(self.statuses.count) statuses, \(self.finished.count) finished, resets \(self.reset), GOAWAY \(self.goAway.map { "\($0)" } ?? "none") \(self.goAwayDebug), closed \(self.closed)"
@@ -112,7 +121,8 @@ final class H2ByteClient {
 
     private let stream: RawStream
     private var encoder = HPACKEncoder(allocator: ByteBufferAllocator())
-    private var decoder = HPACKDecoder(allocator: ByteBufferAllocator())
+    private var decoder = HPACKDecoder(
+        allocator: ByteBufferAllocator(), maxDynamicTableSize: HPACKDecoder.maxDynamicTableSize, maxHeaderListSize: 1 << 20)
     private var outcome = Outcome()
     private var openBlock: (stream: HTTP2StreamID, endStream: Bool, bytes: [UInt8])?
 
@@ -139,9 +149,13 @@ final class H2ByteClient {
         ] + payload
     }
 
-    /// Sends the preface and empty SETTINGS, acknowledges the server's, and returns them.
-    func handshake() async throws -> [HTTP2SettingsParameter: Int] {
-        try await self.stream.send(Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + Self.frame(type: 0x4, flags: 0, stream: 0, []))
+    /// Sends the preface and SETTINGS (`settings`, identifier and value, none by default),
+    /// acknowledges the server's, and returns them.
+    func handshake(settings: [(UInt16, UInt32)] = []) async throws -> [HTTP2SettingsParameter: Int] {
+        let payload = settings.flatMap { identifier, value in
+            [UInt8(identifier >> 8), UInt8(identifier & 0xFF)] + (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * $0)) }
+        }
+        try await self.stream.send(Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + Self.frame(type: 0x4, flags: 0, stream: 0, payload))
         while true {
             guard let frame = try await self.readFrame() else {
                 throw TestClientError(description: "the router closed the connection before its SETTINGS")
@@ -159,10 +173,11 @@ final class H2ByteClient {
         }
     }
 
-    func headerBlock(path: String) -> [UInt8] {
+    func headerBlock(path: String, method: String = "GET", extra: [(String, String)] = []) -> [UInt8] {
         var buffer = ByteBuffer()
         try! self.encoder.encode(
-            headers: HPACKHeaders([(":method", "GET"), (":scheme", "https"), (":authority", RouterHTTP2Tests.host), (":path", path)]),
+            headers: HPACKHeaders(
+                [(":method", method), (":scheme", "https"), (":authority", RouterHTTP2Tests.host), (":path", path)] + extra),
             to: &buffer)
         return Array(buffer.readableBytesView)
     }
@@ -185,9 +200,14 @@ final class H2ByteClient {
             }
             let (type, flags, payload) = (frame.type, frame.flags, frame.payload)
             let stream = HTTP2StreamID(Int(frame.stream))
+            self.outcome.frameCounts[type, default: 0] += 1
             switch type {
-            case 0x0 where flags & 0x1 != 0:  // DATA, END_STREAM
-                self.outcome.finished.insert(stream)
+            case 0x0:  // DATA
+                self.outcome.bodies[stream, default: []] += payload
+                self.outcome.largestData = max(self.outcome.largestData, payload.count)
+                if flags & 0x1 != 0 { self.outcome.finished.insert(stream) }
+            case 0x6 where flags & 0x1 != 0:  // PING acknowledgement
+                self.outcome.pingAcks.append(payload)
             case 0x1:  // HEADERS
                 var block = payload
                 if flags & 0x8 != 0 { block = Array(block.dropFirst(1).dropLast(Int(payload[0]))) }
@@ -216,6 +236,7 @@ final class H2ByteClient {
         let headers = try self.decoder.decodeHeaders(from: &buffer)
         if let status = headers.first(name: ":status"), self.outcome.statuses[block.stream] == nil {
             self.outcome.statuses[block.stream] = status
+            self.outcome.heads[block.stream] = headers
         }
         if block.endStream { self.outcome.finished.insert(block.stream) }
     }

@@ -12,7 +12,7 @@ import YardRouter
 /// `/hangup` closes without answering, `/silent` never answers and keeps the connection open,
 /// `/truncate` closes halfway through a body, `/stream?bytes=N` generates N bytes only as
 /// fast as the connection takes them (counting what reached the socket), `/stall` stops
-/// reading the request and never answers. One started with `hangsUp` reads every request
+/// reading the request and never answers, `/bigheader?bytes=N` answers with a field of N bytes. One started with `hangsUp` reads every request
 /// whole and closes without a byte of answer, like a replica killed mid-request.
 final class TestUpstream: Sendable {
     struct Stats: Sendable {
@@ -198,6 +198,11 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
                 promise: nil
             )
             context.close(promise: nil)
+        case "/bigheader":
+            // A response head with one field of `bytes` bytes (`x-big`).
+            let size = Int(query["bytes"] ?? "") ?? 30_000
+            let value = String((0..<size).map { Character(Unicode.Scalar(UInt8(97 + $0 % 26))) })
+            self.write(self.describe(head), status: .ok, extraHeaders: [("X-Big", value)], context: context)
         case "/status":
             let code = Int(query["code"] ?? "") ?? 200
             self.write(self.describe(head), status: HTTPResponseStatus(statusCode: code), context: context)
