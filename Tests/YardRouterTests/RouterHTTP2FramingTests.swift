@@ -65,6 +65,32 @@ extension RouterHTTP2Tests {
         }
     }
 
+    /// A stream past `SETTINGS_MAX_CONCURRENT_STREAMS` is refused on its own (`REFUSED_STREAM`,
+    /// which a client may retry): the streams before it are served and the connection stays.
+    @Test func aStreamPastTheConcurrencyLimitIsRefusedAndTheOthersAreServed() async throws {
+        try await withUpstreams(["h2-1"]) { upstreams in
+            try await withH2Router(
+                upstreams: [upstreams[0].upstream], configure: { $0.http2.maxConcurrentStreams = 2 }
+            ) { _, port, authority in
+                try await H2ByteClient.with(port: port, authority: authority) { client in
+                    let settings = try await client.handshake()
+                    #expect(settings[.maxConcurrentStreams] == 2)
+                    try await client.send(
+                        client.request(stream: 1, path: "/slow?ms=500") + client.request(stream: 3, path: "/slow?ms=500")
+                            + client.request(stream: 5, path: "/over"))
+                    let outcome = try await client.collect(until: { ($0.finished.contains(1) && $0.finished.contains(3)) || $0.closed })
+                    #expect(outcome.reset[5] == 0x7, "\(outcome)")
+                    #expect(outcome.statuses[1] == "200" && outcome.statuses[3] == "200", "\(outcome)")
+                    // Once they are done, a new stream is served on the same connection.
+                    try await client.send(client.request(stream: 7, path: "/after"))
+                    let after = try await client.collect(until: { $0.finished.contains(7) || $0.closed })
+                    #expect(after.statuses[7] == "200" && after.goAway == nil && !after.closed, "\(after)")
+                }
+                #expect(upstreams[0].requests.map(\.uri).sorted() == ["/after", "/slow?ms=500", "/slow?ms=500"])
+            }
+        }
+    }
+
     /// CONTINUATION flood (CVE-2024-27316's kind): a header block that never ends is cut off
     /// once it is past what the header list limit allows, long before the head timeout,
     /// and nothing reaches a replica.
