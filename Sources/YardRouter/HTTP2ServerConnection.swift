@@ -164,8 +164,9 @@ final class HTTP2ServerConnection: ChannelDuplexHandler {
                 break
             } catch let error as ProtocolError {
                 if let streamID = error.streamID {
-                    self.writeReset(streamID, code: error.code, context: context)
                     do {
+                        try self.countReset()
+                        self.writeReset(streamID, code: error.code, context: context)
                         try self.automaticFrameWritten(context: context)
                     } catch {
                         self.connectionError(error, context: context)
@@ -403,7 +404,16 @@ final class HTTP2ServerConnection: ChannelDuplexHandler {
         guard streamID != .rootStream else { throw ProtocolError.connection(.protocolError, "RST_STREAM on stream 0") }
         guard payload.readableBytes == 4 else { throw ProtocolError.connection(.frameSizeError, "RST_STREAM of a wrong size") }
         guard streamID <= self.lastClientStream else { throw ProtocolError.connection(.protocolError, "RST_STREAM on an idle stream") }
-        // Rapid reset (CVE-2023-44487): opening and resetting streams costs the client nothing.
+        try self.countReset()
+        var payload = payload
+        let code = HTTP2ErrorCode(networkCode: Int(payload.readInteger(as: UInt32.self)!))
+        if self.streams[streamID] != nil { self.closeStream(streamID, reason: code, context: context) }
+    }
+
+    /// Rapid reset (CVE-2023-44487): opening a stream, which starts a replica's work, and
+    /// resetting it costs the client nothing. Counted too are the resets the client makes
+    /// the router send by breaking a stream's rules (CVE-2025-8671, "MadeYouReset").
+    private func countReset() throws(ProtocolError) {
         let now = NIODeadline.now()
         if now - self.resetWindowStart > self.limits.resetWindow {
             self.resetWindowStart = now
@@ -413,9 +423,6 @@ final class HTTP2ServerConnection: ChannelDuplexHandler {
         guard self.resetCount <= self.limits.maxResetStreams else {
             throw ProtocolError.connection(.enhanceYourCalm, "too many streams reset")
         }
-        var payload = payload
-        let code = HTTP2ErrorCode(networkCode: Int(payload.readInteger(as: UInt32.self)!))
-        if self.streams[streamID] != nil { self.closeStream(streamID, reason: code, context: context) }
     }
 
     private func settings(flags: UInt8, streamID: HTTP2StreamID, payload: ByteBuffer, context: ChannelHandlerContext) throws {

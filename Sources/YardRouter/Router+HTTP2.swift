@@ -21,7 +21,8 @@ extension Router {
         /// before it is complete.
         public var maxHeaderListBytes: Int? = nil
         /// Rapid reset (CVE-2023-44487): a client that resets more than this many streams
-        /// within `resetWindow` gets a GOAWAY (`ENHANCE_YOUR_CALM`) and is disconnected.
+        /// within `resetWindow`, or makes the router reset them by breaking their rules
+        /// (CVE-2025-8671), gets a GOAWAY (`ENHANCE_YOUR_CALM`) and is disconnected.
         public var maxResetStreams: Int = 200
         public var resetWindow: TimeAmount = .seconds(30)
 

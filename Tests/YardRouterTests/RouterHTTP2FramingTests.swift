@@ -91,6 +91,32 @@ extension RouterHTTP2Tests {
         }
     }
 
+    /// MadeYouReset (CVE-2025-8671): streams the client gets the router to reset, by breaking
+    /// their rules after their request went upstream, count against the rapid-reset limit as
+    /// the client's own resets do.
+    @Test func resetsTheClientProvokesCountAgainstTheRapidResetLimit() async throws {
+        try await withUpstreams(["h2-1"]) { upstreams in
+            try await withH2Router(
+                upstreams: [upstreams[0].upstream], configure: { $0.http2.maxResetStreams = 10 }
+            ) { _, port, authority in
+                try await H2ByteClient.with(port: port, authority: authority) { client in
+                    _ = try await client.handshake()
+                    var bytes: [UInt8] = []
+                    for index in 0..<20 {
+                        let stream = HTTP2StreamID(2 * index + 1)
+                        // A request, then a WINDOW_UPDATE of 0 on its stream: a stream error.
+                        bytes += client.request(stream: stream, path: "/slow?ms=3000")
+                        bytes += H2ByteClient.frame(type: 0x8, flags: 0, stream: stream, Self.word(0))
+                    }
+                    try await client.send(bytes)
+                    let outcome = try await client.collect(until: { $0.closed })
+                    #expect(outcome.goAway == 0xB, "\(outcome)")
+                    #expect(outcome.reset.values.allSatisfy { $0 == 0x1 } && outcome.reset.count == 10, "\(outcome)")
+                }
+            }
+        }
+    }
+
     /// CONTINUATION flood (CVE-2024-27316's kind): a header block that never ends is cut off
     /// once it is past what the header list limit allows, long before the head timeout,
     /// and nothing reaches a replica.
