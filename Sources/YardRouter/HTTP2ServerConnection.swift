@@ -5,8 +5,9 @@ import NIOHTTP2
 /// The server side of an HTTP/2 connection (RFC 9113) between TLS and
 /// `HTTP2StreamDemultiplexer`, in place of swift-nio-http2's `NIOHTTP2Handler`: it reads
 /// frames from the decrypted bytes, keeps each stream's state and both directions' flow
-/// control, and writes the frames its streams send into one buffer per flush. Header blocks
-/// go through swift-nio-http2's own HPACK coder (`NIOHPACK`); above it the demultiplexer
+/// control, and writes the frames its streams send into one buffer per flush. Request header
+/// blocks go through swift-nio-http2's HPACK decoder, responses through the router's own
+/// encoder (`HPACKResponseEncoder`); above it the demultiplexer
 /// sees the same `HTTP2Frame`s and events (`StreamClosedEvent`, `NIOHTTP2WindowUpdatedEvent`)
 /// as from `NIOHTTP2Handler`.
 ///
@@ -46,7 +47,7 @@ final class HTTP2ServerConnection: ChannelDuplexHandler {
 
     private let limits: Limits
     private var decoder: HPACKDecoder
-    private var encoder: HPACKEncoder
+    private var encoder = HPACKResponseEncoder()
 
     /// Bytes received and not yet made into frames.
     private var received: ByteBuffer?
@@ -126,7 +127,6 @@ final class HTTP2ServerConnection: ChannelDuplexHandler {
         self.limits = limits
         self.decoder = HPACKDecoder(
             allocator: allocator, maxDynamicTableSize: HPACKDecoder.maxDynamicTableSize, maxHeaderListSize: limits.maxHeaderListSize)
-        self.encoder = HPACKEncoder(allocator: allocator)
         self.output = allocator.buffer(capacity: 1024)
     }
 
@@ -437,7 +437,7 @@ final class HTTP2ServerConnection: ChannelDuplexHandler {
         while let identifier = payload.readInteger(as: UInt16.self), let value = payload.readInteger(as: UInt32.self) {
             switch identifier {
             case 0x1:  // HEADER_TABLE_SIZE: the router's encoder keeps to it (at most the default).
-                try? self.encoder.setDynamicTableSize(min(Int(value), HPACKEncoder.defaultDynamicTableSize))
+                self.encoder.setMaximumSize(Int(value))
             case 0x2:  // ENABLE_PUSH
                 guard value <= 1 else { throw ProtocolError.connection(.protocolError, "ENABLE_PUSH other than 0 or 1") }
             case 0x4:  // INITIAL_WINDOW_SIZE
@@ -658,14 +658,7 @@ final class HTTP2ServerConnection: ChannelDuplexHandler {
         // The block goes after a frame header written once its length is known.
         let headerIndex = self.output.writerIndex
         self.output.writeRepeatingByte(0, count: 9)
-        do {
-            try self.encoder.encode(headers: headers, to: &self.output)
-        } catch {
-            self.output.moveWriterIndex(to: headerIndex)
-            promise?.fail(error)
-            self.writeReset(streamID, code: .internalError, context: context)
-            return
-        }
+        self.encoder.encode(headers, into: &self.output)
         let blockLength = self.output.writerIndex - headerIndex - 9
         let flags: UInt8 = endStream ? 0x1 : 0
         if blockLength <= self.peerMaxFrameSize {

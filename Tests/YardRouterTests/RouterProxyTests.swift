@@ -619,7 +619,8 @@ struct RouterProxyTests {
             let configuration = Router.Configuration(
                 host: "127.0.0.1",
                 port: 0,
-                responseHeadTimeout: .seconds(2)
+                // Long enough for a loaded machine (parallel test runs) to get the head across.
+                responseHeadTimeout: .seconds(3)
             )
             try await withRouter(routes: ["echo.localhost": [upstreams[0].upstream]], configuration: configuration) {
                 _,
