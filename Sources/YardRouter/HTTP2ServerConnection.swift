@@ -516,14 +516,16 @@ final class HTTP2ServerConnection: ChannelDuplexHandler {
     private func connectionError(_ error: ProtocolError, context: ChannelHandlerContext) {
         guard !self.closing else { return }
         self.writeGoAway(lastStreamID: self.lastClientStream, code: error.code, debugData: error.reason)
-        self.flushOutput(context: context)
         self.close(context: context)
     }
 
+    /// Closes the connection after what was written: a GOAWAY, or the last stream's end
+    /// when the client went away.
     private func close(context: ChannelHandlerContext) {
         guard !self.closing else { return }
         self.closing = true
         self.received = nil
+        self.flushOutput(context: context)
         context.close(promise: nil)
     }
 

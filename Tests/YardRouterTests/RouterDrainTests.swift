@@ -27,8 +27,9 @@ struct RouterDrainTests {
                 try await withThrowingTaskGroup(of: HTTPResponseStatus.self) { tasks in
                     for _ in 0..<4 {
                         tasks.addTask {
+                            // Long enough that all four overlap on a loaded machine (parallel runs).
                             let status = try await TestConnection.with(port: port) {
-                                try await $0.request(.GET, "/slow?ms=700", host: "app.localhost").status
+                                try await $0.request(.GET, "/slow?ms=2500", host: "app.localhost").status
                             }
                             finished.withLockedValue { $0 += 1 }
                             return status

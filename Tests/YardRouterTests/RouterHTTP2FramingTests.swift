@@ -91,6 +91,26 @@ extension RouterHTTP2Tests {
         }
     }
 
+    /// A client's GOAWAY lets the streams it opened finish: the router closes the connection
+    /// once the last response has gone out whole, not before.
+    @Test func aClientThatGoesAwayGetsItsLastResponseWhole() async throws {
+        try await withUpstreams(["h2-1"]) { upstreams in
+            try await withH2Router(upstreams: [upstreams[0].upstream]) { _, port, authority in
+                try await H2ByteClient.with(port: port, authority: authority) { client in
+                    _ = try await client.handshake()
+                    // GOAWAY: last stream 0 (the client accepts none of the server's), NO_ERROR.
+                    try await client.send(
+                        client.request(stream: 1, path: "/slow?ms=300") + client.request(stream: 3, path: "/large?bytes=50000")
+                            + H2ByteClient.frame(type: 0x7, flags: 0, stream: 0, Self.word(0) + Self.word(0)))
+                    let outcome = try await client.collect(until: { $0.closed })
+                    #expect(outcome.finished.contains(1) && outcome.finished.contains(3), "\(outcome)")
+                    #expect(outcome.bodies[3] == (0..<50_000).map { UInt8(truncatingIfNeeded: $0) }, "\(outcome.bodies[3]?.count ?? 0) bytes")
+                    #expect(outcome.goAway == nil, "\(outcome)")
+                }
+            }
+        }
+    }
+
     /// MadeYouReset (CVE-2025-8671): streams the client gets the router to reset, by breaking
     /// their rules after their request went upstream, count against the rapid-reset limit as
     /// the client's own resets do.
