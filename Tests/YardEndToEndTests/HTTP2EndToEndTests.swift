@@ -39,4 +39,35 @@ struct HTTP2EndToEndTests {
             #expect(http1.stdout == "1.1 200", "\(http1.output)")
         }
     }
+    /// Chromium against the router's own HTTP/2 layer: its SETTINGS (a 64 KiB header table, a
+    /// 15 MB connection window), its priorities and its parallel streams, through a real
+    /// `yard serve`.
+    @Test("a real browser loads a page and six 3 MB files at once over h2, each whole", .timeLimit(.minutes(3)))
+    func aBrowserOverHTTP2() async throws {
+        try DashboardEndToEndTests.requireBrowser()
+        try await YardServer.with(runtime: "plain") { server in
+            try #require(server.httpsPort > 0, "serve.json has no httpsPort: \(server.serveLog)")
+            let folder = try await server.prepareApp("static-site", project: "browser")
+            var generator = SystemRandomNumberGenerator()
+            let bytes = Data((0..<3_000_000).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            try bytes.write(to: folder.appendingPathComponent("large.bin"))
+            let digest = try HTTPSEndToEndTests.run("/usr/bin/sha256sum", [folder.appendingPathComponent("large.bin").path])
+                .stdout.split(separator: " ").first.map(String.init) ?? ""
+            try #require(try await server.yard(["up"], in: folder).status == 0)
+            let scratch = server.root.appendingPathComponent("browser-tmp")
+            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+            var environment = server.environment
+            environment["H2_BASE_URL"] = "https://browser-browser.localhost:\(server.httpsPort)"
+            environment["H2_FILE"] = "/large.bin"
+            environment["H2_SHA256"] = digest
+            environment["PYTHONUNBUFFERED"] = "1"
+            environment["TMPDIR"] = scratch.path
+            let result = try await DashboardEndToEndTests.run(
+                DashboardEndToEndTests.python, [YardServer.packageRoot.appendingPathComponent("Tests/Browser/h2_test.py").path],
+                environment: environment, in: server.root, timeout: .seconds(120))
+            #expect(
+                result.status == 0 && result.output.contains("H2-OK"),
+                "\(YardServer.lastLines(of: result.output, 40))\nserver:\n\(YardServer.lastLines(of: server.serveLog, 30))")
+        }
+    }
 }
