@@ -9,6 +9,10 @@ struct ProxyConnectionStateMachine {
     /// Request bodies arriving while the upstream connects are buffered up to this many
     /// bytes; beyond it the client connection stops reading until the upstream is there.
     static let maxBufferedRequestBytes = 1 << 20
+    /// How many other replicas one request may move on to, as HAProxy's `retries` (3 by
+    /// default). It bounds what a request that kills its replica (a "query of death") can
+    /// take down.
+    static let maxReplicaSwitches = 3
 
     /// The largest request body forwarded; a larger declared one gets 413, and a chunked
     /// one that grows past it is cut off (413 if no response has started, else a close).
@@ -51,14 +55,14 @@ struct ProxyConnectionStateMachine {
         let client: ClientRequestInfo
         /// The normalized host, for messages.
         let host: String
-        /// The replica this attempt goes to, and the others still available for one retry.
+        /// The replica this attempt goes to, and the others it may move on to.
         var upstream: Upstream
         var alternatives: [Upstream]
-        /// Sent again after a failed connect or a stale pooled connection.
+        /// Sent again on a fresh connection after a stale pooled one (once a request).
         var hasRetried = false
-        /// Moved to another replica once already (after a failed connect, or after a replica
-        /// closed without answering): never a second time.
-        var switchedReplica = false
+        /// How many times it moved to another replica (after a failed connect, or after a
+        /// replica closed without answering); at most `maxReplicaSwitches`.
+        var replicaSwitches = 0
         /// The client has sent (or declared) body bytes.
         var hasBody: Bool
         /// The client's `.end` has arrived.
@@ -80,6 +84,17 @@ struct ProxyConnectionStateMachine {
             self.upstream = upstream
             self.alternatives = alternatives
             self.hasBody = hasBody
+        }
+
+        /// Moves this request to the next replica, if one is left and it has not moved
+        /// `maxReplicaSwitches` times already.
+        func nextReplica() -> Upstream? {
+            guard self.replicaSwitches < ProxyConnectionStateMachine.maxReplicaSwitches, !self.alternatives.isEmpty else {
+                return nil
+            }
+            self.replicaSwitches += 1
+            self.upstream = self.alternatives.removeFirst()
+            return self.upstream
         }
     }
 
@@ -527,13 +542,7 @@ struct ProxyConnectionStateMachine {
     mutating func upstreamConnectFailed(reason: String) -> ConnectAction {
         switch self.state {
         case .connecting(let request, let buffered, let bytes):
-            if !request.hasRetried, !request.switchedReplica, request.client.isIdempotent,
-                let next = request.alternatives.first
-            {
-                request.hasRetried = true
-                request.switchedReplica = true
-                request.alternatives.removeFirst()
-                request.upstream = next
+            if request.client.isIdempotent, let next = request.nextReplica() {
                 self.state = .connecting(request, buffered: buffered, bufferedBytes: bytes)
                 return .connect(.pooledOrNew(next))
             }
@@ -697,14 +706,13 @@ struct ProxyConnectionStateMachine {
             return .connect(.new(request.upstream))
         }
         // The replica took the request and went away without a byte of answer (killed,
-        // crashed, its node gone): a request that changes nothing (GET, HEAD, OPTIONS, no
-        // body) goes once to another replica, as nginx's `proxy_next_upstream error` does.
-        if !request.switchedReplica, !exchange.interimRelayed, request.client.isSafe, !request.hasBody,
-            request.clientRequestComplete, let next = request.alternatives.first
+        // crashed, its node drained or gone): a request that changes nothing (GET, HEAD,
+        // OPTIONS, no body) goes on to another replica, as nginx's `proxy_next_upstream
+        // error` does. More than once: a drained node takes all its replicas at once, and
+        // the rotation may hand two of them in a row.
+        if !exchange.interimRelayed, request.client.isSafe, !request.hasBody, request.clientRequestComplete,
+            let next = request.nextReplica()
         {
-            request.switchedReplica = true
-            request.alternatives.removeFirst()
-            request.upstream = next
             self.state = .connecting(request, buffered: [], bufferedBytes: 0)
             return .connect(.pooledOrNew(next))
         }

@@ -184,7 +184,7 @@ struct ProxyConnectionStateMachineTests {
         #expect(cut?.status == .payloadTooLarge)
     }
 
-    @Test func retriesARefusedIdempotentRequestOnceOnTheNextReplica() {
+    @Test func retriesARefusedIdempotentRequestOnTheNextReplicaUntilNoneIsLeft() {
         var machine = Machine()
         _ = machine.requestHeadReceived(request(.GET), selection: .upstreams([a, b]), clientIP: nil)
         _ = machine.requestEndReceived(trailers: nil)
@@ -248,7 +248,7 @@ struct ProxyConnectionStateMachineTests {
             #expect(response.status == .badGateway)
         }
         // PUT and DELETE may have been carried out; a body may have been consumed; a relayed
-        // 1xx is part of an answer; a refused connect already used the one switch.
+        // 1xx is part of an answer.
         var put = Machine()
         _ = put.requestHeadReceived(request(.PUT), selection: .upstreams([a, b]), clientIP: nil)
         _ = put.requestEndReceived(trailers: nil)
@@ -270,12 +270,44 @@ struct ProxyConnectionStateMachineTests {
         _ = interim.responsePartReceived(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: 103))))
         guard case .respond = interim.upstreamClosed() else { Issue.record("after a relayed 103 the request stays"); return }
 
-        var refusedFirst = Machine()
-        _ = refusedFirst.requestHeadReceived(request(.GET), selection: .upstreams([a, b, a]), clientIP: nil)
-        _ = refusedFirst.requestEndReceived(trailers: nil)
-        #expect(refusedFirst.upstreamConnectFailed(reason: "connection refused") == .connect(.pooledOrNew(b)))
-        _ = refusedFirst.upstreamConnected(reused: false)
-        guard case .respond = refusedFirst.upstreamClosed() else { Issue.record("one switch of replica, not two"); return }
+    }
+
+    /// A drained node takes all its replicas at once, and the rotation may hand two of them
+    /// in a row: a safe request moves on until one answers, at most `maxReplicaSwitches`
+    /// times, whether the replicas refuse the connection or close it without answering.
+    @Test func aSafeRequestMovesOnUpToThreeTimes() {
+        let replicas = (0..<6).map { Upstream(host: "127.0.0.1", port: 2000 + $0, replicaID: "r\($0)") }
+        var machine = Machine()
+        _ = machine.requestHeadReceived(request(.GET), selection: .upstreams(replicas), clientIP: nil)
+        _ = machine.requestEndReceived(trailers: nil)
+        #expect(machine.upstreamConnectFailed(reason: "connection refused") == .connect(.pooledOrNew(replicas[1])))
+        _ = machine.upstreamConnected(reused: false)
+        #expect(machine.upstreamClosed() == .connect(.pooledOrNew(replicas[2])))
+        // r2's pooled connection was stale: a fresh one to r2 first.
+        _ = machine.upstreamConnected(reused: true)
+        #expect(machine.upstreamClosed() == .connect(.new(replicas[2])))
+        _ = machine.upstreamConnected(reused: false)
+        #expect(machine.upstreamClosed() == .connect(.pooledOrNew(replicas[3])))
+        _ = machine.upstreamConnected(reused: false)
+        guard case .respond(let response) = machine.upstreamClosed() else {
+            Issue.record("a fourth replica closing too is a 502, not a fifth try")
+            return
+        }
+        #expect(response.status == .badGateway)
+        #expect(response.message.contains("replica r3"))
+
+        // PUT is idempotent and nothing reached a replica that refused: it moves on too.
+        var put = Machine()
+        _ = put.requestHeadReceived(request(.PUT), selection: .upstreams(replicas), clientIP: nil)
+        _ = put.requestEndReceived(trailers: nil)
+        for next in replicas[1...3] {
+            #expect(put.upstreamConnectFailed(reason: "connection refused") == .connect(.pooledOrNew(next)))
+        }
+        guard case .respond(let refused) = put.upstreamConnectFailed(reason: "connection refused") else {
+            Issue.record("a fourth refusal is a 502")
+            return
+        }
+        #expect(refused.message.contains("could not connect to replica r3"))
     }
 
     @Test func closesTheClientWhenTheUpstreamFailsMidResponse() {

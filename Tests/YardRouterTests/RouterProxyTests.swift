@@ -189,7 +189,7 @@ struct RouterProxyTests {
         }
     }
 
-    @Test func aSafeRequestWhoseReplicaClosesWithoutAnsweringIsSentOnceToAnother() async throws {
+    @Test func aSafeRequestWhoseReplicaClosesWithoutAnsweringIsSentOnToAnother() async throws {
         // `gone-1` reads each request and closes without answering (a replica killed with a
         // request in flight); `live-1` answers.
         let gone = try await TestUpstream.start(name: "gone-1", hangsUp: true)
@@ -210,7 +210,10 @@ struct RouterProxyTests {
             var configuration = Router.Configuration(host: "127.0.0.1", port: 0)
             // Without ejection the rotation keeps handing every other request to gone-1 first.
             configuration.ejectionPeriod = .zero
-            let routes = ["app.localhost": [gone.upstream, upstreams[0].upstream], "gone.localhost": [gone.upstream, gone2.upstream]]
+            let routes = [
+                "app.localhost": [gone.upstream, upstreams[0].upstream], "gone.localhost": [gone.upstream, gone2.upstream],
+                "drained.localhost": [gone.upstream, gone2.upstream, upstreams[0].upstream],
+            ]
             try await withRouter(routes: routes, configuration: configuration) { _, port in
                 try await TestConnection.with(port: port) { connection in
                     for method in [HTTPMethod.GET, .GET, .HEAD, .HEAD, .OPTIONS, .OPTIONS] {
@@ -235,11 +238,20 @@ struct RouterProxyTests {
                     #expect(gone.requests.count == reachedGone + 3)
                     #expect(upstreams[0].requests.count == 6 + 3)
 
-                    // Once only: both replicas closing gives 502 after one switch.
+                    // Every replica closing gives 502 once each has had the request.
                     let response = try await connection.request(.GET, "/", host: "gone.localhost")
                     #expect(response.status == .badGateway)
                     #expect(response.text.contains("closed the connection before sending a response"))
                     #expect(gone.requests.count + gone2.requests.count == reachedGone + 3 + 2)
+
+                    // A drained node's replicas go together: whichever of the three the
+                    // rotation starts at, the request moves on until live-1 answers.
+                    for _ in 0..<3 {
+                        let response = try await connection.request(.GET, "/", host: "drained.localhost")
+                        #expect(response.status == .ok, "\(response.text)")
+                        #expect(response.upstreamName == "live-1")
+                    }
+                    #expect(gone.requests.count + gone2.requests.count == reachedGone + 3 + 2 + 3)
                 }
             }
         }
