@@ -43,6 +43,10 @@ final class HTTP2ServerConnection: ChannelDuplexHandler {
     /// Frames the router answers by itself (SETTINGS and PING acknowledgements, resets) that a
     /// client may pile up while it reads nothing, before it is cut off.
     static let maxAutomaticFramesWhileUnwritable = 10_000
+    /// Frames in a row that carry nothing and end nothing (DATA without END_STREAM, HEADERS
+    /// and CONTINUATION without END_HEADERS, all empty) before the client is cut off: each
+    /// costs the router work and the client 9 bytes (CVE-2019-9518). Envoy allows 1.
+    static let maxConsecutiveEmptyFrames = 10
     private static let preface: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
 
     private let limits: Limits
@@ -84,6 +88,7 @@ final class HTTP2ServerConnection: ChannelDuplexHandler {
     /// DATA payloads at least this large are written as they are, not copied into `output`.
     static let copyLimit = 4 * 1024
     private var automaticFramesWhileUnwritable = 0
+    private var consecutiveEmptyFrames = 0
 
     private var resetCount = 0
     private var resetWindowStart = NIODeadline.uptimeNanoseconds(0)
@@ -249,6 +254,19 @@ final class HTTP2ServerConnection: ChannelDuplexHandler {
         if !self.settingsReceived {
             guard type == 0x4, flags & 0x1 == 0 else {
                 throw ProtocolError.connection(.protocolError, "the client's preface did not start with SETTINGS")
+            }
+        }
+        // Only a request's frames that carry or end something start the count again: other
+        // frame types in between do not.
+        if type == 0x0 || type == 0x1 || type == 0x9 {
+            let ends = type == 0x0 ? flags & 0x1 != 0 : flags & 0x4 != 0
+            if payload.readableBytes == 0, !ends {
+                self.consecutiveEmptyFrames += 1
+                guard self.consecutiveEmptyFrames <= Self.maxConsecutiveEmptyFrames else {
+                    throw ProtocolError.connection(.enhanceYourCalm, "too many empty frames")
+                }
+            } else {
+                self.consecutiveEmptyFrames = 0
             }
         }
         switch type {

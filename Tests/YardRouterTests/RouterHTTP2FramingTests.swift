@@ -170,6 +170,63 @@ extension RouterHTTP2Tests {
         }
     }
 
+    /// Empty-frame flood (CVE-2019-9518): frames that carry nothing and end nothing cost the
+    /// client 9 bytes and the router a frame's work each; past a few in a row the client is
+    /// cut off, a DATA flood as a CONTINUATION one, and frames of other types between them
+    /// do not start the count again. An empty frame now and then, or one that ends the
+    /// body, is fine.
+    @Test func aFloodOfEmptyFramesEndsTheConnection() async throws {
+        typealias Frame = H2ByteClient
+        try await withUpstreams(["h2-1"]) { upstreams in
+            try await withH2Router(
+                upstreams: [upstreams[0].upstream], configure: { $0.requestHeadTimeout = .seconds(60) }
+            ) { _, port, authority in
+                try await H2ByteClient.with(port: port, authority: authority) { client in
+                    _ = try await client.handshake()
+                    var bytes = Frame.frame(type: 0x1, flags: 0x4, stream: 1, client.headerBlock(path: "/echo", method: "POST"))
+                    for part in ["a", "", "b", "", "", "c"] {
+                        bytes += Frame.frame(type: 0x0, flags: 0, stream: 1, Array(part.utf8))
+                    }
+                    bytes += Frame.frame(type: 0x0, flags: 0x1, stream: 1, [])
+                    try await client.send(bytes)
+                    let outcome = try await client.collect(until: { $0.finished.contains(1) || $0.closed })
+                    #expect(outcome.bodies[1] == Array("abc".utf8) && outcome.goAway == nil, "\(outcome)")
+                }
+                let ping = Frame.frame(type: 0x6, flags: 0, stream: 0, [UInt8](repeating: 7, count: 8))
+                let floods: [(name: String, opening: (H2ByteClient) -> [UInt8], empty: [UInt8])] = [
+                    (
+                        "DATA, with empty SETTINGS between",
+                        { Frame.frame(type: 0x1, flags: 0x4, stream: 1, $0.headerBlock(path: "/echo", method: "POST")) },
+                        Frame.frame(type: 0x0, flags: 0, stream: 1, []) + Frame.frame(type: 0x4, flags: 0, stream: 0, [])
+                    ),
+                    (
+                        "CONTINUATION",
+                        { Frame.frame(type: 0x1, flags: 0x1, stream: 1, $0.headerBlock(path: "/continued")) },
+                        Frame.frame(type: 0x9, flags: 0, stream: 1, [])
+                    ),
+                ]
+                for flood in floods {
+                    try await H2ByteClient.with(port: port, authority: authority) { client in
+                        _ = try await client.handshake()
+                        var bytes = flood.opening(client)
+                        for _ in 0..<1_000 { bytes += flood.empty }
+                        do {
+                            try await client.send(bytes + ping)
+                        } catch {
+                            // The router closed first.
+                        }
+                        // Without the limit the PING after a DATA flood is answered and the
+                        // connection stays; inside a header block it breaks the protocol (0x1).
+                        let outcome = try await client.collect(until: { $0.closed || !$0.pingAcks.isEmpty })
+                        #expect(outcome.goAway == 0xB && outcome.closed, "\(flood.name): \(outcome)")
+                        #expect(outcome.pingAcks.isEmpty, "\(flood.name): \(outcome)")
+                    }
+                }
+                #expect(!upstreams[0].requests.contains { $0.uri == "/continued" })
+            }
+        }
+    }
+
     /// Padding, priorities, PRIORITY frames and frame types the router does not know are
     /// taken in stride; a PING is answered with its own payload.
     @Test func framesTheRouterMayIgnoreAreIgnoredAndAPingIsAnswered() async throws {
