@@ -235,10 +235,12 @@ let package = Package(
             path: "bench/DashboardBench",
             swiftSettings: swiftSettings
         ),
+        .target(name: "CEpoll", path: "bench/CEpoll"),
         .executableTarget(
             name: "ProxyBench",
             dependencies: [
                 "YardRouter",
+                "CEpoll",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -3,6 +3,7 @@
 //   scripts/release-build.sh --product ProxyBench
 //   ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N] [--loops N]
 //              [--https-port N --cert PEM --key PEM] [--metrics | --access-log] [--tcp-port N]
+//              [--epoll-relay-port N]
 //
 // Routes NAME (default `bench.local`, the Host header the load generator sends) to the
 // upstream, listens on 127.0.0.1 (port 0 unless given), prints `port N` once it listens and
@@ -19,6 +20,9 @@
 // `--tcp-port N` also opens the router's TCP proxy (`yard domain --tcp`) on 127.0.0.1:N to the
 // same upstream: bytes relayed between two NIO channels with nothing parsed, what an HTTP/1.1
 // request costs SwiftNIO alone (bench/proxy/instructions.sh's `switchyard-tcp` target).
+// `--epoll-relay-port N` relays 127.0.0.1:N to the upstream on a thread of its own with epoll
+// and plain system calls, no NIO (`EpollRelay`, the `swift-epoll` target): the same relay's
+// floor for a Swift program doing its own I/O.
 import Foundation
 import Logging
 import NIOPosix
@@ -28,7 +32,7 @@ import YardRouter
 
 func usage(_ message: String) -> Never {
     let usage =
-        "usage: ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N] [--loops N] [--https-port N --cert PEM --key PEM] [--tcp-port N]"
+        "usage: ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N] [--loops N] [--https-port N --cert PEM --key PEM] [--tcp-port N] [--epoll-relay-port N]"
     FileHandle.standardError.write(Data("ProxyBench: \(message)\n\(usage)\n".utf8))
     exit(2)
 }
@@ -50,6 +54,7 @@ var keyFile: String?
 var withMetrics = false
 var withAccessLog = false
 var tcpPort: Int?
+var epollRelayPort: Int?
 while !arguments.isEmpty {
     let argument = arguments.removeFirst()
     func value() -> String {
@@ -67,6 +72,7 @@ while !arguments.isEmpty {
     case "--metrics": withMetrics = true
     case "--access-log": withAccessLog = true
     case "--tcp-port": tcpPort = number(value(), for: argument)
+    case "--epoll-relay-port": epollRelayPort = number(value(), for: argument)
     default:
         guard upstreamAddress == nil, !argument.hasPrefix("-") else { usage("unexpected argument '\(argument)'") }
         upstreamAddress = argument
@@ -117,6 +123,16 @@ if let tcpPort {
     tcpProxy.setUpstreams([Upstream(host: upstreamHost, port: upstreamPort, replicaID: "bench")], port: tcpPort)
     services.append(.init(service: tcpProxy))
     FileHandle.standardOutput.write(Data("tcp-port \(tcpPort)\n".utf8))
+}
+if let epollRelayPort {
+    do {
+        let relay = try EpollRelay(port: epollRelayPort, upstreamHost: upstreamHost, upstreamPort: upstreamPort)
+        let thread = Thread { relay.run() }
+        thread.start()
+    } catch {
+        usage("--epoll-relay-port: \(error)")
+    }
+    FileHandle.standardOutput.write(Data("epoll-relay-port \(epollRelayPort)\n".utf8))
 }
 let accessLog = AccessLogBuffer()
 let metrics = RouterMetrics(registry: PrometheusCollectorRegistry())

@@ -15,7 +15,9 @@
 # requests as bytes, one upstream connection per client connection and nothing parsed
 # (the router's TCP proxy, nginx's stream module, HAProxy's `mode tcp`). A relay makes the
 # same system calls per request as its HTTP proxy (a read and a write each way), so it is
-# the floor of what the proxy's I/O costs, and the difference is its HTTP work. -k keeps
+# the floor of what the proxy's I/O costs, and the difference is its HTTP work. swift-epoll
+# is the same relay in Swift on its own epoll loop without NIO (ProxyBench --epoll-relay-port),
+# the floor a router doing its own socket I/O would start from. -k keeps
 # the callgrind profiles: their top functions are printed with `callgrind_annotate`.
 # Needs valgrind, h2load (nghttp2-client), nginx and haproxy, and nginx-stream also
 # libnginx-mod-stream: bash bench/proxy/setup.sh installs them. Builds the ProxyBench product
@@ -60,7 +62,7 @@ export PATH=/opt/swift/usr/bin:$PATH
 if [[ -n ${PROXYBENCH:-} ]]; then
     proxybench=$PROXYBENCH
 else
-    if [[ ,$TARGETS, == *,switchyard,* || ,$TARGETS, == *,switchyard-tcp,* ]]; then
+    if [[ ,$TARGETS, == *,switchyard,* || ,$TARGETS, == *,switchyard-tcp,* || ,$TARGETS, == *,swift-epoll,* ]]; then
         echo "building ProxyBench (release)"
         (nice -n 19 "$repo/scripts/release-build.sh" --product ProxyBench 2>&1 | tail -n 1)
     fi
@@ -210,6 +212,11 @@ events { worker_connections 4096; }
 stream { server { listen 127.0.0.1:$port backlog=4096; proxy_pass 127.0.0.1:$upstream_port; } }
 CONF
             measure nginx-stream "$port" /usr/sbin/nginx -p "$work/nginx-stream" -c "$work/nginx-stream/nginx.conf" ;;
+        swift-epoll)
+            cp "$proxybench" "$work/ProxyBench"
+            strip --strip-debug "$work/ProxyBench"
+            port=$(free_port)
+            measure swift-epoll "$port" "$work/ProxyBench" "127.0.0.1:$upstream_port" --host "$HOST_HEADER" --epoll-relay-port "$port" ;;
         haproxy-tcp)
             port=$(free_port)
             haproxy_config "$port" "$upstream_port" | sed 's/^    mode http$/    mode tcp/; /forwardfor\|http-request\|http-keep-alive\|http-reuse/d' >"$work/haproxy-tcp.cfg"
@@ -225,6 +232,6 @@ CONF
             port=$(free_port)
             haproxy_config "$port" "$upstream_port" >"$work/haproxy.cfg"
             measure haproxy "$port" /usr/sbin/haproxy -db -f "$work/haproxy.cfg" ;;
-        *) echo "instructions.sh: unknown target '$target' (switchyard, nginx, haproxy, switchyard-tcp, nginx-stream, haproxy-tcp)" >&2; exit 2 ;;
+        *) echo "instructions.sh: unknown target '$target' (switchyard, nginx, haproxy, switchyard-tcp, nginx-stream, haproxy-tcp, swift-epoll)" >&2; exit 2 ;;
     esac
 done

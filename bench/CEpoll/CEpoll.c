@@ -1,0 +1,2 @@
+// Empty: the module is its header (include/CEpoll.h).
+#include "CEpoll.h"
