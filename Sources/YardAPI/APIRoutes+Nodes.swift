@@ -9,7 +9,7 @@ extension APIRoutes {
 
     func setNodeAvailability(_ input: Operations.SetNodeAvailability.Input) async throws -> Operations.SetNodeAvailability.Output {
         guard case .json(let body) = input.body else { throw Self.unexpectedBody }
-        let node = try await orchestrator.clusterNodes().setAvailability(body.availability, node: input.path.node)
+        let node = try await orchestrator.setNodeAvailability(body.availability, node: input.path.node)
         return .ok(.init(body: .json(node)))
     }
 

@@ -1441,6 +1441,33 @@ public actor Orchestrator: Service {
         }
     }
 
+    /// Sets a swarm node's availability. Before a drain the replicas whose tasks run there
+    /// leave routing and their requests in flight finish (up to their deployments'
+    /// `drainingSeconds`), so swarm's stop of those tasks cuts no request: without this a
+    /// request could still reach a task swarm had already stopped. They stay out of routing
+    /// (restarting) until their tasks run elsewhere; if the drain is refused they are back
+    /// in routing at once.
+    public func setNodeAvailability(_ availability: String, node: String) async throws -> NodeView {
+        let nodes = try clusterNodes()
+        guard availability == "drain" else { return try await nodes.setAvailability(availability, node: node) }
+        let moving = try await nodes.replicaIDs(onNode: node).filter { replicas[$0]?.status == .running && replicas[$0]?.isDraining == false }
+        let draining = moving.compactMap { replicas[$0]?.deploymentID }.compactMap { try? store.deployment(id: $0).deploySettings?.drainingSeconds }
+        await drainReplicas(moving, timeout: .seconds(max(draining.max() ?? DeploySettings().drainingSeconds, 0)))
+        let view: NodeView
+        do {
+            view = try await nodes.setAvailability(availability, node: node)
+        } catch {
+            for replicaID in moving { replicas[replicaID]?.isDraining = false }
+            if !moving.isEmpty { updateRoutes() }
+            throw error
+        }
+        for replicaID in moving where replicas[replicaID]?.isDraining == true {
+            replicas[replicaID]?.isDraining = false
+            if replicas[replicaID]?.status == .running { markReplica(replicaID, .restarting) }
+        }
+        return view
+    }
+
     private func waitHealthy(replicaID: String, address: String, port: Int, deploymentID: String, settings: DeploySettings) async throws {
         let timeout = Duration.seconds(max(1, settings.healthcheckTimeout))
         let isAlive: @Sendable () async -> Bool = { await self.isReplicaAlive(replicaID) }

@@ -32,9 +32,7 @@ extension SwarmRuntime {
     /// Removes a worker that no longer runs tasks: drained (or down) first, so no replica is
     /// cut off; managers are refused (demoting one changes the swarm's quorum).
     public func removeNode(_ node: String) async throws -> NodeView {
-        guard let found = try await nodes().first(where: { $0.ID == node || $0.ID.hasPrefix(node) || $0.name == node }) else {
-            throw YardError(.notFound, "no swarm node '\(node)': yard node list shows them")
-        }
+        let found = try await self.node(named: node)
         if found.ManagerStatus != nil {
             throw YardError(.conflict, "\(found.name) is a manager: demote it with docker node demote on a manager first")
         }

@@ -129,9 +129,7 @@ extension SwarmRuntime {
         guard ["active", "pause", "drain"].contains(availability) else {
             throw YardError(.invalidInput, "'\(availability)' is not a node availability: active, pause or drain")
         }
-        guard let found = try await nodes().first(where: { $0.ID == node || $0.ID.hasPrefix(node) || $0.name == node }) else {
-            throw YardError(.notFound, "no swarm node '\(node)': yard node list shows them")
-        }
+        let found = try await self.node(named: node)
         let data = try await engine.call(.GET, "/nodes/\(found.ID)")
         guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
             let version = (object["Version"] as? [String: Any])?["Index"] as? Int, var spec = object["Spec"] as? [String: Any]
@@ -140,6 +138,22 @@ extension SwarmRuntime {
         try await engine.call(.POST, "/nodes/\(found.ID)/update?version=\(version)", json: try JSONSerialization.data(withJSONObject: spec))
         let updated = try await engine.get("/nodes/\(found.ID)", as: SwarmNode.self)
         return updated.view(tasks: try await runningTaskCounts()[found.ID, default: 0])
+    }
+
+    /// A node by id, id prefix or hostname.
+    func node(named node: String) async throws -> SwarmNode {
+        guard let found = try await nodes().first(where: { $0.ID == node || $0.ID.hasPrefix(node) || $0.name == node }) else {
+            throw YardError(.notFound, "no swarm node '\(node)': yard node list shows them")
+        }
+        return found
+    }
+
+    public func replicaIDs(onNode node: String) async throws -> [String] {
+        let found = try await self.node(named: node)
+        let filter = #"{"desired-state":["running"],"node":["\#(found.ID)"]}"#.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        let tasks = try await engine.get("/tasks?filters=\(filter)", as: [SwarmTask].self)
+        let services = Set(tasks.filter { $0.Status.State == "running" }.map(\.ServiceID))
+        return placed.filter { $0.value.serviceID.map(services.contains) ?? false }.map(\.key).sorted()
     }
 
     public func clusterNodes() async throws -> [NodeView] {

@@ -145,8 +145,11 @@ struct SwarmEndToEndTests {
         let list = try JSONDecoder().decode(NodeListView.self, from: Data(nodes.stdout.utf8))
         #expect(list.nodes.count == 2 && list.nodes.allSatisfy { $0.tasks > 0 }, "\(list)")
 
-        // Drain the worker under request loops through both edges.
+        // Drain the worker under request loops through both edges, and POSTs, which the
+        // router never sends to a second replica: the worker's replicas leave routing and
+        // their requests finish before swarm stops their tasks.
         let (done, tally, loop) = Self.requestLoop(server)
+        let (postDone, postTally, postLoop) = Self.requestLoop { try await server.postOnce(host: Self.host) }
         let (edgeDone, edgeTally, edgeLoop) = Self.requestLoop { try await edge.get(host: Self.host) }
         let drainStarted = ContinuousClock.now
         let drained = try await server.yard(["node", "drain", "yard-worker"], in: folder)
@@ -162,13 +165,17 @@ struct SwarmEndToEndTests {
         try await Task.sleep(for: .seconds(2))
         done.value = true
         edgeDone.value = true
+        postDone.value = true
         await loop.value
         await edgeLoop.value
+        await postLoop.value
         #expect(moved, "the worker's replicas did not move to the manager within 60 s")
         print("swarm: drained the worker in \(drainTime) under load: \(tally.okCount) answered, \(tally.failures.count) failed: \(tally.failures.prefix(3))")
         print("swarm: through the worker's edge meanwhile: \(edgeTally.okCount) answered, \(edgeTally.failures.count) failed: \(edgeTally.failures.prefix(3))")
-        #expect(tally.okCount > 0 && edgeTally.okCount > 0)
+        print("swarm: POSTs meanwhile: \(postTally.okCount) answered, \(postTally.failures.count) failed: \(postTally.failures.prefix(3))")
+        #expect(tally.okCount > 0 && edgeTally.okCount > 0 && postTally.okCount > 0)
         #expect(tally.failures.isEmpty, "\(tally.failures.prefix(5))")
+        #expect(postTally.failures.isEmpty, "POSTs: \(postTally.failures.prefix(5))")
         #expect(edgeTally.failures.isEmpty, "through the worker's edge: \(edgeTally.failures.prefix(5))")
         edge.stop()
         let activated = try await server.yard(["node", "activate", "yard-worker"], in: folder)

@@ -350,6 +350,15 @@ final class YardServer: @unchecked Sendable {
         return (head.status, String(decoding: data, as: UTF8.self))
     }
 
+    /// One POST with a small body through the router, no retry: the router never sends it
+    /// to a second replica either, so a request a stopped replica cut shows as a failure.
+    func postOnce(host: String, path: String = "/") async throws -> (status: Int, body: String) {
+        let url = URL(string: "http://127.0.0.1:\(routerPort)\(path)")!
+        let request = HTTPConnection.Request(url: url, method: .POST, headers: [("Host", host)], body: Data("x".utf8))
+        let (head, data) = try await HTTPConnection.fetch(request)
+        return (head.status, String(decoding: data, as: UTF8.self))
+    }
+
     /// Polls `get` until `accept` holds or the timeout passes; returns the last answer.
     func eventually(
         host: String, path: String = "/", timeout: Duration = .seconds(30),

@@ -25,6 +25,7 @@ final class FixedCluster: ClusterNodes {
     init(_ views: [NodeView]) { self.views = views }
     func clusterNodes() async throws -> [NodeView] { views }
     func setAvailability(_ availability: String, node: String) async throws -> NodeView { views[0] }
+    func replicaIDs(onNode node: String) async throws -> [String] { [] }
     func joinInstructions() async throws -> NodeJoinView { throw YardError(.unavailable, "not in this test") }
     func removeNode(_ node: String) async throws -> NodeView { views[0] }
 }
