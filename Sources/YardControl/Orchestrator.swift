@@ -130,8 +130,14 @@ public actor Orchestrator: Service {
         var isDraining = false
         /// Running, but its port has not accepted a connection yet: not routed.
         var awaitsPort = false
+        /// Its task runs on a swarm node being drained: not routed until its next `started`
+        /// (the task running elsewhere).
+        var leavesNode = false
         /// Its process has ended other than with exit 0 at least once (restarted since).
         var exitedWithFailure = false
+
+        /// In the route table (and the TCP proxies).
+        var isRoutable: Bool { status == .running && !isDraining && !awaitsPort && !leavesNode }
     }
 
     struct ServiceKey: Hashable {
@@ -1429,6 +1435,12 @@ public actor Orchestrator: Service {
             replicas[replicaID]?.isDraining = true
         }
         if !wasRouted.isEmpty { updateRoutes() }
+        await awaitRequests(of: draining, timeout: timeout)
+    }
+
+    /// Waits up to `timeout` until the router has no request in flight on replicas already
+    /// out of the route table; their WebSocket clients get a close frame (going away).
+    private func awaitRequests(of draining: [String], timeout: Duration) async {
         await router.closeTunnels(toReplicas: Set(draining))
         let outcome = await router.drain(replicaIDs: Set(draining), timeout: timeout)
         guard outcome.inFlightAtStart > 0 || !outcome.isComplete else { return }
@@ -1445,27 +1457,24 @@ public actor Orchestrator: Service {
     /// leave routing and their requests in flight finish (up to their deployments'
     /// `drainingSeconds`), so swarm's stop of those tasks cuts no request: without this a
     /// request could still reach a task swarm had already stopped. They stay out of routing
-    /// (restarting) until their tasks run elsewhere; if the drain is refused they are back
-    /// in routing at once.
+    /// until their tasks run elsewhere (`leavesNode`, cleared by their next `started`); if
+    /// the node update fails they are back in routing at once.
     public func setNodeAvailability(_ availability: String, node: String) async throws -> NodeView {
         let nodes = try clusterNodes()
         guard availability == "drain" else { return try await nodes.setAvailability(availability, node: node) }
-        let moving = try await nodes.replicaIDs(onNode: node).filter { replicas[$0]?.status == .running && replicas[$0]?.isDraining == false }
+        let moving = try await nodes.replicaIDs(onNode: node).filter { replicas[$0]?.isRoutable == true }
+        guard !moving.isEmpty else { return try await nodes.setAvailability(availability, node: node) }
+        for replicaID in moving { replicas[replicaID]?.leavesNode = true }
+        updateRoutes()
         let draining = moving.compactMap { replicas[$0]?.deploymentID }.compactMap { try? store.deployment(id: $0).deploySettings?.drainingSeconds }
-        await drainReplicas(moving, timeout: .seconds(max(draining.max() ?? DeploySettings().drainingSeconds, 0)))
-        let view: NodeView
+        await awaitRequests(of: moving, timeout: .seconds(max(draining.max() ?? DeploySettings().drainingSeconds, 0)))
         do {
-            view = try await nodes.setAvailability(availability, node: node)
+            return try await nodes.setAvailability(availability, node: node)
         } catch {
-            for replicaID in moving { replicas[replicaID]?.isDraining = false }
-            if !moving.isEmpty { updateRoutes() }
+            for replicaID in moving { replicas[replicaID]?.leavesNode = false }
+            updateRoutes()
             throw error
         }
-        for replicaID in moving where replicas[replicaID]?.isDraining == true {
-            replicas[replicaID]?.isDraining = false
-            if replicas[replicaID]?.status == .running { markReplica(replicaID, .restarting) }
-        }
-        return view
     }
 
     private func waitHealthy(replicaID: String, address: String, port: Int, deploymentID: String, settings: DeploySettings) async throws {
@@ -1649,6 +1658,8 @@ public actor Orchestrator: Service {
             guard let state = replicas[replicaID] else { return }
             try? store.updateReplica(id: replicaID) { $0.pid = pid; $0.restarts = attempt }
             if attempt > 0 {
+                // A task swarm moved off a drained node runs again: routed again.
+                replicas[replicaID]?.leavesNode = false
                 logs.append(deploymentID: state.deploymentID, kind: .deploy, stream: .system, replica: replicaID,
                             message: "replica restarted (attempt \(attempt)), pid \(pid)")
                 replicaRestarted(deploymentID: state.deploymentID, replicaID: replicaID)
@@ -1739,7 +1750,7 @@ public actor Orchestrator: Service {
             if domain.targetPort != nil && !runtime.addressing.isOwnAddress { continue }
             let upstreams = live[key].map { deploymentID in
                 replicas.values
-                    .filter { $0.deploymentID == deploymentID && $0.status == .running && !$0.isDraining && !$0.awaitsPort }
+                    .filter { $0.deploymentID == deploymentID && $0.isRoutable }
                     .sorted { $0.id < $1.id }
                     .map { Upstream(host: $0.address, port: domain.targetPort ?? $0.port, replicaID: $0.id) }
             } ?? []
@@ -1771,7 +1782,7 @@ public actor Orchestrator: Service {
             let key = ServiceKey(serviceID: proxy.serviceID, environmentID: proxy.environmentID)
             let upstreams = live[key].map { deploymentID in
                 replicas.values
-                    .filter { $0.deploymentID == deploymentID && $0.status == .running && !$0.isDraining && !$0.awaitsPort }
+                    .filter { $0.deploymentID == deploymentID && $0.isRoutable }
                     .sorted { $0.id < $1.id }
                     .map { Upstream(host: $0.address, port: runtime.addressing.isOwnAddress ? proxy.targetPort : $0.port, replicaID: $0.id) }
             } ?? []

@@ -177,6 +177,13 @@ struct SwarmEndToEndTests {
         #expect(tally.failures.isEmpty, "\(tally.failures.prefix(5))")
         #expect(postTally.failures.isEmpty, "POSTs: \(postTally.failures.prefix(5))")
         #expect(edgeTally.failures.isEmpty, "through the worker's edge: \(edgeTally.failures.prefix(5))")
+        // The moved replicas are routed again once their tasks run on the manager.
+        var answering: Set<String> = []
+        for _ in 0..<40 where answering.count < 4 {
+            let answer = try await server.getOnce(host: Self.host)
+            if let id = answer.body.split(separator: " ").dropFirst().first { answering.insert(String(id)) }
+        }
+        #expect(answering.count == 4, "after the drain the edge reached \(answering)")
         edge.stop()
         let activated = try await server.yard(["node", "activate", "yard-worker"], in: folder)
         #expect(activated.status == 0, "\(activated.outputTail)")
