@@ -542,7 +542,9 @@ struct ProxyConnectionStateMachine {
     mutating func upstreamConnectFailed(reason: String) -> ConnectAction {
         switch self.state {
         case .connecting(let request, let buffered, let bytes):
-            if request.client.isIdempotent, let next = request.nextReplica() {
+            // Nothing was sent, so any request may go on, POST too (as nginx and HAProxy do):
+            // its body so far is still buffered, and the client's reads wait for the connect.
+            if let next = request.nextReplica() {
                 self.state = .connecting(request, buffered: buffered, bufferedBytes: bytes)
                 return .connect(.pooledOrNew(next))
             }

@@ -198,9 +198,25 @@ struct ProxyConnectionStateMachineTests {
         #expect(response.message.contains("connection refused"))
     }
 
-    @Test func doesNotRetryNonIdempotentRequests() {
+    /// A refused connect sent nothing: a POST goes on to the next replica with the body it
+    /// had so far, and the rest follows.
+    @Test func aRefusedPOSTGoesOnWithItsBody() {
         var machine = Machine()
-        _ = machine.requestHeadReceived(request(.POST), selection: .upstreams([a, b]), clientIP: nil)
+        _ = machine.requestHeadReceived(
+            request(.POST, headers: ["Host": "app.localhost", "Content-Length": "2"]), selection: .upstreams([a, b]), clientIP: nil)
+        #expect(machine.requestBodyReceived(ByteBuffer(string: "x")) == .none)
+        #expect(machine.upstreamConnectFailed(reason: "connection refused") == .connect(.pooledOrNew(b)))
+        guard case .send(let outgoing) = machine.upstreamConnected(reused: false) else {
+            Issue.record("expected the request to go to b")
+            return
+        }
+        #expect(outgoing.body == [ByteBuffer(string: "x")] && !outgoing.end)
+        #expect(machine.requestBodyReceived(ByteBuffer(string: "y")) == .forward(.body(.byteBuffer(ByteBuffer(string: "y")))))
+    }
+
+    @Test func aRefusedRequestWithNoReplicaLeftGetsA502AndItsBodyIsDiscarded() {
+        var machine = Machine()
+        _ = machine.requestHeadReceived(request(.POST), selection: .upstreams([a]), clientIP: nil)
         guard case .respond(let response) = machine.upstreamConnectFailed(reason: "connection refused") else {
             Issue.record("expected a 502")
             return
