@@ -14,6 +14,8 @@ import YardTestSupport
 final class OrchestratorHarness: Sendable {
     let data: TemporaryStore
     let runtime: FakeRuntime
+    /// What the orchestrator runs on: `runtime`, or what `wrap` made of it.
+    let replicaRuntime: any ReplicaRuntime
     let orchestrator: Orchestrator
     let serviceID: String
     let environmentID: String
@@ -25,10 +27,12 @@ final class OrchestratorHarness: Sendable {
     init(
         reusing previous: OrchestratorHarness? = nil, sleepAfter: Duration = .seconds(600),
         portGracePeriod: Duration = .milliseconds(300),
-        beforeRun: (@Sendable (Orchestrator, _ serviceID: String, _ environmentID: String) async throws -> Void)? = nil
+        beforeRun: (@Sendable (Orchestrator, _ serviceID: String, _ environmentID: String) async throws -> Void)? = nil,
+        wrap: ((FakeRuntime) -> any ReplicaRuntime)? = nil
     ) async throws {
         data = try previous?.data.reopened() ?? TemporaryStore()
         runtime = FakeRuntime()
+        replicaRuntime = wrap?(runtime) ?? runtime
         var logger = Logger(label: "orchestrator-test")
         logger.logLevel = .critical
         var configuration = Orchestrator.Configuration(
@@ -39,7 +43,7 @@ final class OrchestratorHarness: Sendable {
         configuration.portGracePeriod = portGracePeriod
         configuration.sleepCheckInterval = .seconds(3600)
         let router = Router(configuration: .init(host: "127.0.0.1", port: 0), logger: logger)
-        orchestrator = Orchestrator(configuration: configuration, store: data.store, runtime: runtime, router: router, logger: logger)
+        orchestrator = Orchestrator(configuration: configuration, store: data.store, runtime: replicaRuntime, router: router, logger: logger)
         if let previous {
             (serviceID, environmentID) = (previous.serviceID, previous.environmentID)
         } else {
@@ -62,9 +66,10 @@ final class OrchestratorHarness: Sendable {
     /// Runs `body` on a fresh harness and removes it afterwards, also when `body` throws.
     static func with(
         sleepAfter: Duration = .seconds(600), portGracePeriod: Duration = .milliseconds(300),
+        wrap: ((FakeRuntime) -> any ReplicaRuntime)? = nil,
         _ body: (OrchestratorHarness) async throws -> Void
     ) async throws {
-        let harness = try await OrchestratorHarness(sleepAfter: sleepAfter, portGracePeriod: portGracePeriod)
+        let harness = try await OrchestratorHarness(sleepAfter: sleepAfter, portGracePeriod: portGracePeriod, wrap: wrap)
         do {
             try await body(harness)
         } catch {
