@@ -1010,6 +1010,16 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             return
         }
         let context = connection.context
+        // Counted before the switch writes the 101's bytes on to the client: a drain that
+        // comes once the client has them finds the tunnel. Its go-away runs on the replica's
+        // event loop, after this function.
+        let loopBound = NIOLoopBound(replicaSide, eventLoop: upstream.channel.eventLoop)
+        let id = self.tunnels.add(replicaID: upstream.upstream.replicaID, eventLoop: upstream.channel.eventLoop) {
+            loopBound.value.goAway()
+        }
+        let tunnels = self.tunnels
+        upstream.channel.closeFuture.whenComplete { _ in tunnels.remove(id) }
+        context.channel.closeFuture.whenComplete { _ in tunnels.remove(id) }
         do {
             let client = context.channel.pipeline.syncOperations
             let replica = upstream.channel.pipeline.syncOperations
@@ -1021,6 +1031,7 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             replica.removeHandler(upstream.handler, promise: nil)
         } catch {
             self.logger.warning("could not set up the upgraded connection", metadata: ["error": "\(error)"])
+            tunnels.remove(id)
             context.close(promise: nil)
             upstream.channel.close(promise: nil)
             return
@@ -1039,13 +1050,6 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             clientSide.forwardFromClient(unparsed)
         }
         clientSide.flushToReplica()
-        let loopBound = NIOLoopBound(replicaSide, eventLoop: upstream.channel.eventLoop)
-        let id = self.tunnels.add(replicaID: upstream.upstream.replicaID, eventLoop: upstream.channel.eventLoop) {
-            loopBound.value.goAway()
-        }
-        let tunnels = self.tunnels
-        upstream.channel.closeFuture.whenComplete { _ in tunnels.remove(id) }
-        context.channel.closeFuture.whenComplete { _ in tunnels.remove(id) }
     }
 
     func upstreamReadComplete() {
