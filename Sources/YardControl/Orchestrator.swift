@@ -128,8 +128,9 @@ public actor Orchestrator: Service {
         var status: ReplicaStatus
         /// Out of the route table, waiting for its requests before it is stopped.
         var isDraining = false
-        /// Running, but its port has not accepted a connection yet: not routed.
-        var awaitsPort = false
+        /// Running, but not yet seen to answer (its port, or its health check path after a
+        /// restart): not routed.
+        var awaitsAnswer = false
         /// Its task runs on a swarm node being drained: not routed until its next `started`
         /// (the task running elsewhere).
         var leavesNode = false
@@ -137,7 +138,7 @@ public actor Orchestrator: Service {
         var exitedWithFailure = false
 
         /// In the route table (and the TCP proxies).
-        var isRoutable: Bool { status == .running && !isDraining && !awaitsPort && !leavesNode }
+        var isRoutable: Bool { status == .running && !isDraining && !awaitsAnswer && !leavesNode }
     }
 
     struct ServiceKey: Hashable {
@@ -1532,31 +1533,41 @@ public actor Orchestrator: Service {
             }
             logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID,
                         message: "process running; port \(port) not open after \(grace): started, routed once the port accepts")
-            replicas[replicaID]?.awaitsPort = true
+            replicas[replicaID]?.awaitsAnswer = true
             markReplica(replicaID, .running)
-            watchPort(replicaID: replicaID, address: address, port: port, deploymentID: deploymentID)
+            watchAnswer(replicaID: replicaID, healthcheckPath: nil)
         default:
             let exit = try? store.replicas(deploymentID: deploymentID).first { $0.id == replicaID }?.lastExit
             throw YardError(.deployFailed, "replica \(replicaID) \(exit ?? "exited") right after it started; `yard logs` shows its output")
         }
     }
 
-    /// Routes a live replica as soon as its port accepts a connection.
-    private func watchPort(replicaID: String, address: String, port: Int, deploymentID: String) {
+    /// Routes a live replica as soon as it answers: its health check path's 200 when it has
+    /// one, else its port accepting a connection. Replaces an earlier watch of the replica.
+    private func watchAnswer(replicaID: String, healthcheckPath: String?) {
+        guard let state = replicas[replicaID] else { return }
+        let (address, port, deploymentID) = (state.address, state.port, state.deploymentID)
         let isAlive: @Sendable () async -> Bool = { await self.isReplicaAlive(replicaID) }
+        portWatches.removeValue(forKey: replicaID)?.cancel()
         portWatches[replicaID] = Task {
-            let result = await HealthChecker.waitForPort(
-                host: address, port: port, timeout: .seconds(Int64(Int32.max)), isAlive: isAlive)
-            await self.portOpened(replicaID: replicaID, deploymentID: deploymentID, port: port, passed: result.passed)
+            let forever = Duration.seconds(Int64(Int32.max))
+            let result = if let healthcheckPath {
+                await HealthChecker.waitForHTTP(host: address, port: port, path: healthcheckPath, timeout: forever, isAlive: isAlive)
+            } else {
+                await HealthChecker.waitForPort(host: address, port: port, timeout: forever, isAlive: isAlive)
+            }
+            guard !Task.isCancelled else { return }
+            let what = healthcheckPath.map { "\($0) answers 200" } ?? "port \(port) accepts connections"
+            await self.answered(replicaID: replicaID, deploymentID: deploymentID, what: what, passed: result.passed)
         }
     }
 
-    private func portOpened(replicaID: String, deploymentID: String, port: Int, passed: Bool) {
+    private func answered(replicaID: String, deploymentID: String, what: String, passed: Bool) {
         portWatches[replicaID] = nil
-        guard passed, replicas[replicaID]?.awaitsPort == true else { return }
-        replicas[replicaID]?.awaitsPort = false
+        guard passed, replicas[replicaID]?.awaitsAnswer == true else { return }
+        replicas[replicaID]?.awaitsAnswer = false
         logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID,
-                    message: "port \(port) accepts connections: routed now")
+                    message: "\(what): routed now")
         updateRoutes()
     }
 
@@ -1658,12 +1669,18 @@ public actor Orchestrator: Service {
             guard let state = replicas[replicaID] else { return }
             try? store.updateReplica(id: replicaID) { $0.pid = pid; $0.restarts = attempt }
             if attempt > 0 {
-                // A task swarm moved off a drained node runs again: routed again.
+                // Restarted, or a task swarm moved off a drained node runs elsewhere: routed
+                // again once it answers as at its deploy. A process that runs is not yet one
+                // that listens, and behind swarm's port proxy a connect succeeds before the
+                // app listens, so a request sent at once would find the connection closed.
                 replicas[replicaID]?.leavesNode = false
+                replicas[replicaID]?.awaitsAnswer = true
                 logs.append(deploymentID: state.deploymentID, kind: .deploy, stream: .system, replica: replicaID,
-                            message: "replica restarted (attempt \(attempt)), pid \(pid)")
+                            message: "replica restarted (attempt \(attempt)), pid \(pid); routed once it answers")
                 replicaRestarted(deploymentID: state.deploymentID, replicaID: replicaID)
                 markReplica(replicaID, .running)
+                let settings = try? store.deployment(id: state.deploymentID).deploySettings
+                watchAnswer(replicaID: replicaID, healthcheckPath: settings?.healthcheckPath)
                 liveDeploymentRecovered(state.deploymentID)
             }
         case .exited(let replicaID, let reason, let decision):

@@ -101,6 +101,42 @@ struct OrchestratorTests {
         }
     }
 
+    @Test("a restarted replica is routed again only once it answers: its port, or its health check path's 200")
+    func aRestartedReplicaIsRoutedOnceItAnswers() async throws {
+        // Without a health check path its port must accept; with one, the path must answer
+        // 200 (swarm's port proxy accepts before the app listens, so a port is not enough).
+        for (files, restartsAs) in [
+            (#"{"deploy": {"numReplicas": 2}}"#, FakeRuntime.ReplicaScript.neverListens),
+            (#"{"deploy": {"numReplicas": 2, "healthcheckPath": "/health"}}"#, .listens),
+        ] {
+            try await OrchestratorHarness.with { yard in
+                await yard.runtime.setScript(.answers)
+                let id = try await yard.deploy(files: ["railway.json": files])
+                try await yard.waitFor(id, .success)
+                let replicas = try yard.replicaIDs(of: id).sorted()
+                try #require(replicas.count == 2)
+                let (host, orchestrator) = (try yard.hostname, yard.orchestrator)
+                #expect(await orchestrator.routedReplicaIDs(forHost: host).sorted() == replicas)
+
+                let (restarted, other) = (replicas[0], replicas[1])
+                await yard.runtime.setScript(restartsAs, for: restarted)
+                #expect(Self.attempt(of: await yard.runtime.crash(restarted)) == 1)
+                try await yard.waitUntil("the restart is recorded") {
+                    try yard.data.store.replicas(deploymentID: id).first { $0.id == restarted }?.restarts == 1
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(await orchestrator.routedReplicaIDs(forHost: host) == [other], "\(files)")
+                #expect(try yard.data.store.replicas(deploymentID: id).first { $0.id == restarted }?.status == .running)
+
+                if case .neverListens = restartsAs { try await yard.runtime.openPort(restarted) }
+                try await yard.runtime.answer(restarted)
+                try await yard.waitUntil("the restarted replica is routed again") {
+                    await orchestrator.routedReplicaIDs(forHost: host).sorted() == replicas
+                }
+            }
+        }
+    }
+
     /// The restart attempt a decision starts, nil when it restarts nothing.
     static func attempt(of decision: RestartPolicy.Decision?) -> Int? {
         if case .restart(_, let attempt) = decision { return attempt }

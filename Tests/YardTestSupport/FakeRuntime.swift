@@ -10,8 +10,8 @@ import YardRuntime
 /// 127.0.0.1 and the requested port, and opens a real listening socket there while a
 /// replica "runs", so the real health checker and router see it. Tests script exits and
 /// crashes (`crash`), which go through the replica's real `RestartPolicy`, and how the next
-/// replicas behave (`script`): listen at start, never listen (a worker, until `openPort`),
-/// or exit right after starting (a job).
+/// replicas behave (`script`): listen at start, listen and answer HTTP, never listen (a
+/// worker, until `openPort`), or exit right after starting (a job).
 public actor FakeRuntime: ReplicaRuntime {
     /// What happened, in order: `place <id>`, `start <id>`, `stop <id>`, `task <id>`,
     /// `end-task <id>`, `build <deployment>`, `network-removed <environment>`.
@@ -42,8 +42,10 @@ public actor FakeRuntime: ReplicaRuntime {
 
     /// How a replica's process behaves once started.
     public enum ReplicaScript: Sendable {
-        /// Listens on its port from the start (a web service).
+        /// Listens on its port from the start (a web service); connections wait unanswered.
         case listens
+        /// Listens and answers every request with 200 (a web service with a health check).
+        case answers
         /// Runs without listening until `openPort` (a worker or bot; a slow web service).
         case neverListens
         /// Exits with this reason right after it started (a job), then as its policy decides.
@@ -57,6 +59,11 @@ public actor FakeRuntime: ReplicaRuntime {
 
     public func setScript(_ script: ReplicaScript) {
         self.script = script
+    }
+
+    /// How `replicaID` behaves when it is restarted.
+    public func setScript(_ script: ReplicaScript, for replicaID: String) {
+        scripts[replicaID] = script
     }
 
     public func setOnStop(_ hook: @escaping @Sendable (String) async -> Void) {
@@ -78,8 +85,7 @@ public actor FakeRuntime: ReplicaRuntime {
     public func cleanUpLeftovers() async { log.append("cleanup") }
     public nonisolated func closeEvents() { continuation.finish() }
     public func shutdown() async {
-        for fd in listeners.values { close(fd) }
-        listeners = [:]
+        for id in listeners.keys { closeListener(id) }
     }
     public func prepareNetwork(environmentID: String, subnetIndex: Int) async throws {}
     public func removeNetwork(environmentID: String) async { log.append("network-removed \(environmentID)") }
@@ -115,7 +121,43 @@ public actor FakeRuntime: ReplicaRuntime {
     /// The replica's process starts: it listens unless its script says otherwise.
     private func begin(_ id: String, port: Int) throws {
         alive.insert(id)
-        if case .listens = scripts[id] ?? .listens { listeners[id] = try Self.listen(port: port) }
+        switch scripts[id] ?? .listens {
+        case .listens: listeners[id] = try Self.listen(port: port)
+        case .answers:
+            listeners[id] = try Self.listen(port: port)
+            try answer(id)
+        case .neverListens, .exitsAfterStart: break
+        }
+    }
+
+    /// A running replica that listens answers every request with 200 from now on, until it
+    /// stops: a thread accepts on a duplicate of its socket, which the stop's `shutdown` ends.
+    public func answer(_ id: String) throws {
+        guard let listener = listeners[id] else { throw YardError(.internal, "fake runtime: \(id) does not listen") }
+        let fd = dup(listener)
+        guard fd >= 0 else { throw YardError(.internal, "fake runtime: dup failed") }
+        Thread.detachNewThread {
+            let answer = Array("HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".utf8)
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let connection = accept(fd, nil, nil)
+                if connection < 0 {
+                    if errno == EINTR { continue }
+                    break
+                }
+                _ = read(connection, &buffer, buffer.count)
+                _ = write(connection, answer, answer.count)
+                close(connection)
+            }
+            close(fd)
+        }
+    }
+
+    /// Closes a replica's listening socket, waking the thread that answers on it.
+    private func closeListener(_ id: String) {
+        guard let fd = listeners.removeValue(forKey: id) else { return }
+        Glibc.shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
     }
 
     /// A running replica that did not listen opens its port now.
@@ -127,7 +169,7 @@ public actor FakeRuntime: ReplicaRuntime {
     public func stopReplica(id: String, grace: Duration) async {
         await onStop?(id)
         log.append("stop \(id)")
-        if let fd = listeners.removeValue(forKey: id) { close(fd) }
+        closeListener(id)
         if alive.remove(id) != nil {
             continuation.yield(.stopped(replicaID: id))
         }
@@ -151,7 +193,7 @@ public actor FakeRuntime: ReplicaRuntime {
     @discardableResult
     public func crash(_ id: String, reason: ExitReason = .exited(code: 1)) -> RestartPolicy.Decision? {
         guard var policy = policies[id], alive.remove(id) != nil else { return nil }
-        if let fd = listeners.removeValue(forKey: id) { close(fd) }
+        closeListener(id)
         let decision = policy.processExited(reason, uptime: .zero)
         policies[id] = policy
         log.append("exit \(id)")
