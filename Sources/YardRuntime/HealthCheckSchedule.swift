@@ -8,7 +8,8 @@
 /// (most apps start within it, and a refused connect costs next to nothing, so a replica is
 /// seen within about 10 ms of listening, which a wake waits for), then after a tenth of the
 /// time beyond it, up to `longestPause`: an app that takes a minute is asked four times a
-/// second.
+/// second. A port check's connection must stay open for `settleTime`: one closed within it
+/// was accepted by a port proxy (swarm's, the server's relay) with no app listening behind.
 public struct HealthCheckSchedule: Sendable, Equatable {
     /// How one attempt ended, as far as the timing goes.
     public enum Outcome: Sendable, Equatable {
@@ -25,19 +26,23 @@ public struct HealthCheckSchedule: Sendable, Equatable {
     public var shortestPause: Duration
     public var longestPause: Duration
     public var quickPhase: Duration
+    /// How long a port check's connection must stay open to count.
+    public var settleTime: Duration
 
     public init(
         connectTimeout: Duration = .seconds(1),
         answerTimeout: Duration = .seconds(2),
         shortestPause: Duration = .milliseconds(10),
         longestPause: Duration = .milliseconds(250),
-        quickPhase: Duration = .seconds(2)
+        quickPhase: Duration = .seconds(2),
+        settleTime: Duration = .milliseconds(150)
     ) {
         self.connectTimeout = connectTimeout
         self.answerTimeout = answerTimeout
         self.shortestPause = shortestPause
         self.longestPause = longestPause
         self.quickPhase = quickPhase
+        self.settleTime = settleTime
     }
 
     /// The connect budget of an attempt starting with `remaining` left before the deadline.

@@ -8,6 +8,7 @@ import Darwin
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// The outcome of a health check.
 public struct HealthResult: Sendable, Equatable, CustomStringConvertible {
@@ -55,7 +56,9 @@ public struct HealthChecker: Sendable {
         }
     }
 
-    /// Polls until a TCP connection to `host:port` succeeds.
+    /// Polls until a TCP connection to `host:port` succeeds and stays open for the schedule's
+    /// `settleTime`: a port proxy in front of the app (swarm's port publishing, the server's
+    /// relay) accepts before the app listens, then closes the connection at once.
     public static func waitForPort(
         host: String,
         port: Int,
@@ -64,15 +67,20 @@ public struct HealthChecker: Sendable {
         isAlive: @Sendable () async -> Bool = { true }
     ) async -> HealthResult {
         await poll(
-            what: "nothing accepted connections on port \(port) within \(format(timeout))",
+            what: "port \(port) did not open within \(format(timeout))",
             timeout: timeout,
             schedule: schedule,
             isAlive: isAlive
         ) { deadline in
+            let greeting = FirstBytes()
             let channel = try await connect(
-                host: host, port: port, timeout: schedule.connectBudget(remaining: deadline - .now))
+                host: host, port: port, timeout: schedule.connectBudget(remaining: deadline - .now), handler: greeting)
+            try? await Task.sleep(for: schedule.settleTime)
+            // Without half-closure allowed, the peer's close closes the channel. A server that
+            // greets and then closes (it spoke first) is open.
+            let open = channel.isActive || greeting.seen.load(ordering: .relaxed)
             try? await channel.close()
-            return nil
+            return open ? nil : "accepted, then closed at once"
         }
     }
 
@@ -116,11 +124,22 @@ public struct HealthChecker: Sendable {
 
     // MARK: - One attempt
 
-    private static func connect(host: String, port: Int, timeout: Duration) async throws -> any Channel {
+    /// Notes whether the peer sent anything.
+    private final class FirstBytes: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let seen = Atomic(false)
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) { seen.store(true, ordering: .relaxed) }
+    }
+
+    private static func connect(host: String, port: Int, timeout: Duration, handler: FirstBytes) async throws -> any Channel {
         // Hosts are IP literals or names in /etc/hosts here, so this blocking lookup is instant.
         let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
         return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(TimeAmount(timeout))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+            }
             .connect(to: address)
             .get()
     }

@@ -11,19 +11,26 @@ import YardTestSupport
 /// jobs whose exit code and output come back; the registry the nodes pull from drops the
 /// image of a deployment artifact retention no longer keeps (manifest and blobs); and a
 /// postgres database runs from its image on the other node than the app that uses it through
-/// `postgres.railway.internal`, its data kept across a redeploy and a restart of `yard serve`.
+/// `postgres.railway.internal`, its data kept across a redeploy and a restart of `yard serve`;
+/// redis and mysql databases keep what `yard connect` wrote across a redeploy.
 @Suite("swarm runtime: volumes, jobs, registry GC end to end", .serialized)
 struct SwarmStatefulEndToEndTests {
     static let host = "keeper-keeper.localhost"
 
-    @Test("a volume pins its service to one node and keeps its data across deploys and a restart; pre-deploy and cron run as swarm jobs; the registry drops images retention no longer keeps; postgres works across nodes",
+    @Test("a volume pins its service to one node and keeps its data across deploys and a restart; pre-deploy and cron run as swarm jobs; the registry drops images retention no longer keeps; postgres works across nodes; redis and mysql keep their data",
           .timeLimit(.minutes(15)))
     func statefulServicesOnTheSwarm() async throws {
         try IsolationEndToEndTests.requireIsolation()
         try TestImages.requireTools()
+        try DatabaseEndToEndTests.requireDatabases()
+        try DatabaseEndToEndTests.requireMySQL()
         try await TestDockerDaemon.with(userns: false) { daemon in
             try await YardServer.with(
-                runtime: "swarm", serveArguments: ["--docker-socket", daemon.socketPath, "--artifact-retention", "1", "--cron-time-scale", "60"]
+                runtime: "swarm",
+                serveArguments: [
+                    "--docker-socket", daemon.socketPath, "--artifact-retention", "1", "--cron-time-scale", "60",
+                    "--tcp-proxy-ports", "24300-24349",
+                ]
             ) { server in
                 do {
                     try await run(server, daemon: daemon)
@@ -110,6 +117,40 @@ struct SwarmStatefulEndToEndTests {
         #expect(!server.serveLog.contains(databasePassword), "the database's password is in the server's log")
 
         try await cronRunsAsJobs(server, from: folder)
+        try await redisAndMySQLKeepTheirData(server, keeper: folder)
+    }
+
+    /// `yard add --database redis` and `mysql` on the swarm: each image is built, each runs
+    /// pinned to its volume's node, `yard connect` writes and reads through its TCP proxy and
+    /// relay, and the data survives a redeploy; the passwords stay out of the output.
+    private func redisAndMySQLKeepTheirData(_ server: YardServer, keeper: URL) async throws {
+        let client = try server.client()
+        for (kind, service, port) in [("redis", "Redis", "6379"), ("mysql", "MySQL", "3306")] {
+            let added = try await server.yard(["add", "--database", kind], in: keeper)
+            try #require(added.status == 0, "\(added.outputTail)\n\(YardServer.lastLines(of: server.serveLog, 40))")
+            let proxy = try await server.yard(["domain", "--tcp", port, "--service", service], in: keeper)
+            try #require(proxy.status == 0, "\(proxy.output)")
+        }
+        let write = [
+            "Redis": ["SET", "swarm", "kept"],
+            "MySQL": ["-e", "CREATE TABLE notes (v TEXT); INSERT INTO notes VALUES ('kept')"],
+        ]
+        let read = ["Redis": ["GET", "swarm"], "MySQL": ["-N", "-e", "SELECT v FROM notes"]]
+        for service in ["Redis", "MySQL"] {
+            let scope = YardAPIClient.Scope(project: "keeper", environment: "production", service: service)
+            let password = try await client.databaseConnection(scope).password
+            let written = try await server.yard(["connect", "--service", service, "--"] + write[service, default: []], in: keeper)
+            #expect(written.status == 0, "\(service): \(written.output)")
+            let redeployed = try await client.watch(deploymentID: try await client.redeploy(scope).id) { _ in }
+            #expect(redeployed.status == .success, "\(service): \(redeployed.reason ?? "")")
+            let again = try await server.yard(["connect", "--service", service, "--"] + read[service, default: []], in: keeper)
+            #expect(
+                again.status == 0 && again.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "kept",
+                "\(service) after a redeploy: \(again.output)")
+            for output in [written.output, again.output, server.serveLog] {
+                #expect(!output.contains(password), "\(service)'s password was printed")
+            }
+        }
     }
 
     static let databaseAppHost = "pgapp-keeper.localhost"
@@ -160,7 +201,7 @@ struct SwarmStatefulEndToEndTests {
             let done = try await server.yard(step, in: folder)
             try #require(done.status == 0, "yard \(step.joined(separator: " ")): \(done.outputTail)")
         }
-        var answer = try await server.eventually(host: Self.databaseAppHost) { status, body in status == 200 && body.hasPrefix("marks=") }
+        var answer = try await Self.untilAnswers(server, prefix: "marks=1 ")
         #expect(answer.body.hasPrefix("marks=1 "), "\(answer)")
 
         // Each on its own node, the database with its volume at its path; no password in a spec.
@@ -178,9 +219,25 @@ struct SwarmStatefulEndToEndTests {
         let app = YardAPIClient.Scope(project: "keeper", environment: "production", service: "pgapp")
         let again = try await client.watch(deploymentID: try await client.redeploy(app).id) { _ in }
         #expect(again.status == .success, "\(again.reason ?? "")")
-        answer = try await server.eventually(host: Self.databaseAppHost) { status, body in status == 200 && body.hasPrefix("marks=2") }
+        answer = try await Self.untilAnswers(server, prefix: "marks=2 ")
         #expect(answer.body.hasPrefix("marks=2 "), "\(answer)")
         return password
+    }
+
+    /// Polls the database app until it answers `prefix`. The app has no health check path
+    /// and listens only after its psql loop, while its relay and swarm's port proxy accept from
+    /// the start: a 502 on the way (a connection they closed at once) means it was routed
+    /// before it listened, which the port check's settle time prevents.
+    static func untilAnswers(_ server: YardServer, prefix: String) async throws -> (status: Int, body: String) {
+        let deadline = ContinuousClock.now + .seconds(60)
+        var answer = (status: 0, body: "")
+        while ContinuousClock.now < deadline {
+            answer = try await server.getOnce(host: databaseAppHost)
+            #expect(answer.status != 502, "routed before it listened: \(answer)")
+            if answer.status == 200 && answer.body.hasPrefix(prefix) { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return answer
     }
 
     /// The node of each running task, by the target of its volume.

@@ -46,6 +46,27 @@ struct TestHTTPServer {
         return TestHTTPServer(port: port, process: try await PlainProcessLauncher().launch(spec, output: { _, _ in }))
     }
 
+    /// A port proxy with no app behind it for `closingFor` seconds: it accepts each connection
+    /// and closes it at once (after writing `greeting`, if any); then it keeps the
+    /// connections it accepts open.
+    static func startClosingAtOnce(closingFor: Double, greeting: String = "") async throws -> TestHTTPServer {
+        let port = try PortAllocator.freePort()
+        let script = """
+            import socket, time
+            s = socket.socket(); s.bind(("127.0.0.1", \(port))); s.listen(16)
+            started = time.monotonic(); held = []
+            while True:
+                c, _ = s.accept()
+                if time.monotonic() - started < \(closingFor):
+                    c.sendall(b"\(greeting)"); c.close()
+                else: held.append(c)
+            """
+        let spec = LaunchSpec(
+            arguments: ["python3", "-c", script], environment: TestEnvironment.inherited, workingDirectory: "/",
+            label: "closing")
+        return TestHTTPServer(port: port, process: try await PlainProcessLauncher().launch(spec, output: { _, _ in }))
+    }
+
     /// A listener whose accept queue is full for `fullFor` seconds (it connects to itself
     /// and accepts nothing), so the kernel drops new SYNs and connects hang as they do to an
     /// address whose neighbour entry is stale; then it accepts. `events` yields the
@@ -65,7 +86,8 @@ struct TestHTTPServer {
             print(time.time(), flush=True)
             time.sleep(\(fullFor))
             print(time.time(), flush=True)
-            while True: s.accept()
+            held = []
+            while True: held.append(s.accept()[0])
             """
         let spec = LaunchSpec(
             arguments: ["python3", "-c", script], environment: TestEnvironment.inherited, workingDirectory: "/",
@@ -199,7 +221,22 @@ struct TestHTTPServer {
 
         let port = try PortAllocator.freePort()
         let failed = await HealthChecker.waitForPort(host: "127.0.0.1", port: port, timeout: .milliseconds(300))
-        #expect(failed == .failed(reason: "nothing accepted connections on port \(port) within 300ms; last answer: connection refused"))
+        #expect(failed == .failed(reason: "port \(port) did not open within 300ms; last answer: connection refused"))
+    }
+
+    @Test func aPortThatAcceptsAndClosesAtOnceIsNotOpen() async throws {
+        let server = try await TestHTTPServer.startClosingAtOnce(closingFor: 4)
+        let failed = await HealthChecker.waitForPort(host: "127.0.0.1", port: server.port, timeout: .seconds(2))
+        let passed = await HealthChecker.waitForPort(host: "127.0.0.1", port: server.port, timeout: .seconds(15))
+        await server.stop()
+        #expect(failed == .failed(reason: "port \(server.port) did not open within 2s; last answer: accepted, then closed at once"))
+        #expect(passed == .passed)
+
+        // One that speaks first, then closes, is open (a server that greets and hangs up).
+        let greeter = try await TestHTTPServer.startClosingAtOnce(closingFor: 60, greeting: "hello")
+        let greeted = await HealthChecker.waitForPort(host: "127.0.0.1", port: greeter.port, timeout: .seconds(15))
+        await greeter.stop()
+        #expect(greeted == .passed)
     }
 
     @Test func freePortsAreBindableAndDistinctFromListeningOnes() async throws {

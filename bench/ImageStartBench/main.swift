@@ -58,7 +58,7 @@ func startAndWait(_ id: String, artifact: ReplicaRequest.Artifact, command: Stri
     try await runtime.startReplica(id: id)
     let result = await HealthChecker.waitForPort(
         host: address, port: 8080, timeout: .seconds(10),
-        schedule: HealthCheckSchedule(shortestPause: .milliseconds(1), longestPause: .milliseconds(1)))
+        schedule: HealthCheckSchedule(shortestPause: .milliseconds(1), longestPause: .milliseconds(1), settleTime: .zero))
     guard result.passed else { throw YardError(.unavailable, "\(id) not ready: \(result.reason)") }
     return clock.now - started
 }

@@ -38,7 +38,7 @@ func startAndWait(
     spec.sandbox = sandbox
     let process = try await launcher.launch(spec) { _, _ in }
     let result = await HealthChecker.waitForPort(host: host, port: port, timeout: .seconds(10),
-        schedule: HealthCheckSchedule(shortestPause: .milliseconds(1), longestPause: .milliseconds(1)))
+        schedule: HealthCheckSchedule(shortestPause: .milliseconds(1), longestPause: .milliseconds(1), settleTime: .zero))
     guard result.passed else { throw YardError(.unavailable, "not ready: \(result.reason)") }
     return (process, clock.now - started)
 }
