@@ -1340,11 +1340,21 @@ public actor Orchestrator: Service {
             // Without a health check path a replica is started once its port accepts, or once
             // it has run `portGracePeriod` without opening it (a worker, a bot), or when it
             // exited 0 (a job: COMPLETED). Nothing routes to a service without a domain, so
-            // its replicas need only stay up a moment. Databases always wait for their port.
+            // its replicas need only stay up a moment. Databases always wait for their port,
+            // and so does a service whose live deployment answers on its port (a web service:
+            // one that starts slowly keeps the old one serving; one that never listens, say
+            // on the wrong port, fails instead of replacing it).
             let domains = try store.domains(serviceID: service.id, environmentID: deployment.environmentID)
+            let webService = !domains.isEmpty && settings.healthcheckPath == nil && liveAnswersOnItsPort(deployment)
+            if webService {
+                logs.append(deploymentID: deployment.id, kind: .deploy, stream: .system,
+                            message: "the live deployment answers on its port: this one replaces it once its port accepts (within \(settings.healthcheckTimeout)s;"
+                                + " a service that no longer listens, a worker now, needs its domains removed)")
+            }
             let portGrace: Duration? =
                 service.database != nil || settings.healthcheckPath != nil
-                ? nil : domains.isEmpty ? Self.unroutedSettleTime : configuration.portGracePeriod
+                ? nil : domains.isEmpty ? Self.unroutedSettleTime
+                : webService ? .seconds(max(1, settings.healthcheckTimeout)) : configuration.portGracePeriod
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for replicaID in started {
                     let port = replicas[replicaID]?.port ?? 0
@@ -1353,7 +1363,7 @@ public actor Orchestrator: Service {
                         if let portGrace {
                             try await self.waitStarted(replicaID: replicaID, address: address, port: port,
                                                        deploymentID: deployment.id, grace: portGrace, settings: settings,
-                                                       routed: !domains.isEmpty)
+                                                       routed: !domains.isEmpty, mustListen: webService)
                         } else {
                             try await self.waitHealthy(replicaID: replicaID, address: address, port: port,
                                                        deploymentID: deployment.id, settings: settings)
@@ -1501,10 +1511,11 @@ public actor Orchestrator: Service {
     /// port opens, which a watch waits for), or when it exited 0 and its restart policy
     /// leaves it down (a job). A routed one that failed and is being restarted gets the port
     /// check of a replica without a health check path, as before: live only once it accepts.
-    /// Any other end fails the deployment.
+    /// With `mustListen` (a web service's) one still running without its port open after
+    /// `grace` fails the deployment. Any other end fails it too.
     private func waitStarted(
         replicaID: String, address: String, port: Int, deploymentID: String, grace: Duration, settings: DeploySettings,
-        routed: Bool
+        routed: Bool, mustListen: Bool
     ) async throws {
         if !routed {
             logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID,
@@ -1531,6 +1542,7 @@ public actor Orchestrator: Service {
                     replicaID: replicaID, address: address, port: port, deploymentID: deploymentID, settings: settings)
                 return
             }
+            if mustListen { throw YardError(.deployFailed, "replica \(replicaID) did not become healthy: \(result.reason)") }
             logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID,
                         message: "process running; port \(port) not open after \(grace): started, routed once the port accepts")
             replicas[replicaID]?.awaitsAnswer = true
@@ -1569,6 +1581,14 @@ public actor Orchestrator: Service {
         logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID,
                     message: "\(what): routed now")
         updateRoutes()
+    }
+
+    /// Whether the service's live deployment has a replica running that answered on its port
+    /// or health check path.
+    private func liveAnswersOnItsPort(_ deployment: DeploymentRecord) -> Bool {
+        let key = ServiceKey(serviceID: deployment.serviceID, environmentID: deployment.environmentID)
+        guard let liveID = live[key] else { return false }
+        return replicas.values.contains { $0.deploymentID == liveID && $0.status == .running && !$0.awaitsAnswer }
     }
 
     /// Whether every replica of a deployment exited 0 and stays down (a job that finished).

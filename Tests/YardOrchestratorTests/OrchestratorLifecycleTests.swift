@@ -65,10 +65,12 @@ extension OrchestratorTests {
         @Test("a worker that never opens its port is live (ACTIVE) after the grace period and retires the previous deployment")
         func workerWithoutPort() async throws {
             try await OrchestratorHarness.with { yard in
+                // The previous deployment is a worker too (a web service's next deployment
+                // waits for its port: `webServiceWaitsForItsPort`).
+                await yard.runtime.setScript(.neverListens)
                 let old = try await yard.deploy()
                 try await yard.waitFor(old, .success)
                 let host = try yard.hostname
-                await yard.runtime.setScript(.neverListens)
                 let worker = try await yard.deploy()
                 try await yard.waitFor(worker, .success)
                 try await yard.waitFor(old, .removed)
@@ -85,9 +87,9 @@ extension OrchestratorTests {
             }
         }
 
-        @Test("a web service whose port opens late is routed, and replaces the old one, only once it accepts")
+        @Test("a web service whose port opens late, after the grace period, is routed and replaces the old one only once it accepts")
         func lateWebPort() async throws {
-            try await OrchestratorHarness.with(portGracePeriod: .seconds(20)) { yard in
+            try await OrchestratorHarness.with(portGracePeriod: .milliseconds(300)) { yard in
                 let old = try await yard.deploy()
                 try await yard.waitFor(old, .success)
                 let oldReplica = try #require(try yard.replicaIDs(of: old).first)
@@ -97,7 +99,9 @@ extension OrchestratorTests {
                 try await yard.waitUntil("the new replica started") { try !yard.replicaIDs(of: new).isEmpty }
                 let newReplica = try #require(try yard.replicaIDs(of: new).first)
                 try await yard.waitUntil("the new replica runs") { await yard.runtime.running.contains(newReplica) }
-                try await Task.sleep(for: .milliseconds(300))
+                // Three times the grace period: the live deployment answers on its port, so
+                // this one waits for its own (a worker's would be live by now).
+                try await Task.sleep(for: .milliseconds(900))
                 #expect(try yard.status(new) == .deploying, "no cutover before the port accepts")
                 #expect(await yard.orchestrator.routedReplicaIDs(forHost: host) == [oldReplica], "the old replica keeps serving")
                 let opened = ContinuousClock.now
@@ -106,6 +110,21 @@ extension OrchestratorTests {
                 #expect(ContinuousClock.now - opened < .seconds(5), "live as soon as the port accepts, not after the grace period")
                 #expect(await yard.orchestrator.routedReplicaIDs(forHost: host) == [newReplica])
                 try await yard.waitFor(old, .removed)
+            }
+        }
+
+        @Test("a web service's deployment that never opens its port fails at its health check timeout; the old one keeps serving")
+        func webServiceWaitsForItsPort() async throws {
+            try await OrchestratorHarness.with(portGracePeriod: .milliseconds(300)) { yard in
+                let old = try await yard.deploy()
+                try await yard.waitFor(old, .success)
+                let oldReplica = try #require(try yard.replicaIDs(of: old).first)
+                await yard.runtime.setScript(.neverListens)
+                let wrongPort = try await yard.deploy(files: ["railway.json": #"{"deploy": {"healthcheckTimeout": 2}}"#])
+                let record = try await yard.waitFor(wrongPort, .failed)
+                #expect(record.reason?.contains("did not open within 2s") == true, "reason: \(record.reason ?? "none")")
+                #expect(try yard.status(old) == .success)
+                #expect(await yard.orchestrator.routedReplicaIDs(forHost: try yard.hostname) == [oldReplica])
             }
         }
 
