@@ -1497,7 +1497,7 @@ public actor Orchestrator: Service {
                         message: "health check: waiting for HTTP 200 from \(path) (timeout \(settings.healthcheckTimeout)s)")
             result = await HealthChecker.waitForHTTP(host: address, port: port, path: path, timeout: timeout, isAlive: isAlive)
         } else {
-            result = await HealthChecker.waitForPort(host: address, port: port, timeout: timeout, isAlive: isAlive)
+            result = await HealthChecker.waitForPort(host: address, port: port, timeout: timeout, schedule: portCheck, isAlive: isAlive)
         }
         guard result.passed else {
             throw YardError(.deployFailed, "replica \(replicaID) did not become healthy: \(result.reason)")
@@ -1522,7 +1522,7 @@ public actor Orchestrator: Service {
                         message: "no domain and no health check path: live once its process runs \(grace) or its port accepts")
         }
         let isAlive: @Sendable () async -> Bool = { await self.isReplicaAlive(replicaID) }
-        let result = await HealthChecker.waitForPort(host: address, port: port, timeout: grace, isAlive: isAlive)
+        let result = await HealthChecker.waitForPort(host: address, port: port, timeout: grace, schedule: portCheck, isAlive: isAlive)
         if result.passed {
             logs.append(deploymentID: deploymentID, kind: .deploy, stream: .system, replica: replicaID,
                         message: "port \(port) accepts connections: started")
@@ -1561,12 +1561,13 @@ public actor Orchestrator: Service {
         let (address, port, deploymentID) = (state.address, state.port, state.deploymentID)
         let isAlive: @Sendable () async -> Bool = { await self.isReplicaAlive(replicaID) }
         portWatches.removeValue(forKey: replicaID)?.cancel()
+        let portCheck = portCheck
         portWatches[replicaID] = Task {
             let forever = Duration.seconds(Int64(Int32.max))
             let result = if let healthcheckPath {
                 await HealthChecker.waitForHTTP(host: address, port: port, path: healthcheckPath, timeout: forever, isAlive: isAlive)
             } else {
-                await HealthChecker.waitForPort(host: address, port: port, timeout: forever, isAlive: isAlive)
+                await HealthChecker.waitForPort(host: address, port: port, timeout: forever, schedule: portCheck, isAlive: isAlive)
             }
             guard !Task.isCancelled else { return }
             let what = healthcheckPath.map { "\($0) answers 200" } ?? "port \(port) accepts connections"
@@ -1582,6 +1583,10 @@ public actor Orchestrator: Service {
                     message: "\(what): routed now")
         updateRoutes()
     }
+
+    /// The port check's schedule: its connection must stay open as long as the runtime says
+    /// (a port proxy in front of the app accepts before the app listens).
+    private var portCheck: HealthCheckSchedule { HealthCheckSchedule(settleTime: runtime.portSettleTime) }
 
     /// Whether the service's live deployment has a replica running that answered on its port
     /// or health check path.

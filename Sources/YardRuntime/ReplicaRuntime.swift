@@ -273,10 +273,16 @@ public protocol ReplicaRuntime: Sendable {
     /// plane, `DatabaseImage`) rather than from the host's packages, and other services reach
     /// them by their private name (`postgres.railway.internal`) on a port of their own.
     var runsDatabasesFromImages: Bool { get }
+
+    /// How long a port check's connection must stay open to count as an open port: zero
+    /// where the health checker reaches the app's own socket, longer where a port proxy in
+    /// front of it accepts before the app listens and then closes the connection (swarm).
+    var portSettleTime: Duration { get }
 }
 
 extension ReplicaRuntime {
     public var runsDatabasesFromImages: Bool { false }
+    public var portSettleTime: Duration { .zero }
 }
 
 extension ReplicaRuntime {

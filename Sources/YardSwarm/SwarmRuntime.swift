@@ -88,6 +88,8 @@ public actor SwarmRuntime: ReplicaRuntime, ClusterNodes {
 
     public nonisolated var isolation: RuntimeIsolation { .sandbox }
     public nonisolated var addressing: ReplicaAddressing { .sharedHost(configuration.host) }
+    /// The relay, and swarm's port proxy behind it, accept before the app listens.
+    public nonisolated var portSettleTime: Duration { HealthCheckSchedule().settleTime }
     public nonisolated var summary: String {
         "swarm: replicas as Docker Swarm services through \(configuration.socketPath); builds: \(builds.summary)"
     }
