@@ -98,10 +98,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // epoll, eventfd and accept4 for the router's own event loop (`EpollEventLoop`).
+        .target(name: "CEpoll"),
         .target(
             name: "YardRouter",
             dependencies: [
                 "YardCore",
+                "CEpoll",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -235,7 +238,6 @@ let package = Package(
             path: "bench/DashboardBench",
             swiftSettings: swiftSettings
         ),
-        .target(name: "CEpoll", path: "bench/CEpoll"),
         .executableTarget(
             name: "ProxyBench",
             dependencies: [

@@ -85,16 +85,8 @@ final class TunnelHandler: ChannelDuplexHandler {
     private var closingAfterFrame = false
     private var closed = false
 
-    /// Passes a half-close on (the TCP proxy): when this side's peer stops sending, the other
-    /// side's output is shut; the connection closes once neither direction is open. Needs
-    /// `allowRemoteHalfClosure` on both channels.
-    private let forwardsHalfClosure: Bool
-    private var inputClosed = false
-    private var outputClosed = false
-
-    init(tracksWebSocketFrames: Bool, forwardsHalfClosure: Bool = false) {
+    init(tracksWebSocketFrames: Bool) {
         self.frames = tracksWebSocketFrames ? WebSocketFrameTracker() : nil
-        self.forwardsHalfClosure = forwardsHalfClosure
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -133,17 +125,6 @@ final class TunnelHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         self.partner?.closeConnection()
         context.fireChannelInactive()
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard self.forwardsHalfClosure, let closed = event as? ChannelEvent, closed == .inputClosed else {
-            context.fireUserInboundEventTriggered(event)
-            return
-        }
-        self.inputClosed = true
-        self.partner?.flush()
-        self.partner?.closeOutput()
-        if self.outputClosed { context.close(promise: nil) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -194,17 +175,6 @@ final class TunnelHandler: ChannelDuplexHandler {
 
     fileprivate func closeConnection() {
         self.context?.close(promise: nil)
-    }
-
-    /// The peer on the other side sends nothing more: neither will this side.
-    fileprivate func closeOutput() {
-        guard let context, !self.outputClosed else { return }
-        self.outputClosed = true
-        if self.inputClosed {
-            context.close(promise: nil)
-        } else {
-            context.close(mode: .output, promise: nil)
-        }
     }
 
     // MARK: Going away

@@ -114,7 +114,12 @@ let router = Router(
 router.updateRoutes(RouteTable(routes: [routedHost: [Upstream(host: upstreamHost, port: upstreamPort, replicaID: "bench")]]))
 var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: router)]
 if let tcpPort {
-    let tcpProxy = TCPProxy(eventLoopGroup: eventLoopGroup, logger: logger)
+    let tcpProxy: TCPProxy
+    do {
+        tcpProxy = TCPProxy(loops: try EpollEventLoopGroup(loopCount: loops, name: "tcp-proxy"), logger: logger)
+    } catch {
+        usage("--tcp-port: \(error)")
+    }
     do {
         try await tcpProxy.open(port: tcpPort)
     } catch {

@@ -157,6 +157,14 @@ measure() {
         done
     fi
     wait_for_port "$port"
+    # A ProxyBench relay listens before it has its upstream: it says when it has (READY).
+    if [[ -n ${READY:-} ]]; then
+        local ready
+        for ((ready = 0; ready < 600; ready++)); do
+            grep -q "$READY" "$work/$target.log" && break
+            sleep 0.1
+        done
+    fi
     load "$port" "$WARMUP"
     callgrind_control --zero "$pid" >/dev/null 2>&1
     load "$port" "$REQUESTS"
@@ -192,7 +200,7 @@ for target in "${wanted[@]}"; do
             cp "$proxybench" "$work/ProxyBench"
             strip --strip-debug "$work/ProxyBench"
             port=$(free_port)
-            measure switchyard-tcp "$port" "$work/ProxyBench" "127.0.0.1:$upstream_port" --host "$HOST_HEADER" --tcp-port "$port" ;;
+            READY='^tcp-port ' measure switchyard-tcp "$port" "$work/ProxyBench" "127.0.0.1:$upstream_port" --host "$HOST_HEADER" --tcp-port "$port" ;;
         nginx-stream)
             [[ -e /usr/lib/nginx/modules/ngx_stream_module.so ]] || {
                 echo "instructions.sh: nginx's stream module is missing; as root, run: bash $(dirname "$0")/setup.sh" >&2
@@ -216,7 +224,7 @@ CONF
             cp "$proxybench" "$work/ProxyBench"
             strip --strip-debug "$work/ProxyBench"
             port=$(free_port)
-            measure swift-epoll "$port" "$work/ProxyBench" "127.0.0.1:$upstream_port" --host "$HOST_HEADER" --epoll-relay-port "$port" ;;
+            READY='^epoll-relay-port ' measure swift-epoll "$port" "$work/ProxyBench" "127.0.0.1:$upstream_port" --host "$HOST_HEADER" --epoll-relay-port "$port" ;;
         haproxy-tcp)
             port=$(free_port)
             haproxy_config "$port" "$upstream_port" | sed 's/^    mode http$/    mode tcp/; /forwardfor\|http-request\|http-keep-alive\|http-reuse/d' >"$work/haproxy-tcp.cfg"

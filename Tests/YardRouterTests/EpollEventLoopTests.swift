@@ -1,0 +1,250 @@
+import CEpoll
+import Glibc
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+@testable import YardRouter
+
+/// The router's own event loop: tasks, timers and futures as on NIO's loops, and sockets
+/// it reads and writes itself (issue 17's HTTP/1.1 path).
+@Suite("Epoll event loop")
+struct EpollEventLoopTests {
+    @Test func tasksFromOtherThreadsRunOnTheLoopInOrder() async throws {
+        let loop = try EpollEventLoop()
+        defer { loop.shutdownGracefully { _ in } }
+        let seen = NIOLockedValueBox<[Int]>([])
+        let onLoop = NIOLockedValueBox(true)
+        for index in 0..<100 {
+            loop.execute {
+                if !loop.inEventLoop { onLoop.withLockedValue { $0 = false } }
+                seen.withLockedValue { $0.append(index) }
+            }
+        }
+        try await loop.submit {}.get()
+        #expect(seen.withLockedValue { $0 } == Array(0..<100))
+        #expect(onLoop.withLockedValue { $0 })
+        #expect(!loop.inEventLoop)
+    }
+
+    @Test func aTimerRunsAtItsDeadlineAndACancelledOneNever() async throws {
+        let loop = try EpollEventLoop()
+        defer { loop.shutdownGracefully { _ in } }
+        let start = NIODeadline.now()
+        let ran = NIOLockedValueBox<[String]>([])
+        let cancelled = loop.scheduleTask(in: .milliseconds(20)) { ran.withLockedValue { $0.append("cancelled") } }
+        let late = loop.scheduleTask(in: .milliseconds(60)) { ran.withLockedValue { $0.append("late") } }
+        let early = loop.scheduleTask(in: .milliseconds(30)) { ran.withLockedValue { $0.append("early") } }
+        cancelled.cancel()
+        try await early.futureResult.get()
+        #expect(NIODeadline.now() - start >= .milliseconds(30))
+        try await late.futureResult.get()
+        #expect(NIODeadline.now() - start >= .milliseconds(60))
+        await #expect(throws: EventLoopError.cancelled) { try await cancelled.futureResult.get() }
+        #expect(ran.withLockedValue { $0 } == ["early", "late"])
+    }
+
+    @Test func timersOnTheLoopKeepTheirOrderThroughCancellations() async throws {
+        let loop = try EpollEventLoop()
+        defer { loop.shutdownGracefully { _ in } }
+        // Enough cancellations to make the heap drop them all at once, in between live timers.
+        let order = try await loop.submit { () -> EventLoopFuture<[Int]> in
+            let ran = NIOLoopBoundBox<[Int]>([], eventLoop: loop)
+            var futures: [EventLoopFuture<Void>] = []
+            let base = NIODeadline.now() + .milliseconds(10)
+            for index in (0..<200).reversed() {
+                let scheduled = loop.scheduleTask(deadline: base + .microseconds(Int64(index) * 10)) {
+                    ran.value.append(index)
+                }
+                if index % 3 == 0 {
+                    futures.append(scheduled.futureResult)
+                } else {
+                    scheduled.cancel()
+                }
+            }
+            return EventLoopFuture.andAllSucceed(futures, on: loop).map { ran.value }
+        }.get().get()
+        #expect(order == Array(stride(from: 0, to: 200, by: 3)))
+    }
+
+    @Test func shuttingDownFailsTimersNotYetDue() async throws {
+        let loop = try EpollEventLoop()
+        let pending = loop.scheduleTask(in: .hours(1)) {}
+        let failure = NIOLockedValueBox<(any Error)?>(nil)
+        // Listened to before the shutdown: a stopped loop runs no callbacks.
+        pending.futureResult.whenFailure { error in failure.withLockedValue { $0 = error } }
+        try await loop.shutdownGracefully()
+        #expect(failure.withLockedValue { $0 } as? EventLoopError == .shutdown)
+    }
+
+    @Test func anEchoMovesAMegabyteThroughPartialWritesAndBackpressure() async throws {
+        let loop = try EpollEventLoop()
+        defer { loop.shutdownGracefully { _ in } }
+        let payload = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let (echoed, listener) = try await loop.submit { () -> (EventLoopFuture<[UInt8]>, NIOLoopBound<SocketListener>) in
+            let server = EchoServer(loop: loop)
+            let listener = try SocketListener(address: try SocketAddress(ipAddress: "127.0.0.1", port: 0), loop: loop) {
+                server.accept($0)
+            }
+            try listener.start()
+            let client = Collector(loop: loop, expecting: payload.count)
+            let connection = try SocketConnection.connect(to: listener.localAddress, loop: loop, delegate: client)
+            client.connection = connection
+            // Written before the connect completes: it goes out once it has.
+            connection.write(loop.allocator.buffer(bytes: payload))
+            connection.flush()
+            #expect(!connection.isWritable)
+            return (client.done.futureResult, NIOLoopBound(listener, eventLoop: loop))
+        }.get()
+        let received = try await echoed.get()
+        #expect(received.count == payload.count)
+        #expect(received == payload)
+        try await loop.submit { listener.value.close() }.get()
+    }
+
+    @Test func aRefusedConnectIsReportedAsTheConnectionClosing() async throws {
+        let loop = try EpollEventLoop()
+        defer { loop.shutdownGracefully { _ in } }
+        let port = try Self.unusedPort()
+        let error = try await loop.submit { () -> EventLoopFuture<SocketError?> in
+            let client = Collector(loop: loop, expecting: 1)
+            client.connection = try SocketConnection.connect(
+                to: try SocketAddress(ipAddress: "127.0.0.1", port: port), loop: loop, delegate: client)
+            return client.closed.futureResult
+        }.get().get()
+        #expect(error?.code == ECONNREFUSED)
+        #expect(error?.description == "connect failed: Connection refused")
+    }
+
+    @Test func closeAfterFlushSendsEverythingThenTheEndOfInput() async throws {
+        let loop = try EpollEventLoop()
+        defer { loop.shutdownGracefully { _ in } }
+        let (collected, listener) = try await loop.submit { () -> (EventLoopFuture<[UInt8]>, NIOLoopBound<SocketListener>) in
+            let client = Collector(loop: loop, expecting: .max)
+            let listener = try SocketListener(address: try SocketAddress(ipAddress: "127.0.0.1", port: 0), loop: loop) {
+                descriptor in
+                // The server writes 300 KB and closes at once: nothing may be lost.
+                let server = try! SocketConnection(descriptor: descriptor, loop: loop, delegate: nil)
+                for _ in 0..<300 { server.write(loop.allocator.buffer(repeating: 0x61, count: 1024)) }
+                server.closeAfterFlush()
+            }
+            try listener.start()
+            client.connection = try SocketConnection.connect(to: listener.localAddress, loop: loop, delegate: client)
+            return (client.ended.futureResult, NIOLoopBound(listener, eventLoop: loop))
+        }.get()
+        let bytes = try await collected.get()
+        #expect(bytes.count == 300 * 1024)
+        try await loop.submit { listener.value.close() }.get()
+    }
+
+    @Test func listenersOnSeveralLoopsShareOnePortWithReusePort() async throws {
+        let loops = try (0..<2).map { _ in try EpollEventLoop() }
+        defer { for loop in loops { loop.shutdownGracefully { _ in } } }
+        let first = try await loops[0].submit {
+            NIOLoopBound(
+                try SocketListener(
+                    address: try SocketAddress(ipAddress: "127.0.0.1", port: 0), reusePort: true, loop: loops[0]
+                ) { Glibc.close($0) },
+                eventLoop: loops[0])
+        }.get()
+        let address = try await loops[0].submit { first.value.localAddress }.get()
+        let secondPort = try await loops[1].submit {
+            let second = try SocketListener(address: address, reusePort: true, loop: loops[1]) { Glibc.close($0) }
+            defer { second.close() }
+            // Without SO_REUSEPORT the same address is refused.
+            #expect(throws: SocketError.self) {
+                try SocketListener(address: address, loop: loops[1]) { Glibc.close($0) }
+            }
+            return second.localAddress.port
+        }.get()
+        #expect(secondPort == address.port)
+        try await loops[0].submit { first.value.close() }.get()
+    }
+
+    private static func unusedPort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(descriptor, pointer, length)
+                return getsockname(descriptor, pointer, &length)
+            }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// Writes back what it reads; stops reading while its peer does not keep up.
+private final class EchoServer: SocketConnectionDelegate {
+    let loop: EpollEventLoop
+    private var connections: [ObjectIdentifier: SocketConnection] = [:]
+
+    init(loop: EpollEventLoop) {
+        self.loop = loop
+    }
+
+    func accept(_ descriptor: Int32) {
+        let connection = try! SocketConnection(descriptor: descriptor, loop: self.loop, delegate: self)
+        self.connections[ObjectIdentifier(connection)] = connection
+    }
+
+    func connectionRead(_ connection: SocketConnection, _ bytes: ByteBuffer) {
+        connection.write(bytes)
+        connection.flush()
+        if !connection.isWritable { connection.readsEnabled = false }
+    }
+
+    func connectionWritabilityChanged(_ connection: SocketConnection) {
+        connection.readsEnabled = connection.isWritable
+    }
+
+    func connectionInputEnded(_ connection: SocketConnection) {
+        connection.closeAfterFlush()
+    }
+
+    func connectionClosed(_ connection: SocketConnection, error: SocketError?) {
+        self.connections[ObjectIdentifier(connection)] = nil
+    }
+}
+
+/// Collects what a connection reads, and says when `expecting` bytes came, the input ended
+/// or the connection closed.
+private final class Collector: SocketConnectionDelegate {
+    var connection: SocketConnection?
+    private var bytes: [UInt8] = []
+    private let expecting: Int
+    let done: EventLoopPromise<[UInt8]>
+    let ended: EventLoopPromise<[UInt8]>
+    let closed: EventLoopPromise<SocketError?>
+
+    init(loop: EpollEventLoop, expecting: Int) {
+        self.expecting = expecting
+        self.done = loop.makePromise()
+        self.ended = loop.makePromise()
+        self.closed = loop.makePromise()
+    }
+
+    func connectionRead(_ connection: SocketConnection, _ buffer: ByteBuffer) {
+        self.bytes += buffer.readableBytesView
+        if self.bytes.count >= self.expecting {
+            self.done.succeed(self.bytes)
+            connection.close()
+        }
+    }
+
+    func connectionInputEnded(_ connection: SocketConnection) {
+        self.ended.succeed(self.bytes)
+        connection.close()
+    }
+
+    func connectionClosed(_ connection: SocketConnection, error: SocketError?) {
+        self.done.succeed(self.bytes)
+        self.ended.succeed(self.bytes)
+        self.closed.succeed(error)
+        self.connection = nil
+    }
+}
