@@ -357,7 +357,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         // No read completes this batch: what went upstream is flushed here.
         if self.upstreamNeedsFlush {
             self.upstreamNeedsFlush = false
-            self.upstream?.handler.flush()
+            self.upstream?.flush()
         }
         guard self.pipelined.isEmpty else { return }
         if let heldError = self.heldError {
@@ -372,7 +372,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     func clientReadComplete() {
         if self.upstreamNeedsFlush {
             self.upstreamNeedsFlush = false
-            self.upstream?.handler.flush()
+            self.upstream?.flush()
         }
     }
 
@@ -380,7 +380,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         // Response backpressure: read from the upstream only while the client keeps up.
         if let upstream, let client {
             self.upstreamReadsPaused = !client.isWritable
-            Self.setAutoRead(upstream.channel, !self.upstreamReadsPaused)
+            upstream.setReads(!self.upstreamReadsPaused)
         }
     }
 
@@ -498,11 +498,11 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .respond(let response):
             self.respond(response)
         case .forward(let part):
-            if self.upstream?.handler.write(part) == true {
+            if self.upstream?.write(part) == true {
                 self.upstreamNeedsFlush = true
             }
             // Request backpressure: stop reading from the client while the upstream is slow.
-            if let upstream, !upstream.channel.isWritable {
+            if let upstream, !upstream.isWritable {
                 self.pauseClientReads()
             }
         case .pauseClientReads:
@@ -587,11 +587,11 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard let connection else { preconditionFailure("send without a connection") }
             self.upstream = connection
             self.access?.replicaID = connection.upstream.replicaID
-            connection.handler.receiver = self
+            connection.receiver = self
             self.resumeClientReads()
-            connection.handler.send(outgoing)
+            connection.send(outgoing)
             self.startResponseHeadTimer()
-            if !connection.channel.isWritable {
+            if !connection.isWritable {
                 self.pauseClientReads()
             }
         case .releaseUnused:
@@ -623,18 +623,12 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func awaitConnection(_ future: EventLoopFuture<any Channel>, to upstream: Upstream) {
+    private func awaitConnection(_ future: EventLoopFuture<UpstreamConnection>, to upstream: Upstream) {
         future.assumeIsolated().whenComplete { result in
             switch result {
-            case .success(let channel):
-                do {
-                    let connection = try self.pool.connection(for: channel, upstream: upstream)
-                    self.run(self.stateMachine.upstreamConnected(reused: false), connection: connection)
-                    self.updateIdleTimer()
-                } catch {
-                    channel.close(promise: nil)
-                    self.connectFailed(upstream, reason: "\(error)")
-                }
+            case .success(let connection):
+                self.run(self.stateMachine.upstreamConnected(reused: false), connection: connection)
+                self.updateIdleTimer()
             case .failure(let error):
                 self.connectFailed(upstream, reason: UpstreamConnectionPool.describeConnectError(error))
             }
@@ -864,11 +858,11 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.cancelResponseHeadTimer()
         let upstream = self.upstream
         self.upstream = nil
-        upstream?.handler.receiver = nil
+        upstream?.receiver = nil
         // Reads on (only set when they were turned off: the option costs a dynamic cast).
         if self.upstreamReadsPaused, let upstream {
             self.upstreamReadsPaused = false
-            Self.setAutoRead(upstream.channel, true)
+            upstream.setReads(true)
         }
         return upstream
     }
@@ -922,7 +916,7 @@ extension ProxyServerHandler: UpstreamLeaseWaiter {
 extension ProxyServerHandler: UpstreamResponseReceiver {
     func upstreamReceived(_ part: HTTPClientResponsePart) {
         guard let client else { return }
-        let received = self.upstream?.handler.receivedHead
+        let received = self.upstream?.receivedHead
         switch self.stateMachine.responsePartReceived(part, received: received) {
         case .none:
             break
@@ -947,7 +941,7 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             client.writeBody(buffer)
             if !client.isWritable, let upstream, !self.upstreamReadsPaused {
                 self.upstreamReadsPaused = true
-                Self.setAutoRead(upstream.channel, false)
+                upstream.setReads(false)
             }
         case .finish(let trailers, let reuseUpstream, let closeClient):
             if let upstream = self.takeUpstream() {
@@ -988,14 +982,17 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
     }
 
     /// Replaces the HTTP handlers of both connections with a byte tunnel between them.
-    private func becomeTunnel(to upstream: UpstreamConnection, clientSide: TunnelHandler, replicaSide: TunnelHandler) {
+    private func becomeTunnel(to leased: UpstreamConnection, clientSide: TunnelHandler, replicaSide: TunnelHandler) {
         self.upstream = nil
         // A tunnel may stay open for hours: it stops counting against the upstream's limit.
-        self.pool.detach(upstream)
-        // Only an HTTP/1.1 connection is upgraded: its bytes become the tunnel's.
-        guard let connection = self.client as? HTTP1ClientSide, connection.context.channel.isActive else {
+        self.pool.detach(leased)
+        // Only an HTTP/1.1 connection is upgraded: its bytes become the tunnel's. (Both ends
+        // are channels: the connection came from the pool of a NIO loop.)
+        guard let connection = self.client as? HTTP1ClientSide, connection.context.channel.isActive,
+            let upstream = leased as? ChannelUpstreamConnection
+        else {
             self.client?.close()
-            upstream.channel.close(promise: nil)
+            leased.close()
             return
         }
         guard upstream.channel.isActive else {

@@ -26,8 +26,8 @@ final class UpstreamConnectionPool: Sendable {
     enum Lease {
         /// A pooled connection, ready for a request.
         case idle(UpstreamConnection)
-        /// A new connection being opened; turn the channel into a connection with `connection(for:upstream:)`.
-        case connecting(EventLoopFuture<any Channel>)
+        /// A new connection being opened.
+        case connecting(EventLoopFuture<UpstreamConnection>)
         /// The upstream has all its connections in use: the lease waits as `ticket` (cancel
         /// it with `cancelWait(_:)`); the waiter's `leaseGranted` is called once with the outcome.
         case queued(ticket: UInt64)
@@ -44,7 +44,7 @@ final class UpstreamConnectionPool: Sendable {
     /// The outcome of a queued lease, delivered on the pool's loop.
     enum Grant {
         case idle(UpstreamConnection)
-        case connecting(EventLoopFuture<any Channel>)
+        case connecting(EventLoopFuture<UpstreamConnection>)
         case refused(QueueRefusal)
     }
 
@@ -85,7 +85,7 @@ final class UpstreamConnectionPool: Sendable {
         /// The most recently used idle connection that is still open.
         func popIdle() -> UpstreamConnection? {
             while let idle = self.idle.popLast() {
-                if idle.connection.channel.isActive {
+                if idle.connection.isActive {
                     return idle.connection
                 }
             }
@@ -96,7 +96,7 @@ final class UpstreamConnectionPool: Sendable {
     private struct State {
         /// Upstreams with open connections or queued leases; an entry goes once it has neither.
         var upstreams: [Upstream: Entry] = [:]
-        /// Channels counted in an entry's `open`, to uncount each exactly once.
+        /// Connections counted in an entry's `open`, to uncount each exactly once.
         var counted: Set<ObjectIdentifier> = []
         var nextTicket: UInt64 = 0
         /// One timer closes expired idle connections, armed for the earliest expiry.
@@ -176,7 +176,7 @@ final class UpstreamConnectionPool: Sendable {
             entry.idle = []
         }
         // Still counted as open until they have closed (`forget`), which checks again.
-        for connection in closing { connection.channel.close(promise: nil) }
+        for connection in closing { connection.close() }
         let promise = self.eventLoop.makePromise(of: Void.self)
         self.state.value.drainWaiters.append(DrainWaiter(token: token, replicaIDs: replicaIDs, promise: promise))
         self.scheduleDrainCheck()
@@ -266,7 +266,7 @@ final class UpstreamConnectionPool: Sendable {
         if !allowIdle, let connection = entry.popIdle() {
             // A retry after a stale connection must not take another idle one: close one to
             // free its slot (`forget` serves the queue once it has closed).
-            connection.channel.close(promise: nil)
+            connection.close()
         }
         return .queued(ticket: ticket)
     }
@@ -293,43 +293,43 @@ final class UpstreamConnectionPool: Sendable {
 
     /// Opens a new connection to `upstream` on this pool's event loop; it counts against
     /// the upstream's limit until it closes (or fails to connect).
-    private func connect(_ upstream: Upstream, entry: Entry) -> EventLoopFuture<any Channel> {
+    private func connect(_ upstream: Upstream, entry: Entry) -> EventLoopFuture<UpstreamConnection> {
         entry.open += 1
+        let spareBuffer = self.spareWriteBuffer
         let bootstrap = ClientBootstrap(group: self.eventLoop)
             .connectTimeout(self.configuration.connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // One handler: it parses responses and writes requests as bytes itself.
-                    try channel.pipeline.syncOperations.addHandler(
-                        UpstreamConnectionHandler(spareBuffer: self.spareWriteBuffer))
+                    try channel.pipeline.syncOperations.addHandler(UpstreamConnectionHandler(spareBuffer: spareBuffer))
                 }
             }
         // An IP address is not resolved (`connect(to:address:)`): a new connection is paid
         // for whenever more requests are in flight than connections are kept idle.
-        let future = bootstrap.connect(to: upstream, address: entry.address)
+        let future = bootstrap.connect(to: upstream, address: entry.address).flatMapThrowing {
+            channel -> UpstreamConnection in
+            do {
+                let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
+                return ChannelUpstreamConnection(upstream: upstream, channel: channel, handler: handler)
+            } catch {
+                channel.close(promise: nil)
+                throw error
+            }
+        }
         future.assumeIsolated().whenComplete { result in
             switch result {
-            case .success(let channel):
-                let id = ObjectIdentifier(channel)
+            case .success(let connection):
+                // The entry that counts this connection: it stays in `upstreams` while the connection is open.
+                connection.poolEntry = entry
+                let id = ObjectIdentifier(connection)
                 self.state.value.counted.insert(id)
-                channel.closeFuture.assumeIsolated().whenComplete { _ in
-                    self.forget(id, upstream: upstream)
-                }
+                connection.whenClosed { self.forget(id, upstream: upstream) }
             case .failure:
                 self.uncount(upstream)
             }
         }
         return future
-    }
-
-    /// Wraps a newly connected channel.
-    func connection(for channel: any Channel, upstream: Upstream) throws -> UpstreamConnection {
-        let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
-        let connection = UpstreamConnection(upstream: upstream, channel: channel, handler: handler)
-        // The entry that counts this connection: it stays in `upstreams` while the connection is open.
-        connection.poolEntry = self.state.value.upstreams[upstream]
-        return connection
     }
 
     /// The entry that counts `connection`, without a look-up by upstream when the connection has it.
@@ -343,14 +343,13 @@ final class UpstreamConnectionPool: Sendable {
     /// queued lease) when `reusable` and still open, otherwise closed; what is over the idle
     /// limit is closed at the end of the loop tick (`scheduleTrim()`).
     func release(_ connection: UpstreamConnection, reusable: Bool) {
-        connection.handler.receiver = nil
-        let channel = connection.channel
+        connection.receiver = nil
         let upstream = connection.upstream
         // Every leased connection is counted in its upstream's entry, which stays until it closes.
-        guard reusable, !self.state.value.isClosed, channel.isActive, !self.isDraining(upstream),
+        guard reusable, !self.state.value.isClosed, connection.isActive, !self.isDraining(upstream),
             let entry = self.entry(of: connection)
         else {
-            channel.close(promise: nil)
+            connection.close()
             return
         }
         // An idle connection must read so that the upstream closing it is noticed: the
@@ -384,14 +383,14 @@ final class UpstreamConnectionPool: Sendable {
                 closing += entry.idle[..<excess].map(\.connection)
                 entry.idle.removeFirst(excess)
             }
-            for connection in closing { connection.channel.close(promise: nil) }
+            for connection in closing { connection.close() }
         }
     }
 
     /// An upgraded connection became a tunnel: it no longer counts against the limit.
     func detach(_ connection: UpstreamConnection) {
-        connection.handler.receiver = nil
-        if self.state.value.counted.remove(ObjectIdentifier(connection.channel)) != nil {
+        connection.receiver = nil
+        if self.state.value.counted.remove(ObjectIdentifier(connection)) != nil {
             self.uncount(connection.upstream)
         }
     }
@@ -416,7 +415,7 @@ final class UpstreamConnectionPool: Sendable {
         self.state.value.sweep?.cancel()
         self.state.value.sweep = nil
         for entry in idle {
-            entry.connection.channel.close(promise: nil)
+            entry.connection.close()
         }
         let drains = self.state.value.drainWaiters
         self.state.value.drainWaiters = []
@@ -442,7 +441,7 @@ final class UpstreamConnectionPool: Sendable {
                 waiter.waiter.leaseGranted(.connecting(self.connect(upstream, entry: entry)))
             } else if !waiter.allowIdle, let connection = entry.popIdle() {
                 // Its slot frees when it has closed; `forget` serves the queue again then.
-                connection.channel.close(promise: nil)
+                connection.close()
                 return
             } else {
                 return
@@ -480,7 +479,7 @@ final class UpstreamConnectionPool: Sendable {
 
     private func forget(_ id: ObjectIdentifier, upstream: Upstream) {
         if let entry = self.state.value.upstreams[upstream],
-            let index = entry.idle.firstIndex(where: { ObjectIdentifier($0.connection.channel) == id })
+            let index = entry.idle.firstIndex(where: { ObjectIdentifier($0.connection) == id })
         {
             entry.idle.remove(at: index)
         }
@@ -512,7 +511,7 @@ final class UpstreamConnectionPool: Sendable {
             entry.idle.removeFirst(split)
             if let first = entry.idle.first { next = min(next ?? first.expiry, first.expiry) }
         }
-        for connection in expired { connection.channel.close(promise: nil) }
+        for connection in expired { connection.close() }
         if let next { self.armSweep(at: next) }
     }
 }

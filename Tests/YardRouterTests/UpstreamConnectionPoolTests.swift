@@ -12,6 +12,15 @@ struct UpstreamConnectionPoolTests {
         func leaseGranted(_ grant: UpstreamConnectionPool.Grant) {}
     }
 
+    /// A connection the pool opens, held for its loop, and its channel.
+    private static func opened(
+        _ future: EventLoopFuture<UpstreamConnection>, on loop: any EventLoop
+    ) async throws -> (connection: NIOLoopBound<UpstreamConnection>, channel: any Channel) {
+        try await future.map { connection in
+            (NIOLoopBound(connection, eventLoop: loop), (connection as! ChannelUpstreamConnection).channel)
+        }.get()
+    }
+
     private static func makePool(on loop: any EventLoop, maxIdle: Int = 4) -> UpstreamConnectionPool {
         UpstreamConnectionPool(
             eventLoop: loop,
@@ -37,10 +46,8 @@ struct UpstreamConnectionPoolTests {
                     else { throw TestFailure("the lease did not open a connection") }
                     return future
                 }.get()
-                let channel = try await future.get()
-                try await loop.submit {
-                    pool.release(try pool.connection(for: channel, upstream: upstream), reusable: true)
-                }.get()
+                let (connection, channel) = try await Self.opened(future, on: loop)
+                try await loop.submit { pool.release(connection.value, reusable: true) }.get()
                 return channel
             }
 
@@ -56,7 +63,7 @@ struct UpstreamConnectionPoolTests {
             // A lease with the hint of the live entry takes the idle connection.
             let reused = try await loop.submit {
                 if case .idle(let connection) = pool.lease(upstream, allowIdle: true, waiter: waiter, hint: &hint.value) {
-                    return connection.channel === second
+                    return (connection as! ChannelUpstreamConnection).channel === second
                 }
                 return false
             }.get()
@@ -76,23 +83,26 @@ struct UpstreamConnectionPoolTests {
             let pool = Self.makePool(on: loop, maxIdle: 1)
             let waiter = NoWaiter()
             var channels: [any Channel] = []
+            var connections: [NIOLoopBound<UpstreamConnection>] = []
             for _ in 0..<3 {
                 let future = try await loop.submit {
                     guard case .connecting(let future) = pool.lease(upstream, allowIdle: false, waiter: waiter)
                     else { throw TestFailure("the lease did not open a connection") }
                     return future
                 }.get()
-                channels.append(try await future.get())
+                let (connection, channel) = try await Self.opened(future, on: loop)
+                connections.append(connection)
+                channels.append(channel)
             }
             let (oldest, middle, newest) = (channels[0], channels[1], channels[2])
 
             let (leased, idleInTick) = try await loop.submit {
-                for channel in channels {
-                    pool.release(try pool.connection(for: channel, upstream: upstream), reusable: true)
+                for connection in connections {
+                    pool.release(connection.value, reusable: true)
                 }
                 guard case .idle(let connection) = pool.lease(upstream, allowIdle: true, waiter: waiter)
                 else { throw TestFailure("the lease found no idle connection") }
-                return (connection.channel, pool.idleCount(for: upstream))
+                return ((connection as! ChannelUpstreamConnection).channel, pool.idleCount(for: upstream))
             }.get()
             #expect(leased === newest)
             #expect(idleInTick == 2)
@@ -125,7 +135,7 @@ struct UpstreamConnectionPoolTests {
                     else { throw TestFailure("the lease did not open a connection") }
                     return future
                 }.get()
-                return try await future.get()
+                return try await Self.opened(future, on: loop).channel
             }
 
             // A name is still resolved and connected to.
