@@ -1,6 +1,10 @@
 import NIOCore
 import NIOHTTP1
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Receives what happens on a leased upstream connection. Implemented by the client
 /// connection's handler; both live on the same event loop.
 protocol UpstreamResponseReceiver: AnyObject {
@@ -15,6 +19,10 @@ protocol UpstreamResponseReceiver: AnyObject {
 /// (`UpstreamResponseParser`) and relays their parts to the client connection that leased it,
 /// and writes requests upstream as bytes it serializes itself (`UpstreamRequestEncoder`), so
 /// no other handler sits between it and the socket.
+///
+/// Either the one handler of a NIO channel's pipeline, or the delegate of a socket on the
+/// router's own event loop (`attach(to:)`, `SocketUpstreamConnection`): the HTTP work is the
+/// same, only where the bytes go differs.
 final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -23,6 +31,11 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     /// The client connection using this connection, nil while it sits in the pool.
     var receiver: (any UpstreamResponseReceiver)?
     private var context: ChannelHandlerContext?
+    /// The socket, on the router's own loop (then `context` is nil).
+    private var socket: SocketConnection?
+    /// On a socket: told once the connect is done (nil) or failed (why), then when it closed.
+    var socketConnected: ((SocketError?) -> Void)?
+    var socketClosed: (() -> Void)?
     private var closeReason: String?
     private var encoder = UpstreamRequestEncoder()
     private var parser = UpstreamResponseParser()
@@ -54,6 +67,33 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
         self.context = nil
     }
 
+    /// Works on `socket` (connecting, on an `EpollEventLoop`) instead of a channel.
+    func attach(to socket: SocketConnection) {
+        self.socket = socket
+        self.allocator = socket.loop.allocator
+    }
+
+    // MARK: - Bytes out, to the channel or the socket
+
+    private func emit(_ buffer: ByteBuffer) {
+        if let context {
+            context.write(UpstreamConnectionHandler.wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
+        } else {
+            self.socket?.write(buffer)
+        }
+    }
+
+    private func emitAndFlush(_ buffer: ByteBuffer) {
+        if let context {
+            // One walk down the pipeline for the write and its flush.
+            context.writeAndFlush(UpstreamConnectionHandler.wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
+        } else {
+            self.socket?.writeAndFlush(buffer)
+        }
+    }
+
+    private var isAttached: Bool { self.context != nil || self.socket != nil }
+
     /// Leaving after an upgrade: the bytes that came with the 101 go to the tunnel's handler,
     /// as a read of their own (its end is when the tunnel flushes them to the client).
     func removeHandler(context: ChannelHandlerContext, removalToken: ChannelHandlerContext.RemovalToken) {
@@ -68,23 +108,22 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     /// Writes request parts and flushes them; the head, framing and the end share one
     /// buffer (a request without a body is one write).
     func send(_ outgoing: ProxyConnectionStateMachine.Outgoing) {
-        guard let context else { return }
+        guard self.isAttached else { return }
         var pending = self.spareBuffer.take(capacity: 256, allocator: self.allocator)
         // The parser must know the method to frame the response (none after HEAD).
         let request = outgoing.request
         self.parser.expectResponse(to: request.head.method)
         self.encoder.writeHead(request.head, forwarding: request.forwarding, framing: request.framing, into: &pending)
         for body in outgoing.body {
-            self.encode(.body(.byteBuffer(body)), pending: &pending, context: context)
+            self.encode(.body(.byteBuffer(body)), pending: &pending)
         }
         if outgoing.end {
-            self.encode(.end(nil), pending: &pending, context: context)
+            self.encode(.end(nil), pending: &pending)
         }
         if pending.readableBytes > 0 {
-            // One walk down the pipeline for the write and its flush.
-            context.writeAndFlush(UpstreamConnectionHandler.wrapOutboundOut(.byteBuffer(pending)), promise: nil)
+            self.emitAndFlush(pending)
         } else {
-            context.flush()
+            self.flush()
         }
         self.spareBuffer.keep(pending)
     }
@@ -94,13 +133,15 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     /// nothing, and then there is nothing to flush).
     @discardableResult
     func write(_ part: HTTPClientRequestPart) -> Bool {
-        guard let context else { return false }
+        guard self.isAttached else { return false }
         if !self.encoder.isChunked {
             switch part {
             case .body(let body):
                 // A body part of a request with a length goes out as it came: nothing to add.
-                guard body.readableBytes > 0 else { return false }
-                context.write(UpstreamConnectionHandler.wrapOutboundOut(body), promise: nil)
+                guard case .byteBuffer(let buffer) = body, buffer.readableBytes > 0 else {
+                    return self.writeFile(body)
+                }
+                self.emit(buffer)
                 return true
             case .end:
                 // Nothing marks the end of such a request: no buffer to allocate.
@@ -110,21 +151,33 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
             }
         }
         var pending = self.allocator.buffer(capacity: 16)
-        self.encode(part, pending: &pending, context: context)
+        self.encode(part, pending: &pending)
         if pending.readableBytes > 0 {
-            context.write(UpstreamConnectionHandler.wrapOutboundOut(.byteBuffer(pending)), promise: nil)
+            self.emit(pending)
         }
         // A body part is written by `encode` itself even when `pending` stays empty.
         return true
     }
 
     func flush() {
-        self.context?.flush()
+        if let context {
+            context.flush()
+        } else {
+            self.socket?.flush()
+        }
+    }
+
+    /// A body part that is not bytes in memory (never from the router's parsers): written
+    /// as it is to a channel; a socket takes only bytes.
+    private func writeFile(_ body: IOData) -> Bool {
+        guard case .fileRegion = body, let context else { return false }
+        context.write(UpstreamConnectionHandler.wrapOutboundOut(body), promise: nil)
+        return true
     }
 
     /// Appends `part`'s bytes to `pending`; a body part's own buffer is written as it is
     /// (after what is pending), not copied.
-    private func encode(_ part: HTTPClientRequestPart, pending: inout ByteBuffer, context: ChannelHandlerContext) {
+    private func encode(_ part: HTTPClientRequestPart, pending: inout ByteBuffer) {
         switch part {
         case .head(let head):
             // The parser must know the method to frame the response (none after HEAD).
@@ -133,11 +186,15 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
         case .body(let body):
             guard self.encoder.writeBodyPrefix(length: body.readableBytes, into: &pending) else { return }
             if pending.readableBytes > 0 {
-                context.write(UpstreamConnectionHandler.wrapOutboundOut(.byteBuffer(pending)), promise: nil)
+                self.emit(pending)
                 // Consumed without touching the storage the write still holds.
                 pending.moveReaderIndex(to: pending.writerIndex)
             }
-            context.write(UpstreamConnectionHandler.wrapOutboundOut(body), promise: nil)
+            if case .byteBuffer(let buffer) = body {
+                self.emit(buffer)
+            } else {
+                _ = self.writeFile(body)
+            }
             self.encoder.writeBodySuffix(into: &pending)
         case .end(let trailers):
             self.encoder.writeEnd(trailers, into: &pending)
@@ -146,12 +203,16 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // By name, not `Self`, so it is specialized (see `ProxyServerHandler.channelRead`).
-        let bytes = UpstreamConnectionHandler.unwrapInboundIn(data)
+        self.bytesRead(UpstreamConnectionHandler.unwrapInboundIn(data))
+    }
+
+    /// Parses what was read and hands each whole response part to the receiver.
+    private func bytesRead(_ bytes: ByteBuffer) {
         self.unparsed.appendRead(bytes)
         if self.parsing || self.parser.isDone { return }
         guard self.receiver != nil else {
             // An idle pooled connection must stay silent; anything else means it is unusable.
-            self.fail("the upstream sent data on an idle connection", context: context)
+            self.fail("the upstream sent data on an idle connection")
             return
         }
         self.parsing = true
@@ -165,7 +226,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
                 do {
                     part = try self.parser.next(&buffer)
                 } catch {
-                    self.fail("the upstream sent a malformed response: \(error)", context: context)
+                    self.fail("the upstream sent a malformed response: \(error)")
                     return
                 }
                 if buffer.readableBytes > 0 { self.unparsed = buffer }
@@ -174,7 +235,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
             }
             guard let part else { return }
             guard let receiver = self.receiver else {
-                self.fail("the upstream sent data on an idle connection", context: context)
+                self.fail("the upstream sent data on an idle connection")
                 return
             }
             self.receivedHead = self.parser.takeReceivedHead()
@@ -183,10 +244,14 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
         }
     }
 
-    private func fail(_ reason: String, context: ChannelHandlerContext) {
+    private func fail(_ reason: String) {
         self.unparsed = nil
         if self.closeReason == nil { self.closeReason = reason }
-        context.close(promise: nil)
+        if let context {
+            context.close(promise: nil)
+        } else {
+            self.socket?.close()
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -198,6 +263,11 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.closed()
+    }
+
+    /// The connection closed: a body delimited by the close ends, the receiver is told.
+    private func closed() {
         self.inputClosed = true
         // A body delimited by the close ends here; a response cut short is a failure.
         if let receiver = self.receiver {
@@ -342,3 +412,141 @@ final class ChannelUpstreamConnection: UpstreamConnection {
         self.channel.closeFuture.assumeIsolated().whenComplete { _ in callback() }
     }
 }
+
+#if canImport(Glibc)
+    extension UpstreamConnectionHandler: SocketConnectionDelegate {
+        /// The connect took too long: the lease fails with `error`, and the socket closes.
+        func abandonConnect(_ error: SocketError) {
+            guard let connected = self.socketConnected, let socket = self.socket else { return }
+            self.socketConnected = nil
+            self.socketClosed = nil
+            connected(error)
+            socket.close()
+        }
+
+        func connectionEstablished(_ connection: SocketConnection) {
+            let connected = self.socketConnected
+            self.socketConnected = nil
+            connected?(nil)
+        }
+
+        func connectionRead(_ connection: SocketConnection, _ bytes: ByteBuffer) {
+            self.bytesRead(bytes)
+            self.receiver?.upstreamReadComplete()
+        }
+
+        /// The replica stopped sending: the connection is done, as a channel without
+        /// half-closure closes at the end of its input.
+        func connectionInputEnded(_ connection: SocketConnection) {
+            connection.close()
+        }
+
+        func connectionWritabilityChanged(_ connection: SocketConnection) {
+            self.receiver?.upstreamWritabilityChanged(isWritable: connection.isWritable)
+        }
+
+        func connectionClosed(_ connection: SocketConnection, error: SocketError?) {
+            self.socket = nil
+            if let connected = self.socketConnected {
+                // It never connected: the lease fails, no receiver has it.
+                self.socketConnected = nil
+                self.socketClosed = nil
+                connected(error ?? SocketError.system("connect", ECONNREFUSED))
+                return
+            }
+            if let error, self.closeReason == nil { self.closeReason = "upstream connection error: \(error)" }
+            self.closed()
+            let closed = self.socketClosed
+            self.socketClosed = nil
+            closed?()
+        }
+    }
+
+    /// An upstream connection on the router's own event loop: a socket whose delegate is an
+    /// `UpstreamConnectionHandler`.
+    final class SocketUpstreamConnection: UpstreamConnection {
+        let socket: SocketConnection
+        let handler: UpstreamConnectionHandler
+
+        init(upstream: Upstream, socket: SocketConnection, handler: UpstreamConnectionHandler) {
+            self.socket = socket
+            self.handler = handler
+            super.init(upstream: upstream)
+        }
+
+        /// Starts connecting to `address` on `loop`; the future has the connection once it is
+        /// up, or fails with why (refused, or `timeout` passed).
+        static func connect(
+            to upstream: Upstream,
+            address: SocketAddress,
+            loop: EpollEventLoop,
+            timeout: TimeAmount,
+            spareBuffer: SpareWriteBuffer
+        ) -> EventLoopFuture<UpstreamConnection> {
+            let handler = UpstreamConnectionHandler(spareBuffer: spareBuffer)
+            let socket: SocketConnection
+            do {
+                socket = try SocketConnection.connect(to: address, loop: loop, delegate: handler)
+            } catch {
+                return loop.makeFailedFuture(error)
+            }
+            handler.attach(to: socket)
+            let connection = SocketUpstreamConnection(upstream: upstream, socket: socket, handler: handler)
+            let promise = loop.makePromise(of: UpstreamConnection.self)
+            let timer = loop.assumeIsolated().scheduleTask(in: timeout) {
+                handler.abandonConnect(SocketError.system("connect", ETIMEDOUT))
+            }
+            handler.socketConnected = { error in
+                timer.cancel()
+                if let error {
+                    promise.fail(error)
+                } else {
+                    promise.assumeIsolated().succeed(connection)
+                }
+            }
+            return promise.futureResult
+        }
+
+        override var receiver: (any UpstreamResponseReceiver)? {
+            get { self.handler.receiver }
+            set { self.handler.receiver = newValue }
+        }
+
+        override var receivedHead: UpstreamResponseParser.ReceivedHead? { self.handler.receivedHead }
+        override var isWritable: Bool { self.socket.isWritable }
+        override var isActive: Bool { self.socket.isOpen }
+
+        override func send(_ outgoing: ProxyConnectionStateMachine.Outgoing) {
+            self.handler.send(outgoing)
+        }
+
+        @discardableResult
+        override func write(_ part: HTTPClientRequestPart) -> Bool {
+            self.handler.write(part)
+        }
+
+        override func flush() {
+            self.handler.flush()
+        }
+
+        override func setReads(_ enabled: Bool) {
+            self.socket.readsEnabled = enabled
+        }
+
+        override func close() {
+            self.socket.close()
+        }
+
+        override func whenClosed(_ callback: @escaping () -> Void) {
+            guard self.socket.isOpen else {
+                self.socket.loop.executeLocally(callback)
+                return
+            }
+            let before = self.handler.socketClosed
+            self.handler.socketClosed = {
+                before?()
+                callback()
+            }
+        }
+    }
+#endif

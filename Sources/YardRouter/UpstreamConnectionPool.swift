@@ -118,6 +118,10 @@ final class UpstreamConnectionPool: Sendable {
     }
 
     let eventLoop: any EventLoop
+    #if canImport(Glibc)
+        /// `eventLoop` when it is the router's own: connections are then its sockets.
+        private let epollLoop: EpollEventLoop?
+    #endif
     private let configuration: Configuration
     private let logger: Logger
     private let state: NIOLoopBoundBox<State>
@@ -132,6 +136,9 @@ final class UpstreamConnectionPool: Sendable {
         logger: Logger
     ) {
         self.eventLoop = eventLoop
+        #if canImport(Glibc)
+            self.epollLoop = eventLoop as? EpollEventLoop
+        #endif
         self.configuration = configuration
         self.queuedCounter = queuedCounter
         self.logger = logger
@@ -296,27 +303,7 @@ final class UpstreamConnectionPool: Sendable {
     private func connect(_ upstream: Upstream, entry: Entry) -> EventLoopFuture<UpstreamConnection> {
         entry.open += 1
         let spareBuffer = self.spareWriteBuffer
-        let bootstrap = ClientBootstrap(group: self.eventLoop)
-            .connectTimeout(self.configuration.connectTimeout)
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    // One handler: it parses responses and writes requests as bytes itself.
-                    try channel.pipeline.syncOperations.addHandler(UpstreamConnectionHandler(spareBuffer: spareBuffer))
-                }
-            }
-        // An IP address is not resolved (`connect(to:address:)`): a new connection is paid
-        // for whenever more requests are in flight than connections are kept idle.
-        let future = bootstrap.connect(to: upstream, address: entry.address).flatMapThrowing {
-            channel -> UpstreamConnection in
-            do {
-                let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
-                return ChannelUpstreamConnection(upstream: upstream, channel: channel, handler: handler)
-            } catch {
-                channel.close(promise: nil)
-                throw error
-            }
-        }
+        let future = self.openConnection(to: upstream, address: entry.address, spareBuffer: spareBuffer)
         future.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let connection):
@@ -330,6 +317,45 @@ final class UpstreamConnectionPool: Sendable {
             }
         }
         return future
+    }
+
+    /// A new connection: a socket on the router's own loop, or a channel on NIO's.
+    private func openConnection(
+        to upstream: Upstream, address: SocketAddress?, spareBuffer: SpareWriteBuffer
+    ) -> EventLoopFuture<UpstreamConnection> {
+        #if canImport(Glibc)
+            if let loop = self.epollLoop {
+                do {
+                    // A replica's address is an IP address; a name is resolved here, on the loop.
+                    let address = try address ?? SocketAddress.makeAddressResolvingHost(upstream.host, port: upstream.port)
+                    return SocketUpstreamConnection.connect(
+                        to: upstream, address: address, loop: loop, timeout: self.configuration.connectTimeout,
+                        spareBuffer: spareBuffer)
+                } catch {
+                    return loop.makeFailedFuture(error)
+                }
+            }
+        #endif
+        let bootstrap = ClientBootstrap(group: self.eventLoop)
+            .connectTimeout(self.configuration.connectTimeout)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // One handler: it parses responses and writes requests as bytes itself.
+                    try channel.pipeline.syncOperations.addHandler(UpstreamConnectionHandler(spareBuffer: spareBuffer))
+                }
+            }
+        // An IP address is not resolved (`connect(to:address:)`): a new connection is paid
+        // for whenever more requests are in flight than connections are kept idle.
+        return bootstrap.connect(to: upstream, address: address).flatMapThrowing { channel -> UpstreamConnection in
+            do {
+                let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
+                return ChannelUpstreamConnection(upstream: upstream, channel: channel, handler: handler)
+            } catch {
+                channel.close(promise: nil)
+                throw error
+            }
+        }
     }
 
     /// The entry that counts `connection`, without a look-up by upstream when the connection has it.
@@ -519,6 +545,15 @@ final class UpstreamConnectionPool: Sendable {
 extension UpstreamConnectionPool {
     /// A short reason for a failed connect, for the 502 body and logs.
     static func describeConnectError(_ error: any Error) -> String {
+        #if canImport(Glibc)
+            if let error = error as? SocketError {
+                switch error.code {
+                case ECONNREFUSED: return "connection refused"
+                case ETIMEDOUT: return "connection timed out"
+                default: return "\(error)"
+                }
+            }
+        #endif
         if let error = error as? ChannelError, case .connectTimeout = error {
             return "connection timed out"
         }

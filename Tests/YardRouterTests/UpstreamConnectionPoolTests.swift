@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import Testing
 
@@ -161,4 +162,115 @@ struct UpstreamConnectionPoolTests {
 private struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// The pool on the router's own event loop: its connections are sockets of that loop, and
+/// requests and responses go through them as through a channel.
+@Suite("Upstream connection pool on the router's own event loop")
+struct EpollUpstreamConnectionPoolTests {
+    /// Collects one response's parts and says when it has ended.
+    private final class Collector: UpstreamResponseReceiver {
+        var parts: [HTTPClientResponsePart] = []
+        let ended: EventLoopPromise<Void>
+
+        init(loop: any EventLoop) {
+            self.ended = loop.makePromise()
+        }
+
+        func upstreamReceived(_ part: HTTPClientResponsePart) {
+            self.parts.append(part)
+            if case .end = part { self.ended.succeed() }
+        }
+
+        func upstreamReadComplete() {}
+        func upstreamWritabilityChanged(isWritable: Bool) {}
+        func upstreamClosed(reason: String) { self.ended.fail(TestFailure("closed: \(reason)")) }
+    }
+
+    private final class NoWaiter: UpstreamLeaseWaiter {
+        func leaseGranted(_ grant: UpstreamConnectionPool.Grant) {}
+    }
+
+    private static func makePool(on loop: EpollEventLoop) -> UpstreamConnectionPool {
+        UpstreamConnectionPool(
+            eventLoop: loop,
+            configuration: .init(connectTimeout: .seconds(2), idleTimeout: .seconds(30), maxIdleConnectionsPerUpstream: 4),
+            logger: Logger(label: "yard.router.test.pool"))
+    }
+
+    /// Sends `GET path` on `connection` and returns the status and body of its response.
+    private static func exchange(
+        _ connection: UpstreamConnection, path: String, loop: EpollEventLoop
+    ) -> EventLoopFuture<(UInt, String)> {
+        let collector = Collector(loop: loop)
+        connection.receiver = collector
+        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
+        head.headers.add(name: "host", value: "app.test")
+        connection.write(.head(head))
+        connection.write(.end(nil))
+        connection.flush()
+        return collector.ended.futureResult.assumeIsolated().map {
+            var status: UInt = 0
+            var body = ""
+            for part in collector.parts {
+                if case .head(let head) = part { status = head.status.code }
+                if case .body(let bytes) = part { body += String(buffer: bytes) }
+            }
+            return (status, body)
+        }.nonisolated()
+    }
+
+    @Test func aSocketConnectionCarriesRequestsAndIsKeptForTheNext() async throws {
+        let loop = try EpollEventLoop()
+        defer { loop.shutdownGracefully { _ in } }
+        try await withUpstreams(["app-1"]) { upstreams in
+            let upstream = upstreams[0].upstream
+            let pool = Self.makePool(on: loop)
+            let waiter = NoWaiter()
+            let first = try await loop.submit { () -> EventLoopFuture<NIOLoopBound<UpstreamConnection>> in
+                guard case .connecting(let future) = pool.lease(upstream, allowIdle: true, waiter: waiter)
+                else { throw TestFailure("the lease did not open a connection") }
+                return future.map { NIOLoopBound($0, eventLoop: loop) }
+            }.get().get()
+            let (status, body) = try await loop.submit { Self.exchange(first.value, path: "/first", loop: loop) }.get().get()
+            let (kind, idle, second) = try await loop.submit {
+                pool.release(first.value, reusable: true)
+                let idle = pool.idleCount(for: upstream)
+                guard case .idle(let again) = pool.lease(upstream, allowIdle: true, waiter: waiter)
+                else { throw TestFailure("the connection was not kept") }
+                return ("\(type(of: first.value))", idle, NIOLoopBound(again, eventLoop: loop))
+            }.get()
+            let (_, secondBody) = try await loop.submit { Self.exchange(second.value, path: "/second", loop: loop) }.get().get()
+            let reused = try await loop.submit {
+                pool.release(second.value, reusable: true)
+                return second.value === first.value
+            }.get()
+            #expect(secondBody.hasPrefix("upstream: app-1"))
+            #expect(status == 200)
+            #expect(body.hasPrefix("upstream: app-1"))
+            #expect(kind == "SocketUpstreamConnection")
+            #expect(idle == 1)
+            #expect(reused)
+            #expect(upstreams[0].acceptedConnections == 1)
+            #expect(upstreams[0].requests.map(\.uri) == ["/first", "/second"])
+            try await loop.submit { pool.close() }.get()
+        }
+    }
+
+    @Test func aRefusedConnectFailsTheLeaseAndFreesItsSlot() async throws {
+        let loop = try EpollEventLoop()
+        defer { loop.shutdownGracefully { _ in } }
+        let stopped = try await TestUpstream.start(name: "gone")
+        let refused = stopped.upstream
+        await stopped.stop()
+        let pool = Self.makePool(on: loop)
+        let waiter = NoWaiter()
+        let future = try await loop.submit {
+            guard case .connecting(let future) = pool.lease(refused, allowIdle: true, waiter: waiter)
+            else { throw TestFailure("the lease did not open a connection") }
+            return future.map { _ in "connected" }.recover { UpstreamConnectionPool.describeConnectError($0) }
+        }.get()
+        #expect(try await future.get() == "connection refused")
+        #expect(try await loop.submit { pool.openCount(for: refused) }.get() == 0)
+    }
 }
