@@ -98,10 +98,12 @@ final class ForwardingPeer: Equatable, Sendable, CustomStringConvertible {
     }
 
     convenience init?(channel: any Channel, trustedProxies: [AddressRange]) {
-        guard let address = channel.remoteAddress?.ipAddress else { return nil }
-        self.init(
-            address: address, localPort: channel.localAddress?.port,
-            isTrustedProxy: trustedProxies.contains { $0.contains(address) })
+        self.init(remote: channel.remoteAddress, local: channel.localAddress, trustedProxies: trustedProxies)
+    }
+
+    convenience init?(remote: SocketAddress?, local: SocketAddress?, trustedProxies: [AddressRange]) {
+        guard let address = remote?.ipAddress else { return nil }
+        self.init(address: address, localPort: local?.port, isTrustedProxy: trustedProxies.contains { $0.contains(address) })
     }
 
     static func == (lhs: ForwardingPeer, rhs: ForwardingPeer) -> Bool {
@@ -137,7 +139,8 @@ extension HTTPHeaders {
         self.remove(name: "x-forwarded-for")
         self.add(name: "X-Forwarded-For", value: (existing + [peer.address]).joined(separator: ", "))
         if !self.contains(name: "x-real-ip") {
-            self.add(name: "X-Real-IP", value: existing.first.map { String($0.split(separator: ",")[0].trimmingASCIISpaces) } ?? peer.address)
+            self.add(
+                name: "X-Real-IP", value: existing.first.map { String($0.split(separator: ",")[0].trimmingASCIISpaces) } ?? peer.address)
         }
         if !self.contains(name: "x-forwarded-port"), let port = peer.localPortText {
             self.add(name: "X-Forwarded-Port", value: port)
@@ -210,7 +213,11 @@ struct ClientConnectionInfo {
     var logger: Logger
 
     init(channel: any Channel, trustedProxies: [AddressRange], logger: Logger) {
-        self.peer = ForwardingPeer(channel: channel, trustedProxies: trustedProxies)
+        self.init(remote: channel.remoteAddress, local: channel.localAddress, trustedProxies: trustedProxies, logger: logger)
+    }
+
+    init(remote: SocketAddress?, local: SocketAddress?, trustedProxies: [AddressRange], logger: Logger) {
+        self.peer = ForwardingPeer(remote: remote, local: local, trustedProxies: trustedProxies)
         self.logger = logger
         if let address = self.peer?.address {
             self.logger[metadataKey: "client.address"] = "\(address)"

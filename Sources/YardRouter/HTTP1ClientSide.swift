@@ -2,13 +2,19 @@ import NIOCore
 import NIOHTTP1
 
 /// The client end of an HTTP/1.1 connection: encodes responses with `ClientResponseEncoder`
-/// and writes the bytes below the proxy handler (to TLS or the socket).
+/// and writes the bytes below the proxy handler (to TLS or the socket), or, on the router's
+/// own event loop, to its `SocketConnection`.
 ///
 /// Encoded bytes wait in one buffer until a flush, the end of the response or a large body
 /// part: a response that arrives whole from the replica leaves as one write. A body part
 /// that does not fit in the room the buffer has is written as it is, not copied.
 final class HTTP1ClientSide: ProxyClientSide {
-    let context: ChannelHandlerContext
+    /// The proxy handler's context in a channel's pipeline; nil on a socket.
+    let context: ChannelHandlerContext?
+    #if canImport(Glibc)
+        /// The connection on the router's own loop; nil in a pipeline.
+        let socket: SocketConnection?
+    #endif
     private var encoder = ClientResponseEncoder()
     /// Encoded bytes not yet written.
     private var pending: ByteBuffer?
@@ -30,12 +36,84 @@ final class HTTP1ClientSide: ProxyClientSide {
 
     init(context: ChannelHandlerContext, spareBuffer: SpareWriteBuffer = SpareWriteBuffer()) {
         self.context = context
+        #if canImport(Glibc)
+            self.socket = nil
+        #endif
         self.spareBuffer = spareBuffer
         self.allocator = context.channel.allocator
+        self.eventLoop = context.eventLoop
     }
 
-    var eventLoop: any EventLoop { self.context.eventLoop }
-    var isWritable: Bool { self.context.channel.isWritable }
+    #if canImport(Glibc)
+        init(socket: SocketConnection, spareBuffer: SpareWriteBuffer) {
+            self.context = nil
+            self.socket = socket
+            self.spareBuffer = spareBuffer
+            self.allocator = socket.loop.allocator
+            self.eventLoop = socket.loop
+        }
+    #endif
+
+    let eventLoop: any EventLoop
+
+    var isWritable: Bool {
+        if let context { return context.channel.isWritable }
+        #if canImport(Glibc)
+            return self.socket?.isWritable ?? false
+        #else
+            return false
+        #endif
+    }
+
+    // MARK: - Bytes out, to the pipeline or the socket
+
+    private func emit(_ buffer: ByteBuffer) {
+        if let context {
+            context.write(NIOAny(buffer), promise: nil)
+            return
+        }
+        #if canImport(Glibc)
+            self.socket?.write(buffer)
+        #endif
+    }
+
+    private func emitAndFlush(_ buffer: ByteBuffer) {
+        if let context {
+            // One walk down the pipeline for the write and its flush.
+            context.writeAndFlush(NIOAny(buffer), promise: nil)
+            return
+        }
+        #if canImport(Glibc)
+            self.socket?.writeAndFlush(buffer)
+        #endif
+    }
+
+    private func flushOut() {
+        if let context {
+            context.flush()
+            return
+        }
+        #if canImport(Glibc)
+            self.socket?.flush()
+        #endif
+    }
+
+    /// Writes `bytes` as they are, then closes the connection once they are out.
+    func writeAndClose(_ bytes: ByteBuffer) {
+        self.pending = nil
+        self.unflushed = false
+        if let context {
+            let loopBound = context.loopBound
+            context.writeAndFlush(NIOAny(bytes)).assumeIsolated().whenComplete { _ in
+                loopBound.value.close(promise: nil)
+            }
+            return
+        }
+        #if canImport(Glibc)
+            self.socket?.write(bytes)
+            self.socket?.closeAfterFlush()
+        #endif
+    }
 
     func writeInformational(_ head: HTTPResponseHead) {
         self.writeHead(head)
@@ -43,7 +121,13 @@ final class HTTP1ClientSide: ProxyClientSide {
     }
 
     func setAutoRead(_ value: Bool) {
-        ProxyServerHandler.setAutoRead(self.context.channel, value)
+        if let context {
+            ProxyServerHandler.setAutoRead(context.channel, value)
+            return
+        }
+        #if canImport(Glibc)
+            self.socket?.readsEnabled = value
+        #endif
     }
 
     func requestReceived(method: HTTPMethod) {
@@ -70,7 +154,7 @@ final class HTTP1ClientSide: ProxyClientSide {
         let suffix = self.encoder.bodySuffix
         if self.pending == nil, suffix == nil {
             // Nothing to add to the bytes: they go out as they came.
-            self.context.write(NIOAny(body), promise: nil)
+            self.emit(body)
             self.unflushed = true
             return
         }
@@ -79,8 +163,8 @@ final class HTTP1ClientSide: ProxyClientSide {
         if length + 2 <= buffer.writableBytes {
             buffer.writeImmutableBuffer(body)
         } else {
-            self.context.write(NIOAny(buffer), promise: nil)
-            self.context.write(NIOAny(body), promise: nil)
+            self.emit(buffer)
+            self.emit(body)
             self.unflushed = true
             guard suffix != nil else { return }
             buffer = self.allocator.buffer(capacity: Self.bufferCapacity)
@@ -94,20 +178,14 @@ final class HTTP1ClientSide: ProxyClientSide {
         self.encoder.writeEnd(trailers, into: &buffer)
         if thenClose {
             // Written even when empty: the close waits for everything before it.
-            let context = self.context
-            let loopBound = context.loopBound
-            self.unflushed = false
-            context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { _ in
-                loopBound.value.close(promise: nil)
-            }
+            self.writeAndClose(buffer)
             return
         }
         self.unflushed = false
         if buffer.readableBytes > 0 {
-            // One walk down the pipeline for the write and its flush.
-            self.context.writeAndFlush(NIOAny(buffer), promise: nil)
+            self.emitAndFlush(buffer)
         } else {
-            self.context.flush()
+            self.flushOut()
         }
         self.spareBuffer.keep(buffer)
     }
@@ -116,12 +194,12 @@ final class HTTP1ClientSide: ProxyClientSide {
         if let pending = self.pending {
             self.pending = nil
             self.unflushed = false
-            self.context.writeAndFlush(NIOAny(pending), promise: nil)
+            self.emitAndFlush(pending)
             return
         }
         guard self.unflushed else { return }
         self.unflushed = false
-        self.context.flush()
+        self.flushOut()
     }
 
     /// Closes the connection. Bytes not flushed are dropped, as the channel drops writes
@@ -129,7 +207,13 @@ final class HTTP1ClientSide: ProxyClientSide {
     func close() {
         self.pending = nil
         self.unflushed = false
-        self.context.close(promise: nil)
+        if let context {
+            context.close(promise: nil)
+            return
+        }
+        #if canImport(Glibc)
+            self.socket?.close()
+        #endif
     }
 
     /// The bytes waiting to be written, or a new buffer, to append to.

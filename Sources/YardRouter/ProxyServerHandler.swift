@@ -180,7 +180,11 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         // The type by name, not `Self`: in a class method `Self` is the dynamic type, and the
         // compiler does not specialize NIO's generic unwrapping for it (unspecialized, a call
         // costs about 1,000 instructions with a run-time type look-up and a dynamic cast).
-        let bytes = ProxyServerHandler.unwrapInboundIn(data)
+        self.clientBytesRead(ProxyServerHandler.unwrapInboundIn(data))
+    }
+
+    /// Bytes from an HTTP/1.1 client: requests are parsed from them as they become whole.
+    private func clientBytesRead(_ bytes: ByteBuffer) {
         // After a refusal nothing more is read. (Asked in place: `guard let parser` copied the
         // whole parser, its state and scan, through their value witnesses.)
         guard let isDone = self.requestParser?.isDone else { return }
@@ -449,18 +453,23 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         switch event {
         case ChannelEvent.inputClosed:
-            // A request cut short is refused first, as NIO's decoder did at the end of input.
-            do {
-                try self.requestParser?.inputEnded(unparsed: self.unparsed?.readableBytes ?? 0)
-            } catch {
-                self.refused(error as! MalformedHTTPMessage)
-            }
-            self.clientClosedInput()
+            self.clientInputEnded()
         case is ChannelShouldQuiesceEvent:
             self.quiesce()
         default:
             context.fireUserInboundEventTriggered(event)
         }
+    }
+
+    /// The HTTP/1.1 client stopped sending.
+    private func clientInputEnded() {
+        // A request cut short is refused first, as NIO's decoder did at the end of input.
+        do {
+            try self.requestParser?.inputEnded(unparsed: self.unparsed?.readableBytes ?? 0)
+        } catch {
+            self.refused(error as! MalformedHTTPMessage)
+        }
+        self.clientClosedInput()
     }
 
     /// A response being written is finished, then the connection closes (`writeEnd`);
@@ -811,11 +820,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         else { return }
         let response = LocalResponse.refusal(
             .requestTimeout, "the request head did not arrive within \(timeout.shortDescription)")
-        let context = connection.context
-        let loopBound = context.loopBound
-        context.writeAndFlush(NIOAny(response.encoded)).assumeIsolated().whenComplete { _ in
-            loopBound.value.close(promise: nil)
-        }
+        connection.writeAndClose(response.encoded)
     }
 
     private func requestDurationExceeded() {
@@ -988,8 +993,8 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
         self.pool.detach(leased)
         // Only an HTTP/1.1 connection is upgraded: its bytes become the tunnel's. (Both ends
         // are channels: the connection came from the pool of a NIO loop.)
-        guard let connection = self.client as? HTTP1ClientSide, connection.context.channel.isActive,
-            let upstream = leased as? ChannelUpstreamConnection
+        guard let connection = self.client as? HTTP1ClientSide, let context = connection.context,
+            context.channel.isActive, let upstream = leased as? ChannelUpstreamConnection
         else {
             self.client?.close()
             leased.close()
@@ -998,15 +1003,9 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
         guard upstream.channel.isActive else {
             // The replica sent its last bytes with its 101 and closed before the tunnel was
             // set up: the client gets those bytes, then the close.
-            let context = connection.context
-            let loopBound = context.loopBound
-            let bytes = upstream.handler.takeBytesAfterUpgrade() ?? context.channel.allocator.buffer(capacity: 0)
-            context.writeAndFlush(NIOAny(bytes)).assumeIsolated().whenComplete { _ in
-                loopBound.value.close(promise: nil)
-            }
+            connection.writeAndClose(upstream.handler.takeBytesAfterUpgrade() ?? context.channel.allocator.buffer(capacity: 0))
             return
         }
-        let context = connection.context
         // Counted before the switch writes the 101's bytes on to the client: a drain that
         // comes once the client has them finds the tunnel. Its go-away runs on the replica's
         // event loop, after this function.
@@ -1084,6 +1083,44 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
         self.updateIdleTimer()
     }
 }
+
+#if canImport(Glibc)
+    /// An HTTP/1.1 connection on the router's own event loop: its socket's events, in place of
+    /// a channel's.
+    extension ProxyServerHandler: SocketConnectionDelegate {
+        /// Starts serving `socket`, an accepted client connection on the pool's loop (what
+        /// `handlerAdded` does for a channel).
+        func start(on socket: SocketConnection) {
+            self.requestParser = ClientRequestParser(maximumHeadSize: self.maxRequestHeadBytes)
+            let client = HTTP1ClientSide(socket: socket, spareBuffer: self.pool.spareWriteBuffer)
+            let info =
+                self.connectionInfo
+                ?? ClientConnectionInfo(
+                    remote: socket.remoteAddress(), local: socket.localAddress(), trustedProxies: self.trustedProxies,
+                    logger: self.logger)
+            self.attach(client, info: info)
+        }
+
+        func connectionRead(_ connection: SocketConnection, _ bytes: ByteBuffer) {
+            self.clientBytesRead(bytes)
+            self.clientReadComplete()
+        }
+
+        func connectionInputEnded(_ connection: SocketConnection) {
+            self.clientInputEnded()
+        }
+
+        func connectionWritabilityChanged(_ connection: SocketConnection) {
+            self.clientWritabilityChanged()
+        }
+
+        func connectionClosed(_ connection: SocketConnection, error: SocketError?) {
+            if let error { self.logger.debug("client connection error", metadata: ["error": "\(error)"]) }
+            self.clientClosed()
+            self.detach()
+        }
+    }
+#endif
 
 @available(*, unavailable)
 extension ProxyServerHandler: Sendable {}

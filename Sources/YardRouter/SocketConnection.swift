@@ -66,6 +66,7 @@
         /// a descriptor is watched for, so a paused one would be woken for it without end.
         private var parked = false
         private var closeWhenFlushed = false
+        private var closeCallbacks: [() -> Void] = []
         private var shutdownWhenFlushed = false
         private var outputShut = false
 
@@ -137,6 +138,36 @@
         static func setNoDelay(_ descriptor: Int32) {
             var on: Int32 = 1
             _ = setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+        }
+
+        /// The peer's address (`getpeername`), nil once closed or when it cannot be read.
+        func remoteAddress() -> SocketAddress? {
+            Self.address(of: self.descriptor, using: getpeername)
+        }
+
+        /// The connection's own address (`getsockname`).
+        func localAddress() -> SocketAddress? {
+            Self.address(of: self.descriptor, using: getsockname)
+        }
+
+        static func address(
+            of descriptor: Int32, using call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32
+        ) -> SocketAddress? {
+            guard descriptor >= 0 else { return nil }
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let result = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call(descriptor, $0, &length) }
+            }
+            guard result == 0 else { return nil }
+            let family = storage.ss_family
+            return withUnsafePointer(to: &storage) { pointer in
+                switch Int32(family) {
+                case AF_INET6: return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { SocketAddress($0.pointee) }
+                case AF_INET: return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { SocketAddress($0.pointee) }
+                default: return nil
+                }
+            }
         }
 
         /// An outgoing connection not established (nor failed) yet.
@@ -404,6 +435,15 @@
 
         // MARK: - Closing
 
+        /// Calls `callback` on the loop once the connection has closed (after its delegate heard).
+        func whenClosed(_ callback: @escaping () -> Void) {
+            if self.isOpen {
+                self.closeCallbacks.append(callback)
+            } else {
+                self.loop.executeLocally(callback)
+            }
+        }
+
         /// Closes the socket; what is queued and not written is dropped.
         func close() {
             self.closeNow(error: nil)
@@ -426,6 +466,9 @@
                 let delegate = self.delegate
                 self.delegate = nil
                 delegate?.connectionClosed(self, error: error)
+                let callbacks = self.closeCallbacks
+                self.closeCallbacks = []
+                for callback in callbacks { callback() }
             }
         }
     }

@@ -78,19 +78,10 @@
         }
 
         private static func localAddress(of descriptor: Int32) throws -> SocketAddress {
-            var storage = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let result = withUnsafeMutablePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+            guard let address = SocketConnection.address(of: descriptor, using: getsockname) else {
+                throw SocketError.system("getsockname", errno)
             }
-            guard result == 0 else { throw SocketError.system("getsockname", errno) }
-            let family = storage.ss_family
-            return withUnsafePointer(to: &storage) { pointer in
-                if family == sa_family_t(AF_INET6) {
-                    return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { SocketAddress($0.pointee) }
-                }
-                return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { SocketAddress($0.pointee) }
-            }
+            return address
         }
     }
 #endif

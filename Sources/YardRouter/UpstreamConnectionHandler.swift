@@ -33,9 +33,8 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     private var context: ChannelHandlerContext?
     /// The socket, on the router's own loop (then `context` is nil).
     private var socket: SocketConnection?
-    /// On a socket: told once the connect is done (nil) or failed (why), then when it closed.
+    /// On a socket: told once the connect is done (nil) or failed (why).
     var socketConnected: ((SocketError?) -> Void)?
-    var socketClosed: (() -> Void)?
     private var closeReason: String?
     private var encoder = UpstreamRequestEncoder()
     private var parser = UpstreamResponseParser()
@@ -419,7 +418,6 @@ final class ChannelUpstreamConnection: UpstreamConnection {
         func abandonConnect(_ error: SocketError) {
             guard let connected = self.socketConnected, let socket = self.socket else { return }
             self.socketConnected = nil
-            self.socketClosed = nil
             connected(error)
             socket.close()
         }
@@ -450,15 +448,11 @@ final class ChannelUpstreamConnection: UpstreamConnection {
             if let connected = self.socketConnected {
                 // It never connected: the lease fails, no receiver has it.
                 self.socketConnected = nil
-                self.socketClosed = nil
                 connected(error ?? SocketError.system("connect", ECONNREFUSED))
                 return
             }
             if let error, self.closeReason == nil { self.closeReason = "upstream connection error: \(error)" }
             self.closed()
-            let closed = self.socketClosed
-            self.socketClosed = nil
-            closed?()
         }
     }
 
@@ -538,15 +532,7 @@ final class ChannelUpstreamConnection: UpstreamConnection {
         }
 
         override func whenClosed(_ callback: @escaping () -> Void) {
-            guard self.socket.isOpen else {
-                self.socket.loop.executeLocally(callback)
-                return
-            }
-            let before = self.handler.socketClosed
-            self.handler.socketClosed = {
-                before?()
-                callback()
-            }
+            self.socket.whenClosed(callback)
         }
     }
 #endif
