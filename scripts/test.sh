@@ -21,16 +21,25 @@ status=0
 # each `yard serve` claims its own 10.N/16 (YardServer.OctetClaim), whichever lane starts it.
 # The swarm lane runs the test binary itself (a second `swift test` would wait for the first's
 # lock); its output follows the other lane's.
+# After the swarm suites the same lane runs the router's tests once more with plain HTTP/1.1
+# on NIO's channels (YARD_ROUTER_OWN_LOOPS=0, about a minute): the path HTTPS's HTTP/1.1
+# takes, and the router's before its own event loops (issue 17).
 tests="$(swift build --show-bin-path)/switchyardPackageTests.xctest"
 swarm_log=$(mktemp /tmp/yard-swarm-lane.XXXXXX)
-"$tests" --testing-library swift-testing --no-parallel --filter Swarm > "$swarm_log" 2>&1 &
+(
+    lane=0
+    "$tests" --testing-library swift-testing --no-parallel --filter Swarm || lane=$?
+    echo "--- the router's tests with plain HTTP/1.1 on NIO's channels (YARD_ROUTER_OWN_LOOPS=0) ---"
+    YARD_ROUTER_OWN_LOOPS=0 "$tests" --testing-library swift-testing --no-parallel --filter YardRouterTests || lane=$?
+    exit $lane
+) > "$swarm_log" 2>&1 &
 swarm_lane=$!
 # (`|| true`: under `set -e` a failing kill in the trap would make the exit status 1.)
 trap 'kill "$swarm_lane" 2>/dev/null || true; rm -f "$swarm_log"' EXIT
 swift test --skip-build --no-parallel --skip Swarm || status=$?
 swarm_status=0
 wait "$swarm_lane" || swarm_status=$?
-echo "--- the swarm lane (--filter Swarm) ---"
+echo "--- the swarm lane (--filter Swarm, then the router's tests on NIO) ---"
 cat "$swarm_log"
 [ "$swarm_status" -eq 0 ] || status=$swarm_status
 # Issue 3's acceptance: nothing the tests created may outlive them.

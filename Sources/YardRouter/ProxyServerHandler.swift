@@ -967,10 +967,6 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             self.access?.status = Int(head.status.code)
             self.access?.replicaID = upstream.upstream.replicaID
             self.emitAccessLog()
-            let clientSide = TunnelHandler(tracksWebSocketFrames: false)
-            let replicaSide = TunnelHandler(tracksWebSocketFrames: websocket)
-            clientSide.partner = replicaSide
-            replicaSide.partner = clientSide
             // The client's next bytes are frames: keep them from the HTTP parser.
             self.divertedToTunnel = true
             self.waitingForHead = false
@@ -978,19 +974,31 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
             client.writeHead(head)
             client.writeEnd(nil, thenClose: false)
             // Out of the decoders' read loops before their handlers are removed.
-            let loopBound = NIOLoopBound((self, upstream, clientSide, replicaSide), eventLoop: client.eventLoop)
+            let loopBound = NIOLoopBound((self, upstream), eventLoop: client.eventLoop)
             client.eventLoop.execute {
-                let (handler, upstream, clientSide, replicaSide) = loopBound.value
-                handler.becomeTunnel(to: upstream, clientSide: clientSide, replicaSide: replicaSide)
+                let (handler, upstream) = loopBound.value
+                handler.becomeTunnel(to: upstream, websocket: websocket)
             }
         }
     }
 
     /// Replaces the HTTP handlers of both connections with a byte tunnel between them.
-    private func becomeTunnel(to leased: UpstreamConnection, clientSide: TunnelHandler, replicaSide: TunnelHandler) {
+    private func becomeTunnel(to leased: UpstreamConnection, websocket: Bool) {
         self.upstream = nil
         // A tunnel may stay open for hours: it stops counting against the upstream's limit.
         self.pool.detach(leased)
+        #if canImport(Glibc)
+            if let connection = self.client as? HTTP1ClientSide, let socket = connection.socket,
+                let upstream = leased as? SocketUpstreamConnection
+            {
+                self.becomeTunnel(client: connection, socket: socket, to: upstream, websocket: websocket)
+                return
+            }
+        #endif
+        let clientSide = TunnelHandler(tracksWebSocketFrames: false)
+        let replicaSide = TunnelHandler(tracksWebSocketFrames: websocket)
+        clientSide.partner = replicaSide
+        replicaSide.partner = clientSide
         // Only an HTTP/1.1 connection is upgraded: its bytes become the tunnel's. (Both ends
         // are channels: the connection came from the pool of a NIO loop.)
         guard let connection = self.client as? HTTP1ClientSide, let context = connection.context,
@@ -1088,6 +1096,44 @@ extension ProxyServerHandler: UpstreamResponseReceiver {
     /// An HTTP/1.1 connection on the router's own event loop: its socket's events, in place of
     /// a channel's.
     extension ProxyServerHandler: SocketConnectionDelegate {
+        /// Joins the client's socket and the replica's after a 101: a `SocketRelay` takes both
+        /// over, and this handler leaves (as it leaves a channel's pipeline).
+        fileprivate func becomeTunnel(
+            client connection: HTTP1ClientSide, socket: SocketConnection, to upstream: SocketUpstreamConnection,
+            websocket: Bool
+        ) {
+            guard socket.isOpen else {
+                upstream.close()
+                return
+            }
+            guard upstream.socket.isOpen else {
+                // The replica sent its last bytes with its 101 and closed before the tunnel was
+                // set up: the client gets those bytes, then the close.
+                connection.writeAndClose(upstream.handler.takeBytesAfterUpgrade() ?? socket.loop.allocator.buffer(capacity: 0))
+                return
+            }
+            let fromReplica = upstream.handler.takeBytesAfterUpgrade()
+            let relay = SocketRelay(tunnelling: socket, to: upstream.socket, tracksWebSocketFrames: websocket)
+            self.detach()
+            // Counted before the bytes after the 101 go on: a drain that comes once the client
+            // has them finds the tunnel.
+            let loopBound = NIOLoopBound(relay, eventLoop: socket.loop)
+            let tunnels = self.tunnels
+            let id = tunnels.add(replicaID: upstream.upstream.replicaID, eventLoop: socket.loop) {
+                loopBound.value.goAway()
+            }
+            socket.whenClosed { tunnels.remove(id) }
+            upstream.socket.whenClosed { tunnels.remove(id) }
+            // What the client sent after its upgrade request goes first, then the replica's
+            // bytes after its 101 (through the frame tracker).
+            if let unparsed = self.unparsed.take(), unparsed.readableBytes > 0 {
+                relay.read(unparsed, isClient: true)
+            }
+            if let fromReplica, fromReplica.readableBytes > 0 {
+                relay.read(fromReplica, isClient: false)
+            }
+        }
+
         /// Starts serving `socket`, an accepted client connection on the pool's loop (what
         /// `handlerAdded` does for a channel).
         func start(on socket: SocketConnection) {

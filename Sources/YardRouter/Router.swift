@@ -68,6 +68,12 @@ public final class Router: Service, Sendable {
         /// Peers whose `X-Forwarded-*`, `Forwarded` and `X-Real-IP` headers are kept
         /// (`--trusted-proxy`); from anyone else they are replaced with the connection's own.
         public var trustedProxies: [AddressRange] = []
+        /// Plain HTTP/1.1 on the router's own event loops (`EpollEventLoop`, as many as the
+        /// router's NIO group has) instead of NIO's channels: the listeners, the client
+        /// connections, their upstream connections and WebSocket tunnels (issue 17: a request
+        /// costs about nginx's instructions this way, 1.5 times them through NIO's channels).
+        /// HTTPS and HTTP/2 stay on NIO. False serves plain HTTP/1.1 on NIO's loops too.
+        public var ownEventLoops = true
 
         public static let defaultMaxRequestBodyBytes = 100 * 1024 * 1024
         public static let defaultMaxConnectionsPerUpstream = 256
@@ -99,8 +105,47 @@ public final class Router: Service, Sendable {
         case failed(any Error)
     }
 
+    /// A client connection the router counts, for the per-client limit and graceful shutdown.
+    enum ClientConnection: Sendable {
+        case channel(any Channel)
+        #if canImport(Glibc)
+            case socket(OwnClientConnection)
+        #endif
+
+        /// Asks it to finish its current request and close.
+        func quiesce() {
+            switch self {
+            case .channel(let channel):
+                channel.eventLoop.execute {
+                    channel.pipeline.syncOperations.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+                }
+            #if canImport(Glibc)
+                case .socket(let connection): connection.quiesce()
+            #endif
+            }
+        }
+
+        func close() {
+            switch self {
+            case .channel(let channel): channel.close(promise: nil)
+            #if canImport(Glibc)
+                case .socket(let connection): connection.close()
+            #endif
+            }
+        }
+
+        var closed: EventLoopFuture<Void> {
+            switch self {
+            case .channel(let channel): return channel.closeFuture
+            #if canImport(Glibc)
+                case .socket(let connection): return connection.closed
+            #endif
+            }
+        }
+    }
+
     private struct ClientConnections {
-        var channels: [ObjectIdentifier: any Channel] = [:]
+        var channels: [ObjectIdentifier: ClientConnection] = [:]
         /// Open connections by client address.
         var perClient: [String: Int] = [:]
         var isDraining = false
@@ -115,6 +160,10 @@ public final class Router: Service, Sendable {
     private let listening = NIOLockedValueBox(ListeningState.waiting(next: 0, waiters: [:]))
     private let clientConnections = NIOLockedValueBox(ClientConnections())
     private let pools = NIOLockedValueBox([ObjectIdentifier: UpstreamConnectionPool]())
+    #if canImport(Glibc)
+        /// The own event loops while `run()` serves with `ownEventLoops`.
+        let ownLoops = NIOLockedValueBox<EpollEventLoopGroup?>(nil)
+    #endif
     private let queuedLeases = NIOLockedValueBox(0)
     let nextDrainToken = NIOLockedValueBox<UInt64>(0)
     private let held = HeldRequests()
@@ -262,8 +311,14 @@ public final class Router: Service, Sendable {
 
     public func run() async throws {
         let listeners: [any Channel]
+        let ownListeners: OwnListeners?
         do {
-            listeners = try await self.bindListeners()
+            #if canImport(Glibc)
+                ownListeners = self.configuration.ownEventLoops ? try await self.bindOwnListeners() : nil
+            #else
+                ownListeners = nil
+            #endif
+            listeners = ownListeners == nil ? try await self.bindListeners() : []
         } catch {
             let failure = YardError(
                 .unavailable,
@@ -278,23 +333,29 @@ public final class Router: Service, Sendable {
             httpsServer = try await self.bindHTTPS(host: self.configuration.host)
         } catch {
             for listener in listeners { listener.close(promise: nil) }
+            ownListeners?.close()
             self.finishListening(.failure(error))
             throw error
         }
-        let port = listeners.first?.localAddress?.port ?? self.configuration.port
+        let port = ownListeners?.port ?? listeners.first?.localAddress?.port ?? self.configuration.port
         self.finishListening(.success(port))
         self.logger.info(
             "router listening",
-            metadata: ["router.address": "\(self.configuration.host):\(port)", "router.listeners": "\(listeners.count)"])
+            metadata: [
+                "router.address": "\(self.configuration.host):\(port)",
+                "router.listeners": "\(ownListeners?.count ?? listeners.count)",
+            ])
 
         // Serve until asked to stop; closing the listeners stops accepting.
         let stopAccepting: @Sendable () -> Void = {
             for listener in listeners { listener.close(promise: nil) }
+            ownListeners?.close()
             httpsServer?.close(promise: nil)
         }
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 for listener in listeners { try? await listener.closeFuture.get() }
+                try? await ownListeners?.closed.get()
                 httpsServer?.close(promise: nil)
                 try? await httpsServer?.closeFuture.get()
             } onGracefulShutdown: {
@@ -309,6 +370,11 @@ public final class Router: Service, Sendable {
         )
         await self.drainClientConnections()
         await self.closePools()
+        #if canImport(Glibc)
+            if let loops = self.ownLoops.withLockedValue({ $0.take() }) {
+                try? await loops.shutdownGracefully()
+            }
+        #endif
         self.logger.info("router stopped")
     }
 
@@ -412,13 +478,19 @@ public final class Router: Service, Sendable {
     /// Tracks a client connection for graceful shutdown; refuses it once draining started.
     /// Returns false when its address already has `maxConnectionsPerClient` open.
     private func register(_ channel: any Channel) throws -> Bool {
-        let id = ObjectIdentifier(channel)
-        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        try self.register(.channel(channel), id: ObjectIdentifier(channel), address: channel.remoteAddress?.ipAddress)
+    }
+
+    /// Counts `connection` (its id unique while it is open) from `address`; throws once
+    /// draining started, false when the address has `maxConnectionsPerClient` open. Counted
+    /// until its `closed` future completes.
+    func register(_ connection: ClientConnection, id: ObjectIdentifier, address: String?) throws -> Bool {
+        let address = address ?? "unknown"
         let limit = self.configuration.maxConnectionsPerClient
         let admitted = try self.clientConnections.withLockedValue { connections -> Bool in
             guard !connections.isDraining else { throw ChannelError.ioOnClosedChannel }
             guard connections.perClient[address, default: 0] < limit else { return false }
-            connections.channels[id] = channel
+            connections.channels[id] = connection
             connections.perClient[address, default: 0] += 1
             return true
         }
@@ -427,7 +499,7 @@ public final class Router: Service, Sendable {
             return false
         }
         let clientConnections = self.clientConnections
-        channel.closeFuture.whenComplete { _ in
+        connection.closed.whenComplete { _ in
             clientConnections.withLockedValue { connections in
                 _ = connections.channels.removeValue(forKey: id)
                 let left = connections.perClient[address, default: 1] - 1
@@ -440,30 +512,26 @@ public final class Router: Service, Sendable {
     /// Asks every client connection to finish its current request and close, then waits
     /// for them, closing whatever is left after the grace period (or at once on cancellation).
     private func drainClientConnections() async {
-        let channels = self.clientConnections.withLockedValue { connections in
+        let connections = self.clientConnections.withLockedValue { connections in
             connections.isDraining = true
             return Array(connections.channels.values)
         }
-        guard !channels.isEmpty else { return }
-        for channel in channels {
-            channel.eventLoop.execute {
-                channel.pipeline.syncOperations.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
-            }
-        }
+        guard !connections.isEmpty else { return }
+        for connection in connections { connection.quiesce() }
         let eventLoop = self.eventLoopGroup.any()
-        let allClosed = EventLoopFuture.andAllComplete(channels.map(\.closeFuture), on: eventLoop)
+        let allClosed = EventLoopFuture.andAllComplete(connections.map(\.closed), on: eventLoop)
         let deadline = eventLoop.scheduleTask(in: self.configuration.shutdownGracePeriod) {
-            for channel in channels { channel.close(promise: nil) }
+            for connection in connections { connection.close() }
         }
         await withTaskCancellationHandler {
             try? await allClosed.get()
         } onCancel: {
-            for channel in channels { channel.close(promise: nil) }
+            for connection in connections { connection.close() }
         }
         deadline.cancel()
     }
 
-    private func pool(for eventLoop: any EventLoop) -> UpstreamConnectionPool {
+    func pool(for eventLoop: any EventLoop) -> UpstreamConnectionPool {
         self.pools.withLockedValue { pools in
             let id = ObjectIdentifier(eventLoop)
             if let pool = pools[id] { return pool }
@@ -487,7 +555,11 @@ public final class Router: Service, Sendable {
 
     /// Every event loop's pool, created where missing, so a drain covers every loop.
     func allPools() -> [UpstreamConnectionPool] {
-        self.eventLoopGroup.makeIterator().map { self.pool(for: $0) }
+        var loops: [any EventLoop] = Array(self.eventLoopGroup.makeIterator())
+        #if canImport(Glibc)
+            if let own = self.ownLoops.withLockedValue({ $0 }) { loops += own.loops as [any EventLoop] }
+        #endif
+        return loops.map { self.pool(for: $0) }
     }
 
     private func closePools() async {

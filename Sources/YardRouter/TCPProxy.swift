@@ -24,7 +24,7 @@ public final class TCPProxy: Service, Sendable {
         var socket: NIOLoopBound<SocketListener>?
         var upstreams: [Upstream] = []
         var next = 0
-        var connections: [ObjectIdentifier: NIOLoopBound<TCPRelay>] = [:]
+        var connections: [ObjectIdentifier: NIOLoopBound<SocketRelay>] = [:]
     }
 
     /// The address the ports are opened on.
@@ -143,9 +143,9 @@ public final class TCPProxy: Service, Sendable {
             Glibc.close(descriptor)
             return
         }
-        let relay: TCPRelay
+        let relay: SocketRelay
         do {
-            relay = try TCPRelay(client: descriptor, loop: loop)
+            relay = try SocketRelay(client: descriptor, loop: loop)
         } catch {
             Glibc.close(descriptor)
             self.logger.warning("TCP proxy: cannot take the connection", metadata: ["proxy.port": "\(port)", "error": "\(error)"])
@@ -163,149 +163,6 @@ public final class TCPProxy: Service, Sendable {
                 "TCP proxy: the replica refused the connection",
                 metadata: ["proxy.port": "\(port)", "replica.id": "\(upstream.replicaID)", "error": "\(error)"])
             connectFailed?(port, upstream)
-        }
-    }
-}
-
-/// One connection through the TCP proxy: the client's socket and its replica's, on one
-/// loop. Bytes read on one side are written to the other; a side whose peer stops sending
-/// has its partner's output shut; both close once neither direction is open, or at once
-/// when either fails.
-final class TCPRelay {
-    private let client: SocketConnection
-    private var replica: SocketConnection?
-    private let loop: EpollEventLoop
-    private var connectTimer: Scheduled<Void>?
-    private var closed = false
-    /// Told once, when both sockets have closed.
-    var onClose: (() -> Void)?
-
-    /// Takes over the accepted `client` descriptor; nothing is read from it until the
-    /// replica's connection is up.
-    init(client descriptor: Int32, loop: EpollEventLoop) throws {
-        self.loop = loop
-        self.client = try SocketConnection(descriptor: descriptor, loop: loop, delegate: nil, reading: false)
-        self.client.delegate = Side(relay: self, isClient: true)
-    }
-
-    /// Connects to `upstream`; `failed` hears why when it cannot (refused, timed out).
-    func connect(to upstream: Upstream, timeout: TimeAmount, failed: @escaping (any Error) -> Void) {
-        let side = Side(relay: self, isClient: false)
-        side.connectFailed = failed
-        do {
-            // A replica's host is an IP address; a name is resolved here, on the loop.
-            let address = try upstream.ipAddress ?? SocketAddress.makeAddressResolvingHost(upstream.host, port: upstream.port)
-            self.replica = try SocketConnection.connect(to: address, loop: self.loop, delegate: side)
-        } catch {
-            failed(error)
-            self.close()
-            return
-        }
-        // Held by the timer until it is cancelled (at the connect or the close) or fires.
-        let bound = NIOLoopBound((relay: self, side: side), eventLoop: self.loop)
-        self.connectTimer = self.loop.scheduleTask(in: timeout) {
-            let (relay, side) = bound.value
-            guard let replica = relay.replica, replica.isConnecting, let failed = side.connectFailed else { return }
-            side.connectFailed = nil
-            failed(SocketError.system("connect (after \(timeout.shortDescription))", ETIMEDOUT))
-            relay.close()
-        }
-    }
-
-    /// Closes both sockets.
-    func close() {
-        self.client.close()
-        self.replica?.close()
-    }
-
-    private func other(_ isClient: Bool) -> SocketConnection? {
-        isClient ? self.replica : self.client
-    }
-
-    private func mine(_ isClient: Bool) -> SocketConnection? {
-        isClient ? self.client : self.replica
-    }
-
-    fileprivate func established() {
-        self.connectTimer?.cancel()
-        self.connectTimer = nil
-        // Servers that speak first (MySQL's greeting) are read only now that the client's
-        // side can take the bytes.
-        self.client.readsEnabled = true
-    }
-
-    fileprivate func read(_ bytes: ByteBuffer, isClient: Bool) {
-        guard let other = self.other(isClient) else { return }
-        other.writeAndFlush(bytes)
-        // Read only while the other side keeps up.
-        if !other.isWritable { self.mine(isClient)?.readsEnabled = false }
-    }
-
-    fileprivate func writabilityChanged(isClient: Bool) {
-        guard let mine = self.mine(isClient), mine.isWritable else { return }
-        self.other(isClient)?.readsEnabled = true
-    }
-
-    fileprivate func inputEnded(isClient: Bool) {
-        self.other(isClient)?.shutdownOutput()
-        if let mine = self.mine(isClient), mine.isOutputShut || (self.other(isClient)?.isInputEnded ?? true) {
-            self.closeWhenWritten()
-        }
-    }
-
-    /// Both directions have ended: each side closes once what it still has to write is out.
-    private func closeWhenWritten() {
-        self.client.closeAfterFlush()
-        self.replica?.closeAfterFlush()
-    }
-
-    fileprivate func sideClosed() {
-        // Either side closing closes the other.
-        self.close()
-        guard !self.closed, !self.client.isOpen, !(self.replica?.isOpen ?? false) else { return }
-        self.closed = true
-        self.connectTimer?.cancel()
-        self.connectTimer = nil
-        self.onClose?()
-        self.onClose = nil
-    }
-
-    /// One socket's delegate: tells the relay which side an event came from.
-    private final class Side: SocketConnectionDelegate {
-        /// Held while the socket is open (a socket holds its delegate until it has closed,
-        /// which ends the cycle).
-        let relay: TCPRelay
-        let isClient: Bool
-        var connectFailed: ((any Error) -> Void)?
-
-        init(relay: TCPRelay, isClient: Bool) {
-            self.relay = relay
-            self.isClient = isClient
-        }
-
-        func connectionEstablished(_ connection: SocketConnection) {
-            self.connectFailed = nil
-            self.relay.established()
-        }
-
-        func connectionRead(_ connection: SocketConnection, _ bytes: ByteBuffer) {
-            self.relay.read(bytes, isClient: self.isClient)
-        }
-
-        func connectionInputEnded(_ connection: SocketConnection) {
-            self.relay.inputEnded(isClient: self.isClient)
-        }
-
-        func connectionWritabilityChanged(_ connection: SocketConnection) {
-            self.relay.writabilityChanged(isClient: self.isClient)
-        }
-
-        func connectionClosed(_ connection: SocketConnection, error: SocketError?) {
-            if let connectFailed = self.connectFailed {
-                self.connectFailed = nil
-                connectFailed(error ?? SocketError.system("connect", ECONNREFUSED))
-            }
-            self.relay.sideClosed()
         }
     }
 }

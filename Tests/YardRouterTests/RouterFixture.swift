@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -13,11 +14,17 @@ func withRouter(
     logger: Logger? = nil,
     _ body: (Router, Int) async throws -> Void
 ) async throws {
-    let logger = logger ?? {
-        var logger = Logger(label: "yard.router.test")
-        logger.logLevel = .critical
-        return logger
-    }()
+    let logger =
+        logger
+        ?? {
+            var logger = Logger(label: "yard.router.test")
+            logger.logLevel = .critical
+            return logger
+        }()
+    var configuration = configuration
+    // YARD_ROUTER_OWN_LOOPS=0 runs the router tests with plain HTTP/1.1 on NIO's loops (the
+    // path HTTPS's HTTP/1.1 takes) instead of the router's own.
+    if ProcessInfo.processInfo.environment["YARD_ROUTER_OWN_LOOPS"] == "0" { configuration.ownEventLoops = false }
     let router = Router(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
     router.updateRoutes(RouteTable(routes: routes))
     try await withThrowingTaskGroup(of: Void.self) { group in

@@ -13,13 +13,12 @@ import Testing
 struct RouterListenerTests {
     @Test func everyEventLoopAcceptsConnectionsOfItsOwn() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 3)
-        let servingLoops = NIOLockedValueBox(Set<ObjectIdentifier>())
+        // The threads that served requests: each loop, NIO's or the router's own, has one.
+        let servingLoops = NIOLockedValueBox(Set<UInt>())
         try await withUpstreams(["app-1"]) { upstreams in
             try await withRouter(routes: ["app.localhost": [upstreams[0].upstream]], eventLoopGroup: group) { router, port in
                 router.onAccessLog { _ in
-                    if let loop = MultiThreadedEventLoopGroup.currentEventLoop {
-                        _ = servingLoops.withLockedValue { $0.insert(ObjectIdentifier(loop)) }
-                    }
+                    _ = servingLoops.withLockedValue { $0.insert(UInt(pthread_self())) }
                 }
                 // Connections are spread over the sockets by their addresses: 24 of them all
                 // landing on one of three loops has a chance of 3 in 3^24.
@@ -34,6 +33,29 @@ struct RouterListenerTests {
         }
         try await group.shutdownGracefully()
         #expect(servingLoops.withLockedValue { $0.count } > 1)
+    }
+
+    /// Plain HTTP/1.1 is served on the router's own event loops by default (issue 17), and on
+    /// NIO's when `ownEventLoops` is off.
+    @Test(arguments: [true, false])
+    func plainHTTPIsServedOnTheLoopsConfigured(ownEventLoops: Bool) async throws {
+        let servedOnOwnLoop = NIOLockedValueBox<[Bool]>([])
+        var configuration = Router.Configuration(host: "127.0.0.1", port: 0)
+        configuration.ownEventLoops = ownEventLoops
+        try await withUpstreams(["app-1"]) { upstreams in
+            try await withRouter(routes: ["app.localhost": [upstreams[0].upstream]], configuration: configuration) {
+                router, port in
+                router.onAccessLog { _ in
+                    let own = router.ownLoops.withLockedValue { $0 }?.loops.contains { $0.inEventLoop } ?? false
+                    servedOnOwnLoop.withLockedValue { $0.append(own) }
+                }
+                let response = try await TestConnection.with(port: port) { try await $0.request(host: "app.localhost") }
+                #expect(response.status == .ok)
+            }
+        }
+        // The fixture's YARD_ROUTER_OWN_LOOPS=0 turns the own loops off whatever is asked.
+        let expected = ownEventLoops && ProcessInfo.processInfo.environment["YARD_ROUTER_OWN_LOOPS"] != "0"
+        #expect(servedOnOwnLoop.withLockedValue { $0 } == [expected])
     }
 
     @Test func aSecondRouterOnTheSamePortFailsInsteadOfSharingIt() async throws {
@@ -100,10 +122,11 @@ struct RouterListenerTests {
             version: .http1_1, method: .GET, uri: "/x",
             headers: ["Host": "app.localhost", "Accept": "*/*", "Cookie": "a=b"])
         let forwarded = head.forwardedUpstream(peer: ForwardingPeer(address: "10.213.0.9", localPort: 8080))
-        #expect(forwarded.headers.map(\.name) == [
-            "Host", "Accept", "Cookie", "X-Forwarded-For", "X-Real-IP", "X-Forwarded-Port", "X-Forwarded-Proto",
-            "X-Forwarded-Host",
-        ])
+        #expect(
+            forwarded.headers.map(\.name) == [
+                "Host", "Accept", "Cookie", "X-Forwarded-For", "X-Real-IP", "X-Forwarded-Port", "X-Forwarded-Proto",
+                "X-Forwarded-Host",
+            ])
         #expect(forwarded.headers["X-Forwarded-For"] == ["10.213.0.9"])
         #expect(forwarded.headers["X-Forwarded-Proto"] == ["http"])
     }

@@ -3,7 +3,7 @@
 //   scripts/release-build.sh --product ProxyBench
 //   ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N] [--loops N]
 //              [--https-port N --cert PEM --key PEM] [--metrics | --access-log] [--tcp-port N]
-//              [--epoll-relay-port N]
+//              [--epoll-relay-port N] [--nio-http1]
 //
 // Routes NAME (default `bench.local`, the Host header the load generator sends) to the
 // upstream, listens on 127.0.0.1 (port 0 unless given), prints `port N` once it listens and
@@ -18,11 +18,14 @@
 // `--access-log` is the observer, the buffer and the task taking its batches without the
 // metrics (bench/metrics-cost.sh's "access log only" row).
 // `--tcp-port N` also opens the router's TCP proxy (`yard domain --tcp`) on 127.0.0.1:N to the
-// same upstream: bytes relayed between two NIO channels with nothing parsed, what an HTTP/1.1
-// request costs SwiftNIO alone (bench/proxy/instructions.sh's `switchyard-tcp` target).
+// same upstream: bytes relayed between two sockets of the router's own event loop with nothing
+// parsed (bench/proxy/instructions.sh's `switchyard-tcp` target).
 // `--epoll-relay-port N` relays 127.0.0.1:N to the upstream on a thread of its own with epoll
 // and plain system calls, no NIO (`EpollRelay`, the `swift-epoll` target): the same relay's
 // floor for a Swift program doing its own I/O.
+// Plain HTTP/1.1 is served on the router's own event loops (`Router.Configuration.
+// ownEventLoops`, issue 17); `--nio-http1` serves it on NIO's channels instead, as before
+// (the `switchyard-nio` targets).
 import Foundation
 import Logging
 import NIOPosix
@@ -32,7 +35,7 @@ import YardRouter
 
 func usage(_ message: String) -> Never {
     let usage =
-        "usage: ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N] [--loops N] [--https-port N --cert PEM --key PEM] [--tcp-port N] [--epoll-relay-port N]"
+        "usage: ProxyBench UPSTREAM_HOST:PORT [--host NAME] [--listen-port N] [--max-idle N] [--loops N] [--https-port N --cert PEM --key PEM] [--tcp-port N] [--epoll-relay-port N] [--nio-http1]"
     FileHandle.standardError.write(Data("ProxyBench: \(message)\n\(usage)\n".utf8))
     exit(2)
 }
@@ -52,6 +55,7 @@ var httpsPort: Int?
 var certificateFile: String?
 var keyFile: String?
 var withMetrics = false
+var ownLoops = true
 var withAccessLog = false
 var tcpPort: Int?
 var epollRelayPort: Int?
@@ -70,6 +74,7 @@ while !arguments.isEmpty {
     case "--cert": certificateFile = value()
     case "--key": keyFile = value()
     case "--metrics": withMetrics = true
+    case "--nio-http1": ownLoops = false
     case "--access-log": withAccessLog = true
     case "--tcp-port": tcpPort = number(value(), for: argument)
     case "--epoll-relay-port": epollRelayPort = number(value(), for: argument)
@@ -96,6 +101,7 @@ logger.logLevel = .warning
 let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: loops)
 var configuration = Router.Configuration(
     host: "127.0.0.1", port: listenPort, maxIdleConnectionsPerUpstream: maxIdle, shutdownGracePeriod: .seconds(1))
+configuration.ownEventLoops = ownLoops
 if let httpsPort {
     guard let certificateFile, let keyFile else { usage("--https-port needs --cert and --key") }
     do {

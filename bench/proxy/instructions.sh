@@ -10,7 +10,9 @@
 #   bash bench/proxy/instructions.sh [-n REQUESTS] [-c CONNECTIONS] [-w WARMUP] [-t TARGETS] [-k]
 #   PROXYBENCH=/path/to/ProxyBench bash bench/proxy/instructions.sh -t switchyard   # a given build
 #
-# TARGETS is a comma-separated subset of switchyard,nginx,haproxy (default all three) and of
+# TARGETS is a comma-separated subset of switchyard,nginx,haproxy (default all three), of
+# switchyard-nio (the router with plain HTTP/1.1 on NIO's channels, as before issue 17's own
+# event loops, ProxyBench --nio-http1) and of
 # the relays switchyard-tcp, nginx-stream and haproxy-tcp: each proxy forwarding the same
 # requests as bytes, one upstream connection per client connection and nothing parsed
 # (the router's TCP proxy, nginx's stream module, HAProxy's `mode tcp`). A relay makes the
@@ -62,7 +64,7 @@ export PATH=/opt/swift/usr/bin:$PATH
 if [[ -n ${PROXYBENCH:-} ]]; then
     proxybench=$PROXYBENCH
 else
-    if [[ ,$TARGETS, == *,switchyard,* || ,$TARGETS, == *,switchyard-tcp,* || ,$TARGETS, == *,swift-epoll,* ]]; then
+    if [[ ,$TARGETS, == *,switchyard,* || ,$TARGETS, == *,switchyard-nio,* || ,$TARGETS, == *,switchyard-tcp,* || ,$TARGETS, == *,swift-epoll,* ]]; then
         echo "building ProxyBench (release)"
         (nice -n 19 "$repo/scripts/release-build.sh" --product ProxyBench 2>&1 | tail -n 1)
     fi
@@ -196,6 +198,10 @@ for target in "${wanted[@]}"; do
             cp "$proxybench" "$work/ProxyBench"
             strip --strip-debug "$work/ProxyBench"
             measure switchyard 0 "$work/ProxyBench" "127.0.0.1:$upstream_port" --host "$HOST_HEADER" ;;
+        switchyard-nio)
+            cp "$proxybench" "$work/ProxyBench"
+            strip --strip-debug "$work/ProxyBench"
+            measure switchyard-nio 0 "$work/ProxyBench" "127.0.0.1:$upstream_port" --host "$HOST_HEADER" --nio-http1 ;;
         switchyard-tcp)
             cp "$proxybench" "$work/ProxyBench"
             strip --strip-debug "$work/ProxyBench"
@@ -240,6 +246,6 @@ CONF
             port=$(free_port)
             haproxy_config "$port" "$upstream_port" >"$work/haproxy.cfg"
             measure haproxy "$port" /usr/sbin/haproxy -db -f "$work/haproxy.cfg" ;;
-        *) echo "instructions.sh: unknown target '$target' (switchyard, nginx, haproxy, switchyard-tcp, nginx-stream, haproxy-tcp, swift-epoll)" >&2; exit 2 ;;
+        *) echo "instructions.sh: unknown target '$target' (switchyard, switchyard-nio, nginx, haproxy, switchyard-tcp, nginx-stream, haproxy-tcp, swift-epoll)" >&2; exit 2 ;;
     esac
 done

@@ -16,6 +16,8 @@
 # QUIET_WAIT, PROXYBENCH (a ProxyBench binary to measure instead of building one), and DEFAULT_POOL=1 to add a row for the router with an idle pool of 16 (its old default).
 # TWO_LOOPS=1 adds the router with 2 event loops (one SO_REUSEPORT listener each) and nginx with
 # 2 workers, both allowed on both cores (which they then share with the upstream and the load).
+# NIO=1 adds the router with plain HTTP/1.1 on NIO's channels (ProxyBench --nio-http1), as it
+# was before it moved to its own event loops (issue 17).
 # METRICS=1 adds the router with `yard serve`'s access log and request metrics behind it
 # (ProxyBench --metrics), measured in the same rounds as the router without (issue 20 item 5).
 set -euo pipefail
@@ -30,6 +32,7 @@ CLIENT_CORE=${CLIENT_CORE:-1}
 DEFAULT_POOL=${DEFAULT_POOL:-0}
 TWO_LOOPS=${TWO_LOOPS:-0}
 METRICS=${METRICS:-0}
+NIO=${NIO:-0}
 HOST_HEADER=bench.local
 # Body of the upstream's answer: 13 bytes.
 BODY='Hello, world\n'
@@ -262,6 +265,12 @@ if [[ $TWO_LOOPS == 1 ]]; then
     targets+=(nginx-2workers)
     port_of[nginx-2workers]=$nginx2_port
     pid_of[nginx-2workers]=${pids[-1]}
+fi
+if [[ $NIO == 1 ]]; then
+    start switchyard-nio "$PROXY_CORE" "$proxybench" "127.0.0.1:$upstream_port" --host "$HOST_HEADER" --nio-http1
+    targets+=(switchyard-nio)
+    port_of[switchyard-nio]=$(router_port switchyard-nio)
+    pid_of[switchyard-nio]=${pids[-1]}
 fi
 if [[ $METRICS == 1 ]]; then
     start switchyard-metrics "$PROXY_CORE" "$proxybench" "127.0.0.1:$upstream_port" --host "$HOST_HEADER" --metrics
