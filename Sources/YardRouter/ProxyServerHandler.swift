@@ -44,7 +44,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var divertedToTunnel = false
     private let pool: UpstreamConnectionPool
     /// Looks a `Host` value and request target up in the route table.
-    private let selectRoute: @Sendable (String, String, inout UpstreamSelector.LastHost?) -> RouteSelection
+    private let selectRoute: @Sendable (String, String, NIODeadline, inout UpstreamSelector.LastHost?) -> RouteSelection
     /// The host this connection's last request went to, for the next look-up.
     private var lastHost: UpstreamSelector.LastHost?
     /// The last `Host` value as the client sent it, and normalized: a keep-alive client
@@ -141,7 +141,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         trustedProxies: [AddressRange] = [],
         overTLS: Bool = false,
         connectionInfo: ClientConnectionInfo? = nil,
-        selectRoute: @escaping @Sendable (String, String, inout UpstreamSelector.LastHost?) -> RouteSelection
+        selectRoute: @escaping @Sendable (String, String, NIODeadline, inout UpstreamSelector.LastHost?) -> RouteSelection
     ) {
         self.trustedProxies = trustedProxies
         self.overTLS = overTLS
@@ -189,7 +189,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         // whole parser, its state and scan, through their value witnesses.)
         guard let isDone = self.requestParser?.isDone else { return }
         if self.waitingForHead, self.headDeadline == nil, let timeout = self.requestHeadTimeout {
-            self.headDeadline = .now() + timeout
+            self.headDeadline = self.pool.now + timeout
             self.armTimer()
         }
         self.unparsed.appendRead(bytes)
@@ -300,7 +300,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             if stamping { self.accessLog.traceParents.stamp(&head, into: &self.access) }
             // A new exchange: its own duration limit.
             self.requestDeadline = nil
-            let selection = host.map { self.selectRoute($0, head.uri, &self.lastHost) }
+            let selection = host.map { self.selectRoute($0, head.uri, self.pool.now, &self.lastHost) }
             self.target = head.uri
             self.client?.requestReceived(method: head.method)
             let action = self.stateMachine.requestHeadReceived(
@@ -564,7 +564,7 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func replicasMayHaveChanged(host: String) {
-        switch self.stateMachine.replicasChanged(self.selectRoute(host, self.target, &self.lastHost)) {
+        switch self.stateMachine.replicasChanged(self.selectRoute(host, self.target, self.pool.now, &self.lastHost)) {
         case .none:
             break
         case .keepHolding:
@@ -730,22 +730,22 @@ final class ProxyServerHandler: ChannelInboundHandler, RemovableChannelHandler {
                 // The start of the next head came while the last response went out: its time
                 // runs from now (no read is left to start it).
                 if self.headDeadline == nil, let timeout = self.requestHeadTimeout, self.unparsed?.readableBytes ?? 0 > 0 {
-                    self.headDeadline = .now() + timeout
+                    self.headDeadline = self.pool.now + timeout
                 }
             }
-            if self.idleDeadline == nil { self.idleDeadline = .now() + self.idleTimeout }
+            if self.idleDeadline == nil { self.idleDeadline = self.pool.now + self.idleTimeout }
         case .upgraded, .closed:
             self.idleDeadline = nil
             self.requestDeadline = nil
         case .holding, .connecting, .forwarding, .draining:
             self.idleDeadline = nil
-            if self.requestDeadline == nil { self.requestDeadline = .now() + self.maxRequestDuration }
+            if self.requestDeadline == nil { self.requestDeadline = self.pool.now + self.maxRequestDuration }
         }
         self.armTimer()
     }
 
     private func startResponseHeadTimer() {
-        self.responseHeadDeadline = .now() + self.responseHeadTimeout
+        self.responseHeadDeadline = self.pool.now + self.responseHeadTimeout
         self.armTimer()
     }
 

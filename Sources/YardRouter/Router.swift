@@ -450,8 +450,9 @@ public final class Router: Service, Sendable {
             selector.eject(upstream, until: .now() + ejectionPeriod)
         }
         // The handler passes the Host header normalized.
-        let selectRoute: @Sendable (String, String, inout UpstreamSelector.LastHost?) -> RouteSelection = { host, target, last in
-            selector.select(normalizedHost: host, target: target, last: &last)
+        let selectRoute: @Sendable (String, String, NIODeadline, inout UpstreamSelector.LastHost?) -> RouteSelection = {
+            host, target, now, last in
+            selector.select(normalizedHost: host, target: target, now: now, last: &last)
         }
         return { requestHeadTimeout in
             ProxyServerHandler(

@@ -146,6 +146,15 @@ final class UpstreamConnectionPool: Sendable {
         self.spareBuffer = .makeBoxSendingValue(SpareWriteBuffer(), eventLoop: eventLoop)
     }
 
+    /// The time for deadlines set on the pool's loop: the round's start on the router's own
+    /// loop (`EpollEventLoop.roundStart`), the clock otherwise. Only on the pool's event loop.
+    var now: NIODeadline {
+        #if canImport(Glibc)
+            if let epollLoop = self.epollLoop { return epollLoop.roundStart }
+        #endif
+        return .now()
+    }
+
     /// The loop's spare write buffer, shared by its upstream connections and the client
     /// connections that lease them; only on the pool's event loop.
     var spareWriteBuffer: SpareWriteBuffer { self.spareBuffer.value }
@@ -381,7 +390,7 @@ final class UpstreamConnectionPool: Sendable {
         // An idle connection must read so that the upstream closing it is noticed: the
         // client handler turns reads back on before it hands a connection back (only when it
         // turned them off, so a request does not pay for the option here).
-        let expiry = NIODeadline.now() + self.configuration.idleTimeout
+        let expiry = self.now + self.configuration.idleTimeout
         entry.idle.append(IdleConnection(connection: connection, expiry: expiry))
         self.armSweep(at: expiry)
         if !entry.waiters.isEmpty {

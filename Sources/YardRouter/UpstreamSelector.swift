@@ -83,6 +83,10 @@ final class UpstreamSelector: Sendable {
     private let ejected = NIOLockedValueBox([Upstream: NIODeadline]())
     /// How many replicas are ejected: requests skip the ejection lock while it is 0.
     private let ejectedCount = ManagedAtomic(0)
+    /// Counts table replacements, each after its snapshot is in: a keep-alive request whose
+    /// `LastHost` has the current count skips loading the snapshot (loading a reference
+    /// atomically takes a double-word compare-and-swap and a retain).
+    private let tableVersion = ManagedAtomic<UInt64>(0)
 
     init(table: RouteTable = RouteTable()) {
         self.current = ManagedAtomic(Snapshot(table: table, previous: nil))
@@ -97,6 +101,7 @@ final class UpstreamSelector: Sendable {
         self.replacing.withLock {
             let previous = self.current.load(ordering: .acquiring)
             self.current.store(Snapshot(table: table, previous: previous), ordering: .releasing)
+            self.tableVersion.wrappingIncrement(ordering: .releasing)
         }
         guard self.ejectedCount.load(ordering: .relaxed) > 0 else { return }
         let present = Set(table.allRoutes.flatMap(\.upstreams))
@@ -138,7 +143,8 @@ final class UpstreamSelector: Sendable {
     /// a keep-alive client sends the same `Host` again, and while the table is the same its
     /// next request skips the look-up (hashing the name, about 600 instructions).
     struct LastHost {
-        fileprivate let snapshot: Snapshot
+        /// `tableVersion` when the host was looked up.
+        fileprivate let version: UInt64
         fileprivate let name: String
         fileprivate let host: Host?
     }
@@ -146,13 +152,15 @@ final class UpstreamSelector: Sendable {
     /// `select(normalizedHost:target:now:)`, the host looked up only when `last` (which it
     /// updates) is of another host or an older table.
     func select(normalizedHost name: String, target: String, now: NIODeadline? = nil, last: inout LastHost?) -> RouteSelection {
-        let snapshot = self.current.load(ordering: .acquiring)
+        let version = self.tableVersion.load(ordering: .acquiring)
         let found: Host?
-        if let last, last.snapshot === snapshot, last.name == name {
+        if let last, last.version == version, last.name == name {
             found = last.host
         } else {
-            found = snapshot.hosts[name]
-            last = LastHost(snapshot: snapshot, name: name, host: found)
+            // Loaded after the version: at least as new as it, so a later replacement always
+            // changes the version this look-up is remembered with.
+            found = self.current.load(ordering: .acquiring).hosts[name]
+            last = LastHost(version: version, name: name, host: found)
         }
         guard let host = found, let position = host.position(for: target) else {
             return .unknownHost(name)
@@ -163,8 +171,10 @@ final class UpstreamSelector: Sendable {
         guard !upstreams.isEmpty else {
             return waitsForReplicas ? .noUpstreams(name) : .stopped(name)
         }
-        let counter = host.counters[position].loadThenWrappingIncrement(ordering: .relaxed)
-        if self.ejectedCount.load(ordering: .relaxed) > 0, let rotated = self.rotationAvoidingEjected(upstreams, counter: counter, now: now) {
+        // One replica has one rotation: its counter stays (an atomic increment a request saved).
+        let counter = upstreams.count > 1 ? host.counters[position].loadThenWrappingIncrement(ordering: .relaxed) : 0
+        if self.ejectedCount.load(ordering: .relaxed) > 0, let rotated = self.rotationAvoidingEjected(upstreams, counter: counter, now: now)
+        {
             return .upstreams(rotated)
         }
         let start = Int(counter % UInt(upstreams.count))

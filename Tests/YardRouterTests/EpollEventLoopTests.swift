@@ -119,22 +119,76 @@ struct EpollEventLoopTests {
     @Test func closeAfterFlushSendsEverythingThenTheEndOfInput() async throws {
         let loop = try EpollEventLoop()
         defer { loop.shutdownGracefully { _ in } }
-        let (collected, listener) = try await loop.submit { () -> (EventLoopFuture<[UInt8]>, NIOLoopBound<SocketListener>) in
-            let client = Collector(loop: loop, expecting: .max)
+        let bytes = try await Self.bytesAServerWrites(on: loop) { server in
+            // The server writes 300 KB and closes at once: nothing may be lost.
+            for _ in 0..<300 { server.write(loop.allocator.buffer(repeating: 0x61, count: 1024)) }
+            server.closeAfterFlush()
+        }
+        #expect(bytes.count == 300 * 1024)
+    }
+
+    /// Edge-triggered: bytes and the end of input that came while reads were off raise no new
+    /// edge once they are back on; the connection must read them anyway, over several reads
+    /// when they are more than one fills (200 KiB against reads of at most 64 KiB).
+    @Test(.timeLimit(.minutes(1))) func whatArrivedWhileReadsWereOffIsReadWhenTheyResume() async throws {
+        let loop = try EpollEventLoop()
+        defer { loop.shutdownGracefully { _ in } }
+        let payload = (0..<(200 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let paused = try await loop.submit { () -> (EventLoopFuture<[UInt8]>, NIOLoopBound<Box>, NIOLoopBound<SocketListener>) in
+            let received = Collector(loop: loop, expecting: .max)
+            let server = Box()
             let listener = try SocketListener(address: try SocketAddress(ipAddress: "127.0.0.1", port: 0), loop: loop) {
-                descriptor in
-                // The server writes 300 KB and closes at once: nothing may be lost.
-                let server = try! SocketConnection(descriptor: descriptor, loop: loop, delegate: nil)
-                for _ in 0..<300 { server.write(loop.allocator.buffer(repeating: 0x61, count: 1024)) }
-                server.closeAfterFlush()
+                server.connection = try! SocketConnection(descriptor: $0, loop: loop, delegate: received, reading: false)
             }
             try listener.start()
-            client.connection = try SocketConnection.connect(to: listener.localAddress, loop: loop, delegate: client)
-            return (client.ended.futureResult, NIOLoopBound(listener, eventLoop: loop))
+            let client = try SocketConnection.connect(
+                to: listener.localAddress, loop: loop, delegate: Collector(loop: loop, expecting: .max))
+            client.write(loop.allocator.buffer(bytes: payload))
+            client.shutdownOutput()
+            server.client = client
+            return (received.ended.futureResult, NIOLoopBound(server, eventLoop: loop), NIOLoopBound(listener, eventLoop: loop))
         }.get()
-        let bytes = try await collected.get()
-        #expect(bytes.count == 300 * 1024)
-        try await loop.submit { listener.value.close() }.get()
+        // Everything is in the server's socket (its receive buffer holds 200 KiB on loopback)
+        // before reads go on, and nothing more comes after.
+        try await Task.sleep(for: .milliseconds(300))
+        try await loop.submit {
+            #expect(paused.1.value.connection != nil)
+            paused.1.value.connection?.readsEnabled = true
+        }.get()
+        let bytes = try await paused.0.get()
+        #expect(bytes.count == payload.count)
+        #expect(bytes == payload)
+        try await loop.submit {
+            paused.1.value.connection?.close()
+            paused.1.value.client?.close()
+            paused.2.value.close()
+        }.get()
+    }
+
+    /// Small writes are copied into one buffer, larger ones queued as they are, and all of a
+    /// round's go out at its end: the peer gets them in the order they were written, and a
+    /// source buffer changed after its write changes nothing sent.
+    @Test func smallAndLargeWritesArriveInTheOrderWritten() async throws {
+        let loop = try EpollEventLoop()
+        defer { loop.shutdownGracefully { _ in } }
+        let large = [UInt8](repeating: 0x4C, count: SocketConnection.gatheredWriteLimit + 1)
+        let expected = Array("one".utf8) + large + Array("two".utf8) + Array("three".utf8) + large + Array("four".utf8)
+        let bytes = try await Self.bytesAServerWrites(on: loop) { server in
+            var reused = loop.allocator.buffer(string: "one")
+            server.write(reused)
+            // The same storage, rewritten after its write: a copy was taken.
+            reused.clear()
+            reused.writeString("xxx")
+            server.write(loop.allocator.buffer(bytes: large))
+            server.write(loop.allocator.buffer(string: "two"))
+            server.flush()
+            server.write(loop.allocator.buffer(string: "three"))
+            server.writeAndFlush(loop.allocator.buffer(bytes: large))
+            server.write(loop.allocator.buffer(string: "four"))
+            server.closeAfterFlush()
+        }
+        #expect(bytes.count == expected.count)
+        #expect(bytes == expected)
     }
 
     @Test func listenersOnSeveralLoopsShareOnePortWithReusePort() async throws {
@@ -161,6 +215,25 @@ struct EpollEventLoopTests {
         try await loops[0].submit { first.value.close() }.get()
     }
 
+    /// What a client reads up to its end of input from a server connection that `serve` writes
+    /// to (on the loop, as it is accepted).
+    private static func bytesAServerWrites(
+        on loop: EpollEventLoop, _ serve: @escaping (SocketConnection) -> Void
+    ) async throws -> [UInt8] {
+        let (collected, listener) = try await loop.submit { () -> (EventLoopFuture<[UInt8]>, NIOLoopBound<SocketListener>) in
+            let client = Collector(loop: loop, expecting: .max)
+            let listener = try SocketListener(address: try SocketAddress(ipAddress: "127.0.0.1", port: 0), loop: loop) {
+                serve(try! SocketConnection(descriptor: $0, loop: loop, delegate: nil))
+            }
+            try listener.start()
+            client.connection = try SocketConnection.connect(to: listener.localAddress, loop: loop, delegate: client)
+            return (client.ended.futureResult, NIOLoopBound(listener, eventLoop: loop))
+        }.get()
+        let bytes = try await collected.get()
+        try await loop.submit { listener.value.close() }.get()
+        return bytes
+    }
+
     private static func unusedPort() throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(descriptor) }
@@ -176,6 +249,12 @@ struct EpollEventLoopTests {
         }
         return Int(UInt16(bigEndian: address.sin_port))
     }
+}
+
+/// Holds a test's connections on the loop.
+private final class Box {
+    var connection: SocketConnection?
+    var client: SocketConnection?
 }
 
 /// Writes back what it reads; stops reading while its peer does not keep up.

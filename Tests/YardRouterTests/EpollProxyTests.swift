@@ -25,7 +25,7 @@ struct EpollProxyTests {
                     pool: pool, idleTimeout: .seconds(30), responseHeadTimeout: .seconds(10), maxRequestBodyBytes: 1 << 20,
                     requestHeadTimeout: .seconds(10), hold: .init(requests: HeldRequests(), timeout: .zero),
                     tunnels: Tunnels(), accessLog: AccessLog(), eject: { _ in }, logger: logger,
-                    selectRoute: { _, _, _ in .upstreams([upstream]) })
+                    selectRoute: { _, _, _, _ in .upstreams([upstream]) })
                 guard let socket = try? SocketConnection(descriptor: descriptor, loop: loop, delegate: handler) else { return }
                 handler.start(on: socket)
             }

@@ -103,8 +103,10 @@ ensure_proxybench() {
 }
 
 # nginx in front of `upstream app` as the router is: HTTP/1.1 keep-alive upstream, the
-# forwarding fields the router sets.
+# five forwarding fields the router sets (ForwardedHeaders.swift), so both do the same work
+# and the upstream reads the same fields behind either.
 # shellcheck disable=SC2016
 nginx_proxy_location='location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";
         proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Real-IP $remote_addr; proxy_set_header X-Forwarded-Port $server_port;
         proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-Host $host; }'

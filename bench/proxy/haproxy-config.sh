@@ -19,6 +19,8 @@ frontend bench
     option forwardfor
     http-request set-header X-Forwarded-Proto http
     http-request set-header X-Forwarded-Host %[req.hdr(host)]
+    http-request set-header X-Real-IP %[src]
+    http-request set-header X-Forwarded-Port %[dst_port]
     default_backend app
 backend app
     server upstream 127.0.0.1:$2

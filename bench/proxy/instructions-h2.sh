@@ -154,9 +154,7 @@ for target in "${wanted[@]}"; do
                 "upstream app { server 127.0.0.1:$upstream_port; keepalive 64; }" \
                 "server { listen 127.0.0.1:$port ssl http2 backlog=4096;" \
                 "    ssl_certificate $work/bench.pem; ssl_certificate_key $work/bench.key; ssl_protocols TLSv1.2 TLSv1.3;" \
-                '    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";' \
-                '        proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;' \
-                '        proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-Host $host; } }'
+                "    $nginx_proxy_location }"
             measure nginx "$port" /usr/sbin/nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" ;;
         *) echo "instructions-h2.sh: unknown target '$target' (switchyard, nginx)" >&2; exit 2 ;;
     esac

@@ -238,9 +238,7 @@ CONF
         nginx)
             port=$(free_port)
             nginx_config nginx "$port" "upstream app { server 127.0.0.1:$upstream_port; keepalive 64; keepalive_requests 100000000; keepalive_timeout 300s; }" \
-                'location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";
-                 proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-                 proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-Host $host; }'
+                "$nginx_proxy_location"
             measure nginx "$port" /usr/sbin/nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" ;;
         haproxy)
             port=$(free_port)

@@ -213,16 +213,7 @@ http {
     }
     server {
         listen 127.0.0.1:$nginx_port backlog=4096;
-        location / {
-            proxy_pass http://app;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            # The forwarding headers Switchyard's router sets too.
-            proxy_set_header Host \$host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-            proxy_set_header X-Forwarded-Host \$host;
-        }
+        $nginx_proxy_location
     }
 }
 EOF

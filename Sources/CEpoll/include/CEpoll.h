@@ -10,7 +10,9 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 extern int pthread_setname_np(pthread_t thread, const char *name);
 
@@ -33,5 +35,26 @@ static inline uint32_t cepoll_event_flags(const struct epoll_event *event) { ret
 static inline int cepoll_ctl(int epoll, int op, int fd, uint32_t events, uint64_t data) {
     struct epoll_event event = {.events = events, .data = {.u64 = data}};
     return epoll_ctl(epoll, op, fd, &event);
+}
+
+// The loop's reads, writes and waits as plain system calls. glibc's recv, send, sendmsg and
+// epoll_wait are cancellation points: in a process with more than one thread each call
+// switches asynchronous cancellation on and off around the system call, two atomic
+// operations that cost about as much as the call's own user-space work. The router never
+// cancels a thread. Each returns -1 with errno set on failure, as the wrappers do.
+static inline ssize_t cepoll_recv(int fd, void *buffer, size_t length) {
+    return syscall(SYS_recvfrom, fd, buffer, length, 0, NULL, NULL);
+}
+
+static inline ssize_t cepoll_send(int fd, const void *buffer, size_t length) {
+    return syscall(SYS_sendto, fd, buffer, length, MSG_NOSIGNAL, NULL, 0);
+}
+
+static inline ssize_t cepoll_sendmsg(int fd, const struct msghdr *message) {
+    return syscall(SYS_sendmsg, fd, message, MSG_NOSIGNAL);
+}
+
+static inline int cepoll_wait(int epoll, struct epoll_event *events, int capacity, int timeout) {
+    return (int)syscall(SYS_epoll_wait, epoll, events, capacity, timeout);
 }
 #endif
